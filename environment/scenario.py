@@ -1,0 +1,536 @@
+"""Scenario schema: the stack as data, validated on load.
+
+A scenario is a TOML file: layers (bottom of the stack first), firms and the layers they
+operate in, supply relations with switching costs, equity stakes, final demand, the
+regulator and scheduled or conditional events. Every number is checked (finite, in
+range) and every name is resolved (layers, firms, strategies), so a bad file gets one
+:class:`ScenarioError` naming the file, the field and the problem.
+
+Field names are the single source of defaults: the Model's constructor, the SolaraViz
+controls and the batch specs address the same fields by dotted path
+(``regulator.stance``, ``demand.growth``, ``firms.nvidia.strategy``,
+``firms.nvidia.ops.chips.extract_markup``), see :func:`apply_overrides`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Number = Annotated[float, Field(allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+TRIGGERS = ("nvidia_value_pricing", "tsmc_long_term_agreements", "custom_silicon_sale")
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used: names the source, the field and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=False)
+
+
+class LayerSpec(_Strict):
+    """One layer of the stack.
+
+    Attributes
+    ----------
+    name
+        Layer name (``foundry``, ``chips``, ``cloud``, ``models``, ``apps``).
+    input_coefficient
+        Units of the layer below needed per unit of this layer's output.
+    choice_mu
+        Logit scale of buyers' choice among this layer's sellers (dimensionless: price
+        enters relative to the layer's mean price). Small means price-sensitive.
+    competition
+        ``bertrand`` (sellers set markups) or ``cournot`` (sellers offer quantities; only
+        for the top layer under linear demand).
+    build_cost
+        Capital per unit of capacity for a firm that integrates into this layer by building.
+    build_lead_time
+        Rounds between the decision to build and the first output.
+    entrant_cost_penalty
+        Multiplier on the entrant's unit cost in its first rounds (learning by doing).
+    allow_negative_markup
+        Whether sellers here may price below cost (a loss leader).
+    """
+
+    name: str
+    input_coefficient: Positive = 1.0
+    choice_mu: Positive = 0.25
+    competition: Literal["bertrand", "cournot"] = "bertrand"
+    build_cost: NonNeg = 1.0
+    build_lead_time: Annotated[int, Field(ge=0)] = 4
+    entrant_cost_penalty: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.25
+    allow_negative_markup: bool = False
+
+
+class OperationSpec(_Strict):
+    """A firm's operation in one layer.
+
+    Attributes
+    ----------
+    capacity
+        Units of output per round.
+    unit_cost
+        Own variable cost per unit of output, dollars (excluding inputs bought below).
+    quality
+        Quality index in the buyers' logit (same units as ``choice_mu`` for intermediate
+        layers, dollars per unit at the top layer).
+    restrain_markup, extract_markup
+        Markup over unit cost (own plus input) that restrain and extract mean for this
+        firm here: ``price = (unit_cost + input_cost) * (1 + markup)``.
+    capital
+        Installed capital backing the capacity, dollars (book value).
+    depreciation_rate
+        Share of capital written off per round.
+    fixed_cost
+        Other operating cost per round, dollars (R&D, SG&A).
+    capacity_growth
+        Growth of capacity per round (a build-out), fraction.
+    """
+
+    capacity: NonNeg
+    unit_cost: NonNeg
+    quality: Number = 0.0
+    restrain_markup: Number = 0.1
+    extract_markup: Number = 0.5
+    capital: NonNeg = 0.0
+    depreciation_rate: Fraction = 0.05
+    fixed_cost: NonNeg = 0.0
+    capacity_growth: Annotated[float, Field(ge=-1, allow_inf_nan=False)] = 0.0
+
+
+class FirmSpec(_Strict):
+    """A firm: the layers it operates in, its strategy and its cash.
+
+    Attributes
+    ----------
+    name
+        Identifier (lower case), used in paths and on the command line.
+    label
+        Display name.
+    strategy
+        Registry name of its strategy.
+    cash
+        Starting cash, dollars.
+    ops
+        Operation per layer name.
+    can_integrate
+        Whether it may build into adjacent layers.
+    named
+        Shown by name in the summary tables (the others are grouped by layer).
+    """
+
+    name: str
+    label: str = ""
+    strategy: str = "always_restrain"
+    cash: Number = 0.0
+    ops: dict[str, OperationSpec]
+    can_integrate: bool = True
+    named: bool = True
+
+    @model_validator(mode="after")
+    def _has_ops(self) -> FirmSpec:
+        if not self.ops:
+            raise ValueError("a firm must operate in at least one layer")
+        if not self.label:
+            self.label = self.name
+        return self
+
+
+class RelationSpec(_Strict):
+    """A supply relation with lock-in: the buyer prefers this seller in ``layer``.
+
+    ``switching_cost`` is added to this seller's utility in the buyer's logit (CUDA, data
+    gravity, a long-term contract): the cost in utility units of moving elsewhere.
+    ``exclusive`` restricts the buyer to its related sellers in that layer.
+    """
+
+    buyer: str
+    seller: str
+    layer: str
+    switching_cost: NonNeg = 0.0
+    exclusive: bool = False
+
+
+class StakeSpec(_Strict):
+    """An equity stake: ``holder`` receives ``share`` of ``investee``'s operating profit."""
+
+    holder: str
+    investee: str
+    share: Fraction
+
+
+class DemandSpec(_Strict):
+    """Final demand at the top layer.
+
+    ``logit``: ``Q_j = M s_j`` with
+    ``s_j = exp((a_j - p_j)/mu) / (sum_k exp((a_k - p_k)/mu) + exp(a0/mu))`` (Calvano et
+    al. 2020), ``a_j`` the seller's quality. ``linear``: inverse demand ``P = A - B Q``
+    for a homogeneous good, shared in proportion to logit shares at equal prices.
+    """
+
+    kind: Literal["logit", "linear"] = "logit"
+    market_size: NonNeg = 100.0
+    growth: Annotated[float, Field(ge=-1, allow_inf_nan=False)] = 0.0
+    mu: Positive = 0.25
+    outside_quality: Number = 0.0
+    intercept: NonNeg = 10.0
+    slope: Positive = 1.0
+
+
+class RegulatorSpec(_Strict):
+    """Antitrust regulator.
+
+    Each round and for each operation, an investigation opens with probability
+    ``base_rate * stance * sigmoid((share - share_threshold)/0.05) *
+    sigmoid((margin - margin_threshold)/0.05)``. An investigation fines ``fine_rate`` of
+    the firm's layer revenue and caps its markup at ``cap_markup`` for ``cap_rounds``.
+    """
+
+    enabled: bool = True
+    stance: Fraction = 0.5
+    base_rate: Fraction = 0.2
+    share_threshold: Fraction = 0.5
+    margin_threshold: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] = 0.6
+    fine_rate: Fraction = 0.05
+    cap_markup: Number = 1.0
+    cap_rounds: Annotated[int, Field(ge=0)] = 8
+
+
+class ConditionSpec(_Strict):
+    """A condition on last round's public data that makes an event fire."""
+
+    metric: Literal["operating_margin", "gross_margin", "price", "quantity", "hhi", "demand"]
+    layer: str | None = None
+    above: Number | None = None
+    below: Number | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> ConditionSpec:
+        if self.above is None and self.below is None:
+            raise ValueError("a condition needs 'above' or 'below'")
+        return self
+
+
+class EventSpec(_Strict):
+    """A scheduled (``round``) or conditional (``when``, from ``round`` on) event.
+
+    Kinds
+    -----
+    trigger
+        A named regime change (``name``): raises a flag every strategy sees, and applies
+        ``set``.
+    demand_shock
+        Multiplies the market size by ``factor`` and sets growth to ``growth`` if given.
+    cost_decline
+        Unit costs in ``layer`` (all layers if none) fall by ``factor`` in total, spread
+        evenly over ``span`` rounds.
+    new_generation
+        A new hardware generation: capital in ``layer`` (and the layers above that run on
+        it) is written down by ``writedown``; unit costs in ``layer`` fall by ``factor``.
+    set
+        Applies ``set`` (dotted path to value).
+    """
+
+    kind: Literal["trigger", "demand_shock", "cost_decline", "new_generation", "set"]
+    round: Annotated[int, Field(ge=0)] = 0
+    name: str = ""
+    layer: str | None = None
+    factor: Positive = 1.0
+    growth: Annotated[float, Field(ge=-1, allow_inf_nan=False)] | None = None
+    span: Annotated[int, Field(ge=1)] = 1
+    writedown: Fraction = 0.0
+    enabled: bool = True
+    when: ConditionSpec | None = None
+    set: dict[str, Number | str | bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _named(self) -> EventSpec:
+        if self.kind == "trigger" and not self.name:
+            raise ValueError("a trigger event needs a name")
+        if not self.name:
+            self.name = self.kind
+        return self
+
+
+class Scenario(_Strict):
+    """A whole scenario: the stack, its firms and the rules of the game.
+
+    Attributes
+    ----------
+    timing
+        ``simultaneous`` (all layers choose markups at once: Cournot's complements along
+        a chain) or ``sequential`` (layers decide bottom-up, each seeing this round's
+        upstream prices: Spengler's successive monopolies).
+    pricing
+        ``ad_valorem`` (``price = cost * (1 + markup)``) or ``per_unit``
+        (``price = cost + markup``, markup in dollars).
+    markup_grid
+        Markups a learning strategy may choose from.
+    allow_integration
+        Whether integration moves are honoured.
+    """
+
+    name: str
+    description: str = ""
+    rounds: Annotated[int, Field(ge=1)] = 40
+    round_length: str = "quarter"
+    timing: Literal["simultaneous", "sequential"] = "simultaneous"
+    pricing: Literal["ad_valorem", "per_unit"] = "ad_valorem"
+    markup_grid: list[Number] = Field(default_factory=lambda: [0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
+    allow_integration: bool = True
+    layers: list[LayerSpec]
+    firms: list[FirmSpec]
+    relations: list[RelationSpec] = Field(default_factory=list)
+    stakes: list[StakeSpec] = Field(default_factory=list)
+    demand: DemandSpec = Field(default_factory=DemandSpec)
+    regulator: RegulatorSpec = Field(default_factory=RegulatorSpec)
+    events: list[EventSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        layer_names = [layer.name for layer in self.layers]
+        _unique(layer_names, "layers")
+        if not self.layers:
+            raise ValueError("layers: a scenario needs at least one layer")
+        _unique([f.name for f in self.firms], "firms")
+        firms = {f.name: f for f in self.firms}
+        for f in self.firms:
+            for layer in f.ops:
+                if layer not in layer_names:
+                    raise _ref_error(f"firms.{f.name}.ops.{layer}", "layer", layer, layer_names)
+        for i, layer in enumerate(self.layers):
+            if layer.competition == "cournot" and i != len(self.layers) - 1:
+                raise ValueError(f"layers.{layer.name}.competition: cournot only at the top")
+            if not any(layer.name in f.ops for f in self.firms):
+                raise ValueError(f"layers.{layer.name}: no firm operates in this layer")
+        for k, r in enumerate(self.relations):
+            where = f"relations[{k}]"
+            for role in ("buyer", "seller"):
+                if getattr(r, role) not in firms:
+                    raise _ref_error(f"{where}.{role}", "firm", getattr(r, role), list(firms))
+            if r.layer not in layer_names:
+                raise _ref_error(f"{where}.layer", "layer", r.layer, layer_names)
+            if r.layer not in firms[r.seller].ops:
+                raise ValueError(f"{where}.seller: {r.seller} does not operate in {r.layer}")
+            idx = layer_names.index(r.layer)
+            if idx + 1 >= len(layer_names) or layer_names[idx + 1] not in firms[r.buyer].ops:
+                raise ValueError(
+                    f"{where}.buyer: {r.buyer} does not buy from {r.layer} "
+                    "(it must operate in the layer just above)"
+                )
+        for k, s in enumerate(self.stakes):
+            for role in ("holder", "investee"):
+                if getattr(s, role) not in firms:
+                    raise _ref_error(f"stakes[{k}].{role}", "firm", getattr(s, role), list(firms))
+            if s.holder == s.investee:
+                raise ValueError(f"stakes[{k}]: a firm cannot hold a stake in itself")
+        for k, e in enumerate(self.events):
+            if e.layer is not None and e.layer not in layer_names:
+                raise _ref_error(f"events[{k}].layer", "layer", e.layer, layer_names)
+            if e.when is not None and e.when.layer not in (None, *layer_names):
+                raise _ref_error(f"events[{k}].when.layer", "layer", e.when.layer, layer_names)
+            for path, value in e.set.items():
+                try:
+                    apply_overrides(self, {path: value}, validate=False)
+                except ScenarioError as err:
+                    raise ValueError(f"events[{k}].set: {err}") from None
+        return self
+
+    # -- convenience -------------------------------------------------------------------
+    @property
+    def layer_names(self) -> list[str]:
+        """Layer names, bottom of the stack first."""
+        return [layer.name for layer in self.layers]
+
+    def firm(self, name: str) -> FirmSpec:
+        """The firm called ``name``."""
+        for f in self.firms:
+            if f.name == name:
+                return f
+        raise ScenarioError(f"unknown firm {name!r}; known: {', '.join(self.firm_names)}")
+
+    @property
+    def firm_names(self) -> list[str]:
+        """Firm names in scenario order."""
+        return [f.name for f in self.firms]
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON form: the scenario hash in every manifest."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _unique(names: list[str], where: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{where}: the name {n!r} appears twice")
+        seen.add(n)
+
+
+def _ref_error(where: str, kind: str, name: str | None, known: list[str]) -> ValueError:
+    return ValueError(f"{where}: unknown {kind} {name!r}; known: {', '.join(known)}")
+
+
+# -- loading ---------------------------------------------------------------------------
+
+
+def _format_validation(err: ValidationError, raw: dict[str, Any]) -> str:
+    """First error of a pydantic ValidationError as ``path: message (got value)``."""
+    first = err.errors()[0]
+    parts: list[str] = []
+    node: Any = raw
+    for loc in first["loc"]:
+        if isinstance(loc, int) and isinstance(node, list) and loc < len(node):
+            item = node[loc]
+            name = item.get("name") if isinstance(item, dict) else None
+            parts[-1] = f"{parts[-1]}.{name}" if name else f"{parts[-1]}[{loc}]"
+            node = item
+            continue
+        parts.append(str(loc))
+        node = node.get(loc) if isinstance(node, dict) else None
+    where = ".".join(parts)
+    msg = first["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    if first["type"] == "missing":
+        msg = "required field is missing"
+    got = first.get("input")
+    suffix = ""
+    if first["type"] not in ("missing", "extra_forbidden", "value_error") and not isinstance(
+        got, dict | list
+    ):
+        suffix = f" (got {got!r})"
+    return f"{where}: {msg}{suffix}" if where else f"{msg}{suffix}"
+
+
+def from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
+    """Validate a scenario given as a dictionary (the parsed TOML)."""
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as err:
+        raise ScenarioError(f"{source}: {_format_validation(err, raw)}") from None
+    _check_strategies(scenario, source)
+    return scenario
+
+
+def _check_strategies(scenario: Scenario, source: str) -> None:
+    from stackgame.strategies.registry import UnknownStrategyError, get
+
+    for f in scenario.firms:
+        try:
+            get(f.strategy)
+        except UnknownStrategyError as err:
+            raise ScenarioError(f"{source}: firms.{f.name}.strategy: {err}") from None
+
+
+def load(path: str | Path) -> Scenario:
+    """Load and validate a scenario TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except OSError as err:
+        raise ScenarioError(f"{path}: cannot read ({err.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
+    return from_dict(raw, str(path))
+
+
+def builtin_names() -> list[str]:
+    """Names of the scenarios shipped with the package."""
+    folder = resources.files("stackgame.environment") / "scenarios"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def builtin_text(name: str) -> str:
+    """The TOML text of a built-in scenario, comments included."""
+    if name not in builtin_names():
+        raise ScenarioError(
+            f"unknown scenario {name!r}; built-in: {', '.join(builtin_names())} "
+            "(or pass a path to a .toml file)"
+        )
+    folder = resources.files("stackgame.environment") / "scenarios"
+    return (folder / f"{name}.toml").read_text(encoding="utf-8")
+
+
+def resolve(scenario: str | Path | Scenario) -> Scenario:
+    """A Scenario from a built-in name, a path to a TOML file, or a Scenario."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    text = str(scenario)
+    if text in builtin_names():
+        return from_dict(tomllib.loads(builtin_text(text)), f"{text} (built-in)")
+    if text.endswith(".toml") or Path(text).exists():
+        return load(text)
+    raise ScenarioError(
+        f"unknown scenario {text!r}; built-in: {', '.join(builtin_names())} "
+        "(or pass a path to a .toml file)"
+    )
+
+
+# -- dotted-path overrides ------------------------------------------------------------
+
+
+def _step(node: Any, key: str, path: str) -> tuple[Any, Any]:
+    """Return (container, key) for one step of a dotted path; lists are indexed by name."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            if isinstance(item, dict) and item.get("name") == key:
+                return node, i
+        if key.isdigit() and int(key) < len(node):
+            return node, int(key)
+        names = [item.get("name") for item in node if isinstance(item, dict)]
+        raise ScenarioError(f"{path}: no entry named {key!r}; known: {', '.join(map(str, names))}")
+    if isinstance(node, dict):
+        return node, key
+    raise ScenarioError(f"{path}: cannot descend into a {type(node).__name__}")
+
+
+def apply_overrides(
+    scenario: Scenario, overrides: dict[str, Any], *, validate: bool = True
+) -> Scenario:
+    """A copy of ``scenario`` with fields changed by dotted path.
+
+    Lists are addressed by the ``name`` of their entries: ``firms.nvidia.strategy``,
+    ``layers.cloud.choice_mu``, ``events.nvidia_value_pricing.round``. A path that names
+    no existing field raises :class:`ScenarioError`.
+    """
+    raw = copy.deepcopy(scenario.model_dump(mode="python"))
+    for path, value in overrides.items():
+        keys = path.split(".")
+        node: Any = raw
+        for depth, key in enumerate(keys):
+            container, k = _step(node, key, path)
+            last = depth == len(keys) - 1
+            exists = (isinstance(container, list)) or (k in container)
+            if not exists:
+                raise ScenarioError(f"{path}: no field {key!r} there")
+            if last:
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ScenarioError(f"{path}: must be a finite number (got {value})")
+                container[k] = value
+            else:
+                node = container[k]
+    if not validate:
+        return scenario
+    return from_dict(raw, f"{scenario.name} (overrides)")

@@ -1,0 +1,304 @@
+"""The contract between a firm and its strategy: `Observation` in, `Action` out.
+
+A strategy never touches the Mesa model or the agent. Each round the engine hands it a
+frozen :class:`Observation` and it returns an :class:`Action`. The same objects play the
+AI stack and classic two-player matrix games: the observation names its counterparts
+generically (suppliers, customers, rivals; in a matrix game the one opponent), so a
+tit-for-tat written once reacts to "what my counterparts did last round" in both.
+
+Conventions
+-----------
+* ``Posture.RESTRAIN`` is "cooperate" and ``Posture.EXTRACT`` is "defect" in the
+  vocabulary of the Axelrod library.
+* Randomness comes only from ``self.rng``, a ``numpy.random.Generator`` the engine injects
+  through :meth:`Strategy.reset`; no strategy draws from a global generator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Posture(IntEnum):
+    """Pricing posture for one layer: restrain (cooperate) or extract (defect)."""
+
+    RESTRAIN = 0
+    EXTRACT = 1
+
+    @property
+    def letter(self) -> str:
+        """Axelrod's one-letter code: C for restrain, D for extract."""
+        return "C" if self is Posture.RESTRAIN else "D"
+
+
+RESTRAIN = Posture.RESTRAIN
+EXTRACT = Posture.EXTRACT
+
+
+class Move(str, Enum):
+    """An integration move: stay, build into a layer, buy a firm, or take an equity stake."""
+
+    STAY = "stay"
+    BUILD = "build"
+    BUY = "buy"
+    STAKE = "stake"
+
+
+@dataclass(frozen=True)
+class Integration:
+    """An integration decision.
+
+    Parameters
+    ----------
+    move
+        What to do. ``BUILD`` and ``BUY`` name an adjacent ``layer``; ``BUY`` and ``STAKE``
+        name a ``target`` firm.
+    layer
+        The adjacent layer to enter (``BUILD``, ``BUY``).
+    target
+        The firm bought or in which a stake is taken (``BUY``, ``STAKE``).
+    """
+
+    move: Move = Move.STAY
+    layer: str | None = None
+    target: str | None = None
+
+
+STAY = Integration()
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a firm does this round.
+
+    Parameters
+    ----------
+    postures
+        Pricing posture per layer the firm sells in. A layer missing here is priced with
+        ``default``.
+    default
+        Posture for every layer not named in ``postures``.
+    markups
+        Explicit markups per layer (a learner on a grid); they override the posture.
+    quantities
+        Quantity offers per layer, used only where a layer competes in quantities
+        (Cournot).
+    integration
+        The integration move.
+    """
+
+    postures: Mapping[str, Posture] = field(default_factory=dict)
+    default: Posture = Posture.RESTRAIN
+    markups: Mapping[str, float] = field(default_factory=dict)
+    quantities: Mapping[str, float] = field(default_factory=dict)
+    integration: Integration = STAY
+
+    def posture(self, layer: str) -> Posture:
+        """Posture chosen for ``layer``."""
+        return self.postures.get(layer, self.default)
+
+    @property
+    def headline(self) -> Posture:
+        """One posture that summarises the action: extract if any layer extracts."""
+        if any(p is Posture.EXTRACT for p in self.postures.values()):
+            return Posture.EXTRACT
+        if self.postures:
+            return Posture.RESTRAIN
+        return self.default
+
+    @classmethod
+    def uniform(cls, posture: Posture, integration: Integration = STAY) -> Action:
+        """Same posture in every layer."""
+        return cls(default=Posture(posture), integration=integration)
+
+
+@dataclass(frozen=True)
+class LayerView:
+    """Last round's public market data for one layer.
+
+    Attributes
+    ----------
+    price
+        Quantity-weighted mean price of the layer's sales (dollars per unit).
+    quantity
+        Units sold by the layer.
+    gross_margin, operating_margin
+        Layer-level margins, fractions of layer revenue.
+    hhi
+        Herfindahl-Hirschman index of quantity shares, 0 to 1.
+    restraint_rate
+        Share of the layer's sellers that restrained.
+    """
+
+    price: float
+    quantity: float
+    gross_margin: float
+    operating_margin: float
+    hhi: float
+    restraint_rate: float
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything a strategy may see before it decides (frozen; strategies cannot mutate).
+
+    Attributes
+    ----------
+    round
+        Round number, starting at 0.
+    firm
+        The deciding firm's name (``"player"`` in a matrix game).
+    layers
+        Layers the firm sells in, bottom of the stack first.
+    own_postures
+        The firm's headline posture in each past round, oldest first.
+    own_payoffs
+        The firm's payoff in each past round (operating profit in the stack, the matrix
+        payoff in a matrix game), oldest first.
+    own_margins
+        The firm's operating margin in each past round (the payoff in a matrix game).
+    counterparts
+        Names of the firms it trades with or competes against (suppliers, customers,
+        rivals; in a matrix game the one opponent, ``"opponent"``).
+    suppliers, customers, rivals
+        The counterparts split by relation (empty in a matrix game, except ``rivals``).
+    counterpart_postures
+        Each counterpart's past headline postures, oldest first.
+    counterpart_history
+        One aggregate posture per past round: ``EXTRACT`` when at least half of the
+        counterparts extracted. In a matrix game this is exactly the opponent's history.
+    supplier_margins
+        Last round's operating margin of each supplier (empty in a matrix game).
+    market
+        Last round's public data per layer (empty before the first round and in a matrix
+        game).
+    regulator_stance
+        The antitrust regulator's stance, 0 (lax) to 1 (aggressive).
+    under_investigation
+        Whether the firm is under an open antitrust investigation.
+    triggers
+        Regime-change triggers that have fired (for example ``"nvidia_value_pricing"``).
+    demand_growth
+        Last observed growth of final demand, per round (0 in a matrix game).
+    utilisation
+        The firm's last utilisation per layer (quantity over capacity).
+    markup_grid
+        Markups a learner may choose from, common to all its layers (empty: choose
+        between the two postures).
+    integrable
+        Adjacent layers the firm could still build into.
+    integrated
+        Layers the firm has entered by integration.
+    horizon
+        Number of rounds, when the engine announces it (``None``: unknown or random end).
+    """
+
+    round: int
+    firm: str
+    layers: tuple[str, ...] = ()
+    own_postures: tuple[Posture, ...] = ()
+    own_payoffs: tuple[float, ...] = ()
+    own_margins: tuple[float, ...] = ()
+    counterparts: tuple[str, ...] = ()
+    suppliers: tuple[str, ...] = ()
+    customers: tuple[str, ...] = ()
+    rivals: tuple[str, ...] = ()
+    counterpart_postures: Mapping[str, tuple[Posture, ...]] = field(default_factory=dict)
+    counterpart_history: tuple[Posture, ...] = ()
+    supplier_margins: Mapping[str, float] = field(default_factory=dict)
+    market: Mapping[str, LayerView] = field(default_factory=dict)
+    regulator_stance: float = 0.0
+    under_investigation: bool = False
+    triggers: frozenset[str] = frozenset()
+    demand_growth: float = 0.0
+    utilisation: Mapping[str, float] = field(default_factory=dict)
+    markup_grid: tuple[float, ...] = ()
+    integrable: tuple[str, ...] = ()
+    integrated: tuple[str, ...] = ()
+    horizon: int | None = None
+
+    @property
+    def last_counterpart(self) -> Posture | None:
+        """The counterparts' aggregate posture last round, ``None`` in round 0."""
+        return self.counterpart_history[-1] if self.counterpart_history else None
+
+    @property
+    def last_own(self) -> Posture | None:
+        """The firm's own posture last round, ``None`` in round 0."""
+        return self.own_postures[-1] if self.own_postures else None
+
+    def replace(self, **changes: Any) -> Observation:
+        """A copy with some fields changed (for tests and scripted rivals)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """What kind of strategy this is, in the manner of the Axelrod library's classifier.
+
+    Attributes
+    ----------
+    memory_depth
+        How many past rounds it looks at (``inf`` when unbounded).
+    stochastic
+        Whether it draws random numbers.
+    uses_integration
+        Whether it ever makes an integration move.
+    learns
+        Whether it adapts from payoffs (reinforcement, regret, beliefs).
+    inspects_rivals
+        Whether it uses more than public data and its own history.
+    uses_markup_grid
+        Whether it chooses explicit markups on a grid rather than postures.
+    family
+        One of ``fixed``, ``archetype``, ``reciprocal``, ``learner``.
+    """
+
+    memory_depth: float = 0
+    stochastic: bool = False
+    uses_integration: bool = False
+    learns: bool = False
+    inspects_rivals: bool = False
+    uses_markup_grid: bool = False
+    family: str = "fixed"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dictionary (JSON-friendly; infinite memory becomes ``"inf"``)."""
+        d = dataclasses.asdict(self)
+        if d["memory_depth"] == float("inf"):
+            d["memory_depth"] = "inf"
+        return d
+
+
+class Strategy:
+    """Base class: one small subclass per strategy.
+
+    A subclass sets ``name`` (the registry key, snake case), ``classifier``, a docstring
+    that says what it does and cites its source, and implements :meth:`decide`. State
+    lives on the instance and :meth:`reset` clears it; a subclass with state overrides
+    :meth:`reset` and calls ``super().reset(rng)``.
+    """
+
+    name: ClassVar[str] = ""
+    classifier: ClassVar[Classifier] = Classifier()
+
+    def __init__(self) -> None:
+        self.rng: np.random.Generator = np.random.default_rng(0)
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        """Forget everything and take a new random generator from the engine."""
+        if rng is not None:
+            self.rng = rng
+
+    def decide(self, observation: Observation) -> Action:
+        """Return this round's action."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
