@@ -197,6 +197,17 @@ class Observation:
         Layers the firm has entered by integration.
     horizon
         Number of rounds, when the engine announces it (``None``: unknown or random end).
+    own_markups
+        The markup the firm charged in each past round (mean over its layers).
+    counterpart_markups
+        Each counterpart's past markups (mean over its layers), oldest first.
+    stage_payoffs
+        In a matrix game, the row player's payoff table ``stage_payoffs[own][other]``
+        indexed by posture (restrain 0, extract 1); ``None`` in the stack, where payoffs
+        must be learnt from experience.
+    upstream_prices
+        Under sequential timing, this round's prices already set in the layers below the
+        firm's (layer name to mean price); empty under simultaneous timing.
     """
 
     round: int
@@ -222,6 +233,10 @@ class Observation:
     integrable: tuple[str, ...] = ()
     integrated: tuple[str, ...] = ()
     horizon: int | None = None
+    own_markups: tuple[float, ...] = ()
+    counterpart_markups: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    stage_payoffs: tuple[tuple[float, float], tuple[float, float]] | None = None
+    upstream_prices: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def last_counterpart(self) -> Posture | None:
