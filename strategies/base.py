@@ -208,6 +208,12 @@ class Observation:
     upstream_prices
         Under sequential timing, this round's prices already set in the layers below the
         firm's (layer name to mean price); empty under simultaneous timing.
+    own_prices
+        The firm's own price per layer last round (dollars per unit).
+    own_unit_cost
+        The firm's full unit cost per layer last round (own variable cost plus inputs).
+    markup_bounds
+        The restrain and extract markups the scenario gives the firm, per layer.
     """
 
     round: int
@@ -237,6 +243,9 @@ class Observation:
     counterpart_markups: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     stage_payoffs: tuple[tuple[float, float], tuple[float, float]] | None = None
     upstream_prices: Mapping[str, float] = field(default_factory=dict)
+    own_prices: Mapping[str, float] = field(default_factory=dict)
+    own_unit_cost: Mapping[str, float] = field(default_factory=dict)
+    markup_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def last_counterpart(self) -> Posture | None:
