@@ -38,7 +38,7 @@ import itertools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -269,15 +269,18 @@ def _dedupe(found: list[tuple[FloatArray, ...]]) -> list[tuple[FloatArray, ...]]
 
 
 def gambit_equilibria(
-    payoffs: ArrayLike, method: Literal["logit", "simpdiv", "enummixed"] = "logit"
+    payoffs: ArrayLike, method: Literal["logit", "enummixed"] = "logit"
 ) -> list[tuple[FloatArray, ...]]:
     """Mixed equilibria of an n-player game through the optional ``pygambit``.
 
     ``logit`` follows the principal branch of the logit quantal-response correspondence to
-    an equilibrium (McKelvey and Palfrey 1995; Turocy 2005); ``simpdiv`` is simplicial
-    subdivision (van der Laan, Talman and van der Heyden 1987); ``enummixed`` enumerates
-    the extreme equilibria of a two-player game. pygambit is GPL and builds from source:
-    it is an optional extra (``pip install stackgame[gambit]``), never required.
+    one Nash equilibrium, for any number of players (McKelvey and Palfrey 1995; Turocy
+    2005, "A dynamic homotopy interpretation of the logistic quantal response equilibrium
+    correspondence", *Games and Economic Behavior* 51); ``enummixed`` enumerates the
+    extreme equilibria of a two-player game. pygambit is GPL and builds from source on
+    some platforms: it is an optional extra (``pip install pygambit``), never required.
+    Checked against pygambit 17.0.0b2; 16.x builds tables with ``Game.from_arrays``,
+    which is used when ``StrategicGame`` does not exist.
 
     Raises
     ------
@@ -285,34 +288,32 @@ def gambit_equilibria(
         When pygambit is not installed, saying how to get it.
     """
     arr = check_payoffs(payoffs)
+    if method not in ("logit", "enummixed"):
+        raise ValueError(f"method: unknown {method!r}; use logit or enummixed")
+    if method == "enummixed" and arr.shape[0] != 2:
+        raise ValueError("method enummixed: two players only")
     try:
         import pygambit as gbt
     except ImportError:
         raise ImportError(
             "gambit_equilibria needs the optional pygambit (GPL): pip install pygambit"
         ) from None
-    from fractions import Fraction
-
-    game = gbt.Game.from_arrays(*[arr[k] for k in range(arr.shape[0])])
+    factory = getattr(gbt, "StrategicGame", None) or gbt.Game
+    game = factory.from_arrays(*[arr[k] for k in range(arr.shape[0])])
     if method == "logit":
         result = gbt.nash.logit_solve(game)
-    elif method == "simpdiv":
-        result = gbt.nash.simpdiv_solve(game)
-    elif method == "enummixed":
-        if arr.shape[0] != 2:
-            raise ValueError("method enummixed: two players only")
-        result = gbt.nash.enummixed_solve(game, rational=False)
+        found = [result.equilibrium] if hasattr(result, "equilibrium") else result.equilibria
     else:
-        raise ValueError(f"method: unknown {method!r}; use logit, simpdiv or enummixed")
+        found = gbt.nash.enummixed_solve(game, rational=False).equilibria
     out: list[tuple[FloatArray, ...]] = []
-    for eq in result.equilibria:
-        out.append(
-            tuple(
-                np.array([float(Fraction(eq[s])) for s in player.strategies])
-                for player in game.players
-            )
-        )
+    for eq in found:
+        out.append(tuple(_gambit_probs(eq[player]) for player in game.players))
     return _dedupe(out)
+
+
+def _gambit_probs(mix: Any) -> FloatArray:
+    """Probabilities of a pygambit mixed strategy, in strategy order (16.x and 17.x)."""
+    return np.array([float(x[1]) if isinstance(x, tuple) else float(x) for x in mix])
 
 
 # -- alpha-Rank --------------------------------------------------------------------------

@@ -227,6 +227,9 @@ def test_gambit_finds_an_equilibrium_of_a_three_player_game():
     assert eqs
     for eq in eqs:
         assert solvers.mixed_regret(game, list(eq)) < 1e-4
+    bos = solvers.gambit_equilibria(BOS, method="enummixed")
+    assert len(bos) == 3
+    np.testing.assert_allclose(bos[1][0], [3 / 5, 2 / 5], atol=1e-9)
 
 
 @settings(max_examples=40, deadline=None)
