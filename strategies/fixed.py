@@ -37,3 +37,83 @@ class AlwaysExtract(Strategy):
     def decide(self, observation: Observation) -> Action:
         """Extract in every layer."""
         return Action.uniform(Posture.EXTRACT)
+
+
+@register
+class Cooperator(Strategy):
+    """Axelrod's ``Cooperator``: restrain in every round, whatever the counterparts do.
+
+    The same play as ``always_restrain``, registered under the Axelrod library's name so
+    that a matrix-game tournament can be cross-checked against ``axelrod.Cooperator``
+    ([Axelrod1984]_, ``axelrod/strategies/cooperator.py``).
+    """
+
+    name = "cooperator"
+    classifier = Classifier(memory_depth=0, family="fixed")
+
+    def decide(self, observation: Observation) -> Action:
+        """Restrain (cooperate) in every layer."""
+        return Action.uniform(Posture.RESTRAIN)
+
+
+@register
+class Defector(Strategy):
+    """Axelrod's ``Defector``: extract in every round, whatever the counterparts do.
+
+    The same play as ``always_extract``, registered under the Axelrod library's name for
+    the cross-check against ``axelrod.Defector`` ([Axelrod1984]_).
+    """
+
+    name = "defector"
+    classifier = Classifier(memory_depth=0, family="fixed")
+
+    def decide(self, observation: Observation) -> Action:
+        """Extract (defect) in every layer."""
+        return Action.uniform(Posture.EXTRACT)
+
+
+@register
+class Alternator(Strategy):
+    """Axelrod's ``Alternator``: restrain first, then do the opposite of its own last move.
+
+    A fixed periodic schedule (C, D, C, D, ...) that ignores the counterparts; it reads
+    only its own last posture, hence memory depth 1 ([Axelrod1984]_,
+    ``axelrod/strategies/alternator.py``).
+    """
+
+    name = "alternator"
+    classifier = Classifier(memory_depth=1, family="fixed")
+
+    def decide(self, observation: Observation) -> Action:
+        """Restrain in round 0, then flip the own last posture."""
+        last = observation.last_own
+        flipped = Posture.RESTRAIN if last is Posture.EXTRACT else Posture.EXTRACT
+        return Action.uniform(Posture.RESTRAIN if last is None else flipped)
+
+
+@register
+class Random(Strategy):
+    """Axelrod's ``Random``: restrain with probability ``p``, else extract, every round.
+
+    Draws one uniform number from the injected generator per round ([Axelrod1984]_,
+    ``axelrod/strategies/rand.py``; the library's default is ``p = 0.5``).
+
+    Parameters
+    ----------
+    p
+        Probability of restraining (cooperating), in [0, 1].
+    """
+
+    name = "random"
+    classifier = Classifier(memory_depth=0, stochastic=True, family="fixed")
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"random: p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def decide(self, observation: Observation) -> Action:
+        """Restrain with probability ``p``."""
+        restrain = self.rng.random() < self.p
+        return Action.uniform(Posture.RESTRAIN if restrain else Posture.EXTRACT)
