@@ -80,7 +80,8 @@ def counterpart_arm(observation: Observation) -> int | None:
     grid = observation.markup_grid
     if not grid:
         return None if last is None else int(last)
-    markups = [m[-1] for m in observation.counterpart_markups.values() if m]
+    shown = observation.counterpart_markups
+    markups = [shown[c][-1] for c in observation.counterparts if shown.get(c)]
     if markups:
         return int(np.argmin(np.abs(np.asarray(grid) - np.mean(markups))))
     return None if last is None else (len(grid) - 1 if last is EXTRACT else 0)
@@ -387,7 +388,9 @@ class MyopicBestResponse(Strategy):
     Assumes the counterparts repeat last round's aggregate posture and best-responds to
     it, with the stage game's table when shown, else with the empirical mean payoff of
     each (own, counterpart) pair seen so far (untried pairs optimistic; hence unbounded
-    memory and learning in the stack). Restrains in round 0; ties go to restrain.
+    memory and learning in the stack). Restrains in round 0; ties go to restrain. The
+    best-reply dynamic of Cournot (1838), as in Fudenberg and Levine (1998), "The Theory
+    of Learning in Games", ch. 1.
     """
 
     name = "myopic_best_response"

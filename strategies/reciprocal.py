@@ -196,15 +196,18 @@ class MarginWinStayLoseShift(Strategy):
 
     The stack's version of Pavlov (DESIGN.md, "win-stay-lose-shift on margins"), with an
     aspiration level as in Posch (1999) and Karandikar et al. (1998): restrain first;
-    then a *win* is a last operating margin at or above the aspiration, and the firm
-    keeps its last posture after a win and switches after a loss. The aspiration is
-    ``aspiration`` when given, else the mean of all its past margins (it adapts, so the
-    strategy learns from payoffs). In a matrix game the margin is the stage payoff.
+    then a *win* is a last own margin at or above the aspiration, and the firm keeps
+    its last posture after a win and switches after a loss. The aspiration is, in order:
+    ``aspiration`` when given; the mean entry of the stage game's table (in the
+    prisoner's dilemma (3 + 0 + 5 + 1) / 4 = 2.25, so R and T win, S and P lose and the
+    strategy plays exactly as ``win_stay_lose_shift``); the mean operating margin of its
+    layers last round ("at least as well as my layer"); else the mean of its own past
+    margins. In a matrix game the margin is the stage payoff.
 
     Parameters
     ----------
     aspiration
-        Fixed aspiration margin, or ``None`` for the running mean of own margins.
+        Fixed aspiration margin, or ``None`` for the adaptive rule above.
     """
 
     name = "margin_win_stay_lose_shift"
@@ -223,6 +226,18 @@ class MarginWinStayLoseShift(Strategy):
         own, margins = observation.last_own, observation.own_margins
         if own is None or not margins:
             return Action.uniform(RESTRAIN)
-        level = float(np.mean(margins)) if self.aspiration is None else self.aspiration
-        win = margins[-1] >= level
+        win = margins[-1] >= self.level(observation)
         return Action.uniform(own if win else Posture(1 - own))
+
+    def level(self, observation: Observation) -> float:
+        """Return the aspiration margin for this round."""
+        layers = [
+            observation.market[x].operating_margin
+            for x in observation.layers
+            if x in observation.market
+        ]
+        if self.aspiration is not None:
+            return self.aspiration
+        if observation.stage_payoffs is not None:
+            return float(np.mean(observation.stage_payoffs))
+        return float(np.mean(layers if layers else observation.own_margins))
