@@ -99,6 +99,9 @@ class OperationSpec(_Strict):
         Other operating cost per round, dollars (R&D, SG&A).
     capacity_growth
         Growth of capacity per round (a build-out), fraction.
+    captive
+        Output only for the firm's own use (custom silicon before it is sold outside:
+        Google's TPU, Amazon's Trainium, `000_e3319be9a08c4b37.txt`).
     """
 
     capacity: NonNeg
@@ -110,6 +113,7 @@ class OperationSpec(_Strict):
     depreciation_rate: Fraction = 0.05
     fixed_cost: NonNeg = 0.0
     capacity_growth: Annotated[float, Field(ge=-1, allow_inf_nan=False)] = 0.0
+    captive: bool = False
 
 
 class FirmSpec(_Strict):
@@ -237,7 +241,8 @@ class EventSpec(_Strict):
         Multiplies the market size by ``factor`` and sets growth to ``growth`` if given.
     cost_decline
         Unit costs in ``layer`` (all layers if none) fall by ``factor`` in total, spread
-        evenly over ``span`` rounds.
+        geometrically over ``span`` rounds; with ``target = "input_coefficient"`` the
+        input needed per unit of output falls instead (efficiency).
     new_generation
         A new hardware generation: capital in ``layer`` (and the layers above that run on
         it) is written down by ``writedown``; unit costs in ``layer`` fall by ``factor``.
@@ -253,6 +258,7 @@ class EventSpec(_Strict):
     growth: Annotated[float, Field(ge=-1, allow_inf_nan=False)] | None = None
     span: Annotated[int, Field(ge=1)] = 1
     writedown: Fraction = 0.0
+    target: Literal["unit_cost", "input_coefficient"] = "unit_cost"
     enabled: bool = True
     when: ConditionSpec | None = None
     set: dict[str, Number | str | bool] = Field(default_factory=dict)
@@ -264,6 +270,22 @@ class EventSpec(_Strict):
         if not self.name:
             self.name = self.kind
         return self
+
+
+class CalibrationSpec(_Strict):
+    """A figure from the source articles that a default run should reproduce.
+
+    ``window`` says which rounds the model's number is taken over: ``all`` (cumulative),
+    ``first`` or ``last`` round. ``stackgame run`` prints the residual model - target.
+    """
+
+    figure: str
+    source: str
+    firm: str
+    layer: str | None = None
+    metric: Literal["gross_margin", "operating_margin"]
+    window: Literal["all", "first", "last"] = "all"
+    target: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
 
 
 class Scenario(_Strict):
@@ -299,6 +321,7 @@ class Scenario(_Strict):
     demand: DemandSpec = Field(default_factory=DemandSpec)
     regulator: RegulatorSpec = Field(default_factory=RegulatorSpec)
     events: list[EventSpec] = Field(default_factory=list)
+    calibration: list[CalibrationSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -312,11 +335,11 @@ class Scenario(_Strict):
             for layer in f.ops:
                 if layer not in layer_names:
                     raise _ref_error(f"firms.{f.name}.ops.{layer}", "layer", layer, layer_names)
-        for i, layer in enumerate(self.layers):
-            if layer.competition == "cournot" and i != len(self.layers) - 1:
-                raise ValueError(f"layers.{layer.name}.competition: cournot only at the top")
-            if not any(layer.name in f.ops for f in self.firms):
-                raise ValueError(f"layers.{layer.name}: no firm operates in this layer")
+        for i, spec in enumerate(self.layers):
+            if spec.competition == "cournot" and i != len(self.layers) - 1:
+                raise ValueError(f"layers.{spec.name}.competition: cournot only at the top")
+            if not any(spec.name in f.ops for f in self.firms):
+                raise ValueError(f"layers.{spec.name}: no firm operates in this layer")
         for k, r in enumerate(self.relations):
             where = f"relations[{k}]"
             for role in ("buyer", "seller"):
@@ -338,6 +361,12 @@ class Scenario(_Strict):
                     raise _ref_error(f"stakes[{k}].{role}", "firm", getattr(s, role), list(firms))
             if s.holder == s.investee:
                 raise ValueError(f"stakes[{k}]: a firm cannot hold a stake in itself")
+        _unique([e.name for e in self.events], "events")
+        for k, c in enumerate(self.calibration):
+            if c.firm not in firms:
+                raise _ref_error(f"calibration[{k}].firm", "firm", c.firm, list(firms))
+            if c.layer is not None and c.layer not in firms[c.firm].ops:
+                raise ValueError(f"calibration[{k}].layer: {c.firm} does not operate in {c.layer}")
         for k, e in enumerate(self.events):
             if e.layer is not None and e.layer not in layer_names:
                 raise _ref_error(f"events[{k}].layer", "layer", e.layer, layer_names)

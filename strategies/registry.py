@@ -19,6 +19,7 @@ _FAMILY_MODULES = (
     "stackgame.strategies.archetypes",
     "stackgame.strategies.reciprocal",
     "stackgame.strategies.learners",
+    "stackgame.strategies.frontier",
 )
 
 S = TypeVar("S", bound=type[Strategy])

@@ -1,0 +1,189 @@
+"""Per-round records as arrays (not per-agent dictionaries).
+
+Each round appends one row per operation and per firm; operations added by integration
+extend the rows (earlier rounds read as zeros for them). Per-layer aggregates are kept
+incrementally so that the DataCollector's reporters cost a lookup, not a recomputation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from stackgame.environment.market import Clearing
+    from stackgame.environment.payouts import Payout
+    from stackgame.environment.state import StackState
+
+OP_COLUMNS = (
+    "price",
+    "quantity",
+    "capacity",
+    "revenue",
+    "internal_revenue",
+    "input_cost",
+    "variable_cost",
+    "gross_profit",
+    "depreciation",
+    "fixed_cost",
+    "fines",
+    "operating_profit",
+    "markup",
+    "posture",
+)
+FIRM_COLUMNS = ("profit", "value", "stake_income", "cash", "revenue", "gross_profit")
+ROUND_COLUMNS = ("final_spend", "lost_demand", "outside_share", "market_size")
+
+
+class History:
+    """What happened, round by round.
+
+    Attributes
+    ----------
+    op_rows
+        Per round, a dict of per-operation arrays (``OP_COLUMNS``).
+    firm_rows
+        Per round, a dict of per-firm arrays (``FIRM_COLUMNS``).
+    round_rows
+        Per round, a dict of scalars (``ROUND_COLUMNS``).
+    layer_rows
+        Per round, per-layer aggregates: revenue, value added, gross and operating profit,
+        quantity, HHI.
+    """
+
+    def __init__(self, state: StackState) -> None:
+        self.n_layers = state.n_layers
+        self.layer_names = list(state.layer_names)
+        self.op_rows: list[dict[str, np.ndarray]] = []
+        self.firm_rows: list[dict[str, np.ndarray]] = []
+        self.round_rows: list[dict[str, float]] = []
+        self.layer_rows: list[dict[str, np.ndarray]] = []
+        self.op_firm: list[np.ndarray] = []
+        self.op_layer: list[np.ndarray] = []
+        self.cum_layer_profit = np.zeros(self.n_layers)
+        self.cum_payments: np.ndarray = np.zeros((state.n_ops, state.n_ops))
+
+    def __len__(self) -> int:
+        return len(self.round_rows)
+
+    def append(
+        self,
+        round_: int,
+        state: StackState,
+        clearing: Clearing,
+        payout: Payout,
+        markup: np.ndarray,
+        posture: np.ndarray,
+        capacity: np.ndarray,
+        internal_revenue: np.ndarray,
+    ) -> None:
+        """Record one round."""
+        from stackgame.environment.payouts import hhi
+
+        self.op_rows.append(
+            {
+                "price": clearing.price,
+                "quantity": clearing.quantity,
+                "capacity": capacity,
+                "revenue": clearing.revenue,
+                "internal_revenue": internal_revenue,
+                "input_cost": clearing.input_cost,
+                "variable_cost": clearing.variable_cost,
+                "gross_profit": payout.gross_profit,
+                "depreciation": payout.depreciation,
+                "fixed_cost": payout.fixed_cost,
+                "fines": payout.fines,
+                "operating_profit": payout.operating_profit,
+                "markup": markup,
+                "posture": posture,
+            }
+        )
+        self.op_firm.append(state.firm_of.copy())
+        self.op_layer.append(state.layer_of.copy())
+        self.firm_rows.append(
+            {
+                "profit": payout.firm_profit,
+                "value": payout.firm_value,
+                "stake_income": payout.stake_income,
+                "cash": state.cash.copy(),
+                "revenue": payout.firm_revenue,
+                "gross_profit": payout.firm_gross,
+            }
+        )
+        self.round_rows.append(
+            {
+                "final_spend": clearing.final_spend,
+                "lost_demand": clearing.lost_demand,
+                "outside_share": clearing.outside_share,
+                "market_size": float(state.demand.market_size),
+            }
+        )
+        n, lay = self.n_layers, state.layer_of
+        rev = np.bincount(lay, weights=clearing.revenue, minlength=n)
+        inp = np.bincount(lay, weights=clearing.input_cost, minlength=n)
+        oper = np.bincount(lay, weights=payout.operating_profit, minlength=n)
+        self.layer_rows.append(
+            {
+                "revenue": rev,
+                "value_added": rev - inp,
+                "gross_profit": np.bincount(lay, weights=payout.gross_profit, minlength=n),
+                "operating_profit": oper,
+                "quantity": np.bincount(lay, weights=clearing.quantity, minlength=n),
+                "hhi": hhi(clearing.quantity, lay, n),
+            }
+        )
+        self.cum_layer_profit += oper
+        m = clearing.flow.shape[0]
+        if self.cum_payments.shape[0] < m:
+            grown = np.zeros((m, m))
+            k = self.cum_payments.shape[0]
+            grown[:k, :k] = self.cum_payments
+            self.cum_payments = grown
+        self.cum_payments[:m, :m] += clearing.payments
+
+    # -- matrices ------------------------------------------------------------------------------
+    def ops_matrix(self, column: str) -> np.ndarray:
+        """``[rounds, n_ops]`` array of one operation column (zeros before an op existed)."""
+        if not self.op_rows:
+            return np.zeros((0, 0))
+        n = max(r[column].shape[0] for r in self.op_rows)
+        out = np.zeros((len(self.op_rows), n))
+        for t, r in enumerate(self.op_rows):
+            out[t, : r[column].shape[0]] = r[column]
+        return out
+
+    def firms_matrix(self, column: str) -> np.ndarray:
+        """``[rounds, n_firms]`` array of one firm column."""
+        return np.array([r[column] for r in self.firm_rows])
+
+    def layers_matrix(self, column: str) -> np.ndarray:
+        """``[rounds, n_layers]`` array of one layer aggregate."""
+        return np.array([r[column] for r in self.layer_rows])
+
+    def rounds_vector(self, column: str) -> np.ndarray:
+        """Per-round scalar series."""
+        return np.array([r[column] for r in self.round_rows])
+
+    # -- reporters (cheap: read the last row or the running sums) ---------------------------------
+    def layer_value_share(self, layer: str) -> float:
+        """Cumulative share of stack operating profit captured by ``layer`` so far."""
+        total = float(self.cum_layer_profit.sum())
+        k = self.layer_names.index(layer)
+        return float(self.cum_layer_profit[k] / total) if abs(total) > 1e-12 else 0.0
+
+    def layer_margin(self, layer: str, kind: str) -> float:
+        """Last round's gross or operating margin of ``layer``."""
+        if not self.layer_rows:
+            return 0.0
+        row = self.layer_rows[-1]
+        k = self.layer_names.index(layer)
+        rev = row["revenue"][k]
+        num = row["gross_profit" if kind == "gross" else "operating_profit"][k]
+        return float(num / rev) if rev > 1e-12 else 0.0
+
+    def layer_hhi(self, layer: str) -> float:
+        """Last round's HHI of ``layer``."""
+        if not self.layer_rows:
+            return 0.0
+        return float(self.layer_rows[-1]["hhi"][self.layer_names.index(layer)])

@@ -1,0 +1,724 @@
+"""The Mesa model of the AI stack: one ``step()`` is one round of the stage game.
+
+``StackModel.step`` reads as the six steps of a round (``DESIGN.md``): observe, decide
+(simultaneously, or layer by layer bottom-up under sequential timing), clear (a pure
+function, :func:`stackgame.environment.market.clear`), pay out, regulate and shock, and
+record. The model holds the state arrays and orchestrates; firms are thin agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+from stackgame.agents.firm import FirmAgent
+from stackgame.environment import events as ev
+from stackgame.environment.history import History
+from stackgame.environment.market import Clearing, clear, resolve_prices
+from stackgame.environment.payouts import Payout, hhi, margin, pay_out
+from stackgame.environment.regulator import investigate, investigation_probability
+from stackgame.environment.scenario import (
+    TRIGGERS,
+    Scenario,
+    ScenarioError,
+    apply_overrides,
+    resolve,
+)
+from stackgame.environment.state import StackState
+from stackgame.strategies.base import (
+    Action,
+    LayerView,
+    Move,
+    Observation,
+    Posture,
+)
+from stackgame.strategies.registry import make
+
+STAKE_SHARE = 0.10
+"""Share of the target bought by one ``STAKE`` move (OpenAI's AMD warrant: 10%, 001)."""
+VALUATION_MULTIPLE = 8.0
+"""Price of a firm: book capital plus this many rounds of its last positive profit."""
+
+PARAM_ALIASES = {
+    "regulator_stance": "regulator.stance",
+    "demand_growth": "demand.growth",
+    "allow_integration": "allow_integration",
+    "market_size": "demand.market_size",
+}
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One line of the event log: integrations, investigations, triggers, events."""
+
+    round: int
+    kind: str
+    firm: str
+    text: str
+
+
+def to_seed(seed: Any) -> int | None:
+    """Normalise a seed: ``"42"`` (a UI text box) and ``42`` give the same stream."""
+    if seed is None or seed == "":
+        return None
+    if isinstance(seed, bool):
+        raise ScenarioError(f"seed: must be an integer (got {seed!r})")
+    if isinstance(seed, float) and seed.is_integer():
+        return int(seed)
+    if isinstance(seed, int | np.integer):
+        return int(seed)
+    try:
+        return int(str(seed).strip())
+    except ValueError:
+        raise ScenarioError(f"seed: must be an integer (got {seed!r})") from None
+
+
+def params_to_overrides(params: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]:
+    """Translate flat keyword parameters (batch_run, SolaraViz) into dotted overrides.
+
+    Accepted: ``regulator_stance``, ``demand_growth``, ``market_size``,
+    ``allow_integration``, ``<trigger>_round`` (-1 switches the trigger off),
+    ``strategy_<firm>``, and any dotted path written with ``__`` for dots
+    (``firms__nvidia__ops__chips__extract_markup``).
+    """
+    out: dict[str, Any] = {}
+    events = {e.name for e in scenario.events}
+    for key, value in params.items():
+        if key in PARAM_ALIASES:
+            out[PARAM_ALIASES[key]] = value
+        elif key.endswith("_round") and key[: -len("_round")] in (*TRIGGERS, *events):
+            name = key[: -len("_round")]
+            if name not in events:
+                raise ScenarioError(f"{key}: scenario {scenario.name!r} has no event {name!r}")
+            r = int(value)
+            out[f"events.{name}.enabled"] = r >= 0
+            if r >= 0:
+                out[f"events.{name}.round"] = r
+        elif key.startswith("strategy_"):
+            out[f"firms.{key[len('strategy_') :]}.strategy"] = value
+        elif "__" in key:
+            out[key.replace("__", ".")] = value
+        else:
+            known = [*PARAM_ALIASES, "<trigger>_round", "strategy_<firm>", "a__dotted__path"]
+            raise ScenarioError(f"unknown model parameter {key!r}; known: {', '.join(known)}")
+    return out
+
+
+class StackModel(mesa.Model):
+    """The AI stack as a Mesa model.
+
+    Parameters
+    ----------
+    scenario
+        A built-in scenario name, a path to a TOML file, or a
+        :class:`~stackgame.environment.scenario.Scenario`.
+    seed
+        Root seed (``"42"`` and ``42`` are the same). ``None`` draws one from the OS and
+        records it in ``self.seed`` (an unseeded run says so: ``self.seeded`` is False).
+    rounds
+        Rounds to run before ``running`` turns False (default: the scenario's).
+    strategies
+        Firm name to registry strategy name, replacing the scenario's strategies.
+    overrides
+        Dotted scenario paths to values (``{"regulator.stance": 0.9}``).
+    **params
+        Flat aliases for Mesa's ``batch_run`` and SolaraViz, see
+        :func:`params_to_overrides`.
+    """
+
+    def __init__(
+        self,
+        scenario: str | Path | Scenario = "ai-stack-2026",
+        seed: Any = None,
+        *,
+        rounds: int | None = None,
+        strategies: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
+        base = resolve(scenario)
+        changes = dict(overrides or {})
+        changes.update(params_to_overrides(params, base))
+        for firm, strategy in (strategies or {}).items():
+            base.firm(firm)
+            changes[f"firms.{firm}.strategy"] = strategy
+        self.scenario = apply_overrides(base, changes) if changes else base
+        root = to_seed(seed)
+        self.seeded = root is not None
+        if root is None:
+            root = int(np.random.SeedSequence().generate_state(2, np.uint64)[0] >> np.uint64(1))
+        self.seed = root
+        super().__init__(rng=root)
+        self.rounds = int(rounds) if rounds is not None else self.scenario.rounds
+        if self.rounds < 1:
+            raise ScenarioError(f"rounds: must be at least 1 (got {self.rounds})")
+        children = np.random.SeedSequence(root).spawn(2 + len(self.scenario.firms))
+        self.regulator_rng = np.random.default_rng(children[0])
+        self.state = StackState(self.scenario)
+        self.layer_names = self.state.layer_names
+        self.firms: list[FirmAgent] = [
+            FirmAgent(
+                self, f.name, f.label, i, make(f.strategy), np.random.default_rng(children[2 + i])
+            )
+            for i, f in enumerate(self.scenario.firms)
+        ]  # fmt: skip
+        self.round = 0
+        self.log: list[LogEntry] = []
+        self.triggers: set[str] = set()
+        self._declines: list[ev.Decline] = []
+        self._pending_events = [e for e in self.scenario.events if e.enabled]
+        self._writedown = np.zeros(self.state.n_ops)
+        self._fines = np.zeros(self.state.n_ops)
+        self._last_need = np.zeros(self.state.n_ops)
+        self._last_public: dict[str, dict[str, float]] | None = None
+        self._market_view: dict[str, LayerView] = {}
+        self._utilisation = np.zeros(self.state.n_ops)
+        self._unit_full = self.state.unit_cost.copy()
+        self._price = np.zeros(self.state.n_ops)
+        self.last_clearing: Clearing | None = None
+        self.last_payout: Payout | None = None
+        self.history = History(self.state)
+        self._firm_margin: dict[str, float] = {}
+        self._relations_cache()
+        self._apply_due_events(0)
+        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+
+    # -- the round -------------------------------------------------------------------------
+    def step(self) -> None:
+        """One round: observe, decide, clear, pay out, regulate and shock, record."""
+        observations = self.observe()
+        actions = self.decide(observations)
+        clearing = self.clear_markets(actions)
+        payout = self.pay_out(clearing)
+        self.integrate(actions)
+        self.regulate_and_shock(clearing, payout)
+        self.record(actions, clearing, payout)
+
+    # 1. observe ---------------------------------------------------------------------------
+    def observe(self) -> dict[int, Observation]:
+        """A frozen observation per active firm (shared pieces are built once)."""
+        st = self.state
+        market = self._market_view
+        triggers = frozenset(self.triggers)
+        postures = {f.name: f.postures for f in self.firms}
+        markups = {f.name: f.markups for f in self.firms}
+        stance = float(st.regulator.stance)
+        growth = float(st.demand_growth)
+        obs: dict[int, Observation] = {}
+        for f in self.firms:
+            if not f.active:
+                continue
+            i = f.index
+            ops = self._ops_of[i]
+            lnames = tuple(self.layer_names[st.layer_of[o]] for o in ops)
+            rel = self._relations[i]
+            obs[i] = Observation(
+                round=self.round,
+                firm=f.name,
+                layers=lnames,
+                own_postures=f.postures,
+                own_payoffs=f.payoffs,
+                own_margins=f.margins,
+                counterparts=rel[0],
+                suppliers=rel[1],
+                customers=rel[2],
+                rivals=rel[3],
+                counterpart_postures=postures,
+                counterpart_history=self._counterpart_history[i],
+                supplier_margins={s: self._firm_margin.get(s, 0.0) for s in rel[1]},
+                market=market,
+                regulator_stance=stance,
+                under_investigation=bool((st.cap_until[ops] > self.round).any()),
+                triggers=triggers,
+                demand_growth=growth,
+                utilisation={
+                    ln: float(self._utilisation[o]) for ln, o in zip(lnames, ops, strict=True)
+                },
+                markup_grid=st.markup_grid,
+                integrable=self._integrable(i),
+                integrated=tuple(
+                    self.layer_names[st.layer_of[o]] for o in ops if st.integrated_at[o] >= 0
+                ),
+                horizon=self.rounds,
+                own_markups=f.markups,
+                counterpart_markups=markups,
+                own_prices={ln: float(self._price[o]) for ln, o in zip(lnames, ops, strict=True)},
+                own_unit_cost={
+                    ln: float(self._unit_full[o]) for ln, o in zip(lnames, ops, strict=True)
+                },
+                markup_bounds={
+                    ln: (float(st.restrain_markup[o]), float(st.extract_markup[o]))
+                    for ln, o in zip(lnames, ops, strict=True)
+                },
+            )
+        return obs
+
+    # 2. decide ----------------------------------------------------------------------------
+    def decide(self, observations: dict[int, Observation]) -> dict[int, Action]:
+        """Every active firm's action; bottom-up by layer under sequential timing."""
+        if not self.state.sequential:
+            return {i: self.firms[i].decide(o) for i, o in observations.items()}
+        st = self.state
+        actions: dict[int, Action] = {}
+        postures: dict[int, dict[str, Posture]] = {i: {} for i in observations}
+        markups: dict[int, dict[str, float]] = {i: {} for i in observations}
+        chosen: dict[int, Action] = {}
+        for k, layer in enumerate(self.layer_names):
+            upstream: dict[str, float] = {}
+            if k > 0:
+                m = self._markups_from(chosen)
+                price, _, _ = resolve_prices(
+                    st.structure, st.unit_cost, m, st.quality, st.live_capacity(self.round),
+                    self._self_share(), st.per_unit,
+                )  # fmt: skip
+                for j in range(k):
+                    ops = st.structure.by_layer[j]
+                    upstream[self.layer_names[j]] = float(price[ops].mean()) if ops.size else 0.0
+            for i, o in observations.items():
+                if layer not in o.layers:
+                    continue
+                a = self.firms[i].decide(o.replace(upstream_prices=upstream))
+                postures[i][layer] = a.posture(layer)
+                if layer in a.markups:
+                    markups[i][layer] = a.markups[layer]
+                chosen[i] = Action(postures=dict(postures[i]), markups=dict(markups[i]))
+                actions[i] = Action(
+                    postures=dict(postures[i]),
+                    markups=dict(markups[i]),
+                    quantities=a.quantities,
+                    integration=a.integration if i not in actions else actions[i].integration,
+                )
+        return actions
+
+    def _markups_from(self, actions: Mapping[int, Action]) -> np.ndarray:
+        """Markup per operation from the actions, capped by the regulator and floored."""
+        st = self.state
+        m = st.restrain_markup.copy()
+        for o in range(st.n_ops):
+            a = actions.get(int(st.firm_of[o]))
+            if a is None:
+                continue
+            layer = self.layer_names[st.layer_of[o]]
+            if layer in a.markups:
+                m[o] = float(a.markups[layer])
+            elif a.posture(layer) is Posture.EXTRACT:
+                m[o] = st.extract_markup[o]
+        capped = st.cap_until > self.round
+        m = np.where(capped, np.minimum(m, st.cap_markup), m)
+        floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
+        return np.maximum(m, floor)
+
+    def _self_share(self) -> np.ndarray:
+        """Planned self-supply share: own capacity below over last round's input need."""
+        st = self.state
+        own = st.structure.own_below
+        cap = st.live_capacity(self.round)
+        share = np.zeros(st.n_ops)
+        has = own >= 0
+        need = self._last_need[has]
+        avail = cap[own[has]]
+        share[has] = np.where(need > 1e-12, np.minimum(1.0, avail / np.maximum(need, 1e-12)), 1.0)
+        share[has] = np.where(avail > 1e-12, share[has], 0.0)
+        return share
+
+    # 3. clear -----------------------------------------------------------------------------
+    def clear_markets(self, actions: Mapping[int, Action]) -> Clearing:
+        """Markups from the actions, then the pure clearing function."""
+        st = self.state
+        markup = self._markups_from(actions)
+        capacity = st.live_capacity(self.round)
+        offers = None
+        if st.cournot:
+            offers = capacity.copy()
+            top = self.layer_names[-1]
+            for i, a in actions.items():
+                if top in a.quantities:
+                    o = st.op(i, st.n_layers - 1)
+                    if o >= 0:
+                        offers[o] = max(0.0, float(a.quantities[top]))
+        unit_cost = np.where(st.penalty_until > self.round, st.unit_cost, st.base_unit_cost)
+        unit_cost = np.where(st.integrated_at >= 0, unit_cost, st.unit_cost)
+        clearing = clear(
+            st.structure,
+            unit_cost,
+            markup,
+            st.live_quality(),
+            capacity,
+            st.demand,
+            self_share=self._self_share(),
+            per_unit=st.per_unit,
+            quantity_offer=offers,
+        )
+        self._markup = markup
+        self._capacity = capacity
+        self.last_clearing = clearing
+        return clearing
+
+    # 4. pay out ---------------------------------------------------------------------------
+    def pay_out(self, clearing: Clearing) -> Payout:
+        """Margins, depreciation, stakes and cash (:func:`payouts.pay_out`)."""
+        st = self.state
+        own = st.structure.own_below
+        internal = np.zeros(st.n_ops)
+        has = own >= 0
+        unit_in = np.divide(
+            clearing.input_cost, clearing.quantity,
+            out=np.zeros(st.n_ops), where=clearing.quantity > 1e-12,
+        )  # fmt: skip
+        transfer = (st.unit_cost + unit_in)[own[has]] * clearing.self_supply[has]
+        np.add.at(internal, own[has], transfer)
+        payout = pay_out(
+            st.firm_of, st.n_firms, clearing.revenue, clearing.input_cost,
+            clearing.variable_cost, internal, clearing.quantity, self._capacity,
+            st.capital, st.depreciation_rate, st.fixed_cost, self._writedown, self._fines,
+            st.stakes,
+        )  # fmt: skip
+        self._internal = internal
+        st.cash += payout.firm_value
+        self.last_payout = payout
+        return payout
+
+    def integrate(self, actions: Mapping[int, Action]) -> None:
+        """Carry out integration moves: build (capex, lead time), buy, take a stake."""
+        st = self.state
+        for i in sorted(actions):
+            move = actions[i].integration
+            if move.move is Move.STAY or st.acquired[i]:
+                continue
+            name = self.firms[i].name
+            if not (st.allow_integration and st.can_integrate[i]):
+                continue
+            if move.move is Move.BUILD:
+                self._build(i, name, move.layer)
+            elif move.move in (Move.BUY, Move.STAKE):
+                self._buy_or_stake(i, name, move.move, move.target)
+
+    def _build(self, i: int, name: str, layer: str | None) -> None:
+        st = self.state
+        if layer not in self._integrable(i):
+            return
+        k = st.layer_index[layer]
+        ops = self._ops_of[i]
+        ref = 0.0
+        for o in ops:
+            if st.layer_of[o] == k + 1:  # upstream: supply own input need
+                ref = max(ref, st.input_coefficient[k + 1] * float(self._quantity_last[o]))
+            elif st.layer_of[o] == k - 1:  # downstream: an outlet for own output
+                ref = max(ref, float(self._quantity_last[o]))
+        layer_cap = float(st.capacity[(st.layer_of == k) & st.active].sum())
+        capacity = max(ref, 0.05 * layer_cap)
+        capex = capacity * st.build_cost[k]
+        if st.cash[i] < capex:
+            self._log("integration", name, f"cannot afford to build into {layer} ({capex:.1f})")
+            return
+        st.cash[i] -= capex
+        st.add_op(i, k, capacity, self.round + 1 + int(st.build_lead_time[k]))
+        self._grow_arrays()
+        self._log(
+            "integration", name,
+            f"builds into {layer}: capacity {capacity:.1f}, capex {capex:.1f}, online in "
+            f"round {self.round + 1 + int(st.build_lead_time[k])}",
+        )  # fmt: skip
+
+    def _buy_or_stake(self, i: int, name: str, move: Move, target: str | None) -> None:
+        st = self.state
+        if target not in st.firm_index or target == name:
+            return
+        t = st.firm_index[target]
+        if st.acquired[t]:
+            return
+        profit = float(self._firm_profit_last[t]) if self._firm_profit_last.size else 0.0
+        value = float(st.capital[(st.firm_of == t) & st.active].sum()) + VALUATION_MULTIPLE * max(
+            profit, 0.0
+        )
+        if move is Move.BUY:
+            if st.cash[i] < value:
+                self._log("integration", name, f"cannot afford to buy {target} ({value:.1f})")
+                return
+            st.cash[i] -= value
+            st.cash[t] += value
+            st.merge_firm(i, t)
+            self._grow_arrays()
+            self._log("integration", name, f"buys {target} for {value:.1f}")
+            return
+        share = min(STAKE_SHARE, 1.0 - float(st.stakes[:, t].sum()))
+        price = share * value
+        if share <= 1e-9 or st.cash[i] < price:
+            return
+        st.cash[i] -= price
+        st.cash[t] += price
+        st.stakes[i, t] += share
+        for o in self._ops_of[i]:  # the stake locks in supply between adjacent layers
+            for p in self._ops_of[t]:
+                if abs(int(st.layer_of[o]) - int(st.layer_of[p])) == 1:
+                    lo, hi = sorted((int(st.layer_of[o]), int(st.layer_of[p])))
+                    buyer, seller = (i, t) if st.layer_of[o] == hi else (t, i)
+                    st.relations.append((buyer, seller, lo, 0.5, False))
+        st.rebuild()
+        self._relations_cache()
+        self._log("integration", name, f"takes a {share:.0%} stake in {target} for {price:.1f}")
+
+    # 5. regulate and shock -----------------------------------------------------------------
+    def regulate_and_shock(self, clearing: Clearing, payout: Payout) -> None:
+        """Antitrust draws on this round's shares and margins; then next round's events."""
+        st = self.state
+        reg = st.regulator
+        self._fines = np.zeros(st.n_ops)
+        self._writedown = np.zeros(st.n_ops)
+        if reg.enabled and reg.stance > 0:
+            totals = np.bincount(st.layer_of, weights=clearing.quantity, minlength=st.n_layers)
+            share = margin(clearing.quantity, totals[st.layer_of])
+            op_margin = margin(payout.operating_profit, clearing.revenue)
+            prob = investigation_probability(
+                share, op_margin, reg.stance, reg.base_rate, reg.share_threshold,
+                reg.margin_threshold,
+            )  # fmt: skip
+            draws = self.regulator_rng.random(st.n_ops)
+            opened = investigate(prob, st.cap_until > self.round, draws) & st.active
+            for o in np.flatnonzero(opened):
+                st.cap_until[o] = self.round + 1 + reg.cap_rounds
+                st.cap_markup[o] = reg.cap_markup
+                self._fines[o] = reg.fine_rate * clearing.revenue[o]
+                firm = self.firms[int(st.firm_of[o])].name
+                layer = self.layer_names[st.layer_of[o]]
+                self._log(
+                    "investigation", firm,
+                    f"investigated in {layer} (share {share[o]:.0%}, margin {op_margin[o]:.0%}): "
+                    f"fine {self._fines[o]:.2f}, markup capped at {reg.cap_markup:g} for "
+                    f"{reg.cap_rounds} rounds",
+                )  # fmt: skip
+        # demand grows; capacity builds out; cost declines run; events due next round fire
+        st.demand.market_size *= 1.0 + st.demand_growth
+        grow = st.capacity_growth * st.capacity
+        st.cash -= np.bincount(
+            st.firm_of, weights=grow * st.build_cost[st.layer_of], minlength=st.n_firms
+        )
+        st.capital += grow * st.build_cost[st.layer_of]
+        st.capacity += grow
+        ev.advance_declines(st, self._declines)
+        self._apply_due_events(self.round + 1)
+
+    def _apply_due_events(self, round_: int) -> None:
+        due = [e for e in self._pending_events if self._is_due(e, round_)]
+        for e in due:
+            self._pending_events.remove(e)
+            text = ev.apply_event(e, self.state, self.triggers, self._declines, self._set_strategy)
+            self._writedown += ev.writedown_charge(e, self.state)
+            self._log("trigger" if e.kind == "trigger" else "event", "", text, round_)
+        # events scheduled before now that never fired (conditional ones wait; scheduled
+        # ones in the past were either applied or belong to round 0)
+        self._pending_events = [
+            e for e in self._pending_events if e.when is not None or e.round > round_
+        ]
+
+    def _is_due(self, event: ev.EventSpec, round_: int) -> bool:
+        if event.when is None:
+            return event.round == round_
+        return event.round <= round_ and ev.condition_met(event, self._last_public)
+
+    def _set_strategy(self, firm: str, strategy: str) -> None:
+        i = self.state.firm_index[firm]
+        self.firms[i].set_strategy(make(strategy))
+
+    # 6. record ----------------------------------------------------------------------------
+    def record(self, actions: Mapping[int, Action], clearing: Clearing, payout: Payout) -> None:
+        """Per-round arrays, the public market view, firm histories, the DataCollector."""
+        st = self.state
+        posture = (self._markup > st.restrain_markup + 1e-12).astype(np.int8)
+        self.history.append(self.round, st, clearing, payout, self._markup, posture,
+                            self._capacity, self._internal)  # fmt: skip
+        self._quantity_last = clearing.quantity.copy()
+        self._firm_profit_last = payout.firm_profit.copy()
+        self._utilisation = payout.utilisation
+        self._price = clearing.price
+        self._unit_full = st.unit_cost + np.divide(
+            clearing.input_cost, clearing.quantity,
+            out=clearing.unit_input_cost.copy(), where=clearing.quantity > 1e-12,
+        )  # fmt: skip
+        self._last_need = st.input_coefficient[st.layer_of] * clearing.quantity
+        self._public_view(clearing, payout, posture)
+        firm_margin = margin(payout.firm_profit, payout.firm_revenue)
+        self._firm_margin.clear()
+        self._firm_margin.update({f.name: float(firm_margin[f.index]) for f in self.firms})
+        for f in self.firms:
+            if not f.active:
+                continue
+            ops = self._ops_of[f.index]
+            a = actions.get(f.index)
+            head = a.headline if a is not None else Posture.RESTRAIN
+            if ops.size and a is not None and not a.postures and a.markups:
+                head = Posture(int(posture[ops].max()))
+            f.remember(
+                head,
+                float(payout.firm_value[f.index]),
+                float(firm_margin[f.index]),
+                float(self._markup[ops].mean()) if ops.size else 0.0,
+            )
+        self._update_counterpart_history()
+        self.round += 1
+        self.datacollector.collect(self)
+        if self.round >= self.rounds:
+            self.running = False
+
+    def _public_view(self, clearing: Clearing, payout: Payout, posture: np.ndarray) -> None:
+        st = self.state
+        n = st.n_layers
+        lay = st.layer_of
+        q = np.bincount(lay, weights=clearing.quantity, minlength=n)
+        rev = np.bincount(lay, weights=clearing.revenue, minlength=n)
+        gross = np.bincount(lay, weights=payout.gross_profit, minlength=n)
+        oper = np.bincount(lay, weights=payout.operating_profit, minlength=n)
+        conc = hhi(clearing.quantity, lay, n)
+        active = st.active.astype(float)
+        restr = np.bincount(lay, weights=(1 - posture) * active, minlength=n)
+        count = np.bincount(lay, weights=active, minlength=n)
+        view: dict[str, LayerView] = {}
+        public: dict[str, dict[str, float]] = {}
+        for k, name in enumerate(self.layer_names):
+            price = rev[k] / q[k] if q[k] > 1e-12 else 0.0
+            gm = gross[k] / rev[k] if rev[k] > 1e-12 else 0.0
+            om = oper[k] / rev[k] if rev[k] > 1e-12 else 0.0
+            rr = restr[k] / count[k] if count[k] > 0 else 1.0
+            view[name] = LayerView(price, float(q[k]), gm, om, float(conc[k]), rr)
+            public[name] = {
+                "price": price, "quantity": float(q[k]), "gross_margin": gm,
+                "operating_margin": om, "hhi": float(conc[k]),
+            }  # fmt: skip
+        public["_"] = {"demand": st.demand.market_size}
+        self._market_view = view
+        self._last_public = public
+
+    # -- relations -----------------------------------------------------------------------------
+    def _relations_cache(self) -> None:
+        """Suppliers, customers, rivals and counterparts of each firm (after rebuilds)."""
+        st = self.state
+        self._ops_of = [np.flatnonzero((st.firm_of == i) & st.active) for i in range(st.n_firms)]
+        layers_of = [set(st.layer_of[ops].tolist()) for ops in self._ops_of]
+        names = [f.name for f in self.firms]
+        rels = []
+        for i in range(st.n_firms):
+            mine = layers_of[i]
+            sup, cus, riv = [], [], []
+            for j in range(st.n_firms):
+                if j == i or st.acquired[j] or not layers_of[j]:
+                    continue
+                theirs = layers_of[j]
+                if any(k - 1 in theirs for k in mine):
+                    sup.append(names[j])
+                if any(k + 1 in theirs for k in mine):
+                    cus.append(names[j])
+                if mine & theirs:
+                    riv.append(names[j])
+            cp = tuple(dict.fromkeys(sup + cus))
+            rels.append((cp, tuple(sup), tuple(cus), tuple(riv)))
+        self._relations = rels
+        if not hasattr(self, "_counterpart_history"):
+            self._counterpart_history: list[tuple[Posture, ...]] = [() for _ in range(st.n_firms)]
+            self._firm_margin = {}
+            self._quantity_last = np.zeros(st.n_ops)
+            self._firm_profit_last = np.zeros(st.n_firms)
+
+    def _update_counterpart_history(self) -> None:
+        last = {f.name: f.postures[-1] for f in self.firms if f.postures}
+        for i, rel in enumerate(self._relations):
+            cps = [last[c] for c in rel[0] if c in last]
+            agg = Posture.EXTRACT if cps and 2 * sum(cps) >= len(cps) else Posture.RESTRAIN
+            self._counterpart_history[i] = (*self._counterpart_history[i], agg)
+
+    def _integrable(self, i: int) -> tuple[str, ...]:
+        st = self.state
+        if not (st.allow_integration and st.can_integrate[i]) or st.acquired[i]:
+            return ()
+        mine = set(st.layer_of[self._ops_of[i]].tolist())
+        pending = set(st.layer_of[(st.firm_of == i)].tolist())
+        out = {k + d for k in mine for d in (-1, 1)} - pending
+        return tuple(self.layer_names[k] for k in sorted(out) if 0 <= k < st.n_layers)
+
+    def _grow_arrays(self) -> None:
+        """Resize per-operation scratch arrays after an operation is added."""
+        n = self.state.n_ops
+        for name in ("_writedown", "_fines", "_last_need", "_utilisation", "_unit_full",
+                     "_price", "_quantity_last"):  # fmt: skip
+            arr = getattr(self, name)
+            if arr.shape[0] < n:
+                setattr(self, name, np.concatenate([arr, np.zeros(n - arr.shape[0])]))
+        self._relations_cache()
+
+    def _log(self, kind: str, firm: str, text: str, round_: int | None = None) -> None:
+        self.log.append(LogEntry(self.round if round_ is None else round_, kind, firm, text))
+
+    # -- reporting -----------------------------------------------------------------------------
+    def _reporters(self) -> dict[str, Any]:
+        rep: dict[str, Any] = {"round": lambda m: m.round}
+        for name in self.layer_names:
+            rep[f"value_share.{name}"] = lambda m, n=name: m.history.layer_value_share(n)
+            rep[f"gross_margin.{name}"] = lambda m, n=name: m.history.layer_margin(n, "gross")
+            rep[f"operating_margin.{name}"] = lambda m, n=name: m.history.layer_margin(
+                n, "operating"
+            )
+            rep[f"hhi.{name}"] = lambda m, n=name: m.history.layer_hhi(n)
+        for f in self.firms:
+            if self.state.named[f.index]:
+                rep[f"cash.{f.name}"] = lambda m, i=f.index: float(m.state.cash[i])
+        return rep
+
+    def postures(self) -> dict[str, Posture | None]:
+        """Each firm's headline posture last round (``None`` before the first)."""
+        return {f.name: (f.postures[-1] if f.postures else None) for f in self.firms}
+
+    def flows(self) -> list[dict[str, Any]]:
+        """Last round's market flows between firms: buyer, seller, layer, units, dollars."""
+        c = self.last_clearing
+        if c is None:
+            return []
+        st = self.state
+        pay = c.payments
+        out = []
+        for b, s in zip(*np.nonzero(c.flow > 1e-12), strict=True):
+            out.append(
+                {
+                    "buyer": self.firms[int(st.firm_of[b])].name,
+                    "seller": self.firms[int(st.firm_of[s])].name,
+                    "layer": self.layer_names[st.layer_of[s]],
+                    "units": float(c.flow[b, s]),
+                    "dollars": float(pay[b, s]),
+                }
+            )
+        for b in np.flatnonzero(c.self_supply > 1e-12):
+            o = int(st.structure.own_below[b])
+            out.append(
+                {
+                    "buyer": self.firms[int(st.firm_of[b])].name,
+                    "seller": self.firms[int(st.firm_of[o])].name,
+                    "layer": self.layer_names[st.layer_of[o]],
+                    "units": float(c.self_supply[b]),
+                    "dollars": float(self._internal[o]) if hasattr(self, "_internal") else 0.0,
+                }
+            )
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON-ready result: value capture and margins by layer and firm, and more."""
+        from stackgame.environment.summary import summarize
+
+        return summarize(self)
+
+    def run(self) -> StackModel:
+        """Step until ``running`` is False; returns the model."""
+        while self.running:
+            self.step()
+        return self
+
+    def release(self) -> None:
+        """Free this model from Mesa 3.3.1's global agent-id registry (fixed in 3.4.2).
+
+        Anything that builds many models (tournaments, batches) calls this after a run so
+        that memory stays flat.
+        """
+        ids = getattr(mesa.Agent, "_ids", None)
+        if isinstance(ids, dict):
+            ids.pop(self, None)

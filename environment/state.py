@@ -1,0 +1,306 @@
+"""The mutable state of a running stack: operations as arrays, built from a Scenario.
+
+An *operation* is one firm in one layer. Its parameters live in parallel numpy arrays so
+that clearing and payouts are vectorised; integration appends operations (indices never
+change), and acquisitions deactivate the target's operations after merging them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from stackgame.environment.market import Demand, Structure, build_structure
+from stackgame.environment.scenario import RegulatorSpec, Scenario, ScenarioError
+
+_OP_FIELDS = (
+    "capacity",
+    "unit_cost",
+    "quality",
+    "restrain_markup",
+    "extract_markup",
+    "capital",
+    "depreciation_rate",
+    "fixed_cost",
+    "capacity_growth",
+)
+_LAYER_FIELDS = (
+    "input_coefficient",
+    "choice_mu",
+    "build_cost",
+    "build_lead_time",
+    "entrant_cost_penalty",
+    "allow_negative_markup",
+)
+INACTIVE_QUALITY = -1e9
+
+
+class StackState:
+    """Arrays describing every operation, plus firm-level cash and stakes.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario; the state copies what it needs and never mutates it.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.layer_names = scenario.layer_names
+        self.n_layers = len(self.layer_names)
+        self.firm_names = scenario.firm_names
+        self.firm_labels = [f.label for f in scenario.firms]
+        self.n_firms = len(self.firm_names)
+        self.firm_index = {name: i for i, name in enumerate(self.firm_names)}
+        self.layer_index = {name: i for i, name in enumerate(self.layer_names)}
+        self.per_unit = scenario.pricing == "per_unit"
+        self.sequential = scenario.timing == "sequential"
+        self.allow_integration = scenario.allow_integration
+        self.can_integrate = np.array([f.can_integrate for f in scenario.firms])
+        self.named = np.array([f.named for f in scenario.firms])
+        self.acquired = np.zeros(self.n_firms, dtype=bool)
+        self.cash = np.array([f.cash for f in scenario.firms], dtype=float)
+        self.markup_grid = tuple(float(m) for m in scenario.markup_grid)
+
+        layers = scenario.layers
+        self.input_coefficient = np.array([ly.input_coefficient for ly in layers], dtype=float)
+        self.choice_mu = np.array([ly.choice_mu for ly in layers], dtype=float)
+        self.build_cost = np.array([ly.build_cost for ly in layers], dtype=float)
+        self.build_lead_time = np.array([ly.build_lead_time for ly in layers], dtype=np.int64)
+        self.entrant_cost_penalty = np.array([ly.entrant_cost_penalty for ly in layers])
+        self.allow_negative_markup = np.array([ly.allow_negative_markup for ly in layers])
+        self.cournot = layers[-1].competition == "cournot"
+
+        d = scenario.demand
+        self.demand = Demand(
+            kind=d.kind,
+            market_size=d.market_size,
+            mu=d.mu,
+            outside_quality=d.outside_quality,
+            intercept=d.intercept,
+            slope=d.slope,
+            cournot=self.cournot,
+        )
+        self.demand_growth = d.growth
+        self.regulator: RegulatorSpec = scenario.regulator.model_copy()
+
+        firm_of: list[int] = []
+        layer_of: list[int] = []
+        columns: dict[str, list[float]] = {k: [] for k in _OP_FIELDS}
+        captive: list[bool] = []
+        for fi, firm in enumerate(scenario.firms):
+            for layer_name, op in sorted(firm.ops.items(), key=lambda kv: self.layer_index[kv[0]]):
+                firm_of.append(fi)
+                layer_of.append(self.layer_index[layer_name])
+                for k in _OP_FIELDS:
+                    columns[k].append(float(getattr(op, k)))
+                captive.append(op.captive)
+        self.firm_of = np.array(firm_of, dtype=np.int64)
+        self.layer_of = np.array(layer_of, dtype=np.int64)
+        self.capacity = np.array(columns["capacity"])
+        self.unit_cost = np.array(columns["unit_cost"])
+        self.quality = np.array(columns["quality"])
+        self.restrain_markup = np.array(columns["restrain_markup"])
+        self.extract_markup = np.array(columns["extract_markup"])
+        self.capital = np.array(columns["capital"])
+        self.depreciation_rate = np.array(columns["depreciation_rate"])
+        self.fixed_cost = np.array(columns["fixed_cost"])
+        self.capacity_growth = np.array(columns["capacity_growth"])
+        self.captive = np.array(captive, dtype=bool)
+        n = len(firm_of)
+        self.active = np.ones(n, dtype=bool)
+        self.online_round = np.zeros(n, dtype=np.int64)
+        self.pending_capacity = np.zeros(n)
+        self.penalty_until = np.full(n, -1, dtype=np.int64)
+        self.base_unit_cost = self.unit_cost.copy()
+        self.cap_markup = np.full(n, np.inf)
+        self.cap_until = np.full(n, -1, dtype=np.int64)
+        self.integrated_at = np.full(n, -1, dtype=np.int64)
+
+        self.relations: list[tuple[int, int, int, float, bool]] = [
+            (self.firm_index[r.buyer], self.firm_index[r.seller], self.layer_index[r.layer],
+             r.switching_cost, r.exclusive)
+            for r in scenario.relations
+        ]  # fmt: skip
+        self.stakes = np.zeros((self.n_firms, self.n_firms))
+        for s in scenario.stakes:
+            self.stakes[self.firm_index[s.holder], self.firm_index[s.investee]] += s.share
+        self.structure: Structure = self.rebuild()
+
+    # -- indices -------------------------------------------------------------------------
+    @property
+    def n_ops(self) -> int:
+        """Number of operations (active or not)."""
+        return int(self.firm_of.shape[0])
+
+    def op(self, firm: int, layer: int) -> int:
+        """Index of ``firm``'s active operation in ``layer``, or -1."""
+        hit = np.flatnonzero((self.firm_of == firm) & (self.layer_of == layer) & self.active)
+        return int(hit[0]) if hit.size else -1
+
+    def firm_layers(self, firm: int) -> tuple[str, ...]:
+        """Names of the layers in which ``firm`` has an active operation, bottom first."""
+        mask = (self.firm_of == firm) & self.active
+        return tuple(self.layer_names[k] for k in sorted(set(self.layer_of[mask].tolist())))
+
+    def rebuild(self) -> Structure:
+        """Recompute who may sell to whom after operations or relations change."""
+        rel: list[tuple[int, int, float, bool]] = []
+        for buyer, seller, layer, cost, excl in self.relations:
+            b = self.op(buyer, layer + 1) if layer + 1 < self.n_layers else -1
+            s = self.op(seller, layer)
+            if b >= 0 and s >= 0:
+                rel.append((b, s, cost, excl))
+        structure = build_structure(
+            self.layer_of,
+            self.firm_of,
+            self.n_layers,
+            self.input_coefficient,
+            self.choice_mu,
+            rel,
+        )
+        structure.allowed[:, self.captive | ~self.active] = False
+        structure.allowed[~self.active, :] = False
+        self.structure = structure
+        return structure
+
+    def live_capacity(self, round_: int) -> np.ndarray:
+        """Capacity in force this round: zero before a built operation comes online."""
+        online = (self.online_round <= round_) & self.active
+        return np.where(online, self.capacity, 0.0)
+
+    def live_quality(self) -> np.ndarray:
+        """Quality, with inactive operations made unchoosable in the consumers' logit."""
+        return np.where(self.active, self.quality, INACTIVE_QUALITY)
+
+    # -- integration -------------------------------------------------------------------------
+    def add_op(
+        self,
+        firm: int,
+        layer: int,
+        capacity: float,
+        online_round: int,
+        penalty_rounds: int = 4,
+    ) -> int:
+        """Append an operation for ``firm`` in ``layer``, priced and costed like the layer.
+
+        The entrant's unit cost is the layer's median times the layer's entrant penalty
+        until ``penalty_rounds`` after it comes online; its quality is the layer's mean
+        less one standard deviation; its markups are the layer's medians.
+        """
+        peers = np.flatnonzero((self.layer_of == layer) & self.active)
+        med = lambda a: float(np.median(a[peers])) if peers.size else 0.0  # noqa: E731
+        quality = (
+            float(self.quality[peers].mean() - self.quality[peers].std()) if peers.size else 0.0
+        )
+        base_cost = med(self.base_unit_cost)
+        values = {
+            "firm_of": firm,
+            "layer_of": layer,
+            "capacity": 0.0,
+            "unit_cost": base_cost * self.entrant_cost_penalty[layer],
+            "quality": quality,
+            "restrain_markup": med(self.restrain_markup),
+            "extract_markup": med(self.extract_markup),
+            "capital": capacity * self.build_cost[layer],
+            "depreciation_rate": med(self.depreciation_rate) if peers.size else 0.05,
+            "fixed_cost": 0.0,
+            "capacity_growth": 0.0,
+            "captive": False,
+            "active": True,
+            "online_round": online_round,
+            "pending_capacity": capacity,
+            "penalty_until": online_round + penalty_rounds,
+            "base_unit_cost": base_cost,
+            "cap_markup": np.inf,
+            "cap_until": -1,
+            "integrated_at": online_round,
+        }
+        for name, value in values.items():
+            arr = getattr(self, name)
+            setattr(self, name, np.append(arr, np.array([value], dtype=arr.dtype)))
+        self.capacity[-1] = capacity
+        self.rebuild()
+        return self.n_ops - 1
+
+    def merge_firm(self, buyer: int, target: int) -> None:
+        """``buyer`` acquires ``target``: operations, cash and stakes pass to the buyer.
+
+        Where both operate in a layer, capacity and capital are pooled into the buyer's
+        operation and the target's is deactivated.
+        """
+        for i in np.flatnonzero((self.firm_of == target) & self.active):
+            mine = self.op(buyer, int(self.layer_of[i]))
+            if mine >= 0:
+                self.capacity[mine] += self.capacity[i]
+                self.capital[mine] += self.capital[i]
+                self.active[i] = False
+                self.capacity[i] = 0.0
+            else:
+                self.firm_of[i] = buyer
+        self.stakes[buyer] += self.stakes[target]
+        self.stakes[target] = 0.0
+        self.stakes[:, target] = 0.0
+        self.stakes[buyer, buyer] = 0.0
+        self.cash[buyer] += self.cash[target]
+        self.cash[target] = 0.0
+        self.acquired[target] = True
+        self.relations = [
+            (buyer if b == target else b, buyer if s == target else s, lay, c, e)
+            for b, s, lay, c, e in self.relations
+        ]
+        self.rebuild()
+
+    # -- dotted-path settings (events' `set` tables) ---------------------------------------
+    def set_path(self, path: str, value: Any) -> bool:
+        """Apply one dotted-path setting to the running state.
+
+        Returns ``False`` for paths the model itself must handle (a firm's strategy).
+        """
+        keys = path.split(".")
+        if keys[0] == "firms" and len(keys) >= 3:
+            if keys[1] not in self.firm_index:
+                raise ScenarioError(f"{path}: unknown firm {keys[1]!r}")
+            f = self.firm_index[keys[1]]
+            if keys[2] == "strategy":
+                return False
+            if keys[2] == "cash":
+                self.cash[f] = float(value)
+                return True
+            if keys[2] == "ops" and len(keys) == 5:
+                i = self.op(f, self.layer_index.get(keys[3], -1))
+                if i < 0:
+                    raise ScenarioError(f"{path}: {keys[1]} does not operate in {keys[3]}")
+                if keys[4] == "captive":
+                    self.captive[i] = bool(value)
+                    self.rebuild()
+                elif keys[4] in _OP_FIELDS:
+                    getattr(self, keys[4])[i] = float(value)
+                    if keys[4] == "unit_cost":
+                        self.base_unit_cost[i] = float(value)
+                else:
+                    raise ScenarioError(f"{path}: no operation field {keys[4]!r}")
+                return True
+        if keys[0] == "demand" and len(keys) == 2:
+            if keys[1] == "growth":
+                self.demand_growth = float(value)
+            elif hasattr(self.demand, keys[1]):
+                setattr(self.demand, keys[1], value)
+            else:
+                raise ScenarioError(f"{path}: no demand field {keys[1]!r}")
+            return True
+        if keys[0] == "regulator" and len(keys) == 2:
+            if keys[1] not in RegulatorSpec.model_fields:
+                raise ScenarioError(f"{path}: no regulator field {keys[1]!r}")
+            setattr(self.regulator, keys[1], value)
+            return True
+        if keys[0] == "layers" and len(keys) == 3 and keys[2] in _LAYER_FIELDS:
+            k = self.layer_index.get(keys[1], -1)
+            if k < 0:
+                raise ScenarioError(f"{path}: unknown layer {keys[1]!r}")
+            getattr(self, keys[2])[k] = value
+            self.rebuild()
+            return True
+        if keys == ["allow_integration"]:
+            self.allow_integration = bool(value)
+            return True
+        raise ScenarioError(f"{path}: cannot be changed while the model runs")
