@@ -50,6 +50,7 @@ class RunResult:
     firms: dict[str, np.ndarray]
     rounds: dict[str, np.ndarray]
     log: list[LogEntry] = field(default_factory=list)
+    flows: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_model(cls, model: StackModel) -> RunResult:
@@ -82,6 +83,7 @@ class RunResult:
             for k in ("final_spend", "lost_demand", "outside_share", "market_size")
         }
         return cls(
+            flows=cumulative_flows(model),
             summary=model.summary(),
             layer_names=list(model.layer_names),
             firm_names=[f.name for f in model.firms],
@@ -210,3 +212,31 @@ def simulate(
         return RunResult.from_model(model)
     finally:
         model.release()
+
+
+def cumulative_flows(model: StackModel) -> list[dict[str, Any]]:
+    """Money paid between firms over the whole run: seller, buyer, layer, dollars.
+
+    Market payments only; consumers' spending appears with buyer ``"final demand"``.
+    """
+    st = model.state
+    pay = model.history.cum_payments
+    names = [f.name for f in model.firms]
+    agg: dict[tuple[str, str, str], float] = {}
+    for b, s in zip(*np.nonzero(pay > 1e-9), strict=True):
+        key = (
+            names[int(st.firm_of[s])],
+            names[int(st.firm_of[b])],
+            model.layer_names[st.layer_of[s]],
+        )
+        agg[key] = agg.get(key, 0.0) + float(pay[b, s])
+    top = model.layer_names[-1]
+    revenue = model.history.ops_matrix("revenue").sum(axis=0)
+    for o in st.structure.by_layer[-1]:
+        key = (names[int(st.firm_of[o])], "final demand", top)
+        agg[key] = agg.get(key, 0.0) + float(revenue[o]) if o < revenue.shape[0] else 0.0
+    return [
+        {"seller": k[0], "buyer": k[1], "layer": k[2], "dollars": v}
+        for k, v in sorted(agg.items())
+        if v > 1e-9
+    ]
