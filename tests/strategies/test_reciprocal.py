@@ -97,9 +97,10 @@ def test_generosity_follows_axelrod_gtft_default():
 def test_generous_tit_for_tat_forgives_a_third_of_extractions():
     strategy = make("generous_tit_for_tat")
     strategy.reset(np.random.default_rng(42))
-    mine, _ = play_matrix(strategy, "D" * 3001)
-    assert mine[0] == "C"
-    assert mine[1:].count("C") / 3000 == pytest.approx(1 / 3, abs=0.03)
+    after_extraction = make_obs("C", "D")
+    replies = [strategy.decide(after_extraction).headline for _ in range(3000)]
+    assert replies.count(RESTRAIN) / 3000 == pytest.approx(1 / 3, abs=0.03)
+    assert play_matrix(strategy, "D")[0] == "C"
 
 
 @pytest.mark.parametrize(("p", "expected"), [(0.0, "CCDDCD"), (1.0, "CCCCCC")])
@@ -110,8 +111,8 @@ def test_generous_tit_for_tat_extremes(p, expected):
 def test_random_draws_with_probability_p():
     strategy = make("random")
     strategy.reset(np.random.default_rng(3))
-    mine, _ = play_matrix(strategy, "C" * 2000)
-    assert mine.count("C") / 2000 == pytest.approx(0.5, abs=0.04)
+    draws = [strategy.decide(make_obs("C", "C")).headline for _ in range(2000)]
+    assert draws.count(RESTRAIN) / 2000 == pytest.approx(0.5, abs=0.04)
     assert play_matrix(Random(p=1.0), "DDDD")[0] == "CCCC"
     assert play_matrix(Random(p=0.0), "CCCC")[0] == "DDDD"
 
