@@ -229,7 +229,12 @@ class BatchSpec:
     def digest(self) -> str:
         """SHA-256 of the spec's content (canonical JSON; comments and layout ignored)."""
         blob = json.dumps(
-            {"spec": self.raw, "seed": self.seed, "scenario": _scenario_identity(self.scenario)},
+            {
+                "spec": self.raw,
+                "order": self.parameter_names,  # the design depends on the order
+                "seed": self.seed,
+                "scenario": _scenario_identity(self.scenario),
+            },
             sort_keys=True,
             default=str,
         )

@@ -177,14 +177,18 @@ def sensitivity(data: BatchData, seed: int = 0) -> tuple[pd.DataFrame | None, li
         Sobol; ``mu_star``, ``mu_star_conf``, ``sigma``, ``mu`` for Morris), and notes on
         metrics left out.
     """
-    from stackgame.batch import POINT_COLUMN, parse_spec
+    from stackgame.batch import POINT_COLUMN, _flatten_parameters, parse_spec
 
     design = data.manifest.get("design")
     if design not in ("sobol", "morris") or not data.metrics:
         return None, []
     spec_file = Path(str(data.manifest.get("spec_file", ".")))
+    raw = dict(data.manifest["spec"])
+    flat = dict(_flatten_parameters(raw.get("parameters", {})))
+    # the manifest's JSON sorts keys; the design's column order is the spec's
+    raw["parameters"] = {p: flat[p] for p in data.manifest["parameters"]}
     spec = parse_spec(
-        data.manifest["spec"],
+        raw,
         source=str(spec_file),
         base=spec_file.parent,
         seed=int(data.manifest["root_seed"]),
