@@ -320,6 +320,8 @@ class StackModel(mesa.Model):
         share = np.zeros(st.n_ops)
         has = own >= 0
         need = self._last_need[has]
+        if self.round == 0:  # no history yet: expect to run at full capacity
+            need = (st.input_coefficient[st.layer_of] * cap)[has]
         avail = cap[own[has]]
         share[has] = np.where(need > 1e-12, np.minimum(1.0, avail / np.maximum(need, 1e-12)), 1.0)
         share[has] = np.where(avail > 1e-12, share[has], 0.0)
