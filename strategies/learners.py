@@ -190,7 +190,11 @@ class QLearning(Strategy):
     Parameters
     ----------
     alpha
-        Learning rate; the paper's baseline is 0.15.
+        Learning rate; the paper's baseline is 0.15. Against a fixed rival in the
+        prisoner's dilemma, from the paper's initial Q, the values settle slowly (the
+        error shrinks by ``1 - alpha (1 - gamma)`` per visit): at 0.15 the learner
+        extracts in about 60% of rounds 300 to 400 and in all of them by round 2,000;
+        ``alpha=0.5`` gets to 94% by round 400 (measured, see the tests).
     gamma
         Discount factor (the paper's delta), 0.95.
     beta
