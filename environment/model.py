@@ -183,6 +183,8 @@ class StackModel(mesa.Model):
         self.last_payout: Payout | None = None
         self.history = History(self.state)
         self._firm_margin: dict[str, float] = {}
+        self._static_version = -1
+        self._static: list[dict[str, Any]] = []
         self._relations_cache()
         self._apply_due_events(0)
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
@@ -202,20 +204,27 @@ class StackModel(mesa.Model):
     def observe(self) -> dict[int, Observation]:
         """A frozen observation per active firm (shared pieces are built once)."""
         st = self.state
+        if self._static_version != st.version:
+            self._static_views()
         market = self._market_view
         triggers = frozenset(self.triggers)
         postures = {f.name: f.postures for f in self.firms}
         markups = {f.name: f.markups for f in self.firms}
         stance = float(st.regulator.stance)
         growth = float(st.demand_growth)
+        util = self._utilisation.tolist()
+        price = self._price.tolist()
+        unit = self._unit_full.tolist()
+        capped = (st.cap_until > self.round).tolist()
+        fm = self._firm_margin
         obs: dict[int, Observation] = {}
         for f in self.firms:
             if not f.active:
                 continue
             i = f.index
-            ops = self._ops_of[i]
-            lnames = tuple(self.layer_names[st.layer_of[o]] for o in ops)
-            rel = self._relations[i]
+            view = self._static[i]
+            ops = view["ops"]
+            lnames = view["layers"]
             obs[i] = Observation(
                 round=self.round,
                 firm=f.name,
@@ -223,39 +232,61 @@ class StackModel(mesa.Model):
                 own_postures=f.postures,
                 own_payoffs=f.payoffs,
                 own_margins=f.margins,
-                counterparts=rel[0],
-                suppliers=rel[1],
-                customers=rel[2],
-                rivals=rel[3],
+                counterparts=view["counterparts"],
+                suppliers=view["suppliers"],
+                customers=view["customers"],
+                rivals=view["rivals"],
                 counterpart_postures=postures,
                 counterpart_history=self._counterpart_history[i],
-                supplier_margins={s: self._firm_margin.get(s, 0.0) for s in rel[1]},
+                supplier_margins={s: fm.get(s, 0.0) for s in view["suppliers"]},
                 market=market,
                 regulator_stance=stance,
-                under_investigation=bool((st.cap_until[ops] > self.round).any()),
+                under_investigation=any(capped[o] for o in ops),
                 triggers=triggers,
                 demand_growth=growth,
-                utilisation={
-                    ln: float(self._utilisation[o]) for ln, o in zip(lnames, ops, strict=True)
-                },
+                utilisation={ln: util[o] for ln, o in zip(lnames, ops, strict=True)},
                 markup_grid=st.markup_grid,
-                integrable=self._integrable(i),
-                integrated=tuple(
-                    self.layer_names[st.layer_of[o]] for o in ops if st.integrated_at[o] >= 0
-                ),
+                integrable=view["integrable"],
+                integrated=view["integrated"],
                 horizon=self.rounds,
                 own_markups=f.markups,
                 counterpart_markups=markups,
-                own_prices={ln: float(self._price[o]) for ln, o in zip(lnames, ops, strict=True)},
-                own_unit_cost={
-                    ln: float(self._unit_full[o]) for ln, o in zip(lnames, ops, strict=True)
-                },
-                markup_bounds={
-                    ln: (float(st.restrain_markup[o]), float(st.extract_markup[o]))
-                    for ln, o in zip(lnames, ops, strict=True)
-                },
+                own_prices={ln: price[o] for ln, o in zip(lnames, ops, strict=True)},
+                own_unit_cost={ln: unit[o] for ln, o in zip(lnames, ops, strict=True)},
+                markup_bounds=view["markup_bounds"],
             )
         return obs
+
+    def _static_views(self) -> None:
+        """Per-firm pieces of the observation that change only with the structure."""
+        st = self.state
+        self._static = []
+        for f in self.firms:
+            i = f.index
+            ops = [int(o) for o in self._ops_of[i]]
+            rel = self._relations[i]
+            self._static.append(
+                {
+                    "ops": ops,
+                    "layers": tuple(self.layer_names[st.layer_of[o]] for o in ops),
+                    "counterparts": rel[0],
+                    "suppliers": rel[1],
+                    "customers": rel[2],
+                    "rivals": rel[3],
+                    "integrable": self._integrable(i),
+                    "integrated": tuple(
+                        self.layer_names[st.layer_of[o]] for o in ops if st.integrated_at[o] >= 0
+                    ),
+                    "markup_bounds": {
+                        self.layer_names[st.layer_of[o]]: (
+                            float(st.restrain_markup[o]),
+                            float(st.extract_markup[o]),
+                        )
+                        for o in ops
+                    },
+                }
+            )
+        self._static_version = st.version
 
     # 2. decide ----------------------------------------------------------------------------
     def decide(self, observations: dict[int, Observation]) -> dict[int, Action]:
@@ -297,18 +328,20 @@ class StackModel(mesa.Model):
     def _markups_from(self, actions: Mapping[int, Action]) -> np.ndarray:
         """Markup per operation from the actions, capped by the regulator and floored."""
         st = self.state
+        if self._static_version != st.version:
+            self._static_views()
         m = st.restrain_markup.copy()
-        for o in range(st.n_ops):
-            a = actions.get(int(st.firm_of[o]))
-            if a is None:
-                continue
-            layer = self.layer_names[st.layer_of[o]]
-            if layer in a.markups:
-                m[o] = float(a.markups[layer])
-            elif a.posture(layer) is Posture.EXTRACT:
-                m[o] = st.extract_markup[o]
+        extract = st.extract_markup
+        for i, a in actions.items():
+            view = self._static[i]
+            for layer, o in zip(view["layers"], view["ops"], strict=True):
+                if layer in a.markups:
+                    m[o] = float(a.markups[layer])
+                elif a.posture(layer) is Posture.EXTRACT:
+                    m[o] = extract[o]
         capped = st.cap_until > self.round
-        m = np.where(capped, np.minimum(m, st.cap_markup), m)
+        if capped.any():
+            m = np.where(capped, np.minimum(m, st.cap_markup), m)
         floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
         return np.maximum(m, floor)
 
@@ -618,6 +651,7 @@ class StackModel(mesa.Model):
             cp = tuple(dict.fromkeys(sup + cus))
             rels.append((cp, tuple(sup), tuple(cus), tuple(riv)))
         self._relations = rels
+        self._static_version = -1
         if not hasattr(self, "_counterpart_history"):
             self._counterpart_history: list[tuple[Posture, ...]] = [() for _ in range(st.n_firms)]
             self._firm_margin = {}

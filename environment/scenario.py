@@ -15,6 +15,7 @@ controls and the batch specs address the same fields by dotted path
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -485,10 +486,15 @@ def load(path: str | Path) -> Scenario:
     return from_dict(raw, str(path))
 
 
+@functools.lru_cache(maxsize=1)
+def _builtin_names() -> tuple[str, ...]:
+    folder = resources.files("stackgame.environment") / "scenarios"
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
+
+
 def builtin_names() -> list[str]:
     """Names of the scenarios shipped with the package."""
-    folder = resources.files("stackgame.environment") / "scenarios"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return list(_builtin_names())
 
 
 def builtin_text(name: str) -> str:
@@ -502,13 +508,19 @@ def builtin_text(name: str) -> str:
     return (folder / f"{name}.toml").read_text(encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=32)
+def _builtin(name: str) -> Scenario:
+    """A built-in scenario, parsed and validated once (scenarios are never mutated)."""
+    return from_dict(tomllib.loads(builtin_text(name)), f"{name} (built-in)")
+
+
 def resolve(scenario: str | Path | Scenario) -> Scenario:
     """A Scenario from a built-in name, a path to a TOML file, or a Scenario."""
     if isinstance(scenario, Scenario):
         return scenario
     text = str(scenario)
     if text in builtin_names():
-        return from_dict(tomllib.loads(builtin_text(text)), f"{text} (built-in)")
+        return _builtin(text)
     if text.endswith(".toml") or Path(text).exists():
         return load(text)
     raise ScenarioError(

@@ -161,6 +161,7 @@ class StackState:
         structure.allowed[:, self.captive | ~self.active] = False
         structure.allowed[~self.active, :] = False
         self.structure = structure
+        self.version = getattr(self, "version", 0) + 1
         return structure
 
     def live_capacity(self, round_: int) -> np.ndarray:
@@ -257,6 +258,7 @@ class StackState:
         Returns ``False`` for paths the model itself must handle (a firm's strategy).
         """
         keys = path.split(".")
+        self.version = getattr(self, "version", 0) + 1
         if keys[0] == "firms" and len(keys) >= 3:
             if keys[1] not in self.firm_index:
                 raise ScenarioError(f"{path}: unknown firm {keys[1]!r}")
