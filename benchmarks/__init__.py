@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and memory, printed as ratios against anchors run alongside."""
