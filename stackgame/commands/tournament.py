@@ -1,0 +1,252 @@
+"""``stackgame tournament``: a seeded round robin on a matrix game or on the AI stack."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+EPILOG = """\
+examples:
+  stackgame tournament --game prisoners-dilemma \\
+      --strategies cooperator,defector,tit_for_tat,grudger --turns 200 --repetitions 10 \\
+      --seed 1 --json
+  stackgame tournament --game chicken --strategies tit_for_tat,random --prob-end 0.01 \\
+      --noise 0.05 --processes 2 --seed 3
+  stackgame tournament --scenario ai-stack-2026 --seats nvidia,openai \\
+      --strategies always_restrain,always_extract,tit_for_tat --rounds 20 \\
+      --repetitions 3 --processes 2 --seed 7 --out runs/out/tournament-stack
+
+A matrix game plays every pair of strategies (self-play included) `--repetitions`
+times. The stack plays every strategy in every contested seat (`--seats`, firm names)
+against every combination of strategies in the other seats; other firms keep their
+scenario strategies. The same --seed gives the same results serial or parallel. Match
+rows go to OUT/matches (resumable: run the same command again after a kill and only
+unfinished matches are played); tables (CSV or Parquet), result.json, plots and
+manifest.json go to OUT.
+"""
+
+
+def _names(text: str, flag: str) -> tuple[str, ...]:
+    from stackgame.errors import UserError
+
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not names:
+        raise UserError(f"{flag}: give a comma-separated list, got {text!r}")
+    return names
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``tournament`` subcommand."""
+    p = subparsers.add_parser(
+        "tournament",
+        help="round-robin tournament of strategies (matrix game or the stack)",
+        description=(
+            "Play a seeded round-robin tournament: every strategy against every other, "
+            "with repetitions, noise and fixed or random match lengths, on a classic "
+            "matrix game or in contested seats of the AI stack. Writes a ranking with "
+            "confidence intervals, the payoff matrix, pairwise tests and plots."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--strategies", required=True, help="comma-separated strategy names")
+    p.add_argument(
+        "--game",
+        default=None,
+        help="prisoners-dilemma, chicken, stag-hunt or stack (default: stack when "
+        "--scenario/--seats are given, else prisoners-dilemma)",
+    )
+    p.add_argument("--scenario", default=None, help="stack scenario: built-in name or TOML")
+    p.add_argument("--seats", default=None, help="contested firms on the stack, e.g. nvidia,openai")
+    p.add_argument(
+        "--turns",
+        "--rounds",
+        dest="turns",
+        type=int,
+        default=None,
+        help="turns per match (rounds per simulation); default 200, stack 20",
+    )
+    p.add_argument(
+        "--prob-end",
+        type=float,
+        default=None,
+        help="end each match after each turn with this probability instead",
+    )
+    p.add_argument("--repetitions", type=int, default=10, help="repetitions of each match")
+    p.add_argument("--noise", type=float, default=0.0, help="probability a posture flips")
+    p.add_argument(
+        "--max-profiles",
+        type=int,
+        default=None,
+        help="stack: play a seeded sample of this many strategy profiles when "
+        "the full product is larger (default 512)",
+    )
+    p.add_argument("--processes", type=int, default=1, help="worker processes")
+    p.add_argument(
+        "--backend",
+        choices=("local", "dask"),
+        default="local",
+        help="executor backend for the batch",
+    )
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds a match may run before it is stopped and recorded",
+    )
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="play through the resumable executor even when the tournament is "
+        "short (always for the stack, a --timeout, or over a million turns)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    p.add_argument("--out", default=None, help="output folder (default runs/out/tournament-...)")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.set_defaults(handler=run)
+
+
+def spec_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~stackgame.tournament.TournamentSpec` the flags describe."""
+    from stackgame.errors import UserError
+    from stackgame.tournament import STACK, TournamentSpec
+
+    game = args.game
+    if game is None:
+        game = STACK if (args.scenario or args.seats) else "prisoners-dilemma"
+    seats = _names(args.seats, "--seats") if args.seats else ()
+    if game != STACK and (args.scenario or seats):
+        raise UserError(f"--scenario/--seats are for the stack, not for --game {game}")
+    turns = args.turns
+    if turns is None and args.prob_end is None:
+        turns = 20 if game == STACK else 200
+    if game == STACK:
+        _check_seats(args.scenario or "ai-stack-2026", seats)
+    return TournamentSpec(
+        strategies=_names(args.strategies, "--strategies"),
+        game=game,
+        turns=turns,
+        prob_end=args.prob_end,
+        repetitions=args.repetitions,
+        noise=args.noise,
+        seed=args.seed,
+        scenario=args.scenario if game == STACK else None,
+        seats=seats,
+        max_profiles=args.max_profiles,
+    )
+
+
+def _check_seats(scenario: str, seats: tuple[str, ...]) -> None:
+    """Every seat must be a firm of the scenario (one clear message otherwise)."""
+    from stackgame.environment import scenario as sc
+    from stackgame.errors import UserError
+
+    firms = sc.resolve(scenario).firm_names
+    missing = [s for s in seats if s not in firms]
+    if missing:
+        raise UserError(
+            f"--seats: {', '.join(missing)} not a firm of scenario {scenario!r} "
+            f"(firms: {', '.join(firms)})"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Play the tournament, write its files, print the ranking (or JSON)."""
+    import json
+    import time
+    from pathlib import Path
+
+    from stackgame.errors import UserError
+    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.tournament import Tournament
+
+    if args.processes < 1:
+        raise UserError(f"--processes: must be at least 1, got {args.processes}")
+    spec = spec_from_args(args)
+    default = f"tournament-{spec.game}-seed{spec.seed}"
+    out = output_dir(args.out, default)
+    spec_path = Path(out) / "tournament.json"
+    spec_json = json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n"
+    if spec_path.exists() and spec_path.read_text() != spec_json:
+        raise UserError(
+            f"--out: {out} holds a different tournament (see {spec_path}); "
+            "choose another folder or delete it"
+        )
+    spec_path.write_text(spec_json)
+    _warm_imports()
+    tournament = Tournament(spec)
+    store = None
+    if use_batch(args, spec, tournament, Path(out)):
+        from stackgame.executor import ResultStore
+
+        store = ResultStore(Path(out) / "matches")
+    start = time.perf_counter()
+    result = tournament.play(
+        processes=args.processes,
+        store=store,
+        timeout=args.timeout,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        progress=sys.stderr.isatty() or len(tournament.schedule.matches) >= 1000,
+    )
+    result.elapsed_seconds = time.perf_counter() - start
+    result.write(out, args.format)
+    if not args.no_plots:
+        from stackgame.tournament_plots import plot_all
+
+        plot_all(result, out)
+    scenario_hash = None
+    if spec.is_stack:
+        from stackgame.environment import scenario as sc
+
+        scenario_hash = _scenario_hash(sc, spec.scenario or "ai-stack-2026")
+    write_manifest(
+        out,
+        seed=spec.seed,
+        scenario_hash=scenario_hash,
+        tournament=spec.to_dict(),
+        matches=len(result.matches),
+        profiles_total=result.profiles_total,
+        profiles_played=result.profiles_played,
+    )
+    if args.json:
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        print(result.summary_text())
+        print(f"wrote {out}")
+    return 0
+
+
+BATCH_TURNS = 1_000_000
+"""A matrix tournament of more turns than this in all runs as a resumable batch."""
+
+
+def use_batch(args: argparse.Namespace, spec: Any, tournament: Any, out: Any) -> bool:
+    """Whether to play through the executor (resumable, time limits) or in memory.
+
+    The stack always (a match is a whole simulation); a matrix game when asked
+    (``--batch``), with a ``--timeout``, when a previous run left matches in
+    ``OUT/matches`` (resume), or when it is long: more than :data:`BATCH_TURNS` turns in
+    all (expected turns with ``--prob-end``). Short matrix tournaments play in memory,
+    where the executor's bookkeeping would cost more than the play.
+    """
+    if spec.is_stack or args.batch or args.timeout is not None:
+        return True
+    if (out / "matches").exists():
+        return True
+    per_match = spec.turns if spec.prob_end is None else 1.0 / spec.prob_end
+    return len(tournament.schedule.matches) * per_match > BATCH_TURNS
+
+
+def _scenario_hash(sc: Any, name: str) -> str:
+    return str(sc.resolve(name).digest())
+
+
+def _warm_imports() -> None:
+    """Import what the tournament needs before its clock starts (start-up, not play)."""
+    import pandas  # noqa: F401
+    import scipy.stats  # noqa: F401

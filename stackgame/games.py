@@ -1,0 +1,437 @@
+"""Classic two-player stage games and the lean match loop that plays them.
+
+A stage game offers three things to the tournament engine: it *observes* (builds the
+frozen :class:`~stackgame.strategies.base.Observation` each player sees before it
+moves), it lets each player *act* (a :class:`~stackgame.strategies.base.Strategy`
+returns an :class:`~stackgame.strategies.base.Action`, whose headline posture is the
+move), and it scores the *payoff* of a profile of moves. :class:`StageGame` is that
+protocol; :class:`MatrixGame` implements it for symmetric 2x2 games (the prisoner's
+dilemma, chicken, the stag hunt), and the AI stack is played through
+:func:`stackgame.simulate.simulate` by :mod:`stackgame.tournament`.
+
+Conventions follow the Axelrod library (Knight et al. 2016, "An open framework for the
+reproducible study of the iterated prisoner's dilemma", J. Open Res. Softw. 4(1)):
+``RESTRAIN`` is C (cooperate), ``EXTRACT`` is D (defect); the payoff table is
+``((R, S), (T, P))`` indexed ``[own][other]``; a match of ``turns`` rounds scores each
+player's mean payoff per turn; noise flips the posture actually played with
+probability ``noise`` (after the strategy chose it, so the strategy sees the flipped
+move in its own history, as in Axelrod).
+
+Speed: :func:`play_match` is the hot loop of every matrix tournament. It builds each
+Observation without calling the dataclass ``__init__`` (a frozen dataclass pays for
+``object.__setattr__`` on 27 fields), grows histories as tuples and draws all noise for a
+match in one vectorised call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import numpy as np
+
+from stackgame.errors import UserError
+from stackgame.strategies.base import Action, Observation, Posture, Strategy
+
+C = Posture.RESTRAIN
+D = Posture.EXTRACT
+_POSTURES = (C, D)
+
+PayoffTable = tuple[tuple[float, float], tuple[float, float]]
+
+
+class StageGame(Protocol):
+    """What the tournament engine needs from a stage game: observe, act, payoff."""
+
+    name: str
+
+    def observe(
+        self,
+        round_: int,
+        own: tuple[Posture, ...],
+        other: tuple[Posture, ...],
+        own_payoffs: tuple[float, ...],
+        horizon: int | None,
+    ) -> Observation:
+        """The Observation one player sees before round ``round_``."""
+        ...
+
+    def act(self, strategy: Strategy, observation: Observation) -> Posture:
+        """The posture ``strategy`` chooses given ``observation``."""
+        ...
+
+    def payoff(self, own: Posture, other: Posture) -> float:
+        """The payoff to a player who plays ``own`` against ``other``."""
+        ...
+
+
+@dataclass(frozen=True)
+class MatrixGame:
+    """A symmetric two-player, two-action game given by the row player's payoff table.
+
+    Parameters
+    ----------
+    name
+        Registry key (kebab case, as on the command line).
+    label
+        Human-readable name.
+    table
+        ``((R, S), (T, P))``: ``table[own][other]`` with 0 = restrain/cooperate and
+        1 = extract/defect. R is the reward for mutual restraint, S the sucker's payoff,
+        T the temptation to extract, P the punishment for mutual extraction.
+    description
+        One line on what the game models.
+    """
+
+    name: str
+    label: str
+    table: PayoffTable
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        """Validate the table: 2x2 and finite."""
+        values = [v for row in self.table for v in row]
+        if len(self.table) != 2 or any(len(row) != 2 for row in self.table):
+            raise UserError(f"game {self.name!r}: payoff table must be 2x2, got {self.table}")
+        if not all(np.isfinite(v) for v in values):
+            raise UserError(f"game {self.name!r}: payoff table has a non-finite entry")
+
+    @property
+    def rstp(self) -> tuple[float, float, float, float]:
+        """The four payoffs (R, S, T, P) in Axelrod's order."""
+        (r, s), (t, p) = self.table
+        return r, s, t, p
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The row player's payoff matrix as a 2x2 float array."""
+        return np.array(self.table, dtype=float)
+
+    def observe(
+        self,
+        round_: int,
+        own: tuple[Posture, ...],
+        other: tuple[Posture, ...],
+        own_payoffs: tuple[float, ...],
+        horizon: int | None,
+    ) -> Observation:
+        """The Observation a player sees before round ``round_`` (public constructor)."""
+        return Observation(
+            round=round_,
+            firm="player",
+            own_postures=own,
+            own_payoffs=own_payoffs,
+            own_margins=own_payoffs,
+            counterparts=("opponent",),
+            rivals=("opponent",),
+            counterpart_postures={"opponent": other},
+            counterpart_history=other,
+            horizon=horizon,
+            stage_payoffs=self.table,
+        )
+
+    def act(self, strategy: Strategy, observation: Observation) -> Posture:
+        """The headline posture of the strategy's action."""
+        return headline(strategy.decide(observation))
+
+    def payoff(self, own: Posture, other: Posture) -> float:
+        """``table[own][other]``."""
+        return float(self.table[own][other])
+
+
+def headline(action: Action) -> Posture:
+    """The one posture an action plays in a 2x2 game (cheap path for uniform actions)."""
+    if not action.postures:
+        return Posture(action.default)
+    return action.headline
+
+
+GAMES: dict[str, MatrixGame] = {
+    g.name: g
+    for g in (
+        MatrixGame(
+            "prisoners-dilemma",
+            "Prisoner's dilemma",
+            ((3.0, 0.0), (5.0, 1.0)),
+            "T > R > P > S and 2R > T + S: extraction dominates, mutual restraint pays more",
+        ),
+        MatrixGame(
+            "chicken",
+            "Chicken (hawk-dove)",
+            ((3.0, 1.0), (4.0, 0.0)),
+            "T > R > S > P: extract against a restrainer, restrain against an extractor",
+        ),
+        MatrixGame(
+            "stag-hunt",
+            "Stag hunt",
+            ((4.0, 0.0), (3.0, 2.0)),
+            "R > T >= P > S: two pure equilibria, mutual restraint payoff-dominant",
+        ),
+    )
+}
+"""The classic matrix games by name (Axelrod's default PD: R=3, S=0, T=5, P=1)."""
+
+
+def get_game(name: str) -> MatrixGame:
+    """The matrix game registered as ``name``; a :class:`UserError` naming the known ones."""
+    key = name.strip().lower().replace("_", "-")
+    aliases = {"pd": "prisoners-dilemma", "prisoner's-dilemma": "prisoners-dilemma"}
+    key = aliases.get(key, key)
+    if key not in GAMES:
+        raise UserError(f"unknown game {name!r}; known games: {', '.join(GAMES)}, stack")
+    return GAMES[key]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The outcome of one two-player match.
+
+    Attributes
+    ----------
+    turns
+        Number of turns played.
+    scores
+        Total payoff of each player.
+    restraints
+        Number of turns each player restrained (after noise).
+    moves
+        The two histories as strings of C/D (only when asked for).
+    """
+
+    turns: int
+    scores: tuple[float, float]
+    restraints: tuple[int, int]
+    moves: tuple[str, str] | None = None
+
+    @property
+    def mean_scores(self) -> tuple[float, float]:
+        """Each player's mean payoff per turn (Axelrod's normalised match score)."""
+        n = max(self.turns, 1)
+        return self.scores[0] / n, self.scores[1] / n
+
+    @property
+    def winner(self) -> int | None:
+        """Index of the player with the higher total, ``None`` for a tie."""
+        if self.scores[0] > self.scores[1]:
+            return 0
+        if self.scores[1] > self.scores[0]:
+            return 1
+        return None
+
+
+def _observation_class(game: MatrixGame, horizon: int | None) -> type[Observation]:
+    """A subclass of Observation whose match-constant fields are class attributes.
+
+    Building one per turn then only sets the six fields that change; every other field
+    is looked up on the class (its default, read from the dataclass fields, so new
+    fields of Observation are covered; mutable defaults become read-only views).
+    Instances are still frozen Observations: ``isinstance``, ``replace``, ``repr`` and
+    equality with a plain Observation of the same fields behave as for the base class.
+    """
+    constants: dict[str, object] = {}
+    for f in dataclasses.fields(Observation):
+        if f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+            constants[f.name] = MappingProxyType(value) if isinstance(value, dict) else value
+    constants.update(
+        firm="player",
+        counterparts=("opponent",),
+        rivals=("opponent",),
+        horizon=horizon,
+        stage_payoffs=game.table,
+        __qualname__="Observation",
+        __eq__=_observation_eq,
+        __hash__=Observation.__hash__,
+    )
+    return type("Observation", (Observation,), constants)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Observation))
+
+
+def _observation_eq(self: Observation, other: object) -> bool:
+    if not isinstance(other, Observation):
+        return NotImplemented
+    return all(getattr(self, n) == getattr(other, n) for n in _FIELDS)
+
+
+@dataclass
+class _Seat:
+    """One player in a match, with its decision cache when it may use one."""
+
+    strategy: Strategy
+    memory: int | None
+    cache: dict[tuple[int, int], Posture] | None
+
+
+def _seat(strategy: Strategy, caches: dict[Any, dict[tuple[int, int], Posture]] | None, key: Any):
+    cls = type(strategy).classifier
+    depth = cls.memory_depth
+    if caches is None or cls.stochastic or cls.learns or not np.isfinite(depth):
+        return _Seat(strategy, None, None)
+    return _Seat(strategy, int(depth), caches.setdefault((type(strategy), key), {}))
+
+
+def is_deterministic(strategy: type[Strategy]) -> bool:
+    """Whether a strategy class declares itself deterministic (Axelrod's classifier)."""
+    return not strategy.classifier.stochastic
+
+
+def match_length(turns: int | None, prob_end: float | None, rng: np.random.Generator) -> int:
+    """Number of turns: fixed, or geometric with end probability ``prob_end`` per turn.
+
+    With a probabilistic end each turn is the last with probability ``prob_end``, so the
+    length is geometric on {1, 2, ...} with mean ``1 / prob_end`` (Axelrod's
+    ``prob_end``).
+    """
+    if prob_end is not None:
+        return int(rng.geometric(prob_end))
+    if turns is None:
+        raise UserError("a match needs a number of turns or an end probability")
+    return int(turns)
+
+
+def play_match(
+    game: MatrixGame,
+    players: Sequence[Strategy],
+    seed: int | np.random.SeedSequence,
+    *,
+    turns: int | None = 200,
+    prob_end: float | None = None,
+    noise: float = 0.0,
+    record_moves: bool = False,
+    decision_cache: dict[Any, dict[tuple[int, int], Posture]] | None = None,
+) -> MatchResult:
+    """Play one match of ``game`` between two strategies.
+
+    Parameters
+    ----------
+    game
+        The stage game.
+    players
+        Two strategy instances (may be the same class; never the same object).
+    seed
+        The match's seed. It is split by ``SeedSequence.spawn(3)`` into the match's own
+        generator (length and noise) and one generator per player, injected through
+        :meth:`Strategy.reset`, so a match replays exactly from its seed alone.
+    turns
+        Fixed number of turns, announced to the players as ``horizon`` (as Axelrod
+        announces the match length); ignored when ``prob_end`` is given.
+    prob_end
+        Probability that each turn is the last (length unknown to the players).
+    noise
+        Probability that each player's chosen posture is flipped.
+    record_moves
+        Keep the two histories as C/D strings.
+    decision_cache
+        A dictionary shared across matches (of one game) in which deterministic
+        strategies of finite memory depth ``m`` have their decisions memoised by
+        (round if below ``m``, last ``m`` own and opponent moves). By the definition of
+        memory depth (Axelrod's classifier) such a strategy's move is a function of
+        exactly that; ``tests/stackgame/test_games.py`` checks every registered strategy
+        plays the same with and without the cache. ``None`` calls ``decide`` every turn.
+
+    Returns
+    -------
+    MatchResult
+        Totals, restraint counts and optionally the moves.
+    """
+    if len(players) != 2 or players[0] is players[1]:
+        raise ValueError("a match needs two distinct strategy instances")
+    if not 0.0 <= noise <= 1.0:
+        raise UserError(f"noise must be a probability in [0, 1], got {noise}")
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    match_ss, ss_a, ss_b = ss.spawn(3)
+    rng = np.random.default_rng(match_ss)
+    a, b = players
+    a.reset(np.random.default_rng(ss_a))
+    b.reset(np.random.default_rng(ss_b))
+    n = match_length(turns, prob_end, rng)
+    horizon = None if prob_end is not None else n
+    flip_a: set[int] = set()
+    flip_b: set[int] = set()
+    if noise > 0:
+        draws = rng.random((n, 2)) < noise
+        flip_a = set(np.flatnonzero(draws[:, 0]).tolist())
+        flip_b = set(np.flatnonzero(draws[:, 1]).tolist())
+    (r, s), (t, p) = game.table
+    pay = (((r, r), (s, t)), ((t, s), (p, p)))  # pay[own move][other move], both payoffs
+    cache_key = (game.table, horizon)
+    seat_a = _seat(a, decision_cache, cache_key)
+    seat_b = _seat(b, decision_cache, cache_key)
+    obs_cls = _observation_class(game, horizon)
+    new = object.__new__
+    hist_a: list[Posture] = []
+    hist_b: list[Posture] = []
+    pay_a: list[float] = []
+    pay_b: list[float] = []
+    # the last m moves of both players, two bits a turn (own, other), from each side
+    state_a = state_b = 0
+    mem_a, cache_a, decide_a = seat_a.memory, seat_a.cache, a.decide
+    mem_b, cache_b, decide_b = seat_b.memory, seat_b.cache, b.decide
+    mask_a = (1 << (2 * mem_a)) - 1 if mem_a is not None else 0
+    mask_b = (1 << (2 * mem_b)) - 1 if mem_b is not None else 0
+    for k in range(n):
+        move_a = None
+        if cache_a is not None:
+            key_a = (k if k < mem_a else -1, state_a)
+            move_a = cache_a.get(key_a)
+        if move_a is None:
+            own = tuple(hist_a)
+            other = tuple(hist_b)
+            pays = tuple(pay_a)
+            obs = new(obs_cls)
+            d = obs.__dict__
+            d["round"] = k
+            d["own_postures"] = own
+            d["own_payoffs"] = pays
+            d["own_margins"] = pays
+            d["counterpart_postures"] = {"opponent": other}
+            d["counterpart_history"] = other
+            act = decide_a(obs)
+            move_a = _POSTURES[act.default] if not act.postures else act.headline
+            if cache_a is not None:
+                cache_a[key_a] = move_a
+        move_b = None
+        if cache_b is not None:
+            key_b = (k if k < mem_b else -1, state_b)
+            move_b = cache_b.get(key_b)
+        if move_b is None:
+            own = tuple(hist_b)
+            other = tuple(hist_a)
+            pays = tuple(pay_b)
+            obs = new(obs_cls)
+            d = obs.__dict__
+            d["round"] = k
+            d["own_postures"] = own
+            d["own_payoffs"] = pays
+            d["own_margins"] = pays
+            d["counterpart_postures"] = {"opponent": other}
+            d["counterpart_history"] = other
+            act = decide_b(obs)
+            move_b = _POSTURES[act.default] if not act.postures else act.headline
+            if cache_b is not None:
+                cache_b[key_b] = move_b
+        if k in flip_a:
+            move_a = _POSTURES[1 - move_a]
+        if k in flip_b:
+            move_b = _POSTURES[1 - move_b]
+        u_a, u_b = pay[move_a][move_b]
+        hist_a.append(move_a)
+        hist_b.append(move_b)
+        pay_a.append(u_a)
+        pay_b.append(u_b)
+        state_a = ((state_a << 2) | (move_a << 1) | move_b) & mask_a
+        state_b = ((state_b << 2) | (move_b << 1) | move_a) & mask_b
+    moves = None
+    if record_moves:
+        moves = ("".join(m.letter for m in hist_a), "".join(m.letter for m in hist_b))
+    return MatchResult(
+        turns=n,
+        scores=(float(sum(pay_a)), float(sum(pay_b))),
+        restraints=(hist_a.count(C), hist_b.count(C)),
+        moves=moves,
+    )

@@ -1,0 +1,617 @@
+"""Round-robin tournaments of strategies, on a classic matrix game or on the AI stack.
+
+A tournament is a list of *matches* enumerated up front in a stable order, each with its
+own seed, played serially, on a process pool, or as a resumable batch through
+:func:`stackgame.executor.execute`, and then summarised by
+:class:`stackgame.tournament_results.TournamentResult`.
+
+Matrix games (``game`` one of :data:`stackgame.games.GAMES`)
+    As in the Axelrod library (Knight et al. 2016): every unordered pair of strategies,
+    self-play included, meets ``repetitions`` times for ``turns`` turns (or a geometric
+    number of turns with end probability ``prob_end``), with posture noise ``noise``.
+
+The stack (``game="stack"``)
+    The *contested seats* are named firms of a scenario whose strategy varies; the other
+    firms keep their scenario strategies. A match is one :func:`stackgame.simulate.simulate`
+    run with a *profile*: one strategy per contested seat. The round robin plays every
+    profile (every strategy in every seat against every combination in the other seats,
+    ``len(strategies) ** len(seats)`` of them), or a seeded sample of ``max_profiles``
+    profiles when the full product is larger; each profile ``repetitions`` times.
+
+Seeds: one root seed; match ``i`` gets ``SeedSequence(seed, spawn_key=(0, i))`` (the
+``i``-th child of the root in a stable enumeration, independent of how many matches
+there are or where they run), recorded as a 63-bit integer with the match. The match
+splits that seed into its own generator and one generator per player. Same root seed,
+same numbers, serial or parallel, local or Dask.
+
+Speed (matrix games): as the Axelrod library does with its deterministic cache, a match
+between two deterministic strategies without noise and of fixed length is played once per
+process and reused for the other repetitions; and deterministic strategies of finite
+memory have their decisions memoised (see :func:`stackgame.games.play_match`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stackgame.errors import UserError
+from stackgame.games import GAMES, MatchResult, Posture, get_game, play_match
+from stackgame.strategies.base import Strategy
+from stackgame.strategies.registry import UnknownStrategyError, all_strategies
+
+if TYPE_CHECKING:
+    from stackgame.executor import ResultStore
+    from stackgame.tournament_results import TournamentResult
+
+STACK = "stack"
+DEFAULT_MAX_PROFILES = 512
+
+
+@dataclass(frozen=True)
+class TournamentSpec:
+    """Everything that defines a tournament (and so its results, given the seed).
+
+    Parameters
+    ----------
+    strategies
+        Registry names of the strategies that take part (at least one; no repeats).
+    game
+        A matrix game name (``prisoners-dilemma``, ``chicken``, ``stag-hunt``) or
+        ``"stack"``.
+    turns
+        Turns per match (rounds per simulation on the stack). ``None`` with
+        ``prob_end``.
+    prob_end
+        End probability per turn: the match length is geometric with mean
+        ``1 / prob_end`` and not announced to the players.
+    repetitions
+        How many times each match is played.
+    noise
+        Probability that a played posture is flipped (matrix games).
+    seed
+        The root seed.
+    scenario
+        The stack scenario (built-in name or TOML path); stack only.
+    seats
+        Names of the contested firms; stack only.
+    max_profiles
+        On the stack, play a seeded sample of this many profiles when the full product
+        is larger (``None``: :data:`DEFAULT_MAX_PROFILES`).
+    """
+
+    strategies: tuple[str, ...]
+    game: str = "prisoners-dilemma"
+    turns: int | None = 200
+    prob_end: float | None = None
+    repetitions: int = 10
+    noise: float = 0.0
+    seed: int = 0
+    scenario: str | None = None
+    seats: tuple[str, ...] = ()
+    max_profiles: int | None = None
+
+    def __post_init__(self) -> None:
+        """Normalise names and validate every field (one message per problem)."""
+        object.__setattr__(self, "strategies", tuple(self.strategies))
+        object.__setattr__(self, "seats", tuple(self.seats))
+        if self.game != STACK:
+            object.__setattr__(self, "game", get_game(self.game).name)
+        if not self.strategies:
+            raise UserError("strategies: give at least one strategy")
+        dupes = sorted({s for s in self.strategies if self.strategies.count(s) > 1})
+        if dupes:
+            raise UserError(f"strategies: {', '.join(dupes)} listed more than once")
+        known = all_strategies()
+        for name in self.strategies:
+            if name not in known:
+                raise UserError(f"strategies: {UnknownStrategyError(name)}")
+        if self.prob_end is not None:
+            if not (0.0 < self.prob_end <= 1.0):
+                raise UserError(f"prob_end: must be in (0, 1], got {self.prob_end}")
+        elif self.turns is None or self.turns < 1:
+            raise UserError(f"turns: must be a positive integer, got {self.turns}")
+        if self.repetitions < 1:
+            raise UserError(f"repetitions: must be at least 1, got {self.repetitions}")
+        if not (0.0 <= self.noise <= 1.0) or math.isnan(self.noise):
+            raise UserError(f"noise: must be a probability in [0, 1], got {self.noise}")
+        if self.seed < 0:
+            raise UserError(f"seed: must be a non-negative integer, got {self.seed}")
+        if self.game == STACK:
+            if not self.seats:
+                raise UserError("seats: a stack tournament needs at least one contested firm")
+            if len(set(self.seats)) != len(self.seats):
+                raise UserError(f"seats: a firm is listed twice in {', '.join(self.seats)}")
+            if self.max_profiles is not None and self.max_profiles < 1:
+                raise UserError(f"max_profiles: must be at least 1, got {self.max_profiles}")
+        elif self.seats:
+            raise UserError("seats: only a stack tournament has contested seats")
+
+    @property
+    def is_stack(self) -> bool:
+        """Whether the stage game is the AI stack."""
+        return self.game == STACK
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (round-trips through :meth:`from_dict`)."""
+        d = asdict(self)
+        d["strategies"] = list(self.strategies)
+        d["seats"] = list(self.seats)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TournamentSpec:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming the key."""
+        allowed = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            raise UserError(f"tournament spec: unknown field(s) {', '.join(unknown)}")
+        kw = dict(d)
+        for key in ("strategies", "seats"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class MatchSpec:
+    """One match of a tournament.
+
+    Attributes
+    ----------
+    index
+        Position in the stable enumeration (the key of the match's seed).
+    repetition
+        Which repetition (0-based).
+    profile
+        The strategies: (row, column) in a matrix game, one per contested seat on the
+        stack.
+    seed
+        The match's 63-bit seed.
+    """
+
+    index: int
+    repetition: int
+    profile: tuple[str, ...]
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        """Stable identifier, sortable (``m000042``)."""
+        return f"m{self.index:07d}"
+
+
+def match_seed(root: int, index: int) -> int:
+    """The seed of match ``index``: a 63-bit integer from ``SeedSequence(root, (0, index))``."""
+    state = np.random.SeedSequence(root, spawn_key=(0, index)).generate_state(1, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The enumeration of a tournament's matches.
+
+    Attributes
+    ----------
+    matches
+        Every match, in order.
+    profiles_total
+        Size of the full round robin (pairs with self-play, or the product of seats).
+    profiles_played
+        How many distinct pairs/profiles are played (less than the total when sampled).
+    """
+
+    matches: tuple[MatchSpec, ...]
+    profiles_total: int
+    profiles_played: int
+
+    @property
+    def sampled(self) -> bool:
+        """Whether only a sample of the round robin is played."""
+        return self.profiles_played < self.profiles_total
+
+
+def _profile_at(index: int, strategies: Sequence[str], seats: int) -> tuple[str, ...]:
+    """The ``index``-th profile of ``product(strategies, repeat=seats)`` (mixed radix)."""
+    n = len(strategies)
+    out = []
+    for _ in range(seats):
+        index, digit = divmod(index, n)
+        out.append(strategies[digit])
+    return tuple(reversed(out))
+
+
+def schedule(spec: TournamentSpec) -> Schedule:
+    """Enumerate the matches of ``spec`` in a stable order (profile-major, then repetition).
+
+    Matrix games: the unordered pairs ``(i, j)``, ``i <= j``, of the strategies in the
+    given order (self-play included, as in Axelrod). The stack: every profile of
+    ``product(strategies, repeat=len(seats))`` in lexicographic order, or, when that is
+    more than ``max_profiles``, a uniform sample without replacement drawn from
+    ``SeedSequence(seed, spawn_key=(1,))`` and kept in lexicographic order.
+    """
+    strategies = spec.strategies
+    if spec.is_stack:
+        total = len(strategies) ** len(spec.seats)
+        cap = spec.max_profiles or DEFAULT_MAX_PROFILES
+        chosen: list[int]
+        if total <= cap:
+            chosen = list(range(total))
+        else:
+            rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(1,)))
+            chosen = sorted(int(x) for x in rng.choice(total, size=cap, replace=False))
+        profiles = [_profile_at(i, strategies, len(spec.seats)) for i in chosen]
+    else:
+        profiles = list(itertools.combinations_with_replacement(strategies, 2))
+        total = len(profiles)
+    matches = []
+    for p, profile in enumerate(profiles):
+        for rep in range(spec.repetitions):
+            index = p * spec.repetitions + rep
+            matches.append(MatchSpec(index, rep, profile, match_seed(spec.seed, index)))
+    return Schedule(tuple(matches), total, len(profiles))
+
+
+# -- playing one match ------------------------------------------------------------------
+
+_DECISION_CACHE: dict[Any, dict[tuple[int, int], Posture]] = {}
+_MATCH_CACHE: dict[tuple[Any, ...], MatchResult] = {}
+
+
+def _classes(names: Sequence[str]) -> list[type[Strategy]]:
+    known = all_strategies()
+    return [known[n] for n in names]
+
+
+def play_matrix(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
+    """Play one matrix-game match; its row: per-turn scores, restraint, value share.
+
+    Returns
+    -------
+    dict
+        ``turns``; per player ``k`` in 0, 1: ``score_k`` (mean payoff per turn),
+        ``restraint_k`` (share of turns restrained), ``value_share_k`` (own share of the
+        two players' total payoff, 0.5 when both are zero), and ``winner`` (0, 1 or -1
+        for a tie, by total payoff as in Axelrod).
+    """
+    game = GAMES[spec.game]
+    cls_a, cls_b = _classes(match.profile)
+    cacheable = (
+        spec.noise == 0
+        and spec.prob_end is None
+        and not cls_a.classifier.stochastic
+        and not cls_b.classifier.stochastic
+    )
+    key = (game.table, cls_a, cls_b, spec.turns)
+    result = _MATCH_CACHE.get(key) if cacheable else None
+    if result is None:
+        result = play_match(
+            game,
+            (cls_a(), cls_b()),
+            match.seed,
+            turns=spec.turns,
+            prob_end=spec.prob_end,
+            noise=spec.noise,
+            decision_cache=_DECISION_CACHE,
+        )
+        if cacheable:
+            _MATCH_CACHE[key] = result
+    n = max(result.turns, 1)
+    total = result.scores[0] + result.scores[1]
+    share = result.scores[0] / total if total else 0.5
+    winner = result.winner
+    return {
+        "turns": result.turns,
+        "score_0": result.scores[0] / n,
+        "score_1": result.scores[1] / n,
+        "restraint_0": result.restraints[0] / n,
+        "restraint_1": result.restraints[1] / n,
+        "value_share_0": share,
+        "value_share_1": 1.0 - share,
+        "winner": -1 if winner is None else winner,
+    }
+
+
+def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
+    """Play one stack match: a simulation with the profile in the contested seats.
+
+    The number of rounds is ``turns``, or geometric with end probability ``prob_end``
+    drawn from the match's own generator. Each seat ``k`` reports ``payoff_k`` (its
+    firm's mean value per round, :meth:`RunResult.payoffs`), ``restraint_k`` (share of
+    rounds its headline posture was restrain), ``integration_k`` (1 if it made any
+    integration move), ``value_share_k`` (its share of cumulative stack operating
+    profit).
+    """
+    from stackgame.simulate import simulate
+
+    match_ss, sim_ss = np.random.SeedSequence(match.seed).spawn(2)
+    rounds = spec.turns
+    if spec.prob_end is not None:
+        rounds = int(np.random.default_rng(match_ss).geometric(spec.prob_end))
+    sim_seed = int(sim_ss.generate_state(1, np.uint32)[0])
+    strategies = dict(zip(spec.seats, match.profile, strict=True))
+    kwargs: dict[str, Any] = {}
+    if spec.noise > 0:
+        kwargs["noise"] = spec.noise
+    run = simulate(
+        spec.scenario or "ai-stack-2026",
+        rounds=rounds,
+        seed=sim_seed,
+        strategies=strategies,
+        **kwargs,
+    )
+    payoffs = run.payoffs()
+    summary = run.summary
+    firms = {f["name"]: f for f in summary["firms"]}
+    moved = {i["firm"] for i in summary.get("integrations", [])}
+    per_firm = run.per_firm_round()
+    row: dict[str, Any] = {"turns": int(summary.get("rounds", rounds or 0))}
+    for k, seat in enumerate(spec.seats):
+        postures = per_firm.loc[per_firm["firm"] == seat, "posture"]
+        restrained = [_is_restrain(p) for p in postures]
+        row[f"payoff_{k}"] = float(payoffs[seat])
+        row[f"restraint_{k}"] = float(np.mean(restrained)) if restrained else float("nan")
+        row[f"integration_{k}"] = float(seat in moved or bool(firms[seat].get("integrated")))
+        row[f"value_share_{k}"] = float(firms[seat]["value_share"])
+    return row
+
+
+def _is_restrain(posture: Any) -> bool:
+    if isinstance(posture, str):
+        return posture.strip().lower() in ("restrain", "c", "0")
+    return int(posture) == int(Posture.RESTRAIN)
+
+
+def play_task(task: Any) -> dict[str, Any]:
+    """Executor entry point: play the match described by ``task.params`` with ``task.seed``.
+
+    ``task.params`` holds ``spec`` (:meth:`TournamentSpec.to_dict`), ``index``,
+    ``repetition`` and ``profile``; the row repeats the profile so that the store alone
+    records each match's configuration.
+    """
+    spec = _spec_from_params(task.params["spec"])
+    match = MatchSpec(
+        int(task.params["index"]),
+        int(task.params["repetition"]),
+        tuple(task.params["profile"]),
+        int(task.seed),
+    )
+    return _play(spec, match)
+
+
+_SPEC_CACHE: dict[str, TournamentSpec] = {}
+
+
+def _spec_from_params(d: Mapping[str, Any]) -> TournamentSpec:
+    import json
+
+    key = json.dumps(d, sort_keys=True)
+    spec = _SPEC_CACHE.get(key)
+    if spec is None:
+        spec = _SPEC_CACHE[key] = TournamentSpec.from_dict(d)
+    return spec
+
+
+def _play(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
+    row: dict[str, Any] = {f"strategy_{k}": name for k, name in enumerate(match.profile)}
+    row["index"] = match.index
+    row["repetition"] = match.repetition
+    row.update(play_stack(spec, match) if spec.is_stack else play_matrix(spec, match))
+    return row
+
+
+def _play_chunk(args: tuple[dict[str, Any], list[MatchSpec]]) -> list[dict[str, Any]]:
+    spec_dict, matches = args
+    spec = _spec_from_params(spec_dict)
+    out = []
+    for m in matches:
+        t0 = time.perf_counter()
+        row = {"run_id": m.run_id, "seed": m.seed, "status": "ok", "error": None}
+        row.update(_play(spec, m))
+        row["elapsed_seconds"] = time.perf_counter() - t0
+        out.append(row)
+    return out
+
+
+# -- the tournament ----------------------------------------------------------------------
+
+
+@dataclass
+class Tournament:
+    """A tournament ready to play.
+
+    Parameters
+    ----------
+    spec
+        What to play.
+
+    Examples
+    --------
+    >>> from stackgame.tournament import Tournament, TournamentSpec
+    >>> spec = TournamentSpec(("always_restrain", "always_extract"), turns=10, repetitions=2)
+    >>> result = Tournament(spec).play()
+    >>> result.ranking["strategy"].tolist()
+    ['always_extract', 'always_restrain']
+    """
+
+    spec: TournamentSpec
+    schedule: Schedule = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Enumerate the matches."""
+        self.schedule = schedule(self.spec)
+
+    def tasks(self) -> list[Any]:
+        """The matches as executor tasks (run id, seed, and the configuration)."""
+        from stackgame.executor import Task
+
+        spec = self.spec.to_dict()
+        return [
+            Task(
+                m.run_id,
+                m.seed,
+                {
+                    "spec": spec,
+                    "index": m.index,
+                    "repetition": m.repetition,
+                    "profile": list(m.profile),
+                },
+            )
+            for m in self.schedule.matches
+        ]
+
+    def play(
+        self,
+        *,
+        processes: int = 1,
+        store: ResultStore | None = None,
+        timeout: float | None = None,
+        backend: str = "local",
+        scheduler: str | None = None,
+        progress: bool = False,
+    ) -> TournamentResult:
+        """Play every match and summarise.
+
+        Parameters
+        ----------
+        processes
+            Worker processes (1: in this process).
+        store
+            A :class:`stackgame.executor.ResultStore`: play as a resumable batch through
+            the shared executor (one task per match; matches already in the store are
+            not replayed; rows record each match's seed and configuration). ``None``:
+            play in memory (fastest; a fork pool when ``processes > 1``).
+        timeout
+            Seconds a match may run before it is stopped and recorded as
+            ``"timeout"`` (batch only).
+        backend, scheduler
+            Executor backend (``"local"`` or ``"dask"``) and a Dask scheduler address.
+        progress
+            Show a progress bar on stderr.
+
+        Returns
+        -------
+        TournamentResult
+            Ranking, payoff matrix, per-seat tables, statistics; ``elapsed_seconds`` is the
+            time spent playing and summarising (not start-up).
+        """
+        import pandas as pd
+
+        from stackgame.tournament_results import TournamentResult
+
+        if processes < 1:
+            raise UserError(f"processes: must be at least 1, got {processes}")
+        start = time.perf_counter()
+        if store is not None:
+            from stackgame.executor import execute
+
+            execute(
+                self.tasks(),
+                play_task,
+                store=store,
+                workers=processes,
+                backend=backend,  # type: ignore[arg-type]
+                scheduler=scheduler,
+                timeout=timeout,
+                progress=progress,
+                description="matches",
+            )
+            rows = store.read()
+        else:
+            rows = pd.DataFrame(self._play_in_memory(processes, progress))
+        elapsed = time.perf_counter() - start
+        result = TournamentResult.from_matches(self.spec, rows, self.schedule)
+        result.elapsed_seconds = time.perf_counter() - start
+        result.play_seconds = elapsed
+        return result
+
+    def _play_in_memory(self, processes: int, progress: bool) -> list[dict[str, Any]]:
+        matches = list(self.schedule.matches)
+        spec = self.spec.to_dict()
+        bar = _bar(len(matches), progress)
+        rows: list[dict[str, Any]] = []
+        try:
+            if processes == 1 or len(matches) < 2:
+                step = max(1, len(matches) // 100)
+                for i in range(0, len(matches), step):
+                    rows.extend(_play_chunk((spec, matches[i : i + step])))
+                    if bar is not None:
+                        bar.update(len(matches[i : i + step]))
+            else:
+                chunks = _chunks(matches, processes)
+                with _pool(processes) as pool:
+                    for out in pool.imap(_play_chunk, [(spec, c) for c in chunks]):
+                        rows.extend(out)
+                        if bar is not None:
+                            bar.update(len(out))
+        finally:
+            if bar is not None:
+                bar.close()
+        return rows
+
+
+def _chunks(matches: list[MatchSpec], processes: int) -> list[list[MatchSpec]]:
+    """Contiguous chunks (repetitions of one pair stay together, for the match cache)."""
+    n = max(1, min(len(matches), processes * 4))
+    size = math.ceil(len(matches) / n)
+    return [matches[i : i + size] for i in range(0, len(matches), size)]
+
+
+def _pool(processes: int) -> Any:
+    """A process pool; ``fork`` where available (no re-import: start-up in milliseconds)."""
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("fork" if "fork" in methods else None)
+    return ctx.Pool(processes)
+
+
+def _bar(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="matches", unit="match", leave=False)
+
+
+def play_tournament(
+    strategies: Sequence[str],
+    game: str = "prisoners-dilemma",
+    *,
+    processes: int = 1,
+    store: ResultStore | None = None,
+    progress: bool = False,
+    **spec: Any,
+) -> TournamentResult:
+    """Build a :class:`TournamentSpec` and play it (a convenience front door).
+
+    Examples
+    --------
+    >>> r = play_tournament(["always_restrain", "always_extract"], turns=5, repetitions=1)
+    >>> r.payoff_matrix.loc["always_extract", "always_restrain"]
+    5.0
+    """
+    t = Tournament(TournamentSpec(tuple(strategies), game=game, **spec))
+    return t.play(processes=processes, store=store, progress=progress)
+
+
+__all__ = [
+    "DEFAULT_MAX_PROFILES",
+    "STACK",
+    "MatchSpec",
+    "Schedule",
+    "Tournament",
+    "TournamentSpec",
+    "match_seed",
+    "play_matrix",
+    "play_stack",
+    "play_task",
+    "play_tournament",
+    "schedule",
+]

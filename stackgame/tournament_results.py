@@ -1,0 +1,539 @@
+"""What a tournament produced: ranking with confidence intervals, payoff matrix, tests.
+
+Built from one row per match (:mod:`stackgame.tournament`) by
+:meth:`TournamentResult.from_matches`. The unit of analysis is a *play*: one strategy in
+one seat of one match. Definitions:
+
+Score
+    Matrix games: the player's mean payoff per turn, as in the Axelrod library. The
+    stack: the seat's firm's mean value per round (:meth:`RunResult.payoffs`),
+    *normalised per seat* by min-max over the whole tournament,
+    ``(x - min_seat) / (max_seat - min_seat)``, so 0 is the worst and 1 the best outcome
+    that seat saw under any strategy profile. Seats of very different size (Nvidia
+    against a start-up lab) then compare, and the scale does not break when a seat's
+    payoffs are negative or near zero (dividing by the seat's mean would); a seat whose
+    payoff never varies scores 0.5. The raw payoffs stay in the per-seat tables.
+Normalised score per repetition
+    The mean score of the strategy's plays in that repetition; in a matrix game
+    self-play is excluded, as in Axelrod (``ResultSet.normalised_scores``). The ranking
+    sorts by its median over repetitions (Axelrod's ranking), then by the mean.
+Wins
+    Matrix games: matches won on total payoff, self-play excluded (Axelrod). The stack:
+    matches in which the seat's normalised score is strictly above every other contested
+    seat's; with a single contested seat, repetitions in which the strategy's payoff was
+    strictly the highest of all strategies in that seat.
+Restraint rate, integration rate, value share
+    Share of turns (rounds) restrained; share of matches with an integration move (the
+    stack); share of value captured: in a matrix game the player's share of the two
+    players' total payoff, on the stack the firm's share of cumulative stack operating
+    profit.
+Payoff matrix
+    ``payoff_matrix.loc[a, b]``: mean score of ``a`` in plays against ``b`` (matrix
+    games, per turn; the diagonal is self-play, the mean of both players' per-turn scores,
+    as Axelrod computes it); on the stack, the mean normalised score of ``a`` in a seat
+    while ``b`` holds another contested seat.
+Confidence intervals
+    A 95% Student-t interval for the mean of the per-repetition normalised scores, and a
+    95% percentile bootstrap interval (2,000 resamples of repetitions, seeded from the
+    root seed) for their median.
+Pairwise tests
+    For every pair of strategies, Welch's two-sample t test and the two-sample
+    Kolmogorov-Smirnov test on their per-repetition normalised scores (the tests the
+    supply-chain management league, SCML, reports), with Holm's step-down adjustment for
+    the number of pairs. Two constant samples are identical (p = 1) or different (p = 0).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from stackgame.tournament import Schedule, TournamentSpec
+
+BOOTSTRAP_RESAMPLES = 2000
+
+
+@dataclass
+class TournamentResult:
+    """Tables of a played tournament.
+
+    Attributes
+    ----------
+    spec
+        The tournament that was played.
+    matches
+        One row per match (seed, profile, status, per-seat outcomes).
+    plays
+        One row per strategy per seat per match (score, win, rates).
+    ranking
+        One row per strategy, best first.
+    payoff_matrix
+        Strategies by strategies (see the module docstring).
+    per_seat
+        On the stack, one row per seat and strategy (raw payoff, normalised score,
+        rates); empty for matrix games.
+    pairwise
+        Pairwise tests between strategies.
+    scores
+        Per-repetition normalised scores: strategies by repetitions.
+    wins_by_repetition
+        Wins per repetition: strategies by repetitions.
+    profiles_total, profiles_played
+        Size of the full round robin and how many profiles were played.
+    elapsed_seconds
+        Time spent playing and summarising (not start-up).
+    """
+
+    spec: TournamentSpec
+    matches: pd.DataFrame
+    plays: pd.DataFrame
+    ranking: pd.DataFrame
+    payoff_matrix: pd.DataFrame
+    per_seat: pd.DataFrame
+    pairwise: pd.DataFrame
+    scores: pd.DataFrame
+    wins_by_repetition: pd.DataFrame
+    profiles_total: int
+    profiles_played: int
+    elapsed_seconds: float = 0.0
+    play_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_matches(
+        cls, spec: TournamentSpec, matches: pd.DataFrame, schedule: Schedule
+    ) -> TournamentResult:
+        """Summarise match rows (as written by the engine or read back from a store)."""
+        matches = matches.sort_values("index", kind="stable").reset_index(drop=True)
+        notes = []
+        bad = matches[matches["status"] != "ok"] if "status" in matches else matches.iloc[:0]
+        if len(bad):
+            counts = bad["status"].value_counts().to_dict()
+            notes.append(
+                "matches not scored: "
+                + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                + " (listed in matches with their error)"
+            )
+        ok = matches[matches["status"] == "ok"] if "status" in matches else matches
+        plays = _stack_plays(spec, ok) if spec.is_stack else _matrix_plays(ok)
+        strategies = list(spec.strategies)
+        reps = list(range(spec.repetitions))
+        ranked = plays[~plays["self_play"]]
+        scores = (
+            ranked.groupby(["strategy", "repetition"])["score"]
+            .mean()
+            .unstack()
+            .reindex(index=strategies, columns=reps)
+        )
+        wins = (
+            ranked.groupby(["strategy", "repetition"])["win"]
+            .sum()
+            .unstack()
+            .reindex(index=strategies, columns=reps)
+            .fillna(0)
+        )
+        ranking = _ranking(spec, plays, scores, wins)
+        payoff = _payoff_matrix(spec, plays, ok)
+        per_seat = _per_seat(spec, plays) if spec.is_stack else pd.DataFrame()
+        pairwise = pairwise_tests(scores)
+        return cls(
+            spec=spec,
+            matches=matches,
+            plays=plays,
+            ranking=ranking,
+            payoff_matrix=payoff,
+            per_seat=per_seat,
+            pairwise=pairwise,
+            scores=scores,
+            wins_by_repetition=wins,
+            profiles_total=schedule.profiles_total,
+            profiles_played=schedule.profiles_played,
+            notes=notes,
+        )
+
+    # -- output -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: spec, ranking, payoff matrix, per-seat table, tests."""
+        ranking = [
+            {k: _clean(v) for k, v in row.items()} for row in self.ranking.to_dict("records")
+        ]
+        matrix = {
+            str(r): {str(c): _clean(v) for c, v in row.items()}
+            for r, row in self.payoff_matrix.to_dict("index").items()
+        }
+        statuses = self.matches["status"].value_counts().to_dict() if len(self.matches) else {}
+        return {
+            "game": self.spec.game,
+            "spec": self.spec.to_dict(),
+            "matches": int(len(self.matches)),
+            "match_status": {str(k): int(v) for k, v in sorted(statuses.items())},
+            "profiles_total": self.profiles_total,
+            "profiles_played": self.profiles_played,
+            "sampled": self.profiles_played < self.profiles_total,
+            "ranking": ranking,
+            "payoff_matrix": matrix,
+            "per_seat": [
+                {k: _clean(v) for k, v in row.items()} for row in self.per_seat.to_dict("records")
+            ],
+            "pairwise": [
+                {k: _clean(v) for k, v in row.items()} for row in self.pairwise.to_dict("records")
+            ],
+            "notes": list(self.notes),
+            "elapsed_seconds": round(self.elapsed_seconds, 4),
+        }
+
+    def to_json(self) -> str:
+        """The summary as JSON text (sorted keys are not used: ranking order matters)."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def write(self, folder: str | Path, fmt: str = "csv") -> list[Path]:
+        """Write the tables (``csv`` or ``parquet``) and ``result.json`` into ``folder``."""
+        if fmt not in ("csv", "parquet"):
+            from stackgame.errors import UserError
+
+            raise UserError(f"format: use csv or parquet, not {fmt!r}")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        tables = {
+            "ranking": self.ranking,
+            "payoff_matrix": self.payoff_matrix,
+            "matches": self.matches,
+            "scores": self.scores,
+            "pairwise": self.pairwise,
+        }
+        if self.spec.is_stack:
+            tables["per_seat"] = self.per_seat
+        for name, df in tables.items():
+            path = folder / f"{name}.{fmt}"
+            keep_index = name in ("payoff_matrix", "scores")
+            frame = df.copy()
+            frame.columns = [str(c) for c in frame.columns]
+            if fmt == "csv":
+                frame.to_csv(path, index=keep_index)
+            else:
+                frame.to_parquet(path, index=keep_index)
+            written.append(path)
+        path = folder / "result.json"
+        path.write_text(self.to_json() + "\n")
+        written.append(path)
+        return written
+
+    def summary_text(self) -> str:
+        """A readable ranking table for the terminal."""
+        cols = ["rank", "strategy", "median_score", "mean_score", "ci_low", "ci_high", "wins"]
+        extra = [
+            c for c in ("restraint_rate", "integration_rate", "value_share") if c in self.ranking
+        ]
+        df = self.ranking[cols + extra].copy()
+        lines = [
+            f"{self.spec.game} tournament: {len(self.spec.strategies)} strategies, "
+            f"{len(self.matches)} matches ({self.profiles_played} of {self.profiles_total} "
+            f"profiles x {self.spec.repetitions} repetitions), seed {self.spec.seed}",
+            df.to_string(index=False, float_format=lambda x: f"{x:.3f}"),
+        ]
+        lines += self.notes
+        return "\n".join(lines)
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe scalar: numpy types to Python, NaN/inf to None."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, float):
+        return round(v, 10)
+    return v
+
+
+def _matrix_plays(ok: pd.DataFrame) -> pd.DataFrame:
+    """Two plays per match, one from each player's side."""
+    if ok.empty:
+        return _empty_plays()
+    frames = []
+    for k, o in ((0, 1), (1, 0)):
+        frames.append(
+            pd.DataFrame(
+                {
+                    "index": ok["index"].to_numpy(),
+                    "repetition": ok["repetition"].to_numpy(),
+                    "seat": k,
+                    "strategy": ok[f"strategy_{k}"].to_numpy(),
+                    "opponent": ok[f"strategy_{o}"].to_numpy(),
+                    "payoff": ok[f"score_{k}"].to_numpy(dtype=float),
+                    "score": ok[f"score_{k}"].to_numpy(dtype=float),
+                    "win": (ok["winner"] == k).to_numpy(dtype=float),
+                    "restraint": ok[f"restraint_{k}"].to_numpy(dtype=float),
+                    "integration": np.nan,
+                    "value_share": ok[f"value_share_{k}"].to_numpy(dtype=float),
+                    "self_play": (ok["strategy_0"] == ok["strategy_1"]).to_numpy(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True).sort_values(["index", "seat"], ignore_index=True)
+
+
+def _empty_plays() -> pd.DataFrame:
+    cols = ["index", "repetition", "seat", "strategy", "opponent", "payoff", "score", "win"]
+    cols += ["restraint", "integration", "value_share", "self_play"]
+    df = pd.DataFrame({c: [] for c in cols})
+    df["self_play"] = df["self_play"].astype(bool)
+    return df
+
+
+def _stack_plays(spec: TournamentSpec, ok: pd.DataFrame) -> pd.DataFrame:
+    """One play per contested seat per match, scores min-max normalised per seat."""
+    if ok.empty:
+        return _empty_plays()
+    frames = []
+    seats = spec.seats
+    norm = {}
+    for k in range(len(seats)):
+        x = ok[f"payoff_{k}"].to_numpy(dtype=float)
+        lo, hi = np.nanmin(x), np.nanmax(x)
+        norm[k] = (x - lo) / (hi - lo) if hi > lo else np.full_like(x, 0.5)
+    for k, seat in enumerate(seats):
+        if len(seats) > 1:
+            others = np.column_stack([norm[j] for j in range(len(seats)) if j != k])
+            win = (norm[k][:, None] > others).all(axis=1).astype(float)
+        else:
+            win = _best_in_repetition(ok, "payoff_0")
+        opponents = (
+            ok[[f"strategy_{j}" for j in range(len(seats)) if j != k]].agg(",".join, axis=1)
+            if len(seats) > 1
+            else pd.Series([""] * len(ok), index=ok.index)
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "index": ok["index"].to_numpy(),
+                    "repetition": ok["repetition"].to_numpy(),
+                    "seat": seat,
+                    "strategy": ok[f"strategy_{k}"].to_numpy(),
+                    "opponent": opponents.to_numpy(),
+                    "payoff": ok[f"payoff_{k}"].to_numpy(dtype=float),
+                    "score": norm[k],
+                    "win": win,
+                    "restraint": ok[f"restraint_{k}"].to_numpy(dtype=float),
+                    "integration": ok[f"integration_{k}"].to_numpy(dtype=float),
+                    "value_share": ok[f"value_share_{k}"].to_numpy(dtype=float),
+                    "self_play": False,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True).sort_values(["index", "seat"], ignore_index=True)
+
+
+def _best_in_repetition(ok: pd.DataFrame, column: str) -> np.ndarray:
+    """1 where a match's payoff is strictly the best of its repetition, else 0."""
+    out = np.zeros(len(ok))
+    values = ok[column].to_numpy(dtype=float)
+    reps = ok["repetition"].to_numpy()
+    for rep in np.unique(reps):
+        idx = np.flatnonzero(reps == rep)
+        best = values[idx].max()
+        winners = idx[values[idx] == best]
+        if len(winners) == 1 and len(idx) > 1:
+            out[winners[0]] = 1.0
+    return out
+
+
+def _ranking(
+    spec: TournamentSpec, plays: pd.DataFrame, scores: pd.DataFrame, wins: pd.DataFrame
+) -> pd.DataFrame:
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(2,)))
+    ranked = plays[~plays["self_play"]]
+    rows = []
+    for name in spec.strategies:
+        x = scores.loc[name].to_numpy(dtype=float)
+        x = x[np.isfinite(x)]
+        mine = ranked[ranked["strategy"] == name]
+        mean_lo, mean_hi = t_interval(x)
+        med_lo, med_hi = bootstrap_median_interval(x, rng)
+        rows.append(
+            {
+                "strategy": name,
+                "median_score": float(np.median(x)) if len(x) else float("nan"),
+                "mean_score": float(np.mean(x)) if len(x) else float("nan"),
+                "ci_low": mean_lo,
+                "ci_high": mean_hi,
+                "median_ci_low": med_lo,
+                "median_ci_high": med_hi,
+                "wins": int(wins.loc[name].to_numpy(dtype=float).sum()),
+                "median_wins": float(np.median(wins.loc[name].to_numpy(dtype=float))),
+                "restraint_rate": float(mine["restraint"].mean()) if len(mine) else math.nan,
+                "integration_rate": float(mine["integration"].mean())
+                if spec.is_stack and len(mine)
+                else math.nan,
+                "value_share": float(mine["value_share"].mean()) if len(mine) else math.nan,
+                "matches": int(len(mine)),
+            }
+        )
+    df = pd.DataFrame(rows)
+    key_med = df["median_score"].fillna(-np.inf)
+    key_mean = df["mean_score"].fillna(-np.inf)
+    order = sorted(range(len(df)), key=lambda i: (-key_med[i], -key_mean[i], df["strategy"][i]))
+    df = df.iloc[order].reset_index(drop=True)
+    df.insert(0, "rank", range(1, len(df) + 1))
+    if not spec.is_stack:
+        df = df.drop(columns=["integration_rate"])
+    return df
+
+
+def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval for the mean of ``x`` (NaN for fewer than 2 values)."""
+    n = len(x)
+    if n < 2:
+        return (float("nan"), float("nan"))
+    from scipy import stats
+
+    mean = float(np.mean(x))
+    se = float(np.std(x, ddof=1)) / math.sqrt(n)
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
+    return (mean - half, mean + half)
+
+
+def bootstrap_median_interval(
+    x: np.ndarray, rng: np.random.Generator, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval for the median of ``x`` (Efron and Tibshirani 1993)."""
+    n = len(x)
+    if n < 2:
+        return (float("nan"), float("nan"))
+    resamples = rng.choice(x, size=(BOOTSTRAP_RESAMPLES, n), replace=True)
+    medians = np.median(resamples, axis=1)
+    lo, hi = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2])
+    return (float(lo), float(hi))
+
+
+def _payoff_matrix(spec: TournamentSpec, plays: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
+    names = list(spec.strategies)
+    if spec.is_stack:
+        if len(spec.seats) < 2 or ok.empty:
+            return pd.DataFrame(index=names, columns=names, dtype=float)
+        rows = []
+        for k, seat in enumerate(spec.seats):
+            mine = plays[plays["seat"] == seat].set_index("index")["score"]
+            for j in range(len(spec.seats)):
+                if j == k:
+                    continue
+                other = ok.set_index("index")[f"strategy_{j}"]
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "row": ok.set_index("index")[f"strategy_{k}"],
+                            "col": other,
+                            "score": mine,
+                        }
+                    )
+                )
+        long = pd.concat(rows)
+    else:
+        long = plays.rename(columns={"strategy": "row", "opponent": "col"})[["row", "col", "score"]]
+    matrix = long.groupby(["row", "col"])["score"].mean().unstack()
+    return matrix.reindex(index=names, columns=names).astype(float)
+
+
+def _per_seat(spec: TournamentSpec, plays: pd.DataFrame) -> pd.DataFrame:
+    grouped = plays.groupby(["seat", "strategy"], sort=False)
+    df = grouped.agg(
+        payoff=("payoff", "mean"),
+        payoff_std=("payoff", "std"),
+        score=("score", "mean"),
+        wins=("win", "sum"),
+        restraint_rate=("restraint", "mean"),
+        integration_rate=("integration", "mean"),
+        value_share=("value_share", "mean"),
+        matches=("score", "size"),
+    ).reset_index()
+    order = {s: i for i, s in enumerate(spec.seats)}
+    df["_o"] = df["seat"].map(order)
+    df = df.sort_values(["_o", "score"], ascending=[True, False]).drop(columns="_o")
+    return df.reset_index(drop=True)
+
+
+def pairwise_tests(scores: pd.DataFrame) -> pd.DataFrame:
+    """Welch t and Kolmogorov-Smirnov tests between every pair of strategies.
+
+    Parameters
+    ----------
+    scores
+        Strategies by repetitions: per-repetition normalised scores.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unordered pair: ``strategy_a``, ``strategy_b``, ``mean_difference``
+        (a minus b), ``t_statistic``, ``t_pvalue``, ``ks_statistic``, ``ks_pvalue`` and
+        the Holm-adjusted ``t_pvalue_holm``, ``ks_pvalue_holm``.
+    """
+    from scipy import stats
+
+    names = list(scores.index)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            x = scores.loc[a].to_numpy(dtype=float)
+            y = scores.loc[b].to_numpy(dtype=float)
+            x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+            row: dict[str, Any] = {"strategy_a": a, "strategy_b": b}
+            if len(x) < 2 or len(y) < 2:
+                row.update(
+                    mean_difference=float(np.mean(x) - np.mean(y))
+                    if len(x) and len(y)
+                    else math.nan,
+                    t_statistic=math.nan,
+                    t_pvalue=math.nan,
+                    ks_statistic=math.nan,
+                    ks_pvalue=math.nan,
+                )
+                rows.append(row)
+                continue
+            diff = float(np.mean(x) - np.mean(y))
+            if np.ptp(x) == 0 and np.ptp(y) == 0:
+                t, pt = (0.0, 1.0) if x[0] == y[0] else (math.copysign(math.inf, diff), 0.0)
+            else:
+                res = stats.ttest_ind(x, y, equal_var=False)
+                t, pt = float(res.statistic), float(res.pvalue)
+            ks = stats.ks_2samp(x, y)
+            row.update(
+                mean_difference=diff,
+                t_statistic=t,
+                t_pvalue=pt,
+                ks_statistic=float(ks.statistic),
+                ks_pvalue=float(ks.pvalue),
+            )
+            rows.append(row)
+    cols = ["strategy_a", "strategy_b", "mean_difference", "t_statistic", "t_pvalue"]
+    cols += ["ks_statistic", "ks_pvalue"]
+    df = pd.DataFrame(rows, columns=cols)
+    df["t_pvalue_holm"] = holm(df["t_pvalue"].to_numpy(dtype=float))
+    df["ks_pvalue_holm"] = holm(df["ks_pvalue"].to_numpy(dtype=float))
+    return df
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's (1979) step-down adjustment of p-values for multiple comparisons.
+
+    ``p_(i)`` sorted ascending becomes ``max_{j <= i} min(1, (m - j + 1) p_(j))``; NaNs
+    are left out of ``m`` and stay NaN.
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    m = len(idx)
+    if m == 0:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(adjusted)
+    return out

@@ -1,0 +1,177 @@
+import numpy as np
+import pytest
+from stackgame.strategies import RESTRAIN, Action, Observation, Posture, Strategy, all_strategies
+from stackgame.strategies.base import Classifier
+
+from stackgame.errors import UserError
+from stackgame.games import GAMES, MatrixGame, get_game, match_length, play_match
+
+PD = GAMES["prisoners-dilemma"]
+
+
+class Recorder(Strategy):
+    """Scripted rival: plays a fixed sequence and keeps every observation it saw."""
+
+    name = "recorder_for_tests"  # never registered
+    classifier = Classifier(memory_depth=float("inf"))
+
+    def __init__(self, script="C"):
+        super().__init__()
+        self.script = script
+        self.seen: list[Observation] = []
+
+    def reset(self, rng=None):
+        super().reset(rng)
+        self.seen = []
+
+    def decide(self, observation):
+        self.seen.append(observation)
+        letter = self.script[observation.round % len(self.script)]
+        return Action.uniform(Posture.RESTRAIN if letter == "C" else Posture.EXTRACT)
+
+
+def test_classic_tables_are_the_textbook_games():
+    r, s, t, p = PD.rstp
+    assert (r, s, t, p) == (3, 0, 5, 1)
+    assert t > r > p > s and 2 * r > t + s
+    r, s, t, p = GAMES["chicken"].rstp
+    assert t > r > s > p
+    r, s, t, p = GAMES["stag-hunt"].rstp
+    assert r > t >= p > s
+    assert PD.payoff(Posture.EXTRACT, Posture.RESTRAIN) == 5
+
+
+def test_unknown_game_names_the_known_ones():
+    with pytest.raises(UserError, match="prisoners-dilemma"):
+        get_game("poker")
+    assert get_game("PD").name == "prisoners-dilemma"
+    assert get_game("stag_hunt").name == "stag-hunt"
+
+
+def test_bad_table_is_rejected():
+    with pytest.raises(UserError, match="non-finite"):
+        MatrixGame("x", "x", ((1.0, float("nan")), (0.0, 0.0)))
+
+
+def test_observation_built_for_each_player():
+    a, b = Recorder("CD"), Recorder("D")
+    result = play_match(PD, (a, b), seed=3, turns=4, record_moves=True)
+    assert result.moves == ("CDCD", "DDDD")
+    last = a.seen[-1]
+    assert isinstance(last, Observation)
+    assert last.round == 3 and last.firm == "player"
+    assert last.counterparts == ("opponent",) and last.rivals == ("opponent",)
+    assert last.counterpart_history == (Posture.EXTRACT,) * 3
+    assert last.counterpart_postures == {"opponent": (Posture.EXTRACT,) * 3}
+    assert last.own_postures == (Posture.RESTRAIN, Posture.EXTRACT, Posture.RESTRAIN)
+    assert last.own_payoffs == (0.0, 1.0, 0.0) == last.own_margins
+    assert last.stage_payoffs == ((3.0, 0.0), (5.0, 1.0))
+    assert last.horizon == 4
+    assert b.seen[-1].own_payoffs == (5.0, 1.0, 5.0)
+    assert last.suppliers == () and dict(last.market) == {}
+    # the public constructor gives an equal observation
+    assert PD.observe(3, last.own_postures, last.counterpart_history, last.own_payoffs, 4) == last
+    # observations stay frozen
+    with pytest.raises(AttributeError):
+        last.round = 9  # type: ignore[misc]
+
+
+def test_scores_and_winner_follow_the_table():
+    result = play_match(PD, (Recorder("C"), Recorder("D")), seed=0, turns=10)
+    assert result.scores == (0.0, 50.0)
+    assert result.mean_scores == (0.0, 5.0)
+    assert result.winner == 1
+    assert result.restraints == (10, 0)
+
+
+def test_noise_flips_played_postures_at_the_rate_asked():
+    cooperator = all_strategies()["always_restrain"]
+    result = play_match(
+        PD, (cooperator(), cooperator()), seed=5, turns=20000, noise=0.1, decision_cache={}
+    )
+    flipped = 1 - np.array(result.restraints) / 20000
+    assert np.allclose(flipped, 0.1, atol=0.01)
+    none = play_match(PD, (Recorder("C"), Recorder("C")), seed=5, turns=100, noise=0.0)
+    assert none.restraints == (100, 100)
+    with pytest.raises(UserError, match="noise"):
+        play_match(PD, (Recorder(), Recorder()), seed=0, noise=1.5)
+
+
+def test_probabilistic_end_is_geometric_and_unannounced():
+    rng = np.random.default_rng(0)
+    lengths = [match_length(None, 0.1, rng) for _ in range(4000)]
+    assert min(lengths) >= 1
+    assert abs(np.mean(lengths) - 10) < 0.5
+    a = Recorder()
+    play_match(PD, (a, Recorder()), seed=1, turns=None, prob_end=0.2)
+    assert all(o.horizon is None for o in a.seen)
+
+
+def test_same_seed_same_match_different_seed_different_match():
+    cls = all_strategies()["random"]
+    one = play_match(PD, (cls(), cls()), seed=11, turns=50, noise=0.05, record_moves=True)
+    two = play_match(PD, (cls(), cls()), seed=11, turns=50, noise=0.05, record_moves=True)
+    three = play_match(PD, (cls(), cls()), seed=12, turns=50, noise=0.05, record_moves=True)
+    assert one == two
+    assert one.moves != three.moves
+
+
+def test_two_players_must_be_distinct_objects():
+    s = Recorder()
+    with pytest.raises(ValueError):
+        play_match(PD, (s, s), seed=0)
+
+
+RIVALS = ["cooperator", "defector", "tit_for_tat", "random", "alternator", "grudger"]
+
+
+def _deterministic_finite():
+    out = []
+    for name, cls in all_strategies().items():
+        c = cls.classifier
+        if not c.stochastic and not c.learns and np.isfinite(c.memory_depth):
+            out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("name", _deterministic_finite())
+def test_decision_cache_plays_exactly_as_calling_decide(name):
+    """The memoisation is sound only if the classifier's memory depth is honest."""
+    known = all_strategies()
+    cache: dict = {}
+    for rival in [r for r in RIVALS if r in known]:
+        for noise in (0.0, 0.1):
+            for seed in (1, 2):
+                kwargs = dict(turns=40, noise=noise, record_moves=True)
+                plain = play_match(PD, (known[name](), known[rival]()), seed, **kwargs)
+                cached = play_match(
+                    PD, (known[name](), known[rival]()), seed, decision_cache=cache, **kwargs
+                )
+                assert plain == cached, (name, rival, noise, seed)
+
+
+@pytest.mark.parametrize(
+    "name", [n for n, c in all_strategies().items() if not c.classifier.stochastic]
+)
+def test_deterministic_strategies_ignore_the_seed(name):
+    """The tournament replays a deterministic pair once; that needs this to hold."""
+    known = all_strategies()
+    rival = known["tit_for_tat"] if "tit_for_tat" in known else known["always_restrain"]
+    a = play_match(PD, (known[name](), rival()), 1, turns=30, record_moves=True)
+    b = play_match(PD, (known[name](), rival()), 99, turns=30, record_moves=True)
+    assert a == b
+
+
+def test_cooperator_against_tit_for_tat_matches_axelrod():
+    known = all_strategies()
+    if "tit_for_tat" not in known or "suspicious_tit_for_tat" not in known:
+        pytest.skip("reciprocal strategies not registered")
+    r = play_match(PD, (known["cooperator"](), known["suspicious_tit_for_tat"]()), 0, turns=200)
+    # Axelrod 4.14: Cooperator scores 2.985 per turn against SuspiciousTitForTat
+    assert r.mean_scores[0] == pytest.approx(2.985)
+    r = play_match(PD, (known["tit_for_tat"](), known["defector"]()), 0, turns=200)
+    assert r.mean_scores == pytest.approx((0.995, 1.02))
+
+
+def test_restrain_constant_is_posture():
+    assert RESTRAIN is Posture.RESTRAIN
