@@ -22,6 +22,8 @@ from stackgame.strategies import Move, Observation, Strategy, all_strategies, ma
 from tests.strategies.helpers import (
     GRID,
     OTHER_GRID,
+    PD,
+    RESTRAIN_DOMINANT,
     C,
     D,
     make_obs,
@@ -188,10 +190,11 @@ def test_memory_zero_ignores_history(name):
 def test_finite_memory_reads_only_the_last_rounds(name):
     depth = int(all_strategies()[name].classifier.memory_depth)
     for last in ("CD" * depth, "D" * depth, "C" * depth):
-        left, right = _history_variants(last[:depth], ("CCDCC", "DDCDD"))
-        left_action = seeded(name, 3).decide(left)
-        right_action = seeded(name, 3).decide(right)
-        assert summary([(left, left_action)]) == summary([(right, right_action)])
+        for prefixes in (("CCDCC", "DDCDD"), ("CCCCC", "DDDDD")):
+            left, right = _history_variants(last[:depth], prefixes)
+            left_action = seeded(name, 3).decide(left)
+            right_action = seeded(name, 3).decide(right)
+            assert summary([(left, left_action)]) == summary([(right, right_action)])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -242,3 +245,15 @@ def test_matrix_helper_plays_the_pd():
     assert play_matrix(make("tit_for_tat"), "CDDC") == ("CCDD", "CDDC")
     assert make_obs("CD", "DD").own_payoffs == (0.0, 1.0)
     assert C is not D
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_learns_means_payoffs_change_play(name):
+    """With the table hidden, only a learner plays differently when the payoffs differ."""
+    learns = all_strategies()[name].classifier.learns
+    opponent = "CDCCDDCDDC" * 6
+    plays = [
+        play_matrix(seeded(name, 8), opponent, table=t, show_table=False)[0]
+        for t in (PD, RESTRAIN_DOMINANT)
+    ]
+    assert (plays[0] != plays[1]) == learns
