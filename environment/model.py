@@ -217,6 +217,7 @@ class StackModel(mesa.Model):
         unit = self._unit_full.tolist()
         capped = (st.cap_until > self.round).tolist()
         fm = self._firm_margin
+        seen = self.round > 0  # no market data before the first round
         obs: dict[int, Observation] = {}
         for f in self.firms:
             if not f.active:
@@ -244,15 +245,21 @@ class StackModel(mesa.Model):
                 under_investigation=any(capped[o] for o in ops),
                 triggers=triggers,
                 demand_growth=growth,
-                utilisation={ln: util[o] for ln, o in zip(lnames, ops, strict=True)},
+                utilisation=(
+                    {ln: util[o] for ln, o in zip(lnames, ops, strict=True)} if seen else {}
+                ),
                 markup_grid=st.markup_grid,
                 integrable=view["integrable"],
                 integrated=view["integrated"],
                 horizon=self.rounds,
                 own_markups=f.markups,
                 counterpart_markups=markups,
-                own_prices={ln: price[o] for ln, o in zip(lnames, ops, strict=True)},
-                own_unit_cost={ln: unit[o] for ln, o in zip(lnames, ops, strict=True)},
+                own_prices=(
+                    {ln: price[o] for ln, o in zip(lnames, ops, strict=True)} if seen else {}
+                ),
+                own_unit_cost=(
+                    {ln: unit[o] for ln, o in zip(lnames, ops, strict=True)} if seen else {}
+                ),
                 markup_bounds=view["markup_bounds"],
             )
         return obs
