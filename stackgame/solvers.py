@@ -158,7 +158,13 @@ def strategy_values(payoffs: ArrayLike, strategies: Sequence[ArrayLike], player:
     ``v_k(t) = sum_{a_{-k}} prod_{i != k} x_i(a_i) u_k(t, a_{-k})``.
     """
     arr = check_payoffs(payoffs)
-    mixes = _check_mixes(arr, strategies)
+    return _values(arr, _check_mixes(arr, strategies), player)
+
+
+def _values(arr: FloatArray, mixes: Sequence[FloatArray], player: int) -> FloatArray:
+    """:func:`strategy_values` without the checks (inner loops)."""
+    if arr.shape[0] == 2:
+        return arr[0] @ mixes[1] if player == 0 else mixes[0] @ arr[1]
     table = arr[player]
     # Contract the highest axes first so earlier axis numbers stay valid.
     for i in reversed(range(arr.shape[0])):
@@ -524,7 +530,7 @@ def alpha_rank_single_population(
 def _replicator_field(arr: FloatArray, mixes: list[FloatArray]) -> list[FloatArray]:
     out = []
     for k, x in enumerate(mixes):
-        v = strategy_values(arr, mixes, k)
+        v = _values(arr, mixes, k)
         out.append(x * (v - x @ v))
     return out
 

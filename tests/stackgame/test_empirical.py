@@ -1,0 +1,212 @@
+"""The empirical game: payoff tables with confidence intervals, solved and checked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stackgame import empirical, solvers
+from stackgame.empirical import GameSpec
+from stackgame.errors import UserError
+
+FAKE = "tests.stackgame.test_empirical:fake_simulate"
+MARGIN = {"always_restrain": 0, "always_extract": 1, "tit_for_tat": 0}
+
+
+class FakeResult:
+    """What ``simulate`` returns, for a stage game with seeded noise."""
+
+    def __init__(self, pay: dict[str, float], metrics: dict[str, float]) -> None:
+        self._pay = pay
+        self._metrics = metrics
+
+    def payoffs(self) -> dict[str, float]:
+        return self._pay
+
+    def metrics(self) -> dict[str, float]:
+        return self._metrics
+
+
+def fake_simulate(scenario, *, rounds=None, seed=0, strategies=None, overrides=None):
+    """The chain-of-monopolists posture game plus noise: up and down choose margins.
+
+    Default play (no strategies) is both restraining. ``overrides["noise"]`` sets the
+    noise scale.
+    """
+    game = empirical.chain_posture_game()
+    strategies = strategies or {}
+    i = MARGIN[strategies.get("up", "always_restrain")]
+    j = MARGIN[strategies.get("down", "always_restrain")]
+    rng = np.random.default_rng(seed)
+    noise = (overrides or {}).get("noise", 0.5)
+    up = float(game[0, i, j] + noise * rng.standard_normal())
+    down = float(game[1, i, j] + noise * rng.standard_normal())
+    total = up + down
+    metrics = {
+        "value_share.layer.chips": up / total,
+        "value_share.layer.models": down / total,
+        "value_share.firm.up": up / total,
+        "value_share.firm.down": down / total,
+        "operating_margin.layer.chips": 0.1 * (1 + i),
+        "final_spend": total,
+    }
+    return FakeResult({"up": up, "down": down}, metrics)
+
+
+def spec(**kw) -> GameSpec:
+    base = dict(
+        scenario="fake",
+        seats=("up", "down"),
+        strategies=(("always_restrain", "always_extract"),) * 2,
+        repetitions=6,
+        seed=3,
+        simulator=FAKE,
+    )
+    base.update(kw)
+    return GameSpec(**base)
+
+
+def test_chain_posture_game_matches_the_closed_form_and_is_a_prisoners_dilemma():
+    intercept, cost = 16.0, 4.0
+    a = intercept - cost
+    game = empirical.chain_posture_game(intercept=intercept, cost=cost)
+    margins = (a / 4, a / 3)
+    for i, j in np.ndindex(2, 2):
+        q = a - margins[i] - margins[j]
+        assert game[0, i, j] == pytest.approx(margins[i] * q)
+        assert game[1, i, j] == pytest.approx(margins[j] * q)
+    r, p, t, s = game[0, 0, 0], game[0, 1, 1], game[0, 1, 0], game[0, 0, 1]
+    assert t > r > p > s
+    assert solvers.pure_equilibria(game) == [(1, 1)]
+    assert solvers.alpha_rank(game / np.ptp(game), alpha=10).ranking[0] == (1, 1)
+    (eq,) = solvers.mixed_equilibria(game)
+    np.testing.assert_allclose(eq[0], [0, 1])
+
+
+def test_choose_profiles_samples_with_a_seed():
+    rng = np.random.default_rng(0)
+    full, sampled = empirical.choose_profiles((2, 3), 10, rng)
+    assert not sampled and len(full) == 6 and full[0] == (0, 0) and full[-1] == (1, 2)
+    a, sa = empirical.choose_profiles((4, 4, 4), 5, np.random.default_rng(1))
+    b, _ = empirical.choose_profiles((4, 4, 4), 5, np.random.default_rng(1))
+    assert sa and a == b and len(set(a)) == 5
+
+
+def test_mean_ci_uses_student_t():
+    out = empirical.mean_ci([1.0, 2.0, 3.0])
+    assert out["mean"] == pytest.approx(2.0)
+    assert out["se"] == pytest.approx(1 / np.sqrt(3))
+    # t(0.975, 2 df) = 4.302653
+    assert out["ci"][1] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+
+
+def test_table_has_means_and_intervals_and_common_random_numbers():
+    table = empirical.build_table(spec(), progress=False)
+    assert table.samples.shape == (2, 2, 2, 6)
+    truth = empirical.chain_posture_game()
+    low, high = table.ci()
+    # Noise 0.5 over 6 repetitions: the true payoff lies in the interval.
+    assert np.all(low <= truth + 1e-9) and np.all(truth <= high + 1e-9)
+    assert np.all(table.se > 0)
+    # Repetition r uses the same seed in every profile: noise draws are shared.
+    noise = table.samples - truth[..., None]
+    np.testing.assert_allclose(noise[0, 0, 0], noise[0, 1, 1])
+    assert table.regret()[1, 1] == 0.0
+
+
+def test_analysis_finds_extract_extract_checks_it_and_reports_value_capture(tmp_path):
+    report = empirical.analyse(spec(), progress=False, store_dir=tmp_path / "runs")
+    assert report["profiles"] == {"total": 4, "simulated": 4, "sampled": False}
+    eqs = report["equilibria"]
+    assert [e["kind"] for e in eqs] == ["pure"]
+    assert eqs[0]["profile"] == {"up": "always_extract", "down": "always_extract"}
+    check = eqs[0]["check"]
+    assert check["repetitions"] == 6 and len(check["deviations"]) == 2
+    for dev in check["deviations"]:
+        # Deviating to restrain loses about P - S = 1 (16 vs 15).
+        assert dev["strategy"] == "always_restrain"
+        assert dev["gain"] < 0 and dev["ci"][0] <= dev["gain"] <= dev["ci"][1]
+    assert check["epsilon"] == 0.0
+    outcome = eqs[0]["outcome"]
+    assert outcome["value_share.layer.chips"]["mean"] == pytest.approx(0.5, abs=0.05)
+    assert outcome["operating_margin.layer.chips"]["mean"] == pytest.approx(0.2)
+    assert report["default_play"]["outcome"]["operating_margin.layer.chips"]["mean"] == (
+        pytest.approx(0.1)
+    )
+    ranking = report["alpha_rank"]["ranking"]
+    assert ranking[0]["profile"] == {"up": "always_extract", "down": "always_extract"}
+    assert ranking[0]["mass"] > 0.9
+    assert report["replicator"]["up"]["always_extract"] > 0.9
+    # The deviation check draws its seeds from a stream the estimation does not use.
+    est, chk, _ = empirical.streams(3)
+    est_seeds = {int(c.generate_state(1, dtype=np.uint32)[0]) for c in est.spawn(6)}
+    chk_seeds = {int(c.generate_state(1, dtype=np.uint32)[0]) for c in chk.spawn(6)}
+    assert not est_seeds & chk_seeds
+
+
+def test_analysis_is_reproducible_and_resumes_from_its_store(tmp_path):
+    a = empirical.analyse(spec(), progress=False, store_dir=tmp_path / "runs")
+    b = empirical.analyse(spec(), progress=False, store_dir=tmp_path / "runs")
+    c = empirical.analyse(spec(), progress=False)
+    assert a == b == c
+
+
+def test_mixed_equilibrium_of_a_noisy_matching_game_is_checked():
+    # A game with only a mixed equilibrium: up wants to match down, down to mismatch.
+    report = empirical.analyse(
+        spec(simulator="tests.stackgame.test_empirical:pennies_simulate", repetitions=4),
+        progress=False,
+    )
+    kinds = [e["kind"] for e in report["equilibria"]]
+    assert kinds == ["mixed"]
+    eq = report["equilibria"][0]
+    assert eq["strategies"]["up"]["always_restrain"] == pytest.approx(0.5, abs=1e-9)
+    # Without noise the re-estimated game equals the estimated one: epsilon 0.
+    assert eq["check"]["epsilon"] == pytest.approx(0.0, abs=1e-9)
+    masses = [r["mass"] for r in report["alpha_rank"]["ranking"]]
+    np.testing.assert_allclose(masses, 0.25, atol=1e-9)
+
+
+def pennies_simulate(scenario, *, rounds=None, seed=0, strategies=None, overrides=None):
+    strategies = strategies or {}
+    i = MARGIN[strategies.get("up", "always_restrain")]
+    j = MARGIN[strategies.get("down", "always_restrain")]
+    up = 1.0 if i == j else -1.0
+    return FakeResult({"up": up, "down": -up}, {"value_share.firm.up": 0.5})
+
+
+def test_sampled_game_reports_candidates_only_and_checks_every_deviation():
+    three = ("always_restrain", "always_extract", "tit_for_tat")
+    s = spec(strategies=(three, three), max_profiles=5, repetitions=3)
+    table = empirical.build_table(s, progress=False)
+    assert table.sampled and len(table.simulated) == 5
+    assert np.isnan(table.mean).any()
+    report = empirical.analyse(s, progress=False)
+    assert report["profiles"]["sampled"] and "alpha_rank" not in report
+    for eq in report["equilibria"]:
+        assert eq["kind"] == "pure"
+        # Every unilateral deviation (2 per seat) was re-simulated.
+        assert len(eq["check"]["deviations"]) == 4
+
+
+def test_needed_profiles_for_a_pure_and_a_mixed_profile():
+    pure = empirical.needed_profiles((2, 3), empirical.one_hot((2, 3), (1, 2)))
+    assert pure == [(0, 2), (1, 0), (1, 1), (1, 2)]
+    mixed = empirical.needed_profiles((2, 2), [np.array([0.5, 0.5]), np.array([1.0, 0.0])])
+    assert mixed == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(seats=("up", "nope")), "unknown firm 'nope'"),
+        (dict(seats=("up", "up")), "appears twice"),
+        (dict(strategies=(("always_restrain",), ("no_such_strategy",))), "unknown strategy"),
+        (dict(strategies=(("always_restrain",),)), "one list per seat"),
+        (dict(repetitions=0), "--repetitions"),
+        (dict(strategies=((), ("always_extract",))), "has no strategy"),
+    ],
+)
+def test_bad_specs_are_user_errors(kw, match):
+    with pytest.raises(UserError, match=match):
+        empirical.validate(spec(**kw), ["up", "down"])
