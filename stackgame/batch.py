@@ -855,6 +855,7 @@ def run_batch(
             chunk_size=chunk_size,
             progress=progress,
             description=spec.name,
+            preload=("stackgame.simulate", "stackgame.environment.model") if fn is None else (),
         )
     finally:
         write_batch_manifest(spec, out, command=command, counts=_status_counts(store))

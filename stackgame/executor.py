@@ -481,10 +481,10 @@ def _run_batch(
     return [_run_one(fn, t, timeout) for t in tasks]
 
 
-def _warm(module: str | None) -> None:
-    """Pool initializer: import the run function's module once per worker process."""
+def _warm(modules: Sequence[str]) -> None:
+    """Pool initializer: import the run function's modules once per worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's business
-    if module:
+    for module in modules:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
 
@@ -587,6 +587,7 @@ def execute(
     flush_seconds: float = 10.0,
     progress: bool = True,
     description: str = "runs",
+    preload: Sequence[str] = (),
 ) -> ExecutionSummary:
     """Run every task not yet recorded in ``store``; record each outcome.
 
@@ -620,6 +621,9 @@ def execute(
         Show a tqdm progress bar (with ETA) on stderr.
     description
         The progress bar's label.
+    preload
+        Modules each worker process imports before its first task (with the local pool
+        they are imported once in the fork server and inherited by every worker).
 
     Returns
     -------
@@ -671,7 +675,7 @@ def execute(
             for task in todo:
                 recorder.add([_run_one(fn, task, timeout)])
         else:
-            _drive_pool(todo, fn, recorder, workers, timeout, batch_size)
+            _drive_pool(todo, fn, recorder, workers, timeout, batch_size, preload)
     finally:
         recorder.flush()
         if bar is not None:
@@ -696,6 +700,7 @@ def _drive_pool(
     workers: int,
     timeout: float | None,
     batch_size: int,
+    preload: Sequence[str] = (),
 ) -> None:
     """Local process pool: bounded in-flight batches; a crashed worker is survived.
 
@@ -704,7 +709,8 @@ def _drive_pool(
     fresh pool, and one that breaks the pool again is recorded as an error.
     """
     ctx = multiprocessing.get_context("forkserver")
-    module = _module_of(fn)
+    modules = [m for m in (*preload, _module_of(fn)) if m and m != "__main__"]
+    ctx.set_forkserver_preload(modules)  # effective if the fork server is not running yet
     max_inflight = workers * 4
     pending = _batches(todo, batch_size)
     retry: list[list[Task]] = []
@@ -712,7 +718,7 @@ def _drive_pool(
 
     def new_pool() -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_warm, initargs=(module,)
+            max_workers=workers, mp_context=ctx, initializer=_warm, initargs=(modules,)
         )
 
     pool = new_pool()
