@@ -257,3 +257,31 @@ def test_learns_means_payoffs_change_play(name):
         for t in (PD, RESTRAIN_DOMINANT)
     ]
     assert (plays[0] != plays[1]) == learns
+
+
+CACHEABLE = [
+    n
+    for n in NAMES
+    if not (c := all_strategies()[n].classifier).stochastic
+    and not c.learns
+    and c.memory_depth < float("inf")
+]
+
+
+@pytest.mark.parametrize("name", CACHEABLE)
+def test_matrix_play_depends_only_on_the_last_moves(name):
+    """The matrix engine caches such strategies by (round if round < depth, last moves)."""
+    depth = int(all_strategies()[name].classifier.memory_depth)
+    for last_own, last_other in (
+        ("C" * depth, "D" * depth),
+        ("D" * depth, "C" * depth),
+        ("CD" * depth, "DC" * depth),
+    ):
+        tail_own, tail_other = last_own[:depth], last_other[:depth]
+        decisions = {
+            make(name)
+            .decide(make_obs(prefix + tail_own, prefix[::-1] + tail_other, layers=()))
+            .headline
+            for prefix in ("", "C", "DD", "CDCDDC", "DDDDDDDDDDDD")
+        }
+        assert len(decisions) == 1, (name, tail_own, tail_other)
