@@ -44,6 +44,8 @@ def versus(name: str, opponent: str) -> str:
         ("suspicious_tit_for_tat", "DCDD", "DDCD"),
         ("tit_for_two_tats", "DDDCDDC", "CCDDCCD"),
         ("tit_for_two_tats", "DCDCDC", "CCCCCC"),
+        # Axelrod's TestTitFor2Tats: punishes two defections in a row, forgives one.
+        ("tit_for_two_tats", "DDDCCD", "CCDDCC"),
         ("two_tits_for_tat", "DCCCDC", "CDDCCD"),
         ("grudger", "CCDCCC", "CCCDDD"),
         ("grudger", "CCCCC", "CCCCC"),
@@ -65,6 +67,9 @@ def test_versus_scripted_opponent(name, opponent, expected):
         ("tit_for_tat", "alternator", "CCDCDC", "CDCDCD"),
         ("tit_for_tat", "suspicious_tit_for_tat", "CDCDCD", "DCDCDC"),
         ("win_stay_lose_shift", "tit_for_tat", "CCCCC", "CCCCC"),
+        # Axelrod's TestWinStayLoseShift: versus Alternator.
+        ("win_stay_lose_shift", "alternator", "CCDDC", "CDCDC"),
+        ("generous_tit_for_tat", "cooperator", "CCCC", "CCCC"),
         ("grudger", "alternator", "CCDDDD", "CDCDCD"),
         ("suspicious_tit_for_tat", "defector", "DDDD", "DDDD"),
     ],
