@@ -20,14 +20,19 @@ clears in four passes (the equations, with units, are in ``docs/MODEL.md``):
    produce less, up to final consumers. Money flows down: each buyer pays each seller
    price times delivered quantity; self-supply is transferred at cost.
 
-The whole clearing is repeated once with each short seller's capacity set to what it
-could deliver, so that orders spill away from it (a seller rationed by its own supplier
-behaves like a capacity-constrained one).
+The clearing is repeated (at most :data:`MAX_ATTEMPTS` times in all) while it is not
+self-consistent: a seller short of input gets what it could deliver as its capacity, so
+that orders spill away from it (a seller rationed by its own supplier behaves like a
+capacity-constrained one); and, with the default ``self_share``, a firm whose own
+operation below could not supply all its input prices on the blend it actually got.
+
+Internally the operations are sorted by layer so that every layer is a contiguous slice;
+results are returned in the caller's order.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,11 +41,18 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 _EPS = 1e-12
+_SHORT = 1e-9
+MAX_ATTEMPTS = 3
+"""Most clearings per call: the first plus two self-consistency corrections."""
 
 
 @dataclass
 class Structure:
     """Who can sell to whom: fixed between integration moves.
+
+    Build it with :func:`build_structure`. ``lock_in`` and ``allowed`` are read on every
+    clearing and may be changed in place; the layer and firm assignment may not (build a
+    new structure after an integration move).
 
     Attributes
     ----------
@@ -67,6 +79,33 @@ class Structure:
     choice_mu: FloatArray
     lock_in: FloatArray
     allowed: NDArray[np.bool_]
+    _order: IntArray = field(init=False, repr=False, compare=False)
+    _inverse: IntArray = field(init=False, repr=False, compare=False)
+    _bounds: list[int] = field(init=False, repr=False, compare=False)
+    _own_local: list[IntArray] = field(init=False, repr=False, compare=False)
+    _identity: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        order = (
+            np.concatenate(self.by_layer).astype(np.int64)
+            if self.by_layer
+            else np.zeros(0, dtype=np.int64)
+        )
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(order.shape[0])
+        bounds = [0]
+        for ops in self.by_layer:
+            bounds.append(bounds[-1] + len(ops))
+        own_local = [np.zeros(0, dtype=np.int64)]
+        for k in range(1, len(self.by_layer)):
+            own = self.own_below[self.by_layer[k]]
+            local = np.where(own >= 0, inverse[np.maximum(own, 0)] - bounds[k - 1], -1)
+            own_local.append(local.astype(np.int64))
+        self._order = order
+        self._inverse = inverse
+        self._bounds = bounds
+        self._own_local = own_local
+        self._identity = bool(np.array_equal(order, np.arange(order.shape[0])))
 
     @property
     def n_ops(self) -> int:
@@ -87,26 +126,69 @@ def build_structure(
     choice_mu: FloatArray,
     relations: list[tuple[int, int, float, bool]] | None = None,
 ) -> Structure:
-    """Assemble a :class:`Structure`.
+    """Assemble a :class:`Structure`, checking that it describes a stack.
 
     Parameters
     ----------
+    layer_of, firm_of
+        Layer (``0..n_layers-1``) and firm of each operation; a firm has at most one
+        operation per layer.
+    n_layers
+        Number of layers.
+    input_coefficient, choice_mu
+        Per layer: units of input per unit of output (positive) and the buyers' logit
+        scale over the layer's sellers (positive).
     relations
-        ``(buyer_op, seller_op, switching_cost, exclusive)`` tuples. An exclusive relation
-        limits the buyer to its exclusive sellers in that layer.
+        ``(buyer_op, seller_op, switching_cost, exclusive)`` tuples; the seller must be in
+        the layer just below the buyer. An exclusive relation limits the buyer to its
+        exclusive sellers in that layer.
+
+    Raises
+    ------
+    ValueError
+        When the arrays disagree in length, an index is out of range, a coefficient is
+        not positive and finite, or a relation does not link adjacent layers.
     """
     layer_of = np.asarray(layer_of, dtype=np.int64)
     firm_of = np.asarray(firm_of, dtype=np.int64)
+    input_coefficient = np.asarray(input_coefficient, dtype=float)
+    choice_mu = np.asarray(choice_mu, dtype=float)
     n = layer_of.shape[0]
+    if layer_of.ndim != 1 or firm_of.shape != (n,):
+        raise ValueError(
+            f"layer_of and firm_of must be 1-d of equal length (got {n}, {len(firm_of)})"
+        )
+    if n and (layer_of.min() < 0 or layer_of.max() >= n_layers):
+        raise ValueError(f"layer_of: layers must lie in 0..{n_layers - 1}")
+    for name, arr in (("input_coefficient", input_coefficient), ("choice_mu", choice_mu)):
+        if arr.shape != (n_layers,):
+            raise ValueError(f"{name}: expected {n_layers} values, one per layer (got {arr.size})")
+        if not (np.isfinite(arr).all() and (arr > 0).all()):
+            raise ValueError(
+                f"{name}: every value must be positive and finite (got {arr.tolist()})"
+            )
     by_layer = [np.flatnonzero(layer_of == k).astype(np.int64) for k in range(n_layers)]
     own_below = np.full(n, -1, dtype=np.int64)
-    key = {(int(firm_of[i]), int(layer_of[i])): i for i in range(n)}
+    key: dict[tuple[int, int], int] = {}
+    for i in range(n):
+        pair = (int(firm_of[i]), int(layer_of[i]))
+        if pair in key:
+            raise ValueError(f"firm {pair[0]} has two operations in layer {pair[1]}")
+        key[pair] = i
     for i in range(n):
         own_below[i] = key.get((int(firm_of[i]), int(layer_of[i]) - 1), -1)
     allowed = (layer_of[None, :] == layer_of[:, None] - 1) & (firm_of[None, :] != firm_of[:, None])
     lock_in = np.zeros((n, n))
     exclusive: dict[int, list[int]] = {}
-    for b, s, cost, excl in relations or []:
+    for k, (b, s, cost, excl) in enumerate(relations or []):
+        if not (0 <= b < n and 0 <= s < n):
+            raise ValueError(f"relations[{k}]: operation index out of range 0..{n - 1}")
+        if layer_of[s] != layer_of[b] - 1:
+            raise ValueError(
+                f"relations[{k}]: the seller must be in the layer just below the buyer"
+            )
+        if not np.isfinite(cost) or cost < 0:
+            raise ValueError(f"relations[{k}]: switching cost must be finite and >= 0 (got {cost})")
         lock_in[b, s] += cost
         if excl:
             exclusive.setdefault(b, []).append(s)
@@ -119,8 +201,8 @@ def build_structure(
         firm_of=firm_of,
         by_layer=by_layer,
         own_below=own_below,
-        input_coefficient=np.asarray(input_coefficient, dtype=float),
-        choice_mu=np.asarray(choice_mu, dtype=float),
+        input_coefficient=input_coefficient,
+        choice_mu=choice_mu,
         lock_in=lock_in,
         allowed=allowed,
     )
@@ -128,7 +210,23 @@ def build_structure(
 
 @dataclass
 class Demand:
-    """Final demand this round (see :class:`stackgame.environment.scenario.DemandSpec`)."""
+    """Final demand this round (see :class:`stackgame.environment.scenario.DemandSpec`).
+
+    Attributes
+    ----------
+    kind
+        ``logit`` (with an outside good) or ``linear`` (inverse demand ``P = A - B Q``).
+    market_size
+        Consumers per round, ``M`` (logit).
+    mu
+        Logit scale (dollars per unit).
+    outside_quality
+        Quality of the outside good, ``a0`` (dollars per unit).
+    intercept, slope
+        ``A`` (dollars per unit) and ``B`` (dollars per unit squared) of linear demand.
+    cournot
+        Whether the top layer competes in quantities (linear demand only).
+    """
 
     kind: str = "logit"
     market_size: float = 100.0
@@ -137,6 +235,15 @@ class Demand:
     intercept: float = 10.0
     slope: float = 1.0
     cournot: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("logit", "linear"):
+            raise ValueError(f"demand.kind must be 'logit' or 'linear' (got {self.kind!r})")
+        if not self.mu > 0 or not self.slope > 0 or not self.market_size >= 0:
+            raise ValueError(
+                "demand: mu and slope must be positive and market_size non-negative "
+                f"(got mu={self.mu}, slope={self.slope}, market_size={self.market_size})"
+            )
 
 
 @dataclass
@@ -160,13 +267,19 @@ class Clearing:
     unmet_input
         Units of input each operation ordered but did not get.
     final_demand
-        Units consumers wanted before capacity rationing, per operation (top layer).
+        Units consumers wanted from each top-layer operation before capacity rationing
+        (logit: unconstrained demand; linear: residual demand at its price level).
     lost_demand
-        Units of final demand lost to rationing and upstream shortages (scalar).
+        Units consumers wanted but did not get, because of capacity or upstream
+        shortages, after re-choosing (scalar). Logit: ``M = sum(quantity[top]) +
+        lost_demand + M * outside_share``.
     final_spend
         Consumers' spending (scalar, dollars).
     outside_share
-        Share of the market choosing the outside good (logit), after rationing.
+        Share of the market that chose the outside good at the posted prices (logit),
+        before rationing; consumers pushed out by rationing are in ``lost_demand``.
+    attempts
+        How many clearings it took to reach a self-consistent one.
     """
 
     price: FloatArray
@@ -183,11 +296,42 @@ class Clearing:
     lost_demand: float
     final_spend: float
     outside_share: float
+    attempts: int = 1
 
     @property
     def payments(self) -> FloatArray:
         """``payments[b, s]``: dollars ``b`` paid ``s`` on the market."""
         return self.flow * self.price[None, :]
+
+
+# -- supplier choice ---------------------------------------------------------------------
+
+
+def _choice_block(
+    price_s: FloatArray,
+    quality_s: FloatArray,
+    lock: FloatArray,
+    allowed: NDArray[np.bool_],
+    capacity_s: FloatArray,
+    mu: float,
+) -> FloatArray:
+    """Logit weights of one layer's buyers (rows) over the sellers below (columns)."""
+    live = capacity_s > _EPS
+    if live.any():
+        pbar = float(price_s[live].mean())
+        if pbar <= _EPS:
+            pbar = 1.0
+    else:
+        pbar = 1.0
+    u = ((quality_s - price_s / pbar)[None, :] + lock) / mu
+    mask = allowed & live[None, :]
+    u[~mask] = -np.inf
+    top = u.max(axis=1, keepdims=True, initial=-np.inf)
+    top[~np.isfinite(top)] = 0.0
+    e = np.exp(u - top)
+    total = e.sum(axis=1, keepdims=True)
+    total[total <= 0] = 1.0
+    return e / total
 
 
 def supplier_weights(
@@ -196,26 +340,124 @@ def supplier_weights(
     """Logit choice probabilities of the buyers in ``layer`` over sellers in ``layer - 1``.
 
     ``w[b, s] = exp(u_bs) / sum_k exp(u_bk)`` with
-    ``u_bs = (q_s + lockin_bs - p_s / pbar) / mu`` over the sellers ``b`` may buy from,
-    where ``pbar`` is the mean price of sellers with capacity in that layer. Rows are
-    buyers (``by_layer[layer]``), columns sellers (``by_layer[layer - 1]``); a buyer with
-    no permitted seller has a row of zeros.
+    ``u_bs = (q_s + lockin_bs - p_s / pbar) / mu`` over the sellers ``b`` may buy from
+    that have capacity, where ``pbar`` is the mean price of sellers with capacity in that
+    layer (so price enters relative to the layer's price level, McFadden's conditional
+    logit with a switching cost as in Klemperer 1995). Rows are buyers
+    (``by_layer[layer]``), columns sellers (``by_layer[layer - 1]``); a buyer with no
+    permitted seller has a row of zeros.
     """
     buyers = structure.by_layer[layer]
     sellers = structure.by_layer[layer - 1]
-    p = price[sellers]
-    live = capacity[sellers] > _EPS
-    pbar = float(p[live].mean()) if live.any() else 1.0
-    pbar = pbar if pbar > _EPS else 1.0
-    mu = structure.choice_mu[layer - 1]
-    u = (quality[sellers][None, :] + structure.lock_in[np.ix_(buyers, sellers)] - p / pbar) / mu
-    mask = structure.allowed[np.ix_(buyers, sellers)] & live[None, :]
-    u = np.where(mask, u, -np.inf)
-    top = u.max(axis=1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    e = np.where(mask, np.exp(u - top), 0.0)
-    total = e.sum(axis=1, keepdims=True)
-    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+    return _choice_block(
+        price[sellers],
+        quality[sellers],
+        structure.lock_in[np.ix_(buyers, sellers)],
+        structure.allowed[np.ix_(buyers, sellers)],
+        capacity[sellers],
+        float(structure.choice_mu[layer - 1]),
+    )
+
+
+# -- internal sorted view ----------------------------------------------------------------
+
+
+class _Sorted:
+    """One call's inputs permuted so that each layer is a contiguous slice."""
+
+    __slots__ = ("s", "n", "bounds", "unit_cost", "markup", "quality", "lock", "allowed", "offer")
+
+    def __init__(
+        self,
+        s: Structure,
+        unit_cost: FloatArray,
+        markup: FloatArray,
+        quality: FloatArray,
+        quantity_offer: FloatArray | None,
+    ) -> None:
+        self.s = s
+        self.n = s.n_ops
+        self.bounds = s._bounds
+        if s._identity:
+            self.unit_cost = np.asarray(unit_cost, dtype=float)
+            self.markup = np.asarray(markup, dtype=float)
+            self.quality = np.asarray(quality, dtype=float)
+            lock, allowed = s.lock_in, s.allowed
+            self.offer = None if quantity_offer is None else np.asarray(quantity_offer, float)
+        else:
+            o = s._order
+            self.unit_cost = np.asarray(unit_cost, dtype=float)[o]
+            self.markup = np.asarray(markup, dtype=float)[o]
+            self.quality = np.asarray(quality, dtype=float)[o]
+            lock = s.lock_in[o][:, o]
+            allowed = s.allowed[o][:, o]
+            self.offer = None if quantity_offer is None else np.asarray(quantity_offer, float)[o]
+        b = self.bounds
+        self.lock = [lock[0:0, 0:0]] + [
+            lock[b[k] : b[k + 1], b[k - 1] : b[k]] for k in range(1, s.n_layers)
+        ]
+        self.allowed = [allowed[0:0, 0:0]] + [
+            allowed[b[k] : b[k + 1], b[k - 1] : b[k]] for k in range(1, s.n_layers)
+        ]
+
+    def sort(self, x: FloatArray) -> FloatArray:
+        """Caller's order to sorted order."""
+        return (
+            np.asarray(x, dtype=float) if self.s._identity else np.asarray(x, float)[self.s._order]
+        )
+
+    def unsort(self, x: FloatArray) -> FloatArray:
+        """Sorted order back to the caller's order."""
+        return x if self.s._identity else x[self.s._inverse]
+
+
+def _prices(
+    z: _Sorted,
+    capacity: FloatArray,
+    self_share: FloatArray,
+    per_unit: bool,
+    fixed_top: float | None,
+) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
+    """Pass 1 in sorted coordinates: prices, unit input cost and supplier weights."""
+    s = z.s
+    b = z.bounds
+    price = np.zeros(z.n)
+    input_unit = np.zeros(z.n)
+    weights: list[FloatArray] = [np.zeros((b[1] - b[0], 0))]
+    for k in range(s.n_layers):
+        lo, hi = b[k], b[k + 1]
+        if k > 0:
+            slo = b[k - 1]
+            w = _choice_block(
+                price[slo:lo],
+                z.quality[slo:lo],
+                z.lock[k],
+                z.allowed[k],
+                capacity[slo:lo],
+                float(s.choice_mu[k - 1]),
+            )
+            weights.append(w)
+            market = w @ price[slo:lo]
+            own = s._own_local[k]
+            if (own >= 0).any():
+                has_own = own >= 0
+                idx = np.maximum(own, 0) + slo
+                own_cost = np.where(has_own, z.unit_cost[idx] + input_unit[idx], 0.0)
+                has_market = w.sum(axis=1) > 0
+                share = np.where(has_own, np.where(has_market, self_share[lo:hi], 1.0), 0.0)
+                blended = share * own_cost + (1.0 - share) * market
+            else:
+                blended = market
+            input_unit[lo:hi] = s.input_coefficient[k] * blended
+        cost = z.unit_cost[lo:hi] + input_unit[lo:hi]
+        if per_unit:
+            price[lo:hi] = cost + z.markup[lo:hi]
+        else:
+            price[lo:hi] = cost * (1.0 + z.markup[lo:hi])
+    if fixed_top is not None and s.n_layers:
+        price[b[-2] : b[-1]] = fixed_top
+    np.maximum(price, 0.0, out=price)
+    return price, input_unit, weights
 
 
 def resolve_prices(
@@ -230,11 +472,17 @@ def resolve_prices(
 ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
     """Prices bottom-up, each a markup over this round's own and input unit cost.
 
+    ``p_i = (c_i + a_l x_i)(1 + m_i)`` (ad valorem) or ``p_i = c_i + a_l x_i + m_i`` (per
+    unit), where ``x_i = sigma_i (c_o + a_{l-1} x_o) + (1 - sigma_i) sum_s w_is p_s`` blends
+    the unit cost of the firm's own operation ``o`` below (share ``sigma_i``, at cost: no
+    double marginalisation) with the logit-expected price of its market suppliers.
+    Negative prices are set to zero.
+
     Parameters
     ----------
     self_share
         Planned share of each operation's input that its own firm supplies at cost (0 when
-        it has no operation below).
+        it has no operation below; 1 when it has no market seller).
     fixed_price
         Where finite, the price is taken as given (a Cournot layer's clearing price).
 
@@ -243,99 +491,108 @@ def resolve_prices(
     price, unit_input_cost, weights
         ``weights[l]`` is :func:`supplier_weights` for layer ``l`` (``weights[0]`` empty).
     """
-    n = structure.n_ops
-    price = np.zeros(n)
-    input_unit = np.zeros(n)
-    weights: list[FloatArray] = [np.zeros((len(structure.by_layer[0]), 0))]
-    for layer, ops in enumerate(structure.by_layer):
-        if layer > 0:
-            w = supplier_weights(structure, price, quality, capacity, layer)
-            weights.append(w)
-            sellers = structure.by_layer[layer - 1]
-            market = w @ price[sellers]
-            has_market = w.sum(axis=1) > 0
-            own = structure.own_below[ops]
-            own_cost = np.where(own >= 0, unit_cost[own] + input_unit[own], 0.0)
-            share = np.where(own >= 0, self_share[ops], 0.0)
-            share = np.where(has_market, share, np.where(own >= 0, 1.0, 0.0))
-            blended = share * own_cost + (1.0 - share) * market
-            input_unit[ops] = structure.input_coefficient[layer] * blended
-        cost = unit_cost[ops] + input_unit[ops]
-        if per_unit:
-            price[ops] = cost + markup[ops]
-        else:
-            price[ops] = cost * (1.0 + markup[ops])
+    z = _Sorted(structure, unit_cost, markup, quality, None)
+    price, input_unit, weights = _prices(z, z.sort(capacity), z.sort(self_share), per_unit, None)
     if fixed_price is not None:
+        price = z.unsort(price).copy()
         fixed = np.isfinite(fixed_price)
-        price[fixed] = fixed_price[fixed]
-    np.maximum(price, 0.0, out=price)
-    return price, input_unit, weights
+        price[fixed] = np.maximum(np.asarray(fixed_price)[fixed], 0.0)
+        return price, z.unsort(input_unit), weights
+    return z.unsort(price), z.unsort(input_unit), weights
+
+
+# -- final demand ------------------------------------------------------------------------
 
 
 def logit_demand(
-    price: FloatArray, quality: FloatArray, capacity: FloatArray, demand: Demand
+    price: FloatArray,
+    quality: FloatArray,
+    capacity: FloatArray,
+    demand: Demand,
+    offered: NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, FloatArray, float]:
     """Logit final demand with an outside good, rationed by capacity.
 
     ``s_j = exp((a_j - p_j)/mu) / (sum_k exp((a_k - p_k)/mu) + exp(a0/mu))`` and
-    ``Q_j = M s_j`` (Calvano, Calzolari, Denicolo and Pastorello 2020, eq. 1). When
-    ``Q_j`` exceeds capacity, the excess consumers re-choose among the options with
-    spare capacity and the outside good in proportion to their logit weights
-    (independence of irrelevant alternatives), so part of the excess is lost.
+    ``Q_j = M s_j`` (Calvano, Calzolari, Denicolo and Pastorello 2020, eq. 1), over the
+    options on offer (default: those with capacity). When ``Q_j`` exceeds capacity, the
+    excess consumers re-choose among the options with spare capacity and the outside
+    good in proportion to their logit weights (independence of irrelevant alternatives),
+    so part of the excess is lost; repeated until no option is over capacity.
+
+    Parameters
+    ----------
+    offered
+        Options in the consumers' choice set; an option on offer with no capacity this
+        round (its supplier failed it) rations all its consumers.
 
     Returns
     -------
     quantity, unconstrained, outside_share
+        ``outside_share`` is the share choosing the outside good at these prices before
+        rationing, so ``M = quantity.sum() + (unconstrained.sum() - quantity.sum()) +
+        M * outside_share``.
     """
+    live = capacity > _EPS if offered is None else offered
     v = (quality - price) / demand.mu
     v0 = demand.outside_quality / demand.mu
-    top = max(float(v.max(initial=v0)), v0)
-    e = np.exp(v - top)
+    top = max(float(v[live].max(initial=v0)), v0)
+    e = np.where(live, np.exp(np.minimum(v - top, 0.0)), 0.0)
     e0 = float(np.exp(v0 - top))
-    total = e.sum() + e0
+    total = float(e.sum()) + e0
     want = demand.market_size * e / total
+    share_out = e0 / total
     q = want.copy()
-    outside = demand.market_size * e0 / total
-    open_ = np.ones_like(q, dtype=bool)
-    for _ in range(len(q) + 1):
-        over = open_ & (q > capacity + _EPS)
-        if not over.any():
-            break
-        excess = float((q[over] - capacity[over]).sum())
-        q[over] = capacity[over]
-        open_ &= ~over
-        weight = float(e[open_].sum()) + e0
-        q[open_] += excess * e[open_] / weight
-        outside += excess * e0 / weight
-    share_out = outside / demand.market_size if demand.market_size > 0 else 1.0
+    over = q > capacity + _EPS
+    if over.any():
+        open_ = live.copy()
+        for _ in range(len(q) + 1):
+            excess = float((q[over] - capacity[over]).sum())
+            q[over] = capacity[over]
+            open_ &= ~over
+            weight = float(e[open_].sum()) + e0
+            q[open_] += excess * e[open_] / weight
+            over = open_ & (q > capacity + _EPS)
+            if not over.any():
+                break
     return q, want, float(share_out)
 
 
 def linear_demand(
-    price: FloatArray, capacity: FloatArray, demand: Demand
+    price: FloatArray,
+    capacity: FloatArray,
+    demand: Demand,
+    offered: NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Homogeneous good with inverse demand ``P = A - B Q``, cheapest sellers first.
 
     Consumers buy from the lowest price; sellers at the same price share equally, with
-    spillover of a capacity-constrained seller's excess (efficient rationing). Demand at
-    price level ``p_k`` is ``max(0, (A - p_k)/B)`` less what cheaper sellers served.
+    spillover of a capacity-constrained seller's excess (efficient rationing: the
+    consumers with the highest willingness to pay are served first, Tirole 1988, ch. 5).
+    Demand at price level ``p_k`` is ``max(0, (A - p_k)/B)`` less what cheaper sellers
+    served. Only sellers on offer are in the market (default: those with capacity).
 
     Returns
     -------
     quantity, unconstrained
+        ``unconstrained`` is the residual demand each seller faced at its price level,
+        split equally among the sellers at that level.
     """
     n = len(price)
     q = np.zeros(n)
     want = np.zeros(n)
+    live = capacity > _EPS if offered is None else offered
     served = 0.0
-    for level in np.unique(price):
-        group = np.flatnonzero(price == level)
+    for level in np.unique(price[live]):
+        group = np.flatnonzero(live & (price == level))
         remaining = max(0.0, (demand.intercept - level) / demand.slope - served)
+        if remaining <= 0.0:
+            break
         want[group] = remaining / len(group)
-        cap = capacity[group].copy()
+        cap = capacity[group]
         alloc = np.zeros(len(group))
         left = remaining
-        active = cap > _EPS
+        active = np.ones(len(group), dtype=bool)
         while left > _EPS and active.any():
             share = left / active.sum()
             take = np.where(active, np.minimum(share, cap - alloc), 0.0)
@@ -353,47 +610,55 @@ def cournot_price(offers: FloatArray, capacity: FloatArray, demand: Demand) -> f
     return max(0.0, demand.intercept - demand.slope * total)
 
 
+# -- rationing of intermediate orders ----------------------------------------------------
+
+
 def _ration_orders(
-    orders: FloatArray, weights: FloatArray, room: FloatArray, rounds: int
+    orders: FloatArray, weights: FloatArray, room: FloatArray, rounds: int | None
 ) -> tuple[FloatArray, FloatArray]:
     """Fill buyers' orders from sellers with limited room; spill what a full seller refuses.
 
     ``orders[b, s]`` units asked of each seller, ``weights[b, s]`` the buyer's logit
     weights (for re-splitting), ``room[s]`` capacity left. A seller asked for more than
-    its room fills each order in proportion; each buyer re-splits its unfilled units over
-    its sellers that still have room, in proportion to its weights.
+    its room fills every order in the same proportion (proportional rationing); each buyer
+    re-splits its unfilled units over its sellers that still have room, in proportion to
+    its weights. Each round fills at least one more seller, so ``len(room) + 1`` rounds
+    place every order that can be placed (``rounds=None``).
 
     Returns
     -------
     filled, unfilled
         ``filled[b, s]`` and the units each buyer could not place.
     """
+    limit = room.shape[0] + 1 if rounds is None else rounds
+    total = orders.sum(axis=0)
+    if (total <= room + _EPS).all():
+        return orders.copy(), np.zeros(orders.shape[0])
     filled = np.zeros_like(orders)
     room = room.copy()
     ask = orders
-    unfilled = np.zeros(orders.shape[0])
-    for _ in range(rounds):
+    short = ask.sum(axis=1)
+    for _ in range(limit):
         total = ask.sum(axis=0)
-        ratio = np.divide(room, total, out=np.ones_like(room), where=total > _EPS)
-        ratio = np.minimum(ratio, 1.0)
+        ratio = np.ones_like(room)
+        np.divide(room, total, out=ratio, where=total > room)
         got = ask * ratio[None, :]
         filled += got
         room = np.maximum(room - got.sum(axis=0), 0.0)
         short = (ask - got).sum(axis=1)
         if short.max(initial=0.0) <= _EPS:
-            unfilled = np.zeros(orders.shape[0])
-            break
+            return filled, np.zeros(orders.shape[0])
         w = weights * (room > _EPS)[None, :]
         wsum = w.sum(axis=1)
-        unfilled = np.where(wsum > 0, 0.0, short)
-        if not (wsum > 0).any() or (short * (wsum > 0)).max() <= _EPS:
-            unfilled = short
+        movable = wsum > 0
+        if (short * movable).max(initial=0.0) <= _EPS:
             break
-        ask = np.divide(w, wsum[:, None], out=np.zeros_like(w), where=wsum[:, None] > 0)
-        ask = ask * short[:, None]
-    else:
-        unfilled = ask.sum(axis=1)
-    return filled, unfilled
+        ask = np.divide(w, wsum[:, None], out=np.zeros_like(w), where=movable[:, None])
+        ask *= short[:, None]
+    return filled, np.maximum(short, 0.0)
+
+
+# -- the clearing ------------------------------------------------------------------------
 
 
 def clear(
@@ -407,7 +672,7 @@ def clear(
     self_share: FloatArray | None = None,
     per_unit: bool = False,
     quantity_offer: FloatArray | None = None,
-    spill_rounds: int = 4,
+    spill_rounds: int | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -418,167 +683,238 @@ def clear(
     demand
         Final demand at the top layer.
     self_share
-        Planned self-supply share per operation for pricing (default 1 where the firm
-        operates in the layer below).
+        Planned self-supply share per operation for pricing. Default: 1 where the firm's
+        operation below has capacity, then lowered to the share it actually supplied
+        when that capacity falls short (the price is a markup over the blended unit cost
+        of what the firm actually sources). An explicit array is used as given.
     per_unit
         Markups in dollars per unit instead of ad valorem.
     quantity_offer
-        Quantity offers of the top layer's operations when it competes in quantities.
+        Quantity offers of the top layer's operations when it competes in quantities
+        (``demand.cournot``).
     spill_rounds
-        How many times rationed orders are re-split over sellers with room.
+        How many times rationed orders are re-split over sellers with room (default:
+        until every order that can be placed is placed).
+
+    Raises
+    ------
+    ValueError
+        When a per-operation array does not have one entry per operation.
     """
     n = structure.n_ops
-    if self_share is None:
-        self_share = np.ones(n)
-    effective = capacity.astype(float).copy()
-    result: Clearing | None = None
-    for attempt in range(2):
-        result = _clear_once(
-            structure,
-            unit_cost,
-            markup,
-            quality,
-            effective,
-            demand,
-            self_share,
-            per_unit,
-            quantity_offer,
-            spill_rounds,
-        )
-        short = result.unmet_input > 1e-9
-        if attempt == 0 and short.any():
-            # A seller short of input can only deliver what it got: treat that as its
-            # capacity and clear again so that its buyers' orders spill elsewhere.
-            delivered = result.quantity
-            effective = np.where(short, np.minimum(effective, delivered), effective)
-            continue
-        break
-    assert result is not None
-    return result
+    for name, arr in (
+        ("unit_cost", unit_cost),
+        ("markup", markup),
+        ("quality", quality),
+        ("capacity", capacity),
+    ):
+        if np.shape(arr) != (n,):
+            raise ValueError(
+                f"{name}: expected {n} values, one per operation (got {np.shape(arr)})"
+            )
+    z = _Sorted(structure, unit_cost, markup, quality, quantity_offer)
+    nominal = z.sort(capacity)
+    effective = nominal.copy()
+    auto = self_share is None
+    b = z.bounds
+    if auto:
+        share = np.zeros(n)
+        for k in range(1, structure.n_layers):
+            own = structure._own_local[k]
+            own_cap = effective[np.maximum(own, 0) + b[k - 1]]
+            share[b[k] : b[k + 1]] = np.where((own >= 0) & (own_cap > _EPS), 1.0, 0.0)
+    else:
+        share = z.sort(np.asarray(self_share, dtype=float))
+    attempt = 0
+    reserve: FloatArray | None = None
+    while True:
+        attempt += 1
+        out = _clear_once(z, effective, nominal, demand, share, per_unit, spill_rounds, reserve)
+        if attempt >= MAX_ATTEMPTS:
+            break
+        again = False
+        short = out.unmet_input > _SHORT
+        if short.any():
+            lower = short & (out.quantity < effective - _SHORT)
+            if lower.any():
+                effective = np.where(lower, np.minimum(effective, out.quantity), effective)
+                again = True
+        if auto:
+            got = out.self_supply + out.flow.sum(axis=1)
+            realized = np.divide(out.self_supply, got, out=share.copy(), where=got > _EPS)
+            drop = realized < share - _SHORT
+            if drop.any():
+                share = np.where(drop, realized, share)
+                again = True
+        if not again:
+            break
+        reserve = out.flow
+    out.attempts = attempt
+    if structure._identity:
+        return out
+    inv = structure._inverse
+    return Clearing(
+        price=out.price[inv],
+        unit_input_cost=out.unit_input_cost[inv],
+        quantity=out.quantity[inv],
+        flow=out.flow[np.ix_(inv, inv)],
+        self_supply=out.self_supply[inv],
+        revenue=out.revenue[inv],
+        input_cost=out.input_cost[inv],
+        variable_cost=out.variable_cost[inv],
+        gross_profit=out.gross_profit[inv],
+        unmet_input=out.unmet_input[inv],
+        final_demand=out.final_demand[inv],
+        lost_demand=out.lost_demand,
+        final_spend=out.final_spend,
+        outside_share=out.outside_share,
+        attempts=attempt,
+    )
 
 
 def _clear_once(
-    structure: Structure,
-    unit_cost: FloatArray,
-    markup: FloatArray,
-    quality: FloatArray,
+    z: _Sorted,
     capacity: FloatArray,
+    nominal: FloatArray,
     demand: Demand,
     self_share: FloatArray,
     per_unit: bool,
-    quantity_offer: FloatArray | None,
-    spill_rounds: int,
+    spill_rounds: int | None,
+    reserve: FloatArray | None,
 ) -> Clearing:
-    n = structure.n_ops
-    top_layer = structure.n_layers - 1
-    top = structure.by_layer[top_layer]
-    fixed = None
-    if demand.cournot and quantity_offer is not None:
-        fixed = np.full(n, np.nan)
-        fixed[top] = cournot_price(quantity_offer[top], capacity[top], demand)
-    price, input_unit, weights = resolve_prices(
-        structure, unit_cost, markup, quality, capacity, self_share, per_unit, fixed
-    )
+    """One clearing in sorted coordinates (the four passes of the module docstring).
+
+    ``reserve`` holds the previous attempt's delivered flows: on a re-clear each buyer
+    first keeps what it was allocated then (scaled down if it now needs less), and only
+    the rest is ordered anew. Without it, a buyer that cut its output because a supplier
+    rationed it would order less and so receive a smaller proportional ration again.
+
+    ``capacity`` is this attempt's effective capacity, ``nominal`` the caller's: a top
+    operation with nominal capacity stays in the consumers' choice set, so consumers it
+    cannot serve for lack of input count as lost demand, not as choosing the outside good.
+    """
+    s = z.s
+    n = z.n
+    b = z.bounds
+    n_layers = s.n_layers
+    t_lo, t_hi = b[n_layers - 1], b[n_layers]
+    cournot = demand.cournot and z.offer is not None
+    fixed_top = None
+    if cournot:
+        assert z.offer is not None
+        fixed_top = cournot_price(z.offer[t_lo:t_hi], capacity[t_lo:t_hi], demand)
+    price, input_unit, weights = _prices(z, capacity, self_share, per_unit, fixed_top)
 
     # -- pass 2: final demand --------------------------------------------------------------
-    planned = np.zeros(n)
     final_demand = np.zeros(n)
     outside_share = 0.0
-    if demand.cournot and quantity_offer is not None:
-        q_top = np.minimum(np.maximum(quantity_offer[top], 0.0), capacity[top])
-        want_top = q_top.copy()
-        outside_share = 0.0
+    p_top, cap_top = price[t_lo:t_hi], capacity[t_lo:t_hi]
+    offered = nominal[t_lo:t_hi] > _EPS
+    if cournot:
+        assert z.offer is not None
+        q_top = np.minimum(np.maximum(z.offer[t_lo:t_hi], 0.0), cap_top)
+        want_top = np.minimum(np.maximum(z.offer[t_lo:t_hi], 0.0), nominal[t_lo:t_hi])
+        wanted = float(want_top.sum())
     elif demand.kind == "linear":
-        q_top, want_top = linear_demand(price[top], capacity[top], demand)
+        q_top, want_top = linear_demand(p_top, cap_top, demand, offered)
+        p_min = float(p_top[offered].min()) if offered.any() else demand.intercept
+        wanted = max(0.0, (demand.intercept - p_min) / demand.slope)
     else:
         q_top, want_top, outside_share = logit_demand(
-            price[top], quality[top], capacity[top], demand
+            p_top, z.quality[t_lo:t_hi], cap_top, demand, offered
         )
-    planned[top] = q_top
-    final_demand[top] = want_top
+        wanted = float(want_top.sum())
+    final_demand[t_lo:t_hi] = want_top
 
     # -- pass 3: derived demand, top-down ---------------------------------------------------
+    used = np.zeros(n)
+    used[t_lo:t_hi] = q_top
+    filled_by: list[FloatArray] = [np.zeros((0, 0))] * n_layers
+    self_by: list[FloatArray] = [np.zeros(0)] * n_layers
+    unmet = np.zeros(n)
+    for k in range(n_layers - 1, 0, -1):
+        lo, hi, slo = b[k], b[k + 1], b[k - 1]
+        need = s.input_coefficient[k] * used[lo:hi]
+        room = capacity[slo:lo].copy()
+        own = s._own_local[k]
+        own_use = np.zeros(lo - slo)
+        if (own >= 0).any():
+            has_own = own >= 0
+            oi = own[has_own]
+            take = np.zeros(hi - lo)
+            take[has_own] = np.minimum(need[has_own], room[oi])
+            room[oi] -= take[has_own]
+            own_use[oi] = take[has_own]
+            rest = need - take
+        else:
+            take = np.zeros(hi - lo)
+            rest = need
+        w = weights[k]
+        held = None
+        if reserve is not None:
+            held = reserve[lo:hi, slo:lo]
+            got = held.sum(axis=1)
+            held = held * np.minimum(1.0, rest / np.maximum(got, _EPS))[:, None]
+            col = held.sum(axis=0)
+            if (col > room).any():
+                held = held * np.minimum(1.0, room / np.maximum(col, _EPS))[None, :]
+            room = np.maximum(room - held.sum(axis=0), 0.0)
+            rest = np.maximum(rest - held.sum(axis=1), 0.0)
+        filled, unfilled = _ration_orders(w * rest[:, None], w, room, spill_rounds)
+        unmet[lo:hi] = rest - filled.sum(axis=1)
+        if held is not None:
+            filled = filled + held
+        filled_by[k] = filled
+        self_by[k] = take
+        used[slo:lo] = filled.sum(axis=0) + own_use
+
+    # -- pass 4: feasibility, bottom-up, and money ---------------------------------------------
     flow = np.zeros((n, n))
     self_supply = np.zeros(n)
-    unmet = np.zeros(n)
-    used = np.zeros(n)  # capacity used at each op, filled as the layer below is reached
-    used[top] = planned[top]
-    for layer in range(top_layer, 0, -1):
-        buyers = structure.by_layer[layer]
-        sellers = structure.by_layer[layer - 1]
-        need = structure.input_coefficient[layer] * used[buyers]
-        own = structure.own_below[buyers]
-        room = capacity.copy()
-        # self-supply first, at cost (a firm has one operation per layer, so each
-        # operation below serves at most one own buyer)
-        has_own = own >= 0
-        take = np.where(has_own, np.minimum(need, room[np.maximum(own, 0)]), 0.0)
-        self_supply[buyers] = take
-        room[own[has_own]] -= take[has_own]
-        rest = need - self_supply[buyers]
-        w = weights[layer]
-        orders = w * rest[:, None]
-        no_seller = w.sum(axis=1) <= 0
-        filled, unfilled = _ration_orders(orders, w, room[sellers], spill_rounds)
-        unmet[buyers] = unfilled + np.where(no_seller, rest, 0.0)
-        flow[np.ix_(buyers, sellers)] = filled
-        own_use = np.zeros(n)
-        own_valid = own >= 0
-        np.add.at(own_use, own[own_valid], self_supply[buyers][own_valid])
-        used[sellers] = filled.sum(axis=0) + own_use[sellers]
-
-    # -- pass 4: feasibility, bottom-up ------------------------------------------------------
-    deliver = np.ones(n)  # share of planned output an op can actually deliver
     quantity = used.copy()
-    for layer in range(1, top_layer + 1):
-        buyers = structure.by_layer[layer]
-        sellers = structure.by_layer[layer - 1]
-        block = flow[np.ix_(buyers, sellers)] * deliver[sellers][None, :]
-        flow[np.ix_(buyers, sellers)] = block
-        own = structure.own_below[buyers]
-        own_ratio = np.where(own >= 0, deliver[np.maximum(own, 0)], 1.0)
-        self_supply[buyers] *= own_ratio
-        got = block.sum(axis=1) + self_supply[buyers]
-        need = structure.input_coefficient[layer] * used[buyers]
-        ratio = np.divide(got, need, out=np.ones_like(got), where=need > _EPS)
-        ratio = np.minimum(ratio, 1.0)
-        deliver[buyers] = ratio
-        quantity[buyers] = used[buyers] * ratio
-        # inputs not turned into output (the buyer was short of another input) are none
-        # here: a single input per layer, so received input is used in full
-        unmet[buyers] = np.maximum(need - got, 0.0)
-    # sellers deliver to buyers exactly what the buyers received; recompute quantities
-    for layer in range(0, top_layer):
-        sellers = structure.by_layer[layer]
-        buyers = structure.by_layer[layer + 1]
-        own_use = np.zeros(n)
-        own = structure.own_below[buyers]
-        valid = own >= 0
-        np.add.at(own_use, own[valid], self_supply[buyers][valid])
-        quantity[sellers] = flow[np.ix_(buyers, sellers)].sum(axis=0) + own_use[sellers]
-
-    # -- money ---------------------------------------------------------------------------------
+    deliver = np.ones(n)  # share of planned output an operation can actually deliver
     revenue = np.zeros(n)
     input_cost = np.zeros(n)
-    transfer_unit = np.zeros(n)
-    for layer, ops in enumerate(structure.by_layer):
-        if layer > 0:
-            sellers = structure.by_layer[layer - 1]
-            pay = flow[np.ix_(ops, sellers)] * price[sellers][None, :]
-            own = structure.own_below[ops]
-            own_unit = np.where(own >= 0, transfer_unit[np.maximum(own, 0)], 0.0)
-            input_cost[ops] = pay.sum(axis=1) + self_supply[ops] * own_unit
-            revenue[sellers] += pay.sum(axis=0)
-            valid = own >= 0
-            np.add.at(revenue, own[valid], (self_supply[ops] * own_unit)[valid])
-        per = np.divide(input_cost[ops], quantity[ops], out=np.zeros(len(ops)), where=quantity[ops] > _EPS)
-        per = np.where(quantity[ops] > _EPS, per, input_unit[ops])
-        transfer_unit[ops] = unit_cost[ops] + per
-    revenue[top] += price[top] * quantity[top]
-    variable_cost = unit_cost * quantity
+    transfer = z.unit_cost.copy()  # unit cost at which an operation supplies its own firm
+    for k in range(1, n_layers):
+        lo, hi, slo = b[k], b[k + 1], b[k - 1]
+        block = filled_by[k] * deliver[slo:lo][None, :]
+        own = s._own_local[k]
+        take = self_by[k]
+        own_use = np.zeros(lo - slo)
+        if (own >= 0).any():
+            has_own = own >= 0
+            oi = own[has_own]
+            take = take.copy()
+            take[has_own] *= deliver[slo:lo][oi]
+            own_use[oi] = take[has_own]
+            own_unit = np.zeros(hi - lo)
+            own_unit[has_own] = transfer[slo:lo][oi]
+        else:
+            own_unit = np.zeros(hi - lo)
+        sold = block.sum(axis=0)
+        quantity[slo:lo] = sold + own_use
+        got = block.sum(axis=1) + take
+        need = s.input_coefficient[k] * used[lo:hi]
+        ratio = np.ones(hi - lo)
+        np.divide(got, need, out=ratio, where=need > got)
+        deliver[lo:hi] = ratio
+        quantity[lo:hi] = used[lo:hi] * ratio
+        unmet[lo:hi] = np.maximum(need - got, 0.0)
+        flow[lo:hi, slo:lo] = block
+        self_supply[lo:hi] = take
+        pay = block * price[slo:lo][None, :]
+        revenue[slo:lo] += pay.sum(axis=0) + own_use * transfer[slo:lo]
+        input_cost[lo:hi] = pay.sum(axis=1) + take * own_unit
+        q_k = quantity[lo:hi]
+        per = np.divide(input_cost[lo:hi], q_k, out=input_unit[lo:hi].copy(), where=q_k > _EPS)
+        transfer[lo:hi] = z.unit_cost[lo:hi] + per
+    q_final = quantity[t_lo:t_hi]
+    final_spend = float((p_top * q_final).sum())
+    revenue[t_lo:t_hi] += p_top * q_final
+    variable_cost = z.unit_cost * quantity
     gross = revenue - input_cost - variable_cost
-    final_spend = float((price[top] * quantity[top]).sum())
-    lost = float(final_demand[top].sum() - quantity[top].sum())
+    lost = wanted - float(q_final.sum())
     return Clearing(
         price=price,
         unit_input_cost=input_unit,
