@@ -196,9 +196,10 @@ class StackModel(mesa.Model):
         actions = self.decide(observations)
         clearing = self.clear_markets(actions)
         payout = self.pay_out(clearing)
-        self.integrate(actions)
         self.regulate_and_shock(clearing, payout)
         self.record(actions, clearing, payout)
+        # integration moves decided this round take effect from the next one
+        self.integrate(actions)
 
     # 1. observe ---------------------------------------------------------------------------
     def observe(self) -> dict[int, Observation]:
@@ -397,6 +398,7 @@ class StackModel(mesa.Model):
         )
         self._markup = markup
         self._capacity = capacity
+        self._market_size = float(st.demand.market_size)  # before growth and shocks
         self.last_clearing = clearing
         return clearing
 
@@ -458,12 +460,12 @@ class StackModel(mesa.Model):
             self._log("integration", name, f"cannot afford to build into {layer} ({capex:.1f})")
             return
         st.cash[i] -= capex
-        st.add_op(i, k, capacity, self.round + 1 + int(st.build_lead_time[k]))
+        st.add_op(i, k, capacity, self.round + int(st.build_lead_time[k]))
         self._grow_arrays()
         self._log(
             "integration", name,
             f"builds into {layer}: capacity {capacity:.1f}, capex {capex:.1f}, online in "
-            f"round {self.round + 1 + int(st.build_lead_time[k])}",
+            f"round {self.round + int(st.build_lead_time[k])}",
         )  # fmt: skip
 
     def _buy_or_stake(self, i: int, name: str, move: Move, target: str | None) -> None:
@@ -542,6 +544,10 @@ class StackModel(mesa.Model):
         st.capital += grow * st.build_cost[st.layer_of]
         st.capacity += grow
         ev.advance_declines(st, self._declines)
+        # conditions of next round's events read this round's public data
+        self._public_view(
+            clearing, payout, (self._markup > st.restrain_markup + 1e-12).astype(np.int8)
+        )
         self._apply_due_events(self.round + 1)
 
     def _apply_due_events(self, round_: int) -> None:
@@ -549,7 +555,9 @@ class StackModel(mesa.Model):
         for e in due:
             self._pending_events.remove(e)
             text = ev.apply_event(e, self.state, self.triggers, self._declines, self._set_strategy)
-            self._writedown += ev.writedown_charge(e, self.state)
+            charge = ev.writedown_charge(e, self.state)
+            self._writedown += charge
+            self.state.capital -= charge  # the written-down book value is gone for good
             self._log("trigger" if e.kind == "trigger" else "event", "", text, round_)
         # events scheduled before now that never fired (conditional ones wait; scheduled
         # ones in the past were either applied or belong to round 0)
@@ -572,7 +580,7 @@ class StackModel(mesa.Model):
         st = self.state
         posture = (self._markup > st.restrain_markup + 1e-12).astype(np.int8)
         self.history.append(self.round, st, clearing, payout, self._markup, posture,
-                            self._capacity, self._internal)  # fmt: skip
+                            self._capacity, self._internal, self._market_size)  # fmt: skip
         self._quantity_last = clearing.quantity.copy()
         self._firm_profit_last = payout.firm_profit.copy()
         self._utilisation = payout.utilisation
@@ -630,7 +638,7 @@ class StackModel(mesa.Model):
                 "price": price, "quantity": float(q[k]), "gross_margin": gm,
                 "operating_margin": om, "hhi": float(conc[k]),
             }  # fmt: skip
-        public["_"] = {"demand": st.demand.market_size}
+        public["_"] = {"demand": self._market_size}
         self._market_view = view
         self._last_public = public
 
@@ -692,7 +700,9 @@ class StackModel(mesa.Model):
         self._relations_cache()
 
     def _log(self, kind: str, firm: str, text: str, round_: int | None = None) -> None:
-        self.log.append(LogEntry(self.round if round_ is None else round_, kind, firm, text))
+        if round_ is None:  # integration runs after the round counter moved on
+            round_ = self.round - 1 if kind == "integration" else self.round
+        self.log.append(LogEntry(round_, kind, firm, text))
 
     # -- reporting -----------------------------------------------------------------------------
     def _reporters(self) -> dict[str, Any]:
