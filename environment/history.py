@@ -77,8 +77,9 @@ class History:
         posture: np.ndarray,
         capacity: np.ndarray,
         internal_revenue: np.ndarray,
+        market_size: float | None = None,
     ) -> None:
-        """Record one round."""
+        """Record one round (``market_size``: the one the round cleared at)."""
         from stackgame.environment.payouts import hhi
 
         self.op_rows.append(
@@ -116,7 +117,9 @@ class History:
                 "final_spend": clearing.final_spend,
                 "lost_demand": clearing.lost_demand,
                 "outside_share": clearing.outside_share,
-                "market_size": float(state.demand.market_size),
+                "market_size": float(
+                    state.demand.market_size if market_size is None else market_size
+                ),
             }
         )
         n, lay = self.n_layers, state.layer_of
