@@ -1,0 +1,203 @@
+"""StackModel mechanics: the six-step round, seeds, accounting, stakes, timing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from stackgame.environment.history import OP_COLUMNS
+from stackgame.environment.model import StackModel, to_seed
+from stackgame.environment.scenario import ScenarioError, from_dict
+from stackgame.strategies.base import Action, Posture
+
+from tests.environment.core_fixtures import Scripted, firm, run_model, tiny, tiny_scenario
+
+STEPS = (
+    "observe",
+    "decide",
+    "clear_markets",
+    "pay_out",
+    "integrate",
+    "regulate_and_shock",
+    "record",
+)
+
+
+def test_a_round_runs_the_six_steps_in_order() -> None:
+    model = StackModel(tiny_scenario(), 0)
+    calls: list[str] = []
+    for name in STEPS:
+        original = getattr(model, name)
+
+        def wrapped(*args: object, _name: str = name, _f: object = original) -> object:
+            calls.append(_name)
+            return _f(*args)  # type: ignore[operator]
+
+        setattr(model, name, wrapped)
+    assert model.round == 0 and len(model.history) == 0
+    model.step()
+    assert calls == list(STEPS)
+    assert model.round == 1
+    assert len(model.history) == 1
+    assert len(model.datacollector.get_model_vars_dataframe()) == 1
+    model.step()
+    assert calls == list(STEPS) * 2
+    assert model.round == 2 and len(model.history) == 2
+    assert list(model.datacollector.get_model_vars_dataframe()["round"]) == [1, 2]
+    model.release()
+
+
+def test_the_model_stops_after_its_rounds() -> None:
+    model = run_model(tiny(), rounds=3)
+    assert model.round == 3 and not model.running and len(model.history) == 3
+
+
+def _stochastic() -> dict:
+    raw = tiny(regulator={"stance": 1.0, "base_rate": 0.5, "share_threshold": 0.3})
+    firm(raw, "fab")["strategy"] = "random"
+    firm(raw, "appco")["strategy"] = "q_learning"
+    return raw
+
+
+def _histories(model: StackModel) -> dict[str, np.ndarray]:
+    return {c: model.history.ops_matrix(c) for c in OP_COLUMNS}
+
+
+def test_same_seed_same_history_and_other_seeds_differ() -> None:
+    a = _histories(run_model(_stochastic(), seed=11, rounds=8))
+    b = _histories(run_model(_stochastic(), seed=11, rounds=8))
+    for c in OP_COLUMNS:
+        np.testing.assert_array_equal(a[c], b[c], err_msg=c)
+    others = [_histories(run_model(_stochastic(), seed=s, rounds=8)) for s in (1, 2, 3)]
+    assert any(not np.array_equal(a["markup"], o["markup"]) for o in others)
+
+
+def test_string_and_integer_seeds_are_the_same_stream() -> None:
+    assert to_seed("42") == to_seed(42) == to_seed(42.0) == 42
+    a = run_model(_stochastic(), seed="42", rounds=6)
+    b = run_model(_stochastic(), seed=42, rounds=6)
+    assert a.seed == b.seed == 42
+    np.testing.assert_array_equal(a.history.ops_matrix("markup"), b.history.ops_matrix("markup"))
+    with pytest.raises(ScenarioError, match="seed"):
+        to_seed("forty-two")
+
+
+def test_unseeded_model_records_the_seed_it_drew() -> None:
+    model = StackModel(tiny_scenario(), None, rounds=1)
+    assert not model.seeded and isinstance(model.seed, int)
+    model.release()
+
+
+def test_stakes_move_money_but_do_not_create_it() -> None:
+    model = run_model("ai-stack-2026", seed=5, rounds=6)  # type: ignore[arg-type]
+    assert model.state.stakes.sum() > 0
+    value = model.history.firms_matrix("value").sum(axis=1)
+    oper = model.history.ops_matrix("operating_profit").sum(axis=1)
+    np.testing.assert_allclose(value, oper, rtol=1e-9, atol=1e-9)
+    stake_income = model.history.firms_matrix("stake_income").sum(axis=1)
+    np.testing.assert_allclose(stake_income, 0.0, atol=1e-9)
+
+
+def test_layer_value_added_sums_to_final_spend() -> None:
+    model = run_model("ai-stack-2026", seed=2, rounds=6)  # type: ignore[arg-type]
+    va = model.history.layers_matrix("value_added").sum(axis=1)
+    spend = model.history.rounds_vector("final_spend")
+    assert (spend > 0).all()
+    np.testing.assert_allclose(va, spend, rtol=1e-9)
+
+
+def test_an_equity_stake_passes_its_share_of_profit() -> None:
+    raw = {
+        "name": "two",
+        "rounds": 3,
+        "layers": [{"name": "chips"}, {"name": "apps"}],
+        "firms": [
+            {"name": "a", "ops": {"chips": {"capacity": 50.0, "unit_cost": 1.0, "capital": 10.0}}},
+            {"name": "b", "ops": {"apps": {"capacity": 50.0, "unit_cost": 0.5, "quality": 4.0}}},
+        ],
+        "stakes": [{"holder": "b", "investee": "a", "share": 0.3}],
+        "demand": {"market_size": 20.0, "mu": 1.0},
+        "regulator": {"enabled": False},
+    }
+    model = run_model(raw, rounds=3)
+    h = model.history
+    profit_a = h.ops_matrix("operating_profit")[:, 0]
+    profit_b = h.ops_matrix("operating_profit")[:, 1]
+    assert (np.abs(profit_a) > 1e-6).all()
+    value = h.firms_matrix("value")
+    np.testing.assert_allclose(value[:, 0], 0.7 * profit_a)
+    np.testing.assert_allclose(value[:, 1], profit_b + 0.3 * profit_a)
+    np.testing.assert_allclose(h.firms_matrix("stake_income")[:, 1], 0.3 * profit_a)
+    # cash accumulates the value, round by round
+    np.testing.assert_allclose(h.firms_matrix("cash")[:, 0], np.cumsum(0.7 * profit_a))
+
+
+def test_depreciation_is_rate_times_capital_and_utilisation_is_q_over_capacity() -> None:
+    raw = tiny()
+    firm(raw, "cloudco")["ops"]["cloud"]["depreciation_rate"] = 0.07
+    firm(raw, "cloudco")["ops"]["cloud"]["fixed_cost"] = 1.5
+    model = StackModel(from_dict(raw), 0, rounds=2)
+    model.step()
+    st = model.state
+    h = model.history
+    np.testing.assert_allclose(h.ops_matrix("depreciation")[0], st.capital * st.depreciation_rate)
+    cloud = st.op(st.firm_index["cloudco"], st.layer_index["cloud"])
+    assert h.ops_matrix("depreciation")[0, cloud] == pytest.approx(0.07 * 80.0)
+    q = h.ops_matrix("quantity")[0]
+    cap = h.ops_matrix("capacity")[0]
+    assert model.last_payout is not None
+    np.testing.assert_allclose(model.last_payout.utilisation, q / cap)
+    assert 0 < model.last_payout.utilisation[cloud] < 1
+    oper = h.ops_matrix("operating_profit")[0, cloud]
+    gross = h.ops_matrix("gross_profit")[0, cloud]
+    assert oper == pytest.approx(gross - 0.07 * 80.0 - 1.5)
+    model.release()
+
+
+def test_extract_prices_at_the_extract_markup() -> None:
+    raw = tiny()
+    firm(raw, "fab")["strategy"] = "always_extract"
+    firm(raw, "fab")["ops"]["chips"]["extract_markup"] = 0.8
+    model = run_model(raw, rounds=2)
+    st = model.state
+    fab = st.op(st.firm_index["fab"], st.layer_index["chips"])
+    fab2 = st.op(st.firm_index["fab2"], st.layer_index["chips"])
+    price = model.history.ops_matrix("price")
+    assert price[0, fab] == pytest.approx(1.0 * 1.8)
+    assert price[0, fab2] == pytest.approx(1.2 * 1.1)
+    assert list(model.history.ops_matrix("posture")[:, fab]) == [1, 1]
+
+
+def _sequential_case() -> tuple[StackModel, Scripted, Scripted]:
+    model = StackModel(tiny_scenario(timing="sequential"), 0, rounds=4)
+    extract = Action.uniform(Posture.EXTRACT)
+    fab = Scripted([Action(), extract, Action(), extract])
+    app = Scripted()
+    model.firms[model.state.firm_index["fab"]].set_strategy(fab)
+    model.firms[model.state.firm_index["appco"]].set_strategy(app)
+    model.run()
+    model.release()
+    return model, fab, app
+
+
+def test_sequential_timing_shows_this_rounds_upstream_prices() -> None:
+    model, _, app = _sequential_case()
+    st = model.state
+    price = model.history.ops_matrix("price")
+    chips = st.structure.by_layer[st.layer_index["chips"]]
+    cloud = st.structure.by_layer[st.layer_index["cloud"]]
+    assert len(app.seen) == 4
+    for t, obs in enumerate(app.seen):
+        assert set(obs.upstream_prices) == {"chips", "cloud"}
+        assert obs.upstream_prices["chips"] == pytest.approx(price[t, chips].mean())
+        assert obs.upstream_prices["cloud"] == pytest.approx(price[t, cloud].mean())
+    # the chip price moves every round, so last round's would not match
+    assert price[1, chips].mean() != pytest.approx(price[0, chips].mean())
+
+
+def test_simultaneous_timing_shows_no_upstream_prices() -> None:
+    model = StackModel(tiny_scenario(), 0, rounds=2)
+    app = Scripted()
+    model.firms[model.state.firm_index["appco"]].set_strategy(app)
+    model.run()
+    model.release()
+    assert all(dict(o.upstream_prices) == {} for o in app.seen)
