@@ -35,7 +35,9 @@ from stackgame.strategies.base import (
     Move,
     Observation,
     Posture,
+    Strategy,
 )
+from stackgame.strategies.registry import get as get_strategy
 from stackgame.strategies.registry import make
 
 STAKE_SHARE = 0.10
@@ -108,6 +110,12 @@ def params_to_overrides(params: Mapping[str, Any], scenario: Scenario) -> dict[s
     return out
 
 
+def _strategy(name: str, params: Mapping[str, Any]) -> Strategy:
+    """A strategy instance with its scenario parameters (when the scenario kept the name)."""
+    cls = get_strategy(name)
+    return cls(**params) if params else cls()
+
+
 class StackModel(mesa.Model):
     """The AI stack as a Mesa model.
 
@@ -162,7 +170,12 @@ class StackModel(mesa.Model):
         self.layer_names = self.state.layer_names
         self.firms: list[FirmAgent] = [
             FirmAgent(
-                self, f.name, f.label, i, make(f.strategy), np.random.default_rng(children[2 + i])
+                self,
+                f.name,
+                f.label,
+                i,
+                _strategy(f.strategy, f.strategy_params),
+                np.random.default_rng(children[2 + i]),
             )
             for i, f in enumerate(self.scenario.firms)
         ]  # fmt: skip
@@ -573,6 +586,7 @@ class StackModel(mesa.Model):
     def _set_strategy(self, firm: str, strategy: str) -> None:
         i = self.state.firm_index[firm]
         self.firms[i].set_strategy(make(strategy))
+        self._log("event", firm, f"{firm} switches to {strategy}")
 
     # 6. record ----------------------------------------------------------------------------
     def record(self, actions: Mapping[int, Action], clearing: Clearing, payout: Payout) -> None:

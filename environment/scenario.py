@@ -128,6 +128,9 @@ class FirmSpec(_Strict):
         Display name.
     strategy
         Registry name of its strategy.
+    strategy_params
+        Keyword arguments for the strategy's constructor (e.g. an integrator's
+        ``threshold``).
     cash
         Starting cash, dollars.
     ops
@@ -141,6 +144,7 @@ class FirmSpec(_Strict):
     name: str
     label: str = ""
     strategy: str = "always_restrain"
+    strategy_params: dict[str, Number | int | str | bool] = Field(default_factory=dict)
     cash: Number = 0.0
     ops: dict[str, OperationSpec]
     can_integrate: bool = True
@@ -465,9 +469,17 @@ def _check_strategies(scenario: Scenario, source: str) -> None:
 
     for f in scenario.firms:
         try:
-            get(f.strategy)
+            cls = get(f.strategy)
         except UnknownStrategyError as err:
             raise ScenarioError(f"{source}: firms.{f.name}.strategy: {err}") from None
+        if f.strategy_params:
+            try:
+                cls(**f.strategy_params)
+            except (TypeError, ValueError) as err:
+                raise ScenarioError(
+                    f"{source}: firms.{f.name}.strategy_params: {f.strategy} does not take "
+                    f"these parameters ({err})"
+                ) from None
 
 
 def load(path: str | Path) -> Scenario:
@@ -570,6 +582,9 @@ def apply_overrides(
                 if isinstance(value, float) and not math.isfinite(value):
                     raise ScenarioError(f"{path}: must be a finite number (got {value})")
                 container[k] = value
+                params = path[: -len("strategy")] + "strategy_params"
+                if key == "strategy" and isinstance(container, dict) and params not in overrides:
+                    container["strategy_params"] = {}  # the old strategy's parameters
             else:
                 node = container[k]
     if not validate:

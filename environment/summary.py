@@ -73,7 +73,8 @@ def summarize(model: StackModel) -> dict[str, Any]:
             {layers[st.layer_of[o]] for o in ops if st.integrated_at[o] >= 0},
             key=layers.index,
         )
-        restraint = 1.0 - float(posture[:, ops].mean()) if ops.size and posture.size else 1.0
+        seen = ops[ops < posture.shape[1]] if posture.size else ops[:0]  # ops built last round
+        restraint = 1.0 - float(posture[:, seen].mean()) if seen.size else 1.0
         firm_rows.append(
             {
                 "name": f.name,
@@ -132,7 +133,7 @@ def operation_rows(model: StackModel) -> list[dict[str, Any]]:
     qty = h.ops_matrix("quantity")
     cap = h.ops_matrix("capacity")
     rows = []
-    for o in range(st.n_ops):
+    for o in range(min(st.n_ops, rev.shape[1])):
         if not st.active[o] or rev[:, o].sum() <= 1e-12:
             continue
         live = np.flatnonzero(rev[:, o] > 1e-12)
