@@ -1,0 +1,377 @@
+"""``stackgame equilibria``: the empirical game of chosen seats, solved and checked."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from stackgame.commands._common import add_scenario, add_seed, parse_pairs
+
+EPILOG = """\
+examples:
+  stackgame equilibria --seats nvidia,tsmc --repetitions 5
+  stackgame equilibria --scenario ai-stack-2026 --seats nvidia,tsmc \\
+      --strategies always_restrain,always_extract,antitrust_aware_restraint \\
+      --repetitions 10 --seed 7 --json > eq.json
+  stackgame equilibria --seats nvidia,google,openai \\
+      --strategies nvidia=always_restrain,always_extract \\
+      --strategies google=cloud_flywheel,always_extract \\
+      --strategies openai=integrator,always_restrain
+  stackgame equilibria --scenario monopoly-chain --seats upstream,downstream --rounds 8
+  stackgame equilibria --seats nvidia,tsmc --set regulator.stance=0.1 --processes 2
+
+--strategies once gives every seat the same list; given once per seat (in seat order, or
+as SEAT=LIST) it gives each its own. Every profile (one strategy per seat; the other firms
+keep their scenario strategies) runs R times on common seeds; the payoff of a seat is its
+firm's mean value per round. Pure equilibria (any number of seats), mixed ones (two seats,
+support enumeration), alpha-Rank and the replicator ranking are computed on the mean
+table; each equilibrium is then re-simulated against every unilateral deviation on fresh
+seeds and reported with its epsilon. Files: payoffs.csv, equilibria.json,
+value_capture.csv and .png, manifest.json and runs/ (resumable) under
+runs/out/equilibria/<scenario>-<seats>-seed<K>/ or --out.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``equilibria`` subcommand."""
+    p = subparsers.add_parser(
+        "equilibria",
+        help="equilibria of the stack game with error bars (empirical game, checked)",
+        description=(
+            "Build the empirical game of chosen seats and strategies by simulation, "
+            "with confidence intervals; solve it (pure, mixed, alpha-Rank, replicator); "
+            "check each equilibrium against every deviation on fresh seeds; and report "
+            "who wins the stack under equilibrium play next to the scenario's default play."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_scenario(p)
+    add_seed(p)
+    p.add_argument(
+        "--seats", required=True, metavar="FIRM,FIRM", help="firms whose strategy is chosen"
+    )
+    p.add_argument(
+        "--strategies",
+        action="append",
+        default=[],
+        metavar="[SEAT=]NAME,NAME",
+        help="strategies per seat: once for all seats, or once per seat "
+        "(default always_restrain,always_extract)",
+    )
+    p.add_argument("--repetitions", type=int, default=10, help="runs per profile (default 10)")
+    p.add_argument("--rounds", type=int, default=None, help="rounds (default: the scenario's)")
+    p.add_argument(
+        "--max-profiles",
+        type=int,
+        default=256,
+        help="simulate a seeded sample of this many profiles when there are more (default 256)",
+    )
+    p.add_argument(
+        "--check-repetitions",
+        type=int,
+        default=None,
+        help="runs per profile in the deviation check (default: --repetitions)",
+    )
+    p.add_argument("--no-check", action="store_true", help="skip the deviation check")
+    p.add_argument(
+        "--alpha", type=float, default=10.0, help="alpha-Rank ranking intensity (default 10)"
+    )
+    p.add_argument(
+        "--population", type=int, default=50, help="alpha-Rank population size m (default 50)"
+    )
+    p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--out", default=None, help="output folder (default runs/out/equilibria/...)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run)
+
+
+DEFAULT_STRATEGIES = ("always_restrain", "always_extract")
+
+
+def parse_strategies(items: list[str], seats: list[str]) -> tuple[tuple[str, ...], ...]:
+    """``--strategies`` values to one tuple of names per seat (see the epilog)."""
+    from stackgame.errors import UserError
+
+    if not items:
+        return tuple(DEFAULT_STRATEGIES for _ in seats)
+    named: dict[str, tuple[str, ...]] = {}
+    plain: list[tuple[str, ...]] = []
+    for item in items:
+        seat, sep, rest = item.partition("=")
+        names = tuple(n.strip() for n in (rest if sep else item).split(",") if n.strip())
+        if sep:
+            seat = seat.strip()
+            if seat not in seats:
+                raise UserError(f"--strategies {item!r}: {seat!r} is not one of --seats")
+            if seat in named:
+                raise UserError(f"--strategies: seat {seat!r} given twice")
+            named[seat] = names
+        else:
+            plain.append(names)
+    if named and plain:
+        raise UserError("--strategies: use SEAT=LIST for every seat or for none")
+    if named:
+        missing = [s for s in seats if s not in named]
+        if missing:
+            raise UserError(f"--strategies: no list for seat(s) {', '.join(missing)}")
+        return tuple(named[s] for s in seats)
+    if len(plain) == 1:
+        return tuple(plain[0] for _ in seats)
+    if len(plain) != len(seats):
+        raise UserError(
+            f"--strategies: give one list for all seats or one per seat ({len(seats)}), "
+            f"got {len(plain)}"
+        )
+    return tuple(plain)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build, solve, check and report the empirical game."""
+    import json
+
+    from stackgame import empirical
+    from stackgame.environment.scenario import apply_overrides, resolve
+    from stackgame.errors import UserError
+    from stackgame.manifest import output_dir, write_manifest
+
+    seats = [s.strip() for s in args.seats.split(",") if s.strip()]
+    overrides = parse_pairs(args.set, "--set")
+    for firm, strategy in parse_pairs(args.strategy, "--strategy").items():
+        if firm in seats:
+            raise UserError(f"--strategy {firm}: a seat's strategy is chosen by --strategies")
+        overrides[f"firms.{firm}.strategy"] = str(strategy)
+    if args.processes < 1:
+        raise UserError(f"--processes: must be at least 1 (got {args.processes})")
+    if args.population < 2:
+        raise UserError(f"--population: must be at least 2 (got {args.population})")
+    if not args.alpha >= 0:
+        raise UserError(f"--alpha: must be a number >= 0 (got {args.alpha})")
+    scenario = resolve(args.scenario)
+    if overrides:
+        scenario = apply_overrides(scenario, overrides)
+    spec = empirical.GameSpec(
+        scenario=str(args.scenario),
+        seats=tuple(seats),
+        strategies=parse_strategies(args.strategies, seats),
+        repetitions=args.repetitions,
+        seed=args.seed,
+        rounds=args.rounds,
+        overrides=overrides,
+        max_profiles=args.max_profiles,
+        check_repetitions=args.check_repetitions,
+    )
+    empirical.validate(spec, scenario.firm_names)
+    name = f"{scenario.name}-{'-'.join(seats)}-seed{args.seed}"
+    folder = output_dir(args.out, f"equilibria/{name}")
+    report = empirical.analyse(
+        spec,
+        processes=args.processes,
+        store_dir=folder / "runs",
+        progress=not args.no_progress,
+        alpha=args.alpha,
+        population=args.population,
+        check=not args.no_check,
+    )
+    report["scenario_hash"] = scenario.digest()
+    text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False, default=_finite)
+    (folder / "equilibria.json").write_text(text + "\n")
+    _write_payoffs(report, folder / "payoffs.csv")
+    rows = value_capture_rows(report)
+    _write_rows(rows, folder / "value_capture.csv")
+    _plot_value_capture(report, folder / "value_capture.png")
+    write_manifest(
+        folder,
+        command=["stackgame", *sys.argv[1:]] if sys.argv[1:2] == ["equilibria"] else None,
+        seed=args.seed,
+        scenario_hash=scenario.digest(),
+        seats=seats,
+        repetitions=args.repetitions,
+    )
+    if args.json:
+        print(text)
+    else:
+        print(render(report))
+        print(f"\nfiles: {folder}/ (equilibria.json, payoffs.csv, value_capture.csv/.png)")
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def _write_rows(rows: list[dict[str, Any]], path: Any) -> None:
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        if not rows:
+            return
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_payoffs(report: dict[str, Any], path: Any) -> None:
+    rows = []
+    for entry in report["payoffs"]:
+        for seat, stats in entry["payoff"].items():
+            rows.append(
+                {
+                    **{f"strategy.{s}": n for s, n in entry["profile"].items()},
+                    "seat": seat,
+                    "mean": stats["mean"],
+                    "se": stats["se"],
+                    "ci_low": stats["ci"][0],
+                    "ci_high": stats["ci"][1],
+                    "regret": entry["regret"],
+                }
+            )
+    _write_rows(rows, path)
+
+
+def _label(eq: dict[str, Any]) -> str:
+    if eq["kind"] == "pure":
+        return " / ".join(f"{s}:{n}" for s, n in eq["profile"].items())
+    parts = []
+    for seat, mix in eq["strategies"].items():
+        parts.append(seat + ":" + "+".join(f"{p:.2f} {n}" for n, p in mix.items() if p > 1e-9))
+    return " / ".join(parts)
+
+
+def value_capture_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per metric: default play and every equilibrium, mean and 95% CI."""
+    columns: list[tuple[str, dict[str, Any]]] = [("default", report["default_play"]["outcome"])]
+    for i, eq in enumerate(report["equilibria"]):
+        columns.append((f"eq{i + 1}", eq.get("outcome", {})))
+    keys = sorted({k for _, outcome in columns for k in outcome})
+    rows = []
+    for key in keys:
+        row: dict[str, Any] = {"metric": key}
+        for name, outcome in columns:
+            stats = outcome.get(key)
+            row[f"{name}.mean"] = stats["mean"] if stats else None
+            row[f"{name}.ci_low"] = stats["ci"][0] if stats else None
+            row[f"{name}.ci_high"] = stats["ci"][1] if stats else None
+        rows.append(row)
+    return rows
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as text: payoff table, equilibria with epsilon, who wins the stack."""
+    lines = [
+        f"empirical game on {report['scenario']} (seed {report['seed']}, "
+        f"{report['repetitions']} repetitions per profile, "
+        f"{report['profiles']['simulated']} of {report['profiles']['total']} profiles"
+        + (" sampled)" if report["profiles"]["sampled"] else ")"),
+        "",
+        "payoff per round (mean [95% CI]); regret = best unilateral gain",
+    ]
+    seats = report["seats"]
+    for entry in report["payoffs"]:
+        cells = [
+            f"{s}={entry['payoff'][s]['mean']:.3f} "
+            f"[{entry['payoff'][s]['ci'][0]:.3f}, {entry['payoff'][s]['ci'][1]:.3f}]"
+            for s in seats
+        ]
+        profile = ", ".join(entry["profile"][s] for s in seats)
+        lines.append(f"  ({profile}): {'  '.join(cells)}  regret {entry['regret']:.3f}")
+    lines.append("")
+    if not report["equilibria"]:
+        lines.append("no equilibrium found on the mean table")
+    for i, eq in enumerate(report["equilibria"]):
+        lines.append(f"equilibrium {i + 1} ({eq['kind']}): {_label(eq)}")
+        check = eq.get("check")
+        if check:
+            lines.append(
+                f"  deviation check on {check['repetitions']} fresh seeds: epsilon "
+                f"{check['epsilon']:.4f} [{check['ci'][0]:.4f}, {check['ci'][1]:.4f}]"
+            )
+            for d in check["deviations"]:
+                lines.append(
+                    f"    {d['seat']} -> {d['strategy']}: gain {d['gain']:+.4f} "
+                    f"[{d['ci'][0]:+.4f}, {d['ci'][1]:+.4f}]"
+                )
+        win = eq.get("winners", {})
+        if win:
+            lines.append("  wins the stack: " + _winners_text(win))
+    if report.get("equilibria_found", 0) > len(report["equilibria"]):
+        lines.append(f"  ({report['equilibria_found'] - len(report['equilibria'])} more not shown)")
+    lines.append("default play (every firm on its scenario strategy): wins the stack: ")
+    lines[-1] += _winners_text(report["default_play"]["winners"])
+    lines.append("")
+    lines.append(_capture_table(report))
+    if "alpha_rank" in report:
+        ar = report["alpha_rank"]
+        lines.append("")
+        lines.append(f"alpha-Rank (alpha {ar['alpha']}, m {ar['population']}), top profiles:")
+        for r in ar["ranking"][:5]:
+            lines.append(f"  {r['mass']:.3f}  " + ", ".join(r["profile"][s] for s in seats))
+        lines.append("replicator dynamics (long-run share):")
+        for seat, mix in report["replicator"].items():
+            lines.append(f"  {seat}: " + ", ".join(f"{n} {p:.2f}" for n, p in mix.items()))
+    return "\n".join(lines)
+
+
+def _winners_text(win: dict[str, Any]) -> str:
+    parts = []
+    if "layer" in win:
+        parts.append(f"layer {win['layer']['name']} ({win['layer']['value_share']:.1%})")
+    if "firm" in win:
+        parts.append(f"firm {win['firm']['name']} ({win['firm']['value_share']:.1%})")
+    return ", ".join(parts)
+
+
+def _capture_table(report: dict[str, Any]) -> str:
+    rows = [
+        r
+        for r in value_capture_rows(report)
+        if r["metric"].startswith(("value_share.layer.", "operating_margin.layer."))
+    ]
+    n_eq = len(report["equilibria"])
+    head = f"{'value capture by layer':34s}{'default':>10s}" + "".join(
+        f"{'eq' + str(i + 1):>10s}" for i in range(n_eq)
+    )
+    out = [head]
+    for r in rows:
+        cells = [r["default.mean"]] + [r.get(f"eq{i + 1}.mean") for i in range(n_eq)]
+        out.append(
+            f"{r['metric']:34s}"
+            + "".join(f"{c:>10.3f}" if c is not None else f"{'-':>10s}" for c in cells)
+        )
+    return "\n".join(out)
+
+
+def _plot_value_capture(report: dict[str, Any], path: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    columns = [("default play", report["default_play"]["outcome"])] + [
+        (f"eq{i + 1}", eq.get("outcome", {})) for i, eq in enumerate(report["equilibria"])
+    ]
+    layers = sorted(
+        {k.split(".", 2)[2] for _, o in columns for k in o if k.startswith("value_share.layer.")}
+    )
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(layers) * len(columns) / 2), 4))
+    width = 0.8 / max(1, len(columns))
+    x = np.arange(len(layers))
+    for j, (name, outcome) in enumerate(columns):
+        means, errs = [], []
+        for layer in layers:
+            stats = outcome.get(f"value_share.layer.{layer}")
+            means.append(stats["mean"] if stats else np.nan)
+            half = (stats["ci"][1] - stats["mean"]) if stats else 0.0
+            errs.append(half if np.isfinite(half) else 0.0)
+        ax.bar(x + j * width, means, width, yerr=errs, capsize=3, label=name)
+    ax.set_xticks(x + width * (len(columns) - 1) / 2, layers)
+    ax.set_ylabel("value share (95% CI)")
+    ax.set_title(f"who wins the stack: equilibrium vs default play ({report['scenario']})")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
