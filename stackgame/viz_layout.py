@@ -17,6 +17,7 @@ crossings.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
+from numpy.typing import ArrayLike
 
 FINAL_DEMAND = "final demand"
 """Name of the node that stands for consumers above the top layer."""
@@ -381,7 +383,7 @@ def draw_stack(
     fig = figure if figure is not None else Figure(figsize=(7.5, 5.6), dpi=90)
     fig.clear()
     ax = fig.add_subplot()
-    fig.subplots_adjust(left=0.12, right=0.8, top=0.92, bottom=0.06 + 0.035 * min(len(notes), 4))
+    fig.subplots_adjust(left=0.09, right=0.99, top=0.88, bottom=0.02 + 0.04 * min(len(notes), 4))
     columns = max((x for x, _ in pos.values()), default=0.0) + 1.0
     ax.set_xlim(-0.6, columns - 0.4)
     top = len(layers) + (0.6 if FINAL_DEMAND in graph else -0.3)
@@ -412,16 +414,26 @@ def draw_stack(
             zorder=3,
         )
         if row[data["layer"]] == _span(firm, row)[0]:
-            ax.text(x, y - 0.29, firm.label, ha="center", va="top", fontsize=7, zorder=4)
+            label = textwrap.fill(firm.label, 12)
+            ax.text(
+                x, y - 0.27, label, ha="center", va="top", fontsize=7, zorder=4, linespacing=0.9
+            )
     _draw_marks(ax, firms, pos, row, layers, columns)
     ax.set_xticks([])
     ax.set_yticks(range(len(layers)), list(layers))
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     if title:
-        ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
+        fig.text(0.01, 0.99, title, fontsize=10, fontweight="bold", va="top")
     ax.legend(
-        handles=_legend(), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False
+        handles=_legend(),
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        ncols=len(_legend()),
+        fontsize=7,
+        frameon=False,
+        handletextpad=0.3,
+        columnspacing=1.0,
     )
     if notes:
         fig.text(0.01, 0.01, "\n".join(notes[:4]), fontsize=7, va="bottom", color="#c1121f")
@@ -529,9 +541,13 @@ def _legend() -> list[Line2D | Patch]:
 
 
 def plot_stacked_shares(
-    ax: Axes, rounds: Sequence[float], shares: Mapping[str, Sequence[float]], *, title: str
+    ax: Axes, rounds: ArrayLike, shares: Mapping[str, ArrayLike], *, title: str
 ) -> None:
     """Stacked area of shares that sum to one each round (value share by layer).
+
+    A layer that has lost money so far has a negative share of the stack's profit: the
+    positive shares are stacked upwards from zero and the negative ones downwards, so the
+    top edge minus the bottom edge is always 1 and no area hides another.
 
     Parameters
     ----------
@@ -545,21 +561,30 @@ def plot_stacked_shares(
         Axes title.
     """
     names = list(shares)
+    x = np.asarray(rounds, dtype=float)
     data = np.array([np.nan_to_num(np.asarray(shares[n], dtype=float)) for n in names])
-    colours = [LAYER_COLOURS[i % len(LAYER_COLOURS)] for i in range(len(names))]
-    if len(rounds):
-        ax.stackplot(
-            np.asarray(rounds, dtype=float), data, labels=names, colors=colours, alpha=0.85
-        )
-    ax.set_ylim(0, 1)
+    if data.size and len(x):
+        up = np.cumsum(np.clip(data, 0, None), axis=0)
+        down = np.cumsum(np.clip(data, None, 0), axis=0)
+        for i, name in enumerate(names):
+            colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
+            low_up = up[i - 1] if i else np.zeros_like(x)
+            low_down = down[i - 1] if i else np.zeros_like(x)
+            ax.fill_between(x, low_up, up[i], color=colour, alpha=0.85, label=name, lw=0)
+            if (data[i] < 0).any():
+                ax.fill_between(x, low_down, down[i], color=colour, alpha=0.85, hatch="//", lw=0)
+        ax.axhline(0, color="#212529", lw=0.8)
+        ax.set_ylim(min(0.0, float(down.min())) - 0.02, max(1.0, float(up.max())) + 0.02)
+    else:
+        ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter("{x:.0%}")
     _finish(ax, title)
 
 
 def plot_series(
     ax: Axes,
-    rounds: Sequence[float],
-    series: Mapping[str, Sequence[float]],
+    rounds: ArrayLike,
+    series: Mapping[str, ArrayLike],
     *,
     title: str,
     percent: bool = False,
