@@ -322,13 +322,14 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     """Play one stack match: a simulation with the profile in the contested seats.
 
     The number of rounds is ``turns``, or geometric with end probability ``prob_end``
-    drawn from the match's own generator. Each seat ``k`` reports ``payoff_k`` (its
-    firm's mean value per round, :meth:`RunResult.payoffs`), ``restraint_k`` (share of
-    rounds its headline posture was restrain), ``integration_k`` (1 if it made any
-    integration move), ``value_share_k`` (its share of cumulative stack operating
-    profit).
+    drawn from the match's own generator; the simulation's seed is derived from the
+    match seed. With ``noise`` each contested seat plays through :class:`NoisyStrategy`.
+    Each seat ``k`` reports ``payoff_k`` (its firm's mean value per round,
+    :meth:`RunResult.payoffs`), ``restraint_k`` (share of its operations' rounds
+    restrained, from the run summary), ``integration_k`` (1 if it entered a layer by
+    integration), ``value_share_k`` (its share of cumulative stack operating profit).
     """
-    from stackgame.simulate import simulate
+    from stackgame.simulate import RunResult, build
 
     match_ss, sim_ss = np.random.SeedSequence(match.seed).spawn(2)
     rounds = spec.turns
@@ -336,36 +337,77 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
         rounds = int(np.random.default_rng(match_ss).geometric(spec.prob_end))
     sim_seed = int(sim_ss.generate_state(1, np.uint32)[0])
     strategies = dict(zip(spec.seats, match.profile, strict=True))
-    kwargs: dict[str, Any] = {}
-    if spec.noise > 0:
-        kwargs["noise"] = spec.noise
-    run = simulate(
-        spec.scenario or "ai-stack-2026",
-        rounds=rounds,
-        seed=sim_seed,
-        strategies=strategies,
-        **kwargs,
+    model = build(
+        spec.scenario or "ai-stack-2026", rounds=rounds, seed=sim_seed, strategies=strategies
     )
+    try:
+        if spec.noise > 0:
+            for firm in model.firms:
+                if firm.name in strategies:
+                    firm.set_strategy(NoisyStrategy(firm.strategy, spec.noise))
+        model.run()
+        run = RunResult.from_model(model)
+    finally:
+        model.release()
     payoffs = run.payoffs()
     summary = run.summary
     firms = {f["name"]: f for f in summary["firms"]}
-    moved = {i["firm"] for i in summary.get("integrations", [])}
-    per_firm = run.per_firm_round()
     row: dict[str, Any] = {"turns": int(summary.get("rounds", rounds or 0))}
     for k, seat in enumerate(spec.seats):
-        postures = per_firm.loc[per_firm["firm"] == seat, "posture"]
-        restrained = [_is_restrain(p) for p in postures]
+        firm = firms[seat]
         row[f"payoff_{k}"] = float(payoffs[seat])
-        row[f"restraint_{k}"] = float(np.mean(restrained)) if restrained else float("nan")
-        row[f"integration_{k}"] = float(seat in moved or bool(firms[seat].get("integrated")))
-        row[f"value_share_{k}"] = float(firms[seat]["value_share"])
+        row[f"restraint_{k}"] = float(firm["restraint_rate"])
+        row[f"integration_{k}"] = float(bool(firm.get("integrated")))
+        row[f"value_share_{k}"] = float(firm["value_share"])
     return row
 
 
-def _is_restrain(posture: Any) -> bool:
-    if isinstance(posture, str):
-        return posture.strip().lower() in ("restrain", "c", "0")
-    return int(posture) == int(Posture.RESTRAIN)
+class NoisyStrategy(Strategy):
+    """A strategy whose chosen postures are flipped with probability ``noise``.
+
+    Each round, each layer's posture (and the default posture) the inner strategy chose
+    is flipped independently with probability ``noise``, drawn from this wrapper's
+    generator; the inner strategy gets its own generator spawned from the injected one.
+    Explicit markups (learners on a grid) override postures and are left alone. The
+    stack's counterpart of Axelrod's noisy matches.
+    """
+
+    def __init__(self, inner: Strategy, noise: float) -> None:
+        super().__init__()
+        self.inner = inner
+        self.noise = float(noise)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """The inner strategy's name (the results report it)."""
+        return self.inner.name
+
+    @property
+    def classifier(self) -> Any:  # type: ignore[override]
+        """The inner strategy's classifier, made stochastic."""
+        import dataclasses
+
+        return dataclasses.replace(type(self.inner).classifier, stochastic=True)
+
+    def reset(self, rng: np.random.Generator | None = None) -> None:
+        """Reset the inner strategy with a generator spawned from ``rng``."""
+        super().reset(rng)
+        self.inner.reset(self.rng.spawn(1)[0])
+
+    def decide(self, observation: Any) -> Any:
+        """The inner action with each posture flipped with probability ``noise``."""
+        import dataclasses
+
+        action = self.inner.decide(observation)
+        flip = self.rng.random(len(action.postures) + 1) < self.noise
+        if not flip.any():
+            return action
+        postures = {
+            layer: Posture(1 - p) if f else p
+            for (layer, p), f in zip(action.postures.items(), flip[1:], strict=True)
+        }
+        default = Posture(1 - action.default) if flip[0] else action.default
+        return dataclasses.replace(action, postures=postures, default=default)
 
 
 def play_task(task: Any) -> dict[str, Any]:
@@ -442,6 +484,7 @@ class Tournament:
 
     spec: TournamentSpec
     schedule: Schedule = field(init=False)
+    execution: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         """Enumerate the matches."""
@@ -511,7 +554,7 @@ class Tournament:
         if store is not None:
             from stackgame.executor import execute
 
-            execute(
+            self.execution = execute(
                 self.tasks(),
                 play_task,
                 store=store,
@@ -527,6 +570,12 @@ class Tournament:
             rows = pd.DataFrame(self._play_in_memory(processes, progress))
         elapsed = time.perf_counter() - start
         result = TournamentResult.from_matches(self.spec, rows, self.schedule)
+        if self.execution is not None:
+            ex = self.execution
+            result.notes.append(
+                f"batch: {ex.total} matches, {ex.done_before} already recorded (not replayed), "
+                f"{ex.ran} played: {ex.ok} ok, {ex.failed} failed, {ex.timed_out} timed out"
+            )
         result.elapsed_seconds = time.perf_counter() - start
         result.play_seconds = elapsed
         return result
