@@ -1,0 +1,297 @@
+"""Hand-computed cases for the market clearing: prices, choice, rationing, shortages, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from stackgame.environment import market
+
+from tests.environment.conftest import BIG, chain, one_layer
+
+
+def _cournot(intercept: float = 100.0) -> market.Demand:
+    """Linear demand with quantity offers: fixes the top layer's output by hand."""
+    return market.Demand(kind="linear", intercept=intercept, slope=1.0, cournot=True)
+
+
+def _two_layer(
+    sellers: list[int],
+    buyers: list[int],
+    relations: list[tuple[int, int, float, bool]] | None = None,
+) -> market.Structure:
+    """Sellers (firm ids) in layer 0, buyers (firm ids) in layer 1; ops numbered in that order."""
+    layer_of = np.array([0] * len(sellers) + [1] * len(buyers))
+    return market.build_structure(
+        layer_of, np.array(sellers + buyers), 2, np.ones(2), np.ones(2), relations
+    )
+
+
+# -- prices ------------------------------------------------------------------------------
+
+
+def test_prices_are_markups_over_own_plus_input_cost() -> None:
+    """``p_u = c_u (1 + m_u)``, ``p_d = (c_d + a p_u)(1 + m_d)``; per unit ``c_d + a p_u + m_d``."""
+    s = market.build_structure(
+        np.array([0, 1]), np.array([0, 1]), 2, np.array([1.0, 2.0]), np.ones(2)
+    )
+    cost, m = np.array([2.0, 1.0]), np.array([0.5, 0.25])
+    demand = market.Demand(kind="linear", intercept=50.0)
+    r = market.clear(s, cost, m, np.zeros(2), np.full(2, BIG), demand)
+    assert r.price[0] == pytest.approx(3.0)
+    assert r.unit_input_cost[1] == pytest.approx(6.0)
+    assert r.price[1] == pytest.approx((1.0 + 2 * 3.0) * 1.25)
+    r = market.clear(
+        s, cost, np.array([1.0, 4.0]), np.zeros(2), np.full(2, BIG), demand, per_unit=True
+    )
+    assert r.price == pytest.approx([3.0, 1.0 + 2 * 3.0 + 4.0])
+    # money: downstream pays 2 units of input per unit sold at the upstream price
+    assert r.quantity[0] == pytest.approx(2 * r.quantity[1])
+    assert r.input_cost[1] == pytest.approx(r.quantity[0] * 3.0)
+
+
+def test_supplier_logit_on_relative_price_quality_and_switching_cost() -> None:
+    """``w_s ∝ exp((q_s + lockin_s - p_s/pbar)/mu)``; an exclusive relation forces one seller."""
+    s = _two_layer([1, 2], [0], relations=[(2, 1, 0.5, False)])
+    price = np.array([1.0, 2.0, 0.0])
+    quality = np.array([0.0, 0.1, 0.0])
+    w = market.supplier_weights(s, price, quality, np.full(3, BIG), 1)
+    mu, pbar = 1.0, 1.5
+    u = np.array([-1.0 / pbar, 0.1 + 0.5 - 2.0 / pbar]) / mu
+    assert w[0] == pytest.approx(np.exp(u) / np.exp(u).sum())
+    exclusive = _two_layer([1, 2], [0], relations=[(2, 0, 0.0, True)])
+    assert market.supplier_weights(exclusive, price, quality, np.full(3, BIG), 1)[
+        0
+    ] == pytest.approx([1.0, 0.0])
+    # a seller without capacity is not chosen
+    no_cap = np.array([BIG, 0.0, BIG])
+    assert market.supplier_weights(s, price, quality, no_cap, 1)[0] == pytest.approx([1.0, 0.0])
+
+
+def test_cournot_price_uses_offers_capped_by_capacity() -> None:
+    """``P = A - B sum_j min(x_j, K_j)``, floored at zero."""
+    d = market.Demand(kind="linear", intercept=10.0, slope=2.0, cournot=True)
+    assert market.cournot_price(np.array([1.0, 3.0]), np.array([5.0, 2.0]), d) == pytest.approx(4.0)
+    assert market.cournot_price(np.array([9.0, 9.0]), np.full(2, BIG), d) == 0.0
+
+
+# -- final demand ------------------------------------------------------------------------
+
+
+def test_logit_rationing_by_hand() -> None:
+    """Two identical apps (a=2, p=1, mu=1), outside a0=0, M=100; app 0 can serve 20.
+
+    Unconstrained shares ``e/(2e+1)`` each; app 0's excess re-chooses app 1 or the outside
+    good in the ratio ``e : 1`` (IIA), so ``lost = excess/(e+1)``.
+    """
+    d = market.Demand(kind="logit", market_size=100.0, mu=1.0, outside_quality=0.0)
+    r = market.clear(
+        one_layer(2), np.ones(2), np.zeros(2), np.full(2, 2.0), np.array([20.0, BIG]), d
+    )
+    e = math.e
+    want = 100 * e / (2 * e + 1)
+    excess = want - 20
+    assert r.final_demand == pytest.approx([want, want])
+    assert r.quantity == pytest.approx([20.0, want + excess * e / (e + 1)])
+    assert r.lost_demand == pytest.approx(excess / (e + 1))
+    assert r.outside_share == pytest.approx(1 / (2 * e + 1))
+    assert r.quantity.sum() + r.lost_demand + 100 * r.outside_share == pytest.approx(100.0)
+
+
+def test_operation_without_capacity_is_not_on_offer() -> None:
+    """A top operation with no capacity (not yet built) takes no consumers and loses none."""
+    d = market.Demand(kind="logit", market_size=100.0, mu=1.0)
+    r = market.clear(
+        one_layer(2), np.ones(2), np.zeros(2), np.full(2, 2.0), np.array([0.0, BIG]), d
+    )
+    assert r.quantity[0] == 0.0 and r.final_demand[0] == 0.0
+    assert r.lost_demand == pytest.approx(0.0)
+    assert r.outside_share == pytest.approx(1 / (math.e + 1))
+
+
+def test_linear_rationing_counts_each_lost_consumer_once() -> None:
+    """Efficient rationing, A=10, B=1: the seller at 2 serves its capacity 4 of D(2)=8; the
+    seller at 4 serves the residual D(4) - 4 = 2; lost demand is D(2) - 6 = 2."""
+    d = market.Demand(kind="linear", intercept=10.0, slope=1.0)
+    r = market.clear(
+        one_layer(2), np.array([2.0, 4.0]), np.zeros(2), np.zeros(2), np.array([4.0, BIG]), d
+    )
+    assert r.quantity == pytest.approx([4.0, 2.0])
+    assert r.final_demand == pytest.approx([8.0, 2.0])
+    assert r.lost_demand == pytest.approx(2.0)
+    assert r.final_spend == pytest.approx(4 * 2.0 + 2 * 4.0)
+
+
+def test_linear_demand_splits_equally_at_equal_prices_with_spillover() -> None:
+    d = market.Demand(kind="linear", intercept=10.0, slope=1.0)
+    r = market.clear(
+        one_layer(3), np.full(3, 2.0), np.zeros(3), np.zeros(3), np.array([1.0, BIG, BIG]), d
+    )
+    assert r.quantity == pytest.approx([1.0, 3.5, 3.5])
+    assert r.lost_demand == pytest.approx(0.0)
+
+
+# -- intermediate rationing --------------------------------------------------------------
+
+
+def test_intermediate_rationing_spills_to_the_other_seller() -> None:
+    """A buyer needing 10 splits 5/5 over two identical sellers; seller 0 can make 2, so 3
+    units spill to seller 1, which delivers 8; nothing is unmet."""
+    s = _two_layer([1, 2], [0])
+    r = market.clear(
+        s, np.ones(3), np.zeros(3), np.zeros(3), np.array([2.0, BIG, BIG]), _cournot(),
+        quantity_offer=np.array([0.0, 0.0, 10.0]),
+    )  # fmt: skip
+    assert r.flow[2, :2] == pytest.approx([2.0, 8.0])
+    assert r.quantity == pytest.approx([2.0, 8.0, 10.0])
+    assert r.unmet_input[2] == pytest.approx(0.0)
+    assert r.input_cost[2] == pytest.approx(2 * r.price[0] + 8 * r.price[1])
+
+
+def test_proportional_rationing_treats_identical_buyers_alike() -> None:
+    """One seller with capacity 6, two buyers needing 6 and 3: each gets 2/3 of its order
+    (4 and 2), sells that much, and the 3 units consumers wanted are lost."""
+    s = _two_layer([2], [0, 1])
+    r = market.clear(
+        s, np.ones(3), np.zeros(3), np.zeros(3), np.array([6.0, BIG, BIG]), _cournot(),
+        quantity_offer=np.array([0.0, 6.0, 3.0]),
+    )  # fmt: skip
+    assert r.flow[1:, 0] == pytest.approx([4.0, 2.0])
+    assert r.quantity == pytest.approx([6.0, 4.0, 2.0])
+    assert r.unmet_input[1:] == pytest.approx([0.0, 0.0])
+    assert r.lost_demand == pytest.approx(3.0)
+
+
+def test_buyer_rationed_by_its_only_seller_keeps_its_ration_on_the_reclear() -> None:
+    """Seller S (capacity 4) and S2 (ample); B1 needs 6 split 3/3, B2 needs 3 and buys only
+    from S (exclusive). S rations 4 in proportion 3:3, B1 spills 1 to S2: B1 gets 6, B2 gets 2.
+
+    The clearing is then repeated with B2 able to sell only 2. Before the fix B2 ordered
+    just 2 there and its proportional ration shrank again (to 1.6); now each buyer first
+    keeps its allocation, so B2 still gets 2."""
+    s = _two_layer([2, 3], [0, 1], relations=[(3, 0, 0.0, True)])
+    r = market.clear(
+        s, np.ones(4), np.zeros(4), np.zeros(4), np.array([4.0, BIG, BIG, BIG]), _cournot(),
+        quantity_offer=np.array([0.0, 0.0, 6.0, 3.0]),
+    )  # fmt: skip
+    assert r.quantity == pytest.approx([4.0, 4.0, 6.0, 2.0])
+    assert r.flow[2, :2] == pytest.approx([2.0, 4.0])
+    assert r.flow[3, :2] == pytest.approx([2.0, 0.0])
+    assert r.lost_demand == pytest.approx(1.0)
+
+
+def test_foundry_shortage_shrinks_the_apps_sales() -> None:
+    """Foundry capacity 10, chips need 2 wafers each: at most 5 chips, so at most 5 app units.
+
+    Two apps (logit, M=100) want far more; both are rationed in proportion to what they
+    wanted, and the consumers they could not serve are lost, not counted as choosing the
+    outside good: delivered + lost + outside = M.
+    """
+    s = market.build_structure(
+        np.array([0, 1, 2, 2]), np.array([0, 1, 2, 3]), 3, np.array([1.0, 2.0, 1.0]), np.ones(3)
+    )
+    d = market.Demand(kind="logit", market_size=100.0, mu=1.0)
+    quality = np.array([0.0, 0.0, 6.0, 5.0])
+    cap = np.array([10.0, BIG, BIG, BIG])
+    r = market.clear(s, np.full(4, 0.5), np.full(4, 0.2), quality, cap, d)
+    assert r.quantity[0] == pytest.approx(10.0)
+    assert r.quantity[1] == pytest.approx(5.0)
+    assert r.quantity[2:].sum() == pytest.approx(5.0)
+    assert r.quantity[2] / r.quantity[3] == pytest.approx(r.final_demand[2] / r.final_demand[3])
+    assert r.lost_demand == pytest.approx(r.final_demand.sum() - 5.0)
+    assert 5.0 + r.lost_demand + 100 * r.outside_share == pytest.approx(100.0)
+    slack = market.clear(s, np.full(4, 0.5), np.full(4, 0.2), quality, np.full(4, BIG), d)
+    assert slack.quantity[2:].sum() > 50  # the constraint, not demand, binds
+
+
+# -- self-supply -------------------------------------------------------------------------
+
+
+def test_integrated_firm_supplies_itself_first_at_cost() -> None:
+    """Firm 0 runs the only upstream operation (capacity 10) and one downstream operation.
+
+    Each downstream operation wants 8: firm 0 takes its 8 at cost first and sells the
+    remaining 2 to its rival, whose other 6 are unmet; the upstream operation earns its
+    markup only on the 2 units it sells on the market."""
+    s = _two_layer([0], [0, 1])
+    cost, m = np.array([1.0, 0.0, 0.0]), np.array([0.5, 0.0, 0.0])
+    r = market.clear(
+        s, cost, m, np.zeros(3), np.array([10.0, BIG, BIG]), _cournot(),
+        quantity_offer=np.array([0.0, 8.0, 8.0]),
+    )  # fmt: skip
+    assert r.self_supply[1] == pytest.approx(8.0)
+    assert r.flow[2, 0] == pytest.approx(2.0)
+    assert r.quantity == pytest.approx([10.0, 8.0, 2.0])
+    assert r.unit_input_cost[1] == pytest.approx(1.0)  # at cost, no markup
+    assert r.input_cost[1] == pytest.approx(8.0)
+    assert r.gross_profit[0] == pytest.approx(2 * (1.5 - 1.0))
+
+
+def test_price_is_a_markup_over_the_blend_when_own_capacity_is_short() -> None:
+    """Firm 0's own upstream can make 4 at cost 1; the rest comes from firm 1 at 2.
+
+    With the old default (price as if all input were self-supplied at cost) firm 0 priced
+    at 1.1 and lost money on every unit bought at 2. Now the planned self-supply share is
+    lowered to what own capacity actually supplied, so the price is at least the markup
+    over the realised average input cost and the gross profit is positive."""
+    s = market.build_structure(np.array([0, 0, 1]), np.array([0, 1, 0]), 2, np.ones(2), np.ones(2))
+    cost, m = np.array([1.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.1])
+    cap = np.array([4.0, BIG, BIG])
+    d = market.Demand(kind="linear", intercept=10.0, slope=1.0)
+    old = market.clear(s, cost, m, np.zeros(3), cap, d, self_share=np.ones(3))
+    assert old.price[2] == pytest.approx(1.1)
+    assert old.gross_profit[2] < 0
+    r = market.clear(s, cost, m, np.zeros(3), cap, d)
+    assert r.attempts == 2
+    assert r.self_supply[2] == pytest.approx(4.0)
+    average_input = r.input_cost[2] / r.quantity[2]
+    assert r.price[2] >= average_input * 1.1 - 1e-9
+    assert r.gross_profit[2] > 0
+    share = 4.0 / 8.9  # realised in the first pass (demand 10 - 1.1)
+    assert r.unit_input_cost[2] == pytest.approx(share * 1.0 + (1 - share) * 2.0)
+
+
+def test_chain_integration_has_no_double_marginalisation() -> None:
+    s = chain([0, 0])
+    d = market.Demand(kind="linear", intercept=10.0)
+    r = market.clear(s, np.array([1.0, 1.0]), np.array([3.0, 0.5]), np.zeros(2), np.full(2, BIG), d)
+    assert r.price[1] == pytest.approx((1.0 + 1.0) * 1.5)  # upstream markup ignored
+    assert r.gross_profit[0] == pytest.approx(0.0, abs=1e-12)
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"firm_of": np.array([0])}, "equal length"),
+        ({"layer_of": np.array([0, 2])}, "layers must lie in 0..1"),
+        ({"input_coefficient": np.array([1.0, 0.0])}, "input_coefficient: every value"),
+        ({"choice_mu": np.array([1.0])}, "choice_mu: expected 2 values"),
+        ({"firm_of": np.array([0, 0]), "layer_of": np.array([1, 1])}, "two operations in layer 1"),
+        ({"relations": [(0, 1, 0.0, False)]}, "relations[0]: the seller must be"),
+        ({"relations": [(1, 0, -1.0, False)]}, "relations[0]: switching cost"),
+        ({"relations": [(1, 5, 0.0, False)]}, "relations[0]: operation index"),
+    ],
+)
+def test_build_structure_rejects_bad_input(kwargs: dict, message: str) -> None:
+    args = {
+        "layer_of": np.array([0, 1]),
+        "firm_of": np.array([0, 1]),
+        "n_layers": 2,
+        "input_coefficient": np.ones(2),
+        "choice_mu": np.ones(2),
+    } | kwargs
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        market.build_structure(**args)
+
+
+def test_demand_and_clear_reject_bad_input() -> None:
+    with pytest.raises(ValueError, match="demand.kind must be 'logit' or 'linear'"):
+        market.Demand(kind="probit")
+    with pytest.raises(ValueError, match="mu and slope must be positive"):
+        market.Demand(mu=0.0)
+    with pytest.raises(ValueError, match=r"capacity: expected 2 values"):
+        market.clear(chain([0, 1]), np.ones(2), np.ones(2), np.ones(2), np.ones(3), market.Demand())
