@@ -1,0 +1,98 @@
+"""The run summary: value shares and margins by layer and firm, calibration, verdict."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from stackgame.environment.model import StackModel
+from stackgame.environment.scenario import from_dict
+from stackgame.environment.summary import summarize
+
+from tests.environment.core_fixtures import firm, run_model, tiny
+
+
+@pytest.fixture(scope="module")
+def stack() -> StackModel:
+    """The built-in scenario, six rounds (shared, read only)."""
+    return run_model("ai-stack-2026", seed=4, rounds=6)  # type: ignore[arg-type]
+
+
+def test_value_and_spend_shares_sum_to_one(stack: StackModel) -> None:
+    s = stack.summary()
+    assert sum(r["value_share"] for r in s["layers"]) == pytest.approx(1.0, abs=1e-5)
+    assert sum(r["value_share"] for r in s["firms"]) == pytest.approx(1.0, abs=1e-5)
+    assert sum(r["spend_share"] for r in s["layers"]) == pytest.approx(1.0, abs=1e-5)
+    assert [r["name"] for r in s["layers"]] == stack.layer_names
+    assert [r["name"] for r in s["firms"]] == [f.name for f in stack.firms]
+
+
+def test_layer_figures_match_the_history(stack: StackModel) -> None:
+    s = stack.summary()
+    h = stack.history
+    rev = h.layers_matrix("revenue").sum(axis=0)
+    oper = h.layers_matrix("operating_profit").sum(axis=0)
+    gross = h.layers_matrix("gross_profit").sum(axis=0)
+    for k, row in enumerate(s["layers"]):
+        assert row["operating_margin"] == pytest.approx(oper[k] / rev[k], abs=1e-6)
+        assert row["gross_margin"] == pytest.approx(gross[k] / rev[k], abs=1e-6)
+        assert row["value_share"] == pytest.approx(oper[k] / oper.sum(), abs=1e-6)
+    assert s["stack_profit"] == pytest.approx(oper.sum(), rel=1e-6)
+    assert s["rounds"] == 6 and s["seed"] == 4
+
+
+def test_firm_rows_use_external_revenue_and_value(stack: StackModel) -> None:
+    s = stack.summary()
+    h = stack.history
+    value = h.firms_matrix("value").sum(axis=0)
+    profit = h.firms_matrix("profit").sum(axis=0)
+    rev = h.firms_matrix("revenue").sum(axis=0)
+    total = h.layers_matrix("operating_profit").sum()
+    for i, row in enumerate(s["firms"]):
+        assert row["value_share"] == pytest.approx(value[i] / total, abs=1e-6)
+        if rev[i] > 1e-9:
+            assert row["operating_margin"] == pytest.approx(profit[i] / rev[i], abs=1e-6)
+        assert set(row) >= {"name", "layers", "value_share", "gross_margin", "operating_margin"}
+
+
+def test_calibration_rows_report_model_minus_target(stack: StackModel) -> None:
+    rows = stack.summary()["calibration"]
+    assert len(rows) == len(stack.scenario.calibration) > 0
+    for r in rows:
+        if r["model"] is not None:
+            assert r["residual"] == pytest.approx(r["model"] - r["target"], abs=2e-6)
+
+
+def test_summary_is_json_and_stable(stack: StackModel) -> None:
+    a = json.dumps(stack.summary(), sort_keys=True)
+    b = json.dumps(summarize(stack), sort_keys=True)
+    assert a == b
+    assert "NaN" not in a and "Infinity" not in a
+
+
+def test_verdict_names_the_top_layer_and_firm() -> None:
+    raw = tiny()
+    firm(raw, "appco")["strategy"] = "always_extract"
+    firm(raw, "appco")["ops"]["apps"]["extract_markup"] = 2.0
+    model = run_model(raw, rounds=3)
+    s = model.summary()
+    assert max(s["layers"], key=lambda r: r["value_share"])["name"] == "apps"
+    assert s["verdict"].startswith("The apps layer captures")
+    assert "appco is the largest single winner" in s["verdict"]
+
+
+def test_operation_rows_and_utilisation() -> None:
+    model = run_model(tiny(), rounds=2)
+    ops = model.summary()["operations"]
+    q = model.history.ops_matrix("quantity").sum(axis=0)
+    cap = model.history.ops_matrix("capacity").sum(axis=0)
+    assert len(ops) == 4
+    np.testing.assert_allclose([r["utilisation"] for r in ops], q / cap, atol=1e-6)
+
+
+def test_summary_before_a_round_is_an_error() -> None:
+    model = StackModel(from_dict(tiny()), 0)
+    with pytest.raises(ValueError, match="not run"):
+        model.summary()
+    model.release()
