@@ -153,7 +153,8 @@ class Parameter:
         return self._cast(self.low + float(u) * (self.high - self.low))
 
     def _cast(self, x: float) -> Any:
-        return int(round(float(x))) if self.integer else float(x)
+        # 12 significant digits: 0.6, not linspace's 0.6000000000000001
+        return int(round(float(x))) if self.integer else float(f"{float(x):.12g}")
 
 
 # -- the spec ------------------------------------------------------------------------------

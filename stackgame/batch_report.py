@@ -361,7 +361,7 @@ def _fmt(value: Any) -> str:
 
 def markdown(table: pd.DataFrame, index: bool = True) -> str:
     """Format a pandas table as a GitHub-flavoured Markdown table."""
-    df = table.reset_index() if index else table
+    df = table.rename_axis(table.index.name or "metric").reset_index() if index else table
     header = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in df.itertuples(index=False):

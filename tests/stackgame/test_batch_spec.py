@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,3 +224,11 @@ def test_parse_spec_without_a_file():
         {"parameters": {"regulator.stance": [0.1, 0.2]}}, source="inline", check=False
     )
     assert spec.runs_total == 2 and spec.name == "inline"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[2] / "runs").glob("*.toml")), ids=str
+)
+def test_every_spec_in_runs_is_valid(path):
+    spec = load_spec(path)  # paths, strategies, values and metric patterns checked
+    assert 0 < spec.runs_total <= 500
