@@ -1,0 +1,66 @@
+"""FirmAgent: a thin Mesa agent that holds a strategy and its history."""
+
+from __future__ import annotations
+
+import numpy as np
+from stackgame.environment.model import StackModel
+from stackgame.environment.scenario import from_dict
+from stackgame.strategies.base import Action, Integration, Move, Posture
+
+from tests.environment.core_fixtures import Scripted, firm, tiny
+
+
+def _model() -> StackModel:
+    raw = tiny(rounds=3)
+    firm(raw, "appco")["cash"] = 1000.0
+    return StackModel(from_dict(raw), 0)
+
+
+def test_firm_agent_fields_and_history() -> None:
+    model = _model()
+    app = model.firms[3]
+    assert (app.name, app.label, app.index) == ("appco", "appco", 3)
+    assert app.layers == ("apps",)
+    assert app.cash == 1000.0 and app.active
+    assert app.unique_id == 4 and app.model is model
+    model.run()
+    model.release()
+    assert len(app.postures) == len(app.payoffs) == len(app.margins) == len(app.markups) == 3
+    np.testing.assert_allclose(app.payoffs, model.history.firms_matrix("value")[:, 3])
+    assert app.cash == float(model.state.cash[3])
+
+
+def test_decide_asks_the_strategy_and_remember_appends() -> None:
+    model = _model()
+    app = model.firms[3]
+    spy = Scripted([Action.uniform(Posture.EXTRACT)])
+    app.set_strategy(spy)
+    obs = model.observe()[3]
+    assert app.decide(obs).default is Posture.EXTRACT
+    assert spy.seen == [obs]
+    app.remember(Posture.EXTRACT, 1.5, 0.2, 0.5)
+    assert app.postures == (Posture.EXTRACT,) and app.payoffs == (1.5,)
+    model.release()
+
+
+def test_set_strategy_keeps_the_firms_generator() -> None:
+    model = _model()
+    app = model.firms[3]
+    rng = app.strategy_rng
+    spy = Scripted()
+    app.set_strategy(spy)
+    assert app.strategy is spy and spy.rng is rng
+    model.release()
+
+
+def test_an_acquired_firm_is_inactive_and_stops_deciding() -> None:
+    model = _model()
+    buyer = model.firms[3]
+    target = model.firms[2]
+    buyer.set_strategy(Scripted([Action(integration=Integration(Move.BUY, target="cloudco"))]))
+    model.run()
+    model.release()
+    assert not target.active
+    assert target.layers == ()
+    assert buyer.layers == ("cloud", "apps")
+    assert len(target.postures) == 1  # it played round 0 only
