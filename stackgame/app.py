@@ -15,6 +15,7 @@ as text and read as an integer. Change them, then press Reset.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mesa.visualization import SolaraViz
@@ -32,11 +33,15 @@ from stackgame.viz_components import (
 )
 
 SCENARIO = "ai-stack-2026"
+SEED = os.environ.get("STACKGAME_VIZ_SEED", "42")
+"""The seed box's first value (``stackgame viz --seed K`` sets it)."""
 SEATS = ("nvidia", "tsmc", "google", "aws", "openai", "anthropic")
 """The contested seats: the firms whose strategy the page lets you choose."""
 
 
-def model_params(scenario: str = SCENARIO, seats: tuple[str, ...] = SEATS) -> dict[str, Any]:
+def model_params(
+    scenario: str = SCENARIO, seats: tuple[str, ...] = SEATS, seed: str = SEED
+) -> dict[str, Any]:
     """The SolaraViz controls, with the scenario's own values as defaults."""
     base = resolve(scenario)
     strategies = list(all_strategies())
@@ -49,7 +54,7 @@ def model_params(scenario: str = SCENARIO, seats: tuple[str, ...] = SEATS) -> di
             "values": [n for n in builtin_names() if _has_seats(n, seats)],
             "label": "Scenario",
         },
-        "seed": {"type": "InputText", "value": "42", "label": "Seed (integer)"},
+        "seed": {"type": "InputText", "value": str(seed), "label": "Seed (integer)"},
     }
     for firm in seat_firms:
         params[f"strategy_{firm.name}"] = {
