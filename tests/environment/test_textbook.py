@@ -279,3 +279,63 @@ def test_logit_bertrand_restrain_extract_is_a_prisoners_dilemma() -> None:
     assert (t, r, p, s) == pytest.approx((0.3679, 0.3375, 0.2229, 0.1180), abs=TOL)
     assert t > r > p > s
     assert 2 * r > t + s
+
+
+# -- the shipped textbook scenarios ------------------------------------------------------
+
+TEXTBOOK = ("monopoly-chain", "logit-bertrand-duopoly", "cournot-duopoly")
+
+
+@pytest.mark.parametrize("name", TEXTBOOK)
+def test_textbook_scenarios_are_built_in_and_valid(name: str) -> None:
+    from stackgame.environment.scenario import builtin_names, resolve
+
+    assert name in builtin_names()
+    scenario = resolve(name)
+    assert scenario.name == name
+    assert not scenario.regulator.enabled and not scenario.allow_integration
+
+
+def _posture_payoffs(
+    name: str, firms: tuple[str, str]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per-round gross profit of both firms for each pair of fixed postures, via the model."""
+    from stackgame.environment.model import StackModel
+
+    table = {}
+    for a in ("restrain", "extract"):
+        for b in ("restrain", "extract"):
+            strategies = {firms[0]: f"always_{a}", firms[1]: f"always_{b}"}
+            model = StackModel(name, seed=0, rounds=2, strategies=strategies)
+            model.step()
+            clearing = model.last_clearing
+            model.release()
+            assert clearing is not None
+            table[a, b] = (float(clearing.gross_profit[0]), float(clearing.gross_profit[1]))
+    return table
+
+
+def test_monopoly_chain_scenario_reproduces_the_complements_equilibrium() -> None:
+    """Both extract: margins 8/3, p = 22/3, profit 64/9 each; extract is weakly dominant and
+    mutual restraint pays the same 64/9 (margins symmetric around the joint optimum)."""
+    pay = _posture_payoffs("monopoly-chain", ("upstream_monopolist", "downstream_monopolist"))
+    assert pay["extract", "extract"] == pytest.approx((64 / 9, 64 / 9), abs=1e-3)
+    assert pay["restrain", "restrain"] == pytest.approx((64 / 9, 64 / 9), abs=1e-3)
+    assert pay["extract", "restrain"] == pytest.approx((32 / 3, 16 / 3), abs=1e-3)
+    assert pay["restrain", "extract"] == pytest.approx((16 / 3, 32 / 3), abs=1e-3)
+
+
+def test_logit_bertrand_scenario_posture_game_is_a_prisoners_dilemma() -> None:
+    """Restrain = Nash markup, extract = joint-profit markup (see the scenario's comments)."""
+    pay = _posture_payoffs("logit-bertrand-duopoly", ("firm_1", "firm_2"))
+    p, r = pay["restrain", "restrain"][0], pay["extract", "extract"][0]
+    t, s = pay["restrain", "extract"]
+    assert (p, r, t, s) == pytest.approx((0.2229, 0.3375, 0.3679, 0.1180), abs=TOL)
+    assert t > r > p > s and 2 * r > t + s
+
+
+def test_cournot_scenario_default_play_is_the_cournot_outcome() -> None:
+    """Capacities at q* = 3 offered in full: P = 4, profit 9 each, whatever the postures."""
+    pay = _posture_payoffs("cournot-duopoly", ("firm_1", "firm_2"))
+    for profits in pay.values():
+        assert profits == pytest.approx((9.0, 9.0))
