@@ -86,3 +86,80 @@ class Scripted(Strategy):
         self.seen.append(observation)
         k = len(self.seen) - 1
         return self.actions[k] if k < len(self.actions) else Action()
+
+
+def _edit(change: Any) -> Any:
+    """A writer that applies ``change`` to a fresh tiny dictionary and writes it."""
+
+    def write(folder: Path) -> Path:
+        raw = tiny()
+        change(raw)
+        return write_toml(folder, raw, "bad.toml")
+
+    return write
+
+
+def _text(edit: Any) -> Any:
+    """A writer that edits the TOML text of the tiny scenario (for NaN, inf, syntax)."""
+
+    def write(folder: Path) -> Path:
+        path = write_toml(folder, tiny(), "bad.toml")
+        path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return path
+
+    return write
+
+
+def _put(raw: dict[str, Any], key: str, **entry: Any) -> None:
+    raw[key] = [entry]
+
+
+def _set_ops(name: str, field: str, value: Any) -> Any:
+    return lambda raw: firm(raw, name)["ops"]["chips"].__setitem__(field, value)
+
+
+BAD_SCENARIOS: list[tuple[str, Any, tuple[str, ...]]] = [
+    ("malformed_toml", _text(lambda t: t + "\n[demand\n"), ("malformed TOML",)),
+    ("unknown_field", _edit(lambda r: r.__setitem__("colour", "red")), ("colour", "unknown")),
+    (
+        "unknown_strategy",
+        _edit(lambda r: firm(r, "fab").__setitem__("strategy", "tit_for_tatt")),
+        ("firms.fab.strategy", "tit_for_tatt", "did you mean tit_for_tat"),
+    ),
+    (
+        "unknown_layer_in_ops",
+        _edit(lambda r: firm(r, "fab")["ops"].__setitem__("gpus", firm(r, "fab")["ops"]["chips"])),
+        ("firms.fab.ops.gpus", "unknown layer"),
+    ),
+    (
+        "negative_capacity",
+        _edit(_set_ops("fab", "capacity", -1.0)),
+        ("firms.fab.ops.chips.capacity", "greater than or equal to 0", "-1"),
+    ),
+    (
+        "nan_capacity",
+        _text(lambda t: t.replace("capacity = 100.0", "capacity = nan", 1)),
+        ("firms.fab.ops.chips.capacity", "finite", "nan"),
+    ),
+    (
+        "inf_unit_cost",
+        _text(lambda t: t.replace("unit_cost = 1.2", "unit_cost = inf", 1)),
+        ("firms.fab2.ops.chips.unit_cost", "finite", "inf"),
+    ),
+    (
+        "relation_unknown_layer",
+        _edit(lambda r: _put(r, "relations", buyer="cloudco", seller="fab", layer="gpus")),
+        ("relations[0].layer", "unknown layer 'gpus'"),
+    ),
+    (
+        "relation_not_just_above",
+        _edit(lambda r: _put(r, "relations", buyer="appco", seller="fab", layer="chips")),
+        ("relations[0].buyer", "appco does not buy from chips"),
+    ),
+    (
+        "stake_unknown_firm",
+        _edit(lambda r: _put(r, "stakes", holder="appco", investee="nvidia", share=0.1)),
+        ("stakes[0].investee", "unknown firm 'nvidia'"),
+    ),
+]  # fmt: skip
+"""Bad scenario files: (id, writer(folder) -> path, fragments the one-line error must hold)."""

@@ -1,0 +1,174 @@
+"""``stackgame run`` and ``stackgame scenarios``: bad input, determinism, JSON, files."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+
+from stackgame.cli import main
+from tests.environment.core_fixtures import BAD_SCENARIOS, tiny, write_toml
+
+QUICK = ["--rounds", "2", "--json", "--no-files"]
+
+
+def _fails(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Run the CLI expecting exit 2; return the one stderr line."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith(f"stackgame {argv[0]}: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("case", "writer", "fragments"), BAD_SCENARIOS, ids=[c[0] for c in BAD_SCENARIOS]
+)
+def test_bad_scenario_file_exits_2_with_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    writer: Any,
+    fragments: tuple[str, ...],
+) -> None:
+    path = writer(tmp_path)
+    line = _fails(capsys, ["run", "--scenario", str(path), *QUICK])
+    assert str(path) in line
+    for fragment in fragments:
+        assert fragment in line, (case, line)
+
+
+@pytest.fixture
+def ok(tmp_path: Path) -> str:
+    """A valid tiny scenario file."""
+    return str(write_toml(tmp_path, tiny(), "ok.toml"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragments"),
+    [
+        (["--set", "regulator.stanse=0.3"], ("regulator.stanse", "no field 'stanse'")),
+        (["--set", "firms.nvidia.strategy=defector"], ("firms.nvidia.strategy", "'nvidia'")),
+        (["--set", "regulator.stance"], ("--set", "expected KEY=VALUE")),
+        (["--set", "regulator.stance=nan"], ("regulator.stance", "finite")),
+        (["--strategy", "fab"], ("--strategy 'fab'", "expected KEY=VALUE")),
+        (["--strategy", "fab=tit_for_tatt"], ("firms.fab.strategy", "did you mean tit_for_tat")),
+        (["--strategy", "nvidia=tit_for_tat"], ("unknown firm 'nvidia'", "fab, fab2")),
+        (["--rounds", "0"], ("--rounds", "at least 1", "got 0")),
+    ],
+    ids=["set_path", "set_firm", "set_no_value", "set_nan", "strategy_no_value",
+         "strategy_unknown", "strategy_firm", "rounds_zero"],
+)  # fmt: skip
+def test_bad_flag_exits_2_with_one_line(
+    ok: str, capsys: pytest.CaptureFixture[str], flags: list[str], fragments: tuple[str, ...]
+) -> None:
+    line = _fails(capsys, ["run", "--scenario", ok, "--json", "--no-files", *flags])
+    for fragment in fragments:
+        assert fragment in line, line
+
+
+def test_missing_scenario_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.toml"
+    line = _fails(capsys, ["run", "--scenario", str(missing), *QUICK])
+    assert f"{missing}: no such file" in line
+    line = _fails(capsys, ["run", "--scenario", "no-such-builtin", *QUICK])
+    assert "unknown scenario 'no-such-builtin'" in line
+    line = _fails(capsys, ["scenarios", "--show", "no-such-builtin"])
+    assert "ai-stack-2026" in line
+
+
+def test_show_prints_toml_that_round_trips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scenarios", "--show", "ai-stack-2026"]) == 0
+    text = capsys.readouterr().out
+    raw = tomllib.loads(text)
+    assert raw["name"] == "ai-stack-2026"
+    # the shown text is a usable scenario file, comments included
+    original = tmp_path / "original.toml"
+    original.write_text(text, encoding="utf-8")
+    assert main(["run", "--scenario", str(original), *QUICK]) == 0
+    before = json.loads(capsys.readouterr().out)
+    # edit a value, pass it back, and the change shows
+    raw["demand"]["market_size"] = 2 * raw["demand"]["market_size"]
+    raw["regulator"]["stance"] = 0.0
+    edited = tmp_path / "edited.toml"
+    edited.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    assert main(["run", "--scenario", str(edited), *QUICK]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["regulator"]["stance"] == 0.0 and before["regulator"]["stance"] == 0.5
+    # capacity binds, so twice the consumers buy a little more and many go without
+    assert after["final_spend"] > before["final_spend"]
+    assert after["lost_demand"] > before["lost_demand"] + 10
+    assert after["scenario_hash"] != before["scenario_hash"]
+
+
+def test_scenarios_lists_the_builtin(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenarios", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r["name"] == "ai-stack-2026" and r["firms"] > 5 for r in rows)
+
+
+RUN6 = ["run", "--scenario", "ai-stack-2026", "--rounds", "6", "--json", "--no-files"]
+
+
+def test_run_twice_gives_identical_bytes_and_the_json_has_shares(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([*RUN6, "--seed", "3"]) == 0
+    first = capsys.readouterr().out
+    assert main([*RUN6, "--seed", "3"]) == 0
+    second = capsys.readouterr().out
+    assert first == second
+    s = json.loads(first)
+    assert s["seed"] == 3 and s["rounds"] == 6
+    for row in s["layers"]:
+        assert {"name", "value_share", "gross_margin", "operating_margin"} <= set(row)
+    for row in s["firms"]:
+        assert {"name", "layers", "value_share", "gross_margin", "operating_margin"} <= set(row)
+    assert sum(r["value_share"] for r in s["layers"]) == pytest.approx(1.0, abs=1e-5)
+    assert sum(r["value_share"] for r in s["firms"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_seeds_differ_where_the_regulator_draws(capsys: pytest.CaptureFixture[str]) -> None:
+    hot = []
+    for pair in ("stance=1.0", "base_rate=1.0", "share_threshold=0.3", "margin_threshold=0.3"):
+        hot += ["--set", f"regulator.{pair}"]
+    outs = []
+    for seed in ("0", "1", "2"):
+        assert main([*RUN6, "--seed", seed, *hot]) == 0
+        s = json.loads(capsys.readouterr().out)
+        assert s["regulator"]["investigations"] > 0
+        s.pop("seed")
+        outs.append(json.dumps(s, sort_keys=True))
+    assert len(set(outs)) > 1
+
+
+def test_run_writes_tables_plots_and_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--scenario", "ai-stack-2026", "--rounds", "3", "--seed", "5",
+                 "--out", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert str(out) in text
+    for name in ("summary.json", "layers.csv", "firms.csv", "manifest.json"):
+        assert (out / name).is_file(), name
+    assert list(out.glob("*.parquet"))
+    assert list(out.glob("*.png"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert {"command", "seed", "scenario_hash", "versions", "git_revision"} <= set(manifest)
+    assert manifest["seed"] == 5
+    assert manifest["scenario_hash"] == summary["scenario_hash"]
+    assert "mesa" in manifest["versions"]
+    import pandas as pd
+
+    layers = pd.read_csv(out / "layers.csv")
+    assert len(layers) == 3 * 5
