@@ -52,8 +52,8 @@ def _spec_text(n: int) -> str:
     points = max(1, n // 10)
     a = 10 if points >= 10 else points
     b = max(1, points // a)
-    stances = [round(x, 4) for x in np.linspace(0.0, 1.0, a)]
-    growth = [round(x, 5) for x in np.linspace(0.0, 0.1, b)]
+    stances = [round(float(x), 4) for x in np.linspace(0.0, 1.0, a)]
+    growth = [round(float(x), 5) for x in np.linspace(0.0, 0.1, b)]
     return f"""
 [batch]
 name = "bench"
@@ -102,6 +102,7 @@ def _root() -> Path:
 
 
 def _timed_batch(n: int, workers: int, backend: str = "local") -> float:
+    import stackgame.simulate  # noqa: F401 - import Mesa once, outside the timing
     from stackgame.batch import load_spec, run_batch
 
     with tempfile.TemporaryDirectory() as tmp:

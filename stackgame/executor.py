@@ -30,6 +30,7 @@ import contextlib
 import ctypes
 import importlib
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -805,7 +806,7 @@ def _drive_dask(
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                silence_logs=True,
+                silence_logs=logging.ERROR,
             )
             client = Client(cluster)
             n = workers
