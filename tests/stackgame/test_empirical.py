@@ -289,3 +289,40 @@ def test_parse_strategies_forms():
         parse_strategies(["a=x"], seats)
     with pytest.raises(UserError, match="every seat or for none"):
         parse_strategies(["a=x", "y"], seats)
+
+
+def test_monopoly_chain_through_the_model_has_extract_extract_as_only_equilibrium():
+    """The textbook scenario, simulated: the posture game's only equilibrium is extraction.
+
+    Closed forms in environment/scenarios/monopoly-chain.toml: 64/9 each at (restrain,
+    restrain) and (extract, extract); 32/3 for an extractor facing a restrainer, 16/3 for
+    the restrainer.
+    """
+    from stackgame.environment.scenario import builtin_names
+
+    if "monopoly-chain" not in builtin_names():
+        pytest.skip("monopoly-chain scenario not shipped")
+    seats = ("upstream_monopolist", "downstream_monopolist")
+    s = GameSpec(
+        scenario="monopoly-chain",
+        seats=seats,
+        strategies=(("always_restrain", "always_extract"),) * 2,
+        repetitions=2,
+        rounds=3,
+        seed=0,
+    )
+    report = empirical.analyse(s, progress=False)
+    table = {
+        tuple(e["profile"][seat] for seat in seats): e["payoff"][seats[0]]["mean"]
+        for e in report["payoffs"]
+    }
+    assert table[("always_restrain", "always_restrain")] == pytest.approx(64 / 9, rel=1e-3)
+    assert table[("always_extract", "always_restrain")] == pytest.approx(32 / 3, rel=1e-3)
+    assert table[("always_restrain", "always_extract")] == pytest.approx(16 / 3, rel=1e-3)
+    (eq,) = report["equilibria"]
+    assert eq["kind"] == "pure"
+    assert eq["profile"] == {seat: "always_extract" for seat in seats}
+    assert eq["check"]["epsilon"] == 0.0
+    assert all(d["gain"] < 0 for d in eq["check"]["deviations"])
+    top = report["alpha_rank"]["ranking"][0]
+    assert top["profile"] == {seat: "always_extract" for seat in seats} and top["mass"] > 0.9
