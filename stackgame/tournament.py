@@ -264,9 +264,14 @@ _DECISION_CACHE: dict[Any, dict[tuple[int, int], Posture]] = {}
 _MATCH_CACHE: dict[tuple[Any, ...], MatchResult] = {}
 
 
+_CLASSES: dict[str, type[Strategy]] = {}
+
+
 def _classes(names: Sequence[str]) -> list[type[Strategy]]:
-    known = all_strategies()
-    return [known[n] for n in names]
+    missing = [n for n in names if n not in _CLASSES]
+    if missing:
+        _CLASSES.update(all_strategies())
+    return [_CLASSES[n] for n in names]
 
 
 def play_matrix(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
@@ -378,12 +383,12 @@ class NoisyStrategy(Strategy):
         self.noise = float(noise)
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         """The inner strategy's name (the results report it)."""
         return self.inner.name
 
     @property
-    def classifier(self) -> Any:  # type: ignore[override]
+    def classifier(self) -> Any:
         """The inner strategy's classifier, made stochastic."""
         import dataclasses
 

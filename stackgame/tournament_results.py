@@ -45,8 +45,10 @@ Pairwise tests
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -352,11 +354,21 @@ def _ranking(
 ) -> pd.DataFrame:
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(2,)))
     ranked = plays[~plays["self_play"]]
+    agg = ranked.groupby("strategy").agg(
+        restraint=("restraint", "mean"),
+        integration=("integration", "mean"),
+        value_share=("value_share", "mean"),
+        n=("score", "size"),
+    )
+    agg = agg.reindex(list(spec.strategies))
+    score_rows = scores.to_numpy(dtype=float)
+    win_rows = wins.to_numpy(dtype=float)
     rows = []
-    for name in spec.strategies:
-        x = scores.loc[name].to_numpy(dtype=float)
+    for k, name in enumerate(spec.strategies):
+        x = score_rows[k]
         x = x[np.isfinite(x)]
-        mine = ranked[ranked["strategy"] == name]
+        stats_row = agg.loc[name]
+        played = 0 if pd.isna(stats_row["n"]) else int(stats_row["n"])
         mean_lo, mean_hi = t_interval(x)
         med_lo, med_hi = bootstrap_median_interval(x, rng)
         rows.append(
@@ -368,14 +380,14 @@ def _ranking(
                 "ci_high": mean_hi,
                 "median_ci_low": med_lo,
                 "median_ci_high": med_hi,
-                "wins": int(wins.loc[name].to_numpy(dtype=float).sum()),
-                "median_wins": float(np.median(wins.loc[name].to_numpy(dtype=float))),
-                "restraint_rate": float(mine["restraint"].mean()) if len(mine) else math.nan,
-                "integration_rate": float(mine["integration"].mean())
-                if spec.is_stack and len(mine)
+                "wins": int(win_rows[k].sum()),
+                "median_wins": float(np.median(win_rows[k])),
+                "restraint_rate": float(stats_row["restraint"]) if played else math.nan,
+                "integration_rate": float(stats_row["integration"])
+                if spec.is_stack and played
                 else math.nan,
-                "value_share": float(mine["value_share"].mean()) if len(mine) else math.nan,
-                "matches": int(len(mine)),
+                "value_share": float(stats_row["value_share"]) if played else math.nan,
+                "matches": played,
             }
         )
     df = pd.DataFrame(rows)
@@ -394,12 +406,17 @@ def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     n = len(x)
     if n < 2:
         return (float("nan"), float("nan"))
-    from scipy import stats
-
     mean = float(np.mean(x))
     se = float(np.std(x, ddof=1)) / math.sqrt(n)
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se
+    half = _t_quantile(0.5 + level / 2, n - 1) * se
     return (mean - half, mean + half)
+
+
+@functools.lru_cache(maxsize=256)
+def _t_quantile(q: float, df: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(q, df))
 
 
 def bootstrap_median_interval(
@@ -479,40 +496,51 @@ def pairwise_tests(scores: pd.DataFrame) -> pd.DataFrame:
     from scipy import stats
 
     names = list(scores.index)
-    rows = []
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            x = scores.loc[a].to_numpy(dtype=float)
-            y = scores.loc[b].to_numpy(dtype=float)
-            x, y = x[np.isfinite(x)], y[np.isfinite(y)]
-            row: dict[str, Any] = {"strategy_a": a, "strategy_b": b}
-            if len(x) < 2 or len(y) < 2:
-                row.update(
-                    mean_difference=float(np.mean(x) - np.mean(y))
-                    if len(x) and len(y)
-                    else math.nan,
-                    t_statistic=math.nan,
-                    t_pvalue=math.nan,
-                    ks_statistic=math.nan,
-                    ks_pvalue=math.nan,
-                )
-                rows.append(row)
-                continue
-            diff = float(np.mean(x) - np.mean(y))
-            if np.ptp(x) == 0 and np.ptp(y) == 0:
-                t, pt = (0.0, 1.0) if x[0] == y[0] else (math.copysign(math.inf, diff), 0.0)
-            else:
-                res = stats.ttest_ind(x, y, equal_var=False)
-                t, pt = float(res.statistic), float(res.pvalue)
-            ks = stats.ks_2samp(x, y)
-            row.update(
-                mean_difference=diff,
-                t_statistic=t,
-                t_pvalue=pt,
-                ks_statistic=float(ks.statistic),
-                ks_pvalue=float(ks.pvalue),
+    values = scores.to_numpy(dtype=float)
+    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    rows: list[dict[str, Any]] = []
+    full = [p for p in pairs if np.isfinite(values[list(p)]).all() and values.shape[1] >= 2]
+    tested: dict[tuple[int, int], tuple[float, float, float, float]] = {}
+    if full:
+        x = values[[i for i, _ in full]]
+        y = values[[j for _, j in full]]
+        # constant samples (deterministic strategies) are handled below
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            t = stats.ttest_ind(x, y, axis=1, equal_var=False)
+            ks = stats.ks_2samp(x, y, axis=1)
+        for k, p in enumerate(full):
+            tested[p] = (
+                float(t.statistic[k]),
+                float(t.pvalue[k]),
+                float(ks.statistic[k]),
+                float(ks.pvalue[k]),
             )
-            rows.append(row)
+    for i, j in pairs:
+        x, y = values[i], values[j]
+        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        row: dict[str, Any] = {"strategy_a": names[i], "strategy_b": names[j]}
+        diff = float(np.mean(x) - np.mean(y)) if len(x) and len(y) else math.nan
+        if (i, j) in tested:
+            ts, tp, kd, kp = tested[i, j]
+        elif len(x) >= 2 and len(y) >= 2:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                tr = stats.ttest_ind(x, y, equal_var=False)
+                kr = stats.ks_2samp(x, y)
+            ts, tp, kd, kp = (
+                float(tr.statistic),
+                float(tr.pvalue),
+                float(kr.statistic),
+                float(kr.pvalue),
+            )
+        else:
+            ts = tp = kd = kp = math.nan
+        if len(x) >= 2 and len(y) >= 2 and np.ptp(x) == 0 and np.ptp(y) == 0:
+            # two constant samples: identical (p = 1) or surely different (p = 0)
+            ts, tp = (0.0, 1.0) if x[0] == y[0] else (math.copysign(math.inf, diff), 0.0)
+        row.update(mean_difference=diff, t_statistic=ts, t_pvalue=tp, ks_statistic=kd, ks_pvalue=kp)
+        rows.append(row)
     cols = ["strategy_a", "strategy_b", "mean_difference", "t_statistic", "t_pvalue"]
     cols += ["ks_statistic", "ks_pvalue"]
     df = pd.DataFrame(rows, columns=cols)
