@@ -22,7 +22,7 @@ def one_layer(n: int) -> market.Structure:
     return market.build_structure(np.zeros(n, int), np.arange(n), 1, np.ones(1), np.ones(1))
 
 
-def argmax(f: Callable[[float], float], lo: float, hi: float, grid: int = 41) -> float:
+def argmax(f: Callable[[float], float], lo: float, hi: float, grid: int = 25) -> float:
     """Maximiser of a scalar function on ``[lo, hi]``: a grid, then Brent around its best point.
 
     The grid guards against the flat zero-profit region beyond the choke price, where a

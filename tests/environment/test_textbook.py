@@ -7,6 +7,7 @@ the formulas; the formulas are only the reference the result is compared with.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -53,6 +54,7 @@ def _best_margin(
     return argmax(profit, 0.0, A)
 
 
+@functools.cache
 def _complements_equilibrium(n: int) -> tuple[list[float], market.Clearing]:
     costs = [C / n] * n
     s = chain(list(range(n)))
@@ -88,6 +90,7 @@ def test_three_layer_chain_is_cournot_complements_with_n_3() -> None:
     assert res.price[2] == pytest.approx(C + 3 * (A - C) / 4, abs=TOL)
 
 
+@functools.cache
 def _spengler() -> tuple[float, float, market.Clearing]:
     s = chain([0, 1])
     costs = [C_UP, C_DOWN]
