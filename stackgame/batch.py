@@ -87,7 +87,7 @@ _BATCH_KEYS = {
     "timeout": (int, float),
 }
 _METRIC_KEYS = {"keep": list, "per_round": bool, "per_firm": bool}
-_REPORT_KEYS = {"headline": list, "x": str, "title": str}
+_REPORT_KEYS = {"headline": list, "x": str, "facet": str, "title": str}
 _TOP_KEYS = ("batch", "fixed", "parameters", "metrics", "report")
 
 POINT_COLUMN = "design_point"
@@ -200,7 +200,8 @@ class BatchSpec:
         Write the per-round tables beside the runs.
     report
         Options for ``stackgame report``: ``headline`` (metric patterns of the headline
-        figure), ``x`` (its parameter), ``title``.
+        figure), ``x`` (its parameter), ``facet`` (one panel per value of this
+        parameter), ``title``.
     raw
         The parsed TOML (for the hash and the manifest).
     """
@@ -228,10 +229,18 @@ class BatchSpec:
 
     # -- identity ----------------------------------------------------------------------
     def digest(self) -> str:
-        """SHA-256 of the spec's content (canonical JSON; comments and layout ignored)."""
+        """SHA-256 of what determines the runs (canonical JSON of the spec).
+
+        Comments, layout, labels (``batch.name``, ``batch.description``) and the
+        ``[report]`` table are left out: changing them does not invalidate recorded runs.
+        """
+        runs_part = {k: v for k, v in self.raw.items() if k != "report"}
+        runs_part["batch"] = {
+            k: v for k, v in runs_part.get("batch", {}).items() if k not in ("name", "description")
+        }
         blob = json.dumps(
             {
-                "spec": self.raw,
+                "spec": runs_part,
                 "order": self.parameter_names,  # the design depends on the order
                 "seed": self.seed,
                 "scenario": _scenario_identity(self.scenario),
@@ -541,8 +550,9 @@ def parse_spec(
     for k, pattern in enumerate(headline):
         if not isinstance(pattern, str) or not pattern:
             raise _fail(source, f"report.headline[{k}]", f"must be a metric glob ({pattern!r})")
-    if "x" in report and report["x"] not in [p.path for p in parameters]:
-        raise _fail(source, "report.x", f"{report['x']!r} is not a varied parameter")
+    for key in ("x", "facet"):
+        if key in report and report[key] not in [p.path for p in parameters]:
+            raise _fail(source, f"report.{key}", f"{report[key]!r} is not a varied parameter")
 
     spec = BatchSpec(
         source=source,

@@ -9,7 +9,8 @@
   values) or the Spearman rank correlation of metric and parameter (a continuous one);
 - ``figure.png``: the headline figure, the spec's ``report.headline`` metrics (default:
   the value share of each layer) against ``report.x`` (default: the first parameter),
-  mean and one standard deviation over replicates;
+  mean and one standard deviation over replicates, one panel per value of
+  ``report.facet`` if the spec names one;
 - ``metric-<name>.png``: each metric against each varied parameter;
 - for a Sobol design, first-order and total Sobol indices (Saltelli 2010 estimators,
   SALib ``sobol.analyze``); for a Morris design, the elementary effects' ``mu*`` and
@@ -305,15 +306,24 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
     metrics = headline_metrics(data)
     if x is None or not metrics or data.ok.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for metric in metrics:
-        _against(ax, data.ok, x, metric, label=metric)
-    ax.set_xlabel(x)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    facet = spec.get("report", {}).get("facet")
+    ok = data.ok
+    groups: list[tuple[str, pd.DataFrame]] = [("", ok)]
+    if facet and facet in ok.columns and facet != x:
+        groups = [(f"{facet} = {v}", g) for v, g in ok.groupby(facet, sort=True)]
+    n = len(groups)
+    fig, axes = plt.subplots(1, n, figsize=(6.5 * n, 4.4), squeeze=False, sharey=True)
+    for ax, (label, frame) in zip(axes[0], groups, strict=True):
+        for metric in metrics:
+            _against(ax, frame, x, metric, label=metric)
+        ax.set_xlabel(x)
+        ax.grid(alpha=0.3)
+        if label:
+            ax.set_title(label, fontsize=9)
+    axes[0][0].legend(fontsize=8, loc="best")
     title = spec.get("report", {}).get("title") or spec.get("batch", {}).get("name", "batch")
     n_rep = data.manifest.get("replicates", 1)
-    ax.set_title(f"{title}\n(mean and sd over {n_rep} replicate(s) per point)", fontsize=10)
+    fig.suptitle(f"{title}\n(mean and sd over {n_rep} replicate(s) per point)", fontsize=10)
     fig.tight_layout()
     path = folder / "figure.png"
     fig.savefig(path, dpi=110)
@@ -361,7 +371,7 @@ def _fmt(value: Any) -> str:
 
 def markdown(table: pd.DataFrame, index: bool = True) -> str:
     """Format a pandas table as a GitHub-flavoured Markdown table."""
-    df = table.rename_axis(table.index.name or "metric").reset_index() if index else table
+    df = table.rename_axis(str(table.index.name or "metric")).reset_index() if index else table
     header = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in df.itertuples(index=False):

@@ -232,3 +232,12 @@ def test_parse_spec_without_a_file():
 def test_every_spec_in_runs_is_valid(path):
     spec = load_spec(path)  # paths, strategies, values and metric patterns checked
     assert 0 < spec.runs_total <= 500
+
+
+def test_labels_and_report_options_do_not_change_the_runs(tmp_path):
+    base = load_spec(write(tmp_path, GOOD))
+    relabelled = GOOD.replace('name = "t"', 'name = "u"\ndescription = "x"')
+    relabelled += '\n[report]\nx = "regulator.stance"\ntitle = "T"\n'
+    other = load_spec(write(tmp_path, relabelled, "b.toml"))
+    assert other.digest() == base.digest()
+    assert [t.run_id for t in other.tasks()] == [t.run_id for t in base.tasks()]
