@@ -360,15 +360,15 @@ def _ranking(
         value_share=("value_share", "mean"),
         n=("score", "size"),
     )
-    agg = agg.reindex(list(spec.strategies))
+    agg_rows: dict[Any, dict[Any, Any]] = agg.reindex(list(spec.strategies)).to_dict("index")
     score_rows = scores.to_numpy(dtype=float)
     win_rows = wins.to_numpy(dtype=float)
     rows = []
     for k, name in enumerate(spec.strategies):
         x = score_rows[k]
         x = x[np.isfinite(x)]
-        stats_row = agg.loc[name]
-        played = 0 if pd.isna(stats_row["n"]) else int(stats_row["n"])
+        stats_row = agg_rows[name]
+        played: int = 0 if pd.isna(stats_row["n"]) else int(stats_row["n"])
         mean_lo, mean_hi = t_interval(x)
         med_lo, med_hi = bootstrap_median_interval(x, rng)
         rows.append(
