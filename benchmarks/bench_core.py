@@ -1,0 +1,261 @@
+"""Core model speed and memory, against anchors measured in the same run.
+
+What it measures (``python -m benchmarks core``; one process, one core):
+
+1. Rounds per second on the built-in ``ai-stack-2026`` scenario over many consecutive
+   24-round runs, excluding and including the model build (and ``release()``). Target:
+   2,000 rounds/s excluding the build. Anchors: the bare pure clearing call
+   (:func:`stackgame.environment.market.clear`) on the same stack, and an idle Mesa model
+   with as many agents that does nothing but ``agents.do("step")``.
+2. The same on a synthetic 200-firm stack over 5 layers (generated here, seeded), with
+   the same two anchors at that size.
+3. Memory over 2,000 consecutive model builds and runs (``simulate()``, which releases
+   each model from Mesa 3.3.1's agent registry): ``tracemalloc`` current and peak after
+   100 and after 2,000 runs. Flat means the growth between them is near zero. Anchor:
+   the same loop *without* ``release()`` for a few hundred runs, which grows per run.
+
+Environment variables: ``STACKGAME_BENCH_QUICK=1`` runs a tenth of everything (a smoke
+test of the benchmark itself); ``STACKGAME_BENCH_MEMORY_RUNS`` sets the memory loop's
+length (default 2,000).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import mesa
+import numpy as np
+from stackgame.environment.market import clear
+from stackgame.environment.model import StackModel
+from stackgame.environment.scenario import Scenario, from_dict, resolve
+
+from stackgame.simulate import simulate
+
+TARGET_ROUNDS_PER_S = 2000.0
+ROUNDS = 24
+QUICK = os.environ.get("STACKGAME_BENCH_QUICK", "") not in ("", "0")
+LAYERS = ("foundry", "chips", "cloud", "models", "apps")
+
+
+def _scale(n: int) -> int:
+    return max(2, n // 10) if QUICK else n
+
+
+def synthetic_stack(n_firms: int = 200, seed: int = 0) -> dict[str, Any]:
+    """A valid scenario dictionary: ``n_firms`` firms over 5 layers, some integrated.
+
+    Firms are spread 5/15/25/25/30 per cent from the foundry up; every tenth firm above
+    the foundry also operates in the layer below (vertically integrated). Costs,
+    capacities, qualities and strategies are drawn from a seeded generator; every layer's
+    capacity covers final demand so that the run clears without a binding shortage.
+    """
+    rng = np.random.default_rng(seed)
+    weights = np.array([0.05, 0.15, 0.25, 0.25, 0.30])
+    counts = np.maximum(1, np.round(weights * n_firms).astype(int))
+    counts[-1] += n_firms - counts.sum()
+    market_size = 1000.0
+    strategies = ("always_restrain", "always_extract", "tit_for_tat", "random", "q_learning")
+    firms: list[dict[str, Any]] = []
+    for k, (layer, count) in enumerate(zip(LAYERS, counts, strict=True)):
+        for j in range(int(count)):
+            cap = 3.0 * market_size / count
+            op = {
+                "capacity": float(cap * rng.uniform(0.7, 1.3)),
+                "unit_cost": float(rng.uniform(0.2, 1.0)),
+                "quality": float(rng.normal(0.0, 0.5)),
+                "restrain_markup": float(rng.uniform(0.05, 0.2)),
+                "extract_markup": float(rng.uniform(0.5, 1.5)),
+                "capital": float(cap * rng.uniform(0.5, 2.0)),
+            }
+            ops = {layer: op}
+            if k > 0 and j % 10 == 0:
+                below = dict(op, capacity=op["capacity"] * 0.5, captive=True)
+                ops[LAYERS[k - 1]] = below
+            firms.append(
+                {
+                    "name": f"{layer}_{j:03d}",
+                    "strategy": strategies[int(rng.integers(len(strategies)))],
+                    "cash": 100.0,
+                    "ops": ops,
+                }
+            )
+    return {
+        "name": f"synthetic-{n_firms}",
+        "rounds": ROUNDS,
+        "layers": [{"name": n, "choice_mu": 0.3} for n in LAYERS],
+        "firms": firms,
+        "demand": {"market_size": market_size, "mu": 1.0, "growth": 0.02},
+        "regulator": {"stance": 0.5},
+    }
+
+
+def _throughput(scenario: Scenario, runs: int) -> tuple[float, float]:
+    """Rounds/s over ``runs`` runs: (excluding build and release, including them)."""
+    stepping = 0.0
+    start = time.perf_counter()
+    for k in range(runs):
+        model = StackModel(scenario, k, rounds=ROUNDS)
+        t0 = time.perf_counter()
+        model.run()
+        stepping += time.perf_counter() - t0
+        model.release()
+    total = time.perf_counter() - start
+    rounds = runs * ROUNDS
+    return rounds / stepping, rounds / total
+
+
+def _clear_anchor(scenario: Scenario, calls: int) -> float:
+    """Bare ``market.clear`` calls per second on the scenario's round-0 arrays."""
+    model = StackModel(scenario, 0, rounds=1)
+    st = model.state
+    args = (
+        st.structure,
+        st.unit_cost,
+        st.restrain_markup.copy(),
+        st.live_quality(),
+        st.live_capacity(0),
+        st.demand,
+    )
+    self_share = model._self_share()
+    model.release()
+    start = time.perf_counter()
+    for _ in range(calls):
+        clear(*args, self_share=self_share, per_unit=st.per_unit)
+    return calls / (time.perf_counter() - start)
+
+
+class _IdleAgent(mesa.Agent):
+    """An agent that does nothing."""
+
+    def step(self) -> None:
+        """Nothing."""
+
+
+class _IdleModel(mesa.Model):
+    """A Mesa model with ``n`` idle agents: the framework's own cost per step."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(rng=0)
+        for _ in range(n):
+            _IdleAgent(self)
+
+    def step(self) -> None:
+        """Call every agent's step."""
+        self.agents.do("step")
+
+
+def _idle_anchor(n_agents: int, steps: int) -> float:
+    """Steps per second of an idle Mesa model with ``n_agents`` agents."""
+    model = _IdleModel(n_agents)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.step()
+    rate = steps / (time.perf_counter() - start)
+    mesa.Agent._ids.pop(model, None)
+    return rate
+
+
+def _report_speed(label: str, scenario: Scenario, runs: int) -> None:
+    n = len(scenario.firms)
+    StackModel(scenario, 0, rounds=2).run().release()  # warm-up: imports, caches
+    excl, incl = _throughput(scenario, runs)
+    clear_rate = _clear_anchor(scenario, _scale(300))
+    idle_rate = _idle_anchor(n, _scale(3000))
+    print(f"{label}: {n} firms, {runs} consecutive runs of {ROUNDS} rounds")
+    print(
+        f"  rounds/s = {excl:,.0f} excluding build (target {TARGET_ROUNDS_PER_S:,.0f}): "
+        f"ratio to target {excl / TARGET_ROUNDS_PER_S:.3f}"
+    )
+    print(
+        f"  rounds/s = {incl:,.0f} including build and release: "
+        f"ratio to target {incl / TARGET_ROUNDS_PER_S:.3f}; build share of the time "
+        f"{1 - incl / excl:.1%}"
+    )
+    print(
+        f"  anchor: bare market.clear() = {clear_rate:,.0f} calls/s; a model round costs "
+        f"{clear_rate / excl:.2f} clear calls (ratio rounds/s to clear calls/s "
+        f"{excl / clear_rate:.3f})"
+    )
+    print(
+        f"  anchor: idle Mesa model with {n} agents = {idle_rate:,.0f} steps/s; "
+        f"ratio rounds/s to idle steps/s {excl / idle_rate:.4f}"
+    )
+
+
+def _memory_loop(
+    scenario: Scenario, runs: int, checkpoints: tuple[int, ...], step: Callable[[int], None]
+) -> dict[int, tuple[float, float, int]]:
+    """Traced memory (current MB, peak MB) and Mesa registry size at each checkpoint."""
+    gc.collect()
+    tracemalloc.start()
+    out: dict[int, tuple[float, float, int]] = {}
+    try:
+        for k in range(runs):
+            step(k)
+            if k + 1 in checkpoints:
+                gc.collect()
+                cur, peak = tracemalloc.get_traced_memory()
+                out[k + 1] = (cur / 1e6, peak / 1e6, len(mesa.Agent._ids))
+    finally:
+        tracemalloc.stop()
+    return out
+
+
+def _report_memory(scenario: Scenario) -> None:
+    runs = int(os.environ.get("STACKGAME_BENCH_MEMORY_RUNS", _scale(2000)))
+    first = min(100, runs)
+    start = time.perf_counter()
+    res = _memory_loop(
+        scenario, runs, (first, runs), lambda k: simulate(scenario, rounds=2, seed=k) and None
+    )
+    elapsed = time.perf_counter() - start
+    (c1, p1, ids1), (c2, p2, ids2) = res[first], res[runs]
+    per_run = (c2 - c1) * 1e6 / max(1, runs - first)
+    print(
+        f"memory: {runs} consecutive simulate() builds+runs ({len(scenario.firms)} firms, "
+        f"2 rounds each, under tracemalloc: {elapsed:.1f} s)"
+    )
+    print(f"  after {first:>5}: current {c1:7.2f} MB, peak {p1:7.2f} MB, Mesa registry {ids1}")
+    print(f"  after {runs:>5}: current {c2:7.2f} MB, peak {p2:7.2f} MB, Mesa registry {ids2}")
+    print(
+        f"  growth {c2 - c1:+.3f} MB ({per_run:+.0f} bytes/run); ratio current "
+        f"{c2 / c1:.3f}, peak {p2 / p1:.3f} (target: flat, 1.00)"
+    )
+
+    def leak(k: int) -> None:
+        m = StackModel(scenario, k, rounds=2)
+        m.run()
+        del m  # no release(): Mesa's registry keeps the model
+
+    n_anchor = _scale(300)
+    mark = n_anchor // 3
+    res = _memory_loop(scenario, n_anchor, (mark, n_anchor), leak)
+    (a1, _, i1), (a2, _, i2) = res[mark], res[n_anchor]
+    leak_per_run = (a2 - a1) * 1e6 / (n_anchor - mark)
+    print(
+        f"  anchor without release(): {n_anchor} runs, current {a1:.2f} -> {a2:.2f} MB "
+        f"({leak_per_run:+,.0f} bytes/run), registry {i1} -> {i2}; ratio of per-run "
+        f"growth, released / unreleased = {per_run / leak_per_run if leak_per_run else 0:.4f}"
+    )
+    for model in list(mesa.Agent._ids):  # let the anchor's models go
+        if isinstance(model, StackModel):
+            mesa.Agent._ids.pop(model, None)
+
+
+def main() -> None:
+    """Print rounds/s (built-in and 200-firm stacks) and memory over many runs."""
+    print("one process, one core" + (" (QUICK: a tenth of the work)" if QUICK else ""))
+    _report_speed("ai-stack-2026", resolve("ai-stack-2026"), _scale(40))
+    big = from_dict(synthetic_stack(200), "synthetic-200")
+    _report_speed("synthetic 200-firm stack", big, _scale(5))
+    small = from_dict(synthetic_stack(10, seed=1), "synthetic-10")
+    _report_memory(small)
+
+
+if __name__ == "__main__":
+    main()
