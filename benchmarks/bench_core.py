@@ -210,9 +210,11 @@ def _report_memory(scenario: Scenario) -> None:
     runs = int(os.environ.get("STACKGAME_BENCH_MEMORY_RUNS", _scale(2000)))
     first = min(100, runs)
     start = time.perf_counter()
-    res = _memory_loop(
-        scenario, runs, (first, runs), lambda k: simulate(scenario, rounds=2, seed=k) and None
-    )
+
+    def released(k: int) -> None:
+        simulate(scenario, rounds=2, seed=k)
+
+    res = _memory_loop(scenario, runs, (first, runs), released)
     elapsed = time.perf_counter() - start
     (c1, p1, ids1), (c2, p2, ids2) = res[first], res[runs]
     per_run = (c2 - c1) * 1e6 / max(1, runs - first)
