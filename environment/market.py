@@ -269,6 +269,9 @@ class Clearing:
     final_demand
         Units consumers wanted from each top-layer operation before capacity rationing
         (logit: unconstrained demand; linear: residual demand at its price level).
+    internal_revenue
+        Dollars of each operation's revenue that are self-supply to its own firm at cost
+        (part of ``revenue``; the firm's external revenue is ``revenue - internal_revenue``).
     lost_demand
         Units consumers wanted but did not get, because of capacity or upstream
         shortages, after re-choosing (scalar). Logit: ``M = sum(quantity[top]) +
@@ -293,6 +296,7 @@ class Clearing:
     gross_profit: FloatArray
     unmet_input: FloatArray
     final_demand: FloatArray
+    internal_revenue: FloatArray
     lost_demand: float
     final_spend: float
     outside_share: float
@@ -765,6 +769,7 @@ def clear(
         gross_profit=out.gross_profit[inv],
         unmet_input=out.unmet_input[inv],
         final_demand=out.final_demand[inv],
+        internal_revenue=out.internal_revenue[inv],
         lost_demand=out.lost_demand,
         final_spend=out.final_spend,
         outside_share=out.outside_share,
@@ -874,6 +879,7 @@ def _clear_once(
     quantity = used.copy()
     deliver = np.ones(n)  # share of planned output an operation can actually deliver
     revenue = np.zeros(n)
+    internal = np.zeros(n)
     input_cost = np.zeros(n)
     transfer = z.unit_cost.copy()  # unit cost at which an operation supplies its own firm
     for k in range(1, n_layers):
@@ -904,7 +910,8 @@ def _clear_once(
         flow[lo:hi, slo:lo] = block
         self_supply[lo:hi] = take
         pay = block * price[slo:lo][None, :]
-        revenue[slo:lo] += pay.sum(axis=0) + own_use * transfer[slo:lo]
+        internal[slo:lo] = own_use * transfer[slo:lo]
+        revenue[slo:lo] += pay.sum(axis=0) + internal[slo:lo]
         input_cost[lo:hi] = pay.sum(axis=1) + take * own_unit
         q_k = quantity[lo:hi]
         per = np.divide(input_cost[lo:hi], q_k, out=input_unit[lo:hi].copy(), where=q_k > _EPS)
@@ -927,6 +934,7 @@ def _clear_once(
         gross_profit=gross,
         unmet_input=unmet,
         final_demand=final_demand,
+        internal_revenue=internal,
         lost_demand=max(lost, 0.0),
         final_spend=final_spend,
         outside_share=outside_share,

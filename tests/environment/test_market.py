@@ -225,6 +225,7 @@ def test_integrated_firm_supplies_itself_first_at_cost() -> None:
     assert r.quantity == pytest.approx([10.0, 8.0, 2.0])
     assert r.unit_input_cost[1] == pytest.approx(1.0)  # at cost, no markup
     assert r.input_cost[1] == pytest.approx(8.0)
+    assert r.internal_revenue == pytest.approx([8.0, 0.0, 0.0])
     assert r.gross_profit[0] == pytest.approx(2 * (1.5 - 1.0))
 
 

@@ -146,6 +146,7 @@ def test_money_paid_equals_money_received_at_every_layer(case: Case) -> None:
         if o >= 0:
             sold = pay[:, o].sum()
             assert np.isclose(r.revenue[o] - sold, transfer_in[b], rtol=1e-9, atol=TOL)
+            assert np.isclose(r.internal_revenue[o], transfer_in[b], rtol=1e-9, atol=TOL)
         else:
             assert abs(transfer_in[b]) < TOL * (1 + r.input_cost[b])
     assert np.isclose(r.revenue[top].sum(), r.final_spend, rtol=1e-9, atol=TOL)
