@@ -236,7 +236,7 @@ def run_jobs(
     progress: bool = True,
     description: str = "profiles",
 ) -> dict[str, dict[str, float]]:
-    """Run simulations through the shared executor (a serial loop if it is absent).
+    """Run simulations through the shared executor (:mod:`stackgame.executor`).
 
     Rows are keyed by ``<spec digest>-<job key>``, so a store folder reused with another
     spec never mixes results, and an interrupted run resumes where it stopped.
@@ -268,13 +268,9 @@ def run_jobs(
             "simulator": spec.simulator,
         }
         tasks.append((f"{digest}-{job.key}", job.seed, params))
-    try:
-        from stackgame import executor
-    except ImportError:  # pragma: no cover - the executor ships with the package
-        executor = None  # type: ignore[assignment]
-    if executor is None:
-        return _run_serial(tasks, progress, description)
     import tempfile
+
+    from stackgame import executor
 
     with tempfile.TemporaryDirectory(prefix="stackgame-egta-") as tmp:
         store = executor.ResultStore(store_dir if store_dir is not None else tmp)
@@ -292,7 +288,10 @@ def run_jobs(
     bad = frame[frame["status"] != "ok"]
     if len(bad):
         first = bad.iloc[0]
-        raise RuntimeError(f"simulation {first['run_id']} failed: {first['error']}")
+        where = (
+            f"; it stays recorded in {store_dir}: delete that folder to retry" if store_dir else ""
+        )
+        raise RuntimeError(f"simulation {first['run_id']} failed: {first['error']}{where}")
     if len(frame) != len(wanted):
         raise RuntimeError(f"{len(wanted) - len(frame)} simulations were not recorded")
     cols = [c for c in frame.columns if c.startswith(("payoff.", "metric."))]
@@ -301,20 +300,6 @@ def run_jobs(
     for record in frame[["run_id", *cols]].to_dict("records"):
         key = str(record.pop("run_id"))[prefix:]
         out[key] = {k: float(v) for k, v in record.items() if v == v}  # drop NaN fillers
-    return out
-
-
-def _run_serial(
-    tasks: list[tuple[str, int, dict[str, Any]]], progress: bool, description: str
-) -> dict[str, dict[str, float]]:
-    from types import SimpleNamespace
-
-    from tqdm import tqdm
-
-    out = {}
-    for run_id, seed, params in tqdm(tasks, desc=description, disable=not progress):
-        row = simulate_task(SimpleNamespace(run_id=run_id, seed=seed, params=params))
-        out[run_id.split("-", 1)[1]] = row
     return out
 
 

@@ -631,7 +631,10 @@ def _run(
     bad = frame[frame["status"] != "ok"]
     if len(bad):
         first = bad.iloc[0]
-        raise RuntimeError(f"run {first['run_id']} failed: {first['error']}")
+        where = (
+            f"; it stays recorded in {store_dir}: delete that folder to retry" if store_dir else ""
+        )
+        raise RuntimeError(f"run {first['run_id']} failed: {first['error']}{where}")
     skip = {
         "run_id",
         "seed",
