@@ -606,14 +606,14 @@ def check_against_scenario(spec: BatchSpec) -> None:
         try:
             base = apply_overrides(base, {path: value})
         except ValueError as err:
-            raise _fail(source, f'fixed."{path}"', _strip(str(err))) from None
+            raise _fail(source, f'fixed."{path}"', _strip(str(err), path)) from None
     for p in spec.parameters:
         values = list(p.values) if p.values is not None else [p.at(0.0), p.at(1.0)]
         for value in values:
             try:
                 apply_overrides(base, {p.path: value})
             except ValueError as err:
-                raise _fail(source, f'parameters."{p.path}"', _strip(str(err))) from None
+                raise _fail(source, f'parameters."{p.path}"', _strip(str(err), p.path)) from None
     if spec.keep or spec.report.get("headline"):
         names = sorted(_probe_metric_names(spec))
         for table, patterns in (("metrics.keep", spec.keep), ("report.headline", ())):
@@ -630,10 +630,13 @@ def check_against_scenario(spec: BatchSpec) -> None:
                 raise _fail(source, f"report.headline[{k}]", f"no kept metric matches {pattern!r}")
 
 
-def _strip(message: str) -> str:
-    """Drop the '<scenario> (overrides): ' prefix of a scenario error."""
+def _strip(message: str, path: str = "") -> str:
+    """Drop the '<scenario> (overrides): ' prefix of a scenario error, and the path."""
     head, sep, tail = message.partition(" (overrides): ")
-    return tail if sep else message
+    message = tail if sep else message
+    if path and message.startswith(f"{path}: "):
+        message = message[len(path) + 2 :]
+    return message
 
 
 def _probe_metric_names(spec: BatchSpec) -> set[str]:
