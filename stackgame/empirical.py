@@ -610,10 +610,12 @@ def analyse(
     """Build the payoff table, solve it, check each equilibrium, report the value capture.
 
     Solvers on the mean table: pure equilibria (any number of seats), mixed equilibria by
-    support enumeration (two seats), alpha-Rank (payoffs divided by their largest spread
-    across seats, so ``alpha`` is in units of that spread) and the replicator ranking
-    (seeded starts). On a sampled table only the pure candidates are reported, each then
-    confirmed or not by its deviation check. At most ``max_equilibria`` are checked.
+    support enumeration (two seats) or, for more seats, Gambit's logit path when the
+    optional pygambit is installed (else the report says so under ``gambit``),
+    alpha-Rank (payoffs divided by their largest spread across seats, so ``alpha`` is in
+    units of that spread) and the replicator ranking (seeded starts). On a sampled table
+    only the pure candidates are reported, each then confirmed or not by its deviation
+    check. At most ``max_equilibria`` are checked.
 
     Returns
     -------
@@ -663,13 +665,18 @@ def analyse(
         equilibria.append(
             {"kind": "pure", "profile": _named(spec, prof), "_mix": one_hot(spec.shape, prof)}
         )
+    mixed: list[list[FloatArray]] = []
     if table.complete and len(spec.seats) == 2:
-        # Support enumeration also returns the pure equilibria, already listed above.
-        for x, y in solvers.mixed_equilibria(mean):
-            if max(x.max(), y.max()) < 1 - 1e-9:
-                equilibria.append(
-                    {"kind": "mixed", "strategies": _mixed_named(spec, [x, y]), "_mix": [x, y]}
-                )
+        mixed = [list(eq) for eq in solvers.mixed_equilibria(mean)]
+    elif table.complete and len(spec.seats) > 2:
+        try:
+            mixed = [list(eq) for eq in solvers.gambit_equilibria(mean)]
+        except ImportError as err:
+            report["gambit"] = f"no mixed equilibria for {len(spec.seats)} seats: {err}"
+    for mix in mixed:
+        # Nash's and Gambit's solvers also return pure equilibria, already listed above.
+        if any(x.max() < 1 - 1e-9 for x in mix):
+            equilibria.append({"kind": "mixed", "strategies": _mixed_named(spec, mix), "_mix": mix})
     est, _, _ = streams(spec.seed)
     default_rows = run_jobs(
         spec,

@@ -323,24 +323,38 @@ def _winners_text(win: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def _capture_table(report: dict[str, Any]) -> str:
-    rows = [
-        r
-        for r in value_capture_rows(report)
-        if r["metric"].startswith(("value_share.layer.", "operating_margin.layer."))
-    ]
+def _capture_table(report: dict[str, Any], top_firms: int = 8) -> str:
+    """Value share and operating margin by layer, then the firms with the largest shares."""
+    rows = value_capture_rows(report)
     n_eq = len(report["equilibria"])
-    head = f"{'value capture by layer':34s}{'default':>10s}" + "".join(
-        f"{'eq' + str(i + 1):>10s}" for i in range(n_eq)
-    )
-    out = [head]
-    for r in rows:
-        cells = [r["default.mean"]] + [r.get(f"eq{i + 1}.mean") for i in range(n_eq)]
-        out.append(
-            f"{r['metric']:34s}"
-            + "".join(f"{c:>10.3f}" if c is not None else f"{'-':>10s}" for c in cells)
+
+    def block(title: str, chosen: list[dict[str, Any]]) -> list[str]:
+        head = f"{title:38s}{'default':>10s}" + "".join(
+            f"{'eq' + str(i + 1):>10s}" for i in range(n_eq)
         )
-    return "\n".join(out)
+        out = [head]
+        for r in chosen:
+            cells = [r["default.mean"]] + [r.get(f"eq{i + 1}.mean") for i in range(n_eq)]
+            out.append(
+                f"  {r['metric']:36s}"
+                + "".join(f"{c:>10.3f}" if c is not None else f"{'-':>10s}" for c in cells)
+            )
+        return out
+
+    layers = [
+        r for r in rows if r["metric"].startswith(("value_share.layer.", "operating_margin.layer."))
+    ]
+    shares = [r for r in rows if r["metric"].startswith("value_share.firm.")]
+    seats = {f"value_share.firm.{s}" for s in report["seats"]}
+
+    def size(r: dict[str, Any]) -> float:
+        values = [v for k, v in r.items() if k.endswith(".mean") and v is not None]
+        return max(values, default=0.0)
+
+    firms = sorted(shares, key=lambda r: (r["metric"] not in seats, -size(r), r["metric"]))
+    lines = block("value capture by layer", layers)
+    lines += block("value share by firm (seats first)", firms[: max(top_firms, len(seats))])
+    return "\n".join(lines)
 
 
 def _plot_value_capture(report: dict[str, Any], path: Any) -> None:

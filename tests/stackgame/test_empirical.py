@@ -326,3 +326,36 @@ def test_monopoly_chain_through_the_model_has_extract_extract_as_only_equilibriu
     assert all(d["gain"] < 0 for d in eq["check"]["deviations"])
     top = report["alpha_rank"]["ranking"][0]
     assert top["profile"] == {seat: "always_extract" for seat in seats} and top["mass"] > 0.9
+
+
+def public_goods_simulate(scenario, *, rounds=None, seed=0, strategies=None, overrides=None):
+    """Three seats in a linear public-goods game: restraining is contributing 1."""
+    strategies = strategies or {}
+    seats = ("a", "b", "c")
+    give = {s: MARGIN[strategies.get(s, "always_restrain")] == 0 for s in seats}
+    pot = 1.5 * sum(give.values()) / 3
+    pay = {s: pot - (1.0 if give[s] else 0.0) for s in seats}
+    return FakeResult(pay, {f"value_share.firm.{s}": 1 / 3 for s in seats})
+
+
+def test_three_seat_game_only_equilibrium_is_no_one_restraining():
+    import importlib.util
+
+    s = spec(
+        seats=("a", "b", "c"),
+        strategies=(("always_restrain", "always_extract"),) * 3,
+        simulator="tests.stackgame.test_empirical:public_goods_simulate",
+        repetitions=2,
+    )
+    report = empirical.analyse(s, progress=False)
+    assert report["profiles"]["total"] == 8
+    pure = [e for e in report["equilibria"] if e["kind"] == "pure"]
+    assert [e["profile"] for e in pure] == [
+        {"a": "always_extract", "b": "always_extract", "c": "always_extract"}
+    ]
+    assert len(pure[0]["check"]["deviations"]) == 3
+    for dev in pure[0]["check"]["deviations"]:
+        assert dev["gain"] == pytest.approx(-0.5)
+    assert report["alpha_rank"]["ranking"][0]["profile"] == pure[0]["profile"]
+    if importlib.util.find_spec("pygambit") is None:
+        assert "pip install pygambit" in report["gambit"]
