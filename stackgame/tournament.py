@@ -84,6 +84,14 @@ class TournamentSpec:
     max_profiles
         On the stack, play a seeded sample of this many profiles when the full product
         is larger (``None``: :data:`DEFAULT_MAX_PROFILES`).
+    strategy_params
+        Constructor keyword arguments per strategy name (for example
+        ``{"q_learning": {"alpha": 0.15, "beta": 4e-6}}``); strategies not named are built
+        with their defaults.
+    score_last
+        On the stack, score each seat by its mean payoff over only the last this many
+        rounds (after learning has settled, as Calvano et al. measure profits at
+        convergence); ``None``: every round.
     """
 
     strategies: tuple[str, ...]
@@ -96,6 +104,8 @@ class TournamentSpec:
     scenario: str | None = None
     seats: tuple[str, ...] = ()
     max_profiles: int | None = None
+    strategy_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    score_last: int | None = None
 
     def __post_init__(self) -> None:
         """Normalise names and validate every field (one message per problem)."""
@@ -132,6 +142,23 @@ class TournamentSpec:
                 raise UserError(f"max_profiles: must be at least 1, got {self.max_profiles}")
         elif self.seats:
             raise UserError("seats: only a stack tournament has contested seats")
+        if self.score_last is not None and self.score_last < 1:
+            raise UserError(
+                f"score_last: must be a positive number of rounds, got {self.score_last}"
+            )
+        params = {str(k): dict(v) for k, v in dict(self.strategy_params).items()}
+        for name, kwargs in params.items():
+            if name not in self.strategies:
+                raise UserError(f"strategy_params: {name!r} is not one of the strategies")
+            try:
+                known[name](**kwargs)
+            except (TypeError, ValueError) as err:
+                raise UserError(f"strategy_params.{name}: {err}") from None
+        object.__setattr__(self, "strategy_params", params)
+
+    def make(self, name: str) -> Strategy:
+        """A fresh instance of strategy ``name`` with its ``strategy_params``."""
+        return _classes([name])[0](**self.strategy_params.get(name, {}))
 
     @property
     def is_stack(self) -> bool:
@@ -143,6 +170,7 @@ class TournamentSpec:
         d = asdict(self)
         d["strategies"] = list(self.strategies)
         d["seats"] = list(self.seats)
+        d["strategy_params"] = {k: dict(v) for k, v in self.strategy_params.items()}
         return d
 
     @classmethod
@@ -293,12 +321,19 @@ def play_matrix(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
         and not cls_a.classifier.stochastic
         and not cls_b.classifier.stochastic
     )
-    key = (game.table, cls_a, cls_b, spec.turns)
+    key = (
+        game.table,
+        cls_a,
+        cls_b,
+        spec.turns,
+        repr(spec.strategy_params.get(match.profile[0])),
+        repr(spec.strategy_params.get(match.profile[1])),
+    )
     result = _MATCH_CACHE.get(key) if cacheable else None
     if result is None:
         result = play_match(
             game,
-            (cls_a(), cls_b()),
+            (spec.make(match.profile[0]), spec.make(match.profile[1])),
             match.seed,
             turns=spec.turns,
             prob_end=spec.prob_end,
@@ -346,15 +381,22 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
         spec.scenario or "ai-stack-2026", rounds=rounds, seed=sim_seed, strategies=strategies
     )
     try:
-        if spec.noise > 0:
-            for firm in model.firms:
-                if firm.name in strategies:
-                    firm.set_strategy(NoisyStrategy(firm.strategy, spec.noise))
+        for firm in model.firms:
+            if firm.name not in strategies:
+                continue
+            name = strategies[firm.name]
+            if name in spec.strategy_params:
+                firm.set_strategy(spec.make(name))
+            if spec.noise > 0:
+                firm.set_strategy(NoisyStrategy(firm.strategy, spec.noise))
         model.run()
         run = RunResult.from_model(model)
     finally:
         model.release()
     payoffs = run.payoffs()
+    if spec.score_last is not None:
+        value = run.firms["value"][-spec.score_last :]
+        payoffs = {n: float(value[:, i].mean()) for i, n in enumerate(run.firm_names)}
     summary = run.summary
     firms = {f["name"]: f for f in summary["firms"]}
     row: dict[str, Any] = {"turns": int(summary.get("rounds", rounds or 0))}

@@ -107,6 +107,7 @@ class TournamentResult:
     elapsed_seconds: float = 0.0
     play_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_matches(
@@ -189,6 +190,7 @@ class TournamentResult:
                 {k: _clean(v) for k, v in row.items()} for row in self.pairwise.to_dict("records")
             ],
             "notes": list(self.notes),
+            **self.extra,
             "elapsed_seconds": round(self.elapsed_seconds, 4),
         }
 
@@ -565,3 +567,40 @@ def holm(p: np.ndarray) -> np.ndarray:
     adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
     out[order] = np.maximum.accumulate(adjusted)
     return out
+
+
+def profit_gain(result: TournamentResult, nash_profit: float, monopoly_profit: float) -> dict:
+    """Calvano et al.'s (2020) average profit gain of a stack tournament's matches.
+
+    ``Delta = (pi - pi_N) / (pi_M - pi_N)``, with ``pi`` a firm's mean profit per round
+    (over the scored rounds), ``pi_N`` the one-shot Bertrand-Nash profit and ``pi_M`` the
+    joint-profit-maximising one: 0 is competition, 1 full collusion. Averaged over the
+    contested firms of each match, then over matches, with a 95% t interval.
+    """
+    if monopoly_profit <= nash_profit:
+        from stackgame.errors import UserError
+
+        raise UserError("calvano: monopoly_profit must exceed nash_profit")
+    ok = result.matches[result.matches["status"] == "ok"]
+    seats = range(len(result.spec.seats))
+    per_match = np.array(
+        [
+            np.mean(
+                [
+                    (row[f"payoff_{k}"] - nash_profit) / (monopoly_profit - nash_profit)
+                    for k in seats
+                ]
+            )
+            for _, row in ok.iterrows()
+        ],
+        dtype=float,
+    )
+    lo, hi = t_interval(per_match)
+    return {
+        "profit_gain": float(per_match.mean()) if len(per_match) else math.nan,
+        "ci_low": lo,
+        "ci_high": hi,
+        "per_match": [round(float(x), 6) for x in per_match],
+        "nash_profit": nash_profit,
+        "monopoly_profit": monopoly_profit,
+    }

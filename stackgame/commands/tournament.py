@@ -50,7 +50,13 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--strategies", required=True, help="comma-separated strategy names")
+    p.add_argument(
+        "--spec",
+        default=None,
+        help="a TOML file with a [tournament] table (see runs/calvano.toml); "
+        "--seed, --processes, --out and the output flags still apply",
+    )
+    p.add_argument("--strategies", default=None, help="comma-separated strategy names")
     p.add_argument(
         "--game",
         default=None,
@@ -102,7 +108,7 @@ def register(subparsers: Any) -> None:
         help="play through the resumable executor even when the tournament is "
         "short (always for the stack, a --timeout, or over a million turns)",
     )
-    p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="root seed (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/out/tournament-...)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -115,6 +121,12 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     from stackgame.errors import UserError
     from stackgame.tournament import STACK, TournamentSpec
 
+    if getattr(args, "spec", None):
+        return spec_from_file(args.spec, args.seed)[0]
+    if not args.strategies:
+        raise UserError("--strategies: give a comma-separated list (or --spec FILE)")
+    if args.seed is None:
+        args.seed = 0
     game = args.game
     if game is None:
         game = STACK if (args.scenario or args.seats) else "prisoners-dilemma"
@@ -138,6 +150,45 @@ def spec_from_args(args: argparse.Namespace) -> Any:
         seats=seats,
         max_profiles=args.max_profiles,
     )
+
+
+def spec_from_file(path: str, seed: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """The spec in a TOML file's ``[tournament]`` table, and the file's other tables.
+
+    ``[tournament]`` holds :class:`~stackgame.tournament.TournamentSpec` fields;
+    ``[strategy_params.<name>]`` tables give strategies' constructor arguments; other
+    tables (``[calvano]``) are returned for the caller. ``seed`` overrides the file's.
+    """
+    import tomllib
+    from pathlib import Path
+
+    from stackgame.errors import UserError
+    from stackgame.tournament import TournamentSpec
+
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        raise UserError(f"--spec: {file}: no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"--spec: {file}: malformed TOML: {err}") from None
+    if "tournament" not in data:
+        raise UserError(f"--spec: {file}: no [tournament] table")
+    table = dict(data["tournament"])
+    if "strategy_params" in data:
+        table["strategy_params"] = data["strategy_params"]
+    if seed is not None:
+        table["seed"] = seed
+    try:
+        spec = TournamentSpec.from_dict(table)
+    except UserError as err:
+        raise UserError(f"--spec: {file}: {err}") from None
+    except TypeError as err:
+        raise UserError(f"--spec: {file}: {err}") from None
+    if spec.is_stack:
+        _check_seats(spec.scenario or "ai-stack-2026", spec.seats)
+    extra = {k: v for k, v in data.items() if k not in ("tournament", "strategy_params")}
+    return spec, extra
 
 
 def _check_seats(scenario: str, seats: tuple[str, ...]) -> None:
@@ -168,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--processes: must be at least 1, got {args.processes}")
     spec = spec_from_args(args)
     default = f"tournament-{spec.game}-seed{spec.seed}"
+    if getattr(args, "spec", None):
+        default = f"tournament-{Path(args.spec).stem}-seed{spec.seed}"
     out = output_dir(args.out, default)
     spec_path = Path(out) / "tournament.json"
     spec_json = json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -194,6 +247,20 @@ def run(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty() or len(tournament.schedule.matches) >= 1000,
     )
     result.elapsed_seconds = time.perf_counter() - start
+    extra = spec_from_file(args.spec, args.seed)[1] if getattr(args, "spec", None) else {}
+    if "calvano" in extra:
+        from stackgame.tournament_results import profit_gain
+
+        cal = extra["calvano"]
+        gain = profit_gain(result, float(cal["nash_profit"]), float(cal["monopoly_profit"]))
+        gain["paper_profit_gain"] = cal.get("paper_profit_gain")
+        result.extra["calvano"] = gain
+        result.notes.append(
+            f"Calvano et al. (2020) average profit gain: {gain['profit_gain']:.3f} "
+            f"(95% CI {gain['ci_low']:.3f} to {gain['ci_high']:.3f}) over "
+            f"{len(gain['per_match'])} runs; the paper reports about "
+            f"{cal.get('paper_profit_gain')} at convergence"
+        )
     result.write(out, args.format)
     if not args.no_plots:
         from stackgame.tournament_plots import plot_all

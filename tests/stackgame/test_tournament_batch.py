@@ -132,3 +132,74 @@ def test_stack_seats_must_be_firms(tmp_path):
                 str(tmp_path),
             ]
         )
+
+
+def test_strategy_params_reach_the_strategies_and_are_validated():
+    if "generous_tit_for_tat" not in all_strategies():
+        pytest.skip("generous_tit_for_tat not registered")
+    names = ("generous_tit_for_tat", "always_extract")
+    never = TournamentSpec(
+        names, turns=50, repetitions=2, strategy_params={"generous_tit_for_tat": {"p": 0.0}}
+    )
+    always = TournamentSpec(
+        names, turns=50, repetitions=2, strategy_params={"generous_tit_for_tat": {"p": 1.0}}
+    )
+    m0 = Tournament(never).play().payoff_matrix
+    m1 = Tournament(always).play().payoff_matrix
+    # forgiving never is tit-for-tat against a defector; forgiving always is a cooperator
+    assert m0.loc["generous_tit_for_tat", "always_extract"] == pytest.approx(49 / 50)
+    assert m1.loc["generous_tit_for_tat", "always_extract"] == 0.0
+    with pytest.raises(UserError, match="p must be"):
+        TournamentSpec(names, strategy_params={"generous_tit_for_tat": {"p": 2.0}})
+    with pytest.raises(UserError, match="not one of the strategies"):
+        TournamentSpec(names, strategy_params={"tit_for_tat": {}})
+    with pytest.raises(UserError, match="unexpected keyword"):
+        TournamentSpec(names, strategy_params={"always_extract": {"colour": 1}})
+
+
+def test_spec_file_with_calvano_profit_gain(tmp_path, capsys):
+    spec = tmp_path / "cal.toml"
+    spec.write_text(
+        """
+[tournament]
+game = "stack"
+scenario = "logit-bertrand-duopoly"
+seats = ["firm_1", "firm_2"]
+strategies = ["always_restrain", "always_extract"]
+turns = 6
+repetitions = 1
+seed = 1
+score_last = 3
+
+[calvano]
+nash_profit = 0.2229
+monopoly_profit = 0.3375
+paper_profit_gain = 0.85
+"""
+    )
+    assert (
+        _cli(
+            [
+                "tournament",
+                "--spec",
+                str(spec),
+                "--out",
+                str(tmp_path / "o"),
+                "--json",
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    gain = out["calvano"]
+    # four profiles: (N, N) gives 0, (M, M) gives 1, the mixed ones lie in between
+    per = gain["per_match"]
+    assert per[0] == pytest.approx(0.0, abs=1e-3) and per[3] == pytest.approx(1.0, abs=1e-3)
+    assert gain["paper_profit_gain"] == 0.85
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[tournament]\nstrategies = ['always_extract']\ncolour = 3\n")
+    with pytest.raises(UserError, match="colour"):
+        _cli(["tournament", "--spec", str(bad), "--out", str(tmp_path / "b")])
+    with pytest.raises(UserError, match="no such file"):
+        _cli(["tournament", "--spec", str(tmp_path / "none.toml"), "--out", str(tmp_path)])
