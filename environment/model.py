@@ -496,9 +496,8 @@ class StackModel(mesa.Model):
             if st.cash[i] < value:
                 self._log("integration", name, f"cannot afford to buy {target} ({value:.1f})")
                 return
-            st.cash[i] -= value
-            st.cash[t] += value
-            st.merge_firm(i, t)
+            st.cash[i] -= value  # paid to the target's owners, outside the stack; crediting
+            st.merge_firm(i, t)  # the target would hand the price back to the buyer on merging
             self._grow_arrays()
             self._log("integration", name, f"buys {target} for {value:.1f}")
             return
