@@ -158,3 +158,46 @@ def test_allow_integration_false_blocks_every_move(script: list[Action]) -> None
     allowed = _play(_raw(), script)
     a = allowed.state
     assert a.n_ops == 5 or a.stakes.sum() > 0 or a.acquired.any()
+
+
+def test_the_buyer_pays_the_price_and_gets_the_targets_cash() -> None:
+    model = _play(_raw(), [Action(), _move(Move.BUY, target="cloudco")])
+    st = model.state
+    app, cloud = st.firm_index["appco"], st.firm_index["cloudco"]
+    entry = next(e for e in model.log if e.kind == "integration")
+    price = float(entry.text.rsplit(" ", 1)[1])
+    cash = model.history.firms_matrix("cash")
+    value = model.history.firms_matrix("value")
+    # decided in round 1, carried out after it: shows in round 2's cash
+    change = cash[2, app] - cash[1, app] - value[2, app]
+    assert price > 0
+    assert change == pytest.approx(cash[1, cloud] - price, abs=0.05)
+    assert cash[2:, cloud].max() == 0.0
+
+
+def test_buying_a_rival_pools_capacity_in_one_operation() -> None:
+    raw = _raw()
+    firm(raw, "fab")["cash"] = 1000.0
+    model = _play(raw, [_move(Move.BUY, target="fab2")], who="fab")
+    st = model.state
+    fab = st.op(st.firm_index["fab"], st.layer_index["chips"])
+    assert st.acquired[st.firm_index["fab2"]]
+    assert st.capacity[fab] == pytest.approx(200.0) and st.capital[fab] == pytest.approx(100.0)
+    assert int(st.active.sum()) == 3
+    q = model.history.ops_matrix("quantity")
+    assert q[-1, 1] == 0.0 and q[-1, fab] > 0
+    value = model.history.firms_matrix("value")
+    np.testing.assert_allclose(
+        value.sum(axis=1), model.history.ops_matrix("operating_profit").sum(axis=1)
+    )
+
+
+def test_build_downstream_opens_an_outlet() -> None:
+    raw = _raw()
+    firm(raw, "fab")["cash"] = 1000.0
+    model = _play(raw, [Action(), _move(Move.BUILD, layer="cloud")], who="fab")
+    st = model.state
+    assert st.firm_layers(st.firm_index["fab"]) == ("chips", "cloud")
+    new = st.n_ops - 1
+    q = model.history.ops_matrix("quantity")[:, new]
+    assert q[:3].sum() == 0 and (q[3:] > 0).all()
