@@ -8,7 +8,8 @@ batch size, 1,000 by default; ``STACKGAME_BENCH_QUICK=1`` skips the slow anchors
    on two cores), against the anchor of a bare loop of ``simulate()`` calls (the
    executor's own cost per run is the difference) and of Mesa's ``batch_run`` on the
    same model and number of runs (one process).
-2. The driver's peak resident memory for 1,000 and 10,000 runs, each in a fresh process,
+2. The driver's memory growth (peak resident memory, sampled every 5 ms, minus the
+   memory after imports) for 1,000 and 10,000 runs, each in a fresh process,
    with a cheap run function that returns rows as wide as a real run's (110 metrics), run
    by 2 workers so the driver only collects and writes: flat means streaming works. The
    anchor is the same rows kept in a list and turned into a DataFrame at the end (what
@@ -70,23 +71,48 @@ keep = []
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Current resident memory of this process, MB."""
+    try:
+        import psutil
+
+        return float(psutil.Process().memory_info().rss) / 2**20
+    except ImportError:  # peak instead of current: still an upper bound
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def memory_child(n: int, mode: str) -> None:
-    """Run n cheap wide tasks in this fresh process; print its peak RSS (MB) as JSON."""
+    """Run n cheap wide tasks in this fresh process; print its memory growth as JSON.
+
+    A thread samples the resident memory every 5 ms; the growth is the peak minus the
+    memory before the first task (after every import).
+    """
+    import threading
+
+    import pandas as pd
+
     tasks = (Task(f"{i:07d}", seed=i, params={"i": i}) for i in range(n))
     base = _rss_mb()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         if mode == "stream":
             store = ResultStore(Path(tmp) / "runs")
             execute(tasks, wide_row, store=store, workers=2, progress=False, chunk_size=256)
         else:  # the anchor: every row in memory, one DataFrame at the end
-            import pandas as pd
-
             rows = [{"run_id": t.run_id, **wide_row(t)} for t in tasks]
             pd.DataFrame(rows).to_parquet(Path(tmp) / "all.parquet")
-    print(json.dumps({"n": n, "mode": mode, "peak_mb": _rss_mb(), "base_mb": base}))
+            del rows
+    stop.set()
+    sampler.join()
+    print(json.dumps({"n": n, "mode": mode, "peak_mb": peak[0], "base_mb": base}))
 
 
 def _memory(n: int, mode: str) -> dict[str, Any]:
@@ -101,7 +127,8 @@ def _root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def _timed_batch(n: int, workers: int, backend: str = "local") -> float:
+def _timed_batch(n: int, workers: int, backend: str = "local") -> tuple[float, float]:
+    """Wall time of an n-run batch, and the sum of the runs' own times (busy seconds)."""
     import stackgame.simulate  # noqa: F401 - import Mesa once, outside the timing
     from stackgame.batch import load_spec, run_batch
 
@@ -116,17 +143,24 @@ def _timed_batch(n: int, workers: int, backend: str = "local") -> float:
         )
         elapsed = time.perf_counter() - start
         assert outcome.summary.ok == n, outcome.summary
-    return elapsed
+        busy = float(ResultStore(Path(tmp) / "out" / "runs").read()["elapsed_seconds"].sum())
+    return elapsed, busy
 
 
-def _bare_loop(n: int) -> float:
+def _bare_loop(n: int, m: int) -> float:
+    """The first m runs of the n-run spec, as a hand-written loop of ``simulate()`` calls."""
+    from stackgame.batch import POINT_COLUMN, REPLICATE_COLUMN, load_spec
     from stackgame.simulate import simulate
 
-    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.toml"
+        path.write_text(_spec_text(n))
+        tasks = list(load_spec(path).tasks())[:m]
     simulate(rounds=8, seed=0)  # warm
     start = time.perf_counter()
-    for i in range(n):
-        simulate(rounds=8, seed=i, overrides={"regulator.stance": float(rng.random())}).metrics()
+    for t in tasks:
+        overrides = {k: v for k, v in t.params.items() if k not in (POINT_COLUMN, REPLICATE_COLUMN)}
+        simulate(rounds=8, seed=t.seed, overrides=overrides).metrics()
     return time.perf_counter() - start
 
 
@@ -162,14 +196,19 @@ def main() -> None:
     quick = os.environ.get("STACKGAME_BENCH_QUICK") == "1"
     print(f"bench_batch: {n}-run batch of ai-stack-2026, 8 rounds a run, {os.cpu_count()} CPUs")
 
-    t1 = _timed_batch(n, 1)
-    t2 = _timed_batch(n, 2)
-    print(f"  batch, 1 worker : {t1:7.1f} s  {n / t1:6.1f} runs/s")
+    load = os.getloadavg()[0]
+    t1, busy1 = _timed_batch(n, 1)
+    t2, busy2 = _timed_batch(n, 2)
+    print(f"  batch, 1 worker : {t1:7.1f} s  {n / t1:6.1f} runs/s  "
+          f"({1e3 * busy1 / n:.0f} ms per run inside the worker)")  # fmt: skip
     print(f"  batch, 2 workers: {t2:7.1f} s  {n / t2:6.1f} runs/s  speedup {t1 / t2:.2f}x "
-          f"(target >= 1.7x)")  # fmt: skip
+          f"(target >= 1.7x; {1e3 * busy2 / n:.0f} ms per run inside the workers)")  # fmt: skip
+    print(f"  worker utilisation (busy time / (workers x wall)): 1 worker {busy1 / t1:.0%}, "
+          f"2 workers {busy2 / (2 * t2):.0%}; load average before {load:.1f}, "
+          f"after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")  # fmt: skip
     if not quick:
         m = min(n, 200)
-        bare = _bare_loop(m) * n / m
+        bare = _bare_loop(n, m) * n / m
         print(f"  anchor, bare simulate() loop: {bare:7.1f} s for {n} (measured on {m}); "
               f"executor cost {1000 * (t1 - bare) / n:+.1f} ms/run on 1 worker")  # fmt: skip
         try:
@@ -181,11 +220,11 @@ def main() -> None:
 
     for mode in ("stream", "in-memory"):
         small, large = _memory(1000, mode), _memory(10000, mode)
-        print(f"  driver peak RSS, {mode:9s}: {small['peak_mb']:7.1f} MB at 1,000 runs, "
-              f"{large['peak_mb']:7.1f} MB at 10,000 runs (ratio "
-              f"{large['peak_mb'] / small['peak_mb']:.2f}; growth above start "
-              f"{small['peak_mb'] - small['base_mb']:.1f} -> "
-              f"{large['peak_mb'] - large['base_mb']:.1f} MB)")  # fmt: skip
+        g1 = small["peak_mb"] - small["base_mb"]
+        g2 = large["peak_mb"] - large["base_mb"]
+        print(f"  driver memory growth, {mode:9s}: {g1:6.1f} MB at 1,000 runs, "
+              f"{g2:6.1f} MB at 10,000 runs (from {small['base_mb']:.0f} MB after imports; "
+              f"10k/1k growth ratio {g2 / max(g1, 0.1):.1f})")  # fmt: skip
 
     k = 2000
     pool = _tasks_overhead(k, "local")
@@ -197,7 +236,7 @@ def main() -> None:
     print(f"  no-op tasks, 2 workers: local pool {1e3 * pool / k:.2f} ms/task, "
           f"dask {1e3 * dask / k:.2f} ms/task (including cluster start-up)")  # fmt: skip
     if not quick:
-        td = _timed_batch(n, 2, backend="dask")
+        td, _ = _timed_batch(n, 2, backend="dask")
         print(f"  batch on dask, 2 workers: {td:7.1f} s  overhead vs local pool "
               f"{1000 * (td - t2) / n:+.1f} ms/run ({td / t2:.2f}x)")  # fmt: skip
 

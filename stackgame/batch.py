@@ -697,6 +697,20 @@ def _scenario(name: str) -> Any:
     return resolve(name)
 
 
+@functools.lru_cache(maxsize=32)
+def _scenario_with(name: str, overrides_json: str) -> Any:
+    """Apply a design point's overrides once per worker, not once per replicate.
+
+    Validating a scenario after overrides costs about as much as a short run; the
+    replicates of a design point share it (the model copies what it changes).
+    """
+    from stackgame.environment.scenario import apply_overrides
+
+    overrides = json.loads(overrides_json)
+    base = _scenario(name)
+    return apply_overrides(base, overrides) if overrides else base
+
+
 def run_simulation(config: RunConfig, task: Task) -> dict[str, Any]:
     """Run one simulation of a batch: the fixed overrides, then the task's values.
 
@@ -719,9 +733,8 @@ def run_simulation(config: RunConfig, task: Task) -> dict[str, Any]:
     overrides.update(
         {k: v for k, v in task.params.items() if k not in (POINT_COLUMN, REPLICATE_COLUMN)}
     )
-    result = simulate(
-        _scenario(config.scenario), rounds=config.rounds, seed=task.seed, overrides=overrides
-    )
+    scenario = _scenario_with(config.scenario, json.dumps(overrides, sort_keys=True))
+    result = simulate(scenario, rounds=config.rounds, seed=task.seed)
     out: dict[str, Any] = select_metrics(_all_metrics(result), config.keep)
     tables: dict[str, Any] = {}
     if config.per_round:
