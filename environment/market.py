@@ -42,6 +42,7 @@ IntArray = NDArray[np.int64]
 
 _EPS = 1e-12
 _SHORT = 1e-9
+_add = np.add.reduce
 MAX_ATTEMPTS = 3
 """Most clearings per call: the first plus two self-consistency corrections."""
 
@@ -321,19 +322,19 @@ def _choice_block(
 ) -> FloatArray:
     """Logit weights of one layer's buyers (rows) over the sellers below (columns)."""
     live = capacity_s > _EPS
-    if live.any():
-        pbar = float(price_s[live].mean())
+    n_live = int(np.count_nonzero(live))
+    pbar = 1.0
+    if n_live:
+        pbar = float(_add(price_s[live])) / n_live
         if pbar <= _EPS:
             pbar = 1.0
-    else:
-        pbar = 1.0
-    u = ((quality_s - price_s / pbar)[None, :] + lock) / mu
-    mask = allowed & live[None, :]
+    u = ((quality_s - price_s / pbar) + lock) / mu
+    mask = allowed & live if n_live < live.shape[0] else allowed
     u[~mask] = -np.inf
-    top = u.max(axis=1, keepdims=True, initial=-np.inf)
+    top = np.maximum.reduce(u, axis=1, keepdims=True, initial=-np.inf)
     top[~np.isfinite(top)] = 0.0
     e = np.exp(u - top)
-    total = e.sum(axis=1, keepdims=True)
+    total = _add(e, axis=1, keepdims=True)
     total[total <= 0] = 1.0
     return e / total
 
@@ -447,7 +448,7 @@ def _prices(
                 has_own = own >= 0
                 idx = np.maximum(own, 0) + slo
                 own_cost = np.where(has_own, z.unit_cost[idx] + input_unit[idx], 0.0)
-                has_market = w.sum(axis=1) > 0
+                has_market = _add(w, 1) > 0
                 share = np.where(has_own, np.where(has_market, self_share[lo:hi], 1.0), 0.0)
                 blended = share * own_cost + (1.0 - share) * market
             else:
@@ -635,25 +636,25 @@ def _ration_orders(
         ``filled[b, s]`` and the units each buyer could not place.
     """
     limit = room.shape[0] + 1 if rounds is None else rounds
-    total = orders.sum(axis=0)
+    total = _add(orders, 0)
     if (total <= room + _EPS).all():
         return orders.copy(), np.zeros(orders.shape[0])
     filled = np.zeros_like(orders)
     room = room.copy()
     ask = orders
-    short = ask.sum(axis=1)
+    short = _add(ask, 1)
     for _ in range(limit):
-        total = ask.sum(axis=0)
+        total = _add(ask, 0)
         ratio = np.ones_like(room)
         np.divide(room, total, out=ratio, where=total > room)
         got = ask * ratio[None, :]
         filled += got
-        room = np.maximum(room - got.sum(axis=0), 0.0)
-        short = (ask - got).sum(axis=1)
+        room = np.maximum(room - _add(got, 0), 0.0)
+        short = _add(ask - got, 1)
         if short.max(initial=0.0) <= _EPS:
             return filled, np.zeros(orders.shape[0])
         w = weights * (room > _EPS)[None, :]
-        wsum = w.sum(axis=1)
+        wsum = _add(w, 1)
         movable = wsum > 0
         if (short * movable).max(initial=0.0) <= _EPS:
             break
@@ -731,9 +732,19 @@ def clear(
         share = z.sort(np.asarray(self_share, dtype=float))
     attempt = 0
     reserve: FloatArray | None = None
+    priced: tuple[FloatArray, FloatArray, list[FloatArray]] | None = None
+    cournot = demand.cournot and z.offer is not None
+    t_lo, t_hi = b[-2], b[-1]
     while True:
         attempt += 1
-        out = _clear_once(z, effective, nominal, demand, share, per_unit, spill_rounds, reserve)
+        if priced is None:
+            fixed_top = None
+            if cournot:
+                assert z.offer is not None
+                fixed_top = cournot_price(z.offer[t_lo:t_hi], effective[t_lo:t_hi], demand)
+            priced = _prices(z, effective, share, per_unit, fixed_top)
+            live = effective > _EPS
+        out = _clear_once(z, effective, nominal, demand, priced, spill_rounds, reserve)
         if attempt >= MAX_ATTEMPTS:
             break
         again = False
@@ -743,13 +754,18 @@ def clear(
             if lower.any():
                 effective = np.where(lower, np.minimum(effective, out.quantity), effective)
                 again = True
+                # prices depend on capacity only through which sellers have any (and the
+                # Cournot price): keep them unless that changed
+                if cournot or not np.array_equal(effective > _EPS, live):
+                    priced = None
         if auto:
-            got = out.self_supply + out.flow.sum(axis=1)
+            got = out.self_supply + _add(out.flow, 1)
             realized = np.divide(out.self_supply, got, out=share.copy(), where=got > _EPS)
             drop = realized < share - _SHORT
             if drop.any():
                 share = np.where(drop, realized, share)
                 again = True
+                priced = None
         if not again:
             break
         reserve = out.flow
@@ -782,8 +798,7 @@ def _clear_once(
     capacity: FloatArray,
     nominal: FloatArray,
     demand: Demand,
-    self_share: FloatArray,
-    per_unit: bool,
+    priced: tuple[FloatArray, FloatArray, list[FloatArray]],
     spill_rounds: int | None,
     reserve: FloatArray | None,
 ) -> Clearing:
@@ -797,6 +812,7 @@ def _clear_once(
     ``capacity`` is this attempt's effective capacity, ``nominal`` the caller's: a top
     operation with nominal capacity stays in the consumers' choice set, so consumers it
     cannot serve for lack of input count as lost demand, not as choosing the outside good.
+    ``priced`` is pass 1's result (:func:`_prices`) for this attempt.
     """
     s = z.s
     n = z.n
@@ -804,11 +820,9 @@ def _clear_once(
     n_layers = s.n_layers
     t_lo, t_hi = b[n_layers - 1], b[n_layers]
     cournot = demand.cournot and z.offer is not None
-    fixed_top = None
-    if cournot:
-        assert z.offer is not None
-        fixed_top = cournot_price(z.offer[t_lo:t_hi], capacity[t_lo:t_hi], demand)
-    price, input_unit, weights = _prices(z, capacity, self_share, per_unit, fixed_top)
+    price, input_unit, weights = priced
+    price = price.copy()
+    input_unit = input_unit.copy()
 
     # -- pass 2: final demand --------------------------------------------------------------
     final_demand = np.zeros(n)
@@ -858,20 +872,20 @@ def _clear_once(
         held = None
         if reserve is not None:
             held = reserve[lo:hi, slo:lo]
-            got = held.sum(axis=1)
+            got = _add(held, 1)
             held = held * np.minimum(1.0, rest / np.maximum(got, _EPS))[:, None]
-            col = held.sum(axis=0)
+            col = _add(held, 0)
             if (col > room).any():
                 held = held * np.minimum(1.0, room / np.maximum(col, _EPS))[None, :]
-            room = np.maximum(room - held.sum(axis=0), 0.0)
-            rest = np.maximum(rest - held.sum(axis=1), 0.0)
+            room = np.maximum(room - _add(held, 0), 0.0)
+            rest = np.maximum(rest - _add(held, 1), 0.0)
         filled, unfilled = _ration_orders(w * rest[:, None], w, room, spill_rounds)
-        unmet[lo:hi] = rest - filled.sum(axis=1)
+        unmet[lo:hi] = rest - _add(filled, 1)
         if held is not None:
             filled = filled + held
         filled_by[k] = filled
         self_by[k] = take
-        used[slo:lo] = filled.sum(axis=0) + own_use
+        used[slo:lo] = _add(filled, 0) + own_use
 
     # -- pass 4: feasibility, bottom-up, and money ---------------------------------------------
     flow = np.zeros((n, n))
@@ -898,9 +912,9 @@ def _clear_once(
             own_unit[has_own] = transfer[slo:lo][oi]
         else:
             own_unit = np.zeros(hi - lo)
-        sold = block.sum(axis=0)
+        sold = _add(block, 0)
         quantity[slo:lo] = sold + own_use
-        got = block.sum(axis=1) + take
+        got = _add(block, 1) + take
         need = s.input_coefficient[k] * used[lo:hi]
         ratio = np.ones(hi - lo)
         np.divide(got, need, out=ratio, where=need > got)
@@ -911,8 +925,8 @@ def _clear_once(
         self_supply[lo:hi] = take
         pay = block * price[slo:lo][None, :]
         internal[slo:lo] = own_use * transfer[slo:lo]
-        revenue[slo:lo] += pay.sum(axis=0) + internal[slo:lo]
-        input_cost[lo:hi] = pay.sum(axis=1) + take * own_unit
+        revenue[slo:lo] += _add(pay, 0) + internal[slo:lo]
+        input_cost[lo:hi] = _add(pay, 1) + take * own_unit
         q_k = quantity[lo:hi]
         per = np.divide(input_cost[lo:hi], q_k, out=input_unit[lo:hi].copy(), where=q_k > _EPS)
         transfer[lo:hi] = z.unit_cost[lo:hi] + per
