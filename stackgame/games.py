@@ -26,6 +26,7 @@ match in one vectorised call.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -222,6 +223,7 @@ class MatchResult:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _observation_class(game: MatrixGame, horizon: int | None) -> type[Observation]:
     """A subclass of Observation whose match-constant fields are class attributes.
 
