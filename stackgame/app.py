@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import solara
 from mesa.visualization import SolaraViz
 
 from stackgame.environment.scenario import TRIGGERS, builtin_names, resolve
@@ -117,13 +118,32 @@ def initial_kwargs(params: dict[str, Any]) -> dict[str, Any]:
 
 MODEL_PARAMS = model_params()
 COMPONENTS = [StackNetwork, EventLog, ValueSharePlot, MarginPlot, ConcentrationPlot, CashPlot]
+NAME = "stackgame: who wins the AI stack?"
 
-model = PageModel(**initial_kwargs(MODEL_PARAMS))
-page = SolaraViz(
-    model,
-    components=COMPONENTS,
-    model_params=MODEL_PARAMS,
-    name="stackgame: who wins the AI stack?",
-    play_interval=400,
-)
-page  # noqa: B018
+
+def new_model() -> PageModel:
+    """A model built from the controls' first values."""
+    return PageModel(**initial_kwargs(MODEL_PARAMS))
+
+
+def stack_viz(model: PageModel) -> Any:
+    """The SolaraViz element of the page for ``model``."""
+    return SolaraViz(
+        model, components=COMPONENTS, model_params=MODEL_PARAMS, name=NAME, play_interval=400
+    )
+
+
+model = new_model()
+page = stack_viz(model)
+"""The page as in Mesa's examples (one model; what a notebook displays)."""
+
+
+@solara.component
+def Page() -> Any:
+    """What ``solara run`` serves: the same page, with a model of its own per browser tab.
+
+    A module-level model is shared by every visitor of a server; here each session
+    builds its own, so two analysts on one server do not step each other's model.
+    """
+    session_model = solara.use_memo(new_model, [])
+    return stack_viz(session_model)

@@ -563,7 +563,17 @@ def plot_stacked_shares(
     names = list(shares)
     x = np.asarray(rounds, dtype=float)
     data = np.array([np.nan_to_num(np.asarray(shares[n], dtype=float)) for n in names])
-    if data.size and len(x):
+    if data.size and x.size == 1:  # one round: stacked bars (an area needs two)
+        up = np.cumsum(np.clip(data, 0, None), axis=0)[:, 0]
+        down = np.cumsum(np.clip(data, None, 0), axis=0)[:, 0]
+        for i, name in enumerate(names):
+            colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
+            value = data[i, 0]
+            bottom = (up[i - 1] if i else 0.0) if value >= 0 else (down[i - 1] if i else 0.0)
+            ax.bar(x, [value], bottom=bottom, width=0.5, color=colour, alpha=0.85, label=name)
+        ax.axhline(0, color="#212529", lw=0.8)
+        ax.set_ylim(min(0.0, float(down.min())) - 0.02, max(1.0, float(up.max())) + 0.02)
+    elif data.size and len(x):
         up = np.cumsum(np.clip(data, 0, None), axis=0)
         down = np.cumsum(np.clip(data, None, 0), axis=0)
         for i, name in enumerate(names):
@@ -607,15 +617,18 @@ def plot_series(
     money
         Format the y axis in dollars (k, m, bn, tn).
     """
+    x = np.asarray(rounds, dtype=float)
     for i, (name, values) in enumerate(series.items()):
         ax.plot(
-            np.asarray(rounds, dtype=float),
+            x,
             np.asarray(values, dtype=float),
             label=name,
             color=LAYER_COLOURS[i % len(LAYER_COLOURS)]
             if len(series) <= len(LAYER_COLOURS)
             else None,
             lw=1.6,
+            marker="o" if x.size < 3 else None,  # one round is a point, not a line
+            markersize=4,
         )
     if percent:
         ax.yaxis.set_major_formatter("{x:.0%}")
@@ -628,6 +641,10 @@ def _finish(ax: Axes, title: str) -> None:
     ax.set_title(title, loc="left", fontsize=10)
     ax.set_xlabel("round")
     ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
+    low, high = ax.get_xlim()
+    if high - low < 2:  # the first rounds: whole rounds on the axis, not 0.96 .. 1.04
+        centre = round((low + high) / 2)
+        ax.set_xlim(centre - 1, centre + 1)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)

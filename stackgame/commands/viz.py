@@ -86,22 +86,30 @@ def check_address(host: str, port: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve the page until interrupted; returns solara's exit code."""
+    """Serve the page until interrupted (Ctrl-C or SIGTERM); returns solara's exit code."""
     import os
+    import signal
     import subprocess
     import sys
 
     check_address(args.host, args.port)
     env = {**os.environ, SEED_VARIABLE: str(args.seed)}
-    print(
-        f"stackgame viz: serving on http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr
-    )
+    url = f"http://{args.host}:{args.port}"
+    print(f"stackgame viz: serving on {url} (Ctrl-C stops)", file=sys.stderr)
     process = subprocess.Popen(
         solara_command(args.host, args.port, open_browser=args.open), env=env
     )
+
+    def stop(signum: int, frame: object) -> None:
+        process.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)  # `kill` stops the server too
     try:
-        return process.wait()
+        code = process.wait()
+        return 0 if code in (-signal.SIGTERM, -signal.SIGINT) else code
     except KeyboardInterrupt:
         process.terminate()
         process.wait(timeout=10)
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*ComponentsView. .use_state. fo
 @solara.component
 def Page():
     sidebar = sidebar_portal.use_portal()
-    return solara.Column(children=[solara.Column(children=sidebar), app.page])
+    return solara.Column(children=[solara.Column(children=sidebar), app.Page()])
 
 
 @pytest.fixture
@@ -141,6 +141,12 @@ def test_views_of_a_running_model():
     assert any(kind == "trigger" and "nvidia_value_pricing" in text for _, kind, _, text in rows)
 
 
+def test_mesa_style_page_element_renders():
+    box, rc = solara.render(app.page, handle_error=False)
+    assert html_texts(rc, "stackgame-round") == [f"Round {app.model.round}"]
+    rc.close()
+
+
 # -- the page, rendered ------------------------------------------------------------------------
 
 
@@ -158,7 +164,6 @@ def test_page_has_mesas_controls_and_one_select_per_seat(page):
 
 
 def test_step_advances_the_round_and_redraws_the_plots(page):
-    click(page, "Reset")
     before = images(page)
     click(page, "Step")
     assert html_texts(page, "stackgame-round") == ["Round 1"]
@@ -170,7 +175,6 @@ def test_step_advances_the_round_and_redraws_the_plots(page):
 
 
 def test_a_seats_strategy_changes_the_outcome_after_reset(page):
-    click(page, "Reset")
     click(page, "Step")
     default = html_texts(page, "stackgame-value-share")
     select(page, "Nvidia strategy", "always_extract")

@@ -194,3 +194,22 @@ def test_plots_draw_the_series():
     plot_series(ax, rounds, {"x": [1.0, 2.0, np.nan]}, title="t", money=True)
     assert len(ax.lines) == 1
     fig.savefig(io.BytesIO(), format="png")
+
+
+def test_one_round_is_drawn_as_bars_and_points():
+    fig, ax = series_figure()
+    plot_stacked_shares(ax, [1], {"a": [1.2], "b": [-0.2]}, title="share")
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == pytest.approx([-0.2, 1.2])
+    low, high = ax.get_xlim()
+    assert low <= 0 and high >= 2
+    fig, ax = series_figure()
+    plot_series(ax, [1], {"x": [0.5]}, title="t")
+    assert ax.lines[0].get_marker() == "o"
+
+
+def test_losses_are_stacked_below_zero():
+    fig, ax = series_figure()
+    plot_stacked_shares(ax, [1, 2], {"a": [1.1, 1.3], "b": [-0.1, -0.3]}, title="share")
+    low, high = ax.get_ylim()
+    assert low < -0.3 and high > 1.3
