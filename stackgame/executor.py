@@ -69,6 +69,9 @@ FIXED_COLUMNS = ("run_id", "seed", "status", "error", "elapsed_seconds")
 
 STATUSES = ("ok", "error", "timeout")
 
+DASK_CONNECT_TIMEOUT = "15s"
+"""How long to try to reach a Dask scheduler given by address."""
+
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
 
 
@@ -796,7 +799,7 @@ def _drive_dask(
     cluster = None
     try:
         if scheduler:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
             n = max(
                 1, sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
             )

@@ -238,10 +238,24 @@ def test_sigkill_then_rerun_completes_without_duplicates(tmp_path):
     assert (df.y == df.x**2).all()
 
 
-def test_dask_local_cluster_gives_the_same_rows(tmp_path):
-    pytest.importorskip("dask.distributed")
+def test_dask_scheduler_address_gives_the_same_rows(tmp_path):
+    # joining a running cluster (--scheduler); the LocalCluster path is in test_batch_cli
+    distributed = pytest.importorskip("dask.distributed")
     serial, dask = ResultStore(tmp_path / "a"), ResultStore(tmp_path / "b")
     execute(tasks(12), square, store=serial, progress=False)
-    summary = execute(tasks(12), square, store=dask, backend="dask", workers=2, progress=False)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        summary = execute(
+            tasks(12), square, store=dask, scheduler=cluster.scheduler_address, progress=False
+        )
     assert (summary.ok, summary.failed) == (11, 1)
     pd.testing.assert_frame_equal(rows_without_time(serial), rows_without_time(dask))
+
+
+def test_unreachable_scheduler_is_a_user_error(tmp_path, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    monkeypatch.setattr("stackgame.executor.DASK_CONNECT_TIMEOUT", "1s")
+    with pytest.raises(UserError, match="scheduler tcp://127.0.0.1:1"):
+        execute(tasks(2), square, store=ResultStore(tmp_path / "r"),
+                scheduler="tcp://127.0.0.1:1", progress=False)  # fmt: skip
