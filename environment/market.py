@@ -422,8 +422,14 @@ def _prices(
     self_share: FloatArray,
     per_unit: bool,
     fixed_top: float | None,
+    mix: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
-    """Pass 1 in sorted coordinates: prices, unit input cost and supplier weights."""
+    """Pass 1 in sorted coordinates: prices, unit input cost and supplier weights.
+
+    ``mix`` (sorted coordinates), where a buyer's row is not all zero, replaces the logit
+    weights in the buyer's *expected* input price: the buyer expects to source as it did
+    (last round's realised purchase shares) at this round's prices.
+    """
     s = z.s
     b = z.bounds
     price = np.zeros(z.n)
@@ -443,6 +449,11 @@ def _prices(
             )
             weights.append(w)
             market = w @ price[slo:lo]
+            if mix is not None:
+                block = mix[lo:hi, slo:lo]
+                known = _add(block, 1) > _EPS
+                if known.any():
+                    market = np.where(known, block @ price[slo:lo], market)
             own = s._own_local[k]
             if (own >= 0).any():
                 has_own = own >= 0
@@ -474,6 +485,7 @@ def resolve_prices(
     self_share: FloatArray,
     per_unit: bool = False,
     fixed_price: FloatArray | None = None,
+    supplier_mix: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
     """Prices bottom-up, each a markup over this round's own and input unit cost.
 
@@ -490,6 +502,9 @@ def resolve_prices(
         it has no operation below; 1 when it has no market seller).
     fixed_price
         Where finite, the price is taken as given (a Cournot layer's clearing price).
+    supplier_mix
+        Expected purchase shares replacing the logit weights where a row is not all zero
+        (see :func:`clear`).
 
     Returns
     -------
@@ -497,7 +512,14 @@ def resolve_prices(
         ``weights[l]`` is :func:`supplier_weights` for layer ``l`` (``weights[0]`` empty).
     """
     z = _Sorted(structure, unit_cost, markup, quality, None)
-    price, input_unit, weights = _prices(z, z.sort(capacity), z.sort(self_share), per_unit, None)
+    mix = None
+    if supplier_mix is not None:
+        mix = np.asarray(supplier_mix, dtype=float)
+        if not structure._identity:
+            mix = mix[np.ix_(structure._order, structure._order)]
+    price, input_unit, weights = _prices(
+        z, z.sort(capacity), z.sort(self_share), per_unit, None, mix
+    )
     if fixed_price is not None:
         price = z.unsort(price).copy()
         fixed = np.isfinite(fixed_price)
@@ -678,6 +700,7 @@ def clear(
     per_unit: bool = False,
     quantity_offer: FloatArray | None = None,
     spill_rounds: int | None = None,
+    supplier_mix: FloatArray | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -700,6 +723,12 @@ def clear(
     spill_rounds
         How many times rationed orders are re-split over sellers with room (default:
         until every order that can be placed is placed).
+    supplier_mix
+        Optional ``[n, n]`` matrix: row ``b`` holds the shares in which buyer ``b``
+        expects to buy from each seller (for example last round's realised purchases).
+        Where a row is not all zero it replaces the logit weights in the buyer's expected
+        input price, so that a buyer whose cheapest suppliers are full prices on what it
+        will really pay. Orders are still split by the logit.
 
     Raises
     ------
@@ -718,6 +747,15 @@ def clear(
                 f"{name}: expected {n} values, one per operation (got {np.shape(arr)})"
             )
     z = _Sorted(structure, unit_cost, markup, quality, quantity_offer)
+    mix = None
+    if supplier_mix is not None:
+        if np.shape(supplier_mix) != (n, n):
+            raise ValueError(
+                f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})"
+            )
+        mix = np.asarray(supplier_mix, dtype=float)
+        if not structure._identity:
+            mix = mix[np.ix_(structure._order, structure._order)]
     nominal = z.sort(capacity)
     effective = nominal.copy()
     auto = self_share is None
@@ -742,7 +780,7 @@ def clear(
             if cournot:
                 assert z.offer is not None
                 fixed_top = cournot_price(z.offer[t_lo:t_hi], effective[t_lo:t_hi], demand)
-            priced = _prices(z, effective, share, per_unit, fixed_top)
+            priced = _prices(z, effective, share, per_unit, fixed_top, mix)
             live = effective > _EPS
         out = _clear_once(z, effective, nominal, demand, priced, spill_rounds, reserve)
         if attempt >= MAX_ATTEMPTS:

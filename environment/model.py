@@ -184,6 +184,7 @@ class StackModel(mesa.Model):
         self.triggers: set[str] = set()
         self._declines: list[ev.Decline] = []
         self._pending_events = [e for e in self.scenario.events if e.enabled]
+        self._mix: np.ndarray | None = None
         self._writedown = np.zeros(self.state.n_ops)
         self._fines = np.zeros(self.state.n_ops)
         self._last_need = np.zeros(self.state.n_ops)
@@ -325,7 +326,7 @@ class StackModel(mesa.Model):
                 m = self._markups_from(chosen)
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, m, st.quality, st.live_capacity(self.round),
-                    self._self_share(), st.per_unit,
+                    self._self_share(), st.per_unit, None, self._mix_for(st.n_ops),
                 )  # fmt: skip
                 for j in range(k):
                     ops = st.structure.by_layer[j]
@@ -408,12 +409,24 @@ class StackModel(mesa.Model):
             self_share=self._self_share(),
             per_unit=st.per_unit,
             quantity_offer=offers,
+            supplier_mix=self._mix_for(st.n_ops),
         )
         self._markup = markup
         self._capacity = capacity
         self._market_size = float(st.demand.market_size)  # before growth and shocks
         self.last_clearing = clearing
         return clearing
+
+    def _mix_for(self, n: int) -> np.ndarray | None:
+        """Last round's realised purchase shares: what buyers expect to pay this round."""
+        mix = self._mix
+        if mix is None:
+            return None
+        if mix.shape[0] < n:  # operations added by integration since
+            grown = np.zeros((n, n))
+            grown[: mix.shape[0], : mix.shape[0]] = mix
+            return grown
+        return mix
 
     # 4. pay out ---------------------------------------------------------------------------
     def pay_out(self, clearing: Clearing) -> Payout:
@@ -603,6 +616,10 @@ class StackModel(mesa.Model):
             out=clearing.unit_input_cost.copy(), where=clearing.quantity > 1e-12,
         )  # fmt: skip
         self._last_need = st.input_coefficient[st.layer_of] * clearing.quantity
+        bought = clearing.flow.sum(axis=1, keepdims=True)
+        self._mix = np.divide(
+            clearing.flow, bought, out=np.zeros_like(clearing.flow), where=bought > 1e-12
+        )
         self._public_view(clearing, payout, posture)
         firm_margin = margin(payout.firm_profit, payout.firm_revenue)
         self._firm_margin.clear()
