@@ -70,13 +70,17 @@ def to_seed(seed: Any) -> int | None:
     if isinstance(seed, bool):
         raise ScenarioError(f"seed: must be an integer (got {seed!r})")
     if isinstance(seed, float) and seed.is_integer():
-        return int(seed)
-    if isinstance(seed, int | np.integer):
-        return int(seed)
-    try:
-        return int(str(seed).strip())
-    except ValueError:
-        raise ScenarioError(f"seed: must be an integer (got {seed!r})") from None
+        value = int(seed)
+    elif isinstance(seed, int | np.integer):
+        value = int(seed)
+    else:
+        try:
+            value = int(str(seed).strip())
+        except ValueError:
+            raise ScenarioError(f"seed: must be an integer (got {seed!r})") from None
+    if value < 0:  # numpy's own message ("expected non-negative integer") names no field
+        raise ScenarioError(f"seed: must be a non-negative integer (got {seed!r})")
+    return value
 
 
 def params_to_overrides(params: Mapping[str, Any], scenario: Scenario) -> dict[str, Any]:
