@@ -71,8 +71,12 @@ def test_string_and_integer_seeds_are_the_same_stream() -> None:
     b = run_model(_stochastic(), seed=42, rounds=6)
     assert a.seed == b.seed == 42
     np.testing.assert_array_equal(a.history.ops_matrix("markup"), b.history.ops_matrix("markup"))
-    with pytest.raises(ScenarioError, match="seed"):
+    with pytest.raises(ScenarioError, match="seed: must be an integer"):
         to_seed("forty-two")
+    with pytest.raises(ScenarioError, match="seed: must be a non-negative integer"):
+        to_seed(-1)
+    with pytest.raises(ScenarioError, match="seed"):
+        to_seed(True)
 
 
 def test_unseeded_model_records_the_seed_it_drew() -> None:

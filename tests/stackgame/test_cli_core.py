@@ -61,9 +61,10 @@ def ok(tmp_path: Path) -> str:
         (["--strategy", "fab=tit_for_tatt"], ("firms.fab.strategy", "did you mean tit_for_tat")),
         (["--strategy", "nvidia=tit_for_tat"], ("unknown firm 'nvidia'", "fab, fab2")),
         (["--rounds", "0"], ("--rounds", "at least 1", "got 0")),
+        (["--seed", "-1"], ("seed", "non-negative", "got -1")),
     ],
     ids=["set_path", "set_firm", "set_no_value", "set_nan", "strategy_no_value",
-         "strategy_unknown", "strategy_firm", "rounds_zero"],
+         "strategy_unknown", "strategy_firm", "rounds_zero", "seed_negative"],
 )  # fmt: skip
 def test_bad_flag_exits_2_with_one_line(
     ok: str, capsys: pytest.CaptureFixture[str], flags: list[str], fragments: tuple[str, ...]
