@@ -220,7 +220,9 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     default = f"tournament-{spec.game}-seed{spec.seed}"
     if getattr(args, "spec", None):
-        default = f"tournament-{Path(args.spec).stem}-seed{spec.seed}"
+        stem = Path(args.spec).stem
+        stem = stem if stem.startswith("tournament") else f"tournament-{stem}"
+        default = f"{stem}-seed{spec.seed}"
     out = output_dir(args.out, default)
     spec_path = Path(out) / "tournament.json"
     spec_json = json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n"
