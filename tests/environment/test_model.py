@@ -199,3 +199,44 @@ def test_simultaneous_timing_shows_no_upstream_prices() -> None:
     model.run()
     model.release()
     assert all(dict(o.upstream_prices) == {} for o in app.seen)
+
+
+def test_per_unit_pricing_adds_the_markup_in_dollars() -> None:
+    model = run_model(tiny(pricing="per_unit"), rounds=1)
+    st = model.state
+    fab = st.op(st.firm_index["fab"], st.layer_index["chips"])
+    cloud = st.op(st.firm_index["cloudco"], st.layer_index["cloud"])
+    price = model.history.ops_matrix("price")[0]
+    assert price[fab] == pytest.approx(1.0 + 0.1)
+    # the cloud's cost is its own plus its chips bought; its price adds 0.1 dollars
+    unit_in = (
+        model.history.ops_matrix("input_cost")[0, cloud]
+        / model.history.ops_matrix("quantity")[0, cloud]
+    )
+    assert price[cloud] == pytest.approx(0.5 + unit_in + 0.1)
+
+
+def test_capacity_growth_builds_out_and_pays_for_it() -> None:
+    raw = tiny()
+    firm(raw, "cloudco")["ops"]["cloud"]["capacity_growth"] = 0.1
+    raw["layers"][1]["build_cost"] = 2.0
+    model = run_model(raw, rounds=3)
+    st = model.state
+    cloud = st.op(st.firm_index["cloudco"], st.layer_index["cloud"])
+    cap = model.history.ops_matrix("capacity")[:, cloud]
+    np.testing.assert_allclose(cap, [100.0, 110.0, 121.0])
+    assert st.capital[cloud] == pytest.approx(80.0 + 2.0 * (10.0 + 11.0 + 12.1))
+    cash = model.history.firms_matrix("cash")[:, st.firm_index["cloudco"]]
+    value = model.history.firms_matrix("value")[:, st.firm_index["cloudco"]]
+    # each round's build-out (capacity growth times build cost) is paid at its end
+    np.testing.assert_allclose(cash, np.cumsum(value) - 2.0 * np.cumsum([10.0, 11.0, 12.1]))
+
+
+def test_datacollector_reports_the_summary_shares() -> None:
+    model = run_model("ai-stack-2026", seed=1, rounds=4)  # type: ignore[arg-type]
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert len(frame) == 4
+    last = frame.iloc[-1]
+    for row in model.summary()["layers"]:
+        assert last[f"value_share.{row['name']}"] == pytest.approx(row["value_share"], abs=1e-6)
+        assert np.isfinite(last[f"operating_margin.{row['name']}"])
