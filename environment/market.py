@@ -428,7 +428,9 @@ def _prices(
 
     ``mix`` (sorted coordinates), where a buyer's row is not all zero, replaces the logit
     weights in the buyer's *expected* input price: the buyer expects to source as it did
-    (last round's realised purchase shares) at this round's prices.
+    (last round's realised purchase shares) at this round's prices. Sellers it can no
+    longer buy from (not permitted, or without capacity) are dropped and the row is
+    renormalised; a row with nothing left falls back to the logit weights.
     """
     s = z.s
     b = z.bounds
@@ -450,10 +452,13 @@ def _prices(
             weights.append(w)
             market = w @ price[slo:lo]
             if mix is not None:
-                block = mix[lo:hi, slo:lo]
-                known = _add(block, 1) > _EPS
+                # only sellers the buyer can still buy from (permitted, with capacity)
+                block = mix[lo:hi, slo:lo] * (w > 0)
+                total = _add(block, 1)
+                known = total > _EPS
                 if known.any():
-                    market = np.where(known, block @ price[slo:lo], market)
+                    expected = (block @ price[slo:lo]) / np.where(known, total, 1.0)
+                    market = np.where(known, expected, market)
             own = s._own_local[k]
             if (own >= 0).any():
                 has_own = own >= 0

@@ -69,6 +69,25 @@ def test_supplier_logit_on_relative_price_quality_and_switching_cost() -> None:
     assert market.supplier_weights(s, price, quality, no_cap, 1)[0] == pytest.approx([1.0, 0.0])
 
 
+def test_supplier_mix_sets_the_expected_input_price() -> None:
+    """A buyer that expects to buy 20/80 from sellers priced 1 and 2 prices on 1.8 per unit
+    of input; a seller that has since lost its capacity drops out of the expected mix."""
+    s = _two_layer([1, 2], [0])
+    cost, m = np.array([1.0, 2.0, 0.0]), np.zeros(3)
+    mix = np.zeros((3, 3))
+    mix[2, :2] = [0.2, 0.8]
+    d = market.Demand(kind="linear", intercept=50.0)
+    r = market.clear(s, cost, m, np.zeros(3), np.full(3, BIG), d, supplier_mix=mix)
+    assert r.unit_input_cost[2] == pytest.approx(0.2 * 1.0 + 0.8 * 2.0)
+    gone = market.clear(s, cost, m, np.zeros(3), np.array([BIG, 0.0, BIG]), d, supplier_mix=mix)
+    assert gone.unit_input_cost[2] == pytest.approx(1.0)
+    logit = market.clear(s, cost, m, np.zeros(3), np.full(3, BIG), d)
+    w = market.supplier_weights(s, logit.price, np.zeros(3), np.full(3, BIG), 1)[0]
+    assert logit.unit_input_cost[2] == pytest.approx(w @ logit.price[:2])
+    with pytest.raises(ValueError, match="supplier_mix: expected shape"):
+        market.clear(s, cost, m, np.zeros(3), np.full(3, BIG), d, supplier_mix=np.zeros((2, 2)))
+
+
 def test_cournot_price_uses_offers_capped_by_capacity() -> None:
     """``P = A - B sum_j min(x_j, K_j)``, floored at zero."""
     d = market.Demand(kind="linear", intercept=10.0, slope=2.0, cournot=True)

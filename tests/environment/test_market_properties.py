@@ -33,6 +33,7 @@ class Case:
     demand: market.Demand
     per_unit: bool
     offer: np.ndarray | None
+    mix: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -53,6 +54,7 @@ class Case:
             self.demand,
             per_unit=self.per_unit,
             quantity_offer=self.offer,
+            supplier_mix=self.mix,
         )
 
 
@@ -99,6 +101,9 @@ def cases(draw: st.DrawFn) -> Case:
         cournot=kind == "cournot",
     )
     offer = per_op(0.0, 20.0) if kind == "cournot" else None
+    mix = None
+    if draw(st.booleans()):  # last round's purchase shares, any rows (normalised inside)
+        mix = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).random((n, n))
     return Case(
         layer_of=lay,
         firm_of=np.array(firm_of),
@@ -113,6 +118,7 @@ def cases(draw: st.DrawFn) -> Case:
         demand=demand,
         per_unit=per_unit,
         offer=offer,
+        mix=mix,
     )
 
 
@@ -228,6 +234,7 @@ def test_permuting_operations_permutes_results(case: Case, random: object) -> No
         demand=case.demand,
         per_unit=case.per_unit,
         offer=None if case.offer is None else case.offer[perm],
+        mix=None if case.mix is None else case.mix[np.ix_(perm, perm)],
     )
     a, b = case.clear(), moved.clear()
     for name in ("price", "quantity", "revenue", "gross_profit", "self_supply", "unmet_input"):
