@@ -3,7 +3,8 @@
 A random case has 1-4 layers with 1-5 firms each drawn from a pool of eight, so some
 firms operate in adjacent layers (integrated: they supply themselves at cost); random
 capacities (some zero, some binding), costs, markups (ad valorem or per unit), quality,
-relations with switching costs (some exclusive) and logit, linear or Cournot demand.
+relations with switching costs (some exclusive), logit, linear or Cournot demand, and
+sometimes an expected supplier mix for pricing (``supplier_mix``).
 """
 
 from __future__ import annotations
