@@ -756,8 +756,19 @@ def _drive_pool(
                 inflight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = new_pool()
+    except BaseException:  # Ctrl-C (or an error here): stop the workers now, not after
+        _terminate_workers(pool)  # their current batches; those runs are simply rerun
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """Terminate a pool's worker processes (their unfinished tasks are not recorded)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for proc in list(processes.values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
 
 
 def _retry_batch(

@@ -259,3 +259,32 @@ def test_unreachable_scheduler_is_a_user_error(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="scheduler tcp://127.0.0.1:1"):
         execute(tasks(2), square, store=ResultStore(tmp_path / "r"),
                 scheduler="tcp://127.0.0.1:1", progress=False)  # fmt: skip
+
+
+def test_ctrl_c_stops_a_pool_promptly_and_keeps_finished_rows(tmp_path):
+    import threading
+
+    folder = tmp_path / "runs"
+    store = ResultStore(folder)
+    # the first batch of 4 is instant; every later batch takes 4 s
+    ts = [Task(f"{i:05d}", 1, {"x": i, "sleep": 0.0 if i < 4 else 1.0}) for i in range(24)]
+    sent: list[float] = []
+
+    def interrupt_after_first_chunk() -> None:
+        deadline = time.monotonic() + 60
+        while not list(folder.glob("part-*.parquet")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_after_first_chunk, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        execute(ts, slow_square, store=store, workers=2, progress=False, batch_size=4,
+                chunk_size=4)  # fmt: skip
+    assert time.monotonic() - sent[0] < 2.5  # the running 4-s batches were not awaited
+    kept = len(store.done_ids())
+    assert 4 <= kept < 24
+    fast = [Task(t.run_id, t.seed, {"x": t.params["x"], "sleep": 0.0}) for t in ts]
+    summary = execute(fast, slow_square, store=store, workers=2, progress=False)
+    assert summary.done_before == kept and summary.complete
+    assert len(store.read()) == 24
