@@ -366,6 +366,14 @@ class Scenario(_Strict):
                     raise _ref_error(f"stakes[{k}].{role}", "firm", getattr(s, role), list(firms))
             if s.holder == s.investee:
                 raise ValueError(f"stakes[{k}]: a firm cannot hold a stake in itself")
+        held: dict[str, float] = {}
+        for k, s in enumerate(self.stakes):  # more than 100% would pay out more than it earns
+            held[s.investee] = held.get(s.investee, 0.0) + s.share
+            if held[s.investee] > 1.0 + 1e-9:
+                raise ValueError(
+                    f"stakes[{k}].share: stakes in {s.investee} add up to "
+                    f"{held[s.investee]:g}, more than 1"
+                )
         _unique([e.name for e in self.events], "events")
         for k, c in enumerate(self.calibration):
             if c.firm not in firms:
