@@ -720,7 +720,11 @@ def analyse(
         }
         _, _, sample = streams(spec.seed)
         rep = solvers.replicator_ranking(
-            mean, np.random.default_rng(sample.spawn(2)[1]), starts=replicator_starts
+            mean,
+            np.random.default_rng(sample.spawn(2)[1]),
+            starts=replicator_starts,
+            steps=1000,
+            dt=0.1,
         )
         report["replicator"] = _mixed_named(spec, rep)
     return report

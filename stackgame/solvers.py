@@ -527,17 +527,61 @@ def alpha_rank_single_population(
 # -- replicator dynamics -------------------------------------------------------------------
 
 
-def _replicator_field(arr: FloatArray, mixes: list[FloatArray]) -> list[FloatArray]:
+def _batch_values(arr: FloatArray, xs: Sequence[FloatArray], k: int) -> FloatArray:
+    """Values of player ``k``'s strategies for a batch of profiles ``xs[i]: (B, s_i)``."""
+    n = arr.shape[0]
+    letters = "abcdefghijklmnopqrstuvwxy"[:n]
+    operands: list[Any] = [arr[k]]
+    terms = [letters]
+    for i in range(n):
+        if i != k:
+            operands.append(xs[i])
+            terms.append("z" + letters[i])
+    return np.asarray(np.einsum(",".join(terms) + "->z" + letters[k], *operands), dtype=float)
+
+
+def _replicator_field(arr: FloatArray, xs: Sequence[FloatArray]) -> list[FloatArray]:
     out = []
-    for k, x in enumerate(mixes):
-        v = _values(arr, mixes, k)
-        out.append(x * (v - x @ v))
+    for k, x in enumerate(xs):
+        v = _batch_values(arr, xs, k)
+        out.append(x * (v - np.sum(x * v, axis=1, keepdims=True)))
     return out
 
 
 def _project(x: FloatArray) -> FloatArray:
     x = np.clip(x, 0.0, None)
-    return x / x.sum()
+    return np.asarray(x / x.sum(axis=1, keepdims=True), dtype=float)
+
+
+def _integrate(arr: FloatArray, xs: list[FloatArray], steps: int, dt: float) -> list[FloatArray]:
+    """RK4 for a batch of starts ``xs[k]: (B, s_k)``; trajectories ``(steps + 1, B, s_k)``."""
+    traj = [np.empty((steps + 1, *x.shape)) for x in xs]
+    for k, x in enumerate(xs):
+        traj[k][0] = x
+    for step in range(1, steps + 1):
+        k1 = _replicator_field(arr, xs)
+        k2 = _replicator_field(arr, [x + dt / 2 * d for x, d in zip(xs, k1, strict=True)])
+        k3 = _replicator_field(arr, [x + dt / 2 * d for x, d in zip(xs, k2, strict=True)])
+        k4 = _replicator_field(arr, [x + dt * d for x, d in zip(xs, k3, strict=True)])
+        xs = [
+            _project(x + dt / 6 * (a + 2 * b + 2 * c + d))
+            for x, a, b, c, d in zip(xs, k1, k2, k3, k4, strict=True)
+        ]
+        for k, x in enumerate(xs):
+            traj[k][step] = x
+    return traj
+
+
+def _normalised(arr: FloatArray) -> FloatArray:
+    spread = max(float(np.ptp(arr[k])) for k in range(arr.shape[0]))
+    return arr / spread if spread > 0 else arr
+
+
+def _check_steps(steps: int, dt: float) -> None:
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps: must be an integer >= 1 (got {steps})")
+    if not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt: must be a positive number (got {dt})")
 
 
 def replicator_dynamics(
@@ -576,34 +620,14 @@ def replicator_dynamics(
         One trajectory per player, shape ``(steps + 1, s_k)``.
     """
     arr = check_payoffs(payoffs)
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"steps: must be an integer >= 1 (got {steps})")
-    if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt: must be a positive number (got {dt})")
-    n = arr.shape[0]
+    _check_steps(steps, dt)
     if start is None:
         start = [np.full(s, 1.0 / s) for s in arr.shape[1:]]
     mixes = _check_mixes(arr, start)
     if normalise:
-        spread = max(float(np.ptp(arr[k])) for k in range(n))
-        if spread > 0:
-            arr = arr / spread
-    traj = [np.empty((int(steps) + 1, x.size)) for x in mixes]
-    x = [m.copy() for m in mixes]
-    for k in range(n):
-        traj[k][0] = x[k]
-    for step in range(1, int(steps) + 1):
-        k1 = _replicator_field(arr, x)
-        k2 = _replicator_field(arr, [xi + dt / 2 * d for xi, d in zip(x, k1, strict=True)])
-        k3 = _replicator_field(arr, [xi + dt / 2 * d for xi, d in zip(x, k2, strict=True)])
-        k4 = _replicator_field(arr, [xi + dt * d for xi, d in zip(x, k3, strict=True)])
-        x = [
-            _project(xi + dt / 6 * (a + 2 * b + 2 * c + d))
-            for xi, a, b, c, d in zip(x, k1, k2, k3, k4, strict=True)
-        ]
-        for k in range(n):
-            traj[k][step] = x[k]
-    return traj
+        arr = _normalised(arr)
+    traj = _integrate(arr, [m[None, :].copy() for m in mixes], int(steps), float(dt))
+    return [t[:, 0, :] for t in traj]
 
 
 def replicator_ranking(
@@ -617,7 +641,8 @@ def replicator_ranking(
     """Mean long-run state of the replicator dynamics from seeded random interior starts.
 
     Each start draws every player's mixed strategy uniformly from its simplex (a flat
-    Dirichlet) with ``rng``; :func:`replicator_dynamics` runs from it, and the state is
+    Dirichlet) with ``rng``; the dynamics of :func:`replicator_dynamics` run from it (all
+    starts integrated together), and the state is
     averaged over the second half of the trajectory (the time average, which converges to
     the interior rest point on the neutral cycles of zero-sum games like rock-paper-scissors,
     Hofbauer and Sigmund 1998, Section 7.6) and then over the starts. The result always
@@ -627,11 +652,10 @@ def replicator_ranking(
     arr = check_payoffs(payoffs)
     if int(starts) != starts or starts < 1:
         raise ValueError(f"starts: must be an integer >= 1 (got {starts})")
-    sums = [np.zeros(s) for s in arr.shape[1:]]
-    for _ in range(int(starts)):
-        start = [rng.dirichlet(np.ones(s)) for s in arr.shape[1:]]
-        traj = replicator_dynamics(arr, start, steps=steps, dt=dt)
-        half = traj[0].shape[0] // 2
-        for k, t in enumerate(traj):
-            sums[k] += t[half:].mean(axis=0)
-    return [s / int(starts) for s in sums]
+    _check_steps(steps, dt)
+    draws = [[rng.dirichlet(np.ones(s)) for s in arr.shape[1:]] for _ in range(int(starts))]
+    xs = [np.array([d[k] for d in draws]) for k in range(arr.shape[0])]
+    # All starts are integrated together, as one batch.
+    traj = _integrate(_normalised(arr), xs, int(steps), float(dt))
+    half = int(steps + 1) // 2
+    return [np.asarray(t[half:].mean(axis=(0, 1)), dtype=float) for t in traj]
