@@ -161,5 +161,13 @@ BAD_SCENARIOS: list[tuple[str, Any, tuple[str, ...]]] = [
         _edit(lambda r: _put(r, "stakes", holder="appco", investee="nvidia", share=0.1)),
         ("stakes[0].investee", "unknown firm 'nvidia'"),
     ),
+    (
+        "stakes_over_one",
+        _edit(lambda r: r.__setitem__("stakes", [
+            dict(holder="fab", investee="appco", share=0.6),
+            dict(holder="cloudco", investee="appco", share=0.6),
+        ])),
+        ("stakes[1].share", "stakes in appco add up to 1.2"),
+    ),
 ]  # fmt: skip
 """Bad scenario files: (id, writer(folder) -> path, fragments the one-line error must hold)."""
