@@ -640,7 +640,7 @@ class Tournament:
                     if bar is not None:
                         bar.update(len(matches[i : i + step]))
             else:
-                chunks = _chunks(matches, processes)
+                chunks = _chunks(self.spec, matches, processes)
                 with _pool(processes) as pool:
                     for out in pool.imap(_play_chunk, [(spec, c) for c in chunks]):
                         rows.extend(out)
@@ -652,11 +652,36 @@ class Tournament:
         return rows
 
 
-def _chunks(matches: list[MatchSpec], processes: int) -> list[list[MatchSpec]]:
-    """Contiguous chunks (repetitions of one pair stay together, for the match cache)."""
-    n = max(1, min(len(matches), processes * 4))
-    size = math.ceil(len(matches) / n)
-    return [matches[i : i + size] for i in range(0, len(matches), size)]
+def _chunks(
+    spec: TournamentSpec, matches: list[MatchSpec], processes: int
+) -> list[list[MatchSpec]]:
+    """Work for each worker, balanced by expected cost (longest processing time first).
+
+    The repetitions of one pair stay together (so a deterministic pair is played once per
+    worker and then served from the match cache, costing one match, not ``repetitions``).
+    Blocks go, most expensive first, to the least loaded of ``4 * processes`` chunks, so
+    every worker gets a similar share whatever the order of the strategies.
+    """
+    blocks: dict[tuple[str, ...], list[MatchSpec]] = {}
+    for m in matches:
+        blocks.setdefault(m.profile, []).append(m)
+    cacheable = not spec.is_stack and spec.noise == 0 and spec.prob_end is None
+
+    def cost(block: list[MatchSpec]) -> int:
+        classes = _classes(block[0].profile)
+        if cacheable and not any(c.classifier.stochastic for c in classes):
+            return 1
+        return len(block)
+
+    n = max(1, min(len(blocks), processes * 4))
+    chunks: list[list[MatchSpec]] = [[] for _ in range(n)]
+    loads = [0] * n
+    for block in sorted(blocks.values(), key=cost, reverse=True):
+        k = loads.index(min(loads))
+        chunks[k].extend(block)
+        loads[k] += cost(block)
+    order = sorted(range(n), key=lambda k: -loads[k])
+    return [chunks[k] for k in order if chunks[k]]
 
 
 def _pool(processes: int) -> Any:
