@@ -84,6 +84,8 @@ class Structure:
     _inverse: IntArray = field(init=False, repr=False, compare=False)
     _bounds: list[int] = field(init=False, repr=False, compare=False)
     _own_local: list[IntArray] = field(init=False, repr=False, compare=False)
+    _own_mask: list[NDArray[np.bool_] | None] = field(init=False, repr=False, compare=False)
+    _own_idx: list[IntArray] = field(init=False, repr=False, compare=False)
     _identity: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +108,9 @@ class Structure:
         self._inverse = inverse
         self._bounds = bounds
         self._own_local = own_local
+        # per layer: which buyers have an own operation below (None: none do), and where
+        self._own_mask = [m if m.any() else None for m in (o >= 0 for o in own_local)]
+        self._own_idx = [o[o >= 0] for o in own_local]
         self._identity = bool(np.array_equal(order, np.arange(order.shape[0])))
 
     @property
@@ -898,18 +903,16 @@ def _clear_once(
         lo, hi, slo = b[k], b[k + 1], b[k - 1]
         need = s.input_coefficient[k] * used[lo:hi]
         room = capacity[slo:lo].copy()
-        own = s._own_local[k]
+        has_own = s._own_mask[k]
         own_use = np.zeros(lo - slo)
-        if (own >= 0).any():
-            has_own = own >= 0
-            oi = own[has_own]
-            take = np.zeros(hi - lo)
+        take = np.zeros(hi - lo)
+        if has_own is not None:
+            oi = s._own_idx[k]
             take[has_own] = np.minimum(need[has_own], room[oi])
             room[oi] -= take[has_own]
             own_use[oi] = take[has_own]
             rest = need - take
         else:
-            take = np.zeros(hi - lo)
             rest = need
         w = weights[k]
         held = None
@@ -939,31 +942,34 @@ def _clear_once(
     internal = np.zeros(n)
     input_cost = np.zeros(n)
     transfer = z.unit_cost.copy()  # unit cost at which an operation supplies its own firm
+    below_short = False  # whether any seller in the layer below delivers less than planned
     for k in range(1, n_layers):
         lo, hi, slo = b[k], b[k + 1], b[k - 1]
-        block = filled_by[k] * deliver[slo:lo][None, :]
-        own = s._own_local[k]
+        block = filled_by[k] * deliver[slo:lo][None, :] if below_short else filled_by[k]
+        has_own = s._own_mask[k]
         take = self_by[k]
         own_use = np.zeros(lo - slo)
-        if (own >= 0).any():
-            has_own = own >= 0
-            oi = own[has_own]
-            take = take.copy()
-            take[has_own] *= deliver[slo:lo][oi]
+        own_unit = np.zeros(hi - lo)
+        if has_own is not None:
+            oi = s._own_idx[k]
+            if below_short:
+                take = take.copy()
+                take[has_own] *= deliver[slo:lo][oi]
             own_use[oi] = take[has_own]
-            own_unit = np.zeros(hi - lo)
             own_unit[has_own] = transfer[slo:lo][oi]
-        else:
-            own_unit = np.zeros(hi - lo)
-        sold = _add(block, 0)
-        quantity[slo:lo] = sold + own_use
+        quantity[slo:lo] = _add(block, 0) + own_use
         got = _add(block, 1) + take
         need = s.input_coefficient[k] * used[lo:hi]
-        ratio = np.ones(hi - lo)
-        np.divide(got, need, out=ratio, where=need > got)
-        deliver[lo:hi] = ratio
-        quantity[lo:hi] = used[lo:hi] * ratio
-        unmet[lo:hi] = np.maximum(need - got, 0.0)
+        lacking = need > got
+        below_short = bool(lacking.any())
+        if below_short:
+            ratio = np.ones(hi - lo)
+            np.divide(got, need, out=ratio, where=lacking)
+            deliver[lo:hi] = ratio
+            quantity[lo:hi] = used[lo:hi] * ratio
+            unmet[lo:hi] = np.maximum(need - got, 0.0)
+        else:
+            unmet[lo:hi] = 0.0
         flow[lo:hi, slo:lo] = block
         self_supply[lo:hi] = take
         pay = block * price[slo:lo][None, :]
