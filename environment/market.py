@@ -24,7 +24,10 @@ The clearing is repeated (at most :data:`MAX_ATTEMPTS` times in all) while it is
 self-consistent: a seller short of input gets what it could deliver as its capacity, so
 that orders spill away from it (a seller rationed by its own supplier behaves like a
 capacity-constrained one); and, with the default ``self_share``, a firm whose own
-operation below could not supply all its input prices on the blend it actually got.
+operation below could not supply all its input prices on the blend it actually got. On a
+repeat each buyer first keeps the allocation it got (sticky allocation), so cutting its
+output never shrinks its proportional ration further. Every accounting identity holds
+exactly after any number of repeats (``tests/environment/test_market_properties.py``).
 
 Internally the operations are sorted by layer so that every layer is a contiguous slice;
 results are returned in the caller's order.
