@@ -82,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_pairs(args.set, "--set")
     only = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
     name = resolve(args.scenario).name
-    folder = output_dir(args.out, f"theses/{name}-seed{args.seed}")
+    # Created only once the input is known to be good (run_theses validates it first).
+    target = (
+        Path(args.out) if args.out else Path("runs") / "out" / "theses" / f"{name}-seed{args.seed}"
+    )
     report = theses.run_theses(
         args.scenario,
         seed=args.seed,
@@ -91,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides,
         only=only,
         processes=args.processes,
-        store_dir=Path(folder) / "runs",
+        store_dir=target / "runs",
         progress=not args.no_progress,
     )
+    folder = output_dir(target, "theses")
     text = json.dumps(report, indent=2, sort_keys=True)
     (folder / "theses.json").write_text(text + "\n")
     with open(folder / "theses.csv", "w", newline="") as fh:
