@@ -228,6 +228,24 @@ def _report_memory(scenario: Scenario) -> None:
         f"  growth {c2 - c1:+.3f} MB ({per_run:+.0f} bytes/run); ratio current "
         f"{c2 / c1:.3f}, peak {p2 / p1:.3f} (target: flat, 1.00)"
     )
+    # is a rising peak cyclic garbage (model <-> agents) waiting for the collector's oldest
+    # generation, or live memory? Same runs, collected every 10: the peak of that window.
+    n_gc = min(100, runs)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for k in range(n_gc):
+            released(k)
+            if k % 10 == 9:
+                gc.collect()
+        p_gc = tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+    print(
+        f"  anchor: {n_gc} more runs with gc.collect() every 10: peak {p_gc:.2f} MB "
+        f"(ratio peak after {runs} / this {p2 / p_gc if p_gc else 0:.2f}: above 1 is garbage "
+        "awaiting the cyclic collector, not live memory)"
+    )
 
     def leak(k: int) -> None:
         m = StackModel(scenario, k, rounds=2)
