@@ -274,7 +274,8 @@ def test_equilibria_command_writes_files_and_identical_json(tmp_path, capsys):
 )
 def test_equilibria_command_bad_input_is_one_clear_error(argv, match, tmp_path):
     with pytest.raises(ValueError, match=match):
-        run_command([*argv, "--out", str(tmp_path)])
+        run_command([*argv, "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
 
 
 def test_parse_strategies_forms():

@@ -225,4 +225,5 @@ def test_theses_command_json_is_identical_for_the_same_seed(tmp_path, capsys):
 )
 def test_theses_command_bad_input(argv, match, tmp_path):
     with pytest.raises(ValueError, match=match):
-        run_command([*argv, "--out", str(tmp_path)])
+        run_command([*argv, "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
