@@ -206,7 +206,7 @@ def network_figure(model: StackModel) -> Figure:
         flow_views(model),
         title=f"{model.scenario.name}: round {model.round}",
         notes=round_notes(model),
-        figure=Figure(figsize=(8.0, 5.2), dpi=80),
+        figure=Figure(figsize=(6.2, 4.1), dpi=100),
     )
 
 
@@ -232,7 +232,8 @@ def margin_figure(model: StackModel) -> Figure:
     )  # fmt: skip
     gross = layer_columns(df, "gross_margin", model.layer_names)
     for line, values in zip(list(ax.lines), gross.values(), strict=False):
-        ax.plot(rounds, values, color=line.get_color(), lw=1.0, ls=":")
+        marker = "x" if rounds.size < 3 else None
+        ax.plot(rounds, values, color=line.get_color(), lw=1.0, ls=":", marker=marker, ms=4)
     return fig
 
 

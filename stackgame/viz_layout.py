@@ -383,7 +383,7 @@ def draw_stack(
     fig = figure if figure is not None else Figure(figsize=(7.5, 5.6), dpi=90)
     fig.clear()
     ax = fig.add_subplot()
-    fig.subplots_adjust(left=0.09, right=0.99, top=0.88, bottom=0.02 + 0.04 * min(len(notes), 4))
+    fig.subplots_adjust(left=0.13, right=0.99, top=0.88, bottom=0.02 + 0.04 * min(len(notes), 4))
     columns = max((x for x, _ in pos.values()), default=0.0) + 1.0
     ax.set_xlim(-0.6, columns - 0.4)
     top = len(layers) + (0.6 if FINAL_DEMAND in graph else -0.3)
