@@ -178,3 +178,28 @@ def test_condition_met_reads_last_rounds_public_data(when: dict[str, Any], expec
     event = EventSpec(kind="demand_shock", when=when)
     assert condition_met(event, last) is expected
     assert condition_met(event, None) is False
+
+
+def test_every_builtin_event_fires_and_the_books_still_balance() -> None:
+    names = ("nvidia_value_pricing", "tsmc_long_term_agreements", "custom_silicon_sale")
+    overrides: dict[str, Any] = {f"events.{n}.enabled": True for n in names}
+    overrides |= {"events.demand_bust.enabled": True, "events.demand_bust.round": 22}
+    model = StackModel("ai-stack-2026", 1, rounds=24, overrides=overrides)
+    st = model.state
+    google_chips = st.op(st.firm_index["google"], st.layer_index["chips"])
+    assert st.captive[google_chips]
+    model.run()
+    model.release()
+    fired = [e for e in model.log if e.kind in ("trigger", "event")]
+    assert {e.round for e in fired if e.kind == "trigger"} == {12, 16, 20}
+    assert model.triggers == set(names)
+    assert any(e.round == 22 and "demand shock" in e.text for e in fired)
+    google_chips = model.state.op(
+        model.state.firm_index["google"], model.state.layer_index["chips"]
+    )
+    assert not model.state.captive[google_chips]  # the TPU is sold outside after round 20
+    h = model.history
+    value = h.firms_matrix("value").sum(axis=1)
+    np.testing.assert_allclose(value, h.ops_matrix("operating_profit").sum(axis=1), atol=1e-9)
+    spend = h.rounds_vector("final_spend")
+    np.testing.assert_allclose(h.layers_matrix("value_added").sum(axis=1), spend, rtol=1e-9)
