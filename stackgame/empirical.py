@@ -402,11 +402,27 @@ class PayoffTable:
         keys = sorted(
             {k for prof in weights for k in self.metrics[prof] if k.startswith(OUTCOME_PREFIXES)}
         )
+        missing = np.full(self.samples.shape[-1], np.nan)
         out: dict[str, dict[str, Any]] = {}
         for key in keys:
-            mixed = sum(w * self.metrics[prof][key] for prof, w in weights.items() if w > 0)
+            mixed = sum(
+                w * self.metrics[prof].get(key, missing) for prof, w in weights.items() if w > 0
+            )
             out[key] = mean_ci(np.asarray(mixed, dtype=float))
         return out
+
+
+def json_ready(value: Any) -> Any:
+    """Replace non-finite floats (a standard error from one repetition) by ``None``."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def build_table(

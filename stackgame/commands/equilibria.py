@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         check=not args.no_check,
     )
     report["scenario_hash"] = scenario.digest()
-    text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False, default=_finite)
+    text = json.dumps(empirical.json_ready(report), indent=2, sort_keys=True, allow_nan=False)
     (folder / "equilibria.json").write_text(text + "\n")
     _write_payoffs(report, folder / "payoffs.csv")
     rows = value_capture_rows(report)
@@ -196,10 +196,6 @@ def run(args: argparse.Namespace) -> int:
         print(render(report))
         print(f"\nfiles: {folder}/ (equilibria.json, payoffs.csv, value_capture.csv/.png)")
     return 0
-
-
-def _finite(value: Any) -> Any:
-    raise TypeError(f"not JSON serialisable: {value!r}")
 
 
 def _write_rows(rows: list[dict[str, Any]], path: Any) -> None:

@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     folder = output_dir(target, "theses")
-    text = json.dumps(report, indent=2, sort_keys=True)
+    from stackgame.empirical import json_ready
+
+    text = json.dumps(json_ready(report), indent=2, sort_keys=True, allow_nan=False)
     (folder / "theses.json").write_text(text + "\n")
     with open(folder / "theses.csv", "w", newline="") as fh:
         fields = ["thesis", "claim", "text", "condition", "reference", "holds", "seeds"]

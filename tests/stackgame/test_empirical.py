@@ -360,3 +360,14 @@ def test_three_seat_game_only_equilibrium_is_no_one_restraining():
     assert report["alpha_rank"]["ranking"][0]["profile"] == pure[0]["profile"]
     if importlib.util.find_spec("pygambit") is None:
         assert "pip install pygambit" in report["gambit"]
+
+
+def test_one_repetition_gives_null_intervals_not_invalid_json(tmp_path, capsys):
+    argv = ["--seats", "nvidia", "--repetitions", "1", "--rounds", "3", "--no-progress"]
+    assert run_command([*argv, "--json", "--no-check", "--out", str(tmp_path)]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    first = report["payoffs"][0]["payoff"]["nvidia"]
+    assert first["se"] is None and first["ci"] == [None, None]
+    assert isinstance(first["mean"], float)
