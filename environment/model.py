@@ -137,6 +137,9 @@ class StackModel(mesa.Model):
         Firm name to registry strategy name, replacing the scenario's strategies.
     overrides
         Dotted scenario paths to values (``{"regulator.stance": 0.9}``).
+    collect
+        Feed Mesa's ``DataCollector`` each round (``False`` skips it: the run's arrays
+        are in ``history`` either way; :func:`stackgame.simulate.simulate` turns it off).
     **params
         Flat aliases for Mesa's ``batch_run`` and SolaraViz, see
         :func:`params_to_overrides`.
@@ -150,6 +153,7 @@ class StackModel(mesa.Model):
         rounds: int | None = None,
         strategies: Mapping[str, str] | None = None,
         overrides: Mapping[str, Any] | None = None,
+        collect: bool = True,
         **params: Any,
     ) -> None:
         base = resolve(scenario)
@@ -205,7 +209,9 @@ class StackModel(mesa.Model):
         self._static: list[dict[str, Any]] = []
         self._relations_cache()
         self._apply_due_events(0)
-        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+        self.datacollector: mesa.DataCollector | None = (
+            mesa.DataCollector(model_reporters=self._reporters()) if collect else None
+        )
 
     # -- the round -------------------------------------------------------------------------
     def step(self) -> None:
@@ -624,27 +630,31 @@ class StackModel(mesa.Model):
         self._mix = np.divide(
             clearing.flow, bought, out=np.zeros_like(clearing.flow), where=bought > 1e-12
         )
-        self._public_view(clearing, payout, posture)
-        firm_margin = margin(payout.firm_profit, payout.firm_revenue)
+        # (the public market view was built in regulate_and_shock, from the same data)
+        firm_margin = margin(payout.firm_profit, payout.firm_revenue).tolist()
+        values = payout.firm_value.tolist()
+        markups = self._markup.tolist()
+        postures = posture.tolist()
         self._firm_margin.clear()
-        self._firm_margin.update({f.name: float(firm_margin[f.index]) for f in self.firms})
+        self._firm_margin.update({f.name: firm_margin[f.index] for f in self.firms})
         for f in self.firms:
             if not f.active:
                 continue
-            ops = self._ops_of[f.index]
+            ops = self._ops_of[f.index].tolist()
             a = actions.get(f.index)
             head = a.headline if a is not None else Posture.RESTRAIN
-            if ops.size and a is not None and not a.postures and a.markups:
-                head = Posture(int(posture[ops].max()))
+            if ops and a is not None and not a.postures and a.markups:
+                head = Posture(max(postures[o] for o in ops))
             f.remember(
                 head,
-                float(payout.firm_value[f.index]),
-                float(firm_margin[f.index]),
-                float(self._markup[ops].mean()) if ops.size else 0.0,
+                values[f.index],
+                firm_margin[f.index],
+                sum(markups[o] for o in ops) / len(ops) if ops else 0.0,
             )
         self._update_counterpart_history()
         self.round += 1
-        self.datacollector.collect(self)
+        if self.datacollector is not None:
+            self.datacollector.collect(self)
         if self.round >= self.rounds:
             self.running = False
 

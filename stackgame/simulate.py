@@ -180,13 +180,20 @@ def build(
     seed: Any = 0,
     strategies: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    collect: bool = True,
     **params: Any,
 ) -> StackModel:
     """A fresh model (the caller runs it and calls ``release()``)."""
     from stackgame.environment.model import StackModel
 
     return StackModel(
-        scenario, seed, rounds=rounds, strategies=strategies, overrides=overrides, **params
+        scenario,
+        seed,
+        rounds=rounds,
+        strategies=strategies,
+        overrides=overrides,
+        collect=collect,
+        **params,
     )
 
 
@@ -202,10 +209,17 @@ def simulate(
     """Build, run and release a model; return its results.
 
     Parameters are those of :class:`~stackgame.environment.model.StackModel`. The same
-    seed gives the same result, to the byte in ``summary``.
+    seed gives the same result, to the byte in ``summary``. Mesa's ``DataCollector`` is
+    off here (the arrays in the result hold everything it would).
     """
     model = build(
-        scenario, rounds=rounds, seed=seed, strategies=strategies, overrides=overrides, **params
+        scenario,
+        rounds=rounds,
+        seed=seed,
+        strategies=strategies,
+        overrides=overrides,
+        collect=False,
+        **params,
     )
     try:
         model.run()
