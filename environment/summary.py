@@ -5,9 +5,9 @@ Definitions (all cumulative over the rounds run, dollars):
 * ``value_share`` of a layer: its operating profit over the stack's operating profit; of
   a firm: its value (operating profit after equity stakes) over the same total. Both
   sum to 1.
-* ``spend_share`` of a layer: its value added (revenue less inputs bought) over final
-  spend; the shares telescope to 1 because each layer's inputs are the revenue of the
-  layer below.
+* ``spend_share`` of a layer or a firm: its value added (revenue less inputs bought) over
+  final spend; the shares telescope to 1 because each layer's inputs are the revenue of
+  the layer below (a firm's self-supply cancels within the firm).
 * ``gross_margin`` = (revenue - inputs - own variable cost) / revenue; ``operating_margin``
   subtracts depreciation, fixed cost and fines too. A firm's margins use its external
   revenue (self-supply at cost is internal).
@@ -64,6 +64,10 @@ def summarize(model: StackModel) -> dict[str, Any]:
     frev = h.firms_matrix("revenue").sum(axis=0)
     fgross = h.firms_matrix("gross_profit").sum(axis=0)
     posture = h.ops_matrix("posture")
+    firm_va = np.zeros(len(model.firms))  # value added: revenue less inputs bought outside
+    for t, row in enumerate(h.op_rows):
+        va = row["revenue"] - row["input_cost"]  # self-supply cancels within the firm
+        firm_va += np.bincount(h.op_firm[t], weights=va, minlength=len(model.firms))
     firm_of = st.firm_of
     firm_rows = []
     for f in model.firms:
@@ -81,6 +85,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
                 "label": f.label,
                 "layers": list(st.firm_layers(i)) if f.active else [],
                 "value_share": _r(_ratio(fvalue[i], total)),
+                "spend_share": _r(_ratio(firm_va[i], spend)),
                 "gross_margin": _r(_ratio(fgross[i], frev[i])),
                 "operating_margin": _r(_ratio(fprofit[i], frev[i])),
                 "revenue": _r(frev[i]),

@@ -85,19 +85,28 @@ def render_text(result: RunResult) -> str:
     firms = sorted(s["firms"], key=lambda r: -r["value_share"])
     out.append(
         table(
-            ["firm", "layers", "value share", "gross margin", "operating margin", "strategy"],
+            [
+                "firm",
+                "layers",
+                "value share",
+                "spend share",
+                "gross margin",
+                "operating margin",
+                "strategy",
+            ],
             [
                 [
                     f["label"],
                     ",".join(f["layers"]) or "(acquired)",
                     f["value_share"],
+                    f["spend_share"],
                     f["gross_margin"],
                     f["operating_margin"],
                     f["strategy"],
                 ]
                 for f in firms
             ],  # fmt: skip
-            "Value captured by firm (after equity stakes)",
+            "Value captured by firm (share of stack profit after stakes; share of final spend)",
         )
     )
     if s["calibration"]:
