@@ -530,6 +530,8 @@ def alpha_rank_single_population(
 def _batch_values(arr: FloatArray, xs: Sequence[FloatArray], k: int) -> FloatArray:
     """Values of player ``k``'s strategies for a batch of profiles ``xs[i]: (B, s_i)``."""
     n = arr.shape[0]
+    if n == 1:  # a one-player game: the values do not depend on anyone's mix
+        return np.tile(arr[0], (xs[0].shape[0], 1))
     letters = "abcdefghijklmnopqrstuvwxy"[:n]
     operands: list[Any] = [arr[k]]
     terms = [letters]

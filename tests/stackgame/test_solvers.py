@@ -251,3 +251,12 @@ def test_every_generic_2x2_game_has_an_equilibrium_with_zero_regret(game):
     if eqs:
         for eq in eqs:
             assert solvers.mixed_regret(game, list(eq)) == pytest.approx(0, abs=1e-7)
+
+
+def test_one_player_game_is_a_decision_problem():
+    game = np.array([[1.0, 3.0, 2.0]])
+    assert solvers.pure_equilibria(game) == [(1,)]
+    np.testing.assert_allclose(solvers.regret(game), [2, 0, 1])
+    (ranking,) = solvers.replicator_ranking(game, np.random.default_rng(0), starts=2, steps=400)
+    assert ranking.argmax() == 1
+    assert solvers.alpha_rank(game, alpha=10).ranking[0] == (1,)
