@@ -327,13 +327,10 @@ class StackModel(mesa.Model):
             return {i: self.firms[i].decide(o) for i, o in observations.items()}
         st = self.state
         actions: dict[int, Action] = {}
-        postures: dict[int, dict[str, Posture]] = {i: {} for i in observations}
-        markups: dict[int, dict[str, float]] = {i: {} for i in observations}
-        chosen: dict[int, Action] = {}
         for k, layer in enumerate(self.layer_names):
             upstream: dict[str, float] = {}
             if k > 0:
-                m = self._markups_from(chosen)
+                m = self._markups_from(actions)
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, m, st.quality, st.live_capacity(self.round),
                     self._self_share(), st.per_unit, None, self._mix_for(st.n_ops),
@@ -342,19 +339,11 @@ class StackModel(mesa.Model):
                     ops = st.structure.by_layer[j]
                     upstream[self.layer_names[j]] = float(price[ops].mean()) if ops.size else 0.0
             for i, o in observations.items():
-                if layer not in o.layers:
+                # a firm decides once a round, at its lowest layer, for all its layers (a
+                # second call would make a learner credit one round's payoff twice)
+                if layer not in o.layers or i in actions:
                     continue
-                a = self.firms[i].decide(o.replace(upstream_prices=upstream))
-                postures[i][layer] = a.posture(layer)
-                if layer in a.markups:
-                    markups[i][layer] = a.markups[layer]
-                chosen[i] = Action(postures=dict(postures[i]), markups=dict(markups[i]))
-                actions[i] = Action(
-                    postures=dict(postures[i]),
-                    markups=dict(markups[i]),
-                    quantities=a.quantities,
-                    integration=a.integration if i not in actions else actions[i].integration,
-                )
+                actions[i] = self.firms[i].decide(o.replace(upstream_prices=upstream))
         return actions
 
     def _markups_from(self, actions: Mapping[int, Action]) -> np.ndarray:
