@@ -240,3 +240,18 @@ def test_datacollector_reports_the_summary_shares() -> None:
     for row in model.summary()["layers"]:
         assert last[f"value_share.{row['name']}"] == pytest.approx(row["value_share"], abs=1e-6)
         assert np.isfinite(last[f"operating_margin.{row['name']}"])
+
+
+def test_sequential_timing_asks_a_multi_layer_firm_once_a_round() -> None:
+    raw = tiny(timing="sequential")
+    firm(raw, "cloudco")["ops"]["chips"] = {"capacity": 50.0, "unit_cost": 1.1}
+    model = StackModel(from_dict(raw), 0, rounds=3)
+    spy = Scripted([Action.uniform(Posture.EXTRACT)] * 3)
+    model.firms[model.state.firm_index["cloudco"]].set_strategy(spy)
+    model.run()
+    model.release()
+    # a learner updates on every call: two calls a round would credit one payoff twice
+    assert [o.round for o in spy.seen] == [0, 1, 2]
+    st = model.state
+    ops = [st.op(st.firm_index["cloudco"], k) for k in (0, 1)]
+    np.testing.assert_array_equal(model.history.ops_matrix("posture")[:, ops], 1)
