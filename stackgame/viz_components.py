@@ -28,7 +28,7 @@ import solara
 from matplotlib.figure import Figure
 from mesa.visualization.utils import update_counter
 
-from stackgame.environment.model import StackModel
+from stackgame.environment.model import StackModel, to_seed
 from stackgame.viz_layout import (
     FINAL_DEMAND,
     FirmView,
@@ -52,16 +52,36 @@ KIND_LABELS = {
 
 
 class PageModel(StackModel):
-    """:class:`StackModel` with the constructor signature SolaraViz accepts.
+    """:class:`StackModel` as the page builds it: SolaraViz's signature, bad input shown.
 
     Mesa 3.3.1's ``SolaraViz`` checks the controls against the model's ``__init__`` and
     accepts extra keywords only when the catch-all is literally named ``**kwargs``
     (``mesa.visualization.solara_viz._check_model_params``); ``StackModel`` calls it
-    ``**params``. Behaviour is identical: every keyword goes to ``StackModel``.
+    ``**params``. Every keyword goes to ``StackModel`` unchanged.
+
+    Mesa's Reset builds the model inside a click handler, where an exception replaces
+    the whole page by a traceback. So a control the model refuses (the seed box is the
+    one free-text control) does not raise here: the model is built without the bad seed
+    (unseeded), or from the scenario alone if something else was refused, and
+    ``input_error`` holds the one-line message the page shows above the network.
     """
 
+    input_error: str | None = None
+
     def __init__(self, scenario: Any = "ai-stack-2026", seed: Any = None, **kwargs: Any) -> None:
-        super().__init__(scenario, seed, **kwargs)
+        try:
+            super().__init__(scenario, seed, **kwargs)
+            return
+        except (ValueError, KeyError) as err:
+            problem = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        try:
+            to_seed(seed)
+        except ValueError:  # the seed was the problem: keep every other control
+            super().__init__(scenario, None, **kwargs)
+            self.input_error = f"{problem}; Reset ran unseeded (seed {self.seed})"
+            return
+        super().__init__(scenario, seed)
+        self.input_error = f"{problem}; Reset used the scenario's own settings"
 
 
 # -- what the page reads from the model ---------------------------------------------------
@@ -288,6 +308,13 @@ def StackNetwork(model: StackModel) -> None:
     update_counter.get()
     solara.use_effect(lambda: model.release, [model])  # free the old model after Reset
     with solara.Column(gap="2px"):
+        if model.input_error:
+            solara.HTML(
+                tag="div",
+                unsafe_innerHTML=html.escape(model.input_error),
+                attributes={"class": "stackgame-input-error"},
+                style="color: #c1121f; font-weight: 600;",
+            )
         solara.HTML(
             tag="div",
             unsafe_innerHTML=html.escape(f"Round {model.round}"),

@@ -93,6 +93,8 @@ def test_params_pass_mesas_own_check_and_name_real_choices():
 
 
 def test_seed_box_text_is_read_as_an_integer():
+    from stackgame.environment.model import StackModel
+
     kwargs = app.initial_kwargs(app.MODEL_PARAMS)
     assert kwargs["seed"] == "42"
     as_text, as_int = PageModel(**kwargs), PageModel(**{**kwargs, "seed": 42})
@@ -102,7 +104,20 @@ def test_seed_box_text_is_read_as_an_integer():
     assert value_share_line(as_text) == value_share_line(as_int)
     assert as_text.seed == 42
     with pytest.raises(ScenarioError, match=r"seed: must be an integer \(got 'forty-two'\)"):
-        PageModel(**{**kwargs, "seed": "forty-two"})
+        StackModel(**{**kwargs, "seed": "forty-two"})
+
+
+def test_a_refused_control_is_reported_not_raised():
+    m = PageModel(seed="forty-two", strategy_nvidia="always_extract")
+    assert m.input_error.startswith("seed: must be an integer (got 'forty-two')")
+    assert "unseeded" in m.input_error
+    assert not m.seeded
+    assert m.scenario.firm("nvidia").strategy == "always_extract"  # the rest is kept
+    m = PageModel(seed=1, strategy_nvidia="no_such_strategy")
+    assert "unknown strategy 'no_such_strategy'" in m.input_error
+    assert m.seed == 1
+    assert m.scenario.firm("nvidia").strategy == resolve("ai-stack-2026").firm("nvidia").strategy
+    assert PageModel(seed=1).input_error is None
 
 
 def test_the_page_model_is_the_stack_model_with_the_same_numbers():
@@ -192,6 +207,17 @@ def test_a_trigger_switched_on_shows_in_the_event_log(page):
     click(page, "Step")
     log = " ".join(w.widget.unsafe_innerHTML or "" for w in page.find(HTML))
     assert "trigger nvidia_value_pricing fired" in log
+
+
+def test_a_bad_seed_shows_one_line_and_the_page_keeps_working(page):
+    seed = page.find(vw.TextField, label="Seed (integer)").widget
+    seed.v_model = "forty-two"
+    seed.fire_event("focusout", None)  # InputText commits on focus-out or Enter
+    click(page, "Reset")
+    (error,) = html_texts(page, "stackgame-input-error")
+    assert error.startswith("seed: must be an integer (got &#x27;forty-two&#x27;)")
+    click(page, "Step")
+    assert html_texts(page, "stackgame-round") == ["Round 1"]
 
 
 # -- the command --------------------------------------------------------------------------------
