@@ -204,7 +204,6 @@ class ResultStore:
         self.side_root = Path(side_root) if side_root is not None else self.directory.parent
         self.directory.mkdir(parents=True, exist_ok=True)
         self._side_names: set[str] = set()
-        self._clean()
 
     # -- files -------------------------------------------------------------------------
     def parts(self) -> list[Path]:
@@ -230,6 +229,33 @@ class ResultStore:
         if meta.exists():
             names.update(json.loads(meta.read_text()))
         return sorted(names)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[ResultStore]:
+        """Hold the store's write lock; first clear what a killed writer left behind.
+
+        One writer at a time (an ``flock`` on ``directory/.lock``, released by the
+        kernel even after ``kill -9``); readers never take it and never delete anything.
+
+        Raises
+        ------
+        UserError
+            If another process is writing to this store.
+        """
+        import fcntl
+
+        lock = open(self.directory / ".lock", "a+")  # noqa: SIM115 - held for the block
+        try:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UserError(
+                    f"{self.directory}: another process is writing to this batch right now"
+                ) from None
+            self._clean()
+            yield self
+        finally:
+            lock.close()
 
     def _clean(self) -> None:
         """Remove temporary files and side parts whose main part was never written."""
@@ -281,7 +307,7 @@ class ResultStore:
         folder = self.directory if table is None else self._side_dir(table)
         frames = [
             pq.read_table(p, columns=list(columns) if columns else None).to_pandas()
-            for p in self._parts_in(folder)
+            for p in self._parts_of(folder)
         ]
         frames = [f for f in frames if len(f)]
         if not frames:
@@ -298,8 +324,16 @@ class ResultStore:
     def iter_parts(self, table: str | None = None) -> Iterator[pa.Table]:
         """Iterate over the part files as Arrow tables (for out-of-core analysis)."""
         folder = self.directory if table is None else self._side_dir(table)
-        for part in self._parts_in(folder):
+        for part in self._parts_of(folder):
             yield pq.read_table(part)
+
+    def _parts_of(self, folder: Path) -> list[Path]:
+        """Committed parts: a side part counts once its main part exists."""
+        parts = self._parts_in(folder)
+        if folder == self.directory:
+            return parts
+        main = {p.name for p in self.parts()}
+        return [p for p in parts if p.name in main]
 
     # -- writing -----------------------------------------------------------------------
     def append(
@@ -485,12 +519,39 @@ def _run_batch(
     return [_run_one(fn, t, timeout) for t in tasks]
 
 
-def _warm(modules: Sequence[str]) -> None:
-    """Pool initializer: import the run function's modules once per worker process."""
+def _warm(modules: Sequence[str], driver: int | None = None) -> None:
+    """Pool initializer: import the run function's modules once per worker process.
+
+    Also watches the driver: a worker whose driver was killed (``kill -9``) exits within
+    a second instead of waiting forever on its task queue.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's business
     for module in modules:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    if driver is not None:
+        threading.Thread(target=_watch_driver, args=(driver,), daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def _watch_driver(pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if not _alive(pid):
+            os._exit(1)
 
 
 def _module_of(fn: Callable[..., Any]) -> str | None:
@@ -651,6 +712,28 @@ def execute(
         raise UserError(f"chunk_size: must be at least 1 (got {chunk_size})")
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UserError(f"timeout: must be a positive number of seconds (got {timeout})")
+    with store.writing():
+        return _execute(
+            tasks, fn, store, workers, backend, scheduler, timeout, chunk_size, batch_size,
+            flush_seconds, progress, description, preload,
+        )  # fmt: skip
+
+
+def _execute(
+    tasks: Iterable[Task],
+    fn: Callable[[Task], Mapping[str, Any]],
+    store: ResultStore,
+    workers: int,
+    backend: str,
+    scheduler: str | None,
+    timeout: float | None,
+    chunk_size: int,
+    batch_size: int | None,
+    flush_seconds: float,
+    progress: bool,
+    description: str,
+    preload: Sequence[str],
+) -> ExecutionSummary:
     start = time.perf_counter()
     done = store.done_ids()
     seen: set[str] = set()
@@ -722,7 +805,7 @@ def _drive_pool(
 
     def new_pool() -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_warm, initargs=(modules,)
+            max_workers=workers, mp_context=ctx, initializer=_warm, initargs=(modules, os.getpid())
         )
 
     pool = new_pool()

@@ -171,8 +171,10 @@ def test_side_tables_and_orphans_after_a_kill(tmp_path):
     (tmp_path / "rounds" / "part-00000.parquet").rename(orphan)
     (tmp_path / "runs" / "part-00000.parquet").unlink()
     store = ResultStore(tmp_path / "runs")
-    assert not orphan.exists()
+    assert orphan.exists()  # a reader deletes nothing (a writer may be mid-chunk) ...
+    assert len(store.read(table="rounds")) == 9  # ... and ignores uncommitted side parts
     execute(tasks(5), with_rounds, store=store, progress=False)
+    assert not orphan.exists()  # the next writer clears it
     rounds = store.read(table="rounds")
     assert len(rounds) == 15 and not rounds.duplicated(["run_id", "round"]).any()
 
@@ -288,3 +290,46 @@ def test_ctrl_c_stops_a_pool_promptly_and_keeps_finished_rows(tmp_path):
     summary = execute(fast, slow_square, store=store, workers=2, progress=False)
     assert summary.done_before == kept and summary.complete
     assert len(store.read()) == 24
+
+
+def pid_sleep(task: Task) -> dict:
+    time.sleep(task.params["sleep"])
+    return {"pid": os.getpid()}
+
+
+ORPHAN_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from tests.stackgame.test_executor import pid_sleep
+    from stackgame.executor import ResultStore, Task, execute
+    tasks = [Task(f"{i:05d}", i, {"sleep": 0.0 if i < 2 else 30.0}) for i in range(6)]
+    execute(tasks, pid_sleep, store=ResultStore(sys.argv[1]), workers=2, chunk_size=1,
+            batch_size=1, progress=False)
+    """
+)
+
+
+def test_workers_exit_when_the_driver_is_killed(tmp_path):
+    from stackgame.executor import _alive
+
+    folder = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(folder)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(ResultStore(folder).done_ids()) < 2:
+        time.sleep(0.05)
+    pids = set(ResultStore(folder).read()["pid"])
+    assert pids and all(_alive(p) for p in pids)
+    time.sleep(0.5)  # the workers are now in their 30-s tasks
+    proc.kill()  # SIGKILL, the driver only
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in pids)
+
+
+def test_one_writer_at_a_time(tmp_path):
+    store = ResultStore(tmp_path / "runs")
+    with store.writing(), pytest.raises(UserError, match="another process is writing"):
+        execute(tasks(2), square, store=ResultStore(tmp_path / "runs"), progress=False)
+    assert execute(tasks(2), square, store=store, progress=False).complete
