@@ -22,7 +22,7 @@ PLOTS = (
 
 
 def wait_round(page, n):
-    page.locator(ROUND, has_text=f"Round {n}").wait_for(timeout=20_000)
+    page.locator(ROUND, has_text=f"Round {n}").wait_for(timeout=45_000)  # a busy machine
 
 
 def step(page, to):

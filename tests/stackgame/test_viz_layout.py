@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.patches import FancyBboxPatch
 
@@ -137,6 +137,7 @@ def test_bad_input_is_named():
         stack_graph(LAYERS, (FIRMS[0], FIRMS[0]), ())
 
 
+@settings(deadline=None, max_examples=60)
 @given(
     st.integers(1, 8).flatmap(
         lambda m: st.tuples(
