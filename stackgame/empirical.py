@@ -622,6 +622,7 @@ def analyse(
     check: bool = True,
     max_equilibria: int = 8,
     replicator_starts: int = 5,
+    tolerance: float = 0.0,
 ) -> dict[str, Any]:
     """Build the payoff table, solve it, check each equilibrium, report the value capture.
 
@@ -631,13 +632,17 @@ def analyse(
     alpha-Rank (payoffs divided by their largest spread across seats, so ``alpha`` is in
     units of that spread) and the replicator ranking (seeded starts). On a sampled table
     only the pure candidates are reported, each then confirmed or not by its deviation
-    check. At most ``max_equilibria`` are checked.
+    check. At most ``max_equilibria`` are checked. With ``tolerance > 0`` every profile
+    whose regret is at most ``tolerance`` (payoff units) is reported as an
+    epsilon-equilibrium.
 
     Returns
     -------
     dict
         The JSON-ready report (see ``stackgame equilibria --json``).
     """
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise UserError(f"--tolerance: must be a number >= 0 (got {tolerance})")
     table = build_table(spec, processes=processes, store_dir=store_dir, progress=progress)
     mean = table.mean
     low, high = table.ci()
@@ -674,12 +679,19 @@ def analyse(
                 "regret": float(regret[prof]),
             }
         )
-    tol = 1e-9 * max(1.0, float(np.nanmax(np.abs(mean))))
+    # Rounding noise in dollar payoffs is not a profitable deviation.
+    tol = max(tolerance, 1e-9 * max(1.0, float(np.nanmax(np.abs(mean)))))
+    report["tolerance"] = tolerance
     pure = [p for p in table.simulated if regret[p] <= tol]
     equilibria: list[dict[str, Any]] = []
     for prof in pure:
         equilibria.append(
-            {"kind": "pure", "profile": _named(spec, prof), "_mix": one_hot(spec.shape, prof)}
+            {
+                "kind": "pure",
+                "profile": _named(spec, prof),
+                "regret": float(regret[prof]),
+                "_mix": one_hot(spec.shape, prof),
+            }
         )
     mixed: list[list[FloatArray]] = []
     if table.complete and len(spec.seats) == 2:

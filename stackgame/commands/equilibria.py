@@ -18,7 +18,8 @@ examples:
       --strategies nvidia=always_restrain,always_extract \\
       --strategies google=cloud_flywheel,always_extract \\
       --strategies openai=integrator,always_restrain
-  stackgame equilibria --scenario monopoly-chain --seats upstream,downstream --rounds 8
+  stackgame equilibria --scenario monopoly-chain \\
+      --seats upstream_monopolist,downstream_monopolist --rounds 8
   stackgame equilibria --seats nvidia,tsmc --set regulator.stance=0.1 --processes 2
 
 --strategies once gives every seat the same list; given once per seat (in seat order, or
@@ -73,6 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="runs per profile in the deviation check (default: --repetitions)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="also report profiles whose regret is at most this (payoff per round) as "
+        "epsilon-equilibria (default 0: exact)",
     )
     p.add_argument("--no-check", action="store_true", help="skip the deviation check")
     p.add_argument(
@@ -147,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--processes: must be at least 1 (got {args.processes})")
     if args.population < 2:
         raise UserError(f"--population: must be at least 2 (got {args.population})")
+    if not args.tolerance >= 0:
+        raise UserError(f"--tolerance: must be a number >= 0 (got {args.tolerance})")
     if not args.alpha >= 0:
         raise UserError(f"--alpha: must be a number >= 0 (got {args.alpha})")
     scenario = resolve(args.scenario)
@@ -174,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         population=args.population,
         check=not args.no_check,
+        tolerance=args.tolerance,
     )
     report["scenario_hash"] = scenario.digest()
     text = json.dumps(empirical.json_ready(report), indent=2, sort_keys=True, allow_nan=False)

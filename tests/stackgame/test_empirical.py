@@ -371,3 +371,13 @@ def test_one_repetition_gives_null_intervals_not_invalid_json(tmp_path, capsys):
     first = report["payoffs"][0]["payoff"]["nvidia"]
     assert first["se"] is None and first["ci"] == [None, None]
     assert isinstance(first["mean"], float)
+
+
+def test_tolerance_reports_epsilon_equilibria_with_their_regret():
+    # Regrets of the chain game: (R,R) 2, (R,E) and (E,R) 1, (E,E) 0.
+    report = empirical.analyse(spec(repetitions=3), progress=False, tolerance=1.5, check=False)
+    pure = [e for e in report["equilibria"] if e["kind"] == "pure"]
+    assert len(pure) == 3
+    assert sorted(round(e["regret"]) for e in pure) == [0, 1, 1]
+    with pytest.raises(UserError, match="--tolerance"):
+        empirical.analyse(spec(), progress=False, tolerance=-1)
