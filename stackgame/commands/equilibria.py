@@ -288,7 +288,8 @@ def render(report: dict[str, Any]) -> str:
     if not report["equilibria"]:
         lines.append("no equilibrium found on the mean table")
     for i, eq in enumerate(report["equilibria"]):
-        lines.append(f"equilibrium {i + 1} ({eq['kind']}): {_label(eq)}")
+        regret = f", regret {eq['regret']:.4f}" if eq.get("regret") else ""
+        lines.append(f"equilibrium {i + 1} ({eq['kind']}{regret}): {_label(eq)}")
         check = eq.get("check")
         if check:
             lines.append(
