@@ -107,3 +107,19 @@ def test_report_command_json_and_bad_folder(tmp_path, capsys):
     args = parser.parse_args(["report", str(tmp_path / "nowhere")])
     with pytest.raises(UserError, match="no such folder"):
         args.handler(args)
+
+
+def test_report_of_a_partial_batch_counts_the_missing_runs(tmp_path):
+    from stackgame.batch import write_batch_manifest
+    from stackgame.executor import ResultStore, execute
+
+    spec = parse_spec(json.loads(json.dumps(RAW)), source="t.toml", check=False)
+    out = tmp_path / "partial"
+    store = ResultStore(out / "runs", side_root=out)
+    execute(list(spec.tasks())[:5], fake_run, store=store, progress=False)
+    write_batch_manifest(spec, out, command="test", counts={})
+    report = make_report(out, plots=False)
+    status = report["tables"]["status"]
+    counts = dict(zip(status["index"], [r[0] for r in status["data"]], strict=True))
+    assert counts["missing"] == 13 and counts["ok"] == 5
+    assert report["batch"]["recorded"] == 5
