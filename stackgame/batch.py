@@ -841,6 +841,7 @@ def run_batch(
     progress: bool = True,
     command: str | list[str] | None = None,
     fn: Callable[[Task], Mapping[str, Any]] | None = None,
+    retry_failed: bool = False,
 ) -> BatchOutcome:
     """Run (or resume) a batch into ``out``.
 
@@ -858,6 +859,8 @@ def run_batch(
     fn
         The run function (default :func:`run_simulation` with the spec's config); tests
         inject failing ones.
+    retry_failed
+        Run the failed and timed-out runs again (their rows are replaced).
 
     Returns
     -------
@@ -883,6 +886,7 @@ def run_batch(
             progress=progress,
             description=spec.name,
             preload=("stackgame.simulate", "stackgame.environment.model") if fn is None else (),
+            retry_failed=retry_failed,
         )
     finally:
         write_batch_manifest(spec, out, command=command, counts=_status_counts(store))

@@ -382,6 +382,33 @@ class ResultStore:
         _write_atomic(_to_table(rows, front=FIXED_COLUMNS), path)
         return path
 
+    def drop(self, statuses: Sequence[str] = ("error", "timeout")) -> int:
+        """Remove the rows with these statuses (so that those runs run again).
+
+        Each part that holds such rows is rewritten without them, atomically; call it
+        inside :meth:`writing`. Failed runs have no side-table rows.
+
+        Returns
+        -------
+        int
+            Rows removed.
+        """
+        removed = 0
+        for part in self.parts():
+            table = pq.read_table(part)
+            keep = [s not in statuses for s in table.column("status").to_pylist()]
+            n = keep.count(False)
+            if n == 0:
+                continue
+            if n == table.num_rows:
+                for name in self.side_tables():
+                    (self._side_dir(name) / part.name).unlink(missing_ok=True)
+                part.unlink()
+            else:
+                _write_atomic(table.filter(pa.array(keep)), part)
+            removed += n
+        return removed
+
     def unify(self) -> None:
         """Rewrite the parts whose schema differs from the union of all parts' schemas.
 
@@ -653,6 +680,7 @@ def execute(
     progress: bool = True,
     description: str = "runs",
     preload: Sequence[str] = (),
+    retry_failed: bool = False,
 ) -> ExecutionSummary:
     """Run every task not yet recorded in ``store``; record each outcome.
 
@@ -686,6 +714,9 @@ def execute(
         Show a tqdm progress bar (with ETA) on stderr.
     description
         The progress bar's label.
+    retry_failed
+        Run again the tasks recorded as ``"error"`` or ``"timeout"`` (their rows are
+        replaced); by default every recorded task counts as done.
     preload
         Modules each worker process imports before its first task (with the local pool
         they are imported once in the fork server and inherited by every worker).
@@ -713,6 +744,8 @@ def execute(
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UserError(f"timeout: must be a positive number of seconds (got {timeout})")
     with store.writing():
+        if retry_failed:
+            store.drop(("error", "timeout"))
         return _execute(
             tasks, fn, store, workers, backend, scheduler, timeout, chunk_size, batch_size,
             flush_seconds, progress, description, preload,

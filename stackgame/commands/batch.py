@@ -13,6 +13,7 @@ examples:
   stackgame batch runs/smoke.toml --backend dask --workers 2     # a local Dask cluster
   stackgame batch runs/sobol-sensitivity.toml --scheduler tcp://10.0.0.5:8786
   stackgame batch runs/smoke.toml --dry-run --json     # validate, count, list nothing
+  stackgame batch runs/smoke.toml --timeout 60 --retry-failed   # rerun failed/timed-out runs
 
 Interrupt it at any moment (Ctrl-C, or kill -9): the same command resumes it, running
 only what is missing. Results go to DIR/runs/ (Parquet, one row per run: run_id, seed,
@@ -54,6 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, help="seconds per run before it is stopped")
     p.add_argument(
         "--chunk-size", type=int, default=256, help="rows per Parquet chunk (default 256)"
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run again the runs recorded as failed or timed out (their rows are replaced)",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="validate the spec and count the runs; run none"
@@ -113,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
             progress=not args.no_progress,
             command=command,
+            retry_failed=args.retry_failed,
         )
     except KeyboardInterrupt:
         print(
@@ -143,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if s.failed or s.timed_out:
             print(
-                f"  failed runs keep their error in the 'error' column; "
-                f"see: stackgame report {out}",
+                f"  failed runs keep their error in the 'error' column (stackgame report "
+                f"{out}); --retry-failed runs them again"
             )
         print(f"  next: stackgame report {out}")
     return 0

@@ -333,3 +333,24 @@ def test_one_writer_at_a_time(tmp_path):
     with store.writing(), pytest.raises(UserError, match="another process is writing"):
         execute(tasks(2), square, store=ResultStore(tmp_path / "runs"), progress=False)
     assert execute(tasks(2), square, store=store, progress=False).complete
+
+
+def flaky(task: Task) -> dict:
+    if task.params["x"] == 3 and not Path(task.params["flag"]).exists():
+        raise OSError("the disk was full")
+    return {"y": task.params["x"]}
+
+
+def test_retry_failed_replaces_the_failed_rows(tmp_path):
+    store = ResultStore(tmp_path / "runs")
+    ts = tasks(6, flag=str(tmp_path / "fixed"))
+    execute(ts, flaky, store=store, chunk_size=2, progress=False)
+    assert store.read().set_index("run_id").loc["00003", "status"] == "error"
+    again = execute(ts, flaky, store=store, progress=False)
+    assert again.ran == 0  # by default a failed run counts as recorded
+    (tmp_path / "fixed").write_text("")
+    summary = execute(ts, flaky, store=store, progress=False, retry_failed=True)
+    assert (summary.done_before, summary.ran, summary.ok) == (5, 1, 1)
+    df = store.read()
+    assert len(df) == 6 and (df.status == "ok").all()
+    assert sum(len(pd.read_parquet(p)) for p in store.parts()) == 6
