@@ -70,7 +70,7 @@ def model_params(
         "min": 0.0,
         "max": 1.0,
         "step": 0.05,
-        "label": "Regulator stance (0 lax, 1 aggressive)",
+        "label": "Regulator stance",  # 0 lax .. 1 aggressive; a long label hides the slider
     }
     params["demand_growth"] = {
         "type": "SliderFloat",
@@ -78,7 +78,7 @@ def model_params(
         "min": -0.1,
         "max": 0.3,
         "step": 0.01,
-        "label": "Demand growth per round",
+        "label": "Demand growth",  # per round
     }
     params["allow_integration"] = {
         "type": "Checkbox",
@@ -93,13 +93,11 @@ def model_params(
             "value": events[name].enabled,
             "label": f"Trigger {name.replace('_', ' ')}",
         }
-        params[f"events__{name}__round"] = {
-            "type": "SliderInt",
+        params[f"events__{name}__round"] = {  # a select shows its value; a slider does not
+            "type": "Select",
             "value": events[name].round,
-            "min": 0,
-            "max": base.rounds - 1,
-            "step": 1,
-            "label": "... in round",
+            "values": list(range(base.rounds)),
+            "label": f"{name.replace('_', ' ')}: in round",
         }
     return params
 

@@ -87,7 +87,8 @@ def test_params_pass_mesas_own_check_and_name_real_choices():
         assert control["value"] == scenario.firm(seat).strategy
     for trigger in ("nvidia_value_pricing", "tsmc_long_term_agreements", "custom_silicon_sale"):
         assert params[f"events__{trigger}__enabled"]["type"] == "Checkbox"
-        assert params[f"events__{trigger}__round"]["type"] == "SliderInt"
+        assert params[f"events__{trigger}__round"]["type"] == "Select"
+        assert params[f"events__{trigger}__round"]["values"] == list(range(scenario.rounds))
     for name in ("regulator_stance", "demand_growth"):
         assert params[name]["min"] <= params[name]["value"] <= params[name]["max"]
 
@@ -202,7 +203,7 @@ def test_a_seats_strategy_changes_the_outcome_after_reset(page):
 
 def test_a_trigger_switched_on_shows_in_the_event_log(page):
     checkbox(page, "Trigger nvidia value pricing", True)
-    page.find(vw.Slider, label="... in round").widgets[0].v_model = 1
+    select(page, "nvidia value pricing: in round", 1)
     click(page, "Reset")
     click(page, "Step")
     log = " ".join(w.widget.unsafe_innerHTML or "" for w in page.find(HTML))
