@@ -42,7 +42,8 @@ def batch(tmp_path, raw, fn, design=None):
 
 
 def test_report_of_a_factorial_batch(tmp_path):
-    out = batch(tmp_path, RAW, fake_run)
+    raw = {**RAW, "report": {"x": "regulator.stance", "facet": "demand.growth"}}
+    out = batch(tmp_path, raw, fake_run)
     report = make_report(out)
     folder = out / "report"
     for name in ("summary.md", "summary.json", "figure.png"):
