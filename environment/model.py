@@ -174,6 +174,7 @@ class StackModel(mesa.Model):
             raise ScenarioError(f"rounds: must be at least 1 (got {self.rounds})")
         children = np.random.SeedSequence(root).spawn(2 + len(self.scenario.firms))
         self.regulator_rng = np.random.default_rng(children[0])
+        self.shock_rng = np.random.default_rng(children[1])
         self.state = StackState(self.scenario)
         self.layer_names = self.state.layer_names
         self.firms: list[FirmAgent] = [
@@ -193,6 +194,7 @@ class StackModel(mesa.Model):
         self._declines: list[ev.Decline] = []
         self._pending_events = [e for e in self.scenario.events if e.enabled]
         self._mix: np.ndarray | None = None
+        self._event_round = 0
         self._writedown = np.zeros(self.state.n_ops)
         self._fines = np.zeros(self.state.n_ops)
         self._last_need = np.zeros(self.state.n_ops)
@@ -561,6 +563,11 @@ class StackModel(mesa.Model):
                 )  # fmt: skip
         # demand grows; capacity builds out; cost declines run; events due next round fire
         st.demand.market_size *= 1.0 + st.demand_growth
+        sigma = st.demand_volatility
+        if sigma > 0:  # a mean-one log-normal demand shock, an explicit chance outcome
+            st.demand.market_size *= float(
+                np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
+            )
         grow = st.capacity_growth * st.capacity
         st.cash -= np.bincount(
             st.firm_of, weights=grow * st.build_cost[st.layer_of], minlength=st.n_firms
@@ -576,6 +583,7 @@ class StackModel(mesa.Model):
 
     def _apply_due_events(self, round_: int) -> None:
         due = [e for e in self._pending_events if self._is_due(e, round_)]
+        self._event_round = round_
         for e in due:
             self._pending_events.remove(e)
             text = ev.apply_event(e, self.state, self.triggers, self._declines, self._set_strategy)
@@ -597,7 +605,7 @@ class StackModel(mesa.Model):
     def _set_strategy(self, firm: str, strategy: str) -> None:
         i = self.state.firm_index[firm]
         self.firms[i].set_strategy(make(strategy))
-        self._log("event", firm, f"{firm} switches to {strategy}")
+        self._log("event", firm, f"{firm} switches to {strategy}", self._event_round)
 
     # 6. record ----------------------------------------------------------------------------
     def record(self, actions: Mapping[int, Action], clearing: Clearing, payout: Payout) -> None:

@@ -189,6 +189,11 @@ class DemandSpec(_Strict):
     ``s_j = exp((a_j - p_j)/mu) / (sum_k exp((a_k - p_k)/mu) + exp(a0/mu))`` (Calvano et
     al. 2020), ``a_j`` the seller's quality. ``linear``: inverse demand ``P = A - B Q``
     for a homogeneous good, shared in proportion to logit shares at equal prices.
+
+    ``volatility`` is the standard deviation of a mean-one log-normal shock to the market
+    size each round, ``M_{t+1} = M_t (1 + g) exp(sigma e - sigma^2 / 2)``, ``e ~ N(0, 1)``
+    drawn from the model's own shock generator (adoption is uncertain: the bubble case of
+    `002_1456f2d9411f9331.txt`).
     """
 
     kind: Literal["logit", "linear"] = "logit"
@@ -198,6 +203,7 @@ class DemandSpec(_Strict):
     outside_quality: Number = 0.0
     intercept: NonNeg = 10.0
     slope: Positive = 1.0
+    volatility: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
 
 
 class RegulatorSpec(_Strict):

@@ -81,6 +81,7 @@ class StackState:
             cournot=self.cournot,
         )
         self.demand_growth = d.growth
+        self.demand_volatility = d.volatility
         self.regulator: RegulatorSpec = scenario.regulator.model_copy()
 
         firm_of: list[int] = []
@@ -285,6 +286,8 @@ class StackState:
         if keys[0] == "demand" and len(keys) == 2:
             if keys[1] == "growth":
                 self.demand_growth = float(value)
+            elif keys[1] == "volatility":
+                self.demand_volatility = float(value)
             elif hasattr(self.demand, keys[1]):
                 setattr(self.demand, keys[1], value)
             else:
