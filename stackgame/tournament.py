@@ -18,9 +18,10 @@ The stack (``game="stack"``)
     ``len(strategies) ** len(seats)`` of them), or a seeded sample of ``max_profiles``
     profiles when the full product is larger; each profile ``repetitions`` times.
 
-Seeds: one root seed; match ``i`` gets ``SeedSequence(seed, spawn_key=(0, i))`` (the
-``i``-th child of the root in a stable enumeration, independent of how many matches
-there are or where they run), recorded as a 63-bit integer with the match. The match
+Seeds: one root seed; match ``i`` gets word ``i`` of the stream of
+``SeedSequence(seed, spawn_key=(0,))`` (keyed by its index in a stable enumeration,
+independent of how many matches there are or where they run), recorded as a 63-bit
+integer with the match. The match
 splits that seed into its own generator and one generator per player. Same root seed,
 same numbers, serial or parallel, local or Dask.
 
@@ -215,10 +216,24 @@ class MatchSpec:
         return f"m{self.index:07d}"
 
 
+def match_seeds(root: int, count: int) -> list[int]:
+    """The seeds of matches ``0 .. count - 1``: 63-bit words of one seed sequence.
+
+    Word ``i`` of ``SeedSequence(root, spawn_key=(0,)).generate_state(count, uint64)``,
+    shifted right by one bit. The words form a prefix-stable stream (word ``i`` does not
+    depend on ``count``), so match ``i`` keeps its seed however many matches the
+    tournament has; one call hashes them all (a ``SeedSequence`` per match costs about
+    as much as a whole cached match).
+    """
+    if count <= 0:
+        return []
+    state = np.random.SeedSequence(root, spawn_key=(0,)).generate_state(count, np.uint64)
+    return [int(x) for x in (state >> np.uint64(1))]
+
+
 def match_seed(root: int, index: int) -> int:
-    """The seed of match ``index``: a 63-bit integer from ``SeedSequence(root, (0, index))``."""
-    state = np.random.SeedSequence(root, spawn_key=(0, index)).generate_state(1, np.uint64)
-    return int(state[0] >> np.uint64(1))
+    """The seed of match ``index`` (see :func:`match_seeds`)."""
+    return match_seeds(root, index + 1)[index]
 
 
 @dataclass(frozen=True)
@@ -278,11 +293,12 @@ def schedule(spec: TournamentSpec) -> Schedule:
     else:
         profiles = list(itertools.combinations_with_replacement(strategies, 2))
         total = len(profiles)
+    seeds = match_seeds(spec.seed, len(profiles) * spec.repetitions)
     matches = []
     for p, profile in enumerate(profiles):
         for rep in range(spec.repetitions):
             index = p * spec.repetitions + rep
-            matches.append(MatchSpec(index, rep, profile, match_seed(spec.seed, index)))
+            matches.append(MatchSpec(index, rep, profile, seeds[index]))
     return Schedule(tuple(matches), total, len(profiles))
 
 
@@ -730,6 +746,7 @@ __all__ = [
     "Tournament",
     "TournamentSpec",
     "match_seed",
+    "match_seeds",
     "play_matrix",
     "play_stack",
     "play_task",
