@@ -85,6 +85,20 @@ def check_address(host: str, port: int) -> None:
             ) from None
 
 
+def check_installed() -> None:
+    """Raise :class:`~stackgame.errors.UserError` if the ``viz`` extra is missing."""
+    from importlib.util import find_spec
+
+    from stackgame.errors import UserError
+
+    missing = [m for m in ("solara", "solara_assets", "ipyvuetify") if find_spec(m) is None]
+    if missing:
+        raise UserError(
+            f"the page needs {', '.join(missing)} (without solara_assets it would load its "
+            "scripts from a CDN): pip install 'stackgame[viz]'"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve the page until interrupted (Ctrl-C or SIGTERM); returns solara's exit code."""
     import os
@@ -92,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import subprocess
     import sys
 
+    check_installed()
     check_address(args.host, args.port)
     env = {**os.environ, SEED_VARIABLE: str(args.seed)}
     url = f"http://{args.host}:{args.port}"

@@ -257,6 +257,17 @@ def test_command_refuses_a_busy_port_and_bad_values():
         viz_command.check_address("no.such.host.invalid", 8765)
 
 
+def test_command_names_a_missing_viz_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "solara_assets" else real(name)
+    )
+    with pytest.raises(UserError, match=r"needs solara_assets .*pip install 'stackgame\[viz\]'"):
+        viz_command.check_installed()
+
+
 def test_cli_prints_one_line_and_exits_2_on_a_busy_port(capsys):
     from stackgame.cli import main
 
