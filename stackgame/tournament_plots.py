@@ -32,7 +32,7 @@ def _figure(n: int) -> tuple[Figure, Any]:
 def _title(result: TournamentResult, what: str) -> str:
     spec = result.spec
     where = f"{spec.game}" if not spec.is_stack else f"stack, seats {', '.join(spec.seats)}"
-    return f"{what} ({where}; {spec.repetitions} repetitions, seed {spec.seed})"
+    return f"{what}\n{where}; {spec.repetitions} repetitions, seed {spec.seed}"
 
 
 def score_boxplot(result: TournamentResult) -> Figure:
@@ -53,13 +53,16 @@ def payoff_heatmap(result: TournamentResult) -> Figure:
     matrix = result.payoff_matrix.reindex(index=order, columns=order).to_numpy(dtype=float)
     fig, ax = _figure(len(order))
     im = ax.imshow(matrix, cmap="viridis", aspect="auto")
+    finite = matrix[np.isfinite(matrix)]
+    mid = float(finite.min() + 0.6 * (finite.max() - finite.min())) if finite.size else 0.0
     ax.set_xticks(range(len(order)), order, rotation=60, ha="right")
     ax.set_yticks(range(len(order)), order)
     for i in range(len(order)):
         for j in range(len(order)):
             if np.isfinite(matrix[i, j]):
+                colour = "black" if matrix[i, j] > mid else "white"  # readable on viridis
                 ax.text(
-                    j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white"
+                    j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=7, color=colour
                 )
     fig.colorbar(im, ax=ax, label="row player's mean score")
     ax.set_title(_title(result, "Pairwise payoffs"))
