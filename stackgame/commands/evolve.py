@@ -31,9 +31,9 @@ def register(subparsers: Any) -> None:
         "evolve",
         help="Moran process or replicator dynamics over a tournament's payoff matrix",
         description=(
-            "Evolve a population of strategies: a seeded Moran process (birth-death, "
-            "optional mutation) or discrete replicator dynamics over the payoff matrix of "
-            "a tournament, with a plot of population shares over time."
+            "Evolve a population of strategies: a seeded Moran process (birth-death,\n"
+            "optional mutation) or discrete replicator dynamics over the payoff matrix\n"
+            "of a tournament, with a plot of population shares over time."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

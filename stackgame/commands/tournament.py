@@ -42,9 +42,9 @@ def register(subparsers: Any) -> None:
         "tournament",
         help="round-robin tournament of strategies (matrix game or the stack)",
         description=(
-            "Play a seeded round-robin tournament: every strategy against every other, "
-            "with repetitions, noise and fixed or random match lengths, on a classic "
-            "matrix game or in contested seats of the AI stack. Writes a ranking with "
+            "Play a seeded round-robin tournament: every strategy against every other,\n"
+            "with repetitions, noise and fixed or random match lengths, on a classic\n"
+            "matrix game or in contested seats of the AI stack. Writes a ranking with\n"
             "confidence intervals, the payoff matrix, pairwise tests and plots."
         ),
         epilog=EPILOG,
