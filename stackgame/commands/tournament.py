@@ -207,6 +207,7 @@ def _check_seats(scenario: str, seats: tuple[str, ...]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Play the tournament, write its files, print the ranking (or JSON)."""
+    import hashlib
     import json
     import time
     from pathlib import Path
@@ -218,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1, got {args.processes}")
     spec = spec_from_args(args)
-    default = f"tournament-{spec.game}-seed{spec.seed}"
+    digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
+    # the default folder is per tournament: rerunning resumes it, another one never clashes
+    default = f"tournament-{spec.game}-seed{spec.seed}-{digest[:8]}"
     if getattr(args, "spec", None):
         stem = Path(args.spec).stem
         stem = stem if stem.startswith("tournament") else f"tournament-{stem}"
