@@ -396,6 +396,7 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     model = build(
         spec.scenario or "ai-stack-2026", rounds=rounds, seed=sim_seed, strategies=strategies
     )
+    _keep_contested_strategies(model, set(strategies))
     try:
         for firm in model.firms:
             if firm.name not in strategies:
@@ -423,6 +424,23 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
         row[f"integration_{k}"] = float(bool(firm.get("integrated")))
         row[f"value_share_{k}"] = float(firm["value_share"])
     return row
+
+
+def _keep_contested_strategies(model: Any, seats: set[str]) -> None:
+    """Scheduled events may not replace a contested seat's strategy (others still apply).
+
+    A scenario event such as ``"firms.nvidia.strategy" = "trigger_value_pricing"`` would
+    otherwise swap out the strategy under test halfway through the match.
+    """
+    original = getattr(model, "_set_strategy", None)
+    if original is None:
+        return
+
+    def set_strategy(firm: str, strategy: str) -> None:
+        if firm not in seats:
+            original(firm, strategy)
+
+    model._set_strategy = set_strategy
 
 
 class NoisyStrategy(Strategy):

@@ -203,3 +203,29 @@ paper_profit_gain = 0.85
         _cli(["tournament", "--spec", str(bad), "--out", str(tmp_path / "b")])
     with pytest.raises(UserError, match="no such file"):
         _cli(["tournament", "--spec", str(tmp_path / "none.toml"), "--out", str(tmp_path)])
+
+
+def test_events_do_not_replace_a_contested_seats_strategy():
+    from stackgame.tournament import MatchSpec, play_stack
+
+    spec = TournamentSpec(
+        ("always_restrain",), game="stack", seats=("nvidia",), turns=6, repetitions=1
+    )
+    # the built-in scenario's (disabled) trigger sets nvidia's strategy; enable it early
+    from stackgame import simulate as sim
+
+    build = sim.build
+
+    def enabled(*a, **kw):
+        kw["overrides"] = {
+            "events.nvidia_value_pricing.enabled": True,
+            "events.nvidia_value_pricing.round": 1,
+        }
+        return build(*a, **kw)
+
+    sim.build = enabled
+    try:
+        row = play_stack(spec, MatchSpec(0, 0, ("always_restrain",), 1))
+    finally:
+        sim.build = build
+    assert row["restraint_0"] == 1.0
