@@ -511,7 +511,9 @@ class StackModel(mesa.Model):
                 self._log("integration", name, f"cannot afford to buy {target} ({value:.1f})")
                 return
             st.cash[i] -= value  # paid to the target's owners, outside the stack; crediting
-            st.merge_firm(i, t)  # the target would hand the price back to the buyer on merging
+            st.merge_firm(
+                i, t, self.round
+            )  # the target would hand the price back to the buyer on merging
             self._grow_arrays()
             self._log("integration", name, f"buys {target} for {value:.1f}")
             return
@@ -527,7 +529,8 @@ class StackModel(mesa.Model):
                 if abs(int(st.layer_of[o]) - int(st.layer_of[p])) == 1:
                     lo, hi = sorted((int(st.layer_of[o]), int(st.layer_of[p])))
                     buyer, seller = (i, t) if st.layer_of[o] == hi else (t, i)
-                    st.relations.append((buyer, seller, lo, 0.5, False))
+                    if (buyer, seller, lo, 0.5, False) not in st.relations:
+                        st.relations.append((buyer, seller, lo, 0.5, False))
         st.rebuild()
         self._relations_cache()
         self._log("integration", name, f"takes a {share:.0%} stake in {target} for {price:.1f}")

@@ -224,14 +224,17 @@ class StackState:
         self.rebuild()
         return self.n_ops - 1
 
-    def merge_firm(self, buyer: int, target: int) -> None:
+    def merge_firm(self, buyer: int, target: int, round_: int = 0) -> None:
         """``buyer`` acquires ``target``: operations, cash and stakes pass to the buyer.
 
         Where both operate in a layer, capacity and capital are pooled into the buyer's
-        operation and the target's is deactivated.
+        operation and the target's is deactivated; an operation in a layer new to the
+        buyer counts as integrated from ``round_``.
         """
         for i in np.flatnonzero((self.firm_of == target) & self.active):
             mine = self.op(buyer, int(self.layer_of[i]))
+            if mine < 0:
+                self.integrated_at[i] = round_
             if mine >= 0:
                 self.capacity[mine] += self.capacity[i]
                 self.capital[mine] += self.capital[i]

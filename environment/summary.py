@@ -28,8 +28,8 @@ def _ratio(num: float, den: float) -> float:
 
 
 def _r(x: float) -> float:
-    """Round for JSON: stable text, no spurious digits."""
-    return round(float(x), 6)
+    """Round for JSON: stable text; shares still sum to 1 within 1e-8."""
+    return round(float(x), 10)
 
 
 def summarize(model: StackModel) -> dict[str, Any]:
