@@ -9,28 +9,33 @@ from __future__ import annotations
 
 import argparse
 import socket
+import warnings
 
 import ipyvuetify as vw
 import pytest
 import solara
-from mesa.visualization.solara_viz import _check_model_params
 from solara.components.applayout import sidebar_portal
 from solara.widgets import HTML
 from stackgame.environment.scenario import ScenarioError, builtin_names, resolve
 from stackgame.strategies.registry import all_strategies
 
-import stackgame.app as app
 from stackgame.commands import viz as viz_command
 from stackgame.errors import UserError
-from stackgame.viz_components import (
-    FINAL_DEMAND,
-    PageModel,
-    firm_views,
-    flow_views,
-    log_rows,
-    round_notes,
-    value_share_line,
-)
+
+with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's hook check
+    warnings.simplefilter("ignore", UserWarning)
+    from mesa.visualization.solara_viz import _check_model_params
+
+    import stackgame.app as app
+    from stackgame.viz_components import (
+        FINAL_DEMAND,
+        PageModel,
+        firm_views,
+        flow_views,
+        log_rows,
+        round_notes,
+        value_share_line,
+    )
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ComponentsView. .use_state. found:UserWarning")
 
