@@ -56,9 +56,10 @@ print(json.dumps(out))
 
 def _ours(processes: int) -> tuple[float, list[str]]:
     from stackgame import tournament as T
+    from stackgame import tournament_matches as M
 
-    T._MATCH_CACHE.clear()  # a fresh tournament: nothing memoised from a previous one
-    T._DECISION_CACHE.clear()
+    M._MATCH_CACHE.clear()  # a fresh tournament: nothing memoised from a previous one
+    M._DECISION_CACHE.clear()
     spec = T.TournamentSpec(tuple(CLASSIC), turns=TURNS, repetitions=REPETITIONS, seed=SEED)
     start = time.perf_counter()
     result = T.Tournament(spec).play(processes=processes)

@@ -9,7 +9,8 @@ from stackgame.strategies import Action, Observation, Posture, all_strategies
 
 from stackgame.errors import UserError
 from stackgame.executor import ResultStore, execute
-from stackgame.tournament import NoisyStrategy, Tournament, TournamentSpec, play_task
+from stackgame.tournament import Tournament, TournamentSpec
+from stackgame.tournament_matches import NoisyStrategy, play_task
 
 
 def _spec(**kw):
@@ -206,7 +207,8 @@ paper_profit_gain = 0.85
 
 
 def test_events_do_not_replace_a_contested_seats_strategy():
-    from stackgame.tournament import MatchSpec, play_stack
+    from stackgame.tournament import MatchSpec
+    from stackgame.tournament_matches import play_stack
 
     spec = TournamentSpec(
         ("always_restrain",), game="stack", seats=("nvidia",), turns=6, repetitions=1
