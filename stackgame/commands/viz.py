@@ -32,9 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "viz",
         help="the SolaraViz page in the browser: the stack as a layered network, live plots",
         description=(
-            "Serve the Mesa SolaraViz page of the AI stack (Reset, Play, Step, model "
-            "parameters; the stack as a layered network; value share, margins, HHI and "
-            "cash plots; the event log). Stop it with Ctrl-C."
+            "Serve the Mesa SolaraViz page of the AI stack: Reset, Play, Step and the model\n"
+            "parameters; the stack as a layered network; value share, margins, HHI and cash\n"
+            "plots; the event log. It renders offline. Stop it with Ctrl-C."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
