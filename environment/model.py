@@ -253,7 +253,7 @@ class StackModel(mesa.Model):
             view = self._static[i]
             ops = view["ops"]
             lnames = view["layers"]
-            obs[i] = Observation(
+            obs[i] = Observation.fast(
                 round=self.round,
                 firm=f.name,
                 layers=lnames,

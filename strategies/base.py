@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,7 +42,7 @@ RESTRAIN = Posture.RESTRAIN
 EXTRACT = Posture.EXTRACT
 
 
-class Move(str, Enum):
+class Move(StrEnum):
     """An integration move: stay, build into a layer, buy a firm, or take an equity stake."""
 
     STAY = "stay"
@@ -260,6 +261,39 @@ class Observation:
     def replace(self, **changes: Any) -> Observation:
         """A copy with some fields changed (for tests and scripted rivals)."""
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def fast(cls, **fields: Any) -> Observation:
+        """Build an observation without the frozen-dataclass ``__init__`` (hot path).
+
+        The engine builds one observation per firm per round; a frozen dataclass's
+        ``__init__`` goes through ``object.__setattr__`` for each of its fields, which
+        costs more than the rest of the observation. This fills the instance's
+        ``__dict__`` directly from the field defaults and ``fields``; the result is equal
+        to ``Observation(**fields)`` and just as frozen. Unknown names raise ``TypeError``.
+        """
+        unknown = fields.keys() - _OBS_DEFAULTS.keys() - {"round", "firm"}
+        if unknown or "round" not in fields or "firm" not in fields:
+            raise TypeError(f"Observation.fast needs round and firm; unknown: {sorted(unknown)}")
+        obs = object.__new__(cls)
+        obs.__dict__.update(_OBS_DEFAULTS)
+        obs.__dict__.update(fields)
+        return obs
+
+
+def _field_defaults(cls: type) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+            # shared between instances built by ``fast``: make empty mappings read-only
+            out[f.name] = MappingProxyType(value) if isinstance(value, dict) else value
+    return out
+
+
+_OBS_DEFAULTS = _field_defaults(Observation)
 
 
 @dataclass(frozen=True)
