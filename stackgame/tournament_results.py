@@ -125,6 +125,11 @@ class TournamentResult:
                 + " (listed in matches with their error)"
             )
         ok = matches[matches["status"] == "ok"] if "status" in matches else matches
+        if not spec.is_stack and len(spec.strategies) == 1:
+            notes.append(
+                "one strategy: only self-play was played, and scores exclude self-play "
+                "(as in Axelrod); see the payoff matrix's diagonal"
+            )
         plays = _stack_plays(spec, ok) if spec.is_stack else _matrix_plays(ok)
         strategies = list(spec.strategies)
         reps = list(range(spec.repetitions))
