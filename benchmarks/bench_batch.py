@@ -45,6 +45,27 @@ def wide_row(task: Task) -> dict[str, Any]:
     return {f"metric_{k:03d}": float(v) for k, v in enumerate(values)}
 
 
+def burn(task: Task) -> dict[str, Any]:
+    """A fixed amount of pure-Python arithmetic (no I/O, no allocation): the machine's anchor."""
+    x = 0
+    for i in range(int(task.params["n"])):
+        x = (x * 31 + i) % 1_000_003
+    return {"x": x}
+
+
+def _machine_speedup(tasks: int = 200, work: int = 300_000) -> tuple[float, float, float]:
+    """Wall time of the same CPU-bound tasks on 1 and 2 workers: what the cores give now."""
+    ts = [Task(f"{i:05d}", seed=i, params={"n": work}) for i in range(tasks)]
+    times = []
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            execute(ts, burn, store=ResultStore(Path(tmp) / "r"), workers=workers,
+                    progress=False)  # fmt: skip
+            times.append(time.perf_counter() - start)
+    return times[0], times[1], times[0] / times[1]
+
+
 def noop(task: Task) -> dict[str, Any]:
     """Nothing at all: the executor's own cost per task."""
     return {"x": task.seed}
@@ -213,6 +234,10 @@ def main() -> None:
           f"({1e3 * busy1 / n:.0f} ms per run inside the worker)")  # fmt: skip
     print(f"  batch, 2 workers: {t2:7.1f} s  {n / t2:6.1f} runs/s  speedup {t1 / t2:.2f}x "
           f"(target >= 1.7x; {1e3 * busy2 / n:.0f} ms per run inside the workers)")  # fmt: skip
+    m1, m2, ceiling = _machine_speedup()
+    print(f"  anchor, the machine right now: the same pure-Python CPU loop on 1 and 2 workers "
+          f"{m1:.1f} s and {m2:.1f} s, speedup {ceiling:.2f}x; the batch reaches "
+          f"{(t1 / t2) / ceiling:.0%} of it")  # fmt: skip
     print(f"  worker utilisation (busy time / (workers x wall)): 1 worker {busy1 / t1:.0%}, "
           f"2 workers {busy2 / (2 * t2):.0%}; load average before {load:.1f}, "
           f"after {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")  # fmt: skip
