@@ -140,9 +140,10 @@ class StackModel(mesa.Model):
     collect
         Feed Mesa's ``DataCollector`` each round (``False`` skips it: the run's arrays
         are in ``history`` either way; :func:`stackgame.simulate.simulate` turns it off).
-    **params
+    **kwargs
         Flat aliases for Mesa's ``batch_run`` and SolaraViz, see
-        :func:`params_to_overrides`.
+        :func:`params_to_overrides` (Mesa 3.3's SolaraViz passes its controls only
+        through a catch-all literally named ``kwargs``).
     """
 
     def __init__(
@@ -154,11 +155,11 @@ class StackModel(mesa.Model):
         strategies: Mapping[str, str] | None = None,
         overrides: Mapping[str, Any] | None = None,
         collect: bool = True,
-        **params: Any,
+        **kwargs: Any,
     ) -> None:
         base = resolve(scenario)
         changes = dict(overrides or {})
-        changes.update(params_to_overrides(params, base))
+        changes.update(params_to_overrides(kwargs, base))
         for firm, strategy in (strategies or {}).items():
             base.firm(firm)
             changes[f"firms.{firm}.strategy"] = strategy
