@@ -260,6 +260,24 @@ def _observation_eq(self: Observation, other: object) -> bool:
     return all(getattr(self, n) == getattr(other, n) for n in _FIELDS)
 
 
+class _WatchedGenerator:
+    """A generator proxy that counts how often a strategy touches its generator.
+
+    Every attribute looked up on it (``rng.random``, ``rng.integers`` ...) counts as a use;
+    the tournament memoises a stochastic strategy's decision only when a call made none.
+    """
+
+    __slots__ = ("_rng", "uses")
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self.uses = 0
+
+    def __getattr__(self, name: str) -> Any:
+        self.uses += 1
+        return getattr(self._rng, name)
+
+
 @dataclass
 class _Seat:
     """One player in a match, with its decision cache when it may use one."""
@@ -267,14 +285,40 @@ class _Seat:
     strategy: Strategy
     memory: int | None
     cache: dict[tuple[int, int], Posture] | None
+    watch: _WatchedGenerator | None = None
 
 
-def _seat(strategy: Strategy, caches: dict[Any, dict[tuple[int, int], Posture]] | None, key: Any):
-    cls = type(strategy).classifier
-    depth = cls.memory_depth
-    if caches is None or cls.stochastic or cls.learns or not np.isfinite(depth):
+def _fingerprint(strategy: Strategy) -> tuple[Any, ...]:
+    """The class and the parameters of a fresh strategy (its attributes except ``rng``)."""
+    attrs = sorted((k, repr(v)) for k, v in vars(strategy).items() if k != "rng")
+    return (type(strategy), tuple(attrs))
+
+
+def _seat(
+    strategy: Strategy,
+    caches: dict[Any, dict[tuple[int, int], Posture]] | None,
+    key: Any,
+    seed: np.random.SeedSequence,
+) -> _Seat:
+    """Reset ``strategy`` with its generator and decide whether its decisions are memoised.
+
+    Deterministic strategies of finite memory depth are memoised; so are stochastic ones
+    of finite memory, but only for calls that did not touch their generator (by the
+    definition of memory depth, such a call always returns the same move in that state,
+    without drawing, so skipping it leaves every later draw unchanged). Learners never.
+    """
+    c = type(strategy).classifier
+    depth = c.memory_depth
+    if caches is None or c.learns or not np.isfinite(depth):
+        strategy.reset(np.random.default_rng(seed))
         return _Seat(strategy, None, None)
-    return _Seat(strategy, int(depth), caches.setdefault((type(strategy), key), {}))
+    cache = caches.setdefault((_fingerprint(strategy), key), {})
+    if not c.stochastic:
+        strategy.reset(np.random.default_rng(seed))
+        return _Seat(strategy, int(depth), cache)
+    watch = _WatchedGenerator(np.random.default_rng(seed))
+    strategy.reset(watch)  # a stand-in: strategies only call its methods
+    return _Seat(strategy, int(depth), cache, watch)
 
 
 def is_deterministic(strategy: type[Strategy]) -> bool:
@@ -349,8 +393,6 @@ def play_match(
     match_ss, ss_a, ss_b = ss.spawn(3)
     rng = np.random.default_rng(match_ss)
     a, b = players
-    a.reset(np.random.default_rng(ss_a))
-    b.reset(np.random.default_rng(ss_b))
     n = match_length(turns, prob_end, rng)
     horizon = None if prob_end is not None else n
     flip_a: set[int] = set()
@@ -362,8 +404,8 @@ def play_match(
     (r, s), (t, p) = game.table
     pay = (((r, r), (s, t)), ((t, s), (p, p)))  # pay[own move][other move], both payoffs
     cache_key = (game.table, horizon)
-    seat_a = _seat(a, decision_cache, cache_key)
-    seat_b = _seat(b, decision_cache, cache_key)
+    seat_a = _seat(a, decision_cache, cache_key, ss_a)
+    seat_b = _seat(b, decision_cache, cache_key, ss_b)
     obs_cls = _observation_class(game, horizon)
     new = object.__new__
     hist_a: list[Posture] = []
@@ -372,10 +414,13 @@ def play_match(
     pay_b: list[float] = []
     # the last m moves of both players, two bits a turn (own, other), from each side
     state_a = state_b = 0
-    mem_a, cache_a, decide_a = seat_a.memory, seat_a.cache, a.decide
-    mem_b, cache_b, decide_b = seat_b.memory, seat_b.cache, b.decide
-    mask_a = (1 << (2 * mem_a)) - 1 if mem_a is not None else 0
-    mask_b = (1 << (2 * mem_b)) - 1 if mem_b is not None else 0
+    mem_a = seat_a.memory if seat_a.memory is not None else 0
+    mem_b = seat_b.memory if seat_b.memory is not None else 0
+    cache_a, decide_a, watch_a = seat_a.cache, a.decide, seat_a.watch
+    cache_b, decide_b, watch_b = seat_b.cache, b.decide, seat_b.watch
+    used = 0
+    mask_a = (1 << (2 * mem_a)) - 1
+    mask_b = (1 << (2 * mem_b)) - 1
     for k in range(n):
         move_a = None
         if cache_a is not None:
@@ -393,9 +438,11 @@ def play_match(
             d["own_margins"] = pays
             d["counterpart_postures"] = {"opponent": other}
             d["counterpart_history"] = other
+            if watch_a is not None:
+                used = watch_a.uses
             act = decide_a(obs)
             move_a = _POSTURES[act.default] if not act.postures else act.headline
-            if cache_a is not None:
+            if cache_a is not None and (watch_a is None or watch_a.uses == used):
                 cache_a[key_a] = move_a
         move_b = None
         if cache_b is not None:
@@ -413,9 +460,11 @@ def play_match(
             d["own_margins"] = pays
             d["counterpart_postures"] = {"opponent": other}
             d["counterpart_history"] = other
+            if watch_b is not None:
+                used = watch_b.uses
             act = decide_b(obs)
             move_b = _POSTURES[act.default] if not act.postures else act.headline
-            if cache_b is not None:
+            if cache_b is not None and (watch_b is None or watch_b.uses == used):
                 cache_b[key_b] = move_b
         if k in flip_a:
             move_a = _POSTURES[1 - move_a]

@@ -125,18 +125,22 @@ def test_two_players_must_be_distinct_objects():
 RIVALS = ["cooperator", "defector", "tit_for_tat", "random", "alternator", "grudger"]
 
 
-def _deterministic_finite():
+def _finite_memory():
     out = []
     for name, cls in all_strategies().items():
         c = cls.classifier
-        if not c.stochastic and not c.learns and np.isfinite(c.memory_depth):
+        if not c.learns and np.isfinite(c.memory_depth):
             out.append(name)
     return out
 
 
-@pytest.mark.parametrize("name", _deterministic_finite())
+@pytest.mark.parametrize("name", _finite_memory())
 def test_decision_cache_plays_exactly_as_calling_decide(name):
-    """The memoisation is sound only if the classifier's memory depth is honest."""
+    """The memoisation is sound only if the classifier's memory depth is honest.
+
+    Stochastic strategies are memoised only in calls that drew nothing, so their play,
+    draws included, must be identical too.
+    """
     known = all_strategies()
     cache: dict = {}
     for rival in [r for r in RIVALS if r in known]:
@@ -175,3 +179,34 @@ def test_cooperator_against_tit_for_tat_matches_axelrod():
 
 def test_restrain_constant_is_posture():
     assert RESTRAIN is Posture.RESTRAIN
+
+
+def test_cache_keeps_strategies_with_different_parameters_apart():
+    known = all_strategies()
+    if "generous_tit_for_tat" not in known:
+        pytest.skip("generous_tit_for_tat not registered")
+    gtft, defector = known["generous_tit_for_tat"], known["always_extract"]
+    cache: dict = {}
+    never = play_match(PD, (gtft(p=0.0), defector()), 1, turns=50, decision_cache=cache)
+    always = play_match(PD, (gtft(p=1.0), defector()), 1, turns=50, decision_cache=cache)
+    assert never.restraints[0] == 1 and always.restraints[0] == 50
+
+
+def test_a_stochastic_strategy_is_memoised_only_when_it_drew_nothing():
+    known = all_strategies()
+    if "generous_tit_for_tat" not in known:
+        pytest.skip("generous_tit_for_tat not registered")
+    cache: dict = {}
+    play_match(
+        PD, (known["generous_tit_for_tat"](), known["random"]()), 3, turns=100, decision_cache=cache
+    )
+    entries = {
+        k: v
+        for (fp, _), table in cache.items()
+        if fp[0].name == "generous_tit_for_tat"
+        for k, v in table.items()
+    }
+    # states after the opponent restrained are memoised (restrain); after an extraction
+    # GTFT draws, so those states never are
+    assert entries and all(v is Posture.RESTRAIN for v in entries.values())
+    assert all((state & 1) == 0 for (_, state) in entries)
