@@ -373,12 +373,14 @@ def play_match(
     record_moves
         Keep the two histories as C/D strings.
     decision_cache
-        A dictionary shared across matches (of one game) in which deterministic
-        strategies of finite memory depth ``m`` have their decisions memoised by
-        (round if below ``m``, last ``m`` own and opponent moves). By the definition of
-        memory depth (Axelrod's classifier) such a strategy's move is a function of
-        exactly that; ``tests/stackgame/test_games.py`` checks every registered strategy
-        plays the same with and without the cache. ``None`` calls ``decide`` every turn.
+        A dictionary shared across matches (of one game) in which strategies of finite
+        memory depth ``m`` have their decisions memoised by (round if below ``m``, last
+        ``m`` own and opponent moves), per class and parameters. By the definition of
+        memory depth (Axelrod's classifier) a deterministic strategy's move is a function
+        of exactly that; a stochastic one is memoised only in calls that did not touch
+        its generator. ``tests/stackgame/test_games.py`` checks that every registered
+        strategy plays the same, draw for draw, with and without the cache. ``None``
+        calls ``decide`` every turn.
 
     Returns
     -------

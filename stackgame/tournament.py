@@ -27,8 +27,9 @@ same numbers, serial or parallel, local or Dask.
 
 Speed (matrix games): as the Axelrod library does with its deterministic cache, a match
 between two deterministic strategies without noise and of fixed length is played once per
-process and reused for the other repetitions; and deterministic strategies of finite
-memory have their decisions memoised (see :func:`stackgame.games.play_match`).
+process and reused for the other repetitions; and strategies of finite memory have
+their decisions memoised (stochastic ones only where they drew nothing; see
+:func:`stackgame.games.play_match`).
 """
 
 from __future__ import annotations
