@@ -221,6 +221,7 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_completes_without_duplicates(tmp_path):
     folder = tmp_path / "runs"
     cmd = [sys.executable, "-c", KILL_SCRIPT, str(folder)]
@@ -240,6 +241,7 @@ def test_sigkill_then_rerun_completes_without_duplicates(tmp_path):
     assert (df.y == df.x**2).all()
 
 
+@pytest.mark.slow
 def test_dask_scheduler_address_gives_the_same_rows(tmp_path):
     # joining a running cluster (--scheduler); the LocalCluster path is in test_batch_cli
     distributed = pytest.importorskip("dask.distributed")
@@ -309,6 +311,7 @@ ORPHAN_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_workers_exit_when_the_driver_is_killed(tmp_path):
     from stackgame.executor import _alive
 
