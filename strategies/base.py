@@ -115,8 +115,17 @@ class Action:
 
     @classmethod
     def uniform(cls, posture: Posture, integration: Integration = STAY) -> Action:
-        """Same posture in every layer."""
+        """Same posture in every layer (shared, immutable instances when staying put)."""
+        if integration == STAY and cls is Action:
+            return _UNIFORM[Posture(posture)]
         return cls(default=Posture(posture), integration=integration)
+
+
+_UNIFORM = {
+    p: Action(postures=MappingProxyType({}), default=p, markups=MappingProxyType({}),
+              quantities=MappingProxyType({}))
+    for p in Posture
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ class StickyFrontierPrice(Strategy):
 
     Each layer's markup is ``m_t = clip(P / c_{t-1} - 1, m_restrain, m_extract)`` where
     ``P`` is the highest price the firm has charged there (it never cuts): a frontier lab
-    does not pass its cost declines on, because "frontier quality is sticky" and open-weight models at a fraction of the price "exert almost no downward
-    pressure" (`000_e3319be9a08c4b37.txt`). As inference cost falls, its gross margin
+    does not pass its cost declines on, because "frontier quality is sticky" and
+    open-weight models at a fraction of the price "exert almost no downward pressure"
+    (`000_e3319be9a08c4b37.txt`). As inference cost falls, its gross margin
     climbs from the restrain level toward the extract level: Anthropic's inference gross
     margin went from 38% to over 70% in a year (000). In round 0 it prices at the
     restrain markup.

@@ -11,6 +11,8 @@ tournament can be cross-checked against it; references as in its bibliography
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from stackgame.strategies.base import (
     EXTRACT,
@@ -27,6 +29,7 @@ from stackgame.strategies.registry import register
 DEFAULT_RPST = (3.0, 1.0, 0.0, 5.0)
 
 
+@functools.lru_cache(maxsize=64)
 def generosity(stage_payoffs: tuple[tuple[float, float], tuple[float, float]] | None) -> float:
     """Forgiveness probability of generous tit-for-tat for a prisoner's dilemma.
 
