@@ -581,6 +581,13 @@ def _watch_driver(pid: int) -> None:
             os._exit(1)
 
 
+def _import_all(modules: Sequence[str]) -> None:
+    """Import modules on a Dask worker (no signal handling: not the main thread)."""
+    for module in modules:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
 def _module_of(fn: Callable[..., Any]) -> str | None:
     target = getattr(fn, "func", fn)  # functools.partial
     return getattr(target, "__module__", None)
@@ -790,7 +797,7 @@ def _execute(
         if not todo:
             pass
         elif backend == "dask":
-            _drive_dask(todo, fn, recorder, workers, scheduler, timeout, batch_size)
+            _drive_dask(todo, fn, recorder, workers, scheduler, timeout, batch_size, preload)
         elif workers == 1:
             for task in todo:
                 recorder.add([_run_one(fn, task, timeout)])
@@ -915,6 +922,7 @@ def _drive_dask(
     scheduler: str | None,
     timeout: float | None,
     batch_size: int,
+    preload: Sequence[str] = (),
 ) -> None:
     """Dask: the same batches through ``client.submit`` and ``as_completed``."""
     try:
@@ -945,6 +953,9 @@ def _drive_dask(
     max_inflight = n * 4
     pending = _batches(todo, batch_size)
     inflight: dict[Any, list[Task]] = {}
+    modules = [m for m in (*preload, _module_of(fn)) if m and m != "__main__"]
+    with contextlib.suppress(Exception):  # a head start only; tasks import what they need
+        client.run(_import_all, modules)
     try:
         seq = as_completed()
 
