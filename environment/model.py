@@ -434,15 +434,7 @@ class StackModel(mesa.Model):
     def pay_out(self, clearing: Clearing) -> Payout:
         """Margins, depreciation, stakes and cash (:func:`payouts.pay_out`)."""
         st = self.state
-        own = st.structure.own_below
-        internal = np.zeros(st.n_ops)
-        has = own >= 0
-        unit_in = np.divide(
-            clearing.input_cost, clearing.quantity,
-            out=np.zeros(st.n_ops), where=clearing.quantity > 1e-12,
-        )  # fmt: skip
-        transfer = (st.unit_cost + unit_in)[own[has]] * clearing.self_supply[has]
-        np.add.at(internal, own[has], transfer)
+        internal = clearing.internal_revenue  # self-supply at cost, as the clearing priced it
         payout = pay_out(
             st.firm_of, st.n_firms, clearing.revenue, clearing.input_cost,
             clearing.variable_cost, internal, clearing.quantity, self._capacity,
@@ -450,7 +442,9 @@ class StackModel(mesa.Model):
             st.stakes,
         )  # fmt: skip
         self._internal = internal
-        st.cash += payout.firm_value
+        # a write-down is a non-cash charge: it cuts profit and book capital, not cash
+        writedown = np.bincount(st.firm_of, weights=self._writedown, minlength=st.n_firms)
+        st.cash += payout.firm_value + writedown
         self.last_payout = payout
         return payout
 

@@ -162,7 +162,8 @@ class FirmSpec(_Strict):
 class RelationSpec(_Strict):
     """A supply relation with lock-in: the buyer prefers this seller in ``layer``.
 
-    ``switching_cost`` is added to this seller's utility in the buyer's logit (CUDA, data
+    ``switching_cost`` is added to this seller's utility in the buyer's logit (CUDA,
+    `001_098523a2e050d583.txt`, `003_66598766ffe6fae0.txt`; data
     gravity, a long-term contract): the cost in utility units of moving elsewhere.
     ``exclusive`` restricts the buyer to its related sellers in that layer.
     """
@@ -188,7 +189,8 @@ class DemandSpec(_Strict):
     ``logit``: ``Q_j = M s_j`` with
     ``s_j = exp((a_j - p_j)/mu) / (sum_k exp((a_k - p_k)/mu) + exp(a0/mu))`` (Calvano et
     al. 2020), ``a_j`` the seller's quality. ``linear``: inverse demand ``P = A - B Q``
-    for a homogeneous good, shared in proportion to logit shares at equal prices.
+    for a homogeneous good: the cheapest sellers serve first, sellers at the same price
+    share equally, a full seller's excess spills (efficient rationing).
 
     ``volatility`` is the standard deviation of a mean-one log-normal shock to the market
     size each round, ``M_{t+1} = M_t (1 + g) exp(sigma e - sigma^2 / 2)``, ``e ~ N(0, 1)``
