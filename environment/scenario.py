@@ -388,14 +388,18 @@ class Scenario(_Strict):
                 raise _ref_error(f"calibration[{k}].firm", "firm", c.firm, list(firms))
             if c.layer is not None and c.layer not in firms[c.firm].ops:
                 raise ValueError(f"calibration[{k}].layer: {c.firm} does not operate in {c.layer}")
+        raw: dict[str, Any] | None = None
         for k, e in enumerate(self.events):
             if e.layer is not None and e.layer not in layer_names:
                 raise _ref_error(f"events[{k}].layer", "layer", e.layer, layer_names)
             if e.when is not None and e.when.layer not in (None, *layer_names):
                 raise _ref_error(f"events[{k}].when.layer", "layer", e.when.layer, layer_names)
-            for path, value in e.set.items():
+            if e.set and raw is None:
+                raw = self.model_dump(mode="python")  # one copy for every path checked
+            for path in e.set:
+                assert raw is not None
                 try:
-                    apply_overrides(self, {path: value}, validate=False)
+                    _locate(raw, path)
                 except ScenarioError as err:
                     raise ValueError(f"events[{k}].set: {err}") from None
         return self
@@ -586,23 +590,27 @@ def apply_overrides(
     """
     raw = copy.deepcopy(scenario.model_dump(mode="python"))
     for path, value in overrides.items():
-        keys = path.split(".")
-        node: Any = raw
-        for depth, key in enumerate(keys):
-            container, k = _step(node, key, path)
-            last = depth == len(keys) - 1
-            exists = (isinstance(container, list)) or (k in container)
-            if not exists:
-                raise ScenarioError(f"{path}: no field {key!r} there")
-            if last:
-                if isinstance(value, float) and not math.isfinite(value):
-                    raise ScenarioError(f"{path}: must be a finite number (got {value})")
-                container[k] = value
-                params = path[: -len("strategy")] + "strategy_params"
-                if key == "strategy" and isinstance(container, dict) and params not in overrides:
-                    container["strategy_params"] = {}  # the old strategy's parameters
-            else:
-                node = container[k]
+        container, k = _locate(raw, path)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ScenarioError(f"{path}: must be a finite number (got {value})")
+        container[k] = value
+        params = path[: -len("strategy")] + "strategy_params"
+        if k == "strategy" and isinstance(container, dict) and params not in overrides:
+            container["strategy_params"] = {}  # the old strategy's parameters
     if not validate:
         return scenario
     return from_dict(raw, f"{scenario.name} (overrides)")
+
+
+def _locate(raw: dict[str, Any], path: str) -> tuple[Any, Any]:
+    """The container and key a dotted path names in a dumped scenario (no copy, no change)."""
+    keys = path.split(".")
+    node: Any = raw
+    for depth, key in enumerate(keys):
+        container, k = _step(node, key, path)
+        if not isinstance(container, list) and k not in container:
+            raise ScenarioError(f"{path}: no field {key!r} there")
+        if depth == len(keys) - 1:
+            return container, k
+        node = container[k]
+    raise ScenarioError(f"{path}: empty path")
