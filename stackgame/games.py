@@ -119,8 +119,8 @@ class MatrixGame:
         own_payoffs: tuple[float, ...],
         horizon: int | None,
     ) -> Observation:
-        """The Observation a player sees before round ``round_`` (public constructor)."""
-        return Observation(
+        """The Observation a player sees before round ``round_`` (built on the fast path)."""
+        return Observation.fast(
             round=round_,
             firm="player",
             own_postures=own,
