@@ -116,8 +116,8 @@ class Action:
     @classmethod
     def uniform(cls, posture: Posture, integration: Integration = STAY) -> Action:
         """Same posture in every layer (shared, immutable instances when staying put)."""
-        if integration == STAY and cls is Action:
-            return _UNIFORM[Posture(posture)]
+        if integration is STAY and cls is Action:  # IntEnum keys also match plain ints
+            return _UNIFORM[posture]
         return cls(default=Posture(posture), integration=integration)
 
 
