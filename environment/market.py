@@ -35,7 +35,9 @@ results are returned in the caller's order.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -90,6 +92,8 @@ class Structure:
     _own_mask: list[NDArray[np.bool_] | None] = field(init=False, repr=False, compare=False)
     _own_idx: list[IntArray] = field(init=False, repr=False, compare=False)
     _identity: bool = field(init=False, repr=False, compare=False)
+    _own_sorted: IntArray = field(init=False, repr=False, compare=False)
+    _bounds_arr: IntArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         order = (
@@ -115,6 +119,12 @@ class Structure:
         self._own_mask = [m if m.any() else None for m in (o >= 0 for o in own_local)]
         self._own_idx = [o[o >= 0] for o in own_local]
         self._identity = bool(np.array_equal(order, np.arange(order.shape[0])))
+        # the compiled clearing's view: own operation below per sorted position, bounds
+        first = bounds[1] - bounds[0] if len(bounds) > 1 else 0
+        self._own_sorted = np.ascontiguousarray(
+            np.concatenate([np.full(first, -1, dtype=np.int64), *own_local[1:]]), dtype=np.int64
+        )
+        self._bounds_arr = np.asarray(bounds, dtype=np.int64)
 
     @property
     def n_ops(self) -> int:
@@ -743,6 +753,13 @@ def clear(
         input price, so that a buyer whose cheapest suppliers are full prices on what it
         will really pay. Orders are still split by the logit.
 
+    Notes
+    -----
+    The work is done by the numba-compiled
+    :func:`stackgame.environment.market_kernel.clear_kernel` when numba is installed and
+    the environment variable ``STACKGAME_NO_JIT`` is not set, else by the numpy
+    implementation here (the reference; the two agree to rounding).
+
     Raises
     ------
     ValueError
@@ -759,6 +776,155 @@ def clear(
             raise ValueError(
                 f"{name}: expected {n} values, one per operation (got {np.shape(arr)})"
             )
+    kernel = _kernel()
+    if (
+        kernel is not None
+        and structure.n_layers > 0
+        and n > 0
+        and (self_share is None or np.shape(self_share) == (n,))
+        and (quantity_offer is None or np.shape(quantity_offer) == (n,))
+    ):
+        return _clear_compiled(
+            kernel,
+            structure,
+            unit_cost,
+            markup,
+            quality,
+            capacity,
+            demand,
+            self_share,
+            per_unit,
+            quantity_offer,
+            spill_rounds,
+            supplier_mix,
+        )
+    return _clear_numpy(
+        structure,
+        unit_cost,
+        markup,
+        quality,
+        capacity,
+        demand,
+        self_share=self_share,
+        per_unit=per_unit,
+        quantity_offer=quantity_offer,
+        spill_rounds=spill_rounds,
+        supplier_mix=supplier_mix,
+    )
+
+
+_KERNEL: Any = None
+"""The compiled clearing once imported (``False``: numba is not available)."""
+_NO_ARRAY = np.zeros(0)
+_NO_MATRIX = np.zeros((0, 0))
+
+
+def _kernel() -> Any:
+    """The compiled clearing, imported on first use; ``None`` when off or unavailable.
+
+    ``STACKGAME_NO_JIT`` (any value but empty or ``0``) selects the numpy path; it is read
+    on every call so that a test can switch paths in one process.
+    """
+    global _KERNEL
+    if os.environ.get("STACKGAME_NO_JIT", "") not in ("", "0"):
+        return None
+    if _KERNEL is None:
+        try:
+            from stackgame.environment.market_kernel import clear_kernel
+        except ImportError:  # numba not installed: the numpy path
+            _KERNEL = False
+        else:
+            _KERNEL = clear_kernel
+    return _KERNEL or None
+
+
+def _f64(x: Any) -> FloatArray:
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def _clear_compiled(
+    kernel: Any,
+    structure: Structure,
+    unit_cost: FloatArray,
+    markup: FloatArray,
+    quality: FloatArray,
+    capacity: FloatArray,
+    demand: Demand,
+    self_share: FloatArray | None,
+    per_unit: bool,
+    quantity_offer: FloatArray | None,
+    spill_rounds: int | None,
+    supplier_mix: FloatArray | None,
+) -> Clearing:
+    """:func:`clear` through :func:`stackgame.environment.market_kernel.clear_kernel`."""
+    n = structure.n_ops
+    if supplier_mix is not None and np.shape(supplier_mix) != (n, n):
+        raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})")
+    r = kernel(
+        structure._order,
+        structure._bounds_arr,
+        structure._own_sorted,
+        _f64(structure.input_coefficient),
+        _f64(structure.choice_mu),
+        _f64(unit_cost),
+        _f64(markup),
+        _f64(quality),
+        _f64(capacity),
+        _f64(structure.lock_in),
+        np.ascontiguousarray(structure.allowed, dtype=np.bool_),
+        self_share is not None,
+        _NO_ARRAY if self_share is None else _f64(self_share),
+        supplier_mix is not None,
+        _NO_MATRIX if supplier_mix is None else _f64(supplier_mix),
+        quantity_offer is not None,
+        _NO_ARRAY if quantity_offer is None else _f64(quantity_offer),
+        bool(demand.cournot),
+        demand.kind == "linear",
+        float(demand.market_size),
+        float(demand.mu),
+        float(demand.outside_quality),
+        float(demand.intercept),
+        float(demand.slope),
+        bool(per_unit),
+        -1 if spill_rounds is None else max(int(spill_rounds), 0),
+        MAX_ATTEMPTS,
+    )
+    return Clearing(
+        price=r[0],
+        unit_input_cost=r[1],
+        quantity=r[2],
+        flow=r[3],
+        self_supply=r[4],
+        revenue=r[5],
+        input_cost=r[6],
+        variable_cost=r[7],
+        gross_profit=r[8],
+        unmet_input=r[9],
+        final_demand=r[10],
+        internal_revenue=r[11],
+        lost_demand=float(r[12]),
+        final_spend=float(r[13]),
+        outside_share=float(r[14]),
+        attempts=int(r[15]),
+    )
+
+
+def _clear_numpy(
+    structure: Structure,
+    unit_cost: FloatArray,
+    markup: FloatArray,
+    quality: FloatArray,
+    capacity: FloatArray,
+    demand: Demand,
+    *,
+    self_share: FloatArray | None = None,
+    per_unit: bool = False,
+    quantity_offer: FloatArray | None = None,
+    spill_rounds: int | None = None,
+    supplier_mix: FloatArray | None = None,
+) -> Clearing:
+    """:func:`clear` in numpy: the reference implementation (inputs already checked)."""
+    n = structure.n_ops
     z = _Sorted(structure, unit_cost, markup, quality, quantity_offer)
     mix = None
     if supplier_mix is not None:

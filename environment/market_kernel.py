@@ -1,0 +1,919 @@
+"""Numba-compiled clearing: the same computation as :func:`stackgame.environment.market.clear`.
+
+The clearing loop is per-layer work on small matrices (a few buyers by a few sellers),
+where numpy's per-call overhead (about a microsecond a call, some 440 calls a clearing)
+dominates the arithmetic. This module does the four passes of
+:mod:`stackgame.environment.market` (prices bottom-up, final demand, derived demand
+top-down with spill rounds, feasibility and money bottom-up) and the self-consistency
+re-clears in one compiled call over plain arrays, in the layer-sorted coordinates the
+numpy path uses, and returns results in the caller's order.
+
+The numpy implementation in :mod:`stackgame.environment.market` stays the reference: every
+line here mirrors one there (same operations in the same order), so the two agree to
+rounding (sums of more than eight terms are pairwise in numpy and sequential here).
+``tests/environment/test_market_kernel.py`` checks the agreement to ``1e-9``.
+
+Nothing here is imported at package import: :func:`stackgame.environment.market.clear`
+imports this module on its first call (numba compiles on the first call, or loads the
+compiled code from the on-disk cache, ``cache=True``), unless the environment variable
+``STACKGAME_NO_JIT`` is set or numba is not installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_EPS = 1e-12
+_SHORT = 1e-9
+
+
+@njit(cache=True)
+def _choice_block(
+    price: np.ndarray,
+    quality: np.ndarray,
+    cap: np.ndarray,
+    lock: np.ndarray,
+    allowed: np.ndarray,
+    order: np.ndarray,
+    lo: int,
+    hi: int,
+    slo: int,
+    mu: float,
+    w: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Logit weights of buyers ``lo:hi`` over sellers ``slo:lo`` into ``w`` (``_choice_block``)."""
+    nb = hi - lo
+    ns = lo - slo
+    n_live = 0
+    psum = 0.0
+    for j in range(ns):
+        if cap[slo + j] > _EPS:
+            n_live += 1
+            psum += price[slo + j]
+    pbar = 1.0
+    if n_live > 0:
+        pbar = psum / n_live
+        if pbar <= _EPS:
+            pbar = 1.0
+    for i in range(nb):
+        ob = order[lo + i]
+        top = -np.inf
+        for j in range(ns):
+            os_ = order[slo + j]
+            if allowed[ob, os_] and cap[slo + j] > _EPS:
+                u = ((quality[slo + j] - price[slo + j] / pbar) + lock[ob, os_]) / mu
+                w[i, j] = u
+                if u > top:
+                    top = u
+            else:
+                w[i, j] = -np.inf
+        if not np.isfinite(top):
+            top = 0.0
+        total = 0.0
+        for j in range(ns):
+            e = np.exp(w[i, j] - top)
+            w[i, j] = e
+            total += e
+        if total <= 0:
+            total = 1.0
+        for j in range(ns):
+            w[i, j] = w[i, j] / total
+
+
+@njit(cache=True)
+def _prices(
+    n_layers: int,
+    bounds: np.ndarray,
+    own_local: np.ndarray,
+    coef: np.ndarray,
+    choice_mu: np.ndarray,
+    unit_cost: np.ndarray,
+    markup: np.ndarray,
+    quality: np.ndarray,
+    lock: np.ndarray,
+    allowed: np.ndarray,
+    order: np.ndarray,
+    capacity: np.ndarray,
+    share: np.ndarray,
+    per_unit: bool,
+    has_fixed: bool,
+    fixed_top: float,
+    mix: np.ndarray,
+    has_mix: bool,
+    woff: np.ndarray,
+    wflat: np.ndarray,
+    price: np.ndarray,
+    input_unit: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Pass 1 (``market._prices``): prices and unit input costs; weights into ``wflat``."""
+    n = price.shape[0]
+    for i in range(n):
+        price[i] = 0.0
+        input_unit[i] = 0.0
+    for k in range(n_layers):
+        lo = bounds[k]
+        hi = bounds[k + 1]
+        if k > 0:
+            slo = bounds[k - 1]
+            nb = hi - lo
+            ns = lo - slo
+            w = wflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
+            _choice_block(
+                price, quality, capacity, lock, allowed, order, lo, hi, slo, choice_mu[k - 1], w
+            )
+            for i in range(nb):
+                market = 0.0
+                wrow = 0.0
+                for j in range(ns):
+                    market += w[i, j] * price[slo + j]
+                    wrow += w[i, j]
+                if has_mix:
+                    ob = order[lo + i]
+                    total = 0.0
+                    dot = 0.0
+                    for j in range(ns):
+                        if w[i, j] > 0:
+                            m = mix[ob, order[slo + j]]
+                            total += m
+                            dot += m * price[slo + j]
+                    if total > _EPS:
+                        market = dot / total
+                own = own_local[lo + i]
+                if own >= 0:
+                    idx = own + slo
+                    own_cost = unit_cost[idx] + input_unit[idx]
+                    s = share[lo + i] if wrow > 0 else 1.0
+                    blended = s * own_cost + (1.0 - s) * market
+                else:
+                    blended = market
+                input_unit[lo + i] = coef[k] * blended
+        for i in range(lo, hi):
+            cost = unit_cost[i] + input_unit[i]
+            if per_unit:
+                price[i] = cost + markup[i]
+            else:
+                price[i] = cost * (1.0 + markup[i])
+    if has_fixed and n_layers > 0:
+        for i in range(bounds[n_layers - 1], bounds[n_layers]):
+            price[i] = fixed_top
+    for i in range(n):
+        if price[i] < 0.0:
+            price[i] = 0.0
+
+
+@njit(cache=True)
+def _logit_demand(
+    price: np.ndarray,
+    quality: np.ndarray,
+    capacity: np.ndarray,
+    live: np.ndarray,
+    market_size: float,
+    mu: float,
+    outside_quality: float,
+    q: np.ndarray,
+    want: np.ndarray,
+) -> float:  # pragma: no cover - compiled
+    """``market.logit_demand`` into ``q`` and ``want``; returns the outside share."""
+    m = price.shape[0]
+    v0 = outside_quality / mu
+    top = v0
+    v = np.empty(m)
+    for j in range(m):
+        v[j] = (quality[j] - price[j]) / mu
+        if live[j] and v[j] > top:
+            top = v[j]
+    e = np.zeros(m)
+    total = 0.0
+    for j in range(m):
+        if live[j]:
+            e[j] = np.exp(min(v[j] - top, 0.0))
+        total += e[j]
+    e0 = np.exp(v0 - top)
+    total = total + e0
+    any_over = False
+    over = np.zeros(m, dtype=np.bool_)
+    for j in range(m):
+        want[j] = market_size * e[j] / total
+        q[j] = want[j]
+        if q[j] > capacity[j] + _EPS:
+            over[j] = True
+            any_over = True
+    if any_over:
+        open_ = live.copy()
+        for _ in range(m + 1):
+            excess = 0.0
+            for j in range(m):
+                if over[j]:
+                    excess += q[j] - capacity[j]
+                    q[j] = capacity[j]
+                    open_[j] = False
+            weight = 0.0
+            for j in range(m):
+                if open_[j]:
+                    weight += e[j]
+            weight += e0
+            any_over = False
+            for j in range(m):
+                over[j] = False
+                if open_[j]:
+                    q[j] += excess * e[j] / weight
+                    if q[j] > capacity[j] + _EPS:
+                        over[j] = True
+                        any_over = True
+            if not any_over:
+                break
+    return e0 / total
+
+
+@njit(cache=True)
+def _linear_demand(
+    price: np.ndarray,
+    capacity: np.ndarray,
+    live: np.ndarray,
+    intercept: float,
+    slope: float,
+    q: np.ndarray,
+    want: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``market.linear_demand`` into ``q`` and ``want`` (cheapest price level first)."""
+    m = price.shape[0]
+    for j in range(m):
+        q[j] = 0.0
+        want[j] = 0.0
+    n_live = 0
+    for j in range(m):
+        if live[j]:
+            n_live += 1
+    levels = np.empty(n_live)
+    c = 0
+    for j in range(m):
+        if live[j]:
+            levels[c] = price[j]
+            c += 1
+    levels = np.unique(levels)
+    served = 0.0
+    for level in levels:
+        g = 0
+        for j in range(m):
+            if live[j] and price[j] == level:
+                g += 1
+        group = np.empty(g, dtype=np.int64)
+        c = 0
+        for j in range(m):
+            if live[j] and price[j] == level:
+                group[c] = j
+                c += 1
+        remaining = max(0.0, (intercept - level) / slope - served)
+        if remaining <= 0.0:
+            break
+        alloc = np.zeros(g)
+        active = np.ones(g, dtype=np.bool_)
+        for t in range(g):
+            want[group[t]] = remaining / g
+        left = remaining
+        n_active = g
+        while left > _EPS and n_active > 0:
+            share = left / n_active
+            took = 0.0
+            for t in range(g):
+                if active[t]:
+                    take = min(share, capacity[group[t]] - alloc[t])
+                    alloc[t] += take
+                    took += take
+            left -= took
+            n_active = 0
+            for t in range(g):
+                active[t] = active[t] and alloc[t] < capacity[group[t]] - _EPS
+                if active[t]:
+                    n_active += 1
+        total = 0.0
+        for t in range(g):
+            q[group[t]] = alloc[t]
+            total += alloc[t]
+        served += total
+
+
+@njit(cache=True)
+def _ration_orders(
+    orders: np.ndarray, weights: np.ndarray, room_in: np.ndarray, limit: int, filled: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """``market._ration_orders`` into ``filled`` (the unfilled units are not needed)."""
+    nb, ns = orders.shape
+    fits = True
+    for j in range(ns):
+        t = 0.0
+        for i in range(nb):
+            t += orders[i, j]
+        if not t <= room_in[j] + _EPS:
+            fits = False
+    if fits:
+        filled[:, :] = orders
+        return
+    filled[:, :] = 0.0
+    room = room_in.copy()
+    ask = orders.copy()
+    ratio = np.empty(ns)
+    short = np.empty(nb)
+    for _ in range(limit):
+        for j in range(ns):
+            t = 0.0
+            for i in range(nb):
+                t += ask[i, j]
+            ratio[j] = room[j] / t if t > room[j] else 1.0
+        for j in range(ns):
+            col = 0.0
+            for i in range(nb):
+                got = ask[i, j] * ratio[j]
+                filled[i, j] += got
+                col += got
+            room[j] = max(room[j] - col, 0.0)
+        worst = 0.0
+        for i in range(nb):
+            s = 0.0
+            for j in range(ns):
+                s += ask[i, j] - ask[i, j] * ratio[j]
+            short[i] = s
+            if s > worst:
+                worst = s
+        if worst <= _EPS:
+            return
+        worst = 0.0
+        for i in range(nb):
+            wsum = 0.0
+            for j in range(ns):
+                if room[j] > _EPS:
+                    wsum += weights[i, j]
+            if wsum > 0:
+                if short[i] > worst:
+                    worst = short[i]
+                for j in range(ns):
+                    wij = weights[i, j] if room[j] > _EPS else 0.0
+                    ask[i, j] = wij / wsum * short[i]
+            else:
+                for j in range(ns):
+                    ask[i, j] = 0.0
+        if worst <= _EPS:
+            break
+
+
+@njit(cache=True)
+def _clear_once(
+    n_layers: int,
+    bounds: np.ndarray,
+    own_local: np.ndarray,
+    coef: np.ndarray,
+    unit_cost: np.ndarray,
+    quality: np.ndarray,
+    offer: np.ndarray,
+    capacity: np.ndarray,
+    nominal: np.ndarray,
+    cournot: bool,
+    linear: bool,
+    market_size: float,
+    mu: float,
+    outside_quality: float,
+    intercept: float,
+    slope: float,
+    price: np.ndarray,
+    input_unit: np.ndarray,
+    woff: np.ndarray,
+    wflat: np.ndarray,
+    limit_given: int,
+    has_reserve: bool,
+    reserve: np.ndarray,
+    fflat: np.ndarray,
+    self_supply: np.ndarray,
+    quantity: np.ndarray,
+    revenue: np.ndarray,
+    input_cost: np.ndarray,
+    unmet: np.ndarray,
+    final_demand: np.ndarray,
+    internal: np.ndarray,
+) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """One clearing (``market._clear_once``); flows per layer block into ``fflat``.
+
+    Returns ``(lost_demand, final_spend, outside_share)``; ``reserve`` is the previous
+    attempt's ``fflat``.
+    """
+    n = price.shape[0]
+    t_lo = bounds[n_layers - 1]
+    t_hi = bounds[n_layers]
+    m = t_hi - t_lo
+    for i in range(n):
+        final_demand[i] = 0.0
+        unmet[i] = 0.0
+        self_supply[i] = 0.0
+        revenue[i] = 0.0
+        internal[i] = 0.0
+        input_cost[i] = 0.0
+    outside_share = 0.0
+    # -- pass 2: final demand
+    p_top = price[t_lo:t_hi]
+    cap_top = capacity[t_lo:t_hi]
+    offered = np.empty(m, dtype=np.bool_)
+    any_offered = False
+    for j in range(m):
+        offered[j] = nominal[t_lo + j] > _EPS
+        any_offered = any_offered or offered[j]
+    q_top = np.zeros(m)
+    want_top = np.zeros(m)
+    wanted = 0.0
+    if cournot:
+        for j in range(m):
+            x = max(offer[t_lo + j], 0.0)
+            q_top[j] = min(x, cap_top[j])
+            want_top[j] = min(x, nominal[t_lo + j])
+            wanted += want_top[j]
+    elif linear:
+        _linear_demand(p_top, cap_top, offered, intercept, slope, q_top, want_top)
+        p_min = intercept
+        if any_offered:
+            p_min = np.inf
+            for j in range(m):
+                if offered[j] and p_top[j] < p_min:
+                    p_min = p_top[j]
+        wanted = max(0.0, (intercept - p_min) / slope)
+    else:
+        outside_share = _logit_demand(
+            p_top,
+            quality[t_lo:t_hi],
+            cap_top,
+            offered,
+            market_size,
+            mu,
+            outside_quality,
+            q_top,
+            want_top,
+        )
+        for j in range(m):
+            wanted += want_top[j]
+    for j in range(m):
+        final_demand[t_lo + j] = want_top[j]
+    # -- pass 3: derived demand, top-down
+    used = np.zeros(n)
+    for j in range(m):
+        used[t_lo + j] = q_top[j]
+    take_all = np.zeros(n)  # self-supply planned per buyer
+    for k in range(n_layers - 1, 0, -1):
+        lo = bounds[k]
+        hi = bounds[k + 1]
+        slo = bounds[k - 1]
+        nb = hi - lo
+        ns = lo - slo
+        need = np.empty(nb)
+        for i in range(nb):
+            need[i] = coef[k] * used[lo + i]
+        room = capacity[slo:lo].copy()
+        own_use = np.zeros(ns)
+        rest = np.empty(nb)
+        for i in range(nb):
+            own = own_local[lo + i]
+            if own >= 0:
+                t = min(need[i], room[own])
+                take_all[lo + i] = t
+                room[own] -= t
+                own_use[own] = t
+                rest[i] = need[i] - t
+            else:
+                rest[i] = need[i]
+        w = wflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
+        filled = fflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
+        held = np.zeros((nb, ns))
+        if has_reserve:
+            prev = reserve[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
+            for i in range(nb):
+                got = 0.0
+                for j in range(ns):
+                    got += prev[i, j]
+                f = min(1.0, rest[i] / max(got, _EPS))
+                for j in range(ns):
+                    held[i, j] = prev[i, j] * f
+            col = np.zeros(ns)
+            over = False
+            for j in range(ns):
+                for i in range(nb):
+                    col[j] += held[i, j]
+                if col[j] > room[j]:
+                    over = True
+            if over:
+                for j in range(ns):
+                    f = min(1.0, room[j] / max(col[j], _EPS))
+                    for i in range(nb):
+                        held[i, j] = held[i, j] * f
+            for j in range(ns):
+                c = 0.0
+                for i in range(nb):
+                    c += held[i, j]
+                room[j] = max(room[j] - c, 0.0)
+            for i in range(nb):
+                r = 0.0
+                for j in range(ns):
+                    r += held[i, j]
+                rest[i] = max(rest[i] - r, 0.0)
+        orders = np.empty((nb, ns))
+        for i in range(nb):
+            for j in range(ns):
+                orders[i, j] = w[i, j] * rest[i]
+        limit = ns + 1 if limit_given < 0 else limit_given
+        _ration_orders(orders, w, room, limit, filled)
+        for i in range(nb):
+            r = 0.0
+            for j in range(ns):
+                r += filled[i, j]
+            unmet[lo + i] = rest[i] - r
+        if has_reserve:
+            for i in range(nb):
+                for j in range(ns):
+                    filled[i, j] = filled[i, j] + held[i, j]
+        for j in range(ns):
+            c = 0.0
+            for i in range(nb):
+                c += filled[i, j]
+            used[slo + j] = c + own_use[j]
+    # -- pass 4: feasibility, bottom-up, and money
+    for i in range(n):
+        quantity[i] = used[i]
+    deliver = np.ones(n)
+    transfer = unit_cost.copy()
+    below_short = False
+    for k in range(1, n_layers):
+        lo = bounds[k]
+        hi = bounds[k + 1]
+        slo = bounds[k - 1]
+        nb = hi - lo
+        ns = lo - slo
+        block = fflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
+        if below_short:
+            for i in range(nb):
+                for j in range(ns):
+                    block[i, j] = block[i, j] * deliver[slo + j]
+        own_use = np.zeros(ns)
+        take = np.zeros(nb)
+        own_unit = np.zeros(nb)
+        for i in range(nb):
+            own = own_local[lo + i]
+            take[i] = take_all[lo + i]
+            if own >= 0:
+                if below_short:
+                    take[i] *= deliver[slo + own]
+                own_use[own] = take[i]
+                own_unit[i] = transfer[slo + own]
+        for j in range(ns):
+            c = 0.0
+            for i in range(nb):
+                c += block[i, j]
+            quantity[slo + j] = c + own_use[j]
+        below_short = False
+        for i in range(nb):
+            got = 0.0
+            for j in range(ns):
+                got += block[i, j]
+            got = got + take[i]
+            need = coef[k] * used[lo + i]
+            if need > got:
+                below_short = True
+        if below_short:
+            for i in range(nb):
+                got = 0.0
+                for j in range(ns):
+                    got += block[i, j]
+                got = got + take[i]
+                need = coef[k] * used[lo + i]
+                ratio = got / need if need > got else 1.0
+                deliver[lo + i] = ratio
+                quantity[lo + i] = used[lo + i] * ratio
+                unmet[lo + i] = max(need - got, 0.0)
+        else:
+            for i in range(nb):
+                unmet[lo + i] = 0.0
+        for i in range(nb):
+            self_supply[lo + i] = take[i]
+        for j in range(ns):
+            internal[slo + j] = own_use[j] * transfer[slo + j]
+            c = 0.0
+            for i in range(nb):
+                c += block[i, j] * price[slo + j]
+            revenue[slo + j] += c + internal[slo + j]
+        for i in range(nb):
+            r = 0.0
+            for j in range(ns):
+                r += block[i, j] * price[slo + j]
+            input_cost[lo + i] = r + take[i] * own_unit[i]
+            q_k = quantity[lo + i]
+            per = input_cost[lo + i] / q_k if q_k > _EPS else input_unit[lo + i]
+            transfer[lo + i] = unit_cost[lo + i] + per
+    final_spend = 0.0
+    q_sum = 0.0
+    for j in range(m):
+        x = p_top[j] * quantity[t_lo + j]
+        final_spend += x
+        revenue[t_lo + j] += x
+        q_sum += quantity[t_lo + j]
+    lost = wanted - q_sum
+    return max(lost, 0.0), final_spend, outside_share
+
+
+@njit(cache=True)
+def clear_kernel(
+    order: np.ndarray,
+    bounds: np.ndarray,
+    own_local: np.ndarray,
+    coef: np.ndarray,
+    choice_mu: np.ndarray,
+    unit_cost_in: np.ndarray,
+    markup_in: np.ndarray,
+    quality_in: np.ndarray,
+    capacity_in: np.ndarray,
+    lock: np.ndarray,
+    allowed: np.ndarray,
+    has_share: bool,
+    share_in: np.ndarray,
+    has_mix: bool,
+    mix: np.ndarray,
+    has_offer: bool,
+    offer_in: np.ndarray,
+    cournot_flag: bool,
+    linear: bool,
+    market_size: float,
+    mu: float,
+    outside_quality: float,
+    intercept: float,
+    slope: float,
+    per_unit: bool,
+    spill_rounds: int,
+    max_attempts: int,
+) -> tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    float,
+    float,
+    float,
+    int,
+]:  # pragma: no cover - compiled
+    """The whole of ``market.clear`` over plain arrays, in and out in the caller's order.
+
+    Parameters
+    ----------
+    order
+        Sorted position to caller's index (``Structure._order``).
+    bounds
+        Layer ``k`` is sorted positions ``bounds[k]:bounds[k + 1]``.
+    own_local
+        Per sorted position: the firm's operation in the layer below as an index local to
+        that layer, ``-1`` for none (and for layer 0).
+    coef, choice_mu
+        Per layer, as in :class:`~stackgame.environment.market.Structure`.
+    unit_cost_in, markup_in, quality_in, capacity_in
+        Per operation, caller's order.
+    lock, allowed
+        ``Structure.lock_in`` and ``Structure.allowed``, caller's order.
+    has_share, share_in
+        Whether an explicit ``self_share`` was given (caller's order).
+    has_mix, mix
+        Whether a ``supplier_mix`` was given (caller's order, ``[n, n]``).
+    has_offer, offer_in
+        Whether ``quantity_offer`` was given (caller's order).
+    cournot_flag, linear, market_size, mu, outside_quality, intercept, slope
+        The :class:`~stackgame.environment.market.Demand` fields.
+    per_unit
+        Per-unit markups.
+    spill_rounds
+        ``-1`` for the default (until every order that can be placed is placed).
+    max_attempts
+        :data:`~stackgame.environment.market.MAX_ATTEMPTS`.
+
+    Returns
+    -------
+    tuple
+        ``price, unit_input_cost, quantity, flow, self_supply, revenue, input_cost,
+        variable_cost, gross_profit, unmet_input, final_demand, internal_revenue,
+        lost_demand, final_spend, outside_share, attempts`` as in
+        :class:`~stackgame.environment.market.Clearing`.
+    """
+    n = order.shape[0]
+    n_layers = bounds.shape[0] - 1
+    unit_cost = np.empty(n)
+    markup = np.empty(n)
+    quality = np.empty(n)
+    nominal = np.empty(n)
+    offer = np.zeros(n)
+    share = np.zeros(n)
+    for i in range(n):
+        o = order[i]
+        unit_cost[i] = unit_cost_in[o]
+        markup[i] = markup_in[o]
+        quality[i] = quality_in[o]
+        nominal[i] = capacity_in[o]
+        if has_offer:
+            offer[i] = offer_in[o]
+        if has_share:
+            share[i] = share_in[o]
+    effective = nominal.copy()
+    auto = not has_share
+    if auto:
+        for k in range(1, n_layers):
+            for i in range(bounds[k], bounds[k + 1]):
+                own = own_local[i]
+                share[i] = 1.0 if own >= 0 and effective[own + bounds[k - 1]] > _EPS else 0.0
+    woff = np.zeros(n_layers + 1, dtype=np.int64)
+    for k in range(1, n_layers):
+        woff[k + 1] = woff[k] + (bounds[k + 1] - bounds[k]) * (bounds[k] - bounds[k - 1])
+    wflat = np.zeros(woff[n_layers])
+    fflat = np.zeros(woff[n_layers])
+    reserve = np.zeros(woff[n_layers])
+    price = np.zeros(n)
+    input_unit = np.zeros(n)
+    self_supply = np.zeros(n)
+    quantity = np.zeros(n)
+    revenue = np.zeros(n)
+    input_cost = np.zeros(n)
+    unmet = np.zeros(n)
+    final_demand = np.zeros(n)
+    internal = np.zeros(n)
+    live = np.zeros(n, dtype=np.bool_)
+    cournot = cournot_flag and has_offer
+    t_lo = bounds[n_layers - 1]
+    t_hi = bounds[n_layers]
+    attempt = 0
+    has_reserve = False
+    need_prices = True
+    lost = 0.0
+    spend = 0.0
+    outside = 0.0
+    while True:
+        attempt += 1
+        if need_prices:
+            fixed_top = 0.0
+            if cournot:
+                total = 0.0
+                for j in range(t_lo, t_hi):
+                    total += min(max(offer[j], 0.0), effective[j])
+                fixed_top = max(0.0, intercept - slope * total)
+            _prices(
+                n_layers,
+                bounds,
+                own_local,
+                coef,
+                choice_mu,
+                unit_cost,
+                markup,
+                quality,
+                lock,
+                allowed,
+                order,
+                effective,
+                share,
+                per_unit,
+                cournot,
+                fixed_top,
+                mix,
+                has_mix,
+                woff,
+                wflat,
+                price,
+                input_unit,
+            )
+            for i in range(n):
+                live[i] = effective[i] > _EPS
+            need_prices = False
+        if has_reserve:
+            reserve[:] = fflat
+        lost, spend, outside = _clear_once(
+            n_layers,
+            bounds,
+            own_local,
+            coef,
+            unit_cost,
+            quality,
+            offer,
+            effective,
+            nominal,
+            cournot,
+            linear,
+            market_size,
+            mu,
+            outside_quality,
+            intercept,
+            slope,
+            price,
+            input_unit,
+            woff,
+            wflat,
+            spill_rounds,
+            has_reserve,
+            reserve,
+            fflat,
+            self_supply,
+            quantity,
+            revenue,
+            input_cost,
+            unmet,
+            final_demand,
+            internal,
+        )
+        if attempt >= max_attempts:
+            break
+        again = False
+        lowered = False
+        for i in range(n):
+            if unmet[i] > _SHORT and quantity[i] < effective[i] - _SHORT:
+                lowered = True
+                effective[i] = min(effective[i], quantity[i])
+        if lowered:
+            again = True
+            changed = False
+            for i in range(n):
+                if (effective[i] > _EPS) != live[i]:
+                    changed = True
+            if cournot or changed:
+                need_prices = True
+        if auto:
+            dropped = False
+            for k in range(1, n_layers):
+                lo = bounds[k]
+                hi = bounds[k + 1]
+                slo = bounds[k - 1]
+                ns = lo - slo
+                f = fflat[woff[k] : woff[k] + (hi - lo) * ns].reshape((hi - lo, ns))
+                for i in range(hi - lo):
+                    got = 0.0
+                    for j in range(ns):
+                        got += f[i, j]
+                    got = self_supply[lo + i] + got
+                    if got > _EPS:
+                        realized = self_supply[lo + i] / got
+                        if realized < share[lo + i] - _SHORT:
+                            share[lo + i] = realized
+                            dropped = True
+            if dropped:
+                again = True
+                need_prices = True
+        if not again:
+            break
+        has_reserve = True
+    # back to the caller's order
+    out_price = np.empty(n)
+    out_input_unit = np.empty(n)
+    out_quantity = np.empty(n)
+    out_self = np.empty(n)
+    out_revenue = np.empty(n)
+    out_input_cost = np.empty(n)
+    out_variable = np.empty(n)
+    out_gross = np.empty(n)
+    out_unmet = np.empty(n)
+    out_final = np.empty(n)
+    out_internal = np.empty(n)
+    flow = np.zeros((n, n))
+    for i in range(n):
+        o = order[i]
+        variable = unit_cost[i] * quantity[i]
+        out_price[o] = price[i]
+        out_input_unit[o] = input_unit[i]
+        out_quantity[o] = quantity[i]
+        out_self[o] = self_supply[i]
+        out_revenue[o] = revenue[i]
+        out_input_cost[o] = input_cost[i]
+        out_variable[o] = variable
+        out_gross[o] = revenue[i] - input_cost[i] - variable
+        out_unmet[o] = unmet[i]
+        out_final[o] = final_demand[i]
+        out_internal[o] = internal[i]
+    for k in range(1, n_layers):
+        lo = bounds[k]
+        hi = bounds[k + 1]
+        slo = bounds[k - 1]
+        ns = lo - slo
+        f = fflat[woff[k] : woff[k] + (hi - lo) * ns].reshape((hi - lo, ns))
+        for i in range(hi - lo):
+            ob = order[lo + i]
+            for j in range(ns):
+                flow[ob, order[slo + j]] = f[i, j]
+    return (
+        out_price,
+        out_input_unit,
+        out_quantity,
+        flow,
+        out_self,
+        out_revenue,
+        out_input_cost,
+        out_variable,
+        out_gross,
+        out_unmet,
+        out_final,
+        out_internal,
+        lost,
+        spend,
+        outside,
+        attempt,
+    )
