@@ -50,10 +50,16 @@ def _count(name: str, value: int) -> int:
 
 def mean_utilisation(observation: Observation) -> float | None:
     """Mean of last round's utilisation over the firm's layers (``None`` before data)."""
-    values = [
-        observation.utilisation[x] for x in observation.layers if x in observation.utilisation
-    ]
-    return float(np.mean(values)) if values else None
+    util = observation.utilisation
+    values = [util[x] for x in observation.layers if x in util]
+    if not values:
+        return None
+    if len(values) < 8:  # np.mean's own sum order for fewer than 8 terms, without numpy
+        total = values[0]
+        for v in values[1:]:
+            total += v
+        return float(total / len(values))
+    return float(np.mean(values))
 
 
 def mean_supplier_margin(observation: Observation) -> float | None:
@@ -568,7 +574,7 @@ class UtilisationChaser(Strategy):
             self.posture = {-1: RESTRAIN, 1: EXTRACT}.get(step, self.posture)
             return Action.uniform(self.posture)
         start = len(grid) // 2 if self.index is None else self.index
-        self.index = int(np.clip(start + step, 0, len(grid) - 1))
+        self.index = min(max(start + step, 0), len(grid) - 1)
         return markup_action(observation, grid[self.index])
 
 

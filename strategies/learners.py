@@ -13,6 +13,7 @@ draw comes from the injected ``self.rng``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from stackgame.strategies.base import (
@@ -48,13 +49,23 @@ def markup_action(observation: Observation, markup: float) -> Action:
         Markups and matching postures for every layer of ``observation``.
     """
     grid = observation.markup_grid
-    posture = EXTRACT if grid and markup > float(np.median(grid)) else RESTRAIN
+    posture = RESTRAIN
+    if grid:
+        median = grid_median(grid) if isinstance(grid, tuple) else float(np.median(grid))
+        if markup > median:
+            posture = EXTRACT
     layers = observation.layers
     return Action(
         postures=dict.fromkeys(layers, posture),
         default=posture,
         markups=dict.fromkeys(layers, float(markup)),
     )
+
+
+@lru_cache(maxsize=64)
+def grid_median(grid: tuple[float, ...]) -> float:
+    """``np.median`` of a markup grid, computed once per grid (grids are shared tuples)."""
+    return float(np.median(grid))
 
 
 def n_arms(observation: Observation) -> int:
