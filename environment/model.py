@@ -712,26 +712,45 @@ class StackModel(mesa.Model):
     def _relations_cache(self) -> None:
         """Suppliers, customers, rivals and counterparts of each firm (after rebuilds)."""
         st = self.state
-        self._ops_of = [np.flatnonzero((st.firm_of == i) & st.active) for i in range(st.n_firms)]
-        layers_of = [set(st.layer_of[ops].tolist()) for ops in self._ops_of]
+        # active operations per firm, ascending (as np.flatnonzero per firm would give)
+        groups: list[list[int]] = [[] for _ in range(st.n_firms)]
+        firm_of = st.firm_of.tolist()
+        for o in np.flatnonzero(st.active).tolist():
+            groups[firm_of[o]].append(o)
+        self._ops_of = [np.array(g, dtype=np.intp) for g in groups]
+        # each firm's layers as a bit mask: j supplies i when a layer of j lies just below
+        # one of i's ((mine >> 1) & theirs), buys from i when just above, rivals when shared
+        layer_of = st.layer_of.tolist()
+        masks = [sum({1 << layer_of[o] for o in g}) for g in groups]
+        acquired = st.acquired.tolist()
         names = [f.name for f in self.firms]
         rels = []
+        cp_index = []
         for i in range(st.n_firms):
-            mine = layers_of[i]
+            mine = masks[i]
             sup, cus, riv = [], [], []
             for j in range(st.n_firms):
-                if j == i or st.acquired[j] or not layers_of[j]:
+                theirs = masks[j]
+                if j == i or acquired[j] or not theirs:
                     continue
-                theirs = layers_of[j]
-                if any(k - 1 in theirs for k in mine):
-                    sup.append(names[j])
-                if any(k + 1 in theirs for k in mine):
-                    cus.append(names[j])
+                if (mine >> 1) & theirs:
+                    sup.append(j)
+                if (mine << 1) & theirs:
+                    cus.append(j)
                 if mine & theirs:
-                    riv.append(names[j])
-            cp = tuple(dict.fromkeys(sup + cus))
-            rels.append((cp, tuple(sup), tuple(cus), tuple(riv)))
+                    riv.append(j)
+            cps = tuple(dict.fromkeys(sup + cus))
+            cp_index.append(cps)
+            rels.append(
+                (
+                    tuple(names[j] for j in cps),
+                    tuple(names[j] for j in sup),
+                    tuple(names[j] for j in cus),
+                    tuple(names[j] for j in riv),
+                )
+            )
         self._relations = rels
+        self._cp_index = cp_index
         self._static_version = -1
         if not hasattr(self, "_counterpart_history"):
             self._counterpart_history: list[tuple[Posture, ...]] = [() for _ in range(st.n_firms)]
@@ -740,11 +759,13 @@ class StackModel(mesa.Model):
             self._firm_profit_last = np.zeros(st.n_firms)
 
     def _update_counterpart_history(self) -> None:
-        last = {f.name: f.postures[-1] for f in self.firms if f.postures}
-        for i, rel in enumerate(self._relations):
-            cps = [last[c] for c in rel[0] if c in last]
-            agg = Posture.EXTRACT if cps and 2 * sum(cps) >= len(cps) else Posture.RESTRAIN
-            self._counterpart_history[i] = (*self._counterpart_history[i], agg)
+        # each firm's last posture as an int (-1: no history yet), by firm index
+        last = [int(f.postures[-1]) if f.postures else -1 for f in self.firms]
+        hist = self._counterpart_history
+        for i, cps in enumerate(self._cp_index):
+            seen = [last[j] for j in cps if last[j] >= 0]
+            agg = Posture.EXTRACT if seen and 2 * sum(seen) >= len(seen) else Posture.RESTRAIN
+            hist[i] = (*hist[i], agg)
 
     def _integrable(self, i: int) -> tuple[str, ...]:
         st = self.state
