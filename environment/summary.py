@@ -73,8 +73,14 @@ def summarize(model: StackModel) -> dict[str, Any]:
     for f in model.firms:
         i = f.index
         ops = np.flatnonzero(firm_of == i)
+        last = len(h) - 1
+        live = [o for o in ops if st.active[o] and st.online_round[o] <= last]
         entered = sorted(
-            {layers[st.layer_of[o]] for o in ops if st.integrated_at[o] >= 0},
+            {layers[st.layer_of[o]] for o in live if st.integrated_at[o] >= 0},
+            key=layers.index,
+        )
+        building = sorted(
+            {layers[st.layer_of[o]] for o in ops if st.active[o] and st.online_round[o] > last},
             key=layers.index,
         )
         seen = ops[ops < posture.shape[1]] if posture.size else ops[:0]  # ops built last round
@@ -83,7 +89,10 @@ def summarize(model: StackModel) -> dict[str, Any]:
             {
                 "name": f.name,
                 "label": f.label,
-                "layers": list(st.firm_layers(i)) if f.active else [],
+                "layers": sorted({layers[st.layer_of[o]] for o in live}, key=layers.index)
+                if f.active
+                else [],
+                "building": building if f.active else [],
                 "value_share": _r(_ratio(fvalue[i], total)),
                 "spend_share": _r(_ratio(firm_va[i], spend)),
                 "gross_margin": _r(_ratio(fgross[i], frev[i])),
