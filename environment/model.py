@@ -381,15 +381,21 @@ class StackModel(mesa.Model):
         st = self.state
         if self._static_version != st.version:
             self._static_views()
-        m = st.restrain_markup.copy()
-        extract = st.extract_markup
+        # plain lists in the loop (numpy item assignment costs more than the rest)
+        chosen = st.restrain_markup.tolist()
+        extract = st.extract_markup.tolist()
+        static = self._static
         for i, a in actions.items():
-            view = self._static[i]
+            view = static[i]
+            markups = a.markups
+            postures = a.postures
+            default = a.default
             for layer, o in zip(view["layers"], view["ops"], strict=True):
-                if layer in a.markups:
-                    m[o] = float(a.markups[layer])
-                elif a.posture(layer) is Posture.EXTRACT:
-                    m[o] = extract[o]
+                if layer in markups:
+                    chosen[o] = float(markups[layer])
+                elif postures.get(layer, default) is Posture.EXTRACT:  # Action.posture
+                    chosen[o] = extract[o]
+        m = np.array(chosen, dtype=float)
         capped = st.cap_until > self.round
         if capped.any():
             m = np.where(capped, np.minimum(m, st.cap_markup), m)
