@@ -321,6 +321,12 @@ def _seat(
     return _Seat(strategy, int(depth), cache, watch)
 
 
+def _history_limit(strategy: Strategy) -> int | None:
+    """How many past turns a strategy is shown: its memory depth, or all (``None``)."""
+    depth = type(strategy).classifier.memory_depth
+    return int(depth) if np.isfinite(depth) else None
+
+
 def is_deterministic(strategy: type[Strategy]) -> bool:
     """Whether a strategy class declares itself deterministic (Axelrod's classifier)."""
     return not strategy.classifier.stochastic
@@ -418,6 +424,8 @@ def play_match(
     state_a = state_b = 0
     mem_a = seat_a.memory if seat_a.memory is not None else 0
     mem_b = seat_b.memory if seat_b.memory is not None else 0
+    lim_a = _history_limit(a)
+    lim_b = _history_limit(b)
     cache_a, decide_a, watch_a = seat_a.cache, a.decide, seat_a.watch
     cache_b, decide_b, watch_b = seat_b.cache, b.decide, seat_b.watch
     used = 0
@@ -429,9 +437,18 @@ def play_match(
             key_a = (k if k < mem_a else -1, state_a)
             move_a = cache_a.get(key_a)
         if move_a is None:
-            own = tuple(hist_a)
-            other = tuple(hist_b)
-            pays = tuple(pay_a)
+            # a strategy of finite memory depth m sees only the last m turns (all it may
+            # use, by its classifier; the conformance tests hold every strategy to it)
+            if lim_a is None:
+                own, other, pays = tuple(hist_a), tuple(hist_b), tuple(pay_a)
+            elif lim_a:
+                own, other, pays = (
+                    tuple(hist_a[-lim_a:]),
+                    tuple(hist_b[-lim_a:]),
+                    tuple(pay_a[-lim_a:]),
+                )
+            else:
+                own = other = pays = ()
             obs = new(obs_cls)
             d = obs.__dict__
             d["round"] = k
@@ -451,9 +468,16 @@ def play_match(
             key_b = (k if k < mem_b else -1, state_b)
             move_b = cache_b.get(key_b)
         if move_b is None:
-            own = tuple(hist_b)
-            other = tuple(hist_a)
-            pays = tuple(pay_b)
+            if lim_b is None:
+                own, other, pays = tuple(hist_b), tuple(hist_a), tuple(pay_b)
+            elif lim_b:
+                own, other, pays = (
+                    tuple(hist_b[-lim_b:]),
+                    tuple(hist_a[-lim_b:]),
+                    tuple(pay_b[-lim_b:]),
+                )
+            else:
+                own = other = pays = ()
             obs = new(obs_cls)
             d = obs.__dict__
             d["round"] = k
