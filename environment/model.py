@@ -271,13 +271,15 @@ class StackModel(mesa.Model):
         price = self._price.tolist()
         unit = self._unit_full.tolist()
         capped = (st.cap_until > self.round).tolist()
+        any_capped = any(capped)
+        acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
         fm = self._firm_margin
         seen = self.round > 0  # no market data before the first round
         obs: dict[int, Observation] = {}
         for f in self.firms:
-            if not f.active:
-                continue
             i = f.index
+            if acquired[i]:
+                continue
             view = self._static[i]
             ops = view["ops"]
             lnames = view["layers"]
@@ -297,11 +299,11 @@ class StackModel(mesa.Model):
                 supplier_margins={s: fm.get(s, 0.0) for s in view["suppliers"]},
                 market=market,
                 regulator_stance=stance,
-                under_investigation=any(capped[o] for o in ops),
+                under_investigation=any_capped and any(capped[o] for o in ops),
                 triggers=triggers,
                 demand_growth=growth,
                 utilisation=(
-                    {ln: util[o] for ln, o in zip(lnames, ops, strict=True)} if seen else {}
+                    dict(zip(lnames, [util[o] for o in ops], strict=True)) if seen else {}
                 ),
                 markup_grid=st.markup_grid,
                 integrable=view["integrable"],
@@ -310,10 +312,10 @@ class StackModel(mesa.Model):
                 own_markups=f.markups,
                 counterpart_markups=markups,
                 own_prices=(
-                    {ln: price[o] for ln, o in zip(lnames, ops, strict=True)} if seen else {}
+                    dict(zip(lnames, [price[o] for o in ops], strict=True)) if seen else {}
                 ),
                 own_unit_cost=(
-                    {ln: unit[o] for ln, o in zip(lnames, ops, strict=True)} if seen else {}
+                    dict(zip(lnames, [unit[o] for o in ops], strict=True)) if seen else {}
                 ),
                 markup_bounds=view["markup_bounds"],
             )
@@ -665,8 +667,9 @@ class StackModel(mesa.Model):
         postures = posture.tolist()
         self._firm_margin.clear()
         self._firm_margin.update({f.name: firm_margin[f.index] for f in self.firms})
+        acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
         for f in self.firms:
-            if not f.active:
+            if acquired[f.index]:
                 continue
             ops = self._ops_of[f.index].tolist()
             a = actions.get(f.index)
@@ -677,7 +680,7 @@ class StackModel(mesa.Model):
                 head,
                 values[f.index],
                 firm_margin[f.index],
-                sum(markups[o] for o in ops) / len(ops) if ops else 0.0,
+                sum([markups[o] for o in ops]) / len(ops) if ops else 0.0,
             )
         self._update_counterpart_history()
         self.round += 1
