@@ -80,8 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        print(f"stackgame {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(
+            f"stackgame {args.command}: interrupted; whatever was finished is saved "
+            "(a batch or a long tournament resumes when run again)",
+            file=sys.stderr,
+        )
+        return 2
     except (ValueError, FileNotFoundError) as err:
         if os.environ.get("STACKGAME_DEBUG"):
             raise

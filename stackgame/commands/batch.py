@@ -70,7 +70,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the batch; return 0 when every run is recorded, 130 when interrupted."""
+    """Run the batch; return 0 when every run is recorded, 2 when interrupted.
+
+    An interrupted batch is treated like bad input (the project's rule): one line saying
+    what happened and where the finished runs are, exit code 2, nothing lost.
+    """
     import json
     from pathlib import Path
 
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             "run the same command again to resume",
             file=sys.stderr,
         )
-        return 130
+        return 2
     s = outcome.summary
     info = {
         "out": str(out),

@@ -47,12 +47,13 @@ def test_interrupt_and_sigkill_then_the_same_command_completes(tmp_path, clean_s
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "stackgame", "batch", str(SMOKE), "--out", str(out)]
     cmd += ["--chunk-size", "2", "--no-progress"]
-    # Ctrl-C (in-process runs): the finished rows are written, exit code 130
+    # Ctrl-C (in-process runs): the finished rows are written, one line, exit code 2
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE)
     wait_for_parts(out / "runs", 1, proc)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 2, err
+    assert err.decode().strip().count("\n") == 0 and "resume" in err.decode(), err
     after_int = len(ResultStore(out / "runs").done_ids())
     # SIGKILL (a process pool): no chance to clean up
     cmd += ["--workers", "2"]
