@@ -126,9 +126,11 @@ class History:
         rev = np.bincount(lay, weights=clearing.revenue, minlength=n)
         inp = np.bincount(lay, weights=clearing.input_cost, minlength=n)
         oper = np.bincount(lay, weights=payout.operating_profit, minlength=n)
+        external = np.bincount(lay, weights=clearing.revenue - internal_revenue, minlength=n)
         self.layer_rows.append(
             {
                 "revenue": rev,
+                "external_revenue": external,
                 "value_added": rev - inp,
                 "gross_profit": np.bincount(lay, weights=payout.gross_profit, minlength=n),
                 "operating_profit": oper,
@@ -176,12 +178,12 @@ class History:
         return float(self.cum_layer_profit[k] / total) if abs(total) > 1e-12 else 0.0
 
     def layer_margin(self, layer: str, kind: str) -> float:
-        """Last round's gross or operating margin of ``layer``."""
+        """Last round's gross or operating margin of ``layer`` (on its external revenue)."""
         if not self.layer_rows:
             return 0.0
         row = self.layer_rows[-1]
         k = self.layer_names.index(layer)
-        rev = row["revenue"][k]
+        rev = row["external_revenue"][k]
         num = row["gross_profit" if kind == "gross" else "operating_profit"][k]
         return float(num / rev) if rev > 1e-12 else 0.0
 

@@ -575,7 +575,10 @@ class StackModel(mesa.Model):
         if reg.enabled and reg.stance > 0:
             totals = np.bincount(st.layer_of, weights=clearing.quantity, minlength=st.n_layers)
             share = margin(clearing.quantity, totals[st.layer_of])
-            op_margin = margin(payout.operating_profit, clearing.revenue)
+            # margins on sales to others: self-supply at cost is not a market position
+            op_margin = margin(
+                payout.operating_profit, clearing.revenue - clearing.internal_revenue
+            )
             prob = investigation_probability(
                 share, op_margin, reg.stance, reg.base_rate, reg.share_threshold,
                 reg.margin_threshold,
@@ -695,6 +698,7 @@ class StackModel(mesa.Model):
         lay = st.layer_of
         q = np.bincount(lay, weights=clearing.quantity, minlength=n)
         rev = np.bincount(lay, weights=clearing.revenue, minlength=n)
+        ext = np.bincount(lay, weights=clearing.revenue - clearing.internal_revenue, minlength=n)
         gross = np.bincount(lay, weights=payout.gross_profit, minlength=n)
         oper = np.bincount(lay, weights=payout.operating_profit, minlength=n)
         conc = hhi(clearing.quantity, lay, n)
@@ -705,8 +709,8 @@ class StackModel(mesa.Model):
         public: dict[str, dict[str, float]] = {}
         for k, name in enumerate(self.layer_names):
             price = rev[k] / q[k] if q[k] > 1e-12 else 0.0
-            gm = gross[k] / rev[k] if rev[k] > 1e-12 else 0.0
-            om = oper[k] / rev[k] if rev[k] > 1e-12 else 0.0
+            gm = gross[k] / ext[k] if ext[k] > 1e-12 else 0.0
+            om = oper[k] / ext[k] if ext[k] > 1e-12 else 0.0
             rr = restr[k] / count[k] if count[k] > 0 else 1.0
             view[name] = LayerView(price, float(q[k]), gm, om, float(conc[k]), rr)
             public[name] = {

@@ -146,9 +146,16 @@ class StackState:
     def rebuild(self) -> Structure:
         """Recompute who may sell to whom after operations or relations change."""
         rel: list[tuple[int, int, float, bool]] = []
+        # (firm, layer) -> first active operation, as op() finds it
+        first: dict[tuple[int, int], int] = {}
+        for o, (f, k, on) in enumerate(
+            zip(self.firm_of.tolist(), self.layer_of.tolist(), self.active.tolist(), strict=True)
+        ):
+            if on and (f, k) not in first:
+                first[(f, k)] = o
         for buyer, seller, layer, cost, excl in self.relations:
-            b = self.op(buyer, layer + 1) if layer + 1 < self.n_layers else -1
-            s = self.op(seller, layer)
+            b = first.get((buyer, layer + 1), -1) if layer + 1 < self.n_layers else -1
+            s = first.get((seller, layer), -1)
             if b >= 0 and s >= 0:
                 rel.append((b, s, cost, excl))
         structure = build_structure(

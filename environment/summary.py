@@ -9,8 +9,9 @@ Definitions (all cumulative over the rounds run, dollars):
   final spend; the shares telescope to 1 because each layer's inputs are the revenue of
   the layer below (a firm's self-supply cancels within the firm).
 * ``gross_margin`` = (revenue - inputs - own variable cost) / revenue; ``operating_margin``
-  subtracts depreciation, fixed cost and fines too. A firm's margins use its external
-  revenue (self-supply at cost is internal).
+  subtracts depreciation, fixed cost and fines too. Margins are on external revenue
+  (sales to other firms and to consumers): a firm's self-supply at cost is internal, so it
+  neither dilutes a layer's margin nor a firm's.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
         raise ValueError("the model has not run a round yet")
     layers = model.layer_names
     lrev = h.layers_matrix("revenue").sum(axis=0)
+    lext = h.layers_matrix("external_revenue").sum(axis=0)  # margins: sales to others
     lva = h.layers_matrix("value_added").sum(axis=0)
     lgross = h.layers_matrix("gross_profit").sum(axis=0)
     loper = h.layers_matrix("operating_profit").sum(axis=0)
@@ -51,10 +53,11 @@ def summarize(model: StackModel) -> dict[str, Any]:
             "name": name,
             "value_share": _r(_ratio(loper[k], total)),
             "spend_share": _r(_ratio(lva[k], spend)),
-            "gross_margin": _r(_ratio(lgross[k], lrev[k])),
-            "operating_margin": _r(_ratio(loper[k], lrev[k])),
+            "gross_margin": _r(_ratio(lgross[k], lext[k])),
+            "operating_margin": _r(_ratio(loper[k], lext[k])),
             "hhi": _r(lhhi[-1, k]),
             "revenue": _r(lrev[k]),
+            "external_revenue": _r(lext[k]),
             "operating_profit": _r(loper[k]),
         }
         for k, name in enumerate(layers)

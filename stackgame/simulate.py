@@ -60,6 +60,7 @@ class RunResult:
             k: h.layers_matrix(k)
             for k in (
                 "revenue",
+                "external_revenue",
                 "value_added",
                 "gross_profit",
                 "operating_profit",
@@ -127,8 +128,9 @@ class RunResult:
         cum = np.cumsum(oper, axis=0)
         total = cum.sum(axis=1, keepdims=True)
         share = np.divide(cum, total, out=np.zeros_like(cum), where=np.abs(total) > 1e-12)
-        gm = np.divide(self.layers["gross_profit"], rev, out=np.zeros_like(rev), where=rev > 1e-12)
-        om = np.divide(oper, rev, out=np.zeros_like(rev), where=rev > 1e-12)
+        ext = self.layers["external_revenue"]  # margins on sales to others
+        gm = np.divide(self.layers["gross_profit"], ext, out=np.zeros_like(ext), where=ext > 1e-12)
+        om = np.divide(oper, ext, out=np.zeros_like(ext), where=ext > 1e-12)
         qty = self.layers["quantity"]
         price = np.divide(rev, qty, out=np.zeros_like(rev), where=qty > 1e-12)
         rows = []

@@ -31,7 +31,14 @@ def test_value_and_spend_shares_sum_to_one(stack: StackModel) -> None:
 def test_layer_figures_match_the_history(stack: StackModel) -> None:
     s = stack.summary()
     h = stack.history
-    rev = h.layers_matrix("revenue").sum(axis=0)
+    # margins are on external revenue: a firm's self-supply at cost is not a sale
+    rev = h.layers_matrix("external_revenue").sum(axis=0)
+    internal = sum(
+        np.bincount(h.op_layer[t], weights=row["internal_revenue"], minlength=len(rev))
+        for t, row in enumerate(h.op_rows)
+    )
+    total = h.layers_matrix("revenue").sum(axis=0)
+    assert np.allclose(rev, total - internal)
     oper = h.layers_matrix("operating_profit").sum(axis=0)
     gross = h.layers_matrix("gross_profit").sum(axis=0)
     for k, row in enumerate(s["layers"]):
