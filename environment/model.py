@@ -324,30 +324,30 @@ class StackModel(mesa.Model):
     def _static_views(self) -> None:
         """Per-firm pieces of the observation that change only with the structure."""
         st = self.state
+        names = self.layer_names
+        layer_of = st.layer_of.tolist()
+        integrated_at = st.integrated_at.tolist()
+        restrain = st.restrain_markup.tolist()
+        extract = st.extract_markup.tolist()
+        pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
+        for o, firm in enumerate(st.firm_of.tolist()):
+            pending[firm].add(layer_of[o])
         self._static = []
         for f in self.firms:
             i = f.index
-            ops = [int(o) for o in self._ops_of[i]]
+            ops = self._ops_of[i].tolist()
             rel = self._relations[i]
             self._static.append(
                 {
                     "ops": ops,
-                    "layers": tuple(self.layer_names[st.layer_of[o]] for o in ops),
+                    "layers": tuple(names[layer_of[o]] for o in ops),
                     "counterparts": rel[0],
                     "suppliers": rel[1],
                     "customers": rel[2],
                     "rivals": rel[3],
-                    "integrable": self._integrable(i),
-                    "integrated": tuple(
-                        self.layer_names[st.layer_of[o]] for o in ops if st.integrated_at[o] >= 0
-                    ),
-                    "markup_bounds": {
-                        self.layer_names[st.layer_of[o]]: (
-                            float(st.restrain_markup[o]),
-                            float(st.extract_markup[o]),
-                        )
-                        for o in ops
-                    },
+                    "integrable": self._integrable(i, {layer_of[o] for o in ops}, pending[i]),
+                    "integrated": tuple(names[layer_of[o]] for o in ops if integrated_at[o] >= 0),
+                    "markup_bounds": {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
                 }
             )
         self._static_version = st.version
@@ -780,12 +780,17 @@ class StackModel(mesa.Model):
             agg = Posture.EXTRACT if seen and 2 * sum(seen) >= len(seen) else Posture.RESTRAIN
             hist[i] = (*hist[i], agg)
 
-    def _integrable(self, i: int) -> tuple[str, ...]:
+    def _integrable(
+        self, i: int, mine: set[int] | None = None, pending: set[int] | None = None
+    ) -> tuple[str, ...]:
+        """Layers firm ``i`` may build into (``mine``: its active layers, ``pending``: all)."""
         st = self.state
         if not (st.allow_integration and st.can_integrate[i]) or st.acquired[i]:
             return ()
-        mine = set(st.layer_of[self._ops_of[i]].tolist())
-        pending = set(st.layer_of[(st.firm_of == i)].tolist())
+        if mine is None:
+            mine = set(st.layer_of[self._ops_of[i]].tolist())
+        if pending is None:
+            pending = set(st.layer_of[(st.firm_of == i)].tolist())
         out = {k + d for k in mine for d in (-1, 1)} - pending
         return tuple(self.layer_names[k] for k in sorted(out) if 0 <= k < st.n_layers)
 
