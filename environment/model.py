@@ -274,6 +274,7 @@ class StackModel(mesa.Model):
         any_capped = any(capped)
         acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
         fm = self._firm_margin
+        margins_of: dict[tuple[str, ...], dict[str, float]] = {}  # shared by equal supplier sets
         seen = self.round > 0  # no market data before the first round
         obs: dict[int, Observation] = {}
         for f in self.firms:
@@ -283,6 +284,10 @@ class StackModel(mesa.Model):
             view = self._static[i]
             ops = view["ops"]
             lnames = view["layers"]
+            sups = view["suppliers"]
+            sup_margins = margins_of.get(sups)
+            if sup_margins is None:
+                sup_margins = margins_of[sups] = {s: fm.get(s, 0.0) for s in sups}
             obs[i] = Observation.fast(
                 round=self.round,
                 firm=f.name,
@@ -296,7 +301,7 @@ class StackModel(mesa.Model):
                 rivals=view["rivals"],
                 counterpart_postures=postures,
                 counterpart_history=self._counterpart_history[i],
-                supplier_margins={s: fm.get(s, 0.0) for s in view["suppliers"]},
+                supplier_margins=sup_margins,
                 market=market,
                 regulator_stance=stance,
                 under_investigation=any_capped and any(capped[o] for o in ops),
@@ -763,7 +768,11 @@ class StackModel(mesa.Model):
                 )
             )
         self._relations = rels
-        self._cp_index = cp_index
+        # counterparts as a 0/1 matrix, for the majority vote of the counterpart history
+        cp_matrix = np.zeros((st.n_firms, st.n_firms), dtype=np.int64)
+        for i, cps in enumerate(cp_index):
+            cp_matrix[i, list(cps)] = 1
+        self._cp_matrix = cp_matrix
         self._static_version = -1
         if not hasattr(self, "_counterpart_history"):
             self._counterpart_history: list[tuple[Posture, ...]] = [() for _ in range(st.n_firms)]
@@ -772,13 +781,16 @@ class StackModel(mesa.Model):
             self._firm_profit_last = np.zeros(st.n_firms)
 
     def _update_counterpart_history(self) -> None:
-        # each firm's last posture as an int (-1: no history yet), by firm index
-        last = [int(f.postures[-1]) if f.postures else -1 for f in self.firms]
+        # majority of the counterparts' last postures (ties extract), counting only those
+        # with a history: integer counts, so exactly the per-firm vote
+        last = np.array([int(f.postures[-1]) if f.postures else -1 for f in self.firms])
+        seen = last >= 0
+        n_seen = self._cp_matrix @ seen.astype(np.int64)
+        n_extract = self._cp_matrix @ np.where(seen, last, 0)
+        extract = ((n_seen > 0) & (2 * n_extract >= n_seen)).tolist()
         hist = self._counterpart_history
-        for i, cps in enumerate(self._cp_index):
-            seen = [last[j] for j in cps if last[j] >= 0]
-            agg = Posture.EXTRACT if seen and 2 * sum(seen) >= len(seen) else Posture.RESTRAIN
-            hist[i] = (*hist[i], agg)
+        for i, e in enumerate(extract):
+            hist[i] = (*hist[i], Posture.EXTRACT if e else Posture.RESTRAIN)
 
     def _integrable(
         self, i: int, mine: set[int] | None = None, pending: set[int] | None = None
