@@ -197,3 +197,14 @@ def test_bad_supplier_mix_is_rejected_on_the_kernel_path() -> None:
             market.Demand(),
             supplier_mix=np.ones((3, 3)),
         )
+
+
+@pytest.mark.parametrize("layers", [[0, 0, 2, 2], [0, 1, 1], [1, 1, 2]])
+def test_kernel_matches_numpy_with_an_empty_layer(layers: list[int]) -> None:
+    lay = np.array(layers)
+    n = len(lay)
+    s = market.build_structure(lay, np.arange(n), 3, np.ones(3), np.full(3, 0.5))
+    fast, ref = _kernel_and_numpy(
+        s, np.ones(n), np.full(n, 0.2), np.zeros(n), np.full(n, 10.0), market.Demand()
+    )
+    _assert_same(fast, ref, f"layers {layers}")
