@@ -30,7 +30,7 @@ def _ratio(num: float, den: float) -> float:
 
 def _r(x: float) -> float:
     """Round for JSON: stable text; shares still sum to 1 within 1e-8."""
-    return round(float(x), 10)
+    return round(float(x), 10) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def summarize(model: StackModel) -> dict[str, Any]:
