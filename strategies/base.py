@@ -281,9 +281,9 @@ class Observation:
         ``__dict__`` directly from the field defaults and ``fields``; the result is equal
         to ``Observation(**fields)`` and just as frozen. Unknown names raise ``TypeError``.
         """
-        unknown = fields.keys() - _OBS_DEFAULTS.keys() - {"round", "firm"}
-        if unknown or "round" not in fields or "firm" not in fields:
-            raise TypeError(f"Observation.fast needs round and firm; unknown: {sorted(unknown)}")
+        if not (fields.keys() <= _OBS_FIELDS and "round" in fields and "firm" in fields):
+            unknown = sorted(set(fields) - _OBS_FIELDS)
+            raise TypeError(f"Observation.fast needs round and firm; unknown: {unknown}")
         obs = object.__new__(cls)
         obs.__dict__.update(_OBS_DEFAULTS)
         obs.__dict__.update(fields)
@@ -303,6 +303,7 @@ def _field_defaults(cls: type) -> dict[str, Any]:
 
 
 _OBS_DEFAULTS = _field_defaults(Observation)
+_OBS_FIELDS = frozenset(f.name for f in dataclasses.fields(Observation))
 
 
 @dataclass(frozen=True)
