@@ -504,18 +504,9 @@ def _check_strategies(scenario: Scenario, source: str) -> None:
 
 def load(path: str | Path) -> Scenario:
     """Load and validate a scenario TOML file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except OSError as err:
-        raise ScenarioError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: malformed TOML: {err}") from None
-    return from_dict(raw, str(path))
+    from stackgame.errors import read_toml
+
+    return from_dict(read_toml(path, error=ScenarioError), str(Path(path)))
 
 
 @functools.lru_cache(maxsize=1)

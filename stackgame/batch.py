@@ -46,7 +46,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from stackgame.errors import UserError
+from stackgame.errors import UserError, read_toml
 from stackgame.executor import TABLES_KEY, ExecutionSummary, ResultStore, Task, execute
 
 __all__ = [
@@ -371,16 +370,7 @@ def load_spec(path: str | Path, *, seed: int | None = None, check: bool = True) 
         One line naming the file, the field and the problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"{path}: no such spec file") from None
-    except OSError as err:
-        raise SpecError(f"{path}: cannot read ({err.strerror})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise SpecError(f"{path}: malformed TOML: {err}") from None
+    raw = read_toml(path, error=SpecError, what="spec file")
     return parse_spec(raw, source=str(path), base=path.parent, seed=seed, check=check)
 
 

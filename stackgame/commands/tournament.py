@@ -159,19 +159,13 @@ def spec_from_file(path: str, seed: int | None = None) -> tuple[Any, dict[str, A
     ``[strategy_params.<name>]`` tables give strategies' constructor arguments; other
     tables (``[calvano]``) are returned for the caller. ``seed`` overrides the file's.
     """
-    import tomllib
     from pathlib import Path
 
-    from stackgame.errors import UserError
+    from stackgame.errors import UserError, read_toml
     from stackgame.tournament import TournamentSpec
 
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text())
-    except FileNotFoundError:
-        raise UserError(f"--spec: {file}: no such file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"--spec: {file}: malformed TOML: {err}") from None
+    data = read_toml(file, prefix="--spec: ")
     if "tournament" not in data:
         raise UserError(f"--spec: {file}: no [tournament] table")
     table = dict(data["tournament"])
