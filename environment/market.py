@@ -499,6 +499,16 @@ def _prices(
     return price, input_unit, weights
 
 
+def _sorted_mix(structure: Structure, supplier_mix: FloatArray | None) -> FloatArray | None:
+    """An expected supplier mix in the layer-sorted coordinates the passes work in."""
+    if supplier_mix is None:
+        return None
+    mix = np.asarray(supplier_mix, dtype=float)
+    if structure._identity:
+        return mix
+    return mix[np.ix_(structure._order, structure._order)]
+
+
 def resolve_prices(
     structure: Structure,
     unit_cost: FloatArray,
@@ -535,13 +545,13 @@ def resolve_prices(
         ``weights[l]`` is :func:`supplier_weights` for layer ``l`` (``weights[0]`` empty).
     """
     z = _Sorted(structure, unit_cost, markup, quality, None)
-    mix = None
-    if supplier_mix is not None:
-        mix = np.asarray(supplier_mix, dtype=float)
-        if not structure._identity:
-            mix = mix[np.ix_(structure._order, structure._order)]
     price, input_unit, weights = _prices(
-        z, z.sort(capacity), z.sort(self_share), per_unit, None, mix
+        z,
+        z.sort(capacity),
+        z.sort(self_share),
+        per_unit,
+        None,
+        _sorted_mix(structure, supplier_mix),
     )
     if fixed_price is not None:
         price = z.unsort(price).copy()
@@ -776,6 +786,8 @@ def clear(
             raise ValueError(
                 f"{name}: expected {n} values, one per operation (got {np.shape(arr)})"
             )
+    if supplier_mix is not None and np.shape(supplier_mix) != (n, n):
+        raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})")
     kernel = _kernel()
     if (
         kernel is not None
@@ -857,9 +869,6 @@ def _clear_compiled(
     supplier_mix: FloatArray | None,
 ) -> Clearing:
     """:func:`clear` through :func:`stackgame.environment.market_kernel.clear_kernel`."""
-    n = structure.n_ops
-    if supplier_mix is not None and np.shape(supplier_mix) != (n, n):
-        raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})")
     r = kernel(
         structure._order,
         structure._bounds_arr,
@@ -926,15 +935,7 @@ def _clear_numpy(
     """:func:`clear` in numpy: the reference implementation (inputs already checked)."""
     n = structure.n_ops
     z = _Sorted(structure, unit_cost, markup, quality, quantity_offer)
-    mix = None
-    if supplier_mix is not None:
-        if np.shape(supplier_mix) != (n, n):
-            raise ValueError(
-                f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})"
-            )
-        mix = np.asarray(supplier_mix, dtype=float)
-        if not structure._identity:
-            mix = mix[np.ix_(structure._order, structure._order)]
+    mix = _sorted_mix(structure, supplier_mix)
     nominal = z.sort(capacity)
     effective = nominal.copy()
     auto = self_share is None
