@@ -21,18 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-CLASSIC = [
-    "cooperator",
-    "defector",
-    "tit_for_tat",
-    "grudger",
-    "tit_for_two_tats",
-    "win_stay_lose_shift",
-    "alternator",
-    "suspicious_tit_for_tat",
-    "random",
-    "generous_tit_for_tat",
-]
+from stackgame.strategies.registry import CLASSIC
+
 TURNS, REPETITIONS, SEED = 200, 10, 1
 
 AXELROD_SCRIPT = """

@@ -24,6 +24,20 @@ _FAMILY_MODULES = (
 
 S = TypeVar("S", bound=type[Strategy])
 
+CLASSIC = (
+    "cooperator",
+    "defector",
+    "tit_for_tat",
+    "grudger",
+    "tit_for_two_tats",
+    "win_stay_lose_shift",
+    "alternator",
+    "suspicious_tit_for_tat",
+    "random",
+    "generous_tit_for_tat",
+)
+"""The ten classic reciprocal strategies (Axelrod's names, restrain = cooperate)."""
+
 
 class UnknownStrategyError(KeyError):
     """A strategy name that is not in the registry."""

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from stackgame.strategies import all_strategies
+from stackgame.strategies.registry import CLASSIC as CLASSIC_STRATEGIES
 
 from stackgame.errors import UserError
 from stackgame.tournament import (
@@ -17,18 +18,7 @@ from stackgame.tournament import (
 )
 from stackgame.tournament_results import holm, pairwise_tests
 
-CLASSIC = [
-    "cooperator",
-    "defector",
-    "tit_for_tat",
-    "grudger",
-    "tit_for_two_tats",
-    "win_stay_lose_shift",
-    "alternator",
-    "suspicious_tit_for_tat",
-    "random",
-    "generous_tit_for_tat",
-]
+CLASSIC = list(CLASSIC_STRATEGIES)
 
 
 def _have(*names):
