@@ -77,11 +77,15 @@ class History:
         posture: np.ndarray,
         capacity: np.ndarray,
         internal_revenue: np.ndarray,
+        layers: dict[str, np.ndarray],
         market_size: float | None = None,
     ) -> None:
-        """Record one round (``market_size``: the one the round cleared at)."""
-        from stackgame.environment.payouts import hhi
+        """Record one round.
 
+        ``layers`` are the round's per-layer sums
+        (:func:`stackgame.environment.payouts.layer_totals`); ``market_size`` is the one the
+        round cleared at.
+        """
         self.op_rows.append(
             {
                 "price": clearing.price,
@@ -122,23 +126,8 @@ class History:
                 ),
             }
         )
-        n, lay = self.n_layers, state.layer_of
-        rev = np.bincount(lay, weights=clearing.revenue, minlength=n)
-        inp = np.bincount(lay, weights=clearing.input_cost, minlength=n)
-        oper = np.bincount(lay, weights=payout.operating_profit, minlength=n)
-        external = np.bincount(lay, weights=clearing.revenue - internal_revenue, minlength=n)
-        self.layer_rows.append(
-            {
-                "revenue": rev,
-                "external_revenue": external,
-                "value_added": rev - inp,
-                "gross_profit": np.bincount(lay, weights=payout.gross_profit, minlength=n),
-                "operating_profit": oper,
-                "quantity": np.bincount(lay, weights=clearing.quantity, minlength=n),
-                "hhi": hhi(clearing.quantity, lay, n),
-            }
-        )
-        self.cum_layer_profit += oper
+        self.layer_rows.append(layers)
+        self.cum_layer_profit += layers["operating_profit"]
         m = clearing.flow.shape[0]
         if self.cum_payments.shape[0] < m:
             grown = np.zeros((m, m))

@@ -21,7 +21,7 @@ from stackgame.agents.firm import FirmAgent
 from stackgame.environment import events as ev
 from stackgame.environment.history import History
 from stackgame.environment.market import Clearing, clear, resolve_prices
-from stackgame.environment.payouts import Payout, hhi, margin, pay_out
+from stackgame.environment.payouts import Payout, layer_totals, margin, pay_out
 from stackgame.environment.regulator import investigate, investigation_probability
 from stackgame.environment.scenario import (
     TRIGGERS,
@@ -575,10 +575,17 @@ class StackModel(mesa.Model):
         """Antitrust draws on this round's shares and margins; then next round's events."""
         st = self.state
         reg = st.regulator
+        # this round's postures and per-layer sums, read here and by record()
+        self._posture = (self._markup > st.restrain_markup + 1e-12).astype(np.int8)
+        self._layers = layer_totals(
+            st.layer_of, st.n_layers, clearing.quantity, clearing.revenue,
+            clearing.internal_revenue, clearing.input_cost, payout.gross_profit,
+            payout.operating_profit,
+        )  # fmt: skip
         self._fines = np.zeros(st.n_ops)
         self._writedown = np.zeros(st.n_ops)
         if reg.enabled and reg.stance > 0:
-            totals = np.bincount(st.layer_of, weights=clearing.quantity, minlength=st.n_layers)
+            totals = self._layers["quantity"]
             share = margin(clearing.quantity, totals[st.layer_of])
             # margins on sales to others: self-supply at cost is not a market position
             op_margin = margin(
@@ -617,9 +624,7 @@ class StackModel(mesa.Model):
         st.capacity += grow
         ev.advance_declines(st, self._declines)
         # conditions of next round's events read this round's public data
-        self._public_view(
-            clearing, payout, (self._markup > st.restrain_markup + 1e-12).astype(np.int8)
-        )
+        self._public_view(self._layers, self._posture)
         self._apply_due_events(self.round + 1)
 
     def _apply_due_events(self, round_: int) -> None:
@@ -652,9 +657,10 @@ class StackModel(mesa.Model):
     def record(self, actions: Mapping[int, Action], clearing: Clearing, payout: Payout) -> None:
         """Per-round arrays, the public market view, firm histories, the DataCollector."""
         st = self.state
-        posture = (self._markup > st.restrain_markup + 1e-12).astype(np.int8)
+        posture = self._posture
         self.history.append(self.round, st, clearing, payout, self._markup, posture,
-                            self._capacity, self._internal, self._market_size)  # fmt: skip
+                            self._capacity, self._internal, self._layers,
+                            self._market_size)  # fmt: skip
         self._quantity_last = clearing.quantity.copy()
         self._firm_profit_last = payout.firm_profit.copy()
         self._utilisation = payout.utilisation
@@ -697,16 +703,16 @@ class StackModel(mesa.Model):
         if self.round >= self.rounds:
             self.running = False
 
-    def _public_view(self, clearing: Clearing, payout: Payout, posture: np.ndarray) -> None:
+    def _public_view(self, layers: dict[str, np.ndarray], posture: np.ndarray) -> None:
         st = self.state
         n = st.n_layers
         lay = st.layer_of
-        q = np.bincount(lay, weights=clearing.quantity, minlength=n)
-        rev = np.bincount(lay, weights=clearing.revenue, minlength=n)
-        ext = np.bincount(lay, weights=clearing.revenue - clearing.internal_revenue, minlength=n)
-        gross = np.bincount(lay, weights=payout.gross_profit, minlength=n)
-        oper = np.bincount(lay, weights=payout.operating_profit, minlength=n)
-        conc = hhi(clearing.quantity, lay, n)
+        q = layers["quantity"]
+        rev = layers["revenue"]
+        ext = layers["external_revenue"]
+        gross = layers["gross_profit"]
+        oper = layers["operating_profit"]
+        conc = layers["hhi"]
         active = st.active.astype(float)
         restr = np.bincount(lay, weights=(1 - posture) * active, minlength=n)
         count = np.bincount(lay, weights=active, minlength=n)

@@ -118,3 +118,34 @@ def hhi(quantity: FloatArray, layer_of: NDArray[np.int64], n_layers: int) -> Flo
         quantity, totals[layer_of], out=np.zeros_like(quantity), where=totals[layer_of] > 1e-12
     )
     return np.bincount(layer_of, weights=share**2, minlength=n_layers).astype(float)
+
+
+def layer_totals(
+    layer_of: NDArray[np.int64],
+    n_layers: int,
+    quantity: FloatArray,
+    revenue: FloatArray,
+    internal_revenue: FloatArray,
+    input_cost: FloatArray,
+    gross_profit: FloatArray,
+    operating_profit: FloatArray,
+) -> dict[str, FloatArray]:
+    """One round's per-layer sums: what the public market view and the history both read.
+
+    Returns quantity, revenue, external revenue (less self-supply at cost), value added
+    (revenue less inputs), gross and operating profit, and the HHI of quantity shares.
+    """
+
+    def per_layer(x: FloatArray) -> FloatArray:
+        return np.bincount(layer_of, weights=x, minlength=n_layers).astype(float)
+
+    revenue_l = per_layer(revenue)
+    return {
+        "quantity": per_layer(quantity),
+        "revenue": revenue_l,
+        "external_revenue": per_layer(revenue - internal_revenue),
+        "value_added": revenue_l - per_layer(input_cost),
+        "gross_profit": per_layer(gross_profit),
+        "operating_profit": per_layer(operating_profit),
+        "hhi": hhi(quantity, layer_of, n_layers),
+    }
