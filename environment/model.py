@@ -872,7 +872,7 @@ class StackModel(mesa.Model):
                     "seller": self.firms[int(st.firm_of[o])].name,
                     "layer": self.layer_names[st.layer_of[o]],
                     "units": float(c.self_supply[b]),
-                    "dollars": float(self._internal[o]) if hasattr(self, "_internal") else 0.0,
+                    "dollars": float(c.internal_revenue[o]),
                 }
             )
         return out

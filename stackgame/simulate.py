@@ -249,8 +249,10 @@ def cumulative_flows(model: StackModel) -> list[dict[str, Any]]:
     top = model.layer_names[-1]
     revenue = model.history.ops_matrix("revenue").sum(axis=0)
     for o in st.structure.by_layer[-1]:
+        if o >= revenue.shape[0]:  # built in the last round: no sales yet
+            continue
         key = (names[int(st.firm_of[o])], "final demand", top)
-        agg[key] = agg.get(key, 0.0) + float(revenue[o]) if o < revenue.shape[0] else 0.0
+        agg[key] = agg.get(key, 0.0) + float(revenue[o])
     return [
         {"seller": k[0], "buyer": k[1], "layer": k[2], "dollars": v}
         for k, v in sorted(agg.items())

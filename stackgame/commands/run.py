@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from stackgame.commands._common import add_scenario, add_seed, parse_pairs
+
+if TYPE_CHECKING:
+    from stackgame.environment.model import StackModel
 
 EPILOG = """\
 examples:
@@ -89,12 +93,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _step_with_progress(model: object, quiet: bool) -> None:
+def _step_with_progress(model: StackModel, quiet: bool) -> None:
     from tqdm import tqdm
 
-    m = model  # a StackModel
-    rounds = m.rounds  # type: ignore[attr-defined]
-    with tqdm(total=rounds, desc="rounds", disable=quiet or rounds < 200, file=sys.stderr) as bar:
-        while m.running:  # type: ignore[attr-defined]
-            m.step()  # type: ignore[attr-defined]
+    with tqdm(
+        total=model.rounds, desc="rounds", disable=quiet or model.rounds < 200, file=sys.stderr
+    ) as bar:
+        while model.running:
+            model.step()
             bar.update(1)
