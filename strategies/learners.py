@@ -273,6 +273,13 @@ class QLearning(Strategy):
         self.q[self.state, self.arm] += self.alpha * (target - self.q[self.state, self.arm])
 
 
+def bandit_step(bandit: Exp3Bandit, observation: Observation, rng: np.random.Generator) -> Action:
+    """Credit last round's payoff to the arm last pulled, then draw this round's arm."""
+    if observation.own_payoffs:
+        bandit.update(observation.own_payoffs[-1])
+    return arm_action(observation, bandit.choose(rng, n_arms(observation)))
+
+
 @register
 class Exp3(Strategy):
     """EXP3, the adversarial-bandit algorithm of Auer et al. (2002).
@@ -309,9 +316,7 @@ class Exp3(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Credit last round's payoff to the arm pulled, then draw an arm."""
-        if observation.own_payoffs:
-            self.bandit.update(observation.own_payoffs[-1])
-        return arm_action(observation, self.bandit.choose(self.rng, n_arms(observation)))
+        return bandit_step(self.bandit, observation, self.rng)
 
 
 @register
@@ -356,9 +361,7 @@ class Hedge(Strategy):
     def decide(self, observation: Observation) -> Action:
         """Draw a posture from the exponential weights of cumulative payoffs."""
         if observation.stage_payoffs is None or observation.markup_grid:
-            if observation.own_payoffs:
-                self.bandit.update(observation.own_payoffs[-1])
-            return arm_action(observation, self.bandit.choose(self.rng, n_arms(observation)))
+            return bandit_step(self.bandit, observation, self.rng)
         p = self.probabilities(observation.stage_payoffs, observation.counterpart_history)
         return Action.uniform(Posture(int(self.rng.choice(2, p=p))))
 
