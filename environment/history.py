@@ -63,6 +63,8 @@ class History:
         self.op_layer: list[np.ndarray] = []
         self.cum_layer_profit = np.zeros(self.n_layers)
         self.cum_payments: np.ndarray = np.zeros((state.n_ops, state.n_ops))
+        self._assignment_version = -1
+        self._assignment: tuple[np.ndarray, np.ndarray] = (state.firm_of, state.layer_of)
 
     def __len__(self) -> int:
         return len(self.round_rows)
@@ -104,8 +106,12 @@ class History:
                 "posture": posture,
             }
         )
-        self.op_firm.append(state.firm_of.copy())
-        self.op_layer.append(state.layer_of.copy())
+        # the assignment changes only with the structure (state.version): share one copy
+        if self._assignment_version != state.version or not self.op_firm:
+            self._assignment = (state.firm_of.copy(), state.layer_of.copy())
+            self._assignment_version = state.version
+        self.op_firm.append(self._assignment[0])
+        self.op_layer.append(self._assignment[1])
         self.firm_rows.append(
             {
                 "profit": payout.firm_profit,

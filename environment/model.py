@@ -8,9 +8,7 @@ record. The model holds the state arrays and orchestrates; firms are thin agents
 
 from __future__ import annotations
 
-import types
-from collections.abc import Mapping
-from copy import deepcopy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from stackgame.environment.scenario import (
 )
 from stackgame.environment.state import StackState
 from stackgame.strategies.base import (
+    OBSERVATION_DEFAULTS,
     Action,
     LayerView,
     Move,
@@ -123,28 +122,42 @@ def _strategy(name: str, params: Mapping[str, Any]) -> Strategy:
 
 
 class _ScalarCollector(mesa.DataCollector):
-    """Mesa's ``DataCollector`` without the per-value ``deepcopy`` for plain numbers.
+    """Mesa's ``DataCollector``, filled from one row computed once a round.
 
-    Mesa 3.3.1 deep-copies every model reporter's value each round (so that a reporter
-    returning a mutable object does not alias later rounds). ``deepcopy`` of a ``float``
-    or ``int`` returns the object itself, so for the engine's reporters (all plain
-    numbers) the copy is pure overhead: about half of ``collect``. Any other value, agent
-    reporters and non-lambda reporters go through Mesa's own ``collect``.
+    Mesa 3.3.1 calls each model reporter and deep-copies its value every round (so that a
+    reporter returning a mutable object does not alias later rounds). The engine's
+    reporters are all plain numbers read from the same per-layer arrays, so calling them
+    one by one repeats the same lookups two dozen times and the copies are pure overhead.
+    With ``row`` (a callable returning every reporter's value, in the reporters' order)
+    ``collect`` appends that row; the reporters stay in ``model_reporters`` and return the
+    same values when called (a test checks that). The first round, agent reporters, or
+    any reporter added later go through Mesa's own ``collect``.
     """
+
+    def __init__(
+        self,
+        model_reporters: dict[str, Any],
+        row: Callable[[mesa.Model], list[Any]] | None = None,
+    ) -> None:
+        super().__init__(model_reporters=model_reporters)
+        self._row = row
+        self._row_keys = tuple(model_reporters)
 
     def collect(self, model: mesa.Model) -> None:
         """Append each model reporter's value (see the class docstring)."""
-        if self.agent_reporters or self.agenttype_reporters or not self._validated:
+        row = self._row
+        if (
+            row is None
+            or self.agent_reporters
+            or self.agenttype_reporters
+            or not self._validated
+            or len(self.model_reporters) != len(self._row_keys)
+        ):
             super().collect(model)
             return
-        values = []
-        for var, reporter in self.model_reporters.items():
-            if not isinstance(reporter, types.LambdaType):
-                super().collect(model)
-                return
-            values.append((var, reporter(model)))
-        for var, value in values:
-            self.model_vars[var].append(value if type(value) in (float, int) else deepcopy(value))
+        model_vars = self.model_vars
+        for var, value in zip(self._row_keys, row(model), strict=True):
+            model_vars[var].append(value)
 
 
 class StackModel(mesa.Model):
@@ -205,6 +218,7 @@ class StackModel(mesa.Model):
         self.shock_rng = np.random.default_rng(children[1])
         self.state = StackState(self.scenario)
         self.layer_names = self.state.layer_names
+        self._firm_names = list(self.scenario.firm_names)
         self.firms: list[FirmAgent] = [
             FirmAgent(
                 self,
@@ -236,11 +250,11 @@ class StackModel(mesa.Model):
         self.history = History(self.state)
         self._firm_margin: dict[str, float] = {}
         self._static_version = -1
-        self._static: list[dict[str, Any]] = []
+        self._static: list[tuple[dict[str, Any], list[int], tuple[str, ...], tuple[str, ...]]] = []
         self._relations_cache()
         self._apply_due_events(0)
         self.datacollector: mesa.DataCollector | None = (
-            _ScalarCollector(model_reporters=self._reporters()) if collect else None
+            _ScalarCollector(self._reporters(), type(self)._reporter_row) if collect else None
         )
 
     # -- the round -------------------------------------------------------------------------
@@ -261,12 +275,18 @@ class StackModel(mesa.Model):
         st = self.state
         if self._static_version != st.version:
             self._static_views()
-        market = self._market_view
-        triggers = frozenset(self.triggers)
-        postures = {f.name: f.postures for f in self.firms}
-        markups = {f.name: f.markups for f in self.firms}
-        stance = float(st.regulator.stance)
-        growth = float(st.demand_growth)
+        firms = self.firms
+        # the pieces every observation of this round shares
+        common = {
+            "round": self.round,
+            "counterpart_postures": {f.name: f.postures for f in firms},
+            "counterpart_markups": {f.name: f.markups for f in firms},
+            "market": self._market_view,
+            "regulator_stance": float(st.regulator.stance),
+            "triggers": frozenset(self.triggers),
+            "demand_growth": float(st.demand_growth),
+        }
+        seen = self.round > 0  # no market data before the first round
         util = self._utilisation.tolist()
         price = self._price.tolist()
         unit = self._unit_full.tolist()
@@ -275,59 +295,48 @@ class StackModel(mesa.Model):
         acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
         fm = self._firm_margin
         margins_of: dict[tuple[str, ...], dict[str, float]] = {}  # shared by equal supplier sets
-        seen = self.round > 0  # no market data before the first round
+        history = self._counterpart_history
         obs: dict[int, Observation] = {}
-        for f in self.firms:
+        for f, (template, ops, lnames, sups) in zip(firms, self._static, strict=True):
             i = f.index
             if acquired[i]:
                 continue
-            view = self._static[i]
-            ops = view["ops"]
-            lnames = view["layers"]
-            sups = view["suppliers"]
             sup_margins = margins_of.get(sups)
             if sup_margins is None:
                 sup_margins = margins_of[sups] = {s: fm.get(s, 0.0) for s in sups}
-            obs[i] = Observation.fast(
-                round=self.round,
-                firm=f.name,
-                layers=lnames,
-                own_postures=f.postures,
-                own_payoffs=f.payoffs,
-                own_margins=f.margins,
-                counterparts=view["counterparts"],
-                suppliers=view["suppliers"],
-                customers=view["customers"],
-                rivals=view["rivals"],
-                counterpart_postures=postures,
-                counterpart_history=self._counterpart_history[i],
-                supplier_margins=sup_margins,
-                market=market,
-                regulator_stance=stance,
-                under_investigation=any_capped and any(capped[o] for o in ops),
-                triggers=triggers,
-                demand_growth=growth,
-                utilisation=(
-                    dict(zip(lnames, [util[o] for o in ops], strict=True)) if seen else {}
-                ),
-                markup_grid=st.markup_grid,
-                integrable=view["integrable"],
-                integrated=view["integrated"],
-                horizon=self.rounds,
-                own_markups=f.markups,
-                counterpart_markups=markups,
-                own_prices=(
-                    dict(zip(lnames, [price[o] for o in ops], strict=True)) if seen else {}
-                ),
-                own_unit_cost=(
-                    dict(zip(lnames, [unit[o] for o in ops], strict=True)) if seen else {}
-                ),
-                markup_bounds=view["markup_bounds"],
-            )
+            fields = template.copy()
+            fields.update(common)
+            fields["own_postures"] = f.postures
+            fields["own_payoffs"] = f.payoffs
+            fields["own_margins"] = f.margins
+            fields["own_markups"] = f.markups
+            fields["counterpart_history"] = history[i]
+            fields["supplier_margins"] = sup_margins
+            fields["under_investigation"] = any_capped and any(capped[o] for o in ops)
+            if not seen:
+                fields["utilisation"] = {}
+                fields["own_prices"] = {}
+                fields["own_unit_cost"] = {}
+            elif len(ops) == 1:
+                o = ops[0]
+                layer = lnames[0]
+                fields["utilisation"] = {layer: util[o]}
+                fields["own_prices"] = {layer: price[o]}
+                fields["own_unit_cost"] = {layer: unit[o]}
+            else:
+                fields["utilisation"] = dict(zip(lnames, [util[o] for o in ops], strict=True))
+                fields["own_prices"] = dict(zip(lnames, [price[o] for o in ops], strict=True))
+                fields["own_unit_cost"] = dict(zip(lnames, [unit[o] for o in ops], strict=True))
+            obs[i] = Observation.adopt(fields)
         return obs
 
     def _static_views(self) -> None:
-        """Per-firm pieces of the observation that change only with the structure."""
+        """Per-firm pieces of the observation that change only with the structure.
+
+        For each firm: a template of its observation (the field defaults and the fields
+        that change only with the structure), its active operations, their layer names and
+        its suppliers.
+        """
         st = self.state
         names = self.layer_names
         layer_of = st.layer_of.tolist()
@@ -340,21 +349,24 @@ class StackModel(mesa.Model):
         self._static = []
         for f in self.firms:
             i = f.index
-            ops = self._ops_of[i].tolist()
+            ops = self._ops_list[i]
             rel = self._relations[i]
-            self._static.append(
-                {
-                    "ops": ops,
-                    "layers": tuple(names[layer_of[o]] for o in ops),
-                    "counterparts": rel[0],
-                    "suppliers": rel[1],
-                    "customers": rel[2],
-                    "rivals": rel[3],
-                    "integrable": self._integrable(i, {layer_of[o] for o in ops}, pending[i]),
-                    "integrated": tuple(names[layer_of[o]] for o in ops if integrated_at[o] >= 0),
-                    "markup_bounds": {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
-                }
+            lnames = tuple(names[layer_of[o]] for o in ops)
+            template = dict(OBSERVATION_DEFAULTS)
+            template.update(
+                firm=f.name,
+                layers=lnames,
+                counterparts=rel[0],
+                suppliers=rel[1],
+                customers=rel[2],
+                rivals=rel[3],
+                markup_grid=st.markup_grid,
+                integrable=self._integrable(i, {layer_of[o] for o in ops}, pending[i]),
+                integrated=tuple(names[layer_of[o]] for o in ops if integrated_at[o] >= 0),
+                horizon=self.rounds,
+                markup_bounds={names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
             )
+            self._static.append((template, ops, lnames, rel[1]))
         self._static_version = st.version
 
     # 2. decide ----------------------------------------------------------------------------
@@ -393,11 +405,11 @@ class StackModel(mesa.Model):
         extract = st.extract_markup.tolist()
         static = self._static
         for i, a in actions.items():
-            view = static[i]
+            _, ops, lnames, _ = static[i]
             markups = a.markups
             postures = a.postures
             default = a.default
-            for layer, o in zip(view["layers"], view["ops"], strict=True):
+            for layer, o in zip(lnames, ops, strict=True):
                 if layer in markups:
                     chosen[o] = float(markups[layer])
                 elif postures.get(layer, default) is Posture.EXTRACT:  # Action.posture
@@ -679,23 +691,25 @@ class StackModel(mesa.Model):
         values = payout.firm_value.tolist()
         markups = self._markup.tolist()
         postures = posture.tolist()
-        self._firm_margin.clear()
-        self._firm_margin.update({f.name: firm_margin[f.index] for f in self.firms})
+        self._firm_margin = dict(zip(self._firm_names, firm_margin, strict=True))
         acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
-        for f in self.firms:
-            if acquired[f.index]:
+        restrain = Posture.RESTRAIN
+        for f, ops in zip(self.firms, self._ops_list, strict=True):
+            i = f.index
+            if acquired[i]:
                 continue
-            ops = self._ops_of[f.index].tolist()
-            a = actions.get(f.index)
-            head = a.headline if a is not None else Posture.RESTRAIN
-            if ops and a is not None and not a.postures and a.markups:
+            a = actions.get(i)
+            if a is None:
+                head = restrain
+            elif not a.postures and a.markups and ops:
                 head = Posture(max(postures[o] for o in ops))
-            f.remember(
-                head,
-                values[f.index],
-                firm_margin[f.index],
-                sum([markups[o] for o in ops]) / len(ops) if ops else 0.0,
-            )
+            else:
+                head = a.headline
+            if len(ops) == 1:
+                mean_markup = 0.0 + markups[ops[0]]  # what sum([...]) / 1 gives, -0.0 included
+            else:
+                mean_markup = sum([markups[o] for o in ops]) / len(ops) if ops else 0.0
+            f.remember(head, values[i], firm_margin[i], mean_markup)
         self._update_counterpart_history()
         self.round += 1
         if self.datacollector is not None:
@@ -742,6 +756,7 @@ class StackModel(mesa.Model):
         for o in np.flatnonzero(st.active).tolist():
             groups[firm_of[o]].append(o)
         self._ops_of = [np.array(g, dtype=np.intp) for g in groups]
+        self._ops_list = groups
         # each firm's layers as a bit mask: j supplies i when a layer of j lies just below
         # one of i's ((mine >> 1) & theirs), buys from i when just above, rivals when shared
         layer_of = st.layer_of.tolist()
@@ -837,10 +852,32 @@ class StackModel(mesa.Model):
                 n, "operating"
             )
             rep[f"hhi.{name}"] = lambda m, n=name: m.history.layer_hhi(n)
-        for f in self.firms:
-            if self.state.named[f.index]:
-                rep[f"cash.{f.name}"] = lambda m, i=f.index: float(m.state.cash[i])
+        self._named_index = [f.index for f in self.firms if self.state.named[f.index]]
+        for i in self._named_index:
+            rep[f"cash.{self.firms[i].name}"] = lambda m, i=i: float(m.state.cash[i])
         return rep
+
+    def _reporter_row(self) -> list[Any]:
+        """Every reporter of :meth:`_reporters`, in its order, from one pass over the arrays."""
+        h = self.history
+        n = self.state.n_layers
+        cum = h.cum_layer_profit
+        total = float(cum.sum())
+        share = (cum / total).tolist() if abs(total) > 1e-12 else [0.0] * n
+        if h.layer_rows:
+            last = h.layer_rows[-1]
+            rev = last["external_revenue"]
+            gross = margin(last["gross_profit"], rev).tolist()
+            oper = margin(last["operating_profit"], rev).tolist()
+            conc = last["hhi"].tolist()
+        else:
+            gross = oper = conc = [0.0] * n
+        out: list[Any] = [self.round]
+        for k in range(n):
+            out += (share[k], gross[k], oper[k], conc[k])
+        cash = self.state.cash.tolist()
+        out += [cash[i] for i in self._named_index]
+        return out
 
     def postures(self) -> dict[str, Posture | None]:
         """Each firm's headline posture last round (``None`` before the first)."""

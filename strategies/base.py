@@ -107,6 +107,8 @@ class Action:
     @property
     def headline(self) -> Posture:
         """One posture that summarises the action: extract if any layer extracts."""
+        if not self.postures:
+            return self.default
         if any(p is Posture.EXTRACT for p in self.postures.values()):
             return Posture.EXTRACT
         if self.postures:
@@ -289,6 +291,19 @@ class Observation:
         obs.__dict__.update(fields)
         return obs
 
+    @classmethod
+    def adopt(cls, fields: dict[str, Any]) -> Observation:
+        """The engine's hot path: an observation whose attributes *are* ``fields``.
+
+        ``fields`` must name every field (start from ``OBSERVATION_DEFAULTS``) and nothing
+        else, and the caller must not keep or change the dictionary: it becomes the
+        instance's ``__dict__``, without a copy. The result equals
+        ``Observation(**fields)`` and is just as frozen.
+        """
+        obs = object.__new__(cls)
+        object.__setattr__(obs, "__dict__", fields)
+        return obs
+
 
 def _field_defaults(cls: type) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -303,6 +318,8 @@ def _field_defaults(cls: type) -> dict[str, Any]:
 
 
 _OBS_DEFAULTS = _field_defaults(Observation)
+OBSERVATION_DEFAULTS: Mapping[str, Any] = MappingProxyType(_OBS_DEFAULTS)
+"""Every field of :class:`Observation` with its default (read-only; see ``adopt``)."""
 _OBS_FIELDS = frozenset(f.name for f in dataclasses.fields(Observation))
 
 

@@ -7,7 +7,7 @@ import pytest
 from stackgame.environment.history import OP_COLUMNS
 from stackgame.environment.model import StackModel, to_seed
 from stackgame.environment.scenario import ScenarioError, from_dict
-from stackgame.strategies.base import Action, Posture
+from stackgame.strategies.base import Action, Observation, Posture
 
 from tests.environment.core_fixtures import Scripted, firm, run_model, tiny, tiny_scenario
 
@@ -242,6 +242,35 @@ def test_datacollector_reports_the_summary_shares() -> None:
         assert np.isfinite(last[f"operating_margin.{row['name']}"])
 
 
+def test_datacollector_row_equals_each_reporter_called_alone() -> None:
+    # the collector appends one precomputed row; every Mesa reporter must agree with it
+    model = StackModel("ai-stack-2026", 2, rounds=6)
+    dc = model.datacollector
+    assert dc is not None
+    seen: list[dict] = []
+    original = dc.collect
+
+    def collect(m: StackModel) -> None:  # the reporters at the moment of collection
+        seen.append({var: rep(m) for var, rep in dc.model_reporters.items()})
+        original(m)
+
+    dc.collect = collect  # type: ignore[method-assign]
+    for t in range(6):
+        model.step()
+        got = {var: values[-1] for var, values in dc.model_vars.items()}
+        assert got == seen[t]
+        assert all(type(got[v]) is type(seen[t][v]) for v in got)
+    assert len({row["cash.nvidia"] for row in seen}) > 1  # the rows do change
+    # a reporter added by a user goes through Mesa's own collect
+    dc._new_model_reporter("doubled_round", lambda m: 2 * m.round)
+    model.running = True
+    model.rounds = 7
+    model.step()
+    assert dc.model_vars["doubled_round"] == [14]
+    assert dc.model_vars["round"][-1] == 7
+    model.release()
+
+
 def test_sequential_timing_asks_a_multi_layer_firm_once_a_round() -> None:
     raw = tiny(timing="sequential")
     firm(raw, "cloudco")["ops"]["chips"] = {"capacity": 50.0, "unit_cost": 1.1}
@@ -255,3 +284,25 @@ def test_sequential_timing_asks_a_multi_layer_firm_once_a_round() -> None:
     st = model.state
     ops = [st.op(st.firm_index["cloudco"], k) for k in (0, 1)]
     np.testing.assert_array_equal(model.history.ops_matrix("posture")[:, ops], 1)
+
+
+def test_engine_observations_equal_ones_built_the_slow_way_and_are_frozen() -> None:
+    # the engine adopts a prepared dict as each observation's attributes (no __init__):
+    # the result must be exactly an Observation built through its constructor
+    import dataclasses
+
+    model = StackModel("ai-stack-2026", 4, rounds=6)
+    for _ in range(5):
+        model.step()
+    observations = model.observe()
+    assert len(observations) == sum(not a for a in model.state.acquired)
+    for obs in observations.values():
+        fields = {f.name: getattr(obs, f.name) for f in dataclasses.fields(Observation)}
+        assert set(vars(obs)) == set(fields)
+        assert obs == Observation(**fields)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obs.round = 0  # type: ignore[misc]
+    # two firms' observations do not share their own histories or per-layer views
+    a, b = list(observations.values())[:2]
+    assert a.firm != b.firm and vars(a) is not vars(b)
+    model.release()
