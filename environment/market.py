@@ -35,12 +35,12 @@ results are returned in the caller's order.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from stackgame.environment.payouts import jit_enabled
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -838,7 +838,7 @@ def _kernel() -> Any:
     on every call so that a test can switch paths in one process.
     """
     global _KERNEL
-    if os.environ.get("STACKGAME_NO_JIT", "") not in ("", "0"):
+    if not jit_enabled():
         return None
     if _KERNEL is None:
         try:

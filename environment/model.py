@@ -19,7 +19,7 @@ from stackgame.agents.firm import FirmAgent
 from stackgame.environment import events as ev
 from stackgame.environment.history import History
 from stackgame.environment.market import Clearing, clear, resolve_prices
-from stackgame.environment.payouts import Payout, layer_totals, margin, pay_out
+from stackgame.environment.payouts import Payout, margin, settle
 from stackgame.environment.regulator import investigate, investigation_probability
 from stackgame.environment.scenario import (
     TRIGGERS,
@@ -367,6 +367,7 @@ class StackModel(mesa.Model):
                 markup_bounds={names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
             )
             self._static.append((template, ops, lnames, rel[1]))
+        self._markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
         self._static_version = st.version
 
     # 2. decide ----------------------------------------------------------------------------
@@ -409,6 +410,11 @@ class StackModel(mesa.Model):
             markups = a.markups
             postures = a.postures
             default = a.default
+            if not markups and not postures:  # one posture for every layer
+                if default is Posture.EXTRACT:
+                    for o in ops:
+                        chosen[o] = extract[o]
+                continue
             for layer, o in zip(lnames, ops, strict=True):
                 if layer in markups:
                     chosen[o] = float(markups[layer])
@@ -418,16 +424,20 @@ class StackModel(mesa.Model):
         capped = st.cap_until > self.round
         if capped.any():
             m = np.where(capped, np.minimum(m, st.cap_markup), m)
-        floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
-        return np.maximum(m, floor)
+        return np.maximum(m, self._markup_floor)
 
-    def _self_share(self) -> np.ndarray:
-        """Planned self-supply share: own capacity below over last round's input need."""
+    def _self_share(self, capacity: np.ndarray | None = None) -> np.ndarray:
+        """Planned self-supply share: own capacity below over last round's input need.
+
+        ``capacity``: this round's live capacity, when the caller has it already.
+        """
         st = self.state
         own = st.structure.own_below
-        cap = st.live_capacity(self.round)
+        cap = st.live_capacity(self.round) if capacity is None else capacity
         share = np.zeros(st.n_ops)
         has = own >= 0
+        if not has.any():
+            return share
         need = self._last_need[has]
         if self.round == 0:  # no history yet: expect to run at full capacity
             need = (st.input_coefficient[st.layer_of] * cap)[has]
@@ -451,8 +461,12 @@ class StackModel(mesa.Model):
                     o = st.op(i, st.n_layers - 1)
                     if o >= 0:
                         offers[o] = max(0.0, float(a.quantities[top]))
-        unit_cost = np.where(st.penalty_until > self.round, st.unit_cost, st.base_unit_cost)
-        unit_cost = np.where(st.integrated_at >= 0, unit_cost, st.unit_cost)
+        # an entrant pays its cost penalty until it runs out; other operations never do
+        unit_cost = np.where(
+            (st.penalty_until > self.round) | (st.integrated_at < 0),
+            st.unit_cost,
+            st.base_unit_cost,
+        )
         clearing = clear(
             st.structure,
             unit_cost,
@@ -460,7 +474,7 @@ class StackModel(mesa.Model):
             st.live_quality(),
             capacity,
             st.demand,
-            self_share=self._self_share(),
+            self_share=self._self_share(capacity),
             per_unit=st.per_unit,
             quantity_offer=offers,
             supplier_mix=self._mix_for(st.n_ops),
@@ -484,19 +498,25 @@ class StackModel(mesa.Model):
 
     # 4. pay out ---------------------------------------------------------------------------
     def pay_out(self, clearing: Clearing) -> Payout:
-        """Margins, depreciation, stakes and cash (:func:`payouts.pay_out`)."""
+        """Margins, depreciation, stakes and cash (:func:`payouts.settle`).
+
+        The same pass derives what regulate_and_shock and record read (per-layer sums,
+        quantity shares, margins on external sales, postures, inputs per unit).
+        """
         st = self.state
         internal = clearing.internal_revenue  # self-supply at cost, as the clearing priced it
-        payout = pay_out(
-            st.firm_of, st.n_firms, clearing.revenue, clearing.input_cost,
-            clearing.variable_cost, internal, clearing.quantity, self._capacity,
-            st.capital, st.depreciation_rate, st.fixed_cost, self._writedown, self._fines,
-            st.stakes,
+        settled = settle(
+            st.layer_of, st.firm_of, st.n_layers, st.n_firms, clearing.revenue,
+            clearing.input_cost, clearing.variable_cost, internal, clearing.quantity,
+            self._capacity, st.capital, st.depreciation_rate, st.fixed_cost, self._writedown,
+            self._fines, st.stakes, self._markup, st.restrain_markup, st.active,
+            clearing.unit_input_cost,
         )  # fmt: skip
+        payout = settled.payout
+        self._settled = settled
         self._internal = internal
         # a write-down is a non-cash charge: it cuts profit and book capital, not cash
-        writedown = np.bincount(st.firm_of, weights=self._writedown, minlength=st.n_firms)
-        st.cash += payout.firm_value + writedown
+        st.cash += payout.firm_value + settled.firm_writedown
         self.last_payout = payout
         return payout
 
@@ -588,28 +608,22 @@ class StackModel(mesa.Model):
         st = self.state
         reg = st.regulator
         # this round's postures and per-layer sums, read here and by record()
-        self._posture = (self._markup > st.restrain_markup + 1e-12).astype(np.int8)
-        self._layers = layer_totals(
-            st.layer_of, st.n_layers, clearing.quantity, clearing.revenue,
-            clearing.internal_revenue, clearing.input_cost, payout.gross_profit,
-            payout.operating_profit,
-        )  # fmt: skip
+        settled = self._settled  # computed with the payout, from the same clearing
+        self._posture = settled.posture
+        self._layers = settled.layers
+        share = settled.share
         self._fines = np.zeros(st.n_ops)
         self._writedown = np.zeros(st.n_ops)
         if reg.enabled and reg.stance > 0:
-            totals = self._layers["quantity"]
-            share = margin(clearing.quantity, totals[st.layer_of])
             # margins on sales to others: self-supply at cost is not a market position
-            op_margin = margin(
-                payout.operating_profit, clearing.revenue - clearing.internal_revenue
-            )
+            op_margin = settled.operating_margin
             prob = investigation_probability(
                 share, op_margin, reg.stance, reg.base_rate, reg.share_threshold,
                 reg.margin_threshold,
             )  # fmt: skip
             draws = self.regulator_rng.random(st.n_ops)
             opened = investigate(prob, st.cap_until > self.round, draws) & st.active
-            for o in np.flatnonzero(opened):
+            for o in np.flatnonzero(opened).tolist() if opened.any() else ():
                 st.cap_until[o] = self.round + 1 + reg.cap_rounds
                 st.cap_markup[o] = reg.cap_markup
                 self._fines[o] = reg.fine_rate * clearing.revenue[o]
@@ -628,15 +642,17 @@ class StackModel(mesa.Model):
             st.demand.market_size *= float(
                 np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
             )
-        grow = st.capacity_growth * st.capacity
-        st.cash -= np.bincount(
-            st.firm_of, weights=grow * st.build_cost[st.layer_of], minlength=st.n_firms
-        )
-        st.capital += grow * st.build_cost[st.layer_of]
-        st.capacity += grow
-        ev.advance_declines(st, self._declines)
+        if st.capacity_growth.any():  # (adding zeros would change nothing)
+            grow = st.capacity_growth * st.capacity
+            st.cash -= np.bincount(
+                st.firm_of, weights=grow * st.build_cost[st.layer_of], minlength=st.n_firms
+            )
+            st.capital += grow * st.build_cost[st.layer_of]
+            st.capacity += grow
+        if self._declines:
+            ev.advance_declines(st, self._declines)
         # conditions of next round's events read this round's public data
-        self._public_view(self._layers, self._posture)
+        self._public_view(self._layers, settled.restraining, settled.sellers)
         self._apply_due_events(self.round + 1)
 
     def _apply_due_events(self, round_: int) -> None:
@@ -677,10 +693,8 @@ class StackModel(mesa.Model):
         self._firm_profit_last = payout.firm_profit.copy()
         self._utilisation = payout.utilisation
         self._price = clearing.price
-        self._unit_full = st.unit_cost + np.divide(
-            clearing.input_cost, clearing.quantity,
-            out=clearing.unit_input_cost.copy(), where=clearing.quantity > 1e-12,
-        )  # fmt: skip
+        # (after this round's events: cost declines change unit costs and coefficients)
+        self._unit_full = st.unit_cost + self._settled.unit_input
         self._last_need = st.input_coefficient[st.layer_of] * clearing.quantity
         bought = clearing.flow.sum(axis=1, keepdims=True)
         self._mix = np.divide(
@@ -717,31 +731,36 @@ class StackModel(mesa.Model):
         if self.round >= self.rounds:
             self.running = False
 
-    def _public_view(self, layers: dict[str, np.ndarray], posture: np.ndarray) -> None:
-        st = self.state
-        n = st.n_layers
-        lay = st.layer_of
-        q = layers["quantity"]
-        rev = layers["revenue"]
-        ext = layers["external_revenue"]
-        gross = layers["gross_profit"]
-        oper = layers["operating_profit"]
-        conc = layers["hhi"]
-        active = st.active.astype(float)
-        restr = np.bincount(lay, weights=(1 - posture) * active, minlength=n)
-        count = np.bincount(lay, weights=active, minlength=n)
+    def _public_view(
+        self, layers: dict[str, np.ndarray], restraining: np.ndarray, sellers: np.ndarray
+    ) -> None:
+        q = layers["quantity"].tolist()
+        rev = layers["revenue"].tolist()
+        ext = layers["external_revenue"].tolist()
+        gross = layers["gross_profit"].tolist()
+        oper = layers["operating_profit"].tolist()
+        conc = layers["hhi"].tolist()
+        restr = restraining.tolist()
+        count = sellers.tolist()
         view: dict[str, LayerView] = {}
         public: dict[str, dict[str, float]] = {}
+        new_view = object.__new__
         for k, name in enumerate(self.layer_names):
-            price = rev[k] / q[k] if q[k] > 1e-12 else 0.0
-            gm = gross[k] / ext[k] if ext[k] > 1e-12 else 0.0
-            om = oper[k] / ext[k] if ext[k] > 1e-12 else 0.0
+            qk = q[k]
+            ek = ext[k]
+            price = rev[k] / qk if qk > 1e-12 else 0.0
+            gm = gross[k] / ek if ek > 1e-12 else 0.0
+            om = oper[k] / ek if ek > 1e-12 else 0.0
             rr = restr[k] / count[k] if count[k] > 0 else 1.0
-            view[name] = LayerView(price, float(q[k]), gm, om, float(conc[k]), rr)
-            public[name] = {
-                "price": price, "quantity": float(q[k]), "gross_margin": gm,
-                "operating_margin": om, "hhi": float(conc[k]),
+            fields = {
+                "price": price, "quantity": qk, "gross_margin": gm, "operating_margin": om,
+                "hhi": conc[k],
             }  # fmt: skip
+            public[name] = fields.copy()
+            fields["restraint_rate"] = rr
+            lv = new_view(LayerView)  # LayerView(**fields) without the frozen __init__
+            object.__setattr__(lv, "__dict__", fields)
+            view[name] = lv
         public["_"] = {"demand": self._market_size}
         self._market_view = view
         self._last_public = public

@@ -21,12 +21,22 @@ the operating margin.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
+
+
+def jit_enabled() -> bool:
+    """Whether the compiled kernels may run: ``STACKGAME_NO_JIT`` unset, empty or ``0``.
+
+    Read on every call so that a test can switch paths in one process.
+    """
+    return os.environ.get("STACKGAME_NO_JIT", "") in ("", "0")
 
 
 @dataclass
@@ -85,23 +95,10 @@ def pay_out(
         firm_of, weights=revenue - internal_revenue, minlength=n_firms
     ).astype(float)
     firm_gross = np.bincount(firm_of, weights=gross, minlength=n_firms).astype(float)
-    held_by_others = stakes.sum(axis=0)
-    received = stakes @ firm_profit
-    value = (1.0 - held_by_others) * firm_profit + received
-    stake_income = received - held_by_others * firm_profit
-    return Payout(
-        gross_profit=gross,
-        depreciation=depreciation,
-        fixed_cost=fixed_cost.copy(),
-        fines=fines,
-        operating_profit=operating,
-        utilisation=utilisation,
-        firm_profit=firm_profit,
-        firm_value=value,
-        stake_income=stake_income,
-        firm_revenue=firm_revenue,
-        firm_gross=firm_gross,
-    )
+    return _with_stakes(
+        stakes, gross, depreciation, fixed_cost, fines, operating, utilisation, firm_profit,
+        firm_revenue, firm_gross,
+    )  # fmt: skip
 
 
 def margin(numerator: FloatArray | float, revenue: FloatArray | float) -> FloatArray:
@@ -135,17 +132,241 @@ def layer_totals(
     Returns quantity, revenue, external revenue (less self-supply at cost), value added
     (revenue less inputs), gross and operating profit, and the HHI of quantity shares.
     """
+    return layer_totals_and_shares(
+        layer_of, n_layers, quantity, revenue, internal_revenue, input_cost, gross_profit,
+        operating_profit,
+    )[0]  # fmt: skip
 
-    def per_layer(x: FloatArray) -> FloatArray:
-        return np.bincount(layer_of, weights=x, minlength=n_layers).astype(float)
 
-    revenue_l = per_layer(revenue)
-    return {
-        "quantity": per_layer(quantity),
+def layer_totals_and_shares(
+    layer_of: NDArray[np.int64],
+    n_layers: int,
+    quantity: FloatArray,
+    revenue: FloatArray,
+    internal_revenue: FloatArray,
+    input_cost: FloatArray,
+    gross_profit: FloatArray,
+    operating_profit: FloatArray,
+) -> tuple[dict[str, FloatArray], FloatArray]:
+    """:func:`layer_totals`, and each operation's share of its layer's quantity.
+
+    The six sums are one ``bincount`` over the six columns stacked (bin ``j * L + k`` for
+    column ``j`` and layer ``k``): each bin still adds its operations in index order, so
+    the sums are exactly those of six separate ``bincount`` calls.
+    """
+    n = layer_of.shape[0]
+    bins = (layer_of[None, :] + n_layers * np.arange(6)[:, None]).ravel()
+    stacked = np.concatenate(
+        (quantity, revenue, revenue - internal_revenue, input_cost, gross_profit,
+         operating_profit)
+    ) if n else np.zeros(0)  # fmt: skip
+    sums = np.bincount(bins, weights=stacked, minlength=6 * n_layers).reshape(6, n_layers)
+    q_l, revenue_l, external_l, input_l, gross_l, operating_l = sums
+    total = q_l[layer_of]
+    share = np.divide(quantity, total, out=np.zeros_like(quantity), where=total > 1e-12)
+    hhi_l = np.bincount(layer_of, weights=share * share, minlength=n_layers).astype(float)
+    totals = {
+        "quantity": q_l,
         "revenue": revenue_l,
-        "external_revenue": per_layer(revenue - internal_revenue),
-        "value_added": revenue_l - per_layer(input_cost),
-        "gross_profit": per_layer(gross_profit),
-        "operating_profit": per_layer(operating_profit),
-        "hhi": hhi(quantity, layer_of, n_layers),
+        "external_revenue": external_l,
+        "value_added": revenue_l - input_l,
+        "gross_profit": gross_l,
+        "operating_profit": operating_l,
+        "hhi": hhi_l,
     }
+    return totals, share
+
+
+@dataclass
+class Settlement:
+    """Everything a round derives from its clearing, computed in one pass (:func:`settle`).
+
+    Attributes
+    ----------
+    payout
+        Margins, profits and the value each firm captures (:func:`pay_out`).
+    layers
+        Per-layer sums (:func:`layer_totals`).
+    share
+        Each operation's share of its layer's quantity.
+    operating_margin
+        Each operation's operating profit over its revenue from others (0 without any).
+    posture
+        1 where the operation priced above its restrain markup (extracted), else 0.
+    unit_input
+        Inputs per unit sold (the clearing's unit input cost where nothing was sold).
+    firm_writedown
+        Write-down per firm.
+    restraining, sellers
+        Per layer: active operations that restrained, and active operations.
+    """
+
+    payout: Payout
+    layers: dict[str, FloatArray]
+    share: FloatArray
+    operating_margin: FloatArray
+    posture: NDArray[np.int8]
+    unit_input: FloatArray
+    firm_writedown: FloatArray
+    restraining: FloatArray
+    sellers: FloatArray
+
+
+def settle(
+    layer_of: NDArray[np.int64],
+    firm_of: NDArray[np.int64],
+    n_layers: int,
+    n_firms: int,
+    revenue: FloatArray,
+    input_cost: FloatArray,
+    variable_cost: FloatArray,
+    internal_revenue: FloatArray,
+    quantity: FloatArray,
+    capacity: FloatArray,
+    capital: FloatArray,
+    depreciation_rate: FloatArray,
+    fixed_cost: FloatArray,
+    writedown: FloatArray,
+    fines: FloatArray,
+    stakes: FloatArray,
+    markup: FloatArray,
+    restrain_markup: FloatArray,
+    active: NDArray[np.bool_],
+    unit_input_cost: FloatArray,
+) -> Settlement:
+    """The round's :class:`Settlement`: :func:`pay_out`, :func:`layer_totals` and the rest.
+
+    Runs the numba kernel (:mod:`stackgame.environment.payouts_kernel`) when the compiled
+    clearing is on (see :func:`stackgame.environment.market.clear`), else
+    :func:`settle_numpy`; the two give identical numbers. Parameters are those of
+    :func:`pay_out`, plus the markups charged and the restrain markups (postures), which
+    operations are active, and the clearing's unit input costs.
+    """
+    args = (
+        layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
+        internal_revenue, quantity, capacity, capital, depreciation_rate, fixed_cost,
+        writedown, fines,
+    )  # fmt: skip
+    extra = (markup, restrain_markup, active, unit_input_cost)
+    kernel = _settle_kernel()
+    if kernel is None or layer_of.shape[0] == 0:
+        return settle_numpy(*args, stakes, *extra)
+    (gross, depreciation, operating, utilisation, op_margin, posture, unit_input, share,
+     firm_profit, firm_revenue, firm_gross, firm_writedown, lay) = kernel(
+        *args, *extra
+    )  # fmt: skip
+    payout = _with_stakes(
+        stakes, gross, depreciation, fixed_cost, fines, operating, utilisation, firm_profit,
+        firm_revenue, firm_gross,
+    )  # fmt: skip
+    layers = {
+        "quantity": lay[0],
+        "revenue": lay[1],
+        "external_revenue": lay[2],
+        "value_added": lay[1] - lay[3],
+        "gross_profit": lay[4],
+        "operating_profit": lay[5],
+        "hhi": lay[6],
+    }
+    return Settlement(
+        payout, layers, share, op_margin, posture, unit_input, firm_writedown, lay[7], lay[8]
+    )  # fmt: skip
+
+
+def settle_numpy(
+    layer_of: NDArray[np.int64],
+    firm_of: NDArray[np.int64],
+    n_layers: int,
+    n_firms: int,
+    revenue: FloatArray,
+    input_cost: FloatArray,
+    variable_cost: FloatArray,
+    internal_revenue: FloatArray,
+    quantity: FloatArray,
+    capacity: FloatArray,
+    capital: FloatArray,
+    depreciation_rate: FloatArray,
+    fixed_cost: FloatArray,
+    writedown: FloatArray,
+    fines: FloatArray,
+    stakes: FloatArray,
+    markup: FloatArray,
+    restrain_markup: FloatArray,
+    active: NDArray[np.bool_],
+    unit_input_cost: FloatArray,
+) -> Settlement:
+    """:func:`settle` in numpy: the reference the compiled kernel must equal exactly."""
+    payout = pay_out(
+        firm_of, n_firms, revenue, input_cost, variable_cost, internal_revenue, quantity,
+        capacity, capital, depreciation_rate, fixed_cost, writedown, fines, stakes,
+    )  # fmt: skip
+    layers, share = layer_totals_and_shares(
+        layer_of, n_layers, quantity, revenue, internal_revenue, input_cost,
+        payout.gross_profit, payout.operating_profit,
+    )  # fmt: skip
+    posture = (markup > restrain_markup + 1e-12).astype(np.int8)
+    unit_input = np.divide(input_cost, quantity, out=unit_input_cost.copy(), where=quantity > 1e-12)
+    on = active.astype(float)
+    return Settlement(
+        payout=payout,
+        layers=layers,
+        share=share,
+        operating_margin=margin(payout.operating_profit, revenue - internal_revenue),
+        posture=posture,
+        unit_input=unit_input,
+        firm_writedown=np.bincount(firm_of, weights=writedown, minlength=n_firms).astype(float),
+        restraining=np.bincount(layer_of, weights=(1 - posture) * on, minlength=n_layers).astype(
+            float
+        ),
+        sellers=np.bincount(layer_of, weights=on, minlength=n_layers).astype(float),
+    )
+
+
+def _with_stakes(
+    stakes: FloatArray,
+    gross: FloatArray,
+    depreciation: FloatArray,
+    fixed_cost: FloatArray,
+    fines: FloatArray,
+    operating: FloatArray,
+    utilisation: FloatArray,
+    firm_profit: FloatArray,
+    firm_revenue: FloatArray,
+    firm_gross: FloatArray,
+) -> Payout:
+    """The :class:`Payout`, with profit moved between firms by equity stakes."""
+    held_by_others = stakes.sum(axis=0)
+    received = stakes @ firm_profit
+    value = (1.0 - held_by_others) * firm_profit + received
+    stake_income = received - held_by_others * firm_profit
+    return Payout(
+        gross_profit=gross,
+        depreciation=depreciation,
+        fixed_cost=fixed_cost.copy(),
+        fines=fines,
+        operating_profit=operating,
+        utilisation=utilisation,
+        firm_profit=firm_profit,
+        firm_value=value,
+        stake_income=stake_income,
+        firm_revenue=firm_revenue,
+        firm_gross=firm_gross,
+    )
+
+
+_KERNEL: Any = None
+
+
+def _settle_kernel() -> Any:
+    """The compiled settlement, imported on first use; ``None`` when off or unavailable."""
+    global _KERNEL
+    if not jit_enabled():
+        return None
+    if _KERNEL is None:
+        try:
+            from stackgame.environment.payouts_kernel import settle_kernel
+        except ImportError:  # numba not installed: the numpy path
+            _KERNEL = False
+        else:
+            _KERNEL = settle_kernel
+    return _KERNEL or None

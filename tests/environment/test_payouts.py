@@ -73,3 +73,95 @@ def test_hhi_per_layer() -> None:
     q = np.array([1.0, 1.0, 5.0, 0.0])
     h = hhi(q, np.array([0, 0, 1, 2]), 3)
     np.testing.assert_allclose(h, [0.5, 1.0, 0.0])
+
+
+# -- the settlement: compiled kernel against the numpy reference, bit for bit ----------------
+
+
+def _settle_inputs(rng: np.random.Generator, n: int, n_layers: int, n_firms: int) -> dict:
+    def scale(x: np.ndarray) -> np.ndarray:  # tiny, ordinary and huge magnitudes, zeros
+        return x * rng.choice([0.0, 1e-13, 1.0, 1e6], size=x.shape, p=[0.1, 0.1, 0.7, 0.1])
+
+    quantity = np.abs(scale(rng.normal(size=n)))
+    revenue = np.abs(scale(rng.normal(size=n)))
+    restrain = rng.uniform(0, 0.5, size=n)
+    stakes = np.where(rng.random((n_firms, n_firms)) < 0.2, rng.uniform(0, 0.1), 0.0)
+    np.fill_diagonal(stakes, 0.0)
+    return {
+        "layer_of": rng.integers(0, n_layers, size=n),
+        "firm_of": rng.integers(0, n_firms, size=n),
+        "n_layers": n_layers,
+        "n_firms": n_firms,
+        "revenue": revenue,
+        "input_cost": np.abs(scale(rng.normal(size=n))),
+        "variable_cost": np.abs(scale(rng.normal(size=n))),
+        "internal_revenue": revenue * rng.choice([0.0, 0.5, 1.0], size=n),
+        "quantity": quantity,
+        "capacity": quantity * rng.choice([0.0, 1.0, 2.0], size=n),
+        "capital": np.abs(scale(rng.normal(size=n))),
+        "depreciation_rate": rng.uniform(0, 0.3, size=n),
+        "fixed_cost": np.abs(scale(rng.normal(size=n))),
+        "writedown": np.where(rng.random(n) < 0.2, rng.uniform(0, 5, size=n), 0.0),
+        "fines": np.where(rng.random(n) < 0.2, rng.uniform(0, 5, size=n), 0.0),
+        "stakes": stakes,
+        "markup": restrain + rng.choice([0.0, 1e-13, 0.3], size=n),
+        "restrain_markup": restrain,
+        "active": rng.random(n) < 0.9,
+        "unit_input_cost": np.abs(rng.normal(size=n)),
+    }
+
+
+def _assert_same_settlement(a: object, b: object) -> None:
+    import dataclasses
+
+    for f in dataclasses.fields(a):  # type: ignore[arg-type]
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "payout":
+            for g in dataclasses.fields(x):
+                np.testing.assert_array_equal(getattr(x, g.name), getattr(y, g.name), g.name)
+        elif f.name == "layers":
+            assert x.keys() == y.keys()
+            for k in x:
+                np.testing.assert_array_equal(x[k], y[k], k)
+        else:
+            np.testing.assert_array_equal(x, y, f.name)
+            assert np.asarray(x).dtype == np.asarray(y).dtype, f.name
+
+
+def test_compiled_settlement_equals_the_numpy_reference_exactly(monkeypatch) -> None:
+    pytest.importorskip("numba")
+    from stackgame.environment import payouts
+
+    monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
+    assert payouts._settle_kernel() is not None
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n_layers = int(rng.integers(1, 6))
+        kw = _settle_inputs(rng, int(rng.integers(1, 40)), n_layers, int(rng.integers(1, 12)))
+        _assert_same_settlement(payouts.settle(**kw), payouts.settle_numpy(**kw))
+
+
+def test_settlement_agrees_with_pay_out_and_layer_totals_in_a_model_round(monkeypatch) -> None:
+    from stackgame.environment import payouts
+    from stackgame.environment.model import StackModel
+
+    model = StackModel("ai-stack-2026", 3, rounds=8)
+    for _ in range(8):
+        model.step()
+        s = model._settled
+        c = model.last_clearing
+        assert c is not None
+        kw = dict(  # the assignment as recorded (an integration move may add one after)
+            layer_of=model.history.op_layer[-1], n_layers=model.state.n_layers,
+            quantity=c.quantity, revenue=c.revenue,
+            internal_revenue=c.internal_revenue, input_cost=c.input_cost,
+            gross_profit=s.payout.gross_profit, operating_profit=s.payout.operating_profit,
+        )  # fmt: skip
+        for k, v in payouts.layer_totals(**kw).items():
+            np.testing.assert_array_equal(v, s.layers[k], k)
+        # every layer's value shares and margins are those the history recorded
+        np.testing.assert_array_equal(model.history.layer_rows[-1]["hhi"], s.layers["hhi"])
+        assert s.posture.tolist() == model.history.op_rows[-1]["posture"].tolist()
+    model.release()
+    monkeypatch.setenv("STACKGAME_NO_JIT", "1")
+    assert payouts._settle_kernel() is None

@@ -1,0 +1,120 @@
+"""Numba-compiled settlement: :func:`stackgame.environment.payouts.settle` in one call.
+
+After the clearing, a round turns per-operation revenues and costs into margins and
+profits, sums them per firm and per layer, and derives what the regulator and the next
+round read (quantity shares, margins on external sales, postures, full unit costs, input
+needs). In numpy that is some sixty calls on arrays of a few dozen entries, each costing
+about a microsecond of overhead; here it is one pass.
+
+The numpy implementation, :func:`stackgame.environment.payouts.settle_numpy`, stays the
+reference, and this kernel gives *exactly* its numbers: every element-wise expression
+keeps numpy's order of operations, and every sum is a ``bincount``, which adds each bin's
+terms in index order, as the loops here do. ``tests/environment/test_payouts.py`` checks
+bit-for-bit equality. The stake transfers (a small matrix product) stay in numpy.
+
+Imported on first use by :func:`stackgame.environment.payouts.settle` (numba compiles on
+the first call or loads its on-disk cache), unless ``STACKGAME_NO_JIT`` is set or numba
+is not installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_EPS = 1e-12
+
+
+@njit(cache=True)
+def settle_kernel(
+    layer_of: np.ndarray,
+    firm_of: np.ndarray,
+    n_layers: int,
+    n_firms: int,
+    revenue: np.ndarray,
+    input_cost: np.ndarray,
+    variable_cost: np.ndarray,
+    internal_revenue: np.ndarray,
+    quantity: np.ndarray,
+    capacity: np.ndarray,
+    capital: np.ndarray,
+    depreciation_rate: np.ndarray,
+    fixed_cost: np.ndarray,
+    writedown: np.ndarray,
+    fines: np.ndarray,
+    markup: np.ndarray,
+    restrain_markup: np.ndarray,
+    active: np.ndarray,
+    unit_input_cost: np.ndarray,
+) -> tuple[np.ndarray, ...]:  # pragma: no cover - compiled
+    """Per-operation, per-firm and per-layer results (see ``settle_numpy``, same order)."""
+    n = layer_of.shape[0]
+    gross = np.empty(n)
+    depreciation = np.empty(n)
+    operating = np.empty(n)
+    utilisation = np.zeros(n)
+    external = np.empty(n)
+    op_margin = np.zeros(n)
+    posture = np.zeros(n, dtype=np.int8)
+    unit_input = np.empty(n)
+    share = np.zeros(n)
+    firm_profit = np.zeros(n_firms)
+    firm_revenue = np.zeros(n_firms)
+    firm_gross = np.zeros(n_firms)
+    firm_writedown = np.zeros(n_firms)
+    # rows: quantity, revenue, external revenue, input cost, gross, operating, hhi,
+    # restraining sellers, active sellers
+    lay = np.zeros((9, n_layers))
+    for i in range(n):
+        g = revenue[i] - input_cost[i] - variable_cost[i]
+        d = capital[i] * depreciation_rate[i] + writedown[i]
+        o = g - d - fixed_cost[i] - fines[i]
+        e = revenue[i] - internal_revenue[i]
+        gross[i] = g
+        depreciation[i] = d
+        operating[i] = o
+        external[i] = e
+        q = quantity[i]
+        if capacity[i] > _EPS:
+            utilisation[i] = q / capacity[i]
+        if e > _EPS:
+            op_margin[i] = o / e
+        up = markup[i] > restrain_markup[i] + _EPS
+        if up:
+            posture[i] = 1
+        unit_input[i] = input_cost[i] / q if q > _EPS else unit_input_cost[i]
+        k = layer_of[i]
+        f = firm_of[i]
+        firm_profit[f] += o
+        firm_revenue[f] += e
+        firm_gross[f] += g
+        firm_writedown[f] += writedown[i]
+        lay[0, k] += q
+        lay[1, k] += revenue[i]
+        lay[2, k] += e
+        lay[3, k] += input_cost[i]
+        lay[4, k] += g
+        lay[5, k] += o
+        a = 1.0 if active[i] else 0.0
+        lay[7, k] += (0.0 if up else 1.0) * a
+        lay[8, k] += a
+    for i in range(n):
+        total = lay[0, layer_of[i]]
+        if total > _EPS:
+            share[i] = quantity[i] / total
+        lay[6, layer_of[i]] += share[i] * share[i]
+    return (
+        gross,
+        depreciation,
+        operating,
+        utilisation,
+        op_margin,
+        posture,
+        unit_input,
+        share,
+        firm_profit,
+        firm_revenue,
+        firm_gross,
+        firm_writedown,
+        lay,
+    )
