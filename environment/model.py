@@ -19,7 +19,7 @@ from stackgame.agents.firm import FirmAgent
 from stackgame.environment import events as ev
 from stackgame.environment.history import History
 from stackgame.environment.market import Clearing, clear, resolve_prices
-from stackgame.environment.payouts import Payout, margin, settle
+from stackgame.environment.payouts import Payout, Settlement, settle
 from stackgame.environment.regulator import investigate, investigation_probability
 from stackgame.environment.scenario import (
     TRIGGERS,
@@ -247,6 +247,7 @@ class StackModel(mesa.Model):
         self._price = np.zeros(self.state.n_ops)
         self.last_clearing: Clearing | None = None
         self.last_payout: Payout | None = None
+        self._settled: Settlement | None = None
         self.history = History(self.state)
         self._firm_margin: dict[str, float] = {}
         self._static_version = -1
@@ -510,7 +511,7 @@ class StackModel(mesa.Model):
             clearing.input_cost, clearing.variable_cost, internal, clearing.quantity,
             self._capacity, st.capital, st.depreciation_rate, st.fixed_cost, self._writedown,
             self._fines, st.stakes, self._markup, st.restrain_markup, st.active,
-            clearing.unit_input_cost,
+            clearing.unit_input_cost, clearing.flow,
         )  # fmt: skip
         payout = settled.payout
         self._settled = settled
@@ -609,6 +610,7 @@ class StackModel(mesa.Model):
         reg = st.regulator
         # this round's postures and per-layer sums, read here and by record()
         settled = self._settled  # computed with the payout, from the same clearing
+        assert settled is not None, "pay_out runs before regulate_and_shock"
         self._posture = settled.posture
         self._layers = settled.layers
         share = settled.share
@@ -652,7 +654,7 @@ class StackModel(mesa.Model):
         if self._declines:
             ev.advance_declines(st, self._declines)
         # conditions of next round's events read this round's public data
-        self._public_view(self._layers, settled.restraining, settled.sellers)
+        self._public_view(self._layers, settled)
         self._apply_due_events(self.round + 1)
 
     def _apply_due_events(self, round_: int) -> None:
@@ -686,6 +688,8 @@ class StackModel(mesa.Model):
         """Per-round arrays, the public market view, firm histories, the DataCollector."""
         st = self.state
         posture = self._posture
+        settled = self._settled
+        assert settled is not None, "pay_out runs before record"
         self.history.append(self.round, st, clearing, payout, self._markup, posture,
                             self._capacity, self._internal, self._layers,
                             self._market_size)  # fmt: skip
@@ -694,14 +698,11 @@ class StackModel(mesa.Model):
         self._utilisation = payout.utilisation
         self._price = clearing.price
         # (after this round's events: cost declines change unit costs and coefficients)
-        self._unit_full = st.unit_cost + self._settled.unit_input
+        self._unit_full = st.unit_cost + settled.unit_input
         self._last_need = st.input_coefficient[st.layer_of] * clearing.quantity
-        bought = clearing.flow.sum(axis=1, keepdims=True)
-        self._mix = np.divide(
-            clearing.flow, bought, out=np.zeros_like(clearing.flow), where=bought > 1e-12
-        )
+        self._mix = settled.mix  # last round's purchase shares, for next round's prices
         # (the public market view was built in regulate_and_shock, from the same data)
-        firm_margin = margin(payout.firm_profit, payout.firm_revenue).tolist()
+        firm_margin = settled.firm_margin.tolist()
         values = payout.firm_value.tolist()
         markups = self._markup.tolist()
         postures = posture.tolist()
@@ -731,30 +732,22 @@ class StackModel(mesa.Model):
         if self.round >= self.rounds:
             self.running = False
 
-    def _public_view(
-        self, layers: dict[str, np.ndarray], restraining: np.ndarray, sellers: np.ndarray
-    ) -> None:
+    def _public_view(self, layers: dict[str, np.ndarray], settled: Settlement) -> None:
         q = layers["quantity"].tolist()
-        rev = layers["revenue"].tolist()
-        ext = layers["external_revenue"].tolist()
-        gross = layers["gross_profit"].tolist()
-        oper = layers["operating_profit"].tolist()
         conc = layers["hhi"].tolist()
-        restr = restraining.tolist()
-        count = sellers.tolist()
+        prices = settled.layer_price.tolist()
+        gms = settled.layer_gross_margin.tolist()
+        oms = settled.layer_operating_margin.tolist()
+        restr = settled.restraining.tolist()
+        count = settled.sellers.tolist()
         view: dict[str, LayerView] = {}
         public: dict[str, dict[str, float]] = {}
         new_view = object.__new__
         for k, name in enumerate(self.layer_names):
-            qk = q[k]
-            ek = ext[k]
-            price = rev[k] / qk if qk > 1e-12 else 0.0
-            gm = gross[k] / ek if ek > 1e-12 else 0.0
-            om = oper[k] / ek if ek > 1e-12 else 0.0
             rr = restr[k] / count[k] if count[k] > 0 else 1.0
             fields = {
-                "price": price, "quantity": qk, "gross_margin": gm, "operating_margin": om,
-                "hhi": conc[k],
+                "price": prices[k], "quantity": q[k], "gross_margin": gms[k],
+                "operating_margin": oms[k], "hhi": conc[k],
             }  # fmt: skip
             public[name] = fields.copy()
             fields["restraint_rate"] = rr
@@ -808,11 +801,7 @@ class StackModel(mesa.Model):
                 )
             )
         self._relations = rels
-        # counterparts as a 0/1 matrix, for the majority vote of the counterpart history
-        cp_matrix = np.zeros((st.n_firms, st.n_firms), dtype=np.int64)
-        for i, cps in enumerate(cp_index):
-            cp_matrix[i, list(cps)] = 1
-        self._cp_matrix = cp_matrix
+        self._cp_index = cp_index  # for the majority vote of the counterpart history
         self._static_version = -1
         if not hasattr(self, "_counterpart_history"):
             self._counterpart_history: list[tuple[Posture, ...]] = [() for _ in range(st.n_firms)]
@@ -823,14 +812,17 @@ class StackModel(mesa.Model):
     def _update_counterpart_history(self) -> None:
         # majority of the counterparts' last postures (ties extract), counting only those
         # with a history: integer counts, so exactly the per-firm vote
-        last = np.array([int(f.postures[-1]) if f.postures else -1 for f in self.firms])
-        seen = last >= 0
-        n_seen = self._cp_matrix @ seen.astype(np.int64)
-        n_extract = self._cp_matrix @ np.where(seen, last, 0)
-        extract = ((n_seen > 0) & (2 * n_extract >= n_seen)).tolist()
+        last = [int(f.postures[-1]) if f.postures else -1 for f in self.firms]
         hist = self._counterpart_history
-        for i, e in enumerate(extract):
-            hist[i] = (*hist[i], Posture.EXTRACT if e else Posture.RESTRAIN)
+        extract, restrain = Posture.EXTRACT, Posture.RESTRAIN
+        for i, cps in enumerate(self._cp_index):
+            n_seen = n_extract = 0
+            for j in cps:
+                v = last[j]
+                if v >= 0:
+                    n_seen += 1
+                    n_extract += v
+            hist[i] = (*hist[i], extract if n_seen and 2 * n_extract >= n_seen else restrain)
 
     def _integrable(
         self, i: int, mine: set[int] | None = None, pending: set[int] | None = None
@@ -883,12 +875,11 @@ class StackModel(mesa.Model):
         cum = h.cum_layer_profit
         total = float(cum.sum())
         share = (cum / total).tolist() if abs(total) > 1e-12 else [0.0] * n
-        if h.layer_rows:
-            last = h.layer_rows[-1]
-            rev = last["external_revenue"]
-            gross = margin(last["gross_profit"], rev).tolist()
-            oper = margin(last["operating_profit"], rev).tolist()
-            conc = last["hhi"].tolist()
+        settled = self._settled
+        if h.layer_rows and settled is not None:  # the last row's margins, computed once
+            gross = settled.layer_gross_margin.tolist()
+            oper = settled.layer_operating_margin.tolist()
+            conc = h.layer_rows[-1]["hhi"].tolist()
         else:
             gross = oper = conc = [0.0] * n
         out: list[Any] = [self.round]

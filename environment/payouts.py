@@ -197,8 +197,15 @@ class Settlement:
         Inputs per unit sold (the clearing's unit input cost where nothing was sold).
     firm_writedown
         Write-down per firm.
+    firm_margin
+        Per firm: operating profit over revenue from others (0 without any).
     restraining, sellers
         Per layer: active operations that restrained, and active operations.
+    layer_gross_margin, layer_operating_margin, layer_price
+        Per layer: gross and operating profit over revenue from others, revenue over
+        quantity (each 0 where the denominator is not positive).
+    mix
+        ``mix[b, s]``: the share of buyer ``b``'s purchases that came from seller ``s``.
     """
 
     payout: Payout
@@ -208,8 +215,13 @@ class Settlement:
     posture: NDArray[np.int8]
     unit_input: FloatArray
     firm_writedown: FloatArray
+    firm_margin: FloatArray
     restraining: FloatArray
     sellers: FloatArray
+    layer_gross_margin: FloatArray
+    layer_operating_margin: FloatArray
+    layer_price: FloatArray
+    mix: FloatArray
 
 
 def settle(
@@ -233,6 +245,7 @@ def settle(
     restrain_markup: FloatArray,
     active: NDArray[np.bool_],
     unit_input_cost: FloatArray,
+    flow: FloatArray,
 ) -> Settlement:
     """The round's :class:`Settlement`: :func:`pay_out`, :func:`layer_totals` and the rest.
 
@@ -240,19 +253,19 @@ def settle(
     clearing is on (see :func:`stackgame.environment.market.clear`), else
     :func:`settle_numpy`; the two give identical numbers. Parameters are those of
     :func:`pay_out`, plus the markups charged and the restrain markups (postures), which
-    operations are active, and the clearing's unit input costs.
+    operations are active, and the clearing's unit input costs and flows.
     """
     args = (
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
         internal_revenue, quantity, capacity, capital, depreciation_rate, fixed_cost,
         writedown, fines,
     )  # fmt: skip
-    extra = (markup, restrain_markup, active, unit_input_cost)
+    extra = (markup, restrain_markup, active, unit_input_cost, flow)
     kernel = _settle_kernel()
     if kernel is None or layer_of.shape[0] == 0:
         return settle_numpy(*args, stakes, *extra)
     (gross, depreciation, operating, utilisation, op_margin, posture, unit_input, share,
-     firm_profit, firm_revenue, firm_gross, firm_writedown, lay) = kernel(
+     firm_profit, firm_revenue, firm_gross, firm_writedown, firm_margin, lay, mix) = kernel(
         *args, *extra
     )  # fmt: skip
     payout = _with_stakes(
@@ -269,7 +282,8 @@ def settle(
         "hhi": lay[6],
     }
     return Settlement(
-        payout, layers, share, op_margin, posture, unit_input, firm_writedown, lay[7], lay[8]
+        payout, layers, share, op_margin, posture, unit_input, firm_writedown, firm_margin,
+        lay[7], lay[8], lay[9], lay[10], lay[11], mix,
     )  # fmt: skip
 
 
@@ -294,6 +308,7 @@ def settle_numpy(
     restrain_markup: FloatArray,
     active: NDArray[np.bool_],
     unit_input_cost: FloatArray,
+    flow: FloatArray,
 ) -> Settlement:
     """:func:`settle` in numpy: the reference the compiled kernel must equal exactly."""
     payout = pay_out(
@@ -307,6 +322,8 @@ def settle_numpy(
     posture = (markup > restrain_markup + 1e-12).astype(np.int8)
     unit_input = np.divide(input_cost, quantity, out=unit_input_cost.copy(), where=quantity > 1e-12)
     on = active.astype(float)
+    bought = flow.sum(axis=1, keepdims=True)
+    ext = layers["external_revenue"]
     return Settlement(
         payout=payout,
         layers=layers,
@@ -319,6 +336,11 @@ def settle_numpy(
             float
         ),
         sellers=np.bincount(layer_of, weights=on, minlength=n_layers).astype(float),
+        firm_margin=margin(payout.firm_profit, payout.firm_revenue),
+        layer_gross_margin=margin(layers["gross_profit"], ext),
+        layer_operating_margin=margin(layers["operating_profit"], ext),
+        layer_price=margin(layers["revenue"], layers["quantity"]),
+        mix=np.divide(flow, bought, out=np.zeros_like(flow), where=bought > 1e-12),
     )
 
 

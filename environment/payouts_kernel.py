@@ -26,6 +26,59 @@ _EPS = 1e-12
 
 
 @njit(cache=True)
+def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:  # pragma: no cover - compiled
+    """``a[lo:lo + n].sum()`` as numpy adds it (``pairwise_sum`` in its loops_utils).
+
+    Below eight terms a plain loop; up to 128, eight running sums combined pairwise, then
+    the tail; above, the two halves recursively. ``tests/environment/test_payouts.py``
+    checks the result against ``numpy.sum`` bit for bit.
+    """
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0 = a[lo]
+        r1 = a[lo + 1]
+        r2 = a[lo + 2]
+        r3 = a[lo + 3]
+        r4 = a[lo + 4]
+        r5 = a[lo + 5]
+        r6 = a[lo + 6]
+        r7 = a[lo + 7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return _pairwise_sum(a, lo, half) + _pairwise_sum(a, lo + half, n - half)
+
+
+@njit(cache=True)
+def row_sums(m: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``m.sum(axis=1)`` for a C-contiguous matrix, bit for bit as numpy sums."""
+    out = np.empty(m.shape[0])
+    flat = m.ravel()
+    for b in range(m.shape[0]):
+        out[b] = _pairwise_sum(flat, b * m.shape[1], m.shape[1])
+    return out
+
+
+@njit(cache=True)
 def settle_kernel(
     layer_of: np.ndarray,
     firm_of: np.ndarray,
@@ -46,6 +99,7 @@ def settle_kernel(
     restrain_markup: np.ndarray,
     active: np.ndarray,
     unit_input_cost: np.ndarray,
+    flow: np.ndarray,
 ) -> tuple[np.ndarray, ...]:  # pragma: no cover - compiled
     """Per-operation, per-firm and per-layer results (see ``settle_numpy``, same order)."""
     n = layer_of.shape[0]
@@ -63,8 +117,8 @@ def settle_kernel(
     firm_gross = np.zeros(n_firms)
     firm_writedown = np.zeros(n_firms)
     # rows: quantity, revenue, external revenue, input cost, gross, operating, hhi,
-    # restraining sellers, active sellers
-    lay = np.zeros((9, n_layers))
+    # restraining sellers, active sellers, gross margin, operating margin, mean price
+    lay = np.zeros((12, n_layers))
     for i in range(n):
         g = revenue[i] - input_cost[i] - variable_cost[i]
         d = capital[i] * depreciation_rate[i] + writedown[i]
@@ -103,6 +157,23 @@ def settle_kernel(
         if total > _EPS:
             share[i] = quantity[i] / total
         lay[6, layer_of[i]] += share[i] * share[i]
+    for k in range(n_layers):
+        if lay[2, k] > _EPS:
+            lay[9, k] = lay[4, k] / lay[2, k]
+            lay[10, k] = lay[5, k] / lay[2, k]
+        if lay[0, k] > _EPS:
+            lay[11, k] = lay[1, k] / lay[0, k]
+    firm_margin = np.zeros(n_firms)
+    for f in range(n_firms):
+        if firm_revenue[f] > _EPS:
+            firm_margin[f] = firm_profit[f] / firm_revenue[f]
+    # purchase shares: each buyer's row of the flow matrix over its row sum
+    bought = row_sums(flow)
+    mix = np.zeros_like(flow)
+    for b in range(flow.shape[0]):
+        if bought[b] > _EPS:
+            for j in range(flow.shape[1]):
+                mix[b, j] = flow[b, j] / bought[b]
     return (
         gross,
         depreciation,
@@ -116,5 +187,7 @@ def settle_kernel(
         firm_revenue,
         firm_gross,
         firm_writedown,
+        firm_margin,
         lay,
+        mix,
     )
