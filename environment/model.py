@@ -19,7 +19,7 @@ from stackgame.agents.firm import FirmAgent
 from stackgame.environment import events as ev
 from stackgame.environment.history import History
 from stackgame.environment.market import Clearing, clear, resolve_prices
-from stackgame.environment.payouts import Payout, Settlement, settle
+from stackgame.environment.payouts import Payout, Settlement, compiled, settle
 from stackgame.environment.regulator import investigate, investigation_probability
 from stackgame.environment.scenario import (
     TRIGGERS,
@@ -28,7 +28,7 @@ from stackgame.environment.scenario import (
     apply_overrides,
     resolve,
 )
-from stackgame.environment.state import StackState
+from stackgame.environment.state import INACTIVE_QUALITY, StackState
 from stackgame.strategies.base import (
     OBSERVATION_DEFAULTS,
     Action,
@@ -399,6 +399,10 @@ class StackModel(mesa.Model):
 
     def _markups_from(self, actions: Mapping[int, Action]) -> np.ndarray:
         """Markup per operation from the actions, capped by the regulator and floored."""
+        return self._cap_and_floor(self._chosen_markups(actions))
+
+    def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
+        """Markup per operation as the actions chose it (restrain where none acted)."""
         st = self.state
         if self._static_version != st.version:
             self._static_views()
@@ -421,11 +425,56 @@ class StackModel(mesa.Model):
                     chosen[o] = float(markups[layer])
                 elif postures.get(layer, default) is Posture.EXTRACT:  # Action.posture
                     chosen[o] = extract[o]
+        return chosen
+
+    def _cap_and_floor(self, chosen: list[float]) -> np.ndarray:
+        """The regulator's markup caps, then the floor (-0.95 or 0 by layer)."""
+        st = self.state
         m = np.array(chosen, dtype=float)
         capped = st.cap_until > self.round
         if capped.any():
             m = np.where(capped, np.minimum(m, st.cap_markup), m)
         return np.maximum(m, self._markup_floor)
+
+    def _prepare(
+        self, actions: Mapping[int, Action]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The clearing's inputs: markups, live capacity and quality, costs, self-supply.
+
+        One compiled call (:func:`stackgame.environment.round_kernel.prepare_kernel`), or
+        :meth:`_prepare_numpy`, the reference it equals bit for bit.
+        """
+        chosen = self._chosen_markups(actions)
+        kernel = compiled("prepare_kernel")
+        if kernel is None:
+            return self._prepare_numpy(chosen)
+        st = self.state
+        return kernel(
+            self.round, np.array(chosen, dtype=float), st.cap_until, st.cap_markup,
+            self._markup_floor, st.online_round, st.active, st.capacity, st.quality,
+            INACTIVE_QUALITY, st.penalty_until, st.integrated_at, st.unit_cost,
+            st.base_unit_cost, st.structure.own_below, self._last_need, st.input_coefficient,
+            st.layer_of,
+        )  # fmt: skip
+
+    def _prepare_numpy(
+        self, chosen: list[float]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        st = self.state
+        capacity = st.live_capacity(self.round)
+        # an entrant pays its cost penalty until it runs out; other operations never do
+        unit_cost = np.where(
+            (st.penalty_until > self.round) | (st.integrated_at < 0),
+            st.unit_cost,
+            st.base_unit_cost,
+        )
+        return (
+            self._cap_and_floor(chosen),
+            capacity,
+            st.live_quality(),
+            unit_cost,
+            self._self_share(capacity),
+        )
 
     def _self_share(self, capacity: np.ndarray | None = None) -> np.ndarray:
         """Planned self-supply share: own capacity below over last round's input need.
@@ -451,8 +500,7 @@ class StackModel(mesa.Model):
     def clear_markets(self, actions: Mapping[int, Action]) -> Clearing:
         """Markups from the actions, then the pure clearing function."""
         st = self.state
-        markup = self._markups_from(actions)
-        capacity = st.live_capacity(self.round)
+        markup, capacity, quality, unit_cost, self_share = self._prepare(actions)
         offers = None
         if st.cournot:
             offers = capacity.copy()
@@ -462,20 +510,14 @@ class StackModel(mesa.Model):
                     o = st.op(i, st.n_layers - 1)
                     if o >= 0:
                         offers[o] = max(0.0, float(a.quantities[top]))
-        # an entrant pays its cost penalty until it runs out; other operations never do
-        unit_cost = np.where(
-            (st.penalty_until > self.round) | (st.integrated_at < 0),
-            st.unit_cost,
-            st.base_unit_cost,
-        )
         clearing = clear(
             st.structure,
             unit_cost,
             markup,
-            st.live_quality(),
+            quality,
             capacity,
             st.demand,
-            self_share=self._self_share(capacity),
+            self_share=self_share,
             per_unit=st.per_unit,
             quantity_offer=offers,
             supplier_mix=self._mix_for(st.n_ops),

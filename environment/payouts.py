@@ -249,7 +249,7 @@ def settle(
 ) -> Settlement:
     """The round's :class:`Settlement`: :func:`pay_out`, :func:`layer_totals` and the rest.
 
-    Runs the numba kernel (:mod:`stackgame.environment.payouts_kernel`) when the compiled
+    Runs the numba kernel (:mod:`stackgame.environment.round_kernel`) when the compiled
     clearing is on (see :func:`stackgame.environment.market.clear`), else
     :func:`settle_numpy`; the two give identical numbers. Parameters are those of
     :func:`pay_out`, plus the markups charged and the restrain markups (postures), which
@@ -261,7 +261,7 @@ def settle(
         writedown, fines,
     )  # fmt: skip
     extra = (markup, restrain_markup, active, unit_input_cost, flow)
-    kernel = _settle_kernel()
+    kernel = compiled("settle_kernel")
     if kernel is None or layer_of.shape[0] == 0:
         return settle_numpy(*args, stakes, *extra)
     (gross, depreciation, operating, utilisation, op_margin, posture, unit_input, share,
@@ -376,19 +376,22 @@ def _with_stakes(
     )
 
 
-_KERNEL: Any = None
+_COMPILED: dict[str, Any] = {}
 
 
-def _settle_kernel() -> Any:
-    """The compiled settlement, imported on first use; ``None`` when off or unavailable."""
-    global _KERNEL
+def compiled(name: str) -> Any:
+    """A kernel of :mod:`stackgame.environment.round_kernel`, imported on first use.
+
+    ``None`` when ``STACKGAME_NO_JIT`` is set (see :func:`jit_enabled`) or numba is not
+    installed: the caller then runs its numpy reference.
+    """
     if not jit_enabled():
         return None
-    if _KERNEL is None:
+    if name not in _COMPILED:
         try:
-            from stackgame.environment.payouts_kernel import settle_kernel
+            from stackgame.environment import round_kernel
         except ImportError:  # numba not installed: the numpy path
-            _KERNEL = False
+            _COMPILED[name] = None
         else:
-            _KERNEL = settle_kernel
-    return _KERNEL or None
+            _COMPILED[name] = getattr(round_kernel, name)
+    return _COMPILED[name]

@@ -306,3 +306,45 @@ def test_engine_observations_equal_ones_built_the_slow_way_and_are_frozen() -> N
     a, b = list(observations.values())[:2]
     assert a.firm != b.firm and vars(a) is not vars(b)
     model.release()
+
+
+def test_compiled_round_preparation_equals_the_numpy_reference(monkeypatch) -> None:
+    # markups (regulator caps, floors), live capacity and quality, entrants' unit costs
+    # and self-supply shares: the kernel and the numpy code agree bit for bit every round
+    pytest.importorskip("numba")
+    from stackgame.environment import payouts
+
+    monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
+    assert payouts.compiled("prepare_kernel") is not None
+    seen = dict.fromkeys(("capped", "floored", "entrant", "self_supply"), False)
+    # a strict regulator, and a firm pricing below the floor, at -0.0, 0 and high in turn
+    strict = {"regulator.stance": 1.0, "regulator.base_rate": 0.9}
+    script = [Action(markups={"cloud": m}) for m in (-2.0, -0.0, 0.0, 5.0)]
+    for overrides, scripted in ((strict, "together"), ({}, None)):
+        model = StackModel("ai-stack-2026", 5, rounds=16, overrides=overrides)
+        checked = []
+
+        def prepare(actions: dict, model: StackModel = model, checked: list = checked) -> tuple:
+            got = StackModel._prepare(model, actions)
+            chosen = model._chosen_markups(actions)
+            want = model._prepare_numpy(chosen)
+            names = ("markup", "capacity", "quality", "cost", "share")
+            for name, g, w in zip(names, got, want, strict=True):
+                np.testing.assert_array_equal(g, w, name)
+                assert np.signbit(g).tolist() == np.signbit(w).tolist(), name
+            checked.append(model.round)
+            st = model.state
+            seen["capped"] |= bool((st.cap_until > model.round).any())
+            seen["floored"] |= bool((np.array(chosen) < got[0]).any())
+            entrant = (st.integrated_at >= 0) & (st.penalty_until > model.round)
+            seen["entrant"] |= bool(entrant.any())
+            seen["self_supply"] |= bool((got[4] > 0).any())
+            return got
+
+        monkeypatch.setattr(model, "_prepare", prepare)
+        if scripted:
+            model.firms[model.state.firm_index[scripted]].set_strategy(Scripted(script * 4))
+        model.run()
+        assert checked == list(range(16))
+        model.release()
+    assert seen == dict.fromkeys(seen, True), seen  # every branch was exercised

@@ -134,7 +134,7 @@ def test_compiled_settlement_equals_the_numpy_reference_exactly(monkeypatch) -> 
     from stackgame.environment import payouts
 
     monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
-    assert payouts._settle_kernel() is not None
+    assert payouts.compiled("settle_kernel") is not None
     rng = np.random.default_rng(11)
     for _ in range(200):
         n_layers = int(rng.integers(1, 6))
@@ -166,14 +166,14 @@ def test_settlement_agrees_with_pay_out_and_layer_totals_in_a_model_round(monkey
         assert s.posture.tolist() == model.history.op_rows[-1]["posture"].tolist()
     model.release()
     monkeypatch.setenv("STACKGAME_NO_JIT", "1")
-    assert payouts._settle_kernel() is None
+    assert payouts.compiled("settle_kernel") is None
 
 
 def test_compiled_row_sums_add_as_numpy_does() -> None:
     # the purchase shares divide by row sums; numpy adds rows pairwise (eight running sums
     # from eight terms up): the kernel must give the same last bits
     pytest.importorskip("numba")
-    from stackgame.environment.payouts_kernel import row_sums
+    from stackgame.environment.round_kernel import row_sums
 
     rng = np.random.default_rng(5)
     for n in [*range(1, 40), 127, 128, 129, 200, 257, 1000]:

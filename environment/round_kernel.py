@@ -1,18 +1,22 @@
-"""Numba-compiled settlement: :func:`stackgame.environment.payouts.settle` in one call.
+"""Numba-compiled per-round bookkeeping around the clearing, in two calls.
 
-After the clearing, a round turns per-operation revenues and costs into margins and
-profits, sums them per firm and per layer, and derives what the regulator and the next
-round read (quantity shares, margins on external sales, postures, full unit costs, input
-needs). In numpy that is some sixty calls on arrays of a few dozen entries, each costing
-about a microsecond of overhead; here it is one pass.
+Before the clearing a round turns the firms' markups and the state into the clearing's
+inputs (capped and floored markups, live capacity and quality, effective unit costs,
+planned self-supply shares): :func:`prepare_kernel`. After it, a round turns revenues and
+costs into margins and profits, sums them per firm and per layer, and derives what the
+regulator and the next round read: :func:`settle_kernel`. In numpy each is a few dozen
+calls on arrays of a few dozen entries, each costing about a microsecond of overhead.
 
-The numpy implementation, :func:`stackgame.environment.payouts.settle_numpy`, stays the
-reference, and this kernel gives *exactly* its numbers: every element-wise expression
-keeps numpy's order of operations, and every sum is a ``bincount``, which adds each bin's
-terms in index order, as the loops here do. ``tests/environment/test_payouts.py`` checks
-bit-for-bit equality. The stake transfers (a small matrix product) stay in numpy.
+The numpy code stays the reference (``StackModel._prepare_numpy`` and
+:func:`stackgame.environment.payouts.settle_numpy`) and these kernels give *exactly* its
+numbers: every element-wise expression keeps numpy's order of operations (and its
+``minimum``/``maximum`` rules for ties and NaN), every sum is a ``bincount`` (each bin's
+terms added in index order, as the loops here do) or numpy's pairwise row sum
+(:func:`row_sums`). ``tests/environment/test_payouts.py`` and
+``tests/environment/test_model.py`` check bit-for-bit equality. The stake transfers (a
+small matrix product) stay in numpy.
 
-Imported on first use by :func:`stackgame.environment.payouts.settle` (numba compiles on
+Imported on first use (:func:`stackgame.environment.payouts.compiled`; numba compiles on
 the first call or loads its on-disk cache), unless ``STACKGAME_NO_JIT`` is set or numba
 is not installed.
 """
@@ -23,6 +27,72 @@ import numpy as np
 from numba import njit
 
 _EPS = 1e-12
+
+
+@njit(cache=True)
+def _maximum(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """``np.maximum`` on two floats: NaN wins, a tie gives the second (as numpy's loop)."""
+    return a if a > b or np.isnan(a) else b
+
+
+@njit(cache=True)
+def _minimum(a: float, b: float) -> float:  # pragma: no cover - compiled
+    """``np.minimum`` on two floats: NaN wins, a tie gives the second (as numpy's loop)."""
+    return a if a < b or np.isnan(a) else b
+
+
+@njit(cache=True)
+def prepare_kernel(
+    round_: int,
+    chosen: np.ndarray,
+    cap_until: np.ndarray,
+    cap_markup: np.ndarray,
+    floor: np.ndarray,
+    online_round: np.ndarray,
+    active: np.ndarray,
+    capacity: np.ndarray,
+    quality: np.ndarray,
+    inactive_quality: float,
+    penalty_until: np.ndarray,
+    integrated_at: np.ndarray,
+    unit_cost: np.ndarray,
+    base_unit_cost: np.ndarray,
+    own_below: np.ndarray,
+    last_need: np.ndarray,
+    input_coefficient: np.ndarray,
+    layer_of: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    """Markups, live capacity and quality, unit costs and self-supply shares for a round."""
+    n = chosen.shape[0]
+    markup = np.empty(n)
+    live_cap = np.empty(n)
+    live_quality = np.empty(n)
+    cost = np.empty(n)
+    share = np.zeros(n)
+    for i in range(n):
+        m = chosen[i]
+        if cap_until[i] > round_:
+            m = _minimum(m, cap_markup[i])
+        markup[i] = _maximum(m, floor[i])
+        live_cap[i] = capacity[i] if online_round[i] <= round_ and active[i] else 0.0
+        live_quality[i] = quality[i] if active[i] else inactive_quality
+        if penalty_until[i] > round_ or integrated_at[i] < 0:
+            cost[i] = unit_cost[i]
+        else:
+            cost[i] = base_unit_cost[i]
+    for i in range(n):
+        own = own_below[i]
+        if own < 0:
+            continue
+        need = last_need[i]
+        if round_ == 0:  # no history yet: expect to run at full capacity
+            need = input_coefficient[layer_of[i]] * live_cap[i]
+        avail = live_cap[own]
+        s = 1.0
+        if need > _EPS:
+            s = _minimum(1.0, avail / _maximum(need, _EPS))
+        share[i] = s if avail > _EPS else 0.0
+    return markup, live_cap, live_quality, cost, share
 
 
 @njit(cache=True)
