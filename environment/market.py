@@ -35,6 +35,7 @@ results are returned in the caller's order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,27 +187,30 @@ def build_structure(
             raise ValueError(
                 f"{name}: every value must be positive and finite (got {arr.tolist()})"
             )
-    by_layer = [np.flatnonzero(layer_of == k).astype(np.int64) for k in range(n_layers)]
-    own_below = np.full(n, -1, dtype=np.int64)
+    lay = layer_of.tolist()
+    firms = firm_of.tolist()
+    buckets: list[list[int]] = [[] for _ in range(n_layers)]
     key: dict[tuple[int, int], int] = {}
-    for i in range(n):
-        pair = (int(firm_of[i]), int(layer_of[i]))
+    for i, pair in enumerate(zip(firms, lay, strict=True)):
         if pair in key:
             raise ValueError(f"firm {pair[0]} has two operations in layer {pair[1]}")
         key[pair] = i
-    for i in range(n):
-        own_below[i] = key.get((int(firm_of[i]), int(layer_of[i]) - 1), -1)
+        buckets[pair[1]].append(i)
+    by_layer = [np.array(b, dtype=np.int64) for b in buckets]
+    own_below = np.array(
+        [key.get((f, k - 1), -1) for f, k in zip(firms, lay, strict=True)], dtype=np.int64
+    )
     allowed = (layer_of[None, :] == layer_of[:, None] - 1) & (firm_of[None, :] != firm_of[:, None])
     lock_in = np.zeros((n, n))
     exclusive: dict[int, list[int]] = {}
     for k, (b, s, cost, excl) in enumerate(relations or []):
         if not (0 <= b < n and 0 <= s < n):
             raise ValueError(f"relations[{k}]: operation index out of range 0..{n - 1}")
-        if layer_of[s] != layer_of[b] - 1:
+        if lay[s] != lay[b] - 1:
             raise ValueError(
                 f"relations[{k}]: the seller must be in the layer just below the buyer"
             )
-        if not np.isfinite(cost) or cost < 0:
+        if not math.isfinite(cost) or cost < 0:
             raise ValueError(f"relations[{k}]: switching cost must be finite and >= 0 (got {cost})")
         lock_in[b, s] += cost
         if excl:

@@ -121,6 +121,15 @@ def _strategy(name: str, params: Mapping[str, Any]) -> Strategy:
     return cls(**params) if params else cls()
 
 
+def _union(in_layer: list[list[int]], layers: list[int], exclude: int) -> list[int]:
+    """Firms with an operation in any of ``layers``, ascending, without ``exclude``."""
+    out: set[int] = set()
+    for k in layers:
+        out.update(in_layer[k])
+    out.discard(exclude)
+    return sorted(out)
+
+
 class _ScalarCollector(mesa.DataCollector):
     """Mesa's ``DataCollector``, filled from one row computed once a round.
 
@@ -811,34 +820,45 @@ class StackModel(mesa.Model):
             groups[firm_of[o]].append(o)
         self._ops_of = [np.array(g, dtype=np.intp) for g in groups]
         self._ops_list = groups
-        # each firm's layers as a bit mask: j supplies i when a layer of j lies just below
-        # one of i's ((mine >> 1) & theirs), buys from i when just above, rivals when shared
+        # each firm's layers as a bit mask
         layer_of = st.layer_of.tolist()
         masks = [sum({1 << layer_of[o] for o in g}) for g in groups]
         acquired = st.acquired.tolist()
         names = [f.name for f in self.firms]
+        n_layers = st.n_layers
+        # firms (active, ascending) with an operation in each layer, and their names: j
+        # supplies i when j is in a layer just below one of i's, buys from i when just
+        # above, and rivals i when they share a layer
+        in_layer = [
+            [j for j, m in enumerate(masks) if (m >> k) & 1 and not acquired[j]]
+            for k in range(n_layers)
+        ]
+        named = [tuple(names[j] for j in firms) for firms in in_layer]
+        none: list[int] = []
         rels = []
         cp_index = []
-        for i in range(st.n_firms):
-            mine = masks[i]
-            sup, cus, riv = [], [], []
-            for j in range(st.n_firms):
-                theirs = masks[j]
-                if j == i or acquired[j] or not theirs:
-                    continue
-                if (mine >> 1) & theirs:
-                    sup.append(j)
-                if (mine << 1) & theirs:
-                    cus.append(j)
-                if mine & theirs:
-                    riv.append(j)
+        for i, mine in enumerate(masks):
+            mine_layers = [k for k in range(n_layers) if (mine >> k) & 1]
+            if len(mine_layers) == 1:  # the common case: lists as they are, less i itself
+                k = mine_layers[0]
+                sup = in_layer[k - 1] if k > 0 else none
+                cus = in_layer[k + 1] if k + 1 < n_layers else none
+                riv = [j for j in in_layer[k] if j != i]
+                sup_names = named[k - 1] if k > 0 else ()
+                cus_names = named[k + 1] if k + 1 < n_layers else ()
+            else:
+                sup = _union(in_layer, [k - 1 for k in mine_layers if k > 0], i)
+                cus = _union(in_layer, [k + 1 for k in mine_layers if k + 1 < n_layers], i)
+                riv = _union(in_layer, mine_layers, i)
+                sup_names = tuple(names[j] for j in sup)
+                cus_names = tuple(names[j] for j in cus)
             cps = tuple(dict.fromkeys(sup + cus))
             cp_index.append(cps)
             rels.append(
                 (
                     tuple(names[j] for j in cps),
-                    tuple(names[j] for j in sup),
-                    tuple(names[j] for j in cus),
+                    sup_names,
+                    cus_names,
                     tuple(names[j] for j in riv),
                 )
             )
