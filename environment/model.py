@@ -20,7 +20,7 @@ from stackgame.environment import events as ev
 from stackgame.environment.history import History
 from stackgame.environment.market import Clearing, clear, resolve_prices
 from stackgame.environment.payouts import Payout, Settlement, compiled, settle
-from stackgame.environment.regulator import investigate, investigation_probability
+from stackgame.environment.regulator import open_investigations
 from stackgame.environment.scenario import (
     TRIGGERS,
     Scenario,
@@ -670,12 +670,11 @@ class StackModel(mesa.Model):
         if reg.enabled and reg.stance > 0:
             # margins on sales to others: self-supply at cost is not a market position
             op_margin = settled.operating_margin
-            prob = investigation_probability(
-                share, op_margin, reg.stance, reg.base_rate, reg.share_threshold,
-                reg.margin_threshold,
-            )  # fmt: skip
             draws = self.regulator_rng.random(st.n_ops)
-            opened = investigate(prob, st.cap_until > self.round, draws) & st.active
+            opened = open_investigations(
+                share, op_margin, reg.stance, reg.base_rate, reg.share_threshold,
+                reg.margin_threshold, draws, st.cap_until, self.round, st.active,
+            )  # fmt: skip
             for o in np.flatnonzero(opened).tolist() if opened.any() else ():
                 st.cap_until[o] = self.round + 1 + reg.cap_rounds
                 st.cap_markup[o] = reg.cap_markup

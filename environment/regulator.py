@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from stackgame.environment.payouts import compiled
 
 FloatArray = NDArray[np.float64]
 
@@ -51,3 +52,43 @@ def investigate(
     Operations with an investigation already open (``open_``) are not investigated again.
     """
     return (draws < probability) & ~open_
+
+
+def open_investigations(
+    share: FloatArray,
+    operating_margin: FloatArray,
+    stance: float,
+    base_rate: float,
+    share_threshold: float,
+    margin_threshold: float,
+    draws: FloatArray,
+    cap_until: NDArray[np.int64],
+    round_: int,
+    active: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """Active operations without an open investigation whose draw opens one this round.
+
+    Exactly ``investigate(investigation_probability(...), cap_until > round_, draws) &
+    active``. With numba, one compiled pass decides every operation whose draw is not
+    within ``1e-12`` of its probability (numba's ``tanh`` may differ from numpy's in the
+    last bit); the rare others are settled with numpy's probability.
+    """
+    kernel = compiled("investigate_kernel")
+    if kernel is None:
+        prob = investigation_probability(
+            share, operating_margin, stance, base_rate, share_threshold, margin_threshold
+        )
+        return investigate(prob, cap_until > round_, draws) & active
+    verdict = kernel(
+        share, operating_margin, stance, base_rate, share_threshold, margin_threshold, draws,
+        cap_until, round_, active,
+    )  # fmt: skip
+    opened = verdict == 1
+    close = np.flatnonzero(verdict == 2)
+    if close.size:
+        prob = investigation_probability(
+            share[close], operating_margin[close], stance, base_rate, share_threshold,
+            margin_threshold,
+        )  # fmt: skip
+        opened[close] = draws[close] < prob
+    return opened

@@ -261,3 +261,40 @@ def settle_kernel(
         lay,
         mix,
     )
+
+
+@njit(cache=True)
+def investigate_kernel(
+    share: np.ndarray,
+    margin: np.ndarray,
+    stance: float,
+    base_rate: float,
+    share_threshold: float,
+    margin_threshold: float,
+    draws: np.ndarray,
+    cap_until: np.ndarray,
+    round_: int,
+    active: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Which operations the regulator investigates: 0 no, 1 yes, 2 too close to call.
+
+    The probability is :func:`stackgame.environment.regulator.investigation_probability`
+    with this library's ``tanh``, which may differ from numpy's in the last bit (so does
+    the probability, by far less than ``1e-12``). A draw within ``1e-12`` of it is
+    returned as 2, for the caller to settle with numpy's own probability, so that the
+    outcome is always numpy's.
+    """
+    n = share.shape[0]
+    out = np.zeros(n, dtype=np.int8)
+    scale = base_rate * stance
+    for i in range(n):
+        if cap_until[i] > round_ or not active[i]:
+            continue
+        a = 0.5 * (1.0 + np.tanh(0.5 * ((share[i] - share_threshold) / 0.05)))
+        b = 0.5 * (1.0 + np.tanh(0.5 * ((margin[i] - margin_threshold) / 0.05)))
+        p = scale * a * b
+        if np.isnan(p) or abs(draws[i] - p) <= 1e-12:
+            out[i] = 2
+        elif draws[i] < p:
+            out[i] = 1
+    return out
