@@ -356,26 +356,32 @@ class StackModel(mesa.Model):
         pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
         for o, firm in enumerate(st.firm_of.tolist()):
             pending[firm].add(layer_of[o])
+        may_build = (st.can_integrate & ~st.acquired).tolist()  # as _integrable decides
+        n_layers = st.n_layers
         self._static = []
         for f in self.firms:
             i = f.index
             ops = self._ops_list[i]
             rel = self._relations[i]
             lnames = tuple(names[layer_of[o]] for o in ops)
-            template = dict(OBSERVATION_DEFAULTS)
-            template.update(
-                firm=f.name,
-                layers=lnames,
-                counterparts=rel[0],
-                suppliers=rel[1],
-                customers=rel[2],
-                rivals=rel[3],
-                markup_grid=st.markup_grid,
-                integrable=self._integrable(i, {layer_of[o] for o in ops}, pending[i]),
-                integrated=tuple(names[layer_of[o]] for o in ops if integrated_at[o] >= 0),
-                horizon=self.rounds,
-                markup_bounds={names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
-            )
+            integrable: tuple[str, ...] = ()
+            if st.allow_integration and may_build[i]:
+                near = {layer_of[o] + d for o in ops for d in (-1, 1)} - pending[i]
+                integrable = tuple(names[k] for k in sorted(near) if 0 <= k < n_layers)
+            template = {
+                **OBSERVATION_DEFAULTS,
+                "firm": f.name,
+                "layers": lnames,
+                "counterparts": rel[0],
+                "suppliers": rel[1],
+                "customers": rel[2],
+                "rivals": rel[3],
+                "markup_grid": st.markup_grid,
+                "integrable": integrable,
+                "integrated": tuple(names[layer_of[o]] for o in ops if integrated_at[o] >= 0),
+                "horizon": self.rounds,
+                "markup_bounds": {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
+            }
             self._static.append((template, ops, lnames, rel[1]))
         self._markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
         self._static_version = st.version

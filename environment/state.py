@@ -13,6 +13,8 @@ import numpy as np
 from stackgame.environment.market import Demand, Structure, build_structure
 from stackgame.environment.scenario import RegulatorSpec, Scenario, ScenarioError
 
+from stackgame.numeric import exact_mean, exact_median, exact_std
+
 _OP_FIELDS = (
     "capacity",
     "unit_cost",
@@ -196,11 +198,12 @@ class StackState:
         until ``penalty_rounds`` after it comes online; its quality is the layer's mean
         less one standard deviation; its markups are the layer's medians.
         """
-        peers = np.flatnonzero((self.layer_of == layer) & self.active)
-        med = lambda a: float(np.median(a[peers])) if peers.size else 0.0  # noqa: E731
-        quality = (
-            float(self.quality[peers].mean() - self.quality[peers].std()) if peers.size else 0.0
-        )
+        peers = np.flatnonzero((self.layer_of == layer) & self.active).tolist()
+        med = lambda a: exact_median(a[peers].tolist()) if peers else 0.0  # noqa: E731
+        quality = 0.0
+        if peers:
+            peer_quality = self.quality[peers].tolist()
+            quality = exact_mean(peer_quality) - exact_std(peer_quality)
         base_cost = med(self.base_unit_cost)
         values = {
             "firm_of": firm,
@@ -211,7 +214,7 @@ class StackState:
             "restrain_markup": med(self.restrain_markup),
             "extract_markup": med(self.extract_markup),
             "capital": capacity * self.build_cost[layer],
-            "depreciation_rate": med(self.depreciation_rate) if peers.size else 0.05,
+            "depreciation_rate": med(self.depreciation_rate) if peers else 0.05,
             "fixed_cost": 0.0,
             "capacity_growth": 0.0,
             "captive": False,

@@ -32,6 +32,8 @@ from stackgame.strategies.base import (
 from stackgame.strategies.learners import markup_action
 from stackgame.strategies.registry import register
 
+from stackgame.numeric import exact_mean
+
 #: The built-in stack, bottom first: the fallback order when market data is missing.
 STACK_ORDER = ("foundry", "chips", "cloud", "models", "apps")
 
@@ -52,40 +54,13 @@ def mean_utilisation(observation: Observation) -> float | None:
     """Mean of last round's utilisation over the firm's layers (``None`` before data)."""
     util = observation.utilisation
     values = [util[x] for x in observation.layers if x in util]
-    return _mean(values) if values else None
-
-
-def _mean(values: list[float]) -> float:
-    """``float(np.mean(values))`` of a non-empty list, to the last bit, without numpy.
-
-    numpy's sum is pairwise: fewer than eight terms in order from 0.0; up to 128, eight
-    running sums (every eighth term) combined pairwise, then the leftover terms in order;
-    beyond, numpy itself. Called every round by the archetypes, where ``np.mean``'s own
-    overhead on a short list costs more than the rest of a decision.
-    """
-    n = len(values)
-    if n < 8:
-        total = 0.0
-        for v in values:
-            total += v
-        return float(total / n)
-    if n > 128:
-        return float(np.mean(values))
-    r = values[:8]
-    end = n - n % 8
-    for i in range(8, end, 8):
-        for j in range(8):
-            r[j] += values[i + j]
-    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-    for v in values[end:]:
-        total += v
-    return float(total / n)
+    return exact_mean(values) if values else None
 
 
 def mean_supplier_margin(observation: Observation) -> float | None:
     """Mean of the suppliers' last operating margins (``None`` without suppliers)."""
     margins = list(observation.supplier_margins.values())
-    return _mean(margins) if margins else None
+    return exact_mean(margins) if margins else None
 
 
 def split_postures(
@@ -657,7 +632,7 @@ class SqueezedCloud(Strategy):
             if x in observation.market
         ]
         busy = u is not None and u >= self.target
-        return Action.uniform(EXTRACT if busy and rates and _mean(rates) < 0.5 else RESTRAIN)
+        return Action.uniform(EXTRACT if busy and rates and exact_mean(rates) < 0.5 else RESTRAIN)
 
 
 @register
