@@ -140,7 +140,10 @@ class History:
             k = self.cum_payments.shape[0]
             grown[:k, :k] = self.cum_payments
             self.cum_payments = grown
-        self.cum_payments[:m, :m] += clearing.payments
+        if m == self.cum_payments.shape[0]:
+            np.add(self.cum_payments, clearing.payments, out=self.cum_payments)
+        else:
+            self.cum_payments[:m, :m] += clearing.payments
 
     # -- matrices ------------------------------------------------------------------------------
     def ops_matrix(self, column: str) -> np.ndarray:

@@ -41,6 +41,8 @@ from stackgame.strategies.base import (
 from stackgame.strategies.registry import get as get_strategy
 from stackgame.strategies.registry import make
 
+from stackgame.numeric import exact_sum
+
 STAKE_SHARE = 0.10
 """Share of the target bought by one ``STAKE`` move (OpenAI's AMD warrant: 10%, 001)."""
 VALUATION_MULTIPLE = 8.0
@@ -138,9 +140,10 @@ class _ScalarCollector(mesa.DataCollector):
     reporters are all plain numbers read from the same per-layer arrays, so calling them
     one by one repeats the same lookups two dozen times and the copies are pure overhead.
     With ``row`` (a callable returning every reporter's value, in the reporters' order)
-    ``collect`` appends that row; the reporters stay in ``model_reporters`` and return the
-    same values when called (a test checks that). The first round, agent reporters, or
-    any reporter added later go through Mesa's own ``collect``.
+    ``collect`` keeps that row, and the rows become Mesa's columns (``model_vars``) when
+    they are read; the reporters stay in ``model_reporters`` and return the same values
+    when called (a test checks that). The first round, agent reporters, or any reporter
+    added later go through Mesa's own ``collect``.
     """
 
     def __init__(
@@ -152,6 +155,25 @@ class _ScalarCollector(mesa.DataCollector):
         self._row = row
         self._row_keys = tuple(model_reporters)
 
+    _pending: list[list[Any]]
+    _model_vars: dict[str, list[Any]]
+
+    @property
+    def model_vars(self) -> dict[str, list[Any]]:
+        """Mesa's columns of model reporter values (rows collected since are added first)."""
+        pending = self._pending
+        if pending:
+            self._pending = []
+            columns = self._model_vars
+            for var, values in zip(self._row_keys, zip(*pending, strict=True), strict=True):
+                columns[var].extend(values)
+        return self._model_vars
+
+    @model_vars.setter
+    def model_vars(self, value: dict[str, list[Any]]) -> None:
+        self._pending = []
+        self._model_vars = value
+
     def collect(self, model: mesa.Model) -> None:
         """Append each model reporter's value (see the class docstring)."""
         row = self._row
@@ -162,11 +184,12 @@ class _ScalarCollector(mesa.DataCollector):
             or not self._validated
             or len(self.model_reporters) != len(self._row_keys)
         ):
-            super().collect(model)
+            super().collect(model)  # (reads model_vars: pending rows go in first)
             return
-        model_vars = self.model_vars
-        for var, value in zip(self._row_keys, row(model), strict=True):
-            model_vars[var].append(value)
+        values = row(model)
+        if len(values) != len(self._row_keys):
+            raise ValueError(f"reporter row has {len(values)} values for {self._row_keys}")
+        self._pending.append(values)  # turned into columns when model_vars is read
 
 
 class StackModel(mesa.Model):
@@ -772,15 +795,19 @@ class StackModel(mesa.Model):
             a = actions.get(i)
             if a is None:
                 head = restrain
-            elif not a.postures and a.markups and ops:
-                head = Posture(max(postures[o] for o in ops))
+            elif not a.postures:  # one posture for all layers, or explicit markups
+                head = Posture(max(postures[o] for o in ops)) if a.markups and ops else a.default
             else:
                 head = a.headline
             if len(ops) == 1:
                 mean_markup = 0.0 + markups[ops[0]]  # what sum([...]) / 1 gives, -0.0 included
             else:
                 mean_markup = sum([markups[o] for o in ops]) / len(ops) if ops else 0.0
-            f.remember(head, values[i], firm_margin[i], mean_markup)
+            # FirmAgent.remember, inlined: this loop runs for every firm every round
+            f.postures += (head,)
+            f.payoffs += (values[i],)
+            f.margins += (firm_margin[i],)
+            f.markups += (mean_markup,)
         self._update_counterpart_history()
         self.round += 1
         if self.datacollector is not None:
@@ -868,7 +895,13 @@ class StackModel(mesa.Model):
                 )
             )
         self._relations = rels
-        self._cp_index = cp_index  # for the majority vote of the counterpart history
+        # for the majority vote of the counterpart history: lists, and a 0/1 matrix
+        self._cp_index = cp_index
+        self._cp_sizes = [len(c) for c in cp_index]
+        cp_matrix = np.zeros((st.n_firms, st.n_firms), dtype=np.int64)
+        rows = [i for i, c in enumerate(cp_index) for _ in c]
+        cp_matrix[rows, [j for c in cp_index for j in c]] = 1
+        self._cp_matrix = cp_matrix
         self._static_version = -1
         if not hasattr(self, "_counterpart_history"):
             self._counterpart_history: list[tuple[Posture, ...]] = [() for _ in range(st.n_firms)]
@@ -882,14 +915,15 @@ class StackModel(mesa.Model):
         last = [int(f.postures[-1]) if f.postures else -1 for f in self.firms]
         hist = self._counterpart_history
         extract, restrain = Posture.EXTRACT, Posture.RESTRAIN
-        for i, cps in enumerate(self._cp_index):
-            n_seen = n_extract = 0
-            for j in cps:
-                v = last[j]
-                if v >= 0:
-                    n_seen += 1
-                    n_extract += v
-            hist[i] = (*hist[i], extract if n_seen and 2 * n_extract >= n_seen else restrain)
+        if min(last, default=0) >= 0:  # every firm has a history (after round 0)
+            n_seen = self._cp_sizes
+            n_extract = (self._cp_matrix @ np.array(last, dtype=np.int64)).tolist()
+        else:
+            seen = [[last[j] for j in cps if last[j] >= 0] for cps in self._cp_index]
+            n_seen = [len(x) for x in seen]
+            n_extract = [sum(x) for x in seen]
+        for i, (n, e) in enumerate(zip(n_seen, n_extract, strict=True)):
+            hist[i] = (*hist[i], extract if n and 2 * e >= n else restrain)
 
     def _integrable(
         self, i: int, mine: set[int] | None = None, pending: set[int] | None = None
@@ -939,9 +973,9 @@ class StackModel(mesa.Model):
         """Every reporter of :meth:`_reporters`, in its order, from one pass over the arrays."""
         h = self.history
         n = self.state.n_layers
-        cum = h.cum_layer_profit
-        total = float(cum.sum())
-        share = (cum / total).tolist() if abs(total) > 1e-12 else [0.0] * n
+        cum = h.cum_layer_profit.tolist()
+        total = exact_sum(cum)  # float(cum.sum()), bit for bit
+        share = [c / total for c in cum] if abs(total) > 1e-12 else [0.0] * n
         settled = self._settled
         if h.layer_rows and settled is not None:  # the last row's margins, computed once
             gross = settled.layer_gross_margin.tolist()
