@@ -902,23 +902,26 @@ def _clear_compiled(
         -1 if spill_rounds is None else max(int(spill_rounds), 0),
         MAX_ATTEMPTS,
     )
+    per_op, flow, lost, spend, outside, attempts = r
+    (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
+     gross_profit, unmet_input, final_demand, internal_revenue) = per_op  # fmt: skip
     return Clearing(
-        price=r[0],
-        unit_input_cost=r[1],
-        quantity=r[2],
-        flow=r[3],
-        self_supply=r[4],
-        revenue=r[5],
-        input_cost=r[6],
-        variable_cost=r[7],
-        gross_profit=r[8],
-        unmet_input=r[9],
-        final_demand=r[10],
-        internal_revenue=r[11],
-        lost_demand=float(r[12]),
-        final_spend=float(r[13]),
-        outside_share=float(r[14]),
-        attempts=int(r[15]),
+        price=price,
+        unit_input_cost=unit_input_cost,
+        quantity=quantity,
+        flow=flow,
+        self_supply=self_supply,
+        revenue=revenue,
+        input_cost=input_cost,
+        variable_cost=variable_cost,
+        gross_profit=gross_profit,
+        unmet_input=unmet_input,
+        final_demand=final_demand,
+        internal_revenue=internal_revenue,
+        lost_demand=float(lost),
+        final_spend=float(spend),
+        outside_share=float(outside),
+        attempts=int(attempts),
     )
 
 

@@ -643,24 +643,7 @@ def clear_kernel(
     per_unit: bool,
     spill_rounds: int,
     max_attempts: int,
-) -> tuple[
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    float,
-    float,
-    float,
-    int,
-]:  # pragma: no cover - compiled
+) -> tuple[np.ndarray, np.ndarray, float, float, float, int]:  # pragma: no cover - compiled
     """The whole of ``market.clear`` over plain arrays, in and out in the caller's order.
 
     Parameters
@@ -863,17 +846,20 @@ def clear_kernel(
             break
         has_reserve = True
     # back to the caller's order
-    out_price = np.empty(n)
-    out_input_unit = np.empty(n)
-    out_quantity = np.empty(n)
-    out_self = np.empty(n)
-    out_revenue = np.empty(n)
-    out_input_cost = np.empty(n)
-    out_variable = np.empty(n)
-    out_gross = np.empty(n)
-    out_unmet = np.empty(n)
-    out_final = np.empty(n)
-    out_internal = np.empty(n)
+    # one matrix for the per-operation results (each returned array costs a boxing),
+    # rows in the order of Clearing's fields
+    out = np.empty((11, n))
+    out_price = out[0]
+    out_input_unit = out[1]
+    out_quantity = out[2]
+    out_self = out[3]
+    out_revenue = out[4]
+    out_input_cost = out[5]
+    out_variable = out[6]
+    out_gross = out[7]
+    out_unmet = out[8]
+    out_final = out[9]
+    out_internal = out[10]
     flow = np.zeros((n, n))
     for i in range(n):
         o = order[i]
@@ -899,21 +885,4 @@ def clear_kernel(
             ob = order[lo + i]
             for j in range(ns):
                 flow[ob, order[slo + j]] = f[i, j]
-    return (
-        out_price,
-        out_input_unit,
-        out_quantity,
-        flow,
-        out_self,
-        out_revenue,
-        out_input_cost,
-        out_variable,
-        out_gross,
-        out_unmet,
-        out_final,
-        out_internal,
-        lost,
-        spend,
-        outside,
-        attempt,
-    )
+    return out, flow, lost, spend, outside, attempt

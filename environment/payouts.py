@@ -264,10 +264,9 @@ def settle(
     kernel = compiled("settle_kernel")
     if kernel is None or layer_of.shape[0] == 0:
         return settle_numpy(*args, stakes, *extra)
-    (gross, depreciation, operating, utilisation, op_margin, posture, unit_input, share,
-     firm_profit, firm_revenue, firm_gross, firm_writedown, firm_margin, lay, mix) = kernel(
-        *args, *extra
-    )  # fmt: skip
+    per_op, posture, per_firm, lay, mix = kernel(*args, *extra)
+    gross, depreciation, operating, utilisation, op_margin, unit_input, share = per_op
+    firm_profit, firm_revenue, firm_gross, firm_writedown, firm_margin = per_firm
     payout = _with_stakes(
         stakes, gross, depreciation, fixed_cost, fines, operating, utilisation, firm_profit,
         firm_revenue, firm_gross,

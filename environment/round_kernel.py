@@ -171,21 +171,28 @@ def settle_kernel(
     unit_input_cost: np.ndarray,
     flow: np.ndarray,
 ) -> tuple[np.ndarray, ...]:  # pragma: no cover - compiled
-    """Per-operation, per-firm and per-layer results (see ``settle_numpy``, same order)."""
+    """Per-operation, per-firm and per-layer results, postures and purchase shares."""
     n = layer_of.shape[0]
-    gross = np.empty(n)
-    depreciation = np.empty(n)
-    operating = np.empty(n)
-    utilisation = np.zeros(n)
+    # results come back in a few matrices (each returned array costs a boxing): rows of
+    # per_op are gross, depreciation, operating, utilisation, operating margin, inputs
+    # per unit, share of the layer's quantity; rows of per_firm are profit, revenue from
+    # others, gross profit, write-down, margin
+    per_op = np.zeros((7, n))
+    gross = per_op[0]
+    depreciation = per_op[1]
+    operating = per_op[2]
+    utilisation = per_op[3]
+    op_margin = per_op[4]
+    unit_input = per_op[5]
+    share = per_op[6]
     external = np.empty(n)
-    op_margin = np.zeros(n)
     posture = np.zeros(n, dtype=np.int8)
-    unit_input = np.empty(n)
-    share = np.zeros(n)
-    firm_profit = np.zeros(n_firms)
-    firm_revenue = np.zeros(n_firms)
-    firm_gross = np.zeros(n_firms)
-    firm_writedown = np.zeros(n_firms)
+    per_firm = np.zeros((5, n_firms))
+    firm_profit = per_firm[0]
+    firm_revenue = per_firm[1]
+    firm_gross = per_firm[2]
+    firm_writedown = per_firm[3]
+    firm_margin = per_firm[4]
     # rows: quantity, revenue, external revenue, input cost, gross, operating, hhi,
     # restraining sellers, active sellers, gross margin, operating margin, mean price
     lay = np.zeros((12, n_layers))
@@ -233,7 +240,6 @@ def settle_kernel(
             lay[10, k] = lay[5, k] / lay[2, k]
         if lay[0, k] > _EPS:
             lay[11, k] = lay[1, k] / lay[0, k]
-    firm_margin = np.zeros(n_firms)
     for f in range(n_firms):
         if firm_revenue[f] > _EPS:
             firm_margin[f] = firm_profit[f] / firm_revenue[f]
@@ -244,23 +250,7 @@ def settle_kernel(
         if bought[b] > _EPS:
             for j in range(flow.shape[1]):
                 mix[b, j] = flow[b, j] / bought[b]
-    return (
-        gross,
-        depreciation,
-        operating,
-        utilisation,
-        op_margin,
-        posture,
-        unit_input,
-        share,
-        firm_profit,
-        firm_revenue,
-        firm_gross,
-        firm_writedown,
-        firm_margin,
-        lay,
-        mix,
-    )
+    return per_op, posture, per_firm, lay, mix
 
 
 @njit(cache=True)
