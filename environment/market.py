@@ -97,35 +97,41 @@ class Structure:
     _bounds_arr: IntArray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        order = (
-            np.concatenate(self.by_layer).astype(np.int64)
-            if self.by_layer
-            else np.zeros(0, dtype=np.int64)
-        )
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(order.shape[0])
+        # plain lists: a rebuild (every integration move) is a few dozen operations
+        order_list = [o for ops in self.by_layer for o in ops.tolist()]
+        inverse_list = [0] * len(order_list)
+        for pos, o in enumerate(order_list):
+            inverse_list[o] = pos
         bounds = [0]
         for ops in self.by_layer:
             bounds.append(bounds[-1] + len(ops))
+        own_below = self.own_below.tolist()
         own_local = [np.zeros(0, dtype=np.int64)]
+        own_mask: list[NDArray[np.bool_] | None] = [None]
+        own_idx = [np.zeros(0, dtype=np.int64)]
+        sorted_own = [-1] * (bounds[1] - bounds[0] if len(bounds) > 1 else 0)
         for k in range(1, len(self.by_layer)):
-            own = self.own_below[self.by_layer[k]]
-            local = np.where(own >= 0, inverse[np.maximum(own, 0)] - bounds[k - 1], -1)
-            own_local.append(local.astype(np.int64))
-        self._order = order
-        self._inverse = inverse
+            # the same firm's operation in the layer below, as a position in that layer
+            local = [
+                inverse_list[own_below[o]] - bounds[k - 1] if own_below[o] >= 0 else -1
+                for o in self.by_layer[k].tolist()
+            ]
+            own_local.append(np.array(local, dtype=np.int64))
+            has = [x >= 0 for x in local]
+            own_mask.append(np.array(has, dtype=np.bool_) if any(has) else None)
+            own_idx.append(np.array([x for x in local if x >= 0], dtype=np.int64))
+            sorted_own += local
+        self._order = np.array(order_list, dtype=np.int64)
+        self._inverse = np.array(inverse_list, dtype=np.int64)
         self._bounds = bounds
         self._own_local = own_local
         # per layer: which buyers have an own operation below (None: none do), and where
-        self._own_mask = [m if m.any() else None for m in (o >= 0 for o in own_local)]
-        self._own_idx = [o[o >= 0] for o in own_local]
-        self._identity = bool(np.array_equal(order, np.arange(order.shape[0])))
+        self._own_mask = own_mask
+        self._own_idx = own_idx
+        self._identity = order_list == list(range(len(order_list)))
         # the compiled clearing's view: own operation below per sorted position, bounds
-        first = bounds[1] - bounds[0] if len(bounds) > 1 else 0
-        self._own_sorted = np.ascontiguousarray(
-            np.concatenate([np.full(first, -1, dtype=np.int64), *own_local[1:]]), dtype=np.int64
-        )
-        self._bounds_arr = np.asarray(bounds, dtype=np.int64)
+        self._own_sorted = np.array(sorted_own, dtype=np.int64)
+        self._bounds_arr = np.array(bounds, dtype=np.int64)
 
     @property
     def n_ops(self) -> int:
