@@ -386,11 +386,11 @@ class StackModel(mesa.Model):
             i = f.index
             ops = self._ops_list[i]
             rel = self._relations[i]
-            lnames = tuple(names[layer_of[o]] for o in ops)
+            lnames = tuple([names[layer_of[o]] for o in ops])
             integrable: tuple[str, ...] = ()
             if st.allow_integration and may_build[i]:
                 near = {layer_of[o] + d for o in ops for d in (-1, 1)} - pending[i]
-                integrable = tuple(names[k] for k in sorted(near) if 0 <= k < n_layers)
+                integrable = tuple([names[k] for k in sorted(near) if 0 <= k < n_layers])
             template = {
                 **OBSERVATION_DEFAULTS,
                 "firm": f.name,
@@ -401,7 +401,7 @@ class StackModel(mesa.Model):
                 "rivals": rel[3],
                 "markup_grid": st.markup_grid,
                 "integrable": integrable,
-                "integrated": tuple(names[layer_of[o]] for o in ops if integrated_at[o] >= 0),
+                "integrated": tuple([names[layer_of[o]] for o in ops if integrated_at[o] >= 0]),
                 "horizon": self.rounds,
                 "markup_bounds": {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
             }
@@ -788,9 +788,11 @@ class StackModel(mesa.Model):
         self._firm_margin = dict(zip(self._firm_names, firm_margin, strict=True))
         acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
         restrain = Posture.RESTRAIN
+        last = []  # each firm's last headline posture (-1: none yet), for the vote below
         for f, ops in zip(self.firms, self._ops_list, strict=True):
             i = f.index
             if acquired[i]:
+                last.append(int(f.postures[-1]) if f.postures else -1)
                 continue
             a = actions.get(i)
             if a is None:
@@ -808,7 +810,8 @@ class StackModel(mesa.Model):
             f.payoffs += (values[i],)
             f.margins += (firm_margin[i],)
             f.markups += (mean_markup,)
-        self._update_counterpart_history()
+            last.append(int(head))
+        self._update_counterpart_history(last)
         self.round += 1
         if self.datacollector is not None:
             self.datacollector.collect(self)
@@ -865,7 +868,7 @@ class StackModel(mesa.Model):
             [j for j, m in enumerate(masks) if (m >> k) & 1 and not acquired[j]]
             for k in range(n_layers)
         ]
-        named = [tuple(names[j] for j in firms) for firms in in_layer]
+        named = [tuple([names[j] for j in firms]) for firms in in_layer]
         none: list[int] = []
         rels = []
         cp_index = []
@@ -882,16 +885,16 @@ class StackModel(mesa.Model):
                 sup = _union(in_layer, [k - 1 for k in mine_layers if k > 0], i)
                 cus = _union(in_layer, [k + 1 for k in mine_layers if k + 1 < n_layers], i)
                 riv = _union(in_layer, mine_layers, i)
-                sup_names = tuple(names[j] for j in sup)
-                cus_names = tuple(names[j] for j in cus)
+                sup_names = tuple([names[j] for j in sup])
+                cus_names = tuple([names[j] for j in cus])
             cps = tuple(dict.fromkeys(sup + cus))
             cp_index.append(cps)
             rels.append(
                 (
-                    tuple(names[j] for j in cps),
+                    tuple([names[j] for j in cps]),
                     sup_names,
                     cus_names,
-                    tuple(names[j] for j in riv),
+                    tuple([names[j] for j in riv]),
                 )
             )
         self._relations = rels
@@ -909,10 +912,9 @@ class StackModel(mesa.Model):
             self._quantity_last = np.zeros(st.n_ops)
             self._firm_profit_last = np.zeros(st.n_firms)
 
-    def _update_counterpart_history(self) -> None:
+    def _update_counterpart_history(self, last: list[int]) -> None:
         # majority of the counterparts' last postures (ties extract), counting only those
-        # with a history: integer counts, so exactly the per-firm vote
-        last = [int(f.postures[-1]) if f.postures else -1 for f in self.firms]
+        # with a history (``last``: -1 without): integer counts, so exactly the per-firm vote
         hist = self._counterpart_history
         extract, restrain = Posture.EXTRACT, Posture.RESTRAIN
         if min(last, default=0) >= 0:  # every firm has a history (after round 0)
@@ -937,7 +939,7 @@ class StackModel(mesa.Model):
         if pending is None:
             pending = set(st.layer_of[(st.firm_of == i)].tolist())
         out = {k + d for k in mine for d in (-1, 1)} - pending
-        return tuple(self.layer_names[k] for k in sorted(out) if 0 <= k < st.n_layers)
+        return tuple([self.layer_names[k] for k in sorted(out) if 0 <= k < st.n_layers])
 
     def _grow_arrays(self) -> None:
         """Resize per-operation scratch arrays after an operation is added."""
