@@ -267,6 +267,8 @@ class StackModel(mesa.Model):
         self.triggers: set[str] = set()
         self._declines: list[ev.Decline] = []
         self._pending_events = [e for e in self.scenario.events if e.enabled]
+        # whether any event waits on a condition over last round's public data
+        self._conditional = any(e.when is not None for e in self._pending_events)
         self._mix: np.ndarray | None = None
         self._event_round = 0
         self._writedown = np.zeros(self.state.n_ops)
@@ -828,6 +830,7 @@ class StackModel(mesa.Model):
         count = settled.sellers.tolist()
         view: dict[str, LayerView] = {}
         public: dict[str, dict[str, float]] = {}
+        keep = self._conditional  # (only conditional events read the public dictionaries)
         new_view = object.__new__
         for k, name in enumerate(self.layer_names):
             rr = restr[k] / count[k] if count[k] > 0 else 1.0
@@ -835,7 +838,8 @@ class StackModel(mesa.Model):
                 "price": prices[k], "quantity": q[k], "gross_margin": gms[k],
                 "operating_margin": oms[k], "hhi": conc[k],
             }  # fmt: skip
-            public[name] = fields.copy()
+            if keep:
+                public[name] = fields.copy()
             fields["restraint_rate"] = rr
             lv = new_view(LayerView)  # LayerView(**fields) without the frozen __init__
             object.__setattr__(lv, "__dict__", fields)

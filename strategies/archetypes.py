@@ -83,6 +83,10 @@ def priced_below(observation: Observation, layers: Collection[str], markup: floa
     return Action(postures=postures, default=EXTRACT, markups=markups)
 
 
+_RANKS: dict[tuple[str, ...], dict[str, int]] = {}
+"""Position of each layer in a stack order (the orders seen so far: a handful)."""
+
+
 def adjacent_layer(observation: Observation, below: bool) -> str | None:
     """Find the integrable layer right below (``below``) or above the firm's layers.
 
@@ -90,12 +94,16 @@ def adjacent_layer(observation: Observation, below: bool) -> str | None:
     or else from :data:`STACK_ORDER`; with neither, the first integrable layer.
     """
     candidates = [x for x in observation.integrable if x not in observation.layers]
+    if not candidates:
+        return None
     for order in (tuple(observation.market), STACK_ORDER):
-        rank = {x: i for i, x in enumerate(order)}
+        rank = _RANKS.get(order)
+        if rank is None:
+            rank = _RANKS[order] = {x: i for i, x in enumerate(order)}
         if (
             not candidates
             or not observation.layers
-            or not set(rank) >= {*candidates, *observation.layers}
+            or not rank.keys() >= {*candidates, *observation.layers}
         ):
             continue
         own = [rank[x] for x in observation.layers]
