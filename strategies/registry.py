@@ -63,13 +63,19 @@ def register(cls: S) -> S:
     return cls
 
 
+_LOADED: list[bool] = []
+
+
 def _load() -> None:
+    if _LOADED:  # (every model build asks for a strategy per firm)
+        return
     for module in _FAMILY_MODULES:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:  # a family module not written yet
             if err.name != module:
                 raise
+    _LOADED.append(True)
 
 
 def all_strategies() -> dict[str, type[Strategy]]:
@@ -80,10 +86,11 @@ def all_strategies() -> dict[str, type[Strategy]]:
 
 def get(name: str) -> type[Strategy]:
     """The strategy class registered as ``name``."""
-    strategies = all_strategies()
-    if name not in strategies:
+    _load()
+    cls = _REGISTRY.get(name)
+    if cls is None:
         raise UnknownStrategyError(name)
-    return strategies[name]
+    return cls
 
 
 def make(name: str) -> Strategy:
