@@ -792,19 +792,17 @@ def clear(
         ("quality", quality),
         ("capacity", capacity),
     ):
-        if np.shape(arr) != (n,):
-            raise ValueError(
-                f"{name}: expected {n} values, one per operation (got {np.shape(arr)})"
-            )
-    if supplier_mix is not None and np.shape(supplier_mix) != (n, n):
+        if _shape(arr) != (n,):
+            raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(arr)})")
+    if supplier_mix is not None and _shape(supplier_mix) != (n, n):
         raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})")
     kernel = _kernel()
     if (
         kernel is not None
         and structure.n_layers > 0
         and n > 0
-        and (self_share is None or np.shape(self_share) == (n,))
-        and (quantity_offer is None or np.shape(quantity_offer) == (n,))
+        and (self_share is None or _shape(self_share) == (n,))
+        and (quantity_offer is None or _shape(quantity_offer) == (n,))
     ):
         return _clear_compiled(
             kernel,
@@ -858,6 +856,11 @@ def _kernel() -> Any:
         else:
             _KERNEL = clear_kernel
     return _KERNEL or None
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    """``np.shape`` without its wrapper for arrays (checked on every clearing)."""
+    return x.shape if isinstance(x, np.ndarray) else np.shape(x)
 
 
 def _f64(x: Any) -> FloatArray:

@@ -356,7 +356,7 @@ def _with_stakes(
     firm_gross: FloatArray,
 ) -> Payout:
     """The :class:`Payout`, with profit moved between firms by equity stakes."""
-    held_by_others = stakes.sum(axis=0)
+    held_by_others = np.add.reduce(stakes, axis=0)  # stakes.sum(axis=0), sans wrapper
     received = stakes @ firm_profit
     value = (1.0 - held_by_others) * firm_profit + received
     stake_income = received - held_by_others * firm_profit
