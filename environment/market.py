@@ -744,6 +744,7 @@ def clear(
     quantity_offer: FloatArray | None = None,
     spill_rounds: int | None = None,
     supplier_mix: FloatArray | None = None,
+    jit: bool | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -772,6 +773,8 @@ def clear(
         Where a row is not all zero it replaces the logit weights in the buyer's expected
         input price, so that a buyer whose cheapest suppliers are full prices on what it
         will really pay. Orders are still split by the logit.
+    jit
+        Whether the compiled clearing may run (None: unless ``STACKGAME_NO_JIT`` is set).
 
     Notes
     -----
@@ -796,7 +799,7 @@ def clear(
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(arr)})")
     if supplier_mix is not None and _shape(supplier_mix) != (n, n):
         raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})")
-    kernel = _kernel()
+    kernel = _kernel(jit)
     if (
         kernel is not None
         and structure.n_layers > 0
@@ -839,14 +842,15 @@ _NO_ARRAY = np.zeros(0)
 _NO_MATRIX = np.zeros((0, 0))
 
 
-def _kernel() -> Any:
+def _kernel(jit: bool | None = None) -> Any:
     """The compiled clearing, imported on first use; ``None`` when off or unavailable.
 
-    ``STACKGAME_NO_JIT`` (any value but empty or ``0``) selects the numpy path; it is read
-    on every call so that a test can switch paths in one process.
+    ``jit`` False, or None with ``STACKGAME_NO_JIT`` set (any value but empty or ``0``),
+    selects the numpy path; the variable is read on every such call so that a test can
+    switch paths in one process.
     """
     global _KERNEL
-    if not jit_enabled():
+    if not (jit_enabled() if jit is None else jit):
         return None
     if _KERNEL is None:
         try:

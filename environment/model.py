@@ -19,7 +19,7 @@ from stackgame.agents.firm import FirmAgent
 from stackgame.environment import events as ev
 from stackgame.environment.history import History
 from stackgame.environment.market import Clearing, clear, resolve_prices
-from stackgame.environment.payouts import Payout, Settlement, compiled, settle
+from stackgame.environment.payouts import Payout, Settlement, compiled, jit_enabled, settle
 from stackgame.environment.regulator import open_investigations
 from stackgame.environment.scenario import (
     TRIGGERS,
@@ -249,6 +249,8 @@ class StackModel(mesa.Model):
         self.regulator_rng = np.random.default_rng(children[0])
         self.shock_rng = np.random.default_rng(children[1])
         self.state = StackState(self.scenario)
+        # compiled kernels or numpy (STACKGAME_NO_JIT), decided once for the model's life
+        self._jit = jit_enabled()
         self.layer_names = self.state.layer_names
         self._firm_names = list(self.scenario.firm_names)
         self.firms: list[FirmAgent] = [
@@ -485,7 +487,7 @@ class StackModel(mesa.Model):
         :meth:`_prepare_numpy`, the reference it equals bit for bit.
         """
         chosen = self._chosen_markups(actions)
-        kernel = compiled("prepare_kernel")
+        kernel = compiled("prepare_kernel", self._jit)
         if kernel is None:
             return self._prepare_numpy(chosen)
         st = self.state
@@ -561,6 +563,7 @@ class StackModel(mesa.Model):
             per_unit=st.per_unit,
             quantity_offer=offers,
             supplier_mix=self._mix_for(st.n_ops),
+            jit=self._jit,
         )
         self._markup = markup
         self._capacity = capacity
@@ -593,7 +596,7 @@ class StackModel(mesa.Model):
             clearing.input_cost, clearing.variable_cost, internal, clearing.quantity,
             self._capacity, st.capital, st.depreciation_rate, st.fixed_cost, self._writedown,
             self._fines, st.stakes, self._markup, st.restrain_markup, st.active,
-            clearing.unit_input_cost, clearing.flow,
+            clearing.unit_input_cost, clearing.flow, jit=self._jit,
         )  # fmt: skip
         payout = settled.payout
         self._settled = settled
@@ -704,7 +707,7 @@ class StackModel(mesa.Model):
             draws = self.regulator_rng.random(st.n_ops)
             opened = open_investigations(
                 share, op_margin, reg.stance, reg.base_rate, reg.share_threshold,
-                reg.margin_threshold, draws, st.cap_until, self.round, st.active,
+                reg.margin_threshold, draws, st.cap_until, self.round, st.active, self._jit,
             )  # fmt: skip
             for o in np.flatnonzero(opened).tolist() if opened.any() else ():
                 st.cap_until[o] = self.round + 1 + reg.cap_rounds

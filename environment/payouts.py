@@ -246,6 +246,7 @@ def settle(
     active: NDArray[np.bool_],
     unit_input_cost: FloatArray,
     flow: FloatArray,
+    jit: bool | None = None,
 ) -> Settlement:
     """The round's :class:`Settlement`: :func:`pay_out`, :func:`layer_totals` and the rest.
 
@@ -253,7 +254,8 @@ def settle(
     clearing is on (see :func:`stackgame.environment.market.clear`), else
     :func:`settle_numpy`; the two give identical numbers. Parameters are those of
     :func:`pay_out`, plus the markups charged and the restrain markups (postures), which
-    operations are active, and the clearing's unit input costs and flows.
+    operations are active, and the clearing's unit input costs and flows; ``jit`` as in
+    :func:`compiled`.
     """
     args = (
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
@@ -261,7 +263,7 @@ def settle(
         writedown, fines,
     )  # fmt: skip
     extra = (markup, restrain_markup, active, unit_input_cost, flow)
-    kernel = compiled("settle_kernel")
+    kernel = compiled("settle_kernel", jit)
     if kernel is None or layer_of.shape[0] == 0:
         return settle_numpy(*args, stakes, *extra)
     per_op, posture, per_firm, lay, mix = kernel(*args, *extra)
@@ -378,13 +380,15 @@ def _with_stakes(
 _COMPILED: dict[str, Any] = {}
 
 
-def compiled(name: str) -> Any:
+def compiled(name: str, jit: bool | None = None) -> Any:
     """A kernel of :mod:`stackgame.environment.round_kernel`, imported on first use.
 
-    ``None`` when ``STACKGAME_NO_JIT`` is set (see :func:`jit_enabled`) or numba is not
-    installed: the caller then runs its numpy reference.
+    ``None`` when ``jit`` is False, or when ``jit`` is None and ``STACKGAME_NO_JIT`` is
+    set (see :func:`jit_enabled`), or when numba is not installed: the caller then runs
+    its numpy reference. (A model reads the environment once, when it is built, and
+    passes ``jit``: reading it costs about a microsecond, several times a round.)
     """
-    if not jit_enabled():
+    if not (jit_enabled() if jit is None else jit):
         return None
     if name not in _COMPILED:
         try:

@@ -65,15 +65,17 @@ def open_investigations(
     cap_until: NDArray[np.int64],
     round_: int,
     active: NDArray[np.bool_],
+    jit: bool | None = None,
 ) -> NDArray[np.bool_]:
     """Active operations without an open investigation whose draw opens one this round.
 
     Exactly ``investigate(investigation_probability(...), cap_until > round_, draws) &
     active``. With numba, one compiled pass decides every operation whose draw is not
     within ``1e-12`` of its probability (numba's ``tanh`` may differ from numpy's in the
-    last bit); the rare others are settled with numpy's probability.
+    last bit); the rare others are settled with numpy's probability. ``jit`` as in
+    :func:`stackgame.environment.payouts.compiled`.
     """
-    kernel = compiled("investigate_kernel")
+    kernel = compiled("investigate_kernel", jit)
     if kernel is None:
         prob = investigation_probability(
             share, operating_margin, stance, base_rate, share_threshold, margin_threshold

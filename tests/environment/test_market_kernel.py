@@ -51,7 +51,8 @@ def _jit_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _kernel_and_numpy(*args: Any, **kwargs: Any) -> tuple[market.Clearing, market.Clearing]:
     assert market._kernel() is not None, "numba is installed: clear() must use the kernel"
-    return market.clear(*args, **kwargs), market._clear_numpy(*args, **kwargs)
+    kwargs.pop("jit", None)  # (the model passes its choice; here the kernel, always)
+    return market.clear(*args, jit=True, **kwargs), market._clear_numpy(*args, **kwargs)
 
 
 def _assert_same(fast: market.Clearing, ref: market.Clearing, where: str) -> None:

@@ -348,3 +348,34 @@ def test_compiled_round_preparation_equals_the_numpy_reference(monkeypatch) -> N
         assert checked == list(range(16))
         model.release()
     assert seen == dict.fromkeys(seen, True), seen  # every branch was exercised
+
+
+def test_a_model_decides_compiled_or_numpy_once_when_built(monkeypatch) -> None:
+    # STACKGAME_NO_JIT is read when the model is built: that model runs the numpy
+    # references throughout, and agrees with the compiled run to rounding
+    from stackgame.environment import market, payouts
+
+    monkeypatch.setenv("STACKGAME_NO_JIT", "1")
+    slow = StackModel("ai-stack-2026", 1, rounds=6)
+    monkeypatch.delenv("STACKGAME_NO_JIT")
+    assert slow._jit is False
+    # were a kernel asked for, it would fail
+
+    def boom(*args: object) -> None:
+        raise AssertionError("a compiled kernel ran in a model built without them")
+
+    kernels = ("settle_kernel", "prepare_kernel", "investigate_kernel")
+    monkeypatch.setattr(payouts, "_COMPILED", dict.fromkeys(kernels, boom))
+    monkeypatch.setattr(market, "_KERNEL", boom)
+    slow.run()
+    monkeypatch.undo()
+    fast = StackModel("ai-stack-2026", 1, rounds=6).run()
+    assert fast._jit is True
+    np.testing.assert_allclose(
+        slow.history.layers_matrix("operating_profit"),
+        fast.history.layers_matrix("operating_profit"),
+        rtol=1e-9,
+        atol=1e-9,
+    )
+    slow.release()
+    fast.release()
