@@ -17,6 +17,7 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -357,7 +358,18 @@ class Strategy:
     classifier: ClassVar[Classifier] = Classifier()
 
     def __init__(self) -> None:
-        self.rng: np.random.Generator = np.random.default_rng(0)
+        """Nothing to set up here: the generator is made on first use (see ``rng``)."""
+
+    @functools.cached_property
+    def rng(self) -> np.random.Generator:
+        """The injected generator; before any :meth:`reset`, one seeded with 0.
+
+        Created on first use only (a generator costs more than most strategies' whole
+        construction, and the engine replaces it in :meth:`reset` before play). The
+        assignment in :meth:`reset` lands in the instance's ``__dict__``, so later reads
+        are plain attribute look-ups.
+        """
+        return np.random.default_rng(0)
 
     def reset(self, rng: np.random.Generator | None = None) -> None:
         """Forget everything and take a new random generator from the engine."""

@@ -285,3 +285,12 @@ def test_matrix_play_depends_only_on_the_last_moves(name):
             for prefix in ("", "C", "DD", "CDCDDC", "DDDDDDDDDDDD")
         }
         assert len(decisions) == 1, (name, tail_own, tail_other)
+
+
+def test_a_fresh_strategy_has_a_generator_seeded_with_zero_until_reset():
+    strategy = all_strategies()["random"]()
+    assert "rng" not in vars(strategy)  # made on first use only
+    assert strategy.rng.random() == np.random.default_rng(0).random()
+    injected = np.random.default_rng(9)
+    strategy.reset(injected)
+    assert strategy.rng is injected
