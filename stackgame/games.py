@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -224,12 +224,16 @@ class MatchResult:
 
 
 @functools.lru_cache(maxsize=1024)
-def _observation_class(game: MatrixGame, horizon: int | None) -> type[Observation]:
+def _observation_class(
+    game: MatrixGame, horizon: int | None, memoryless: bool = False
+) -> type[Observation]:
     """A subclass of Observation whose match-constant fields are class attributes.
 
     Building one per turn then only sets the six fields that change; every other field
     is looked up on the class (its default, read from the dataclass fields, so new
-    fields of Observation are covered; mutable defaults become read-only views).
+    fields of Observation are covered; mutable defaults become read-only views). For a
+    strategy of memory depth 0 (``memoryless``), which is shown no history, the five
+    history fields are constant too (empty), and only ``round`` changes.
     Instances are still frozen Observations: ``isinstance``, ``replace``, ``repr`` and
     equality with a plain Observation of the same fields behave as for the base class.
     """
@@ -248,6 +252,14 @@ def _observation_class(game: MatrixGame, horizon: int | None) -> type[Observatio
         __eq__=_observation_eq,
         __hash__=Observation.__hash__,
     )
+    if memoryless:
+        constants.update(
+            own_postures=(),
+            own_payoffs=(),
+            own_margins=(),
+            counterpart_postures=MappingProxyType({"opponent": ()}),
+            counterpart_history=(),
+        )
     return type("Observation", (Observation,), constants)
 
 
@@ -260,22 +272,92 @@ def _observation_eq(self: Observation, other: object) -> bool:
     return all(getattr(self, n) == getattr(other, n) for n in _FIELDS)
 
 
-class _WatchedGenerator:
-    """A generator proxy that counts how often a strategy touches its generator.
+class _SeatGenerator:
+    """The generator a strategy is handed in a match: made on first use, its uses counted.
 
-    Every attribute looked up on it (``rng.random``, ``rng.integers`` ...) counts as a use;
-    the tournament memoises a stochastic strategy's decision only when a call made none.
+    A stand-in for ``numpy.random.default_rng(seed)`` that draws exactly the same numbers:
+
+    * the generator is created only when the strategy first touches it (most strategies
+      are deterministic and never do; a generator costs about as much as a cached match);
+    * every method called on it counts as a *use*: the tournament memoises a stochastic
+      strategy's decision only when a call made none (see :func:`_seat`);
+    * ``random()`` with no arguments, the one draw the classic stochastic strategies make
+      every turn, is served from a block of doubles drawn in one vectorised call. A
+      block of ``n`` doubles is the same numbers as ``n`` scalar calls (each consumes one
+      64-bit output of the bit generator). Before any other call, the generator is put
+      back to where it would be had only the doubles served so far been drawn (its state
+      at the start of the block, advanced by that many doubles), and blocks stop: every
+      call from then on goes to the generator itself.
     """
 
-    __slots__ = ("_rng", "uses")
+    __slots__ = ("_seed", "_rng", "_block", "_pos", "_state", "_direct", "uses")
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        self._rng = rng
+    def __init__(self, seed: np.random.SeedSequence | Callable[[], np.random.SeedSequence]):
+        self._seed = seed
+        self._rng: np.random.Generator | None = None
+        self._block: list[float] = []
+        self._pos = 0
+        self._state: Mapping[str, Any] | None = None
+        self._direct = False
         self.uses = 0
 
-    def __getattr__(self, name: str) -> Any:
+    def _generator(self) -> np.random.Generator:
+        rng = self._rng
+        if rng is None:
+            seed = self._seed
+            rng = self._rng = np.random.default_rng(
+                seed if isinstance(seed, np.random.SeedSequence) else seed()
+            )
+        return rng
+
+    def _synced(self) -> np.random.Generator:
+        """The generator, in the state the draws served so far leave it; blocks stop."""
+        rng = self._generator()
+        if self._state is not None:
+            rng.bit_generator.state = self._state
+            if self._pos:
+                rng.random(self._pos)
+            self._state = None
+            self._block = []
+            self._pos = 0
+        self._direct = True
+        return rng
+
+    def random(self, *args: Any, **kwargs: Any) -> Any:
+        """``Generator.random``; a scalar draw comes from the current block."""
         self.uses += 1
-        return getattr(self._rng, name)
+        if args or kwargs or self._direct:
+            return self._synced().random(*args, **kwargs)
+        i = self._pos
+        block = self._block
+        if i == len(block):
+            rng = self._generator()
+            self._state = rng.bit_generator.state
+            block = self._block = rng.random(min(2 * len(block) or 32, 4096)).tolist()
+            i = 0
+        self._pos = i + 1
+        return block[i]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in _SeatGenerator.__slots__:
+            raise AttributeError(name)
+        self.uses += 1
+        return getattr(self._synced(), name)
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    def method(self: _SeatGenerator, *args: Any, **kwargs: Any) -> Any:
+        self.uses += 1
+        return getattr(self._synced(), name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``Generator.{name}`` (a use; see :class:`_SeatGenerator`)."
+    return method
+
+
+for _name, _attr in vars(np.random.Generator).items():
+    if not _name.startswith("_") and callable(_attr) and _name != "random":
+        setattr(_SeatGenerator, _name, _delegate(_name))
 
 
 @dataclass
@@ -285,7 +367,7 @@ class _Seat:
     strategy: Strategy
     memory: int | None
     cache: dict[tuple[int, int], Posture] | None
-    watch: _WatchedGenerator | None = None
+    watch: _SeatGenerator | None = None
 
 
 def _fingerprint(strategy: Strategy) -> tuple[Any, ...]:
@@ -298,7 +380,7 @@ def _seat(
     strategy: Strategy,
     caches: dict[Any, dict[tuple[int, int], Posture]] | None,
     key: Any,
-    seed: np.random.SeedSequence,
+    seed: np.random.SeedSequence | Callable[[], np.random.SeedSequence],
 ) -> _Seat:
     """Reset ``strategy`` with its generator and decide whether its decisions are memoised.
 
@@ -306,19 +388,25 @@ def _seat(
     of finite memory, but only for calls that did not touch their generator (by the
     definition of memory depth, such a call always returns the same move in that state,
     without drawing, so skipping it leaves every later draw unchanged). Learners never.
+    ``seed`` is the player's seed sequence, or a function that makes it: every strategy
+    gets the generator ``default_rng(seed)``, through a :class:`_SeatGenerator` (made on
+    first use, uses counted) unless it is stochastic and not memoised, when it gets the
+    generator itself (it will draw, and needs no counting).
     """
     c = type(strategy).classifier
     depth = c.memory_depth
     if caches is None or c.learns or not np.isfinite(depth):
-        strategy.reset(np.random.default_rng(seed))
+        if c.stochastic:
+            strategy.reset(
+                np.random.default_rng(seed if isinstance(seed, np.random.SeedSequence) else seed())
+            )
+        else:
+            strategy.reset(_SeatGenerator(seed))
         return _Seat(strategy, None, None)
     cache = caches.setdefault((_fingerprint(strategy), key), {})
-    if not c.stochastic:
-        strategy.reset(np.random.default_rng(seed))
-        return _Seat(strategy, int(depth), cache)
-    watch = _WatchedGenerator(np.random.default_rng(seed))
-    strategy.reset(watch)  # a stand-in: strategies only call its methods
-    return _Seat(strategy, int(depth), cache, watch)
+    watch = _SeatGenerator(seed)
+    strategy.reset(watch)  # a stand-in: strategies call its methods
+    return _Seat(strategy, int(depth), cache, watch if c.stochastic else None)
 
 
 def _history_limit(strategy: Strategy) -> int | None:
@@ -332,7 +420,7 @@ def is_deterministic(strategy: type[Strategy]) -> bool:
     return not strategy.classifier.stochastic
 
 
-def match_length(turns: int | None, prob_end: float | None, rng: np.random.Generator) -> int:
+def match_length(turns: int | None, prob_end: float | None, rng: np.random.Generator | None) -> int:
     """Number of turns: fixed, or geometric with end probability ``prob_end`` per turn.
 
     With a probabilistic end each turn is the last with probability ``prob_end``, so the
@@ -340,6 +428,8 @@ def match_length(turns: int | None, prob_end: float | None, rng: np.random.Gener
     ``prob_end``).
     """
     if prob_end is not None:
+        if rng is None:
+            raise ValueError("a probabilistic end needs a generator")
         return int(rng.geometric(prob_end))
     if turns is None:
         raise UserError("a match needs a number of turns or an end probability")
@@ -397,24 +487,33 @@ def play_match(
         raise ValueError("a match needs two distinct strategy instances")
     if not 0.0 <= noise <= 1.0:
         raise UserError(f"noise must be a probability in [0, 1], got {noise}")
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    match_ss, ss_a, ss_b = ss.spawn(3)
-    rng = np.random.default_rng(match_ss)
+    seeds: list[Any]
+    if type(seed) is int and seed >= 0:
+        # the three children of SeedSequence(seed).spawn(3), each made only when used
+        seeds = [functools.partial(np.random.SeedSequence, seed, spawn_key=(i,)) for i in range(3)]
+    else:
+        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        seeds = list(ss.spawn(3))
+    rng = None
+    if prob_end is not None or noise > 0:
+        match_ss = seeds[0]
+        rng = np.random.default_rng(
+            match_ss if isinstance(match_ss, np.random.SeedSequence) else match_ss()
+        )
     a, b = players
     n = match_length(turns, prob_end, rng)
     horizon = None if prob_end is not None else n
     flip_a: set[int] = set()
     flip_b: set[int] = set()
-    if noise > 0:
+    if noise > 0 and rng is not None:
         draws = rng.random((n, 2)) < noise
         flip_a = set(np.flatnonzero(draws[:, 0]).tolist())
         flip_b = set(np.flatnonzero(draws[:, 1]).tolist())
     (r, s), (t, p) = game.table
     pay = (((r, r), (s, t)), ((t, s), (p, p)))  # pay[own move][other move], both payoffs
     cache_key = (game.table, horizon)
-    seat_a = _seat(a, decision_cache, cache_key, ss_a)
-    seat_b = _seat(b, decision_cache, cache_key, ss_b)
-    obs_cls = _observation_class(game, horizon)
+    seat_a = _seat(a, decision_cache, cache_key, seeds[1])
+    seat_b = _seat(b, decision_cache, cache_key, seeds[2])
     new = object.__new__
     hist_a: list[Posture] = []
     hist_b: list[Posture] = []
@@ -424,8 +523,13 @@ def play_match(
     state_a = state_b = 0
     mem_a = seat_a.memory if seat_a.memory is not None else 0
     mem_b = seat_b.memory if seat_b.memory is not None else 0
+    # a strategy of finite memory depth m sees only the last m turns (all it may use, by
+    # its classifier; the conformance tests hold every strategy to it); memory depth 0
+    # sees none, and its observations carry the empty history as class constants
     lim_a = _history_limit(a)
     lim_b = _history_limit(b)
+    obs_a = _observation_class(game, horizon, lim_a == 0)
+    obs_b = _observation_class(game, horizon, lim_b == 0)
     cache_a, decide_a, watch_a = seat_a.cache, a.decide, seat_a.watch
     cache_b, decide_b, watch_b = seat_b.cache, b.decide, seat_b.watch
     used = 0
@@ -437,26 +541,23 @@ def play_match(
             key_a = (k if k < mem_a else -1, state_a)
             move_a = cache_a.get(key_a)
         if move_a is None:
-            # a strategy of finite memory depth m sees only the last m turns (all it may
-            # use, by its classifier; the conformance tests hold every strategy to it)
-            if lim_a is None:
-                own, other, pays = tuple(hist_a), tuple(hist_b), tuple(pay_a)
-            elif lim_a:
-                own, other, pays = (
-                    tuple(hist_a[-lim_a:]),
-                    tuple(hist_b[-lim_a:]),
-                    tuple(pay_a[-lim_a:]),
-                )
-            else:
-                own = other = pays = ()
-            obs = new(obs_cls)
+            obs = new(obs_a)
             d = obs.__dict__
             d["round"] = k
-            d["own_postures"] = own
-            d["own_payoffs"] = pays
-            d["own_margins"] = pays
-            d["counterpart_postures"] = {"opponent": other}
-            d["counterpart_history"] = other
+            if lim_a != 0:
+                if lim_a is None:
+                    own, other, pays = tuple(hist_a), tuple(hist_b), tuple(pay_a)
+                else:
+                    own, other, pays = (
+                        tuple(hist_a[-lim_a:]),
+                        tuple(hist_b[-lim_a:]),
+                        tuple(pay_a[-lim_a:]),
+                    )
+                d["own_postures"] = own
+                d["own_payoffs"] = pays
+                d["own_margins"] = pays
+                d["counterpart_postures"] = {"opponent": other}
+                d["counterpart_history"] = other
             if watch_a is not None:
                 used = watch_a.uses
             act = decide_a(obs)
@@ -468,24 +569,23 @@ def play_match(
             key_b = (k if k < mem_b else -1, state_b)
             move_b = cache_b.get(key_b)
         if move_b is None:
-            if lim_b is None:
-                own, other, pays = tuple(hist_b), tuple(hist_a), tuple(pay_b)
-            elif lim_b:
-                own, other, pays = (
-                    tuple(hist_b[-lim_b:]),
-                    tuple(hist_a[-lim_b:]),
-                    tuple(pay_b[-lim_b:]),
-                )
-            else:
-                own = other = pays = ()
-            obs = new(obs_cls)
+            obs = new(obs_b)
             d = obs.__dict__
             d["round"] = k
-            d["own_postures"] = own
-            d["own_payoffs"] = pays
-            d["own_margins"] = pays
-            d["counterpart_postures"] = {"opponent": other}
-            d["counterpart_history"] = other
+            if lim_b != 0:
+                if lim_b is None:
+                    own, other, pays = tuple(hist_b), tuple(hist_a), tuple(pay_b)
+                else:
+                    own, other, pays = (
+                        tuple(hist_b[-lim_b:]),
+                        tuple(hist_a[-lim_b:]),
+                        tuple(pay_b[-lim_b:]),
+                    )
+                d["own_postures"] = own
+                d["own_payoffs"] = pays
+                d["own_margins"] = pays
+                d["counterpart_postures"] = {"opponent": other}
+                d["counterpart_history"] = other
             if watch_b is not None:
                 used = watch_b.uses
             act = decide_b(obs)

@@ -210,3 +210,40 @@ def test_a_stochastic_strategy_is_memoised_only_when_it_drew_nothing():
     # GTFT draws, so those states never are
     assert entries and all(v is Posture.RESTRAIN for v in entries.values())
     assert all((state & 1) == 0 for (_, state) in entries)
+
+
+def test_seat_generator_draws_exactly_what_the_generator_draws():
+    """Scalar draws are served from blocks; any other call first puts the generator back."""
+    from stackgame.games import _SeatGenerator
+
+    for switch_at in (0, 1, 31, 32, 33, 100):
+        plain = np.random.default_rng(np.random.SeedSequence(5, spawn_key=(1,)))
+        made: list[int] = []
+
+        def seed(made: list[int] = made) -> np.random.SeedSequence:
+            made.append(1)
+            return np.random.SeedSequence(5, spawn_key=(1,))
+
+        proxy = _SeatGenerator(seed)
+        assert not made  # nothing is made before the first use
+        expected = [plain.random() for _ in range(switch_at)]
+        got = [proxy.random() for _ in range(switch_at)]
+        # other methods, a bound method kept and used later, an array draw, 32-bit draws
+        expected += [plain.integers(10), plain.random(3).tolist(), plain.choice(4, p=[0.25] * 4)]
+        got += [proxy.integers(10), proxy.random(3).tolist(), proxy.choice(4, p=[0.25] * 4)]
+        kept, kept_plain = proxy.integers, plain.integers
+        expected += [plain.random(), kept_plain(5, dtype=np.int32), plain.random()]
+        got += [proxy.random(), kept(5, dtype=np.int32), proxy.random()]
+        assert got == expected, switch_at
+        assert proxy.bit_generator.state == plain.bit_generator.state
+        assert len(made) == 1
+        assert proxy.uses == switch_at + 7  # every call counts (the state look-up too)
+
+
+def test_seat_generator_of_a_deterministic_player_is_never_made():
+    from stackgame.games import _SeatGenerator
+
+    a, b = all_strategies()["tit_for_tat"](), all_strategies()["grudger"]()
+    play_match(PD, (a, b), seed=3, turns=20, decision_cache={})
+    assert isinstance(a.rng, _SeatGenerator) and a.rng._rng is None
+    assert isinstance(b.rng, _SeatGenerator) and b.rng._rng is None
