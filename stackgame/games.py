@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -290,15 +291,16 @@ class _SeatGenerator:
       call from then on goes to the generator itself.
     """
 
-    __slots__ = ("_seed", "_rng", "_block", "_pos", "_state", "_direct", "uses")
+    __slots__ = ("_seed", "_rng", "_block", "_iter", "_next", "_state", "uses")
 
     def __init__(self, seed: np.random.SeedSequence | Callable[[], np.random.SeedSequence]):
         self._seed = seed
         self._rng: np.random.Generator | None = None
         self._block: list[float] = []
-        self._pos = 0
-        self._state: Mapping[str, Any] | None = None
-        self._direct = False
+        self._iter: Iterator[float] = iter(self._block)
+        # the next scalar double: from the block, or from the generator once blocks stop
+        self._next: Callable[[], float] = self._iter.__next__
+        self._state: Mapping[str, Any] | None = None  # the generator's, at the block's start
         self.uses = 0
 
     def _generator(self) -> np.random.Generator:
@@ -314,29 +316,33 @@ class _SeatGenerator:
         """The generator, in the state the draws served so far leave it; blocks stop."""
         rng = self._generator()
         if self._state is not None:
+            served = len(self._block) - operator.length_hint(self._iter)
             rng.bit_generator.state = self._state
-            if self._pos:
-                rng.random(self._pos)
+            if served:
+                rng.random(served)
             self._state = None
             self._block = []
-            self._pos = 0
-        self._direct = True
+            self._iter = iter(self._block)
+        self._next = rng.random
         return rng
+
+    def _refill(self) -> float:
+        rng = self._generator()
+        self._state = rng.bit_generator.state
+        self._block = rng.random(min(2 * len(self._block) or 32, 4096)).tolist()
+        self._iter = iter(self._block)
+        self._next = self._iter.__next__
+        return self._next()
 
     def random(self, *args: Any, **kwargs: Any) -> Any:
         """``Generator.random``; a scalar draw comes from the current block."""
         self.uses += 1
-        if args or kwargs or self._direct:
+        if args or kwargs:
             return self._synced().random(*args, **kwargs)
-        i = self._pos
-        block = self._block
-        if i == len(block):
-            rng = self._generator()
-            self._state = rng.bit_generator.state
-            block = self._block = rng.random(min(2 * len(block) or 32, 4096)).tolist()
-            i = 0
-        self._pos = i + 1
-        return block[i]
+        try:
+            return self._next()
+        except StopIteration:
+            return self._refill()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in _SeatGenerator.__slots__:
@@ -517,6 +523,7 @@ def play_match(
     new = object.__new__
     hist_a: list[Posture] = []
     hist_b: list[Posture] = []
+    # the payoffs of each turn, filled in only when an observation or the totals need them
     pay_a: list[float] = []
     pay_b: list[float] = []
     # the last m moves of both players, two bits a turn (own, other), from each side
@@ -533,6 +540,7 @@ def play_match(
     cache_a, decide_a, watch_a = seat_a.cache, a.decide, seat_a.watch
     cache_b, decide_b, watch_b = seat_b.cache, b.decide, seat_b.watch
     used = 0
+    noisy = bool(flip_a or flip_b)
     mask_a = (1 << (2 * mem_a)) - 1
     mask_b = (1 << (2 * mem_b)) - 1
     for k in range(n):
@@ -545,6 +553,10 @@ def play_match(
             d = obs.__dict__
             d["round"] = k
             if lim_a != 0:
+                for j in range(len(pay_a), k):
+                    u_a, u_b = pay[hist_a[j]][hist_b[j]]
+                    pay_a.append(u_a)
+                    pay_b.append(u_b)
                 if lim_a is None:
                     own, other, pays = tuple(hist_a), tuple(hist_b), tuple(pay_a)
                 else:
@@ -573,6 +585,10 @@ def play_match(
             d = obs.__dict__
             d["round"] = k
             if lim_b != 0:
+                for j in range(len(pay_b), k):
+                    u_a, u_b = pay[hist_a[j]][hist_b[j]]
+                    pay_a.append(u_a)
+                    pay_b.append(u_b)
                 if lim_b is None:
                     own, other, pays = tuple(hist_b), tuple(hist_a), tuple(pay_b)
                 else:
@@ -592,17 +608,19 @@ def play_match(
             move_b = _POSTURES[act.default] if not act.postures else act.headline
             if cache_b is not None and (watch_b is None or watch_b.uses == used):
                 cache_b[key_b] = move_b
-        if k in flip_a:
-            move_a = _POSTURES[1 - move_a]
-        if k in flip_b:
-            move_b = _POSTURES[1 - move_b]
-        u_a, u_b = pay[move_a][move_b]
+        if noisy:
+            if k in flip_a:
+                move_a = _POSTURES[1 - move_a]
+            if k in flip_b:
+                move_b = _POSTURES[1 - move_b]
         hist_a.append(move_a)
         hist_b.append(move_b)
-        pay_a.append(u_a)
-        pay_b.append(u_b)
         state_a = ((state_a << 2) | (move_a << 1) | move_b) & mask_a
         state_b = ((state_b << 2) | (move_b << 1) | move_a) & mask_b
+    for j in range(len(pay_a), n):
+        u_a, u_b = pay[hist_a[j]][hist_b[j]]
+        pay_a.append(u_a)
+        pay_b.append(u_b)
     moves = None
     if record_moves:
         moves = ("".join(m.letter for m in hist_a), "".join(m.letter for m in hist_b))

@@ -115,5 +115,9 @@ class Random(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Restrain with probability ``p``."""
-        restrain = self.rng.random() < self.p
-        return Action.uniform(Posture.RESTRAIN if restrain else Posture.EXTRACT)
+        return _RESTRAIN_ALL if self.rng.random() < self.p else _EXTRACT_ALL
+
+
+# the shared uniform actions, looked up once (a tournament calls Random.decide every turn)
+_RESTRAIN_ALL = Action.uniform(Posture.RESTRAIN)
+_EXTRACT_ALL = Action.uniform(Posture.EXTRACT)
