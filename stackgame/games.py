@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -201,12 +201,19 @@ class MatchResult:
         Number of turns each player restrained (after noise).
     moves
         The two histories as strings of C/D (only when asked for).
+    seed_free
+        Whether the match provably used no random number: a fixed length, no noise, and
+        neither player touched its generator (both were handed a counting
+        :class:`_SeatGenerator`). Strategies draw only from their injected generator, so
+        with every seed the two players would have seen the same observations and made
+        the same moves: this result is then the result for any seed. Not compared.
     """
 
     turns: int
     scores: tuple[float, float]
     restraints: tuple[int, int]
     moves: tuple[str, str] | None = None
+    seed_free: bool = field(default=False, compare=False)
 
     @property
     def mean_scores(self) -> tuple[float, float]:
@@ -373,7 +380,8 @@ class _Seat:
     strategy: Strategy
     memory: int | None
     cache: dict[tuple[int, int], Posture] | None
-    watch: _SeatGenerator | None = None
+    watch: _SeatGenerator | None = None  # the generator, when its uses gate the cache
+    generator: _SeatGenerator | None = None  # the generator handed, when it counts uses
 
 
 def _fingerprint(strategy: Strategy) -> tuple[Any, ...]:
@@ -406,13 +414,14 @@ def _seat(
             strategy.reset(
                 np.random.default_rng(seed if isinstance(seed, np.random.SeedSequence) else seed())
             )
-        else:
-            strategy.reset(_SeatGenerator(seed))
-        return _Seat(strategy, None, None)
+            return _Seat(strategy, None, None)
+        generator = _SeatGenerator(seed)
+        strategy.reset(generator)  # a stand-in: strategies call its methods
+        return _Seat(strategy, None, None, None, generator)
     cache = caches.setdefault((_fingerprint(strategy), key), {})
-    watch = _SeatGenerator(seed)
-    strategy.reset(watch)  # a stand-in: strategies call its methods
-    return _Seat(strategy, int(depth), cache, watch if c.stochastic else None)
+    generator = _SeatGenerator(seed)
+    strategy.reset(generator)
+    return _Seat(strategy, int(depth), cache, generator if c.stochastic else None, generator)
 
 
 def _history_limit(strategy: Strategy) -> int | None:
@@ -624,9 +633,18 @@ def play_match(
     moves = None
     if record_moves:
         moves = ("".join(m.letter for m in hist_a), "".join(m.letter for m in hist_b))
+    gen_a, gen_b = seat_a.generator, seat_b.generator
+    seed_free = (
+        rng is None
+        and gen_a is not None
+        and gen_b is not None
+        and gen_a.uses == 0
+        and gen_b.uses == 0
+    )
     return MatchResult(
         turns=n,
         scores=(float(sum(pay_a)), float(sum(pay_b))),
         restraints=(hist_a.count(C), hist_b.count(C)),
         moves=moves,
+        seed_free=seed_free,
     )

@@ -27,7 +27,9 @@ same numbers, serial or parallel, local or Dask.
 
 Speed (matrix games): as the Axelrod library does with its deterministic cache, a match
 between two deterministic strategies without noise and of fixed length is played once per
-process and reused for the other repetitions; and strategies of finite memory have
+process and reused for the other repetitions; so is a match of stochastic strategies once
+one repetition drew no random number at all (then every seed plays it the same way; see
+:attr:`stackgame.games.MatchResult.seed_free`); and strategies of finite memory have
 their decisions memoised (stochastic ones only where they drew nothing; see
 :func:`stackgame.games.play_match`).
 """

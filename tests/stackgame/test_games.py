@@ -247,3 +247,22 @@ def test_seat_generator_of_a_deterministic_player_is_never_made():
     play_match(PD, (a, b), seed=3, turns=20, decision_cache={})
     assert isinstance(a.rng, _SeatGenerator) and a.rng._rng is None
     assert isinstance(b.rng, _SeatGenerator) and b.rng._rng is None
+
+
+def test_a_match_that_drew_nothing_is_seed_free_and_the_same_for_every_seed():
+    known = all_strategies()
+    gtft, cooperator, defector = (
+        known["generous_tit_for_tat"],
+        known["cooperator"],
+        known["defector"],
+    )
+    kw: dict = dict(turns=30, record_moves=True)
+    calm = [play_match(PD, (gtft(), cooperator()), s, decision_cache={}, **kw) for s in range(6)]
+    assert all(r.seed_free for r in calm) and all(r == calm[0] for r in calm)
+    # against a defector it draws, so the seed matters and the result is not seed-free
+    drawn = [play_match(PD, (gtft(), defector()), s, decision_cache={}, **kw) for s in range(6)]
+    assert not any(r.seed_free for r in drawn) and len({r.moves for r in drawn}) > 1
+    # noise is drawn by the match, and a generator handed uncounted cannot be vouched for
+    assert not play_match(PD, (gtft(), cooperator()), 1, noise=0.01, decision_cache={}).seed_free
+    assert not play_match(PD, (gtft(), cooperator()), 1, turns=30).seed_free
+    assert play_match(PD, (cooperator(), known["grudger"]()), 1, turns=30).seed_free

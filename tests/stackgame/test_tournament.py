@@ -275,3 +275,24 @@ def test_cli_refuses_to_mix_two_tournaments_in_one_folder(tmp_path):
 def test_cli_bad_input_raises_user_error(tmp_path, argv, message):
     with pytest.raises(UserError, match=message):
         _cli(["tournament", *argv, "--out", str(tmp_path)])
+
+
+def test_reusing_seed_free_matches_changes_no_result(monkeypatch):
+    """A stochastic pair whose match drew nothing is played once; the tables are unchanged."""
+    from stackgame import tournament_matches
+
+    names = ("generous_tit_for_tat", "cooperator", "tit_for_tat", "random", "defector")
+    spec = TournamentSpec(names, turns=40, repetitions=4, seed=3)
+    tournament_matches._MATCH_CACHE.clear()
+    fast = Tournament(spec).play()
+    assert any(k[1].classifier.stochastic for k in tournament_matches._MATCH_CACHE)
+
+    class NoCache(dict):
+        def __setitem__(self, key, value):
+            pass
+
+    monkeypatch.setattr(tournament_matches, "_MATCH_CACHE", NoCache())
+    slow = Tournament(spec).play()
+    columns = [c for c in fast.matches.columns if c != "elapsed_seconds"]
+    pd.testing.assert_frame_equal(fast.matches[columns], slow.matches[columns])
+    pd.testing.assert_frame_equal(fast.ranking, slow.ranking)
