@@ -424,6 +424,22 @@ def _seat(
     return _Seat(strategy, int(depth), cache, generator if c.stochastic else None, generator)
 
 
+def _plan(strategy: Strategy, n: int) -> dict[tuple[int, int], Posture] | None:
+    """The moves a memoryless strategy plans for ``n`` turns (:meth:`Strategy.plan`).
+
+    As a table keyed like the decision cache with the state held at 0, ``(round, 0)``;
+    ``None`` when the strategy has memory or does not plan.
+    """
+    if type(strategy).classifier.memory_depth != 0:
+        return None
+    moves = strategy.plan(n)
+    if moves is None:
+        return None
+    if len(moves) != n:
+        raise ValueError(f"{strategy!r}.plan({n}) returned {len(moves)} moves")
+    return {(k, 0): _POSTURES[m] for k, m in enumerate(moves)}
+
+
 def _history_limit(strategy: Strategy) -> int | None:
     """How many past turns a strategy is shown: its memory depth, or all (``None``)."""
     depth = type(strategy).classifier.memory_depth
@@ -552,6 +568,15 @@ def play_match(
     noisy = bool(flip_a or flip_b)
     mask_a = (1 << (2 * mem_a)) - 1
     mask_b = (1 << (2 * mem_b)) - 1
+    if decision_cache is not None:
+        # a memoryless strategy that plans its moves: played from a table keyed as the
+        # cache is, (round, 0), so the loop below serves every turn from it
+        planned = _plan(a, n)
+        if planned is not None:
+            cache_a, mem_a, mask_a, watch_a = planned, n, 0, None
+        planned = _plan(b, n)
+        if planned is not None:
+            cache_b, mem_b, mask_b, watch_b = planned, n, 0, None
     for k in range(n):
         move_a = None
         if cache_a is not None:
@@ -626,10 +651,11 @@ def play_match(
         hist_b.append(move_b)
         state_a = ((state_a << 2) | (move_a << 1) | move_b) & mask_a
         state_b = ((state_b << 2) | (move_b << 1) | move_a) & mask_b
-    for j in range(len(pay_a), n):
-        u_a, u_b = pay[hist_a[j]][hist_b[j]]
-        pay_a.append(u_a)
-        pay_b.append(u_b)
+    # the totals: each turn's payoff in turn order (so the same float sums), by outcome
+    # 2 * own + other for a and 2 * other + own for b, looked up without a Python loop
+    outcomes = list(map(operator.add, map(operator.add, hist_a, hist_a), hist_b))
+    score_a = float(sum(map((r, s, t, p).__getitem__, outcomes)))
+    score_b = float(sum(map((r, t, s, p).__getitem__, outcomes)))
     moves = None
     if record_moves:
         moves = ("".join(m.letter for m in hist_a), "".join(m.letter for m in hist_b))
@@ -643,7 +669,7 @@ def play_match(
     )
     return MatchResult(
         turns=n,
-        scores=(float(sum(pay_a)), float(sum(pay_b))),
+        scores=(score_a, score_b),
         restraints=(hist_a.count(C), hist_b.count(C)),
         moves=moves,
         seed_free=seed_free,

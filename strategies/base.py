@@ -380,5 +380,19 @@ class Strategy:
         """Return this round's action."""
         raise NotImplementedError
 
+    def plan(self, rounds: int) -> list[Posture] | None:
+        """The postures of the next ``rounds`` decisions, all drawn now; ``None`` if not.
+
+        An optional shortcut for strategies of memory depth 0 whose decisions ignore the
+        observation altogether (Axelrod's ``Random``). A strategy that overrides it
+        promises that the result is exactly the headline postures of ``rounds``
+        successive calls of :meth:`decide`, drawing the same numbers from ``self.rng`` in
+        the same order and leaving the strategy as those calls would; the conformance
+        tests hold it to that. The matrix-game engine (with its decision cache) then
+        plays those moves instead of building an observation every turn. The default,
+        ``None``: ask :meth:`decide` every round.
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
