@@ -49,6 +49,7 @@ import functools
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -370,14 +371,15 @@ def _ranking(
     agg_rows: dict[Any, dict[Any, Any]] = agg.reindex(list(spec.strategies)).to_dict("index")
     score_rows = scores.to_numpy(dtype=float)
     win_rows = wins.to_numpy(dtype=float)
+    samples = [x[np.isfinite(x)] for x in score_rows]
+    median_cis = bootstrap_median_intervals(samples, rng)
     rows = []
     for k, name in enumerate(spec.strategies):
-        x = score_rows[k]
-        x = x[np.isfinite(x)]
+        x = samples[k]
         stats_row = agg_rows[name]
         played: int = 0 if pd.isna(stats_row["n"]) else int(stats_row["n"])
         mean_lo, mean_hi = t_interval(x)
-        med_lo, med_hi = bootstrap_median_interval(x, rng)
+        med_lo, med_hi = median_cis[k]
         rows.append(
             {
                 "strategy": name,
@@ -430,13 +432,37 @@ def bootstrap_median_interval(
     x: np.ndarray, rng: np.random.Generator, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap interval for the median of ``x`` (Efron and Tibshirani 1993)."""
-    n = len(x)
-    if n < 2:
-        return (float("nan"), float("nan"))
-    resamples = rng.choice(x, size=(BOOTSTRAP_RESAMPLES, n), replace=True)
-    medians = np.median(resamples, axis=1)
-    lo, hi = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2])
-    return (float(lo), float(hi))
+    return bootstrap_median_intervals([np.asarray(x, dtype=float)], rng, level)[0]
+
+
+def bootstrap_median_intervals(
+    samples: Sequence[np.ndarray], rng: np.random.Generator, level: float = 0.95
+) -> list[tuple[float, float]]:
+    """:func:`bootstrap_median_interval` for several samples, drawn in turn from ``rng``.
+
+    Each sample of ``n >= 2`` values takes :data:`BOOTSTRAP_RESAMPLES` resamples of
+    ``n`` indices, ``rng.integers(0, n, (resamples, n))``, one call per sample in order
+    (the indices ``rng.choice(x, (resamples, n))`` draws); samples of fewer than two
+    values draw nothing and get NaN. The medians and percentiles of all samples of one
+    size are then computed together: each resample sorted, its median the middle value
+    or the mean of the middle two (as :func:`numpy.median`), and the ``(1 - level) / 2``
+    and ``(1 + level) / 2`` quantiles of the medians (:func:`numpy.quantile`, linear).
+    """
+    out = [(float("nan"), float("nan"))] * len(samples)
+    by_size: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for k, x in enumerate(samples):
+        n = len(x)
+        if n >= 2:
+            idx = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+            by_size.setdefault(n, []).append((k, np.asarray(x, dtype=float)[idx]))
+    for n, drawn in by_size.items():
+        resamples = np.sort(np.stack([d for _, d in drawn]), axis=2)
+        middle = resamples[:, :, n // 2]
+        medians = middle if n % 2 else (resamples[:, :, n // 2 - 1] + middle) / 2
+        bounds = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2], axis=1)
+        for j, (k, _) in enumerate(drawn):
+            out[k] = (float(bounds[0, j]), float(bounds[1, j]))
+    return out
 
 
 def _payoff_matrix(spec: TournamentSpec, plays: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:

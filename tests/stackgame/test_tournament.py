@@ -16,7 +16,13 @@ from stackgame.tournament import (
     play_tournament,
     schedule,
 )
-from stackgame.tournament_results import holm, pairwise_tests
+from stackgame.tournament_results import (
+    BOOTSTRAP_RESAMPLES,
+    bootstrap_median_interval,
+    bootstrap_median_intervals,
+    holm,
+    pairwise_tests,
+)
 
 CLASSIC = list(CLASSIC_STRATEGIES)
 
@@ -296,3 +302,33 @@ def test_reusing_seed_free_matches_changes_no_result(monkeypatch):
     columns = [c for c in fast.matches.columns if c != "elapsed_seconds"]
     pd.testing.assert_frame_equal(fast.matches[columns], slow.matches[columns])
     pd.testing.assert_frame_equal(fast.ranking, slow.ranking)
+
+
+def _slow_bootstrap_median_interval(x, rng, level=0.95):
+    """The textbook loop: resample with rng.choice, median of each, percentiles."""
+    if len(x) < 2:
+        return (float("nan"), float("nan"))
+    medians = np.median(rng.choice(x, size=(BOOTSTRAP_RESAMPLES, len(x)), replace=True), axis=1)
+    lo, hi = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2])
+    return (float(lo), float(hi))
+
+
+def test_batched_bootstrap_draws_and_computes_as_the_one_sample_loop():
+    data = np.random.default_rng(4)
+    samples = [
+        data.normal(size=10),
+        data.integers(0, 3, size=10).astype(float),  # ties
+        data.normal(size=7),  # odd size
+        np.array([2.5]),  # too short: NaN, draws nothing
+        data.normal(size=10),
+        np.array([1.0, 1.0]),
+        data.normal(size=2),
+    ]
+    fast = bootstrap_median_intervals(samples, np.random.default_rng(9), level=0.9)
+    slow_rng = np.random.default_rng(9)
+    slow = [_slow_bootstrap_median_interval(x, slow_rng, level=0.9) for x in samples]
+    np.testing.assert_array_equal(np.array(fast), np.array(slow))
+    for x, (lo, hi) in zip(samples, fast, strict=True):
+        if len(x) >= 2:
+            assert lo <= np.median(x) <= hi
+    assert bootstrap_median_interval(samples[0], np.random.default_rng(9), 0.9) == fast[0]
