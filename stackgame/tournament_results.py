@@ -541,19 +541,20 @@ def pairwise_tests(scores: pd.DataFrame) -> pd.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             t = stats.ttest_ind(x, y, axis=1, equal_var=False)
-            ks = stats.ks_2samp(x, y, axis=1)
+            ks_d, ks_p = ks_2samp_rows(x, y)
         for k, p in enumerate(full):
             tested[p] = (
                 float(t.statistic[k]),
                 float(t.pvalue[k]),
-                float(ks.statistic[k]),
-                float(ks.pvalue[k]),
+                float(ks_d[k]),
+                float(ks_p[k]),
             )
+    finite = [v[np.isfinite(v)] for v in values]
+    means = [np.mean(v) if len(v) else math.nan for v in finite]
     for i, j in pairs:
-        x, y = values[i], values[j]
-        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        x, y = finite[i], finite[j]
         row: dict[str, Any] = {"strategy_a": names[i], "strategy_b": names[j]}
-        diff = float(np.mean(x) - np.mean(y)) if len(x) and len(y) else math.nan
+        diff = float(means[i] - means[j]) if len(x) and len(y) else math.nan
         if (i, j) in tested:
             ts, tp, kd, kp = tested[i, j]
         elif len(x) >= 2 and len(y) >= 2:
@@ -580,6 +581,34 @@ def pairwise_tests(scores: pd.DataFrame) -> pd.DataFrame:
     df["t_pvalue_holm"] = holm(df["t_pvalue"].to_numpy(dtype=float))
     df["ks_pvalue_holm"] = holm(df["ks_pvalue"].to_numpy(dtype=float))
     return df
+
+
+def ks_2samp_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided two-sample Kolmogorov-Smirnov tests of ``x[k]`` against ``y[k]``.
+
+    The same statistic and p-value as ``scipy.stats.ks_2samp(x[k], y[k])`` for every row
+    (finite values, ``x`` and ``y`` of equal shape). The statistic ``D`` is computed for
+    all rows at once, as SciPy computes it (empirical distribution functions at every
+    pooled value, ``D = max(max(F1 - F2), clip(-min(F1 - F2), 0, 1))``); SciPy's
+    result, p-value included, depends on the samples only through ``D`` and the two
+    sample sizes, so it is asked (in one vectorised call) for one row per distinct ``D``.
+    """
+    from scipy import stats
+
+    n = x.shape[1]
+    data1, data2 = np.sort(x, axis=1), np.sort(y, axis=1)
+    pooled = np.concatenate([data1, data2], axis=1)
+    cdf1 = (data1[:, None, :] <= pooled[:, :, None]).sum(axis=2) / n
+    cdf2 = (data2[:, None, :] <= pooled[:, :, None]).sum(axis=2) / n
+    diffs = cdf1 - cdf2
+    min_s = np.clip(-diffs.min(axis=1), 0, 1)
+    max_s = diffs.max(axis=1)
+    d = np.where(min_s > max_s, min_s, max_s)
+    _, first, which = np.unique(d, return_index=True, return_inverse=True)
+    result = stats.ks_2samp(x[first], y[first], axis=1)
+    statistic = np.asarray(result.statistic, dtype=float).reshape(-1)
+    pvalue = np.asarray(result.pvalue, dtype=float).reshape(-1)
+    return statistic[which.reshape(-1)], pvalue[which.reshape(-1)]
 
 
 def holm(p: np.ndarray) -> np.ndarray:

@@ -332,3 +332,20 @@ def test_batched_bootstrap_draws_and_computes_as_the_one_sample_loop():
         if len(x) >= 2:
             assert lo <= np.median(x) <= hi
     assert bootstrap_median_interval(samples[0], np.random.default_rng(9), 0.9) == fast[0]
+
+
+@pytest.mark.filterwarnings("ignore:ks_2samp. Exact calculation unsuccessful:RuntimeWarning")
+def test_ks_rows_give_scipys_statistic_and_p_value_for_every_row():
+    from scipy import stats
+
+    from stackgame.tournament_results import ks_2samp_rows
+
+    data = np.random.default_rng(6)
+    for n in (2, 5, 10):
+        x = np.vstack([data.normal(size=(20, n)), data.integers(0, 3, size=(20, n)), np.ones(n)])
+        y = np.vstack([data.normal(size=(20, n)), data.integers(0, 3, size=(20, n)), np.ones(n)])
+        y[:5] += 2.0  # some clearly different rows
+        d, p = ks_2samp_rows(x, y)
+        for k in range(len(x)):
+            expected = stats.ks_2samp(x[k], y[k])
+            assert d[k] == expected.statistic and p[k] == expected.pvalue, (n, k)
