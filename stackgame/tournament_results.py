@@ -266,9 +266,46 @@ def _clean(v: Any) -> Any:
 
 
 def _matrix_plays(ok: pd.DataFrame) -> pd.DataFrame:
-    """Two plays per match, one from each player's side."""
+    """Two plays per match, one from each player's side, in (match index, seat) order."""
     if ok.empty:
         return _empty_plays()
+    index = ok["index"].to_numpy()
+    if len(index) > 1 and not (np.diff(index) > 0).all():
+        return _matrix_plays_sorted(ok)
+
+    def both(a: Any, b: Any) -> np.ndarray:
+        """Seat 0's value and seat 1's for each match in turn: rows sorted by (index, seat)."""
+        return np.column_stack([np.asarray(a), np.asarray(b)]).ravel()
+
+    s0, s1 = ok["strategy_0"].to_numpy(), ok["strategy_1"].to_numpy()
+    score = both(ok["score_0"].to_numpy(dtype=float), ok["score_1"].to_numpy(dtype=float))
+    winner = ok["winner"].to_numpy()
+    self_play = s0 == s1
+    return pd.DataFrame(
+        {
+            "index": both(index, index),
+            "repetition": both(ok["repetition"].to_numpy(), ok["repetition"].to_numpy()),
+            "seat": np.tile(np.array([0, 1]), len(ok)),
+            "strategy": both(s0, s1),
+            "opponent": both(s1, s0),
+            "payoff": score,
+            "score": score.copy(),
+            "win": both(winner == 0, winner == 1).astype(float),
+            "restraint": both(
+                ok["restraint_0"].to_numpy(dtype=float), ok["restraint_1"].to_numpy(dtype=float)
+            ),
+            "integration": np.nan,
+            "value_share": both(
+                ok["value_share_0"].to_numpy(dtype=float),
+                ok["value_share_1"].to_numpy(dtype=float),
+            ),
+            "self_play": both(self_play, self_play),
+        }
+    )
+
+
+def _matrix_plays_sorted(ok: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_matrix_plays` for rows whose match indices are not strictly increasing."""
     frames = []
     for k, o in ((0, 1), (1, 0)):
         frames.append(
@@ -362,12 +399,9 @@ def _ranking(
 ) -> pd.DataFrame:
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(2,)))
     ranked = plays[~plays["self_play"]]
-    agg = ranked.groupby("strategy").agg(
-        restraint=("restraint", "mean"),
-        integration=("integration", "mean"),
-        value_share=("value_share", "mean"),
-        n=("score", "size"),
-    )
+    grouped = ranked.groupby("strategy")
+    agg = grouped[["restraint", "integration", "value_share"]].mean()
+    agg["n"] = grouped.size()
     agg_rows: dict[Any, dict[Any, Any]] = agg.reindex(list(spec.strategies)).to_dict("index")
     score_rows = scores.to_numpy(dtype=float)
     win_rows = wins.to_numpy(dtype=float)

@@ -334,6 +334,18 @@ def test_batched_bootstrap_draws_and_computes_as_the_one_sample_loop():
     assert bootstrap_median_interval(samples[0], np.random.default_rng(9), 0.9) == fast[0]
 
 
+def test_plays_interleaved_equal_the_concatenated_and_sorted_plays():
+    from stackgame.tournament_results import _matrix_plays, _matrix_plays_sorted
+
+    spec = TournamentSpec(("random", "tit_for_tat", "defector"), turns=20, repetitions=3, seed=2)
+    ok = Tournament(spec).play().matches
+    pd.testing.assert_frame_equal(_matrix_plays(ok), _matrix_plays_sorted(ok), check_exact=True)
+    shuffled = ok.sample(frac=1.0, random_state=0)  # not in index order: the sorting path
+    pd.testing.assert_frame_equal(
+        _matrix_plays(shuffled), _matrix_plays_sorted(ok), check_exact=True
+    )
+
+
 @pytest.mark.filterwarnings("ignore:ks_2samp. Exact calculation unsuccessful:RuntimeWarning")
 def test_ks_rows_give_scipys_statistic_and_p_value_for_every_row():
     from scipy import stats
