@@ -361,3 +361,37 @@ def test_ks_rows_give_scipys_statistic_and_p_value_for_every_row():
         for k in range(len(x)):
             expected = stats.ks_2samp(x[k], y[k])
             assert d[k] == expected.statistic and p[k] == expected.pvalue, (n, k)
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_forked_play_gives_the_serial_rows(processes):
+    names = ("random", "generous_tit_for_tat", "grudger", "alternator", "defector")
+    for extra in ({"turns": 25}, {"prob_end": 0.05, "turns": None}):
+        spec = TournamentSpec(names, repetitions=3, seed=4, **extra)
+        serial = Tournament(spec).play()
+        forked = Tournament(spec).play(processes=processes, progress=True)
+        cols = [c for c in serial.matches.columns if c != "elapsed_seconds"]
+        pd.testing.assert_frame_equal(serial.matches[cols], forked.matches[cols])
+        pd.testing.assert_frame_equal(serial.ranking, forked.ranking)
+
+
+def test_an_error_in_a_forked_worker_reaches_the_caller(monkeypatch):
+    import os
+    import time
+
+    from stackgame import tournament_matches
+
+    parent = os.getpid()
+    play_chunk = tournament_matches._play_chunk
+
+    def failing_in_children(args):
+        if os.getpid() != parent:
+            raise ValueError("broken strategy in a worker")
+        time.sleep(0.02)  # leave the child blocks to take
+        return play_chunk(args)
+
+    monkeypatch.setattr(tournament_matches, "_play_chunk", failing_in_children)
+    names = ("random", "tit_for_tat", "defector", "grudger")
+    spec = TournamentSpec(names, turns=2000, repetitions=4, seed=1)
+    with pytest.raises(ValueError, match="broken strategy in a worker"):
+        Tournament(spec).play(processes=2)
