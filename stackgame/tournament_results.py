@@ -117,15 +117,15 @@ class TournamentResult:
         """Summarise match rows (as written by the engine or read back from a store)."""
         matches = matches.sort_values("index", kind="stable").reset_index(drop=True)
         notes = []
-        bad = matches[matches["status"] != "ok"] if "status" in matches else matches.iloc[:0]
-        if len(bad):
-            counts = bad["status"].value_counts().to_dict()
+        scored = (matches["status"] == "ok").to_numpy() if "status" in matches else None
+        if scored is not None and not scored.all():
+            counts = matches[~scored]["status"].value_counts().to_dict()
             notes.append(
                 "matches not scored: "
                 + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
                 + " (listed in matches with their error)"
             )
-        ok = matches[matches["status"] == "ok"] if "status" in matches else matches
+        ok = matches[scored] if scored is not None else matches
         if not spec.is_stack and len(spec.strategies) == 1:
             notes.append(
                 "one strategy: only self-play was played, and scores exclude self-play "
@@ -141,14 +141,8 @@ class TournamentResult:
             .unstack()
             .reindex(index=strategies, columns=reps)
         )
-        wins = (
-            ranked.groupby(["strategy", "repetition"])["win"]
-            .sum()
-            .unstack()
-            .reindex(index=strategies, columns=reps)
-            .fillna(0)
-        )
-        ranking = _ranking(spec, plays, scores, wins)
+        wins = _wins(ranked, strategies, reps)
+        ranking = _ranking(spec, ranked, scores, wins)
         payoff = _payoff_matrix(spec, plays, ok)
         per_seat = _per_seat(spec, plays) if spec.is_stack else pd.DataFrame()
         pairwise = pairwise_tests(scores)
@@ -394,15 +388,39 @@ def _best_in_repetition(ok: pd.DataFrame, column: str) -> np.ndarray:
     return out
 
 
+def _wins(ranked: pd.DataFrame, strategies: list[str], reps: list[int]) -> pd.DataFrame:
+    """Wins per strategy (rows) and repetition (columns); 0 where a strategy never won.
+
+    Each play's win is 0 or 1, so the sums are exact whatever the order of addition.
+    """
+    position = {name: i for i, name in enumerate(strategies)}
+    column = {rep: j for j, rep in enumerate(reps)}
+    rows = np.array([position.get(s, -1) for s in ranked["strategy"].to_numpy()], dtype=int)
+    cols = np.array([column.get(r, -1) for r in ranked["repetition"].to_numpy()], dtype=int)
+    keep = (rows >= 0) & (cols >= 0)
+    cells = rows[keep] * len(reps) + cols[keep]
+    weights = ranked["win"].to_numpy(dtype=float)[keep]
+    counts = np.bincount(cells, weights=weights, minlength=len(strategies) * len(reps))
+    return pd.DataFrame(
+        counts.astype(float).reshape(len(strategies), len(reps)),
+        index=pd.Index(strategies, name="strategy"),
+        columns=pd.Index(reps, name="repetition"),
+    )
+
+
 def _ranking(
-    spec: TournamentSpec, plays: pd.DataFrame, scores: pd.DataFrame, wins: pd.DataFrame
+    spec: TournamentSpec, ranked: pd.DataFrame, scores: pd.DataFrame, wins: pd.DataFrame
 ) -> pd.DataFrame:
+    """One row per strategy, best first; ``ranked`` holds the plays that count."""
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(2,)))
-    ranked = plays[~plays["self_play"]]
     grouped = ranked.groupby("strategy")
     agg = grouped[["restraint", "integration", "value_share"]].mean()
     agg["n"] = grouped.size()
-    agg_rows: dict[Any, dict[Any, Any]] = agg.reindex(list(spec.strategies)).to_dict("index")
+    agg = agg.reindex(list(spec.strategies))
+    counts = agg["n"].to_numpy(dtype=float)
+    restraint = agg["restraint"].to_numpy(dtype=float)
+    integration = agg["integration"].to_numpy(dtype=float)
+    value_share = agg["value_share"].to_numpy(dtype=float)
     score_rows = scores.to_numpy(dtype=float)
     win_rows = wins.to_numpy(dtype=float)
     samples = [x[np.isfinite(x)] for x in score_rows]
@@ -410,38 +428,39 @@ def _ranking(
     rows = []
     for k, name in enumerate(spec.strategies):
         x = samples[k]
-        stats_row = agg_rows[name]
-        played: int = 0 if pd.isna(stats_row["n"]) else int(stats_row["n"])
+        played: int = 0 if math.isnan(counts[k]) else int(counts[k])
         mean_lo, mean_hi = t_interval(x)
         med_lo, med_hi = median_cis[k]
-        rows.append(
-            {
-                "strategy": name,
-                "median_score": float(np.median(x)) if len(x) else float("nan"),
-                "mean_score": float(np.mean(x)) if len(x) else float("nan"),
-                "ci_low": mean_lo,
-                "ci_high": mean_hi,
-                "median_ci_low": med_lo,
-                "median_ci_high": med_hi,
-                "wins": int(win_rows[k].sum()),
-                "median_wins": float(np.median(win_rows[k])),
-                "restraint_rate": float(stats_row["restraint"]) if played else math.nan,
-                "integration_rate": float(stats_row["integration"])
-                if spec.is_stack and played
-                else math.nan,
-                "value_share": float(stats_row["value_share"]) if played else math.nan,
-                "matches": played,
-            }
+        row = {
+            "strategy": name,
+            "median_score": float(np.median(x)) if len(x) else float("nan"),
+            "mean_score": float(np.mean(x)) if len(x) else float("nan"),
+            "ci_low": mean_lo,
+            "ci_high": mean_hi,
+            "median_ci_low": med_lo,
+            "median_ci_high": med_hi,
+            "wins": int(win_rows[k].sum()),
+            "median_wins": float(np.median(win_rows[k])),
+            "restraint_rate": float(restraint[k]) if played else math.nan,
+            "integration_rate": float(integration[k]) if spec.is_stack and played else math.nan,
+            "value_share": float(value_share[k]) if played else math.nan,
+            "matches": played,
+        }
+        if not spec.is_stack:
+            del row["integration_rate"]
+        rows.append(row)
+
+    def order(row: dict[str, Any]) -> tuple[float, float, str]:
+        """Median score, then mean score, best first (no score last), then the name."""
+        med, mean = row["median_score"], row["mean_score"]
+        return (
+            math.inf if math.isnan(med) else -med,
+            math.inf if math.isnan(mean) else -mean,
+            row["strategy"],
         )
-    df = pd.DataFrame(rows)
-    key_med = df["median_score"].fillna(-np.inf)
-    key_mean = df["mean_score"].fillna(-np.inf)
-    order = sorted(range(len(df)), key=lambda i: (-key_med[i], -key_mean[i], df["strategy"][i]))
-    df = df.iloc[order].reset_index(drop=True)
-    df.insert(0, "rank", range(1, len(df) + 1))
-    if not spec.is_stack:
-        df = df.drop(columns=["integration_rate"])
-    return df
+
+    rows.sort(key=order)
+    return pd.DataFrame([{"rank": i, **row} for i, row in enumerate(rows, start=1)])
 
 
 def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -477,10 +496,10 @@ def bootstrap_median_intervals(
     Each sample of ``n >= 2`` values takes :data:`BOOTSTRAP_RESAMPLES` resamples of
     ``n`` indices, ``rng.integers(0, n, (resamples, n))``, one call per sample in order
     (the indices ``rng.choice(x, (resamples, n))`` draws); samples of fewer than two
-    values draw nothing and get NaN. The medians and percentiles of all samples of one
-    size are then computed together: each resample sorted, its median the middle value
-    or the mean of the middle two (as :func:`numpy.median`), and the ``(1 - level) / 2``
-    and ``(1 + level) / 2`` quantiles of the medians (:func:`numpy.quantile`, linear).
+    values draw nothing and get NaN. Each resample is sorted, its median the middle
+    value or the mean of the middle two (as :func:`numpy.median`); the ``(1 - level) /
+    2`` and ``(1 + level) / 2`` quantiles of the medians (:func:`numpy.quantile`,
+    linear) are then computed for all samples of one size together.
     """
     out = [(float("nan"), float("nan"))] * len(samples)
     by_size: dict[int, list[tuple[int, np.ndarray]]] = {}
@@ -488,11 +507,12 @@ def bootstrap_median_intervals(
         n = len(x)
         if n >= 2:
             idx = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
-            by_size.setdefault(n, []).append((k, np.asarray(x, dtype=float)[idx]))
-    for n, drawn in by_size.items():
-        resamples = np.sort(np.stack([d for _, d in drawn]), axis=2)
-        middle = resamples[:, :, n // 2]
-        medians = middle if n % 2 else (resamples[:, :, n // 2 - 1] + middle) / 2
+            resamples = np.sort(np.asarray(x, dtype=float)[idx], axis=1)
+            middle = resamples[:, n // 2]
+            medians = middle if n % 2 else (resamples[:, n // 2 - 1] + middle) / 2
+            by_size.setdefault(n, []).append((k, medians))
+    for drawn in by_size.values():
+        medians = np.stack([m for _, m in drawn])
         bounds = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2], axis=1)
         for j, (k, _) in enumerate(drawn):
             out[k] = (float(bounds[0, j]), float(bounds[1, j]))
@@ -501,29 +521,29 @@ def bootstrap_median_intervals(
 
 def _payoff_matrix(spec: TournamentSpec, plays: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     names = list(spec.strategies)
-    if spec.is_stack:
-        if len(spec.seats) < 2 or ok.empty:
-            return pd.DataFrame(index=names, columns=names, dtype=float)
-        rows = []
-        for k, seat in enumerate(spec.seats):
-            mine = plays[plays["seat"] == seat].set_index("index")["score"]
-            for j in range(len(spec.seats)):
-                if j == k:
-                    continue
-                other = ok.set_index("index")[f"strategy_{j}"]
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "row": ok.set_index("index")[f"strategy_{k}"],
-                            "col": other,
-                            "score": mine,
-                        }
-                    )
+    if not spec.is_stack:
+        matrix = plays.groupby(["strategy", "opponent"])["score"].mean().unstack()
+        matrix = matrix.rename_axis(index="row", columns="col")
+        return matrix.reindex(index=names, columns=names).astype(float)
+    if len(spec.seats) < 2 or ok.empty:
+        return pd.DataFrame(index=names, columns=names, dtype=float)
+    rows = []
+    for k, seat in enumerate(spec.seats):
+        mine = plays[plays["seat"] == seat].set_index("index")["score"]
+        for j in range(len(spec.seats)):
+            if j == k:
+                continue
+            other = ok.set_index("index")[f"strategy_{j}"]
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "row": ok.set_index("index")[f"strategy_{k}"],
+                        "col": other,
+                        "score": mine,
+                    }
                 )
-        long = pd.concat(rows)
-    else:
-        long = plays.rename(columns={"strategy": "row", "opponent": "col"})[["row", "col", "score"]]
-    matrix = long.groupby(["row", "col"])["score"].mean().unstack()
+            )
+    matrix = pd.concat(rows).groupby(["row", "col"])["score"].mean().unstack()
     return matrix.reindex(index=names, columns=names).astype(float)
 
 

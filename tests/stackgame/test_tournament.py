@@ -395,3 +395,34 @@ def test_an_error_in_a_forked_worker_reaches_the_caller(monkeypatch):
     spec = TournamentSpec(names, turns=2000, repetitions=4, seed=1)
     with pytest.raises(ValueError, match="broken strategy in a worker"):
         Tournament(spec).play(processes=2)
+
+
+@pytest.mark.parametrize(
+    "names", [("random",), ("random", "defector", "tit_for_tat"), ("always_extract", "random")]
+)
+def test_wins_table_equals_the_grouped_sum(names):
+    from stackgame.tournament_results import _wins
+
+    result = Tournament(TournamentSpec(names, turns=20, repetitions=3, seed=8)).play()
+    ranked = result.plays[~result.plays["self_play"]]
+    expected = (
+        ranked.groupby(["strategy", "repetition"])["win"]
+        .sum()
+        .unstack()
+        .reindex(index=list(names), columns=[0, 1, 2])
+        .fillna(0)
+        .astype(float)
+    )
+    got = _wins(ranked, list(names), [0, 1, 2])
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    pd.testing.assert_frame_equal(result.wins_by_repetition, got)
+    ranking = result.ranking
+    keys = list(
+        zip(
+            -ranking["median_score"].fillna(-np.inf),
+            -ranking["mean_score"].fillna(-np.inf),
+            ranking["strategy"],
+            strict=True,
+        )
+    )
+    assert keys == sorted(keys) and list(ranking["rank"]) == list(range(1, len(names) + 1))
