@@ -440,20 +440,20 @@ class Tournament:
         from stackgame.tournament_matches import _play_chunk
 
         matches = list(self.schedule.matches)
-        spec = self.spec.to_dict()
         bar = _bar(len(matches), progress)
         rows: list[dict[str, Any]] = []
         try:
             if processes == 1 or len(matches) < 2:
                 step = max(1, len(matches) // 100)
                 for i in range(0, len(matches), step):
-                    rows.extend(_play_chunk((spec, matches[i : i + step])))
+                    rows.extend(_play_chunk((self.spec, matches[i : i + step])))
                     if bar is not None:
                         bar.update(len(matches[i : i + step]))
             elif _can_fork():
                 rows = _play_forked(self.spec, matches, processes, bar)
             else:
                 chunks = _chunks(self.spec, matches, processes)
+                spec = self.spec.to_dict()  # pickled to the workers
                 with _pool(processes) as pool:
                     for out in pool.imap(_play_chunk, [(spec, c) for c in chunks]):
                         rows.extend(out)
@@ -494,7 +494,6 @@ def _play_forked(
 
     from stackgame.tournament_matches import _play_chunk
 
-    spec_dict = spec.to_dict()
     blocks = sorted(_blocks(matches).values(), key=lambda b: _cost(spec, b), reverse=True)
     counter = mp.get_context("fork").Value("l", 0)
 
@@ -506,7 +505,7 @@ def _play_forked(
                 counter.value = i + 1
             if i >= len(blocks):
                 return out
-            out.extend(_play_chunk((spec_dict, blocks[i])))
+            out.extend(_play_chunk((spec, blocks[i])))
             if update is not None:
                 update(len(blocks[i]))
 

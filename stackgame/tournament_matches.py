@@ -233,9 +233,12 @@ def _play(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     return row
 
 
-def _play_chunk(args: tuple[dict[str, Any], list[MatchSpec]]) -> list[dict[str, Any]]:
-    spec_dict, matches = args
-    spec = _spec_from_params(spec_dict)
+def _play_chunk(
+    args: tuple[TournamentSpec | dict[str, Any], list[MatchSpec]],
+) -> list[dict[str, Any]]:
+    """Play ``matches`` of a tournament given as a spec (in process) or its dictionary."""
+    given, matches = args
+    spec = given if isinstance(given, TournamentSpec) else _spec_from_params(given)
     out = []
     for m in matches:
         t0 = time.perf_counter()

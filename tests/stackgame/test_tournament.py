@@ -426,3 +426,15 @@ def test_wins_table_equals_the_grouped_sum(names):
         )
     )
     assert keys == sorted(keys) and list(ranking["rank"]) == list(range(1, len(names) + 1))
+
+
+def test_pool_play_where_fork_is_unavailable_gives_the_serial_rows(monkeypatch):
+    from stackgame import tournament
+
+    monkeypatch.setattr(tournament, "_can_fork", lambda: False)
+    names = ("random", "generous_tit_for_tat", "tit_for_tat")
+    spec = TournamentSpec(names, turns=20, repetitions=3, seed=6, noise=0.02)
+    serial = Tournament(spec).play()
+    pooled = Tournament(spec).play(processes=2)
+    cols = [c for c in serial.matches.columns if c != "elapsed_seconds"]
+    pd.testing.assert_frame_equal(serial.matches[cols], pooled.matches[cols])
