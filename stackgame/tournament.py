@@ -525,7 +525,7 @@ def _play_forked(
             pid, read_fd = children.pop(0)
             with os.fdopen(read_fd, "rb") as pipe:
                 data = pipe.read()
-            threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
+            threading.Thread(target=_reap, args=(pid,), daemon=True).start()
             if not data:
                 raise RuntimeError(f"tournament worker {pid} died before sending its matches")
             ok, payload = pickle.loads(data)
@@ -543,6 +543,16 @@ def _play_forked(
             except (ProcessLookupError, ChildProcessError):
                 pass
     return rows
+
+
+def _reap(pid: int) -> None:
+    """Wait for a finished child (its exit takes milliseconds: not on the caller's time)."""
+    import os
+
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # already reaped (SIGCHLD ignored, or reaped elsewhere)
+        pass
 
 
 def _child_reply(write_fd: int, work: Any) -> None:
