@@ -577,6 +577,14 @@ def play_match(
         planned = _plan(b, n)
         if planned is not None:
             cache_b, mem_b, mask_b, watch_b = planned, n, 0, None
+    # Two deterministic players of finite memory, both memoised, without noise: from turn
+    # max(m_a, m_b) on, both moves are a function of the two states alone, so once a
+    # pair of states recurs the moves since its first occurrence repeat to the end.
+    start = max(mem_a, mem_b)
+    seen: dict[tuple[int, int], int] | None = None
+    if not noisy and cache_a is not None and cache_b is not None and start < n:
+        if watch_a is None and watch_b is None:
+            seen = {}
     for k in range(n):
         move_a = None
         if cache_a is not None:
@@ -651,6 +659,14 @@ def play_match(
         hist_b.append(move_b)
         state_a = ((state_a << 2) | (move_a << 1) | move_b) & mask_a
         state_b = ((state_b << 2) | (move_b << 1) | move_a) & mask_b
+        if seen is not None and k + 1 >= start:
+            first = seen.setdefault((state_a, state_b), k + 1)
+            if first <= k:  # turns first .. k repeat: fill the rest of the match
+                left, period = n - k - 1, k + 1 - first
+                laps = left // period + 1
+                hist_a.extend((hist_a[first:] * laps)[:left])
+                hist_b.extend((hist_b[first:] * laps)[:left])
+                break
     # the totals: each turn's payoff in turn order (so the same float sums), by outcome
     # 2 * own + other for a and 2 * other + own for b, looked up without a Python loop
     outcomes = list(map(operator.add, map(operator.add, hist_a, hist_a), hist_b))

@@ -266,3 +266,22 @@ def test_a_match_that_drew_nothing_is_seed_free_and_the_same_for_every_seed():
     assert not play_match(PD, (gtft(), cooperator()), 1, noise=0.01, decision_cache={}).seed_free
     assert not play_match(PD, (gtft(), cooperator()), 1, turns=30).seed_free
     assert play_match(PD, (cooperator(), known["grudger"]()), 1, turns=30).seed_free
+
+
+def test_recurring_states_of_two_memoised_deterministic_players_end_the_loop_exactly():
+    """The cycle shortcut: every deterministic finite-memory pair, long matches, as decided."""
+    known = all_strategies()
+    names = [
+        n
+        for n in _finite_memory()
+        if not known[n].classifier.stochastic and known[n].classifier.memory_depth > 0
+    ] + ["cooperator", "defector"]
+    cache: dict = {}
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            for turns in (3, 257):
+                kw = dict(turns=turns, record_moves=True)
+                plain = play_match(PD, (known[a](), known[b]()), 1, **kw)
+                cached = play_match(PD, (known[a](), known[b]()), 1, decision_cache=cache, **kw)
+                assert plain == cached, (a, b, turns)
+                assert len(cached.moves[0]) == len(cached.moves[1]) == turns
