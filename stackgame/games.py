@@ -19,8 +19,12 @@ move in its own history, as in Axelrod).
 
 Speed: :func:`play_match` is the hot loop of every matrix tournament. It builds each
 Observation without calling the dataclass ``__init__`` (a frozen dataclass pays for
-``object.__setattr__`` on 27 fields), grows histories as tuples and draws all noise for a
-match in one vectorised call.
+``object.__setattr__`` on 27 fields), draws all noise for a match in one vectorised call,
+and, given a decision cache: memoises decisions of finite-memory strategies, plays a
+memoryless strategy's planned moves (:meth:`Strategy.plan`), and ends the loop when two
+memoised deterministic players return to a pair of states. Each player's generator is
+made only if used, and its uses are counted (:class:`_SeatGenerator`), which also tells
+when a match used no random number at all (:attr:`MatchResult.seed_free`).
 """
 
 from __future__ import annotations
