@@ -8,7 +8,9 @@ this interpreter when it can be imported, else in the interpreter named by
 ``AXELROD_PYTHON`` (default ``/tmp/axlvenv/bin/python`` when it exists: a separate venv
 with ``pip install torch==2.13.0 axelrod``), as a subprocess timing the same tournament.
 Both sides are timed from a warm interpreter (imports done), tournament only, results
-included. Also times the start-up of our process pool and ``stackgame --help``.
+included. Our parallel play forks children that share the matches with this process
+where fork exists (``stackgame.tournament._play_forked``); the pool start-up line times
+the process pool used where it does not. Also times ``stackgame --help``.
 """
 
 from __future__ import annotations

@@ -19,16 +19,21 @@ move in its own history, as in Axelrod).
 
 Speed: :func:`play_match` is the hot loop of every matrix tournament. It builds each
 Observation without calling the dataclass ``__init__`` (a frozen dataclass pays for
-``object.__setattr__`` on 27 fields), grows histories as tuples and draws all noise for a
-match in one vectorised call.
+``object.__setattr__`` on 27 fields), draws all noise for a match in one vectorised call,
+and, given a decision cache: memoises decisions of finite-memory strategies, plays a
+memoryless strategy's planned moves (:meth:`Strategy.plan`), and ends the loop when two
+memoised deterministic players return to a pair of states. Each player's generator is
+made only if used, and its uses are counted (:class:`_SeatGenerator`), which also tells
+when a match used no random number at all (:attr:`MatchResult.seed_free`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -200,12 +205,19 @@ class MatchResult:
         Number of turns each player restrained (after noise).
     moves
         The two histories as strings of C/D (only when asked for).
+    seed_free
+        Whether the match provably used no random number: a fixed length, no noise, and
+        neither player touched its generator (both were handed a counting
+        :class:`_SeatGenerator`). Strategies draw only from their injected generator, so
+        with every seed the two players would have seen the same observations and made
+        the same moves: this result is then the result for any seed. Not compared.
     """
 
     turns: int
     scores: tuple[float, float]
     restraints: tuple[int, int]
     moves: tuple[str, str] | None = None
+    seed_free: bool = field(default=False, compare=False)
 
     @property
     def mean_scores(self) -> tuple[float, float]:
@@ -224,12 +236,16 @@ class MatchResult:
 
 
 @functools.lru_cache(maxsize=1024)
-def _observation_class(game: MatrixGame, horizon: int | None) -> type[Observation]:
+def _observation_class(
+    game: MatrixGame, horizon: int | None, memoryless: bool = False
+) -> type[Observation]:
     """A subclass of Observation whose match-constant fields are class attributes.
 
     Building one per turn then only sets the six fields that change; every other field
     is looked up on the class (its default, read from the dataclass fields, so new
-    fields of Observation are covered; mutable defaults become read-only views).
+    fields of Observation are covered; mutable defaults become read-only views). For a
+    strategy of memory depth 0 (``memoryless``), which is shown no history, the five
+    history fields are constant too (empty), and only ``round`` changes.
     Instances are still frozen Observations: ``isinstance``, ``replace``, ``repr`` and
     equality with a plain Observation of the same fields behave as for the base class.
     """
@@ -248,6 +264,14 @@ def _observation_class(game: MatrixGame, horizon: int | None) -> type[Observatio
         __eq__=_observation_eq,
         __hash__=Observation.__hash__,
     )
+    if memoryless:
+        constants.update(
+            own_postures=(),
+            own_payoffs=(),
+            own_margins=(),
+            counterpart_postures=MappingProxyType({"opponent": ()}),
+            counterpart_history=(),
+        )
     return type("Observation", (Observation,), constants)
 
 
@@ -260,22 +284,97 @@ def _observation_eq(self: Observation, other: object) -> bool:
     return all(getattr(self, n) == getattr(other, n) for n in _FIELDS)
 
 
-class _WatchedGenerator:
-    """A generator proxy that counts how often a strategy touches its generator.
+class _SeatGenerator:
+    """The generator a strategy is handed in a match: made on first use, its uses counted.
 
-    Every attribute looked up on it (``rng.random``, ``rng.integers`` ...) counts as a use;
-    the tournament memoises a stochastic strategy's decision only when a call made none.
+    A stand-in for ``numpy.random.default_rng(seed)`` that draws exactly the same numbers:
+
+    * the generator is created only when the strategy first touches it (most strategies
+      are deterministic and never do; a generator costs about as much as a cached match);
+    * every method called on it counts as a *use*: the tournament memoises a stochastic
+      strategy's decision only when a call made none (see :func:`_seat`);
+    * ``random()`` with no arguments, the one draw the classic stochastic strategies make
+      every turn, is served from a block of doubles drawn in one vectorised call. A
+      block of ``n`` doubles is the same numbers as ``n`` scalar calls (each consumes one
+      64-bit output of the bit generator). Before any other call, the generator is put
+      back to where it would be had only the doubles served so far been drawn (its state
+      at the start of the block, advanced by that many doubles), and blocks stop: every
+      call from then on goes to the generator itself.
     """
 
-    __slots__ = ("_rng", "uses")
+    __slots__ = ("_seed", "_rng", "_block", "_iter", "_next", "_state", "uses")
 
-    def __init__(self, rng: np.random.Generator) -> None:
-        self._rng = rng
+    def __init__(self, seed: np.random.SeedSequence | Callable[[], np.random.SeedSequence]):
+        self._seed = seed
+        self._rng: np.random.Generator | None = None
+        self._block: list[float] = []
+        self._iter: Iterator[float] = iter(self._block)
+        # the next scalar double: from the block, or from the generator once blocks stop
+        self._next: Callable[[], float] = self._iter.__next__
+        self._state: Mapping[str, Any] | None = None  # the generator's, at the block's start
         self.uses = 0
 
-    def __getattr__(self, name: str) -> Any:
+    def _generator(self) -> np.random.Generator:
+        rng = self._rng
+        if rng is None:
+            seed = self._seed
+            rng = self._rng = np.random.default_rng(
+                seed if isinstance(seed, np.random.SeedSequence) else seed()
+            )
+        return rng
+
+    def _synced(self) -> np.random.Generator:
+        """The generator, in the state the draws served so far leave it; blocks stop."""
+        rng = self._generator()
+        if self._state is not None:
+            served = len(self._block) - operator.length_hint(self._iter)
+            rng.bit_generator.state = self._state
+            if served:
+                rng.random(served)
+            self._state = None
+            self._block = []
+            self._iter = iter(self._block)
+        self._next = rng.random
+        return rng
+
+    def _refill(self) -> float:
+        rng = self._generator()
+        self._state = rng.bit_generator.state
+        self._block = rng.random(min(2 * len(self._block) or 32, 4096)).tolist()
+        self._iter = iter(self._block)
+        self._next = self._iter.__next__
+        return self._next()
+
+    def random(self, *args: Any, **kwargs: Any) -> Any:
+        """``Generator.random``; a scalar draw comes from the current block."""
         self.uses += 1
-        return getattr(self._rng, name)
+        if args or kwargs:
+            return self._synced().random(*args, **kwargs)
+        try:
+            return self._next()
+        except StopIteration:
+            return self._refill()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in _SeatGenerator.__slots__:
+            raise AttributeError(name)
+        self.uses += 1
+        return getattr(self._synced(), name)
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    def method(self: _SeatGenerator, *args: Any, **kwargs: Any) -> Any:
+        self.uses += 1
+        return getattr(self._synced(), name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``Generator.{name}`` (a use; see :class:`_SeatGenerator`)."
+    return method
+
+
+for _name, _attr in vars(np.random.Generator).items():
+    if not _name.startswith("_") and callable(_attr) and _name != "random":
+        setattr(_SeatGenerator, _name, _delegate(_name))
 
 
 @dataclass
@@ -285,7 +384,8 @@ class _Seat:
     strategy: Strategy
     memory: int | None
     cache: dict[tuple[int, int], Posture] | None
-    watch: _WatchedGenerator | None = None
+    watch: _SeatGenerator | None = None  # the generator, when its uses gate the cache
+    generator: _SeatGenerator | None = None  # the generator handed, when it counts uses
 
 
 def _fingerprint(strategy: Strategy) -> tuple[Any, ...]:
@@ -298,7 +398,7 @@ def _seat(
     strategy: Strategy,
     caches: dict[Any, dict[tuple[int, int], Posture]] | None,
     key: Any,
-    seed: np.random.SeedSequence,
+    seed: np.random.SeedSequence | Callable[[], np.random.SeedSequence],
 ) -> _Seat:
     """Reset ``strategy`` with its generator and decide whether its decisions are memoised.
 
@@ -306,19 +406,42 @@ def _seat(
     of finite memory, but only for calls that did not touch their generator (by the
     definition of memory depth, such a call always returns the same move in that state,
     without drawing, so skipping it leaves every later draw unchanged). Learners never.
+    ``seed`` is the player's seed sequence, or a function that makes it: every strategy
+    gets the generator ``default_rng(seed)``, through a :class:`_SeatGenerator` (made on
+    first use, uses counted) unless it is stochastic and not memoised, when it gets the
+    generator itself (it will draw, and needs no counting).
     """
     c = type(strategy).classifier
     depth = c.memory_depth
     if caches is None or c.learns or not np.isfinite(depth):
-        strategy.reset(np.random.default_rng(seed))
-        return _Seat(strategy, None, None)
+        if c.stochastic:
+            strategy.reset(
+                np.random.default_rng(seed if isinstance(seed, np.random.SeedSequence) else seed())
+            )
+            return _Seat(strategy, None, None)
+        generator = _SeatGenerator(seed)
+        strategy.reset(generator)  # a stand-in: strategies call its methods
+        return _Seat(strategy, None, None, None, generator)
     cache = caches.setdefault((_fingerprint(strategy), key), {})
-    if not c.stochastic:
-        strategy.reset(np.random.default_rng(seed))
-        return _Seat(strategy, int(depth), cache)
-    watch = _WatchedGenerator(np.random.default_rng(seed))
-    strategy.reset(watch)  # a stand-in: strategies only call its methods
-    return _Seat(strategy, int(depth), cache, watch)
+    generator = _SeatGenerator(seed)
+    strategy.reset(generator)
+    return _Seat(strategy, int(depth), cache, generator if c.stochastic else None, generator)
+
+
+def _plan(strategy: Strategy, n: int) -> dict[tuple[int, int], Posture] | None:
+    """The moves a memoryless strategy plans for ``n`` turns (:meth:`Strategy.plan`).
+
+    As a table keyed like the decision cache with the state held at 0, ``(round, 0)``;
+    ``None`` when the strategy has memory or does not plan.
+    """
+    if type(strategy).classifier.memory_depth != 0:
+        return None
+    moves = strategy.plan(n)
+    if moves is None:
+        return None
+    if len(moves) != n:
+        raise ValueError(f"{strategy!r}.plan({n}) returned {len(moves)} moves")
+    return {(k, 0): _POSTURES[m] for k, m in enumerate(moves)}
 
 
 def _history_limit(strategy: Strategy) -> int | None:
@@ -332,7 +455,7 @@ def is_deterministic(strategy: type[Strategy]) -> bool:
     return not strategy.classifier.stochastic
 
 
-def match_length(turns: int | None, prob_end: float | None, rng: np.random.Generator) -> int:
+def match_length(turns: int | None, prob_end: float | None, rng: np.random.Generator | None) -> int:
     """Number of turns: fixed, or geometric with end probability ``prob_end`` per turn.
 
     With a probabilistic end each turn is the last with probability ``prob_end``, so the
@@ -340,6 +463,8 @@ def match_length(turns: int | None, prob_end: float | None, rng: np.random.Gener
     ``prob_end``).
     """
     if prob_end is not None:
+        if rng is None:
+            raise ValueError("a probabilistic end needs a generator")
         return int(rng.geometric(prob_end))
     if turns is None:
         raise UserError("a match needs a number of turns or an end probability")
@@ -397,66 +522,100 @@ def play_match(
         raise ValueError("a match needs two distinct strategy instances")
     if not 0.0 <= noise <= 1.0:
         raise UserError(f"noise must be a probability in [0, 1], got {noise}")
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    match_ss, ss_a, ss_b = ss.spawn(3)
-    rng = np.random.default_rng(match_ss)
+    seeds: list[Any]
+    if type(seed) is int and seed >= 0:
+        # the three children of SeedSequence(seed).spawn(3), each made only when used
+        seeds = [functools.partial(np.random.SeedSequence, seed, spawn_key=(i,)) for i in range(3)]
+    else:
+        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        seeds = list(ss.spawn(3))
+    rng = None
+    if prob_end is not None or noise > 0:
+        match_ss = seeds[0]
+        rng = np.random.default_rng(
+            match_ss if isinstance(match_ss, np.random.SeedSequence) else match_ss()
+        )
     a, b = players
     n = match_length(turns, prob_end, rng)
     horizon = None if prob_end is not None else n
     flip_a: set[int] = set()
     flip_b: set[int] = set()
-    if noise > 0:
+    if noise > 0 and rng is not None:
         draws = rng.random((n, 2)) < noise
         flip_a = set(np.flatnonzero(draws[:, 0]).tolist())
         flip_b = set(np.flatnonzero(draws[:, 1]).tolist())
     (r, s), (t, p) = game.table
     pay = (((r, r), (s, t)), ((t, s), (p, p)))  # pay[own move][other move], both payoffs
     cache_key = (game.table, horizon)
-    seat_a = _seat(a, decision_cache, cache_key, ss_a)
-    seat_b = _seat(b, decision_cache, cache_key, ss_b)
-    obs_cls = _observation_class(game, horizon)
+    seat_a = _seat(a, decision_cache, cache_key, seeds[1])
+    seat_b = _seat(b, decision_cache, cache_key, seeds[2])
     new = object.__new__
     hist_a: list[Posture] = []
     hist_b: list[Posture] = []
+    # the payoffs of each turn, filled in only when an observation or the totals need them
     pay_a: list[float] = []
     pay_b: list[float] = []
     # the last m moves of both players, two bits a turn (own, other), from each side
     state_a = state_b = 0
     mem_a = seat_a.memory if seat_a.memory is not None else 0
     mem_b = seat_b.memory if seat_b.memory is not None else 0
+    # a strategy of finite memory depth m sees only the last m turns (all it may use, by
+    # its classifier; the conformance tests hold every strategy to it); memory depth 0
+    # sees none, and its observations carry the empty history as class constants
     lim_a = _history_limit(a)
     lim_b = _history_limit(b)
+    obs_a = _observation_class(game, horizon, lim_a == 0)
+    obs_b = _observation_class(game, horizon, lim_b == 0)
     cache_a, decide_a, watch_a = seat_a.cache, a.decide, seat_a.watch
     cache_b, decide_b, watch_b = seat_b.cache, b.decide, seat_b.watch
     used = 0
+    noisy = bool(flip_a or flip_b)
     mask_a = (1 << (2 * mem_a)) - 1
     mask_b = (1 << (2 * mem_b)) - 1
+    if decision_cache is not None:
+        # a memoryless strategy that plans its moves: played from a table keyed as the
+        # cache is, (round, 0), so the loop below serves every turn from it
+        planned = _plan(a, n)
+        if planned is not None:
+            cache_a, mem_a, mask_a, watch_a = planned, n, 0, None
+        planned = _plan(b, n)
+        if planned is not None:
+            cache_b, mem_b, mask_b, watch_b = planned, n, 0, None
+    # Two deterministic players of finite memory, both memoised, without noise: from turn
+    # max(m_a, m_b) on, both moves are a function of the two states alone, so once a
+    # pair of states recurs the moves since its first occurrence repeat to the end.
+    start = max(mem_a, mem_b)
+    seen: dict[tuple[int, int], int] | None = None
+    if not noisy and cache_a is not None and cache_b is not None and start < n:
+        if watch_a is None and watch_b is None:
+            seen = {}
     for k in range(n):
         move_a = None
         if cache_a is not None:
             key_a = (k if k < mem_a else -1, state_a)
             move_a = cache_a.get(key_a)
         if move_a is None:
-            # a strategy of finite memory depth m sees only the last m turns (all it may
-            # use, by its classifier; the conformance tests hold every strategy to it)
-            if lim_a is None:
-                own, other, pays = tuple(hist_a), tuple(hist_b), tuple(pay_a)
-            elif lim_a:
-                own, other, pays = (
-                    tuple(hist_a[-lim_a:]),
-                    tuple(hist_b[-lim_a:]),
-                    tuple(pay_a[-lim_a:]),
-                )
-            else:
-                own = other = pays = ()
-            obs = new(obs_cls)
+            obs = new(obs_a)
             d = obs.__dict__
             d["round"] = k
-            d["own_postures"] = own
-            d["own_payoffs"] = pays
-            d["own_margins"] = pays
-            d["counterpart_postures"] = {"opponent": other}
-            d["counterpart_history"] = other
+            if lim_a != 0:
+                for j in range(len(pay_a), k):
+                    u_a, u_b = pay[hist_a[j]][hist_b[j]]
+                    pay_a.append(u_a)
+                    pay_b.append(u_b)
+                if lim_a is None:
+                    own, other, pays = tuple(hist_a), tuple(hist_b), tuple(pay_a)
+                else:
+                    own, other, pays = (
+                        tuple(hist_a[-lim_a:]),
+                        tuple(hist_b[-lim_a:]),
+                        tuple(pay_a[-lim_a:]),
+                    )
+                d["own_postures"] = own
+                d["own_payoffs"] = pays
+                d["own_margins"] = pays
+                d["counterpart_postures"] = {"opponent": other}
+                d["counterpart_history"] = other
             if watch_a is not None:
                 used = watch_a.uses
             act = decide_a(obs)
@@ -468,47 +627,70 @@ def play_match(
             key_b = (k if k < mem_b else -1, state_b)
             move_b = cache_b.get(key_b)
         if move_b is None:
-            if lim_b is None:
-                own, other, pays = tuple(hist_b), tuple(hist_a), tuple(pay_b)
-            elif lim_b:
-                own, other, pays = (
-                    tuple(hist_b[-lim_b:]),
-                    tuple(hist_a[-lim_b:]),
-                    tuple(pay_b[-lim_b:]),
-                )
-            else:
-                own = other = pays = ()
-            obs = new(obs_cls)
+            obs = new(obs_b)
             d = obs.__dict__
             d["round"] = k
-            d["own_postures"] = own
-            d["own_payoffs"] = pays
-            d["own_margins"] = pays
-            d["counterpart_postures"] = {"opponent": other}
-            d["counterpart_history"] = other
+            if lim_b != 0:
+                for j in range(len(pay_b), k):
+                    u_a, u_b = pay[hist_a[j]][hist_b[j]]
+                    pay_a.append(u_a)
+                    pay_b.append(u_b)
+                if lim_b is None:
+                    own, other, pays = tuple(hist_b), tuple(hist_a), tuple(pay_b)
+                else:
+                    own, other, pays = (
+                        tuple(hist_b[-lim_b:]),
+                        tuple(hist_a[-lim_b:]),
+                        tuple(pay_b[-lim_b:]),
+                    )
+                d["own_postures"] = own
+                d["own_payoffs"] = pays
+                d["own_margins"] = pays
+                d["counterpart_postures"] = {"opponent": other}
+                d["counterpart_history"] = other
             if watch_b is not None:
                 used = watch_b.uses
             act = decide_b(obs)
             move_b = _POSTURES[act.default] if not act.postures else act.headline
             if cache_b is not None and (watch_b is None or watch_b.uses == used):
                 cache_b[key_b] = move_b
-        if k in flip_a:
-            move_a = _POSTURES[1 - move_a]
-        if k in flip_b:
-            move_b = _POSTURES[1 - move_b]
-        u_a, u_b = pay[move_a][move_b]
+        if noisy:
+            if k in flip_a:
+                move_a = _POSTURES[1 - move_a]
+            if k in flip_b:
+                move_b = _POSTURES[1 - move_b]
         hist_a.append(move_a)
         hist_b.append(move_b)
-        pay_a.append(u_a)
-        pay_b.append(u_b)
         state_a = ((state_a << 2) | (move_a << 1) | move_b) & mask_a
         state_b = ((state_b << 2) | (move_b << 1) | move_a) & mask_b
+        if seen is not None and k + 1 >= start:
+            first = seen.setdefault((state_a, state_b), k + 1)
+            if first <= k:  # turns first .. k repeat: fill the rest of the match
+                left, period = n - k - 1, k + 1 - first
+                laps = left // period + 1
+                hist_a.extend((hist_a[first:] * laps)[:left])
+                hist_b.extend((hist_b[first:] * laps)[:left])
+                break
+    # the totals: each turn's payoff in turn order (so the same float sums), by outcome
+    # 2 * own + other for a and 2 * other + own for b, looked up without a Python loop
+    outcomes = list(map(operator.add, map(operator.add, hist_a, hist_a), hist_b))
+    score_a = float(sum(map((r, s, t, p).__getitem__, outcomes)))
+    score_b = float(sum(map((r, t, s, p).__getitem__, outcomes)))
     moves = None
     if record_moves:
         moves = ("".join(m.letter for m in hist_a), "".join(m.letter for m in hist_b))
+    gen_a, gen_b = seat_a.generator, seat_b.generator
+    seed_free = (
+        rng is None
+        and gen_a is not None
+        and gen_b is not None
+        and gen_a.uses == 0
+        and gen_b.uses == 0
+    )
     return MatchResult(
         turns=n,
-        scores=(float(sum(pay_a)), float(sum(pay_b))),
+        scores=(score_a, score_b),
         restraints=(hist_a.count(C), hist_b.count(C)),
         moves=moves,
+        seed_free=seed_free,
     )

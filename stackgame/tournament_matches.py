@@ -35,12 +35,12 @@ def play_matrix(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     """
     game = GAMES[spec.game]
     cls_a, cls_b = _classes(match.profile)
-    cacheable = (
-        spec.noise == 0
-        and spec.prob_end is None
-        and not cls_a.classifier.stochastic
-        and not cls_b.classifier.stochastic
-    )
+    # a match of fixed length without noise is the same for every seed when both players
+    # are deterministic, or once one repetition drew no random number (a stochastic
+    # strategy that never needs to draw against this opponent, such as generous
+    # tit-for-tat against a cooperator); see MatchResult.seed_free
+    cacheable = spec.noise == 0 and spec.prob_end is None
+    deterministic = not cls_a.classifier.stochastic and not cls_b.classifier.stochastic
     key = (
         game.table,
         cls_a,
@@ -60,7 +60,7 @@ def play_matrix(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
             noise=spec.noise,
             decision_cache=_DECISION_CACHE,
         )
-        if cacheable:
+        if cacheable and (deterministic or result.seed_free):
             _MATCH_CACHE[key] = result
     n = max(result.turns, 1)
     total = result.scores[0] + result.scores[1]
@@ -233,9 +233,12 @@ def _play(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     return row
 
 
-def _play_chunk(args: tuple[dict[str, Any], list[MatchSpec]]) -> list[dict[str, Any]]:
-    spec_dict, matches = args
-    spec = _spec_from_params(spec_dict)
+def _play_chunk(
+    args: tuple[TournamentSpec | dict[str, Any], list[MatchSpec]],
+) -> list[dict[str, Any]]:
+    """Play ``matches`` of a tournament given as a spec (in process) or its dictionary."""
+    given, matches = args
+    spec = given if isinstance(given, TournamentSpec) else _spec_from_params(given)
     out = []
     for m in matches:
         t0 = time.perf_counter()

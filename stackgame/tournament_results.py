@@ -49,6 +49,7 @@ import functools
 import json
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,15 +117,15 @@ class TournamentResult:
         """Summarise match rows (as written by the engine or read back from a store)."""
         matches = matches.sort_values("index", kind="stable").reset_index(drop=True)
         notes = []
-        bad = matches[matches["status"] != "ok"] if "status" in matches else matches.iloc[:0]
-        if len(bad):
-            counts = bad["status"].value_counts().to_dict()
+        scored = (matches["status"] == "ok").to_numpy() if "status" in matches else None
+        if scored is not None and not scored.all():
+            counts = matches[~scored]["status"].value_counts().to_dict()
             notes.append(
                 "matches not scored: "
                 + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
                 + " (listed in matches with their error)"
             )
-        ok = matches[matches["status"] == "ok"] if "status" in matches else matches
+        ok = matches[scored] if scored is not None else matches
         if not spec.is_stack and len(spec.strategies) == 1:
             notes.append(
                 "one strategy: only self-play was played, and scores exclude self-play "
@@ -140,14 +141,8 @@ class TournamentResult:
             .unstack()
             .reindex(index=strategies, columns=reps)
         )
-        wins = (
-            ranked.groupby(["strategy", "repetition"])["win"]
-            .sum()
-            .unstack()
-            .reindex(index=strategies, columns=reps)
-            .fillna(0)
-        )
-        ranking = _ranking(spec, plays, scores, wins)
+        wins = _wins(ranked, strategies, reps)
+        ranking = _ranking(spec, ranked, scores, wins)
         payoff = _payoff_matrix(spec, plays, ok)
         per_seat = _per_seat(spec, plays) if spec.is_stack else pd.DataFrame()
         pairwise = pairwise_tests(scores)
@@ -265,9 +260,46 @@ def _clean(v: Any) -> Any:
 
 
 def _matrix_plays(ok: pd.DataFrame) -> pd.DataFrame:
-    """Two plays per match, one from each player's side."""
+    """Two plays per match, one from each player's side, in (match index, seat) order."""
     if ok.empty:
         return _empty_plays()
+    index = ok["index"].to_numpy()
+    if len(index) > 1 and not (np.diff(index) > 0).all():
+        return _matrix_plays_sorted(ok)
+
+    def both(a: Any, b: Any) -> np.ndarray:
+        """Seat 0's value and seat 1's for each match in turn: rows sorted by (index, seat)."""
+        return np.column_stack([np.asarray(a), np.asarray(b)]).ravel()
+
+    s0, s1 = ok["strategy_0"].to_numpy(), ok["strategy_1"].to_numpy()
+    score = both(ok["score_0"].to_numpy(dtype=float), ok["score_1"].to_numpy(dtype=float))
+    winner = ok["winner"].to_numpy()
+    self_play = s0 == s1
+    return pd.DataFrame(
+        {
+            "index": both(index, index),
+            "repetition": both(ok["repetition"].to_numpy(), ok["repetition"].to_numpy()),
+            "seat": np.tile(np.array([0, 1]), len(ok)),
+            "strategy": both(s0, s1),
+            "opponent": both(s1, s0),
+            "payoff": score,
+            "score": score.copy(),
+            "win": both(winner == 0, winner == 1).astype(float),
+            "restraint": both(
+                ok["restraint_0"].to_numpy(dtype=float), ok["restraint_1"].to_numpy(dtype=float)
+            ),
+            "integration": np.nan,
+            "value_share": both(
+                ok["value_share_0"].to_numpy(dtype=float),
+                ok["value_share_1"].to_numpy(dtype=float),
+            ),
+            "self_play": both(self_play, self_play),
+        }
+    )
+
+
+def _matrix_plays_sorted(ok: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_matrix_plays` for rows whose match indices are not strictly increasing."""
     frames = []
     for k, o in ((0, 1), (1, 0)):
         frames.append(
@@ -356,56 +388,79 @@ def _best_in_repetition(ok: pd.DataFrame, column: str) -> np.ndarray:
     return out
 
 
-def _ranking(
-    spec: TournamentSpec, plays: pd.DataFrame, scores: pd.DataFrame, wins: pd.DataFrame
-) -> pd.DataFrame:
-    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(2,)))
-    ranked = plays[~plays["self_play"]]
-    agg = ranked.groupby("strategy").agg(
-        restraint=("restraint", "mean"),
-        integration=("integration", "mean"),
-        value_share=("value_share", "mean"),
-        n=("score", "size"),
+def _wins(ranked: pd.DataFrame, strategies: list[str], reps: list[int]) -> pd.DataFrame:
+    """Wins per strategy (rows) and repetition (columns); 0 where a strategy never won.
+
+    Each play's win is 0 or 1, so the sums are exact whatever the order of addition.
+    """
+    position = {name: i for i, name in enumerate(strategies)}
+    column = {rep: j for j, rep in enumerate(reps)}
+    rows = np.array([position.get(s, -1) for s in ranked["strategy"].to_numpy()], dtype=int)
+    cols = np.array([column.get(r, -1) for r in ranked["repetition"].to_numpy()], dtype=int)
+    keep = (rows >= 0) & (cols >= 0)
+    cells = rows[keep] * len(reps) + cols[keep]
+    weights = ranked["win"].to_numpy(dtype=float)[keep]
+    counts = np.bincount(cells, weights=weights, minlength=len(strategies) * len(reps))
+    return pd.DataFrame(
+        counts.astype(float).reshape(len(strategies), len(reps)),
+        index=pd.Index(strategies, name="strategy"),
+        columns=pd.Index(reps, name="repetition"),
     )
-    agg_rows: dict[Any, dict[Any, Any]] = agg.reindex(list(spec.strategies)).to_dict("index")
+
+
+def _ranking(
+    spec: TournamentSpec, ranked: pd.DataFrame, scores: pd.DataFrame, wins: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per strategy, best first; ``ranked`` holds the plays that count."""
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(2,)))
+    grouped = ranked.groupby("strategy")
+    agg = grouped[["restraint", "integration", "value_share"]].mean()
+    agg["n"] = grouped.size()
+    agg = agg.reindex(list(spec.strategies))
+    counts = agg["n"].to_numpy(dtype=float)
+    restraint = agg["restraint"].to_numpy(dtype=float)
+    integration = agg["integration"].to_numpy(dtype=float)
+    value_share = agg["value_share"].to_numpy(dtype=float)
     score_rows = scores.to_numpy(dtype=float)
     win_rows = wins.to_numpy(dtype=float)
+    samples = [x[np.isfinite(x)] for x in score_rows]
+    median_cis = bootstrap_median_intervals(samples, rng)
     rows = []
     for k, name in enumerate(spec.strategies):
-        x = score_rows[k]
-        x = x[np.isfinite(x)]
-        stats_row = agg_rows[name]
-        played: int = 0 if pd.isna(stats_row["n"]) else int(stats_row["n"])
+        x = samples[k]
+        played: int = 0 if math.isnan(counts[k]) else int(counts[k])
         mean_lo, mean_hi = t_interval(x)
-        med_lo, med_hi = bootstrap_median_interval(x, rng)
-        rows.append(
-            {
-                "strategy": name,
-                "median_score": float(np.median(x)) if len(x) else float("nan"),
-                "mean_score": float(np.mean(x)) if len(x) else float("nan"),
-                "ci_low": mean_lo,
-                "ci_high": mean_hi,
-                "median_ci_low": med_lo,
-                "median_ci_high": med_hi,
-                "wins": int(win_rows[k].sum()),
-                "median_wins": float(np.median(win_rows[k])),
-                "restraint_rate": float(stats_row["restraint"]) if played else math.nan,
-                "integration_rate": float(stats_row["integration"])
-                if spec.is_stack and played
-                else math.nan,
-                "value_share": float(stats_row["value_share"]) if played else math.nan,
-                "matches": played,
-            }
+        med_lo, med_hi = median_cis[k]
+        row = {
+            "strategy": name,
+            "median_score": float(np.median(x)) if len(x) else float("nan"),
+            "mean_score": float(np.mean(x)) if len(x) else float("nan"),
+            "ci_low": mean_lo,
+            "ci_high": mean_hi,
+            "median_ci_low": med_lo,
+            "median_ci_high": med_hi,
+            "wins": int(win_rows[k].sum()),
+            "median_wins": float(np.median(win_rows[k])),
+            "restraint_rate": float(restraint[k]) if played else math.nan,
+            "integration_rate": float(integration[k]) if spec.is_stack and played else math.nan,
+            "value_share": float(value_share[k]) if played else math.nan,
+            "matches": played,
+        }
+        if not spec.is_stack:
+            del row["integration_rate"]
+        rows.append(row)
+
+    def order(row: dict[str, Any]) -> tuple[float, float, str]:
+        """Median score, then mean score, best first (no score last), then the name."""
+        med, mean = row["median_score"], row["mean_score"]
+        return (
+            math.inf if math.isnan(med) else -med,
+            math.inf if math.isnan(mean) else -mean,
+            row["strategy"],
         )
-    df = pd.DataFrame(rows)
-    key_med = df["median_score"].fillna(-np.inf)
-    key_mean = df["mean_score"].fillna(-np.inf)
-    order = sorted(range(len(df)), key=lambda i: (-key_med[i], -key_mean[i], df["strategy"][i]))
-    df = df.iloc[order].reset_index(drop=True)
-    df.insert(0, "rank", range(1, len(df) + 1))
-    if not spec.is_stack:
-        df = df.drop(columns=["integration_rate"])
-    return df
+
+    rows.sort(key=order)
+    return pd.DataFrame([{"rank": i, **row} for i, row in enumerate(rows, start=1)])
 
 
 def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -430,40 +485,65 @@ def bootstrap_median_interval(
     x: np.ndarray, rng: np.random.Generator, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap interval for the median of ``x`` (Efron and Tibshirani 1993)."""
-    n = len(x)
-    if n < 2:
-        return (float("nan"), float("nan"))
-    resamples = rng.choice(x, size=(BOOTSTRAP_RESAMPLES, n), replace=True)
-    medians = np.median(resamples, axis=1)
-    lo, hi = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2])
-    return (float(lo), float(hi))
+    return bootstrap_median_intervals([np.asarray(x, dtype=float)], rng, level)[0]
+
+
+def bootstrap_median_intervals(
+    samples: Sequence[np.ndarray], rng: np.random.Generator, level: float = 0.95
+) -> list[tuple[float, float]]:
+    """:func:`bootstrap_median_interval` for several samples, drawn in turn from ``rng``.
+
+    Each sample of ``n >= 2`` values takes :data:`BOOTSTRAP_RESAMPLES` resamples of
+    ``n`` indices, ``rng.integers(0, n, (resamples, n))``, one call per sample in order
+    (the indices ``rng.choice(x, (resamples, n))`` draws); samples of fewer than two
+    values draw nothing and get NaN. Each resample is sorted, its median the middle
+    value or the mean of the middle two (as :func:`numpy.median`); the ``(1 - level) /
+    2`` and ``(1 + level) / 2`` quantiles of the medians (:func:`numpy.quantile`,
+    linear) are then computed for all samples of one size together.
+    """
+    out = [(float("nan"), float("nan"))] * len(samples)
+    by_size: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for k, x in enumerate(samples):
+        n = len(x)
+        if n >= 2:
+            idx = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+            resamples = np.sort(np.asarray(x, dtype=float)[idx], axis=1)
+            middle = resamples[:, n // 2]
+            medians = middle if n % 2 else (resamples[:, n // 2 - 1] + middle) / 2
+            by_size.setdefault(n, []).append((k, medians))
+    for drawn in by_size.values():
+        medians = np.stack([m for _, m in drawn])
+        bounds = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2], axis=1)
+        for j, (k, _) in enumerate(drawn):
+            out[k] = (float(bounds[0, j]), float(bounds[1, j]))
+    return out
 
 
 def _payoff_matrix(spec: TournamentSpec, plays: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     names = list(spec.strategies)
-    if spec.is_stack:
-        if len(spec.seats) < 2 or ok.empty:
-            return pd.DataFrame(index=names, columns=names, dtype=float)
-        rows = []
-        for k, seat in enumerate(spec.seats):
-            mine = plays[plays["seat"] == seat].set_index("index")["score"]
-            for j in range(len(spec.seats)):
-                if j == k:
-                    continue
-                other = ok.set_index("index")[f"strategy_{j}"]
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "row": ok.set_index("index")[f"strategy_{k}"],
-                            "col": other,
-                            "score": mine,
-                        }
-                    )
+    if not spec.is_stack:
+        matrix = plays.groupby(["strategy", "opponent"])["score"].mean().unstack()
+        matrix = matrix.rename_axis(index="row", columns="col")
+        return matrix.reindex(index=names, columns=names).astype(float)
+    if len(spec.seats) < 2 or ok.empty:
+        return pd.DataFrame(index=names, columns=names, dtype=float)
+    rows = []
+    for k, seat in enumerate(spec.seats):
+        mine = plays[plays["seat"] == seat].set_index("index")["score"]
+        for j in range(len(spec.seats)):
+            if j == k:
+                continue
+            other = ok.set_index("index")[f"strategy_{j}"]
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "row": ok.set_index("index")[f"strategy_{k}"],
+                        "col": other,
+                        "score": mine,
+                    }
                 )
-        long = pd.concat(rows)
-    else:
-        long = plays.rename(columns={"strategy": "row", "opponent": "col"})[["row", "col", "score"]]
-    matrix = long.groupby(["row", "col"])["score"].mean().unstack()
+            )
+    matrix = pd.concat(rows).groupby(["row", "col"])["score"].mean().unstack()
     return matrix.reindex(index=names, columns=names).astype(float)
 
 
@@ -515,19 +595,20 @@ def pairwise_tests(scores: pd.DataFrame) -> pd.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             t = stats.ttest_ind(x, y, axis=1, equal_var=False)
-            ks = stats.ks_2samp(x, y, axis=1)
+            ks_d, ks_p = ks_2samp_rows(x, y)
         for k, p in enumerate(full):
             tested[p] = (
                 float(t.statistic[k]),
                 float(t.pvalue[k]),
-                float(ks.statistic[k]),
-                float(ks.pvalue[k]),
+                float(ks_d[k]),
+                float(ks_p[k]),
             )
+    finite = [v[np.isfinite(v)] for v in values]
+    means = [np.mean(v) if len(v) else math.nan for v in finite]
     for i, j in pairs:
-        x, y = values[i], values[j]
-        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        x, y = finite[i], finite[j]
         row: dict[str, Any] = {"strategy_a": names[i], "strategy_b": names[j]}
-        diff = float(np.mean(x) - np.mean(y)) if len(x) and len(y) else math.nan
+        diff = float(means[i] - means[j]) if len(x) and len(y) else math.nan
         if (i, j) in tested:
             ts, tp, kd, kp = tested[i, j]
         elif len(x) >= 2 and len(y) >= 2:
@@ -554,6 +635,34 @@ def pairwise_tests(scores: pd.DataFrame) -> pd.DataFrame:
     df["t_pvalue_holm"] = holm(df["t_pvalue"].to_numpy(dtype=float))
     df["ks_pvalue_holm"] = holm(df["ks_pvalue"].to_numpy(dtype=float))
     return df
+
+
+def ks_2samp_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided two-sample Kolmogorov-Smirnov tests of ``x[k]`` against ``y[k]``.
+
+    The same statistic and p-value as ``scipy.stats.ks_2samp(x[k], y[k])`` for every row
+    (finite values, ``x`` and ``y`` of equal shape). The statistic ``D`` is computed for
+    all rows at once, as SciPy computes it (empirical distribution functions at every
+    pooled value, ``D = max(max(F1 - F2), clip(-min(F1 - F2), 0, 1))``); SciPy's
+    result, p-value included, depends on the samples only through ``D`` and the two
+    sample sizes, so it is asked (in one vectorised call) for one row per distinct ``D``.
+    """
+    from scipy import stats
+
+    n = x.shape[1]
+    data1, data2 = np.sort(x, axis=1), np.sort(y, axis=1)
+    pooled = np.concatenate([data1, data2], axis=1)
+    cdf1 = (data1[:, None, :] <= pooled[:, :, None]).sum(axis=2) / n
+    cdf2 = (data2[:, None, :] <= pooled[:, :, None]).sum(axis=2) / n
+    diffs = cdf1 - cdf2
+    min_s = np.clip(-diffs.min(axis=1), 0, 1)
+    max_s = diffs.max(axis=1)
+    d = np.where(min_s > max_s, min_s, max_s)
+    _, first, which = np.unique(d, return_index=True, return_inverse=True)
+    result = stats.ks_2samp(x[first], y[first], axis=1)
+    statistic = np.asarray(result.statistic, dtype=float).reshape(-1)
+    pvalue = np.asarray(result.pvalue, dtype=float).reshape(-1)
+    return statistic[which.reshape(-1)], pvalue[which.reshape(-1)]
 
 
 def holm(p: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ Conventions
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -374,7 +375,18 @@ class Strategy:
     classifier: ClassVar[Classifier] = Classifier()
 
     def __init__(self) -> None:
-        self.rng: np.random.Generator = np.random.default_rng(0)
+        """Nothing to set up here: the generator is made on first use (see ``rng``)."""
+
+    @functools.cached_property
+    def rng(self) -> np.random.Generator:
+        """The injected generator; before any :meth:`reset`, one seeded with 0.
+
+        Created on first use only (a generator costs more than most strategies' whole
+        construction, and the engine replaces it in :meth:`reset` before play). The
+        assignment in :meth:`reset` lands in the instance's ``__dict__``, so later reads
+        are plain attribute look-ups.
+        """
+        return np.random.default_rng(0)
 
     def reset(self, rng: np.random.Generator | None = None) -> None:
         """Forget everything and take a new random generator from the engine."""
@@ -384,6 +396,20 @@ class Strategy:
     def decide(self, observation: Observation) -> Action:
         """Return this round's action."""
         raise NotImplementedError
+
+    def plan(self, rounds: int) -> list[Posture] | None:
+        """The postures of the next ``rounds`` decisions, all drawn now; ``None`` if not.
+
+        An optional shortcut for strategies of memory depth 0 whose decisions ignore the
+        observation altogether (Axelrod's ``Random``). A strategy that overrides it
+        promises that the result is exactly the headline postures of ``rounds``
+        successive calls of :meth:`decide`, drawing the same numbers from ``self.rng`` in
+        the same order and leaving the strategy as those calls would; the conformance
+        tests hold it to that. The matrix-game engine (with its decision cache) then
+        plays those moves instead of building an observation every turn. The default,
+        ``None``: ask :meth:`decide` every round.
+        """
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -115,5 +115,14 @@ class Random(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Restrain with probability ``p``."""
-        restrain = self.rng.random() < self.p
-        return Action.uniform(Posture.RESTRAIN if restrain else Posture.EXTRACT)
+        return _RESTRAIN_ALL if self.rng.random() < self.p else _EXTRACT_ALL
+
+    def plan(self, rounds: int) -> list[Posture]:
+        """``rounds`` decisions at once: the same uniform draws, in one vectorised call."""
+        restrain = (self.rng.random(rounds) < self.p).tolist()
+        return [Posture.RESTRAIN if r else Posture.EXTRACT for r in restrain]
+
+
+# the shared uniform actions, looked up once (a tournament calls Random.decide every turn)
+_RESTRAIN_ALL = Action.uniform(Posture.RESTRAIN)
+_EXTRACT_ALL = Action.uniform(Posture.EXTRACT)

@@ -28,6 +28,11 @@ from stackgame.strategies.registry import register
 #: Axelrod's default game, (R, P, S, T): used when no stage payoff table is given.
 DEFAULT_RPST = (3.0, 1.0, 0.0, 5.0)
 
+# the shared uniform actions, looked up once (the strategies that decide every turn of a
+# tournament match, grudger and generous tit-for-tat, return them directly)
+_RESTRAIN_ALL = Action.uniform(RESTRAIN)
+_EXTRACT_ALL = Action.uniform(EXTRACT)
+
 
 @functools.lru_cache(maxsize=64)
 def generosity(stage_payoffs: tuple[tuple[float, float], tuple[float, float]] | None) -> float:
@@ -136,7 +141,7 @@ class Grudger(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Extract once the counterparts have ever extracted."""
-        return Action.uniform(EXTRACT if EXTRACT in observation.counterpart_history else RESTRAIN)
+        return _EXTRACT_ALL if EXTRACT in observation.counterpart_history else _RESTRAIN_ALL
 
 
 @register
@@ -187,10 +192,11 @@ class GenerousTitForTat(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Copy a restraint; forgive an extraction with probability ``p``."""
-        if observation.last_counterpart is not EXTRACT:
-            return Action.uniform(RESTRAIN)
+        history = observation.counterpart_history
+        if not history or history[-1] is not EXTRACT:
+            return _RESTRAIN_ALL
         p = generosity(observation.stage_payoffs) if self.p is None else self.p
-        return Action.uniform(RESTRAIN if self.rng.random() < p else EXTRACT)
+        return _RESTRAIN_ALL if self.rng.random() < p else _EXTRACT_ALL
 
 
 @register

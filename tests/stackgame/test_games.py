@@ -210,3 +210,78 @@ def test_a_stochastic_strategy_is_memoised_only_when_it_drew_nothing():
     # GTFT draws, so those states never are
     assert entries and all(v is Posture.RESTRAIN for v in entries.values())
     assert all((state & 1) == 0 for (_, state) in entries)
+
+
+def test_seat_generator_draws_exactly_what_the_generator_draws():
+    """Scalar draws are served from blocks; any other call first puts the generator back."""
+    from stackgame.games import _SeatGenerator
+
+    for switch_at in (0, 1, 31, 32, 33, 100):
+        plain = np.random.default_rng(np.random.SeedSequence(5, spawn_key=(1,)))
+        made: list[int] = []
+
+        def seed(made: list[int] = made) -> np.random.SeedSequence:
+            made.append(1)
+            return np.random.SeedSequence(5, spawn_key=(1,))
+
+        proxy = _SeatGenerator(seed)
+        assert not made  # nothing is made before the first use
+        expected = [plain.random() for _ in range(switch_at)]
+        got = [proxy.random() for _ in range(switch_at)]
+        # other methods, a bound method kept and used later, an array draw, 32-bit draws
+        expected += [plain.integers(10), plain.random(3).tolist(), plain.choice(4, p=[0.25] * 4)]
+        got += [proxy.integers(10), proxy.random(3).tolist(), proxy.choice(4, p=[0.25] * 4)]
+        kept, kept_plain = proxy.integers, plain.integers
+        expected += [plain.random(), kept_plain(5, dtype=np.int32), plain.random()]
+        got += [proxy.random(), kept(5, dtype=np.int32), proxy.random()]
+        assert got == expected, switch_at
+        assert proxy.bit_generator.state == plain.bit_generator.state
+        assert len(made) == 1
+        assert proxy.uses == switch_at + 7  # every call counts (the state look-up too)
+
+
+def test_seat_generator_of_a_deterministic_player_is_never_made():
+    from stackgame.games import _SeatGenerator
+
+    a, b = all_strategies()["tit_for_tat"](), all_strategies()["grudger"]()
+    play_match(PD, (a, b), seed=3, turns=20, decision_cache={})
+    assert isinstance(a.rng, _SeatGenerator) and a.rng._rng is None
+    assert isinstance(b.rng, _SeatGenerator) and b.rng._rng is None
+
+
+def test_a_match_that_drew_nothing_is_seed_free_and_the_same_for_every_seed():
+    known = all_strategies()
+    gtft, cooperator, defector = (
+        known["generous_tit_for_tat"],
+        known["cooperator"],
+        known["defector"],
+    )
+    kw: dict = dict(turns=30, record_moves=True)
+    calm = [play_match(PD, (gtft(), cooperator()), s, decision_cache={}, **kw) for s in range(6)]
+    assert all(r.seed_free for r in calm) and all(r == calm[0] for r in calm)
+    # against a defector it draws, so the seed matters and the result is not seed-free
+    drawn = [play_match(PD, (gtft(), defector()), s, decision_cache={}, **kw) for s in range(6)]
+    assert not any(r.seed_free for r in drawn) and len({r.moves for r in drawn}) > 1
+    # noise is drawn by the match, and a generator handed uncounted cannot be vouched for
+    assert not play_match(PD, (gtft(), cooperator()), 1, noise=0.01, decision_cache={}).seed_free
+    assert not play_match(PD, (gtft(), cooperator()), 1, turns=30).seed_free
+    assert play_match(PD, (cooperator(), known["grudger"]()), 1, turns=30).seed_free
+
+
+def test_recurring_states_of_two_memoised_deterministic_players_end_the_loop_exactly():
+    """The cycle shortcut: every deterministic finite-memory pair, long matches, as decided."""
+    known = all_strategies()
+    names = [
+        n
+        for n in _finite_memory()
+        if not known[n].classifier.stochastic and known[n].classifier.memory_depth > 0
+    ] + ["cooperator", "defector"]
+    cache: dict = {}
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            for turns in (3, 257):
+                kw = dict(turns=turns, record_moves=True)
+                plain = play_match(PD, (known[a](), known[b]()), 1, **kw)
+                cached = play_match(PD, (known[a](), known[b]()), 1, decision_cache=cache, **kw)
+                assert plain == cached, (a, b, turns)
+                assert len(cached.moves[0]) == len(cached.moves[1]) == turns

@@ -16,7 +16,13 @@ from stackgame.tournament import (
     play_tournament,
     schedule,
 )
-from stackgame.tournament_results import holm, pairwise_tests
+from stackgame.tournament_results import (
+    BOOTSTRAP_RESAMPLES,
+    bootstrap_median_interval,
+    bootstrap_median_intervals,
+    holm,
+    pairwise_tests,
+)
 
 CLASSIC = list(CLASSIC_STRATEGIES)
 
@@ -275,3 +281,160 @@ def test_cli_refuses_to_mix_two_tournaments_in_one_folder(tmp_path):
 def test_cli_bad_input_raises_user_error(tmp_path, argv, message):
     with pytest.raises(UserError, match=message):
         _cli(["tournament", *argv, "--out", str(tmp_path)])
+
+
+def test_reusing_seed_free_matches_changes_no_result(monkeypatch):
+    """A stochastic pair whose match drew nothing is played once; the tables are unchanged."""
+    from stackgame import tournament_matches
+
+    names = ("generous_tit_for_tat", "cooperator", "tit_for_tat", "random", "defector")
+    spec = TournamentSpec(names, turns=40, repetitions=4, seed=3)
+    tournament_matches._MATCH_CACHE.clear()
+    fast = Tournament(spec).play()
+    assert any(k[1].classifier.stochastic for k in tournament_matches._MATCH_CACHE)
+
+    class NoCache(dict):
+        def __setitem__(self, key, value):
+            pass
+
+    monkeypatch.setattr(tournament_matches, "_MATCH_CACHE", NoCache())
+    slow = Tournament(spec).play()
+    columns = [c for c in fast.matches.columns if c != "elapsed_seconds"]
+    pd.testing.assert_frame_equal(fast.matches[columns], slow.matches[columns])
+    pd.testing.assert_frame_equal(fast.ranking, slow.ranking)
+
+
+def _slow_bootstrap_median_interval(x, rng, level=0.95):
+    """The textbook loop: resample with rng.choice, median of each, percentiles."""
+    if len(x) < 2:
+        return (float("nan"), float("nan"))
+    medians = np.median(rng.choice(x, size=(BOOTSTRAP_RESAMPLES, len(x)), replace=True), axis=1)
+    lo, hi = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2])
+    return (float(lo), float(hi))
+
+
+def test_batched_bootstrap_draws_and_computes_as_the_one_sample_loop():
+    data = np.random.default_rng(4)
+    samples = [
+        data.normal(size=10),
+        data.integers(0, 3, size=10).astype(float),  # ties
+        data.normal(size=7),  # odd size
+        np.array([2.5]),  # too short: NaN, draws nothing
+        data.normal(size=10),
+        np.array([1.0, 1.0]),
+        data.normal(size=2),
+    ]
+    fast = bootstrap_median_intervals(samples, np.random.default_rng(9), level=0.9)
+    slow_rng = np.random.default_rng(9)
+    slow = [_slow_bootstrap_median_interval(x, slow_rng, level=0.9) for x in samples]
+    np.testing.assert_array_equal(np.array(fast), np.array(slow))
+    for x, (lo, hi) in zip(samples, fast, strict=True):
+        if len(x) >= 2:
+            assert lo <= np.median(x) <= hi
+    assert bootstrap_median_interval(samples[0], np.random.default_rng(9), 0.9) == fast[0]
+
+
+def test_plays_interleaved_equal_the_concatenated_and_sorted_plays():
+    from stackgame.tournament_results import _matrix_plays, _matrix_plays_sorted
+
+    spec = TournamentSpec(("random", "tit_for_tat", "defector"), turns=20, repetitions=3, seed=2)
+    ok = Tournament(spec).play().matches
+    pd.testing.assert_frame_equal(_matrix_plays(ok), _matrix_plays_sorted(ok), check_exact=True)
+    shuffled = ok.sample(frac=1.0, random_state=0)  # not in index order: the sorting path
+    pd.testing.assert_frame_equal(
+        _matrix_plays(shuffled), _matrix_plays_sorted(ok), check_exact=True
+    )
+
+
+@pytest.mark.filterwarnings("ignore:ks_2samp. Exact calculation unsuccessful:RuntimeWarning")
+def test_ks_rows_give_scipys_statistic_and_p_value_for_every_row():
+    from scipy import stats
+
+    from stackgame.tournament_results import ks_2samp_rows
+
+    data = np.random.default_rng(6)
+    for n in (2, 5, 10):
+        x = np.vstack([data.normal(size=(20, n)), data.integers(0, 3, size=(20, n)), np.ones(n)])
+        y = np.vstack([data.normal(size=(20, n)), data.integers(0, 3, size=(20, n)), np.ones(n)])
+        y[:5] += 2.0  # some clearly different rows
+        d, p = ks_2samp_rows(x, y)
+        for k in range(len(x)):
+            expected = stats.ks_2samp(x[k], y[k])
+            assert d[k] == expected.statistic and p[k] == expected.pvalue, (n, k)
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_forked_play_gives_the_serial_rows(processes):
+    names = ("random", "generous_tit_for_tat", "grudger", "alternator", "defector")
+    for extra in ({"turns": 25}, {"prob_end": 0.05, "turns": None}):
+        spec = TournamentSpec(names, repetitions=3, seed=4, **extra)
+        serial = Tournament(spec).play()
+        forked = Tournament(spec).play(processes=processes, progress=True)
+        cols = [c for c in serial.matches.columns if c != "elapsed_seconds"]
+        pd.testing.assert_frame_equal(serial.matches[cols], forked.matches[cols])
+        pd.testing.assert_frame_equal(serial.ranking, forked.ranking)
+
+
+def test_an_error_in_a_forked_worker_reaches_the_caller(monkeypatch):
+    import os
+    import time
+
+    from stackgame import tournament_matches
+
+    parent = os.getpid()
+    play_chunk = tournament_matches._play_chunk
+
+    def failing_in_children(args):
+        if os.getpid() != parent:
+            raise ValueError("broken strategy in a worker")
+        time.sleep(0.02)  # leave the child blocks to take
+        return play_chunk(args)
+
+    monkeypatch.setattr(tournament_matches, "_play_chunk", failing_in_children)
+    names = ("random", "tit_for_tat", "defector", "grudger")
+    spec = TournamentSpec(names, turns=2000, repetitions=4, seed=1)
+    with pytest.raises(ValueError, match="broken strategy in a worker"):
+        Tournament(spec).play(processes=2)
+
+
+@pytest.mark.parametrize(
+    "names", [("random",), ("random", "defector", "tit_for_tat"), ("always_extract", "random")]
+)
+def test_wins_table_equals_the_grouped_sum(names):
+    from stackgame.tournament_results import _wins
+
+    result = Tournament(TournamentSpec(names, turns=20, repetitions=3, seed=8)).play()
+    ranked = result.plays[~result.plays["self_play"]]
+    expected = (
+        ranked.groupby(["strategy", "repetition"])["win"]
+        .sum()
+        .unstack()
+        .reindex(index=list(names), columns=[0, 1, 2])
+        .fillna(0)
+        .astype(float)
+    )
+    got = _wins(ranked, list(names), [0, 1, 2])
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    pd.testing.assert_frame_equal(result.wins_by_repetition, got)
+    ranking = result.ranking
+    keys = list(
+        zip(
+            -ranking["median_score"].fillna(-np.inf),
+            -ranking["mean_score"].fillna(-np.inf),
+            ranking["strategy"],
+            strict=True,
+        )
+    )
+    assert keys == sorted(keys) and list(ranking["rank"]) == list(range(1, len(names) + 1))
+
+
+def test_pool_play_where_fork_is_unavailable_gives_the_serial_rows(monkeypatch):
+    from stackgame import tournament
+
+    monkeypatch.setattr(tournament, "_can_fork", lambda: False)
+    names = ("random", "generous_tit_for_tat", "tit_for_tat")
+    spec = TournamentSpec(names, turns=20, repetitions=3, seed=6, noise=0.02)
+    serial = Tournament(spec).play()
+    pooled = Tournament(spec).play(processes=2)
+    cols = [c for c in serial.matches.columns if c != "elapsed_seconds"]
+    pd.testing.assert_frame_equal(serial.matches[cols], pooled.matches[cols])

@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 import stackgame.strategies as package
-from stackgame.strategies import Move, Observation, Strategy, all_strategies, make
+from stackgame.strategies import Move, Observation, Posture, Strategy, all_strategies, make
 
 from tests.strategies.helpers import (
     GRID,
@@ -285,3 +285,38 @@ def test_matrix_play_depends_only_on_the_last_moves(name):
             for prefix in ("", "C", "DD", "CDCDDC", "DDDDDDDDDDDD")
         }
         assert len(decisions) == 1, (name, tail_own, tail_other)
+
+
+def test_a_fresh_strategy_has_a_generator_seeded_with_zero_until_reset():
+    strategy = all_strategies()["random"]()
+    assert "rng" not in vars(strategy)  # made on first use only
+    assert strategy.rng.random() == np.random.default_rng(0).random()
+    injected = np.random.default_rng(9)
+    strategy.reset(injected)
+    assert strategy.rng is injected
+
+
+PLANNERS = [n for n in NAMES if type(make(n)).plan is not Strategy.plan]
+
+
+def test_only_memoryless_strategies_plan():
+    assert "random" in PLANNERS
+    for name in PLANNERS:
+        assert all_strategies()[name].classifier.memory_depth == 0, name
+
+
+@pytest.mark.parametrize("name", PLANNERS)
+@pytest.mark.parametrize("rounds", [1, 7, 200])
+def test_a_plan_is_what_deciding_every_round_would_play(name, rounds):
+    """Same moves, same draws, same generator state afterwards (Strategy.plan's promise)."""
+    planner, decider = seeded(name, 3), seeded(name, 3)
+    planned = planner.plan(rounds)
+    assert planned is not None and len(planned) == rounds
+    other = "CDDC" * rounds
+    decided = [
+        decider.decide(make_obs(other[k:0:-1][:k], other[:k], round=k)).headline
+        for k in range(rounds)
+    ]
+    assert list(planned) == decided
+    assert all(type(m) is Posture for m in planned)
+    assert planner.rng.bit_generator.state == decider.rng.bit_generator.state
