@@ -709,7 +709,7 @@ class StackModel(mesa.Model):
                 share, op_margin, reg.stance, reg.base_rate, reg.share_threshold,
                 reg.margin_threshold, draws, st.cap_until, self.round, st.active, self._jit,
             )  # fmt: skip
-            for o in np.flatnonzero(opened).tolist() if opened.any() else ():
+            for o in np.flatnonzero(opened).tolist() if np.count_nonzero(opened) else ():
                 st.cap_until[o] = self.round + 1 + reg.cap_rounds
                 st.cap_markup[o] = reg.cap_markup
                 self._fines[o] = reg.fine_rate * clearing.revenue[o]
@@ -728,7 +728,7 @@ class StackModel(mesa.Model):
             st.demand.market_size *= float(
                 np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
             )
-        if st.capacity_growth.any():  # (adding zeros would change nothing)
+        if np.count_nonzero(st.capacity_growth):  # (adding zeros would change nothing)
             grow = st.capacity_growth * st.capacity
             st.cash -= np.bincount(
                 st.firm_of, weights=grow * st.build_cost[st.layer_of], minlength=st.n_firms
@@ -792,7 +792,7 @@ class StackModel(mesa.Model):
         postures = posture.tolist()
         self._firm_margin = dict(zip(self._firm_names, firm_margin, strict=True))
         acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
-        restrain = Posture.RESTRAIN
+        restrain, extract = Posture.RESTRAIN, Posture.EXTRACT
         last = []  # each firm's last headline posture (-1: none yet), for the vote below
         for f, ops in zip(self.firms, self._ops_list, strict=True):
             i = f.index
@@ -804,8 +804,8 @@ class StackModel(mesa.Model):
                 head = restrain
             elif not a.postures:  # one posture for all layers, or explicit markups
                 head = Posture(max(postures[o] for o in ops)) if a.markups and ops else a.default
-            else:
-                head = a.headline
+            else:  # Action.headline with postures: extract if any layer extracts
+                head = extract if any([p is extract for p in a.postures.values()]) else restrain
             if len(ops) == 1:
                 mean_markup = 0.0 + markups[ops[0]]  # what sum([...]) / 1 gives, -0.0 included
             else:
@@ -932,7 +932,7 @@ class StackModel(mesa.Model):
             n_seen = [len(x) for x in seen]
             n_extract = [sum(x) for x in seen]
         for i, (n, e) in enumerate(zip(n_seen, n_extract, strict=True)):
-            hist[i] = (*hist[i], extract if n and 2 * e >= n else restrain)
+            hist[i] = hist[i] + (extract if n and 2 * e >= n else restrain,)
 
     def _integrable(
         self, i: int, mine: set[int] | None = None, pending: set[int] | None = None

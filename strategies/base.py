@@ -110,7 +110,7 @@ class Action:
         """One posture that summarises the action: extract if any layer extracts."""
         if not self.postures:
             return self.default
-        if any(p is Posture.EXTRACT for p in self.postures.values()):
+        if any([p is Posture.EXTRACT for p in self.postures.values()]):
             return Posture.EXTRACT
         if self.postures:
             return Posture.RESTRAIN
