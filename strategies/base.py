@@ -75,7 +75,7 @@ class Integration:
 STAY = Integration()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Action:
     """What a firm does this round.
 
@@ -100,6 +100,24 @@ class Action:
     markups: Mapping[str, float] = field(default_factory=dict)
     quantities: Mapping[str, float] = field(default_factory=dict)
     integration: Integration = STAY
+
+    def __init__(
+        self,
+        postures: Mapping[str, Posture] | None = None,
+        default: Posture = Posture.RESTRAIN,
+        markups: Mapping[str, float] | None = None,
+        quantities: Mapping[str, float] | None = None,
+        integration: Integration = STAY,
+    ) -> None:
+        # the dataclass's own frozen __init__ sets each field through object.__setattr__;
+        # strategies build an action every round, so fill the instance dict at once
+        self.__dict__.update(
+            postures={} if postures is None else postures,
+            default=default,
+            markups={} if markups is None else markups,
+            quantities={} if quantities is None else quantities,
+            integration=integration,
+        )
 
     def posture(self, layer: str) -> Posture:
         """Posture chosen for ``layer``."""
