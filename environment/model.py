@@ -908,10 +908,10 @@ class StackModel(mesa.Model):
         # for the majority vote of the counterpart history: lists, and a 0/1 matrix
         self._cp_index = cp_index
         self._cp_sizes = [len(c) for c in cp_index]
-        cp_matrix = np.zeros((st.n_firms, st.n_firms), dtype=np.int64)
-        rows = [i for i, c in enumerate(cp_index) for _ in c]
-        cp_matrix[rows, [j for c in cp_index for j in c]] = 1
-        self._cp_matrix = cp_matrix
+        n = st.n_firms
+        cp_matrix = np.zeros(n * n, dtype=np.int64)
+        cp_matrix[np.array([i * n + j for i, c in enumerate(cp_index) for j in c], np.intp)] = 1
+        self._cp_matrix = cp_matrix.reshape(n, n)
         self._static_version = -1
         if not hasattr(self, "_counterpart_history"):
             self._counterpart_history: list[tuple[Posture, ...]] = [() for _ in range(st.n_firms)]
