@@ -287,7 +287,13 @@ class StackModel(mesa.Model):
         self.history = History(self.state)
         self._firm_margin: dict[str, float] = {}
         self._static_version = -1
-        self._static: list[tuple[dict[str, Any], list[int], tuple[str, ...], tuple[str, ...]]] = []
+        # per firm: observation template, operations, their layers, suppliers, (layer, op)
+        self._static: list[
+            tuple[
+                dict[str, Any], list[int], tuple[str, ...], tuple[str, ...],
+                tuple[tuple[str, int], ...],
+            ]
+        ] = []  # fmt: skip
         self._relations_cache()
         self._apply_due_events(0)
         self.datacollector: mesa.DataCollector | None = (
@@ -334,7 +340,7 @@ class StackModel(mesa.Model):
         margins_of: dict[tuple[str, ...], dict[str, float]] = {}  # shared by equal supplier sets
         history = self._counterpart_history
         obs: dict[int, Observation] = {}
-        for f, (template, ops, lnames, sups) in zip(firms, self._static, strict=True):
+        for f, (template, ops, lnames, sups, pairs) in zip(firms, self._static, strict=True):
             i = f.index
             if acquired[i]:
                 continue
@@ -361,9 +367,9 @@ class StackModel(mesa.Model):
                 fields["own_prices"] = {layer: price[o]}
                 fields["own_unit_cost"] = {layer: unit[o]}
             else:
-                fields["utilisation"] = dict(zip(lnames, [util[o] for o in ops], strict=True))
-                fields["own_prices"] = dict(zip(lnames, [price[o] for o in ops], strict=True))
-                fields["own_unit_cost"] = dict(zip(lnames, [unit[o] for o in ops], strict=True))
+                fields["utilisation"] = {layer: util[o] for layer, o in pairs}
+                fields["own_prices"] = {layer: price[o] for layer, o in pairs}
+                fields["own_unit_cost"] = {layer: unit[o] for layer, o in pairs}
             obs[i] = Observation.adopt(fields)
         return obs
 
@@ -409,7 +415,8 @@ class StackModel(mesa.Model):
                 "horizon": self.rounds,
                 "markup_bounds": {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
             }
-            self._static.append((template, ops, lnames, rel[1]))
+            pairs = tuple(zip(lnames, ops, strict=True))
+            self._static.append((template, ops, lnames, rel[1], pairs))
         self._markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
         self._static_version = st.version
 
@@ -453,7 +460,7 @@ class StackModel(mesa.Model):
         extract = st.extract_markup.tolist()
         static = self._static
         for i, a in actions.items():
-            _, ops, lnames, _ = static[i]
+            _, ops, _, _, pairs = static[i]
             markups = a.markups
             postures = a.postures
             default = a.default
@@ -462,7 +469,7 @@ class StackModel(mesa.Model):
                     for o in ops:
                         chosen[o] = extract[o]
                 continue
-            for layer, o in zip(lnames, ops, strict=True):
+            for layer, o in pairs:
                 if layer in markups:
                     chosen[o] = float(markups[layer])
                 elif postures.get(layer, default) is Posture.EXTRACT:  # Action.posture
