@@ -192,6 +192,45 @@ class _ScalarCollector(mesa.DataCollector):
         self._pending.append(values)  # turned into columns when model_vars is read
 
 
+def _observation_fields(
+    template: dict[str, Any],
+    common: dict[str, Any],
+    own_postures: tuple[Posture, ...],
+    own_payoffs: tuple[float, ...],
+    own_margins: tuple[float, ...],
+    own_markups: tuple[float, ...],
+    counterpart_history: tuple[Posture, ...],
+    suppliers: tuple[str, ...],
+    firm_margin: dict[str, float],
+    capped: list[bool] | None,
+    ops: list[int],
+    pairs: tuple[tuple[str, int], ...],
+    util: list[float],
+    price: list[float],
+    unit: list[float],
+    seen: bool,
+) -> dict[str, Any]:
+    """Every field of one firm's observation (see ``StackModel.observe``)."""
+    fields = template.copy()
+    fields.update(common)
+    fields["own_postures"] = own_postures
+    fields["own_payoffs"] = own_payoffs
+    fields["own_margins"] = own_margins
+    fields["own_markups"] = own_markups
+    fields["counterpart_history"] = counterpart_history
+    fields["supplier_margins"] = {s: firm_margin.get(s, 0.0) for s in suppliers}
+    fields["under_investigation"] = capped is not None and any([capped[o] for o in ops])
+    if not seen:
+        fields["utilisation"] = {}
+        fields["own_prices"] = {}
+        fields["own_unit_cost"] = {}
+    else:
+        fields["utilisation"] = {layer: util[o] for layer, o in pairs}
+        fields["own_prices"] = {layer: price[o] for layer, o in pairs}
+        fields["own_unit_cost"] = {layer: unit[o] for layer, o in pairs}
+    return fields
+
+
 class StackModel(mesa.Model):
     """The AI stack as a Mesa model.
 
@@ -334,43 +373,23 @@ class StackModel(mesa.Model):
         price = self._price.tolist()
         unit = self._unit_full.tolist()
         capped = (st.cap_until > self.round).tolist()
-        any_capped = any(capped)
+        if not any(capped):
+            capped = None
         acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
         fm = self._firm_margin
-        margins_of: dict[tuple[str, ...], dict[str, float]] = {}  # shared by equal supplier sets
         history = self._counterpart_history
+        deferred = Observation.deferred
         obs: dict[int, Observation] = {}
-        for f, (template, ops, lnames, sups, pairs) in zip(firms, self._static, strict=True):
+        # each observation is assembled when its strategy first reads it (from snapshots:
+        # every argument below is replaced, never changed, by later rounds)
+        for f, (template, ops, _, sups, pairs) in zip(firms, self._static, strict=True):
             i = f.index
             if acquired[i]:
                 continue
-            sup_margins = margins_of.get(sups)
-            if sup_margins is None:
-                sup_margins = margins_of[sups] = {s: fm.get(s, 0.0) for s in sups}
-            fields = template.copy()
-            fields.update(common)
-            fields["own_postures"] = f.postures
-            fields["own_payoffs"] = f.payoffs
-            fields["own_margins"] = f.margins
-            fields["own_markups"] = f.markups
-            fields["counterpart_history"] = history[i]
-            fields["supplier_margins"] = sup_margins
-            fields["under_investigation"] = any_capped and any(capped[o] for o in ops)
-            if not seen:
-                fields["utilisation"] = {}
-                fields["own_prices"] = {}
-                fields["own_unit_cost"] = {}
-            elif len(ops) == 1:
-                o = ops[0]
-                layer = lnames[0]
-                fields["utilisation"] = {layer: util[o]}
-                fields["own_prices"] = {layer: price[o]}
-                fields["own_unit_cost"] = {layer: unit[o]}
-            else:
-                fields["utilisation"] = {layer: util[o] for layer, o in pairs}
-                fields["own_prices"] = {layer: price[o] for layer, o in pairs}
-                fields["own_unit_cost"] = {layer: unit[o] for layer, o in pairs}
-            obs[i] = Observation.adopt(fields)
+            obs[i] = deferred(
+                _observation_fields, template, common, f.postures, f.payoffs, f.margins,
+                f.markups, history[i], sups, fm, capped, ops, pairs, util, price, unit, seen,
+            )  # fmt: skip
         return obs
 
     def _static_views(self) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
@@ -323,6 +323,21 @@ class Observation:
         object.__setattr__(obs, "__dict__", fields)
         return obs
 
+    @classmethod
+    def deferred(cls, build: Callable[..., dict[str, Any]], *args: Any) -> Observation:
+        """An observation whose attributes are ``build(*args)``, computed on first read.
+
+        The engine builds one observation per firm per round, and a strategy that never
+        reads its observation (``always_restrain``) should not pay for it. Reading any
+        field, comparing, printing or replacing the observation calls ``build(*args)``
+        once; its result (every field, as for :meth:`adopt`) becomes the instance's
+        attributes and later reads are plain look-ups. ``args`` must be snapshots the
+        caller will not change (the observation may be read rounds later).
+        """
+        obs = object.__new__(cls)
+        object.__setattr__(obs, "__dict__", {_PENDING: (build, args)})
+        return obs
+
 
 def _field_defaults(cls: type) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -340,6 +355,39 @@ _OBS_DEFAULTS = _field_defaults(Observation)
 OBSERVATION_DEFAULTS: Mapping[str, Any] = MappingProxyType(_OBS_DEFAULTS)
 """Every field of :class:`Observation` with its default (read-only; see ``adopt``)."""
 _OBS_FIELDS = frozenset(f.name for f in dataclasses.fields(Observation))
+_PENDING = "_deferred"
+
+
+class _Field:
+    """A field of :class:`Observation` read through the class: only a deferred one gets here.
+
+    A non-data descriptor, so an attribute in the instance's ``__dict__`` (every field of
+    an observation built by its constructor, and of a deferred one once built) is found
+    first and this is not called. On a deferred observation the first read builds all
+    the fields (:meth:`Observation.deferred`); otherwise it gives the field's default, as
+    the dataclass's class attribute did (an instance filled without every field).
+    """
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, name: str, default: Any) -> None:
+        self.name = name
+        self.default = default
+
+    def __get__(self, obj: Observation | None, owner: type | None = None) -> Any:
+        pending = None if obj is None else obj.__dict__.pop(_PENDING, None)
+        if pending is None:
+            if self.default is dataclasses.MISSING:
+                raise AttributeError(self.name)
+            return self.default
+        build, args = pending
+        d = obj.__dict__
+        d.update(build(*args))
+        return d[self.name]
+
+
+for _f in dataclasses.fields(Observation):
+    setattr(Observation, _f.name, _Field(_f.name, _OBS_DEFAULTS.get(_f.name, dataclasses.MISSING)))
 
 
 @dataclass(frozen=True)

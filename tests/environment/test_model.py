@@ -379,3 +379,24 @@ def test_a_model_decides_compiled_or_numpy_once_when_built(monkeypatch) -> None:
     )
     slow.release()
     fast.release()
+
+
+def test_an_observation_nobody_reads_is_never_assembled(monkeypatch) -> None:
+    # always_restrain never looks at its observation; the engine defers assembling it
+    from stackgame.environment import model as model_module
+
+    built: list[str] = []
+    real = model_module._observation_fields
+
+    def counting(template: dict, *args: object) -> dict:
+        built.append(template["firm"])
+        return real(template, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model_module, "_observation_fields", counting)
+    model = StackModel("ai-stack-2026", 0, rounds=3)
+    model.run()
+    idle = {f.name for f in model.firms if f.strategy.name == "always_restrain"}
+    busy = {f.name for f in model.firms} - idle
+    assert idle and busy
+    assert set(built) == busy  # every other firm's strategy read its observation
+    model.release()
