@@ -9,7 +9,7 @@ per-round histories, and turns an :class:`~stackgame.strategies.base.Observation
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
@@ -31,7 +31,9 @@ class FirmAgent(mesa.Agent):
     strategy
         The decision rule; it sees only the frozen observation.
     postures, payoffs, margins, markups
-        The firm's history, one entry per round (tuples, shared with observations).
+        The firm's history, one entry per round, as tuples. The engine appends to lists
+        (``history``: a tuple concatenated every round cost O(rounds) per entry); each
+        property gives a tuple made when first read after a round.
     """
 
     model: StackModel
@@ -52,10 +54,14 @@ class FirmAgent(mesa.Agent):
         self.strategy_rng = rng
         self.strategy = strategy
         self.strategy.reset(rng)
-        self.postures: tuple[Posture, ...] = ()
-        self.payoffs: tuple[float, ...] = ()
-        self.margins: tuple[float, ...] = ()
-        self.markups: tuple[float, ...] = ()
+        # postures, payoffs, margins, markups: appended once a round (see remember)
+        self.history: tuple[list[Posture], list[float], list[float], list[float]] = (
+            [],
+            [],
+            [],
+            [],
+        )
+        self._tuples: dict[int, tuple[int, tuple[Any, ...]]] = {}
 
     def set_strategy(self, strategy: Strategy) -> None:
         """Replace the strategy mid-run (an event); it keeps the firm's generator."""
@@ -83,7 +89,35 @@ class FirmAgent(mesa.Agent):
 
     def remember(self, posture: Posture, payoff: float, margin: float, markup: float) -> None:
         """Append this round's outcome to the firm's history."""
-        self.postures += (posture,)
-        self.payoffs += (payoff,)
-        self.margins += (margin,)
-        self.markups += (markup,)
+        postures, payoffs, margins, markups = self.history
+        postures.append(posture)
+        payoffs.append(payoff)
+        margins.append(margin)
+        markups.append(markup)
+
+    def _tuple(self, k: int) -> tuple[Any, ...]:
+        values = self.history[k]
+        cached = self._tuples.get(k)
+        if cached is None or cached[0] != len(values):
+            cached = self._tuples[k] = (len(values), tuple(values))
+        return cached[1]
+
+    @property
+    def postures(self) -> tuple[Posture, ...]:
+        """Headline posture in each past round, oldest first."""
+        return self._tuple(0)
+
+    @property
+    def payoffs(self) -> tuple[float, ...]:
+        """Payoff (value captured) in each past round, oldest first."""
+        return self._tuple(1)
+
+    @property
+    def margins(self) -> tuple[float, ...]:
+        """Operating margin in each past round, oldest first."""
+        return self._tuple(2)
+
+    @property
+    def markups(self) -> tuple[float, ...]:
+        """Mean markup over its layers in each past round, oldest first."""
+        return self._tuple(3)

@@ -192,14 +192,53 @@ class _ScalarCollector(mesa.DataCollector):
         self._pending.append(values)  # turned into columns when model_vars is read
 
 
+def _upto(values: list[Any], r: int) -> tuple[Any, ...]:
+    """The first ``r`` entries of a history list, as a tuple (the list as of round ``r``)."""
+    return tuple(values) if len(values) <= r else tuple(values[:r])
+
+
+class _RoundShared:
+    """What every observation of a round shares, assembled once, when first read.
+
+    Histories are lists appended once a round, so their first ``round`` entries are
+    their state when the round was observed, however late the observation is read.
+    """
+
+    __slots__ = ("_common", "fields", "histories", "names", "round")
+
+    def __init__(
+        self,
+        round_: int,
+        names: list[str],
+        histories: list[tuple[list[Any], ...]],
+        fields: dict[str, Any],
+    ) -> None:
+        self.round = round_
+        self.names = names
+        self.histories = histories
+        self.fields = fields
+        self._common: dict[str, Any] | None = None
+
+    def common(self) -> dict[str, Any]:
+        """The shared fields, with every firm's past postures and markups."""
+        if self._common is None:
+            r = self.round
+            c = dict(self.fields)
+            c["counterpart_postures"] = {
+                n: _upto(h[0], r) for n, h in zip(self.names, self.histories, strict=True)
+            }
+            c["counterpart_markups"] = {
+                n: _upto(h[3], r) for n, h in zip(self.names, self.histories, strict=True)
+            }
+            self._common = c
+        return self._common
+
+
 def _observation_fields(
     template: dict[str, Any],
-    common: dict[str, Any],
-    own_postures: tuple[Posture, ...],
-    own_payoffs: tuple[float, ...],
-    own_margins: tuple[float, ...],
-    own_markups: tuple[float, ...],
-    counterpart_history: tuple[Posture, ...],
+    shared: _RoundShared,
+    own: tuple[list[Any], ...],
+    counterpart_history: list[Posture],
     suppliers: tuple[str, ...],
     firm_margin: dict[str, float],
     capped: list[bool] | None,
@@ -211,13 +250,14 @@ def _observation_fields(
     seen: bool,
 ) -> dict[str, Any]:
     """Every field of one firm's observation (see ``StackModel.observe``)."""
+    r = shared.round
     fields = template.copy()
-    fields.update(common)
-    fields["own_postures"] = own_postures
-    fields["own_payoffs"] = own_payoffs
-    fields["own_margins"] = own_margins
-    fields["own_markups"] = own_markups
-    fields["counterpart_history"] = counterpart_history
+    fields.update(shared.common())
+    fields["own_postures"] = _upto(own[0], r)
+    fields["own_payoffs"] = _upto(own[1], r)
+    fields["own_margins"] = _upto(own[2], r)
+    fields["own_markups"] = _upto(own[3], r)
+    fields["counterpart_history"] = _upto(counterpart_history, r)
     fields["supplier_margins"] = {s: firm_margin.get(s, 0.0) for s in suppliers}
     fields["under_investigation"] = capped is not None and any([capped[o] for o in ops])
     if not seen:
@@ -358,16 +398,19 @@ class StackModel(mesa.Model):
         if self._static_version != st.version:
             self._static_views()
         firms = self.firms
-        # the pieces every observation of this round shares
-        common = {
-            "round": self.round,
-            "counterpart_postures": {f.name: f.postures for f in firms},
-            "counterpart_markups": {f.name: f.markups for f in firms},
-            "market": self._market_view,
-            "regulator_stance": float(st.regulator.stance),
-            "triggers": frozenset(self.triggers),
-            "demand_growth": float(st.demand_growth),
-        }
+        # the pieces every observation of this round shares (assembled when first needed)
+        shared = _RoundShared(
+            self.round,
+            self._firm_names,
+            [f.history for f in firms],
+            {
+                "round": self.round,
+                "market": self._market_view,
+                "regulator_stance": float(st.regulator.stance),
+                "triggers": frozenset(self.triggers),
+                "demand_growth": float(st.demand_growth),
+            },
+        )
         seen = self.round > 0  # no market data before the first round
         util = self._utilisation.tolist()
         price = self._price.tolist()
@@ -387,8 +430,8 @@ class StackModel(mesa.Model):
             if acquired[i]:
                 continue
             obs[i] = deferred(
-                _observation_fields, template, common, f.postures, f.payoffs, f.margins,
-                f.markups, history[i], sups, fm, capped, ops, pairs, util, price, unit, seen,
+                _observation_fields, template, shared, f.history, history[i], sups, fm, capped,
+                ops, pairs, util, price, unit, seen,
             )  # fmt: skip
         return obs
 
@@ -822,8 +865,9 @@ class StackModel(mesa.Model):
         last = []  # each firm's last headline posture (-1: none yet), for the vote below
         for f, ops in zip(self.firms, self._ops_list, strict=True):
             i = f.index
+            history = f.history
             if acquired[i]:
-                last.append(int(f.postures[-1]) if f.postures else -1)
+                last.append(int(history[0][-1]) if history[0] else -1)
                 continue
             a = actions.get(i)
             if a is None:
@@ -837,10 +881,10 @@ class StackModel(mesa.Model):
             else:
                 mean_markup = sum([markups[o] for o in ops]) / len(ops) if ops else 0.0
             # FirmAgent.remember, inlined: this loop runs for every firm every round
-            f.postures += (head,)
-            f.payoffs += (values[i],)
-            f.margins += (firm_margin[i],)
-            f.markups += (mean_markup,)
+            history[0].append(head)
+            history[1].append(values[i])
+            history[2].append(firm_margin[i])
+            history[3].append(mean_markup)
             last.append(int(head))
         self._update_counterpart_history(last)
         self.round += 1
@@ -940,7 +984,7 @@ class StackModel(mesa.Model):
         self._cp_matrix = cp_matrix.reshape(n, n)
         self._static_version = -1
         if not hasattr(self, "_counterpart_history"):
-            self._counterpart_history: list[tuple[Posture, ...]] = [() for _ in range(st.n_firms)]
+            self._counterpart_history: list[list[Posture]] = [[] for _ in range(st.n_firms)]
             self._firm_margin = {}
             self._quantity_last = np.zeros(st.n_ops)
             self._firm_profit_last = np.zeros(st.n_firms)
@@ -958,7 +1002,7 @@ class StackModel(mesa.Model):
             n_seen = [len(x) for x in seen]
             n_extract = [sum(x) for x in seen]
         for i, (n, e) in enumerate(zip(n_seen, n_extract, strict=True)):
-            hist[i] = hist[i] + (extract if n and 2 * e >= n else restrain,)
+            hist[i].append(extract if n and 2 * e >= n else restrain)
 
     def _integrable(
         self, i: int, mine: set[int] | None = None, pending: set[int] | None = None

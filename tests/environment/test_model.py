@@ -400,3 +400,26 @@ def test_an_observation_nobody_reads_is_never_assembled(monkeypatch) -> None:
     assert idle and busy
     assert set(built) == busy  # every other firm's strategy read its observation
     model.release()
+
+
+def test_an_observation_read_rounds_later_shows_its_own_round() -> None:
+    # observations are assembled when first read, from histories that keep growing: what
+    # they show must still be the round they were made for
+    model = StackModel("ai-stack-2026", 2, rounds=8)
+    for _ in range(3):
+        model.step()
+    kept = model.observe()  # round 3, not read yet
+    for _ in range(4):
+        model.step()
+    i = model.state.firm_index["nvidia"]
+    obs = kept[i]
+    nvidia = model.firms[i]
+    assert obs.round == 3
+    assert obs.own_postures == nvidia.postures[:3] and obs.own_payoffs == nvidia.payoffs[:3]
+    assert obs.own_margins == nvidia.margins[:3] and obs.own_markups == nvidia.markups[:3]
+    assert len(obs.counterpart_history) == 3
+    for f in model.firms:
+        assert obs.counterpart_postures[f.name] == f.postures[:3]
+        assert obs.counterpart_markups[f.name] == f.markups[:3]
+    assert len(nvidia.postures) == 7 and isinstance(nvidia.postures, tuple)
+    model.release()
