@@ -560,13 +560,14 @@ class StackModel(mesa.Model):
         if kernel is None:
             return self._prepare_numpy(chosen)
         st = self.state
-        return kernel(
+        markup, capacity, quality, cost, share = kernel(
             self.round, np.array(chosen, dtype=float), st.cap_until, st.cap_markup,
             self._markup_floor, st.online_round, st.active, st.capacity, st.quality,
             INACTIVE_QUALITY, st.penalty_until, st.integrated_at, st.unit_cost,
             st.base_unit_cost, st.structure.own_below, self._last_need, st.input_coefficient,
             st.layer_of,
         )  # fmt: skip
+        return markup, capacity, quality, cost, share
 
     def _prepare_numpy(
         self, chosen: list[float]
@@ -846,8 +847,8 @@ class StackModel(mesa.Model):
         self.history.append(self.round, st, clearing, payout, self._markup, posture,
                             self._capacity, self._internal, self._layers,
                             self._market_size)  # fmt: skip
-        self._quantity_last = clearing.quantity.copy()
-        self._firm_profit_last = payout.firm_profit.copy()
+        self._quantity_last = clearing.quantity  # (results: never changed in place)
+        self._firm_profit_last = payout.firm_profit
         self._utilisation = payout.utilisation
         self._price = clearing.price
         # (after this round's events: cost declines change unit costs and coefficients)

@@ -277,7 +277,7 @@ def settle(
         "quantity": lay[0],
         "revenue": lay[1],
         "external_revenue": lay[2],
-        "value_added": lay[1] - lay[3],
+        "value_added": lay[12],
         "gross_profit": lay[4],
         "operating_profit": lay[5],
         "hhi": lay[6],

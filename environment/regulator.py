@@ -81,13 +81,13 @@ def open_investigations(
             share, operating_margin, stance, base_rate, share_threshold, margin_threshold
         )
         return investigate(prob, cap_until > round_, draws) & active
-    verdict = kernel(
+    verdict, n_close = kernel(
         share, operating_margin, stance, base_rate, share_threshold, margin_threshold, draws,
         cap_until, round_, active,
     )  # fmt: skip
     opened = verdict == 1
-    close = np.flatnonzero(verdict == 2)
-    if close.size:
+    if n_close:
+        close = np.flatnonzero(verdict == 2)
         prob = investigation_probability(
             share[close], operating_margin[close], stance, base_rate, share_threshold,
             margin_threshold,

@@ -61,14 +61,15 @@ def prepare_kernel(
     last_need: np.ndarray,
     input_coefficient: np.ndarray,
     layer_of: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
-    """Markups, live capacity and quality, unit costs and self-supply shares for a round."""
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Rows: markups, live capacity and quality, unit costs, self-supply shares."""
     n = chosen.shape[0]
-    markup = np.empty(n)
-    live_cap = np.empty(n)
-    live_quality = np.empty(n)
-    cost = np.empty(n)
-    share = np.zeros(n)
+    out = np.zeros((5, n))  # one matrix: each returned array costs a boxing
+    markup = out[0]
+    live_cap = out[1]
+    live_quality = out[2]
+    cost = out[3]
+    share = out[4]
     for i in range(n):
         m = chosen[i]
         if cap_until[i] > round_:
@@ -92,7 +93,7 @@ def prepare_kernel(
         if need > _EPS:
             s = _minimum(1.0, avail / _maximum(need, _EPS))
         share[i] = s if avail > _EPS else 0.0
-    return markup, live_cap, live_quality, cost, share
+    return out
 
 
 @njit(cache=True)
@@ -194,8 +195,9 @@ def settle_kernel(
     firm_writedown = per_firm[3]
     firm_margin = per_firm[4]
     # rows: quantity, revenue, external revenue, input cost, gross, operating, hhi,
-    # restraining sellers, active sellers, gross margin, operating margin, mean price
-    lay = np.zeros((12, n_layers))
+    # restraining sellers, active sellers, gross margin, operating margin, mean price,
+    # value added (revenue less inputs)
+    lay = np.zeros((13, n_layers))
     for i in range(n):
         g = revenue[i] - input_cost[i] - variable_cost[i]
         d = capital[i] * depreciation_rate[i] + writedown[i]
@@ -235,6 +237,7 @@ def settle_kernel(
             share[i] = quantity[i] / total
         lay[6, layer_of[i]] += share[i] * share[i]
     for k in range(n_layers):
+        lay[12, k] = lay[1, k] - lay[3, k]
         if lay[2, k] > _EPS:
             lay[9, k] = lay[4, k] / lay[2, k]
             lay[10, k] = lay[5, k] / lay[2, k]
@@ -265,18 +268,19 @@ def investigate_kernel(
     cap_until: np.ndarray,
     round_: int,
     active: np.ndarray,
-) -> np.ndarray:  # pragma: no cover - compiled
+) -> tuple[np.ndarray, int]:  # pragma: no cover - compiled
     """Which operations the regulator investigates: 0 no, 1 yes, 2 too close to call.
 
     The probability is :func:`stackgame.environment.regulator.investigation_probability`
     with this library's ``tanh``, which may differ from numpy's in the last bit (so does
     the probability, by far less than ``1e-12``). A draw within ``1e-12`` of it is
     returned as 2, for the caller to settle with numpy's own probability, so that the
-    outcome is always numpy's.
+    outcome is always numpy's. Also returns how many are 2.
     """
     n = share.shape[0]
     out = np.zeros(n, dtype=np.int8)
     scale = base_rate * stance
+    close = 0
     for i in range(n):
         if cap_until[i] > round_ or not active[i]:
             continue
@@ -285,6 +289,7 @@ def investigate_kernel(
         p = scale * a * b
         if np.isnan(p) or abs(draws[i] - p) <= 1e-12:
             out[i] = 2
+            close += 1
         elif draws[i] < p:
             out[i] = 1
-    return out
+    return out, close
