@@ -209,6 +209,7 @@ def build_structure(
     allowed = (layer_of[None, :] == layer_of[:, None] - 1) & (firm_of[None, :] != firm_of[:, None])
     lock_in = np.zeros((n, n))
     exclusive: dict[int, list[int]] = {}
+    costs: dict[tuple[int, int], float] = {}  # summed in order, then written at once
     for k, (b, s, cost, excl) in enumerate(relations or []):
         if not (0 <= b < n and 0 <= s < n):
             raise ValueError(f"relations[{k}]: operation index out of range 0..{n - 1}")
@@ -218,9 +219,12 @@ def build_structure(
             )
         if not math.isfinite(cost) or cost < 0:
             raise ValueError(f"relations[{k}]: switching cost must be finite and >= 0 (got {cost})")
-        lock_in[b, s] += cost
+        costs[b, s] = costs.get((b, s), 0.0) + cost
         if excl:
             exclusive.setdefault(b, []).append(s)
+    if costs:
+        pairs = np.array(list(costs), dtype=np.intp)
+        lock_in[pairs[:, 0], pairs[:, 1]] = list(costs.values())
     for b, sellers in exclusive.items():
         keep = np.zeros(n, dtype=bool)
         keep[sellers] = True
