@@ -864,11 +864,9 @@ class StackModel(mesa.Model):
         acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
         restrain, extract = Posture.RESTRAIN, Posture.EXTRACT
         last = []  # each firm's last headline posture (-1: none yet), for the vote below
-        for f, ops in zip(self.firms, self._ops_list, strict=True):
-            i = f.index
-            history = f.history
+        for i, ops, (h_posture, h_payoff, h_margin, h_markup) in self._record_plan:
             if acquired[i]:
-                last.append(int(history[0][-1]) if history[0] else -1)
+                last.append(int(h_posture[-1]) if h_posture else -1)
                 continue
             a = actions.get(i)
             if a is None:
@@ -882,11 +880,11 @@ class StackModel(mesa.Model):
             else:
                 mean_markup = sum([markups[o] for o in ops]) / len(ops) if ops else 0.0
             # FirmAgent.remember, inlined: this loop runs for every firm every round
-            history[0].append(head)
-            history[1].append(values[i])
-            history[2].append(firm_margin[i])
-            history[3].append(mean_markup)
-            last.append(int(head))
+            h_posture.append(head)
+            h_payoff.append(values[i])
+            h_margin.append(firm_margin[i])
+            h_markup.append(mean_markup)
+            last.append(1 if head == 1 else 0)  # int(head)
         self._update_counterpart_history(last)
         self.round += 1
         if self.datacollector is not None:
@@ -933,6 +931,8 @@ class StackModel(mesa.Model):
             groups[firm_of[o]].append(o)
         self._ops_of = [np.array(g, dtype=np.intp) for g in groups]
         self._ops_list = groups
+        # what record() walks every round: each firm's index, operations and history lists
+        self._record_plan = [(f.index, groups[f.index], f.history) for f in self.firms]
         # each firm's layers as a bit mask
         layer_of = st.layer_of.tolist()
         masks = [sum({1 << layer_of[o] for o in g}) for g in groups]
