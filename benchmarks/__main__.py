@@ -3,13 +3,15 @@
 Each benchmark prints its measurements next to anchors measured in the same run (a bare
 Mesa model, Axelrod's tournament where it is installed, one worker vs two), so that the
 ratios mean something on whatever machine runs them. Nothing here asserts a time: speed
-targets are read off these lines, never enforced by unit tests.
+targets are read off these lines, never enforced by unit tests. Several benchmarks run
+one after another, each in its own interpreter.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,14 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if len(wanted) > 1:
+        # each in a fresh interpreter: one benchmark's leftovers (a Dask cluster's threads,
+        # a process pool, caches, Mesa's registry) must not slow or swell the next
+        worst = 0
+        for name in wanted:
+            done = subprocess.run([sys.executable, "-m", "benchmarks", name], check=False)
+            worst = max(worst, done.returncode)
+        return worst
     for name in wanted:
         print(f"\n=== {name} ===", flush=True)
         start = time.perf_counter()
