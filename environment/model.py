@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -139,23 +140,24 @@ class _ScalarCollector(mesa.DataCollector):
     reporter returning a mutable object does not alias later rounds). The engine's
     reporters are all plain numbers read from the same per-layer arrays, so calling them
     one by one repeats the same lookups two dozen times and the copies are pure overhead.
-    With ``row`` (a callable returning every reporter's value, in the reporters' order)
-    ``collect`` keeps that row, and the rows become Mesa's columns (``model_vars``) when
-    they are read; the reporters stay in ``model_reporters`` and return the same values
-    when called (a test checks that). The first round, agent reporters, or any reporter
-    added later go through Mesa's own ``collect``.
+    With ``row`` (a callable giving a function that returns every reporter's value, in the
+    reporters' order, from a snapshot of the round) ``collect`` keeps that function, and
+    the rows are computed and become Mesa's columns (``model_vars``) when they are read;
+    the reporters stay in ``model_reporters`` and return the same values when called (a
+    test checks that). The first round, agent reporters, or any reporter added later go
+    through Mesa's own ``collect``.
     """
 
     def __init__(
         self,
         model_reporters: dict[str, Any],
-        row: Callable[[mesa.Model], list[Any]] | None = None,
+        row: Callable[[mesa.Model], Callable[[], list[Any]]] | None = None,
     ) -> None:
         super().__init__(model_reporters=model_reporters)
         self._row = row
         self._row_keys = tuple(model_reporters)
 
-    _pending: list[list[Any]]
+    _pending: list[Callable[[], list[Any]]]
     _model_vars: dict[str, list[Any]]
 
     @property
@@ -164,9 +166,13 @@ class _ScalarCollector(mesa.DataCollector):
         pending = self._pending
         if pending:
             self._pending = []
+            rows = [make() for make in pending]
+            for row in rows:
+                if len(row) != len(self._row_keys):
+                    raise ValueError(f"reporter row has {len(row)} values for {self._row_keys}")
             columns = self._model_vars
-            for var, values in zip(self._row_keys, zip(*pending, strict=True), strict=True):
-                columns[var].extend(values)
+            for var, column in zip(self._row_keys, zip(*rows, strict=True), strict=True):
+                columns[var].extend(column)
         return self._model_vars
 
     @model_vars.setter
@@ -186,10 +192,25 @@ class _ScalarCollector(mesa.DataCollector):
         ):
             super().collect(model)  # (reads model_vars: pending rows go in first)
             return
-        values = row(model)
-        if len(values) != len(self._row_keys):
-            raise ValueError(f"reporter row has {len(values)} values for {self._row_keys}")
-        self._pending.append(values)  # turned into columns when model_vars is read
+        self._pending.append(row(model))  # computed, as columns, when model_vars is read
+
+
+def _reporter_values(snapshot: tuple[Any, ...], n: int, named: list[int]) -> list[Any]:
+    """One DataCollector row from a snapshot (see ``StackModel._reporter_row``)."""
+    round_, cum, settled, hhi, cash = snapshot
+    total = exact_sum(cum)  # float(cum.sum()), bit for bit
+    share = [c / total for c in cum] if abs(total) > 1e-12 else [0.0] * n
+    if settled is not None:  # the round's layer margins, computed once
+        gross = settled.layer_gross_margin.tolist()
+        oper = settled.layer_operating_margin.tolist()
+        conc = hhi.tolist()
+    else:
+        gross = oper = conc = [0.0] * n
+    out: list[Any] = [round_]
+    for k in range(n):
+        out += (share[k], gross[k], oper[k], conc[k])
+    out += [cash[i] for i in named]
+    return out
 
 
 def _upto(values: list[Any], r: int) -> tuple[Any, ...]:
@@ -1049,26 +1070,22 @@ class StackModel(mesa.Model):
             rep[f"cash.{self.firms[i].name}"] = lambda m, i=i: float(m.state.cash[i])
         return rep
 
-    def _reporter_row(self) -> list[Any]:
-        """Every reporter of :meth:`_reporters`, in its order, from one pass over the arrays."""
+    def _reporter_row(self) -> Callable[[], list[Any]]:
+        """Every reporter of :meth:`_reporters`, in its order, when the rows are read.
+
+        Snapshots what the values are computed from (copies of what changes in place),
+        so the row is the same whenever it is computed.
+        """
         h = self.history
-        n = self.state.n_layers
-        cum = h.cum_layer_profit.tolist()
-        total = exact_sum(cum)  # float(cum.sum()), bit for bit
-        share = [c / total for c in cum] if abs(total) > 1e-12 else [0.0] * n
-        settled = self._settled
-        if h.layer_rows and settled is not None:  # the last row's margins, computed once
-            gross = settled.layer_gross_margin.tolist()
-            oper = settled.layer_operating_margin.tolist()
-            conc = h.layer_rows[-1]["hhi"].tolist()
-        else:
-            gross = oper = conc = [0.0] * n
-        out: list[Any] = [self.round]
-        for k in range(n):
-            out += (share[k], gross[k], oper[k], conc[k])
-        cash = self.state.cash.tolist()
-        out += [cash[i] for i in self._named_index]
-        return out
+        settled = self._settled if h.layer_rows else None
+        snapshot = (
+            self.round,
+            h.cum_layer_profit.tolist(),
+            settled,
+            h.layer_rows[-1]["hhi"] if settled is not None else None,
+            self.state.cash.tolist(),
+        )
+        return partial(_reporter_values, snapshot, self.state.n_layers, self._named_index)
 
     def postures(self) -> dict[str, Posture | None]:
         """Each firm's headline posture last round (``None`` before the first)."""

@@ -423,3 +423,21 @@ def test_an_observation_read_rounds_later_shows_its_own_round() -> None:
         assert obs.counterpart_markups[f.name] == f.markups[:3]
     assert len(nvidia.postures) == 7 and isinstance(nvidia.postures, tuple)
     model.release()
+
+
+def test_datacollector_rows_read_late_equal_rows_read_each_round() -> None:
+    # the rows are computed when model_vars is read, from snapshots of their round
+    eager = StackModel("ai-stack-2026", 6, rounds=8)
+    late = StackModel("ai-stack-2026", 6, rounds=8)
+    assert eager.datacollector is not None and late.datacollector is not None
+    frames = []
+    for _ in range(8):
+        eager.step()
+        frames.append(dict(eager.datacollector.model_vars))  # read every round
+        late.step()
+    a = eager.datacollector.get_model_vars_dataframe()
+    b = late.datacollector.get_model_vars_dataframe()
+    assert a.equals(b) and len(b) == 8
+    assert len({row for row in b["cash.nvidia"]}) > 1
+    eager.release()
+    late.release()
