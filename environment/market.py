@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from stackgame.environment.payouts import jit_enabled
+from stackgame.environment.jit import compiled
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -840,30 +840,13 @@ def clear(
     )
 
 
-_KERNEL: Any = None
-"""The compiled clearing once imported (``False``: numba is not available)."""
 _NO_ARRAY = np.zeros(0)
 _NO_MATRIX = np.zeros((0, 0))
 
 
 def _kernel(jit: bool | None = None) -> Any:
-    """The compiled clearing, imported on first use; ``None`` when off or unavailable.
-
-    ``jit`` False, or None with ``STACKGAME_NO_JIT`` set (any value but empty or ``0``),
-    selects the numpy path; the variable is read on every such call so that a test can
-    switch paths in one process.
-    """
-    global _KERNEL
-    if not (jit_enabled() if jit is None else jit):
-        return None
-    if _KERNEL is None:
-        try:
-            from stackgame.environment.market_kernel import clear_kernel
-        except ImportError:  # numba not installed: the numpy path
-            _KERNEL = False
-        else:
-            _KERNEL = clear_kernel
-    return _KERNEL or None
+    """The compiled clearing (:func:`stackgame.environment.jit.compiled`), or ``None``."""
+    return compiled("clear_kernel", jit, module="market_kernel")
 
 
 def _shape(x: Any) -> tuple[int, ...]:

@@ -19,8 +19,9 @@ import numpy as np
 from stackgame.agents.firm import FirmAgent
 from stackgame.environment import events as ev
 from stackgame.environment.history import History
+from stackgame.environment.jit import compiled, jit_enabled
 from stackgame.environment.market import Clearing, clear, resolve_prices
-from stackgame.environment.payouts import Payout, Settlement, compiled, jit_enabled, settle
+from stackgame.environment.payouts import Payout, Settlement, settle
 from stackgame.environment.regulator import open_investigations
 from stackgame.environment.scenario import (
     TRIGGERS,

@@ -21,22 +21,13 @@ the operating margin.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from stackgame.environment.jit import compiled
 
 FloatArray = NDArray[np.float64]
-
-
-def jit_enabled() -> bool:
-    """Whether the compiled kernels may run: ``STACKGAME_NO_JIT`` unset, empty or ``0``.
-
-    Read on every call so that a test can switch paths in one process.
-    """
-    return os.environ.get("STACKGAME_NO_JIT", "") in ("", "0")
 
 
 @dataclass
@@ -255,7 +246,7 @@ def settle(
     :func:`settle_numpy`; the two give identical numbers. Parameters are those of
     :func:`pay_out`, plus the markups charged and the restrain markups (postures), which
     operations are active, and the clearing's unit input costs and flows; ``jit`` as in
-    :func:`compiled`.
+    :func:`stackgame.environment.jit.compiled`.
     """
     args = (
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
@@ -375,26 +366,3 @@ def _with_stakes(
         firm_revenue=firm_revenue,
         firm_gross=firm_gross,
     )
-
-
-_COMPILED: dict[str, Any] = {}
-
-
-def compiled(name: str, jit: bool | None = None) -> Any:
-    """A kernel of :mod:`stackgame.environment.round_kernel`, imported on first use.
-
-    ``None`` when ``jit`` is False, or when ``jit`` is None and ``STACKGAME_NO_JIT`` is
-    set (see :func:`jit_enabled`), or when numba is not installed: the caller then runs
-    its numpy reference. (A model reads the environment once, when it is built, and
-    passes ``jit``: reading it costs about a microsecond, several times a round.)
-    """
-    if not (jit_enabled() if jit is None else jit):
-        return None
-    if name not in _COMPILED:
-        try:
-            from stackgame.environment import round_kernel
-        except ImportError:  # numba not installed: the numpy path
-            _COMPILED[name] = None
-        else:
-            _COMPILED[name] = getattr(round_kernel, name)
-    return _COMPILED[name]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from stackgame.environment.payouts import compiled
+from stackgame.environment.jit import compiled
 
 FloatArray = NDArray[np.float64]
 
@@ -73,7 +73,7 @@ def open_investigations(
     active``. With numba, one compiled pass decides every operation whose draw is not
     within ``1e-12`` of its probability (numba's ``tanh`` may differ from numpy's in the
     last bit); the rare others are settled with numpy's probability. ``jit`` as in
-    :func:`stackgame.environment.payouts.compiled`.
+    :func:`stackgame.environment.jit.compiled`.
     """
     kernel = compiled("investigate_kernel", jit)
     if kernel is None:

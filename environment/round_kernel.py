@@ -16,7 +16,7 @@ terms added in index order, as the loops here do) or numpy's pairwise row sum
 ``tests/environment/test_model.py`` check bit-for-bit equality. The stake transfers (a
 small matrix product) stay in numpy.
 
-Imported on first use (:func:`stackgame.environment.payouts.compiled`; numba compiles on
+Imported on first use (:func:`stackgame.environment.jit.compiled`; numba compiles on
 the first call or loads its on-disk cache), unless ``STACKGAME_NO_JIT`` is set or numba
 is not installed.
 """

@@ -312,10 +312,10 @@ def test_compiled_round_preparation_equals_the_numpy_reference(monkeypatch) -> N
     # markups (regulator caps, floors), live capacity and quality, entrants' unit costs
     # and self-supply shares: the kernel and the numpy code agree bit for bit every round
     pytest.importorskip("numba")
-    from stackgame.environment import payouts
+    from stackgame.environment import jit
 
     monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
-    assert payouts.compiled("prepare_kernel") is not None
+    assert jit.compiled("prepare_kernel") is not None
     seen = dict.fromkeys(("capped", "floored", "entrant", "self_supply"), False)
     # a strict regulator, and a firm pricing below the floor, at -0.0, 0 and high in turn
     strict = {"regulator.stance": 1.0, "regulator.base_rate": 0.9}
@@ -353,7 +353,7 @@ def test_compiled_round_preparation_equals_the_numpy_reference(monkeypatch) -> N
 def test_a_model_decides_compiled_or_numpy_once_when_built(monkeypatch) -> None:
     # STACKGAME_NO_JIT is read when the model is built: that model runs the numpy
     # references throughout, and agrees with the compiled run to rounding
-    from stackgame.environment import market, payouts
+    from stackgame.environment import jit
 
     monkeypatch.setenv("STACKGAME_NO_JIT", "1")
     slow = StackModel("ai-stack-2026", 1, rounds=6)
@@ -364,11 +364,12 @@ def test_a_model_decides_compiled_or_numpy_once_when_built(monkeypatch) -> None:
     def boom(*args: object) -> None:
         raise AssertionError("a compiled kernel ran in a model built without them")
 
-    kernels = ("settle_kernel", "prepare_kernel", "investigate_kernel")
-    monkeypatch.setattr(payouts, "_COMPILED", dict.fromkeys(kernels, boom))
-    monkeypatch.setattr(market, "_KERNEL", boom)
+    kernels = [("round_kernel", k) for k in ("settle_kernel", "prepare_kernel")]
+    kernels += [("round_kernel", "investigate_kernel"), ("market_kernel", "clear_kernel")]
+    monkeypatch.setattr(jit, "_COMPILED", dict.fromkeys(kernels, boom))
     slow.run()
     monkeypatch.undo()
+    monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)  # (also when the suite runs under it)
     fast = StackModel("ai-stack-2026", 1, rounds=6).run()
     assert fast._jit is True
     np.testing.assert_allclose(

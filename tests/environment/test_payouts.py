@@ -131,10 +131,10 @@ def _assert_same_settlement(a: object, b: object) -> None:
 
 def test_compiled_settlement_equals_the_numpy_reference_exactly(monkeypatch) -> None:
     pytest.importorskip("numba")
-    from stackgame.environment import payouts
+    from stackgame.environment import jit, payouts
 
     monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
-    assert payouts.compiled("settle_kernel") is not None
+    assert jit.compiled("settle_kernel") is not None
     rng = np.random.default_rng(11)
     for _ in range(200):
         n_layers = int(rng.integers(1, 6))
@@ -144,7 +144,7 @@ def test_compiled_settlement_equals_the_numpy_reference_exactly(monkeypatch) -> 
 
 
 def test_settlement_agrees_with_pay_out_and_layer_totals_in_a_model_round(monkeypatch) -> None:
-    from stackgame.environment import payouts
+    from stackgame.environment import jit, payouts
     from stackgame.environment.model import StackModel
 
     model = StackModel("ai-stack-2026", 3, rounds=8)
@@ -166,7 +166,7 @@ def test_settlement_agrees_with_pay_out_and_layer_totals_in_a_model_round(monkey
         assert s.posture.tolist() == model.history.op_rows[-1]["posture"].tolist()
     model.release()
     monkeypatch.setenv("STACKGAME_NO_JIT", "1")
-    assert payouts.compiled("settle_kernel") is None
+    assert jit.compiled("settle_kernel") is None
 
 
 def test_compiled_row_sums_add_as_numpy_does() -> None:

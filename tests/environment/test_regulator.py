@@ -111,11 +111,11 @@ def test_compiled_draws_open_exactly_the_investigations_numpy_opens(monkeypatch)
     # numba's tanh may differ from numpy's in the last bit; draws that close to the
     # probability are settled with numpy's, so the outcome never differs
     pytest.importorskip("numba")
-    from stackgame.environment import payouts
+    from stackgame.environment import jit
     from stackgame.environment.regulator import open_investigations
 
     monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
-    assert payouts.compiled("investigate_kernel") is not None
+    assert jit.compiled("investigate_kernel") is not None
     rng = np.random.default_rng(8)
     for trial in range(400):
         n = int(rng.integers(1, 60))
