@@ -242,22 +242,52 @@ def settle(
     """The round's :class:`Settlement`: :func:`pay_out`, :func:`layer_totals` and the rest.
 
     Runs the numba kernel (:mod:`stackgame.environment.round_kernel`) when the compiled
-    clearing is on (see :func:`stackgame.environment.market.clear`), else
-    :func:`settle_numpy`; the two give identical numbers. Parameters are those of
+    clearing is on (see :func:`stackgame.environment.market.clear`), else the numpy
+    reference here (``jit=False``); the two give identical numbers. Parameters are those of
     :func:`pay_out`, plus the markups charged and the restrain markups (postures), which
     operations are active, and the clearing's unit input costs and flows; ``jit`` as in
     :func:`stackgame.environment.jit.compiled`.
     """
-    args = (
+    kernel = compiled("settle_kernel", jit)
+    if kernel is None or layer_of.shape[0] == 0:  # the numpy reference
+        payout = pay_out(
+            firm_of, n_firms, revenue, input_cost, variable_cost, internal_revenue, quantity,
+            capacity, capital, depreciation_rate, fixed_cost, writedown, fines, stakes,
+        )  # fmt: skip
+        layers, share = layer_totals_and_shares(
+            layer_of, n_layers, quantity, revenue, internal_revenue, input_cost,
+            payout.gross_profit, payout.operating_profit,
+        )  # fmt: skip
+        posture = (markup > restrain_markup + 1e-12).astype(np.int8)
+        unit_input = np.divide(
+            input_cost, quantity, out=unit_input_cost.copy(), where=quantity > 1e-12
+        )
+        on = active.astype(float)
+        bought = flow.sum(axis=1, keepdims=True)
+        ext = layers["external_revenue"]
+        return Settlement(
+            payout=payout,
+            layers=layers,
+            share=share,
+            operating_margin=margin(payout.operating_profit, revenue - internal_revenue),
+            posture=posture,
+            unit_input=unit_input,
+            firm_writedown=np.bincount(firm_of, weights=writedown, minlength=n_firms).astype(float),
+            restraining=np.bincount(
+                layer_of, weights=(1 - posture) * on, minlength=n_layers
+            ).astype(float),
+            sellers=np.bincount(layer_of, weights=on, minlength=n_layers).astype(float),
+            firm_margin=margin(payout.firm_profit, payout.firm_revenue),
+            layer_gross_margin=margin(layers["gross_profit"], ext),
+            layer_operating_margin=margin(layers["operating_profit"], ext),
+            layer_price=margin(layers["revenue"], layers["quantity"]),
+            mix=np.divide(flow, bought, out=np.zeros_like(flow), where=bought > 1e-12),
+        )
+    per_op, posture, per_firm, lay, mix = kernel(
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
         internal_revenue, quantity, capacity, capital, depreciation_rate, fixed_cost,
-        writedown, fines,
+        writedown, fines, markup, restrain_markup, active, unit_input_cost, flow,
     )  # fmt: skip
-    extra = (markup, restrain_markup, active, unit_input_cost, flow)
-    kernel = compiled("settle_kernel", jit)
-    if kernel is None or layer_of.shape[0] == 0:
-        return settle_numpy(*args, stakes, *extra)
-    per_op, posture, per_firm, lay, mix = kernel(*args, *extra)
     gross, depreciation, operating, utilisation, op_margin, unit_input, share = per_op
     firm_profit, firm_revenue, firm_gross, firm_writedown, firm_margin = per_firm
     payout = _with_stakes(
@@ -277,63 +307,6 @@ def settle(
         payout, layers, share, op_margin, posture, unit_input, firm_writedown, firm_margin,
         lay[7], lay[8], lay[9], lay[10], lay[11], mix,
     )  # fmt: skip
-
-
-def settle_numpy(
-    layer_of: NDArray[np.int64],
-    firm_of: NDArray[np.int64],
-    n_layers: int,
-    n_firms: int,
-    revenue: FloatArray,
-    input_cost: FloatArray,
-    variable_cost: FloatArray,
-    internal_revenue: FloatArray,
-    quantity: FloatArray,
-    capacity: FloatArray,
-    capital: FloatArray,
-    depreciation_rate: FloatArray,
-    fixed_cost: FloatArray,
-    writedown: FloatArray,
-    fines: FloatArray,
-    stakes: FloatArray,
-    markup: FloatArray,
-    restrain_markup: FloatArray,
-    active: NDArray[np.bool_],
-    unit_input_cost: FloatArray,
-    flow: FloatArray,
-) -> Settlement:
-    """:func:`settle` in numpy: the reference the compiled kernel must equal exactly."""
-    payout = pay_out(
-        firm_of, n_firms, revenue, input_cost, variable_cost, internal_revenue, quantity,
-        capacity, capital, depreciation_rate, fixed_cost, writedown, fines, stakes,
-    )  # fmt: skip
-    layers, share = layer_totals_and_shares(
-        layer_of, n_layers, quantity, revenue, internal_revenue, input_cost,
-        payout.gross_profit, payout.operating_profit,
-    )  # fmt: skip
-    posture = (markup > restrain_markup + 1e-12).astype(np.int8)
-    unit_input = np.divide(input_cost, quantity, out=unit_input_cost.copy(), where=quantity > 1e-12)
-    on = active.astype(float)
-    bought = flow.sum(axis=1, keepdims=True)
-    ext = layers["external_revenue"]
-    return Settlement(
-        payout=payout,
-        layers=layers,
-        share=share,
-        operating_margin=margin(payout.operating_profit, revenue - internal_revenue),
-        posture=posture,
-        unit_input=unit_input,
-        firm_writedown=np.bincount(firm_of, weights=writedown, minlength=n_firms).astype(float),
-        restraining=np.bincount(layer_of, weights=(1 - posture) * on, minlength=n_layers).astype(
-            float
-        ),
-        sellers=np.bincount(layer_of, weights=on, minlength=n_layers).astype(float),
-        firm_margin=margin(payout.firm_profit, payout.firm_revenue),
-        layer_gross_margin=margin(layers["gross_profit"], ext),
-        layer_operating_margin=margin(layers["operating_profit"], ext),
-        layer_price=margin(layers["revenue"], layers["quantity"]),
-        mix=np.divide(flow, bought, out=np.zeros_like(flow), where=bought > 1e-12),
-    )
 
 
 def _with_stakes(

@@ -7,12 +7,12 @@ costs into margins and profits, sums them per firm and per layer, and derives wh
 regulator and the next round read: :func:`settle_kernel`. In numpy each is a few dozen
 calls on arrays of a few dozen entries, each costing about a microsecond of overhead.
 
-The numpy code stays the reference (``StackModel._prepare_numpy`` and
-:func:`stackgame.environment.payouts.settle_numpy`) and these kernels give *exactly* its
-numbers: every element-wise expression keeps numpy's order of operations (and its
-``minimum``/``maximum`` rules for ties and NaN), every sum is a ``bincount`` (each bin's
-terms added in index order, as the loops here do) or numpy's pairwise row sum
-(:func:`row_sums`). ``tests/environment/test_payouts.py`` and
+The numpy code stays the reference (``StackModel._prepare_numpy``, and
+:func:`stackgame.environment.payouts.settle` with ``jit=False``) and these kernels give
+*exactly* its numbers: every element-wise expression keeps numpy's order of operations
+(and its ``minimum``/``maximum`` rules for ties and NaN), every sum is a ``bincount``
+(each bin's terms added in index order, as the loops here do) or numpy's pairwise row
+sum (:func:`row_sums`). ``tests/environment/test_payouts.py`` and
 ``tests/environment/test_model.py`` check bit-for-bit equality. The stake transfers (a
 small matrix product) stay in numpy.
 
