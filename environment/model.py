@@ -473,18 +473,13 @@ class StackModel(mesa.Model):
         pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
         for o, firm in enumerate(st.firm_of.tolist()):
             pending[firm].add(layer_of[o])
-        may_build = (st.can_integrate & ~st.acquired).tolist()  # as _integrable decides
-        n_layers = st.n_layers
         self._static = []
         for f in self.firms:
             i = f.index
             ops = self._ops_list[i]
             rel = self._relations[i]
             lnames = tuple([names[layer_of[o]] for o in ops])
-            integrable: tuple[str, ...] = ()
-            if st.allow_integration and may_build[i]:
-                near = {layer_of[o] + d for o in ops for d in (-1, 1)} - pending[i]
-                integrable = tuple([names[k] for k in sorted(near) if 0 <= k < n_layers])
+            integrable = self._integrable(i, {layer_of[o] for o in ops}, pending[i])
             template = {
                 **OBSERVATION_DEFAULTS,
                 "firm": f.name,
