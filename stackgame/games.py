@@ -471,6 +471,46 @@ def match_length(turns: int | None, prob_end: float | None, rng: np.random.Gener
     return int(turns)
 
 
+def _score_turns(
+    pay: Any, hist_a: list[int], hist_b: list[int], pay_a: list[float], pay_b: list[float], k: int
+) -> None:
+    """Both seats' payoffs for the turns before ``k`` not scored yet (scored when asked)."""
+    for j in range(len(pay_a), k):
+        u_a, u_b = pay[hist_a[j]][hist_b[j]]
+        pay_a.append(u_a)
+        pay_b.append(u_b)
+
+
+def _seat_observation(
+    obs: Observation,
+    k: int,
+    limit: int | None,
+    own_moves: list[int],
+    other_moves: list[int],
+    own_pay: list[float],
+) -> Observation:
+    """One seat's observation of turn ``k``: its last ``limit`` turns (all: ``None``).
+
+    ``obs`` is a fresh instance of the seat's observation class (its constants set on
+    the class); with ``limit`` 0 it sees no history.
+    """
+    d = obs.__dict__
+    d["round"] = k
+    if limit != 0:
+        if limit is None:
+            own, other, pays = tuple(own_moves), tuple(other_moves), tuple(own_pay)
+        else:
+            own = tuple(own_moves[-limit:])
+            other = tuple(other_moves[-limit:])
+            pays = tuple(own_pay[-limit:])
+        d["own_postures"] = own
+        d["own_payoffs"] = pays
+        d["own_margins"] = pays
+        d["counterpart_postures"] = {"opponent": other}
+        d["counterpart_history"] = other
+    return obs
+
+
 def play_match(
     game: MatrixGame,
     players: Sequence[Strategy],
@@ -595,27 +635,9 @@ def play_match(
             key_a = (k if k < mem_a else -1, state_a)
             move_a = cache_a.get(key_a)
         if move_a is None:
-            obs = new(obs_a)
-            d = obs.__dict__
-            d["round"] = k
             if lim_a != 0:
-                for j in range(len(pay_a), k):
-                    u_a, u_b = pay[hist_a[j]][hist_b[j]]
-                    pay_a.append(u_a)
-                    pay_b.append(u_b)
-                if lim_a is None:
-                    own, other, pays = tuple(hist_a), tuple(hist_b), tuple(pay_a)
-                else:
-                    own, other, pays = (
-                        tuple(hist_a[-lim_a:]),
-                        tuple(hist_b[-lim_a:]),
-                        tuple(pay_a[-lim_a:]),
-                    )
-                d["own_postures"] = own
-                d["own_payoffs"] = pays
-                d["own_margins"] = pays
-                d["counterpart_postures"] = {"opponent": other}
-                d["counterpart_history"] = other
+                _score_turns(pay, hist_a, hist_b, pay_a, pay_b, k)
+            obs = _seat_observation(new(obs_a), k, lim_a, hist_a, hist_b, pay_a)
             if watch_a is not None:
                 used = watch_a.uses
             act = decide_a(obs)
@@ -627,27 +649,9 @@ def play_match(
             key_b = (k if k < mem_b else -1, state_b)
             move_b = cache_b.get(key_b)
         if move_b is None:
-            obs = new(obs_b)
-            d = obs.__dict__
-            d["round"] = k
             if lim_b != 0:
-                for j in range(len(pay_b), k):
-                    u_a, u_b = pay[hist_a[j]][hist_b[j]]
-                    pay_a.append(u_a)
-                    pay_b.append(u_b)
-                if lim_b is None:
-                    own, other, pays = tuple(hist_b), tuple(hist_a), tuple(pay_b)
-                else:
-                    own, other, pays = (
-                        tuple(hist_b[-lim_b:]),
-                        tuple(hist_a[-lim_b:]),
-                        tuple(pay_b[-lim_b:]),
-                    )
-                d["own_postures"] = own
-                d["own_payoffs"] = pays
-                d["own_margins"] = pays
-                d["counterpart_postures"] = {"opponent": other}
-                d["counterpart_history"] = other
+                _score_turns(pay, hist_a, hist_b, pay_a, pay_b, k)
+            obs = _seat_observation(new(obs_b), k, lim_b, hist_b, hist_a, pay_b)
             if watch_b is not None:
                 used = watch_b.uses
             act = decide_b(obs)
