@@ -311,28 +311,15 @@ class Observation:
         return obs
 
     @classmethod
-    def adopt(cls, fields: dict[str, Any]) -> Observation:
-        """The engine's hot path: an observation whose attributes *are* ``fields``.
-
-        ``fields`` must name every field (start from ``OBSERVATION_DEFAULTS``) and nothing
-        else, and the caller must not keep or change the dictionary: it becomes the
-        instance's ``__dict__``, without a copy. The result equals
-        ``Observation(**fields)`` and is just as frozen.
-        """
-        obs = object.__new__(cls)
-        object.__setattr__(obs, "__dict__", fields)
-        return obs
-
-    @classmethod
     def deferred(cls, build: Callable[..., dict[str, Any]], *args: Any) -> Observation:
         """An observation whose attributes are ``build(*args)``, computed on first read.
 
         The engine builds one observation per firm per round, and a strategy that never
         reads its observation (``always_restrain``) should not pay for it. Reading any
         field, comparing, printing or replacing the observation calls ``build(*args)``
-        once; its result (every field, as for :meth:`adopt`) becomes the instance's
-        attributes and later reads are plain look-ups. ``args`` must be snapshots the
-        caller will not change (the observation may be read rounds later).
+        once; its result (a dict naming every field, from ``OBSERVATION_DEFAULTS`` up)
+        becomes the instance's attributes and later reads are plain look-ups. ``args`` must
+        be snapshots the caller will not change (the observation may be read rounds later).
         """
         obs = object.__new__(cls)
         object.__setattr__(obs, "__dict__", {_PENDING: (build, args)})
@@ -353,7 +340,7 @@ def _field_defaults(cls: type) -> dict[str, Any]:
 
 _OBS_DEFAULTS = _field_defaults(Observation)
 OBSERVATION_DEFAULTS: Mapping[str, Any] = MappingProxyType(_OBS_DEFAULTS)
-"""Every field of :class:`Observation` with its default (read-only; see ``adopt``)."""
+"""Every field of :class:`Observation` with its default (read-only; see ``deferred``)."""
 _OBS_FIELDS = frozenset(f.name for f in dataclasses.fields(Observation))
 _PENDING = "_deferred"
 
