@@ -713,7 +713,7 @@ class StackModel(mesa.Model):
         if layer not in self._integrable(i):
             return
         k = st.layer_index[layer]
-        ops = self._ops_of[i]
+        ops = self._ops_list[i]
         ref = 0.0
         for o in ops:
             if st.layer_of[o] == k + 1:  # upstream: supply own input need
@@ -764,8 +764,8 @@ class StackModel(mesa.Model):
         st.cash[i] -= price
         st.cash[t] += price
         st.stakes[i, t] += share
-        for o in self._ops_of[i]:  # the stake locks in supply between adjacent layers
-            for p in self._ops_of[t]:
+        for o in self._ops_list[i]:  # the stake locks in supply between adjacent layers
+            for p in self._ops_list[t]:
                 if abs(int(st.layer_of[o]) - int(st.layer_of[p])) == 1:
                     lo, hi = sorted((int(st.layer_of[o]), int(st.layer_of[p])))
                     buyer, seller = (i, t) if st.layer_of[o] == hi else (t, i)
@@ -946,7 +946,6 @@ class StackModel(mesa.Model):
         firm_of = st.firm_of.tolist()
         for o in np.flatnonzero(st.active).tolist():
             groups[firm_of[o]].append(o)
-        self._ops_of = [np.array(g, dtype=np.intp) for g in groups]
         self._ops_list = groups
         # what record() walks every round: each firm's index, operations and history lists
         self._record_plan = [(f.index, groups[f.index], f.history) for f in self.firms]
@@ -1030,7 +1029,7 @@ class StackModel(mesa.Model):
         if not (st.allow_integration and st.can_integrate[i]) or st.acquired[i]:
             return ()
         if mine is None:
-            mine = set(st.layer_of[self._ops_of[i]].tolist())
+            mine = set(st.layer_of[self._ops_list[i]].tolist())
         if pending is None:
             pending = set(st.layer_of[(st.firm_of == i)].tolist())
         out = {k + d for k in mine for d in (-1, 1)} - pending
