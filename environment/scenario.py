@@ -38,6 +38,39 @@ class ScenarioError(ValueError):
     """A scenario that cannot be used: names the source, the field and the problem."""
 
 
+def read_toml(
+    path: str | Path,
+    *,
+    error: type[ValueError] = ScenarioError,
+    what: str = "file",
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Read and parse a TOML file, or raise ``error`` with one line naming the file.
+
+    Parameters
+    ----------
+    path
+        The file.
+    error
+        The exception class to raise (a ``ValueError`` subclass the CLI maps to exit 2).
+    what
+        What the file is, for the message ("spec file", "file").
+    prefix
+        Put before the message (a flag name such as ``"--spec: "``).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{prefix}{file}: no such {what}") from None
+    except OSError as err:
+        raise error(f"{prefix}{file}: cannot read ({err.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise error(f"{prefix}{file}: malformed TOML: {err}") from None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=False)
 
@@ -504,8 +537,6 @@ def _check_strategies(scenario: Scenario, source: str) -> None:
 
 def load(path: str | Path) -> Scenario:
     """Load and validate a scenario TOML file."""
-    from stackgame.errors import read_toml
-
     return from_dict(read_toml(path, error=ScenarioError), str(Path(path)))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +16,12 @@ EXIT_USAGE = 2
 def read_toml(
     path: str | Path, *, error: type[ValueError] = UserError, what: str = "file", prefix: str = ""
 ) -> dict[str, Any]:
-    """Read and parse a TOML file, or raise ``error`` with one line naming the file.
+    """Read and parse a TOML file, or raise ``error`` (by default :class:`UserError`).
 
-    Parameters
-    ----------
-    path
-        The file.
-    error
-        The exception class to raise (a ``ValueError`` subclass the CLI maps to exit 2).
-    what
-        What the file is, for the message ("spec file", "file").
-    prefix
-        Put before the message (a flag name such as ``"--spec: "``).
+    The reader itself belongs to the model (:func:`stackgame.environment.scenario.read_toml`,
+    which scenario files use); the front doors call it through here so that their errors
+    are :class:`UserError`. Parameters as there.
     """
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{prefix}{file}: no such {what}") from None
-    except OSError as err:
-        raise error(f"{prefix}{file}: cannot read ({err.strerror})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise error(f"{prefix}{file}: malformed TOML: {err}") from None
+    from stackgame.environment.scenario import read_toml as model_read_toml  # pydantic: lazy
+
+    return model_read_toml(path, error=error, what=what, prefix=prefix)

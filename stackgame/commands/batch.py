@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from stackgame.batch import load_spec, run_batch
     from stackgame.errors import UserError
+    from stackgame.experiments.batch import load_spec, run_batch
 
     if args.workers < 1:
         raise UserError(f"--workers: must be at least 1 (got {args.workers})")

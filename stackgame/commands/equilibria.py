@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from stackgame.commands._common import add_scenario, add_seed, parse_pairs
+from stackgame.commands.arguments import add_scenario, add_seed, parse_pairs
 
 EPILOG = """\
 examples:
@@ -140,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
     """Build, solve, check and report the empirical game."""
     import json
 
-    from stackgame import empirical
     from stackgame.environment.scenario import apply_overrides, resolve
+    from stackgame.equilibria import empirical
     from stackgame.errors import UserError
     from stackgame.manifest import output_dir, write_manifest
 

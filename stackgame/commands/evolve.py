@@ -117,7 +117,7 @@ def _payoffs(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     if not args.strategies:
         raise UserError("give --strategies (to play a tournament first) or --from FOLDER")
     from stackgame.commands.tournament import spec_from_args
-    from stackgame.tournament import Tournament
+    from stackgame.tournaments.tournament import Tournament
 
     ns = argparse.Namespace(**vars(args))
     spec = spec_from_args(ns)
@@ -140,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from stackgame import evolution
     from stackgame.errors import UserError
+    from stackgame.evolution import dynamics as evolution
     from stackgame.manifest import output_dir, write_manifest
 
     matrix, source = _payoffs(args)

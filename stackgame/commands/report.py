@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     """Write the report; print it (Markdown, or JSON with ``--json``)."""
     import json
 
-    from stackgame.batch_report import make_report
     from stackgame.errors import UserError
+    from stackgame.experiments.batch_report import make_report
 
     if args.seed < 0:
         raise UserError(f"--seed: must be a non-negative integer (got {args.seed})")

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from stackgame.commands._common import add_scenario, add_seed, parse_pairs
+from stackgame.commands.arguments import add_scenario, add_seed, parse_pairs
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from stackgame.environment.scenario import resolve
     from stackgame.errors import UserError
     from stackgame.manifest import output_dir, write_manifest
-    from stackgame.simulate import RunResult, build
+    from stackgame.simulation.simulate import RunResult, build
 
     if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds: must be at least 1 (got {args.rounds})")
@@ -68,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.summary, indent=2))
     else:
-        from stackgame.report import render_text
+        from stackgame.simulation.report import render_text
 
         print(render_text(result))
     if args.no_files:
         return 0
     folder = output_dir(args.out, f"{result.summary['scenario']}-seed{args.seed}")
-    from stackgame.report import write_plots, write_tables
+    from stackgame.simulation.report import write_plots, write_tables
 
     write_tables(result, folder)
     if not args.no_plots:

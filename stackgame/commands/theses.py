@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stackgame.commands._common import add_seed, parse_pairs
+from stackgame.commands.arguments import add_seed, parse_pairs
 
 EPILOG = """\
 examples:
@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from stackgame import theses
     from stackgame.environment.scenario import resolve
     from stackgame.errors import UserError
+    from stackgame.experiments import theses
     from stackgame.manifest import output_dir, write_manifest
 
     if args.processes < 1:
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     folder = output_dir(target, "theses")
-    from stackgame.empirical import json_ready
+    from stackgame.equilibria.empirical import json_ready
 
     text = json.dumps(json_ready(report), indent=2, sort_keys=True, allow_nan=False)
     (folder / "theses.json").write_text(text + "\n")

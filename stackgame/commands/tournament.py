@@ -117,9 +117,9 @@ def register(subparsers: Any) -> None:
 
 
 def spec_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~stackgame.tournament.TournamentSpec` the flags describe."""
+    """The :class:`~stackgame.tournaments.tournament.TournamentSpec` the flags describe."""
     from stackgame.errors import UserError
-    from stackgame.tournament import STACK, TournamentSpec
+    from stackgame.tournaments.tournament import STACK, TournamentSpec
 
     if getattr(args, "spec", None):
         return spec_from_file(args.spec, args.seed)[0]
@@ -155,14 +155,14 @@ def spec_from_args(args: argparse.Namespace) -> Any:
 def spec_from_file(path: str, seed: int | None = None) -> tuple[Any, dict[str, Any]]:
     """The spec in a TOML file's ``[tournament]`` table, and the file's other tables.
 
-    ``[tournament]`` holds :class:`~stackgame.tournament.TournamentSpec` fields;
+    ``[tournament]`` holds :class:`~stackgame.tournaments.tournament.TournamentSpec` fields;
     ``[strategy_params.<name>]`` tables give strategies' constructor arguments; other
     tables (``[calvano]``) are returned for the caller. ``seed`` overrides the file's.
     """
     from pathlib import Path
 
     from stackgame.errors import UserError, read_toml
-    from stackgame.tournament import TournamentSpec
+    from stackgame.tournaments.tournament import TournamentSpec
 
     file = Path(path)
     data = read_toml(file, prefix="--spec: ")
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
 
     from stackgame.errors import UserError
     from stackgame.manifest import output_dir, write_manifest
-    from stackgame.tournament import Tournament
+    from stackgame.tournaments.tournament import Tournament
 
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1, got {args.processes}")
@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     tournament = Tournament(spec)
     store = None
     if use_batch(args, spec, tournament, Path(out)):
-        from stackgame.executor import ResultStore
+        from stackgame.experiments.executor import ResultStore
 
         store = ResultStore(Path(out) / "matches")
     start = time.perf_counter()
@@ -248,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
     result.elapsed_seconds = time.perf_counter() - start
     extra = spec_from_file(args.spec, args.seed)[1] if getattr(args, "spec", None) else {}
     if "calvano" in extra:
-        from stackgame.tournament_results import profit_gain
+        from stackgame.tournaments.results import profit_gain
 
         cal = extra["calvano"]
         gain = profit_gain(result, float(cal["nash_profit"]), float(cal["monopoly_profit"]))
@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
         )
     result.write(out, args.format)
     if not args.no_plots:
-        from stackgame.tournament_plots import plot_all
+        from stackgame.tournaments.plots import plot_all
 
         plot_all(result, out)
     scenario_hash = None

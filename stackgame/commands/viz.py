@@ -1,6 +1,6 @@
 """``stackgame viz``: serve the SolaraViz page of the stack on a local port.
 
-Runs ``solara run stackgame.app`` in production mode, without the version check against
+Runs ``solara run stackgame.viz.app`` in production mode, without the version check against
 PyPI and without any CDN: the page renders offline (``solara-assets`` serves every
 script; the page uses no Markdown, whose KaTeX would come from a CDN).
 """
@@ -55,7 +55,7 @@ def solara_command(host: str, port: int, *, open_browser: bool = False) -> list[
     import sys
 
     return [
-        sys.executable, "-m", "solara", "run", "stackgame.app",
+        sys.executable, "-m", "solara", "run", "stackgame.viz.app",
         "--host", host, "--port", str(port),
         "--production", "--no-check-version", "--open" if open_browser else "--no-open",
     ]  # fmt: skip

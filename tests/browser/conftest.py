@@ -1,7 +1,7 @@
 """Browser tests: Playwright drives Debian's Chromium against a running ``stackgame viz``.
 
 One server per test module, started as ``stackgame viz --host 127.0.0.1 --port <free>``
-(which runs ``solara run stackgame.app``), stopped after the module. Every page blocks
+(which runs ``solara run stackgame.viz.app``), stopped after the module. Every page blocks
 and records any request that leaves 127.0.0.1: the page must render offline.
 
 Without ``/usr/bin/chromium`` (or ``$STACKGAME_CHROMIUM``) the tests skip with the reason, unless
