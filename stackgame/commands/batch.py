@@ -90,7 +90,14 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed: must be a non-negative integer (got {args.seed})")
     spec = load_spec(args.spec, seed=args.seed)
-    out = Path(args.out) if args.out else Path("runs") / "out" / Path(args.spec).stem
+    from stackgame.manifest import output_name
+
+    # the spec file names the folder; another --seed is another batch, beside it
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("runs/out") / output_name(Path(args.spec).stem, args.seed)
+    )
     if args.dry_run:
         info = {
             "spec": args.spec,

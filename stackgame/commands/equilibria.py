@@ -143,11 +143,12 @@ def run(args: argparse.Namespace) -> int:
     from stackgame.environment.scenario import apply_overrides, resolve
     from stackgame.equilibria import empirical
     from stackgame.errors import UserError
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
 
     seats = [s.strip() for s in args.seats.split(",") if s.strip()]
     overrides = parse_pairs(args.set, "--set")
-    for firm, strategy in parse_pairs(args.strategy, "--strategy").items():
+    changed = parse_pairs(args.strategy, "--strategy")
+    for firm, strategy in changed.items():
         if firm in seats:
             raise UserError(f"--strategy {firm}: a seat's strategy is chosen by --strategies")
         overrides[f"firms.{firm}.strategy"] = str(strategy)
@@ -174,8 +175,16 @@ def run(args: argparse.Namespace) -> int:
         check_repetitions=args.check_repetitions,
     )
     empirical.validate(spec, scenario.firm_names)
-    name = f"{scenario.name}-{'-'.join(seats)}-seed{args.seed}"
-    folder = output_dir(args.out, f"equilibria/{name}")
+    name = output_name(
+        f"{scenario.name}-{'-'.join(seats)}",
+        args.seed,
+        overrides=parse_pairs(args.set, "--set"),
+        strategies=changed,
+        rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
+        extra=scenario_change(args.scenario, scenario.name, resolve(args.scenario).digest()),
+        prefix="equilibria/",
+    )
+    folder = output_dir(args.out, name)
     report = empirical.analyse(
         spec,
         processes=args.processes,

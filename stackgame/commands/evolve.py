@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
     from stackgame.errors import UserError
     from stackgame.evolution import dynamics as evolution
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, write_manifest
 
     matrix, source = _payoffs(args)
     names = list(matrix.index)
@@ -183,7 +183,11 @@ def run(args: argparse.Namespace) -> int:
             matrix, initial_shares, steps=args.steps if args.steps is not None else 500
         )
         title = "Discrete replicator dynamics"
-    out = output_dir(args.out, f"evolve-{args.dynamics}-seed{args.seed}")
+    params = result.to_dict()["params"]
+    name = output_name(
+        f"evolve-{args.dynamics}", args.seed, extra={"source": source, "params": params}
+    )
+    out = output_dir(args.out, name)
     shares = result.shares
     shares.to_csv(out / "shares.csv")
     matrix.to_csv(out / "payoff_matrix.csv")

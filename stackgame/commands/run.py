@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run one scenario and report the value captured by layer and by firm, "
             "margins next to the seed facts, integration moves, the regulator, and a "
-            "verdict. Tables, plots and a manifest go to runs/out/<scenario>-seed<K>/."
+            "verdict. Tables, plots and a manifest go to runs/out/<scenario>-seed<K>/; a "
+            "what-if adds its changes and a hash: runs/out/<scenario>-seed<K>-<changes>-<hash>/."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the model and print the answer."""
     from stackgame.environment.scenario import resolve
     from stackgame.errors import UserError
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
     from stackgame.simulation.simulate import RunResult, build
 
     if args.rounds is not None and args.rounds < 1:
@@ -73,7 +74,15 @@ def run(args: argparse.Namespace) -> int:
         print(render_text(result))
     if args.no_files:
         return 0
-    folder = output_dir(args.out, f"{result.summary['scenario']}-seed{args.seed}")
+    name = output_name(
+        result.summary["scenario"],
+        args.seed,
+        overrides=overrides,
+        strategies=strategies,
+        rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
+        extra=scenario_change(args.scenario, scenario.name, scenario.digest()),
+    )
+    folder = output_dir(args.out, name)
     from stackgame.simulation.report import write_plots, write_tables
 
     write_tables(result, folder)

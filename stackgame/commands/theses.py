@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from stackgame.environment.scenario import resolve
     from stackgame.errors import UserError
     from stackgame.experiments import theses
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
 
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1 (got {args.processes})")
@@ -81,11 +81,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--seeds: must be at least 1 (got {args.seeds})")
     overrides = parse_pairs(args.set, "--set")
     only = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
-    name = resolve(args.scenario).name
-    # Created only once the input is known to be good (run_theses validates it first).
-    target = (
-        Path(args.out) if args.out else Path("runs") / "out" / "theses" / f"{name}-seed{args.seed}"
+    scenario = resolve(args.scenario)
+    name = output_name(
+        scenario.name,
+        args.seed,
+        overrides=overrides,
+        rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
+        extra=scenario_change(args.scenario, scenario.name, scenario.digest()),
     )
+    # Created only once the input is known to be good (run_theses validates it first).
+    target = Path(args.out) if args.out else Path("runs") / "out" / "theses" / name
     report = theses.run_theses(
         args.scenario,
         seed=args.seed,

@@ -201,25 +201,23 @@ def _check_seats(scenario: str, seats: tuple[str, ...]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Play the tournament, write its files, print the ranking (or JSON)."""
-    import hashlib
     import json
     import time
     from pathlib import Path
 
     from stackgame.errors import UserError
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, write_manifest
     from stackgame.tournaments.tournament import Tournament
 
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1, got {args.processes}")
     spec = spec_from_args(args)
-    digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
     # the default folder is per tournament: rerunning resumes it, another one never clashes
-    default = f"tournament-{spec.game}-seed{spec.seed}-{digest[:8]}"
+    default = output_name(f"tournament-{spec.game}", spec.seed, extra={"spec": spec.to_dict()})
     if getattr(args, "spec", None):
         stem = Path(args.spec).stem
         stem = stem if stem.startswith("tournament") else f"tournament-{stem}"
-        default = f"{stem}-seed{spec.seed}"
+        default = output_name(stem, spec.seed)
     out = output_dir(args.out, default)
     spec_path = Path(out) / "tournament.json"
     spec_json = json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n"
