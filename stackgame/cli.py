@@ -22,6 +22,7 @@ COMMANDS = (
     "evolve",
     "equilibria",
     "theses",
+    "compare",
     "batch",
     "report",
     "viz",
@@ -32,6 +33,7 @@ examples:
   stackgame run                                   who wins the AI stack? (built-in scenario)
   stackgame run --json --seed 7 --rounds 12       the same, as JSON for scripts
   stackgame run --set events.nvidia_value_pricing.enabled=true
+  stackgame compare --set events.nvidia_value_pricing.enabled=true   the change, with intervals
   stackgame scenarios --show ai-stack-2026 > my.toml && stackgame run --scenario my.toml
   stackgame strategies                            every strategy with its classifier
   stackgame tournament --game prisoners-dilemma --strategies cooperator,defector,tit_for_tat
