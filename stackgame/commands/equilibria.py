@@ -332,11 +332,21 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _winners_text(win: dict[str, Any]) -> str:
+    from stackgame.environment.summary import TIE_TOLERANCE, and_join
+
     parts = []
-    if "layer" in win:
-        parts.append(f"layer {win['layer']['name']} ({win['layer']['value_share']:.1%})")
-    if "firm" in win:
-        parts.append(f"firm {win['firm']['name']} ({win['firm']['value_share']:.1%})")
+    for kind in ("layer", "firm"):
+        if kind not in win:
+            continue
+        w = win[kind]
+        tied = w.get("tied", [w["name"]])
+        if len(tied) > 1:
+            parts.append(
+                f"{kind}s {and_join(tied)} tie ({w['value_share']:.1%} each, within "
+                f"{TIE_TOLERANCE * 100:.1f} pp)"
+            )
+        else:
+            parts.append(f"{kind} {w['name']} ({w['value_share']:.1%})")
     return ", ".join(parts)
 
 

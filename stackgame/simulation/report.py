@@ -63,7 +63,8 @@ def render_text(result: RunResult) -> str:
     """The readable answer: value capture, margins vs the seed facts, moves, verdict."""
     s = result.summary
     out = [
-        f"Who wins the AI stack?  scenario {s['scenario']}, {s['rounds']} rounds, seed {s['seed']}",
+        f"Who wins? {s.get('title', s['scenario'])}  "
+        f"(scenario {s['scenario']}, {s['rounds']} rounds, seed {s['seed']})",
         "",
         table(
             ["layer", "value share", "spend share", "gross margin", "operating margin", "HHI"],
@@ -129,9 +130,11 @@ def render_text(result: RunResult) -> str:
         ]
     out += ["", "Integration:"]
     moves = s["integrations"]
-    out += [f"  round {e['round']:>3}  {e['firm']}: {e['text']}" for e in moves] or [
-        "  nobody integrated"
-    ]
+    status = {"planned": "  (planned: online after the run ends)", "failed": "  (not made)"}
+    out += [
+        f"  round {e['round']:>3}  {e['firm']}: {e['text']}{status.get(e.get('status', ''), '')}"
+        for e in moves
+    ] or ["  nobody integrated"]
     reg = s["regulator"]
     out += [
         "",
