@@ -244,16 +244,30 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _against(ax: Any, ok: pd.DataFrame, param: str, metric: str, label: str | None = None) -> None:
-    """One metric against one parameter: mean and sd per value, or a scatter."""
+def _against(
+    ax: Any,
+    ok: pd.DataFrame,
+    param: str,
+    metric: str,
+    label: str | None = None,
+    interval: str = "sd",
+) -> None:
+    """One metric against one parameter: mean and sd (or 95% CI) per value, or a scatter."""
     col = ok[param]
     if _is_discrete(col):
-        g = ok.groupby(param, sort=True)[metric].agg(["mean", "std"])
+        g = ok.groupby(param, sort=True)[metric].agg(["mean", "std", "count"])
         xs: Any = g.index.to_numpy()
         if not _numeric(col):
             xs = np.arange(len(g))
             ax.set_xticks(xs, [str(v) for v in g.index], rotation=20, ha="right")
-        ax.errorbar(xs, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=3, label=label)
+        err = g["std"].fillna(0)
+        if interval == "ci95":
+            from scipy import stats
+
+            n = g["count"].to_numpy(dtype=float)
+            t = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)), 0.0)
+            err = err * t / np.sqrt(np.maximum(n, 1))
+        ax.errorbar(xs, g["mean"], yerr=err, marker="o", capsize=3, label=label)
     else:
         ax.scatter(col, ok[metric], s=8, alpha=0.6, label=label)
 
@@ -308,6 +322,8 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
         return None
     facet = spec.get("report", {}).get("facet")
     ok = data.ok
+    options = spec.get("report", {})
+    interval = options.get("interval", "sd")
     groups: list[tuple[str, pd.DataFrame]] = [("", ok)]
     if facet and facet in ok.columns and facet != x:
         groups = [(f"{facet} = {v}", g) for v, g in ok.groupby(facet, sort=True)]
@@ -315,15 +331,20 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
     fig, axes = plt.subplots(1, n, figsize=(6.5 * n, 4.4), squeeze=False, sharey=True)
     for ax, (label, frame) in zip(axes[0], groups, strict=True):
         for metric in metrics:
-            _against(ax, frame, x, metric, label=metric)
+            _against(ax, frame, x, metric, label=metric, interval=interval)
         ax.set_xlabel(x)
         ax.grid(alpha=0.3)
         if label:
             ax.set_title(label, fontsize=9)
     axes[0][0].legend(fontsize=8, loc="best")
+    if options.get("ylabel"):
+        axes[0][0].set_ylabel(options["ylabel"])
+        for ax in axes[0]:
+            ax.axhline(0, color="black", linewidth=0.6)
     title = spec.get("report", {}).get("title") or spec.get("batch", {}).get("name", "batch")
     n_rep = data.manifest.get("replicates", 1)
-    fig.suptitle(f"{title}\n(mean and sd over {n_rep} replicate(s) per point)", fontsize=10)
+    bars = "95% t-interval of the mean" if interval == "ci95" else "sd"
+    fig.suptitle(f"{title}\n(mean and {bars} over {n_rep} replicate(s) per point)", fontsize=10)
     fig.tight_layout()
     path = folder / "figure.png"
     fig.savefig(path, dpi=110)
