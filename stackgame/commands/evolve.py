@@ -89,6 +89,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/out/evolve-...)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=run)
 
 
@@ -121,7 +122,7 @@ def _payoffs(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
     ns = argparse.Namespace(**vars(args))
     spec = spec_from_args(ns)
-    result = Tournament(spec).play(processes=args.processes, progress=sys.stderr.isatty())
+    result = Tournament(spec).play(processes=args.processes, progress=not args.no_progress)
     return result.payoff_matrix, {"tournament": spec.to_dict()}
 
 

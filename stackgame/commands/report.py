@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap confidence intervals")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=run)
 
 
@@ -47,7 +48,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed < 0:
         raise UserError(f"--seed: must be a non-negative integer (got {args.seed})")
-    report = make_report(args.folder, args.out, seed=args.seed, plots=not args.no_plots)
+    report = make_report(
+        args.folder,
+        args.out,
+        seed=args.seed,
+        plots=not args.no_plots,
+        progress=not args.no_progress,
+    )
     if args.json:
         report.pop("markdown")
         report.pop("folder")

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         scenario, rounds=args.rounds, seed=args.seed, strategies=strategies, overrides=overrides
     )
     try:
-        _step_with_progress(model, quiet=args.json)
+        _step_with_progress(model)
         result = RunResult.from_model(model)
     finally:
         model.release()
@@ -102,12 +102,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _step_with_progress(model: StackModel, quiet: bool) -> None:
+def _step_with_progress(model: StackModel) -> None:
     from tqdm import tqdm
 
-    with tqdm(
-        total=model.rounds, desc="rounds", disable=quiet or model.rounds < 200, file=sys.stderr
-    ) as bar:
+    # stderr, shown only when the rounds take over a second (stdout stays clean for --json)
+    with tqdm(total=model.rounds, desc="rounds", delay=1.0, file=sys.stderr) as bar:
         while model.running:
             model.step()
             bar.update(1)

@@ -113,6 +113,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=run)
 
 
@@ -235,13 +236,21 @@ def run(args: argparse.Namespace) -> int:
 
         store = ResultStore(Path(out) / "matches")
     start = time.perf_counter()
+    if not args.no_progress:  # a few long matches leave a bar at 0 for a while: say what runs
+        n = len(tournament.schedule.matches)
+        print(
+            f"stackgame tournament: {n} match(es) of {spec.turns:,} turns"
+            + (" (each a simulation of the stack)" if spec.is_stack else "")
+            + f" on {args.processes} process(es), into {out}/",
+            file=sys.stderr,
+        )
     result = tournament.play(
         processes=args.processes,
         store=store,
         timeout=args.timeout,
         backend=args.backend,
         scheduler=args.scheduler,
-        progress=sys.stderr.isatty() or len(tournament.schedule.matches) >= 1000,
+        progress=not args.no_progress,
     )
     result.elapsed_seconds = time.perf_counter() - start
     extra = spec_from_file(args.spec, args.seed)[1] if getattr(args, "spec", None) else {}

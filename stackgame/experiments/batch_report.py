@@ -272,17 +272,21 @@ def _against(
         ax.scatter(col, ok[metric], s=8, alpha=0.6, label=label)
 
 
-def plot_metrics(data: BatchData, folder: Path) -> list[Path]:
+def plot_metrics(data: BatchData, folder: Path, progress: bool = False) -> list[Path]:
     """Write one figure per metric, one panel per varied parameter."""
+    import sys
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from tqdm import tqdm
 
     written = []
     ok = data.ok
     n = len(data.parameters)
-    for metric in data.metrics:
+    bar = tqdm(data.metrics, desc="figures", disable=not progress, delay=1.0, file=sys.stderr)
+    for metric in bar:
         fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False, sharey=True)
         for ax, param in zip(axes[0], data.parameters, strict=True):
             _against(ax, ok, param, metric)
@@ -406,7 +410,12 @@ def _jsonable(table: pd.DataFrame) -> Any:
 
 
 def make_report(
-    folder: str | Path, out: str | Path | None = None, *, seed: int = 0, plots: bool = True
+    folder: str | Path,
+    out: str | Path | None = None,
+    *,
+    seed: int = 0,
+    plots: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Write the report of a batch and return it as a JSON-ready dict.
 
@@ -420,6 +429,8 @@ def make_report(
         Seed of the bootstrap confidence intervals of the sensitivity indices.
     plots
         Also write the figures.
+    progress
+        Show a progress bar of the figures on stderr (shown after a second).
 
     Returns
     -------
@@ -437,7 +448,7 @@ def make_report(
         head = plot_headline(data, target)
         if head is not None:
             files.append(head)
-        files.extend(plot_metrics(data, target))
+        files.extend(plot_metrics(data, target, progress=progress))
         if sens is not None:
             files.append(
                 plot_sensitivity(sens, data.manifest["design"], headline_metrics(data), target)
