@@ -32,12 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="what if ...? the change in value share, revenue and margin vs the baseline",
         description=(
-            "Run a baseline and a what-if on the same seeds (common random numbers) and "
-            "report the change in value share, revenue and operating margin by layer and "
-            "by firm, with 95%% t-intervals on the paired differences. The what-if is "
-            "--set/--strategy changes to --scenario, or a second scenario file (--baseline "
-            "A.toml --whatif B.toml; --set/--strategy then change B). Files: compare.json, "
-            "compare.csv, compare.png and a manifest in "
+            "Run a baseline and a what-if on the same seeds (common random numbers) and\n"
+            "report the change in value share, revenue and operating margin by layer and\n"
+            "by firm, with 95% t-intervals on the paired differences. The what-if is\n"
+            "--set/--strategy changes to --scenario, or a second scenario file\n"
+            "(--baseline A.toml --whatif B.toml; --set/--strategy then change B).\n"
+            "Files: compare.json, compare.csv, compare.png and a manifest in\n"
             "runs/out/compare/<scenario>-seed<K>-<changes>-<hash>/ or --out."
         ),
         epilog=EPILOG,

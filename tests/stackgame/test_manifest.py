@@ -84,3 +84,16 @@ def test_run_what_if_writes_beside_the_baseline(
     assert len(what_if) == 1
     manifest = json.loads((tmp_path / "runs/out" / what_if[0] / "manifest.json").read_text())
     assert manifest["overrides"] == {"regulator.stance": 0.9}
+
+
+def test_batch_with_another_seed_writes_beside_the_spec_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = Path(__file__).resolve().parents[2] / "runs" / "smoke.toml"
+    monkeypatch.chdir(tmp_path)
+    assert main(["batch", str(spec), "--dry-run", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)["out"]
+    assert main(["batch", str(spec), "--dry-run", "--json", "--seed", "5"]) == 0
+    seeded = json.loads(capsys.readouterr().out)["out"]
+    assert Path(plain) == Path("runs/out/smoke")
+    assert Path(seeded) == Path("runs/out/smoke-seed5")
