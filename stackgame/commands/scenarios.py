@@ -28,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """List or show."""
-    import json
     import tomllib
 
+    from stackgame import strict_json
     from stackgame.environment.scenario import builtin_names, builtin_text, from_dict
 
     if args.show:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(strict_json.dumps(rows))
         return 0
     width = max(len(r["name"]) for r in rows)
     for r in rows:

@@ -28,8 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the registry."""
-    import json
-
+    from stackgame import strict_json
     from stackgame.errors import UserError
     from stackgame.strategies import all_strategies
 
@@ -43,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.family and not rows:
         raise UserError(f"--family: no strategies in family {args.family!r}")
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(strict_json.dumps(rows))
         return 0
     width = max(len(r["name"]) for r in rows)
     print(f"{'strategy':<{width}}  family      memory  stoch  integ  learns  grid  summary")

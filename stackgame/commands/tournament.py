@@ -206,12 +206,17 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from stackgame.errors import UserError
+    from stackgame import strict_json
+    from stackgame.commands.arguments import check_output_folder
+    from stackgame.errors import UserError, require
     from stackgame.manifest import output_dir, write_manifest
     from stackgame.tournaments.tournament import Tournament
 
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1, got {args.processes}")
+    if args.backend == "dask" or args.scheduler:
+        require("distributed", needed_for="--backend dask")
+    check_output_folder(args.out)
     spec = spec_from_args(args)
     digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
     # the default folder is per tournament: rerunning resumes it, another one never clashes
@@ -222,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         default = f"{stem}-seed{spec.seed}"
     out = output_dir(args.out, default)
     spec_path = Path(out) / "tournament.json"
-    spec_json = json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n"
+    spec_json = strict_json.dumps(spec.to_dict(), sort_keys=True) + "\n"
     if spec_path.exists() and spec_path.read_text() != spec_json:
         raise UserError(
             f"--out: {out} holds a different tournament (see {spec_path}); "

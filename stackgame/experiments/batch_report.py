@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stackgame import strict_json
 from stackgame.errors import UserError
 
 __all__ = ["BatchData", "load_batch", "make_report", "sensitivity", "summary_tables"]
@@ -467,7 +468,7 @@ def make_report(
         "notes": notes,
         "files": sorted(str(p.relative_to(target)) for p in files) + ["summary.md", "summary.json"],
     }
-    (target / "summary.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    strict_json.write(target / "summary.json", report, sort_keys=True)
     report["markdown"] = "\n".join(md)
     report["folder"] = str(target)
     return report
