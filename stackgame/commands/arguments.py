@@ -15,6 +15,21 @@ def add_seed(parser: argparse.ArgumentParser, default: int = 0) -> None:
     parser.add_argument("--seed", type=int, default=default, help=f"root seed (default {default})")
 
 
+class _NothingToSeed(argparse.Action):
+    """``--seed`` on a command that draws no random numbers: one line saying so, exit 2."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(
+            f"--seed: {parser.prog} draws no random numbers, so there is nothing to seed "
+            "(every other command takes --seed)"
+        )
+
+
+def add_no_seed(parser: argparse.ArgumentParser) -> None:
+    """The documented exception to "every command has ``--seed``": a clear refusal."""
+    parser.add_argument("--seed", action=_NothingToSeed, help=argparse.SUPPRESS)
+
+
 def add_scenario(parser: argparse.ArgumentParser) -> None:
     """``--scenario`` (built-in name or TOML path), ``--set`` and ``--strategy``."""
     parser.add_argument(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from stackgame.commands.arguments import add_no_seed
+
 EPILOG = """\
 examples:
   stackgame scenarios
@@ -17,12 +19,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "scenarios",
         help="list built-in scenarios; --show NAME prints one as editable TOML",
-        description="List the built-in scenarios, or print one as TOML to copy and edit.",
+        description=(
+            "List the built-in scenarios, or print one as TOML to copy and edit. Nothing "
+            "here is random, so, unlike every other command, it takes no --seed."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--show", metavar="NAME", help="print this scenario as TOML")
     p.add_argument("--json", action="store_true", help="list as JSON")
+    add_no_seed(p)
     p.set_defaults(handler=run)
 
 

@@ -313,7 +313,10 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
     if facet and facet in ok.columns and facet != x:
         groups = [(f"{facet} = {v}", g) for v, g in ok.groupby(facet, sort=True)]
     n = len(groups)
-    fig, axes = plt.subplots(1, n, figsize=(6.5 * n, 4.4), squeeze=False, sharey=True)
+    # Constrained layout makes room for the legend beside the axes, where it covers no point.
+    fig, axes = plt.subplots(
+        1, n, figsize=(6.5 * n + 2.5, 4.4), squeeze=False, sharey=True, layout="constrained"
+    )
     for ax, (label, frame) in zip(axes[0], groups, strict=True):
         for metric in metrics:
             _against(ax, frame, x, metric, label=metric)
@@ -321,11 +324,11 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
         ax.grid(alpha=0.3)
         if label:
             ax.set_title(label, fontsize=9)
-    axes[0][0].legend(fontsize=8, loc="best")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside right upper")
     title = spec.get("report", {}).get("title") or spec.get("batch", {}).get("name", "batch")
     n_rep = data.manifest.get("replicates", 1)
     fig.suptitle(f"{title}\n(mean and sd over {n_rep} replicate(s) per point)", fontsize=10)
-    fig.tight_layout()
     path = folder / "figure.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
