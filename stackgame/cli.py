@@ -137,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except BrokenPipeError:
+        # the reader went away (`stackgame ... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (ValueError, OSError, ModuleNotFoundError) as err:
         if os.environ.get("STACKGAME_DEBUG"):
             raise

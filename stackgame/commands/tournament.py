@@ -259,10 +259,15 @@ def run(args: argparse.Namespace) -> int:
         gain = profit_gain(result, float(cal["nash_profit"]), float(cal["monopoly_profit"]))
         gain["paper_profit_gain"] = cal.get("paper_profit_gain")
         result.extra["calvano"] = gain
+        low, high = gain["ci_low"], gain["ci_high"]
+        interval = (
+            f"95% CI {low:.3f} to {high:.3f}"
+            if low == low and high == high  # not NaN: defined from two runs on
+            else "no 95% CI from one run"
+        )
         result.notes.append(
             f"Calvano et al. (2020) average profit gain: {gain['profit_gain']:.3f} "
-            f"(95% CI {gain['ci_low']:.3f} to {gain['ci_high']:.3f}) over "
-            f"{len(gain['per_match'])} runs; the paper reports about "
+            f"({interval}) over {len(gain['per_match'])} runs; the paper reports about "
             f"{cal.get('paper_profit_gain')} at convergence"
         )
     result.write(out, args.format)
