@@ -24,7 +24,11 @@ def test_every_source_folder_is_a_package_of_the_wheel() -> None:
     expected = set()
     for name, folder in mapping.items():
         for path in (ROOT / folder).rglob("*"):
-            if path.is_file() and path.suffix in (".py", ".toml") and "__pycache__" not in str(path):
+            if (
+                path.is_file()
+                and path.suffix in (".py", ".toml")
+                and "__pycache__" not in str(path)
+            ):
                 relative = path.parent.relative_to(ROOT / folder)
                 expected.add(".".join([name, *relative.parts]))
     found = set(setup.mapped_packages())
