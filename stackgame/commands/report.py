@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_output_folder(args.out)
     elif Path(args.folder).is_dir():
-        check_output_folder(Path(args.folder) / "report", flag="DIR/report")
+        check_output_folder(Path(args.folder) / "report", flag="the report folder")
     report = make_report(args.folder, args.out, seed=args.seed, plots=not args.no_plots)
     if args.json:
         report.pop("markdown")
