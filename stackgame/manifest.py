@@ -190,5 +190,6 @@ def manifest(
 def write_manifest(folder: str | Path, **fields: Any) -> Path:
     """Write ``manifest.json`` into ``folder`` (see :func:`manifest` for the fields)."""
     path = Path(folder) / "manifest.json"
-    path.write_text(json.dumps(manifest(**fields), indent=2, sort_keys=True) + "\n")
-    return path
+    from stackgame import strict_json
+
+    return strict_json.write(path, manifest(**fields), sort_keys=True)

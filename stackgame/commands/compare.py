@@ -65,11 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run both arms, print the tables (or JSON), write the files."""
     import csv
-    import json
 
+    from stackgame import strict_json
     from stackgame.errors import UserError
-    from stackgame.experiments.compare import Arm, compare, csv_rows, json_ready, plot, render
+    from stackgame.experiments.compare import Arm, compare, csv_rows, plot, render
     from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
+    from stackgame.strict_json import finite_or_none
 
     if args.seeds < 1:
         raise UserError(f"--seeds: must be at least 1 (got {args.seeds})")
@@ -118,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     report["out"] = None if folder is None else str(folder)
-    text = json.dumps(json_ready(report), indent=2, allow_nan=False)
+    text = strict_json.dumps(report)
     if folder is not None:
         (folder / "compare.json").write_text(text + "\n")
-        rows = json_ready(csv_rows(report))
+        rows = finite_or_none(csv_rows(report))
         with open(folder / "compare.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()

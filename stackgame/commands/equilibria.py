@@ -6,7 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from stackgame.commands.arguments import add_scenario, add_seed, parse_pairs
+from stackgame.commands.arguments import (
+    add_scenario,
+    add_seed,
+    check_output_folder,
+    parse_pairs,
+)
 
 EPILOG = """\
 examples:
@@ -138,8 +143,7 @@ def parse_strategies(items: list[str], seats: list[str]) -> tuple[tuple[str, ...
 
 def run(args: argparse.Namespace) -> int:
     """Build, solve, check and report the empirical game."""
-    import json
-
+    from stackgame import strict_json
     from stackgame.environment.scenario import apply_overrides, resolve
     from stackgame.equilibria import empirical
     from stackgame.errors import UserError
@@ -160,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--tolerance: must be a number >= 0 (got {args.tolerance})")
     if not args.alpha >= 0:
         raise UserError(f"--alpha: must be a number >= 0 (got {args.alpha})")
+    check_output_folder(args.out)
     scenario = resolve(args.scenario)
     if overrides:
         scenario = apply_overrides(scenario, overrides)
@@ -196,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
     )
     report["scenario_hash"] = scenario.digest()
-    text = json.dumps(empirical.json_ready(report), indent=2, sort_keys=True, allow_nan=False)
+    text = strict_json.dumps(report, sort_keys=True)
     (folder / "equilibria.json").write_text(text + "\n")
     _write_payoffs(report, folder / "payoffs.csv")
     rows = value_capture_rows(report)

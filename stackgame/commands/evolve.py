@@ -137,14 +137,15 @@ def _numbers(text: str, flag: str, kind: type) -> list[Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the payoff matrix, run the dynamics, write shares, plot and JSON."""
-    import json
-
     import numpy as np
 
+    from stackgame import strict_json
+    from stackgame.commands.arguments import check_output_folder
     from stackgame.errors import UserError
     from stackgame.evolution import dynamics as evolution
     from stackgame.manifest import output_dir, output_name, write_manifest
 
+    check_output_folder(args.out)
     matrix, source = _payoffs(args)
     names = list(matrix.index)
     k = len(names)
@@ -198,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     summary["payoff_matrix"] = {
         r: {c: float(v) for c, v in row.items()} for r, row in matrix.to_dict("index").items()
     }
-    text = json.dumps(summary, indent=2)
+    text = strict_json.dumps(summary)
     (out / "evolution.json").write_text(text + "\n")
     write_manifest(out, seed=args.seed, scenario_hash=None, evolution=result.to_dict()["params"])
     if args.json:

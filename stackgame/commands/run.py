@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
-from stackgame.commands.arguments import add_scenario, add_seed, parse_pairs
+from stackgame import strict_json
+from stackgame.commands.arguments import add_scenario, add_seed, check_output_folder, parse_pairs
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds: must be at least 1 (got {args.rounds})")
+    if not args.no_files:
+        check_output_folder(args.out)
     overrides = parse_pairs(args.set, "--set")
     strategies = {k: str(v) for k, v in parse_pairs(args.strategy, "--strategy").items()}
     scenario = resolve(args.scenario)
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         model.release()
     if args.json:
-        print(json.dumps(result.summary, indent=2))
+        print(strict_json.dumps(result.summary))
     else:
         from stackgame.simulation.report import render_text
 

@@ -202,16 +202,20 @@ def _check_seats(scenario: str, seats: tuple[str, ...]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Play the tournament, write its files, print the ranking (or JSON)."""
-    import json
     import time
     from pathlib import Path
 
-    from stackgame.errors import UserError
+    from stackgame import strict_json
+    from stackgame.commands.arguments import check_output_folder
+    from stackgame.errors import UserError, require
     from stackgame.manifest import output_dir, output_name, write_manifest
     from stackgame.tournaments.tournament import Tournament
 
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1, got {args.processes}")
+    if args.backend == "dask" or args.scheduler:
+        require("distributed", needed_for="--backend dask")
+    check_output_folder(args.out)
     spec = spec_from_args(args)
     # the default folder is per tournament: rerunning resumes it, another one never clashes
     default = output_name(f"tournament-{spec.game}", spec.seed, extra={"spec": spec.to_dict()})
@@ -221,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
         default = output_name(stem, spec.seed)
     out = output_dir(args.out, default)
     spec_path = Path(out) / "tournament.json"
-    spec_json = json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n"
+    spec_json = strict_json.dumps(spec.to_dict(), sort_keys=True) + "\n"
     if spec_path.exists() and spec_path.read_text() != spec_json:
         raise UserError(
             f"--out: {out} holds a different tournament (see {spec_path}); "
@@ -261,10 +265,15 @@ def run(args: argparse.Namespace) -> int:
         gain = profit_gain(result, float(cal["nash_profit"]), float(cal["monopoly_profit"]))
         gain["paper_profit_gain"] = cal.get("paper_profit_gain")
         result.extra["calvano"] = gain
+        low, high = gain["ci_low"], gain["ci_high"]
+        interval = (
+            f"95% CI {low:.3f} to {high:.3f}"
+            if low == low and high == high  # not NaN: defined from two runs on
+            else "no 95% CI from one run"
+        )
         result.notes.append(
             f"Calvano et al. (2020) average profit gain: {gain['profit_gain']:.3f} "
-            f"(95% CI {gain['ci_low']:.3f} to {gain['ci_high']:.3f}) over "
-            f"{len(gain['per_match'])} runs; the paper reports about "
+            f"({interval}) over {len(gain['per_match'])} runs; the paper reports about "
             f"{cal.get('paper_profit_gain')} at convergence"
         )
     result.write(out, args.format)

@@ -412,19 +412,6 @@ class PayoffTable:
         return out
 
 
-def json_ready(value: Any) -> Any:
-    """Replace non-finite floats (a standard error from one repetition) by ``None``."""
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def build_table(
     spec: GameSpec,
     *,

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stackgame import strict_json
 from stackgame.errors import UserError
 
 __all__ = ["BatchData", "load_batch", "make_report", "sensitivity", "summary_tables"]
@@ -332,7 +333,10 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
     if facet and facet in ok.columns and facet != x:
         groups = [(f"{facet} = {v}", g) for v, g in ok.groupby(facet, sort=True)]
     n = len(groups)
-    fig, axes = plt.subplots(1, n, figsize=(6.5 * n, 4.4), squeeze=False, sharey=True)
+    # Constrained layout makes room for the legend beside the axes, where it covers no point.
+    fig, axes = plt.subplots(
+        1, n, figsize=(6.5 * n + 2.5, 4.4), squeeze=False, sharey=True, layout="constrained"
+    )
     for ax, (label, frame) in zip(axes[0], groups, strict=True):
         for metric in metrics:
             _against(ax, frame, x, metric, label=metric, interval=interval)
@@ -340,7 +344,8 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
         ax.grid(alpha=0.3)
         if label:
             ax.set_title(label, fontsize=9)
-    axes[0][0].legend(fontsize=8, loc="best")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside right upper")
     if options.get("ylabel"):
         axes[0][0].set_ylabel(options["ylabel"])
         for ax in axes[0]:
@@ -349,7 +354,6 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
     n_rep = data.manifest.get("replicates", 1)
     bars = "95% t-interval of the mean" if interval == "ci95" else "sd"
     fig.suptitle(f"{title}\n(mean and {bars} over {n_rep} replicate(s) per point)", fontsize=10)
-    fig.tight_layout()
     path = folder / "figure.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -499,7 +503,7 @@ def make_report(
         "notes": notes,
         "files": sorted(str(p.relative_to(target)) for p in files) + ["summary.md", "summary.json"],
     }
-    (target / "summary.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    strict_json.write(target / "summary.json", report, sort_keys=True)
     report["markdown"] = "\n".join(md)
     report["folder"] = str(target)
     return report

@@ -209,19 +209,6 @@ def compare(
     return report
 
 
-def json_ready(value: Any) -> Any:
-    """The report with every non-finite float turned into ``None`` (strict JSON)."""
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 # -- text, files and plot ---------------------------------------------------------------
 
 

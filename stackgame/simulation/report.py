@@ -5,13 +5,13 @@ Everything here reads a :class:`~stackgame.simulation.simulate.RunResult`; nothi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stackgame import strict_json
 from stackgame.simulation.simulate import RunResult
 
 
@@ -158,7 +158,7 @@ def write_tables(result: RunResult, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     p = folder / "summary.json"
-    p.write_text(json.dumps(result.summary, indent=2) + "\n")
+    strict_json.write(p, result.summary)
     paths.append(p)
     for name, frame in (("layers", result.per_round()), ("firms", result.per_firm_round())):
         csv = folder / f"{name}.csv"
