@@ -111,8 +111,9 @@ def initial_kwargs(params: dict[str, Any]) -> dict[str, Any]:
 MODEL_PARAMS = model_params()
 NAME = "stackgame: who wins the AI stack?"
 """The page's title, in Mesa's app bar."""
-PLAY_INTERVAL = 100
-"""Milliseconds between rounds while playing (Mesa's default; the slider changes it)."""
+PLAY_INTERVAL = 101
+"""Milliseconds between rounds while playing: Mesa's default of 100, put on the grid of
+Mesa's slider (1, 11, ..., 491 ms), which would otherwise show 101 for 100."""
 
 STYLE = """
 /* Show every slider's value: Mesa's sliders (the play interval, the model's) leave
