@@ -20,6 +20,7 @@ from typing import Any
 
 import solara
 from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
 
 from stackgame.environment.scenario import TRIGGERS, builtin_names, resolve
 from stackgame.strategies.registry import all_strategies
@@ -145,12 +146,23 @@ def StackPage(model: PageModel | solara.Reactive[PageModel]) -> Any:
         reactive, components=[], model_params=MODEL_PARAMS, name=NAME,
         play_interval=PLAY_INTERVAL,
     )  # fmt: skip
-    current = reactive.value
+    Dashboard(reactive.value)
+
+
+@solara.component
+def Dashboard(model: PageModel) -> None:
+    """The stack's components, redrawn after every step.
+
+    Mesa's step counter is read once, here, and passed down: Solara renders once per
+    component that reads it, and a reader higher up (the page) would redraw Mesa's whole
+    sidebar with every round.
+    """
+    counter = update_counter.get()
     with solara.Column(style={"padding": "4px 12px"}):
         with solara.Columns([3, 2], gutters_dense=True):
-            StackNetwork(current)
-            EventLog(current)
-        SeriesCharts(current)
+            StackNetwork(model, counter)
+            EventLog(model, counter)
+        SeriesCharts(model, counter)
 
 
 model = new_model()

@@ -23,17 +23,16 @@ fetches KaTeX from a CDN, and the page must render offline.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import solara
-import traitlets
 from mesa.visualization.utils import update_counter
-from solara.components.echarts import EchartsWidget
 
 from stackgame.environment.model import StackModel, to_seed
 from stackgame.viz.charts import line_chart, network_chart, stacked_share_chart
+from stackgame.viz.echarts import Chart
 from stackgame.viz.layout import (
     FINAL_DEMAND,
     INVESTIGATED,
@@ -43,9 +42,6 @@ from stackgame.viz.layout import (
     palette,
     round_label,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 MONEY = "$ bn"
 """The page's money unit: the scenarios it offers are the AI stack's, in $ billions (the
@@ -204,17 +200,22 @@ def log_rows(model: StackModel, limit: int = 40) -> list[tuple[int, str, str, st
     return rows[::-1][:limit]
 
 
-def model_frame(model: StackModel) -> pd.DataFrame:
-    """The DataCollector's model variables, indexed by round."""
-    df = model.datacollector.get_model_vars_dataframe()
-    if "round" in df.columns:
-        df = df.set_index("round")
-    return df
+Series = Mapping[str, np.ndarray]
+"""The DataCollector's model variables: reporter name -> one value per round collected."""
 
 
-def layer_columns(df: pd.DataFrame, prefix: str, layers: Sequence[str]) -> dict[str, Any]:
-    """The ``<prefix>.<layer>`` columns of ``df`` as a dict layer -> values."""
-    return {name: df[f"{prefix}.{name}"].to_numpy() for name in layers if f"{prefix}.{name}" in df}
+def model_series(model: StackModel) -> Series:
+    """The DataCollector's model variables as arrays, ``"round"`` among them.
+
+    Read from Mesa's ``model_vars`` columns directly: building the pandas frame
+    (``get_model_vars_dataframe``) cost more than all the charts' options together.
+    """
+    return {name: np.asarray(values) for name, values in model.datacollector.model_vars.items()}
+
+
+def layer_columns(table: Series, prefix: str, layers: Sequence[str]) -> dict[str, np.ndarray]:
+    """The ``<prefix>.<layer>`` series of ``table`` as a dict layer -> values."""
+    return {name: table[f"{prefix}.{name}"] for name in layers if f"{prefix}.{name}" in table}
 
 
 def firm_colours(model: StackModel) -> dict[str, str]:
@@ -243,22 +244,22 @@ def network_option(model: StackModel, money: str = MONEY) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def value_share_option(model: StackModel, df: pd.DataFrame | None = None) -> dict[str, Any]:
+def value_share_option(model: StackModel, table: Series | None = None) -> dict[str, Any]:
     """Cumulative value share by layer, stacked (losses stacked below zero)."""
-    df = model_frame(model) if df is None else df
+    df = model_series(model) if table is None else table
     return stacked_share_chart(
-        df.index.to_numpy(), layer_columns(df, "value_share", model.layer_names),
+        df["round"], layer_columns(df, "value_share", model.layer_names),
         title="Value share by layer (cumulative operating profit)",
         ylabel="share of the stack's profit (%)", xlabel=x_label(model),
         colours=layer_colours(model),
     )  # fmt: skip
 
 
-def margin_option(model: StackModel, df: pd.DataFrame | None = None) -> dict[str, Any]:
+def margin_option(model: StackModel, table: Series | None = None) -> dict[str, Any]:
     """Operating margin by layer (solid) and gross margin (dotted), each round."""
-    df = model_frame(model) if df is None else df
+    df = model_series(model) if table is None else table
     return line_chart(
-        df.index.to_numpy(), layer_columns(df, "operating_margin", model.layer_names),
+        df["round"], layer_columns(df, "operating_margin", model.layer_names),
         dotted=layer_columns(df, "gross_margin", model.layer_names),
         title="Margins by layer (operating solid, gross dotted)",
         ylabel="% of revenue", xlabel=x_label(model), percent=True,
@@ -266,11 +267,11 @@ def margin_option(model: StackModel, df: pd.DataFrame | None = None) -> dict[str
     )  # fmt: skip
 
 
-def concentration_option(model: StackModel, df: pd.DataFrame | None = None) -> dict[str, Any]:
+def concentration_option(model: StackModel, table: Series | None = None) -> dict[str, Any]:
     """Herfindahl-Hirschman index of quantity shares by layer, in per cent (as the CLI)."""
-    df = model_frame(model) if df is None else df
+    df = model_series(model) if table is None else table
     option = line_chart(
-        df.index.to_numpy(), layer_columns(df, "hhi", model.layer_names),
+        df["round"], layer_columns(df, "hhi", model.layer_names),
         title="Concentration by layer (HHI of quantity shares)",
         ylabel="HHI (%; 100% = one seller)", xlabel=x_label(model), percent=True,
         colours=layer_colours(model),
@@ -280,15 +281,15 @@ def concentration_option(model: StackModel, df: pd.DataFrame | None = None) -> d
 
 
 def cash_option(
-    model: StackModel, df: pd.DataFrame | None = None, money: str = MONEY
+    model: StackModel, table: Series | None = None, money: str = MONEY
 ) -> dict[str, Any]:
     """Cash of each firm, each round, in the scenario's money."""
-    df = model_frame(model) if df is None else df
+    df = model_series(model) if table is None else table
     labels = {f.name: f.label for f in model.firms}
     colours = firm_colours(model)
     names = [f.name for f in model.firms if f"cash.{f.name}" in df]
     return line_chart(
-        df.index.to_numpy(), {labels[n]: df[f"cash.{n}"].to_numpy() for n in names},
+        df["round"], {labels[n]: df[f"cash.{n}"] for n in names},
         title="Cash by firm", ylabel=f"cash ({money})", xlabel=x_label(model),
         colours={labels[n]: colours[n] for n in names},
     )  # fmt: skip
@@ -297,43 +298,13 @@ def cash_option(
 # -- Solara components -------------------------------------------------------------------
 
 
-class ChartOption:
-    """An ECharts option that Solara's renderer passes along without walking into it.
+def _ticks(counter: int | None) -> int:
+    """Mesa's step counter: the one given, or read here (which redraws on every step).
 
-    Reacton (Solara's renderer) searches every dict and list in a widget's arguments for
-    child elements, copying them as it goes, several times a render: a network's option
-    (thousands of nested values) cost more than building it. Wrapped, it is one value;
-    two wrappers are equal when their options are, so an unchanged chart is not resent.
+    Each component that reads ``update_counter`` is a listener, and Solara renders the page
+    once per listener after a step: the page reads it once and passes it down.
     """
-
-    __slots__ = ("option",)
-    __hash__ = None  # type: ignore[assignment]
-
-    def __init__(self, option: dict[str, Any]) -> None:
-        self.option = option
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ChartOption) and self.option == other.option
-
-
-def _option_json(value: Any, widget: Any) -> Any:
-    return value.option if isinstance(value, ChartOption) else value
-
-
-class EchartsChart(EchartsWidget):
-    """Solara's ECharts widget, its option sent as plain JSON from a :class:`ChartOption`."""
-
-    option = traitlets.Any({}).tag(sync=True, to_json=_option_json)
-
-
-@solara.component
-def Chart(option: dict[str, Any], name: str, height: int = 300) -> None:
-    """An ECharts chart in a box that tests and scripts can find by ``data-chart``."""
-    EchartsChart.element(
-        option=ChartOption(option),
-        attributes={"style": f"height: {height}px; width: 100%;", "data-chart": name},
-        responsive=True,
-    )
+    return update_counter.get() if counter is None else counter
 
 
 def legend_html(money: str = MONEY) -> str:
@@ -363,9 +334,14 @@ def legend_html(money: str = MONEY) -> str:
 
 
 @solara.component
-def StackNetwork(model: StackModel) -> None:
-    """The round, the value share so far, and the stack as a layered network."""
-    update_counter.get()
+def StackNetwork(model: StackModel, counter: int | None = None) -> None:
+    """The round, the value share so far, and the stack as a layered network.
+
+    ``counter`` is Mesa's step counter, passed down by a parent that reads it (see
+    :func:`stackgame.viz.app.StackPage`); without it the component reads it itself, as a
+    component given to Mesa's ``SolaraViz`` does.
+    """
+    _ticks(counter)
     solara.use_effect(lambda: model.release, [model])  # free the old model after Reset
     with solara.Column(gap="2px"):
         if model.input_error:
@@ -404,10 +380,10 @@ def StackNetwork(model: StackModel) -> None:
 
 
 @solara.component
-def SeriesCharts(model: StackModel) -> None:
+def SeriesCharts(model: StackModel, counter: int | None = None) -> None:
     """Value share, margins, HHI and cash: the DataCollector read once per round."""
-    counter = update_counter.get()
-    df = solara.use_memo(lambda: model_frame(model), [model, counter])
+    counter = _ticks(counter)
+    df = solara.use_memo(lambda: model_series(model), [model, counter])
     with solara.Columns([1, 1], gutters_dense=True):
         Chart(value_share_option(model, df), "value share by layer")
         Chart(margin_option(model, df), "margins by layer")
@@ -417,9 +393,9 @@ def SeriesCharts(model: StackModel) -> None:
 
 
 @solara.component
-def EventLog(model: StackModel) -> None:
+def EventLog(model: StackModel, counter: int | None = None) -> None:
     """Integrations, investigations, triggers and events, newest first."""
-    update_counter.get()
+    _ticks(counter)
     rows = log_rows(model)
     body = "".join(
         f"<tr><td>{r}</td><td>{html.escape(kind)}</td><td>{html.escape(firm)}</td>"

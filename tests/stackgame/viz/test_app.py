@@ -29,7 +29,6 @@ with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's ho
     import stackgame.viz.app as app
     from stackgame.viz.components import (
         FINAL_DEMAND,
-        EchartsChart,
         PageModel,
         cash_option,
         concentration_option,
@@ -43,6 +42,8 @@ with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's ho
         value_share_line,
         value_share_option,
     )
+
+from stackgame.viz.echarts import EchartsChart
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ComponentsView. .use_state. found:UserWarning")
 
@@ -70,9 +71,7 @@ def html_texts(rc, css_class):
 
 def charts(rc):
     """Chart name -> its ECharts option, as the page sends it."""
-    return {
-        w.widget.attributes["data-chart"]: w.widget.option.option for w in rc.find(EchartsChart)
-    }
+    return {w.widget.attributes["data-chart"]: w.widget.option for w in rc.find(EchartsChart)}
 
 
 def click(rc, label):
