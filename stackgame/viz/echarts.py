@@ -70,7 +70,7 @@ module.exports = {
 """
 
 
-class EchartsChart(ipyvuetify.VuetifyTemplate):  # type: ignore[misc]
+class EchartsChart(ipyvuetify.VuetifyTemplate):
     """An ECharts chart whose option is JSON text, merged into the chart on change."""
 
     template = traitlets.Unicode(TEMPLATE).tag(sync=True)
