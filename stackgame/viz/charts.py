@@ -154,6 +154,8 @@ def stacked_share_chart(
         for name, values in shares.items()
     ]  # fmt: skip
     option["legend"]["data"] = list(shares)
+    if all(v is None or v >= 0 for series in option["series"] for v in series["data"]):
+        option["yAxis"].update(min=0, max=100)  # shares of a profit: the stack is 100%
     return option
 
 
