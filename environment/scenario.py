@@ -624,10 +624,11 @@ def apply_overrides(
         container, k = _locate(raw, path)
         if isinstance(value, float) and not math.isfinite(value):
             raise ScenarioError(f"{path}: must be a finite number (got {value})")
+        changed = not isinstance(container, dict) or container.get(k) != value
         container[k] = value
         params = path[: -len("strategy")] + "strategy_params"
-        if k == "strategy" and isinstance(container, dict) and params not in overrides:
-            container["strategy_params"] = {}  # the old strategy's parameters
+        if k == "strategy" and changed and isinstance(container, dict) and params not in overrides:
+            container["strategy_params"] = {}  # the old strategy's parameters (not the same's)
     if not validate:
         return scenario
     return from_dict(raw, f"{scenario.name} (overrides)")

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument(
-        "--seed", type=int, default=42, help="the seed the page starts with (default 42)"
+        "--seed", type=int, default=0, help="the seed the page starts with (default 0, as run)"
     )
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.set_defaults(handler=run)

@@ -186,6 +186,7 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
         FirmView,
         FlowView,
         draw_stack,
+        palette,
         plot_series,
         plot_stacked_shares,
     )
@@ -204,7 +205,8 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
     shares = {
         n: np.divide(v, total, out=np.zeros_like(v), where=total > 0) for n, v in shares.items()
     }
-    plot_stacked_shares(ax, rounds, shares, title="Value share by layer (cumulative profit)")
+    plot_stacked_shares(ax, rounds, shares, title="Value share by layer (cumulative profit)",
+                        colours=palette(result.layer_names))  # fmt: skip
     p = folder / "value_share_by_layer.png"
     fig.savefig(p)
     paths.append(p)
@@ -213,9 +215,11 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
     ax1, ax2 = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.07, right=0.88, wspace=0.55, top=0.88, bottom=0.14)
     plot_series(ax1, rounds, {n: by[n]["gross_margin"] for n in result.layer_names},
-                title="Gross margin by layer", percent=True)  # fmt: skip
+                title="Gross margin by layer", percent=True, ylabel="% of revenue",
+                colours=palette(result.layer_names))  # fmt: skip
     plot_series(ax2, rounds, {n: by[n]["operating_margin"] for n in result.layer_names},
-                title="Operating margin by layer", percent=True)  # fmt: skip
+                title="Operating margin by layer", percent=True, ylabel="% of revenue",
+                colours=palette(result.layer_names))  # fmt: skip
     p = folder / "margins_by_layer.png"
     fig.savefig(p)
     paths.append(p)
@@ -249,6 +253,7 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
         views,
         flows,
         title=f"{s['scenario']}: money flows over {s['rounds']} rounds",
+        colours=palette(result.firm_names),
     )
     p = folder / "stack_network.png"
     fig.savefig(p, dpi=110)
