@@ -42,10 +42,29 @@ def wait_for_parts(folder: Path, n: int, proc: subprocess.Popen, limit: float = 
     raise AssertionError(f"no {n} chunks in {folder} (exit code {proc.poll()})")
 
 
+@pytest.fixture(scope="module")
+def long_smoke(tmp_path_factory) -> tuple[Path, Path]:
+    """The smoke design with 160-round runs (a few seconds in all), and its clean run.
+
+    At 8 rounds the whole batch can finish between the first chunk landing and the
+    signal (a loaded machine, or coverage measuring the child): the test would then
+    interrupt nothing.
+    """
+    folder = tmp_path_factory.mktemp("long")
+    spec = folder / "smoke.toml"
+    text = SMOKE.read_text()
+    assert "rounds = 8\n" in text
+    spec.write_text(text.replace("rounds = 8\n", "rounds = 160\n"))
+    clean = folder / "clean"
+    run_batch(load_spec(spec), clean, progress=False)
+    return spec, clean
+
+
 @pytest.mark.slow
-def test_interrupt_and_sigkill_then_the_same_command_completes(tmp_path, clean_smoke):
+def test_interrupt_and_sigkill_then_the_same_command_completes(tmp_path, long_smoke):
+    spec, clean_smoke = long_smoke
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "stackgame", "batch", str(SMOKE), "--out", str(out)]
+    cmd = [sys.executable, "-m", "stackgame", "batch", str(spec), "--out", str(out)]
     cmd += ["--chunk-size", "2", "--no-progress"]
     # Ctrl-C (in-process runs): the finished rows are written, one line, exit code 2
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE)
