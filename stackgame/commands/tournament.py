@@ -213,6 +213,10 @@ def run(args: argparse.Namespace) -> int:
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1, got {args.processes}")
     spec = spec_from_args(args)
+    if getattr(args, "spec", None) and "learning" in spec_from_file(args.spec, args.seed)[1]:
+        from stackgame.tournaments.learning import run_spec  # sessions to convergence
+
+        return int(run_spec(args, spec, spec_from_file(args.spec, args.seed)[1]))
     digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
     # the default folder is per tournament: rerunning resumes it, another one never clashes
     default = f"tournament-{spec.game}-seed{spec.seed}-{digest[:8]}"
