@@ -79,11 +79,14 @@ class LearningProtocol:
         unknown = sorted(set(table) - set(LEARNING_KEYS))
         if unknown:
             raise UserError(
-                f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(LEARNING_KEYS)})"
+                f"{where}: unknown field(s) {', '.join(unknown)} "
+                f"(known: {', '.join(LEARNING_KEYS)})"
             )
         stable = table.get("stable_periods", 0)
         if isinstance(stable, bool) or not isinstance(stable, int) or stable < 0:
-            raise UserError(f"{where}.stable_periods: must be a non-negative integer, got {stable!r}")
+            raise UserError(
+                f"{where}.stable_periods: must be a non-negative integer, got {stable!r}"
+            )
         q_init = table.get("q_init", "first_payoff")
         if q_init not in Q_INITS:
             raise UserError(f"{where}.q_init: must be one of {', '.join(Q_INITS)}, got {q_init!r}")
@@ -113,7 +116,7 @@ class LearningProtocol:
 def check_spec(spec: Any) -> StageTable:
     """The tabulated stage game of a learning spec, or a :class:`UserError` saying why not."""
     if not spec.is_stack:
-        raise UserError("[learning]: sessions are played on the stack (game = \"stack\")")
+        raise UserError('[learning]: sessions are played on the stack (game = "stack")')
     if tuple(spec.strategies) != (QLearning.name,):
         raise UserError('[learning]: the strategies must be ["q_learning"] (every firm learns)')
     if spec.noise > 0 or spec.prob_end is not None:
@@ -130,7 +133,10 @@ def check_spec(spec: Any) -> StageTable:
 
 
 def _session_row(
-    spec: Any, protocol: LearningProtocol, table: StageTable, task: tuple[int, int, int, float, float]
+    spec: Any,
+    protocol: LearningProtocol,
+    table: StageTable,
+    task: tuple[int, int, int, float, float],
 ) -> dict[str, Any]:
     index, point, repetition, alpha, beta = task
     from stackgame.tournaments.tournament import match_seed
@@ -156,7 +162,9 @@ def _session_row(
     return row
 
 
-def _play_share(args: tuple[Any, LearningProtocol, StageTable, list[tuple[int, int, int, float, float]]]) -> list[dict[str, Any]]:
+def _play_share(
+    args: tuple[Any, LearningProtocol, StageTable, list[tuple[int, int, int, float, float]]],
+) -> list[dict[str, Any]]:
     spec, protocol, table, tasks = args
     return [_session_row(spec, protocol, table, t) for t in tasks]
 
@@ -179,9 +187,7 @@ def play_sessions(
     base = spec.make(QLearning.name)
     points = protocol.points(base)
     reps = spec.repetitions
-    tasks = [
-        (p * reps + r, p, r, a, b) for p, (a, b) in enumerate(points) for r in range(reps)
-    ]
+    tasks = [(p * reps + r, p, r, a, b) for p, (a, b) in enumerate(points) for r in range(reps)]
     # compile (or load) the kernel here, once, before any fork
     _session_row(spec, LearningProtocol(), table, (0, 0, 0, base.alpha, base.beta))
     n_chunks = max(1, min(len(tasks), processes * 16))
@@ -276,8 +282,9 @@ def summary_text(summary: Mapping[str, Any], elapsed: float, processes: int) -> 
         f"{summary['sessions']} sessions, {summary['converged']} converged, "
         f"in {elapsed:.0f} s on {processes} process(es)",
         "",
-        f"{'':28}" + "".join(f"{h:>11}" for h in ("mean", "sd", "p5", "p25", "median", "p75",
-                                                  "p95")) + "   paper",  # fmt: skip
+        f"{'':28}"
+        + "".join(f"{h:>11}" for h in ("mean", "sd", "p5", "p25", "median", "p75", "p95"))
+        + "   paper",  # fmt: skip
     ]
 
     def row(label: str, d: Mapping[str, Any], fmt: str, ref: Any) -> str:
@@ -346,9 +353,7 @@ def run_spec(args: Any, spec: Any, extra: Mapping[str, Any]) -> int:
     stem = Path(args.spec).stem
     out = output_dir(args.out, f"{stem}-seed{spec.seed}")
     start = time.perf_counter()
-    sessions = play_sessions(
-        spec, protocol, processes=args.processes, progress=sys.stderr.isatty()
-    )
+    sessions = play_sessions(spec, protocol, processes=args.processes, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - start
     add_profit_gains(sessions, table.firms, float(calvano["nash_profit"]),
                      float(calvano["monopoly_profit"]))  # fmt: skip

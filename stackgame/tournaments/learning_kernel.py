@@ -39,7 +39,7 @@ def q_session(
     alpha: float,
     gamma: float,
     beta: float,
-    rngs: tuple,  # type: ignore[type-arg]
+    rngs: tuple[np.random.Generator, ...],
     max_periods: int,
     stable: int,
     last: np.ndarray,
@@ -189,7 +189,7 @@ def greedy_cycle(
                 own //= k
             own %= k
             s = own * k + other[current, i]
-            nxt = nxt * k + np.argmax(q[i, s])
+            nxt = nxt * k + int(np.argmax(q[i, s]))
         current = nxt
         step += 1
     enter = seen[current]

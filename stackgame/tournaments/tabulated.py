@@ -207,14 +207,16 @@ def _stage_table(scenario_json: str, name: str) -> StageTable:
         model.release()
     payoff = np.array([p.payoffs for p in players]).T  # [round, firm]
     other = np.array([p.others for p in players]).T
-    first, second = payoff[:size], payoff[size:][::-1]
+    first = payoff[:size]
     same = all(np.array_equal(x[:size], x[size:][::-1]) for x in (payoff, other, posture))
     if not same:
         raise TabulationError(
             f"scenario {name!r}: a profile paid differently in another round or after "
             "another profile (the stage game is not stationary)"
         )
-    if (first < 0).any() or (other[:size] < 0).any():
+    # (a loss could make a firm fail in a long session; rounding noise around 0 is no loss)
+    tolerance = 1e-9 * max(1.0, float(np.abs(first).max()))
+    if (first < -tolerance).any() or (other[:size] < 0).any():
         raise TabulationError(f"scenario {name!r}: a profile of grid markups makes a loss")
     return StageTable(
         name,
@@ -378,9 +380,9 @@ def tabulated_q_learners(
     return table, learners
 
 
-def match_generators(match_seed: int, n: int, prob_end: float | None, turns: int | None) -> tuple[
-    int, list[np.random.Generator]
-]:
+def match_generators(
+    match_seed: int, n: int, prob_end: float | None, turns: int | None
+) -> tuple[int, list[np.random.Generator]]:
     """A stack match's length and its firms' generators, as :func:`play_stack` makes them.
 
     The match seed splits into the match's own generator (the length, with ``prob_end``)
