@@ -188,8 +188,9 @@ def play_sessions(
     points = protocol.points(base)
     reps = spec.repetitions
     tasks = [(p * reps + r, p, r, a, b) for p, (a, b) in enumerate(points) for r in range(reps)]
-    # compile (or load) the kernel here, once, before any fork
-    _session_row(spec, LearningProtocol(), table, (0, 0, 0, base.alpha, base.beta))
+    # compile (or load) the kernel here, once, before any fork: a ten-period session
+    warm = [QLearning(**spec.strategy_params.get(QLearning.name, {})) for _ in table.firms]
+    play_q_session(table, warm, match_generators(0, len(table.firms), None, 10)[1], 10)
     n_chunks = max(1, min(len(tasks), processes * 16))
     # interleaved chunks: every chunk gets sessions from every grid point (similar cost)
     chunks = [tasks[c::n_chunks] for c in range(n_chunks)]
@@ -337,6 +338,17 @@ def heat_map(summary: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+def _strict(value: Any) -> Any:
+    """``value`` with every non-finite float as ``None`` (strict JSON: null, never NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
 def run_spec(args: Any, spec: Any, extra: Mapping[str, Any]) -> int:
     """``stackgame tournament --spec FILE`` for a spec with a ``[learning]`` table."""
     import json
@@ -361,21 +373,23 @@ def run_spec(args: Any, spec: Any, extra: Mapping[str, Any]) -> int:
         "profit_gain": calvano.get("paper_profit_gain"),
         "periods": calvano.get("paper_periods"),
     }
-    summary = summarise(sessions, paper)
+    summary = _strict(summarise(sessions, paper))
     summary["spec"] = spec.to_dict()
     summary["learning"] = {
         "stable_periods": protocol.stable_periods, "q_init": protocol.q_init,
         "alpha": list(protocol.alpha), "beta": list(protocol.beta),
     }  # fmt: skip
     sessions.drop(columns=["cpu_seconds"]).to_csv(out / "sessions.csv", index=False)
-    (out / "learning.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (out / "learning.json").write_text(
+        json.dumps(summary, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    )
     if len(summary["grid"]) > 1 and not args.no_plots:
         heat_map(summary, out / "heat_map.png")
     write_manifest(out, seed=spec.seed, tournament=spec.to_dict(), learning=summary["learning"],
                    sessions=len(sessions))  # fmt: skip
     if args.json:
         summary["elapsed_seconds"] = elapsed
-        sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(summary, sort_keys=True, allow_nan=False) + "\n")
     else:
         print(summary_text(summary, elapsed, args.processes))
         print(f"wrote {out}")
