@@ -123,6 +123,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input)."""
+    from stackgame.lazy_imports import defer_optional_mesa
+
+    defer_optional_mesa()  # Mesa's grids and experimental spaces load on first use only
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

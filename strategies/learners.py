@@ -83,16 +83,19 @@ def arm_action(observation: Observation, arm: int) -> Action:
 def counterpart_arm(observation: Observation) -> int | None:
     """Map the counterparts' last action to an arm index (``None`` in round 0).
 
-    On a grid: the grid point nearest the counterparts' mean last markup (their
-    aggregate posture mapped to the lowest or highest grid point when no markups are
-    shown). Without a grid: the aggregate posture.
+    On a grid: the grid point nearest the mean last markup of the firms it trades with
+    (suppliers and customers), or of its rivals when it trades with none (a horizontal
+    market such as Calvano et al.'s duopoly, where the state is the rival's last price);
+    their aggregate posture mapped to the lowest or highest grid point when no markups
+    are shown. Without a grid: the aggregate posture.
     """
     last = observation.last_counterpart
     grid = observation.markup_grid
     if not grid:
         return None if last is None else int(last)
     shown = observation.counterpart_markups
-    markups = [shown[c][-1] for c in observation.counterparts if shown.get(c)]
+    names = observation.counterparts or observation.rivals
+    markups = [shown[c][-1] for c in names if shown.get(c)]
     if markups:
         return int(np.argmin(np.abs(np.asarray(grid) - np.mean(markups))))
     return None if last is None else (len(grid) - 1 if last is EXTRACT else 0)

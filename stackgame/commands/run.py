@@ -85,11 +85,9 @@ def run(args: argparse.Namespace) -> int:
         extra=scenario_change(args.scenario, scenario.name, scenario.digest()),
     )
     folder = output_dir(args.out, name)
-    from stackgame.simulation.report import write_plots, write_tables
+    from stackgame.simulation.report import write_files
 
-    write_tables(result, folder)
-    if not args.no_plots:
-        write_plots(result, folder)
+    write_files(result, folder, plots=not args.no_plots)  # plots beside the tables
     write_manifest(
         folder,
         seed=args.seed,

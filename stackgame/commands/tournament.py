@@ -217,6 +217,10 @@ def run(args: argparse.Namespace) -> int:
         require("distributed", needed_for="--backend dask")
     check_output_folder(args.out)
     spec = spec_from_args(args)
+    if getattr(args, "spec", None) and "learning" in spec_from_file(args.spec, args.seed)[1]:
+        from stackgame.tournaments.learning import run_spec  # sessions to convergence
+
+        return int(run_spec(args, spec, spec_from_file(args.spec, args.seed)[1]))
     # the default folder is per tournament: rerunning resumes it, another one never clashes
     default = output_name(f"tournament-{spec.game}", spec.seed, extra={"spec": spec.to_dict()})
     if getattr(args, "spec", None):

@@ -138,46 +138,43 @@ class RunResult:
         om = np.divide(oper, ext, out=np.zeros_like(ext), where=ext > 1e-12)
         qty = self.layers["quantity"]
         price = np.divide(rev, qty, out=np.zeros_like(rev), where=qty > 1e-12)
-        rows = []
-        for t in range(rev.shape[0]):
-            for k, name in enumerate(self.layer_names):
-                rows.append(
-                    {
-                        "round": t,
-                        "layer": name,
-                        "value_share": share[t, k],
-                        "gross_margin": gm[t, k],
-                        "operating_margin": om[t, k],
-                        "hhi": self.layers["hhi"][t, k],
-                        "price": price[t, k],
-                        "quantity": qty[t, k],
-                        "revenue": rev[t, k],
-                        "operating_profit": oper[t, k],
-                    }
-                )
-        return pd.DataFrame(rows)
+        n, k = rev.shape
+        if n == 0:
+            return pd.DataFrame([])
+        # columns built whole (round-major, layers within a round), as the rows would be
+        columns = {
+            "round": np.repeat(np.arange(n, dtype=np.int64), k),
+            "layer": np.array(list(self.layer_names) * n, dtype=object),
+            "value_share": share,
+            "gross_margin": gm,
+            "operating_margin": om,
+            "hhi": self.layers["hhi"],
+            "price": price,
+            "quantity": qty,
+            "revenue": rev,
+            "operating_profit": oper,
+        }
+        return pd.DataFrame({c: np.asarray(v).reshape(-1) for c, v in columns.items()})
 
     def per_firm_round(self) -> pd.DataFrame:
         """One row per round and firm: revenue, profit, value, cash, posture, markup."""
         import pandas as pd
 
-        rows = []
-        n = self.firms["value"].shape[0]
-        for t in range(n):
-            for i, name in enumerate(self.firm_names):
-                rows.append(
-                    {
-                        "round": t,
-                        "firm": name,
-                        "revenue": self.firms["revenue"][t, i],
-                        "operating_profit": self.firms["profit"][t, i],
-                        "value": self.firms["value"][t, i],
-                        "cash": self.firms["cash"][t, i],
-                        "posture": int(self.firms["posture"][t, i]),
-                        "markup": self.firms["markup"][t, i],
-                    }
-                )
-        return pd.DataFrame(rows)
+        n, k = self.firms["value"].shape
+        if n == 0:
+            return pd.DataFrame([])
+        f = self.firms
+        columns = {
+            "round": np.repeat(np.arange(n, dtype=np.int64), k),
+            "firm": np.array(list(self.firm_names) * n, dtype=object),
+            "revenue": f["revenue"],
+            "operating_profit": f["profit"],
+            "value": f["value"],
+            "cash": f["cash"],
+            "posture": f["posture"].astype(np.int64),
+            "markup": f["markup"],
+        }
+        return pd.DataFrame({c: np.asarray(v).reshape(-1) for c, v in columns.items()})
 
 
 def build(

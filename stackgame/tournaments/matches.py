@@ -91,7 +91,11 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     integration), ``value_share_k`` (its share of cumulative stack operating profit).
     """
     from stackgame.simulation.simulate import RunResult, build
+    from stackgame.tournaments.tabulated import play_stack_tabulated
 
+    tabulated = play_stack_tabulated(spec, match)  # learners on a stationary stage game
+    if tabulated is not None:
+        return tabulated
     match_ss, sim_ss = np.random.SeedSequence(match.seed).spawn(2)
     rounds = spec.turns
     if spec.prob_end is not None:

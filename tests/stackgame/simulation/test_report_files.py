@@ -1,0 +1,55 @@
+"""Writing a run's files: plots drawn in a forked child beside the tables, same files."""
+
+from __future__ import annotations
+
+import pytest
+
+from stackgame.simulation import report
+from stackgame.simulation.simulate import simulate
+
+FILES = ["firms.csv", "firms.parquet", "layers.csv", "layers.parquet", "log.csv", "summary.json"]
+PLOTS = ["margins_by_layer.png", "stack_network.png", "value_share_by_layer.png"]
+
+
+@pytest.fixture(scope="module")
+def result():
+    return simulate("ai-stack-2026", rounds=6, seed=2)
+
+
+def test_write_files_writes_the_tables_and_the_plots(result, tmp_path):
+    paths = report.write_files(result, tmp_path / "both")
+    assert sorted(p.name for p in paths) == sorted(FILES + PLOTS)
+    assert all(p.stat().st_size > 0 for p in paths)
+    alone = report.write_tables(result, tmp_path / "alone")
+    for p in alone:  # the tables are the same bytes as written without a child
+        assert (tmp_path / "both" / p.name).read_bytes() == p.read_bytes()
+    only = report.write_files(result, tmp_path / "only", plots=False)
+    assert sorted(p.name for p in only) == sorted(FILES)
+
+
+def test_a_failure_in_the_plotting_child_is_raised_here(result, tmp_path, monkeypatch):
+    def broken(result, folder):
+        raise ValueError("no ink")
+
+    monkeypatch.setattr(report, "write_plots", broken)
+    with pytest.raises(RuntimeError, match="ValueError: no ink"):
+        report.write_files(result, tmp_path / "x")
+    assert (tmp_path / "x" / "summary.json").exists()  # the tables were written
+
+
+def test_tables_are_built_column_by_column_like_the_rows(result):
+    import pandas as pd
+
+    frame = result.per_firm_round()
+    rows = []
+    for t in range(result.firms["value"].shape[0]):
+        for i, name in enumerate(result.firm_names):
+            rows.append({"round": t, "firm": name, "revenue": result.firms["revenue"][t, i],
+                         "operating_profit": result.firms["profit"][t, i],
+                         "value": result.firms["value"][t, i], "cash": result.firms["cash"][t, i],
+                         "posture": int(result.firms["posture"][t, i]),
+                         "markup": result.firms["markup"][t, i]})  # fmt: skip
+    pd.testing.assert_frame_equal(frame, pd.DataFrame(rows))
+    layers = result.per_round()
+    assert list(layers.columns[:3]) == ["round", "layer", "value_share"]
+    assert layers["round"].dtype == "int64" and len(layers) == 6 * len(result.layer_names)
