@@ -11,7 +11,7 @@ import pytest
 import tomli_w
 
 from stackgame.cli import main
-from tests.environment.core_fixtures import BAD_SCENARIOS, tiny, write_toml
+from tests.environment.tiny_scenario import BAD_SCENARIOS, tiny, write_toml
 
 QUICK = ["--rounds", "2", "--json", "--no-files"]
 

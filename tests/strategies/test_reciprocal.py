@@ -13,7 +13,7 @@ from stackgame.strategies import EXTRACT, RESTRAIN, Action, make
 from stackgame.strategies.fixed import Random
 from stackgame.strategies.reciprocal import GenerousTitForTat, MarginWinStayLoseShift, generosity
 
-from tests.strategies.helpers import (
+from tests.strategies.scripted_matches import (
     COORDINATION,
     PD,
     RESTRAIN_DOMINANT,
