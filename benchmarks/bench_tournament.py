@@ -9,8 +9,9 @@ this interpreter when it can be imported, else in the interpreter named by
 with ``pip install torch==2.13.0 axelrod``), as a subprocess timing the same tournament.
 Both sides are timed from a warm interpreter (imports done), tournament only, results
 included. Our parallel play forks children that share the matches with this process
-where fork exists (``stackgame.tournaments.tournament._play_forked``); the pool start-up line times
-the process pool used where it does not. Also times ``stackgame --help``.
+where fork exists (``stackgame.experiments.executor.map_blocks``); the pool start-up
+line times the process pool used where it does not (the batch executor's). Also times
+``stackgame --help``.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ def _ours(processes: int) -> tuple[float, list[str]]:
 
 
 def _pool_startup() -> float:
-    from stackgame.tournaments.tournament import _pool
+    from stackgame.experiments.executor import _process_pool
 
     start = time.perf_counter()
-    with _pool(2) as pool:
-        pool.map(abs, [1, 2])
+    with _process_pool(2, []) as pool:
+        list(pool.map(abs, [1, 2]))
     return time.perf_counter() - start
 
 

@@ -92,14 +92,6 @@ def test_choose_profiles_samples_with_a_seed():
     assert sa and a == b and len(set(a)) == 5
 
 
-def test_mean_ci_uses_student_t():
-    out = empirical.mean_ci([1.0, 2.0, 3.0])
-    assert out["mean"] == pytest.approx(2.0)
-    assert out["se"] == pytest.approx(1 / np.sqrt(3))
-    # t(0.975, 2 df) = 4.302653
-    assert out["ci"][1] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
-
-
 def test_table_has_means_and_intervals_and_common_random_numbers():
     table = empirical.build_table(spec(), progress=False)
     assert table.samples.shape == (2, 2, 2, 6)

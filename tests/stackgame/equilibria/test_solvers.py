@@ -155,21 +155,6 @@ def test_replicator_ranking_is_seeded():
         np.testing.assert_array_equal(x, y)
 
 
-def test_fixation_probability_limits():
-    m = 10
-    assert solvers.fixation_probability(0.0, 1.0, m) == pytest.approx(1 / m)
-    assert solvers.fixation_probability(1.0, 1000.0, m) == pytest.approx(1.0)
-    tiny = float(solvers.fixation_probability(-1.0, 1000.0, m))
-    assert 0 <= tiny < 1e-300 or tiny == 0.0
-    # Closed form at moderate values.
-    x = 0.3
-    expected = (1 - np.exp(-x)) / (1 - np.exp(-m * x))
-    assert solvers.fixation_probability(1.0, x, m) == pytest.approx(expected)
-    assert solvers.fixation_probability(-1.0, x, m) == pytest.approx(
-        (1 - np.exp(x)) / (1 - np.exp(m * x))
-    )
-
-
 def test_infinite_alpha_matches_large_alpha_ranking():
     inf = solvers.alpha_rank(PD, use_inf_alpha=True, inf_alpha_eps=1e-6)
     assert inf.ranking[0] == (1, 1)

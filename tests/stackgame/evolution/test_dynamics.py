@@ -7,7 +7,7 @@ import pytest
 
 from stackgame.errors import UserError
 from stackgame.evolution.dynamics import (
-    fixation_probability,
+    moran_fixation_probability,
     moran_process,
     replicator,
     simulated_fixation,
@@ -19,17 +19,17 @@ STAG = pd.DataFrame([[4.0, 0.0], [3.0, 2.0]], index=["stag", "hare"], columns=["
 
 
 def test_neutral_drift_fixation_is_one_over_n():
-    assert fixation_probability(PD, 0, 1, 10, intensity=0.0) == pytest.approx(0.1)
+    assert moran_fixation_probability(PD, 0, 1, 10, intensity=0.0) == pytest.approx(0.1)
 
 
 def test_moran_simulation_matches_nowak_formula():
-    exact = fixation_probability(PD, 1, 0, 8, intensity=0.5)
+    exact = moran_fixation_probability(PD, 1, 0, 8, intensity=0.5)
     runs = 600
     sim = simulated_fixation(PD, 1, 0, 8, runs=runs, intensity=0.5, seed=4)
     se = np.sqrt(exact * (1 - exact) / runs)
     assert abs(sim - exact) < 4 * se
     # defection is favoured in the PD: a defector mutant beats neutral, a cooperator doesn't
-    assert exact > 1 / 8 > fixation_probability(PD, 0, 1, 8, intensity=0.5)
+    assert exact > 1 / 8 > moran_fixation_probability(PD, 0, 1, 8, intensity=0.5)
 
 
 def test_moran_is_seeded_and_stops_at_fixation():

@@ -382,7 +382,7 @@ def test_an_error_in_a_forked_worker_reaches_the_caller(monkeypatch):
     from stackgame.tournaments import matches as tournament_matches
 
     parent = os.getpid()
-    play_chunk = tournament_matches._play_chunk
+    play_chunk = tournament_matches.play_chunk
 
     def failing_in_children(args):
         if os.getpid() != parent:
@@ -390,7 +390,7 @@ def test_an_error_in_a_forked_worker_reaches_the_caller(monkeypatch):
         time.sleep(0.02)  # leave the child blocks to take
         return play_chunk(args)
 
-    monkeypatch.setattr(tournament_matches, "_play_chunk", failing_in_children)
+    monkeypatch.setattr(tournament_matches, "play_chunk", failing_in_children)
     names = ("random", "tit_for_tat", "defector", "grudger")
     spec = TournamentSpec(names, turns=2000, repetitions=4, seed=1)
     with pytest.raises(ValueError, match="broken strategy in a worker"):
@@ -429,9 +429,9 @@ def test_wins_table_equals_the_grouped_sum(names):
 
 
 def test_pool_play_where_fork_is_unavailable_gives_the_serial_rows(monkeypatch):
-    from stackgame.tournaments import tournament
+    from stackgame.experiments import executor
 
-    monkeypatch.setattr(tournament, "_can_fork", lambda: False)
+    monkeypatch.setattr(executor, "can_fork", lambda: False)
     names = ("random", "generous_tit_for_tat", "tit_for_tat")
     spec = TournamentSpec(names, turns=20, repetitions=3, seed=6, noise=0.02)
     serial = Tournament(spec).play()

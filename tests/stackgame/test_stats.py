@@ -1,0 +1,102 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stackgame import stats
+
+
+def test_mean_ci_uses_student_t():
+    out = stats.mean_ci([1.0, 2.0, 3.0])
+    assert out["mean"] == pytest.approx(2.0)
+    assert out["se"] == pytest.approx(1 / np.sqrt(3))
+    assert out["n"] == 3
+    # t(0.975, 2 df) = 4.302653
+    assert out["ci"][1] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+    assert 2.0 - out["ci"][0] == pytest.approx(out["ci"][1] - 2.0)
+
+
+def test_t_quantile_textbook_values_and_too_few_observations():
+    # Student-t table: t(0.975, 9 df) = 2.262157, t(0.95, 9 df) = 1.833113
+    assert stats.t_quantile(10) == pytest.approx(2.262157, rel=1e-6)
+    assert stats.t_quantile(10, level=0.90) == pytest.approx(1.833113, rel=1e-6)
+    assert math.isnan(stats.t_quantile(1))
+    assert math.isnan(stats.t_quantile(0))
+
+
+@pytest.mark.parametrize("values", [[], [4.0]])
+def test_intervals_of_fewer_than_two_values_are_nan(values):
+    lo, hi = stats.t_interval(np.array(values))
+    assert math.isnan(lo) and math.isnan(hi)
+    out = stats.mean_ci(values)
+    assert out["n"] == len(values)
+    assert math.isnan(out["se"])
+    assert (values == [] and math.isnan(out["mean"])) or out["mean"] == 4.0
+
+
+def test_t_interval_is_the_mean_ci_interval_and_narrows_with_level():
+    x = np.array([0.2, 0.9, 0.4, 0.7, 0.5])
+    assert stats.t_interval(x) == tuple(stats.mean_ci(x)["ci"])
+    lo95, hi95 = stats.t_interval(x)
+    lo80, hi80 = stats.t_interval(x, level=0.80)
+    assert lo95 < lo80 < x.mean() < hi80 < hi95
+
+
+def test_constant_sample_has_a_point_interval():
+    assert stats.t_interval(np.full(5, 3.0)) == (3.0, 3.0)
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=30))
+def test_interval_holds_the_mean_and_is_symmetric(values):
+    out = stats.mean_ci(values)
+    lo, hi = out["ci"]
+    assert lo <= out["mean"] + 1e-9 * (1 + abs(out["mean"]))
+    assert hi >= out["mean"] - 1e-9 * (1 + abs(out["mean"]))
+    assert (hi - out["mean"]) == pytest.approx(out["mean"] - lo, rel=1e-9, abs=1e-6)
+
+
+def test_fermi_fixation_probability_limits():
+    m = 10
+    assert stats.fermi_fixation_probability(0.0, 1.0, m) == pytest.approx(1 / m)
+    assert stats.fermi_fixation_probability(1.0, 1000.0, m) == pytest.approx(1.0)
+    tiny = float(stats.fermi_fixation_probability(-1.0, 1000.0, m))
+    assert 0 <= tiny < 1e-300 or tiny == 0.0
+    # Closed form at moderate values.
+    x = 0.3
+    expected = (1 - np.exp(-x)) / (1 - np.exp(-m * x))
+    assert stats.fermi_fixation_probability(1.0, x, m) == pytest.approx(expected)
+    assert stats.fermi_fixation_probability(-1.0, x, m) == pytest.approx(
+        (1 - np.exp(x)) / (1 - np.exp(m * x))
+    )
+
+
+def test_fixation_probability_of_neutral_drift_is_one_over_n():
+    for n in (2, 5, 40):
+        assert stats.fixation_probability(np.ones(n - 1)) == pytest.approx(1 / n)
+
+
+def test_fixation_probability_of_a_two_state_chain():
+    # N = 2: one step; rho = 1 / (1 + T-/T+) = T+ / (T+ + T-)
+    assert stats.fixation_probability([3.0]) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("delta", [-2.0, -0.3, 0.0, 0.05, 0.7, 4.0])
+@pytest.mark.parametrize("m", [2, 7, 30])
+def test_fermi_closed_form_is_the_general_formula_with_constant_ratios(delta, m):
+    alpha = 1.3
+    ratios = np.full(m - 1, np.exp(-alpha * delta))
+    general = stats.fixation_probability(ratios)
+    assert float(stats.fermi_fixation_probability(delta, alpha, m)) == pytest.approx(
+        general, rel=1e-9
+    )
+
+
+def test_fermi_fixation_probability_is_elementwise():
+    deltas = np.array([[-1.0, 0.0], [0.5, 2.0]])
+    out = stats.fermi_fixation_probability(deltas, 0.8, 6)
+    assert out.shape == deltas.shape
+    for idx in np.ndindex(deltas.shape):
+        assert out[idx] == float(stats.fermi_fixation_probability(deltas[idx], 0.8, 6))
+    assert np.all(np.diff(out.ravel()) > 0)  # increasing in the advantage
