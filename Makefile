@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 STAMP_CORE := $(VENV)/.core-installed
 STAMP_DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test lint lint-imports bench clean venv
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -29,11 +29,24 @@ run: $(STAMP_CORE)
 test: $(STAMP_DEV)
 	$(PY) -m pytest -q
 
-## make lint: ruff format check, ruff lint (docstring rules), mypy on the packages
+## make lint: ruff format check, ruff lint (docstring rules), mypy on the packages, import contracts
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy agents environment strategies stackgame
+	$(MAKE) --no-print-directory lint-imports
+
+## make lint-imports: the import contracts of pyproject.toml (layers, no cycles).
+## agents/, environment/ and strategies/ are installed as stackgame.* (package-dir), which
+## the import graph cannot see in the source tree: it reads a view of the installed layout,
+## symlinks under the venv, rebuilt on every run.
+IMPORT_VIEW := $(abspath $(VENV))/import-view
+lint-imports: $(STAMP_DEV)
+	rm -rf $(IMPORT_VIEW) && mkdir -p $(IMPORT_VIEW)/stackgame
+	ln -s $(CURDIR)/stackgame/* $(IMPORT_VIEW)/stackgame/
+	ln -s $(CURDIR)/agents $(CURDIR)/environment $(CURDIR)/strategies $(IMPORT_VIEW)/stackgame/
+	cd $(IMPORT_VIEW) && PYTHONPATH=$(IMPORT_VIEW) $(abspath $(VENV))/bin/lint-imports \
+		$(CURDIR)/pyproject.toml --no-cache
 
 ## make bench: throughput and memory against the anchors measured in the same run
 bench: $(STAMP_DEV)

@@ -885,7 +885,13 @@ def _drive_pool(
 
 
 def _pool_context(modules: Sequence[str]) -> Any:
-    """The start method of every local pool: a fork server that has imported ``modules``."""
+    """The start method of every local pool: a fork server that has imported ``modules``.
+
+    Where there is no fork server (Windows), workers are spawned and import ``modules``
+    in the pool initializer.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(list(modules))  # effective if the fork server is not running yet
     return ctx
@@ -1042,7 +1048,8 @@ def map_blocks(
     child is raised here. A fork costs a few milliseconds (no interpreter start, no pool
     and its threads), and this process works instead of waiting. Elsewhere the blocks go
     to the same process pool as :func:`execute` (``fn`` and the blocks must pickle).
-    ``on_done`` is called with each block's results as they arrive (a progress bar).
+    ``on_done`` is called with results as they arrive (a progress bar): each block's in
+    this process, each child's whole share when it ends.
     The results are those of ``[x for b in blocks for x in fn(b)]`` in another order.
     """
     if workers <= 1 or len(blocks) < 2:
