@@ -25,9 +25,11 @@ venv: $(STAMP_DEV)
 run: $(STAMP_CORE)
 	$(VENV)/bin/stackgame run
 
-## make test: install everything and pass the tests (browser tests included)
+## make test: install everything and pass the tests (browser tests included), with the
+## line-coverage floor of pyproject.toml ([tool.coverage.report] fail_under)
 test: $(STAMP_DEV)
-	$(PY) -m pytest -q
+	rm -f .coverage .coverage.*
+	$(PY) -m pytest -q --cov --cov-report=term
 
 ## make lint: ruff format check, ruff lint (docstring rules), mypy on the packages, import contracts
 lint: $(STAMP_DEV)
@@ -53,4 +55,4 @@ bench: $(STAMP_DEV)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) runs/out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs/out .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
