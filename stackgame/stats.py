@@ -10,7 +10,7 @@ Fixation probabilities
     ``T+_i`` (one more mutant) and ``T-_i`` (one fewer), one mutant takes over with
     probability ``rho = 1 / (1 + sum_{k=1}^{N-1} prod_{i=1}^{k} T-_i / T+_i)``
     (Nowak 2006, eq. 6.9; Nowak et al. 2004, eq. 1): :func:`fixation_probability` takes
-    the ratios ``T-_i / T+_i``. Under the Fermi rule with a constant payoff advantage
+    the log ratios ``log(T-_i / T+_i)``. Under the Fermi rule with a constant payoff advantage
     ``delta`` every ratio is ``exp(-alpha delta)`` and the sum is geometric:
     :func:`fermi_fixation_probability` is that closed form, computed in log space.
 """
@@ -70,14 +70,29 @@ def mean_ci(values: Sequence[float] | ArrayLike, level: float = 0.95) -> dict[st
     return {"mean": mean, "se": se, "ci": [mean - half, mean + half], "n": n}
 
 
-def fixation_probability(ratios: ArrayLike) -> float:
-    """Probability that one mutant takes over, given ``T-_i / T+_i`` for ``i = 1 .. N-1``.
+def fixation_probability(log_ratios: ArrayLike) -> float:
+    """Probability that one mutant takes over, given ``log(T-_i / T+_i)`` for ``i = 1 .. N-1``.
 
-    ``rho = 1 / (1 + sum_k prod_{i <= k} ratios_i)`` (Nowak 2006, eq. 6.9). Neutral
-    drift (every ratio 1) gives ``1 / N``.
+    ``rho = 1 / (1 + sum_k prod_{i <= k} T-_i / T+_i)`` (Nowak 2006, eq. 6.9), summed in
+    log space (log-sum-exp), so that strong selection neither overflows nor loses the tiny
+    probabilities of disadvantageous mutants. Neutral drift (every log ratio 0) gives
+    ``1 / N``; a ratio of ``+inf`` (a mutant that cannot reproduce) gives 0.
+
+    Raises
+    ------
+    ValueError
+        If a log ratio is NaN (a transition probability that is negative, or 0 / 0).
     """
-    r = np.asarray(ratios, dtype=float)
-    return float(1.0 / (1.0 + np.sum(np.cumprod(r))))
+    logs = np.cumsum(np.asarray(log_ratios, dtype=float))
+    if np.isnan(logs).any():
+        raise ValueError("fixation probability: a transition ratio is undefined (NaN)")
+    if logs.size == 0:
+        return 1.0
+    if np.isposinf(logs[-1]):
+        return 0.0
+    top = max(0.0, float(logs.max()))
+    log_sum = top + np.log(np.exp(-top) + np.exp(logs - top).sum())
+    return float(np.exp(-log_sum))
 
 
 def fermi_fixation_probability(delta: ArrayLike, alpha: float, m: int) -> FloatArray:

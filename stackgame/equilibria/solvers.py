@@ -43,7 +43,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from stackgame.stats import fermi_fixation_probability
+from stackgame.stats import fermi_fixation_probability, fixation_probability
 
 FloatArray = NDArray[np.float64]
 Profile = tuple[int, ...]
@@ -481,11 +481,8 @@ def alpha_rank_single_population(
             f_r = ((p - 1) * a[r, r] + (m - p) * a[r, s]) / (m - 1)
             q = m - p
             f_s = ((q - 1) * a[s, s] + (m - q) * a[s, r]) / (m - 1)
-            # log of each product term, cumulated over p = 1..l
-            logs = np.cumsum(-alpha * (f_r - f_s))
-            top = max(0.0, float(logs.max()))
-            log_sum = top + np.log(np.exp(-top) + np.exp(logs - top).sum())
-            c[s, r] = np.exp(-log_sum) / (s_count - 1)
+            # each ratio T-/T+ of the Fermi rule is exp(-alpha (f_r - f_s))
+            c[s, r] = fixation_probability(-alpha * (f_r - f_s)) / (s_count - 1)
         c[s, s] = 1.0 - c[s].sum()
     pi = _stationary(c)
     return AlphaRankResult(pi, c, _ranking(pi), float(alpha), int(m))

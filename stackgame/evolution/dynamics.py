@@ -224,7 +224,8 @@ def moran_fixation_probability(
     i = np.arange(1, n)
     f = 1 - intensity + intensity * (a * (i - 1) + b * (n - i)) / (n - 1)
     g = 1 - intensity + intensity * (c * i + d * (n - i - 1)) / (n - 1)
-    return fixation_probability(g / f)
+    with np.errstate(divide="ignore"):  # a zero fitness: log 0 = -inf, as the ratio says
+        return fixation_probability(np.log(g) - np.log(f))
 
 
 def simulated_fixation(

@@ -74,20 +74,39 @@ def test_fermi_fixation_probability_limits():
 
 def test_fixation_probability_of_neutral_drift_is_one_over_n():
     for n in (2, 5, 40):
-        assert stats.fixation_probability(np.ones(n - 1)) == pytest.approx(1 / n)
+        assert stats.fixation_probability(np.zeros(n - 1)) == pytest.approx(1 / n)
 
 
 def test_fixation_probability_of_a_two_state_chain():
     # N = 2: one step; rho = 1 / (1 + T-/T+) = T+ / (T+ + T-)
-    assert stats.fixation_probability([3.0]) == pytest.approx(0.25)
+    assert stats.fixation_probability([np.log(3.0)]) == pytest.approx(0.25)
+
+
+@given(st.lists(st.floats(-3, 3), min_size=1, max_size=20))
+def test_log_space_sum_is_the_product_formula(log_ratios):
+    direct = 1.0 / (1.0 + np.sum(np.cumprod(np.exp(log_ratios))))
+    assert stats.fixation_probability(log_ratios) == pytest.approx(direct, rel=1e-12)
+
+
+def test_strong_selection_neither_overflows_nor_underflows():
+    assert stats.fixation_probability(np.full(50, 800.0)) == 0.0
+    assert stats.fixation_probability(np.full(50, -800.0)) == pytest.approx(1.0)
+    tiny = stats.fixation_probability(np.full(9, 40.0))
+    assert 0.0 < tiny < 1e-150
+
+
+def test_a_mutant_that_cannot_reproduce_never_fixates_and_nan_is_refused():
+    assert stats.fixation_probability([0.0, np.inf, 0.0]) == 0.0
+    assert stats.fixation_probability([]) == 1.0
+    with pytest.raises(ValueError, match="undefined"):
+        stats.fixation_probability([0.0, np.nan])
 
 
 @pytest.mark.parametrize("delta", [-2.0, -0.3, 0.0, 0.05, 0.7, 4.0])
 @pytest.mark.parametrize("m", [2, 7, 30])
 def test_fermi_closed_form_is_the_general_formula_with_constant_ratios(delta, m):
     alpha = 1.3
-    ratios = np.full(m - 1, np.exp(-alpha * delta))
-    general = stats.fixation_probability(ratios)
+    general = stats.fixation_probability(np.full(m - 1, -alpha * delta))
     assert float(stats.fermi_fixation_probability(delta, alpha, m)) == pytest.approx(
         general, rel=1e-9
     )

@@ -44,3 +44,12 @@ def test_scenarios_lists_the_builtin(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["scenarios", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert any(r["name"] == "ai-stack-2026" and r["firms"] > 5 for r in rows)
+
+
+def test_scenarios_table_has_one_line_per_builtin(capsys):
+    from stackgame.environment.scenario import builtin_names
+
+    assert main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(builtin_names())
+    assert all(" firms  " in line and " layers  " in line and " rounds  " in line for line in lines)
