@@ -41,6 +41,21 @@ def t_quantile(n: int, level: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + level / 2, n - 1))
 
 
+def standard_error(samples: ArrayLike, axis: int = -1) -> Any:
+    """Standard error of the mean along ``axis``: ``s / sqrt(n)`` (NaN for ``n < 2``)."""
+    x = np.asarray(samples, dtype=float)
+    n = x.shape[axis]
+    if n < 2:
+        return np.full(np.mean(x, axis=axis).shape, np.nan) if x.ndim > 1 else float("nan")
+    return np.std(x, axis=axis, ddof=1) / math.sqrt(n)
+
+
+def t_half_width(samples: ArrayLike, level: float = 0.95, axis: int = -1) -> Any:
+    """Half-width of the Student-t interval of the mean along ``axis``: ``t * s / sqrt(n)``."""
+    x = np.asarray(samples, dtype=float)
+    return t_quantile(x.shape[axis], level) * standard_error(x, axis)
+
+
 def t_interval(x: ArrayLike, level: float = 0.95) -> tuple[float, float]:
     """Student-t confidence interval for the mean of ``x`` (NaN for fewer than 2 values)."""
     lo, hi = mean_ci(x, level)["ci"]
@@ -62,10 +77,10 @@ def mean_ci(values: Sequence[float] | ArrayLike, level: float = 0.95) -> dict[st
     >>> out["mean"], round(out["ci"][1], 4)
     (2.0, 4.4841)
     """
-    x = np.asarray(values, dtype=float)
+    x = np.asarray(values, dtype=float).ravel()
     n = int(x.size)
     mean = float(x.mean()) if n else float("nan")
-    se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    se = float(standard_error(x)) if n > 1 else float("nan")
     half = t_quantile(n, level) * se if n > 1 else float("nan")
     return {"mean": mean, "se": se, "ci": [mean - half, mean + half], "n": n}
 
@@ -131,6 +146,8 @@ __all__ = [
     "fermi_fixation_probability",
     "fixation_probability",
     "mean_ci",
+    "standard_error",
+    "t_half_width",
     "t_interval",
     "t_quantile",
 ]

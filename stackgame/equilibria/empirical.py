@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 from stackgame import seeds
 from stackgame.equilibria import solvers
 from stackgame.errors import UserError
-from stackgame.stats import mean_ci, t_quantile
+from stackgame.stats import mean_ci, standard_error, t_half_width
 
 FloatArray = NDArray[np.float64]
 Profile = tuple[int, ...]
@@ -334,14 +334,11 @@ class PayoffTable:
     @property
     def se(self) -> FloatArray:
         """Standard error of the mean payoff."""
-        r = self.samples.shape[-1]
-        if r < 2:
-            return np.full(self.mean.shape, np.nan)
-        return np.asarray(np.std(self.samples, axis=-1, ddof=1) / math.sqrt(r), dtype=float)
+        return np.asarray(standard_error(self.samples, axis=-1), dtype=float)
 
     def ci(self, level: float = 0.95) -> tuple[FloatArray, FloatArray]:
         """Student-t confidence interval of the mean payoff, ``(low, high)``."""
-        half = t_quantile(self.samples.shape[-1], level) * self.se
+        half = t_half_width(self.samples, level, axis=-1)
         return self.mean - half, self.mean + half
 
     @property

@@ -119,3 +119,20 @@ def test_fermi_fixation_probability_is_elementwise():
     for idx in np.ndindex(deltas.shape):
         assert out[idx] == float(stats.fermi_fixation_probability(deltas[idx], 0.8, 6))
     assert np.all(np.diff(out.ravel()) > 0)  # increasing in the advantage
+
+
+def test_standard_error_and_half_width_along_an_axis_match_the_one_sample_functions():
+    rng = np.random.default_rng(4)
+    samples = rng.normal(size=(3, 4, 7))
+    se = stats.standard_error(samples, axis=-1)
+    half = stats.t_half_width(samples, axis=-1)
+    assert se.shape == half.shape == (3, 4)
+    for idx in np.ndindex(3, 4):
+        one = stats.mean_ci(samples[idx])
+        assert se[idx] == one["se"]
+        assert one["ci"][1] == one["mean"] + half[idx]
+
+
+def test_standard_error_of_one_repetition_is_nan():
+    assert np.isnan(stats.standard_error(np.ones((2, 3, 1)))).all()
+    assert np.isnan(stats.standard_error([5.0]))
