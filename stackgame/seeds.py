@@ -11,17 +11,21 @@ another process or to a recorded table takes an integer word of its stream
 
 The streams in use (the key under the command's root seed):
 
-=====================================  ===================================================
-tournament match seeds                 ``(0,)``, word ``i`` for match ``i`` (63 bits)
-tournament profile sample              ``(1,)``
-tournament bootstrap intervals         ``(2,)``
-``stackgame evolve --process moran``   ``(3,)``, one 32-bit word
-a match's own stream, its two players  ``(0,)``, ``(1,)``, ``(2,)`` under the match seed
-equilibria: estimation, check, sample  ``(0,)``, ``(1,)``, ``(2,)``; repetition ``r``
-                                       at ``(0, r)``, check repetition ``r`` at ``(1, r)``
-batch run ``i`` (or replicate ``r``)   ``(i,)`` (``(r,)`` with common random numbers)
-thesis run ``i``                       ``(i,)``, one 32-bit word
-=====================================  ===================================================
+======================================  ==================================================
+tournament match seeds                  ``(0,)``, word ``i`` for match ``i`` (63 bits)
+tournament profile sample (stack)       ``(1,)``
+tournament bootstrap intervals          ``(2,)``
+``stackgame evolve`` (Moran)            ``(3,)``, one 32-bit word
+matrix match: length and noise, seats   ``(0,)``; ``(1,)`` and ``(2,)`` under the match seed
+stack match: length, simulation seed    ``(0,)``; ``(1,)`` (32 bits) under the match seed
+equilibria: estimation, check, sample   ``(0,)``, ``(1,)``, ``(2,)``; repetition ``r`` at
+                                        ``(0, r)`` or ``(1, r)`` (32 bits); bootstrap
+                                        ``(2, 0)``; replicator starts ``(2, 1)``
+batch run ``i`` (replicate ``r``)       ``(i,)`` (``(r,)`` with common random numbers),
+                                        one 63-bit word
+thesis run ``i``                        ``(i,)``, one 32-bit word
+Moran fixation by simulation, run ``i``  ``(i,)``, one 32-bit word
+======================================  ==================================================
 
 The model (``environment/``) spawns its own children of the run seed the same way
 (regulator, shocks, then one per firm), without importing this module: the model imports

@@ -1,3 +1,7 @@
+"""What a tournament produced: ranking, payoff matrix, intervals, pairwise tests, files."""
+
+from __future__ import annotations
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,3 +130,98 @@ def test_wins_table_equals_the_grouped_sum(names):
         )
     )
     assert keys == sorted(keys) and list(ranking["rank"]) == list(range(1, len(names) + 1))
+
+
+@pytest.fixture(scope="module")
+def small():
+    spec = TournamentSpec(("tit_for_tat", "defector", "cooperator"), turns=10, repetitions=3)
+    return Tournament(spec).play()
+
+
+def test_write_csv_and_parquet_hold_the_same_tables(small, tmp_path):
+    csv = small.write(tmp_path / "csv")
+    pq = small.write(tmp_path / "pq", fmt="parquet")
+    assert [p.name for p in csv][-1] == "result.json"
+    assert [p.stem for p in csv] == [p.stem for p in pq]
+    for a, b in zip(csv[:-1], pq[:-1], strict=True):
+        keep = a.stem in ("payoff_matrix", "scores")
+        left = pd.read_csv(a, index_col=0 if keep else None)
+        right = pd.read_parquet(b)
+        left.columns = [str(c) for c in left.columns]
+        right.columns = [str(c) for c in right.columns]
+        pd.testing.assert_frame_equal(  # CSV reads a missing error back as NaN, not None
+            left.reset_index(drop=True).fillna(-1),
+            right.reset_index(drop=True).fillna(-1),
+            check_dtype=False,
+        )
+    assert (tmp_path / "csv" / "result.json").read_text() == small.to_json() + "\n"
+    assert "per_seat" not in {p.stem for p in csv}  # matrix games have no seats
+
+
+def test_write_refuses_an_unknown_format(small, tmp_path):
+    from stackgame.errors import UserError
+
+    with pytest.raises(UserError, match="format: use csv or parquet, not 'xlsx'"):
+        small.write(tmp_path, fmt="xlsx")
+    assert not any(tmp_path.iterdir())
+
+
+def test_json_is_strict_nan_becomes_null():
+    import json
+
+    spec = TournamentSpec(("tit_for_tat", "defector"), turns=5, repetitions=1)
+    result = Tournament(spec).play()  # one repetition: no interval, NaN bounds
+    text = result.to_json()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    assert all(r["ci_low"] is None and r["ci_high"] is None for r in data["ranking"])
+
+
+def test_summary_text_lists_the_ranking(small):
+    text = small.summary_text()
+    for name in small.ranking["strategy"]:
+        assert name in text
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if "defector" in line or "tit_for_tat" in line)
+    assert lines[first].split()[1] == small.ranking["strategy"].iloc[0]
+
+
+def test_best_in_repetition_marks_only_a_strict_single_best():
+    from stackgame.tournaments.results import _best_in_repetition
+
+    ok = pd.DataFrame(
+        {"repetition": [0, 0, 0, 1, 1, 2], "payoff_0": [1.0, 3.0, 2.0, 5.0, 5.0, 9.0]}
+    )
+    # repetition 0: match 1 is best; repetition 1: a tie, no winner; repetition 2: alone
+    assert _best_in_repetition(ok, "payoff_0").tolist() == [0, 1, 0, 0, 0, 0]
+
+
+def _stack_like(payoffs):
+    """A stand-in TournamentResult for profit_gain: two seats, the given payoffs."""
+    from types import SimpleNamespace
+
+    rows = [{"status": "ok", "payoff_0": a, "payoff_1": b} for a, b in payoffs] + [
+        {"status": "error", "payoff_0": np.nan, "payoff_1": np.nan}
+    ]
+    spec = SimpleNamespace(seats=("a", "b"))
+    return SimpleNamespace(matches=pd.DataFrame(rows), spec=spec)
+
+
+def test_profit_gain_is_calvanos_delta_with_a_t_interval():
+    from stackgame.tournaments.results import profit_gain
+
+    # Nash 1, monopoly 3: payoffs 1 -> 0, 3 -> 1, 2 -> 0.5; failed matches are left out
+    out = profit_gain(_stack_like([(1.0, 3.0), (2.0, 2.0), (3.0, 3.0)]), 1.0, 3.0)
+    assert out["per_match"] == [0.5, 0.5, 1.0]
+    assert out["profit_gain"] == pytest.approx(2 / 3)
+    from stackgame.stats import t_interval
+
+    assert (out["ci_low"], out["ci_high"]) == t_interval(np.array([0.5, 0.5, 1.0]))
+    assert out["nash_profit"] == 1.0 and out["monopoly_profit"] == 3.0
+
+
+def test_profit_gain_needs_monopoly_above_nash():
+    from stackgame.errors import UserError
+    from stackgame.tournaments.results import profit_gain
+
+    with pytest.raises(UserError, match="monopoly_profit must exceed nash_profit"):
+        profit_gain(_stack_like([(1.0, 1.0)]), 2.0, 2.0)
