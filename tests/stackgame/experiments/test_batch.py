@@ -112,6 +112,8 @@ def write(tmp_path, text, name="spec.toml"):
     return path
 
 
+STANCE = "[batch]\n[parameters]\n'regulator.stance' = "
+
 BAD = [
     ("[batch\n", "malformed TOML"),
     ("[batch]\n[params]\nx = [1]\n", "params: unknown table"),
@@ -137,13 +139,13 @@ BAD = [
         "[batch]\n[parameters]\n'regulator.stance' = [0.5, nan]\n",
         'regulator.stance"[1]: must be a finite number',
     ),
-    ("[batch]\n[parameters]\n'regulator.stance' = [0.5, 7.0]\n", "regulator.stance"),
+    (STANCE + "[0.5, 7.0]\n", "regulator.stance"),
     (
         "[batch]\n[parameters]\n'regulator.stance' = {min = 0.0, max = inf, levels = 2}\n",
         "max: must be a finite number",
     ),
-    ("[batch]\n[parameters]\n'regulator.stance' = {min = 0.0, max = 1.0}\n", "needs 'levels'"),
-    ("[batch]\n[parameters]\n'regulator.stance' = 0.5\n", "give a list of values or a range"),
+    (STANCE + "{min = 0.0, max = 1.0}\n", "needs 'levels'"),
+    (STANCE + "0.5\n", "give a list of values or a range"),
     ("[batch]\n[parameters]\n", "parameters: vary at least one parameter"),
     (
         "[batch]\ndesign = 'grid'\n[parameters]\n'regulator.stance' = [0.1]\n",
@@ -174,6 +176,21 @@ BAD = [
         "[batch]\n[parameters]\n'regulator.stance' = [0.1]\n[report]\nx = 'demand.growth'\n",
         "report.x",
     ),
+    (STANCE + "{values = [0.1], step = 1}\n", "unknown field 'step' next to 'values'"),
+    (STANCE + "[]\n", "needs at least one value"),
+    (STANCE + "[0.1, 0.1]\n", "a value appears twice"),
+    (
+        STANCE + "{min = 0.0, max = 1.0, levels = 2, step = 3}\n",
+        "unknown field; a range has min, max",
+    ),
+    (STANCE + "{min = 0.0, levels = 2}\n", "a range needs both 'min' and 'max'"),
+    (STANCE + "{min = 'a', max = 1.0, levels = 2}\n", "min: must be a number (got 'a')"),
+    (STANCE + "{min = 1.0, max = 0.0, levels = 2}\n", "min must be below max (got 1.0 and 0.0)"),
+    (
+        STANCE + "{min = 0.0, max = 1.0, levels = 2, integer = 'yes'}\n",
+        "integer: must be true or false",
+    ),
+    (STANCE + "{min = 0.0, max = 1.0, levels = 1}\n", "levels: must be an integer >= 2 (got 1)"),
 ]
 
 
