@@ -48,3 +48,37 @@ def test_write_manifest_writes_sorted_json(tmp_path):
     data = json.loads(path.read_text())
     assert data["seed"] == 1 and data["command"] == "stackgame run"
     assert list(data) == sorted(data)
+
+
+def test_versions_skip_a_package_that_is_not_installed(monkeypatch):
+    monkeypatch.setattr(m, "_PACKAGES", ("numpy", "no-such-package-xyz"))
+    v = m.versions()
+    assert set(v) == {"python", "numpy"}
+
+
+def test_git_revision_is_none_outside_git_or_without_git(monkeypatch):
+    import subprocess
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(
+        subprocess, "run", lambda *a, **k: SimpleNamespace(returncode=128, stdout="")
+    )
+    assert m.git_revision() is None
+
+    def missing(*a, **k):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(subprocess, "run", missing)
+    assert m.git_revision() is None
+
+
+def test_git_revision_marks_uncommitted_changes(monkeypatch):
+    import subprocess
+    from types import SimpleNamespace
+
+    answers = iter(
+        [SimpleNamespace(returncode=0, stdout="a" * 40 + "\n"),
+         SimpleNamespace(returncode=0, stdout=" M stackgame/cli.py\n")]
+    )  # fmt: skip
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: next(answers))
+    assert m.git_revision() == "a" * 40 + "-dirty"
