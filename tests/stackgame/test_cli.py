@@ -111,3 +111,44 @@ def test_python_dash_m_runs_the_same_cli():
     )
     assert done.returncode == 0
     assert done.stdout.startswith("usage: stackgame")
+
+
+def test_a_command_module_that_is_not_there_is_left_out(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def without_viz(name, *args):
+        if name == "stackgame.commands.viz":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_viz)
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert "viz" not in sub.choices and "run" in sub.choices
+
+
+def test_a_missing_dependency_inside_a_command_is_not_hidden(monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def broken(name, *args):
+        if name == "stackgame.commands.viz":
+            raise ModuleNotFoundError("No module named 'solara'", name="solara")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError, match="solara"):
+        cli.build_parser()
+
+
+def test_version_of_an_uninstalled_tree_is_unknown(monkeypatch):
+    from importlib import metadata
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    assert cli._version() == "unknown"

@@ -37,3 +37,18 @@ def test_report_command_json_and_bad_folder(tmp_path, capsys):
     args = parser.parse_args(["report", str(tmp_path / "nowhere")])
     with pytest.raises(UserError, match="no such folder"):
         args.handler(args)
+
+
+def test_report_command_prints_markdown_and_where_it_wrote(tmp_path, capsys):
+    out = batch(tmp_path, RAW, fake_run)
+    parser = argparse.ArgumentParser()
+    report_cmd.register(parser.add_subparsers())
+    dest = tmp_path / "elsewhere"
+    args = parser.parse_args(["report", str(out), "--no-plots", "--out", str(dest)])
+    assert args.handler(args) == 0
+    text = capsys.readouterr().out
+    assert text.rstrip().endswith(f"written to {dest}/")
+    assert text.startswith((dest / "summary.md").read_text().rstrip()[:40])
+    args = parser.parse_args(["report", str(out), "--seed", "-1"])
+    with pytest.raises(UserError, match="--seed: must be a non-negative integer"):
+        args.handler(args)
