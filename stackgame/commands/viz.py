@@ -87,16 +87,10 @@ def check_address(host: str, port: int) -> None:
 
 def check_installed() -> None:
     """Raise :class:`~stackgame.errors.UserError` if the ``viz`` extra is missing."""
-    from importlib.util import find_spec
+    from stackgame.errors import require
 
-    from stackgame.errors import UserError
-
-    missing = [m for m in ("solara", "solara_assets", "ipyvuetify") if find_spec(m) is None]
-    if missing:
-        raise UserError(
-            f"the page needs {', '.join(missing)} (without solara_assets it would load its "
-            "scripts from a CDN): pip install 'stackgame[viz]'"
-        )
+    # without solara_assets the page would load its scripts from a CDN
+    require("solara", "solara_assets", "ipyvuetify", needed_for="the page")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,13 +5,13 @@ Everything here reads a :class:`~stackgame.simulation.simulate.RunResult`; nothi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stackgame import strict_json
 from stackgame.simulation.simulate import RunResult
 
 
@@ -63,7 +63,8 @@ def render_text(result: RunResult) -> str:
     """The readable answer: value capture, margins vs the seed facts, moves, verdict."""
     s = result.summary
     out = [
-        f"Who wins the AI stack?  scenario {s['scenario']}, {s['rounds']} rounds, seed {s['seed']}",
+        f"Who wins? {s.get('title', s['scenario'])}  "
+        f"(scenario {s['scenario']}, {s['rounds']} rounds, seed {s['seed']})",
         "",
         table(
             ["layer", "value share", "spend share", "gross margin", "operating margin", "HHI"],
@@ -129,9 +130,11 @@ def render_text(result: RunResult) -> str:
         ]
     out += ["", "Integration:"]
     moves = s["integrations"]
-    out += [f"  round {e['round']:>3}  {e['firm']}: {e['text']}" for e in moves] or [
-        "  nobody integrated"
-    ]
+    status = {"planned": "  (planned: online after the run ends)", "failed": "  (not made)"}
+    out += [
+        f"  round {e['round']:>3}  {e['firm']}: {e['text']}{status.get(e.get('status', ''), '')}"
+        for e in moves
+    ] or ["  nobody integrated"]
     reg = s["regulator"]
     out += [
         "",
@@ -155,7 +158,7 @@ def write_tables(result: RunResult, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     p = folder / "summary.json"
-    p.write_text(json.dumps(result.summary, indent=2) + "\n")
+    strict_json.write(p, result.summary)
     paths.append(p)
     for name, frame in (("layers", result.per_round()), ("firms", result.per_firm_round())):
         csv = folder / f"{name}.csv"
