@@ -42,7 +42,7 @@ def test_json_lists_every_strategy_with_its_classifier(capsys):
     assert [r["name"] for r in rows] == list(all_strategies())
     for r in rows:
         cls = all_strategies()[r["name"]]
-        assert r["summary"] == (cls.__doc__ or "").strip().splitlines()[0]
+        assert r["summary"] == plain_text((cls.__doc__ or "").strip().splitlines()[0])
         assert {k: r[k] for k in cls.classifier.as_dict()} == cls.classifier.as_dict()
         assert r["family"] in {"fixed", "archetype", "reciprocal", "learner"}
 
