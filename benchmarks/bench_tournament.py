@@ -13,8 +13,8 @@ included; ours best and median of ``STACKGAME_BENCH_PASSES`` (9) passes, Axelrod
 neither figure; the ratio is printed best against best, median against median, and
 Axelrod's best against our slowest pass (the worst case). Our parallel play forks
 children that share the matches with this process where fork exists
-(``stackgame.tournaments.tournament._play_forked``); the pool start-up line times the
-process pool used where it does not. Also times ``stackgame --help``.
+(``stackgame.experiments.executor.map_blocks``); the pool start-up line times the process
+pool used where it does not (the batch executor's). Also times ``stackgame --help``.
 """
 
 from __future__ import annotations
@@ -69,11 +69,11 @@ def _ours(processes: int) -> tuple[float, list[str]]:
 
 
 def _pool_startup() -> float:
-    from stackgame.tournaments.tournament import _pool
+    from stackgame.experiments.executor import _process_pool
 
     start = time.perf_counter()
-    with _pool(2) as pool:
-        pool.map(abs, [1, 2])
+    with _process_pool(2, []) as pool:
+        list(pool.map(abs, [1, 2]))
     return time.perf_counter() - start
 
 

@@ -137,9 +137,7 @@ def _numbers(text: str, flag: str, kind: type) -> list[Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the payoff matrix, run the dynamics, write shares, plot and JSON."""
-    import numpy as np
-
-    from stackgame import strict_json
+    from stackgame import seeds, strict_json
     from stackgame.commands.arguments import check_output_folder
     from stackgame.errors import UserError
     from stackgame.evolution import dynamics as evolution
@@ -166,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         if len(initial) != k:
             raise UserError(f"--initial: give {k} counts (one per strategy), got {len(initial)}")
         steps = args.steps if args.steps is not None else 100 * sum(initial)
-        seed = int(np.random.SeedSequence(args.seed, spawn_key=(3,)).generate_state(1)[0])
+        seed = seeds.seed32(seeds.child(args.seed, 3))
         result: Any = evolution.moran_process(
             matrix,
             initial,

@@ -11,7 +11,7 @@ interval. When there are more profiles than ``max_profiles``, a seeded uniform s
 profiles is simulated (and said so); the solvers that need the whole table are then
 skipped and pure equilibria are only *candidates* until every deviation is checked.
 
-Seeds: one root seed; ``numpy.random.SeedSequence(seed).spawn(3)`` gives the estimation
+Seeds: one root seed; its first three streams (:func:`stackgame.seeds.children`) give the estimation
 stream, the deviation-check stream and the sampling/bootstrap stream. Repetition ``r``
 uses the same simulation seed for every profile (common random numbers: differences
 between profiles are not blurred by different draws), and the deviation check draws
@@ -38,8 +38,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from stackgame import seeds
 from stackgame.equilibria import solvers
 from stackgame.errors import UserError
+from stackgame.stats import mean_ci, standard_error, t_half_width
 
 FloatArray = NDArray[np.float64]
 Profile = tuple[int, ...]
@@ -160,13 +162,9 @@ def validate(spec: GameSpec, firm_names: Sequence[str]) -> None:
         raise UserError(f"--rounds: must be at least 1 (got {spec.rounds})")
 
 
-def _int_seeds(seq: np.random.SeedSequence, n: int) -> list[int]:
-    return [int(child.generate_state(1, dtype=np.uint32)[0]) for child in seq.spawn(n)]
-
-
 def streams(seed: int) -> tuple[np.random.SeedSequence, ...]:
     """Return the three seed streams: estimation, deviation check, sampling and bootstrap."""
-    return tuple(np.random.SeedSequence(seed).spawn(3))
+    return tuple(seeds.children(seed, 3))
 
 
 def choose_profiles(
@@ -306,25 +304,6 @@ def run_jobs(
 # -- statistics ---------------------------------------------------------------------------
 
 
-def t_quantile(n: int, level: float = 0.95) -> float:
-    """Two-sided Student-t quantile for ``n`` observations (``n - 1`` degrees of freedom)."""
-    if n < 2:
-        return float("nan")
-    from scipy import stats
-
-    return float(stats.t.ppf(0.5 + level / 2, n - 1))
-
-
-def mean_ci(values: Sequence[float] | FloatArray, level: float = 0.95) -> dict[str, Any]:
-    """Mean, standard error and Student-t confidence interval of a sample."""
-    x = np.asarray(values, dtype=float)
-    n = int(x.size)
-    mean = float(x.mean()) if n else float("nan")
-    se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
-    half = t_quantile(n, level) * se if n > 1 else float("nan")
-    return {"mean": mean, "se": se, "ci": [mean - half, mean + half], "n": n}
-
-
 @dataclass
 class PayoffTable:
     """The empirical payoff table.
@@ -355,14 +334,11 @@ class PayoffTable:
     @property
     def se(self) -> FloatArray:
         """Standard error of the mean payoff."""
-        r = self.samples.shape[-1]
-        if r < 2:
-            return np.full(self.mean.shape, np.nan)
-        return np.asarray(np.std(self.samples, axis=-1, ddof=1) / math.sqrt(r), dtype=float)
+        return np.asarray(standard_error(self.samples, axis=-1), dtype=float)
 
     def ci(self, level: float = 0.95) -> tuple[FloatArray, FloatArray]:
         """Student-t confidence interval of the mean payoff, ``(low, high)``."""
-        half = t_quantile(self.samples.shape[-1], level) * self.se
+        half = t_half_width(self.samples, level, axis=-1)
         return self.mean - half, self.mean + half
 
     @property
@@ -421,12 +397,10 @@ def build_table(
 ) -> PayoffTable:
     """Simulate the profiles (all, or a seeded sample) ``R`` times each; the payoff table."""
     est, _, sample = streams(spec.seed)
-    seeds = _int_seeds(est, spec.repetitions)
-    profiles, sampled = choose_profiles(
-        spec.shape, spec.max_profiles, np.random.default_rng(sample)
-    )
+    run_seeds = seeds.seeds32(est, spec.repetitions)
+    profiles, sampled = choose_profiles(spec.shape, spec.max_profiles, seeds.generator(sample))
     jobs = [
-        Job(f"est-{'.'.join(map(str, prof))}-{r:04d}", prof, seeds[r])
+        Job(f"est-{'.'.join(map(str, prof))}-{r:04d}", prof, run_seeds[r])
         for prof in profiles
         for r in range(spec.repetitions)
     ]
@@ -495,12 +469,12 @@ def deviation_check(
     """
     _, check, sample = streams(spec.seed)
     reps = spec.check_repetitions or spec.repetitions
-    seeds = _int_seeds(check, reps)
+    run_seeds = seeds.seeds32(check, reps)
     mixes = [np.asarray(x, dtype=float) for x in strategies]
     profiles = needed_profiles(spec.shape, mixes)
     tag = _mix_tag(mixes)
     jobs = [
-        Job(f"chk-{tag}-{'.'.join(map(str, p))}-{r:04d}", p, seeds[r])
+        Job(f"chk-{tag}-{'.'.join(map(str, p))}-{r:04d}", p, run_seeds[r])
         for p in profiles
         for r in range(reps)
     ]
@@ -531,7 +505,7 @@ def deviation_check(
         return out
 
     point = gains(fresh.mean(axis=-1))
-    rng = np.random.default_rng(sample.spawn(1)[0])
+    rng = seeds.generator(sample, 0)
     boot = np.empty((bootstrap, len(point)))
     eps_boot = np.empty(bootstrap)
     for b in range(bootstrap):
@@ -704,7 +678,7 @@ def analyse(
     est, _, _ = streams(spec.seed)
     default_rows = run_jobs(
         spec,
-        [Job(f"def-{r:04d}", None, s) for r, s in enumerate(_int_seeds(est, spec.repetitions))],
+        [Job(f"def-{r:04d}", None, s) for r, s in enumerate(seeds.seeds32(est, spec.repetitions))],
         processes=processes,
         store_dir=store_dir,
         progress=progress,
@@ -745,7 +719,7 @@ def analyse(
         _, _, sample = streams(spec.seed)
         rep = solvers.replicator_ranking(
             mean,
-            np.random.default_rng(sample.spawn(2)[1]),
+            seeds.generator(sample, 1),
             starts=replicator_starts,
             steps=1000,
             dt=0.1,

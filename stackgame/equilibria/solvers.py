@@ -43,6 +43,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from stackgame.stats import fermi_fixation_probability, fixation_probability
+
 FloatArray = NDArray[np.float64]
 Profile = tuple[int, ...]
 
@@ -53,7 +55,6 @@ __all__ = [
     "check_payoffs",
     "deviation_gains",
     "expected_payoffs",
-    "fixation_probability",
     "gambit_equilibria",
     "mixed_equilibria",
     "mixed_regret",
@@ -325,40 +326,6 @@ def _gambit_probs(mix: Any) -> FloatArray:
 # -- alpha-Rank --------------------------------------------------------------------------
 
 
-def fixation_probability(delta: ArrayLike, alpha: float, m: int) -> FloatArray:
-    """Fixation probability of one mutant in a monomorphic population of size ``m``.
-
-    Under the Fermi (logistic) selection rule with intensity ``alpha``, a single mutant
-    whose payoff exceeds the residents' by ``delta`` (constant across the population, as in
-    multi-population alpha-Rank) takes over with probability ([Traulsen2006]_, used in the
-    Methods of [Omidshafiei2019]_)::
-
-        rho(delta) = (1 - exp(-alpha delta)) / (1 - exp(-m alpha delta))   (delta != 0)
-        rho(0)     = 1 / m                                                  (neutral drift)
-
-    Computed in log space, so that large ``alpha |delta|`` neither overflows nor loses the
-    tiny probabilities of disadvantageous mutants.
-    """
-    d = np.asarray(delta, dtype=float)
-    x = alpha * d
-    out = np.full(d.shape, 1.0 / m)
-    pos = x > 1e-12
-    neg = x < -1e-12
-    xp = x[pos]
-    # rho = -expm1(-x) / -expm1(-m x): both terms in (0, 1], no overflow.
-    out[pos] = np.expm1(-xp) / np.expm1(-m * xp)
-    yn = -x[neg]  # > 0; rho = expm1(y) / expm1(m y), in logs
-    out[neg] = np.exp(_log_expm1(yn) - _log_expm1(m * yn))
-    return out
-
-
-def _log_expm1(y: FloatArray) -> FloatArray:
-    """``log(exp(y) - 1)`` for ``y > 0`` without overflow."""
-    return np.where(
-        y > 30, y + np.log1p(-np.exp(-np.minimum(y, 700))), np.log(np.expm1(np.minimum(y, 30)))
-    )
-
-
 @dataclass(frozen=True)
 class AlphaRankResult:
     """What alpha-Rank returns.
@@ -437,7 +404,7 @@ def alpha_rank(
         C[s, s'] = eta * rho_k(s -> s'),   eta = 1 / sum_k (|S_k| - 1)
         C[s, s]  = 1 - sum_{s' != s} C[s, s']
 
-    where ``rho_k`` is :func:`fixation_probability` of the payoff difference
+    where ``rho_k`` is :func:`stackgame.stats.fermi_fixation_probability` of the payoff difference
     ``u_k(s') - u_k(s)`` with ranking intensity ``alpha``. The alpha-Rank scores are the
     stationary distribution ``pi`` of ``C`` (``pi C = pi``), which always exists, and the
     ranking sorts profiles by ``pi``. As ``alpha`` grows, the mass concentrates on the
@@ -473,7 +440,7 @@ def alpha_rank(
                     else:
                         c[i, j] = eta * ((1 - inf_alpha_eps) if delta > 0 else inf_alpha_eps)
                 else:
-                    c[i, j] = eta * float(fixation_probability(delta, alpha, int(m)))
+                    c[i, j] = eta * float(fermi_fixation_probability(delta, alpha, int(m)))
         c[i, i] = 1.0 - c[i].sum()
     pi = _stationary(c).reshape(shape)
     return AlphaRankResult(pi, c, _ranking(pi), float(alpha), int(m))
@@ -514,11 +481,8 @@ def alpha_rank_single_population(
             f_r = ((p - 1) * a[r, r] + (m - p) * a[r, s]) / (m - 1)
             q = m - p
             f_s = ((q - 1) * a[s, s] + (m - q) * a[s, r]) / (m - 1)
-            # log of each product term, cumulated over p = 1..l
-            logs = np.cumsum(-alpha * (f_r - f_s))
-            top = max(0.0, float(logs.max()))
-            log_sum = top + np.log(np.exp(-top) + np.exp(logs - top).sum())
-            c[s, r] = np.exp(-log_sum) / (s_count - 1)
+            # each ratio T-/T+ of the Fermi rule is exp(-alpha (f_r - f_s))
+            c[s, r] = fixation_probability(-alpha * (f_r - f_s)) / (s_count - 1)
         c[s, s] = 1.0 - c[s].sum()
     pi = _stationary(c)
     return AlphaRankResult(pi, c, _ranking(pi), float(alpha), int(m))

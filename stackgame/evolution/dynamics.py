@@ -16,7 +16,7 @@ cooperation and evolutionary stability in finite populations", Nature 428)
     drawn uniformly from the other types. Without mutation the process stops when one
     type has fixated. The fixation probability of a single ``i`` mutant among ``j``
     residents has the closed form ``1 / (1 + sum_{k=1}^{N-1} prod_{m=1}^k g_m / f_m)``
-    (Nowak et al. 2004, eq. 1) that :func:`fixation_probability` gives and the tests
+    (Nowak et al. 2004, eq. 1) that :func:`moran_fixation_probability` gives and the tests
     check the simulation against.
 Discrete replicator dynamics (Taylor and Jonker 1978; Hofbauer and Sigmund 1998, Sec. 7.1)
     ``x_i(t + 1) = x_i(t) f_i(x) / f_bar(x)`` with ``f = A x`` shifted to be positive:
@@ -25,7 +25,7 @@ Discrete replicator dynamics (Taylor and Jonker 1978; Hofbauer and Sigmund 1998,
     discrete map on the simplex).
 
 Randomness comes only from the generator seeded by ``seed``
-(``numpy.random.default_rng(SeedSequence(seed))``).
+(:func:`stackgame.seeds.generator`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stackgame import seeds
 from stackgame.errors import UserError
+from stackgame.stats import fixation_probability
 
 
 def _check_matrix(payoffs: Any) -> tuple[np.ndarray, list[str]]:
@@ -162,7 +164,7 @@ def moran_process(
         raise UserError(f"mutation: must be a probability in [0, 1], got {mutation}")
     if steps < 0:
         raise UserError(f"steps: must be non-negative, got {steps}")
-    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    rng = seeds.generator(seed)
     history = [counts.copy()]
     fixated = fixation_step = None
     for step in range(1, steps + 1):
@@ -201,7 +203,7 @@ def moran_process(
     return MoranResult(names, np.array(history), fixated, fixation_step, seed, params)
 
 
-def fixation_probability(
+def moran_fixation_probability(
     payoffs: Any, mutant: int, resident: int, population: int, intensity: float = 1.0
 ) -> float:
     """Probability that one ``mutant`` takes over a population of ``resident``.
@@ -222,7 +224,8 @@ def fixation_probability(
     i = np.arange(1, n)
     f = 1 - intensity + intensity * (a * (i - 1) + b * (n - i)) / (n - 1)
     g = 1 - intensity + intensity * (c * i + d * (n - i - 1)) / (n - 1)
-    return float(1.0 / (1.0 + np.sum(np.cumprod(g / f))))
+    with np.errstate(divide="ignore"):  # a zero fitness: log 0 = -inf, as the ratio says
+        return fixation_probability(np.log(g) - np.log(f))
 
 
 def simulated_fixation(
@@ -239,13 +242,13 @@ def simulated_fixation(
     arr, _ = _check_matrix(payoffs)
     sub = arr[np.ix_([mutant, resident], [mutant, resident])]
     wins = 0
-    for ss in np.random.SeedSequence(seed).spawn(runs):
+    for ss in seeds.children(seed, runs):
         res = moran_process(
             sub,
             [1, population - 1],
             steps=10**9,
             intensity=intensity,
-            seed=int(ss.generate_state(1)[0]),
+            seed=seeds.seed32(ss),
         )
         wins += res.fixated == "0"
     return wins / runs

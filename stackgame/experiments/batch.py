@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from stackgame import seeds
 from stackgame.errors import UserError, read_toml
 from stackgame.experiments.executor import TABLES_KEY, ExecutionSummary, ResultStore, Task, execute
 
@@ -323,8 +324,7 @@ class BatchSpec:
     def run_seed(self, point: int, replicate: int) -> int:
         """Derive one run's seed from the root seed by ``SeedSequence`` spawn keys."""
         key = (replicate,) if self.common_random_numbers else (point * self.replicates + replicate,)
-        state = np.random.SeedSequence(self.seed, spawn_key=key).generate_state(1, np.uint64)
-        return int(state[0] >> np.uint64(1))  # 63 bits: fits Parquet's int64
+        return seeds.seeds63(seeds.child(self.seed, *key), 1)[0]  # 63 bits: Parquet's int64
 
     def tasks(self) -> Iterator[Task]:
         """Every run, in enumeration order, with its stable run id and seed."""

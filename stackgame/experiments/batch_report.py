@@ -263,11 +263,11 @@ def _against(
             ax.set_xticks(xs, [str(v) for v in g.index], rotation=20, ha="right")
         err = g["std"].fillna(0)
         if interval == "ci95":
-            from scipy import stats
+            from stackgame.stats import t_quantile
 
-            n = g["count"].to_numpy(dtype=float)
-            t = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)), 0.0)
-            err = err * t / np.sqrt(np.maximum(n, 1))
+            counts = g["count"].to_numpy(dtype=int)
+            t = np.array([t_quantile(int(k)) if k > 1 else 0.0 for k in counts])
+            err = err * t / np.sqrt(np.maximum(counts, 1))
         ax.errorbar(xs, g["mean"], yerr=err, marker="o", capsize=3, label=label)
     else:
         ax.scatter(col, ok[metric], s=8, alpha=0.6, label=label)

@@ -18,7 +18,6 @@ is reproduced by ``stackgame run --scenario ... --seed s``.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from stackgame.stats import mean_ci
 
 if TYPE_CHECKING:
     from stackgame.environment.scenario import Scenario
@@ -90,8 +91,6 @@ def paired(base: Sequence[float], what: Sequence[float]) -> dict[str, Any]:
     With one seed the interval is ``None``; when every difference is equal the interval
     has zero width.
     """
-    from scipy import stats
-
     b = np.asarray(base, dtype=float)
     w = np.asarray(what, dtype=float)
     d = w - b
@@ -99,9 +98,7 @@ def paired(base: Sequence[float], what: Sequence[float]) -> dict[str, Any]:
     mean = float(d.mean())
     ci: list[float] | None = None
     if k > 1:
-        sd = float(d.std(ddof=1))
-        half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1)) * sd / math.sqrt(k)
-        ci = [mean - half, mean + half]
+        ci = list(mean_ci(d, CONFIDENCE)["ci"])
     return {
         "baseline": float(b.mean()),
         "whatif": float(w.mean()),

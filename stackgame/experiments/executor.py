@@ -57,6 +57,7 @@ __all__ = [
     "Task",
     "TaskTimeout",
     "execute",
+    "map_blocks",
 ]
 
 TABLES_KEY = "__tables__"
@@ -835,18 +836,15 @@ def _drive_pool(
     and every batch in flight fails; those tasks are run again one at a time, alone, on a
     fresh pool, and one that breaks the pool again is recorded as an error.
     """
-    ctx = multiprocessing.get_context("forkserver")
     modules = [m for m in (*preload, _module_of(fn)) if m and m != "__main__"]
-    ctx.set_forkserver_preload(modules)  # effective if the fork server is not running yet
+    ctx = _pool_context(modules)
     max_inflight = workers * 4
     pending = _batches(todo, batch_size)
     retry: list[list[Task]] = []
     crashes: dict[str, int] = {}
 
     def new_pool() -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=ctx, initializer=_warm, initargs=(modules, os.getpid())
-        )
+        return _process_pool(workers, modules, ctx)
 
     pool = new_pool()
     inflight: dict[cf.Future, list[Task]] = {}
@@ -884,6 +882,33 @@ def _drive_pool(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_context(modules: Sequence[str]) -> Any:
+    """The start method of every local pool: a fork server that has imported ``modules``.
+
+    Where there is no fork server (Windows), workers are spawned and import ``modules``
+    in the pool initializer.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(modules))  # effective if the fork server is not running yet
+    return ctx
+
+
+def _process_pool(workers: int, modules: Sequence[str], ctx: Any = None) -> cf.ProcessPoolExecutor:
+    """The local process pool (:func:`execute` and :func:`map_blocks` where fork is missing).
+
+    Workers start from the fork server (see :func:`_pool_context`), import ``modules``
+    once, ignore Ctrl-C (the driver's business) and exit when the driver dies.
+    """
+    return cf.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx if ctx is not None else _pool_context(modules),
+        initializer=_warm,
+        initargs=(list(modules), os.getpid()),
+    )
 
 
 def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
@@ -996,3 +1021,141 @@ def _drive_dask(
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+# -- in memory: blocks of work shared by forked processes ----------------------------------
+
+
+def can_fork() -> bool:
+    """Whether this platform starts processes by ``fork`` (Linux, not macOS's default)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def map_blocks(
+    fn: Callable[[Any], list[Any]],
+    blocks: Sequence[Any],
+    workers: int,
+    *,
+    on_done: Callable[[list[Any]], None] | None = None,
+) -> list[Any]:
+    """``fn`` applied to every block on ``workers`` processes, its lists concatenated, in memory.
+
+    The runner for work too short for :func:`execute`'s store (a whole tournament can take a
+    tenth of a second). Where fork exists, this process and ``workers - 1`` forked
+    children share the blocks: each takes the next one from a shared counter until none
+    is left, so the load balances itself if ``blocks`` come most expensive first; each
+    child sends its results back pickled through a pipe and exits; an exception in a
+    child is raised here. A fork costs a few milliseconds (no interpreter start, no pool
+    and its threads), and this process works instead of waiting. Elsewhere the blocks go
+    to the same process pool as :func:`execute` (``fn`` and the blocks must pickle).
+    ``on_done`` is called with results as they arrive (a progress bar): each block's in
+    this process, each child's whole share when it ends.
+    The results are those of ``[x for b in blocks for x in fn(b)]`` in another order.
+    """
+    if workers <= 1 or len(blocks) < 2:
+        out: list[Any] = []
+        for block in blocks:
+            part = fn(block)
+            out.extend(part)
+            if on_done is not None:
+                on_done(part)
+        return out
+    if can_fork():
+        return _map_forked(fn, blocks, workers, on_done)
+    rows: list[Any] = []
+    module = _module_of(fn)
+    with _process_pool(workers, [module] if module and module != "__main__" else []) as pool:
+        for part in pool.map(fn, blocks):
+            rows.extend(part)
+            if on_done is not None:
+                on_done(part)
+    return rows
+
+
+def _map_forked(
+    fn: Callable[[Any], list[Any]],
+    blocks: Sequence[Any],
+    workers: int,
+    on_done: Callable[[list[Any]], None] | None,
+) -> list[Any]:
+    """:func:`map_blocks` on this process and ``workers - 1`` forked children."""
+    import pickle
+
+    counter = multiprocessing.get_context("fork").Value("l", 0)
+
+    def take_share(report: Callable[[list[Any]], None] | None = None) -> list[Any]:
+        out: list[Any] = []
+        while True:
+            with counter.get_lock():
+                i = counter.value
+                counter.value = i + 1
+            if i >= len(blocks):
+                return out
+            part = fn(blocks[i])
+            out.extend(part)
+            if report is not None:
+                report(part)
+
+    children: list[tuple[int, int]] = []
+    rows: list[Any] = []
+    try:
+        for _ in range(workers - 1):
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: take a share, send it, exit without cleanup
+                os.close(read_fd)
+                _child_reply(write_fd, take_share)
+            os.close(write_fd)
+            children.append((pid, read_fd))
+        rows.extend(take_share(on_done))
+        while children:
+            pid, read_fd = children.pop(0)
+            with os.fdopen(read_fd, "rb") as pipe:
+                data = pipe.read()
+            threading.Thread(target=_reap, args=(pid,), daemon=True).start()
+            if not data:
+                raise RuntimeError(f"worker process {pid} died before sending its results")
+            ok, payload = pickle.loads(data)
+            if not ok:
+                raise payload
+            rows.extend(payload)
+            if on_done is not None:
+                on_done(payload)
+    finally:
+        for pid, read_fd in children:  # only after an error here: stop the others
+            os.close(read_fd)
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+    return rows
+
+
+def _reap(pid: int) -> None:
+    """Wait for a finished child (its exit takes milliseconds: not on the caller's time)."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # already reaped (SIGCHLD ignored, or reaped elsewhere)
+        pass
+
+
+def _child_reply(write_fd: int, work: Callable[[], Any]) -> None:
+    """In a forked child: run ``work``, write ``(ok, result or exception)``, and exit."""
+    import pickle
+
+    code = 0
+    try:
+        try:
+            reply = pickle.dumps((True, work()), pickle.HIGHEST_PROTOCOL)
+        except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
+            try:
+                reply = pickle.dumps((False, err), pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - an exception that does not pickle
+                reply = pickle.dumps((False, RuntimeError(repr(err))))
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(reply)
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+        code = 1
+    finally:
+        os._exit(code)

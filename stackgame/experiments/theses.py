@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from stackgame.equilibria.empirical import mean_ci
+from stackgame import seeds
+from stackgame.stats import mean_ci
 
 Metrics = Mapping[str, float]
 
@@ -508,10 +509,8 @@ def _condition(row: Mapping[str, Any]) -> str:
 
 
 def seeds_for(seed: int, n: int) -> list[int]:
-    """``n`` run seeds from one root seed (``SeedSequence.spawn``)."""
-    return [
-        int(c.generate_state(1, dtype=np.uint32)[0]) for c in np.random.SeedSequence(seed).spawn(n)
-    ]
+    """``n`` run seeds from one root seed (:func:`stackgame.seeds.seeds32`)."""
+    return seeds.seeds32(seed, n)
 
 
 def run_theses(

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from stackgame import seeds
 from stackgame.errors import UserError
 from stackgame.strategies.base import Action, Observation, Posture, Strategy
 
@@ -531,9 +532,9 @@ def play_match(
     players
         Two strategy instances (may be the same class; never the same object).
     seed
-        The match's seed. It is split by ``SeedSequence.spawn(3)`` into the match's own
-        generator (length and noise) and one generator per player, injected through
-        :meth:`Strategy.reset`, so a match replays exactly from its seed alone.
+        The match's seed. Its first three streams (:func:`stackgame.seeds.children`) are
+        the match's own generator (length and noise) and one generator per player, injected
+        through :meth:`Strategy.reset`, so a match replays exactly from its seed alone.
     turns
         Fixed number of turns, announced to the players as ``horizon`` (as Axelrod
         announces the match length); ignored when ``prob_end`` is given.
@@ -562,16 +563,15 @@ def play_match(
         raise ValueError("a match needs two distinct strategy instances")
     if not 0.0 <= noise <= 1.0:
         raise UserError(f"noise must be a probability in [0, 1], got {noise}")
-    seeds: list[Any]
+    streams: list[Any]
     if type(seed) is int and seed >= 0:
-        # the three children of SeedSequence(seed).spawn(3), each made only when used
-        seeds = [functools.partial(np.random.SeedSequence, seed, spawn_key=(i,)) for i in range(3)]
+        # the first three streams under the match seed, each made only when used
+        streams = [functools.partial(seeds.child, seed, i) for i in range(3)]
     else:
-        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-        seeds = list(ss.spawn(3))
+        streams = seeds.children(seed, 3)
     rng = None
     if prob_end is not None or noise > 0:
-        match_ss = seeds[0]
+        match_ss = streams[0]
         rng = np.random.default_rng(
             match_ss if isinstance(match_ss, np.random.SeedSequence) else match_ss()
         )
@@ -587,8 +587,8 @@ def play_match(
     (r, s), (t, p) = game.table
     pay = (((r, r), (s, t)), ((t, s), (p, p)))  # pay[own move][other move], both payoffs
     cache_key = (game.table, horizon)
-    seat_a = _seat(a, decision_cache, cache_key, seeds[1])
-    seat_b = _seat(b, decision_cache, cache_key, seeds[2])
+    seat_a = _seat(a, decision_cache, cache_key, streams[1])
+    seat_b = _seat(b, decision_cache, cache_key, streams[2])
     new = object.__new__
     hist_a: list[Posture] = []
     hist_b: list[Posture] = []

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from stackgame.errors import UserError
+from stackgame.stats import t_half_width
 from stackgame.strategies.learners import QLearning
 from stackgame.tournaments.tabulated import (
     Q_INITS,
@@ -225,11 +226,9 @@ def _distribution(x: np.ndarray) -> dict[str, float | None]:
     if len(x) == 0:
         return dict.fromkeys(("mean", "sd", "ci_low", "ci_high", "min", "p5", "p25",
                               "median", "p75", "p95", "max"))  # fmt: skip
-    from scipy import stats
-
     mean = float(x.mean())
     sd = float(x.std(ddof=1)) if len(x) > 1 else 0.0
-    half = float(stats.t.ppf(0.975, len(x) - 1) * sd / math.sqrt(len(x))) if len(x) > 1 else 0.0
+    half = float(t_half_width(x)) if len(x) > 1 else 0.0
     q = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
     return {
         "mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half,

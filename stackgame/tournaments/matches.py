@@ -2,7 +2,7 @@
 
 :func:`play_task` is the executor's entry point (a module-level function, so it pickles);
 :func:`play_matrix` and :func:`play_stack` turn a
-:class:`~stackgame.tournaments.tournament.MatchSpec` into one row of scalars. The match
+:class:`~stackgame.tournaments.spec.MatchSpec` into one row of scalars. The match
 cache and the decision cache live here, per process
 (see :mod:`stackgame.tournaments.tournament` and :func:`stackgame.tournaments.games.play_match`).
 """
@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from stackgame import seeds
 from stackgame.strategies.base import Strategy
 from stackgame.tournaments.games import GAMES, MatchResult, Posture, play_match
-from stackgame.tournaments.tournament import MatchSpec, TournamentSpec, _classes
+from stackgame.tournaments.spec import MatchSpec, TournamentSpec, strategy_classes
 
 _DECISION_CACHE: dict[Any, dict[tuple[int, int], Posture]] = {}
 _MATCH_CACHE: dict[tuple[Any, ...], MatchResult] = {}
@@ -35,7 +36,7 @@ def play_matrix(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
         for a tie, by total payoff as in Axelrod).
     """
     game = GAMES[spec.game]
-    cls_a, cls_b = _classes(match.profile)
+    cls_a, cls_b = strategy_classes(match.profile)
     # a match of fixed length without noise is the same for every seed when both players
     # are deterministic, or once one repetition drew no random number (a stochastic
     # strategy that never needs to draw against this opponent, such as generous
@@ -96,11 +97,10 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     tabulated = play_stack_tabulated(spec, match)  # learners on a stationary stage game
     if tabulated is not None:
         return tabulated
-    match_ss, sim_ss = np.random.SeedSequence(match.seed).spawn(2)
     rounds = spec.turns
     if spec.prob_end is not None:
-        rounds = int(np.random.default_rng(match_ss).geometric(spec.prob_end))
-    sim_seed = int(sim_ss.generate_state(1, np.uint32)[0])
+        rounds = int(seeds.generator(match.seed, 0).geometric(spec.prob_end))
+    sim_seed = seeds.seed32(seeds.child(match.seed, 1))
     strategies = dict(zip(spec.seats, match.profile, strict=True))
     model = build(
         spec.scenario or "ai-stack-2026", rounds=rounds, seed=sim_seed, strategies=strategies
@@ -238,7 +238,7 @@ def _play(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     return row
 
 
-def _play_chunk(
+def play_chunk(
     args: tuple[TournamentSpec | dict[str, Any], list[MatchSpec]],
 ) -> list[dict[str, Any]]:
     """Play ``matches`` of a tournament given as a spec (in process) or its dictionary."""

@@ -45,7 +45,6 @@ Pairwise tests
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -56,8 +55,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from stackgame import seeds
+from stackgame.stats import t_interval
+
 if TYPE_CHECKING:
-    from stackgame.tournaments.tournament import Schedule, TournamentSpec
+    from stackgame.tournaments.spec import Schedule, TournamentSpec
 
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -413,7 +415,7 @@ def _ranking(
     spec: TournamentSpec, ranked: pd.DataFrame, scores: pd.DataFrame, wins: pd.DataFrame
 ) -> pd.DataFrame:
     """One row per strategy, best first; ``ranked`` holds the plays that count."""
-    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(2,)))
+    rng = seeds.generator(spec.seed, 2)
     grouped = ranked.groupby("strategy")
     agg = grouped[["restraint", "integration", "value_share"]].mean()
     agg["n"] = grouped.size()
@@ -462,24 +464,6 @@ def _ranking(
 
     rows.sort(key=order)
     return pd.DataFrame([{"rank": i, **row} for i, row in enumerate(rows, start=1)])
-
-
-def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval for the mean of ``x`` (NaN for fewer than 2 values)."""
-    n = len(x)
-    if n < 2:
-        return (float("nan"), float("nan"))
-    mean = float(np.mean(x))
-    se = float(np.std(x, ddof=1)) / math.sqrt(n)
-    half = _t_quantile(0.5 + level / 2, n - 1) * se
-    return (mean - half, mean + half)
-
-
-@functools.lru_cache(maxsize=256)
-def _t_quantile(q: float, df: int) -> float:
-    from scipy import stats
-
-    return float(stats.t.ppf(q, df))
 
 
 def bootstrap_median_interval(

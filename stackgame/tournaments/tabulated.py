@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from stackgame import seeds
 from stackgame.strategies.base import Action, Classifier, Observation, Strategy
 from stackgame.strategies.learners import QLearning, arm_action, counterpart_arm
 
@@ -236,8 +237,7 @@ def firm_generators(sim_seed: int, n: int) -> list[np.random.Generator]:
     ``StackModel`` spawns ``2 + n`` children of ``SeedSequence(seed)`` (regulator, shocks,
     then one per firm, in order).
     """
-    children = np.random.SeedSequence(sim_seed).spawn(2 + n)
-    return [np.random.default_rng(children[2 + i]) for i in range(n)]
+    return [seeds.generator(sim_seed, 2 + i) for i in range(n)]
 
 
 @dataclass(frozen=True)
@@ -388,13 +388,12 @@ def match_generators(
     The match seed splits into the match's own generator (the length, with ``prob_end``)
     and the simulation's seed, from which the model spawns each firm's generator.
     """
-    match_ss, sim_ss = np.random.SeedSequence(match_seed).spawn(2)
     rounds = turns
     if prob_end is not None:
-        rounds = int(np.random.default_rng(match_ss).geometric(prob_end))
+        rounds = int(seeds.generator(match_seed, 0).geometric(prob_end))
     if rounds is None:
         raise ValueError("a match needs a number of turns or an end probability")
-    sim_seed = int(sim_ss.generate_state(1, np.uint32)[0])
+    sim_seed = seeds.seed32(seeds.child(match_seed, 1))
     return rounds, firm_generators(sim_seed, n)
 
 

@@ -10,7 +10,7 @@ from stackgame.environment.events import condition_met
 from stackgame.environment.model import StackModel
 from stackgame.environment.scenario import EventSpec, from_dict
 
-from tests.environment.core_fixtures import Scripted, run_model, tiny
+from tests.environment.tiny_scenario import Scripted, run_model, tiny
 
 
 def _model(events: list[dict[str, Any]], rounds: int = 5, **changes: Any) -> StackModel:

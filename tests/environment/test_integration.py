@@ -14,7 +14,7 @@ from stackgame.environment.model import StackModel
 from stackgame.environment.scenario import from_dict
 from stackgame.strategies.base import Action, Integration, Move
 
-from tests.environment.core_fixtures import Scripted, firm, tiny
+from tests.environment.tiny_scenario import Scripted, firm, tiny
 
 ROUNDS = 6
 

@@ -9,7 +9,7 @@ from stackgame.environment.model import StackModel, to_seed
 from stackgame.environment.scenario import ScenarioError, from_dict
 from stackgame.strategies.base import Action, Observation, Posture
 
-from tests.environment.core_fixtures import Scripted, firm, run_model, tiny, tiny_scenario
+from tests.environment.tiny_scenario import Scripted, firm, run_model, tiny, tiny_scenario
 
 SIX_STEPS = ("observe", "decide", "clear_markets", "pay_out", "regulate_and_shock", "record")
 STEPS = (*SIX_STEPS, "integrate")  # integration moves take effect after the round is recorded

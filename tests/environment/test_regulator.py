@@ -14,7 +14,7 @@ from stackgame.environment.scenario import from_dict
 from stackgame.strategies.base import Action, Posture
 
 from stackgame.simulation.simulate import simulate
-from tests.environment.core_fixtures import Scripted, firm, run_model, tiny
+from tests.environment.tiny_scenario import Scripted, firm, run_model, tiny
 
 CAP_ROUNDS = 2
 

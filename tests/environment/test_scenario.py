@@ -18,7 +18,7 @@ from stackgame.environment.scenario import (
     resolve,
 )
 
-from tests.environment.core_fixtures import BAD_SCENARIOS, tiny, tiny_scenario, write_toml
+from tests.environment.tiny_scenario import BAD_SCENARIOS, tiny, tiny_scenario, write_toml
 
 
 @pytest.mark.parametrize(

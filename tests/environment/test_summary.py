@@ -10,7 +10,7 @@ from stackgame.environment.model import StackModel
 from stackgame.environment.scenario import from_dict
 from stackgame.environment.summary import summarize
 
-from tests.environment.core_fixtures import firm, run_model, tiny
+from tests.environment.tiny_scenario import firm, run_model, tiny
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from stackgame.strategies.archetypes import (
     adjacent_layer,
 )
 
-from tests.strategies.helpers import GRID, make_obs, stack_obs, view
+from tests.strategies.scripted_matches import GRID, make_obs, stack_obs, view
 
 C, D = RESTRAIN, EXTRACT
 

@@ -19,7 +19,7 @@ import pytest
 import stackgame.strategies as package
 from stackgame.strategies import Move, Observation, Posture, Strategy, all_strategies, make
 
-from tests.strategies.helpers import (
+from tests.strategies.scripted_matches import (
     GRID,
     OTHER_GRID,
     PD,

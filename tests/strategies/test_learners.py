@@ -15,7 +15,7 @@ from stackgame.strategies.learners import (
     payoff_table,
 )
 
-from tests.strategies.helpers import (
+from tests.strategies.scripted_matches import (
     COORDINATION,
     GRID,
     PD,

@@ -1,10 +1,3 @@
-"""Scripted "versus" cases for the classic strategies, in the manner of Axelrod's tests.
-
-Each case plays a strategy against a scripted opponent (a move string) or another
-strategy in the prisoner's dilemma and checks its first moves, written as Axelrod
-letters (C = restrain, D = extract).
-"""
-
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +6,7 @@ from stackgame.strategies import EXTRACT, RESTRAIN, Action, make
 from stackgame.strategies.fixed import Random
 from stackgame.strategies.reciprocal import GenerousTitForTat, MarginWinStayLoseShift, generosity
 
-from tests.strategies.helpers import (
+from tests.strategies.scripted_matches import (
     COORDINATION,
     PD,
     RESTRAIN_DOMINANT,
@@ -111,15 +104,6 @@ def test_generous_tit_for_tat_forgives_a_third_of_extractions():
 @pytest.mark.parametrize(("p", "expected"), [(0.0, "CCDDCD"), (1.0, "CCCCCC")])
 def test_generous_tit_for_tat_extremes(p, expected):
     assert play_matrix(GenerousTitForTat(p=p), "CDDCDC")[0] == expected
-
-
-def test_random_draws_with_probability_p():
-    strategy = make("random")
-    strategy.reset(np.random.default_rng(3))
-    draws = [strategy.decide(make_obs("C", "C")).headline for _ in range(2000)]
-    assert draws.count(RESTRAIN) / 2000 == pytest.approx(0.5, abs=0.04)
-    assert play_matrix(Random(p=1.0), "DDDD")[0] == "CCCC"
-    assert play_matrix(Random(p=0.0), "CCCC")[0] == "DDDD"
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])

@@ -150,3 +150,31 @@ def test_dry_run_counts_without_writing(tmp_path, capsys):
     assert main(["batch", str(SMOKE), "--out", str(out), "--dry-run", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["runs_total"] == 24 and info["root_seed"] == 2026 and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--workers", "0"], "--workers: must be at least 1 (got 0)"),
+        (["--chunk-size", "0"], "--chunk-size: must be at least 1 (got 0)"),
+        (["--timeout", "0"], "--timeout: must be a positive number of seconds (got 0.0)"),
+        (["--seed", "-2"], "--seed: must be a non-negative integer (got -2)"),
+    ],
+)
+def test_bad_flags_exit_2_with_one_line(tmp_path, capsys, flags, message):
+    assert main(["batch", str(SMOKE), "--out", str(tmp_path / "o"), *flags]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"stackgame batch: error: {message}"]
+    assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_in_words_names_the_design_and_the_count(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["batch", str(SMOKE), "--out", str(out), "--dry-run", "--seed", "4"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"{SMOKE}: ")
+    assert " runs (" in text and "design over" in text
+    main(["batch", str(SMOKE), "--out", str(out), "--dry-run", "--seed", "4", "--json"])
+    info = json.loads(capsys.readouterr().out)
+    assert info["root_seed"] == 4
+    assert f"{info['runs_total']} runs ({info['design']} design" in text
+    assert not out.exists()

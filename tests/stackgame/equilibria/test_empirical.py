@@ -1,5 +1,3 @@
-"""The empirical game: payoff tables with confidence intervals, solved and checked."""
-
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +8,8 @@ from stackgame.equilibria.empirical import GameSpec
 from stackgame.errors import UserError
 
 FAKE = "tests.stackgame.equilibria.test_empirical:fake_simulate"
+
+
 MARGIN = {"always_restrain": 0, "always_extract": 1, "tit_for_tat": 0}
 
 
@@ -66,6 +66,36 @@ def spec(**kw) -> GameSpec:
     return GameSpec(**base)
 
 
+def pennies_simulate(scenario, *, rounds=None, seed=0, strategies=None, overrides=None):
+    strategies = strategies or {}
+    i = MARGIN[strategies.get("up", "always_restrain")]
+    j = MARGIN[strategies.get("down", "always_restrain")]
+    up = 1.0 if i == j else -1.0
+    return FakeResult({"up": up, "down": -up}, {"value_share.firm.up": 0.5})
+
+
+def run_command(argv):
+    import argparse
+
+    from stackgame.commands import equilibria
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    equilibria.register(sub)
+    args = parser.parse_args(["equilibria", *argv])
+    return args.handler(args)
+
+
+def public_goods_simulate(scenario, *, rounds=None, seed=0, strategies=None, overrides=None):
+    """Three seats in a linear public-goods game: restraining is contributing 1."""
+    strategies = strategies or {}
+    seats = ("a", "b", "c")
+    give = {s: MARGIN[strategies.get(s, "always_restrain")] == 0 for s in seats}
+    pot = 1.5 * sum(give.values()) / 3
+    pay = {s: pot - (1.0 if give[s] else 0.0) for s in seats}
+    return FakeResult(pay, {f"value_share.firm.{s}": 1 / 3 for s in seats})
+
+
 def test_chain_posture_game_matches_the_closed_form_and_is_a_prisoners_dilemma():
     intercept, cost = 16.0, 4.0
     a = intercept - cost
@@ -90,14 +120,6 @@ def test_choose_profiles_samples_with_a_seed():
     a, sa = empirical.choose_profiles((4, 4, 4), 5, np.random.default_rng(1))
     b, _ = empirical.choose_profiles((4, 4, 4), 5, np.random.default_rng(1))
     assert sa and a == b and len(set(a)) == 5
-
-
-def test_mean_ci_uses_student_t():
-    out = empirical.mean_ci([1.0, 2.0, 3.0])
-    assert out["mean"] == pytest.approx(2.0)
-    assert out["se"] == pytest.approx(1 / np.sqrt(3))
-    # t(0.975, 2 df) = 4.302653
-    assert out["ci"][1] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
 
 
 def test_table_has_means_and_intervals_and_common_random_numbers():
@@ -167,14 +189,6 @@ def test_mixed_equilibrium_of_a_noisy_matching_game_is_checked():
     np.testing.assert_allclose(masses, 0.25, atol=1e-9)
 
 
-def pennies_simulate(scenario, *, rounds=None, seed=0, strategies=None, overrides=None):
-    strategies = strategies or {}
-    i = MARGIN[strategies.get("up", "always_restrain")]
-    j = MARGIN[strategies.get("down", "always_restrain")]
-    up = 1.0 if i == j else -1.0
-    return FakeResult({"up": up, "down": -up}, {"value_share.firm.up": 0.5})
-
-
 def test_sampled_game_reports_candidates_only_and_checks_every_deviation():
     three = ("always_restrain", "always_extract", "tit_for_tat")
     s = spec(strategies=(three, three), max_profiles=5, repetitions=3)
@@ -210,72 +224,6 @@ def test_needed_profiles_for_a_pure_and_a_mixed_profile():
 def test_bad_specs_are_user_errors(kw, match):
     with pytest.raises(UserError, match=match):
         empirical.validate(spec(**kw), ["up", "down"])
-
-
-# -- the command --------------------------------------------------------------------------
-
-
-def run_command(argv):
-    import argparse
-
-    from stackgame.commands import equilibria
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    equilibria.register(sub)
-    args = parser.parse_args(["equilibria", *argv])
-    return args.handler(args)
-
-
-def test_equilibria_command_writes_files_and_identical_json(tmp_path, capsys):
-    argv = ["--seats", "nvidia,tsmc", "--repetitions", "2", "--rounds", "4", "--no-progress"]
-    assert run_command([*argv, "--json", "--out", str(tmp_path / "a")]) == 0
-    first = capsys.readouterr().out
-    assert run_command([*argv, "--json", "--out", str(tmp_path / "b")]) == 0
-    second = capsys.readouterr().out
-    assert first == second
-    import json
-
-    report = json.loads(first)
-    assert report["seats"] == ["nvidia", "tsmc"]
-    assert report["profiles"]["total"] == 4
-    assert report["equilibria"], "a 2x2 game always has an equilibrium"
-    for name in ("equilibria.json", "payoffs.csv", "value_capture.csv", "value_capture.png"):
-        assert (tmp_path / "a" / name).exists()
-    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["seed"] == 0
-    assert run_command([*argv, "--out", str(tmp_path / "a")]) == 0
-    assert "equilibrium 1" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize(
-    "argv, match",
-    [
-        (["--seats", "nvidia,nobody"], "unknown firm 'nobody'"),
-        (["--seats", "nvidia", "--strategies", "always_restrain,nope"], "unknown strategy"),
-        (
-            [
-                "--seats",
-                "nvidia,tsmc",
-                "--strategies",
-                "a",
-                "--strategies",
-                "b",
-                "--strategies",
-                "c",
-            ],
-            "one per seat",
-        ),
-        (["--seats", "nvidia,tsmc", "--strategies", "amd=always_restrain"], "not one of --seats"),
-        (["--seats", "nvidia", "--repetitions", "0"], "--repetitions"),
-        (["--seats", "nvidia", "--processes", "0"], "--processes"),
-        (["--seats", "nvidia", "--strategy", "nvidia=always_extract"], "chosen by --strategies"),
-        (["--seats", "nvidia", "--set", "regulator.nope=1"], "regulator.nope"),
-    ],
-)
-def test_equilibria_command_bad_input_is_one_clear_error(argv, match, tmp_path):
-    with pytest.raises(ValueError, match=match):
-        run_command([*argv, "--out", str(tmp_path / "out")])
-    assert not (tmp_path / "out").exists()
 
 
 def test_parse_strategies_forms():
@@ -327,16 +275,6 @@ def test_monopoly_chain_through_the_model_has_extract_extract_as_only_equilibriu
     assert all(d["gain"] < 0 for d in eq["check"]["deviations"])
     top = report["alpha_rank"]["ranking"][0]
     assert top["profile"] == {seat: "always_extract" for seat in seats} and top["mass"] > 0.9
-
-
-def public_goods_simulate(scenario, *, rounds=None, seed=0, strategies=None, overrides=None):
-    """Three seats in a linear public-goods game: restraining is contributing 1."""
-    strategies = strategies or {}
-    seats = ("a", "b", "c")
-    give = {s: MARGIN[strategies.get(s, "always_restrain")] == 0 for s in seats}
-    pot = 1.5 * sum(give.values()) / 3
-    pay = {s: pot - (1.0 if give[s] else 0.0) for s in seats}
-    return FakeResult(pay, {f"value_share.firm.{s}": 1 / 3 for s in seats})
 
 
 def test_three_seat_game_only_equilibrium_is_no_one_restraining():

@@ -155,21 +155,6 @@ def test_replicator_ranking_is_seeded():
         np.testing.assert_array_equal(x, y)
 
 
-def test_fixation_probability_limits():
-    m = 10
-    assert solvers.fixation_probability(0.0, 1.0, m) == pytest.approx(1 / m)
-    assert solvers.fixation_probability(1.0, 1000.0, m) == pytest.approx(1.0)
-    tiny = float(solvers.fixation_probability(-1.0, 1000.0, m))
-    assert 0 <= tiny < 1e-300 or tiny == 0.0
-    # Closed form at moderate values.
-    x = 0.3
-    expected = (1 - np.exp(-x)) / (1 - np.exp(-m * x))
-    assert solvers.fixation_probability(1.0, x, m) == pytest.approx(expected)
-    assert solvers.fixation_probability(-1.0, x, m) == pytest.approx(
-        (1 - np.exp(x)) / (1 - np.exp(m * x))
-    )
-
-
 def test_infinite_alpha_matches_large_alpha_ranking():
     inf = solvers.alpha_rank(PD, use_inf_alpha=True, inf_alpha_eps=1e-6)
     assert inf.ranking[0] == (1, 1)
@@ -260,3 +245,75 @@ def test_one_player_game_is_a_decision_problem():
     (ranking,) = solvers.replicator_ranking(game, np.random.default_rng(0), starts=2, steps=400)
     assert ranking.argmax() == 1
     assert solvers.alpha_rank(game, alpha=10).ranking[0] == (1,)
+
+
+# -- bad arguments and degenerate games: one clear ValueError, or the trivial answer --------
+
+
+@pytest.mark.parametrize("tol", [-1.0, float("nan"), float("inf")])
+def test_pure_equilibria_refuses_a_bad_tolerance(tol):
+    with pytest.raises(ValueError, match="tol: must be a finite number >= 0"):
+        solvers.pure_equilibria(PD, tol=tol)
+
+
+def test_mixed_strategies_must_match_the_game():
+    with pytest.raises(ValueError, match="one mixed strategy per player"):
+        solvers.mixed_regret(PD, [np.array([0.5, 0.5])])
+    with pytest.raises(ValueError):
+        solvers.mixed_regret(PD, [np.array([1.0, 0.0, 0.0]), np.array([0.5, 0.5])])
+
+
+def test_gambit_method_is_checked_before_pygambit_is_needed():
+    with pytest.raises(ValueError, match="method: unknown 'simplex'"):
+        solvers.gambit_equilibria(PD, method="simplex")
+    three = np.zeros((3, 2, 2, 2))
+    with pytest.raises(ValueError, match="enummixed: two players only"):
+        solvers.gambit_equilibria(three, method="enummixed")
+
+
+def test_alpha_rank_of_a_one_profile_game_puts_all_mass_on_it():
+    one = np.ones((2, 1, 1))
+    result = solvers.alpha_rank(one)
+    assert result.ranking == [(0, 0)] and result.pi.sum() == 1.0
+    single = solvers.alpha_rank_single_population(np.array([[2.0]]), alpha=3.0, m=7)
+    assert single.ranking == [(0,)] and single.alpha == 3.0 and single.m == 7
+
+
+def test_infinite_alpha_splits_neutral_moves_evenly():
+    # every payoff equal: every move is neutral, so the walk is uniform over profiles
+    flat = np.zeros((2, 2, 2))
+    result = solvers.alpha_rank(flat, use_inf_alpha=True, inf_alpha_eps=1e-6)
+    assert result.pi.ravel() == pytest.approx(np.full(4, 0.25))
+
+
+@pytest.mark.parametrize("matrix", [np.zeros((2, 3)), np.zeros(3), [[1.0, np.nan], [0.0, 1.0]]])
+def test_single_population_alpha_rank_needs_a_finite_square_matrix(matrix):
+    with pytest.raises(ValueError, match="payoff_matrix"):
+        solvers.alpha_rank_single_population(matrix)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"steps": 0}, "steps: must be an integer >= 1"),
+        ({"steps": 2.5}, "steps: must be an integer >= 1"),
+        ({"dt": 0.0}, "dt: must be a positive number"),
+        ({"dt": float("nan")}, "dt: must be a positive number"),
+    ],
+)
+def test_replicator_dynamics_checks_its_steps(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        solvers.replicator_dynamics(PD, **kwargs)
+
+
+def test_replicator_dynamics_starts_uniform_by_default():
+    traj = solvers.replicator_dynamics(PD, steps=3)
+    for t in traj:
+        assert t.shape == (4, 2)
+        assert t[0] == pytest.approx([0.5, 0.5])
+
+
+@pytest.mark.parametrize("starts", [0, 1.5])
+def test_replicator_ranking_needs_a_whole_number_of_starts(starts):
+    with pytest.raises(ValueError, match="starts: must be an integer >= 1"):
+        solvers.replicator_ranking(PD, np.random.default_rng(0), starts=starts)

@@ -1,35 +1,34 @@
-import argparse
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from stackgame.errors import UserError
 from stackgame.evolution.dynamics import (
-    fixation_probability,
+    moran_fixation_probability,
     moran_process,
     replicator,
     simulated_fixation,
 )
 
 PD = pd.DataFrame([[3.0, 0.0], [5.0, 1.0]], index=["c", "d"], columns=["c", "d"])
+
+
 # 2x2 coordination game, action 0 payoff-dominant (stag hunt)
 STAG = pd.DataFrame([[4.0, 0.0], [3.0, 2.0]], index=["stag", "hare"], columns=["stag", "hare"])
 
 
 def test_neutral_drift_fixation_is_one_over_n():
-    assert fixation_probability(PD, 0, 1, 10, intensity=0.0) == pytest.approx(0.1)
+    assert moran_fixation_probability(PD, 0, 1, 10, intensity=0.0) == pytest.approx(0.1)
 
 
 def test_moran_simulation_matches_nowak_formula():
-    exact = fixation_probability(PD, 1, 0, 8, intensity=0.5)
+    exact = moran_fixation_probability(PD, 1, 0, 8, intensity=0.5)
     runs = 600
     sim = simulated_fixation(PD, 1, 0, 8, runs=runs, intensity=0.5, seed=4)
     se = np.sqrt(exact * (1 - exact) / runs)
     assert abs(sim - exact) < 4 * se
     # defection is favoured in the PD: a defector mutant beats neutral, a cooperator doesn't
-    assert exact > 1 / 8 > fixation_probability(PD, 0, 1, 8, intensity=0.5)
+    assert exact > 1 / 8 > moran_fixation_probability(PD, 0, 1, 8, intensity=0.5)
 
 
 def test_moran_is_seeded_and_stops_at_fixation():
@@ -82,64 +81,3 @@ def test_replicator_pd_goes_to_defection_and_stag_hunt_to_the_basin():
     # the interior rest point stays put
     rest = replicator(STAG, [2 / 3, 1 / 3], steps=50).shares.iloc[-1]
     assert rest["stag"] == pytest.approx(2 / 3)
-
-
-def _cli(argv):
-    from stackgame.commands import evolve
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    evolve.register(sub)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-def test_cli_plays_a_tournament_then_evolves(tmp_path, capsys):
-    argv = [
-        "evolve",
-        "--strategies",
-        "always_restrain,always_extract",
-        "--turns",
-        "10",
-        "--repetitions",
-        "2",
-        "--population",
-        "12",
-        "--seed",
-        "5",
-        "--json",
-        "--out",
-        str(tmp_path),
-    ]
-    assert _cli(argv) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["dynamics"] == "moran" and out["fixated"] in ("always_restrain", "always_extract")
-    assert out["payoff_matrix"]["always_extract"]["always_restrain"] == 5.0
-    assert (tmp_path / "population_shares.png").stat().st_size > 1000
-    shares = pd.read_csv(tmp_path / "shares.csv", index_col=0)
-    assert np.allclose(shares.sum(axis=1), 1.0)
-    assert _cli(argv) == 0
-    assert json.loads(capsys.readouterr().out) == out
-
-
-def test_cli_bad_input(tmp_path):
-    with pytest.raises(UserError, match="--strategies"):
-        _cli(["evolve", "--out", str(tmp_path)])
-    with pytest.raises(UserError, match="not found"):
-        _cli(["evolve", "--from", str(tmp_path / "nope"), "--out", str(tmp_path)])
-    with pytest.raises(UserError, match="--initial"):
-        _cli(
-            [
-                "evolve",
-                "--strategies",
-                "always_restrain,always_extract",
-                "--turns",
-                "3",
-                "--repetitions",
-                "1",
-                "--initial",
-                "1,2,3",
-                "--out",
-                str(tmp_path),
-            ]
-        )

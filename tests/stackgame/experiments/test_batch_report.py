@@ -1,14 +1,9 @@
-"""stackgame report: tables, figures, and Sobol/Morris indices that recover a known function."""
-
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
-from stackgame.commands import report as report_cmd
-from stackgame.errors import UserError
 from stackgame.experiments.batch import parse_spec, run_batch
 from stackgame.experiments.batch_report import load_batch, make_report, summary_tables
 from stackgame.experiments.executor import Task
@@ -92,22 +87,6 @@ def test_morris_ranks_the_influential_parameter_first(tmp_path):
     mu = {(r[0], r[1]): r[cols.index("mu_star")] for r in rows["data"]}
     assert mu[("y", "regulator.stance")] == pytest.approx(1.0, abs=1e-6)  # per whole range
     assert mu[("y", "demand.growth")] == pytest.approx(0.1, abs=1e-6)
-
-
-def test_report_command_json_and_bad_folder(tmp_path, capsys):
-    out = batch(tmp_path, RAW, fake_run)
-    parser = argparse.ArgumentParser()
-    report_cmd.register(parser.add_subparsers())
-    args = parser.parse_args(["report", str(out), "--json", "--no-plots"])
-    assert args.handler(args) == 0
-    first = capsys.readouterr().out
-    data = json.loads(first)
-    assert data["batch"]["runs_total"] == 18
-    assert args.handler(args) == 0
-    assert capsys.readouterr().out == first  # byte-identical
-    args = parser.parse_args(["report", str(tmp_path / "nowhere")])
-    with pytest.raises(UserError, match="no such folder"):
-        args.handler(args)
 
 
 def test_report_of_a_partial_batch_counts_the_missing_runs(tmp_path):

@@ -357,3 +357,43 @@ def test_retry_failed_replaces_the_failed_rows(tmp_path):
     df = store.read()
     assert len(df) == 6 and (df.status == "ok").all()
     assert sum(len(pd.read_parquet(p)) for p in store.parts()) == 6
+
+
+# -- map_blocks: the in-memory runner -------------------------------------------------------
+
+
+def _squares(block):
+    return [x * x for x in block]
+
+
+def _fails_on_seven(block):
+    if 7 in block:
+        raise ValueError("seven is not allowed")
+    return list(block)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_map_blocks_returns_every_result_once(workers):
+    from stackgame.experiments.executor import map_blocks
+
+    blocks = [list(range(i, i + 5)) for i in range(0, 60, 5)]
+    seen = []
+    out = map_blocks(_squares, blocks, workers, on_done=seen.append)
+    assert sorted(out) == [x * x for x in range(60)]
+    assert sum(len(p) for p in seen) == 60  # every result reported once, as it arrives
+
+
+def test_map_blocks_raises_a_workers_error_here():
+    from stackgame.experiments.executor import map_blocks
+
+    blocks = [[i] for i in range(12)]
+    with pytest.raises(ValueError, match="seven is not allowed"):
+        map_blocks(_fails_on_seven, blocks, 2)
+
+
+def test_map_blocks_without_fork_uses_the_executor_pool(monkeypatch):
+    from stackgame.experiments import executor
+
+    monkeypatch.setattr(executor, "can_fork", lambda: False)
+    blocks = [[1, 2], [3], [4, 5, 6]]
+    assert sorted(executor.map_blocks(_squares, blocks, 2)) == [1, 4, 9, 16, 25, 36]

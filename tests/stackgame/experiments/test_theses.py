@@ -1,17 +1,11 @@
-"""The theses as predicates: hand-made metrics, the variant grid, the evaluation, the CLI."""
-
 from __future__ import annotations
 
-import argparse
-import json
 import math
 
 import pytest
 from stackgame.environment.scenario import apply_overrides, resolve
 
 from stackgame.experiments import theses
-
-LAYERS = ("foundry", "chips", "cloud", "models", "apps")
 
 
 def metrics(**changes) -> dict[str, float]:
@@ -187,43 +181,3 @@ def test_run_theses_on_the_built_in_scenario(tmp_path):
     assert "thesis 1" in text and "1a" in text
     theses.plot(report, tmp_path / "theses.png")
     assert (tmp_path / "theses.png").stat().st_size > 1000
-
-
-def run_command(argv):
-    from stackgame.commands import theses as command
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    command.register(sub)
-    args = parser.parse_args(["theses", *argv])
-    return args.handler(args)
-
-
-def test_theses_command_json_is_identical_for_the_same_seed(tmp_path, capsys):
-    argv = ["--seeds", "2", "--rounds", "4", "--variants", "baseline,no_integration"]
-    argv += ["--no-progress", "--json"]
-    assert run_command([*argv, "--out", str(tmp_path / "a")]) == 0
-    first = capsys.readouterr().out
-    assert run_command([*argv, "--out", str(tmp_path / "b"), "--no-plot"]) == 0
-    assert capsys.readouterr().out == first
-    report = json.loads(first)
-    assert report["rounds"] == 4
-    for name in ("theses.csv", "theses.json", "theses.png", "manifest.json"):
-        assert (tmp_path / "a" / name).exists()
-    assert "claim" in (tmp_path / "a" / "theses.csv").read_text().splitlines()[0]
-
-
-@pytest.mark.parametrize(
-    "argv, match",
-    [
-        (["--variants", "baseline,nope"], "--variants: unknown nope"),
-        (["--seeds", "0"], "--seeds"),
-        (["--processes", "0"], "--processes"),
-        (["--set", "regulator.nope=1"], "regulator.nope"),
-        (["--scenario", "no-such-scenario"], "unknown scenario"),
-    ],
-)
-def test_theses_command_bad_input(argv, match, tmp_path):
-    with pytest.raises(ValueError, match=match):
-        run_command([*argv, "--out", str(tmp_path / "out")])
-    assert not (tmp_path / "out").exists()

@@ -12,7 +12,7 @@ from stackgame.environment.model import StackModel
 from stackgame.environment.scenario import Scenario, from_dict
 
 from stackgame.simulation.simulate import RunResult, build, simulate
-from tests.environment.core_fixtures import firm, tiny
+from tests.environment.tiny_scenario import firm, tiny
 
 
 @pytest.fixture(scope="module")

@@ -1,27 +1,17 @@
-import argparse
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from stackgame.strategies import all_strategies
 from stackgame.strategies.registry import CLASSIC as CLASSIC_STRATEGIES
 
 from stackgame.errors import UserError
-from stackgame.tournaments.results import (
-    BOOTSTRAP_RESAMPLES,
-    bootstrap_median_interval,
-    bootstrap_median_intervals,
-    holm,
-    pairwise_tests,
-)
+from stackgame.experiments.executor import ResultStore, execute
+from stackgame.tournaments.matches import play_task
 from stackgame.tournaments.tournament import (
     Tournament,
     TournamentSpec,
-    match_seed,
-    match_seeds,
     play_tournament,
-    schedule,
 )
 
 CLASSIC = list(CLASSIC_STRATEGIES)
@@ -87,34 +77,6 @@ def test_same_seed_same_result_serial_or_parallel():
     assert not other.play().matches["score_0"].equals(serial.matches["score_0"])
 
 
-def test_schedule_is_stable_and_seeds_are_per_match():
-    spec = TournamentSpec(("always_restrain", "always_extract"), repetitions=3, seed=5)
-    s = schedule(spec)
-    assert s.profiles_total == 3 and len(s.matches) == 9
-    assert [m.profile for m in s.matches[:3]] == [("always_restrain", "always_restrain")] * 3
-    assert s.matches[4].seed == match_seed(5, 4) == match_seeds(5, 100)[4]
-    assert len({m.seed for m in s.matches}) == 9
-    assert s.matches[4].run_id == "m0000004"
-    # a longer tournament keeps the seeds of the matches it shares
-    more = schedule(TournamentSpec(("always_restrain", "always_extract"), repetitions=3, seed=5))
-    assert more.matches[8].seed == s.matches[8].seed
-
-
-def test_stack_schedule_plays_every_profile_or_a_seeded_sample():
-    names = ("always_restrain", "always_extract")
-    spec = TournamentSpec(names, game="stack", seats=("nvidia", "openai", "tsmc"), repetitions=2)
-    s = schedule(spec)
-    assert s.profiles_total == 8 and s.profiles_played == 8 and not s.sampled
-    assert len({m.profile for m in s.matches}) == 8
-    small = TournamentSpec(
-        names, game="stack", seats=("nvidia", "openai", "tsmc"), max_profiles=3, seed=2
-    )
-    t = schedule(small)
-    assert t.sampled and t.profiles_played == 3 and len(t.matches) == 30
-    assert schedule(small) == t
-    assert schedule(TournamentSpec(**{**small.to_dict(), "seed": 3})) != t
-
-
 def test_probabilistic_end_and_noise():
     r = play_tournament(
         ["always_restrain", "always_extract"],
@@ -128,239 +90,6 @@ def test_probabilistic_end_and_noise():
     assert turns.nunique() > 1 and 5 < turns.mean() < 60
     coop = r.ranking.set_index("strategy").loc["always_restrain", "restraint_rate"]
     assert 0.75 < coop < 0.97
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        (dict(strategies=("nope",)), "unknown strategy"),
-        (dict(strategies=("always_extract", "always_extract")), "more than once"),
-        (dict(strategies=("always_extract",), noise=2.0), "noise"),
-        (dict(strategies=("always_extract",), repetitions=0), "repetitions"),
-        (dict(strategies=("always_extract",), turns=0), "turns"),
-        (dict(strategies=("always_extract",), prob_end=1.5), "prob_end"),
-        (dict(strategies=("always_extract",), game="go"), "unknown game"),
-        (dict(strategies=("always_extract",), game="stack"), "seats"),
-        (dict(strategies=("always_extract",), seats=("nvidia",)), "only a stack"),
-    ],
-)
-def test_bad_spec_is_one_clear_error(kwargs, message):
-    with pytest.raises(UserError, match=message):
-        TournamentSpec(**kwargs)
-
-
-def test_spec_round_trips_and_rejects_unknown_fields():
-    spec = TournamentSpec(("always_extract",), noise=0.1, seed=3)
-    assert TournamentSpec.from_dict(spec.to_dict()) == spec
-    with pytest.raises(UserError, match="colour"):
-        TournamentSpec.from_dict({**spec.to_dict(), "colour": 1})
-
-
-def test_holm_adjustment():
-    p = np.array([0.01, 0.04, 0.03, np.nan])
-    out = holm(p)
-    assert out[0] == pytest.approx(0.03)
-    assert out[2] == pytest.approx(0.06) and out[1] == pytest.approx(0.06)
-    assert np.isnan(out[3])
-
-
-def test_pairwise_tests_detect_a_real_difference():
-    rng = np.random.default_rng(0)
-    scores = pd.DataFrame(
-        [rng.normal(3, 0.1, 30), rng.normal(3, 0.1, 30), rng.normal(2, 0.1, 30)],
-        index=["a", "b", "c"],
-    )
-    t = pairwise_tests(scores).set_index(["strategy_a", "strategy_b"])
-    assert t.loc[("a", "c"), "t_pvalue_holm"] < 1e-6
-    assert t.loc[("a", "c"), "ks_pvalue"] < 1e-6
-    assert t.loc[("a", "b"), "t_pvalue"] > 0.01
-    const = pairwise_tests(pd.DataFrame([[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]], index=list("xyz")))
-    c = const.set_index(["strategy_a", "strategy_b"])
-    assert c.loc[("x", "y"), "t_pvalue"] == 1.0 and c.loc[("x", "z"), "t_pvalue"] == 0.0
-
-
-def _cli(argv):
-    from stackgame.commands import tournament
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    tournament.register(sub)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-def test_cli_json_has_the_documented_fields(tmp_path, capsys):
-    code = _cli(
-        [
-            "tournament",
-            "--game",
-            "prisoners-dilemma",
-            "--strategies",
-            "always_restrain,always_extract",
-            "--turns",
-            "10",
-            "--repetitions",
-            "2",
-            "--seed",
-            "1",
-            "--json",
-            "--out",
-            str(tmp_path / "t"),
-            "--no-plots",
-        ]
-    )
-    assert code == 0
-    out = json.loads(capsys.readouterr().out)
-    assert [r["strategy"] for r in out["ranking"]] == ["always_extract", "always_restrain"]
-    assert set(out["ranking"][0]) >= {"strategy", "median_score", "mean_score", "wins"}
-    assert out["payoff_matrix"]["always_extract"]["always_restrain"] == 5.0
-    assert out["payoff_matrix"]["always_restrain"]["always_restrain"] == 3.0
-    assert out["elapsed_seconds"] >= 0
-    for name in (
-        "ranking.csv",
-        "payoff_matrix.csv",
-        "matches.csv",
-        "result.json",
-        "manifest.json",
-        "pairwise.csv",
-    ):
-        assert (tmp_path / "t" / name).exists()
-
-
-def test_cli_writes_plots_and_parquet(tmp_path, capsys):
-    code = _cli(
-        [
-            "tournament",
-            "--strategies",
-            "always_restrain,always_extract",
-            "--turns",
-            "5",
-            "--repetitions",
-            "3",
-            "--out",
-            str(tmp_path),
-            "--format",
-            "parquet",
-        ]
-    )
-    assert code == 0
-    assert "always_extract" in capsys.readouterr().out
-    for name in ("scores_boxplot", "payoff_heatmap", "wins", "value_share"):
-        assert (tmp_path / f"{name}.png").stat().st_size > 1000
-    assert len(pd.read_parquet(tmp_path / "matches.parquet")) == 9
-
-
-def test_cli_refuses_to_mix_two_tournaments_in_one_folder(tmp_path):
-    base = [
-        "tournament",
-        "--strategies",
-        "always_restrain,always_extract",
-        "--turns",
-        "5",
-        "--repetitions",
-        "1",
-        "--out",
-        str(tmp_path),
-        "--no-plots",
-    ]
-    assert _cli(base + ["--seed", "1"]) == 0
-    with pytest.raises(UserError, match="different tournament"):
-        _cli(base + ["--seed", "2"])
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["--strategies", "always_extract,bogus"], "bogus"),
-        (["--strategies", ","], "--strategies"),
-        (["--strategies", "always_extract", "--processes", "0"], "--processes"),
-        (["--strategies", "always_extract", "--game", "chess"], "unknown game"),
-        (["--strategies", "always_extract", "--game", "chicken", "--seats", "nvidia"], "stack"),
-    ],
-)
-def test_cli_bad_input_raises_user_error(tmp_path, argv, message):
-    with pytest.raises(UserError, match=message):
-        _cli(["tournament", *argv, "--out", str(tmp_path)])
-
-
-def test_reusing_seed_free_matches_changes_no_result(monkeypatch):
-    """A stochastic pair whose match drew nothing is played once; the tables are unchanged."""
-    from stackgame.tournaments import matches as tournament_matches
-
-    names = ("generous_tit_for_tat", "cooperator", "tit_for_tat", "random", "defector")
-    spec = TournamentSpec(names, turns=40, repetitions=4, seed=3)
-    tournament_matches._MATCH_CACHE.clear()
-    fast = Tournament(spec).play()
-    assert any(k[1].classifier.stochastic for k in tournament_matches._MATCH_CACHE)
-
-    class NoCache(dict):
-        def __setitem__(self, key, value):
-            pass
-
-    monkeypatch.setattr(tournament_matches, "_MATCH_CACHE", NoCache())
-    slow = Tournament(spec).play()
-    columns = [c for c in fast.matches.columns if c != "elapsed_seconds"]
-    pd.testing.assert_frame_equal(fast.matches[columns], slow.matches[columns])
-    pd.testing.assert_frame_equal(fast.ranking, slow.ranking)
-
-
-def _slow_bootstrap_median_interval(x, rng, level=0.95):
-    """The textbook loop: resample with rng.choice, median of each, percentiles."""
-    if len(x) < 2:
-        return (float("nan"), float("nan"))
-    medians = np.median(rng.choice(x, size=(BOOTSTRAP_RESAMPLES, len(x)), replace=True), axis=1)
-    lo, hi = np.quantile(medians, [0.5 - level / 2, 0.5 + level / 2])
-    return (float(lo), float(hi))
-
-
-def test_batched_bootstrap_draws_and_computes_as_the_one_sample_loop():
-    data = np.random.default_rng(4)
-    samples = [
-        data.normal(size=10),
-        data.integers(0, 3, size=10).astype(float),  # ties
-        data.normal(size=7),  # odd size
-        np.array([2.5]),  # too short: NaN, draws nothing
-        data.normal(size=10),
-        np.array([1.0, 1.0]),
-        data.normal(size=2),
-    ]
-    fast = bootstrap_median_intervals(samples, np.random.default_rng(9), level=0.9)
-    slow_rng = np.random.default_rng(9)
-    slow = [_slow_bootstrap_median_interval(x, slow_rng, level=0.9) for x in samples]
-    np.testing.assert_array_equal(np.array(fast), np.array(slow))
-    for x, (lo, hi) in zip(samples, fast, strict=True):
-        if len(x) >= 2:
-            assert lo <= np.median(x) <= hi
-    assert bootstrap_median_interval(samples[0], np.random.default_rng(9), 0.9) == fast[0]
-
-
-def test_plays_interleaved_equal_the_concatenated_and_sorted_plays():
-    from stackgame.tournaments.results import _matrix_plays, _matrix_plays_sorted
-
-    spec = TournamentSpec(("random", "tit_for_tat", "defector"), turns=20, repetitions=3, seed=2)
-    ok = Tournament(spec).play().matches
-    pd.testing.assert_frame_equal(_matrix_plays(ok), _matrix_plays_sorted(ok), check_exact=True)
-    shuffled = ok.sample(frac=1.0, random_state=0)  # not in index order: the sorting path
-    pd.testing.assert_frame_equal(
-        _matrix_plays(shuffled), _matrix_plays_sorted(ok), check_exact=True
-    )
-
-
-@pytest.mark.filterwarnings("ignore:ks_2samp. Exact calculation unsuccessful:RuntimeWarning")
-def test_ks_rows_give_scipys_statistic_and_p_value_for_every_row():
-    from scipy import stats
-
-    from stackgame.tournaments.results import ks_2samp_rows
-
-    data = np.random.default_rng(6)
-    for n in (2, 5, 10):
-        x = np.vstack([data.normal(size=(20, n)), data.integers(0, 3, size=(20, n)), np.ones(n)])
-        y = np.vstack([data.normal(size=(20, n)), data.integers(0, 3, size=(20, n)), np.ones(n)])
-        y[:5] += 2.0  # some clearly different rows
-        d, p = ks_2samp_rows(x, y)
-        for k in range(len(x)):
-            expected = stats.ks_2samp(x[k], y[k])
-            assert d[k] == expected.statistic and p[k] == expected.pvalue, (n, k)
 
 
 @pytest.mark.parametrize("processes", [2, 3])
@@ -382,7 +111,7 @@ def test_an_error_in_a_forked_worker_reaches_the_caller(monkeypatch):
     from stackgame.tournaments import matches as tournament_matches
 
     parent = os.getpid()
-    play_chunk = tournament_matches._play_chunk
+    play_chunk = tournament_matches.play_chunk
 
     def failing_in_children(args):
         if os.getpid() != parent:
@@ -390,51 +119,78 @@ def test_an_error_in_a_forked_worker_reaches_the_caller(monkeypatch):
         time.sleep(0.02)  # leave the child blocks to take
         return play_chunk(args)
 
-    monkeypatch.setattr(tournament_matches, "_play_chunk", failing_in_children)
+    monkeypatch.setattr(tournament_matches, "play_chunk", failing_in_children)
     names = ("random", "tit_for_tat", "defector", "grudger")
     spec = TournamentSpec(names, turns=2000, repetitions=4, seed=1)
     with pytest.raises(ValueError, match="broken strategy in a worker"):
         Tournament(spec).play(processes=2)
 
 
-@pytest.mark.parametrize(
-    "names", [("random",), ("random", "defector", "tit_for_tat"), ("always_extract", "random")]
-)
-def test_wins_table_equals_the_grouped_sum(names):
-    from stackgame.tournaments.results import _wins
-
-    result = Tournament(TournamentSpec(names, turns=20, repetitions=3, seed=8)).play()
-    ranked = result.plays[~result.plays["self_play"]]
-    expected = (
-        ranked.groupby(["strategy", "repetition"])["win"]
-        .sum()
-        .unstack()
-        .reindex(index=list(names), columns=[0, 1, 2])
-        .fillna(0)
-        .astype(float)
-    )
-    got = _wins(ranked, list(names), [0, 1, 2])
-    pd.testing.assert_frame_equal(got, expected, check_exact=True)
-    pd.testing.assert_frame_equal(result.wins_by_repetition, got)
-    ranking = result.ranking
-    keys = list(
-        zip(
-            -ranking["median_score"].fillna(-np.inf),
-            -ranking["mean_score"].fillna(-np.inf),
-            ranking["strategy"],
-            strict=True,
-        )
-    )
-    assert keys == sorted(keys) and list(ranking["rank"]) == list(range(1, len(names) + 1))
-
-
 def test_pool_play_where_fork_is_unavailable_gives_the_serial_rows(monkeypatch):
-    from stackgame.tournaments import tournament
+    from stackgame.experiments import executor
 
-    monkeypatch.setattr(tournament, "_can_fork", lambda: False)
+    monkeypatch.setattr(executor, "can_fork", lambda: False)
     names = ("random", "generous_tit_for_tat", "tit_for_tat")
     spec = TournamentSpec(names, turns=20, repetitions=3, seed=6, noise=0.02)
     serial = Tournament(spec).play()
     pooled = Tournament(spec).play(processes=2)
     cols = [c for c in serial.matches.columns if c != "elapsed_seconds"]
     pd.testing.assert_frame_equal(serial.matches[cols], pooled.matches[cols])
+
+
+def _spec(**kw):
+    names = [
+        n for n in ("random", "generous_tit_for_tat", "always_extract") if n in all_strategies()
+    ]
+    return TournamentSpec(tuple(names), **{"turns": 30, "repetitions": 3, "seed": 2, **kw})
+
+
+def test_resume_plays_only_unfinished_matches_and_gives_the_same_result(tmp_path):
+    spec = _spec()
+    t = Tournament(spec)
+    store = ResultStore(tmp_path / "matches")
+    execute(t.tasks()[:5], play_task, store=store, progress=False)  # "killed" after five
+    before = store.read().set_index("run_id")["elapsed_seconds"]
+    result = t.play(store=store)
+    assert t.execution.done_before == 5 and t.execution.ran == len(t.tasks()) - 5
+    after = result.matches.set_index("run_id")["elapsed_seconds"]
+    assert (after[before.index] == before).all()  # the first five were not replayed
+    memory = Tournament(spec).play()
+    assert result.to_dict()["ranking"] == memory.to_dict()["ranking"]
+    assert result.to_dict()["payoff_matrix"] == memory.to_dict()["payoff_matrix"]
+    # every match row records its seed and configuration
+    row = result.matches.iloc[0]
+    assert row["seed"] == t.schedule.matches[0].seed
+    assert json.loads(row["spec"])["seed"] == 2 and row["strategy_0"] == spec.strategies[0]
+
+
+def test_a_hanging_match_is_stopped_and_recorded(tmp_path):
+    spec = TournamentSpec(("always_restrain", "always_extract"), turns=5_000_000, repetitions=1)
+    t = Tournament(spec)
+    result = t.play(store=ResultStore(tmp_path / "m"), timeout=0.5)
+    assert set(result.matches["status"]) == {"timeout"}
+    assert any("timeout" in n for n in result.notes)
+    assert t.execution.timed_out == 3
+
+
+def test_strategy_params_reach_the_strategies_and_are_validated():
+    if "generous_tit_for_tat" not in all_strategies():
+        pytest.skip("generous_tit_for_tat not registered")
+    names = ("generous_tit_for_tat", "always_extract")
+    never = TournamentSpec(
+        names, turns=50, repetitions=2, strategy_params={"generous_tit_for_tat": {"p": 0.0}}
+    )
+    always = TournamentSpec(
+        names, turns=50, repetitions=2, strategy_params={"generous_tit_for_tat": {"p": 1.0}}
+    )
+    m0 = Tournament(never).play().payoff_matrix
+    m1 = Tournament(always).play().payoff_matrix
+    # forgiving never is tit-for-tat against a defector; forgiving always is a cooperator
+    assert m0.loc["generous_tit_for_tat", "always_extract"] == pytest.approx(49 / 50)
+    assert m1.loc["generous_tit_for_tat", "always_extract"] == 0.0
+    with pytest.raises(UserError, match="p must be"):
+        TournamentSpec(names, strategy_params={"generous_tit_for_tat": {"p": 2.0}})
+    with pytest.raises(UserError, match="not one of the strategies"):
+        TournamentSpec(names, strategy_params={"tit_for_tat": {}})
+    with pytest.raises(UserError, match="unexpected keyword"):
+        TournamentSpec(names, strategy_params={"always_extract": {"colour": 1}})

@@ -1,17 +1,15 @@
-"""``stackgame run`` and ``stackgame scenarios``: bad input, determinism, JSON, files."""
+"""``stackgame run``: bad input, determinism, JSON, files."""
 
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomli_w
 
 from stackgame.cli import main
-from tests.environment.core_fixtures import BAD_SCENARIOS, tiny, write_toml
+from tests.environment.tiny_scenario import BAD_SCENARIOS, tiny, write_toml
 
 QUICK = ["--rounds", "2", "--json", "--no-files"]
 
@@ -82,38 +80,6 @@ def test_missing_scenario_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert "unknown scenario 'no-such-builtin'" in line
     line = _fails(capsys, ["scenarios", "--show", "no-such-builtin"])
     assert "ai-stack-2026" in line
-
-
-def test_show_prints_toml_that_round_trips(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["scenarios", "--show", "ai-stack-2026"]) == 0
-    text = capsys.readouterr().out
-    raw = tomllib.loads(text)
-    assert raw["name"] == "ai-stack-2026"
-    # the shown text is a usable scenario file, comments included
-    original = tmp_path / "original.toml"
-    original.write_text(text, encoding="utf-8")
-    assert main(["run", "--scenario", str(original), *QUICK]) == 0
-    before = json.loads(capsys.readouterr().out)
-    # edit a value, pass it back, and the change shows
-    raw["demand"]["market_size"] = 2 * raw["demand"]["market_size"]
-    raw["regulator"]["stance"] = 0.0
-    edited = tmp_path / "edited.toml"
-    edited.write_text(tomli_w.dumps(raw), encoding="utf-8")
-    assert main(["run", "--scenario", str(edited), *QUICK]) == 0
-    after = json.loads(capsys.readouterr().out)
-    assert after["regulator"]["stance"] == 0.0 and before["regulator"]["stance"] == 0.5
-    # capacity binds, so twice the consumers buy a little more and many go without
-    assert after["final_spend"] > before["final_spend"]
-    assert after["lost_demand"] > before["lost_demand"] + 10
-    assert after["scenario_hash"] != before["scenario_hash"]
-
-
-def test_scenarios_lists_the_builtin(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["scenarios", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert any(r["name"] == "ai-stack-2026" and r["firms"] > 5 for r in rows)
 
 
 RUN6 = ["run", "--scenario", "ai-stack-2026", "--rounds", "6", "--json", "--no-files"]
