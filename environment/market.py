@@ -602,6 +602,7 @@ def clear(
         bool(per_unit),
         -1 if spill_rounds is None else max(int(spill_rounds), 0),
         MAX_ATTEMPTS,
+        n + 1,
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
      gross_profit, unmet_input, final_demand, internal_revenue) = per_op  # fmt: skip

@@ -461,6 +461,7 @@ def _clear_once(
     unmet: np.ndarray,
     final_demand: np.ndarray,
     internal: np.ndarray,
+    take_all: np.ndarray,
 ) -> tuple[float, float, float]:
     """One clearing in sorted coordinates: final demand, derived demand, feasibility, money.
 
@@ -539,7 +540,8 @@ def _clear_once(
     used = np.zeros(n)
     for j in range(m):
         used[t_lo + j] = q_top[j]
-    take_all = np.zeros(n)  # self-supply planned per buyer
+    for i in range(n):
+        take_all[i] = 0.0  # self-supply planned per buyer
     for k in range(n_layers - 1, 0, -1):
         lo = bounds[k]
         hi = bounds[k + 1]
@@ -791,6 +793,7 @@ def clear_kernel(
     per_unit: bool,
     spill_rounds: int,
     max_attempts: int,
+    max_settle: int,
 ) -> tuple[np.ndarray, np.ndarray, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
@@ -878,6 +881,7 @@ def clear_kernel(
     unmet = np.zeros(n)
     final_demand = np.zeros(n)
     internal = np.zeros(n)
+    planned_self = np.zeros(n)
     live = np.zeros(n, dtype=np.bool_)
     cournot = cournot_flag and has_offer
     t_lo = bounds[n_layers - 1]
@@ -955,15 +959,34 @@ def clear_kernel(
             unmet,
             final_demand,
             internal,
+            planned_self,
         )
-        if attempt >= max_attempts:
+        if attempt >= max_attempts + max_settle:
             break
         again = False
         lowered = False
-        for i in range(n):
-            if unmet[i] > _SHORT and quantity[i] < effective[i] - _SHORT:
-                lowered = True
-                effective[i] = min(effective[i], quantity[i])
+        # an operation short of input gets what it could deliver as its capacity, unless
+        # its whole shortfall is its own operation below falling short: that one is
+        # lowered, and on the re-clear the buyer takes the rest from the market
+        for k in range(n_layers):
+            for i in range(bounds[k], bounds[k + 1]):
+                if unmet[i] > _SHORT and quantity[i] < effective[i] - _SHORT:
+                    own = own_local[i]
+                    if (
+                        own >= 0
+                        and unmet[own + bounds[k - 1]] > _SHORT
+                        and unmet[i] <= planned_self[i] - self_supply[i] + _SHORT
+                    ):
+                        continue
+                    lowered = True
+                    effective[i] = min(effective[i], quantity[i])
+        if attempt >= max_attempts:
+            # prices are settled: only spill orders off sellers still short of input,
+            # until none is (a buyer never stays short while a source could deliver)
+            if not lowered:
+                break
+            has_reserve = True
+            continue
         if lowered:
             again = True
             changed = False
