@@ -535,7 +535,9 @@ def clear(
         Markups in dollars per unit instead of ad valorem.
     quantity_offer
         Quantity offers of the top layer's operations when it competes in quantities
-        (``demand.cournot``).
+        (``demand.cournot``). There a positive markup ``m`` withholds output: an
+        operation offers at most ``capacity / (1 + m)`` (restrain, markup 0: all its
+        capacity; extract: less, toward the collusive quantity; ``docs/MODEL.md`` 6.3).
     spill_rounds
         How many times rationed orders are re-split over sellers with room (default:
         until every order that can be placed is placed).

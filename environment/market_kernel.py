@@ -825,7 +825,9 @@ def clear_kernel(
     has_mix, mix
         Whether a ``supplier_mix`` was given (caller's order, ``[n, n]``).
     has_offer, offer_in
-        Whether ``quantity_offer`` was given (caller's order).
+        Whether ``quantity_offer`` was given (caller's order). In a Cournot layer a
+        positive markup ``m`` withholds output: the offer is capped at ``K / (1 + m)``
+        (``docs/MODEL.md`` 6.3).
     cournot_flag, linear, market_size, mu, outside_quality, intercept, slope
         The :class:`~stackgame.environment.market.Demand` fields.
     per_unit
@@ -858,7 +860,10 @@ def clear_kernel(
         quality[i] = quality_in[o]
         nominal[i] = capacity_in[o]
         if has_offer:
-            offer[i] = offer_in[o]
+            x = offer_in[o]
+            if cournot_flag and markup_in[o] > 0.0:  # a markup withholds output
+                x = min(x, capacity_in[o] / (1.0 + markup_in[o]))
+            offer[i] = x
         if has_share:
             share[i] = share_in[o]
     effective = nominal.copy()

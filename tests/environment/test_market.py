@@ -89,6 +89,24 @@ def test_supplier_mix_sets_the_expected_input_price() -> None:
         market.clear(s, cost, m, np.zeros(3), np.full(3, BIG), d, supplier_mix=np.zeros((2, 2)))
 
 
+def test_a_markup_withholds_output_in_a_cournot_layer() -> None:
+    # capacity 6 each, offers 5 and 2: firm 0's markup 1 caps its offer at 6 / 2 = 3,
+    # firm 1's markup 1 caps 6 / 2 = 3 above its offer 2; P = 10 - (3 + 2) = 5
+    d = market.Demand(kind="linear", intercept=10.0, slope=1.0, cournot=True)
+    s = one_layer(2)
+    r = market.clear(
+        s, np.ones(2), np.array([1.0, 1.0]), np.zeros(2), np.full(2, 6.0), d,
+        quantity_offer=np.array([5.0, 2.0]),
+    )  # fmt: skip
+    assert r.quantity.tolist() == [3.0, 2.0] and r.price[0] == 5.0
+    # markup 0 (restrain) offers what is named, up to capacity
+    r = market.clear(
+        s, np.ones(2), np.zeros(2), np.zeros(2), np.full(2, 6.0), d,
+        quantity_offer=np.array([9.0, 2.0]),
+    )  # fmt: skip
+    assert r.quantity.tolist() == [6.0, 2.0] and r.price[0] == 2.0
+
+
 def test_cournot_price_uses_offers_capped_by_capacity() -> None:
     """``P = A - B sum_j min(x_j, K_j)``, floored at zero."""
     d = market.Demand(kind="linear", intercept=10.0, slope=2.0, cournot=True)

@@ -205,7 +205,10 @@ def test_consumer_accounting(case: Case) -> None:
     delivered = float(r.quantity[top].sum())
     d = case.demand
     if d.cournot:
-        offered = np.minimum(case.offer[top], case.capacity[top]).sum()  # type: ignore[index]
+        assert case.offer is not None
+        m = case.markup[top]  # a positive markup withholds output: at most K / (1 + m)
+        cap = np.where(m > 0, case.capacity[top] / (1 + np.maximum(m, 0)), case.capacity[top])
+        offered = np.minimum(case.offer[top], cap).sum()
         assert np.isclose(delivered + r.lost_demand, offered, rtol=1e-9, atol=TOL)
     elif d.kind == "logit":
         total = delivered + r.lost_demand + d.market_size * r.outside_share
