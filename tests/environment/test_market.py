@@ -376,3 +376,29 @@ def test_demand_and_clear_reject_bad_input() -> None:
         market.Demand(mu=0.0)
     with pytest.raises(ValueError, match=r"capacity: expected 2 values"):
         market.clear(chain([0, 1]), np.ones(2), np.ones(2), np.ones(2), np.ones(3), market.Demand())
+
+
+def test_resolve_prices_takes_fixed_prices_and_floors_at_zero() -> None:
+    s = chain([0, 1])
+    # per unit: the upstream markup -3 would price below zero; the floor is 0
+    price, unit_input, weights = market.resolve_prices(
+        s, np.ones(2), np.array([-3.0, 0.5]), np.zeros(2), np.full(2, BIG), np.zeros(2),
+        per_unit=True,
+    )  # fmt: skip
+    assert price[0] == 0.0 and unit_input[0] == 0.0
+    assert weights[1].tolist() == [[1.0]]
+    # a finite fixed price (a Cournot layer's) replaces the resolved one, floored at zero
+    fixed, _, _ = market.resolve_prices(
+        s, np.ones(2), np.zeros(2), np.zeros(2), np.full(2, BIG), np.zeros(2),
+        fixed_price=np.array([np.nan, -2.0]),
+    )  # fmt: skip
+    assert fixed.tolist() == [1.0, 0.0]
+
+
+def test_clear_rejects_optional_arrays_of_the_wrong_length() -> None:
+    s = chain([0, 1])
+    args = (s, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2), market.Demand())
+    with pytest.raises(ValueError, match="self_share: expected 2 values"):
+        market.clear(*args, self_share=np.ones(3))
+    with pytest.raises(ValueError, match="quantity_offer: expected 2 values"):
+        market.clear(*args, quantity_offer=np.ones(1))
