@@ -6,7 +6,7 @@ throughput measurement, best kept, 2 by default; ``STACKGAME_BENCH_QUICK=1`` ski
 slow anchors):
 
 1. Throughput of an N-run batch of the built-in scenario (8 rounds a run) through
-   ``stackgame.batch.run_batch`` on 1 and on 2 local workers: the speedup (target >= 1.7
+   ``stackgame.experiments.batch.run_batch`` on 1 and on 2 local workers: the speedup (target >= 1.7
    on two cores), against the anchor of a bare loop of ``simulate()`` calls (the
    executor's own cost per run is the difference) and of Mesa's ``batch_run`` on the
    same model and number of runs (one process).
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from stackgame.executor import ResultStore, Task, execute
+from stackgame.experiments.executor import ResultStore, Task, execute
 
 N_METRICS = 110
 
@@ -152,8 +152,8 @@ def _root() -> Path:
 
 def _timed_batch(n: int, workers: int, backend: str = "local") -> tuple[float, float]:
     """Wall time of an n-run batch, and the sum of the runs' own times (busy seconds)."""
-    import stackgame.simulate  # noqa: F401 - import Mesa once, outside the timing
-    from stackgame.batch import load_spec, run_batch
+    import stackgame.simulation.simulate  # noqa: F401 - import Mesa once, outside the timing
+    from stackgame.experiments.batch import load_spec, run_batch
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"
@@ -172,8 +172,8 @@ def _timed_batch(n: int, workers: int, backend: str = "local") -> tuple[float, f
 
 def _bare_loop(n: int, m: int) -> float:
     """The first m runs of the n-run spec, as a hand-written loop of ``simulate()`` calls."""
-    from stackgame.batch import POINT_COLUMN, REPLICATE_COLUMN, load_spec
-    from stackgame.simulate import simulate
+    from stackgame.experiments.batch import POINT_COLUMN, REPLICATE_COLUMN, load_spec
+    from stackgame.simulation.simulate import simulate
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.toml"

@@ -35,7 +35,7 @@ from stackgame.environment.market import clear
 from stackgame.environment.model import StackModel
 from stackgame.environment.scenario import Scenario, from_dict, resolve
 
-from stackgame.simulate import simulate
+from stackgame.simulation.simulate import simulate
 
 TARGET_ROUNDS_PER_S = 2000.0
 ROUNDS = 24

@@ -1,7 +1,7 @@
 """Tournament speed against the Axelrod library, measured in the same run.
 
 The prisoner's dilemma tournament of the ten classic strategies (200 turns, 10
-repetitions, seed 1), played by ``stackgame.tournament`` serially and on two processes,
+repetitions, seed 1), played by ``stackgame.tournaments.tournament`` serially and on two processes,
 and by the Axelrod library serially (and on two processes when
 ``STACKGAME_BENCH_AXELROD_POOL=1``; its pool costs tens of seconds here). Axelrod runs in
 this interpreter when it can be imported, else in the interpreter named by
@@ -9,7 +9,7 @@ this interpreter when it can be imported, else in the interpreter named by
 with ``pip install torch==2.13.0 axelrod``), as a subprocess timing the same tournament.
 Both sides are timed from a warm interpreter (imports done), tournament only, results
 included. Our parallel play forks children that share the matches with this process
-where fork exists (``stackgame.tournament._play_forked``); the pool start-up line times
+where fork exists (``stackgame.tournaments.tournament._play_forked``); the pool start-up line times
 the process pool used where it does not. Also times ``stackgame --help``.
 """
 
@@ -47,8 +47,8 @@ print(json.dumps(out))
 
 
 def _ours(processes: int) -> tuple[float, list[str]]:
-    from stackgame import tournament as T
-    from stackgame import tournament_matches as M
+    from stackgame.tournaments import matches as M
+    from stackgame.tournaments import tournament as T
 
     M._MATCH_CACHE.clear()  # a fresh tournament: nothing memoised from a previous one
     M._DECISION_CACHE.clear()
@@ -59,7 +59,7 @@ def _ours(processes: int) -> tuple[float, list[str]]:
 
 
 def _pool_startup() -> float:
-    from stackgame.tournament import _pool
+    from stackgame.tournaments.tournament import _pool
 
     start = time.perf_counter()
     with _pool(2) as pool:

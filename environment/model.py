@@ -40,10 +40,9 @@ from stackgame.strategies.base import (
     Posture,
     Strategy,
 )
+from stackgame.strategies.exact_stats import exact_sum
 from stackgame.strategies.registry import get as get_strategy
 from stackgame.strategies.registry import make
-
-from stackgame.numeric import exact_sum
 
 STAKE_SHARE = 0.10
 """Share of the target bought by one ``STAKE`` move (OpenAI's AMD warrant: 10%, 001)."""
@@ -312,7 +311,7 @@ class StackModel(mesa.Model):
         Dotted scenario paths to values (``{"regulator.stance": 0.9}``).
     collect
         Feed Mesa's ``DataCollector`` each round (``False`` skips it: the run's arrays
-        are in ``history`` either way; :func:`stackgame.simulate.simulate` turns it off).
+        are in ``history`` either way; :func:`stackgame.simulation.simulate.simulate` turns it off).
     **kwargs
         Flat aliases for Mesa's ``batch_run`` and SolaraViz, see
         :func:`params_to_overrides` (Mesa 3.3's SolaraViz passes its controls only

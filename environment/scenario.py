@@ -15,6 +15,7 @@ controls and the batch specs address the same fields by dotted path
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import hashlib
 import json
@@ -36,6 +37,39 @@ TRIGGERS = ("nvidia_value_pricing", "tsmc_long_term_agreements", "custom_silicon
 
 class ScenarioError(ValueError):
     """A scenario that cannot be used: names the source, the field and the problem."""
+
+
+def read_toml(
+    path: str | Path,
+    *,
+    error: type[ValueError] = ScenarioError,
+    what: str = "file",
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Read and parse a TOML file, or raise ``error`` with one line naming the file.
+
+    Parameters
+    ----------
+    path
+        The file.
+    error
+        The exception class to raise (a ``ValueError`` subclass the CLI maps to exit 2).
+    what
+        What the file is, for the message ("spec file", "file").
+    prefix
+        Put before the message (a flag name such as ``"--spec: "``).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{prefix}{file}: no such {what}") from None
+    except OSError as err:
+        raise error(f"{prefix}{file}: cannot read ({err.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise error(f"{prefix}{file}: malformed TOML: {err}") from None
 
 
 class _Strict(BaseModel):
@@ -504,8 +538,6 @@ def _check_strategies(scenario: Scenario, source: str) -> None:
 
 def load(path: str | Path) -> Scenario:
     """Load and validate a scenario TOML file."""
-    from stackgame.errors import read_toml
-
     return from_dict(read_toml(path, error=ScenarioError), str(Path(path)))
 
 
@@ -555,6 +587,12 @@ def resolve(scenario: str | Path | Scenario) -> Scenario:
 # -- dotted-path overrides ------------------------------------------------------------
 
 
+def _did_you_mean(key: str, known: Any) -> str:
+    """``"; did you mean 'stance'?"`` for the closest known name, or nothing."""
+    close = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _step(node: Any, key: str, path: str) -> tuple[Any, Any]:
     """Return (container, key) for one step of a dotted path; lists are indexed by name."""
     if isinstance(node, list):
@@ -563,8 +601,10 @@ def _step(node: Any, key: str, path: str) -> tuple[Any, Any]:
                 return node, i
         if key.isdigit() and int(key) < len(node):
             return node, int(key)
-        names = [item.get("name") for item in node if isinstance(item, dict)]
-        raise ScenarioError(f"{path}: no entry named {key!r}; known: {', '.join(map(str, names))}")
+        names = [str(item.get("name")) for item in node if isinstance(item, dict)]
+        raise ScenarioError(
+            f"{path}: no entry named {key!r}; known: {', '.join(names)}{_did_you_mean(key, names)}"
+        )
     if isinstance(node, dict):
         return node, key
     raise ScenarioError(f"{path}: cannot descend into a {type(node).__name__}")
@@ -584,10 +624,11 @@ def apply_overrides(
         container, k = _locate(raw, path)
         if isinstance(value, float) and not math.isfinite(value):
             raise ScenarioError(f"{path}: must be a finite number (got {value})")
+        changed = not isinstance(container, dict) or container.get(k) != value
         container[k] = value
         params = path[: -len("strategy")] + "strategy_params"
-        if k == "strategy" and isinstance(container, dict) and params not in overrides:
-            container["strategy_params"] = {}  # the old strategy's parameters
+        if k == "strategy" and changed and isinstance(container, dict) and params not in overrides:
+            container["strategy_params"] = {}  # the old strategy's parameters (not the same's)
     if not validate:
         return scenario
     return from_dict(raw, f"{scenario.name} (overrides)")
@@ -600,7 +641,10 @@ def _locate(raw: dict[str, Any], path: str) -> tuple[Any, Any]:
     for depth, key in enumerate(keys):
         container, k = _step(node, key, path)
         if not isinstance(container, list) and k not in container:
-            raise ScenarioError(f"{path}: no field {key!r} there")
+            raise ScenarioError(
+                f"{path}: no field {key!r} there; known: {', '.join(map(str, container))}"
+                + _did_you_mean(key, container)
+            )
         if depth == len(keys) - 1:
             return container, k
         node = container[k]

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 from stackgame.environment.market import Demand, Structure, build_structure
 from stackgame.environment.scenario import RegulatorSpec, Scenario, ScenarioError
-
-from stackgame.numeric import exact_mean, exact_median, exact_std
+from stackgame.strategies.exact_stats import exact_mean, exact_median, exact_std
 
 _OP_FIELDS = (
     "capacity",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +12,69 @@ class UserError(ValueError):
 
 EXIT_USAGE = 2
 
+EXTRAS = {
+    "solara": "viz",
+    "solara_assets": "viz",
+    "ipyvue": "viz",
+    "ipyvuetify": "viz",
+    "dask": "dask",
+    "distributed": "dask",
+    "pygambit": "gambit",
+    "playwright": "test",
+    "pytest": "test",
+    "hypothesis": "test",
+}
+"""Optional modules (by top-level import name) and the extra of ``stackgame`` that brings
+each; everything else the commands import is in the core (``make run`` installs it)."""
+
+
+def missing_module_message(module: str, needed_for: str | None = None) -> str:
+    """One line saying which module is missing and what to install to get it.
+
+    Parameters
+    ----------
+    module
+        The missing module's import name (the top-level part decides the extra).
+    needed_for
+        What needs it (a flag or a feature), said first when given.
+    """
+    top = module.split(".")[0]
+    what = f"{needed_for} needs {top}" if needed_for else f"needs {top}"
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return (
+            f"{what} (part of stackgame's core, yet not installed: a broken install?): "
+            "pip install --force-reinstall stackgame"
+        )
+    return f"{what} (not installed): pip install 'stackgame[{extra}]'"
+
+
+def require(*modules: str, needed_for: str) -> None:
+    """Raise :class:`UserError` naming the extra to install unless every module imports.
+
+    Checks with :func:`importlib.util.find_spec` (nothing is imported), so that a command
+    can say what is missing before it does any work.
+    """
+    from importlib.util import find_spec
+
+    for module in modules:
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise UserError(missing_module_message(module, needed_for))
+
 
 def read_toml(
     path: str | Path, *, error: type[ValueError] = UserError, what: str = "file", prefix: str = ""
 ) -> dict[str, Any]:
-    """Read and parse a TOML file, or raise ``error`` with one line naming the file.
+    """Read and parse a TOML file, or raise ``error`` (by default :class:`UserError`).
 
-    Parameters
-    ----------
-    path
-        The file.
-    error
-        The exception class to raise (a ``ValueError`` subclass the CLI maps to exit 2).
-    what
-        What the file is, for the message ("spec file", "file").
-    prefix
-        Put before the message (a flag name such as ``"--spec: "``).
+    The reader itself belongs to the model (:func:`stackgame.environment.scenario.read_toml`,
+    which scenario files use); the front doors call it through here so that their errors
+    are :class:`UserError`. Parameters as there.
     """
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{prefix}{file}: no such {what}") from None
-    except OSError as err:
-        raise error(f"{prefix}{file}: cannot read ({err.strerror})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise error(f"{prefix}{file}: malformed TOML: {err}") from None
+    from stackgame.environment.scenario import read_toml as model_read_toml  # pydantic: lazy
+
+    return model_read_toml(path, error=error, what=what, prefix=prefix)

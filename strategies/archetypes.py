@@ -29,10 +29,9 @@ from stackgame.strategies.base import (
     Posture,
     Strategy,
 )
+from stackgame.strategies.exact_stats import exact_mean
 from stackgame.strategies.learners import markup_action
 from stackgame.strategies.registry import register
-
-from stackgame.numeric import exact_mean
 
 #: The built-in stack, bottom first: the fallback order when market data is missing.
 STACK_ORDER = ("foundry", "chips", "cloud", "models", "apps")

@@ -13,7 +13,7 @@ from stackgame.environment.regulator import investigation_probability, open_inve
 from stackgame.environment.scenario import from_dict
 from stackgame.strategies.base import Action, Posture
 
-from stackgame.simulate import simulate
+from stackgame.simulation.simulate import simulate
 from tests.environment.core_fixtures import Scripted, firm, run_model, tiny
 
 CAP_ROUNDS = 2

@@ -1,0 +1,1 @@
+"""Evolutionary dynamics over a tournament's payoff matrix."""

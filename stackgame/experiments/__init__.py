@@ -1,0 +1,1 @@
+"""Scripted experiments: batch specs, the executor, batch reports, the theses."""

@@ -1,0 +1,730 @@
+"""The five theses of ``STACK_FACTS.md`` as predicates on results, and where each holds.
+
+The source articles disagree on purpose; the model does not pick a side but says under
+which conditions each thesis holds. Each thesis is split into *claims*. A claim is a named
+predicate on one run's flat metrics (:meth:`RunResult.metrics` plus a few per-round
+extras, see :func:`run_metrics`) that returns the statistic it tests; the claim holds in
+a run when that statistic is positive. A claim is either
+
+* *within* a variant: evaluated on each run of every variant (so the table shows under
+  which conditions it holds), or
+* a *contrast*: evaluated on the pair (treatment variant, reference variant) run with the
+  same seed (common random numbers), for the treatments that matter.
+
+For each claim and condition the evaluation reports "holds in k of n seeds", the mean of
+the statistic with a 95% Student-t interval, and a verdict: ``holds`` (every seed),
+``mostly`` (a majority), ``mixed``, ``fails`` (no seed), or ``n/a`` (the scenario lacks a
+firm, layer or event the claim needs).
+
+The variants (:func:`variants`) change one thing at a time from the scenario as given
+(the built-in ``ai-stack-2026`` has every trigger off): each regime-change trigger of
+``000_e3319be9a08c4b37.txt`` on (and all three at once), upstream extracting (Nvidia and
+TSMC on ``always_extract``), the regulator's stance low or high, a demand boom or the bust
+of ``002_1456f2d9411f9331.txt``, and integration forbidden.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stackgame.equilibria.empirical import mean_ci
+
+Metrics = Mapping[str, float]
+
+TRIGGER_EVENTS = ("nvidia_value_pricing", "tsmc_long_term_agreements", "custom_silicon_sale")
+
+# -- variants ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One condition: a name, what it changes, and the dotted overrides that change it."""
+
+    name: str
+    description: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+def variants(rounds: int, scenario: Any = None) -> list[Variant]:
+    """The variants that matter for the theses, for runs of ``rounds`` rounds.
+
+    A trigger or the demand bust scheduled at or after the last round is moved to round
+    ``rounds // 2`` so that it fires inside the run (and its effect can be seen). Pass the
+    resolved ``scenario`` to read the scheduled rounds (else they are left as they are).
+    """
+    half = max(1, rounds // 2)
+
+    def at(name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {f"events.{name}.enabled": True}
+        scheduled = _event_round(scenario, name)
+        if scheduled is not None and scheduled >= rounds:
+            out[f"events.{name}.round"] = half
+        return out
+
+    every = {k: v for name in TRIGGER_EVENTS for k, v in at(name).items()}
+    return [
+        Variant("baseline", "the scenario as given (built-in: every trigger off)"),
+        Variant(
+            "nvidia_value_pricing",
+            "trigger 1: Nvidia moves to value-based pricing",
+            at("nvidia_value_pricing"),
+        ),
+        Variant(
+            "tsmc_long_term_agreements",
+            "trigger 2: TSMC long-term agreements",
+            at("tsmc_long_term_agreements"),
+        ),
+        Variant(
+            "custom_silicon_sale",
+            "trigger 3: Google sells TPUs as a chip business",
+            at("custom_silicon_sale"),
+        ),
+        Variant("all_triggers", "the three triggers", every),
+        Variant(
+            "upstream_extracts",
+            "Nvidia and TSMC always extract (no voluntary restraint)",
+            {"firms.nvidia.strategy": "always_extract", "firms.tsmc.strategy": "always_extract"},
+        ),
+        Variant("regulator_low", "antitrust stance 0.1 (lax)", {"regulator.stance": 0.1}),
+        Variant("regulator_high", "antitrust stance 0.9 (aggressive)", {"regulator.stance": 0.9}),
+        Variant("demand_boom", "final demand grows 15% a quarter", {"demand.growth": 0.15}),
+        Variant(
+            "demand_bust",
+            "the bubble bursts mid-run (market x0.6, then shrinking)",
+            at("demand_bust"),
+        ),
+        Variant("no_integration", "integration moves not honoured", {"allow_integration": False}),
+    ]
+
+
+def _event_round(scenario: Any, name: str) -> int | None:
+    if scenario is None:
+        return None
+    for event in scenario.events:
+        if event.name == name:
+            return int(event.round)
+    return None
+
+
+# -- per-run metrics -------------------------------------------------------------------------
+
+
+def run_metrics(result: Any) -> dict[str, float]:
+    """Flat metrics of a run: :meth:`RunResult.metrics` plus per-round extras.
+
+    Extras: ``hhi.layer.<l>.first`` and ``.last`` (quantity HHI in the first and last
+    round), ``price.layer.<l>.late`` (revenue over quantity, averaged over the second half
+    of the run) and ``revenue.layer.<l>`` (cumulative).
+    """
+    out = dict(result.metrics())
+    hhi = np.asarray(result.layers["hhi"], dtype=float)
+    rev = np.asarray(result.layers["revenue"], dtype=float)
+    qty = np.asarray(result.layers["quantity"], dtype=float)
+    price = np.divide(rev, qty, out=np.zeros_like(rev), where=qty > 1e-12)
+    half = rev.shape[0] // 2
+    for k, name in enumerate(result.layer_names):
+        out[f"hhi.layer.{name}.first"] = float(hhi[0, k])
+        out[f"hhi.layer.{name}.last"] = float(hhi[-1, k])
+        out[f"price.layer.{name}.late"] = float(price[half:, k].mean())
+        out[f"revenue.layer.{name}"] = float(rev[:, k].sum())
+    return out
+
+
+def thesis_task(task: Any) -> dict[str, float]:
+    """Run one variant under one seed (module level, for the executor's process pool)."""
+    from stackgame.simulation.simulate import simulate
+
+    p = task.params
+    result = simulate(
+        p["scenario"], rounds=p["rounds"], seed=int(task.seed), overrides=dict(p["overrides"])
+    )
+    return run_metrics(result)
+
+
+# -- the predicates ----------------------------------------------------------------------------
+
+
+def _layer_share(m: Metrics, *layers: str) -> float:
+    return sum(m[f"value_share.layer.{name}"] for name in layers)
+
+
+def _firms(m: Metrics) -> list[str]:
+    return sorted(k[len("value_share.firm.") :] for k in m if k.startswith("value_share.firm."))
+
+
+def labs_outearn_chips(m: Metrics) -> float:
+    """Thesis 1a: ``operating_margin(models) - operating_margin(chips)`` (holds if > 0)."""
+    return m["operating_margin.layer.models"] - m["operating_margin.layer.chips"]
+
+
+def value_moves_upstream(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 1b: rise of the upstream (foundry + chips) value share over the reference."""
+    return _layer_share(treated, "foundry", "chips") - _layer_share(reference, "foundry", "chips")
+
+
+def chips_share_rises(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 1c: rise of the chips layer's value share over the reference."""
+    return _layer_share(treated, "chips") - _layer_share(reference, "chips")
+
+
+def nvidia_captures_rent(m: Metrics) -> float:
+    """Thesis 2a: Nvidia's value share minus the largest other firm's (holds if > 0)."""
+    others = [m[f"value_share.firm.{f}"] for f in _firms(m) if f != "nvidia"]
+    return m["value_share.firm.nvidia"] - max(others)
+
+
+def cloud_squeezed(m: Metrics) -> float:
+    """Thesis 2b: ``min(margin(chips), margin(models)) - margin(cloud)``, operating margins."""
+    chips, models = m["operating_margin.layer.chips"], m["operating_margin.layer.models"]
+    return min(chips, models) - m["operating_margin.layer.cloud"]
+
+
+def infrastructure_durable(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 3a: foundry + chips value share in a bust minus in a boom (holds if > 0)."""
+    return _layer_share(treated, "foundry", "chips") - _layer_share(reference, "foundry", "chips")
+
+
+def contracts_set_prices(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 3b: relative rise of the late foundry price with the long-term agreements."""
+    ref = reference["price.layer.foundry.late"]
+    return (treated["price.layer.foundry.late"] - ref) / ref if ref > 0 else float("nan")
+
+
+def models_consolidate(m: Metrics) -> float:
+    """Thesis 4a: models-layer HHI in the last round minus in the first (holds if > 0)."""
+    return m["hhi.layer.models.last"] - m["hhi.layer.models.first"]
+
+
+def money_flows_down(m: Metrics) -> float:
+    """Thesis 4b: money enters at the top (apps) and flows down the stack.
+
+    Holds (returns 1) when the apps layer's revenue equals final spend (relative error
+    below 1e-6: every dollar enters at the top) and cumulative revenue does not increase
+    going down the stack (foundry <= chips <= cloud <= models <= apps); returns -1 when
+    either fails.
+    """
+    order = ("foundry", "chips", "cloud", "models", "apps")
+    revenue = [m[f"revenue.layer.{name}"] for name in order]
+    top = abs(revenue[-1] - m["final_spend"]) <= 1e-6 * max(1.0, abs(m["final_spend"]))
+    down = all(a <= b * (1 + 1e-9) for a, b in zip(revenue, revenue[1:], strict=False))
+    return 1.0 if top and down else -1.0
+
+
+def _most_integrated(m: Metrics) -> tuple[list[str], list[str]]:
+    firms = _firms(m)
+    layers = {f: m[f"layers.firm.{f}"] for f in firms}
+    top = max(layers.values())
+    return [f for f in firms if layers[f] == top], [f for f in firms if layers[f] < top]
+
+
+def integrator_wins(m: Metrics) -> float:
+    """Thesis 5a: does a firm in the most layers have the largest value share.
+
+    Returns the best value share among the firms in the most layers minus the best among
+    the others (holds if > 0; ``nan`` when every firm spans as many layers).
+    """
+    top, rest = _most_integrated(m)
+    if not rest:
+        return float("nan")
+    return max(m[f"value_share.firm.{f}"] for f in top) - max(
+        m[f"value_share.firm.{f}"] for f in rest
+    )
+
+
+def integration_pays(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 5b: the most-integrated firms' best value share, integration allowed minus not."""
+
+    def best(m: Metrics) -> float:
+        return max(m[f"value_share.firm.{f}"] for f in _most_integrated(m)[0])
+
+    return best(treated) - best(reference)
+
+
+# -- the theses ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One testable part of a thesis.
+
+    Attributes
+    ----------
+    code
+        Short id (``1a``).
+    text
+        The predicate in words.
+    predicate
+        ``f(metrics) -> statistic`` (within) or ``f(treated, reference) -> statistic``
+        (contrast); the claim holds in a run when the statistic is positive.
+    reference
+        For a contrast, the reference variant; ``None`` for a within claim.
+    treatments
+        For a contrast, the variants compared with the reference.
+    """
+
+    code: str
+    text: str
+    predicate: Callable[..., float]
+    reference: str | None = None
+    treatments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Thesis:
+    """A thesis of ``STACK_FACTS.md`` with its source article and claims."""
+
+    number: int
+    statement: str
+    source: str
+    claims: tuple[Claim, ...]
+
+
+TRIGGER_VARIANTS = (*TRIGGER_EVENTS, "all_triggers")
+
+THESES: tuple[Thesis, ...] = (
+    Thesis(
+        1,
+        "The labs win, but only because upstream restrains; value moves upstream once a "
+        "trigger fires.",
+        "000_e3319be9a08c4b37.txt",
+        (
+            Claim(
+                "1a",
+                "models-layer operating margin > chips-layer operating margin",
+                labs_outearn_chips,
+            ),
+            Claim(
+                "1b",
+                "foundry+chips value share rises when a trigger fires",
+                value_moves_upstream,
+                "baseline",
+                TRIGGER_VARIANTS,
+            ),
+            Claim(
+                "1c",
+                "chips value share rises when a trigger fires",
+                chips_share_rises,
+                "baseline",
+                TRIGGER_VARIANTS,
+            ),
+        ),
+    ),
+    Thesis(
+        2,
+        "Nvidia captures the rent; clouds and neoclouds are squeezed in the middle.",
+        "001_098523a2e050d583.txt",
+        (
+            Claim("2a", "Nvidia's value share is the largest of any firm", nvidia_captures_rent),
+            Claim("2b", "cloud-layer operating margin < both chips' and models'", cloud_squeezed),
+        ),
+    ),
+    Thesis(
+        3,
+        "Infrastructure (memory, silicon) is the durable margin layer; early supply "
+        "contracts set later prices.",
+        "002_1456f2d9411f9331.txt",
+        (
+            Claim(
+                "3a",
+                "foundry+chips value share is higher in a demand bust than in a boom",
+                infrastructure_durable,
+                "demand_boom",
+                ("demand_bust",),
+            ),
+            Claim(
+                "3b",
+                "TSMC long-term agreements raise the later foundry price",
+                contracts_set_prices,
+                "baseline",
+                ("tsmc_long_term_agreements", "all_triggers"),
+            ),
+        ),
+    ),
+    Thesis(
+        4,
+        "Frontier models consolidate; money flows down from applications.",
+        "003_66598766ffe6fae0.txt",
+        (
+            Claim(
+                "4a",
+                "models-layer HHI is higher in the last round than in the first",
+                models_consolidate,
+            ),
+            Claim(
+                "4b",
+                "apps revenue = final spend and revenue falls down the stack",
+                money_flows_down,
+            ),
+        ),
+    ),
+    Thesis(
+        5,
+        "A single layer is not enough: the firm that integrates the most layers wins.",
+        "004_429f268926d2300e.txt",
+        (
+            Claim("5a", "a firm in the most layers has the largest value share", integrator_wins),
+            Claim(
+                "5b",
+                "integration allowed raises the most-integrated firm's value share",
+                integration_pays,
+                "no_integration",
+                ("baseline",),
+            ),
+        ),
+    ),
+)
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+
+
+def verdict(k: int, n: int) -> str:
+    """``holds`` (k = n), ``mostly`` (k > n/2), ``mixed``, ``fails`` (k = 0) or ``n/a``."""
+    if n == 0:
+        return "n/a"
+    if k == n:
+        return "holds"
+    if k == 0:
+        return "fails"
+    return "mostly" if k > n / 2 else "mixed"
+
+
+def _cell(stats: Sequence[float]) -> dict[str, Any]:
+    values = [s for s in stats if not math.isnan(s)]
+    k = sum(1 for s in values if s > 0)
+    n = len(values)
+    summary = mean_ci(values) if n else {"mean": float("nan"), "ci": [float("nan")] * 2}
+    return {
+        "holds": k,
+        "seeds": n,
+        "verdict": verdict(k, n),
+        "statistic": summary["mean"],
+        "ci": summary["ci"],
+    }
+
+
+def evaluate(
+    rows: Mapping[tuple[str, int], Metrics], variant_names: Sequence[str], seeds: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Evaluate every claim in every condition on the recorded runs.
+
+    Parameters
+    ----------
+    rows
+        ``(variant, seed) -> metrics`` of each run.
+    variant_names
+        Variants that were run, in display order.
+    seeds
+        The seeds (each variant ran on all of them).
+
+    Returns
+    -------
+    list of dict
+        One row per (claim, condition): ``thesis``, ``claim``, ``text``, ``condition``,
+        ``reference``, ``holds``, ``seeds``, ``verdict``, ``statistic``, ``ci``, ``note``.
+    """
+    out = []
+    for thesis in THESES:
+        for claim in thesis.claims:
+            pairs: list[tuple[str, str | None]]
+            if claim.reference is None:
+                pairs = [(v, None) for v in variant_names]
+            else:
+                pairs = [(t, claim.reference) for t in claim.treatments]
+            for treated, reference in pairs:
+                row: dict[str, Any] = {
+                    "thesis": thesis.number,
+                    "claim": claim.code,
+                    "text": claim.text,
+                    "condition": treated,
+                    "reference": reference,
+                    "note": "",
+                }
+                if treated not in variant_names or (
+                    reference is not None and reference not in variant_names
+                ):
+                    row.update(_cell([]), note="variant not run")
+                    out.append(row)
+                    continue
+                try:
+                    if reference is None:
+                        stats = [claim.predicate(rows[(treated, s)]) for s in seeds]
+                    else:
+                        stats = [
+                            claim.predicate(rows[(treated, s)], rows[(reference, s)]) for s in seeds
+                        ]
+                except KeyError as err:
+                    row.update(_cell([]), note=f"the scenario has no {err.args[0]}")
+                    out.append(row)
+                    continue
+                row.update(_cell(stats))
+                out.append(row)
+    return out
+
+
+def conclusions(table: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per thesis and claim: the conditions where it holds (every seed), mostly, and fails."""
+    out = []
+    for thesis in THESES:
+        claims = []
+        for claim in thesis.claims:
+            rows = [r for r in table if r["claim"] == claim.code]
+
+            def where(verdicts: tuple[str, ...], rows: list[Any] = rows) -> list[str]:
+                return [_condition(r) for r in rows if r["verdict"] in verdicts]
+
+            claims.append(
+                {
+                    "claim": claim.code,
+                    "text": claim.text,
+                    "holds": where(("holds",)),
+                    "mostly": where(("mostly",)),
+                    "mixed": where(("mixed",)),
+                    "fails": where(("fails",)),
+                }
+            )
+        out.append(
+            {
+                "thesis": thesis.number,
+                "statement": thesis.statement,
+                "source": thesis.source,
+                "claims": claims,
+            }
+        )
+    return out
+
+
+def _condition(row: Mapping[str, Any]) -> str:
+    if row["reference"] is None:
+        return str(row["condition"])
+    return f"{row['condition']} vs {row['reference']}"
+
+
+def seeds_for(seed: int, n: int) -> list[int]:
+    """``n`` run seeds from one root seed (``SeedSequence.spawn``)."""
+    return [
+        int(c.generate_state(1, dtype=np.uint32)[0]) for c in np.random.SeedSequence(seed).spawn(n)
+    ]
+
+
+def run_theses(
+    scenario: str = "ai-stack-2026",
+    *,
+    seed: int = 0,
+    n_seeds: int = 5,
+    rounds: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+    processes: int = 1,
+    store_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run every variant on ``n_seeds`` seeds and evaluate the theses.
+
+    Variants whose overrides do not apply to the scenario (a missing event or firm) are
+    skipped and listed under ``skipped``. Every variant runs on the same seeds.
+
+    Returns
+    -------
+    dict
+        ``scenario``, ``scenario_hash``, ``seed``, ``seeds``, ``rounds``, ``variants``
+        (name, description, overrides), ``skipped``, ``table`` (see :func:`evaluate`),
+        ``conclusions`` (see :func:`conclusions`).
+    """
+    from stackgame.environment.scenario import ScenarioError, apply_overrides, resolve
+    from stackgame.errors import UserError
+
+    if n_seeds < 1:
+        raise UserError(f"--seeds: must be at least 1 (got {n_seeds})")
+    if rounds is not None and rounds < 1:
+        raise UserError(f"--rounds: must be at least 1 (got {rounds})")
+    base = dict(overrides or {})
+    resolved = resolve(scenario)
+    if base:
+        resolved = apply_overrides(resolved, base)
+    n_rounds = rounds or resolved.rounds
+    chosen = variants(n_rounds, resolved)
+    if only:
+        known = [v.name for v in chosen]
+        unknown = [name for name in only if name not in known]
+        if unknown:
+            raise UserError(f"--variants: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+        chosen = [v for v in chosen if v.name in only]
+    runnable, skipped = [], []
+    for v in chosen:
+        try:
+            apply_overrides(resolved, dict(v.overrides))
+            runnable.append(v)
+        except ScenarioError as err:
+            skipped.append({"variant": v.name, "reason": str(err)})
+    seeds = seeds_for(seed, n_seeds)
+    rows = _run(scenario, n_rounds, base, runnable, seeds, processes, store_dir, progress)
+    names = [v.name for v in runnable]
+    table = evaluate(rows, names, seeds)
+    return {
+        "scenario": str(scenario),
+        "scenario_hash": resolved.digest(),
+        "seed": seed,
+        "seeds": seeds,
+        "rounds": n_rounds,
+        "overrides": base,
+        "variants": [
+            {"name": v.name, "description": v.description, "overrides": dict(v.overrides)}
+            for v in runnable
+        ],
+        "skipped": skipped,
+        "table": table,
+        "conclusions": conclusions(table),
+    }
+
+
+def _run(
+    scenario: str,
+    rounds: int,
+    base: Mapping[str, Any],
+    runnable: Sequence[Variant],
+    seeds: Sequence[int],
+    processes: int,
+    store_dir: str | Path | None,
+    progress: bool,
+) -> dict[tuple[str, int], Metrics]:
+    import hashlib
+    import json
+    import tempfile
+
+    from stackgame.experiments import executor
+
+    digest = hashlib.sha256(
+        json.dumps([scenario, rounds, dict(base)], sort_keys=True, default=str).encode()
+    ).hexdigest()[:10]
+    tasks = []
+    index: dict[str, tuple[str, int]] = {}
+    for v in runnable:
+        for s in seeds:
+            run_id = f"{digest}-{v.name}-{s:010d}"
+            index[run_id] = (v.name, s)
+            params = {
+                "scenario": str(scenario),
+                "rounds": rounds,
+                "overrides": {**dict(base), **dict(v.overrides)},
+            }
+            tasks.append(executor.Task(run_id, s, params))
+    with tempfile.TemporaryDirectory(prefix="stackgame-theses-") as tmp:
+        store = executor.ResultStore(store_dir if store_dir is not None else tmp)
+        executor.execute(
+            tasks,
+            thesis_task,
+            store=store,
+            workers=processes,
+            progress=progress,
+            description="variants x seeds",
+        )
+        frame = store.read()
+    frame = frame[frame["run_id"].isin(index)]
+    bad = frame[frame["status"] != "ok"]
+    if len(bad):
+        first = bad.iloc[0]
+        where = (
+            f"; it stays recorded in {store_dir}: delete that folder to retry" if store_dir else ""
+        )
+        raise RuntimeError(f"run {first['run_id']} failed: {first['error']}{where}")
+    skip = {
+        "run_id",
+        "seed",
+        "status",
+        "error",
+        "elapsed_seconds",
+        "scenario",
+        "rounds",
+        "overrides",
+    }
+    out: dict[tuple[str, int], Metrics] = {}
+    for record in frame.to_dict("records"):
+        out[index[str(record["run_id"])]] = {
+            k: float(v) for k, v in record.items() if k not in skip and v == v
+        }
+    return out
+
+
+# -- table and plot ---------------------------------------------------------------------
+
+
+def render(report: Mapping[str, Any]) -> str:
+    """The evaluation as text: one line per claim and condition, then the conclusions."""
+    n = len(report["seeds"])
+    lines = [
+        f"theses on {report['scenario']}: {len(report['variants'])} variants x {n} seeds, "
+        f"{report['rounds']} rounds (statistic > 0 means the claim holds in that run; "
+        "shares, margins and HHI as fractions, 0 to 1)",
+        "",
+        f"{'claim':6s}{'condition':44s}{'holds':>8s}  {'verdict':8s}{'statistic [95% CI]':>30s}",
+    ]
+    for r in report["table"]:
+        stat = (
+            f"{r['statistic']:+.4f} [{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}]"
+            if r["seeds"] and not math.isnan(r["statistic"])
+            else r["note"] or "-"
+        )
+        lines.append(
+            f"{r['claim']:6s}{_condition(r):44s}{r['holds']:>4d}/{r['seeds']:<3d}  "
+            f"{r['verdict']:8s}{stat:>30s}"
+        )
+    for s in report["skipped"]:
+        lines.append(f"  skipped {s['variant']}: {s['reason']}")
+    lines.append("")
+    for c in report["conclusions"]:
+        lines.append(f"thesis {c['thesis']} ({c['source']}): {c['statement']}")
+        for claim in c["claims"]:
+            lines.append(f"  {claim['claim']} {claim['text']}")
+            for key in ("holds", "mostly", "mixed", "fails"):
+                if claim[key]:
+                    lines.append(f"     {key:7s}: {', '.join(claim[key])}")
+    return "\n".join(lines)
+
+
+def plot(report: Mapping[str, Any], path: str | Path) -> None:
+    """Heat map: share of seeds in which each claim holds, per condition (annotated k/n)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [v["name"] for v in report["variants"]]
+    claims = [c for t in THESES for c in t.claims]
+    grid = np.full((len(claims), len(names)), np.nan)
+    labels = [["" for _ in names] for _ in claims]
+    for r in report["table"]:
+        if r["condition"] not in names or not r["seeds"]:
+            continue
+        i = [c.code for c in claims].index(r["claim"])
+        j = names.index(r["condition"])
+        grid[i, j] = r["holds"] / r["seeds"]
+        labels[i][j] = f"{r['holds']}/{r['seeds']}"
+    fig, ax = plt.subplots(figsize=(1.0 * len(names) + 6, 0.7 * len(claims) + 2))
+    image = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    for i in range(len(claims)):
+        for j in range(len(names)):
+            if labels[i][j]:
+                ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=8)
+    rows = [
+        textwrap.fill(f"{c.code} {c.text}" + (f" (vs {c.reference})" if c.reference else ""), 56)
+        for c in claims
+    ]
+    ax.set_yticks(range(len(claims)), rows, fontsize=8)
+    ax.set_title(
+        f"where each thesis holds: share of {len(report['seeds'])} seeds "
+        f"({report['scenario']}, {report['rounds']} rounds)",
+        fontsize=10,
+    )
+    fig.colorbar(image, ax=ax, label="share of seeds in which the claim holds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

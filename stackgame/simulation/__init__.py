@@ -1,0 +1,1 @@
+"""One run of the stack: the function every front door calls, and its report."""

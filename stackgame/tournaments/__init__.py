@@ -1,0 +1,1 @@
+"""Round-robin tournaments of strategies on matrix games and on the stack."""

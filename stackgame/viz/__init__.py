@@ -1,0 +1,1 @@
+"""The SolaraViz page and the drawings it shares with the run report."""

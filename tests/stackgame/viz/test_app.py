@@ -1,0 +1,355 @@
+"""The SolaraViz page rendered in-process, as Mesa tests its own SolaraViz.
+
+``solara.render`` builds the widget tree without a browser; the sidebar (Mesa's controls
+and model parameters) lives in Solara's sidebar portal, which :func:`Page` renders next to
+the page so that the buttons and selects can be found and clicked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import warnings
+
+import ipyvuetify as vw
+import pytest
+import solara
+from solara.components.applayout import sidebar_portal
+from solara.widgets import HTML
+from stackgame.environment.scenario import ScenarioError, builtin_names, resolve
+from stackgame.strategies.registry import all_strategies
+
+from stackgame.commands import viz as viz_command
+from stackgame.errors import UserError
+
+with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's hook check
+    warnings.simplefilter("ignore", UserWarning)
+    from mesa.visualization.solara_viz import _check_model_params
+
+    import stackgame.viz.app as app
+    from stackgame.viz.components import (
+        FINAL_DEMAND,
+        PageModel,
+        cash_option,
+        concentration_option,
+        firm_colours,
+        firm_views,
+        flow_views,
+        log_rows,
+        margin_option,
+        network_option,
+        round_notes,
+        value_share_line,
+        value_share_option,
+    )
+
+from stackgame.viz.echarts import EchartsChart
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*ComponentsView. .use_state. found:UserWarning")
+
+
+@solara.component
+def Page():
+    sidebar = sidebar_portal.use_portal()
+    return solara.Column(children=[solara.Column(children=sidebar), app.Page()])
+
+
+@pytest.fixture
+def page():
+    _, rc = solara.render(Page(), handle_error=False)
+    yield rc
+    rc.close()
+
+
+def html_texts(rc, css_class):
+    return [
+        w.widget.unsafe_innerHTML
+        for w in rc.find(HTML)
+        if w.widget.attributes.get("class") == css_class
+    ]
+
+
+def charts(rc):
+    """Chart name -> its ECharts option, as the page sends it."""
+    return {w.widget.attributes["data-chart"]: w.widget.option for w in rc.find(EchartsChart)}
+
+
+def click(rc, label):
+    rc.find(vw.Btn, children=[label]).widget.click()
+
+
+def select(rc, label, value):
+    rc.find(vw.Select, label=label).widget.v_model = value
+
+
+def checkbox(rc, label, value):
+    rc.find(vw.Checkbox, label=label).widget.v_model = value
+
+
+# -- the parameters ------------------------------------------------------------------------
+
+
+def test_params_pass_mesas_own_check_and_name_real_choices():
+    _check_model_params(PageModel.__init__, app.MODEL_PARAMS)
+    params = app.MODEL_PARAMS
+    assert set(params["scenario"]["values"]) <= set(builtin_names())
+    scenario = resolve(params["scenario"]["value"])
+    for seat in app.SEATS:
+        control = params[f"strategy_{seat}"]
+        assert control["type"] == "Select"
+        assert set(control["values"]) == set(all_strategies())
+        assert control["value"] == scenario.firm(seat).strategy
+    for trigger in ("nvidia_value_pricing", "tsmc_long_term_agreements", "custom_silicon_sale"):
+        assert params[f"events__{trigger}__enabled"]["type"] == "Checkbox"
+        assert params[f"events__{trigger}__round"]["type"] == "Select"
+        assert params[f"events__{trigger}__round"]["values"] == list(range(scenario.rounds))
+    for name in ("regulator_stance", "demand_growth"):
+        assert params[name]["min"] <= params[name]["value"] <= params[name]["max"]
+
+
+def test_seed_box_text_is_read_as_an_integer():
+    from stackgame.environment.model import StackModel
+
+    kwargs = app.initial_kwargs(app.MODEL_PARAMS)
+    assert kwargs["seed"] == "0"  # the CLI's default seed: the page's numbers are run's
+    as_text, as_int = PageModel(**kwargs), PageModel(**{**kwargs, "seed": 0})
+    for m in (as_text, as_int):
+        for _ in range(3):
+            m.step()
+    assert value_share_line(as_text) == value_share_line(as_int)
+    assert as_text.seed == 0
+    as_text, as_int = PageModel(**{**kwargs, "seed": "42"}), PageModel(**{**kwargs, "seed": 42})
+    as_text.step(), as_int.step()
+    assert value_share_line(as_text) == value_share_line(as_int)
+    with pytest.raises(ScenarioError, match=r"seed: must be an integer \(got 'forty-two'\)"):
+        StackModel(**{**kwargs, "seed": "forty-two"})
+
+
+def test_a_refused_control_is_reported_not_raised():
+    m = PageModel(seed="forty-two", strategy_nvidia="always_extract")
+    assert m.input_error.startswith("seed: must be an integer (got 'forty-two')")
+    assert "unseeded" in m.input_error
+    assert not m.seeded
+    assert m.scenario.firm("nvidia").strategy == "always_extract"  # the rest is kept
+    m = PageModel(seed=1, strategy_nvidia="no_such_strategy")
+    assert "unknown strategy 'no_such_strategy'" in m.input_error
+    assert m.seed == 1
+    assert m.scenario.firm("nvidia").strategy == resolve("ai-stack-2026").firm("nvidia").strategy
+    assert PageModel(seed=1).input_error is None
+
+
+def test_the_page_model_is_the_stack_model_with_the_same_numbers():
+    from stackgame.environment.model import StackModel
+
+    a, b = (
+        PageModel(seed=3, strategy_nvidia="always_extract"),
+        StackModel(seed=3, strategy_nvidia="always_extract"),
+    )
+    a.step(), b.step()
+    assert value_share_line(a) == value_share_line(b)
+
+
+# -- what the page reads from the model -----------------------------------------------------
+
+
+def test_views_of_a_running_model():
+    m = PageModel(seed=1, events__nvidia_value_pricing__enabled=True,
+                  events__nvidia_value_pricing__round=1)  # fmt: skip
+    assert all(v.posture == "none" for v in firm_views(m))
+    assert flow_views(m) == []
+    m.step()
+    views = {v.name: v for v in firm_views(m)}
+    assert set(views) == {f.name for f in m.firms}
+    assert views["google"].layers == ("chips", "cloud", "models", "apps")
+    assert {v.posture for v in views.values()} <= {"restrain", "extract", "mixed"}
+    flows = flow_views(m)
+    assert any(f.buyer == FINAL_DEMAND for f in flows)
+    assert all(f.dollars >= 0 for f in flows)
+    top = [f for f in flows if f.buyer == FINAL_DEMAND]
+    spend = m.history.rounds_vector("final_spend")[-1]
+    assert sum(f.dollars for f in top) == pytest.approx(spend, rel=1e-6)
+    assert any("nvidia_value_pricing" in line for line in round_notes(m))
+    rows = log_rows(m)
+    assert rows[0][0] >= rows[-1][0]
+    assert any(kind == "trigger" and "nvidia_value_pricing" in text for _, kind, _, text in rows)
+
+
+def test_mesa_style_page_element_renders():
+    box, rc = solara.render(app.page, handle_error=False)
+    assert html_texts(rc, "stackgame-round") == [f"Round {app.model.round}"]
+    rc.close()
+
+
+# -- the page, rendered ------------------------------------------------------------------------
+
+
+def test_page_has_mesas_controls_and_one_select_per_seat(page):
+    buttons = [b.widget.children[0] for b in page.find(vw.Btn)]
+    assert {"Reset", "Step"} <= set(buttons)
+    assert any(b in ("\u25b6", "\u275a\u275a") for b in buttons)  # Play / Pause
+    labels = [w.widget.label for w in page.find(vw.Select)]
+    assert "Scenario" in labels
+    for seat in app.SEATS:
+        assert f"{resolve('ai-stack-2026').firm(seat).label} strategy" in labels
+    assert html_texts(page, "stackgame-round") == ["Round 0"]
+    assert set(charts(page)) == {"network", "value share by layer", "margins by layer",
+                                 "concentration by layer", "cash by firm"}  # fmt: skip
+
+
+def test_no_page_tab_above_the_stack(page):
+    """Mesa's SolaraViz puts its components under a "Page 0" tab: the page lays them out."""
+    assert not page.find(vw.Tab)
+
+
+def test_step_advances_the_round_and_redraws_the_plots(page):
+    before = charts(page)
+    click(page, "Step")
+    assert html_texts(page, "stackgame-round") == ["Round 1"]
+    after = charts(page)
+    assert set(after) == set(before)
+    assert all(after[name] != before[name] for name in before)
+    click(page, "Step")
+    assert html_texts(page, "stackgame-round") == ["Round 2"]
+
+
+def test_a_seats_strategy_changes_the_outcome_after_reset(page):
+    click(page, "Step")
+    default = html_texts(page, "stackgame-value-share")
+    select(page, "Nvidia strategy", "always_extract")
+    click(page, "Reset")
+    assert html_texts(page, "stackgame-round") == ["Round 0"]
+    click(page, "Step")
+    changed = html_texts(page, "stackgame-value-share")
+    assert changed != default
+
+
+def test_a_trigger_switched_on_shows_in_the_event_log(page):
+    checkbox(page, "Trigger nvidia value pricing", True)
+    select(page, "nvidia value pricing: in round", 1)
+    click(page, "Reset")
+    click(page, "Step")
+    log = " ".join(w.widget.unsafe_innerHTML or "" for w in page.find(HTML))
+    assert "trigger nvidia_value_pricing fired" in log
+
+
+def test_a_bad_seed_shows_one_line_and_the_page_keeps_working(page):
+    seed = page.find(vw.TextField, label="Seed (integer)").widget
+    seed.v_model = "forty-two"
+    seed.fire_event("focusout", None)  # InputText commits on focus-out or Enter
+    click(page, "Reset")
+    (error,) = html_texts(page, "stackgame-input-error")
+    assert error.startswith("seed: must be an integer (got &#x27;forty-two&#x27;)")
+    click(page, "Step")
+    assert html_texts(page, "stackgame-round") == ["Round 1"]
+
+
+# -- the command --------------------------------------------------------------------------------
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    viz_command.register(parser.add_subparsers())
+    return parser.parse_args(["viz", *argv])
+
+
+def test_command_defaults_and_solara_line():
+    args = parse([])
+    assert (args.host, args.port, args.seed, args.open) == ("127.0.0.1", 8765, 0, False)
+    args = parse(["--host", "0.0.0.0", "--port", "8800", "--seed", "7"])
+    assert (args.host, args.port, args.seed) == ("0.0.0.0", 8800, 7)
+    line = viz_command.solara_command("127.0.0.1", 8800)
+    assert line[1:5] == ["-m", "solara", "run", "stackgame.viz.app"]
+    assert ["--host", "127.0.0.1", "--port", "8800"] == line[5:9]
+    assert "--no-check-version" in line  # no call to PyPI at start-up
+    assert "--no-open" in line
+
+
+def test_command_refuses_a_busy_port_and_bad_values():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(UserError, match=f"--port {port}: cannot listen on 127.0.0.1:{port}"):
+            viz_command.check_address("127.0.0.1", port)
+        with pytest.raises(UserError, match=f"--port {port}: cannot listen"):
+            parse(["--port", str(port)]).handler(parse(["--port", str(port)]))
+    with pytest.raises(UserError, match="--port 0: must be between 1 and 65535"):
+        viz_command.check_address("127.0.0.1", 0)
+    with pytest.raises(UserError, match="--host 'no.such.host.invalid'"):
+        viz_command.check_address("no.such.host.invalid", 8765)
+
+
+def test_command_names_a_missing_viz_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "solara_assets" else real(name)
+    )
+    with pytest.raises(UserError, match=r"needs solara_assets .*pip install 'stackgame\[viz\]'"):
+        viz_command.check_installed()
+
+
+def test_cli_prints_one_line_and_exits_2_on_a_busy_port(capsys):
+    from stackgame.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["viz", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"stackgame viz: error: --port {port}: cannot listen")
+
+
+# -- what the page reads right: one colour per firm, units, HHI in per cent -----------------
+
+
+def test_page_matches_the_cli_at_its_default_seed():
+    from stackgame.simulation.simulate import simulate
+
+    m = app.new_model()
+    while m.running:
+        m.step()
+    run = simulate("ai-stack-2026", seed=0)
+    assert m.seed == run.summary["seed"] == 0
+    assert m.history.firms_matrix("profit") == pytest.approx(run.firms["profit"])
+
+
+def test_every_firm_has_its_own_colour_everywhere():
+    m = PageModel(seed=0)
+    m.step()
+    colours = firm_colours(m)
+    assert len(set(colours.values())) == len(m.firms) == 16
+    cash = cash_option(m)
+    by_label = {f.label: colours[f.name] for f in m.firms}
+    assert {s["name"]: s["color"] for s in cash["series"]} == {
+        s["name"]: by_label[s["name"]] for s in cash["series"]
+    }
+    nvidia, openai = colours["nvidia"], colours["openai"]
+    assert nvidia != openai
+    network = next(s for s in network_option(m)["series"] if s["type"] == "graph")
+    fills = {n["name"].split(" \u00b7 ")[0]: n["itemStyle"]["color"] for n in network["data"]
+             if n["name"] != FINAL_DEMAND}  # fmt: skip
+    assert fills["Nvidia"] == nvidia and fills["OpenAI"] == openai
+
+
+def test_axes_have_units_and_hhi_is_a_percentage():
+    m = PageModel(seed=0)
+    m.step(), m.step()
+    options = [value_share_option(m), margin_option(m), concentration_option(m), cash_option(m)]
+    for option in options:
+        assert option["xAxis"]["name"] == "round (quarter)"
+        assert "(" in option["yAxis"]["name"] or "%" in option["yAxis"]["name"]
+        assert option["legend"]["data"]
+    hhi = concentration_option(m)
+    assert hhi["yAxis"]["axisLabel"]["formatter"] == "{value}%"
+    assert (hhi["yAxis"]["min"], hhi["yAxis"]["max"]) == (0, 100)
+    chips = next(s for s in hhi["series"] if s["name"] == "chips")
+    assert chips["data"][-1] == pytest.approx(100 * m.history.layer_hhi("chips"), rel=1e-3)
+    assert cash_option(m)["yAxis"]["name"] == "cash ($ bn)"
+
+
+def test_sliders_show_their_values():
+    assert ".v-slider__thumb-label-container { display: block !important; }" in app.STYLE
