@@ -1,35 +1,37 @@
-"""Numba-compiled clearing: the same computation as :func:`stackgame.environment.market.clear`.
+"""Market clearing, written once: plain loops over arrays, compiled by numba or not.
 
-The clearing loop is per-layer work on small matrices (a few buyers by a few sellers),
-where numpy's per-call overhead (about a microsecond a call, some 440 calls a clearing)
-dominates the arithmetic. This module does the four passes of
-:mod:`stackgame.environment.market` (prices bottom-up, final demand, derived demand
-top-down with spill rounds, feasibility and money bottom-up) and the self-consistency
-re-clears in one compiled call over plain arrays, in the layer-sorted coordinates the
-numpy path uses, and returns results in the caller's order.
+Every rule of the clearing (``docs/MODEL.md`` sections 4 to 8) is one function here:
+supplier choice (:func:`choice_weights`), prices bottom-up (:func:`_prices`, entry
+:func:`resolve_prices_kernel`), final demand (:func:`logit_demand_kernel`,
+:func:`linear_demand_kernel`, :func:`cournot_price_kernel`), rationing of orders with
+spillover (:func:`_ration_orders`), one clearing's four passes (:func:`_clear_once`), and
+the self-consistency re-clears around it (:func:`clear_kernel`). They are written in the
+subset of Python numba compiles (no Python objects, plain loops: per-layer work on small
+matrices, where numpy's per-call overhead would dominate the arithmetic) and marked
+:func:`stackgame.environment.jit.jitable`: as written they are ordinary Python, the
+readable reference the tests run; :func:`stackgame.environment.jit.compiled` runs them
+compiled. :mod:`stackgame.environment.market` holds the data types and the wrappers.
 
-The numpy implementation in :mod:`stackgame.environment.market` stays the reference: every
-line here mirrors one there (same operations in the same order), so the two agree to
-rounding (sums of more than eight terms are pairwise in numpy and sequential here).
-``tests/environment/test_market_kernel.py`` checks the agreement to ``1e-9``.
-
-Nothing here is imported at package import: :func:`stackgame.environment.market.clear`
-imports this module on its first call (numba compiles on the first call, or loads the
-compiled code from the on-disk cache, ``cache=True``), unless the environment variable
-``STACKGAME_NO_JIT`` is set or numba is not installed.
+Coordinates: operations are sorted by layer (``Structure._order``: sorted position to
+caller's index) so that layer ``k`` is the slice ``bounds[k]:bounds[k + 1]``; the entry
+points take and return arrays in the caller's order. ``own_local[i]`` is sorted
+operation ``i``'s own firm's operation in the layer below, as a position local to that
+layer (``-1``: none).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from numba import njit
+from stackgame.environment.jit import jitable
 
 _EPS = 1e-12
 _SHORT = 1e-9
 
 
-@njit(cache=True)
-def _choice_block(
+@jitable
+def choice_weights(
     price: np.ndarray,
     quality: np.ndarray,
     cap: np.ndarray,
@@ -41,8 +43,18 @@ def _choice_block(
     slo: int,
     mu: float,
     w: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    """Logit weights of buyers ``lo:hi`` over sellers ``slo:lo`` into ``w`` (``_choice_block``)."""
+) -> None:
+    """Supplier choice: logit weights of buyers ``lo:hi`` over sellers ``slo:lo`` into ``w``.
+
+    ``w[b, s] = exp(u_bs) / sum_k exp(u_bk)`` with
+    ``u_bs = (q_s + lock_bs - p_s / pbar) / mu`` over the sellers ``b`` may buy from
+    (``allowed``) that have capacity, where ``pbar`` is the mean price of the sellers with
+    capacity in that layer: price enters relative to the layer's price level (McFadden's
+    conditional logit, with a switching cost as in Klemperer 1995; ``docs/MODEL.md`` 5.1).
+    ``price``, ``quality``, ``cap`` are in sorted coordinates, ``lock`` and ``allowed`` in
+    the caller's (``order`` maps one to the other). A buyer with no permitted seller with
+    capacity gets a row of zeros.
+    """
     nb = hi - lo
     ns = lo - slo
     n_live = 0
@@ -68,11 +80,11 @@ def _choice_block(
                     top = u
             else:
                 w[i, j] = -np.inf
-        if not np.isfinite(top):
+        if not math.isfinite(top):
             top = 0.0
         total = 0.0
         for j in range(ns):
-            e = np.exp(w[i, j] - top)
+            e = math.exp(w[i, j] - top)
             w[i, j] = e
             total += e
         if total <= 0:
@@ -81,7 +93,7 @@ def _choice_block(
             w[i, j] = w[i, j] / total
 
 
-@njit(cache=True)
+@jitable
 def _prices(
     n_layers: int,
     bounds: np.ndarray,
@@ -105,8 +117,23 @@ def _prices(
     wflat: np.ndarray,
     price: np.ndarray,
     input_unit: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    """Pass 1 (``market._prices``): prices and unit input costs; weights into ``wflat``."""
+) -> None:
+    """Pass 1, bottom-up: prices and unit input costs; supplier weights into ``wflat``.
+
+    Per operation ``i`` in layer ``l`` (``docs/MODEL.md`` 4.2-4.3)::
+
+        x_i = sigma_i (c_o + a_{l-1} x_o) + (1 - sigma_i) sum_s w_is p_s
+        p_i = (c_i + a_l x_i)(1 + m_i)     (ad valorem)
+        p_i =  c_i + a_l x_i + m_i         (per unit)
+
+    floored at zero, where ``o`` is the firm's own operation below (self-supply at cost,
+    share ``sigma_i = share[i]``; 1 when the buyer has no market seller) and ``w_is`` the
+    :func:`choice_weights`. With ``has_mix``, a buyer's row of ``mix`` (expected
+    purchase shares, caller's coordinates) restricted to the sellers it can still use
+    replaces ``w_is`` in the expected price where it is not all zero. With ``has_fixed``
+    the top layer's price is ``fixed_top`` (a Cournot market-clearing price). Layer ``k``'s
+    weights are ``wflat[woff[k]:woff[k + 1]]`` as a buyers-by-sellers matrix.
+    """
     n = price.shape[0]
     for i in range(n):
         price[i] = 0.0
@@ -119,7 +146,7 @@ def _prices(
             nb = hi - lo
             ns = lo - slo
             w = wflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
-            _choice_block(
+            choice_weights(
                 price, quality, capacity, lock, allowed, order, lo, hi, slo, choice_mu[k - 1], w
             )
             for i in range(nb):
@@ -162,8 +189,8 @@ def _prices(
             price[i] = 0.0
 
 
-@njit(cache=True)
-def _logit_demand(
+@jitable
+def logit_demand_kernel(
     price: np.ndarray,
     quality: np.ndarray,
     capacity: np.ndarray,
@@ -173,8 +200,19 @@ def _logit_demand(
     outside_quality: float,
     q: np.ndarray,
     want: np.ndarray,
-) -> float:  # pragma: no cover - compiled
-    """``market.logit_demand`` into ``q`` and ``want``; returns the outside share."""
+) -> float:
+    """Logit final demand with an outside good, rationed by capacity; the outside share.
+
+    ``s_j = exp((a_j - p_j)/mu) / (sum_k exp((a_k - p_k)/mu) + exp(a0/mu))`` and
+    ``want_j = M s_j`` over the options on offer (``live``) (Calvano, Calzolari, Denicolo
+    and Pastorello 2020, eq. 1; ``docs/MODEL.md`` 6.1). When ``want_j`` exceeds capacity
+    the excess consumers re-choose among the options with spare capacity and the outside
+    good in proportion to their logit weights (independence of irrelevant alternatives),
+    so part of the excess is lost; repeated until no option is over capacity (6.4). An
+    option on offer with no capacity rations all its consumers. Writes the served
+    quantities into ``q``, the unconstrained demand into ``want``; returns the share
+    choosing the outside good at these prices, before rationing.
+    """
     m = price.shape[0]
     v0 = outside_quality / mu
     top = v0
@@ -187,9 +225,9 @@ def _logit_demand(
     total = 0.0
     for j in range(m):
         if live[j]:
-            e[j] = np.exp(min(v[j] - top, 0.0))
+            e[j] = math.exp(min(v[j] - top, 0.0))
         total += e[j]
-    e0 = np.exp(v0 - top)
+    e0 = math.exp(v0 - top)
     total = total + e0
     any_over = False
     over = np.zeros(m, dtype=np.bool_)
@@ -226,8 +264,8 @@ def _logit_demand(
     return e0 / total
 
 
-@njit(cache=True)
-def _linear_demand(
+@jitable
+def linear_demand_kernel(
     price: np.ndarray,
     capacity: np.ndarray,
     live: np.ndarray,
@@ -235,8 +273,17 @@ def _linear_demand(
     slope: float,
     q: np.ndarray,
     want: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    """``market.linear_demand`` into ``q`` and ``want`` (cheapest price level first)."""
+) -> None:
+    """Homogeneous good with inverse demand ``P = A - B Q``, cheapest sellers first.
+
+    Consumers buy from the lowest price; sellers at the same price share equally, with
+    spillover of a capacity-constrained seller's excess (efficient rationing: consumers
+    with the highest willingness to pay are served first, Tirole 1988, ch. 5). Demand at
+    price level ``p_k`` is ``max(0, (A - p_k)/B)`` less what cheaper sellers served
+    (``docs/MODEL.md`` 6.2). Only sellers on offer (``live``) are in the market. Writes the
+    served quantities into ``q`` and into ``want`` the residual demand each seller faced at
+    its price level, split equally among the sellers at that level.
+    """
     m = price.shape[0]
     for j in range(m):
         q[j] = 0.0
@@ -294,11 +341,35 @@ def _linear_demand(
         served += total
 
 
-@njit(cache=True)
+@jitable
+def cournot_price_kernel(
+    offer: np.ndarray, capacity: np.ndarray, lo: int, hi: int, intercept: float, slope: float
+) -> float:
+    """Cournot market-clearing price of offers ``lo:hi``: ``P = max(0, A - B sum_j x_j)``.
+
+    Each seller's quantity ``x_j = min(max(offer_j, 0), K_j)`` is its offer capped by its
+    capacity (``docs/MODEL.md`` 6.3); every seller sells ``x_j`` at ``P``.
+    """
+    total = 0.0
+    for j in range(lo, hi):
+        total += min(max(offer[j], 0.0), capacity[j])
+    return max(0.0, intercept - slope * total)
+
+
+@jitable
 def _ration_orders(
     orders: np.ndarray, weights: np.ndarray, room_in: np.ndarray, limit: int, filled: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """``market._ration_orders`` into ``filled`` (the unfilled units are not needed)."""
+) -> None:
+    """Fill buyers' orders from sellers with limited room; spill what a full seller refuses.
+
+    ``orders[b, s]`` units asked of each seller, ``weights[b, s]`` the buyer's logit
+    weights (for re-splitting), ``room_in[s]`` capacity left. A seller asked for more than
+    its room fills every order in the same proportion (proportional rationing); each buyer
+    re-splits its unfilled units over its sellers that still have room, in proportion to
+    its weights (``docs/MODEL.md`` 5.3). Each round fills at least one more seller, so
+    ``ns + 1`` rounds (``limit``) place every order that can be placed. Writes
+    ``filled[b, s]``; what a buyer could not place is its row's shortfall.
+    """
     nb, ns = orders.shape
     fits = True
     for j in range(ns):
@@ -357,7 +428,7 @@ def _ration_orders(
             break
 
 
-@njit(cache=True)
+@jitable
 def _clear_once(
     n_layers: int,
     bounds: np.ndarray,
@@ -390,8 +461,23 @@ def _clear_once(
     unmet: np.ndarray,
     final_demand: np.ndarray,
     internal: np.ndarray,
-) -> tuple[float, float, float]:  # pragma: no cover - compiled
-    """One clearing (``market._clear_once``); flows per layer block into ``fflat``.
+    take_all: np.ndarray,
+) -> tuple[float, float, float]:
+    """One clearing in sorted coordinates: final demand, derived demand, feasibility, money.
+
+    Pass 2 (final demand at the top layer: Cournot offers, :func:`linear_demand_kernel`
+    or :func:`logit_demand_kernel`), pass 3 (derived demand top-down: each buyer needs
+    ``a_l`` units of input per unit of output, supplies itself first from its own
+    operation below, keeps its ``reserve`` allocation on a re-clear, and splits the rest
+    over its sellers by the weights, :func:`_ration_orders`), pass 4 (feasibility
+    bottom-up: a seller short of input delivers the share ``r = received / needed`` of
+    its plan; money: ``payments[b, s] = flow[b, s] p_s``, self-supply transferred at the
+    supplier's unit cost) (``docs/MODEL.md`` 5-7). Flows per layer block go into
+    ``fflat``.
+
+    ``capacity`` is this attempt's effective capacity, ``nominal`` the caller's: a top
+    operation with nominal capacity stays in the consumers' choice set, so consumers it
+    cannot serve for lack of input count as lost demand, not as choosing the outside good.
 
     Returns ``(lost_demand, final_spend, outside_share)``; ``reserve`` is the previous
     attempt's ``fflat``.
@@ -426,7 +512,7 @@ def _clear_once(
             want_top[j] = min(x, nominal[t_lo + j])
             wanted += want_top[j]
     elif linear:
-        _linear_demand(p_top, cap_top, offered, intercept, slope, q_top, want_top)
+        linear_demand_kernel(p_top, cap_top, offered, intercept, slope, q_top, want_top)
         p_min = intercept
         if any_offered:
             p_min = np.inf
@@ -435,7 +521,7 @@ def _clear_once(
                     p_min = p_top[j]
         wanted = max(0.0, (intercept - p_min) / slope)
     else:
-        outside_share = _logit_demand(
+        outside_share = logit_demand_kernel(
             p_top,
             quality[t_lo:t_hi],
             cap_top,
@@ -454,7 +540,8 @@ def _clear_once(
     used = np.zeros(n)
     for j in range(m):
         used[t_lo + j] = q_top[j]
-    take_all = np.zeros(n)  # self-supply planned per buyer
+    for i in range(n):
+        take_all[i] = 0.0  # self-supply planned per buyer
     for k in range(n_layers - 1, 0, -1):
         lo = bounds[k]
         hi = bounds[k + 1]
@@ -614,7 +701,70 @@ def _clear_once(
     return max(lost, 0.0), final_spend, outside_share
 
 
-@njit(cache=True)
+@jitable
+def _layer_offsets(bounds: np.ndarray) -> np.ndarray:
+    """``woff``: layer ``k``'s buyers-by-sellers block is ``flat[woff[k]:woff[k + 1]]``."""
+    n_layers = bounds.shape[0] - 1
+    woff = np.zeros(max(n_layers, 1) + 1, dtype=np.int64)
+    for k in range(1, n_layers):
+        woff[k + 1] = woff[k] + (bounds[k + 1] - bounds[k]) * (bounds[k] - bounds[k - 1])
+    return woff
+
+
+@jitable
+def resolve_prices_kernel(
+    order: np.ndarray,
+    bounds: np.ndarray,
+    own_local: np.ndarray,
+    coef: np.ndarray,
+    choice_mu: np.ndarray,
+    unit_cost_in: np.ndarray,
+    markup_in: np.ndarray,
+    quality_in: np.ndarray,
+    capacity_in: np.ndarray,
+    lock: np.ndarray,
+    allowed: np.ndarray,
+    share_in: np.ndarray,
+    has_mix: bool,
+    mix: np.ndarray,
+    per_unit: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass 1 alone (:func:`_prices`), in and out in the caller's order.
+
+    Returns a ``[2, n]`` matrix (prices, unit input costs), the supplier weights of every
+    layer flattened, and their offsets (:func:`_layer_offsets`).
+    """
+    n = order.shape[0]
+    n_layers = bounds.shape[0] - 1
+    unit_cost = np.empty(n)
+    markup = np.empty(n)
+    quality = np.empty(n)
+    capacity = np.empty(n)
+    share = np.empty(n)
+    for i in range(n):
+        o = order[i]
+        unit_cost[i] = unit_cost_in[o]
+        markup[i] = markup_in[o]
+        quality[i] = quality_in[o]
+        capacity[i] = capacity_in[o]
+        share[i] = share_in[o]
+    woff = _layer_offsets(bounds)
+    wflat = np.zeros(woff[woff.shape[0] - 1])
+    price = np.zeros(n)
+    input_unit = np.zeros(n)
+    _prices(
+        n_layers, bounds, own_local, coef, choice_mu, unit_cost, markup, quality, lock,
+        allowed, order, capacity, share, per_unit, False, 0.0, mix, has_mix, woff, wflat,
+        price, input_unit,
+    )  # fmt: skip
+    out = np.empty((2, n))
+    for i in range(n):
+        out[0, order[i]] = price[i]
+        out[1, order[i]] = input_unit[i]
+    return out, wflat, woff
+
+
+@jitable
 def clear_kernel(
     order: np.ndarray,
     bounds: np.ndarray,
@@ -643,8 +793,17 @@ def clear_kernel(
     per_unit: bool,
     spill_rounds: int,
     max_attempts: int,
-) -> tuple[np.ndarray, np.ndarray, float, float, float, int]:  # pragma: no cover - compiled
-    """The whole of ``market.clear`` over plain arrays, in and out in the caller's order.
+    max_settle: int,
+) -> tuple[np.ndarray, np.ndarray, float, float, float, int]:
+    """The round's clearing over plain arrays, in and out in the caller's order.
+
+    Prices (:func:`_prices`), then one clearing (:func:`_clear_once`), repeated (at most
+    ``max_attempts`` clearings) while it is not self-consistent (``docs/MODEL.md`` 8): an
+    operation short of input gets what it could deliver as its capacity, so its buyers'
+    orders spill elsewhere; with the default self-supply shares (``has_share`` false:
+    1 where the own operation below has capacity) an operation whose own supplier covered
+    less than planned re-prices on the share it actually got; and on a repeat each buyer
+    first keeps the allocation it received (sticky allocation).
 
     Parameters
     ----------
@@ -666,7 +825,9 @@ def clear_kernel(
     has_mix, mix
         Whether a ``supplier_mix`` was given (caller's order, ``[n, n]``).
     has_offer, offer_in
-        Whether ``quantity_offer`` was given (caller's order).
+        Whether ``quantity_offer`` was given (caller's order). In a Cournot layer a
+        positive markup ``m`` withholds output: the offer is capped at ``K / (1 + m)``
+        (``docs/MODEL.md`` 6.3).
     cournot_flag, linear, market_size, mu, outside_quality, intercept, slope
         The :class:`~stackgame.environment.market.Demand` fields.
     per_unit
@@ -699,7 +860,10 @@ def clear_kernel(
         quality[i] = quality_in[o]
         nominal[i] = capacity_in[o]
         if has_offer:
-            offer[i] = offer_in[o]
+            x = offer_in[o]
+            if cournot_flag and markup_in[o] > 0.0:  # a markup withholds output
+                x = min(x, capacity_in[o] / (1.0 + markup_in[o]))
+            offer[i] = x
         if has_share:
             share[i] = share_in[o]
     effective = nominal.copy()
@@ -709,9 +873,7 @@ def clear_kernel(
             for i in range(bounds[k], bounds[k + 1]):
                 own = own_local[i]
                 share[i] = 1.0 if own >= 0 and effective[own + bounds[k - 1]] > _EPS else 0.0
-    woff = np.zeros(n_layers + 1, dtype=np.int64)
-    for k in range(1, n_layers):
-        woff[k + 1] = woff[k] + (bounds[k + 1] - bounds[k]) * (bounds[k] - bounds[k - 1])
+    woff = _layer_offsets(bounds)
     wflat = np.zeros(woff[n_layers])
     fflat = np.zeros(woff[n_layers])
     reserve = np.zeros(woff[n_layers])
@@ -724,6 +886,7 @@ def clear_kernel(
     unmet = np.zeros(n)
     final_demand = np.zeros(n)
     internal = np.zeros(n)
+    planned_self = np.zeros(n)
     live = np.zeros(n, dtype=np.bool_)
     cournot = cournot_flag and has_offer
     t_lo = bounds[n_layers - 1]
@@ -739,10 +902,7 @@ def clear_kernel(
         if need_prices:
             fixed_top = 0.0
             if cournot:
-                total = 0.0
-                for j in range(t_lo, t_hi):
-                    total += min(max(offer[j], 0.0), effective[j])
-                fixed_top = max(0.0, intercept - slope * total)
+                fixed_top = cournot_price_kernel(offer, effective, t_lo, t_hi, intercept, slope)
             _prices(
                 n_layers,
                 bounds,
@@ -804,15 +964,34 @@ def clear_kernel(
             unmet,
             final_demand,
             internal,
+            planned_self,
         )
-        if attempt >= max_attempts:
+        if attempt >= max_attempts + max_settle:
             break
         again = False
         lowered = False
-        for i in range(n):
-            if unmet[i] > _SHORT and quantity[i] < effective[i] - _SHORT:
-                lowered = True
-                effective[i] = min(effective[i], quantity[i])
+        # an operation short of input gets what it could deliver as its capacity, unless
+        # its whole shortfall is its own operation below falling short: that one is
+        # lowered, and on the re-clear the buyer takes the rest from the market
+        for k in range(n_layers):
+            for i in range(bounds[k], bounds[k + 1]):
+                if unmet[i] > _SHORT and quantity[i] < effective[i] - _SHORT:
+                    own = own_local[i]
+                    if (
+                        own >= 0
+                        and unmet[own + bounds[k - 1]] > _SHORT
+                        and unmet[i] <= planned_self[i] - self_supply[i] + _SHORT
+                    ):
+                        continue
+                    lowered = True
+                    effective[i] = min(effective[i], quantity[i])
+        if attempt >= max_attempts:
+            # prices are settled: only spill orders off sellers still short of input,
+            # until none is (a buyer never stays short while a source could deliver)
+            if not lowered:
+                break
+            has_reserve = True
+            continue
         if lowered:
             again = True
             changed = False

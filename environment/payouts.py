@@ -1,6 +1,8 @@
 """Payouts: from a round's clearing to margins, depreciation, equity stakes and cash.
 
-Pure functions over arrays. Per operation ``i`` in a round (dollars)::
+The rules are written once, in :func:`stackgame.environment.round_kernel.settle_kernel`
+(plain loops, compiled by numba or run as Python); :func:`settle` marshals the arrays and
+moves profit along equity stakes. Per operation ``i`` in a round (dollars)::
 
     gross_i       = revenue_i - input_cost_i - c_i q_i
     depreciation_i = delta_i K_i + writedown_i
@@ -47,127 +49,6 @@ class Payout:
     firm_gross: FloatArray
 
 
-def pay_out(
-    firm_of: NDArray[np.int64],
-    n_firms: int,
-    revenue: FloatArray,
-    input_cost: FloatArray,
-    variable_cost: FloatArray,
-    internal_revenue: FloatArray,
-    quantity: FloatArray,
-    capacity: FloatArray,
-    capital: FloatArray,
-    depreciation_rate: FloatArray,
-    fixed_cost: FloatArray,
-    writedown: FloatArray,
-    fines: FloatArray,
-    stakes: FloatArray,
-) -> Payout:
-    """Margins, depreciation and the value each firm captures this round.
-
-    Parameters
-    ----------
-    firm_of
-        Firm index of each operation.
-    internal_revenue
-        Part of each operation's revenue that is self-supply to its own firm at cost; it
-        is left out of the firm's external revenue.
-    writedown
-        One-off write-down of capital this round (a new hardware generation).
-    stakes
-        ``stakes[h, f]``: share of firm ``f`` held by firm ``h``.
-    """
-    gross = revenue - input_cost - variable_cost
-    depreciation = capital * depreciation_rate + writedown
-    operating = gross - depreciation - fixed_cost - fines
-    utilisation = np.divide(quantity, capacity, out=np.zeros_like(quantity), where=capacity > 1e-12)
-    firm_profit = np.bincount(firm_of, weights=operating, minlength=n_firms).astype(float)
-    firm_revenue = np.bincount(
-        firm_of, weights=revenue - internal_revenue, minlength=n_firms
-    ).astype(float)
-    firm_gross = np.bincount(firm_of, weights=gross, minlength=n_firms).astype(float)
-    return _with_stakes(
-        stakes, gross, depreciation, fixed_cost, fines, operating, utilisation, firm_profit,
-        firm_revenue, firm_gross,
-    )  # fmt: skip
-
-
-def margin(numerator: FloatArray | float, revenue: FloatArray | float) -> FloatArray:
-    """``numerator / revenue`` where revenue is positive, else 0 (a margin as a fraction)."""
-    num = np.asarray(numerator, dtype=float)
-    rev = np.asarray(revenue, dtype=float)
-    return np.divide(num, rev, out=np.zeros(np.broadcast(num, rev).shape), where=rev > 1e-12)
-
-
-def hhi(quantity: FloatArray, layer_of: NDArray[np.int64], n_layers: int) -> FloatArray:
-    """Herfindahl-Hirschman index of quantity shares per layer, ``sum_i s_i^2`` in [0, 1]."""
-    totals = np.bincount(layer_of, weights=quantity, minlength=n_layers)
-    share = np.divide(
-        quantity, totals[layer_of], out=np.zeros_like(quantity), where=totals[layer_of] > 1e-12
-    )
-    return np.bincount(layer_of, weights=share**2, minlength=n_layers).astype(float)
-
-
-def layer_totals(
-    layer_of: NDArray[np.int64],
-    n_layers: int,
-    quantity: FloatArray,
-    revenue: FloatArray,
-    internal_revenue: FloatArray,
-    input_cost: FloatArray,
-    gross_profit: FloatArray,
-    operating_profit: FloatArray,
-) -> dict[str, FloatArray]:
-    """One round's per-layer sums: what the public market view and the history both read.
-
-    Returns quantity, revenue, external revenue (less self-supply at cost), value added
-    (revenue less inputs), gross and operating profit, and the HHI of quantity shares.
-    """
-    return layer_totals_and_shares(
-        layer_of, n_layers, quantity, revenue, internal_revenue, input_cost, gross_profit,
-        operating_profit,
-    )[0]  # fmt: skip
-
-
-def layer_totals_and_shares(
-    layer_of: NDArray[np.int64],
-    n_layers: int,
-    quantity: FloatArray,
-    revenue: FloatArray,
-    internal_revenue: FloatArray,
-    input_cost: FloatArray,
-    gross_profit: FloatArray,
-    operating_profit: FloatArray,
-) -> tuple[dict[str, FloatArray], FloatArray]:
-    """:func:`layer_totals`, and each operation's share of its layer's quantity.
-
-    The six sums are one ``bincount`` over the six columns stacked (bin ``j * L + k`` for
-    column ``j`` and layer ``k``): each bin still adds its operations in index order, so
-    the sums are exactly those of six separate ``bincount`` calls.
-    """
-    n = layer_of.shape[0]
-    bins = (layer_of[None, :] + n_layers * np.arange(6)[:, None]).ravel()
-    stacked = np.concatenate(
-        (quantity, revenue, revenue - internal_revenue, input_cost, gross_profit,
-         operating_profit)
-    ) if n else np.zeros(0)  # fmt: skip
-    sums = np.bincount(bins, weights=stacked, minlength=6 * n_layers).reshape(6, n_layers)
-    q_l, revenue_l, external_l, input_l, gross_l, operating_l = sums
-    total = q_l[layer_of]
-    share = np.divide(quantity, total, out=np.zeros_like(quantity), where=total > 1e-12)
-    hhi_l = np.bincount(layer_of, weights=share * share, minlength=n_layers).astype(float)
-    totals = {
-        "quantity": q_l,
-        "revenue": revenue_l,
-        "external_revenue": external_l,
-        "value_added": revenue_l - input_l,
-        "gross_profit": gross_l,
-        "operating_profit": operating_l,
-        "hhi": hhi_l,
-    }
-    return totals, share
-
-
 @dataclass
 class Settlement:
     """Everything a round derives from its clearing, computed in one pass (:func:`settle`).
@@ -175,9 +56,11 @@ class Settlement:
     Attributes
     ----------
     payout
-        Margins, profits and the value each firm captures (:func:`pay_out`).
+        Margins, profits and the value each firm captures.
     layers
-        Per-layer sums (:func:`layer_totals`).
+        Per-layer sums: quantity, revenue, external revenue (less self-supply at cost),
+        value added (revenue less inputs), gross and operating profit, and the HHI of
+        quantity shares.
     share
         Each operation's share of its layer's quantity.
     operating_margin
@@ -239,50 +122,33 @@ def settle(
     flow: FloatArray,
     jit: bool | None = None,
 ) -> Settlement:
-    """The round's :class:`Settlement`: :func:`pay_out`, :func:`layer_totals` and the rest.
+    """The round's :class:`Settlement`: margins, profits, per-layer sums, postures, mix.
 
-    Runs the numba kernel (:mod:`stackgame.environment.round_kernel`) when the compiled
-    clearing is on (see :func:`stackgame.environment.market.clear`), else the numpy
-    reference here (``jit=False``); the two give identical numbers. Parameters are those of
-    :func:`pay_out`, plus the markups charged and the restrain markups (postures), which
-    operations are active, and the clearing's unit input costs and flows; ``jit`` as in
-    :func:`stackgame.environment.jit.compiled`.
+    The rule is :func:`stackgame.environment.round_kernel.settle_kernel` (compiled or
+    plain: ``jit`` as in :func:`stackgame.environment.jit.compiled`); the stake transfers
+    are :func:`_with_stakes`.
+
+    Parameters
+    ----------
+    layer_of, firm_of
+        Layer and firm index of each operation.
+    internal_revenue
+        Part of each operation's revenue that is self-supply to its own firm at cost; it
+        is left out of the firm's external revenue.
+    writedown
+        One-off write-down of capital this round (a new hardware generation).
+    stakes
+        ``stakes[h, f]``: share of firm ``f`` held by firm ``h``.
+    markup, restrain_markup
+        The markups charged and the restrain markups (an operation extracted when its
+        markup exceeds its restrain markup).
+    active
+        Operations in business (they count as sellers of their layer).
+    unit_input_cost, flow
+        The clearing's unit input costs (inputs per unit where nothing was sold) and
+        market flows ``flow[b, s]`` (purchase shares).
     """
-    kernel = compiled("settle_kernel", jit)
-    if kernel is None or layer_of.shape[0] == 0:  # the numpy reference
-        payout = pay_out(
-            firm_of, n_firms, revenue, input_cost, variable_cost, internal_revenue, quantity,
-            capacity, capital, depreciation_rate, fixed_cost, writedown, fines, stakes,
-        )  # fmt: skip
-        layers, share = layer_totals_and_shares(
-            layer_of, n_layers, quantity, revenue, internal_revenue, input_cost,
-            payout.gross_profit, payout.operating_profit,
-        )  # fmt: skip
-        posture = (markup > restrain_markup + 1e-12).astype(np.int8)
-        unit_input = np.divide(
-            input_cost, quantity, out=unit_input_cost.copy(), where=quantity > 1e-12
-        )
-        on = active.astype(float)
-        bought = flow.sum(axis=1, keepdims=True)
-        ext = layers["external_revenue"]
-        return Settlement(
-            payout=payout,
-            layers=layers,
-            share=share,
-            operating_margin=margin(payout.operating_profit, revenue - internal_revenue),
-            posture=posture,
-            unit_input=unit_input,
-            firm_writedown=np.bincount(firm_of, weights=writedown, minlength=n_firms).astype(float),
-            restraining=np.bincount(
-                layer_of, weights=(1 - posture) * on, minlength=n_layers
-            ).astype(float),
-            sellers=np.bincount(layer_of, weights=on, minlength=n_layers).astype(float),
-            firm_margin=margin(payout.firm_profit, payout.firm_revenue),
-            layer_gross_margin=margin(layers["gross_profit"], ext),
-            layer_operating_margin=margin(layers["operating_profit"], ext),
-            layer_price=margin(layers["revenue"], layers["quantity"]),
-            mix=np.divide(flow, bought, out=np.zeros_like(flow), where=bought > 1e-12),
-        )
+    kernel = compiled("settle_kernel", jit, work=layer_of.shape[0] / 4)
     per_op, posture, per_firm, lay, mix = kernel(
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
         internal_revenue, quantity, capacity, capital, depreciation_rate, fixed_cost,

@@ -15,15 +15,83 @@ for a number of rounds. This is the risk Nvidia's restraint answers in
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
-from stackgame.environment.jit import compiled
+from stackgame.environment.jit import compiled, jitable
 
 FloatArray = NDArray[np.float64]
 
+WIDTH = 0.05
+"""Width of the logistic steps in share and margin."""
 
-def _logistic(x: FloatArray) -> FloatArray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+@jitable
+def probability_at(
+    share: float,
+    operating_margin: float,
+    stance: float,
+    base_rate: float,
+    share_threshold: float,
+    margin_threshold: float,
+) -> float:
+    """``P = b sigma logistic((s - s*)/0.05) logistic((m - m*)/0.05)``, clipped to [0, 1].
+
+    ``logistic(x) = (1 + tanh(x / 2)) / 2`` (the C library's ``tanh``).
+    """
+    a = 0.5 * (1.0 + math.tanh(0.5 * ((share - share_threshold) / WIDTH)))
+    b = 0.5 * (1.0 + math.tanh(0.5 * ((operating_margin - margin_threshold) / WIDTH)))
+    p = base_rate * stance * a * b
+    return min(max(p, 0.0), 1.0)
+
+
+@jitable
+def probability_kernel(
+    share: np.ndarray,
+    operating_margin: np.ndarray,
+    stance: float,
+    base_rate: float,
+    share_threshold: float,
+    margin_threshold: float,
+) -> np.ndarray:
+    """:func:`probability_at` for every operation."""
+    out = np.empty(share.shape[0])
+    for i in range(share.shape[0]):
+        out[i] = probability_at(
+            share[i], operating_margin[i], stance, base_rate, share_threshold, margin_threshold
+        )
+    return out
+
+
+@jitable
+def investigate_kernel(
+    share: np.ndarray,
+    operating_margin: np.ndarray,
+    stance: float,
+    base_rate: float,
+    share_threshold: float,
+    margin_threshold: float,
+    draws: np.ndarray,
+    cap_until: np.ndarray,
+    round_: int,
+    active: np.ndarray,
+) -> np.ndarray:
+    """Which operations open an investigation: active, none open, draw below ``P``.
+
+    An investigation is open while ``cap_until > round_``; ``draws`` are uniform on
+    [0, 1), one per operation, from the regulator's own generator.
+    """
+    n = share.shape[0]
+    opened = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        if cap_until[i] > round_ or not active[i]:
+            continue
+        p = probability_at(
+            share[i], operating_margin[i], stance, base_rate, share_threshold, margin_threshold
+        )
+        opened[i] = draws[i] < p
+    return opened
 
 
 def investigation_probability(
@@ -34,24 +102,13 @@ def investigation_probability(
     share_threshold: float,
     margin_threshold: float,
 ) -> FloatArray:
-    """Probability that each operation is investigated this round (see module docstring)."""
-    p = (
-        base_rate
-        * stance
-        * _logistic((share - share_threshold) / 0.05)
-        * _logistic((operating_margin - margin_threshold) / 0.05)
-    )
-    return np.clip(p, 0.0, 1.0)
-
-
-def investigate(
-    probability: FloatArray, open_: NDArray[np.bool_], draws: FloatArray
-) -> NDArray[np.bool_]:
-    """Which operations open an investigation, given uniform ``draws`` in [0, 1).
-
-    Operations with an investigation already open (``open_``) are not investigated again.
-    """
-    return (draws < probability) & ~open_
+    """Probability that each operation is investigated this round (:func:`probability_at`)."""
+    share = np.ascontiguousarray(share, dtype=np.float64)
+    kernel = compiled("probability_kernel", module="regulator", work=share.shape[0] / 4)
+    return kernel(
+        share, np.ascontiguousarray(operating_margin, dtype=np.float64), float(stance),
+        float(base_rate), float(share_threshold), float(margin_threshold),
+    )  # fmt: skip
 
 
 def open_investigations(
@@ -69,28 +126,11 @@ def open_investigations(
 ) -> NDArray[np.bool_]:
     """Active operations without an open investigation whose draw opens one this round.
 
-    Exactly ``investigate(investigation_probability(...), cap_until > round_, draws) &
-    active``. With numba, one compiled pass decides every operation whose draw is not
-    within ``1e-12`` of its probability (numba's ``tanh`` may differ from numpy's in the
-    last bit); the rare others are settled with numpy's probability. ``jit`` as in
+    The rule is :func:`investigate_kernel`; ``jit`` as in
     :func:`stackgame.environment.jit.compiled`.
     """
-    kernel = compiled("investigate_kernel", jit)
-    if kernel is None:
-        prob = investigation_probability(
-            share, operating_margin, stance, base_rate, share_threshold, margin_threshold
-        )
-        return investigate(prob, cap_until > round_, draws) & active
-    verdict, n_close = kernel(
-        share, operating_margin, stance, base_rate, share_threshold, margin_threshold, draws,
-        cap_until, round_, active,
+    kernel = compiled("investigate_kernel", jit, module="regulator", work=share.shape[0] / 4)
+    return kernel(
+        share, operating_margin, float(stance), float(base_rate), float(share_threshold),
+        float(margin_threshold), draws, cap_until, int(round_), active,
     )  # fmt: skip
-    opened = verdict == 1
-    if n_close:
-        close = np.flatnonzero(verdict == 2)
-        prob = investigation_probability(
-            share[close], operating_margin[close], stance, base_rate, share_threshold,
-            margin_threshold,
-        )  # fmt: skip
-        opened[close] = draws[close] < prob
-    return opened

@@ -1,47 +1,42 @@
-"""Numba-compiled per-round bookkeeping around the clearing, in two calls.
+"""The round's bookkeeping around the clearing, written once (compiled by numba or not).
 
 Before the clearing a round turns the firms' markups and the state into the clearing's
 inputs (capped and floored markups, live capacity and quality, effective unit costs,
 planned self-supply shares): :func:`prepare_kernel`. After it, a round turns revenues and
 costs into margins and profits, sums them per firm and per layer, and derives what the
-regulator and the next round read: :func:`settle_kernel`. In numpy each is a few dozen
-calls on arrays of a few dozen entries, each costing about a microsecond of overhead.
+regulator and the next round read: :func:`settle_kernel` (``docs/MODEL.md`` 10 and 14).
+As in :mod:`stackgame.environment.market_kernel`, each function is plain loops over arrays
+marked :func:`stackgame.environment.jit.jitable`: ordinary Python as written (the
+reference the tests run), compiled by :func:`stackgame.environment.jit.compiled`.
 
-The numpy code stays the reference (``StackModel._prepare_numpy``, and
-:func:`stackgame.environment.payouts.settle` with ``jit=False``) and these kernels give
-*exactly* its numbers: every element-wise expression keeps numpy's order of operations
-(and its ``minimum``/``maximum`` rules for ties and NaN), every sum is a ``bincount``
-(each bin's terms added in index order, as the loops here do) or numpy's pairwise row
-sum (:func:`row_sums`). ``tests/environment/test_payouts.py`` and
-``tests/environment/test_model.py`` check bit-for-bit equality. The stake transfers (a
-small matrix product) stay in numpy.
-
-Imported on first use (:func:`stackgame.environment.jit.compiled`; numba compiles on
-the first call or loads its on-disk cache), unless ``STACKGAME_NO_JIT`` is set or numba
-is not installed.
+The purchase shares divide by row sums added as numpy adds them (:func:`row_sums`,
+pairwise), and :func:`_maximum`/:func:`_minimum` follow numpy's rules for ties and NaN,
+so that results are those the earlier numpy implementation gave, bit for bit.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from numba import njit
+from stackgame.environment.jit import jitable
 
 _EPS = 1e-12
 
 
-@njit(cache=True)
-def _maximum(a: float, b: float) -> float:  # pragma: no cover - compiled
+@jitable
+def _maximum(a: float, b: float) -> float:
     """``np.maximum`` on two floats: NaN wins, a tie gives the second (as numpy's loop)."""
-    return a if a > b or np.isnan(a) else b
+    return a if a > b or math.isnan(a) else b
 
 
-@njit(cache=True)
-def _minimum(a: float, b: float) -> float:  # pragma: no cover - compiled
+@jitable
+def _minimum(a: float, b: float) -> float:
     """``np.minimum`` on two floats: NaN wins, a tie gives the second (as numpy's loop)."""
-    return a if a < b or np.isnan(a) else b
+    return a if a < b or math.isnan(a) else b
 
 
-@njit(cache=True)
+@jitable
 def prepare_kernel(
     round_: int,
     chosen: np.ndarray,
@@ -61,7 +56,7 @@ def prepare_kernel(
     last_need: np.ndarray,
     input_coefficient: np.ndarray,
     layer_of: np.ndarray,
-) -> np.ndarray:  # pragma: no cover - compiled
+) -> np.ndarray:
     """Rows: markups, live capacity and quality, unit costs, self-supply shares."""
     n = chosen.shape[0]
     out = np.zeros((5, n))  # one matrix: each returned array costs a boxing
@@ -96,51 +91,87 @@ def prepare_kernel(
     return out
 
 
-@njit(cache=True)
-def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:  # pragma: no cover - compiled
-    """``a[lo:lo + n].sum()`` as numpy adds it (``pairwise_sum`` in its loops_utils).
+@jitable
+def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """``a[lo:lo + n].sum()`` for ``n <= 128`` as numpy adds it.
 
-    Below eight terms a plain loop; up to 128, eight running sums combined pairwise, then
-    the tail; above, the two halves recursively. ``tests/environment/test_payouts.py``
-    checks the result against ``numpy.sum`` bit for bit.
+    Below eight terms a plain loop; else eight running sums combined pairwise, then the
+    tail (``pairwise_sum`` in numpy's ``loops_utils``).
     """
     if n < 8:
         res = 0.0
         for i in range(n):
             res += a[lo + i]
         return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@jitable
+def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """``a[lo:lo + n].sum()`` as numpy adds it (``pairwise_sum`` in its ``loops_utils``).
+
+    Up to 128 terms :func:`_block_sum`; above, the sum of the two halves (the first
+    rounded down to a multiple of eight), each summed the same way. The recursion runs on
+    an explicit stack (compiled helpers do not recurse): a task is a segment to sum or,
+    with ``n = -1``, the addition of the last two partial sums.
+    ``tests/environment/test_payouts.py`` checks the result against ``numpy.sum``.
+    """
     if n <= 128:
-        r0 = a[lo]
-        r1 = a[lo + 1]
-        r2 = a[lo + 2]
-        r3 = a[lo + 3]
-        r4 = a[lo + 4]
-        r5 = a[lo + 5]
-        r6 = a[lo + 6]
-        r7 = a[lo + 7]
-        i = 8
-        while i < n - (n % 8):
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    return _pairwise_sum(a, lo, half) + _pairwise_sum(a, lo + half, n - half)
+        return _block_sum(a, lo, n)
+    task_lo = np.empty(192, dtype=np.int64)
+    task_n = np.empty(192, dtype=np.int64)
+    partial = np.empty(96)
+    tasks = 1
+    sums = 0
+    task_lo[0] = lo
+    task_n[0] = n
+    while tasks > 0:
+        tasks -= 1
+        t_lo = task_lo[tasks]
+        t_n = task_n[tasks]
+        if t_n < 0:  # both halves summed: add them, left first
+            sums -= 1
+            partial[sums - 1] = partial[sums - 1] + partial[sums]
+        elif t_n <= 128:
+            partial[sums] = _block_sum(a, t_lo, t_n)
+            sums += 1
+        else:
+            half = t_n // 2
+            half -= half % 8
+            task_n[tasks] = -1  # then add, after the right half, after the left half
+            task_lo[tasks + 1] = t_lo + half
+            task_n[tasks + 1] = t_n - half
+            task_lo[tasks + 2] = t_lo
+            task_n[tasks + 2] = half
+            tasks += 3
+    return partial[0]
 
 
-@njit(cache=True)
-def row_sums(m: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+@jitable
+def row_sums(m: np.ndarray) -> np.ndarray:
     """``m.sum(axis=1)`` for a C-contiguous matrix, bit for bit as numpy sums."""
     out = np.empty(m.shape[0])
     flat = m.ravel()
@@ -149,7 +180,7 @@ def row_sums(m: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     return out
 
 
-@njit(cache=True)
+@jitable
 def settle_kernel(
     layer_of: np.ndarray,
     firm_of: np.ndarray,
@@ -171,7 +202,7 @@ def settle_kernel(
     active: np.ndarray,
     unit_input_cost: np.ndarray,
     flow: np.ndarray,
-) -> tuple[np.ndarray, ...]:  # pragma: no cover - compiled
+) -> tuple[np.ndarray, ...]:
     """Per-operation, per-firm and per-layer results, postures and purchase shares."""
     n = layer_of.shape[0]
     # results come back in a few matrices (each returned array costs a boxing): rows of
@@ -254,42 +285,3 @@ def settle_kernel(
             for j in range(flow.shape[1]):
                 mix[b, j] = flow[b, j] / bought[b]
     return per_op, posture, per_firm, lay, mix
-
-
-@njit(cache=True)
-def investigate_kernel(
-    share: np.ndarray,
-    margin: np.ndarray,
-    stance: float,
-    base_rate: float,
-    share_threshold: float,
-    margin_threshold: float,
-    draws: np.ndarray,
-    cap_until: np.ndarray,
-    round_: int,
-    active: np.ndarray,
-) -> tuple[np.ndarray, int]:  # pragma: no cover - compiled
-    """Which operations the regulator investigates: 0 no, 1 yes, 2 too close to call.
-
-    The probability is :func:`stackgame.environment.regulator.investigation_probability`
-    with this library's ``tanh``, which may differ from numpy's in the last bit (so does
-    the probability, by far less than ``1e-12``). A draw within ``1e-12`` of it is
-    returned as 2, for the caller to settle with numpy's own probability, so that the
-    outcome is always numpy's. Also returns how many are 2.
-    """
-    n = share.shape[0]
-    out = np.zeros(n, dtype=np.int8)
-    scale = base_rate * stance
-    close = 0
-    for i in range(n):
-        if cap_until[i] > round_ or not active[i]:
-            continue
-        a = 0.5 * (1.0 + np.tanh(0.5 * ((share[i] - share_threshold) / 0.05)))
-        b = 0.5 * (1.0 + np.tanh(0.5 * ((margin[i] - margin_threshold) / 0.05)))
-        p = scale * a * b
-        if np.isnan(p) or abs(draws[i] - p) <= 1e-12:
-            out[i] = 2
-            close += 1
-        elif draws[i] < p:
-            out[i] = 1
-    return out, close

@@ -9,6 +9,7 @@ import pytest
 from stackgame.environment import market
 
 from tests.environment.conftest import BIG, chain, one_layer
+from tests.environment.test_market_properties import shortage_echo_case
 
 
 def _cournot(intercept: float = 100.0) -> market.Demand:
@@ -86,6 +87,24 @@ def test_supplier_mix_sets_the_expected_input_price() -> None:
     assert logit.unit_input_cost[2] == pytest.approx(w @ logit.price[:2])
     with pytest.raises(ValueError, match="supplier_mix: expected shape"):
         market.clear(s, cost, m, np.zeros(3), np.full(3, BIG), d, supplier_mix=np.zeros((2, 2)))
+
+
+def test_a_markup_withholds_output_in_a_cournot_layer() -> None:
+    # capacity 6 each, offers 5 and 2: firm 0's markup 1 caps its offer at 6 / 2 = 3,
+    # firm 1's markup 1 caps 6 / 2 = 3 above its offer 2; P = 10 - (3 + 2) = 5
+    d = market.Demand(kind="linear", intercept=10.0, slope=1.0, cournot=True)
+    s = one_layer(2)
+    r = market.clear(
+        s, np.ones(2), np.array([1.0, 1.0]), np.zeros(2), np.full(2, 6.0), d,
+        quantity_offer=np.array([5.0, 2.0]),
+    )  # fmt: skip
+    assert r.quantity.tolist() == [3.0, 2.0] and r.price[0] == 5.0
+    # markup 0 (restrain) offers what is named, up to capacity
+    r = market.clear(
+        s, np.ones(2), np.zeros(2), np.zeros(2), np.full(2, 6.0), d,
+        quantity_offer=np.array([9.0, 2.0]),
+    )  # fmt: skip
+    assert r.quantity.tolist() == [6.0, 2.0] and r.price[0] == 2.0
 
 
 def test_cournot_price_uses_offers_capped_by_capacity() -> None:
@@ -272,6 +291,48 @@ def test_price_is_a_markup_over_the_blend_when_own_capacity_is_short() -> None:
     assert r.unit_input_cost[2] == pytest.approx(share * 1.0 + (1 - share) * 2.0)
 
 
+def test_a_buyer_whose_own_supplier_fails_buys_on_the_market() -> None:
+    # issue 15 (test_market_properties.shortage_echo_case): firm 0's chain is cut at the
+    # bottom (its layer-1 operation may buy only from an empty foundry); its layer-2
+    # operation must not be written off with it, but buy from firms 1-3's layer-1
+    # operations on the re-clear. All prices at layers 0-2 are zero, so the cheapest apps
+    # (price 0) serve the whole demand A / B = 5, and nobody is left short.
+    case = shortage_echo_case()
+    r = case.clear()
+    assert r.unmet_input.max() <= 1e-9
+    assert r.lost_demand == pytest.approx(0.0, abs=1e-9)
+    assert r.quantity[11:14].sum() == pytest.approx(5.0)
+    assert r.quantity[4] == 0.0 and r.quantity[8] == pytest.approx(5.0)
+    assert r.self_supply[8] == 0.0  # op 8 bought everything on the market
+    assert r.flow[8, 5:8].sum() == pytest.approx(5.0)
+
+
+def test_settling_spills_orders_off_a_seller_short_of_input() -> None:
+    # found by the random search: after the three clearings that may re-price, a seller
+    # whose input an integrated rival takes first (op 1 feeds firm 2's own op 4 before
+    # the exclusive buyer op 3) still held orders; the clearing now goes on (prices
+    # fixed) until no buyer is short while a source could deliver
+    layer_of = np.array([0, 0, 0, 1, 1, 1, 2, 2])
+    s = market.build_structure(
+        layer_of, np.array([4, 2, 1, 3, 2, 4, 4, 1]), 3,
+        np.array([0.90623515, 1.11498723, 0.74613172]),
+        np.array([0.36812625, 0.05427313, 0.20781459]),
+        [(3, 1, 0.021931019696413534, True), (5, 1, 0.2574128237882496, True),
+         (6, 4, 1.7968768497083818, True)],
+    )  # fmt: skip
+    markup = np.array([1.51477235, 0.20552995, 1.09595493, 1.73337137, 1.60697602,
+                       0.99051557, 0.06450436, 0.08921734])  # fmt: skip
+    quality = np.array([0.35862793, -0.61059584, -0.78618502, 0.20978387, 0.40925247,
+                        -0.38188933, 8.86531011, 8.92022911])  # fmt: skip
+    capacity = np.array([9.126, 1.8544, BIG, BIG, 15.935, 0.0, 26.299, BIG])
+    d = market.Demand(kind="linear", intercept=11.957586604992123, slope=1.5551569799607976)
+    r = market.clear(s, np.zeros(8), markup, quality, capacity, d, per_unit=True)
+    assert r.attempts > market.MAX_ATTEMPTS
+    assert r.unmet_input.max() <= 1e-6
+    assert r.quantity[3] == 0.0  # the starved exclusive buyer sells nothing
+    assert r.flow[7, 3] == 0.0 and r.flow[7, 4] > 0  # its buyer went to op 4 instead
+
+
 def test_chain_integration_has_no_double_marginalisation() -> None:
     s = chain([0, 0])
     d = market.Demand(kind="linear", intercept=10.0)
@@ -315,3 +376,29 @@ def test_demand_and_clear_reject_bad_input() -> None:
         market.Demand(mu=0.0)
     with pytest.raises(ValueError, match=r"capacity: expected 2 values"):
         market.clear(chain([0, 1]), np.ones(2), np.ones(2), np.ones(2), np.ones(3), market.Demand())
+
+
+def test_resolve_prices_takes_fixed_prices_and_floors_at_zero() -> None:
+    s = chain([0, 1])
+    # per unit: the upstream markup -3 would price below zero; the floor is 0
+    price, unit_input, weights = market.resolve_prices(
+        s, np.ones(2), np.array([-3.0, 0.5]), np.zeros(2), np.full(2, BIG), np.zeros(2),
+        per_unit=True,
+    )  # fmt: skip
+    assert price[0] == 0.0 and unit_input[0] == 0.0
+    assert weights[1].tolist() == [[1.0]]
+    # a finite fixed price (a Cournot layer's) replaces the resolved one, floored at zero
+    fixed, _, _ = market.resolve_prices(
+        s, np.ones(2), np.zeros(2), np.zeros(2), np.full(2, BIG), np.zeros(2),
+        fixed_price=np.array([np.nan, -2.0]),
+    )  # fmt: skip
+    assert fixed.tolist() == [1.0, 0.0]
+
+
+def test_clear_rejects_optional_arrays_of_the_wrong_length() -> None:
+    s = chain([0, 1])
+    args = (s, np.ones(2), np.zeros(2), np.zeros(2), np.ones(2), market.Demand())
+    with pytest.raises(ValueError, match="self_share: expected 2 values"):
+        market.clear(*args, self_share=np.ones(3))
+    with pytest.raises(ValueError, match="quantity_offer: expected 2 values"):
+        market.clear(*args, quantity_offer=np.ones(1))

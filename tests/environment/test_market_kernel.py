@@ -1,11 +1,12 @@
-"""The numba-compiled clearing agrees with the numpy reference on every Clearing field.
+"""The clearing kernel, compiled by numba and run as plain Python, gives the same bits.
 
-``market.clear`` dispatches to :mod:`stackgame.environment.market_kernel` when numba is
-installed (and ``STACKGAME_NO_JIT`` is not set); ``market._clear_numpy`` is the reference
-implementation. Cases: every round of a whole run of the built-in scenarios (the inputs
-of each ``clear`` call captured from the model), and hypothesis-generated random stacks
-(integrated firms, exclusive relations, binding and zero capacities, per-unit markups,
-supplier mixes, logit, linear and Cournot demand, explicit self shares and spill rounds).
+The economics is written once (:mod:`stackgame.environment.market_kernel`); the plain
+Python run is the readable reference (and what coverage measures), the compiled one what
+long runs use. Every ``Clearing`` field must be equal, bit for bit, between the two on:
+every round of a whole run of the built-in scenarios (the inputs of each ``clear`` call
+captured from the model), hypothesis-generated random stacks (integrated firms, exclusive
+relations, binding and zero capacities, per-unit markups, supplier mixes, logit, linear
+and Cournot demand, explicit self shares and spill rounds), and the smaller kernels.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from stackgame.environment import market
+from stackgame.environment import jit, market, market_kernel
 from stackgame.environment import model as model_module
 from stackgame.environment.model import StackModel
 from stackgame.environment.scenario import resolve
@@ -26,7 +27,6 @@ from tests.environment.test_market_properties import Case, cases
 
 pytest.importorskip("numba")
 
-TOL = 1e-9
 ARRAYS = (
     "price",
     "unit_input_cost",
@@ -44,27 +44,37 @@ ARRAYS = (
 SCALARS = ("lost_demand", "final_spend", "outside_share")
 
 
-@pytest.fixture(autouse=True)
-def _jit_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
+@pytest.fixture(autouse=True, scope="module")
+def _compiled() -> None:
+    for name in KERNELS:
+        jit.compile_kernel(name, module="market_kernel")
 
 
-def _kernel_and_numpy(*args: Any, **kwargs: Any) -> tuple[market.Clearing, market.Clearing]:
-    assert market._kernel() is not None, "numba is installed: clear() must use the kernel"
-    kwargs.pop("jit", None)  # (the model passes its choice; here the kernel, always)
-    return market.clear(*args, jit=True, **kwargs), market._clear_numpy(*args, **kwargs)
+KERNELS = (
+    "clear_kernel",
+    "resolve_prices_kernel",
+    "choice_weights",
+    "logit_demand_kernel",
+    "linear_demand_kernel",
+    "cournot_price_kernel",
+)
+
+
+def _kernel_and_plain(*args: Any, **kwargs: Any) -> tuple[market.Clearing, market.Clearing]:
+    kwargs.pop("jit", None)  # (the model passes its choice; here both, always)
+    fast = market.clear(*args, jit=True, **kwargs)
+    return fast, market.clear(*args, jit=False, **kwargs)
 
 
 def _assert_same(fast: market.Clearing, ref: market.Clearing, where: str) -> None:
     for name in ARRAYS:
         a, b = getattr(fast, name), getattr(ref, name)
         assert a.shape == b.shape, f"{where}: {name} shape {a.shape} != {b.shape}"
-        scale = 1.0 + np.abs(b)
-        err = float(np.max(np.abs(a - b) / scale, initial=0.0))
-        assert err <= TOL, f"{where}: {name} differs by {err:.3g} (relative)"
+        np.testing.assert_array_equal(a, b, f"{where}: {name}")
+        assert np.signbit(a).tolist() == np.signbit(b).tolist(), f"{where}: {name} sign"
     for name in SCALARS:
         a, b = getattr(fast, name), getattr(ref, name)
-        assert abs(a - b) <= TOL * (1.0 + abs(b)), f"{where}: {name} {a!r} != {b!r}"
+        assert a == b or (a != a and b != b), f"{where}: {name} {a!r} != {b!r}"
     assert fast.attempts == ref.attempts, f"{where}: attempts {fast.attempts} != {ref.attempts}"
 
 
@@ -92,15 +102,15 @@ def _captured_calls(scenario: str, seed: int) -> list[tuple[tuple[Any, ...], dic
     "scenario",
     ["ai-stack-2026", "monopoly-chain", "logit-bertrand-duopoly", "cournot-duopoly"],
 )
-def test_kernel_matches_numpy_on_every_round_of_a_builtin_run(scenario: str) -> None:
+def test_compiled_equals_plain_on_every_round_of_a_builtin_run(scenario: str) -> None:
     calls = _captured_calls(scenario, seed=0)
     assert len(calls) >= 2
     for r, (args, kwargs) in enumerate(calls):
-        fast, ref = _kernel_and_numpy(*args, **kwargs)
+        fast, ref = _kernel_and_plain(*args, **kwargs)
         _assert_same(fast, ref, f"{scenario} call {r}")
 
 
-def test_kernel_matches_numpy_when_shortages_force_reclears() -> None:
+def test_compiled_equals_plain_when_shortages_force_reclears() -> None:
     # a thin foundry starves both chip makers; the integrated app firm's own chips
     # operation falls short, so the clearing repeats
     s = market.build_structure(
@@ -118,17 +128,17 @@ def test_kernel_matches_numpy_when_shortages_force_reclears() -> None:
         np.array([5.0, 100.0, 100.0, 100.0, 100.0]),
         market.Demand(market_size=100.0, mu=1.0),
     )
-    fast, ref = _kernel_and_numpy(*args)
+    fast, ref = _kernel_and_plain(*args)
     assert ref.attempts >= 2
     assert ref.lost_demand > 1.0
     _assert_same(fast, ref, "shortage")
-    fast, ref = _kernel_and_numpy(*args, spill_rounds=0)
+    fast, ref = _kernel_and_plain(*args, spill_rounds=0)
     _assert_same(fast, ref, "shortage, no spill")
 
 
 @settings(max_examples=150, deadline=None)
 @given(case=cases(), explicit_share=st.booleans(), spill=st.sampled_from([None, 0, 1, 3]))
-def test_kernel_matches_numpy_on_random_stacks(
+def test_compiled_equals_plain_on_random_stacks(
     case: Case, explicit_share: bool, spill: int | None
 ) -> None:
     share = None
@@ -149,7 +159,7 @@ def test_kernel_matches_numpy_on_random_stacks(
         "self_share": share,
         "spill_rounds": spill,
     }
-    fast, ref = _kernel_and_numpy(*args, **kwargs)
+    fast, ref = _kernel_and_plain(*args, **kwargs)
     _assert_same(fast, ref, "random stack")
 
 
@@ -165,9 +175,9 @@ def test_unsorted_operations_come_back_in_the_callers_order() -> None:
         np.array([0.3, 0.3, 0.3]),
         relations=[(1, 4, 0.5, True), (5, 1, 0.2, False)],
     )
-    assert not s._identity
+    assert s._order.tolist() != list(range(6))
     n = 6
-    fast, ref = _kernel_and_numpy(
+    fast, ref = _kernel_and_plain(
         s,
         np.linspace(0.2, 1.0, n),
         np.full(n, 0.3),
@@ -179,11 +189,44 @@ def test_unsorted_operations_come_back_in_the_callers_order() -> None:
     assert fast.flow[1, 4] > 0 and fast.flow[1, 2] == 0.0  # exclusive: buys only from 4
 
 
-def test_no_jit_variable_selects_the_numpy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_jit_variable_selects_the_plain_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STACKGAME_NO_JIT", "1")
-    assert market._kernel() is None
+    assert market._kernel("clear_kernel") is market_kernel.clear_kernel
     monkeypatch.setenv("STACKGAME_NO_JIT", "0")
-    assert market._kernel() is not None
+    assert market._kernel("clear_kernel") is jit.compile_kernel("clear_kernel", "market_kernel")
+
+
+def test_the_smaller_kernels_agree_compiled_and_plain(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    s = market.build_structure(
+        np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 3]), 2, np.ones(2), np.full(2, 0.4),
+        relations=[(4, 1, 0.3, False)],
+    )  # fmt: skip
+    for _ in range(20):
+        cost, markup = rng.uniform(0, 2, 5), rng.uniform(0, 1, 5)
+        quality, cap = rng.normal(size=5), rng.choice([0.0, 5.0, 100.0], 5)
+        mix = rng.random((5, 5)) * (rng.random((5, 1)) < 0.5)
+        d = market.Demand(market_size=50.0, mu=0.5, intercept=8.0, slope=1.5)
+        half = np.full(5, 0.5)
+        got = {}
+        for env in ("1", "0"):  # plain Python, then compiled
+            monkeypatch.setenv("STACKGAME_NO_JIT", env)
+            got[env] = (
+                market.resolve_prices(s, cost, markup, quality, cap, half, supplier_mix=mix),
+                market.supplier_weights(s, cost, quality, cap, 1),
+                market.logit_demand(markup * 3, quality, cap, d),
+                market.linear_demand(np.round(markup * 3, 1), cap, d),
+                market.cournot_price(markup * 5, cap, d),
+            )  # fmt: skip
+        plain, fast = got["1"], got["0"]
+        for a, b in zip(plain[0][:2], fast[0][:2], strict=True):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(plain[0][2], fast[0][2], strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(plain[1], fast[1])
+        for a, b in zip(plain[2] + plain[3], fast[2] + fast[3], strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert plain[4] == fast[4]
 
 
 def test_bad_supplier_mix_is_rejected_on_the_kernel_path() -> None:
@@ -201,11 +244,11 @@ def test_bad_supplier_mix_is_rejected_on_the_kernel_path() -> None:
 
 
 @pytest.mark.parametrize("layers", [[0, 0, 2, 2], [0, 1, 1], [1, 1, 2]])
-def test_kernel_matches_numpy_with_an_empty_layer(layers: list[int]) -> None:
+def test_compiled_equals_plain_with_an_empty_layer(layers: list[int]) -> None:
     lay = np.array(layers)
     n = len(lay)
     s = market.build_structure(lay, np.arange(n), 3, np.ones(3), np.full(3, 0.5))
-    fast, ref = _kernel_and_numpy(
+    fast, ref = _kernel_and_plain(
         s, np.ones(n), np.full(n, 0.2), np.zeros(n), np.full(n, 10.0), market.Demand()
     )
     _assert_same(fast, ref, f"layers {layers}")

@@ -1,4 +1,4 @@
-"""Payouts as pure functions: margins, depreciation, stakes, utilisation, HHI."""
+"""The settlement: margins, depreciation, stakes, utilisation, layer sums, HHI."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 from hypothesis.extra.numpy import arrays
-from stackgame.environment.payouts import hhi, margin, pay_out
+from stackgame.environment.payouts import Settlement, settle
 
 
-def _pay(stakes: np.ndarray, **kw: np.ndarray) -> object:
-    n = 3
+def _settle(stakes: np.ndarray, jit: bool | None = False, **kw: np.ndarray) -> Settlement:
+    """Four operations of three firms in three layers (firm 2 self-supplies op 3)."""
     args = {
+        "layer_of": np.array([0, 1, 2, 1]),
         "firm_of": np.array([0, 1, 2, 2]),
         "revenue": np.array([10.0, 20.0, 30.0, 5.0]),
         "input_cost": np.array([0.0, 10.0, 20.0, 0.0]),
@@ -25,13 +26,21 @@ def _pay(stakes: np.ndarray, **kw: np.ndarray) -> object:
         "fixed_cost": np.array([1.0, 0.0, 0.0, 0.5]),
         "writedown": np.array([0.0, 4.0, 0.0, 0.0]),
         "fines": np.array([0.0, 0.0, 1.5, 0.0]),
+        "markup": np.array([0.5, 0.2, 1.0, 0.1]),
+        "restrain_markup": np.array([0.5, 0.1, 0.3, 0.1]),
+        "active": np.array([True, True, True, False]),
+        "unit_input_cost": np.array([0.0, 1.0, 2.0, 0.7]),
+        "flow": np.array(
+            [[0, 0, 0, 0], [6.0, 0, 0, 0], [0, 3.0, 0, 1.0], [0, 0, 0, 0]], dtype=float
+        ),
     }
     args.update(kw)
-    return pay_out(n_firms=n, stakes=stakes, **args)
+    return settle(n_layers=3, n_firms=3, stakes=stakes, jit=jit, **args)
 
 
 def test_margins_depreciation_and_utilisation_by_hand() -> None:
-    p = _pay(np.zeros((3, 3)))
+    s = _settle(np.zeros((3, 3)))
+    p = s.payout
     np.testing.assert_allclose(p.gross_profit, [6.0, 8.0, 7.0, 4.0])
     np.testing.assert_allclose(p.depreciation, [1.0, 2.0 + 4.0, 0.0, 0.0])
     np.testing.assert_allclose(p.operating_profit, [4.0, 2.0, 5.5, 3.5])
@@ -41,13 +50,52 @@ def test_margins_depreciation_and_utilisation_by_hand() -> None:
     # internal (self-supplied) revenue is not the firm's external revenue
     np.testing.assert_allclose(p.firm_revenue, [10.0, 20.0, 30.0])
     np.testing.assert_allclose(p.stake_income, 0.0)
+    # operating margins on external revenue; 0 where there is none (op 3 is all internal)
+    np.testing.assert_allclose(s.operating_margin, [0.4, 0.1, 5.5 / 30.0, 0.0])
+    np.testing.assert_allclose(s.firm_margin, [0.4, 0.1, 9.0 / 30.0])
+    np.testing.assert_allclose(s.firm_writedown, [0.0, 4.0, 0.0])
+    # extracted where the markup exceeds the restrain markup
+    assert s.posture.tolist() == [0, 1, 1, 0]
+    # inputs per unit sold; the clearing's unit input cost where nothing was sold
+    np.testing.assert_allclose(s.unit_input, [0.0, 1.0, 2.0, 0.7])
+    # purchase shares: each buyer's row of flows over its row sum
+    np.testing.assert_allclose(s.mix[2], [0.0, 0.75, 0.0, 0.25])
+    np.testing.assert_allclose(s.mix[1], [1.0, 0.0, 0.0, 0.0])
+    assert s.mix[0].sum() == 0.0
+
+
+def test_layer_sums_hhi_and_margins_by_hand() -> None:
+    s = _settle(np.zeros((3, 3)))
+    layers = s.layers
+    np.testing.assert_allclose(layers["quantity"], [10.0, 10.0, 10.0])
+    np.testing.assert_allclose(layers["revenue"], [10.0, 25.0, 30.0])
+    np.testing.assert_allclose(layers["external_revenue"], [10.0, 20.0, 30.0])
+    np.testing.assert_allclose(layers["value_added"], [10.0, 15.0, 10.0])
+    np.testing.assert_allclose(layers["gross_profit"], [6.0, 12.0, 7.0])
+    np.testing.assert_allclose(layers["operating_profit"], [4.0, 5.5, 5.5])
+    # layer 1: quantities 10 and 0, so one firm holds the whole layer
+    np.testing.assert_allclose(layers["hhi"], [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(s.share, [1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(s.layer_gross_margin, [0.6, 0.6, 7.0 / 30.0])
+    np.testing.assert_allclose(s.layer_operating_margin, [0.4, 5.5 / 20.0, 5.5 / 30.0])
+    np.testing.assert_allclose(s.layer_price, [1.0, 2.5, 3.0])
+    # the inactive operation is no seller; the extracting ones do not restrain
+    np.testing.assert_allclose(s.sellers, [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(s.restraining, [1.0, 0.0, 0.0])
+
+
+def test_hhi_per_layer() -> None:
+    q = np.array([1.0, 1.0, 5.0, 0.0])
+    s = _settle(np.zeros((3, 3)), layer_of=np.array([0, 0, 1, 2]), quantity=q)
+    np.testing.assert_allclose(s.layers["hhi"], [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(s.share, [0.5, 0.5, 1.0, 0.0])
 
 
 def test_a_stake_passes_its_share_of_profit() -> None:
     stakes = np.zeros((3, 3))
     stakes[0, 2] = 0.25  # firm 0 holds a quarter of firm 2
     stakes[1, 2] = 0.5
-    p = _pay(stakes)
+    p = _settle(stakes).payout
     np.testing.assert_allclose(p.firm_value, [4.0 + 0.25 * 9.0, 2.0 + 0.5 * 9.0, 0.25 * 9.0])
     np.testing.assert_allclose(p.stake_income, [2.25, 4.5, -6.75])
 
@@ -59,23 +107,24 @@ def test_a_stake_passes_its_share_of_profit() -> None:
 )
 def test_stakes_never_create_money(profit_scale: float, shares: np.ndarray) -> None:
     np.fill_diagonal(shares, 0.0)
-    p = _pay(shares, revenue=np.array([10.0, 20.0, 30.0, 5.0]) * (1 + profit_scale / 50))
+    revenue = np.array([10.0, 20.0, 30.0, 5.0]) * (1 + profit_scale / 50)
+    p = _settle(shares, revenue=revenue).payout
     assert p.firm_value.sum() == pytest.approx(p.operating_profit.sum(), abs=1e-9)
     assert p.stake_income.sum() == pytest.approx(0.0, abs=1e-9)
 
 
-def test_margin_is_zero_without_revenue() -> None:
-    np.testing.assert_allclose(margin(np.array([1.0, 2.0]), np.array([0.0, 4.0])), [0.0, 0.5])
-    assert float(margin(3.0, 0.0)) == 0.0
+def test_an_empty_stack_settles_to_zeros() -> None:
+    none = np.zeros(0)
+    s = settle(
+        np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 2, 1, none, none, none,
+        none, none, none, none, none, none, none, none, np.zeros((1, 1)), none, none,
+        np.zeros(0, dtype=bool), none, np.zeros((0, 0)), jit=False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(s.layers["revenue"], [0.0, 0.0])
+    np.testing.assert_array_equal(s.payout.firm_value, [0.0])
 
 
-def test_hhi_per_layer() -> None:
-    q = np.array([1.0, 1.0, 5.0, 0.0])
-    h = hhi(q, np.array([0, 0, 1, 2]), 3)
-    np.testing.assert_allclose(h, [0.5, 1.0, 0.0])
-
-
-# -- the settlement: compiled kernel against the numpy reference, bit for bit ----------------
+# -- the settlement: compiled and plain Python give the same bits -------------------------
 
 
 def _settle_inputs(rng: np.random.Generator, n: int, n_layers: int, n_firms: int) -> dict:
@@ -129,22 +178,23 @@ def _assert_same_settlement(a: object, b: object) -> None:
             assert np.asarray(x).dtype == np.asarray(y).dtype, f.name
 
 
-def test_compiled_settlement_equals_the_numpy_reference_exactly(monkeypatch) -> None:
+def test_compiled_settlement_equals_the_plain_kernel_exactly() -> None:
     pytest.importorskip("numba")
     from stackgame.environment import jit, payouts
 
-    monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
-    assert jit.compiled("settle_kernel") is not None
+    fast = jit.compile_kernel("settle_kernel")
     rng = np.random.default_rng(11)
-    for _ in range(200):
+    for _ in range(60):
         n_layers = int(rng.integers(1, 6))
         n = int(rng.choice([rng.integers(1, 40), rng.integers(100, 300)]))
         kw = _settle_inputs(rng, n, n_layers, int(rng.integers(1, 12)))
-        _assert_same_settlement(payouts.settle(**kw), payouts.settle(**kw, jit=False))
+        plain = payouts.settle(**kw, jit=False)
+        compiled = payouts.settle(**kw, jit=True)
+        assert jit.compiled("settle_kernel", True) is fast
+        _assert_same_settlement(compiled, plain)
 
 
-def test_settlement_agrees_with_pay_out_and_layer_totals_in_a_model_round(monkeypatch) -> None:
-    from stackgame.environment import jit, payouts
+def test_settlement_of_a_model_round_is_what_the_history_records() -> None:
     from stackgame.environment.model import StackModel
 
     model = StackModel("ai-stack-2026", 3, rounds=8)
@@ -153,30 +203,34 @@ def test_settlement_agrees_with_pay_out_and_layer_totals_in_a_model_round(monkey
         s = model._settled
         c = model.last_clearing
         assert c is not None
-        kw = dict(  # the assignment as recorded (an integration move may add one after)
-            layer_of=model.history.op_layer[-1], n_layers=model.state.n_layers,
-            quantity=c.quantity, revenue=c.revenue,
-            internal_revenue=c.internal_revenue, input_cost=c.input_cost,
-            gross_profit=s.payout.gross_profit, operating_profit=s.payout.operating_profit,
-        )  # fmt: skip
-        for k, v in payouts.layer_totals(**kw).items():
-            np.testing.assert_array_equal(v, s.layers[k], k)
-        # every layer's value shares and margins are those the history recorded
+        layer_of = model.history.op_layer[-1]  # the assignment as recorded
+        n_layers = model.state.n_layers
+        for name, column in (
+            ("quantity", c.quantity),
+            ("revenue", c.revenue),
+            ("external_revenue", c.revenue - c.internal_revenue),
+            ("value_added", c.revenue - c.input_cost),
+            ("operating_profit", s.payout.operating_profit),
+        ):
+            want = np.bincount(layer_of, weights=column, minlength=n_layers)
+            np.testing.assert_allclose(s.layers[name], want, rtol=1e-12, atol=1e-9)
         np.testing.assert_array_equal(model.history.layer_rows[-1]["hhi"], s.layers["hhi"])
         assert s.posture.tolist() == model.history.op_rows[-1]["posture"].tolist()
     model.release()
-    monkeypatch.setenv("STACKGAME_NO_JIT", "1")
-    assert jit.compiled("settle_kernel") is None
 
 
 def test_compiled_row_sums_add_as_numpy_does() -> None:
     # the purchase shares divide by row sums; numpy adds rows pairwise (eight running sums
-    # from eight terms up): the kernel must give the same last bits
+    # from eight terms up, halves above 128): the kernel gives the same last bits, as
+    # plain Python and compiled
     pytest.importorskip("numba")
+    from stackgame.environment import jit
     from stackgame.environment.round_kernel import row_sums
 
+    fast = jit.compile_kernel("row_sums")
     rng = np.random.default_rng(5)
-    for n in [*range(1, 40), 127, 128, 129, 200, 257, 1000]:
+    for n in [*range(1, 40), 127, 128, 129, 200, 257, 1000, 4099]:
         m = rng.normal(size=(3, n)) * rng.choice([1e-9, 1.0, 1e9], size=(1, n))
         m[rng.random(m.shape) < 0.3] = 0.0
         np.testing.assert_array_equal(row_sums(m), m.sum(axis=1))
+        np.testing.assert_array_equal(fast(m), m.sum(axis=1))

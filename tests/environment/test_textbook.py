@@ -337,8 +337,18 @@ def test_logit_bertrand_scenario_posture_game_is_a_prisoners_dilemma() -> None:
     assert t > r > p > s and 2 * r > t + s
 
 
-def test_cournot_scenario_default_play_is_the_cournot_outcome() -> None:
-    """Capacities at q* = 3 offered in full: P = 4, profit 9 each, whatever the postures."""
+def test_cournot_scenario_postures_are_a_prisoners_dilemma() -> None:
+    """Restrain offers the capacity q* = 3, extract withholds to K/(1 + 1/3) = 2.25.
+
+    Hand-computed with P = 10 - (x_1 + x_2), c = 1: both restrain, P = 4, (4 - 1) 3 = 9
+    each (the Cournot outcome, the default play); both extract, P = 5.5, 4.5 x 2.25 =
+    10.125 each, the joint-profit outcome (A - c)^2/(8B); one extracts, P = 4.75, it
+    earns 3.75 x 2.25 = 8.4375 and the restrainer 3.75 x 3 = 11.25.
+    """
     pay = _posture_payoffs("cournot-duopoly", ("firm_1", "firm_2"))
-    for profits in pay.values():
-        assert profits == pytest.approx((9.0, 9.0))
+    assert pay["restrain", "restrain"] == pytest.approx((9.0, 9.0))
+    assert pay["extract", "extract"] == pytest.approx((10.125, 10.125))
+    assert pay["extract", "restrain"] == pytest.approx((8.4375, 11.25))
+    assert pay["restrain", "extract"] == pytest.approx((11.25, 8.4375))
+    t, r, p, s = 11.25, pay["extract", "extract"][0], pay["restrain", "restrain"][0], 8.4375
+    assert t > r > p > s and 2 * r > t + s
