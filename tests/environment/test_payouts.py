@@ -150,7 +150,7 @@ def test_settlement_agrees_with_pay_out_and_layer_totals_in_a_model_round(monkey
     model = StackModel("ai-stack-2026", 3, rounds=8)
     for _ in range(8):
         model.step()
-        s = model._settled
+        s = model.ledger.settlement
         c = model.last_clearing
         assert c is not None
         kw = dict(  # the assignment as recorded (an integration move may add one after)
