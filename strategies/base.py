@@ -166,8 +166,8 @@ class ReadOnlyDict(dict[Any, Any]):
     def _read_only(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("an observation's mappings are read-only")
 
-    __setitem__ = __delitem__ = __ior__ = _read_only  # type: ignore[assignment]
-    clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (dict(self),))
