@@ -85,8 +85,11 @@ def check_finite(
     growth compounding over the horizon (demand and capacity grow geometrically; ``1.08``
     a round for 9,000 rounds is ``1e300``).
     """
-    numbers = dict(scalars or {})
-    if all(abs(x) <= RUNAWAY for x in numbers.values()):  # (False for nan)
+    numbers = scalars or {}
+    for x in numbers.values():
+        if not abs(x) <= RUNAWAY:  # (True for nan)
+            break
+    else:
         # one pass over the arrays (a few microseconds a round; max and min are nan if
         # any entry is, and never overflow)
         values = np.concatenate(tuple(quantities.values()))

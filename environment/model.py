@@ -204,8 +204,8 @@ class _ScalarCollector(mesa.DataCollector):
         if (
             row is None
             or self.agenttype_reporters
-            or tuple(self.model_reporters) != self._row_keys
-            or tuple(self.agent_reporters) != self._agent_keys
+            or len(self.model_reporters) != len(self._row_keys)
+            or len(self.agent_reporters) != len(self._agent_keys)
         ):
             super().collect(model)  # (reads model_vars: pending rows go in first)
             return
@@ -361,6 +361,9 @@ class StackModel(mesa.Model):
         (:class:`~stackgame.environment.events.EventSchedule`).
     history
         Per-round arrays (:class:`~stackgame.environment.history.History`).
+    posture_histories, markup_histories
+        Each firm's headline postures and mean markups so far, by name (the lists its
+        agent keeps; observations show them as views).
     last_round
         The last round's prices and flows (:class:`~.state.RoundFlows`).
     log
@@ -412,6 +415,9 @@ class StackModel(mesa.Model):
             )
             for i, f in enumerate(self.scenario.firms)
         ]  # fmt: skip
+        # each firm's posture and markup history (the agents' own lists), by name
+        self.posture_histories = {f.name: f.history[0] for f in self.firms}
+        self.markup_histories = {f.name: f.history[3] for f in self.firms}
         self.round = 0
         self.log: list[LogEntry] = []
         self.events = ev.EventSchedule(self.scenario.events)
@@ -463,8 +469,8 @@ class StackModel(mesa.Model):
         # the pieces every observation of this round shares (assembled when first needed)
         shared = _RoundShared(
             self.round,
-            {f.name: f.history[0] for f in firms},
-            {f.name: f.history[3] for f in firms},
+            self.posture_histories,
+            self.markup_histories,
             {
                 "round": self.round,
                 "market": memory.view,
@@ -484,13 +490,12 @@ class StackModel(mesa.Model):
         deferred = Observation.deferred
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds
-        for f in firms:
+        for f, (template, suppliers, ops, pairs) in zip(firms, rel.observed, strict=True):
             if not f.active:
                 continue
-            i = f.index
-            obs[i] = deferred(
-                _observation_fields, rel.templates[i], shared, f.history, f.memory_depth,
-                rel.suppliers[i], fm, capped, rel.ops[i], rel.pairs[i], util, price, unit, seen,
+            obs[f.index] = deferred(
+                _observation_fields, template, shared, f.history, f.memory_depth, suppliers,
+                fm, capped, ops, pairs, util, price, unit, seen,
             )  # fmt: skip
         return obs
 
@@ -733,16 +738,11 @@ class StackModel(mesa.Model):
         st = self.state
         clearing = flows.clearing
         payout = settled.payout
-        # the stocks that compound (capacity, book capital, cash), the market size, and the
-        # value each firm captured (a non-finite price, quantity or cost reaches it)
+        # what compounds: the market size and capacity; and cash, which every other money
+        # flow reaches within the round (value captured, capacity bought at build cost)
         check_finite(
             self.round,
-            {
-                "capacity": st.capacity,
-                "capital": st.capital,
-                "cash": st.cash,
-                "value captured": payout.firm_value,
-            },
+            {"capacity": st.capacity, "cash": st.cash},
             {"demand (market size)": st.demand.market_size},
         )
         self.history.append(self.round, st, clearing, payout, flows.markup, settled.posture,

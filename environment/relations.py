@@ -41,6 +41,9 @@ class Relations:
         version moves.
     pairs
         Per firm, ``(layer name, operation)`` for each active operation.
+    observed
+        Per firm, what ``observe`` reads of it at once: ``(template, suppliers, ops,
+        pairs)``.
     markup_floor
         Per operation, the lowest markup allowed (-0.95 where the layer allows negative
         markups, else 0).
@@ -52,6 +55,9 @@ class Relations:
         self.views_version = -1
         self.templates: list[dict[str, Any]] = []
         self.pairs: list[tuple[tuple[str, int], ...]] = []
+        self.observed: list[
+            tuple[dict[str, Any], tuple[str, ...], list[int], tuple[tuple[str, int], ...]]
+        ] = []
         self.markup_floor = np.zeros(state.n_ops)
         self.rebuild(state)
 
@@ -151,6 +157,7 @@ class Relations:
             pending[firm].add(layer_of[o])
         self.templates = []
         self.pairs = []
+        self.observed = []
         for i, name in enumerate(self.firm_names):
             ops = self.ops[i]
             lnames = tuple([names[layer_of[o]] for o in ops])
@@ -170,8 +177,10 @@ class Relations:
                     {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops}
                 ),
             }
+            pairs = tuple(zip(lnames, ops, strict=True))
             self.templates.append(template)
-            self.pairs.append(tuple(zip(lnames, ops, strict=True)))
+            self.pairs.append(pairs)
+            self.observed.append((template, self.suppliers[i], ops, pairs))
         self.markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
         self.views_version = st.version
 
