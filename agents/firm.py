@@ -3,24 +3,43 @@
 Agents are thin, as in Mesa's examples: the rules of the market live in
 ``stackgame.environment`` and the decision rules in ``stackgame.strategies``. A firm
 agent holds its name, its strategy (with the generator the model injected) and its
-per-round histories, and turns an :class:`~stackgame.strategies.base.Observation` into an
+per-round histories (which the engine writes and strategies read as views), and turns
+an :class:`~stackgame.strategies.base.Observation` into an
 :class:`~stackgame.strategies.base.Action`.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
-from stackgame.strategies.base import Action, Observation, Posture, Strategy
+from stackgame.strategies.base import Action, HistoryView, Observation, Posture, Strategy
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
 
+AGENT_REPORTERS = (
+    "value",
+    "revenue",
+    "gross_margin",
+    "operating_margin",
+    "posture",
+    "markup",
+    "cash",
+    "capacity",
+    "capital",
+)
+"""The DataCollector's agent reporters, in the order of :meth:`FirmAgent.outcome`."""
+
 
 class FirmAgent(mesa.Agent):
     """A firm in the stack.
+
+    The engine reads and writes each firm through its agent: it asks :meth:`decide` for
+    the round's action, appends the round's outcome with :meth:`remember`, and skips a
+    firm that is no longer :attr:`active`.
 
     Attributes
     ----------
@@ -30,10 +49,16 @@ class FirmAgent(mesa.Agent):
         Position in the model's firm arrays.
     strategy
         The decision rule; it sees only the frozen observation.
-    postures, payoffs, margins, markups
-        The firm's history, one entry per round, as tuples. The engine appends to lists
-        (``history``: a tuple concatenated every round cost O(rounds) per entry); each
-        property gives a tuple made when first read after a round.
+    memory_depth
+        Rounds of history its strategy declares it reads (``None``: all of them); its
+        observations show that many.
+    active
+        False once acquired by another firm: the engine then neither asks it to decide
+        nor records its outcome (set by the engine when the acquisition happens).
+    history
+        The firm's per-round lists, appended once a round by :meth:`remember`: its
+        headline postures, payoffs (value captured), operating margins, mean markups, and
+        its counterparts' majority posture. Read them through the properties below.
     """
 
     model: StackModel
@@ -54,19 +79,21 @@ class FirmAgent(mesa.Agent):
         self.strategy_rng = rng
         self.strategy = strategy
         self.strategy.reset(rng)
-        # postures, payoffs, margins, markups: appended once a round (see remember)
-        self.history: tuple[list[Posture], list[float], list[float], list[float]] = (
+        self.memory_depth = _depth(strategy)
+        self.active = True
+        self.history: tuple[list[Posture], list[float], list[float], list[float], list[Posture]] = (
+            [],
             [],
             [],
             [],
             [],
         )
-        self._tuples: dict[int, tuple[int, tuple[Any, ...]]] = {}
 
     def set_strategy(self, strategy: Strategy) -> None:
         """Replace the strategy mid-run (an event); it keeps the firm's generator."""
         self.strategy = strategy
         self.strategy.reset(self.strategy_rng)
+        self.memory_depth = _depth(strategy)
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -78,46 +105,107 @@ class FirmAgent(mesa.Agent):
         """Cash, dollars."""
         return float(self.model.state.cash[self.index])
 
-    @property
-    def active(self) -> bool:
-        """False once acquired by another firm."""
-        return not bool(self.model.state.acquired[self.index])
-
     def decide(self, observation: Observation) -> Action:
         """Ask the strategy for this round's action."""
         return self.strategy.decide(observation)
 
-    def remember(self, posture: Posture, payoff: float, margin: float, markup: float) -> None:
-        """Append this round's outcome to the firm's history."""
-        postures, payoffs, margins, markups = self.history
+    def remember(
+        self,
+        posture: Posture,
+        payoff: float,
+        margin: float,
+        markup: float,
+        counterpart: Posture = Posture.RESTRAIN,
+    ) -> None:
+        """Append this round's outcome to the firm's history.
+
+        ``counterpart``: its counterparts' majority posture this round.
+        """
+        postures, payoffs, margins, markups, counterparts = self.history
         postures.append(posture)
         payoffs.append(payoff)
         margins.append(margin)
         markups.append(markup)
-
-    def _tuple(self, k: int) -> tuple[Any, ...]:
-        values = self.history[k]
-        cached = self._tuples.get(k)
-        if cached is None or cached[0] != len(values):
-            cached = self._tuples[k] = (len(values), tuple(values))
-        return cached[1]
+        counterparts.append(counterpart)
 
     @property
-    def postures(self) -> tuple[Posture, ...]:
-        """Headline posture in each past round, oldest first."""
-        return self._tuple(0)
+    def postures(self) -> HistoryView:
+        """Headline posture in each past round, oldest first (a read-only view)."""
+        return HistoryView(self.history[0])
 
     @property
-    def payoffs(self) -> tuple[float, ...]:
+    def payoffs(self) -> HistoryView:
         """Payoff (value captured) in each past round, oldest first."""
-        return self._tuple(1)
+        return HistoryView(self.history[1])
 
     @property
-    def margins(self) -> tuple[float, ...]:
+    def margins(self) -> HistoryView:
         """Operating margin in each past round, oldest first."""
-        return self._tuple(2)
+        return HistoryView(self.history[2])
 
     @property
-    def markups(self) -> tuple[float, ...]:
+    def markups(self) -> HistoryView:
         """Mean markup over its layers in each past round, oldest first."""
-        return self._tuple(3)
+        return HistoryView(self.history[3])
+
+    @property
+    def counterpart_history(self) -> HistoryView:
+        """Its counterparts' majority posture in each past round, oldest first."""
+        return HistoryView(self.history[4])
+
+    def outcome(self, t: int | None = None, capital: np.ndarray | None = None) -> tuple[Any, ...]:
+        """The firm's agent reporters (:data:`AGENT_REPORTERS`) for round ``t``.
+
+        ``value``: value captured (dollars); ``revenue``: revenue from others (dollars);
+        ``gross_margin``: gross profit over that revenue (0 without any);
+        ``operating_margin``, ``posture`` (0 restrain, 1 extract) and ``markup`` (mean over
+        its layers): as in its history (``None`` in a round it did not play, once
+        acquired); ``cash`` (dollars) as recorded; the buildout's stocks: ``capacity``,
+        the capacity in force in the round (units), and ``capital``, the book value of
+        its active operations (dollars). ``t`` defaults to the last recorded round;
+        ``capital`` (per operation, inactive ones at 0, as of round ``t``) to the
+        state's now.
+        """
+        model = self.model
+        history = model.history
+        if t is None:
+            t = len(history) - 1
+        if t < 0:
+            return (0.0, 0.0, 0.0, None, None, None, self.cash, 0.0, 0.0)
+        row = history.firm_rows[t]
+        i = self.index
+        revenue = float(row["revenue"][i])
+        gross = float(row["gross_profit"][i])
+        postures, _, margins, markups, _ = self.history
+        played = len(postures) > t
+        op_firm = history.op_firm[t]
+        mine = op_firm == i
+        if capital is None:
+            st = model.state
+            capital = np.where(st.active, st.capital, 0.0)
+        n = op_firm.shape[0]  # (operations added since are not the round's)
+        return (
+            float(row["value"][i]),
+            revenue,
+            gross / revenue if revenue > 1e-12 else 0.0,
+            margins[t] if played else None,
+            int(postures[t]) if played else None,
+            markups[t] if played else None,
+            float(row["cash"][i]),
+            float(history.op_rows[t]["capacity"][mine].sum()),
+            float(capital[:n][mine].sum()),
+        )
+
+
+def _depth(strategy: Strategy) -> int | None:
+    depth = strategy.classifier.memory_depth
+    return None if depth == float("inf") else int(depth)
+
+
+def _report(k: int, agent: FirmAgent) -> Any:
+    return agent.outcome()[k]
+
+
+def agent_reporters() -> dict[str, Any]:
+    """Mesa agent reporters, one per :data:`AGENT_REPORTERS` entry (each a callable)."""
+    return {name: partial(_report, k) for k, name in enumerate(AGENT_REPORTERS)}

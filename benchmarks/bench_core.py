@@ -10,7 +10,14 @@ What it measures (``python -m benchmarks core``; one process, one core):
    with as many agents that does nothing but ``agents.do("step")``.
 2. The same on a synthetic 200-firm stack over 5 layers (generated here, seeded), with
    the same two anchors at that size.
-3. Memory over 2,000 consecutive model builds and runs (``simulate()``, which releases
+3. Long runs: rounds per second of one 20,000-round run of ``ai-stack-2026`` against a
+   200-round run of the same (median of five seeds), both in one process without the
+   DataCollector (as :func:`stackgame.simulate.simulate` runs). Target: the ratio at
+   least 0.90 (a round costs the same however many came before). Demand growth and
+   every operation's capacity growth are set to 0 by scenario overrides: with the
+   scenario's own growth a run stops near round 5,900 with a ``RunawayError`` (numbers
+   past 1e200, see :func:`stackgame.environment.horizon.runaway_round`).
+4. Memory over 2,000 consecutive model builds and runs (``simulate()``, which releases
    each model from Mesa 3.3.1's agent registry): ``tracemalloc`` current and peak after
    100 and after 2,000 runs. Flat means the growth between them is near zero. Anchor:
    the same loop *without* ``release()`` for a few hundred runs, which grows per run.
@@ -230,6 +237,55 @@ def _memory_loop(
     return out
 
 
+LONG_ROUNDS = 2_000 if QUICK else 20_000
+SHORT_ROUNDS = 200
+LONG_TARGET = 0.90
+
+
+def _no_growth(scenario: Scenario) -> dict[str, float]:
+    """Overrides that switch off demand growth and every operation's capacity growth."""
+    out = {"demand.growth": 0.0}
+    for f in scenario.firms:
+        for layer in f.ops:
+            out[f"firms.{f.name}.ops.{layer}.capacity_growth"] = 0.0
+    return out
+
+
+def _rounds_per_s(
+    scenario: Scenario, rounds: int, seed: int, overrides: dict[str, float]
+) -> tuple[float, float]:
+    """Rounds per second of one run: wall time, and this process's CPU time."""
+    model = StackModel(scenario, seed, rounds=rounds, overrides=overrides, collect=False)
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.run()
+    rates = rounds / (time.perf_counter() - wall), rounds / (time.process_time() - cpu)
+    model.release()
+    return rates
+
+
+def _report_long_run(scenario: Scenario) -> None:
+    overrides = _no_growth(scenario)
+    StackModel(scenario, 0, rounds=2, overrides=overrides).run().release()  # warm-up
+    shorts = [_rounds_per_s(scenario, SHORT_ROUNDS, k, overrides) for k in range(5)]
+    short = float(np.median([r[0] for r in shorts]))
+    short_cpu = float(np.median([r[1] for r in shorts]))
+    long, long_cpu = _rounds_per_s(scenario, LONG_ROUNDS, 0, overrides)
+    print(
+        f"long runs: {scenario.name}, demand and capacity growth set to 0 (scenario "
+        "overrides; with its own growth the run stops near round 5,900 with a RunawayError)"
+    )
+    print(
+        f"  {SHORT_ROUNDS:,}-round run: {short:,.0f} rounds/s, {short_cpu:,.0f} per CPU second "
+        "(medians of 5 seeds)"
+    )
+    print(
+        f"  {LONG_ROUNDS:,}-round run: {long:,.0f} rounds/s, {long_cpu:,.0f} per CPU second; "
+        f"ratio to the {SHORT_ROUNDS}-round run {long / short:.3f}, in CPU time "
+        f"{long_cpu / short_cpu:.3f} (target {LONG_TARGET:.2f}; CPU time is the measure on a "
+        "shared machine)"
+    )
+
+
 def _report_memory(scenario: Scenario) -> None:
     runs = int(os.environ.get("STACKGAME_BENCH_MEMORY_RUNS", _scale(2000)))
     first = min(100, runs)
@@ -295,9 +351,10 @@ def _report_memory(scenario: Scenario) -> None:
 
 
 def main() -> None:
-    """Print rounds/s (built-in and 200-firm stacks) and memory over many runs."""
+    """Print rounds/s (built-in and 200-firm stacks, long runs) and memory over many runs."""
     print("one process, one core" + (" (QUICK: a tenth of the work)" if QUICK else ""))
     _report_speed("ai-stack-2026", resolve("ai-stack-2026"), _scale(40))
+    _report_long_run(resolve("ai-stack-2026"))
     big = from_dict(synthetic_stack(200), "synthetic-200")
     _report_speed("synthetic 200-firm stack", big, _scale(5))
     small = from_dict(synthetic_stack(10, seed=1), "synthetic-10")

@@ -130,3 +130,72 @@ def advance_declines(state: StackState, declines: list[Decline]) -> None:
             state.base_unit_cost[mask] *= d.per_round
         d.left -= 1
     declines[:] = [d for d in declines if d.left > 0]
+
+
+class EventSchedule:
+    """The events still to come, the cost declines in progress and the triggers fired.
+
+    Parameters
+    ----------
+    events
+        The scenario's events; only enabled ones are scheduled.
+
+    Attributes
+    ----------
+    pending
+        Enabled events not yet applied, in the scenario's order.
+    conditional
+        Whether any event waits on a condition over last round's public data.
+    declines
+        Cost declines in progress.
+    triggers
+        Names of the triggers that have fired.
+    round
+        The round whose events are being (or were last) applied, for the log.
+    """
+
+    def __init__(self, events: list[EventSpec]) -> None:
+        self.pending = [e for e in events if e.enabled]
+        self.conditional = any(e.when is not None for e in self.pending)
+        self.declines: list[Decline] = []
+        self.triggers: set[str] = set()
+        self.round = 0
+
+    def is_due(
+        self, event: EventSpec, round_: int, public: Mapping[str, Mapping[str, float]] | None
+    ) -> bool:
+        """Whether ``event`` applies at the start of ``round_``."""
+        if event.when is None:
+            return event.round == round_
+        return event.round <= round_ and condition_met(event, public)
+
+    def apply_due(
+        self,
+        round_: int,
+        state: StackState,
+        public: Mapping[str, Mapping[str, float]] | None,
+        on_strategy: Callable[[str, str], None],
+        on_applied: Callable[[EventSpec, str, np.ndarray], None],
+    ) -> None:
+        """Apply every event due at the start of ``round_``.
+
+        ``on_strategy(firm, strategy)`` carries out strategy changes; ``on_applied(event,
+        text, charge)`` is called after each event with its log line and its write-down
+        charge per operation (already taken off the state's book capital).
+        """
+        due = [e for e in self.pending if self.is_due(e, round_, public)]
+        self.round = round_
+        for e in due:
+            self.pending.remove(e)
+            text = apply_event(e, state, self.triggers, self.declines, on_strategy)
+            charge = writedown_charge(e, state)
+            state.capital -= charge  # the written-down book value is gone for good
+            on_applied(e, text, charge)
+        # events scheduled before now that never fired (conditional ones wait; scheduled
+        # ones in the past were either applied or belong to round 0)
+        self.pending = [e for e in self.pending if e.when is not None or e.round > round_]
+
+    def advance(self, state: StackState) -> None:
+        """One round of every cost decline in progress."""
+        if self.declines:
+            advance_declines(state, self.declines)

@@ -8,7 +8,7 @@ record. The model holds the state arrays and orchestrates; firms are thin agents
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -16,13 +16,15 @@ from typing import Any
 
 import mesa
 import numpy as np
-from stackgame.agents.firm import FirmAgent
+from stackgame.agents.firm import FirmAgent, agent_reporters
 from stackgame.environment import events as ev
 from stackgame.environment.history import History
 from stackgame.environment.jit import compiled, jit_enabled
+from stackgame.environment.ledger import Ledger, check_finite
 from stackgame.environment.market import Clearing, clear, resolve_prices
-from stackgame.environment.payouts import Payout, Settlement, settle
+from stackgame.environment.payouts import Payout, Settlement
 from stackgame.environment.regulator import open_investigations
+from stackgame.environment.relations import Relations
 from stackgame.environment.scenario import (
     TRIGGERS,
     Scenario,
@@ -30,14 +32,15 @@ from stackgame.environment.scenario import (
     apply_overrides,
     resolve,
 )
-from stackgame.environment.state import INACTIVE_QUALITY, StackState
+from stackgame.environment.state import INACTIVE_QUALITY, MarketMemory, RoundFlows, StackState
 from stackgame.strategies.base import (
-    OBSERVATION_DEFAULTS,
     Action,
-    LayerView,
+    HistoryMap,
+    HistoryView,
     Move,
     Observation,
     Posture,
+    ReadOnlyDict,
     Strategy,
 )
 from stackgame.strategies.exact_stats import exact_sum
@@ -124,41 +127,40 @@ def _strategy(name: str, params: Mapping[str, Any]) -> Strategy:
     return cls(**params) if params else cls()
 
 
-def _union(in_layer: list[list[int]], layers: list[int], exclude: int) -> list[int]:
-    """Firms with an operation in any of ``layers``, ascending, without ``exclude``."""
-    out: set[int] = set()
-    for k in layers:
-        out.update(in_layer[k])
-    out.discard(exclude)
-    return sorted(out)
-
-
 class _ScalarCollector(mesa.DataCollector):
-    """Mesa's ``DataCollector``, filled from one row computed once a round.
+    """Mesa's ``DataCollector``, filled from snapshots taken once a round.
 
     Mesa 3.3.1 calls each model reporter and deep-copies its value every round (so that a
-    reporter returning a mutable object does not alias later rounds). The engine's
-    reporters are all plain numbers read from the same per-layer arrays, so calling them
-    one by one repeats the same lookups two dozen times and the copies are pure overhead.
-    With ``row`` (a callable giving a function that returns every reporter's value, in the
-    reporters' order, from a snapshot of the round) ``collect`` keeps that function, and
-    the rows are computed and become Mesa's columns (``model_vars``) when they are read;
-    the reporters stay in ``model_reporters`` and return the same values when called (a
-    test checks that). The first round, agent reporters, or any reporter added later go
-    through Mesa's own ``collect``.
+    reporter returning a mutable object does not alias later rounds), and calls each agent
+    reporter on each agent. The engine's reporters are plain numbers read from the same
+    per-round arrays, so calling them one by one repeats the same lookups and the copies
+    are pure overhead. With ``row`` (a callable giving a function that returns every model
+    reporter's value, in the reporters' order, from a snapshot of the round) ``collect``
+    keeps that function, and the rows are computed and become Mesa's columns
+    (``model_vars``) when they are read; likewise with ``agent_rows`` for the agent
+    reporters (Mesa's ``_agent_records``, read by ``get_agent_vars_dataframe``). The
+    reporters stay in ``model_reporters`` and ``agent_reporters`` and return the same
+    values when called (a test checks that). Once any reporter is added or removed,
+    rounds go through Mesa's own ``collect``.
     """
 
     def __init__(
         self,
         model_reporters: dict[str, Any],
         row: Callable[[mesa.Model], Callable[[], list[Any]]] | None = None,
+        agent_reporters: dict[str, Any] | None = None,
+        agent_rows: Callable[[mesa.Model], Callable[[], list[tuple[Any, ...]]]] | None = None,
     ) -> None:
-        super().__init__(model_reporters=model_reporters)
+        super().__init__(model_reporters=model_reporters, agent_reporters=agent_reporters)
         self._row = row
         self._row_keys = tuple(model_reporters)
+        self._agent_rows = agent_rows
+        self._agent_keys = tuple(agent_reporters or ())
 
     _pending: list[Callable[[], list[Any]]]
     _model_vars: dict[str, list[Any]]
+    _agent_pending: list[tuple[int, Callable[[], list[tuple[Any, ...]]]]]
+    _agent_records_: dict[int, list[tuple[Any, ...]]]
 
     @property
     def model_vars(self) -> dict[str, list[Any]]:
@@ -180,29 +182,55 @@ class _ScalarCollector(mesa.DataCollector):
         self._pending = []
         self._model_vars = value
 
+    @property
+    def _agent_records(self) -> dict[int, list[tuple[Any, ...]]]:
+        """Mesa's agent records per step (rounds collected since are computed first)."""
+        pending = self._agent_pending
+        if pending:
+            self._agent_pending = []
+            for steps, make in pending:
+                self._agent_records_[steps] = make()
+        return self._agent_records_
+
+    @_agent_records.setter
+    def _agent_records(self, value: dict[int, list[tuple[Any, ...]]]) -> None:
+        self._agent_pending = []
+        self._agent_records_ = value
+
     def collect(self, model: mesa.Model) -> None:
-        """Append each model reporter's value (see the class docstring)."""
+        """Append each reporter's value (see the class docstring)."""
         row = self._row
         if (
             row is None
-            or self.agent_reporters
             or self.agenttype_reporters
-            or not self._validated
             or len(self.model_reporters) != len(self._row_keys)
+            or len(self.agent_reporters) != len(self._agent_keys)
         ):
             super().collect(model)  # (reads model_vars: pending rows go in first)
             return
+        if not self._validated:  # what Mesa's own first collect checks
+            for name, reporter in self.model_reporters.items():
+                self._validate_model_reporter(name, reporter, model)
         self._pending.append(row(model))  # computed, as columns, when model_vars is read
+        if self._agent_rows is not None and self._agent_keys:
+            self._agent_pending.append((model.steps, self._agent_rows(model)))
+
+
+def _agent_values(
+    agents: Iterable[FirmAgent], steps: int, t: int, capital: np.ndarray
+) -> list[tuple[Any, ...]]:
+    """Mesa's agent records of one step: ``(steps, unique_id, *reporters)`` per agent."""
+    return [(steps, a.unique_id, *a.outcome(t, capital)) for a in agents]
 
 
 def _reporter_values(snapshot: tuple[Any, ...], n: int, named: list[int]) -> list[Any]:
     """One DataCollector row from a snapshot (see ``StackModel._reporter_row``)."""
-    round_, cum, settled, hhi, cash = snapshot
+    round_, cum, margins, hhi, cash = snapshot
     total = exact_sum(cum)  # float(cum.sum()), bit for bit
     share = [c / total for c in cum] if abs(total) > 1e-12 else [0.0] * n
-    if settled is not None:  # the round's layer margins, computed once
-        gross = settled.layer_gross_margin.tolist()
-        oper = settled.layer_operating_margin.tolist()
+    if margins is not None:  # the round's layer margins, computed once
+        gross = margins[0].tolist()
+        oper = margins[1].tolist()
         conc = hhi.tolist()
     else:
         gross = oper = conc = [0.0] * n
@@ -213,11 +241,6 @@ def _reporter_values(snapshot: tuple[Any, ...], n: int, named: list[int]) -> lis
     return out
 
 
-def _upto(values: list[Any], r: int) -> tuple[Any, ...]:
-    """The first ``r`` entries of a history list, as a tuple (the list as of round ``r``)."""
-    return tuple(values) if len(values) <= r else tuple(values[:r])
-
-
 class _RoundShared:
     """What every observation of a round shares, assembled once, when first read.
 
@@ -225,41 +248,39 @@ class _RoundShared:
     their state when the round was observed, however late the observation is read.
     """
 
-    __slots__ = ("_common", "fields", "histories", "names", "round")
+    __slots__ = ("_by_depth", "fields", "markups", "postures", "round")
 
     def __init__(
         self,
         round_: int,
-        names: list[str],
-        histories: list[tuple[list[Any], ...]],
+        postures: dict[str, list[Posture]],
+        markups: dict[str, list[float]],
         fields: dict[str, Any],
     ) -> None:
         self.round = round_
-        self.names = names
-        self.histories = histories
+        self.postures = postures
+        self.markups = markups
         self.fields = fields
-        self._common: dict[str, Any] | None = None
+        self._by_depth: dict[int | None, dict[str, Any]] = {}
 
-    def common(self) -> dict[str, Any]:
-        """The shared fields, with every firm's past postures and markups."""
-        if self._common is None:
-            r = self.round
-            c = dict(self.fields)
-            c["counterpart_postures"] = {
-                n: _upto(h[0], r) for n, h in zip(self.names, self.histories, strict=True)
-            }
-            c["counterpart_markups"] = {
-                n: _upto(h[3], r) for n, h in zip(self.names, self.histories, strict=True)
-            }
-            self._common = c
-        return self._common
+    def common(self, depth: int | None) -> dict[str, Any]:
+        """The shared fields, with every firm's past postures and markups (as views).
+
+        ``depth``: the memory depth of the strategy that reads them (``None``: all).
+        """
+        common = self._by_depth.get(depth)
+        if common is None:
+            common = self._by_depth[depth] = dict(self.fields)
+            common["counterpart_postures"] = HistoryMap(self.postures, self.round, depth)
+            common["counterpart_markups"] = HistoryMap(self.markups, self.round, depth)
+        return common
 
 
 def _observation_fields(
     template: dict[str, Any],
     shared: _RoundShared,
-    own: tuple[list[Any], ...],
-    counterpart_history: list[Posture],
+    history: tuple[list[Any], ...],
+    depth: int | None,
     suppliers: tuple[str, ...],
     firm_margin: dict[str, float],
     capped: list[bool] | None,
@@ -270,25 +291,28 @@ def _observation_fields(
     unit: list[float],
     seen: bool,
 ) -> dict[str, Any]:
-    """Every field of one firm's observation (see ``StackModel.observe``)."""
+    """Every field of one firm's observation (see ``StackModel.observe``).
+
+    ``history``: the firm's lists (:attr:`FirmAgent.history`); ``depth``: its strategy's
+    memory depth (``None``: unbounded).
+    """
     r = shared.round
     fields = template.copy()
-    fields.update(shared.common())
-    fields["own_postures"] = _upto(own[0], r)
-    fields["own_payoffs"] = _upto(own[1], r)
-    fields["own_margins"] = _upto(own[2], r)
-    fields["own_markups"] = _upto(own[3], r)
-    fields["counterpart_history"] = _upto(counterpart_history, r)
-    fields["supplier_margins"] = {s: firm_margin.get(s, 0.0) for s in suppliers}
+    fields.update(shared.common(depth))
+    # the firm's five lists grow together: one stop and start for all
+    stop = min(len(history[0]), r)
+    start = 0 if depth is None else max(0, stop - depth)
+    fields["own_postures"] = HistoryView(history[0], stop, start)
+    fields["own_payoffs"] = HistoryView(history[1], stop, start)
+    fields["own_margins"] = HistoryView(history[2], stop, start)
+    fields["own_markups"] = HistoryView(history[3], stop, start)
+    fields["counterpart_history"] = HistoryView(history[4], stop, start)
+    fields["supplier_margins"] = ReadOnlyDict({s: firm_margin.get(s, 0.0) for s in suppliers})
     fields["under_investigation"] = capped is not None and any([capped[o] for o in ops])
-    if not seen:
-        fields["utilisation"] = {}
-        fields["own_prices"] = {}
-        fields["own_unit_cost"] = {}
-    else:
-        fields["utilisation"] = {layer: util[o] for layer, o in pairs}
-        fields["own_prices"] = {layer: price[o] for layer, o in pairs}
-        fields["own_unit_cost"] = {layer: unit[o] for layer, o in pairs}
+    if seen:
+        fields["utilisation"] = ReadOnlyDict({layer: util[o] for layer, o in pairs})
+        fields["own_prices"] = ReadOnlyDict({layer: price[o] for layer, o in pairs})
+        fields["own_unit_cost"] = ReadOnlyDict({layer: unit[o] for layer, o in pairs})
     return fields
 
 
@@ -316,6 +340,33 @@ class StackModel(mesa.Model):
         Flat aliases for Mesa's ``batch_run`` and SolaraViz, see
         :func:`params_to_overrides` (Mesa 3.3's SolaraViz passes its controls only
         through a catch-all literally named ``kwargs``).
+
+    Attributes
+    ----------
+    state
+        The operations' and firms' arrays (:class:`~stackgame.environment.state.StackState`).
+    firms
+        The firm agents: each firm's strategy and histories, read and written through them.
+    relations
+        Who supplies, buys from and rivals whom
+        (:class:`~stackgame.environment.relations.Relations`).
+    memory
+        What the next round knows of the last (:class:`~.state.MarketMemory`).
+    ledger
+        The settlement and the charges waiting for the next payout
+        (:class:`~stackgame.environment.ledger.Ledger`).
+    events
+        Events to come, cost declines in progress, triggers fired
+        (:class:`~stackgame.environment.events.EventSchedule`).
+    history
+        Per-round arrays (:class:`~stackgame.environment.history.History`).
+    posture_histories, markup_histories
+        Each firm's headline postures and mean markups so far, by name (the lists its
+        agent keeps; observations show them as views).
+    last_round
+        The last round's prices and flows (:class:`~.state.RoundFlows`).
+    log
+        The event log.
     """
 
     def __init__(
@@ -352,7 +403,6 @@ class StackModel(mesa.Model):
         # compiled kernels or numpy (STACKGAME_NO_JIT), decided once for the model's life
         self._jit = jit_enabled()
         self.layer_names = self.state.layer_names
-        self._firm_names = list(self.scenario.firm_names)
         self.firms: list[FirmAgent] = [
             FirmAgent(
                 self,
@@ -364,139 +414,89 @@ class StackModel(mesa.Model):
             )
             for i, f in enumerate(self.scenario.firms)
         ]  # fmt: skip
+        # each firm's posture and markup history (the agents' own lists), by name
+        self.posture_histories = {f.name: f.history[0] for f in self.firms}
+        self.markup_histories = {f.name: f.history[3] for f in self.firms}
         self.round = 0
         self.log: list[LogEntry] = []
-        self.triggers: set[str] = set()
-        self._declines: list[ev.Decline] = []
-        self._pending_events = [e for e in self.scenario.events if e.enabled]
-        # whether any event waits on a condition over last round's public data
-        self._conditional = any(e.when is not None for e in self._pending_events)
-        self._mix: np.ndarray | None = None
-        self._event_round = 0
-        self._writedown = np.zeros(self.state.n_ops)
-        self._fines = np.zeros(self.state.n_ops)
-        self._last_need = np.zeros(self.state.n_ops)
-        self._last_public: dict[str, dict[str, float]] | None = None
-        self._market_view: dict[str, LayerView] = {}
-        self._utilisation = np.zeros(self.state.n_ops)
-        self._unit_full = self.state.unit_cost.copy()
-        self._price = np.zeros(self.state.n_ops)
-        self.last_clearing: Clearing | None = None
-        self.last_payout: Payout | None = None
-        self._settled: Settlement | None = None
+        self.events = ev.EventSchedule(self.scenario.events)
+        self.triggers = self.events.triggers  # (the same set)
+        self.ledger = Ledger(self.state.n_ops)
+        self.memory = MarketMemory(self.state)
         self.history = History(self.state)
-        self._firm_margin: dict[str, float] = {}
-        self._static_version = -1
-        # per firm: observation template, operations, their layers, suppliers, (layer, op)
-        self._static: list[
-            tuple[
-                dict[str, Any], list[int], tuple[str, ...], tuple[str, ...],
-                tuple[tuple[str, int], ...],
-            ]
-        ] = []  # fmt: skip
-        self._relations_cache()
+        self.relations = Relations(self.state, [f.name for f in self.firms], self.rounds)
+        self.last_round: RoundFlows | None = None
         self._apply_due_events(0)
         self.datacollector: mesa.DataCollector | None = (
-            _ScalarCollector(self._reporters(), type(self)._reporter_row) if collect else None
+            _ScalarCollector(
+                self._reporters(),
+                type(self)._reporter_row,
+                agent_reporters(),
+                type(self)._agent_rows,
+            )
+            if collect
+            else None
         )
 
     # -- the round -------------------------------------------------------------------------
     def step(self) -> None:
-        """One round: observe, decide, clear, pay out, regulate and shock, record."""
+        """One round: observe, decide, clear, pay out, regulate and shock, record.
+
+        The integration moves decided this round are carried out after the record (the
+        round is recorded on the structure it was played on) and count from the next.
+        """
         observations = self.observe()
         actions = self.decide(observations)
-        clearing = self.clear_markets(actions)
-        payout = self.pay_out(clearing)
-        self.regulate_and_shock(clearing, payout)
-        self.record(actions, clearing, payout)
-        # integration moves decided this round take effect from the next one
+        flows = self.clear_markets(actions)
+        settlement = self.pay_out(flows)
+        self.regulate_and_shock(flows, settlement)
+        self.record(actions, flows, settlement)
         self.integrate(actions)
 
     # 1. observe ---------------------------------------------------------------------------
     def observe(self) -> dict[int, Observation]:
-        """A frozen observation per active firm (shared pieces are built once)."""
+        """A frozen observation per active firm, built when its strategy first reads it.
+
+        Shared pieces are assembled once a round; histories are views of the firms' lists
+        (the last ``memory_depth`` rounds for a strategy that declares one), never copied.
+        """
         st = self.state
-        if self._static_version != st.version:
-            self._static_views()
+        rel = self.relations
+        rel.refresh_views(st)
+        memory = self.memory
         firms = self.firms
         # the pieces every observation of this round shares (assembled when first needed)
         shared = _RoundShared(
             self.round,
-            self._firm_names,
-            [f.history for f in firms],
+            self.posture_histories,
+            self.markup_histories,
             {
                 "round": self.round,
-                "market": self._market_view,
+                "market": memory.view,
                 "regulator_stance": float(st.regulator.stance),
-                "triggers": frozenset(self.triggers),
+                "triggers": frozenset(self.events.triggers),
                 "demand_growth": float(st.demand_growth),
             },
         )
         seen = self.round > 0  # no market data before the first round
-        util = self._utilisation.tolist()
-        price = self._price.tolist()
-        unit = self._unit_full.tolist()
+        util = memory.utilisation.tolist()
+        price = memory.price.tolist()
+        unit = memory.unit_cost.tolist()
         capped = (st.cap_until > self.round).tolist()
         if not any(capped):
             capped = None
-        acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
-        fm = self._firm_margin
-        history = self._counterpart_history
+        fm = memory.firm_margin
         deferred = Observation.deferred
         obs: dict[int, Observation] = {}
-        # each observation is assembled when its strategy first reads it (from snapshots:
-        # every argument below is replaced, never changed, by later rounds)
-        for f, (template, ops, _, sups, pairs) in zip(firms, self._static, strict=True):
-            i = f.index
-            if acquired[i]:
+        # every argument below is replaced, never changed, by later rounds
+        for f, (template, suppliers, ops, pairs) in zip(firms, rel.observed, strict=True):
+            if not f.active:
                 continue
-            obs[i] = deferred(
-                _observation_fields, template, shared, f.history, history[i], sups, fm, capped,
-                ops, pairs, util, price, unit, seen,
+            obs[f.index] = deferred(
+                _observation_fields, template, shared, f.history, f.memory_depth, suppliers,
+                fm, capped, ops, pairs, util, price, unit, seen,
             )  # fmt: skip
         return obs
-
-    def _static_views(self) -> None:
-        """Per-firm pieces of the observation that change only with the structure.
-
-        For each firm: a template of its observation (the field defaults and the fields
-        that change only with the structure), its active operations, their layer names and
-        its suppliers.
-        """
-        st = self.state
-        names = self.layer_names
-        layer_of = st.layer_of.tolist()
-        integrated_at = st.integrated_at.tolist()
-        restrain = st.restrain_markup.tolist()
-        extract = st.extract_markup.tolist()
-        pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
-        for o, firm in enumerate(st.firm_of.tolist()):
-            pending[firm].add(layer_of[o])
-        self._static = []
-        for f in self.firms:
-            i = f.index
-            ops = self._ops_list[i]
-            rel = self._relations[i]
-            lnames = tuple([names[layer_of[o]] for o in ops])
-            integrable = self._integrable(i, {layer_of[o] for o in ops}, pending[i])
-            template = {
-                **OBSERVATION_DEFAULTS,
-                "firm": f.name,
-                "layers": lnames,
-                "counterparts": rel[0],
-                "suppliers": rel[1],
-                "customers": rel[2],
-                "rivals": rel[3],
-                "markup_grid": st.markup_grid,
-                "integrable": integrable,
-                "integrated": tuple([names[layer_of[o]] for o in ops if integrated_at[o] >= 0]),
-                "horizon": self.rounds,
-                "markup_bounds": {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops},
-            }
-            pairs = tuple(zip(lnames, ops, strict=True))
-            self._static.append((template, ops, lnames, rel[1], pairs))
-        self._markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
-        self._static_version = st.version
 
     # 2. decide ----------------------------------------------------------------------------
     def decide(self, observations: dict[int, Observation]) -> dict[int, Action]:
@@ -511,7 +511,7 @@ class StackModel(mesa.Model):
                 m = self._markups_from(actions)
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, m, st.quality, st.live_capacity(self.round),
-                    self._self_share(), st.per_unit, None, self._mix_for(st.n_ops),
+                    self._self_share(), st.per_unit, None, self.memory.mix_for(st.n_ops),
                 )  # fmt: skip
                 for j in range(k):
                     ops = st.structure.by_layer[j]
@@ -531,23 +531,21 @@ class StackModel(mesa.Model):
     def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
         """Markup per operation as the actions chose it (restrain where none acted)."""
         st = self.state
-        if self._static_version != st.version:
-            self._static_views()
+        rel = self.relations
+        rel.refresh_views(st)
         # plain lists in the loop (numpy item assignment costs more than the rest)
         chosen = st.restrain_markup.tolist()
         extract = st.extract_markup.tolist()
-        static = self._static
         for i, a in actions.items():
-            _, ops, _, _, pairs = static[i]
             markups = a.markups
             postures = a.postures
             default = a.default
             if not markups and not postures:  # one posture for every layer
                 if default is Posture.EXTRACT:
-                    for o in ops:
+                    for o in rel.ops[i]:
                         chosen[o] = extract[o]
                 continue
-            for layer, o in pairs:
+            for layer, o in rel.pairs[i]:
                 if layer in markups:
                     chosen[o] = float(markups[layer])
                 elif postures.get(layer, default) is Posture.EXTRACT:  # Action.posture
@@ -561,7 +559,7 @@ class StackModel(mesa.Model):
         capped = st.cap_until > self.round
         if capped.any():
             m = np.where(capped, np.minimum(m, st.cap_markup), m)
-        return np.maximum(m, self._markup_floor)
+        return np.maximum(m, self.relations.markup_floor)
 
     def _prepare(
         self, actions: Mapping[int, Action]
@@ -578,10 +576,10 @@ class StackModel(mesa.Model):
         st = self.state
         markup, capacity, quality, cost, share = kernel(
             self.round, np.array(chosen, dtype=float), st.cap_until, st.cap_markup,
-            self._markup_floor, st.online_round, st.active, st.capacity, st.quality,
+            self.relations.markup_floor, st.online_round, st.active, st.capacity, st.quality,
             INACTIVE_QUALITY, st.penalty_until, st.integrated_at, st.unit_cost,
-            st.base_unit_cost, st.structure.own_below, self._last_need, st.input_coefficient,
-            st.layer_of,
+            st.base_unit_cost, st.structure.own_below, self.memory.input_need,
+            st.input_coefficient, st.layer_of,
         )  # fmt: skip
         return markup, capacity, quality, cost, share
 
@@ -616,7 +614,7 @@ class StackModel(mesa.Model):
         has = own >= 0
         if not has.any():
             return share
-        need = self._last_need[has]
+        need = self.memory.input_need[has]
         if self.round == 0:  # no history yet: expect to run at full capacity
             need = (st.input_coefficient[st.layer_of] * cap)[has]
         avail = cap[own[has]]
@@ -625,8 +623,8 @@ class StackModel(mesa.Model):
         return share
 
     # 3. clear -----------------------------------------------------------------------------
-    def clear_markets(self, actions: Mapping[int, Action]) -> Clearing:
-        """Markups from the actions, then the pure clearing function."""
+    def clear_markets(self, actions: Mapping[int, Action]) -> RoundFlows:
+        """Markups from the actions, then the pure clearing function: the round's flows."""
         st = self.state
         markup, capacity, quality, unit_cost, self_share = self._prepare(actions)
         offers = None
@@ -648,146 +646,32 @@ class StackModel(mesa.Model):
             self_share=self_share,
             per_unit=st.per_unit,
             quantity_offer=offers,
-            supplier_mix=self._mix_for(st.n_ops),
+            supplier_mix=self.memory.mix_for(st.n_ops),
             jit=self._jit,
         )
-        self._markup = markup
-        self._capacity = capacity
-        self._market_size = float(st.demand.market_size)  # before growth and shocks
-        self.last_clearing = clearing
-        return clearing
-
-    def _mix_for(self, n: int) -> np.ndarray | None:
-        """Last round's realised purchase shares: what buyers expect to pay this round."""
-        mix = self._mix
-        if mix is None:
-            return None
-        if mix.shape[0] < n:  # operations added by integration since
-            grown = np.zeros((n, n))
-            grown[: mix.shape[0], : mix.shape[0]] = mix
-            return grown
-        return mix
+        # the market size it cleared at: before this round's growth and shocks
+        flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
+        self.last_round = flows
+        return flows
 
     # 4. pay out ---------------------------------------------------------------------------
-    def pay_out(self, clearing: Clearing) -> Payout:
-        """Margins, depreciation, stakes and cash (:func:`payouts.settle`).
+    def pay_out(self, flows: RoundFlows) -> Settlement:
+        """Margins, depreciation, stakes and cash, in the ledger (:func:`payouts.settle`).
 
         The same pass derives what regulate_and_shock and record read (per-layer sums,
         quantity shares, margins on external sales, postures, inputs per unit).
         """
-        st = self.state
-        internal = clearing.internal_revenue  # self-supply at cost, as the clearing priced it
-        settled = settle(
-            st.layer_of, st.firm_of, st.n_layers, st.n_firms, clearing.revenue,
-            clearing.input_cost, clearing.variable_cost, internal, clearing.quantity,
-            self._capacity, st.capital, st.depreciation_rate, st.fixed_cost, self._writedown,
-            self._fines, st.stakes, self._markup, st.restrain_markup, st.active,
-            clearing.unit_input_cost, clearing.flow, jit=self._jit,
-        )  # fmt: skip
-        payout = settled.payout
-        self._settled = settled
-        self._internal = internal
-        # a write-down is a non-cash charge: it cuts profit and book capital, not cash
-        st.cash += payout.firm_value + settled.firm_writedown
-        self.last_payout = payout
-        return payout
-
-    def integrate(self, actions: Mapping[int, Action]) -> None:
-        """Carry out integration moves: build (capex, lead time), buy, take a stake."""
-        st = self.state
-        for i in sorted(actions):
-            move = actions[i].integration
-            if move.move is Move.STAY or st.acquired[i]:
-                continue
-            name = self.firms[i].name
-            if not (st.allow_integration and st.can_integrate[i]):
-                continue
-            if move.move is Move.BUILD:
-                self._build(i, name, move.layer)
-            elif move.move in (Move.BUY, Move.STAKE):
-                self._buy_or_stake(i, name, move.move, move.target)
-
-    def _build(self, i: int, name: str, layer: str | None) -> None:
-        st = self.state
-        if layer not in self._integrable(i):
-            return
-        k = st.layer_index[layer]
-        ops = self._ops_list[i]
-        ref = 0.0
-        for o in ops:
-            if st.layer_of[o] == k + 1:  # upstream: supply own input need
-                ref = max(ref, st.input_coefficient[k + 1] * float(self._quantity_last[o]))
-            elif st.layer_of[o] == k - 1:  # downstream: an outlet for own output
-                ref = max(ref, float(self._quantity_last[o]))
-        layer_cap = float(st.capacity[(st.layer_of == k) & st.active].sum())
-        capacity = max(ref, 0.05 * layer_cap)
-        capex = capacity * st.build_cost[k]
-        if st.cash[i] < capex:
-            self._log("integration", name, f"cannot afford to build into {layer} ({capex:.1f})")
-            return
-        st.cash[i] -= capex
-        st.add_op(i, k, capacity, self.round + int(st.build_lead_time[k]))
-        self._grow_arrays()
-        self._log(
-            "integration", name,
-            f"builds into {layer}: capacity {capacity:.1f}, capex {capex:.1f}, online in "
-            f"round {self.round + int(st.build_lead_time[k])}",
-        )  # fmt: skip
-
-    def _buy_or_stake(self, i: int, name: str, move: Move, target: str | None) -> None:
-        st = self.state
-        if target not in st.firm_index or target == name:
-            return
-        t = st.firm_index[target]
-        if st.acquired[t]:
-            return
-        profit = float(self._firm_profit_last[t]) if self._firm_profit_last.size else 0.0
-        value = float(st.capital[(st.firm_of == t) & st.active].sum()) + VALUATION_MULTIPLE * max(
-            profit, 0.0
-        )
-        if move is Move.BUY:
-            if st.cash[i] < value:
-                self._log("integration", name, f"cannot afford to buy {target} ({value:.1f})")
-                return
-            st.cash[i] -= value  # paid to the target's owners, outside the stack; crediting
-            st.merge_firm(
-                i, t, self.round
-            )  # the target would hand the price back to the buyer on merging
-            self._grow_arrays()
-            self._log("integration", name, f"buys {target} for {value:.1f}")
-            return
-        share = min(STAKE_SHARE, 1.0 - float(st.stakes[:, t].sum()))
-        price = share * value
-        if share <= 1e-9 or st.cash[i] < price:
-            return
-        st.cash[i] -= price
-        st.cash[t] += price
-        st.stakes[i, t] += share
-        for o in self._ops_list[i]:  # the stake locks in supply between adjacent layers
-            for p in self._ops_list[t]:
-                if abs(int(st.layer_of[o]) - int(st.layer_of[p])) == 1:
-                    lo, hi = sorted((int(st.layer_of[o]), int(st.layer_of[p])))
-                    buyer, seller = (i, t) if st.layer_of[o] == hi else (t, i)
-                    if (buyer, seller, lo, 0.5, False) not in st.relations:
-                        st.relations.append((buyer, seller, lo, 0.5, False))
-        st.rebuild()
-        self._relations_cache()
-        self._log("integration", name, f"takes a {share:.0%} stake in {target} for {price:.1f}")
+        return self.ledger.pay_out(self.state, flows, self._jit)
 
     # 5. regulate and shock -----------------------------------------------------------------
-    def regulate_and_shock(self, clearing: Clearing, payout: Payout) -> None:
+    def regulate_and_shock(self, flows: RoundFlows, settled: Settlement) -> None:
         """Antitrust draws on this round's shares and margins; then next round's events."""
         st = self.state
         reg = st.regulator
-        # this round's postures and per-layer sums, read here and by record()
-        settled = self._settled  # computed with the payout, from the same clearing
-        assert settled is not None, "pay_out runs before regulate_and_shock"
-        self._posture = settled.posture
-        self._layers = settled.layers
-        share = settled.share
-        self._fines = np.zeros(st.n_ops)
-        self._writedown = np.zeros(st.n_ops)
+        ledger = self.ledger
+        ledger.open_charges(st.n_ops)  # (this round's were paid)
         if reg.enabled and reg.stance > 0:
+            share = settled.share
             # margins on sales to others: self-supply at cost is not a market position
             op_margin = settled.operating_margin
             draws = self.regulator_rng.random(st.n_ops)
@@ -798,13 +682,13 @@ class StackModel(mesa.Model):
             for o in np.flatnonzero(opened).tolist() if np.count_nonzero(opened) else ():
                 st.cap_until[o] = self.round + 1 + reg.cap_rounds
                 st.cap_markup[o] = reg.cap_markup
-                self._fines[o] = reg.fine_rate * clearing.revenue[o]
+                ledger.fines[o] = reg.fine_rate * flows.clearing.revenue[o]
                 firm = self.firms[int(st.firm_of[o])].name
                 layer = self.layer_names[st.layer_of[o]]
                 self._log(
                     "investigation", firm,
                     f"investigated in {layer} (share {share[o]:.0%}, margin {op_margin[o]:.0%}): "
-                    f"fine {self._fines[o]:.2f}, markup capped at {reg.cap_markup:g} for "
+                    f"fine {ledger.fines[o]:.2f}, markup capped at {reg.cap_markup:g} for "
                     f"{reg.cap_rounds} rounds",
                 )  # fmt: skip
         # demand grows; capacity builds out; cost declines run; events due next round fire
@@ -821,70 +705,66 @@ class StackModel(mesa.Model):
             )
             st.capital += grow * st.build_cost[st.layer_of]
             st.capacity += grow
-        if self._declines:
-            ev.advance_declines(st, self._declines)
+        self.events.advance(st)
         # conditions of next round's events read this round's public data
-        self._public_view(self._layers, settled)
+        self.memory.publish(
+            self.layer_names, settled.layers, settled, flows.market_size, self.events.conditional
+        )
         self._apply_due_events(self.round + 1)
 
     def _apply_due_events(self, round_: int) -> None:
-        due = [e for e in self._pending_events if self._is_due(e, round_)]
-        self._event_round = round_
-        for e in due:
-            self._pending_events.remove(e)
-            text = ev.apply_event(e, self.state, self.triggers, self._declines, self._set_strategy)
-            charge = ev.writedown_charge(e, self.state)
-            self._writedown += charge
-            self.state.capital -= charge  # the written-down book value is gone for good
-            self._log("trigger" if e.kind == "trigger" else "event", "", text, round_)
-        # events scheduled before now that never fired (conditional ones wait; scheduled
-        # ones in the past were either applied or belong to round 0)
-        self._pending_events = [
-            e for e in self._pending_events if e.when is not None or e.round > round_
-        ]
+        self.events.apply_due(
+            round_, self.state, self.memory.public, self._set_strategy, self._event_applied
+        )
 
-    def _is_due(self, event: ev.EventSpec, round_: int) -> bool:
-        if event.when is None:
-            return event.round == round_
-        return event.round <= round_ and ev.condition_met(event, self._last_public)
+    def _event_applied(self, event: ev.EventSpec, text: str, charge: np.ndarray) -> None:
+        self.ledger.writedown += charge  # charged at the next payout
+        kind = "trigger" if event.kind == "trigger" else "event"
+        self._log(kind, "", text, self.events.round)
 
     def _set_strategy(self, firm: str, strategy: str) -> None:
         i = self.state.firm_index[firm]
         self.firms[i].set_strategy(make(strategy))
-        self._log("event", firm, f"{firm} switches to {strategy}", self._event_round)
+        self._log("event", firm, f"{firm} switches to {strategy}", self.events.round)
 
     # 6. record ----------------------------------------------------------------------------
-    def record(self, actions: Mapping[int, Action], clearing: Clearing, payout: Payout) -> None:
-        """Per-round arrays, the public market view, firm histories, the DataCollector."""
+    def record(self, actions: Mapping[int, Action], flows: RoundFlows, settled: Settlement) -> None:
+        """Per-round arrays, what the next round knows, firm histories, the DataCollector.
+
+        Stops the run with a :class:`~stackgame.environment.ledger.RunawayError` (before
+        recording anything) when a quantity ran away: nothing non-finite is recorded.
+        """
         st = self.state
-        posture = self._posture
-        settled = self._settled
-        assert settled is not None, "pay_out runs before record"
-        self.history.append(self.round, st, clearing, payout, self._markup, posture,
-                            self._capacity, self._internal, self._layers,
-                            self._market_size)  # fmt: skip
-        self._quantity_last = clearing.quantity  # (results: never changed in place)
-        self._firm_profit_last = payout.firm_profit
-        self._utilisation = payout.utilisation
-        self._price = clearing.price
-        # (after this round's events: cost declines change unit costs and coefficients)
-        self._unit_full = st.unit_cost + settled.unit_input
-        self._last_need = st.input_coefficient[st.layer_of] * clearing.quantity
-        self._mix = settled.mix  # last round's purchase shares, for next round's prices
-        # (the public market view was built in regulate_and_shock, from the same data)
+        clearing = flows.clearing
+        payout = settled.payout
+        # what compounds: the market size and capacity; and cash, which every other money
+        # flow reaches within the round (value captured, capacity bought at build cost)
+        check_finite(
+            self.round,
+            {"capacity": st.capacity, "cash": st.cash},
+            {"demand (market size)": st.demand.market_size},
+        )
+        self.history.append(self.round, st, clearing, payout, flows.markup, settled.posture,
+                            flows.capacity, clearing.internal_revenue, settled.layers,
+                            flows.market_size)  # fmt: skip
         firm_margin = settled.firm_margin.tolist()
+        self.memory.remember(st, flows, settled, firm_margin)
         values = payout.firm_value.tolist()
-        markups = self._markup.tolist()
-        postures = posture.tolist()
-        self._firm_margin = dict(zip(self._firm_names, firm_margin, strict=True))
-        acquired = st.acquired.tolist()  # FirmAgent.active, for all firms at once
+        markups = flows.markup.tolist()
+        postures = settled.posture.tolist()
+        ops_of = self.relations.ops
         restrain, extract = Posture.RESTRAIN, Posture.EXTRACT
-        last = []  # each firm's last headline posture (-1: none yet), for the vote below
-        for i, ops, (h_posture, h_payoff, h_margin, h_markup) in self._record_plan:
-            if acquired[i]:
-                last.append(int(h_posture[-1]) if h_posture else -1)
+        played = []  # the active firms, with their headline postures and mean markups
+        heads = []
+        means = []
+        last = []  # each firm's headline posture this round (-1: none ever), for the vote
+        for f in self.firms:
+            if not f.active:
+                h = f.history[0]
+                last.append(int(h[-1]) if h else -1)
                 continue
-            a = actions.get(i)
+            ops = ops_of[f.index]
+            a = actions.get(f.index)
             if a is None:
                 head = restrain
             elif not a.postures:  # one posture for all layers, or explicit markups
@@ -892,162 +772,130 @@ class StackModel(mesa.Model):
             else:  # Action.headline with postures: extract if any layer extracts
                 head = extract if any([p is extract for p in a.postures.values()]) else restrain
             if len(ops) == 1:
-                mean_markup = 0.0 + markups[ops[0]]  # what sum([...]) / 1 gives, -0.0 included
+                means.append(0.0 + markups[ops[0]])  # what sum([...]) / 1 gives, -0.0 too
             else:
-                mean_markup = sum([markups[o] for o in ops]) / len(ops) if ops else 0.0
-            # FirmAgent.remember, inlined: this loop runs for every firm every round
-            h_posture.append(head)
-            h_payoff.append(values[i])
-            h_margin.append(firm_margin[i])
-            h_markup.append(mean_markup)
+                means.append(sum([markups[o] for o in ops]) / len(ops) if ops else 0.0)
+            played.append(f)
+            heads.append(head)
             last.append(1 if head == 1 else 0)  # int(head)
-        self._update_counterpart_history(last)
+        votes = self.relations.counterpart_votes(last)
+        for f, head, mean_markup in zip(played, heads, means, strict=True):
+            i = f.index
+            f.remember(head, values[i], firm_margin[i], mean_markup, votes[i])
         self.round += 1
         if self.datacollector is not None:
             self.datacollector.collect(self)
         if self.round >= self.rounds:
             self.running = False
 
-    def _public_view(self, layers: dict[str, np.ndarray], settled: Settlement) -> None:
-        q = layers["quantity"].tolist()
-        conc = layers["hhi"].tolist()
-        prices = settled.layer_price.tolist()
-        gms = settled.layer_gross_margin.tolist()
-        oms = settled.layer_operating_margin.tolist()
-        restr = settled.restraining.tolist()
-        count = settled.sellers.tolist()
-        view: dict[str, LayerView] = {}
-        public: dict[str, dict[str, float]] = {}
-        keep = self._conditional  # (only conditional events read the public dictionaries)
-        new_view = object.__new__
-        for k, name in enumerate(self.layer_names):
-            rr = restr[k] / count[k] if count[k] > 0 else 1.0
-            fields = {
-                "price": prices[k], "quantity": q[k], "gross_margin": gms[k],
-                "operating_margin": oms[k], "hhi": conc[k],
-            }  # fmt: skip
-            if keep:
-                public[name] = fields.copy()
-            fields["restraint_rate"] = rr
-            lv = new_view(LayerView)  # LayerView(**fields) without the frozen __init__
-            object.__setattr__(lv, "__dict__", fields)
-            view[name] = lv
-        public["_"] = {"demand": self._market_size}
-        self._market_view = view
-        self._last_public = public
-
-    # -- relations -----------------------------------------------------------------------------
-    def _relations_cache(self) -> None:
-        """Suppliers, customers, rivals and counterparts of each firm (after rebuilds)."""
+    # integration moves, after the record ----------------------------------------------------
+    def integrate(self, actions: Mapping[int, Action]) -> None:
+        """Carry out integration moves: build (capex, lead time), buy, take a stake."""
         st = self.state
-        # active operations per firm, ascending (as np.flatnonzero per firm would give)
-        groups: list[list[int]] = [[] for _ in range(st.n_firms)]
-        firm_of = st.firm_of.tolist()
-        for o in np.flatnonzero(st.active).tolist():
-            groups[firm_of[o]].append(o)
-        self._ops_list = groups
-        # what record() walks every round: each firm's index, operations and history lists
-        self._record_plan = [(f.index, groups[f.index], f.history) for f in self.firms]
-        # each firm's layers as a bit mask
-        layer_of = st.layer_of.tolist()
-        masks = [sum({1 << layer_of[o] for o in g}) for g in groups]
-        acquired = st.acquired.tolist()
-        names = [f.name for f in self.firms]
-        n_layers = st.n_layers
-        # firms (active, ascending) with an operation in each layer, and their names: j
-        # supplies i when j is in a layer just below one of i's, buys from i when just
-        # above, and rivals i when they share a layer
-        in_layer = [
-            [j for j, m in enumerate(masks) if (m >> k) & 1 and not acquired[j]]
-            for k in range(n_layers)
-        ]
-        named = [tuple([names[j] for j in firms]) for firms in in_layer]
-        none: list[int] = []
-        rels = []
-        cp_index = []
-        for i, mine in enumerate(masks):
-            mine_layers = [k for k in range(n_layers) if (mine >> k) & 1]
-            if len(mine_layers) == 1:  # the common case: lists as they are, less i itself
-                k = mine_layers[0]
-                sup = in_layer[k - 1] if k > 0 else none
-                cus = in_layer[k + 1] if k + 1 < n_layers else none
-                riv = [j for j in in_layer[k] if j != i]
-                sup_names = named[k - 1] if k > 0 else ()
-                cus_names = named[k + 1] if k + 1 < n_layers else ()
-            else:
-                sup = _union(in_layer, [k - 1 for k in mine_layers if k > 0], i)
-                cus = _union(in_layer, [k + 1 for k in mine_layers if k + 1 < n_layers], i)
-                riv = _union(in_layer, mine_layers, i)
-                sup_names = tuple([names[j] for j in sup])
-                cus_names = tuple([names[j] for j in cus])
-            cps = tuple(dict.fromkeys(sup + cus))
-            cp_index.append(cps)
-            rels.append(
-                (
-                    tuple([names[j] for j in cps]),
-                    sup_names,
-                    cus_names,
-                    tuple([names[j] for j in riv]),
-                )
-            )
-        self._relations = rels
-        # for the majority vote of the counterpart history: lists, and a 0/1 matrix
-        self._cp_index = cp_index
-        self._cp_sizes = [len(c) for c in cp_index]
-        n = st.n_firms
-        cp_matrix = np.zeros(n * n, dtype=np.int64)
-        cp_matrix[np.array([i * n + j for i, c in enumerate(cp_index) for j in c], np.intp)] = 1
-        self._cp_matrix = cp_matrix.reshape(n, n)
-        self._static_version = -1
-        if not hasattr(self, "_counterpart_history"):
-            self._counterpart_history: list[list[Posture]] = [[] for _ in range(st.n_firms)]
-            self._firm_margin = {}
-            self._quantity_last = np.zeros(st.n_ops)
-            self._firm_profit_last = np.zeros(st.n_firms)
+        for i in sorted(actions):
+            move = actions[i].integration
+            if move.move is Move.STAY or not self.firms[i].active:
+                continue
+            name = self.firms[i].name
+            if not (st.allow_integration and st.can_integrate[i]):
+                continue
+            if move.move is Move.BUILD:
+                self._build(i, name, move.layer)
+            elif move.move in (Move.BUY, Move.STAKE):
+                self._buy_or_stake(i, name, move.move, move.target)
 
-    def _update_counterpart_history(self, last: list[int]) -> None:
-        # majority of the counterparts' last postures (ties extract), counting only those
-        # with a history (``last``: -1 without): integer counts, so exactly the per-firm vote
-        hist = self._counterpart_history
-        extract, restrain = Posture.EXTRACT, Posture.RESTRAIN
-        if min(last, default=0) >= 0:  # every firm has a history (after round 0)
-            n_seen = self._cp_sizes
-            n_extract = (self._cp_matrix @ np.array(last, dtype=np.int64)).tolist()
-        else:
-            seen = [[last[j] for j in cps if last[j] >= 0] for cps in self._cp_index]
-            n_seen = [len(x) for x in seen]
-            n_extract = [sum(x) for x in seen]
-        for i, (n, e) in enumerate(zip(n_seen, n_extract, strict=True)):
-            hist[i].append(extract if n and 2 * e >= n else restrain)
-
-    def _integrable(
-        self, i: int, mine: set[int] | None = None, pending: set[int] | None = None
-    ) -> tuple[str, ...]:
-        """Layers firm ``i`` may build into (``mine``: its active layers, ``pending``: all)."""
+    def _build(self, i: int, name: str, layer: str | None) -> None:
         st = self.state
-        if not (st.allow_integration and st.can_integrate[i]) or st.acquired[i]:
-            return ()
-        if mine is None:
-            mine = set(st.layer_of[self._ops_list[i]].tolist())
-        if pending is None:
-            pending = set(st.layer_of[(st.firm_of == i)].tolist())
-        out = {k + d for k in mine for d in (-1, 1)} - pending
-        return tuple([self.layer_names[k] for k in sorted(out) if 0 <= k < st.n_layers])
+        if layer not in self.relations.integrable(st, i):
+            return
+        k = st.layer_index[layer]
+        ref = 0.0
+        quantity = self.memory.quantity  # this round's, just recorded
+        for o in self.relations.ops[i]:
+            if st.layer_of[o] == k + 1:  # upstream: supply own input need
+                ref = max(ref, st.input_coefficient[k + 1] * float(quantity[o]))
+            elif st.layer_of[o] == k - 1:  # downstream: an outlet for own output
+                ref = max(ref, float(quantity[o]))
+        layer_cap = float(st.capacity[(st.layer_of == k) & st.active].sum())
+        capacity = max(ref, 0.05 * layer_cap)
+        capex = capacity * st.build_cost[k]
+        if st.cash[i] < capex:
+            self._log("integration", name, f"cannot afford to build into {layer} ({capex:.1f})")
+            return
+        st.cash[i] -= capex
+        st.add_op(i, k, capacity, self.round + int(st.build_lead_time[k]))
+        self._structure_changed()
+        self._log(
+            "integration", name,
+            f"builds into {layer}: capacity {capacity:.1f}, capex {capex:.1f}, online in "
+            f"round {self.round + int(st.build_lead_time[k])}",
+        )  # fmt: skip
 
-    def _grow_arrays(self) -> None:
-        """Resize per-operation scratch arrays after an operation is added."""
+    def _buy_or_stake(self, i: int, name: str, move: Move, target: str | None) -> None:
+        st = self.state
+        if target not in st.firm_index or target == name:
+            return
+        t = st.firm_index[target]
+        if not self.firms[t].active:
+            return
+        profits = self.memory.firm_profit  # this round's, just recorded
+        profit = float(profits[t]) if profits.size else 0.0
+        value = float(st.capital[(st.firm_of == t) & st.active].sum()) + VALUATION_MULTIPLE * max(
+            profit, 0.0
+        )
+        if move is Move.BUY:
+            if st.cash[i] < value:
+                self._log("integration", name, f"cannot afford to buy {target} ({value:.1f})")
+                return
+            st.cash[i] -= value  # paid to the target's owners, outside the stack; crediting
+            st.merge_firm(
+                i, t, self.round
+            )  # the target would hand the price back to the buyer on merging
+            self.firms[t].active = False
+            self._structure_changed()
+            self._log("integration", name, f"buys {target} for {value:.1f}")
+            return
+        share = min(STAKE_SHARE, 1.0 - float(st.stakes[:, t].sum()))
+        price = share * value
+        if share <= 1e-9 or st.cash[i] < price:
+            return
+        st.cash[i] -= price
+        st.cash[t] += price
+        st.stakes[i, t] += share
+        ops = self.relations.ops
+        for o in ops[i]:  # the stake locks in supply between adjacent layers
+            for p in ops[t]:
+                if abs(int(st.layer_of[o]) - int(st.layer_of[p])) == 1:
+                    lo, hi = sorted((int(st.layer_of[o]), int(st.layer_of[p])))
+                    buyer, seller = (i, t) if st.layer_of[o] == hi else (t, i)
+                    if (buyer, seller, lo, 0.5, False) not in st.relations:
+                        st.relations.append((buyer, seller, lo, 0.5, False))
+        st.rebuild()
+        self.relations.rebuild(st)
+        self._log("integration", name, f"takes a {share:.0%} stake in {target} for {price:.1f}")
+
+    def _structure_changed(self) -> None:
+        """After an operation is added or a firm bought: extend the arrays, new relations."""
         n = self.state.n_ops
-        for name in ("_writedown", "_fines", "_last_need", "_utilisation", "_unit_full",
-                     "_price", "_quantity_last"):  # fmt: skip
-            arr = getattr(self, name)
-            if arr.shape[0] < n:
-                setattr(self, name, np.concatenate([arr, np.zeros(n - arr.shape[0])]))
-        self._relations_cache()
+        self.ledger.grow(n)
+        self.memory.grow(n)
+        self.relations.rebuild(self.state)
 
     def _log(self, kind: str, firm: str, text: str, round_: int | None = None) -> None:
         if round_ is None:  # integration runs after the round counter moved on
             round_ = self.round - 1 if kind == "integration" else self.round
         self.log.append(LogEntry(round_, kind, firm, text))
+
+    @property
+    def last_clearing(self) -> Clearing | None:
+        """The last round's clearing (``None`` before the first)."""
+        return None if self.last_round is None else self.last_round.clearing
+
+    @property
+    def last_payout(self) -> Payout | None:
+        """The last round's payout (``None`` before the first)."""
+        settled = self.ledger.settlement
+        return None if settled is None else settled.payout
 
     # -- reporting -----------------------------------------------------------------------------
     def _reporters(self) -> dict[str, Any]:
@@ -1059,9 +907,9 @@ class StackModel(mesa.Model):
                 n, "operating"
             )
             rep[f"hhi.{name}"] = lambda m, n=name: m.history.layer_hhi(n)
-        self._named_index = [f.index for f in self.firms if self.state.named[f.index]]
-        for i in self._named_index:
-            rep[f"cash.{self.firms[i].name}"] = lambda m, i=i: float(m.state.cash[i])
+        for f in self.firms:
+            if self.state.named[f.index]:
+                rep[f"cash.{f.name}"] = lambda m, i=f.index: float(m.state.cash[i])
         return rep
 
     def _reporter_row(self) -> Callable[[], list[Any]]:
@@ -1071,15 +919,29 @@ class StackModel(mesa.Model):
         so the row is the same whenever it is computed.
         """
         h = self.history
-        settled = self._settled if h.layer_rows else None
+        settled = self.ledger.settlement if h.layer_rows else None
         snapshot = (
             self.round,
             h.cum_layer_profit.tolist(),
-            settled,
+            # (the margins only: the whole settlement is large, and a row per round)
+            None
+            if settled is None
+            else (settled.layer_gross_margin, settled.layer_operating_margin),
             h.layer_rows[-1]["hhi"] if settled is not None else None,
             self.state.cash.tolist(),
         )
-        return partial(_reporter_values, snapshot, self.state.n_layers, self._named_index)
+        named = [f.index for f in self.firms if self.state.named[f.index]]
+        return partial(_reporter_values, snapshot, self.state.n_layers, named)
+
+    def _agent_rows(self) -> Callable[[], list[tuple[Any, ...]]]:
+        """Every agent's reporters (:func:`agent_reporters`) this round, when read.
+
+        Snapshots the book capital of the active operations (it changes in place); the
+        rest is in the history, which only grows.
+        """
+        st = self.state
+        capital = np.where(st.active, st.capital, 0.0)
+        return partial(_agent_values, self.agents, self.steps, len(self.history) - 1, capital)
 
     def postures(self) -> dict[str, Posture | None]:
         """Each firm's headline posture last round (``None`` before the first)."""

@@ -7,12 +7,18 @@ change), and acquisitions deactivate the target's operations after merging them.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from stackgame.environment.market import Demand, Structure, build_structure
+from stackgame.environment.market import Clearing, Demand, Structure, build_structure
 from stackgame.environment.scenario import RegulatorSpec, Scenario, ScenarioError
+from stackgame.strategies.base import EMPTY, LayerView, ReadOnlyDict
 from stackgame.strategies.exact_stats import exact_mean, exact_median, exact_std
+
+if TYPE_CHECKING:
+    from stackgame.environment.payouts import Settlement
 
 _OP_FIELDS = (
     "capacity",
@@ -321,3 +327,123 @@ class StackState:
             self.allow_integration = bool(value)
             return True
         raise ScenarioError(f"{path}: cannot be changed while the model runs")
+
+
+@dataclass
+class RoundFlows:
+    """One round's prices and flows: what the clearing was given and what it gave.
+
+    Attributes
+    ----------
+    round
+        The round.
+    markup
+        Markup per operation as charged (after the regulator's caps and the floor).
+    capacity
+        Capacity in force per operation.
+    market_size
+        Final demand's market size the round cleared at (before growth and shocks).
+    clearing
+        The clearing's result (prices, quantities, flows, payments).
+    """
+
+    round: int
+    markup: np.ndarray
+    capacity: np.ndarray
+    market_size: float
+    clearing: Clearing
+
+
+class MarketMemory:
+    """What the next round knows of the last one: public market data, own results.
+
+    Per operation (zeros before the first round): ``price``, ``utilisation``,
+    ``unit_cost`` (full: own variable cost plus inputs per unit, after the round's
+    events), ``input_need`` (input units its output needed) and ``quantity``; per firm
+    ``firm_profit`` and ``firm_margin`` (by name); ``mix``, the purchase shares buyers
+    expect to pay again (``None`` before the first round); ``view``, each layer's
+    :class:`~stackgame.strategies.base.LayerView`; ``public``, the same as plain numbers
+    with the market size, for events' conditions (``None`` before the first round, and
+    kept only when some event waits on a condition).
+    """
+
+    def __init__(self, state: StackState) -> None:
+        n = state.n_ops
+        self.price = np.zeros(n)
+        self.utilisation = np.zeros(n)
+        self.unit_cost = state.unit_cost.copy()
+        self.input_need = np.zeros(n)
+        self.quantity = np.zeros(n)
+        self.firm_profit = np.zeros(state.n_firms)
+        self.firm_margin: dict[str, float] = {}
+        self.mix: np.ndarray | None = None
+        self.view: Mapping[str, LayerView] = EMPTY
+        self.public: dict[str, dict[str, float]] | None = None
+
+    def publish(
+        self,
+        layer_names: list[str],
+        layers: dict[str, np.ndarray],
+        settled: Settlement,
+        market_size: float,
+        keep_public: bool,
+    ) -> None:
+        """The round's public data per layer (``layers``: its per-layer sums)."""
+        q = layers["quantity"].tolist()
+        conc = layers["hhi"].tolist()
+        prices = settled.layer_price.tolist()
+        gms = settled.layer_gross_margin.tolist()
+        oms = settled.layer_operating_margin.tolist()
+        restr = settled.restraining.tolist()
+        count = settled.sellers.tolist()
+        view: dict[str, LayerView] = {}
+        public: dict[str, dict[str, float]] = {}
+        for k, name in enumerate(layer_names):
+            rr = restr[k] / count[k] if count[k] > 0 else 1.0
+            if keep_public:
+                public[name] = {
+                    "price": prices[k], "quantity": q[k], "gross_margin": gms[k],
+                    "operating_margin": oms[k], "hhi": conc[k],
+                }  # fmt: skip
+            view[name] = LayerView(prices[k], q[k], gms[k], oms[k], conc[k], rr)
+        public["_"] = {"demand": market_size}
+        self.view = ReadOnlyDict(view)
+        self.public = public
+
+    def remember(
+        self, state: StackState, flows: RoundFlows, settled: Settlement, firm_margin: list[float]
+    ) -> None:
+        """Each operation's and firm's results of the round, for the next one.
+
+        ``firm_margin``: ``settled.firm_margin`` as a list (the caller has it).
+        """
+        st = state
+        clearing = flows.clearing
+        payout = settled.payout
+        self.quantity = clearing.quantity  # (results: never changed in place)
+        self.firm_profit = payout.firm_profit
+        self.utilisation = payout.utilisation
+        self.price = clearing.price
+        # (after this round's events: cost declines change unit costs and coefficients)
+        self.unit_cost = st.unit_cost + settled.unit_input
+        self.input_need = st.input_coefficient[st.layer_of] * clearing.quantity
+        self.mix = settled.mix  # last round's purchase shares, for next round's prices
+        self.firm_margin = dict(zip(state.firm_names, firm_margin, strict=True))
+
+    def mix_for(self, n: int) -> np.ndarray | None:
+        """Last round's purchase shares, over ``n`` operations (added ones buy nothing)."""
+        mix = self.mix
+        if mix is None:
+            return None
+        if mix.shape[0] < n:  # operations added by integration since
+            grown = np.zeros((n, n))
+            grown[: mix.shape[0], : mix.shape[0]] = mix
+            return grown
+        return mix
+
+    def grow(self, n_ops: int) -> None:
+        """Extend the per-operation arrays to operations added since (zeros)."""
+        for name in ("input_need", "utilisation", "unit_cost", "price", "quantity"):
+            arr = getattr(self, name)
+            if arr.shape[0] < n_ops:
+                setattr(self, name, np.concatenate([arr, np.zeros(n_ops - arr.shape[0])]))

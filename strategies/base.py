@@ -16,9 +16,12 @@ Conventions
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping
+import itertools
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
@@ -149,6 +152,209 @@ _UNIFORM = {
 }  # fmt: skip
 
 
+class ReadOnlyDict(dict[Any, Any]):
+    """A dictionary that cannot be changed: the mappings inside an :class:`Observation`.
+
+    A ``dict`` (so it reads, compares, iterates and serialises as one, at dictionary
+    speed) whose mutating methods raise ``TypeError``. Unlike ``types.MappingProxyType``
+    it can be copied, deep-copied and pickled, and ``dataclasses.asdict`` rebuilds it;
+    the copy is read-only too.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("an observation's mappings are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (dict(self),))
+
+    def __copy__(self) -> ReadOnlyDict:
+        return self  # immutable: a copy may be the same object
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ReadOnlyDict:
+        return type(self)({copy.deepcopy(k, memo): copy.deepcopy(v, memo) for k, v in self.items()})
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
+
+
+EMPTY: Mapping[Any, Any] = ReadOnlyDict()
+"""The empty read-only mapping (every mapping field's default)."""
+
+
+class HistoryView(Sequence[Any]):
+    """A read-only view of a history list: its entries ``start`` to ``stop``, never copied.
+
+    The engine appends one entry per round to each firm's history lists; an observation
+    of round ``t`` holds views with ``stop = t``, so it keeps showing the history as it
+    was when the round was observed however long it is kept, and building it costs the
+    same in round 20,000 as in round 2. A strategy that declares a finite memory depth
+    gets a window (``start = stop - depth``). A view indexes, slices (a slice is a tuple
+    of just that part), iterates, tests membership, converts with ``numpy.asarray`` and
+    compares equal to a tuple or list with the same entries, like the tuple it replaces.
+    Copying or pickling one copies only the entries it shows.
+
+    Parameters
+    ----------
+    items
+        A list (or tuple) that is only ever appended to.
+    stop
+        Entries shown end before this index (default, or negative: the current length).
+    start
+        The first entry shown (default 0).
+    """
+
+    __slots__ = ("_items", "_start", "_stop")
+
+    def __init__(self, items: Sequence[Any] = (), stop: int = -1, start: int = 0) -> None:
+        self._items = items
+        self._stop = len(items) if stop < 0 else stop
+        self._start = start
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def __bool__(self) -> bool:
+        return self._stop > self._start
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            span = range(self._start, self._stop)[index]
+            if span.step == 1:
+                return tuple(self._items[span.start : span.stop])
+            return tuple([self._items[i] for i in span])
+        n = self._stop - self._start
+        i = operator.index(index)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("history index out of range")
+        return self._items[self._start + i]
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._start == 0:
+            return itertools.islice(self._items, self._stop)
+        return map(self._items.__getitem__, range(self._start, self._stop))
+
+    def __reversed__(self) -> Iterator[Any]:
+        return map(self._items.__getitem__, range(self._stop - 1, self._start - 1, -1))
+
+    def __contains__(self, value: object) -> bool:
+        try:
+            self._items.index(value, self._start, self._stop)
+        except ValueError:
+            return False
+        return True
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return np.asarray(self._items[self._start : self._stop], dtype=dtype)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HistoryView | tuple | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __add__(self, other: object) -> tuple[Any, ...]:
+        if isinstance(other, HistoryView | tuple | list):
+            return (*self, *other)
+        return NotImplemented
+
+    def __radd__(self, other: object) -> tuple[Any, ...]:
+        if isinstance(other, HistoryView | tuple | list):
+            return (*other, *self)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self),))
+
+
+class HistoryMap(Mapping[str, HistoryView]):
+    """A read-only mapping of names to :class:`HistoryView`, each made when looked up.
+
+    What an observation shows of every firm's past postures or markups: the engine hands
+    the same lists to every observation of a round, so a view is made only for a firm
+    whose history a strategy actually reads. Compares equal to a ``dict`` with the same
+    views; copies, deep copies and pickles as a :class:`ReadOnlyDict` of them.
+
+    Parameters
+    ----------
+    histories
+        Name to history list (only ever appended to).
+    stop
+        The round: each view shows at most the first ``stop`` entries.
+    depth
+        Show only the last ``depth`` of those (``None``: all).
+    """
+
+    __slots__ = ("_depth", "_histories", "_stop")
+
+    def __init__(
+        self, histories: Mapping[str, Sequence[Any]], stop: int, depth: int | None = None
+    ) -> None:
+        self._histories = histories
+        self._stop = stop
+        self._depth = depth
+
+    def __getitem__(self, name: str) -> HistoryView:
+        values = self._histories[name]
+        stop = min(len(values), self._stop)
+        return HistoryView(values, stop, 0 if self._depth is None else max(0, stop - self._depth))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._histories)
+
+    def __len__(self) -> int:
+        return len(self._histories)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._histories
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self.items()))
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ReadOnlyDict, (dict(self),))
+
+    def __copy__(self) -> HistoryMap:
+        return self  # read-only: a copy may be the same object
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ReadOnlyDict:
+        return ReadOnlyDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+
+def _layer_view_init(
+    self: LayerView,
+    price: float,
+    quantity: float,
+    gross_margin: float,
+    operating_margin: float,
+    hhi: float,
+    restraint_rate: float,
+) -> None:
+    # the frozen dataclass's own __init__ sets each field through object.__setattr__;
+    # the engine builds one view per layer per round, so fill the instance dict at once
+    self.__dict__.update(
+        price=price, quantity=quantity, gross_margin=gross_margin,
+        operating_margin=operating_margin, hhi=hhi, restraint_rate=restraint_rate,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class LayerView:
     """Last round's public market data for one layer.
@@ -174,10 +380,20 @@ class LayerView:
     hhi: float
     restraint_rate: float
 
+    __init__ = _layer_view_init
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Observation:
     """Everything a strategy may see before it decides (frozen; strategies cannot mutate).
+
+    Built one way, ``Observation(round=..., firm=..., **fields)`` (or the same, postponed
+    until first read: :meth:`deferred`); a field left out has its default. The engine's
+    observations are read-only throughout: histories are :class:`HistoryView` (views of
+    the engine's growing lists, never copied per round), mappings :class:`ReadOnlyDict`
+    or :class:`HistoryMap`, and so are the defaults (fields given to the constructor are
+    kept as given). Any observation can be copied, deep-copied, pickled and turned into
+    a dictionary with ``dataclasses.asdict``.
 
     Attributes
     ----------
@@ -188,7 +404,8 @@ class Observation:
     layers
         Layers the firm sells in, bottom of the stack first.
     own_postures
-        The firm's headline posture in each past round, oldest first.
+        The firm's headline posture in each past round, oldest first (the last
+        ``memory_depth`` rounds when its strategy declares a finite memory).
     own_payoffs
         The firm's payoff in each past round (operating profit in the stack, the matrix
         payoff in a matrix game), oldest first.
@@ -250,33 +467,38 @@ class Observation:
     round: int
     firm: str
     layers: tuple[str, ...] = ()
-    own_postures: tuple[Posture, ...] = ()
-    own_payoffs: tuple[float, ...] = ()
-    own_margins: tuple[float, ...] = ()
+    own_postures: Sequence[Posture] = ()
+    own_payoffs: Sequence[float] = ()
+    own_margins: Sequence[float] = ()
     counterparts: tuple[str, ...] = ()
     suppliers: tuple[str, ...] = ()
     customers: tuple[str, ...] = ()
     rivals: tuple[str, ...] = ()
-    counterpart_postures: Mapping[str, tuple[Posture, ...]] = field(default_factory=dict)
-    counterpart_history: tuple[Posture, ...] = ()
-    supplier_margins: Mapping[str, float] = field(default_factory=dict)
-    market: Mapping[str, LayerView] = field(default_factory=dict)
+    counterpart_postures: Mapping[str, Sequence[Posture]] = EMPTY
+    counterpart_history: Sequence[Posture] = ()
+    supplier_margins: Mapping[str, float] = EMPTY
+    market: Mapping[str, LayerView] = EMPTY
     regulator_stance: float = 0.0
     under_investigation: bool = False
     triggers: frozenset[str] = frozenset()
     demand_growth: float = 0.0
-    utilisation: Mapping[str, float] = field(default_factory=dict)
+    utilisation: Mapping[str, float] = EMPTY
     markup_grid: tuple[float, ...] = ()
     integrable: tuple[str, ...] = ()
     integrated: tuple[str, ...] = ()
     horizon: int | None = None
-    own_markups: tuple[float, ...] = ()
-    counterpart_markups: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    own_markups: Sequence[float] = ()
+    counterpart_markups: Mapping[str, Sequence[float]] = EMPTY
     stage_payoffs: tuple[tuple[float, float], tuple[float, float]] | None = None
-    upstream_prices: Mapping[str, float] = field(default_factory=dict)
-    own_prices: Mapping[str, float] = field(default_factory=dict)
-    own_unit_cost: Mapping[str, float] = field(default_factory=dict)
-    markup_bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    upstream_prices: Mapping[str, float] = EMPTY
+    own_prices: Mapping[str, float] = EMPTY
+    own_unit_cost: Mapping[str, float] = EMPTY
+    markup_bounds: Mapping[str, tuple[float, float]] = EMPTY
+
+    def __init__(self, round: int, firm: str, **fields: Any) -> None:  # noqa: A002
+        fields["round"] = round
+        fields["firm"] = firm
+        _fill(self, fields)
 
     @property
     def last_counterpart(self) -> Posture | None:
@@ -292,67 +514,60 @@ class Observation:
         """A copy with some fields changed (for tests and scripted rivals)."""
         return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def fast(cls, **fields: Any) -> Observation:
-        """Build an observation without the frozen-dataclass ``__init__`` (hot path).
-
-        The engine builds one observation per firm per round; a frozen dataclass's
-        ``__init__`` goes through ``object.__setattr__`` for each of its fields, which
-        costs more than the rest of the observation. This fills the instance's
-        ``__dict__`` directly from the field defaults and ``fields``; the result is equal
-        to ``Observation(**fields)`` and just as frozen. Unknown names raise ``TypeError``.
-        """
-        if not (fields.keys() <= _OBS_FIELDS and "round" in fields and "firm" in fields):
-            unknown = sorted(set(fields) - _OBS_FIELDS)
-            raise TypeError(f"Observation.fast needs round and firm; unknown: {unknown}")
-        obs = object.__new__(cls)
-        obs.__dict__.update(_OBS_DEFAULTS)
-        obs.__dict__.update(fields)
-        return obs
+    def __getstate__(self) -> dict[str, Any]:
+        # copy, deepcopy and pickle take the fields (a deferred observation is built first)
+        _ = self.round
+        return dict(self.__dict__)
 
     @classmethod
     def deferred(cls, build: Callable[..., dict[str, Any]], *args: Any) -> Observation:
-        """An observation whose attributes are ``build(*args)``, computed on first read.
+        """``Observation(**build(*args))``, constructed when a field is first read.
 
-        The engine builds one observation per firm per round, and a strategy that never
-        reads its observation (``always_restrain``) should not pay for it. Reading any
-        field, comparing, printing or replacing the observation calls ``build(*args)``
-        once; its result (a dict naming every field, from ``OBSERVATION_DEFAULTS`` up)
-        becomes the instance's attributes and later reads are plain look-ups. ``args`` must
-        be snapshots the caller will not change (the observation may be read rounds later).
+        The same construction as the constructor's, postponed: the engine makes one
+        observation per firm per round, and a strategy that never reads its observation
+        (``always_restrain``) should not pay for it. Reading any field, comparing,
+        printing, copying or pickling it runs the constructor's body on ``build(*args)``
+        once; later reads are plain look-ups. ``args`` must be
+        snapshots the caller will not change (the observation may be read rounds later).
         """
         obs = object.__new__(cls)
         object.__setattr__(obs, "__dict__", {_PENDING: (build, args)})
         return obs
 
 
-def _field_defaults(cls: type) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            value = f.default_factory()
-            # shared between instances built by ``fast``: make empty mappings read-only
-            out[f.name] = MappingProxyType(value) if isinstance(value, dict) else value
-    return out
-
-
-_OBS_DEFAULTS = _field_defaults(Observation)
-OBSERVATION_DEFAULTS: Mapping[str, Any] = MappingProxyType(_OBS_DEFAULTS)
-"""Every field of :class:`Observation` with its default (read-only; see ``deferred``)."""
-_OBS_FIELDS = frozenset(f.name for f in dataclasses.fields(Observation))
+_OBS_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(Observation) if f.name not in ("round", "firm")
+}
+OBSERVATION_DEFAULTS: Mapping[str, Any] = ReadOnlyDict(_OBS_DEFAULTS)
+"""Every field of :class:`Observation` but ``round`` and ``firm``, with its default."""
+_OBS_FIELDS = frozenset(_OBS_DEFAULTS)
+_N_FIELDS = len(_OBS_DEFAULTS) + 2
+_ALL_FIELDS = _OBS_FIELDS | {"round", "firm"}
 _PENDING = "_deferred"
+
+
+def _fill(obs: Observation, fields: dict[str, Any]) -> None:
+    """The constructor's body: every field from ``fields``, else from its default.
+
+    ``fields`` (a dict the caller hands over) becomes the instance's attributes.
+    """
+    # the frozen dataclass's own __init__ sets each field through object.__setattr__;
+    # the engine builds one observation per firm per round, so adopt the dict at once
+    if len(fields) != _N_FIELDS:
+        fields = {**_OBS_DEFAULTS, **fields}
+    if fields.keys() != _ALL_FIELDS:
+        unknown = sorted(set(fields) - _ALL_FIELDS)
+        raise TypeError(f"Observation: unknown field(s) {unknown}")
+    object.__setattr__(obs, "__dict__", fields)
 
 
 class _Field:
     """A field of :class:`Observation` read through the class: only a deferred one gets here.
 
     A non-data descriptor, so an attribute in the instance's ``__dict__`` (every field of
-    an observation built by its constructor, and of a deferred one once built) is found
-    first and this is not called. On a deferred observation the first read builds all
-    the fields (:meth:`Observation.deferred`); otherwise it gives the field's default, as
-    the dataclass's class attribute did (an instance filled without every field).
+    a constructed observation) is found first and this is not called. On a deferred
+    observation the first read constructs it (:meth:`Observation.deferred`); read on the
+    class it gives the field's default.
     """
 
     __slots__ = ("default", "name")
@@ -368,13 +583,12 @@ class _Field:
                 raise AttributeError(self.name)
             return self.default
         build, args = pending
-        d = obj.__dict__
-        d.update(build(*args))
-        return d[self.name]
+        _fill(obj, build(*args))  # type: ignore[arg-type]
+        return obj.__dict__[self.name]
 
 
 for _f in dataclasses.fields(Observation):
-    setattr(Observation, _f.name, _Field(_f.name, _OBS_DEFAULTS.get(_f.name, dataclasses.MISSING)))
+    setattr(Observation, _f.name, _Field(_f.name, _f.default))
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ class MatrixGame:
         horizon: int | None,
     ) -> Observation:
         """The Observation a player sees before round ``round_`` (built on the fast path)."""
-        return Observation.fast(
+        return Observation(
             round=round_,
             firm="player",
             own_postures=own,

@@ -64,3 +64,37 @@ def test_an_acquired_firm_is_inactive_and_stops_deciding() -> None:
     assert target.layers == ()
     assert buyer.layers == ("cloud", "apps")
     assert len(target.postures) == 1  # it played round 0 only
+
+
+def test_agent_reporters_give_mesas_agent_dataframe_equal_to_mesas_own_collect() -> None:
+    import warnings
+
+    import mesa
+    from stackgame.agents.firm import AGENT_REPORTERS, agent_reporters
+
+    model = StackModel("ai-stack-2026", 2, rounds=10)
+    # Mesa's own collector with the same reporters, called at the same moment each round
+    reference = mesa.DataCollector(agent_reporters=agent_reporters())
+    collect = model.datacollector.collect
+
+    def both(m: StackModel) -> None:
+        collect(m)
+        reference.collect(m)
+
+    model.datacollector.collect = both  # type: ignore[method-assign]
+    model.run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "No agent reporters have been defined"
+        frame = model.datacollector.get_agent_vars_dataframe()
+    want = reference.get_agent_vars_dataframe()
+    assert list(frame.columns) == list(AGENT_REPORTERS)
+    assert frame.shape == (10 * len(model.firms), len(AGENT_REPORTERS))
+    assert frame.equals(want)
+    # the values are the engine's: last round's row of each firm, from its history
+    last = frame.xs(10, level="Step")
+    for f in model.firms:
+        row = last.loc[f.unique_id]
+        assert row["value"] == f.payoffs[-1] and row["posture"] == int(f.postures[-1])
+        assert row["cash"] == model.history.firms_matrix("cash")[-1, f.index]
+        assert row["capacity"] > 0 and row["capital"] > 0
+    model.release()

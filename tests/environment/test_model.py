@@ -7,7 +7,7 @@ import pytest
 from stackgame.environment.history import OP_COLUMNS
 from stackgame.environment.model import StackModel, to_seed
 from stackgame.environment.scenario import ScenarioError, from_dict
-from stackgame.strategies.base import Action, Observation, Posture
+from stackgame.strategies.base import Action, HistoryView, Observation, Posture
 
 from tests.environment.tiny_scenario import Scripted, firm, run_model, tiny, tiny_scenario
 
@@ -406,7 +406,7 @@ def test_an_observation_nobody_reads_is_never_assembled(monkeypatch) -> None:
 def test_an_observation_read_rounds_later_shows_its_own_round() -> None:
     # observations are assembled when first read, from histories that keep growing: what
     # they show must still be the round they were made for
-    model = StackModel("ai-stack-2026", 2, rounds=8)
+    model = StackModel("ai-stack-2026", 2, rounds=8, strategies={"nvidia": "grudger"})
     for _ in range(3):
         model.step()
     kept = model.observe()  # round 3, not read yet
@@ -415,14 +415,15 @@ def test_an_observation_read_rounds_later_shows_its_own_round() -> None:
     i = model.state.firm_index["nvidia"]
     obs = kept[i]
     nvidia = model.firms[i]
+    assert nvidia.memory_depth is None  # (grudger remembers everything)
     assert obs.round == 3
     assert obs.own_postures == nvidia.postures[:3] and obs.own_payoffs == nvidia.payoffs[:3]
     assert obs.own_margins == nvidia.margins[:3] and obs.own_markups == nvidia.markups[:3]
-    assert len(obs.counterpart_history) == 3
+    assert obs.counterpart_history == nvidia.counterpart_history[:3]
     for f in model.firms:
         assert obs.counterpart_postures[f.name] == f.postures[:3]
         assert obs.counterpart_markups[f.name] == f.markups[:3]
-    assert len(nvidia.postures) == 7 and isinstance(nvidia.postures, tuple)
+    assert len(nvidia.postures) == 7 and isinstance(nvidia.postures, HistoryView)
     model.release()
 
 

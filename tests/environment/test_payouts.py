@@ -200,7 +200,7 @@ def test_settlement_of_a_model_round_is_what_the_history_records() -> None:
     model = StackModel("ai-stack-2026", 3, rounds=8)
     for _ in range(8):
         model.step()
-        s = model._settled
+        s = model.ledger.settlement
         c = model.last_clearing
         assert c is not None
         layer_of = model.history.op_layer[-1]  # the assignment as recorded

@@ -1,4 +1,4 @@
-"""Observations built on the engine's fast paths are ordinary, frozen observations."""
+"""Observations: built one way (now or deferred), frozen, read-only, copyable."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ import dataclasses
 import pickle
 from collections.abc import Mapping
 
+import numpy as np
 import pytest
-from stackgame.strategies.base import OBSERVATION_DEFAULTS, Observation, Posture
+from stackgame.strategies.base import (
+    OBSERVATION_DEFAULTS,
+    HistoryMap,
+    HistoryView,
+    Observation,
+    Posture,
+    ReadOnlyDict,
+)
 
 CALLS: list[tuple[int, str]] = []
 
@@ -52,3 +60,66 @@ def test_fields_read_on_the_class_give_their_defaults():
     assert Observation.layers == () and Observation.horizon is None
     with pytest.raises(AttributeError):
         _ = Observation.round  # no default
+
+
+def _engine_observation():
+    from stackgame.environment.model import StackModel
+
+    model = StackModel("ai-stack-2026", 3, rounds=8, strategies={"openai": "grudger"})
+    for _ in range(5):
+        model.step()
+    obs = model.observe()[model.state.firm_index["openai"]]
+    return model, obs
+
+
+def test_an_engine_built_observation_copies_deep_copies_pickles_and_becomes_a_dict():
+    model, obs = _engine_observation()
+    assert obs.round == 5 and len(obs.own_postures) == 5 and obs.market
+    assert copy.copy(obs) == obs
+    deep = copy.deepcopy(obs)
+    assert deep == obs and deep.own_payoffs is not obs.own_payoffs
+    back = pickle.loads(pickle.dumps(obs))
+    assert back == obs and back.market == obs.market
+    plain = dataclasses.asdict(obs)
+    assert plain["own_postures"] == tuple(obs.own_postures)
+    assert plain["market"]["chips"]["price"] == obs.market["chips"].price
+    assert set(plain) == {f.name for f in dataclasses.fields(Observation)}
+    # copies stay read-only, and show the round they were made for however long kept
+    for o in (obs, deep, back):
+        with pytest.raises(TypeError):
+            o.market["chips"] = None  # type: ignore[index]
+        with pytest.raises((TypeError, AttributeError)):
+            o.counterpart_postures.update({})  # type: ignore[attr-defined]
+        with pytest.raises(TypeError):
+            o.counterpart_postures["x"] = ()  # type: ignore[index]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            o.round = 0  # type: ignore[misc]
+    model.step()
+    assert len(back.own_postures) == len(obs.own_postures) == 5
+    model.release()
+
+
+def test_history_views_read_like_the_tuples_they_replace_without_copying():
+    items = [Posture.RESTRAIN, Posture.EXTRACT, Posture.EXTRACT, Posture.RESTRAIN]
+    view = HistoryView(items, 3)  # the first three
+    items.append(Posture.EXTRACT)  # the list grows; the view does not
+    as_tuple = tuple(items[:3])
+    assert view == as_tuple and as_tuple == view and len(view) == 3 and bool(view)
+    assert view[-1] is Posture.EXTRACT and view[0] is Posture.RESTRAIN
+    assert view[-2:] == as_tuple[-2:] and view[::2] == as_tuple[::2]
+    assert list(view) == list(as_tuple) and list(reversed(view)) == list(reversed(as_tuple))
+    assert Posture.EXTRACT in view and view.count(Posture.EXTRACT) == 2
+    assert (np.asarray(view) == np.asarray(as_tuple)).all() and hash(view) == hash(as_tuple)
+    with pytest.raises(IndexError):
+        view[3]
+    window = HistoryView(items, 3, 1)  # a memory of two rounds
+    assert window == as_tuple[1:] and Posture.RESTRAIN not in window
+    assert view + (Posture.EXTRACT,) == (*as_tuple, Posture.EXTRACT)
+    restored = pickle.loads(pickle.dumps(window))
+    assert restored == window and restored._items == list(as_tuple[1:])  # only the window
+    assert not HistoryView([], 0) and HistoryView([]) == ()
+    lists = {"a": items, "b": [Posture.RESTRAIN]}
+    shown = HistoryMap(lists, 2, depth=1)
+    assert shown == {"a": (Posture.EXTRACT,), "b": (Posture.RESTRAIN,)} and "a" in shown
+    assert copy.deepcopy(shown) == shown and pickle.loads(pickle.dumps(shown)) == shown
+    assert isinstance(copy.deepcopy(shown), ReadOnlyDict)

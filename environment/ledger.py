@@ -1,0 +1,108 @@
+"""The ledger: each round's settlement and the charges waiting for the next payout.
+
+And the guard that stops a run before a runaway number reaches the results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from stackgame.environment.payouts import Settlement, settle
+from stackgame.environment.scenario import ScenarioError
+from stackgame.environment.state import RoundFlows, StackState
+
+RUNAWAY = 1e200
+"""Magnitude beyond which a recorded quantity counts as a runaway.
+
+No calibrated quantity comes near it (money is in billions of dollars, prices in dollars
+per unit); beyond it, products and sums over a run (revenue = price x quantity, totals over
+thousands of rounds) overflow double precision (about 1.8e308) into ``inf`` and ``nan``.
+"""
+
+
+class RunawayError(ScenarioError):
+    """A run whose numbers ran away (a quantity not finite, or beyond :data:`RUNAWAY`).
+
+    Raised by the record step at the first round where it happens, before anything of that
+    round is recorded, so that nothing non-finite reaches a summary, table or file. A
+    ``ScenarioError`` (a ``ValueError``): the command line prints its one line, exit 2.
+    """
+
+
+class Ledger:
+    """The money side of the stack, round by round.
+
+    Attributes
+    ----------
+    settlement
+        The last round's :class:`~stackgame.environment.payouts.Settlement` (``None``
+        before the first payout).
+    fines, writedown
+        Per operation, charges waiting for the next payout: antitrust fines and
+        new-generation write-downs.
+    """
+
+    def __init__(self, n_ops: int) -> None:
+        self.settlement: Settlement | None = None
+        self.fines = np.zeros(n_ops)
+        self.writedown = np.zeros(n_ops)
+
+    def pay_out(self, state: StackState, flows: RoundFlows, jit: bool | None) -> Settlement:
+        """Margins, depreciation, stakes and cash (:func:`payouts.settle`); cash moves."""
+        st = state
+        c = flows.clearing
+        settled = settle(
+            st.layer_of, st.firm_of, st.n_layers, st.n_firms, c.revenue, c.input_cost,
+            c.variable_cost, c.internal_revenue, c.quantity, flows.capacity, st.capital,
+            st.depreciation_rate, st.fixed_cost, self.writedown, self.fines, st.stakes,
+            flows.markup, st.restrain_markup, st.active, c.unit_input_cost, c.flow, jit=jit,
+        )  # fmt: skip
+        # a write-down is a non-cash charge: it cuts profit and book capital, not cash
+        st.cash += settled.payout.firm_value + settled.firm_writedown
+        self.settlement = settled
+        return settled
+
+    def open_charges(self, n_ops: int) -> None:
+        """Start the next payout's charges from zero (the last ones have been paid)."""
+        self.fines = np.zeros(n_ops)
+        self.writedown = np.zeros(n_ops)
+
+    def grow(self, n_ops: int) -> None:
+        """Extend the charges to operations added since (with nothing charged)."""
+        for name in ("fines", "writedown"):
+            arr = getattr(self, name)
+            if arr.shape[0] < n_ops:
+                setattr(self, name, np.concatenate([arr, np.zeros(n_ops - arr.shape[0])]))
+
+
+def check_finite(
+    round_: int, quantities: dict[str, np.ndarray], scalars: dict[str, float] | None = None
+) -> None:
+    """Raise :class:`RunawayError` if any quantity is not finite or beyond :data:`RUNAWAY`.
+
+    ``quantities`` names what is checked (``"capacity"``, ``"cash"``, ...), each a 1-d
+    float array; ``scalars`` the same for single numbers (``"market size"``). The message
+    names the round, the first quantity that ran away, its size, and the likely cause:
+    growth compounding over the horizon (demand and capacity grow geometrically; ``1.08``
+    a round for 9,000 rounds is ``1e300``).
+    """
+    numbers = scalars or {}
+    for x in numbers.values():
+        if not abs(x) <= RUNAWAY:  # (True for nan)
+            break
+    else:
+        # one pass over the arrays (a few microseconds a round; max and min are nan if
+        # any entry is, and never overflow)
+        values = np.concatenate(tuple(quantities.values()))
+        if values.max() <= RUNAWAY and values.min() >= -RUNAWAY:
+            return
+    named: dict[str, np.ndarray | float] = {**numbers, **quantities}
+    for name, value in named.items():
+        peak = float(np.max(np.abs(value)))
+        if peak <= RUNAWAY:
+            continue
+        size = "not finite" if not np.isfinite(peak) else f"{peak:.3g}"
+        raise RunawayError(
+            f"round {round_}: {name} ran away ({size}, beyond {RUNAWAY:g}); likely cause: "
+            "growth compounding over the horizon (demand.growth or capacity_growth per "
+            "round, over this many rounds); shorten the run or set the growth to 0"
+        )

@@ -1,0 +1,204 @@
+"""The relations between firms: who supplies, buys from and rivals whom.
+
+Rebuilt when the structure changes (an integration, an acquisition, a stake, an event that
+changes what a firm may sell); read every round by ``observe`` (each firm's counterparts),
+``decide`` (each firm's operations and layers) and ``record`` (the counterpart vote).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from stackgame.environment.state import StackState
+from stackgame.strategies.base import OBSERVATION_DEFAULTS, Posture, ReadOnlyDict
+
+
+def _union(in_layer: list[list[int]], layers: list[int], exclude: int) -> list[int]:
+    """Firms with an operation in any of ``layers``, ascending, without ``exclude``."""
+    out: set[int] = set()
+    for k in layers:
+        out.update(in_layer[k])
+    out.discard(exclude)
+    return sorted(out)
+
+
+class Relations:
+    """Each firm's operations and counterparts, and what its observation shares per round.
+
+    Attributes
+    ----------
+    ops
+        Per firm, its active operations, ascending.
+    counterparts, suppliers, customers, rivals
+        Per firm, names of the firms just below, just above (suppliers, customers), in the
+        same layers (rivals), and suppliers then customers (counterparts).
+    templates
+        Per firm, the fields of its observation that change only with the structure (its
+        layers, counterparts, integrable layers, markup bounds, the horizon), from
+        ``OBSERVATION_DEFAULTS`` up. Refreshed by :meth:`refresh_views` when the state's
+        version moves.
+    pairs
+        Per firm, ``(layer name, operation)`` for each active operation.
+    observed
+        Per firm, what ``observe`` reads of it at once: ``(template, suppliers, ops,
+        pairs)``.
+    markup_floor
+        Per operation, the lowest markup allowed (-0.95 where the layer allows negative
+        markups, else 0).
+    """
+
+    def __init__(self, state: StackState, firm_names: Sequence[str], horizon: int) -> None:
+        self.firm_names = list(firm_names)
+        self.horizon = horizon
+        self.views_version = -1
+        self.templates: list[dict[str, Any]] = []
+        self.pairs: list[tuple[tuple[str, int], ...]] = []
+        self.observed: list[
+            tuple[dict[str, Any], tuple[str, ...], list[int], tuple[tuple[str, int], ...]]
+        ] = []
+        self.markup_floor = np.zeros(state.n_ops)
+        self.rebuild(state)
+
+    def rebuild(self, state: StackState) -> None:
+        """Recompute operations and counterparts after the structure changed."""
+        st = state
+        # active operations per firm, ascending (as np.flatnonzero per firm would give)
+        groups: list[list[int]] = [[] for _ in range(st.n_firms)]
+        firm_of = st.firm_of.tolist()
+        for o in np.flatnonzero(st.active).tolist():
+            groups[firm_of[o]].append(o)
+        self.ops = groups
+        # each firm's layers as a bit mask
+        layer_of = st.layer_of.tolist()
+        masks = [sum({1 << layer_of[o] for o in g}) for g in groups]
+        acquired = st.acquired.tolist()
+        names = self.firm_names
+        n_layers = st.n_layers
+        # firms (active, ascending) with an operation in each layer, and their names: j
+        # supplies i when j is in a layer just below one of i's, buys from i when just
+        # above, and rivals i when they share a layer
+        in_layer = [
+            [j for j, m in enumerate(masks) if (m >> k) & 1 and not acquired[j]]
+            for k in range(n_layers)
+        ]
+        named = [tuple([names[j] for j in firms]) for firms in in_layer]
+        none: list[int] = []
+        self.counterparts: list[tuple[str, ...]] = []
+        self.suppliers: list[tuple[str, ...]] = []
+        self.customers: list[tuple[str, ...]] = []
+        self.rivals: list[tuple[str, ...]] = []
+        cp_index = []
+        for i, mine in enumerate(masks):
+            mine_layers = [k for k in range(n_layers) if (mine >> k) & 1]
+            if len(mine_layers) == 1:  # the common case: lists as they are, less i itself
+                k = mine_layers[0]
+                sup = in_layer[k - 1] if k > 0 else none
+                cus = in_layer[k + 1] if k + 1 < n_layers else none
+                riv = [j for j in in_layer[k] if j != i]
+                sup_names = named[k - 1] if k > 0 else ()
+                cus_names = named[k + 1] if k + 1 < n_layers else ()
+            else:
+                sup = _union(in_layer, [k - 1 for k in mine_layers if k > 0], i)
+                cus = _union(in_layer, [k + 1 for k in mine_layers if k + 1 < n_layers], i)
+                riv = _union(in_layer, mine_layers, i)
+                sup_names = tuple([names[j] for j in sup])
+                cus_names = tuple([names[j] for j in cus])
+            cps = tuple(dict.fromkeys(sup + cus))
+            cp_index.append(cps)
+            self.counterparts.append(tuple([names[j] for j in cps]))
+            self.suppliers.append(sup_names)
+            self.customers.append(cus_names)
+            self.rivals.append(tuple([names[j] for j in riv]))
+        # for the majority vote of the counterpart history: lists, and a 0/1 matrix
+        self._cp_index = cp_index
+        self._cp_sizes = [len(c) for c in cp_index]
+        n = st.n_firms
+        cp_matrix = np.zeros(n * n, dtype=np.int64)
+        cp_matrix[np.array([i * n + j for i, c in enumerate(cp_index) for j in c], np.intp)] = 1
+        self._cp_matrix = cp_matrix.reshape(n, n)
+        self.views_version = -1
+
+    def integrable(
+        self,
+        state: StackState,
+        i: int,
+        mine: set[int] | None = None,
+        pending: set[int] | None = None,
+    ) -> tuple[str, ...]:
+        """Layers firm ``i`` may build into (``mine``: its active layers, ``pending``: all)."""
+        st = state
+        if not (st.allow_integration and st.can_integrate[i]) or st.acquired[i]:
+            return ()
+        if mine is None:
+            mine = set(st.layer_of[self.ops[i]].tolist())
+        if pending is None:
+            pending = set(st.layer_of[(st.firm_of == i)].tolist())
+        out = {k + d for k in mine for d in (-1, 1)} - pending
+        return tuple([st.layer_names[k] for k in sorted(out) if 0 <= k < st.n_layers])
+
+    def refresh_views(self, state: StackState) -> None:
+        """Rebuild each firm's observation template when the state's version moved.
+
+        The template holds the field defaults and the fields that change only with the
+        structure or with settings an event may change (markups, integration).
+        """
+        st = state
+        if self.views_version == st.version:
+            return
+        names = st.layer_names
+        layer_of = st.layer_of.tolist()
+        integrated_at = st.integrated_at.tolist()
+        restrain = st.restrain_markup.tolist()
+        extract = st.extract_markup.tolist()
+        pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
+        for o, firm in enumerate(st.firm_of.tolist()):
+            pending[firm].add(layer_of[o])
+        self.templates = []
+        self.pairs = []
+        self.observed = []
+        for i, name in enumerate(self.firm_names):
+            ops = self.ops[i]
+            lnames = tuple([names[layer_of[o]] for o in ops])
+            template = {
+                **OBSERVATION_DEFAULTS,
+                "firm": name,
+                "layers": lnames,
+                "counterparts": self.counterparts[i],
+                "suppliers": self.suppliers[i],
+                "customers": self.customers[i],
+                "rivals": self.rivals[i],
+                "markup_grid": st.markup_grid,
+                "integrable": self.integrable(st, i, {layer_of[o] for o in ops}, pending[i]),
+                "integrated": tuple([names[layer_of[o]] for o in ops if integrated_at[o] >= 0]),
+                "horizon": self.horizon,
+                "markup_bounds": ReadOnlyDict(
+                    {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops}
+                ),
+            }
+            pairs = tuple(zip(lnames, ops, strict=True))
+            self.templates.append(template)
+            self.pairs.append(pairs)
+            self.observed.append((template, self.suppliers[i], ops, pairs))
+        self.markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
+        self.views_version = st.version
+
+    def counterpart_votes(self, last: list[int]) -> list[Posture]:
+        """Each firm's counterparts' majority posture this round (ties extract).
+
+        ``last``: each firm's headline posture this round as 0 or 1, or -1 for a firm
+        with no history (acquired before it played); only firms with one count.
+        """
+        extract, restrain = Posture.EXTRACT, Posture.RESTRAIN
+        if min(last, default=0) >= 0:  # every firm has a history (after round 0)
+            n_seen = self._cp_sizes
+            n_extract = (self._cp_matrix @ np.array(last, dtype=np.int64)).tolist()
+        else:
+            seen = [[last[j] for j in cps if last[j] >= 0] for cps in self._cp_index]
+            n_seen = [len(x) for x in seen]
+            n_extract = [sum(x) for x in seen]
+        return [
+            extract if n and 2 * e >= n else restrain
+            for n, e in zip(n_seen, n_extract, strict=True)
+        ]
