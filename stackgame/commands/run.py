@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stackgame import strict_json
 from stackgame.commands.arguments import add_scenario, add_seed, check_output_folder, parse_pairs
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
+    from stackgame.environment.scenario import Scenario
 
 EPILOG = """\
 examples:
@@ -43,7 +44,67 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output folder (default runs/out/<name>)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-files", action="store_true", help="write nothing to disk")
+    p.add_argument(
+        "--allow-long",
+        action="store_true",
+        help=f"run even when the estimate says it takes over {LONG_SECONDS // 60} minutes "
+        f"or {LONG_BYTES // 2**30} GiB",
+    )
     p.set_defaults(handler=run)
+
+
+LONG_ROUNDS = 10_000
+"""Runs longer than this are estimated (time, memory, runaway round) before they start."""
+LONG_SECONDS = 600
+"""A run estimated to take longer than this (seconds) needs ``--allow-long``."""
+LONG_BYTES = 4 * 2**30
+"""A run estimated to hold more than this (bytes) needs ``--allow-long``."""
+
+
+def check_horizon(
+    scenario: Scenario, rounds: int, overrides: dict[str, Any], allow_long: bool
+) -> None:
+    """Before a very long run: refuse one that would run away or cost too much; else say so.
+
+    Runs of at most :data:`LONG_ROUNDS` rounds start at once. A longer one is estimated by
+    :func:`stackgame.environment.horizon.estimate_run` (a short sample run, scaled): if
+    growth compounding would carry a quantity past the model's bound before the last
+    round, it is refused up front (the model would stop there anyway); if it would take
+    more than :data:`LONG_SECONDS` or hold more than :data:`LONG_BYTES`, it needs
+    ``--allow-long``; otherwise the estimate is printed on stderr and the run starts.
+    """
+    from stackgame.environment.horizon import estimate_run, runaway_round
+    from stackgame.environment.scenario import apply_overrides
+    from stackgame.errors import UserError
+
+    if rounds <= LONG_ROUNDS:
+        return
+    at, what = runaway_round(apply_overrides(scenario, overrides))
+    if at is not None and at <= rounds:
+        raise UserError(
+            f"--rounds {rounds}: {what} would pass the model's bound in round {at} (growth "
+            f"compounding over the horizon); run at most {at - 1} rounds, or set its growth to 0 "
+            "(--set demand.growth=0; --set firms.<firm>.ops.<layer>.capacity_growth=0)"
+        )
+    est = estimate_run(scenario, rounds, overrides=overrides)
+    said = (
+        f"about {_duration(est.seconds)} and {est.memory_bytes / 2**30:.1f} GiB "
+        f"for {rounds:,} rounds (estimated from a short sample run)"
+    )
+    if (est.seconds > LONG_SECONDS or est.memory_bytes > LONG_BYTES) and not allow_long:
+        raise UserError(f"--rounds {rounds}: this run would take {said}; add --allow-long")
+    print(f"stackgame run: {said}", file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    """Seconds in words: ``"40 s"``, ``"12 min"``, ``"3.5 h"``, ``"20 days"``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_pairs(args.set, "--set")
     strategies = {k: str(v) for k, v in parse_pairs(args.strategy, "--strategy").items()}
     scenario = resolve(args.scenario)
+    check_horizon(scenario, args.rounds or scenario.rounds, overrides, args.allow_long)
     model = build(
         scenario, rounds=args.rounds, seed=args.seed, strategies=strategies, overrides=overrides
     )

@@ -139,3 +139,43 @@ def test_run_writes_tables_plots_and_manifest(
 
     layers = pd.read_csv(out / "layers.csv")
     assert len(layers) == 3 * 5
+
+
+def test_a_billion_rounds_are_refused_before_they_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = _fails(capsys, ["run", "--rounds", "1000000000", "--no-files"])
+    assert "demand (market size) would pass the model's bound in round 5942" in line
+    assert "growth compounding over the horizon" in line and "run at most 5941 rounds" in line
+
+
+def test_a_long_run_is_estimated_and_an_expensive_one_needs_allow_long(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stackgame.environment.scenario import resolve
+
+    from stackgame.commands import run as run_command
+    from stackgame.errors import UserError
+
+    chain = resolve("monopoly-chain")  # no growth: nothing runs away
+    monkeypatch.setattr(run_command, "LONG_ROUNDS", 100)
+    run_command.check_horizon(chain, 100, {}, allow_long=False)  # short: not estimated
+    assert capsys.readouterr().err == ""
+    run_command.check_horizon(chain, 5000, {}, allow_long=False)
+    said = capsys.readouterr().err
+    assert said.startswith("stackgame run: about ") and "for 5,000 rounds" in said
+    monkeypatch.setattr(run_command, "LONG_SECONDS", 0)
+    with pytest.raises(UserError, match="would take about .* add --allow-long"):
+        run_command.check_horizon(chain, 5000, {}, allow_long=False)
+    run_command.check_horizon(chain, 5000, {}, allow_long=True)
+    assert "for 5,000 rounds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(40, "40 s"), (720, "12 min"), (12600, "3.5 h"), (20 * 86400, "20 days")],
+)
+def test_durations_in_words(seconds: float, words: str) -> None:
+    from stackgame.commands.run import _duration
+
+    assert _duration(seconds) == words
