@@ -143,7 +143,7 @@ def _clear_anchor(scenario: Scenario, calls: int) -> float:
         st.live_capacity(0),
         st.demand,
     )
-    self_share = model._self_share()
+    self_share = model._prepare({})[4]  # planned self-supply, as a round computes it
     model.release()
     best = 0.0
     for _ in range(PASSES):

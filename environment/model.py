@@ -508,10 +508,10 @@ class StackModel(mesa.Model):
         for k, layer in enumerate(self.layer_names):
             upstream: dict[str, float] = {}
             if k > 0:
-                m = self._markups_from(actions)
+                markup, capacity, _, _, self_share = self._prepare(actions)
                 price, _, _ = resolve_prices(
-                    st.structure, st.unit_cost, m, st.quality, st.live_capacity(self.round),
-                    self._self_share(), st.per_unit, None, self.memory.mix_for(st.n_ops),
+                    st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
+                    st.per_unit, None, self.memory.mix_for(st.n_ops),
                 )  # fmt: skip
                 for j in range(k):
                     ops = st.structure.by_layer[j]
@@ -523,10 +523,6 @@ class StackModel(mesa.Model):
                     continue
                 actions[i] = self.firms[i].decide(o.replace(upstream_prices=upstream))
         return actions
-
-    def _markups_from(self, actions: Mapping[int, Action]) -> np.ndarray:
-        """Markup per operation from the actions, capped by the regulator and floored."""
-        return self._cap_and_floor(self._chosen_markups(actions))
 
     def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
         """Markup per operation as the actions chose it (restrain where none acted)."""
@@ -552,27 +548,17 @@ class StackModel(mesa.Model):
                     chosen[o] = extract[o]
         return chosen
 
-    def _cap_and_floor(self, chosen: list[float]) -> np.ndarray:
-        """The regulator's markup caps, then the floor (-0.95 or 0 by layer)."""
-        st = self.state
-        m = np.array(chosen, dtype=float)
-        capped = st.cap_until > self.round
-        if capped.any():
-            m = np.where(capped, np.minimum(m, st.cap_markup), m)
-        return np.maximum(m, self.relations.markup_floor)
-
     def _prepare(
         self, actions: Mapping[int, Action]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The clearing's inputs: markups, live capacity and quality, costs, self-supply.
 
-        One compiled call (:func:`stackgame.environment.round_kernel.prepare_kernel`), or
-        :meth:`_prepare_numpy`, the reference it equals bit for bit.
+        One call of :func:`stackgame.environment.round_kernel.prepare_kernel` (the
+        regulator's caps and the markup floor, capacity and quality in force, entrants'
+        cost penalties, planned self-supply), compiled or plain.
         """
         chosen = self._chosen_markups(actions)
         kernel = compiled("prepare_kernel", self._jit)
-        if kernel is None:
-            return self._prepare_numpy(chosen)
         st = self.state
         markup, capacity, quality, cost, share = kernel(
             self.round, np.array(chosen, dtype=float), st.cap_until, st.cap_markup,
@@ -582,45 +568,6 @@ class StackModel(mesa.Model):
             st.input_coefficient, st.layer_of,
         )  # fmt: skip
         return markup, capacity, quality, cost, share
-
-    def _prepare_numpy(
-        self, chosen: list[float]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        st = self.state
-        capacity = st.live_capacity(self.round)
-        # an entrant pays its cost penalty until it runs out; other operations never do
-        unit_cost = np.where(
-            (st.penalty_until > self.round) | (st.integrated_at < 0),
-            st.unit_cost,
-            st.base_unit_cost,
-        )
-        return (
-            self._cap_and_floor(chosen),
-            capacity,
-            st.live_quality(),
-            unit_cost,
-            self._self_share(capacity),
-        )
-
-    def _self_share(self, capacity: np.ndarray | None = None) -> np.ndarray:
-        """Planned self-supply share: own capacity below over last round's input need.
-
-        ``capacity``: this round's live capacity, when the caller has it already.
-        """
-        st = self.state
-        own = st.structure.own_below
-        cap = st.live_capacity(self.round) if capacity is None else capacity
-        share = np.zeros(st.n_ops)
-        has = own >= 0
-        if not has.any():
-            return share
-        need = self.memory.input_need[has]
-        if self.round == 0:  # no history yet: expect to run at full capacity
-            need = (st.input_coefficient[st.layer_of] * cap)[has]
-        avail = cap[own[has]]
-        share[has] = np.where(need > 1e-12, np.minimum(1.0, avail / np.maximum(need, 1e-12)), 1.0)
-        share[has] = np.where(avail > 1e-12, share[has], 0.0)
-        return share
 
     # 3. clear -----------------------------------------------------------------------------
     def clear_markets(self, actions: Mapping[int, Action]) -> RoundFlows:
