@@ -25,9 +25,10 @@ venv: $(STAMP_DEV)
 run: $(STAMP_CORE)
 	$(VENV)/bin/stackgame run
 
-## make test: install everything and pass the tests (browser tests included)
+## make test: install everything and pass the tests (browser tests and the tutorial notebook
+## included)
 test: $(STAMP_DEV)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --nbmake tests docs/tutorial.ipynb
 
 ## make lint: ruff format check, ruff lint (docstring rules), mypy on the packages
 lint: $(STAMP_DEV)
