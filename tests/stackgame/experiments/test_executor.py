@@ -432,3 +432,40 @@ def test_retry_failed_replaces_the_failed_rows(tmp_path):
     df = store.read()
     assert len(df) == 6 and (df.status == "ok").all()
     assert sum(len(pd.read_parquet(p)) for p in store.parts()) == 6
+
+
+def stuck_and_say_where(task: Task) -> dict:
+    Path(task.params["pidfile"]).write_text(str(os.getpid()))
+    return {"y": int(_spin_forever(1))}
+
+
+STUCK_DRIVER = textwrap.dedent(
+    """
+    import sys
+    from stackgame.experiments.executor import ResultStore, Task, execute
+    from tests.stackgame.experiments.test_executor import stuck_and_say_where
+    task = Task("a", 1, {"pidfile": sys.argv[2]})
+    execute([task], stuck_and_say_where, store=ResultStore(sys.argv[1]), timeout=600,
+            progress=False)
+    """
+)
+
+
+def test_a_stuck_child_dies_with_its_killed_driver(tmp_path):
+    # the child spins in compiled code (no handler can run): the kernel kills it
+    from stackgame.experiments.executor import _alive
+
+    pidfile = tmp_path / "child.pid"
+    cmd = [sys.executable, "-c", STUCK_DRIVER, str(tmp_path / "runs"), str(pidfile)]
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not pidfile.exists():
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    assert child != proc.pid and _alive(child)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child)
