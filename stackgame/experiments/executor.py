@@ -593,11 +593,34 @@ class _Recorder:
             self.flush()
 
     def flush(self) -> None:
-        if self.rows:
-            tables = {name: _concat(parts) for name, parts in self.tables.items()}
-            self.store.append(self.rows, tables)
-        self.rows, self.tables, self.side_rows = [], {}, 0
+        # Ctrl-C waits until the chunk is written and the buffer emptied: raised between
+        # the two, it made the final flush write the same rows again (duplicates on disk)
+        with _sigint_deferred():
+            if self.rows:
+                tables = {name: _concat(parts) for name, parts in self.tables.items()}
+                self.store.append(self.rows, tables)
+            self.rows, self.tables, self.side_rows = [], {}, 0
         self.last_flush = time.monotonic()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C until the block is done, then act on it as before.
+
+    Python runs signal handlers in the main thread whichever thread the signal reached,
+    so a handler that only takes note defers it for the whole process.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if caught and callable(old):
+            old(signal.SIGINT, None)
 
 
 def _with_run_id(table: Any, run_id: str) -> Any:
