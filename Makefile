@@ -11,11 +11,11 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(STAMP_CORE): pyproject.toml | $(PY)
+$(STAMP_CORE): pyproject.toml setup.py | $(PY)
 	$(PIP) install -q -e .
 	touch $@
 
-$(STAMP_DEV): pyproject.toml | $(PY)
+$(STAMP_DEV): pyproject.toml setup.py | $(PY)
 	$(PIP) install -q -e ".[dev]"
 	touch $@ $(STAMP_CORE)
 

@@ -15,6 +15,7 @@ controls and the batch specs address the same fields by dotted path
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import hashlib
 import json
@@ -586,6 +587,12 @@ def resolve(scenario: str | Path | Scenario) -> Scenario:
 # -- dotted-path overrides ------------------------------------------------------------
 
 
+def _did_you_mean(key: str, known: Any) -> str:
+    """``"; did you mean 'stance'?"`` for the closest known name, or nothing."""
+    close = difflib.get_close_matches(key, [str(k) for k in known], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _step(node: Any, key: str, path: str) -> tuple[Any, Any]:
     """Return (container, key) for one step of a dotted path; lists are indexed by name."""
     if isinstance(node, list):
@@ -594,8 +601,10 @@ def _step(node: Any, key: str, path: str) -> tuple[Any, Any]:
                 return node, i
         if key.isdigit() and int(key) < len(node):
             return node, int(key)
-        names = [item.get("name") for item in node if isinstance(item, dict)]
-        raise ScenarioError(f"{path}: no entry named {key!r}; known: {', '.join(map(str, names))}")
+        names = [str(item.get("name")) for item in node if isinstance(item, dict)]
+        raise ScenarioError(
+            f"{path}: no entry named {key!r}; known: {', '.join(names)}{_did_you_mean(key, names)}"
+        )
     if isinstance(node, dict):
         return node, key
     raise ScenarioError(f"{path}: cannot descend into a {type(node).__name__}")
@@ -615,10 +624,11 @@ def apply_overrides(
         container, k = _locate(raw, path)
         if isinstance(value, float) and not math.isfinite(value):
             raise ScenarioError(f"{path}: must be a finite number (got {value})")
+        changed = not isinstance(container, dict) or container.get(k) != value
         container[k] = value
         params = path[: -len("strategy")] + "strategy_params"
-        if k == "strategy" and isinstance(container, dict) and params not in overrides:
-            container["strategy_params"] = {}  # the old strategy's parameters
+        if k == "strategy" and changed and isinstance(container, dict) and params not in overrides:
+            container["strategy_params"] = {}  # the old strategy's parameters (not the same's)
     if not validate:
         return scenario
     return from_dict(raw, f"{scenario.name} (overrides)")
@@ -631,7 +641,10 @@ def _locate(raw: dict[str, Any], path: str) -> tuple[Any, Any]:
     for depth, key in enumerate(keys):
         container, k = _step(node, key, path)
         if not isinstance(container, list) and k not in container:
-            raise ScenarioError(f"{path}: no field {key!r} there")
+            raise ScenarioError(
+                f"{path}: no field {key!r} there; known: {', '.join(map(str, container))}"
+                + _did_you_mean(key, container)
+            )
         if depth == len(keys) - 1:
             return container, k
         node = container[k]

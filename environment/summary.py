@@ -16,12 +16,50 @@ Definitions (all cumulative over the rounds run, dollars):
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
+
+
+TIE_TOLERANCE = 0.005
+"""Value shares within half a percentage point of the largest tie for the lead (run and
+equilibria alike)."""
+
+EVENT_KINDS = {
+    "trigger": "trigger",
+    "demand_shock": "demand shock",
+    "cost_decline": "cost decline",
+    "new_generation": "new hardware generation",
+    "set": "change",
+}
+
+_ONLINE = re.compile(r"online in round (\d+)")
+
+
+def leaders(shares: Mapping[str, float], tolerance: float = TIE_TOLERANCE) -> list[str]:
+    """The names whose share is within ``tolerance`` of the largest, sorted by name.
+
+    One name is a clear winner; more are a tie. Sorting tied names by name (not by
+    share) gives the same words whatever noise separates them, so ``stackgame run`` and
+    ``stackgame equilibria`` name a tie alike.
+    """
+    if not shares:
+        return []
+    best = max(shares.values())
+    return sorted(n for n, v in shares.items() if v >= best - tolerance)
+
+
+def and_join(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _ratio(num: float, den: float) -> float:
@@ -72,11 +110,11 @@ def summarize(model: StackModel) -> dict[str, Any]:
         va = row["revenue"] - row["input_cost"]  # self-supply cancels within the firm
         firm_va += np.bincount(h.op_firm[t], weights=va, minlength=len(model.firms))
     firm_of = st.firm_of
+    last = len(h) - 1
     firm_rows = []
     for f in model.firms:
         i = f.index
         ops = np.flatnonzero(firm_of == i)
-        last = len(h) - 1
         live = [o for o in ops if st.active[o] and st.online_round[o] <= last]
         entered = sorted(
             {layers[st.layer_of[o]] for o in live if st.integrated_at[o] >= 0},
@@ -112,6 +150,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
     log = model.log
     summary: dict[str, Any] = {
         "scenario": model.scenario.name,
+        "title": title(model.scenario.name, model.scenario.description),
         "scenario_hash": model.scenario.digest(),
         "seed": model.seed,
         "rounds": len(h),
@@ -128,16 +167,71 @@ def summarize(model: StackModel) -> dict[str, Any]:
             "investigated": sorted({e.firm for e in log if e.kind == "investigation"}),
         },
         "integrations": [
-            {"round": e.round, "firm": e.firm, "text": e.text}
+            {"round": e.round, "firm": e.firm, "text": e.text} | integration_status(e.text, last)
             for e in log
             if e.kind == "integration"
         ],
+        "scheduled_events": scheduled_events(model, last),
         "triggers": [{"round": e.round, "text": e.text} for e in log if e.kind == "trigger"],
         "events": [{"round": e.round, "text": e.text} for e in log if e.kind == "event"],
     }
     summary["calibration"] = calibration_rows(model, summary)
     summary["verdict"] = verdict(summary)
     return summary
+
+
+def title(name: str, description: str) -> str:
+    """The headline of a run: the scenario's description up to its first colon, or its name.
+
+    ``"The AI stack in 2026: foundry, ..."`` gives ``"The AI stack in 2026"``;
+    ``"Calvano et al. (2020) baseline: logit Bertrand duopoly"`` gives
+    ``"Calvano et al. (2020) baseline"``.
+    """
+    head = description.split(":", 1)[0].strip().rstrip(".")
+    return head or name
+
+
+def integration_status(text: str, last: int) -> dict[str, Any]:
+    """Whether an integration move is done, planned or failed.
+
+    ``planned``: a build whose capacity comes online only after the run's last round
+    ``last``; ``failed``: a move that could not be paid for; ``done`` otherwise.
+    """
+    if text.startswith("cannot"):
+        return {"status": "failed", "online_round": None}
+    online = _ONLINE.search(text)
+    if online is None:  # a purchase or a stake takes effect at once
+        return {"status": "done", "online_round": None}
+    r = int(online.group(1))
+    return {"status": "done" if r <= last else "planned", "online_round": r}
+
+
+def scheduled_events(model: StackModel, last: int) -> list[dict[str, Any]]:
+    """Every enabled event of the scenario: its name, kind, round and what became of it.
+
+    ``status`` is ``happened`` (it took effect in a round of the run), ``after the run``
+    (scheduled for a round after the last) or ``did not fire`` (a conditional event whose
+    condition never held).
+    """
+    pending = getattr(model, "_pending_events", [])
+    rows = []
+    for e in model.scenario.events:
+        if not e.enabled:
+            continue
+        if e.when is None:
+            status = "happened" if e.round <= last else "after the run"
+        else:
+            status = "did not fire" if any(e is p for p in pending) else "happened"
+        rows.append(
+            {
+                "name": e.name,
+                "kind": e.kind,
+                "round": e.round,
+                "conditional": e.when is not None,
+                "status": status,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["round"], r["name"]))
 
 
 def operation_rows(model: StackModel) -> list[dict[str, Any]]:
@@ -200,36 +294,128 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
 
 
 def verdict(summary: dict[str, Any]) -> str:
-    """A few plain sentences: which layer and which firm won, and who was squeezed."""
-    layers = sorted(summary["layers"], key=lambda r: -r["value_share"])
-    firms = sorted(summary["firms"], key=lambda r: -r["value_share"])
-    top, bottom = layers[0], layers[-1]
-    by_margin = sorted(summary["layers"], key=lambda r: r["operating_margin"])
-    squeezed = by_margin[0]
-    lead = firms[0]
-    parts = [
-        f"The {top['name']} layer captures {top['value_share']:.0%} of the stack's profit "
-        f"at a {top['operating_margin']:.0%} operating margin; {lead['label']} is the "
-        f"largest single winner with {lead['value_share']:.0%}.",
-        f"The squeezed layer is {squeezed['name']}: {squeezed['operating_margin']:.0%} "
-        f"operating margin on {squeezed['spend_share']:.0%} of final spend"
-        + (
-            f", and {bottom['name']} keeps the least ({bottom['value_share']:.0%})."
-            if bottom["name"] != squeezed["name"]
-            else "."
-        ),
-    ]
-    integ = summary["integrations"]
-    built = [e for e in integ if not e["text"].startswith("cannot")]
-    if built:
-        movers = sorted({e["firm"] for e in built})
-        parts.append(f"Integration moves: {', '.join(movers)}.")
+    """A few plain sentences: which layer and which firm won, who was squeezed, what moved.
+
+    Shares within :data:`TIE_TOLERANCE` of the largest are a tie and said so; a scenario
+    with one layer has no squeezed layer; integration moves are done or planned (their
+    capacity online only after the run ends); every enabled event is named.
+    """
+    tol = f"within {TIE_TOLERANCE * 100:.1f} pp"
+    layer_rows = summary["layers"]
+    by_name = {r["name"]: r for r in layer_rows}
+    top = leaders({r["name"]: r["value_share"] for r in layer_rows})
+    parts = []
+    if len(layer_rows) == 1:
+        only = layer_rows[0]
+        parts.append(
+            f"There is one layer, {only['name']}: it takes all of the stack's profit at a "
+            f"{only['operating_margin']:.0%} operating margin."
+        )
+    elif len(top) == 1:
+        lead_layer = by_name[top[0]]
+        parts.append(
+            f"The {lead_layer['name']} layer captures {lead_layer['value_share']:.0%} of the "
+            f"stack's profit at a {lead_layer['operating_margin']:.0%} operating margin."
+        )
+    else:
+        share = by_name[top[0]]["value_share"]
+        parts.append(
+            f"The {and_join(top)} layers tie for the most profit ({share:.0%} each, {tol}) at "
+            + and_join([f"{by_name[n]['operating_margin']:.0%}" for n in top])
+            + " operating margins."
+        )
+    firm_rows = [f for f in summary["firms"] if f["layers"] or f["value_share"]]
+    labels = {f["name"]: f["label"] for f in summary["firms"]}
+    lead = leaders({f["name"]: f["value_share"] for f in firm_rows})
+    if len(lead) == 1:
+        row = next(f for f in firm_rows if f["name"] == lead[0])
+        parts.append(f"{row['label']} is the largest single winner with {row['value_share']:.0%}.")
+    elif lead:
+        share = max(f["value_share"] for f in firm_rows if f["name"] in lead)
+        parts.append(
+            f"{and_join([labels[n] for n in lead])} tie as the largest winners with "
+            f"{share:.0%} each ({tol})."
+        )
+    if len(layer_rows) > 1:
+        parts.append(_squeezed(layer_rows, top))
+    parts += _moves(summary, labels)
     reg = summary["regulator"]
     if reg["investigations"]:
         parts.append(
             f"The regulator opened {reg['investigations']} investigation(s) "
             f"({', '.join(reg['investigated'])})."
         )
-    if summary["triggers"]:
-        parts.append("Triggers: " + "; ".join(t["text"] for t in summary["triggers"]) + ".")
+    parts += _events(summary.get("scheduled_events", []))
     return " ".join(parts)
+
+
+def _squeezed(layer_rows: list[dict[str, Any]], top: list[str]) -> str:
+    margins = {r["name"]: r["operating_margin"] for r in layer_rows}
+    low = leaders({n: -m for n, m in margins.items()})
+    by_name = {r["name"]: r for r in layer_rows}
+    if len(low) == len(layer_rows):
+        return f"Every layer earns the same operating margin ({margins[low[0]]:.0%}, {_TOL})."
+    least = leaders({r["name"]: -r["value_share"] for r in layer_rows})
+    if len(low) == 1:
+        row = by_name[low[0]]
+        text = (
+            f"The squeezed layer is {row['name']}: {row['operating_margin']:.0%} operating "
+            f"margin on {row['spend_share']:.0%} of final spend"
+        )
+    else:
+        text = (
+            f"The squeezed layers are {and_join(low)}: "
+            + and_join([f"{margins[n]:.0%}" for n in low])
+            + " operating margins"
+        )
+    if set(least).isdisjoint(low) and set(least).isdisjoint(top):
+        share = by_name[least[0]]["value_share"]
+        verb = "keeps" if len(least) == 1 else "keep"
+        text += f", and {and_join(least)} {verb} the least ({share:.0%})"
+    return text + "."
+
+
+_TOL = f"within {TIE_TOLERANCE * 100:.1f} pp"
+
+
+def _move_text(e: dict[str, Any], labels: Mapping[str, str]) -> str:
+    what = e["text"].split(":", 1)[0]
+    when = f"round {e['round']}"
+    if e.get("online_round") is not None:
+        when += f", online in round {e['online_round']}"
+    return f"{labels.get(e['firm'], e['firm'])} {what} ({when})"
+
+
+def _moves(summary: dict[str, Any], labels: Mapping[str, str]) -> list[str]:
+    integ = summary["integrations"]
+    done = [e for e in integ if e.get("status") == "done"]
+    planned = [e for e in integ if e.get("status") == "planned"]
+    out = []
+    if done:
+        out.append("Integration done: " + "; ".join(_move_text(e, labels) for e in done) + ".")
+    if planned:
+        out.append(
+            "Integration planned, online only after the run ends: "
+            + "; ".join(_move_text(e, labels) for e in planned)
+            + "."
+        )
+    return out
+
+
+def _events(events: list[dict[str, Any]]) -> list[str]:
+    def name(e: dict[str, Any]) -> str:
+        kind = EVENT_KINDS.get(e["kind"], e["kind"])
+        since = "from round" if e["conditional"] else "round"
+        return f"{e['name']} ({kind}, {since} {e['round']})"
+
+    out = []
+    groups = (
+        ("happened", "Events"),
+        ("after the run", "Scheduled after the run ends"),
+        ("did not fire", "Enabled but never fired"),
+    )
+    for status, title_ in groups:
+        chosen = [name(e) for e in events if e["status"] == status]
+        if chosen:
+            out.append(f"{title_}: " + "; ".join(chosen) + ".")
+    return out

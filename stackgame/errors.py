@@ -12,6 +12,59 @@ class UserError(ValueError):
 
 EXIT_USAGE = 2
 
+EXTRAS = {
+    "solara": "viz",
+    "solara_assets": "viz",
+    "ipyvue": "viz",
+    "ipyvuetify": "viz",
+    "dask": "dask",
+    "distributed": "dask",
+    "pygambit": "gambit",
+    "playwright": "test",
+    "pytest": "test",
+    "hypothesis": "test",
+}
+"""Optional modules (by top-level import name) and the extra of ``stackgame`` that brings
+each; everything else the commands import is in the core (``make run`` installs it)."""
+
+
+def missing_module_message(module: str, needed_for: str | None = None) -> str:
+    """One line saying which module is missing and what to install to get it.
+
+    Parameters
+    ----------
+    module
+        The missing module's import name (the top-level part decides the extra).
+    needed_for
+        What needs it (a flag or a feature), said first when given.
+    """
+    top = module.split(".")[0]
+    what = f"{needed_for} needs {top}" if needed_for else f"needs {top}"
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return (
+            f"{what} (part of stackgame's core, yet not installed: a broken install?): "
+            "pip install --force-reinstall stackgame"
+        )
+    return f"{what} (not installed): pip install 'stackgame[{extra}]'"
+
+
+def require(*modules: str, needed_for: str) -> None:
+    """Raise :class:`UserError` naming the extra to install unless every module imports.
+
+    Checks with :func:`importlib.util.find_spec` (nothing is imported), so that a command
+    can say what is missing before it does any work.
+    """
+    from importlib.util import find_spec
+
+    for module in modules:
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise UserError(missing_module_message(module, needed_for))
+
 
 def read_toml(
     path: str | Path, *, error: type[ValueError] = UserError, what: str = "file", prefix: str = ""

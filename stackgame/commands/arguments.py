@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from stackgame.errors import UserError
@@ -12,6 +13,21 @@ from stackgame.errors import UserError
 def add_seed(parser: argparse.ArgumentParser, default: int = 0) -> None:
     """``--seed K``: the one root seed of everything the command does."""
     parser.add_argument("--seed", type=int, default=default, help=f"root seed (default {default})")
+
+
+class _NothingToSeed(argparse.Action):
+    """``--seed`` on a command that draws no random numbers: one line saying so, exit 2."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(
+            f"--seed: {parser.prog} draws no random numbers, so there is nothing to seed "
+            "(every other command takes --seed)"
+        )
+
+
+def add_no_seed(parser: argparse.ArgumentParser) -> None:
+    """The documented exception to "every command has ``--seed``": a clear refusal."""
+    parser.add_argument("--seed", action=_NothingToSeed, help=argparse.SUPPRESS)
 
 
 def add_scenario(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +51,44 @@ def add_scenario(parser: argparse.ArgumentParser) -> None:
         metavar="FIRM=NAME",
         help="give a firm another strategy, e.g. nvidia=always_extract (repeatable)",
     )
+
+
+DEFAULT_OUTPUT_ROOT = Path("runs") / "out"
+"""Where the default output folder of every command lies (relative to the current folder)."""
+
+
+def check_output_folder(out: str | Path | None, flag: str = "--out") -> None:
+    """Raise :class:`UserError` unless ``out`` is, or can become, a folder we can write.
+
+    Called by every command that writes files, before any work, so that a bad ``--out``
+    costs one line and exit code 2, not a finished run and a traceback. ``None`` (the
+    default folder) checks :data:`DEFAULT_OUTPUT_ROOT`. Leaves nothing behind: a folder
+    created to prove it can be created is removed again; an existing one gets a probe file,
+    removed at once.
+    """
+    import tempfile
+
+    target = Path(out) if out is not None else DEFAULT_OUTPUT_ROOT
+    label = f"{flag} {out}" if out is not None else f"the default output folder {target}"
+    existing, missing = target, []
+    while not existing.exists() and existing.parent != existing:
+        missing.append(existing)
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        if existing == target:
+            raise UserError(f"{label}: is a file, not a folder; name a folder")
+        raise UserError(f"{label}: {existing} is a file, so no folder can be made under it")
+    try:
+        if missing:
+            target.mkdir(parents=True)
+            for folder in missing:  # deepest first: each is empty once its child is gone
+                folder.rmdir()
+        else:
+            with tempfile.TemporaryFile(dir=target):
+                pass
+    except OSError as err:
+        verb = "cannot create a folder there" if missing else "cannot write into it"
+        raise UserError(f"{label}: {verb} ({err.strerror or err})") from None
 
 
 def parse_value(text: str) -> Any:

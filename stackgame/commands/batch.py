@@ -75,10 +75,11 @@ def run(args: argparse.Namespace) -> int:
     An interrupted batch is treated like bad input (the project's rule): one line saying
     what happened and where the finished runs are, exit code 2, nothing lost.
     """
-    import json
     from pathlib import Path
 
-    from stackgame.errors import UserError
+    from stackgame import strict_json
+    from stackgame.commands.arguments import check_output_folder
+    from stackgame.errors import UserError, require
     from stackgame.experiments.batch import load_spec, run_batch
 
     if args.workers < 1:
@@ -89,8 +90,18 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--timeout: must be a positive number of seconds (got {args.timeout})")
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed: must be a non-negative integer (got {args.seed})")
+    if args.backend == "dask" or args.scheduler:
+        require("distributed", needed_for="--backend dask")
+    check_output_folder(args.out)
     spec = load_spec(args.spec, seed=args.seed)
-    out = Path(args.out) if args.out else Path("runs") / "out" / Path(args.spec).stem
+    from stackgame.manifest import output_name
+
+    # the spec file names the folder; another --seed is another batch, beside it
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("runs/out") / output_name(Path(args.spec).stem, args.seed)
+    )
     if args.dry_run:
         info = {
             "spec": args.spec,
@@ -103,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             "out": str(out),
         }
         if args.json:
-            print(json.dumps(info, indent=2, sort_keys=True))
+            print(strict_json.dumps(info, sort_keys=True))
         else:
             print(
                 f"{args.spec}: {spec.runs_total} runs ({spec.design} design over "
@@ -145,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         "timed_out": s.timed_out,
     }
     if args.json:
-        print(json.dumps(info, indent=2, sort_keys=True))
+        print(strict_json.dumps(info, sort_keys=True))
     else:
         print(
             f"{spec.name}: {s.total} runs recorded in {out}/runs "

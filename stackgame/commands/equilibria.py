@@ -6,7 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from stackgame.commands.arguments import add_scenario, add_seed, parse_pairs
+from stackgame.commands.arguments import (
+    add_scenario,
+    add_seed,
+    check_output_folder,
+    parse_pairs,
+)
 
 EPILOG = """\
 examples:
@@ -138,16 +143,16 @@ def parse_strategies(items: list[str], seats: list[str]) -> tuple[tuple[str, ...
 
 def run(args: argparse.Namespace) -> int:
     """Build, solve, check and report the empirical game."""
-    import json
-
+    from stackgame import strict_json
     from stackgame.environment.scenario import apply_overrides, resolve
     from stackgame.equilibria import empirical
     from stackgame.errors import UserError
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
 
     seats = [s.strip() for s in args.seats.split(",") if s.strip()]
     overrides = parse_pairs(args.set, "--set")
-    for firm, strategy in parse_pairs(args.strategy, "--strategy").items():
+    changed = parse_pairs(args.strategy, "--strategy")
+    for firm, strategy in changed.items():
         if firm in seats:
             raise UserError(f"--strategy {firm}: a seat's strategy is chosen by --strategies")
         overrides[f"firms.{firm}.strategy"] = str(strategy)
@@ -159,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--tolerance: must be a number >= 0 (got {args.tolerance})")
     if not args.alpha >= 0:
         raise UserError(f"--alpha: must be a number >= 0 (got {args.alpha})")
+    check_output_folder(args.out)
     scenario = resolve(args.scenario)
     if overrides:
         scenario = apply_overrides(scenario, overrides)
@@ -174,8 +180,16 @@ def run(args: argparse.Namespace) -> int:
         check_repetitions=args.check_repetitions,
     )
     empirical.validate(spec, scenario.firm_names)
-    name = f"{scenario.name}-{'-'.join(seats)}-seed{args.seed}"
-    folder = output_dir(args.out, f"equilibria/{name}")
+    name = output_name(
+        f"{scenario.name}-{'-'.join(seats)}",
+        args.seed,
+        overrides=parse_pairs(args.set, "--set"),
+        strategies=changed,
+        rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
+        extra=scenario_change(args.scenario, scenario.name, resolve(args.scenario).digest()),
+        prefix="equilibria/",
+    )
+    folder = output_dir(args.out, name)
     report = empirical.analyse(
         spec,
         processes=args.processes,
@@ -187,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
     )
     report["scenario_hash"] = scenario.digest()
-    text = json.dumps(empirical.json_ready(report), indent=2, sort_keys=True, allow_nan=False)
+    text = strict_json.dumps(report, sort_keys=True)
     (folder / "equilibria.json").write_text(text + "\n")
     _write_payoffs(report, folder / "payoffs.csv")
     rows = value_capture_rows(report)
@@ -323,11 +337,21 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _winners_text(win: dict[str, Any]) -> str:
+    from stackgame.environment.summary import TIE_TOLERANCE, and_join
+
     parts = []
-    if "layer" in win:
-        parts.append(f"layer {win['layer']['name']} ({win['layer']['value_share']:.1%})")
-    if "firm" in win:
-        parts.append(f"firm {win['firm']['name']} ({win['firm']['value_share']:.1%})")
+    for kind in ("layer", "firm"):
+        if kind not in win:
+            continue
+        w = win[kind]
+        tied = w.get("tied", [w["name"]])
+        if len(tied) > 1:
+            parts.append(
+                f"{kind}s {and_join(tied)} tie ({w['value_share']:.1%} each, within "
+                f"{TIE_TOLERANCE * 100:.1f} pp)"
+            )
+        else:
+            parts.append(f"{kind} {w['name']} ({w['value_share']:.1%})")
     return ", ".join(parts)
 
 

@@ -89,6 +89,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     p.add_argument("--out", default=None, help="output folder (default runs/out/evolve-...)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=run)
 
 
@@ -121,7 +122,7 @@ def _payoffs(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
     ns = argparse.Namespace(**vars(args))
     spec = spec_from_args(ns)
-    result = Tournament(spec).play(processes=args.processes, progress=sys.stderr.isatty())
+    result = Tournament(spec).play(processes=args.processes, progress=not args.no_progress)
     return result.payoff_matrix, {"tournament": spec.to_dict()}
 
 
@@ -136,14 +137,15 @@ def _numbers(text: str, flag: str, kind: type) -> list[Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the payoff matrix, run the dynamics, write shares, plot and JSON."""
-    import json
-
     import numpy as np
 
+    from stackgame import strict_json
+    from stackgame.commands.arguments import check_output_folder
     from stackgame.errors import UserError
     from stackgame.evolution import dynamics as evolution
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, write_manifest
 
+    check_output_folder(args.out)
     matrix, source = _payoffs(args)
     names = list(matrix.index)
     k = len(names)
@@ -183,7 +185,11 @@ def run(args: argparse.Namespace) -> int:
             matrix, initial_shares, steps=args.steps if args.steps is not None else 500
         )
         title = "Discrete replicator dynamics"
-    out = output_dir(args.out, f"evolve-{args.dynamics}-seed{args.seed}")
+    params = result.to_dict()["params"]
+    name = output_name(
+        f"evolve-{args.dynamics}", args.seed, extra={"source": source, "params": params}
+    )
+    out = output_dir(args.out, name)
     shares = result.shares
     shares.to_csv(out / "shares.csv")
     matrix.to_csv(out / "payoff_matrix.csv")
@@ -193,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     summary["payoff_matrix"] = {
         r: {c: float(v) for c, v in row.items()} for r, row in matrix.to_dict("index").items()
     }
-    text = json.dumps(summary, indent=2)
+    text = strict_json.dumps(summary)
     (out / "evolution.json").write_text(text + "\n")
     write_manifest(out, seed=args.seed, scenario_hash=None, evolution=result.to_dict()["params"])
     if args.json:

@@ -35,23 +35,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap confidence intervals")
     p.add_argument("--no-plots", action="store_true", help="tables only")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report; print it (Markdown, or JSON with ``--json``)."""
-    import json
+    from pathlib import Path
 
+    from stackgame import strict_json
+    from stackgame.commands.arguments import check_output_folder
     from stackgame.errors import UserError
     from stackgame.experiments.batch_report import make_report
 
     if args.seed < 0:
         raise UserError(f"--seed: must be a non-negative integer (got {args.seed})")
-    report = make_report(args.folder, args.out, seed=args.seed, plots=not args.no_plots)
+    if args.out is not None:
+        check_output_folder(args.out)
+    elif Path(args.folder).is_dir():
+        check_output_folder(Path(args.folder) / "report", flag="the report folder")
+    report = make_report(
+        args.folder,
+        args.out,
+        seed=args.seed,
+        plots=not args.no_plots,
+        progress=not args.no_progress,
+    )
     if args.json:
         report.pop("markdown")
         report.pop("folder")
-        print(json.dumps(report, indent=2, sort_keys=True))
+        print(strict_json.dumps(report, sort_keys=True))
     else:
         print(report["markdown"])
         print(f"\nwritten to {report['folder']}/")

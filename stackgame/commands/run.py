@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING
 
-from stackgame.commands.arguments import add_scenario, add_seed, parse_pairs
+from stackgame import strict_json
+from stackgame.commands.arguments import add_scenario, add_seed, check_output_folder, parse_pairs
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run one scenario and report the value captured by layer and by firm, "
             "margins next to the seed facts, integration moves, the regulator, and a "
-            "verdict. Tables, plots and a manifest go to runs/out/<scenario>-seed<K>/."
+            "verdict. Tables, plots and a manifest go to runs/out/<scenario>-seed<K>/; a "
+            "what-if adds its changes and a hash: runs/out/<scenario>-seed<K>-<changes>-<hash>/."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -49,11 +50,13 @@ def run(args: argparse.Namespace) -> int:
     """Run the model and print the answer."""
     from stackgame.environment.scenario import resolve
     from stackgame.errors import UserError
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
     from stackgame.simulation.simulate import RunResult, build
 
     if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds: must be at least 1 (got {args.rounds})")
+    if not args.no_files:
+        check_output_folder(args.out)
     overrides = parse_pairs(args.set, "--set")
     strategies = {k: str(v) for k, v in parse_pairs(args.strategy, "--strategy").items()}
     scenario = resolve(args.scenario)
@@ -61,19 +64,27 @@ def run(args: argparse.Namespace) -> int:
         scenario, rounds=args.rounds, seed=args.seed, strategies=strategies, overrides=overrides
     )
     try:
-        _step_with_progress(model, quiet=args.json)
+        _step_with_progress(model)
         result = RunResult.from_model(model)
     finally:
         model.release()
     if args.json:
-        print(json.dumps(result.summary, indent=2))
+        print(strict_json.dumps(result.summary))
     else:
         from stackgame.simulation.report import render_text
 
         print(render_text(result))
     if args.no_files:
         return 0
-    folder = output_dir(args.out, f"{result.summary['scenario']}-seed{args.seed}")
+    name = output_name(
+        result.summary["scenario"],
+        args.seed,
+        overrides=overrides,
+        strategies=strategies,
+        rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
+        extra=scenario_change(args.scenario, scenario.name, scenario.digest()),
+    )
+    folder = output_dir(args.out, name)
     from stackgame.simulation.report import write_plots, write_tables
 
     write_tables(result, folder)
@@ -93,12 +104,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _step_with_progress(model: StackModel, quiet: bool) -> None:
+def _step_with_progress(model: StackModel) -> None:
     from tqdm import tqdm
 
-    with tqdm(
-        total=model.rounds, desc="rounds", disable=quiet or model.rounds < 200, file=sys.stderr
-    ) as bar:
+    # stderr, shown only when the rounds take over a second (stdout stays clean for --json)
+    with tqdm(total=model.rounds, desc="rounds", delay=1.0, file=sys.stderr) as bar:
         while model.running:
             model.step()
             bar.update(1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from stackgame.commands.arguments import add_no_seed
+
 EPILOG = """\
 examples:
   stackgame scenarios
@@ -17,20 +19,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "scenarios",
         help="list built-in scenarios; --show NAME prints one as editable TOML",
-        description="List the built-in scenarios, or print one as TOML to copy and edit.",
+        description=(
+            "List the built-in scenarios, or print one as TOML to copy and edit. Nothing "
+            "here is random, so, unlike every other command, it takes no --seed."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--show", metavar="NAME", help="print this scenario as TOML")
     p.add_argument("--json", action="store_true", help="list as JSON")
+    add_no_seed(p)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """List or show."""
-    import json
     import tomllib
 
+    from stackgame import strict_json
     from stackgame.environment.scenario import builtin_names, builtin_text, from_dict
 
     if args.show:
@@ -49,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(strict_json.dumps(rows))
         return 0
     width = max(len(r["name"]) for r in rows)
     for r in rows:

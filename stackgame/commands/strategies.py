@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
+
+from stackgame.commands.arguments import add_no_seed
 
 EPILOG = """\
 examples:
@@ -17,19 +20,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "strategies",
         help="list strategies with their classifiers",
-        description="List every registered strategy, its classifier and its summary line.",
+        description=(
+            "List every registered strategy, its classifier and its summary line. Nothing "
+            "here is random, so, unlike every other command, it takes no --seed."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--family", help="only this family (fixed, archetype, reciprocal, learner)")
     p.add_argument("--json", action="store_true", help="print as JSON")
+    add_no_seed(p)
     p.set_defaults(handler=run)
+
+
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+_LITERAL = re.compile(r"``([^`]*)``|`([^`]*)`_{0,2}")
+
+
+def plain_text(rst: str) -> str:
+    """A docstring line without reStructuredText markup, for the terminal.
+
+    ``:class:`~a.b.Name``` -> ``Name``; double-backtick literals, single-backtick titles
+    and link references keep their text and lose their backticks.
+    """
+    text = _ROLE.sub(lambda m: m[1].rsplit(".", 1)[-1] if "." in m[1] else m[1], rst)
+    return _LITERAL.sub(lambda m: m[1] if m[1] is not None else m[2], text)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the registry."""
-    import json
-
+    from stackgame import strict_json
     from stackgame.errors import UserError
     from stackgame.strategies import all_strategies
 
@@ -39,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
         if args.family and c.family != args.family:
             continue
         doc = (cls.__doc__ or "").strip().splitlines()
-        rows.append({"name": name, "summary": doc[0] if doc else "", **c.as_dict()})
+        rows.append({"name": name, "summary": plain_text(doc[0]) if doc else "", **c.as_dict()})
     if args.family and not rows:
         raise UserError(f"--family: no strategies in family {args.family!r}")
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(strict_json.dumps(rows))
         return 0
     width = max(len(r["name"]) for r in rows)
     print(f"{'strategy':<{width}}  family      memory  stoch  integ  learns  grid  summary")

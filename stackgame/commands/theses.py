@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stackgame.commands.arguments import add_seed, parse_pairs
+from stackgame.commands.arguments import add_seed, check_output_folder, parse_pairs
 
 EPILOG = """\
 examples:
@@ -67,25 +67,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the variants, evaluate the theses, print and write the evidence."""
     import csv
-    import json
     from pathlib import Path
 
+    from stackgame import strict_json
     from stackgame.environment.scenario import resolve
     from stackgame.errors import UserError
     from stackgame.experiments import theses
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
 
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1 (got {args.processes})")
     if args.seeds < 1:
         raise UserError(f"--seeds: must be at least 1 (got {args.seeds})")
+    check_output_folder(args.out)
     overrides = parse_pairs(args.set, "--set")
     only = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
-    name = resolve(args.scenario).name
-    # Created only once the input is known to be good (run_theses validates it first).
-    target = (
-        Path(args.out) if args.out else Path("runs") / "out" / "theses" / f"{name}-seed{args.seed}"
+    scenario = resolve(args.scenario)
+    name = output_name(
+        scenario.name,
+        args.seed,
+        overrides=overrides,
+        rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
+        extra=scenario_change(args.scenario, scenario.name, scenario.digest()),
     )
+    # Created only once the input is known to be good (run_theses validates it first).
+    target = Path(args.out) if args.out else Path("runs") / "out" / "theses" / name
     report = theses.run_theses(
         args.scenario,
         seed=args.seed,
@@ -98,9 +104,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     folder = output_dir(target, "theses")
-    from stackgame.equilibria.empirical import json_ready
-
-    text = json.dumps(json_ready(report), indent=2, sort_keys=True, allow_nan=False)
+    text = strict_json.dumps(report, sort_keys=True)
     (folder / "theses.json").write_text(text + "\n")
     with open(folder / "theses.csv", "w", newline="") as fh:
         fields = ["thesis", "claim", "text", "condition", "reference", "holds", "seeds"]

@@ -113,6 +113,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=run)
 
 
@@ -201,28 +202,30 @@ def _check_seats(scenario: str, seats: tuple[str, ...]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Play the tournament, write its files, print the ranking (or JSON)."""
-    import hashlib
-    import json
     import time
     from pathlib import Path
 
-    from stackgame.errors import UserError
-    from stackgame.manifest import output_dir, write_manifest
+    from stackgame import strict_json
+    from stackgame.commands.arguments import check_output_folder
+    from stackgame.errors import UserError, require
+    from stackgame.manifest import output_dir, output_name, write_manifest
     from stackgame.tournaments.tournament import Tournament
 
     if args.processes < 1:
         raise UserError(f"--processes: must be at least 1, got {args.processes}")
+    if args.backend == "dask" or args.scheduler:
+        require("distributed", needed_for="--backend dask")
+    check_output_folder(args.out)
     spec = spec_from_args(args)
-    digest = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
     # the default folder is per tournament: rerunning resumes it, another one never clashes
-    default = f"tournament-{spec.game}-seed{spec.seed}-{digest[:8]}"
+    default = output_name(f"tournament-{spec.game}", spec.seed, extra={"spec": spec.to_dict()})
     if getattr(args, "spec", None):
         stem = Path(args.spec).stem
         stem = stem if stem.startswith("tournament") else f"tournament-{stem}"
-        default = f"{stem}-seed{spec.seed}"
+        default = output_name(stem, spec.seed)
     out = output_dir(args.out, default)
     spec_path = Path(out) / "tournament.json"
-    spec_json = json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n"
+    spec_json = strict_json.dumps(spec.to_dict(), sort_keys=True) + "\n"
     if spec_path.exists() and spec_path.read_text() != spec_json:
         raise UserError(
             f"--out: {out} holds a different tournament (see {spec_path}); "
@@ -237,13 +240,21 @@ def run(args: argparse.Namespace) -> int:
 
         store = ResultStore(Path(out) / "matches")
     start = time.perf_counter()
+    if not args.no_progress:  # a few long matches leave a bar at 0 for a while: say what runs
+        n = len(tournament.schedule.matches)
+        print(
+            f"stackgame tournament: {n} match(es) of {spec.turns:,} turns"
+            + (" (each a simulation of the stack)" if spec.is_stack else "")
+            + f" on {args.processes} process(es), into {out}/",
+            file=sys.stderr,
+        )
     result = tournament.play(
         processes=args.processes,
         store=store,
         timeout=args.timeout,
         backend=args.backend,
         scheduler=args.scheduler,
-        progress=sys.stderr.isatty() or len(tournament.schedule.matches) >= 1000,
+        progress=not args.no_progress,
     )
     result.elapsed_seconds = time.perf_counter() - start
     extra = spec_from_file(args.spec, args.seed)[1] if getattr(args, "spec", None) else {}
@@ -254,10 +265,15 @@ def run(args: argparse.Namespace) -> int:
         gain = profit_gain(result, float(cal["nash_profit"]), float(cal["monopoly_profit"]))
         gain["paper_profit_gain"] = cal.get("paper_profit_gain")
         result.extra["calvano"] = gain
+        low, high = gain["ci_low"], gain["ci_high"]
+        interval = (
+            f"95% CI {low:.3f} to {high:.3f}"
+            if low == low and high == high  # not NaN: defined from two runs on
+            else "no 95% CI from one run"
+        )
         result.notes.append(
             f"Calvano et al. (2020) average profit gain: {gain['profit_gain']:.3f} "
-            f"(95% CI {gain['ci_low']:.3f} to {gain['ci_high']:.3f}) over "
-            f"{len(gain['per_match'])} runs; the paper reports about "
+            f"({interval}) over {len(gain['per_match'])} runs; the paper reports about "
             f"{cal.get('paper_profit_gain')} at convergence"
         )
     result.write(out, args.format)

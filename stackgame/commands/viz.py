@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument(
-        "--seed", type=int, default=42, help="the seed the page starts with (default 42)"
+        "--seed", type=int, default=0, help="the seed the page starts with (default 0, as run)"
     )
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.set_defaults(handler=run)
@@ -87,16 +87,10 @@ def check_address(host: str, port: int) -> None:
 
 def check_installed() -> None:
     """Raise :class:`~stackgame.errors.UserError` if the ``viz`` extra is missing."""
-    from importlib.util import find_spec
+    from stackgame.errors import require
 
-    from stackgame.errors import UserError
-
-    missing = [m for m in ("solara", "solara_assets", "ipyvuetify") if find_spec(m) is None]
-    if missing:
-        raise UserError(
-            f"the page needs {', '.join(missing)} (without solara_assets it would load its "
-            "scripts from a CDN): pip install 'stackgame[viz]'"
-        )
+    # without solara_assets the page would load its scripts from a CDN
+    require("solara", "solara_assets", "ipyvuetify", needed_for="the page")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -412,19 +412,6 @@ class PayoffTable:
         return out
 
 
-def json_ready(value: Any) -> Any:
-    """Replace non-finite floats (a standard error from one repetition) by ``None``."""
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def build_table(
     spec: GameSpec,
     *,
@@ -601,14 +588,22 @@ def profile_weights(strategies: Sequence[FloatArray]) -> dict[Profile, float]:
 
 
 def winners(outcome: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Find the layer and the firm with the largest mean value share in an outcome."""
+    """Find the layer and the firm with the largest mean value share in an outcome.
+
+    Shares within :data:`~stackgame.environment.summary.TIE_TOLERANCE` of the largest
+    tie, as in ``stackgame run``'s verdict: ``tied`` lists them by name and ``name`` is
+    the first of them.
+    """
+    from stackgame.environment.summary import leaders
+
     out: dict[str, Any] = {}
     for kind in ("layer", "firm"):
         prefix = f"value_share.{kind}."
         shares = {k[len(prefix) :]: v["mean"] for k, v in outcome.items() if k.startswith(prefix)}
+        shares = {k: v for k, v in shares.items() if v == v}  # NaN never leads
         if shares:
-            best = max(sorted(shares), key=lambda name: shares[name])
-            out[kind] = {"name": best, "value_share": shares[best]}
+            tied = leaders(shares)
+            out[kind] = {"name": tied[0], "value_share": shares[tied[0]], "tied": tied}
     return out
 
 

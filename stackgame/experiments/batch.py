@@ -86,7 +86,14 @@ _BATCH_KEYS = {
     "timeout": (int, float),
 }
 _METRIC_KEYS = {"keep": list, "per_round": bool, "per_firm": bool}
-_REPORT_KEYS = {"headline": list, "x": str, "facet": str, "title": str}
+_REPORT_KEYS = {
+    "headline": list,
+    "x": str,
+    "facet": str,
+    "title": str,
+    "ylabel": str,
+    "interval": str,
+}
 _TOP_KEYS = ("batch", "fixed", "parameters", "metrics", "report")
 
 POINT_COLUMN = "design_point"
@@ -200,7 +207,9 @@ class BatchSpec:
     report
         Options for ``stackgame report``: ``headline`` (metric patterns of the headline
         figure), ``x`` (its parameter), ``facet`` (one panel per value of this
-        parameter), ``title``.
+        parameter), ``title``, ``ylabel`` (the y axis, with units), ``interval``
+        (error bars: ``"sd"`` over replicates, the default, or ``"ci95"``, the 95%
+        t-interval of the mean).
     raw
         The parsed TOML (for the hash and the manifest).
     """
@@ -484,6 +493,8 @@ def parse_spec(
     _typed(source, "metrics", metrics, _METRIC_KEYS)
     report = raw.get("report", {})
     _typed(source, "report", report, _REPORT_KEYS)
+    if report.get("interval", "sd") not in ("sd", "ci95"):
+        raise _fail(source, "report.interval", f"use 'sd' or 'ci95' (got {report['interval']!r})")
 
     design = batch.get("design", "factorial")
     if design not in DESIGNS:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stackgame import strict_json
 from stackgame.errors import UserError
 
 __all__ = ["BatchData", "load_batch", "make_report", "sensitivity", "summary_tables"]
@@ -244,31 +245,49 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _against(ax: Any, ok: pd.DataFrame, param: str, metric: str, label: str | None = None) -> None:
-    """One metric against one parameter: mean and sd per value, or a scatter."""
+def _against(
+    ax: Any,
+    ok: pd.DataFrame,
+    param: str,
+    metric: str,
+    label: str | None = None,
+    interval: str = "sd",
+) -> None:
+    """One metric against one parameter: mean and sd (or 95% CI) per value, or a scatter."""
     col = ok[param]
     if _is_discrete(col):
-        g = ok.groupby(param, sort=True)[metric].agg(["mean", "std"])
+        g = ok.groupby(param, sort=True)[metric].agg(["mean", "std", "count"])
         xs: Any = g.index.to_numpy()
         if not _numeric(col):
             xs = np.arange(len(g))
             ax.set_xticks(xs, [str(v) for v in g.index], rotation=20, ha="right")
-        ax.errorbar(xs, g["mean"], yerr=g["std"].fillna(0), marker="o", capsize=3, label=label)
+        err = g["std"].fillna(0)
+        if interval == "ci95":
+            from scipy import stats
+
+            n = g["count"].to_numpy(dtype=float)
+            t = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)), 0.0)
+            err = err * t / np.sqrt(np.maximum(n, 1))
+        ax.errorbar(xs, g["mean"], yerr=err, marker="o", capsize=3, label=label)
     else:
         ax.scatter(col, ok[metric], s=8, alpha=0.6, label=label)
 
 
-def plot_metrics(data: BatchData, folder: Path) -> list[Path]:
+def plot_metrics(data: BatchData, folder: Path, progress: bool = False) -> list[Path]:
     """Write one figure per metric, one panel per varied parameter."""
+    import sys
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from tqdm import tqdm
 
     written = []
     ok = data.ok
     n = len(data.parameters)
-    for metric in data.metrics:
+    bar = tqdm(data.metrics, desc="figures", disable=not progress, delay=1.0, file=sys.stderr)
+    for metric in bar:
         fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.2), squeeze=False, sharey=True)
         for ax, param in zip(axes[0], data.parameters, strict=True):
             _against(ax, ok, param, metric)
@@ -308,23 +327,33 @@ def plot_headline(data: BatchData, folder: Path) -> Path | None:
         return None
     facet = spec.get("report", {}).get("facet")
     ok = data.ok
+    options = spec.get("report", {})
+    interval = options.get("interval", "sd")
     groups: list[tuple[str, pd.DataFrame]] = [("", ok)]
     if facet and facet in ok.columns and facet != x:
         groups = [(f"{facet} = {v}", g) for v, g in ok.groupby(facet, sort=True)]
     n = len(groups)
-    fig, axes = plt.subplots(1, n, figsize=(6.5 * n, 4.4), squeeze=False, sharey=True)
+    # Constrained layout makes room for the legend beside the axes, where it covers no point.
+    fig, axes = plt.subplots(
+        1, n, figsize=(6.5 * n + 2.5, 4.4), squeeze=False, sharey=True, layout="constrained"
+    )
     for ax, (label, frame) in zip(axes[0], groups, strict=True):
         for metric in metrics:
-            _against(ax, frame, x, metric, label=metric)
+            _against(ax, frame, x, metric, label=metric, interval=interval)
         ax.set_xlabel(x)
         ax.grid(alpha=0.3)
         if label:
             ax.set_title(label, fontsize=9)
-    axes[0][0].legend(fontsize=8, loc="best")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside right upper")
+    if options.get("ylabel"):
+        axes[0][0].set_ylabel(options["ylabel"])
+        for ax in axes[0]:
+            ax.axhline(0, color="black", linewidth=0.6)
     title = spec.get("report", {}).get("title") or spec.get("batch", {}).get("name", "batch")
     n_rep = data.manifest.get("replicates", 1)
-    fig.suptitle(f"{title}\n(mean and sd over {n_rep} replicate(s) per point)", fontsize=10)
-    fig.tight_layout()
+    bars = "95% t-interval of the mean" if interval == "ci95" else "sd"
+    fig.suptitle(f"{title}\n(mean and {bars} over {n_rep} replicate(s) per point)", fontsize=10)
     path = folder / "figure.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -385,7 +414,12 @@ def _jsonable(table: pd.DataFrame) -> Any:
 
 
 def make_report(
-    folder: str | Path, out: str | Path | None = None, *, seed: int = 0, plots: bool = True
+    folder: str | Path,
+    out: str | Path | None = None,
+    *,
+    seed: int = 0,
+    plots: bool = True,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Write the report of a batch and return it as a JSON-ready dict.
 
@@ -399,6 +433,8 @@ def make_report(
         Seed of the bootstrap confidence intervals of the sensitivity indices.
     plots
         Also write the figures.
+    progress
+        Show a progress bar of the figures on stderr (shown after a second).
 
     Returns
     -------
@@ -416,7 +452,7 @@ def make_report(
         head = plot_headline(data, target)
         if head is not None:
             files.append(head)
-        files.extend(plot_metrics(data, target))
+        files.extend(plot_metrics(data, target, progress=progress))
         if sens is not None:
             files.append(
                 plot_sensitivity(sens, data.manifest["design"], headline_metrics(data), target)
@@ -467,7 +503,7 @@ def make_report(
         "notes": notes,
         "files": sorted(str(p.relative_to(target)) for p in files) + ["summary.md", "summary.json"],
     }
-    (target / "summary.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    strict_json.write(target / "summary.json", report, sort_keys=True)
     report["markdown"] = "\n".join(md)
     report["folder"] = str(target)
     return report

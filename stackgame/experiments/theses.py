@@ -661,7 +661,8 @@ def render(report: Mapping[str, Any]) -> str:
     n = len(report["seeds"])
     lines = [
         f"theses on {report['scenario']}: {len(report['variants'])} variants x {n} seeds, "
-        f"{report['rounds']} rounds (statistic > 0 means the claim holds in that run)",
+        f"{report['rounds']} rounds (statistic > 0 means the claim holds in that run; "
+        "shares, margins and HHI as fractions, 0 to 1)",
         "",
         f"{'claim':6s}{'condition':44s}{'holds':>8s}  {'verdict':8s}{'statistic [95% CI]':>30s}",
     ]

@@ -5,13 +5,13 @@ Everything here reads a :class:`~stackgame.simulation.simulate.RunResult`; nothi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stackgame import strict_json
 from stackgame.simulation.simulate import RunResult
 
 
@@ -63,7 +63,8 @@ def render_text(result: RunResult) -> str:
     """The readable answer: value capture, margins vs the seed facts, moves, verdict."""
     s = result.summary
     out = [
-        f"Who wins the AI stack?  scenario {s['scenario']}, {s['rounds']} rounds, seed {s['seed']}",
+        f"Who wins? {s.get('title', s['scenario'])}  "
+        f"(scenario {s['scenario']}, {s['rounds']} rounds, seed {s['seed']})",
         "",
         table(
             ["layer", "value share", "spend share", "gross margin", "operating margin", "HHI"],
@@ -129,9 +130,11 @@ def render_text(result: RunResult) -> str:
         ]
     out += ["", "Integration:"]
     moves = s["integrations"]
-    out += [f"  round {e['round']:>3}  {e['firm']}: {e['text']}" for e in moves] or [
-        "  nobody integrated"
-    ]
+    status = {"planned": "  (planned: online after the run ends)", "failed": "  (not made)"}
+    out += [
+        f"  round {e['round']:>3}  {e['firm']}: {e['text']}{status.get(e.get('status', ''), '')}"
+        for e in moves
+    ] or ["  nobody integrated"]
     reg = s["regulator"]
     out += [
         "",
@@ -155,7 +158,7 @@ def write_tables(result: RunResult, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     p = folder / "summary.json"
-    p.write_text(json.dumps(result.summary, indent=2) + "\n")
+    strict_json.write(p, result.summary)
     paths.append(p)
     for name, frame in (("layers", result.per_round()), ("firms", result.per_firm_round())):
         csv = folder / f"{name}.csv"
@@ -183,6 +186,7 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
         FirmView,
         FlowView,
         draw_stack,
+        palette,
         plot_series,
         plot_stacked_shares,
     )
@@ -201,7 +205,8 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
     shares = {
         n: np.divide(v, total, out=np.zeros_like(v), where=total > 0) for n, v in shares.items()
     }
-    plot_stacked_shares(ax, rounds, shares, title="Value share by layer (cumulative profit)")
+    plot_stacked_shares(ax, rounds, shares, title="Value share by layer (cumulative profit)",
+                        colours=palette(result.layer_names))  # fmt: skip
     p = folder / "value_share_by_layer.png"
     fig.savefig(p)
     paths.append(p)
@@ -210,9 +215,11 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
     ax1, ax2 = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.07, right=0.88, wspace=0.55, top=0.88, bottom=0.14)
     plot_series(ax1, rounds, {n: by[n]["gross_margin"] for n in result.layer_names},
-                title="Gross margin by layer", percent=True)  # fmt: skip
+                title="Gross margin by layer", percent=True, ylabel="% of revenue",
+                colours=palette(result.layer_names))  # fmt: skip
     plot_series(ax2, rounds, {n: by[n]["operating_margin"] for n in result.layer_names},
-                title="Operating margin by layer", percent=True)  # fmt: skip
+                title="Operating margin by layer", percent=True, ylabel="% of revenue",
+                colours=palette(result.layer_names))  # fmt: skip
     p = folder / "margins_by_layer.png"
     fig.savefig(p)
     paths.append(p)
@@ -246,6 +253,7 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
         views,
         flows,
         title=f"{s['scenario']}: money flows over {s['rounds']} rounds",
+        colours=palette(result.firm_names),
     )
     p = folder / "stack_network.png"
     fig.savefig(p, dpi=110)

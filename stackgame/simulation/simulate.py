@@ -101,11 +101,16 @@ class RunResult:
         return {n: float(value[:, i].mean()) for i, n in enumerate(self.firm_names)}
 
     def metrics(self) -> dict[str, float]:
-        """Flat scalar metrics, keyed ``<metric>.layer.<name>`` / ``<metric>.firm.<name>``."""
+        """Flat scalar metrics, keyed ``<metric>.layer.<name>`` / ``<metric>.firm.<name>``.
+
+        Shares and margins are fractions; ``operating_profit.layer.<name>``,
+        ``final_spend`` and ``stack_profit`` are cumulative money (the scenario's unit).
+        """
         out: dict[str, float] = {}
         for row in self.summary["layers"]:
             for key in ("value_share", "spend_share", "gross_margin", "operating_margin", "hhi"):
                 out[f"{key}.layer.{row['name']}"] = float(row[key])
+            out[f"operating_profit.layer.{row['name']}"] = float(row["operating_profit"])
         for row in self.summary["firms"]:
             for key in ("value_share", "gross_margin", "operating_margin", "restraint_rate"):
                 out[f"{key}.firm.{row['name']}"] = float(row[key])

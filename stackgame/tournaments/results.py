@@ -46,7 +46,6 @@ Pairwise tests
 from __future__ import annotations
 
 import functools
-import json
 import math
 import warnings
 from collections.abc import Sequence
@@ -196,7 +195,9 @@ class TournamentResult:
 
     def to_json(self) -> str:
         """The summary as JSON text (sorted keys are not used: ranking order matters)."""
-        return json.dumps(self.to_dict(), indent=2)
+        from stackgame import strict_json
+
+        return strict_json.dumps(self.to_dict())
 
     def write(self, folder: str | Path, fmt: str = "csv") -> list[Path]:
         """Write the tables (``csv`` or ``parquet``) and ``result.json`` into ``folder``."""

@@ -20,22 +20,17 @@ from typing import Any
 
 import solara
 from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
 
 from stackgame.environment.scenario import TRIGGERS, builtin_names, resolve
 from stackgame.strategies.registry import all_strategies
-from stackgame.viz.components import (
-    CashPlot,
-    ConcentrationPlot,
-    EventLog,
-    MarginPlot,
-    PageModel,
-    StackNetwork,
-    ValueSharePlot,
-)
+from stackgame.viz.components import EventLog, PageModel, SeriesCharts, StackNetwork
 
 SCENARIO = "ai-stack-2026"
-SEED = os.environ.get("STACKGAME_VIZ_SEED", "42")
-"""The seed box's first value (``stackgame viz --seed K`` sets it)."""
+SEED = os.environ.get("STACKGAME_VIZ_SEED", "0")
+"""The seed box's first value: 0, as ``stackgame run`` (``stackgame viz --seed K`` sets it),
+so that the page's numbers are the CLI's. The box holds text; the model reads it as an
+integer (``"42"`` and ``42`` would be different streams in Mesa)."""
 SEATS = ("nvidia", "tsmc", "google", "aws", "openai", "anthropic")
 """The contested seats: the firms whose strategy the page lets you choose."""
 
@@ -115,8 +110,19 @@ def initial_kwargs(params: dict[str, Any]) -> dict[str, Any]:
 
 
 MODEL_PARAMS = model_params()
-COMPONENTS = [StackNetwork, EventLog, ValueSharePlot, MarginPlot, ConcentrationPlot, CashPlot]
 NAME = "stackgame: who wins the AI stack?"
+"""The page's title, in Mesa's app bar."""
+PLAY_INTERVAL = 101
+"""Milliseconds between rounds while playing: Mesa's default of 100, put on the grid of
+Mesa's slider (1, 11, ..., 491 ms), which would otherwise show 101 for 100."""
+
+STYLE = """
+/* Show every slider's value: Mesa's sliders (the play interval, the model's) leave
+   Vuetify's thumb label hidden until dragged, so a slider showed no value. */
+.v-slider__thumb-label-container { display: block !important; }
+.v-slider__thumb-label { transform: translateY(-20%) translateX(-50%) rotate(45deg) !important; }
+.v-slider--horizontal { margin-top: 26px; }
+"""
 
 
 def new_model() -> PageModel:
@@ -124,15 +130,43 @@ def new_model() -> PageModel:
     return PageModel(**initial_kwargs(MODEL_PARAMS))
 
 
-def stack_viz(model: PageModel) -> Any:
-    """The SolaraViz element of the page for ``model``."""
-    return SolaraViz(
-        model, components=COMPONENTS, model_params=MODEL_PARAMS, name=NAME, play_interval=400
-    )
+@solara.component
+def StackPage(model: PageModel | solara.Reactive[PageModel]) -> Any:
+    """Mesa's ``SolaraViz`` (app bar, controls, parameters) and the stack's components.
+
+    Mesa 3.3.1's ``SolaraViz`` puts its components under a row of tabs named "Page 0",
+    "Page 1", ... (``ComponentsView``), with no way to name them; a one-page app showed a
+    lone "PAGE 0" tab above the stack. So ``SolaraViz`` gets no components (it then draws
+    no tabs) and the page lays them out itself, under the title in the app bar. Reset
+    replaces the model in the reactive variable both share.
+    """
+    reactive = model if isinstance(model, solara.Reactive) else solara.use_reactive(model)
+    solara.Style(STYLE)
+    SolaraViz(
+        reactive, components=[], model_params=MODEL_PARAMS, name=NAME,
+        play_interval=PLAY_INTERVAL,
+    )  # fmt: skip
+    Dashboard(reactive.value)
+
+
+@solara.component
+def Dashboard(model: PageModel) -> None:
+    """The stack's components, redrawn after every step.
+
+    Mesa's step counter is read once, here, and passed down: Solara renders once per
+    component that reads it, and a reader higher up (the page) would redraw Mesa's whole
+    sidebar with every round.
+    """
+    counter = update_counter.get()
+    with solara.Column(style={"padding": "4px 12px"}):
+        with solara.Columns([3, 2], gutters_dense=True):
+            StackNetwork(model, counter)
+            EventLog(model, counter)
+        SeriesCharts(model, counter)
 
 
 model = new_model()
-page = stack_viz(model)
+page = StackPage(model)
 """The page as in Mesa's examples (one model; what a notebook displays)."""
 
 
@@ -144,4 +178,4 @@ def Page() -> Any:
     builds its own, so two analysts on one server do not step each other's model.
     """
     session_model = solara.use_memo(new_model, [])
-    return stack_viz(session_model)
+    return StackPage(session_model)

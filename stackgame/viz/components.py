@@ -1,46 +1,51 @@
 """Solara components of the SolaraViz page, and what they read from a running model.
 
-The page (``stackgame/viz/app.py``) passes these components to Mesa's ``SolaraViz``; each
+The page (``stackgame/viz/app.py``) shows these components beside Mesa's controls; each
 receives the current :class:`~stackgame.environment.model.StackModel` and redraws when
 Mesa's ``update_counter`` ticks (after every step) or when Reset builds a new model.
 
 * :func:`StackNetwork`: the round, the value share so far, and the stack as a layered
-  network (:func:`stackgame.viz.layout.draw_stack`).
-* :func:`ValueSharePlot`, :func:`MarginPlot`, :func:`ConcentrationPlot`,
-  :func:`CashPlot`: the time series of the DataCollector.
+  network (:func:`stackgame.viz.charts.network_chart`).
+* :func:`SeriesCharts`: value share, margins, HHI and cash, from the DataCollector.
 * :func:`EventLog`: integrations, investigations, triggers and events, by round.
 
+Charts are ECharts options (:mod:`stackgame.viz.charts`) that the browser draws: each
+round sends a few kilobytes of data instead of five server-rendered PNGs. Colours come
+from one function (:func:`stackgame.viz.layout.palette`) over all the scenario's firms
+(or layers), as in the PNG files of ``stackgame run``.
+
 The reading functions (:func:`firm_views`, :func:`flow_views`, :func:`round_notes`,
-:func:`log_rows`, ...) are plain functions so that tests and scripts can call them
-without a browser. No Markdown component is used: Solara's Markdown fetches KaTeX from
-a CDN, and the page must render offline.
+:func:`log_rows`, the ``*_option`` functions) are plain functions so that tests and
+scripts can call them without a browser. No Markdown component is used: Solara's Markdown
+fetches KaTeX from a CDN, and the page must render offline.
 """
 
 from __future__ import annotations
 
 import html
-import io
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import solara
-from matplotlib.figure import Figure
 from mesa.visualization.utils import update_counter
 
 from stackgame.environment.model import StackModel, to_seed
+from stackgame.viz.charts import line_chart, network_chart, stacked_share_chart
+from stackgame.viz.echarts import Chart
 from stackgame.viz.layout import (
     FINAL_DEMAND,
+    INVESTIGATED,
     FirmView,
     FlowView,
-    draw_stack,
-    plot_series,
-    plot_stacked_shares,
-    series_figure,
+    legend_entries,
+    palette,
+    round_label,
 )
 
-if TYPE_CHECKING:
-    import pandas as pd
+MONEY = "$ bn"
+"""The page's money unit: the scenarios it offers are the AI stack's, in $ billions (the
+header of ``ai-stack-2026.toml``)."""
 
 KIND_LABELS = {
     "integration": "integration",
@@ -195,117 +200,148 @@ def log_rows(model: StackModel, limit: int = 40) -> list[tuple[int, str, str, st
     return rows[::-1][:limit]
 
 
-def model_frame(model: StackModel) -> pd.DataFrame:
-    """The DataCollector's model variables, indexed by round."""
-    df = model.datacollector.get_model_vars_dataframe()
-    if "round" in df.columns:
-        df = df.set_index("round")
-    return df
+Series = Mapping[str, np.ndarray]
+"""The DataCollector's model variables: reporter name -> one value per round collected."""
 
 
-def layer_columns(df: pd.DataFrame, prefix: str, layers: Sequence[str]) -> dict[str, Any]:
-    """The ``<prefix>.<layer>`` columns of ``df`` as a dict layer -> values."""
-    return {name: df[f"{prefix}.{name}"].to_numpy() for name in layers if f"{prefix}.{name}" in df}
+def model_series(model: StackModel) -> Series:
+    """The DataCollector's model variables as arrays, ``"round"`` among them.
+
+    Read from Mesa's ``model_vars`` columns directly: building the pandas frame
+    (``get_model_vars_dataframe``) cost more than all the charts' options together.
+    """
+    return {name: np.asarray(values) for name, values in model.datacollector.model_vars.items()}
 
 
-def png(figure: Figure) -> bytes:
-    """The figure as PNG bytes (what the page shows)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+def layer_columns(table: Series, prefix: str, layers: Sequence[str]) -> dict[str, np.ndarray]:
+    """The ``<prefix>.<layer>`` series of ``table`` as a dict layer -> values."""
+    return {name: table[f"{prefix}.{name}"] for name in layers if f"{prefix}.{name}" in table}
 
 
-# -- figures ---------------------------------------------------------------------------------
+def firm_colours(model: StackModel) -> dict[str, str]:
+    """One colour per firm, over *all* the scenario's firms in scenario order (stable)."""
+    return palette(f.name for f in model.firms)
 
 
-def network_figure(model: StackModel) -> Figure:
+def layer_colours(model: StackModel) -> dict[str, str]:
+    """One colour per layer, bottom first."""
+    return palette(model.layer_names)
+
+
+def x_label(model: StackModel) -> str:
+    """The time axis, in the scenario's own period (``"round (quarter)"``)."""
+    return round_label(model.scenario.round_length)
+
+
+# -- charts (ECharts options: the browser draws them) ---------------------------------------
+
+
+def network_option(model: StackModel, money: str = MONEY) -> dict[str, Any]:
     """The stack as a layered network after the last round."""
-    return draw_stack(
-        model.layer_names,
-        firm_views(model),
-        flow_views(model),
-        title=f"{model.scenario.name}: round {model.round}",
-        notes=round_notes(model),
-        figure=Figure(figsize=(6.2, 4.1), dpi=100),
-    )
+    return network_chart(
+        model.layer_names, firm_views(model), flow_views(model),
+        colours=firm_colours(model), money=money,
+    )  # fmt: skip
 
 
-def value_share_figure(model: StackModel) -> Figure:
+def value_share_option(model: StackModel, table: Series | None = None) -> dict[str, Any]:
     """Cumulative value share by layer, stacked (losses stacked below zero)."""
-    df = model_frame(model)
-    fig, ax = series_figure()
-    plot_stacked_shares(
-        ax, df.index.to_numpy(), layer_columns(df, "value_share", model.layer_names),
+    df = model_series(model) if table is None else table
+    return stacked_share_chart(
+        df["round"], layer_columns(df, "value_share", model.layer_names),
         title="Value share by layer (cumulative operating profit)",
+        ylabel="share of the stack's profit (%)", xlabel=x_label(model),
+        colours=layer_colours(model),
     )  # fmt: skip
-    return fig
 
 
-def margin_figure(model: StackModel) -> Figure:
+def margin_option(model: StackModel, table: Series | None = None) -> dict[str, Any]:
     """Operating margin by layer (solid) and gross margin (dotted), each round."""
-    df = model_frame(model)
-    fig, ax = series_figure()
-    rounds = df.index.to_numpy()
-    plot_series(
-        ax, rounds, layer_columns(df, "operating_margin", model.layer_names),
-        title="Margins by layer (operating solid, gross dotted)", percent=True,
+    df = model_series(model) if table is None else table
+    return line_chart(
+        df["round"], layer_columns(df, "operating_margin", model.layer_names),
+        dotted=layer_columns(df, "gross_margin", model.layer_names),
+        title="Margins by layer (operating solid, gross dotted)",
+        ylabel="% of revenue", xlabel=x_label(model), percent=True,
+        colours=layer_colours(model),
     )  # fmt: skip
-    gross = layer_columns(df, "gross_margin", model.layer_names)
-    for line, values in zip(list(ax.lines), gross.values(), strict=False):
-        marker = "x" if rounds.size < 3 else None
-        ax.plot(rounds, values, color=line.get_color(), lw=1.0, ls=":", marker=marker, ms=4)
-    return fig
 
 
-def concentration_figure(model: StackModel) -> Figure:
-    """Herfindahl-Hirschman index of quantity shares by layer, each round."""
-    df = model_frame(model)
-    fig, ax = series_figure()
-    plot_series(
-        ax, df.index.to_numpy(), layer_columns(df, "hhi", model.layer_names),
-        title="Concentration by layer (HHI, 0 to 1)",
+def concentration_option(model: StackModel, table: Series | None = None) -> dict[str, Any]:
+    """Herfindahl-Hirschman index of quantity shares by layer, in per cent (as the CLI)."""
+    df = model_series(model) if table is None else table
+    option = line_chart(
+        df["round"], layer_columns(df, "hhi", model.layer_names),
+        title="Concentration by layer (HHI of quantity shares)",
+        ylabel="HHI (%; 100% = one seller)", xlabel=x_label(model), percent=True,
+        colours=layer_colours(model),
     )  # fmt: skip
-    ax.set_ylim(0, 1.02)
-    return fig
+    option["yAxis"].update(min=0, max=100)
+    return option
 
 
-def cash_figure(model: StackModel) -> Figure:
-    """Cash of the named firms, each round (the scenario's money unit)."""
-    df = model_frame(model)
+def cash_option(
+    model: StackModel, table: Series | None = None, money: str = MONEY
+) -> dict[str, Any]:
+    """Cash of each firm, each round, in the scenario's money."""
+    df = model_series(model) if table is None else table
     labels = {f.name: f.label for f in model.firms}
-    series = {
-        labels.get(c[len("cash.") :], c[len("cash.") :]): df[c].to_numpy()
-        for c in df.columns
-        if c.startswith("cash.")
-    }
-    fig, ax = series_figure()
-    plot_series(ax, df.index.to_numpy(), series, title="Cash of the named firms")
-    return fig
+    colours = firm_colours(model)
+    names = [f.name for f in model.firms if f"cash.{f.name}" in df]
+    return line_chart(
+        df["round"], {labels[n]: df[f"cash.{n}"] for n in names},
+        title="Cash by firm", ylabel=f"cash ({money})", xlabel=x_label(model),
+        colours={labels[n]: colours[n] for n in names},
+    )  # fmt: skip
 
 
 # -- Solara components -------------------------------------------------------------------
 
 
-@solara.component
-def FigureImage(figure: Figure, alt: str) -> None:
-    """A matplotlib figure as a PNG that fills its grid cell's width."""
-    solara.HTML(
-        tag="img",
-        attributes={"src": "data:image/png;base64," + _b64(png(figure)), "alt": alt},
-        style="width: 100%; height: auto;",
+def _ticks(counter: int | None) -> int:
+    """Mesa's step counter: the one given, or read here (which redraws on every step).
+
+    Each component that reads ``update_counter`` is a listener, and Solara renders the page
+    once per listener after a step: the page reads it once and passes it down.
+    """
+    return update_counter.get() if counter is None else counter
+
+
+def legend_html(money: str = MONEY) -> str:
+    """The network's legend as HTML: every entry of :func:`legend_entries`, with its mark."""
+    text = legend_entries(money)
+    grey = "#adb5bd"
+    marks = {
+        "restrain": f'<span style="color:{grey}">\u25cf</span>',
+        "extract": f'<span style="color:{grey}">\u25b2</span>',
+        "mixed": f'<span style="color:{grey}">\u25c6</span>',
+        "investigated": f'<span style="color:{INVESTIGATED}">\u25ef</span>',
+        "loss": '<span style="border:1px dashed #212529;border-radius:50%;'
+        'display:inline-block;width:9px;height:9px"></span>',
+        "integrated": f'<span style="background:{grey};opacity:.5;border-radius:4px;'
+        'display:inline-block;width:9px;height:14px"></span>',
+        "supply": '<span style="border-top:3px solid #6c757d;display:inline-block;'
+        'width:18px;vertical-align:middle"></span>',
+        "internal": '<span style="border-top:2px dotted #6c757d;display:inline-block;'
+        'width:18px;vertical-align:middle"></span>',
+    }
+    items = "".join(
+        f'<span class="stackgame-legend-item" style="margin-right:12px">{marks[k]} '
+        f"{html.escape(label)}</span>"
+        for k, label in text.items()
     )
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode("ascii")
+    return items + '<span style="color:#6c757d">fill: the firm\u2019s colour</span>'
 
 
 @solara.component
-def StackNetwork(model: StackModel) -> None:
-    """The round, the value share so far, and the stack as a layered network."""
-    update_counter.get()
+def StackNetwork(model: StackModel, counter: int | None = None) -> None:
+    """The round, the value share so far, and the stack as a layered network.
+
+    ``counter`` is Mesa's step counter, passed down by a parent that reads it (see
+    :func:`stackgame.viz.app.StackPage`); without it the component reads it itself, as a
+    component given to Mesa's ``SolaraViz`` does.
+    """
+    _ticks(counter)
     solara.use_effect(lambda: model.release, [model])  # free the old model after Reset
     with solara.Column(gap="2px"):
         if model.input_error:
@@ -327,41 +363,39 @@ def StackNetwork(model: StackModel) -> None:
             attributes={"class": "stackgame-value-share"},
             style="font-size: 12px;",
         )
-        FigureImage(network_figure(model), alt="the stack as a layered network")
+        solara.HTML(
+            tag="div",
+            unsafe_innerHTML=legend_html(),
+            attributes={"class": "stackgame-legend"},
+            style="font-size: 11px;",
+        )
+        Chart(network_option(model), "network", height=430)
+        notes = round_notes(model)
+        solara.HTML(
+            tag="div",
+            unsafe_innerHTML="<br>".join(html.escape(n) for n in notes[:4]),
+            attributes={"class": "stackgame-notes"},
+            style="font-size: 11px; color: #c1121f; min-height: 1em;",
+        )
 
 
 @solara.component
-def ValueSharePlot(model: StackModel) -> None:
-    """Stacked area of the value share by layer."""
-    update_counter.get()
-    FigureImage(value_share_figure(model), alt="value share by layer")
+def SeriesCharts(model: StackModel, counter: int | None = None) -> None:
+    """Value share, margins, HHI and cash: the DataCollector read once per round."""
+    counter = _ticks(counter)
+    df = solara.use_memo(lambda: model_series(model), [model, counter])
+    with solara.Columns([1, 1], gutters_dense=True):
+        Chart(value_share_option(model, df), "value share by layer")
+        Chart(margin_option(model, df), "margins by layer")
+    with solara.Columns([1, 1], gutters_dense=True):
+        Chart(concentration_option(model, df), "concentration by layer")
+        Chart(cash_option(model, df), "cash by firm")
 
 
 @solara.component
-def MarginPlot(model: StackModel) -> None:
-    """Gross and operating margins by layer."""
-    update_counter.get()
-    FigureImage(margin_figure(model), alt="margins by layer")
-
-
-@solara.component
-def ConcentrationPlot(model: StackModel) -> None:
-    """HHI by layer."""
-    update_counter.get()
-    FigureImage(concentration_figure(model), alt="concentration by layer")
-
-
-@solara.component
-def CashPlot(model: StackModel) -> None:
-    """Cash of the named firms."""
-    update_counter.get()
-    FigureImage(cash_figure(model), alt="cash of the named firms")
-
-
-@solara.component
-def EventLog(model: StackModel) -> None:
+def EventLog(model: StackModel, counter: int | None = None) -> None:
     """Integrations, investigations, triggers and events, newest first."""
-    update_counter.get()
+    _ticks(counter)
     rows = log_rows(model)
     body = "".join(
         f"<tr><td>{r}</td><td>{html.escape(kind)}</td><td>{html.escape(firm)}</td>"

@@ -3,16 +3,20 @@
 Pure functions over plain data: no Mesa, no Solara. A spring layout scatters a supply
 chain; here each layer of the stack is one row (foundry at the bottom, applications at
 the top), as in a Sugiyama layered drawing (Sugiyama, Tagawa and Toda 1981): rows are
-fixed, and within a row nodes are ordered by the barycentre of their suppliers to cut
-crossings.
+fixed, and within a row each firm keeps its own column from round to round.
 
 * A node is one *operation*: a firm in one layer (``"nvidia@chips"``). A vertically
   integrated firm has one node per layer, all in the same column, and is drawn as one
   box spanning its rows.
 * An edge is a supply flow from a seller in one layer to a buyer one layer up; its
   width is the money flowing (dollars per round), scaled to the largest flow.
-* A node's area grows with the firm's cumulative operating profit; its colour is this
-  round's pricing posture. Investigations and events are marked on the firm.
+* A node's area grows with the firm's cumulative operating profit; its colour is the
+  firm's own (:func:`palette`, the same in every plot), its shape this round's pricing
+  posture. Investigations and events are marked on the firm.
+
+The geometry (graph, columns, widths, sizes, colours) is computed here once for both
+drawings of the stack: :func:`draw_stack` (matplotlib, the PNG files of ``stackgame
+run``) and the browser page's chart (:mod:`stackgame.viz.charts`).
 """
 
 from __future__ import annotations
@@ -32,16 +36,44 @@ from numpy.typing import ArrayLike
 FINAL_DEMAND = "final demand"
 """Name of the node that stands for consumers above the top layer."""
 
-POSTURE_COLOURS: dict[str, str] = {
-    "restrain": "#2a9d8f",
-    "extract": "#e76f51",
-    "mixed": "#9b5de5",
-    "none": "#adb5bd",
-}
-"""Node colour by this round's headline posture."""
+PALETTE: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#f032e6", "#000075", "#8c564b", "#94d2bd",
+    "#e6194b", "#e9c46a", "#e377c2", "#2b2d42", "#4363d8", "#800000", "#dcbeff",
+    "#4cc9f0", "#808000", "#7209b7", "#6a4c93", "#0a9396", "#7f7f7f",
+)  # fmt: skip
+"""Twenty colours, every pair at least 28 apart in CIELAB (as far apart as tab10's closest
+pair), none too pale for a line on white: chosen greedily, farthest first, from tab10,
+Trubetskoy's 20 distinct colours and a few darker hues. Matplotlib's tab10 has only ten
+(a stack of 15 firms drew Nvidia and OpenAI in the same green) and tab20 pairs a colour
+with a lighter shade of itself."""
 
-LAYER_COLOURS = ("#264653", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#8d99ae", "#6d597a")
-"""One colour per layer, bottom first, shared by every plot on the page."""
+
+def palette(names: Iterable[str]) -> dict[str, str]:
+    """One colour per name, in the order given: the single source of colour of every plot.
+
+    Pass *all* the names a run can show, in a fixed order (a scenario's firms in scenario
+    order, its layers bottom first), not only those in view: a firm then keeps its colour
+    from round to round, across the page's plots and in every PNG file. Distinct for up
+    to ``len(PALETTE)`` (20) names; beyond that the colours repeat.
+
+    Parameters
+    ----------
+    names
+        Series names (firm names or layer names), each once.
+
+    Returns
+    -------
+    dict
+        Name -> hex colour.
+    """
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
+
+
+POSTURE_MARKERS: dict[str, str] = {"restrain": "o", "extract": "^", "mixed": "D", "none": "o"}
+"""Node shape by this round's headline posture (the node's colour is the firm's)."""
+
+INVESTIGATED = "#c1121f"
+"""Outline of a firm the regulator is investigating, and the colour of the notes."""
 
 
 @dataclass(frozen=True)
@@ -173,21 +205,24 @@ def _buyer_node(
 def layered_positions(
     graph: nx.DiGraph, layers: Sequence[str], firms: Sequence[FirmView]
 ) -> dict[str, tuple[float, float]]:
-    """Positions of the operations: one row per layer, integrated firms in one column.
+    """Positions of the operations: one row per layer, each firm in a column of its own.
 
     The drawing has ``C`` integer columns, ``C`` being the most firms any row holds
     (an integrated firm counts in every row from its lowest to its highest layer).
     Integrated firms are anchors: each takes one column, spread evenly, in all the rows
-    it spans. The other firms of each row take the free columns, in the order of the
-    barycentre of their trading partners' columns (Sugiyama et al. 1981): a sweep up the
-    stack using suppliers, then a sweep down using suppliers and customers. Within a
-    row, free columns are chosen to keep that order and stay as close as possible to
-    each firm's barycentre (a small dynamic programme). Scenario order breaks ties.
+    it spans. The other firms of each row take the free columns in scenario order, each
+    as near its evenly spread place as the order allows (a small dynamic programme).
+
+    The columns depend only on who operates where, never on this round's money: a firm
+    keeps its place while the structure stands (an integration or an exit moves it), so
+    a reader can follow it from round to round. An earlier version ordered each row by
+    the barycentre of this round's flows (Sugiyama et al. 1981), which cut crossings but
+    moved firms about within their layer whenever the flows shifted.
 
     Parameters
     ----------
     graph
-        The graph from :func:`stack_graph`.
+        The graph from :func:`stack_graph` (its nodes are placed; its edges are not read).
     layers
         Layer names, bottom first (row ``i`` is drawn at ``y = i``).
     firms
@@ -199,6 +234,19 @@ def layered_positions(
         Node -> ``(x, y)`` with ``x`` in ``0 .. C - 1``; final demand sits above the top
         row, in the middle.
     """
+    column = firm_columns(layers, firms)
+    columns = max(column.values(), default=0.0) + 1
+    positions = {}
+    for node, data in graph.nodes(data=True):
+        if node == FINAL_DEMAND:
+            positions[node] = ((columns - 1) / 2, float(len(layers)))
+        else:
+            positions[node] = (column[data["firm"]], float(data["row"]))
+    return positions
+
+
+def firm_columns(layers: Sequence[str], firms: Sequence[FirmView]) -> dict[str, float]:
+    """The column of each firm (see :func:`layered_positions`): structure only."""
     row = {name: i for i, name in enumerate(layers)}
     spans = {f.name: _span(f, row) for f in firms}
     anchors = sorted(
@@ -218,29 +266,15 @@ def layered_positions(
         a: float(round((k + 0.5) * columns / len(anchors) - 0.5)) for k, a in enumerate(anchors)
     }
     column.update(_spread_anchors(anchors, spans, columns, column))
-    order = {f.name: k for k, f in enumerate(firms)}
-    sweeps = [(range(len(layers)), False), (range(len(layers) - 1, -1, -1), True)]
-    for rows, both in sweeps:
-        for i in rows:
-            names = singles[i]
-            if not names:
-                continue
-            even = {n: (k + 0.5) * columns / len(names) - 0.5 for k, n in enumerate(names)}
-            want = {}
-            for n in names:
-                centre = _barycentre(graph, node_id(n, layers[i]), column, both)
-                want[n] = centre if centre is not None else even[n]
-            ranked = sorted(names, key=lambda n: (want[n], order[n]))
-            taken = {column[a] for a in spanning(i)}
-            free = [float(c) for c in range(columns) if float(c) not in taken]
-            column.update(zip(ranked, _assign(free, [want[n] for n in ranked]), strict=True))
-    positions = {}
-    for node, data in graph.nodes(data=True):
-        if node == FINAL_DEMAND:
-            positions[node] = ((columns - 1) / 2, float(len(layers)))
-        else:
-            positions[node] = (column[data["firm"]], float(data["row"]))
-    return positions
+    for i in range(len(layers)):
+        names = singles[i]
+        if not names:
+            continue
+        even = [(k + 0.5) * columns / len(names) - 0.5 for k in range(len(names))]
+        taken = {column[a] for a in spanning(i)}
+        free = [float(c) for c in range(columns) if float(c) not in taken]
+        column.update(zip(names, _assign(free, even), strict=True))
+    return column
 
 
 def _spread_anchors(
@@ -268,23 +302,6 @@ def _spread_anchors(
             break
         placed[a] = float(c)
     return placed
-
-
-def _barycentre(
-    graph: nx.DiGraph, node: str, column: Mapping[str, float], customers: bool
-) -> float | None:
-    partners = [(p, graph.edges[p, node]["dollars"]) for p in graph.predecessors(node)]
-    if customers:
-        partners += [(s, graph.edges[node, s]["dollars"]) for s in graph.successors(node)]
-    xs, ws = [], []
-    for other, dollars in partners:
-        firm = graph.nodes[other]["firm"]
-        if firm in column:
-            xs.append(column[firm])
-            ws.append(dollars)
-    if not xs:
-        return None
-    return float(np.average(xs, weights=ws))
 
 
 def _assign(free: list[float], wants: list[float]) -> list[float]:
@@ -338,14 +355,6 @@ def node_sizes(
     return sizes
 
 
-def _money(dollars: float) -> str:
-    magnitude = abs(dollars)
-    for unit, scale in (("tn", 1e12), ("bn", 1e9), ("m", 1e6), ("k", 1e3)):
-        if magnitude >= scale:
-            return f"${dollars / scale:.1f}{unit}"
-    return f"${dollars:.0f}"
-
-
 def draw_stack(
     layers: Sequence[str],
     firms: Sequence[FirmView],
@@ -354,6 +363,8 @@ def draw_stack(
     title: str = "",
     notes: Sequence[str] = (),
     figure: Figure | None = None,
+    colours: Mapping[str, str] | None = None,
+    money: str = "money",
 ) -> Figure:
     """Draw the stack as a layered network into a matplotlib ``Figure``.
 
@@ -371,6 +382,12 @@ def draw_stack(
         Lines printed under the drawing (this round's regulator actions and events).
     figure
         Figure to draw into (cleared first); a new one if ``None``.
+    colours
+        Firm name -> colour; :func:`palette` of ``firms`` if ``None``. Pass the palette
+        of *all* the scenario's firms so that a firm acquired or exited does not shift
+        the others' colours.
+    money
+        The money unit, for the legend's supply entry (``"$ bn"``).
 
     Returns
     -------
@@ -378,21 +395,22 @@ def draw_stack(
         The figure, with one axes.
     """
     flows = list(flows)
+    colours = colours if colours is not None else palette(f.name for f in firms)
     graph = stack_graph(layers, firms, flows)
     pos = layered_positions(graph, layers, firms)
     fig = figure if figure is not None else Figure(figsize=(7.5, 5.6), dpi=90)
     fig.clear()
     ax = fig.add_subplot()
-    fig.subplots_adjust(left=0.13, right=0.99, top=0.88, bottom=0.02 + 0.04 * min(len(notes), 4))
+    fig.subplots_adjust(left=0.13, right=0.99, top=0.86, bottom=0.02 + 0.04 * min(len(notes), 4))
     columns = max((x for x, _ in pos.values()), default=0.0) + 1.0
     ax.set_xlim(-0.6, columns - 0.4)
     top = len(layers) + (0.6 if FINAL_DEMAND in graph else -0.3)
     ax.set_ylim(-0.7, top)
     by_name = {f.name: f for f in firms}
     row = {name: i for i, name in enumerate(layers)}
-    for i, _ in enumerate(layers):
-        ax.axhspan(i - 0.45, i + 0.45, color=LAYER_COLOURS[i % len(LAYER_COLOURS)], alpha=0.07)
-    _draw_spans(ax, firms, pos, row, layers)
+    for i, colour in enumerate(palette(layers).values()):
+        ax.axhspan(i - 0.45, i + 0.45, color=colour, alpha=0.06)
+    _draw_spans(ax, firms, pos, row, layers, colours)
     _draw_edges(ax, graph, pos)
     unit = _points_per_unit(fig, ax, columns, top + 0.7)
     sizes = node_sizes(firms, smallest=(0.16 * unit) ** 2, largest=(0.5 * unit) ** 2)
@@ -407,8 +425,9 @@ def draw_stack(
             [x],
             [y],
             s=sizes[firm.name],
-            color=POSTURE_COLOURS.get(firm.posture, POSTURE_COLOURS["none"]),
-            edgecolors="#c1121f" if firm.investigated else "#212529",
+            marker=POSTURE_MARKERS.get(firm.posture, "o"),
+            color=colours.get(firm.name, "#adb5bd"),
+            edgecolors=INVESTIGATED if firm.investigated else "#212529",
             linewidths=3.0 if firm.investigated else 0.8,
             linestyle="--" if firm.profit < 0 else "-",
             zorder=3,
@@ -425,18 +444,20 @@ def draw_stack(
         ax.spines[side].set_visible(False)
     if title:
         fig.text(0.01, 0.99, title, fontsize=10, fontweight="bold", va="top")
+    handles = legend_handles(money)
     ax.legend(
-        handles=_legend(),
+        handles=handles,
         loc="lower left",
         bbox_to_anchor=(0.0, 1.0),
-        ncols=len(_legend()),
+        ncols=(len(handles) + 1) // 2,
         fontsize=7,
         frameon=False,
-        handletextpad=0.3,
-        columnspacing=1.0,
+        handlelength=2.2,
+        handletextpad=0.6,
+        columnspacing=1.4,
     )
     if notes:
-        fig.text(0.01, 0.01, "\n".join(notes[:4]), fontsize=7, va="bottom", color="#c1121f")
+        fig.text(0.01, 0.01, "\n".join(notes[:4]), fontsize=7, va="bottom", color=INVESTIGATED)
     return fig
 
 
@@ -454,6 +475,7 @@ def _draw_spans(
     pos: Mapping[str, tuple[float, float]],
     row: Mapping[str, int],
     layers: Sequence[str],
+    colours: Mapping[str, str],
 ) -> None:
     for firm in firms:
         lo, hi = _span(firm, row)
@@ -465,8 +487,8 @@ def _draw_spans(
             0.64,
             hi - lo + 0.64,
             boxstyle="round,pad=0.02,rounding_size=0.25",
-            facecolor=POSTURE_COLOURS.get(firm.posture, POSTURE_COLOURS["none"]),
-            alpha=0.18,
+            facecolor=colours.get(firm.name, "#adb5bd"),
+            alpha=0.15,
             edgecolor="#495057",
             linewidth=1.0,
             zorder=1,
@@ -527,21 +549,55 @@ def _draw_marks(
         )
 
 
-def _legend() -> list[Line2D | Patch]:
+def legend_entries(money: str = "money") -> dict[str, str]:
+    """What the network's marks mean: key -> legend text, the same on the page and in PNGs.
+
+    Every mark :func:`draw_stack` can draw has an entry: the three posture shapes, the
+    investigation outline, the dashed outline of a firm with a loss so far, the box of
+    an integrated firm, a supply flow (width is money per round) and a dotted flow inside
+    an integrated firm; the fill colour is the firm's own (:func:`palette`).
+    """
+    return {
+        "restrain": "restrain",
+        "extract": "extract",
+        "mixed": "mixed",
+        "investigated": "investigated",
+        "loss": "loss so far",
+        "integrated": "integrated firm",
+        "supply": f"supply ({money} per round)",
+        "internal": "own supply",
+    }
+
+
+def legend_handles(money: str = "money") -> list[Line2D | Patch]:
+    """Matplotlib legend handles for :func:`legend_entries`, in its order."""
+    text = legend_entries(money)
+    grey = "#adb5bd"
     handles: list[Line2D | Patch] = [
-        Line2D([], [], marker="o", ls="", color=POSTURE_COLOURS[k], label=k, markersize=7)
+        Line2D([], [], marker=POSTURE_MARKERS[k], ls="", mfc=grey, mec="#212529", mew=0.8,
+               label=text[k], markersize=7)
         for k in ("restrain", "extract", "mixed")
-    ]
-    handles.append(
-        Line2D([], [], marker="o", ls="", mfc="white", mec="#c1121f", mew=2.5, label="investigated")
-    )
-    handles.append(Patch(facecolor="#adb5bd", alpha=0.4, edgecolor="#495057", label="integrated"))
-    handles.append(Line2D([], [], color="#6c757d", lw=4, label="supply ($)"))
+    ]  # fmt: skip
+    handles += [
+        Line2D([], [], marker="o", ls="", mfc="white", mec=INVESTIGATED, mew=2.5,
+               label=text["investigated"], markersize=7),
+        Patch(facecolor="white", edgecolor="#212529", linestyle="--", label=text["loss"]),
+        Patch(facecolor=grey, alpha=0.4, edgecolor="#495057", label=text["integrated"]),
+        Line2D([], [], color="#6c757d", lw=3, solid_capstyle="butt", label=text["supply"]),
+        Line2D([], [], color="#6c757d", lw=1.5, ls=":", label=text["internal"]),
+    ]  # fmt: skip
     return handles
 
 
 def plot_stacked_shares(
-    ax: Axes, rounds: ArrayLike, shares: Mapping[str, ArrayLike], *, title: str
+    ax: Axes,
+    rounds: ArrayLike,
+    shares: Mapping[str, ArrayLike],
+    *,
+    title: str,
+    ylabel: str = "share of the stack's profit (%)",
+    xlabel: str = "round",
+    colours: Mapping[str, str] | None = None,
 ) -> None:
     """Stacked area of shares that sum to one each round (value share by layer).
 
@@ -559,27 +615,32 @@ def plot_stacked_shares(
         Series name -> one share per round, bottom series first.
     title
         Axes title.
+    ylabel, xlabel
+        Axis labels, with their units.
+    colours
+        Series name -> colour; :func:`palette` of the names if ``None``.
     """
     names = list(shares)
+    colours = colours if colours is not None else palette(names)
     x = np.asarray(rounds, dtype=float)
     data = np.array([np.nan_to_num(np.asarray(shares[n], dtype=float)) for n in names])
     if data.size and x.size == 1:  # one round: stacked bars (an area needs two)
         up = np.cumsum(np.clip(data, 0, None), axis=0)[:, 0]
         down = np.cumsum(np.clip(data, None, 0), axis=0)[:, 0]
         for i, name in enumerate(names):
-            colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
             value = data[i, 0]
             bottom = (up[i - 1] if i else 0.0) if value >= 0 else (down[i - 1] if i else 0.0)
-            ax.bar(x, [value], bottom=bottom, width=0.5, color=colour, alpha=0.85, label=name)
+            ax.bar(x, [value], bottom=bottom, width=0.5, color=colours[name], alpha=0.85,
+                   label=name)  # fmt: skip
         ax.axhline(0, color="#212529", lw=0.8)
         ax.set_ylim(min(0.0, float(down.min())) - 0.02, max(1.0, float(up.max())) + 0.02)
     elif data.size and len(x):
         up = np.cumsum(np.clip(data, 0, None), axis=0)
         down = np.cumsum(np.clip(data, None, 0), axis=0)
         for i, name in enumerate(names):
-            colour = LAYER_COLOURS[i % len(LAYER_COLOURS)]
             low_up = up[i - 1] if i else np.zeros_like(x)
             low_down = down[i - 1] if i else np.zeros_like(x)
+            colour = colours[name]
             ax.fill_between(x, low_up, up[i], color=colour, alpha=0.85, label=name, lw=0)
             if (data[i] < 0).any():
                 ax.fill_between(x, low_down, down[i], color=colour, alpha=0.85, hatch="//", lw=0)
@@ -588,7 +649,7 @@ def plot_stacked_shares(
     else:
         ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter("{x:.0%}")
-    _finish(ax, title)
+    _finish(ax, title, xlabel, ylabel)
 
 
 def plot_series(
@@ -597,8 +658,10 @@ def plot_series(
     series: Mapping[str, ArrayLike],
     *,
     title: str,
+    ylabel: str,
+    xlabel: str = "round",
     percent: bool = False,
-    money: bool = False,
+    colours: Mapping[str, str] | None = None,
 ) -> None:
     """One line per series (margins or HHI by layer, cash by firm).
 
@@ -612,34 +675,35 @@ def plot_series(
         Series name -> one value per round.
     title
         Axes title.
+    ylabel, xlabel
+        Axis labels, with their units.
     percent
-        Format the y axis as percentages.
-    money
-        Format the y axis in dollars (k, m, bn, tn).
+        Format the y axis as percentages (the values are fractions).
+    colours
+        Series name -> colour; :func:`palette` of the names if ``None``. Pass the
+        palette of all the scenario's firms (or layers) so each keeps its colour.
     """
+    colours = colours if colours is not None else palette(series)
     x = np.asarray(rounds, dtype=float)
-    for i, (name, values) in enumerate(series.items()):
+    for name, values in series.items():
         ax.plot(
             x,
             np.asarray(values, dtype=float),
             label=name,
-            color=LAYER_COLOURS[i % len(LAYER_COLOURS)]
-            if len(series) <= len(LAYER_COLOURS)
-            else None,
+            color=colours.get(name),
             lw=1.6,
             marker="o" if x.size < 3 else None,  # one round is a point, not a line
             markersize=4,
         )
     if percent:
         ax.yaxis.set_major_formatter("{x:.0%}")
-    if money:
-        ax.yaxis.set_major_formatter(lambda v, _: _money(v))
-    _finish(ax, title)
+    _finish(ax, title, xlabel, ylabel)
 
 
-def _finish(ax: Axes, title: str) -> None:
+def _finish(ax: Axes, title: str, xlabel: str, ylabel: str) -> None:
     ax.set_title(title, loc="left", fontsize=10)
-    ax.set_xlabel("round")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     low, high = ax.get_xlim()
     if high - low < 2:  # the first rounds: whole rounds on the axis, not 0.96 .. 1.04
@@ -650,9 +714,14 @@ def _finish(ax: Axes, title: str) -> None:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
+def round_label(round_length: str) -> str:
+    """The x axis of every time series: ``"round (quarter)"``."""
+    return f"round ({round_length})" if round_length else "round"
+
+
 def series_figure(size: tuple[float, float] = (5.6, 3.4)) -> tuple[Figure, Axes]:
-    """Make a figure and axes sized for one plot of the page (legend on the right)."""
+    """Make a figure and axes sized for one time-series plot (legend on the right)."""
     fig = Figure(figsize=size, dpi=90)
     ax = fig.add_subplot()
-    fig.subplots_adjust(left=0.14, right=0.72, top=0.9, bottom=0.16)
+    fig.subplots_adjust(left=0.16, right=0.72, top=0.9, bottom=0.16)
     return fig, ax

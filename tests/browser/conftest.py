@@ -75,8 +75,16 @@ def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """Start ``stackgame viz`` on a free port, wait until it answers, stop it after."""
     port = free_port()
     log = tmp_path_factory.mktemp("viz") / "server.log"
-    command = [sys.executable, "-m", "stackgame", "viz", "--host", "127.0.0.1",
-               "--port", str(port), "--seed", "42"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "stackgame",
+        "viz",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]  # fmt: skip  (the default seed, 0, as stackgame run)
     with log.open("w") as out:
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -12,13 +12,19 @@ pytestmark = pytest.mark.browser
 
 ROUND = ".stackgame-round"
 VALUE_SHARE = ".stackgame-value-share"
-PLOTS = (
-    "the stack as a layered network",
+CHARTS = (
+    "network",
     "value share by layer",
     "margins by layer",
     "concentration by layer",
-    "cash of the named firms",
+    "cash by firm",
 )
+TITLE = "stackgame: who wins the AI stack?"
+
+
+def chart(page, name):
+    """The canvas ECharts draws the chart ``name`` on."""
+    return page.locator(f'[data-chart="{name}"] canvas').first
 
 
 def wait_round(page, n):
@@ -53,10 +59,10 @@ def test_page_loads_offline_with_mesas_controls(visit, server):
     for label in ("Scenario", "Seed (integer)", "Nvidia strategy", "TSMC strategy"):
         assert page.get_by_label(label, exact=True).count() == 1
     assert page.get_by_text("Event log").is_visible()
-    for alt in PLOTS:
-        image = page.locator(f'img[alt="{alt}"]')
-        image.wait_for()
-        assert image.evaluate("img => img.complete && img.naturalWidth > 100")
+    for name in CHARTS:
+        canvas = chart(page, name)
+        canvas.wait_for()
+        assert canvas.evaluate("c => c.width > 100 && c.height > 100")
     visit.screenshot("loaded.png")
     assert visit.external == [], "the page asked for assets outside 127.0.0.1"
     assert "Could not load URL" not in server.log_text(), "the server fetched from a CDN"
@@ -64,11 +70,13 @@ def test_page_loads_offline_with_mesas_controls(visit, server):
 
 def test_step_advances_the_round_and_changes_the_plots(visit):
     page = visit.page
-    plots = [page.locator(f'img[alt="{alt}"]') for alt in PLOTS[1:]]
+    plots = [chart(page, name) for name in CHARTS]
+    for plot in plots:
+        plot.wait_for()
     before = [plot.screenshot() for plot in plots]
     step(page, 1)
     step(page, 2)
-    page.wait_for_timeout(300)  # let the new images decode
+    page.wait_for_timeout(300)  # let the charts draw
     after = [plot.screenshot() for plot in plots]
     assert all(a != b for a, b in zip(after, before, strict=True))
     assert page.locator(VALUE_SHARE).inner_text().startswith("Value share so far: ")
@@ -85,4 +93,28 @@ def test_a_seats_strategy_then_reset_and_step_changes_the_outcome(visit):
     changed = page.locator(VALUE_SHARE).inner_text()
     visit.screenshot("nvidia-always-extract.png")
     assert changed != default
+    assert visit.external == []
+
+
+def test_the_page_reads_right_named_with_values_on_its_controls(visit):
+    """A screenshot of the whole page: the title in Mesa's app bar, no "PAGE 0" tab, every
+    slider showing its value, the CLI's seed, and the legend of the network."""
+    page = visit.page
+    assert page.locator(".v-toolbar__title", has_text=TITLE).is_visible()
+    assert page.get_by_role("tab").count() == 0
+    assert page.get_by_text("Page 0", exact=True).count() == 0
+    assert page.get_by_label("Seed (integer)", exact=True).input_value() == "0"
+    values = page.locator(".v-slider__thumb-label")
+    shown = [v.inner_text() for v in values.all() if v.is_visible()]
+    assert shown[:4] == ["101", "1", "0.5", "0.08"]  # play (ms), render (steps), stance, growth
+    legend = page.locator(".stackgame-legend").inner_text()
+    for entry in ("restrain", "extract", "mixed", "investigated", "loss so far",
+                  "integrated firm", "supply ($ bn per round)", "own supply"):  # fmt: skip
+        assert entry in legend
+    for name in CHARTS:
+        chart(page, name).wait_for()
+    step(page, 1)
+    page.wait_for_timeout(300)
+    path = visit.screenshot("page.png")
+    assert path.stat().st_size > 50_000  # a drawn page, not a blank one
     assert visit.external == []

@@ -103,3 +103,77 @@ def test_summary_before_a_round_is_an_error() -> None:
     with pytest.raises(ValueError, match="not run"):
         model.summary()
     model.release()
+
+
+# -- the verdict's words --------------------------------------------------------------------
+
+
+def test_leaders_tie_within_the_tolerance_and_sort_by_name() -> None:
+    from stackgame.environment.summary import TIE_TOLERANCE, and_join, leaders
+
+    assert leaders({"b": 0.5, "a": 0.3}) == ["b"]
+    assert leaders({"upstream": 0.5, "downstream": 0.5}) == ["downstream", "upstream"]
+    assert leaders({"x": 0.5, "y": 0.5 - TIE_TOLERANCE / 2, "z": 0.4}) == ["x", "y"]
+    assert leaders({"x": 0.5, "y": 0.5 - 2 * TIE_TOLERANCE}) == ["x"]
+    assert leaders({}) == []
+    assert and_join(["a", "b", "c"]) == "a, b and c"
+
+
+def test_a_duopoly_tie_and_its_single_layer_are_said_in_words() -> None:
+    s = run_model("logit-bertrand-duopoly", rounds=3).summary()  # type: ignore[arg-type]
+    assert "Firm 1 and Firm 2 tie as the largest winners with 50% each" in s["verdict"]
+    assert "There is one layer, market" in s["verdict"]
+    assert "squeezed" not in s["verdict"]
+    assert "largest single winner" not in s["verdict"]
+    assert s["title"] == "Calvano et al. (2020) baseline"
+
+
+def test_run_and_equilibria_name_the_same_tie_on_the_monopoly_chain() -> None:
+    from stackgame.equilibria.empirical import winners
+
+    model = run_model("monopoly-chain", rounds=3)  # type: ignore[arg-type]
+    s = model.summary()
+    assert "The downstream and upstream layers tie for the most profit" in s["verdict"]
+    assert "Downstream monopolist and Upstream monopolist tie" in s["verdict"]
+    outcome = {
+        f"value_share.{kind}.{r['name']}": {"mean": r["value_share"]}
+        for kind, rows in (("layer", s["layers"]), ("firm", s["firms"]))
+        for r in rows
+    }
+    win = winners(outcome)
+    assert win["layer"]["tied"] == ["downstream", "upstream"]
+    assert win["firm"]["tied"] == ["downstream_monopolist", "upstream_monopolist"]
+
+
+def test_integration_after_the_run_is_planned_not_done() -> None:
+    from stackgame.environment.summary import integration_status
+
+    assert integration_status("builds into cloud: capacity 1, online in round 25", 23) == {
+        "status": "planned",
+        "online_round": 25,
+    }
+    assert integration_status("builds into cloud: capacity 1, online in round 5", 23)["status"] == (
+        "done"
+    )
+    assert integration_status("cannot afford to build into cloud (3.0)", 23)["status"] == "failed"
+    assert integration_status("buys x for 3.0", 23)["status"] == "done"
+
+
+def test_every_enabled_event_is_named() -> None:
+    model = run_model(
+        "ai-stack-2026",  # type: ignore[arg-type]
+        seed=3,
+        rounds=15,
+        overrides={"events.demand_bust.enabled": True, "events.nvidia_value_pricing.enabled": True},
+    )
+    s = model.summary()
+    events = {e["name"]: e["status"] for e in s["scheduled_events"]}
+    assert events == {
+        "inference_efficiency": "happened",
+        "new_generation": "happened",
+        "demand_bust": "happened",
+        "nvidia_value_pricing": "after the run",
+    }
+    assert "demand_bust (demand shock, round 14)" in s["verdict"]
+    assert "Scheduled after the run ends: nvidia_value_pricing (trigger, round 16)" in s["verdict"]
+    assert "tsmc_long_term_agreements" not in s["verdict"]  # disabled: not named

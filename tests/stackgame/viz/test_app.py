@@ -30,12 +30,20 @@ with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's ho
     from stackgame.viz.components import (
         FINAL_DEMAND,
         PageModel,
+        cash_option,
+        concentration_option,
+        firm_colours,
         firm_views,
         flow_views,
         log_rows,
+        margin_option,
+        network_option,
         round_notes,
         value_share_line,
+        value_share_option,
     )
+
+from stackgame.viz.echarts import EchartsChart
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*ComponentsView. .use_state. found:UserWarning")
 
@@ -61,8 +69,9 @@ def html_texts(rc, css_class):
     ]
 
 
-def images(rc):
-    return [w.widget.attributes["src"] for w in rc.find(HTML) if w.widget.tag == "img"]
+def charts(rc):
+    """Chart name -> its ECharts option, as the page sends it."""
+    return {w.widget.attributes["data-chart"]: w.widget.option for w in rc.find(EchartsChart)}
 
 
 def click(rc, label):
@@ -102,13 +111,16 @@ def test_seed_box_text_is_read_as_an_integer():
     from stackgame.environment.model import StackModel
 
     kwargs = app.initial_kwargs(app.MODEL_PARAMS)
-    assert kwargs["seed"] == "42"
-    as_text, as_int = PageModel(**kwargs), PageModel(**{**kwargs, "seed": 42})
+    assert kwargs["seed"] == "0"  # the CLI's default seed: the page's numbers are run's
+    as_text, as_int = PageModel(**kwargs), PageModel(**{**kwargs, "seed": 0})
     for m in (as_text, as_int):
         for _ in range(3):
             m.step()
     assert value_share_line(as_text) == value_share_line(as_int)
-    assert as_text.seed == 42
+    assert as_text.seed == 0
+    as_text, as_int = PageModel(**{**kwargs, "seed": "42"}), PageModel(**{**kwargs, "seed": 42})
+    as_text.step(), as_int.step()
+    assert value_share_line(as_text) == value_share_line(as_int)
     with pytest.raises(ScenarioError, match=r"seed: must be an integer \(got 'forty-two'\)"):
         StackModel(**{**kwargs, "seed": "forty-two"})
 
@@ -180,17 +192,22 @@ def test_page_has_mesas_controls_and_one_select_per_seat(page):
     for seat in app.SEATS:
         assert f"{resolve('ai-stack-2026').firm(seat).label} strategy" in labels
     assert html_texts(page, "stackgame-round") == ["Round 0"]
-    assert len(images(page)) == 5  # the network and four plots
-    assert all(src.startswith("data:image/png;base64,") for src in images(page))
+    assert set(charts(page)) == {"network", "value share by layer", "margins by layer",
+                                 "concentration by layer", "cash by firm"}  # fmt: skip
+
+
+def test_no_page_tab_above_the_stack(page):
+    """Mesa's SolaraViz puts its components under a "Page 0" tab: the page lays them out."""
+    assert not page.find(vw.Tab)
 
 
 def test_step_advances_the_round_and_redraws_the_plots(page):
-    before = images(page)
+    before = charts(page)
     click(page, "Step")
     assert html_texts(page, "stackgame-round") == ["Round 1"]
-    after = images(page)
-    assert len(after) == len(before)
-    assert all(a != b for a, b in zip(after, before, strict=True))
+    after = charts(page)
+    assert set(after) == set(before)
+    assert all(after[name] != before[name] for name in before)
     click(page, "Step")
     assert html_texts(page, "stackgame-round") == ["Round 2"]
 
@@ -237,7 +254,7 @@ def parse(argv):
 
 def test_command_defaults_and_solara_line():
     args = parse([])
-    assert (args.host, args.port, args.seed, args.open) == ("127.0.0.1", 8765, 42, False)
+    assert (args.host, args.port, args.seed, args.open) == ("127.0.0.1", 8765, 0, False)
     args = parse(["--host", "0.0.0.0", "--port", "8800", "--seed", "7"])
     assert (args.host, args.port, args.seed) == ("0.0.0.0", 8800, 7)
     line = viz_command.solara_command("127.0.0.1", 8800)
@@ -284,3 +301,55 @@ def test_cli_prints_one_line_and_exits_2_on_a_busy_port(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith(f"stackgame viz: error: --port {port}: cannot listen")
+
+
+# -- what the page reads right: one colour per firm, units, HHI in per cent -----------------
+
+
+def test_page_matches_the_cli_at_its_default_seed():
+    from stackgame.simulation.simulate import simulate
+
+    m = app.new_model()
+    while m.running:
+        m.step()
+    run = simulate("ai-stack-2026", seed=0)
+    assert m.seed == run.summary["seed"] == 0
+    assert m.history.firms_matrix("profit") == pytest.approx(run.firms["profit"])
+
+
+def test_every_firm_has_its_own_colour_everywhere():
+    m = PageModel(seed=0)
+    m.step()
+    colours = firm_colours(m)
+    assert len(set(colours.values())) == len(m.firms) == 16
+    cash = cash_option(m)
+    by_label = {f.label: colours[f.name] for f in m.firms}
+    assert {s["name"]: s["color"] for s in cash["series"]} == {
+        s["name"]: by_label[s["name"]] for s in cash["series"]
+    }
+    nvidia, openai = colours["nvidia"], colours["openai"]
+    assert nvidia != openai
+    network = next(s for s in network_option(m)["series"] if s["type"] == "graph")
+    fills = {n["name"].split(" \u00b7 ")[0]: n["itemStyle"]["color"] for n in network["data"]
+             if n["name"] != FINAL_DEMAND}  # fmt: skip
+    assert fills["Nvidia"] == nvidia and fills["OpenAI"] == openai
+
+
+def test_axes_have_units_and_hhi_is_a_percentage():
+    m = PageModel(seed=0)
+    m.step(), m.step()
+    options = [value_share_option(m), margin_option(m), concentration_option(m), cash_option(m)]
+    for option in options:
+        assert option["xAxis"]["name"] == "round (quarter)"
+        assert "(" in option["yAxis"]["name"] or "%" in option["yAxis"]["name"]
+        assert option["legend"]["data"]
+    hhi = concentration_option(m)
+    assert hhi["yAxis"]["axisLabel"]["formatter"] == "{value}%"
+    assert (hhi["yAxis"]["min"], hhi["yAxis"]["max"]) == (0, 100)
+    chips = next(s for s in hhi["series"] if s["name"] == "chips")
+    assert chips["data"][-1] == pytest.approx(100 * m.history.layer_hhi("chips"), rel=1e-3)
+    assert cash_option(m)["yAxis"]["name"] == "cash ($ bn)"
+
+
+def test_sliders_show_their_values():
+    assert ".v-slider__thumb-label-container { display: block !important; }" in app.STYLE

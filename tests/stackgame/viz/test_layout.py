@@ -8,18 +8,23 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex, to_rgb
 from matplotlib.patches import FancyBboxPatch
 
 from stackgame.viz.layout import (
     FINAL_DEMAND,
+    PALETTE,
     FirmView,
     FlowView,
     _assign,
     draw_stack,
     edge_widths,
     layered_positions,
+    legend_entries,
     node_id,
     node_sizes,
+    palette,
     plot_series,
     plot_stacked_shares,
     series_figure,
@@ -92,9 +97,9 @@ def test_no_two_firms_share_a_spot_and_spans_are_kept_clear():
     assert pos[node_id("neo", "cloud")][0] != pos[node_id("goo", "cloud")][0]
 
 
-def test_barycentre_puts_a_buyer_above_its_supplier():
-    # two suppliers at the ends of the chips row, each with one buyer in the cloud row:
-    # each buyer goes to its own supplier's side, whatever the scenario order says.
+def test_a_firm_keeps_its_column_whatever_the_flows():
+    """Firms used to swap places within a layer when the round's money shifted."""
+    layers = ("chips", "cloud")
     firms = (
         FirmView("left", "L", ("chips",)),
         FirmView("mid", "M", ("chips",)),
@@ -102,15 +107,72 @@ def test_barycentre_puts_a_buyer_above_its_supplier():
         FirmView("buys_right", "BR", ("cloud",)),
         FirmView("buys_left", "BL", ("cloud",)),
     )
-    flows = (
+    one = (
         FlowView("left", "buys_left", "chips", 5.0),
         FlowView("right", "buys_right", "chips", 5.0),
     )
-    layers = ("chips", "cloud")
-    graph = stack_graph(layers, firms, flows)
-    pos = layered_positions(graph, layers, firms)
-    assert pos[node_id("left", "chips")][0] < pos[node_id("right", "chips")][0]
-    assert pos[node_id("buys_left", "cloud")][0] < pos[node_id("buys_right", "cloud")][0]
+    other = (
+        FlowView("left", "buys_right", "chips", 9.0),
+        FlowView("mid", "buys_left", "chips", 1.0),
+    )
+    placed = [
+        layered_positions(stack_graph(layers, firms, f), layers, firms) for f in (one, other, ())
+    ]
+    firm_nodes = {k: v for k, v in placed[0].items() if k != FINAL_DEMAND}
+    for positions in placed[1:]:
+        assert {k: v for k, v in positions.items() if k != FINAL_DEMAND} == firm_nodes
+    # within a row, scenario order
+    assert firm_nodes[node_id("left", "chips")][0] < firm_nodes[node_id("mid", "chips")][0]
+    assert (
+        firm_nodes[node_id("buys_right", "cloud")][0] < firm_nodes[node_id("buys_left", "cloud")][0]
+    )
+
+
+def test_palette_gives_twenty_distinct_colours_in_a_stable_order():
+    names = [f"firm{i}" for i in range(20)]
+    colours = palette(names)
+    assert len(set(colours.values())) == 20
+    assert palette(names[:5]) == {n: colours[n] for n in names[:5]}  # a prefix keeps its colours
+    assert palette(["b", "a"]) != palette(["a", "b"])  # the order given, not sorted
+    lab = np.array([_lab(c) for c in PALETTE])
+    gaps = [np.linalg.norm(lab[i] - lab[j]) for i in range(20) for j in range(i + 1, 20)]
+    assert min(gaps) > 25  # as far apart as tab10's closest pair (27.7)
+    assert all(light < 82 for light, _, _ in lab)  # none too pale for a line on white
+
+
+def _lab(colour):
+    """CIELAB (D65) of a hex colour."""
+    rgb = np.array(to_rgb(colour))
+    rgb = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    srgb_to_xyz = np.array(
+        [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]
+    )
+    xyz = srgb_to_xyz @ rgb / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+def test_nodes_take_the_firms_colour_and_the_postures_shape():
+    colours = palette(f.name for f in FIRMS)
+    fig = draw_stack(LAYERS, FIRMS, FLOWS, colours=colours)
+    (ax,) = fig.axes
+    fills = [to_hex(c.get_facecolor()[0]) for c in ax.collections if len(c.get_offsets()) == 1]
+    assert colours["gpu"] in fills and colours["fab"] in fills
+
+
+def test_the_network_legend_names_every_mark_without_overlap():
+    fig = draw_stack(LAYERS, FIRMS, FLOWS, money="$ bn")
+    legend = fig.axes[0].get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == list(legend_entries("$ bn").values())
+    assert "loss so far" in labels and "supply ($ bn per round)" in labels
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+        box = handle.get_window_extent(renderer) if hasattr(handle, "get_window_extent") else None
+        if box is not None and box.width > 0:
+            assert box.x1 <= text.get_window_extent(renderer).x0 + 0.5  # swatch left of text
 
 
 def test_edge_widths_are_linear_in_money():
@@ -192,8 +254,9 @@ def test_plots_draw_the_series():
     plot_stacked_shares(ax, rounds, {"a": [0.2, 0.5, 0.7], "b": [0.8, 0.5, 0.3]}, title="share")
     assert len(ax.collections) == 2
     fig, ax = series_figure()
-    plot_series(ax, rounds, {"x": [1.0, 2.0, np.nan]}, title="t", money=True)
+    plot_series(ax, rounds, {"x": [1.0, 2.0, np.nan]}, title="t", ylabel="cash ($ bn)")
     assert len(ax.lines) == 1
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("round", "cash ($ bn)")
     fig.savefig(io.BytesIO(), format="png")
 
 
@@ -205,7 +268,7 @@ def test_one_round_is_drawn_as_bars_and_points():
     low, high = ax.get_xlim()
     assert low <= 0 and high >= 2
     fig, ax = series_figure()
-    plot_series(ax, [1], {"x": [0.5]}, title="t")
+    plot_series(ax, [1], {"x": [0.5]}, title="t", ylabel="%")
     assert ax.lines[0].get_marker() == "o"
 
 
