@@ -3,8 +3,8 @@
 Every fenced block of ``README.md`` and ``docs/*.md`` whose language is runnable runs:
 
 - ``sh``, ``bash``, ``shell``: one ``bash -eo pipefail`` script in the page's workspace
-  (a temporary folder holding a copy of ``runs/*.toml``, ``Makefile`` and
-  ``pyproject.toml``), with this environment's ``stackgame`` first on ``PATH``;
+  (a temporary folder holding a copy of ``runs/*.toml``, ``Makefile``,
+  ``pyproject.toml`` and ``setup.py``), with this environment's ``stackgame`` first on ``PATH``;
 - ``python``: executed in the workspace, the page's Python blocks sharing one namespace
   (as a reader pasting them into one session);
 - ``sql``: each statement in DuckDB in the workspace; each must return at least one row
@@ -144,8 +144,9 @@ def make_workspace(folder: Path) -> Path:
     (folder / "runs").mkdir(parents=True, exist_ok=True)
     for spec in (ROOT / "runs").glob("*.toml"):
         shutil.copy(spec, folder / "runs" / spec.name)
-    for name in ("Makefile", "pyproject.toml"):
-        shutil.copy(ROOT / name, folder / name)
+    for name in ("Makefile", "pyproject.toml", "setup.py"):  # what `make -n` looks at
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, folder / name)
     return folder
 
 
