@@ -25,13 +25,14 @@ venv: $(STAMP_DEV)
 run: $(STAMP_CORE)
 	$(VENV)/bin/stackgame run
 
-## make test: install everything and pass the tests (browser tests included), then hold
+## make test: install everything and pass the tests (browser tests and the tutorial notebook
+## included), then hold
 ## each package to the line-coverage floor of pyproject.toml ([tool.coverage.report]
 ## fail_under: the one place to change it)
 COVERED := agents environment strategies stackgame
 test: $(STAMP_DEV)
 	rm -f .coverage .coverage.*
-	$(PY) -m pytest -q --cov --cov-report=
+	$(PY) -m pytest -q --cov --cov-report= --nbmake tests docs/tutorial.ipynb
 	$(PY) -m coverage combine -q --append >/dev/null 2>&1 || true
 	@for p in $(COVERED); do \
 		printf 'line coverage %-12s %s%%\n' $$p "$$($(PY) -m coverage report --include="$$p/*" --format=total --fail-under=0)"; \

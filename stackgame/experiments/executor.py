@@ -7,8 +7,9 @@ bounded number in flight, so the driver's memory does not grow with the number o
 finished rows are buffered and written to Parquet in chunks (``part-XXXXX.parquet``,
 written to a temporary file and renamed, so a killed driver leaves either a whole chunk or
 nothing). A task that raises is recorded with ``status="error"`` and its error text; one
-that runs longer than ``timeout`` seconds is interrupted and recorded as ``"timeout"``; the
-batch goes on.
+that runs longer than ``timeout`` seconds is killed and recorded as ``"timeout"``, on every
+backend, even inside compiled code (with a time limit each task runs in a child process
+of its worker: :mod:`stackgame.experiments.task_process`); the batch goes on.
 
 Anchors and what this does better: NetLogo's BehaviorSpace, Mesa's ``batch_run`` and the
 EMA Workbench's evaluators do not resume a crashed sweep; ``batch_run`` keeps every row
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import ctypes
 import importlib
 import json
 import logging
@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stackgame.errors import UserError
+from stackgame.experiments.task_process import run_with_time_limit
 
 __all__ = [
     "FIXED_COLUMNS",
@@ -55,7 +56,6 @@ __all__ = [
     "ExecutionSummary",
     "ResultStore",
     "Task",
-    "TaskTimeout",
     "execute",
     "map_blocks",
 ]
@@ -128,10 +128,6 @@ class ExecutionSummary:
     def complete(self) -> bool:
         """Whether every task is now recorded."""
         return self.done_before + self.ran == self.total
-
-
-class TaskTimeout(Exception):  # noqa: N818 - it is raised inside the task, reads as a status
-    """Raised inside a task that has run longer than its time limit."""
 
 
 # -- the result store ------------------------------------------------------------------
@@ -445,60 +441,6 @@ class ResultStore:
 # -- running one task -------------------------------------------------------------------
 
 
-def _raise_timeout(signum: int, frame: Any) -> None:
-    raise TaskTimeout
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`TaskTimeout` in this thread after ``seconds``.
-
-    In a process's main thread (pool workers, the serial path) a ``SIGALRM`` timer, which
-    also interrupts sleeps and system calls; elsewhere (Dask's worker threads) an
-    asynchronous exception, delivered at the next Python bytecode.
-    """
-    if not seconds or seconds <= 0:
-        yield
-        return
-    if threading.current_thread() is threading.main_thread():
-        old = signal.signal(signal.SIGALRM, _raise_timeout)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, old)
-        return
-    ident = threading.get_ident()
-    lock = threading.Lock()
-    state = {"done": False, "fired": False}
-
-    def fire() -> None:
-        with lock:
-            if state["done"]:
-                return
-            state["fired"] = True
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(ident), ctypes.py_object(TaskTimeout)
-            )
-
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        try:
-            with lock:
-                state["done"] = True
-            timer.cancel()
-            if state["fired"]:  # the exception may still be pending: let it surface here
-                for _ in range(1000):
-                    pass
-        except TaskTimeout:
-            pass
-
-
 def _error_text(err: BaseException) -> str:
     """One line (type and message) plus the innermost frames of the traceback."""
     head = f"{type(err).__name__}: {err}".strip()
@@ -507,20 +449,39 @@ def _error_text(err: BaseException) -> str:
     return f"{head} [at {where}]" if where else head
 
 
-def _run_one(fn: Callable[[Task], Mapping[str, Any]], task: Task, timeout: float | None) -> dict:
-    """Run one task; never raises: the outcome is in the row's ``status``."""
+def failed_row(task: Task, status: str, error: str, elapsed: float = math.nan) -> dict:
+    """The row of a task that did not finish: its id, seed, status, error and parameters."""
+    return {
+        "run_id": task.run_id,
+        "seed": int(task.seed),
+        "status": status,
+        "error": error,
+        "elapsed_seconds": elapsed,
+        **{k: _scalar(v) for k, v in task.params.items()},
+    }
+
+
+def _run_one(
+    fn: Callable[[Task], Mapping[str, Any]], task: Task, timeout: float | None = None
+) -> dict:
+    """Run one task; never raises: the outcome is in the row's ``status``.
+
+    Without a ``timeout`` the task runs here, in the calling thread. With one it runs in
+    a child process that is killed when the time is up
+    (:func:`stackgame.experiments.task_process.run_with_time_limit`), so the limit holds
+    even inside compiled code that never returns to the interpreter.
+    """
+    if timeout is not None:
+        preload = [m for m in (_module_of(fn),) if m and m != "__main__"]
+        return run_with_time_limit(fn, task, timeout, preload)
     row: dict[str, Any] = {"run_id": task.run_id, "seed": int(task.seed)}
     start = time.perf_counter()
     out: Mapping[str, Any] | None = None
     try:
-        with _time_limit(timeout):
-            out = fn(task)
+        out = fn(task)
         if not isinstance(out, Mapping):
             raise TypeError(f"the run function returned {type(out).__name__}, not a dict")
         row["status"], row["error"] = "ok", None
-    except TaskTimeout:
-        row["status"], row["error"] = "timeout", f"ran longer than {timeout:g} s"
-        out = None
     except Exception as err:  # noqa: BLE001 - a failing run is recorded, the batch goes on
         row["status"], row["error"] = "error", _error_text(err)
         out = None
@@ -633,11 +594,34 @@ class _Recorder:
             self.flush()
 
     def flush(self) -> None:
-        if self.rows:
-            tables = {name: _concat(parts) for name, parts in self.tables.items()}
-            self.store.append(self.rows, tables)
-        self.rows, self.tables, self.side_rows = [], {}, 0
+        # Ctrl-C waits until the chunk is written and the buffer emptied: raised between
+        # the two, it made the final flush write the same rows again (duplicates on disk)
+        with _sigint_deferred():
+            if self.rows:
+                tables = {name: _concat(parts) for name, parts in self.tables.items()}
+                self.store.append(self.rows, tables)
+            self.rows, self.tables, self.side_rows = [], {}, 0
         self.last_flush = time.monotonic()
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C until the block is done, then act on it as before.
+
+    Python runs signal handlers in the main thread whichever thread the signal reached,
+    so a handler that only takes note defers it for the whole process.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if caught and callable(old):
+            old(signal.SIGINT, None)
 
 
 def _with_run_id(table: Any, run_id: str) -> Any:
@@ -711,7 +695,9 @@ def execute(
     scheduler
         Address of a running Dask scheduler (``tcp://HOST:8786``); implies Dask.
     timeout
-        Seconds a task may run before it is interrupted and recorded as ``"timeout"``.
+        Seconds a task may run before it is killed and recorded as ``"timeout"``. With a
+        limit, each task runs in a child process of its worker (the driver, a pool worker
+        or a Dask worker), which is killed when the time is up.
     chunk_size
         Rows per Parquet chunk (a chunk is also written every ``flush_seconds``).
     batch_size
@@ -926,15 +912,9 @@ def _retry_batch(
     for task in batch:
         crashes[task.run_id] = crashes.get(task.run_id, 0) + 1
         if crashes[task.run_id] >= 2:
-            row = {
-                "run_id": task.run_id,
-                "seed": int(task.seed),
-                "status": "error",
-                "error": "the worker process died while running this task",
-                "elapsed_seconds": float("nan"),
-                **{k: _scalar(v) for k, v in task.params.items()},
-            }
-            recorder.add([row])
+            recorder.add(
+                [failed_row(task, "error", "the worker process died while running this task")]
+            )
         else:
             retry.append([task])
 
@@ -1001,17 +981,7 @@ def _drive_dask(
             try:
                 rows = fut.result()
             except Exception as err:  # noqa: BLE001 - infrastructure failure (a killed worker)
-                rows = [
-                    {
-                        "run_id": t.run_id,
-                        "seed": int(t.seed),
-                        "status": "error",
-                        "error": f"dask: {_error_text(err)}",
-                        "elapsed_seconds": float("nan"),
-                        **{k: _scalar(v) for k, v in t.params.items()},
-                    }
-                    for t in batch
-                ]
+                rows = [failed_row(t, "error", f"dask: {_error_text(err)}") for t in batch]
             fut.release()
             recorder.add(rows)
             submit()

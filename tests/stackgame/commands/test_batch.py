@@ -108,6 +108,12 @@ def test_serial_pool_and_dask_give_identical_rows(tmp_path, clean_smoke):
     pd.testing.assert_frame_equal(rows(tmp_path / "dask"), want)
 
 
+def test_a_time_limit_leaves_the_seeded_rows_unchanged(tmp_path, clean_smoke):
+    # with --timeout each run goes through a killable child process: same rows
+    run_batch(load_spec(SMOKE), tmp_path / "limited", timeout=120, progress=False)
+    pd.testing.assert_frame_equal(rows(tmp_path / "limited"), rows(clean_smoke))
+
+
 BAD = {
     "malformed": ("[batch\nseed = 1\n", "malformed TOML"),
     "path": ("[parameters]\n'regulator.stanse' = [0.1, 0.2]\n", 'parameters."regulator.stanse"'),

@@ -123,30 +123,105 @@ def test_pool_and_serial_give_identical_rows(tmp_path):
 
 def test_timeout_is_recorded_and_the_batch_goes_on(tmp_path):
     store = ResultStore(tmp_path / "runs")
-    ts = [Task("a", 1, {"x": 1, "sleep": 5.0}), Task("b", 2, {"x": 2, "sleep": 0.0})]
+    ts = [Task("a", 1, {"x": 1, "sleep": 60.0}), Task("b", 2, {"x": 2, "sleep": 0.0})]
     start = time.monotonic()
     summary = execute(ts, slow_square, store=store, timeout=0.3, progress=False)
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 30  # not the minute of the sleep
     assert (summary.ok, summary.timed_out) == (1, 1)
     df = store.read().set_index("run_id")
     assert df.loc["a", "status"] == "timeout" and df.loc["b", "y"] == 4
 
 
-def test_timeout_in_a_worker_thread(tmp_path):
-    # Dask runs tasks in worker threads: the limit is an asynchronous exception there.
-    import threading
+def stuck_on_one(task: Task) -> dict:
+    """Never returns for x == 1: a compiled loop that holds the GIL and checks no signal."""
+    x = task.params["x"]
+    if x == 1:
+        return {"y": int(_spin_forever(x))}
+    return {"y": x * x + task.seed % 7}
 
-    from stackgame.experiments.executor import _run_one
 
-    out: list = []
-    t = threading.Thread(
-        target=lambda: out.append(_run_one(spin, Task("a", 1, {"x": 1, "spin": 5.0}), 0.2))
+def _spin_forever_py(x: int) -> int:
+    while x >= 0:  # an LCG stays in [0, 2**31): the loop never ends
+        x = (x * 1103515245 + 12345) % 2147483647
+    return x
+
+
+def _compiled_spin():
+    import numba
+
+    return numba.njit(cache=False)(_spin_forever_py)
+
+
+def _spin_forever(x: int) -> int:
+    return _compiled_spin()(x)
+
+
+def check_stuck_run_timed_out(store: ResultStore, summary) -> None:
+    assert (summary.ok, summary.timed_out, summary.failed) == (2, 1, 0)
+    df = store.read().set_index("run_id")
+    assert df.loc["00001", "status"] == "timeout"
+    assert "longer than 1 s" in df.loc["00001", "error"]
+    assert df.loc["00000", "y"] == 0 + 1000 % 7 and df.loc["00002", "y"] == 4 + 1002 % 7
+
+
+def test_the_stuck_run_really_ignores_an_alarm():
+    # the reason for child processes: a SIGALRM handler never runs inside the compiled loop
+    code = (
+        "import signal, sys; sys.path.insert(0, sys.argv[1]);"
+        "from tests.stackgame.experiments import test_executor as t;"
+        "f = t._compiled_spin(); f.compile('(int64,)');"
+        "signal.signal(signal.SIGALRM, lambda *a: sys.exit(7));"
+        "signal.setitimer(signal.ITIMER_REAL, 0.2); f(1)"
     )
-    start = time.monotonic()
-    t.start()
-    t.join(10)
-    assert time.monotonic() - start < 3
-    assert out[0]["status"] == "timeout"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(ROOT)])
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(timeout=3)  # the alarm fired long ago; the handler is still waiting
+    proc.kill()
+    proc.wait()
+
+
+def test_a_stuck_run_times_out_serially(tmp_path):
+    store = ResultStore(tmp_path / "runs")
+    summary = execute(tasks(3), stuck_on_one, store=store, timeout=1.0, progress=False)
+    check_stuck_run_timed_out(store, summary)
+    # resumable: the same call has nothing to do; --retry-failed runs the stuck one again
+    again = execute(tasks(3), stuck_on_one, store=store, timeout=1.0, progress=False)
+    assert (again.done_before, again.ran) == (3, 0)
+
+
+def test_a_stuck_run_times_out_in_a_process_pool(tmp_path):
+    store = ResultStore(tmp_path / "runs")
+    summary = execute(tasks(3), stuck_on_one, store=store, timeout=1.0, workers=2, progress=False)
+    check_stuck_run_timed_out(store, summary)
+
+
+def test_a_stuck_run_times_out_on_dask(tmp_path):
+    # worker threads in this process (processes=False): the hardest case for a time limit
+    distributed = pytest.importorskip("dask.distributed")
+    store = ResultStore(tmp_path / "runs")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        summary = execute(
+            tasks(3), stuck_on_one, store=store, timeout=1.0, batch_size=1,
+            scheduler=cluster.scheduler_address, progress=False,
+        )  # fmt: skip
+    check_stuck_run_timed_out(store, summary)
+
+
+def test_rows_with_a_time_limit_equal_rows_without(tmp_path):
+    plain, limited = ResultStore(tmp_path / "a"), ResultStore(tmp_path / "b")
+    execute(tasks(8), square, store=plain, progress=False)
+    execute(tasks(8), square, store=limited, timeout=30, progress=False)
+    pd.testing.assert_frame_equal(rows_without_time(plain), rows_without_time(limited))
+
+
+def test_a_run_that_kills_its_child_is_an_error_and_the_rest_run(tmp_path):
+    store = ResultStore(tmp_path / "runs")
+    summary = execute(tasks(7), die_on_five, store=store, timeout=30, progress=False)
+    assert (summary.ok, summary.failed) == (6, 1)
+    df = store.read().set_index("run_id")
+    assert "died" in df.loc["00005", "error"] and df.loc["00006", "y"] == 6
 
 
 def test_chunks_are_written_before_the_end(tmp_path):
@@ -397,3 +472,40 @@ def test_map_blocks_without_fork_uses_the_executor_pool(monkeypatch):
     monkeypatch.setattr(executor, "can_fork", lambda: False)
     blocks = [[1, 2], [3], [4, 5, 6]]
     assert sorted(executor.map_blocks(_squares, blocks, 2)) == [1, 4, 9, 16, 25, 36]
+
+
+def stuck_and_say_where(task: Task) -> dict:
+    Path(task.params["pidfile"]).write_text(str(os.getpid()))
+    return {"y": int(_spin_forever(1))}
+
+
+STUCK_DRIVER = textwrap.dedent(
+    """
+    import sys
+    from stackgame.experiments.executor import ResultStore, Task, execute
+    from tests.stackgame.experiments.test_executor import stuck_and_say_where
+    task = Task("a", 1, {"pidfile": sys.argv[2]})
+    execute([task], stuck_and_say_where, store=ResultStore(sys.argv[1]), timeout=600,
+            progress=False)
+    """
+)
+
+
+def test_a_stuck_child_dies_with_its_killed_driver(tmp_path):
+    # the child spins in compiled code (no handler can run): the kernel kills it
+    from stackgame.experiments.executor import _alive
+
+    pidfile = tmp_path / "child.pid"
+    cmd = [sys.executable, "-c", STUCK_DRIVER, str(tmp_path / "runs"), str(pidfile)]
+    proc = subprocess.Popen(cmd, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not pidfile.exists():
+        time.sleep(0.05)
+    child = int(pidfile.read_text())
+    assert child != proc.pid and _alive(child)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child)
