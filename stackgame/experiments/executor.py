@@ -473,7 +473,9 @@ def _run_one(
     """
     if timeout is not None:
         preload = [m for m in (_module_of(fn),) if m and m != "__main__"]
-        return run_with_time_limit(fn, task, timeout, preload)
+        return run_with_time_limit(
+            fn, task, timeout, preload, run_here=_run_here, failed_row=failed_row
+        )
     row: dict[str, Any] = {"run_id": task.run_id, "seed": int(task.seed)}
     start = time.perf_counter()
     out: Mapping[str, Any] | None = None
@@ -499,6 +501,11 @@ def _run_one(
     if tables:
         row[TABLES_KEY] = tables
     return row
+
+
+def _run_here(fn: Callable[[Task], Mapping[str, Any]], task: Task) -> dict:
+    """:func:`_run_one` with no time limit: what a time-limited task's child process runs."""
+    return _run_one(fn, task, None)
 
 
 def _run_batch(

@@ -51,7 +51,10 @@ def run_with_time_limit(
     fn: Callable[[Any], Mapping[str, Any]],
     task: Any,
     timeout: float,
-    preload: Sequence[str] = (),
+    preload: Sequence[str],
+    *,
+    run_here: Callable[[Any, Any], dict],
+    failed_row: Callable[[Any, str, str, float], dict],
 ) -> dict:
     """Run ``fn(task)`` in this thread's child process; kill it after ``timeout`` seconds.
 
@@ -65,6 +68,13 @@ def run_with_time_limit(
         Seconds the task may run, counted from when it is sent to the ready child.
     preload
         Modules the child imports when it starts (before any timer runs).
+    run_here
+        What the child calls, ``run_here(fn, task) -> row`` (module-level, so it pickles:
+        the executor's in-process runner; it travels with each task, so this module
+        imports nothing from the executor).
+    failed_row
+        ``failed_row(task, status, error, elapsed) -> row`` for a task that timed out or
+        whose child died.
 
     Returns
     -------
@@ -81,13 +91,7 @@ def run_with_time_limit(
     child = getattr(_local, "child", None)
     if child is None or not child.alive():
         child = _local.child = _Child(preload)
-    return child.run(fn, task, timeout)
-
-
-def _outcome_row(task: Any, status: str, error: str, elapsed: float) -> dict:
-    from stackgame.experiments.executor import failed_row
-
-    return failed_row(task, status, error, elapsed)
+    return child.run(fn, task, timeout, run_here, failed_row)
 
 
 class _Child:
@@ -118,10 +122,17 @@ class _Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, fn: Callable[[Any], Mapping[str, Any]], task: Any, timeout: float) -> dict:
+    def run(
+        self,
+        fn: Callable[[Any], Mapping[str, Any]],
+        task: Any,
+        timeout: float,
+        run_here: Callable[[Any, Any], dict],
+        _outcome_row: Callable[[Any, str, str, float], dict],
+    ) -> dict:
         start = time.perf_counter()
         try:
-            self.send_conn.send_bytes(pickle.dumps((fn, task)))
+            self.send_conn.send_bytes(pickle.dumps((run_here, fn, task)))
             if not self.recv_conn.poll(timeout):
                 self.close()
                 return _outcome_row(
@@ -170,7 +181,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _child_main(recv_fd: int, send_fd: int, parent: int) -> None:
-    """The child's loop: receive ``(fn, task)``, send back ``("row", row)``.
+    """The child's loop: receive ``(run_here, fn, task)``, send back ``("row", row)``.
 
     Or ``("raise", exc)`` for a ``BaseException`` that is not an ``Exception``, or
     ``("error", text)`` when the task cannot be unpickled here.
@@ -187,8 +198,6 @@ def _child_main(recv_fd: int, send_fd: int, parent: int) -> None:
     for module in preload:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
-    from stackgame.experiments.executor import _run_one
-
     send_conn.send("ready")
     while True:
         try:
@@ -197,12 +206,12 @@ def _child_main(recv_fd: int, send_fd: int, parent: int) -> None:
             return
         message: tuple[str, Any]
         try:
-            fn, task = pickle.loads(data)
+            run_here, fn, task = pickle.loads(data)
         except Exception as err:  # noqa: BLE001 - e.g. the run function's module is missing
             message = ("error", f"cannot load the task in the child process: {err}")
         else:
             try:
-                message = ("row", _run_one(fn, task, None))
+                message = ("row", run_here(fn, task))
             except BaseException as err:  # noqa: BLE001 - a KeyboardInterrupt in the task
                 message = ("raise", err)
         send_conn.send(message)
