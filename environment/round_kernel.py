@@ -137,7 +137,7 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
     rounded down to a multiple of eight), each summed the same way. The recursion runs on
     an explicit stack (compiled helpers do not recurse): a task is a segment to sum or,
     with ``n = -1``, the addition of the last two partial sums.
-    ``tests/environment/test_payouts.py`` checks the result against ``numpy.sum``.
+    ``tests/environment/test_round_kernel.py`` checks the result against ``numpy.sum``.
     """
     if n <= 128:
         return _block_sum(a, lo, n)

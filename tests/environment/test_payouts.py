@@ -217,20 +217,3 @@ def test_settlement_of_a_model_round_is_what_the_history_records() -> None:
         np.testing.assert_array_equal(model.history.layer_rows[-1]["hhi"], s.layers["hhi"])
         assert s.posture.tolist() == model.history.op_rows[-1]["posture"].tolist()
     model.release()
-
-
-def test_compiled_row_sums_add_as_numpy_does() -> None:
-    # the purchase shares divide by row sums; numpy adds rows pairwise (eight running sums
-    # from eight terms up, halves above 128): the kernel gives the same last bits, as
-    # plain Python and compiled
-    pytest.importorskip("numba")
-    from stackgame.environment import jit
-    from stackgame.environment.round_kernel import row_sums
-
-    fast = jit.compile_kernel("row_sums")
-    rng = np.random.default_rng(5)
-    for n in [*range(1, 40), 127, 128, 129, 200, 257, 1000, 4099]:
-        m = rng.normal(size=(3, n)) * rng.choice([1e-9, 1.0, 1e9], size=(1, n))
-        m[rng.random(m.shape) < 0.3] = 0.0
-        np.testing.assert_array_equal(row_sums(m), m.sum(axis=1))
-        np.testing.assert_array_equal(fast(m), m.sum(axis=1))

@@ -1,0 +1,189 @@
+"""The round's kernels as plain Python: prepare, settle, and numpy's pairwise row sums."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from stackgame.environment.round_kernel import (
+    _maximum,
+    _minimum,
+    prepare_kernel,
+    row_sums,
+    settle_kernel,
+)
+
+
+def test_maximum_and_minimum_follow_numpy_for_nan() -> None:
+    nan = math.nan
+    for a, b in [(1.0, 2.0), (2.0, 1.0), (nan, 1.0), (1.0, nan), (0.0, -0.0), (-0.0, 0.0)]:
+        want_max = float(np.maximum(a, b))
+        want_min = float(np.minimum(a, b))
+        got_max, got_min = _maximum(a, b), _minimum(a, b)
+        assert (math.isnan(got_max) and math.isnan(want_max)) or got_max == want_max
+        assert (math.isnan(got_min) and math.isnan(want_min)) or got_min == want_min
+        # ties give the second argument: the sign of zero shows which
+        if a == b:
+            assert math.copysign(1.0, got_max) == math.copysign(1.0, b)
+            assert math.copysign(1.0, got_min) == math.copysign(1.0, b)
+
+
+def _prepare(round_: int = 2, **changes: object) -> np.ndarray:
+    # three ops: 0 (chips) supplies 1 (cloud, owned by the same firm); 2 is a cloud rival
+    args: dict[str, object] = {
+        "chosen": np.array([0.5, 0.8, -0.5]),
+        "cap_until": np.array([-1, 5, -1]),
+        "cap_markup": np.array([np.inf, 0.3, np.inf]),
+        "floor": np.array([0.0, 0.0, -0.95]),
+        "online_round": np.array([0, 0, 3]),
+        "active": np.array([True, True, True]),
+        "capacity": np.array([10.0, 20.0, 30.0]),
+        "quality": np.array([1.0, 2.0, 3.0]),
+        "inactive_quality": -1e9,
+        "penalty_until": np.array([-1, 4, -1]),
+        "integrated_at": np.array([-1, 0, -1]),
+        "unit_cost": np.array([1.0, 2.0, 3.0]),
+        "base_unit_cost": np.array([0.5, 1.5, 2.5]),
+        "own_below": np.array([-1, 0, -1]),
+        "last_need": np.array([0.0, 40.0, 0.0]),
+        "input_coefficient": np.array([0.0, 1.0]),
+        "layer_of": np.array([0, 1, 1]),
+    }
+    args.update(changes)
+    return prepare_kernel(round_, **args)  # type: ignore[arg-type]
+
+
+def test_prepare_caps_floors_and_masks_by_hand() -> None:
+    markup, live_cap, live_quality, cost, share = _prepare()
+    # op 1 is capped to 0.3 until round 5; op 2's -0.5 is above its floor of -0.95
+    np.testing.assert_array_equal(markup, [0.5, 0.3, -0.5])
+    # op 2 comes online in round 3
+    np.testing.assert_array_equal(live_cap, [10.0, 20.0, 0.0])
+    np.testing.assert_array_equal(live_quality, [1.0, 2.0, 3.0])
+    # integrated op 1 pays the entrant's cost until its penalty ends; the others never
+    # integrated pay their own unit cost
+    np.testing.assert_array_equal(cost, [1.0, 2.0, 3.0])
+    # op 1 needed 40 input units last round; its own supplier has 10: a quarter
+    np.testing.assert_array_equal(share, [0.0, 0.25, 0.0])
+
+
+def test_prepare_after_the_cap_and_penalty_end() -> None:
+    markup, live_cap, _, cost, _ = _prepare(round_=5, floor=np.array([0.6, 0.0, 0.0]))
+    np.testing.assert_array_equal(markup, [0.6, 0.8, 0.0])  # floored; cap over
+    np.testing.assert_array_equal(live_cap, [10.0, 20.0, 30.0])
+    np.testing.assert_array_equal(cost, [1.0, 1.5, 3.0])  # op 1 at its base cost
+
+
+def test_prepare_inactive_ops_have_no_capacity_and_unchoosable_quality() -> None:
+    _, live_cap, live_quality, _, share = _prepare(active=np.array([False, True, True]))
+    assert live_cap[0] == 0.0 and live_quality[0] == -1e9
+    assert share[1] == 0.0  # its own supplier has nothing to give
+
+
+def test_prepare_in_round_zero_plans_on_full_capacity() -> None:
+    # no history: op 1 expects to need 1.0 * 20 units; its supplier has 10: half
+    share = _prepare(round_=0, online_round=np.zeros(3, dtype=np.int64))[4]
+    assert share[1] == 0.5
+    # ample own supply is capped at all of it; no need at all is read as all of it
+    assert _prepare(last_need=np.array([0.0, 4.0, 0.0]))[4][1] == 1.0
+    assert _prepare(last_need=np.array([0.0, 0.0, 0.0]))[4][1] == 1.0
+
+
+def _settle(**changes: object) -> tuple[np.ndarray, ...]:
+    # two firms: firm 0 runs op 0 (chips) and op 1 (apps); firm 1 runs op 2 (apps)
+    args: dict[str, object] = {
+        "layer_of": np.array([0, 1, 1]),
+        "firm_of": np.array([0, 0, 1]),
+        "n_layers": 2,
+        "n_firms": 2,
+        "revenue": np.array([10.0, 30.0, 10.0]),
+        "input_cost": np.array([0.0, 6.0, 4.0]),
+        "variable_cost": np.array([2.0, 3.0, 1.0]),
+        "internal_revenue": np.array([6.0, 0.0, 0.0]),
+        "quantity": np.array([5.0, 3.0, 1.0]),
+        "capacity": np.array([10.0, 0.0, 4.0]),
+        "capital": np.array([10.0, 0.0, 0.0]),
+        "depreciation_rate": np.array([0.1, 0.0, 0.0]),
+        "fixed_cost": np.array([1.0, 0.0, 0.0]),
+        "writedown": np.array([0.0, 0.0, 2.0]),
+        "fines": np.array([0.0, 1.0, 0.0]),
+        "markup": np.array([0.5, 0.2, 0.2]),
+        "restrain_markup": np.array([0.2, 0.2, 0.2]),
+        "active": np.array([True, True, False]),
+        "unit_input_cost": np.array([0.0, 9.0, 9.0]),
+        "flow": np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [1.0, 0.0, 0.0]]),
+    }
+    args.update(changes)
+    return settle_kernel(**args)  # type: ignore[arg-type]
+
+
+def test_settle_per_operation_by_hand() -> None:
+    per_op, posture, _, _, _ = _settle()
+    gross, depreciation, operating, utilisation, margin, unit_input, share = per_op
+    np.testing.assert_allclose(gross, [8.0, 21.0, 5.0])  # revenue - inputs - variable
+    np.testing.assert_allclose(depreciation, [1.0, 0.0, 2.0])  # rate x capital + writedown
+    np.testing.assert_allclose(operating, [6.0, 20.0, 3.0])  # less fixed cost and fines
+    np.testing.assert_allclose(utilisation, [0.5, 0.0, 0.25])  # no capacity: zero
+    np.testing.assert_allclose(margin, [6.0 / 4.0, 20.0 / 30.0, 3.0 / 10.0])  # on external
+    np.testing.assert_allclose(unit_input, [0.0, 2.0, 4.0])
+    np.testing.assert_allclose(share, [1.0, 0.75, 0.25])
+    assert posture.tolist() == [1, 0, 0]  # only op 0 prices above its restrain markup
+
+
+def test_settle_per_firm_and_per_layer_by_hand() -> None:
+    _, _, per_firm, lay, _ = _settle()
+    profit, revenue, gross, writedown, margin = per_firm
+    np.testing.assert_allclose(profit, [26.0, 3.0])
+    np.testing.assert_allclose(revenue, [34.0, 10.0])  # revenue from others
+    np.testing.assert_allclose(gross, [29.0, 5.0])
+    np.testing.assert_allclose(writedown, [0.0, 2.0])
+    np.testing.assert_allclose(margin, [26.0 / 34.0, 3.0 / 10.0])
+    np.testing.assert_allclose(lay[0], [5.0, 4.0])  # quantity
+    np.testing.assert_allclose(lay[1], [10.0, 40.0])  # revenue
+    np.testing.assert_allclose(lay[2], [4.0, 40.0])  # external revenue
+    np.testing.assert_allclose(lay[6], [1.0, 0.75**2 + 0.25**2])  # HHI
+    np.testing.assert_allclose(lay[7], [0.0, 1.0])  # restraining sellers (active only)
+    np.testing.assert_allclose(lay[8], [1.0, 1.0])  # active sellers
+    np.testing.assert_allclose(lay[9], [8.0 / 4.0, 26.0 / 40.0])  # gross margin
+    np.testing.assert_allclose(lay[10], [6.0 / 4.0, 23.0 / 40.0])  # operating margin
+    np.testing.assert_allclose(lay[11], [2.0, 10.0])  # mean price: revenue / quantity
+    np.testing.assert_allclose(lay[12], [10.0, 30.0])  # value added: revenue - inputs
+
+
+def test_settle_purchase_shares_are_rows_over_their_sums() -> None:
+    flow = np.array([[0.0, 0.0, 0.0], [3.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+    mix = _settle(flow=flow)[4]
+    np.testing.assert_array_equal(mix, [[0, 0, 0], [0.75, 0.25, 0], [0.5, 0, 0.5]])
+
+
+def test_settle_with_nothing_sold_leaves_ratios_at_zero() -> None:
+    zeros = np.zeros(3)
+    per_op, _, per_firm, lay, _ = _settle(
+        revenue=zeros, input_cost=zeros, quantity=zeros, internal_revenue=zeros
+    )
+    assert not per_op[[3, 4, 6]].any()
+    np.testing.assert_array_equal(per_op[5], [0.0, 9.0, 9.0])  # last known inputs per unit
+    assert not per_firm[4].any() and not lay[[6, 9, 10, 11]].any()
+
+
+def test_row_sums_of_an_empty_row_are_zero() -> None:
+    np.testing.assert_array_equal(row_sums(np.zeros((2, 0))), [0.0, 0.0])
+    assert row_sums(np.ones((0, 3))).shape == (0,)
+
+
+def test_compiled_row_sums_add_as_numpy_does() -> None:
+    # the purchase shares divide by row sums; numpy adds rows pairwise (eight running sums
+    # from eight terms up, halves above 128): the kernel gives the same last bits, as
+    # plain Python and compiled
+    pytest.importorskip("numba")
+    from stackgame.environment import jit
+    from stackgame.environment.round_kernel import row_sums
+
+    fast = jit.compile_kernel("row_sums")
+    rng = np.random.default_rng(5)
+    for n in [*range(1, 40), 127, 128, 129, 200, 257, 1000, 4099]:
+        m = rng.normal(size=(3, n)) * rng.choice([1e-9, 1.0, 1e9], size=(1, n))
+        m[rng.random(m.shape) < 0.3] = 0.0
+        np.testing.assert_array_equal(row_sums(m), m.sum(axis=1))
+        np.testing.assert_array_equal(fast(m), m.sum(axis=1))
