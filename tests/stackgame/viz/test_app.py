@@ -7,8 +7,6 @@ the page so that the buttons and selects can be found and clicked.
 
 from __future__ import annotations
 
-import argparse
-import socket
 import warnings
 
 import ipyvuetify as vw
@@ -18,9 +16,6 @@ from solara.components.applayout import sidebar_portal
 from solara.widgets import HTML
 from stackgame.environment.scenario import ScenarioError, builtin_names, resolve
 from stackgame.strategies.registry import all_strategies
-
-from stackgame.commands import viz as viz_command
-from stackgame.errors import UserError
 
 with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's hook check
     warnings.simplefilter("ignore", UserWarning)
@@ -241,66 +236,6 @@ def test_a_bad_seed_shows_one_line_and_the_page_keeps_working(page):
     assert error.startswith("seed: must be an integer (got &#x27;forty-two&#x27;)")
     click(page, "Step")
     assert html_texts(page, "stackgame-round") == ["Round 1"]
-
-
-# -- the command --------------------------------------------------------------------------------
-
-
-def parse(argv):
-    parser = argparse.ArgumentParser()
-    viz_command.register(parser.add_subparsers())
-    return parser.parse_args(["viz", *argv])
-
-
-def test_command_defaults_and_solara_line():
-    args = parse([])
-    assert (args.host, args.port, args.seed, args.open) == ("127.0.0.1", 8765, 0, False)
-    args = parse(["--host", "0.0.0.0", "--port", "8800", "--seed", "7"])
-    assert (args.host, args.port, args.seed) == ("0.0.0.0", 8800, 7)
-    line = viz_command.solara_command("127.0.0.1", 8800)
-    assert line[1:5] == ["-m", "solara", "run", "stackgame.viz.app"]
-    assert ["--host", "127.0.0.1", "--port", "8800"] == line[5:9]
-    assert "--no-check-version" in line  # no call to PyPI at start-up
-    assert "--no-open" in line
-
-
-def test_command_refuses_a_busy_port_and_bad_values():
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        with pytest.raises(UserError, match=f"--port {port}: cannot listen on 127.0.0.1:{port}"):
-            viz_command.check_address("127.0.0.1", port)
-        with pytest.raises(UserError, match=f"--port {port}: cannot listen"):
-            parse(["--port", str(port)]).handler(parse(["--port", str(port)]))
-    with pytest.raises(UserError, match="--port 0: must be between 1 and 65535"):
-        viz_command.check_address("127.0.0.1", 0)
-    with pytest.raises(UserError, match="--host 'no.such.host.invalid'"):
-        viz_command.check_address("no.such.host.invalid", 8765)
-
-
-def test_command_names_a_missing_viz_extra(monkeypatch):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name: None if name == "solara_assets" else real(name)
-    )
-    with pytest.raises(UserError, match=r"needs solara_assets .*pip install 'stackgame\[viz\]'"):
-        viz_command.check_installed()
-
-
-def test_cli_prints_one_line_and_exits_2_on_a_busy_port(capsys):
-    from stackgame.cli import main
-
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        assert main(["viz", "--port", str(port)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert err[0].startswith(f"stackgame viz: error: --port {port}: cannot listen")
 
 
 # -- what the page reads right: one colour per firm, units, HHI in per cent -----------------
