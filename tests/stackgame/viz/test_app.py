@@ -23,19 +23,8 @@ with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's ho
 
     import stackgame.viz.app as app
     from stackgame.viz.components import (
-        FINAL_DEMAND,
         PageModel,
-        cash_option,
-        concentration_option,
-        firm_colours,
-        firm_views,
-        flow_views,
-        log_rows,
-        margin_option,
-        network_option,
-        round_notes,
         value_share_line,
-        value_share_option,
     )
 
 from stackgame.viz.echarts import EchartsChart
@@ -120,53 +109,7 @@ def test_seed_box_text_is_read_as_an_integer():
         StackModel(**{**kwargs, "seed": "forty-two"})
 
 
-def test_a_refused_control_is_reported_not_raised():
-    m = PageModel(seed="forty-two", strategy_nvidia="always_extract")
-    assert m.input_error.startswith("seed: must be an integer (got 'forty-two')")
-    assert "unseeded" in m.input_error
-    assert not m.seeded
-    assert m.scenario.firm("nvidia").strategy == "always_extract"  # the rest is kept
-    m = PageModel(seed=1, strategy_nvidia="no_such_strategy")
-    assert "unknown strategy 'no_such_strategy'" in m.input_error
-    assert m.seed == 1
-    assert m.scenario.firm("nvidia").strategy == resolve("ai-stack-2026").firm("nvidia").strategy
-    assert PageModel(seed=1).input_error is None
-
-
-def test_the_page_model_is_the_stack_model_with_the_same_numbers():
-    from stackgame.environment.model import StackModel
-
-    a, b = (
-        PageModel(seed=3, strategy_nvidia="always_extract"),
-        StackModel(seed=3, strategy_nvidia="always_extract"),
-    )
-    a.step(), b.step()
-    assert value_share_line(a) == value_share_line(b)
-
-
 # -- what the page reads from the model -----------------------------------------------------
-
-
-def test_views_of_a_running_model():
-    m = PageModel(seed=1, events__nvidia_value_pricing__enabled=True,
-                  events__nvidia_value_pricing__round=1)  # fmt: skip
-    assert all(v.posture == "none" for v in firm_views(m))
-    assert flow_views(m) == []
-    m.step()
-    views = {v.name: v for v in firm_views(m)}
-    assert set(views) == {f.name for f in m.firms}
-    assert views["google"].layers == ("chips", "cloud", "models", "apps")
-    assert {v.posture for v in views.values()} <= {"restrain", "extract", "mixed"}
-    flows = flow_views(m)
-    assert any(f.buyer == FINAL_DEMAND for f in flows)
-    assert all(f.dollars >= 0 for f in flows)
-    top = [f for f in flows if f.buyer == FINAL_DEMAND]
-    spend = m.history.rounds_vector("final_spend")[-1]
-    assert sum(f.dollars for f in top) == pytest.approx(spend, rel=1e-6)
-    assert any("nvidia_value_pricing" in line for line in round_notes(m))
-    rows = log_rows(m)
-    assert rows[0][0] >= rows[-1][0]
-    assert any(kind == "trigger" and "nvidia_value_pricing" in text for _, kind, _, text in rows)
 
 
 def test_mesa_style_page_element_renders():
@@ -250,40 +193,6 @@ def test_page_matches_the_cli_at_its_default_seed():
     run = simulate("ai-stack-2026", seed=0)
     assert m.seed == run.summary["seed"] == 0
     assert m.history.firms_matrix("profit") == pytest.approx(run.firms["profit"])
-
-
-def test_every_firm_has_its_own_colour_everywhere():
-    m = PageModel(seed=0)
-    m.step()
-    colours = firm_colours(m)
-    assert len(set(colours.values())) == len(m.firms) == 16
-    cash = cash_option(m)
-    by_label = {f.label: colours[f.name] for f in m.firms}
-    assert {s["name"]: s["color"] for s in cash["series"]} == {
-        s["name"]: by_label[s["name"]] for s in cash["series"]
-    }
-    nvidia, openai = colours["nvidia"], colours["openai"]
-    assert nvidia != openai
-    network = next(s for s in network_option(m)["series"] if s["type"] == "graph")
-    fills = {n["name"].split(" \u00b7 ")[0]: n["itemStyle"]["color"] for n in network["data"]
-             if n["name"] != FINAL_DEMAND}  # fmt: skip
-    assert fills["Nvidia"] == nvidia and fills["OpenAI"] == openai
-
-
-def test_axes_have_units_and_hhi_is_a_percentage():
-    m = PageModel(seed=0)
-    m.step(), m.step()
-    options = [value_share_option(m), margin_option(m), concentration_option(m), cash_option(m)]
-    for option in options:
-        assert option["xAxis"]["name"] == "round (quarter)"
-        assert "(" in option["yAxis"]["name"] or "%" in option["yAxis"]["name"]
-        assert option["legend"]["data"]
-    hhi = concentration_option(m)
-    assert hhi["yAxis"]["axisLabel"]["formatter"] == "{value}%"
-    assert (hhi["yAxis"]["min"], hhi["yAxis"]["max"]) == (0, 100)
-    chips = next(s for s in hhi["series"] if s["name"] == "chips")
-    assert chips["data"][-1] == pytest.approx(100 * m.history.layer_hhi("chips"), rel=1e-3)
-    assert cash_option(m)["yAxis"]["name"] == "cash ($ bn)"
 
 
 def test_sliders_show_their_values():
