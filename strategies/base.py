@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import itertools
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from types import MappingProxyType
@@ -231,7 +231,7 @@ class HistoryView(Sequence[Any]):
                 return tuple(self._items[span.start : span.stop])
             return tuple([self._items[i] for i in span])
         n = self._stop - self._start
-        i = operator.index(index)
+        i = index if type(index) is int else operator.index(index)
         if i < 0:
             i += n
         if not 0 <= i < n:
@@ -310,6 +310,33 @@ class HistoryMap(Mapping[str, HistoryView]):
 
     def __getitem__(self, name: str) -> HistoryView:
         values = self._histories[name]
+        stop = min(len(values), self._stop)
+        return HistoryView(values, stop, 0 if self._depth is None else max(0, stop - self._depth))
+
+    def last_of(self, names: Iterable[str]) -> list[Any]:
+        """The latest entry of each named history that has one, in ``names`` order.
+
+        What ``[self[c][-1] for c in names if self.get(c)]`` gives, without making a view
+        per name (a learner reads this of every counterpart, every round).
+        """
+        if self._depth is not None and self._depth <= 0:
+            return []  # every view is empty
+        histories = self._histories
+        stop = self._stop
+        out = []
+        for name in names:
+            values = histories.get(name)
+            if values is not None:
+                end = min(len(values), stop)
+                if end > 0:
+                    out.append(values[end - 1])
+        return out
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The view of ``name``'s history, or ``default`` (one lookup, no exception)."""
+        values = self._histories.get(name)
+        if values is None:
+            return default
         stop = min(len(values), self._stop)
         return HistoryView(values, stop, 0 if self._depth is None else max(0, stop - self._depth))
 

@@ -21,6 +21,7 @@ from stackgame.strategies.base import (
     RESTRAIN,
     Action,
     Classifier,
+    HistoryMap,
     Observation,
     Posture,
     Strategy,
@@ -95,7 +96,10 @@ def counterpart_arm(observation: Observation) -> int | None:
         return None if last is None else int(last)
     shown = observation.counterpart_markups
     names = observation.counterparts or observation.rivals
-    markups = [shown[c][-1] for c in names if shown.get(c)]
+    if isinstance(shown, HistoryMap):  # as the engine builds it: no view per name
+        markups = shown.last_of(names)
+    else:
+        markups = [seen[-1] for c in names if (seen := shown.get(c))]
     if markups:
         return int(np.argmin(np.abs(np.asarray(grid) - np.mean(markups))))
     return None if last is None else (len(grid) - 1 if last is EXTRACT else 0)

@@ -123,3 +123,13 @@ def test_history_views_read_like_the_tuples_they_replace_without_copying():
     assert shown == {"a": (Posture.EXTRACT,), "b": (Posture.RESTRAIN,)} and "a" in shown
     assert copy.deepcopy(shown) == shown and pickle.loads(pickle.dumps(shown)) == shown
     assert isinstance(copy.deepcopy(shown), ReadOnlyDict)
+
+
+@pytest.mark.parametrize("depth", [None, 0, 1, 3])
+@pytest.mark.parametrize("stop", [0, 1, 2, 5])
+def test_last_of_is_the_last_entry_of_every_nonempty_view(stop: int, depth: int | None) -> None:
+    lists = {"a": [1.0, 2.0, 3.0], "b": [], "c": [7.0], "d": [4.0, 5.0]}
+    shown = HistoryMap(lists, stop, depth=depth)
+    names = ["d", "missing", "a", "b", "c"]
+    want = [shown[c][-1] for c in names if shown.get(c)]
+    assert shown.last_of(names) == want
