@@ -321,15 +321,15 @@ class HistoryMap(Mapping[str, HistoryView]):
         """
         if self._depth is not None and self._depth <= 0:
             return []  # every view is empty
-        histories = self._histories
         stop = self._stop
+        if stop <= 0:
+            return []
+        get = self._histories.get
         out = []
         for name in names:
-            values = histories.get(name)
-            if values is not None:
-                end = min(len(values), stop)
-                if end > 0:
-                    out.append(values[end - 1])
+            values = get(name)
+            if values:  # a view ends at min(len(values), stop)
+                out.append(values[-1] if len(values) <= stop else values[stop - 1])
         return out
 
     def get(self, name: str, default: Any = None) -> Any:
