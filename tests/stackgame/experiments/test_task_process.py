@@ -59,12 +59,19 @@ def _run(task, timeout=30.0, preload=()):
     )
 
 
-@pytest.fixture(autouse=True)
-def _no_child_left():
-    yield
+def _close_child() -> None:
     child = getattr(task_process._local, "child", None)
     if child is not None:
         child.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_child_left():
+    # each test starts with no child in this thread (an earlier module's time-limited
+    # batch may have left one, with that test's working directory) and leaves none
+    _close_child()
+    yield
+    _close_child()
 
 
 def test_the_row_comes_from_one_reused_child(tmp_path, monkeypatch):
