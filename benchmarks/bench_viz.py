@@ -31,6 +31,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from stackgame.commands.viz import stop_server
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("STACKGAME_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -93,21 +95,8 @@ def serve(checkout: Path | None) -> tuple[subprocess.Popen[bytes], str]:
                     return process, url
         except OSError:
             time.sleep(0.3)
-    stop(process)
+    stop_server(process)
     raise RuntimeError(f"no answer on {url} in 120 s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server started by :func:`serve` (its own process group)."""
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 def current_round(page: Any) -> int:
@@ -239,7 +228,7 @@ def main() -> None:
                     measure(browser, url, process.pid, warm_up=True)
                     results[name] = measure(browser, url, process.pid)
                 finally:
-                    stop(process)
+                    stop_server(process)
                 report(name, results[name])
             browser.close()
     finally:

@@ -8,6 +8,7 @@ script; the page uses no Markdown, whose KaTeX would come from a CDN).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 EPILOG = """\
 examples:
@@ -91,6 +92,30 @@ def check_installed() -> None:
 
     # without solara_assets the page would load its scripts from a CDN
     require("solara", "solara_assets", "ipyvuetify", needed_for="the page")
+
+
+def stop_server(process: Any) -> None:
+    """Stop a page server started in its own process group (``start_new_session=True``).
+
+    SIGTERM to the group, SIGKILL after 15 s; a group whose leader has exited may still
+    hold the solara child it started, which gets the SIGTERM too. The browser tests and
+    ``benchmarks/bench_viz.py`` start their servers so and stop them with this.
+    """
+    import contextlib
+    import os
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # a solara child left behind
 
 
 def run(args: argparse.Namespace) -> int:

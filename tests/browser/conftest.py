@@ -11,7 +11,6 @@ Without ``/usr/bin/chromium`` (or ``$STACKGAME_CHROMIUM``) the tests skip with t
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from stackgame.commands.viz import stop_server
 
 CHROMIUM = Path(os.environ.get("STACKGAME_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -106,23 +107,7 @@ def server(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             time.sleep(0.3)
         yield Server(url, log)
     finally:
-        _stop(process)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and the solara process it started (its own process group)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-    else:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)  # a solara child left behind
-        except ProcessLookupError:
-            pass
+        stop_server(process)
 
 
 @pytest.fixture(scope="module")
