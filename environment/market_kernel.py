@@ -702,6 +702,15 @@ def _clear_once(
 
 
 @jitable
+def _gather(order: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` in the kernel's layer-sorted order: ``out[i] = values[order[i]]``."""
+    out = np.empty(order.shape[0])
+    for i in range(order.shape[0]):
+        out[i] = values[order[i]]
+    return out
+
+
+@jitable
 def _layer_offsets(bounds: np.ndarray) -> np.ndarray:
     """``woff``: layer ``k``'s buyers-by-sellers block is ``flat[woff[k]:woff[k + 1]]``."""
     n_layers = bounds.shape[0] - 1
@@ -736,18 +745,11 @@ def resolve_prices_kernel(
     """
     n = order.shape[0]
     n_layers = bounds.shape[0] - 1
-    unit_cost = np.empty(n)
-    markup = np.empty(n)
-    quality = np.empty(n)
-    capacity = np.empty(n)
-    share = np.empty(n)
-    for i in range(n):
-        o = order[i]
-        unit_cost[i] = unit_cost_in[o]
-        markup[i] = markup_in[o]
-        quality[i] = quality_in[o]
-        capacity[i] = capacity_in[o]
-        share[i] = share_in[o]
+    unit_cost = _gather(order, unit_cost_in)
+    markup = _gather(order, markup_in)
+    quality = _gather(order, quality_in)
+    capacity = _gather(order, capacity_in)
+    share = _gather(order, share_in)
     woff = _layer_offsets(bounds)
     wflat = np.zeros(woff[woff.shape[0] - 1])
     price = np.zeros(n)
@@ -847,18 +849,14 @@ def clear_kernel(
     """
     n = order.shape[0]
     n_layers = bounds.shape[0] - 1
-    unit_cost = np.empty(n)
-    markup = np.empty(n)
-    quality = np.empty(n)
-    nominal = np.empty(n)
+    unit_cost = _gather(order, unit_cost_in)
+    markup = _gather(order, markup_in)
+    quality = _gather(order, quality_in)
+    nominal = _gather(order, capacity_in)
     offer = np.zeros(n)
     share = np.zeros(n)
     for i in range(n):
         o = order[i]
-        unit_cost[i] = unit_cost_in[o]
-        markup[i] = markup_in[o]
-        quality[i] = quality_in[o]
-        nominal[i] = capacity_in[o]
         if has_offer:
             x = offer_in[o]
             if cournot_flag and markup_in[o] > 0.0:  # a markup withholds output
