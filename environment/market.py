@@ -292,6 +292,9 @@ class Clearing:
     internal_revenue
         Dollars of each operation's revenue that are self-supply to its own firm at cost
         (part of ``revenue``; the firm's external revenue is ``revenue - internal_revenue``).
+    capex
+        Dollars each operation of a capital-goods layer paid for the capital goods shipped
+        to it this round (capitalised: not in ``input_cost``; zero elsewhere).
     lost_demand
         Units consumers wanted but did not get, because of capacity or upstream
         shortages, after re-choosing (scalar). Logit: ``M = sum(quantity[top]) +
@@ -321,6 +324,7 @@ class Clearing:
     final_spend: float
     outside_share: float
     attempts: int = 1
+    capex: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def payments(self) -> FloatArray:
@@ -387,6 +391,7 @@ def resolve_prices(
     per_unit: bool = False,
     fixed_price: FloatArray | None = None,
     supplier_mix: FloatArray | None = None,
+    basis: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
     """Prices bottom-up, each a markup over this round's own and input unit cost.
 
@@ -403,6 +408,8 @@ def resolve_prices(
     supplier_mix
         Expected purchase shares replacing the logit weights where a row is not all zero
         (see :func:`clear`).
+    basis
+        Per operation, the factor on its input cost in its price (see :func:`clear`).
 
     Returns
     -------
@@ -416,6 +423,7 @@ def resolve_prices(
         _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), _f64(s.lock_in),
         _flags(s.allowed), _f64(self_share), supplier_mix is not None,
         _NO_MATRIX if supplier_mix is None else _f64(supplier_mix), bool(per_unit),
+        np.ones(s.n_ops) if basis is None else _f64(basis),
     )  # fmt: skip
     price, input_unit = out[0], out[1]
     b = s._bounds
@@ -517,6 +525,10 @@ def clear(
     spill_rounds: int | None = None,
     supplier_mix: FloatArray | None = None,
     jit: bool | None = None,
+    capital_goods: NDArray[np.bool_] | None = None,
+    orders: FloatArray | None = None,
+    basis: FloatArray | None = None,
+    contracts: FloatArray | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -550,6 +562,17 @@ def clear(
     jit
         Whether the compiled clearing may run (None: unless ``STACKGAME_NO_JIT`` is set;
         False: the plain Python kernel).
+    capital_goods
+        Per layer, whether it buys from the layer below as capital goods (default: none
+        does; ``docs/MODEL.md`` 11).
+    orders
+        Per operation of a capital-goods layer, units of capital goods ordered this round.
+    basis
+        Per operation, the factor on the input cost in its price: 1 (default) in a flow
+        market, the user cost of capital ``r + delta`` in a capital-goods layer.
+    contracts
+        ``[3, m]`` contracts in force: buyer operation, seller operation, units a round
+        (``docs/MODEL.md`` 13).
 
     Notes
     -----
@@ -605,9 +628,15 @@ def clear(
         -1 if spill_rounds is None else max(int(spill_rounds), 0),
         MAX_ATTEMPTS,
         n + 1,
+        np.zeros(structure.n_layers, dtype=np.bool_)
+        if capital_goods is None
+        else _flags(capital_goods),
+        np.zeros(n) if orders is None else _f64(orders),
+        np.ones(n) if basis is None else _f64(basis),
+        np.zeros((3, 0)) if contracts is None else _f64(contracts),
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
-     gross_profit, unmet_input, final_demand, internal_revenue) = per_op  # fmt: skip
+     gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op  # fmt: skip
     return Clearing(
         price=price,
         unit_input_cost=unit_input_cost,
@@ -625,4 +654,5 @@ def clear(
         final_spend=float(spend),
         outside_share=float(outside),
         attempts=int(attempts),
+        capex=capex,
     )

@@ -117,6 +117,7 @@ def _prices(
     wflat: np.ndarray,
     price: np.ndarray,
     input_unit: np.ndarray,
+    basis: np.ndarray,
 ) -> None:
     """Pass 1, bottom-up: prices and unit input costs; supplier weights into ``wflat``.
 
@@ -132,7 +133,11 @@ def _prices(
     purchase shares, caller's coordinates) restricted to the sellers it can still use
     replaces ``w_is`` in the expected price where it is not all zero. With ``has_fixed``
     the top layer's price is ``fixed_top`` (a Cournot market-clearing price). Layer ``k``'s
-    weights are ``wflat[woff[k]:woff[k + 1]]`` as a buyers-by-sellers matrix.
+    weights are ``wflat[woff[k]:woff[k + 1]]`` as a buyers-by-sellers matrix. ``basis[i]``
+    scales the input cost in the price (1 in a flow market; in a capital-goods layer the
+    user cost of capital ``r + delta_i``: ``x_i`` there is the capital good's price, per
+    unit of capacity, and ``a_l x_i basis_i`` its cost per round of use, ``docs/MODEL.md``
+    11.2).
     """
     n = price.shape[0]
     for i in range(n):
@@ -174,7 +179,7 @@ def _prices(
                     blended = s * own_cost + (1.0 - s) * market
                 else:
                     blended = market
-                input_unit[lo + i] = coef[k] * blended
+                input_unit[lo + i] = coef[k] * blended * basis[lo + i]
         for i in range(lo, hi):
             cost = unit_cost[i] + input_unit[i]
             if per_unit:
@@ -462,6 +467,10 @@ def _clear_once(
     final_demand: np.ndarray,
     internal: np.ndarray,
     take_all: np.ndarray,
+    capital_layer: np.ndarray,
+    orders: np.ndarray,
+    cflat: np.ndarray,
+    capex: np.ndarray,
 ) -> tuple[float, float, float]:
     """One clearing in sorted coordinates: final demand, derived demand, feasibility, money.
 
@@ -479,6 +488,13 @@ def _clear_once(
     operation with nominal capacity stays in the consumers' choice set, so consumers it
     cannot serve for lack of input count as lost demand, not as choosing the outside good.
 
+    The buildout (``docs/MODEL.md`` 11, 13): in a layer with ``capital_layer[k]`` a
+    buyer's need is its capital-goods ``orders`` (units), not its use; what it buys is
+    its ``capex`` (not an input cost), and a shortfall leaves orders unfilled without
+    cutting its output. ``cflat`` (laid out as ``fflat``) holds contracted units a round:
+    on a first attempt a buyer's orders go to its contracted sellers first, up to the
+    contract, after its own operation below.
+
     Returns ``(lost_demand, final_spend, outside_share)``; ``reserve`` is the previous
     attempt's ``fflat``.
     """
@@ -493,6 +509,7 @@ def _clear_once(
         revenue[i] = 0.0
         internal[i] = 0.0
         input_cost[i] = 0.0
+        capex[i] = 0.0
     outside_share = 0.0
     # -- pass 2: final demand
     p_top = price[t_lo:t_hi]
@@ -549,8 +566,9 @@ def _clear_once(
         nb = hi - lo
         ns = lo - slo
         need = np.empty(nb)
+        capital = capital_layer[k]
         for i in range(nb):
-            need[i] = coef[k] * used[lo + i]
+            need[i] = orders[lo + i] if capital else coef[k] * used[lo + i]
         room = capacity[slo:lo].copy()
         own_use = np.zeros(ns)
         rest = np.empty(nb)
@@ -567,6 +585,19 @@ def _clear_once(
         w = wflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
         filled = fflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
         held = np.zeros((nb, ns))
+        contracted = cflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
+        has_contract = False
+        if not has_reserve:
+            for i in range(nb):
+                for j in range(ns):
+                    c = contracted[i, j]
+                    if c > 0.0:
+                        t = min(c, rest[i], room[j])
+                        if t > 0.0:
+                            held[i, j] = t
+                            room[j] -= t
+                            rest[i] -= t
+                            has_contract = True
         if has_reserve:
             prev = reserve[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
             for i in range(nb):
@@ -609,7 +640,7 @@ def _clear_once(
             for j in range(ns):
                 r += filled[i, j]
             unmet[lo + i] = rest[i] - r
-        if has_reserve:
+        if has_reserve or has_contract:
             for i in range(nb):
                 for j in range(ns):
                     filled[i, j] = filled[i, j] + held[i, j]
@@ -652,15 +683,21 @@ def _clear_once(
                 c += block[i, j]
             quantity[slo + j] = c + own_use[j]
         below_short = False
+        capital = capital_layer[k]
         for i in range(nb):
             got = 0.0
             for j in range(ns):
                 got += block[i, j]
             got = got + take[i]
+            if capital:  # unfilled capital-goods orders do not cut this round's output
+                unmet[lo + i] = max(orders[lo + i] - got, 0.0)
+                continue
             need = coef[k] * used[lo + i]
             if need > got:
                 below_short = True
-        if below_short:
+        if capital:
+            pass
+        elif below_short:
             for i in range(nb):
                 got = 0.0
                 for j in range(ns):
@@ -686,6 +723,10 @@ def _clear_once(
             r = 0.0
             for j in range(ns):
                 r += block[i, j] * price[slo + j]
+            if capital:  # capital goods bought: capitalised, priced at their user cost
+                capex[lo + i] = r + take[i] * own_unit[i]
+                transfer[lo + i] = unit_cost[lo + i] + input_unit[lo + i]
+                continue
             input_cost[lo + i] = r + take[i] * own_unit[i]
             q_k = quantity[lo + i]
             per = input_cost[lo + i] / q_k if q_k > _EPS else input_unit[lo + i]
@@ -737,6 +778,7 @@ def resolve_prices_kernel(
     has_mix: bool,
     mix: np.ndarray,
     per_unit: bool,
+    basis_in: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pass 1 alone (:func:`_prices`), in and out in the caller's order.
 
@@ -750,6 +792,7 @@ def resolve_prices_kernel(
     quality = _gather(order, quality_in)
     capacity = _gather(order, capacity_in)
     share = _gather(order, share_in)
+    basis = _gather(order, basis_in)
     woff = _layer_offsets(bounds)
     wflat = np.zeros(woff[woff.shape[0] - 1])
     price = np.zeros(n)
@@ -757,7 +800,7 @@ def resolve_prices_kernel(
     _prices(
         n_layers, bounds, own_local, coef, choice_mu, unit_cost, markup, quality, lock,
         allowed, order, capacity, share, per_unit, False, 0.0, mix, has_mix, woff, wflat,
-        price, input_unit,
+        price, input_unit, basis,
     )  # fmt: skip
     out = np.empty((2, n))
     for i in range(n):
@@ -796,6 +839,10 @@ def clear_kernel(
     spill_rounds: int,
     max_attempts: int,
     max_settle: int,
+    capital_layer: np.ndarray,
+    orders_in: np.ndarray,
+    basis_in: np.ndarray,
+    contracts: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
@@ -838,14 +885,20 @@ def clear_kernel(
         ``-1`` for the default (until every order that can be placed is placed).
     max_attempts
         :data:`~stackgame.environment.market.MAX_ATTEMPTS`.
+    capital_layer, orders_in, basis_in
+        The buildout: per layer, whether it buys capital goods; per operation (caller's
+        order), its capital-goods orders (units) and its price basis (:func:`_prices`).
+    contracts
+        ``[3, m]``: buyer and seller operation (caller's indices, as floats) and
+        contracted units a round, one column per contract in force.
 
     Returns
     -------
     tuple
         ``price, unit_input_cost, quantity, flow, self_supply, revenue, input_cost,
-        variable_cost, gross_profit, unmet_input, final_demand, internal_revenue,
-        lost_demand, final_spend, outside_share, attempts`` as in
-        :class:`~stackgame.environment.market.Clearing`.
+        variable_cost, gross_profit, unmet_input, final_demand, internal_revenue, capex``
+        (rows of the first matrix), ``flow``, ``lost_demand, final_spend, outside_share,
+        attempts`` as in :class:`~stackgame.environment.market.Clearing`.
     """
     n = order.shape[0]
     n_layers = bounds.shape[0] - 1
@@ -853,6 +906,8 @@ def clear_kernel(
     markup = _gather(order, markup_in)
     quality = _gather(order, quality_in)
     nominal = _gather(order, capacity_in)
+    orders = _gather(order, orders_in)
+    basis = _gather(order, basis_in)
     offer = np.zeros(n)
     share = np.zeros(n)
     for i in range(n):
@@ -875,6 +930,19 @@ def clear_kernel(
     wflat = np.zeros(woff[n_layers])
     fflat = np.zeros(woff[n_layers])
     reserve = np.zeros(woff[n_layers])
+    cflat = np.zeros(woff[n_layers])
+    if contracts.shape[1] > 0:
+        pos = np.empty(n, dtype=np.int64)  # caller's index to sorted position
+        for i in range(n):
+            pos[order[i]] = i
+        for c in range(contracts.shape[1]):
+            b = pos[int(contracts[0, c])]
+            s = pos[int(contracts[1, c])]
+            for k in range(1, n_layers):
+                if bounds[k] <= b < bounds[k + 1] and bounds[k - 1] <= s < bounds[k]:
+                    ns = bounds[k] - bounds[k - 1]
+                    cflat[woff[k] + (b - bounds[k]) * ns + (s - bounds[k - 1])] += contracts[2, c]
+    capex = np.zeros(n)
     price = np.zeros(n)
     input_unit = np.zeros(n)
     self_supply = np.zeros(n)
@@ -924,6 +992,7 @@ def clear_kernel(
                 wflat,
                 price,
                 input_unit,
+                basis,
             )
             for i in range(n):
                 live[i] = effective[i] > _EPS
@@ -963,6 +1032,10 @@ def clear_kernel(
             final_demand,
             internal,
             planned_self,
+            capital_layer,
+            orders,
+            cflat,
+            capex,
         )
         if attempt >= max_attempts + max_settle:
             break
@@ -972,6 +1045,8 @@ def clear_kernel(
         # its whole shortfall is its own operation below falling short: that one is
         # lowered, and on the re-clear the buyer takes the rest from the market
         for k in range(n_layers):
+            if capital_layer[k]:  # unfilled capital-goods orders leave output as it is
+                continue
             for i in range(bounds[k], bounds[k + 1]):
                 if unmet[i] > _SHORT and quantity[i] < effective[i] - _SHORT:
                     own = own_local[i]
@@ -1025,7 +1100,7 @@ def clear_kernel(
     # back to the caller's order
     # one matrix for the per-operation results (each returned array costs a boxing),
     # rows in the order of Clearing's fields
-    out = np.empty((11, n))
+    out = np.empty((12, n))
     out_price = out[0]
     out_input_unit = out[1]
     out_quantity = out[2]
@@ -1052,6 +1127,7 @@ def clear_kernel(
         out_unmet[o] = unmet[i]
         out_final[o] = final_demand[i]
         out_internal[o] = internal[i]
+        out[11, o] = capex[i]
     for k in range(1, n_layers):
         lo = bounds[k]
         hi = bounds[k + 1]

@@ -99,6 +99,16 @@ class LayerSpec(_Strict):
         Multiplier on the entrant's unit cost in its first rounds (learning by doing).
     allow_negative_markup
         Whether sellers here may price below cost (a loss leader).
+    capital_goods
+        Whether this layer buys from the layer below as capital goods (the buildout,
+        ``docs/MODEL.md`` 11): its operations order units of installed capacity, pay
+        their suppliers when the units ship, and hold them as a stock that depreciates
+        and retires at the operation's ``depreciation_rate`` (a life of ``1 / rate``
+        rounds). The supplier's sales follow this layer's investment, not its use.
+        Off (a flow market: inputs bought per unit of output, each round) by default.
+    install_lead_time
+        Capital-goods layers: rounds between a unit's shipment (and payment) and its
+        first output.
     """
 
     name: str
@@ -109,6 +119,8 @@ class LayerSpec(_Strict):
     build_lead_time: Annotated[int, Field(ge=0)] = 4
     entrant_cost_penalty: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.25
     allow_negative_markup: bool = False
+    capital_goods: bool = False
+    install_lead_time: Annotated[int, Field(ge=0, le=40)] = 1
 
 
 class OperationSpec(_Strict):
@@ -173,6 +185,15 @@ class FirmSpec(_Strict):
         Whether it may build into adjacent layers.
     named
         Shown by name in the summary tables (the others are grouped by layer).
+    debt
+        Debt outstanding at the start, dollars (``docs/MODEL.md`` 12).
+    outside_cash_flow
+        Cash from businesses outside the stack, dollars per round (a hyperscaler's
+        advertising, retail or software profits: the exogenous inflow that funds its
+        buildout).
+    raises_equity
+        Whether it can raise new equity when it needs cash (a lab raising on its
+        growth); the amount depends on its revenue and on investors' appetite.
     """
 
     name: str
@@ -183,6 +204,9 @@ class FirmSpec(_Strict):
     ops: dict[str, OperationSpec]
     can_integrate: bool = True
     named: bool = True
+    debt: NonNeg = 0.0
+    outside_cash_flow: Number = 0.0
+    raises_equity: bool = False
 
     @model_validator(mode="after")
     def _has_ops(self) -> FirmSpec:
@@ -215,6 +239,81 @@ class StakeSpec(_Strict):
     holder: str
     investee: str
     share: Fraction
+
+
+class ContractSpec(_Strict):
+    """A multi-round supply contract between two firms (``docs/MODEL.md`` 13).
+
+    From round ``start`` for ``duration`` rounds the buyer's orders in ``layer`` go to
+    the seller first, up to ``quantity`` units a round, at the contract ``price`` (fixed,
+    dollars per unit) or, with no ``price``, the seller's market price times
+    ``1 + premium`` (indexed). Take-or-pay: the buyer pays for at least ``take_or_pay``
+    of ``quantity`` each round whether it takes the units or not. ``prepayment`` is paid
+    at the start and credited against the payments that follow.
+
+    Attributes
+    ----------
+    name
+        Identifier (defaults to ``buyer-seller-layer``).
+    buyer, seller
+        Firm names: the seller operates in ``layer``, the buyer in the layer just above.
+    layer
+        The seller's layer.
+    quantity
+        Units a round.
+    price
+        Fixed price per unit, dollars; ``None`` for an indexed price.
+    premium
+        Indexed contracts: the markup over the market price (``-0.1`` is a discount).
+    start, duration
+        First round and number of rounds.
+    prepayment
+        Paid by the buyer to the seller in round ``start``, dollars.
+    take_or_pay
+        Share of ``quantity`` paid for whether taken or not.
+    """
+
+    name: str = ""
+    buyer: str
+    seller: str
+    layer: str
+    quantity: Positive
+    price: NonNeg | None = None
+    premium: Annotated[float, Field(gt=-1, allow_inf_nan=False)] = 0.0
+    start: Annotated[int, Field(ge=0)] = 0
+    duration: Annotated[int, Field(ge=1)]
+    prepayment: NonNeg = 0.0
+    take_or_pay: Fraction = 1.0
+
+    @model_validator(mode="after")
+    def _named(self) -> ContractSpec:
+        if not self.name:
+            self.name = f"{self.buyer}-{self.seller}-{self.layer}"
+        return self
+
+
+class FinanceSpec(_Strict):
+    """How firms pay for the buildout, and when they fail (``docs/MODEL.md`` 12).
+
+    Off by default: investment is paid from cash, which may go negative, and nobody
+    fails. On: each round a firm pays interest ``interest_rate * debt``; when its cash
+    falls below ``min_cash`` it borrows up to its limit, ``loan_to_value`` times its
+    book capital plus contracted revenue (backlog), then (if it ``raises_equity``)
+    raises up to ``appetite * equity_multiple`` times its last revenue; a firm still
+    short of cash fails (its capacity is sold to its layer's survivors at
+    ``fire_sale_discount`` of book value). Cash above ``min_cash`` repays debt.
+    Investors' appetite falls by ``appetite_drop`` after a round the firm lost money
+    and recovers by ``appetite_recovery`` toward 1 after a profitable one.
+    """
+
+    enabled: bool = False
+    interest_rate: Fraction = 0.02
+    loan_to_value: Fraction = 0.5
+    min_cash: NonNeg = 0.0
+    equity_multiple: NonNeg = 2.0
+    appetite_drop: Fraction = 0.5
+    appetite_recovery: Fraction = 0.1
+    fire_sale_discount: Fraction = 0.5
 
 
 class DemandSpec(_Strict):
@@ -368,6 +467,8 @@ class Scenario(_Strict):
     demand: DemandSpec = Field(default_factory=DemandSpec)
     regulator: RegulatorSpec = Field(default_factory=RegulatorSpec)
     events: list[EventSpec] = Field(default_factory=list)
+    contracts: list[ContractSpec] = Field(default_factory=list)
+    finance: FinanceSpec = Field(default_factory=FinanceSpec)
     calibration: list[CalibrationSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -417,6 +518,28 @@ class Scenario(_Strict):
                     f"{held[s.investee]:g}, more than 1"
                 )
         _unique([e.name for e in self.events], "events")
+        if self.layers[0].capital_goods:
+            raise ValueError(
+                f"layers.{self.layers[0].name}.capital_goods: the bottom layer buys nothing"
+            )
+        _unique([c.name for c in self.contracts], "contracts")
+        for c in self.contracts:
+            where = f"contracts.{c.name}"
+            for role in ("buyer", "seller"):
+                if getattr(c, role) not in firms:
+                    raise _ref_error(f"{where}.{role}", "firm", getattr(c, role), list(firms))
+            if c.layer not in layer_names:
+                raise _ref_error(f"{where}.layer", "layer", c.layer, layer_names)
+            if c.layer not in firms[c.seller].ops:
+                raise ValueError(f"{where}.seller: {c.seller} does not operate in {c.layer}")
+            idx = layer_names.index(c.layer)
+            if idx + 1 >= len(layer_names) or layer_names[idx + 1] not in firms[c.buyer].ops:
+                raise ValueError(
+                    f"{where}.buyer: {c.buyer} does not buy from {c.layer} "
+                    "(it must operate in the layer just above)"
+                )
+            if c.buyer == c.seller:
+                raise ValueError(f"{where}: a firm cannot contract with itself")
         for k, c in enumerate(self.calibration):
             if c.firm not in firms:
                 raise _ref_error(f"calibration[{k}].firm", "firm", c.firm, list(firms))
@@ -458,8 +581,26 @@ class Scenario(_Strict):
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form: the scenario hash in every manifest."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        data = self.model_dump(mode="json")
+        # fields added with the buildout are left out while at their defaults, so that a
+        # scenario that does not use it keeps the hash it had before
+        for key, empty in _LATER_FIELDS["scenario"].items():
+            if data.get(key) == empty:
+                del data[key]
+        for part in ("layers", "firms"):
+            for entry in data[part]:
+                for key, default in _LATER_FIELDS[part].items():
+                    if entry.get(key) == default:
+                        del entry[key]
+        blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+_LATER_FIELDS: dict[str, dict[str, Any]] = {
+    "scenario": {"contracts": [], "finance": FinanceSpec().model_dump(mode="json")},
+    "layers": {"capital_goods": False, "install_lead_time": 1},
+    "firms": {"debt": 0.0, "outside_cash_flow": 0.0, "raises_equity": False},
+}
 
 
 def _unique(names: list[str], where: str) -> None:

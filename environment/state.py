@@ -76,6 +76,18 @@ class StackState:
         self.entrant_cost_penalty = np.array([ly.entrant_cost_penalty for ly in layers])
         self.allow_negative_markup = np.array([ly.allow_negative_markup for ly in layers])
         self.cournot = layers[-1].competition == "cournot"
+        # the buildout (docs/MODEL.md 11-13): capital-goods layers, financing, contracts
+        self.capital_goods = np.array([ly.capital_goods for ly in layers], dtype=np.bool_)
+        self.install_lead_time = np.array([ly.install_lead_time for ly in layers], dtype=np.int64)
+        self.has_capital_goods = bool(self.capital_goods.any())
+        self.finance = scenario.finance.model_copy()
+        self.debt = np.array([f.debt for f in scenario.firms], dtype=float)
+        self.outside_cash_flow = np.array(
+            [f.outside_cash_flow for f in scenario.firms], dtype=float
+        )
+        self.raises_equity = np.array([f.raises_equity for f in scenario.firms], dtype=np.bool_)
+        self.appetite = np.ones(self.n_firms)
+        self.failed_round = np.full(self.n_firms, -1, dtype=np.int64)
 
         d = scenario.demand
         self.demand = Demand(
@@ -123,6 +135,8 @@ class StackState:
         self.cap_markup = np.full(n, np.inf)
         self.cap_until = np.full(n, -1, dtype=np.int64)
         self.integrated_at = np.full(n, -1, dtype=np.int64)
+        # capital goods ordered and shipped, not yet online: column j arrives in j + 1 rounds
+        self.pipeline = np.zeros((n, int(self.install_lead_time.max()) + 1))
 
         self.relations: list[tuple[int, int, int, float, bool]] = [
             (self.firm_index[r.buyer], self.firm_index[r.seller], self.layer_index[r.layer],
@@ -236,6 +250,7 @@ class StackState:
             arr = getattr(self, name)
             setattr(self, name, np.append(arr, np.array([value], dtype=arr.dtype)))
         self.capacity[-1] = capacity
+        self.pipeline = np.vstack([self.pipeline, np.zeros((1, self.pipeline.shape[1]))])
         self.rebuild()
         return self.n_ops - 1
 
