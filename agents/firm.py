@@ -10,12 +10,20 @@ an :class:`~stackgame.strategies.base.Observation` into an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
-from stackgame.strategies.base import Action, HistoryView, Observation, Posture, Strategy
+from stackgame.strategies.base import (
+    Action,
+    CapitalPosition,
+    HistoryView,
+    Observation,
+    Posture,
+    Strategy,
+)
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
@@ -108,6 +116,12 @@ class FirmAgent(mesa.Agent):
     def decide(self, observation: Observation) -> Action:
         """Ask the strategy for this round's action."""
         return self.strategy.decide(observation)
+
+    def invest(
+        self, observation: Observation, positions: Mapping[str, CapitalPosition]
+    ) -> Mapping[str, float]:
+        """Ask the strategy how much capacity to order in each capital-goods layer."""
+        return self.strategy.invest(observation, positions)
 
     def remember(
         self,

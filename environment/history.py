@@ -31,6 +31,7 @@ OP_COLUMNS = (
     "operating_profit",
     "markup",
     "posture",
+    "capex",
 )
 FIRM_COLUMNS = ("profit", "value", "stake_income", "cash", "revenue", "gross_profit")
 ROUND_COLUMNS = ("final_spend", "lost_demand", "outside_share", "market_size")
@@ -104,6 +105,10 @@ class History:
                 "operating_profit": payout.operating_profit,
                 "markup": markup,
                 "posture": posture,
+                # (a clearing built by hand may leave capex empty: nothing bought)
+                "capex": clearing.capex
+                if clearing.capex.shape == clearing.price.shape
+                else np.zeros_like(clearing.price),
             }
         )
         # the assignment changes only with the structure (state.version): share one copy

@@ -6,6 +6,7 @@ And the guard that stops a run before a runaway number reaches the results.
 from __future__ import annotations
 
 import numpy as np
+from stackgame.environment.buildout import capital_ops
 from stackgame.environment.payouts import Settlement, settle
 from stackgame.environment.scenario import ScenarioError
 from stackgame.environment.state import RoundFlows, StackState
@@ -55,9 +56,17 @@ class Ledger:
             c.variable_cost, c.internal_revenue, c.quantity, flows.capacity, st.capital,
             st.depreciation_rate, st.fixed_cost, self.writedown, self.fines, st.stakes,
             flows.markup, st.restrain_markup, st.active, c.unit_input_cost, c.flow, jit=jit,
+            wear_in_gross=capital_ops(st).astype(float) if st.has_capital_goods else None,
         )  # fmt: skip
         # a write-down is a non-cash charge: it cuts profit and book capital, not cash
         st.cash += settled.payout.firm_value + settled.firm_writedown
+        if st.has_capital_goods:
+            # capital goods are paid when they ship (capex), and their wear is a non-cash
+            # charge (elsewhere maintenance capex equal to depreciation keeps the book)
+            mask = capital_ops(st)
+            wear = np.where(mask, settled.payout.depreciation - self.writedown, 0.0)
+            capex = np.where(mask, c.capex, 0.0)
+            st.cash += np.bincount(st.firm_of, weights=wear - capex, minlength=st.n_firms)
         self.settlement = settled
         return settled
 

@@ -564,7 +564,7 @@ def clear(
         False: the plain Python kernel).
     capital_goods
         Per layer, whether it buys from the layer below as capital goods (default: none
-        does; ``docs/MODEL.md`` 11).
+        does; ``docs/MODEL.md`` 15).
     orders
         Per operation of a capital-goods layer, units of capital goods ordered this round.
     basis
@@ -572,7 +572,7 @@ def clear(
         market, the user cost of capital ``r + delta`` in a capital-goods layer.
     contracts
         ``[3, m]`` contracts in force: buyer operation, seller operation, units a round
-        (``docs/MODEL.md`` 13).
+        (``docs/MODEL.md`` 17).
 
     Notes
     -----

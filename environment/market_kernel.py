@@ -468,7 +468,7 @@ def _clear_once(
     internal: np.ndarray,
     take_all: np.ndarray,
     capital_layer: np.ndarray,
-    orders: np.ndarray,
+    invest: np.ndarray,
     cflat: np.ndarray,
     capex: np.ndarray,
 ) -> tuple[float, float, float]:
@@ -488,8 +488,8 @@ def _clear_once(
     operation with nominal capacity stays in the consumers' choice set, so consumers it
     cannot serve for lack of input count as lost demand, not as choosing the outside good.
 
-    The buildout (``docs/MODEL.md`` 11, 13): in a layer with ``capital_layer[k]`` a
-    buyer's need is its capital-goods ``orders`` (units), not its use; what it buys is
+    The buildout (``docs/MODEL.md`` 15, 17): in a layer with ``capital_layer[k]`` a
+    buyer's need is its capital-goods orders ``invest`` (units), not its use; what it buys is
     its ``capex`` (not an input cost), and a shortfall leaves orders unfilled without
     cutting its output. ``cflat`` (laid out as ``fflat``) holds contracted units a round:
     on a first attempt a buyer's orders go to its contracted sellers first, up to the
@@ -568,7 +568,7 @@ def _clear_once(
         need = np.empty(nb)
         capital = capital_layer[k]
         for i in range(nb):
-            need[i] = orders[lo + i] if capital else coef[k] * used[lo + i]
+            need[i] = invest[lo + i] if capital else coef[k] * used[lo + i]
         room = capacity[slo:lo].copy()
         own_use = np.zeros(ns)
         rest = np.empty(nb)
@@ -690,7 +690,7 @@ def _clear_once(
                 got += block[i, j]
             got = got + take[i]
             if capital:  # unfilled capital-goods orders do not cut this round's output
-                unmet[lo + i] = max(orders[lo + i] - got, 0.0)
+                unmet[lo + i] = max(invest[lo + i] - got, 0.0)
                 continue
             need = coef[k] * used[lo + i]
             if need > got:
@@ -906,7 +906,7 @@ def clear_kernel(
     markup = _gather(order, markup_in)
     quality = _gather(order, quality_in)
     nominal = _gather(order, capacity_in)
-    orders = _gather(order, orders_in)
+    invest = _gather(order, orders_in)
     basis = _gather(order, basis_in)
     offer = np.zeros(n)
     share = np.zeros(n)
@@ -1033,7 +1033,7 @@ def clear_kernel(
             internal,
             planned_self,
             capital_layer,
-            orders,
+            invest,
             cflat,
             capex,
         )

@@ -17,6 +17,7 @@ from typing import Any
 import mesa
 import numpy as np
 from stackgame.agents.firm import FirmAgent, agent_reporters
+from stackgame.environment import buildout
 from stackgame.environment import events as ev
 from stackgame.environment.history import History
 from stackgame.environment.jit import compiled, jit_enabled
@@ -35,6 +36,7 @@ from stackgame.environment.scenario import (
 from stackgame.environment.state import INACTIVE_QUALITY, MarketMemory, RoundFlows, StackState
 from stackgame.strategies.base import (
     Action,
+    CapitalPosition,
     HistoryMap,
     HistoryView,
     Move,
@@ -447,7 +449,8 @@ class StackModel(mesa.Model):
         """
         observations = self.observe()
         actions = self.decide(observations)
-        flows = self.clear_markets(actions)
+        orders = self.invest(observations)
+        flows = self.clear_markets(actions, orders)
         settlement = self.pay_out(flows)
         self.regulate_and_shock(flows, settlement)
         self.record(actions, flows, settlement)
@@ -511,7 +514,7 @@ class StackModel(mesa.Model):
                 markup, capacity, _, _, self_share = self._prepare(actions)
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
-                    st.per_unit, None, self.memory.mix_for(st.n_ops),
+                    st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
                 )  # fmt: skip
                 for j in range(k):
                     ops = st.structure.by_layer[j]
@@ -523,6 +526,71 @@ class StackModel(mesa.Model):
                     continue
                 actions[i] = self.firms[i].decide(o.replace(upstream_prices=upstream))
         return actions
+
+    # 2b. invest ----------------------------------------------------------------------------
+    def invest(self, observations: dict[int, Observation]) -> np.ndarray | None:
+        """Capital-goods orders per operation, in units of the layer below (``None``: none).
+
+        Each active firm with an operation in a capital-goods layer is asked, through its
+        agent, how much capacity to order there (:meth:`FirmAgent.invest`), given its
+        :class:`~stackgame.strategies.base.CapitalPosition`; orders are clipped at zero
+        and converted to units of the input (``a_l`` per unit of capacity).
+        """
+        st = self.state
+        if not st.has_capital_goods:
+            return None
+        view = self.memory.view
+        layer_price = np.array(
+            [view[name].price if name in view else 0.0 for name in self.layer_names]
+        )
+        price = buildout.unit_prices(st, self.memory.price, layer_price)
+        # output last round (before the first, the installed capacity: no history yet)
+        used = self.memory.quantity if self.round > 0 else st.capacity
+        pipeline = buildout.pipeline_units(st)
+        funds = self._funds()
+        mask = buildout.capital_ops(st) & st.active
+        growth = float(st.demand_growth)
+        orders = np.zeros(st.n_ops)
+        by_firm: dict[int, dict[str, int]] = {}
+        for o in np.flatnonzero(mask).tolist():
+            by_firm.setdefault(int(st.firm_of[o]), {})[self.layer_names[st.layer_of[o]]] = o
+        for i, ops in by_firm.items():
+            obs = observations.get(i)
+            if obs is None:
+                continue
+            positions = {
+                layer: CapitalPosition(
+                    installed=float(st.capacity[o]),
+                    pipeline=float(pipeline[o]),
+                    used=float(used[o]) if o < used.shape[0] else 0.0,
+                    retirement_rate=float(st.depreciation_rate[o]),
+                    lead_time=int(st.install_lead_time[st.layer_of[o]]),
+                    contracted=float(self._contracted_units(o)),
+                    unit_price=float(price[o]),
+                    funds=float(funds[i]),
+                    growth=growth,
+                )
+                for layer, o in ops.items()
+            }
+            chosen = self.firms[i].invest(obs, positions)
+            for layer, o in ops.items():
+                units = float(chosen.get(layer, 0.0))
+                if not units > 0.0:  # (nan too)
+                    continue
+                orders[o] = units * st.input_coefficient[st.layer_of[o]]
+        return orders
+
+    def _funds(self) -> np.ndarray:
+        """What each firm can spend on capital goods now (``inf`` when finance is off)."""
+        return np.full(self.state.n_firms, np.inf)
+
+    def _contracted_units(self, op: int) -> float:
+        """Units a round operation ``op`` has sold forward under contracts in force."""
+        return 0.0
+
+    def backlog(self) -> np.ndarray:
+        """Per firm, the contracted revenue still to come, dollars (``docs/MODEL.md`` 17)."""
+        return np.zeros(self.state.n_firms)
 
     def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
         """Markup per operation as the actions chose it (restrain where none acted)."""
@@ -570,8 +638,14 @@ class StackModel(mesa.Model):
         return markup, capacity, quality, cost, share
 
     # 3. clear -----------------------------------------------------------------------------
-    def clear_markets(self, actions: Mapping[int, Action]) -> RoundFlows:
-        """Markups from the actions, then the pure clearing function: the round's flows."""
+    def clear_markets(
+        self, actions: Mapping[int, Action], orders: np.ndarray | None = None
+    ) -> RoundFlows:
+        """Markups from the actions, then the pure clearing function: the round's flows.
+
+        ``orders``: capital-goods orders per operation (:meth:`invest`); the units shipped
+        join the buyers' pipelines (:func:`~stackgame.environment.buildout.install`).
+        """
         st = self.state
         markup, capacity, quality, unit_cost, self_share = self._prepare(actions)
         offers = None
@@ -595,6 +669,9 @@ class StackModel(mesa.Model):
             quantity_offer=offers,
             supplier_mix=self.memory.mix_for(st.n_ops),
             jit=self._jit,
+            capital_goods=st.capital_goods if st.has_capital_goods else None,
+            orders=orders,
+            basis=buildout.price_basis(st),
         )
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
@@ -616,6 +693,8 @@ class StackModel(mesa.Model):
         st = self.state
         reg = st.regulator
         ledger = self.ledger
+        if st.has_capital_goods:  # the book's wear this round (write-downs left it already)
+            wear = settled.payout.depreciation - ledger.writedown
         ledger.open_charges(st.n_ops)  # (this round's were paid)
         if reg.enabled and reg.stance > 0:
             share = settled.share
@@ -645,8 +724,13 @@ class StackModel(mesa.Model):
             st.demand.market_size *= float(
                 np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
             )
+        if st.has_capital_goods:  # shipped capital goods join the books; units retire
+            buildout.install(st, flows.clearing)
+            buildout.age(st, wear)
         if np.count_nonzero(st.capacity_growth):  # (adding zeros would change nothing)
             grow = st.capacity_growth * st.capacity
+            if st.has_capital_goods:  # (capital-goods layers grow by investment only)
+                grow = np.where(buildout.capital_ops(st), 0.0, grow)
             st.cash -= np.bincount(
                 st.firm_of, weights=grow * st.build_cost[st.layer_of], minlength=st.n_firms
             )

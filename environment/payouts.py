@@ -121,6 +121,7 @@ def settle(
     unit_input_cost: FloatArray,
     flow: FloatArray,
     jit: bool | None = None,
+    wear_in_gross: FloatArray | None = None,
 ) -> Settlement:
     """The round's :class:`Settlement`: margins, profits, per-layer sums, postures, mix.
 
@@ -147,12 +148,16 @@ def settle(
     unit_input_cost, flow
         The clearing's unit input costs (inputs per unit where nothing was sold) and
         market flows ``flow[b, s]`` (purchase shares).
+    wear_in_gross
+        Per operation, 1 where the wear of its capital goods is its cost of revenue (a
+        capital-goods layer, ``docs/MODEL.md`` 15.4), else 0 (default: 0 everywhere).
     """
     kernel = compiled("settle_kernel", jit, work=layer_of.shape[0] / 4)
     per_op, posture, per_firm, lay, mix = kernel(
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
         internal_revenue, quantity, capacity, capital, depreciation_rate, fixed_cost,
         writedown, fines, markup, restrain_markup, active, unit_input_cost, flow,
+        np.zeros(layer_of.shape[0]) if wear_in_gross is None else wear_in_gross,
     )  # fmt: skip
     gross, depreciation, operating, utilisation, op_margin, unit_input, share = per_op
     firm_profit, firm_revenue, firm_gross, firm_writedown, firm_margin = per_firm

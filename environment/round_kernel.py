@@ -202,8 +202,14 @@ def settle_kernel(
     active: np.ndarray,
     unit_input_cost: np.ndarray,
     flow: np.ndarray,
+    wear_in_gross: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
-    """Per-operation, per-firm and per-layer results, postures and purchase shares."""
+    """Per-operation, per-firm and per-layer results, postures and purchase shares.
+
+    ``wear_in_gross`` (1 in a capital-goods layer, else 0): the share of the wear
+    ``K_i delta_i`` counted in gross profit, as the capital goods' cost of revenue (a flow
+    buyer's inputs are in it); operating profit is the same either way.
+    """
     n = layer_of.shape[0]
     # results come back in a few matrices (each returned array costs a boxing): rows of
     # per_op are gross, depreciation, operating, utilisation, operating margin, inputs
@@ -230,9 +236,10 @@ def settle_kernel(
     # value added (revenue less inputs)
     lay = np.zeros((13, n_layers))
     for i in range(n):
-        g = revenue[i] - input_cost[i] - variable_cost[i]
+        w = capital[i] * depreciation_rate[i] * wear_in_gross[i]
+        g = revenue[i] - input_cost[i] - variable_cost[i] - w
         d = capital[i] * depreciation_rate[i] + writedown[i]
-        o = g - d - fixed_cost[i] - fines[i]
+        o = g + w - d - fixed_cost[i] - fines[i]
         e = revenue[i] - internal_revenue[i]
         gross[i] = g
         depreciation[i] = d

@@ -101,14 +101,14 @@ class LayerSpec(_Strict):
         Whether sellers here may price below cost (a loss leader).
     capital_goods
         Whether this layer buys from the layer below as capital goods (the buildout,
-        ``docs/MODEL.md`` 11): its operations order units of installed capacity, pay
+        ``docs/MODEL.md`` 15): its operations order units of installed capacity, pay
         their suppliers when the units ship, and hold them as a stock that depreciates
         and retires at the operation's ``depreciation_rate`` (a life of ``1 / rate``
         rounds). The supplier's sales follow this layer's investment, not its use.
         Off (a flow market: inputs bought per unit of output, each round) by default.
     install_lead_time
-        Capital-goods layers: rounds between a unit's shipment (and payment) and its
-        first output.
+        Capital-goods layers: rounds from a unit's shipment (and payment) to its first
+        output (1: it produces from the next round).
     """
 
     name: str
@@ -120,7 +120,7 @@ class LayerSpec(_Strict):
     entrant_cost_penalty: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.25
     allow_negative_markup: bool = False
     capital_goods: bool = False
-    install_lead_time: Annotated[int, Field(ge=0, le=40)] = 1
+    install_lead_time: Annotated[int, Field(ge=1, le=40)] = 1
 
 
 class OperationSpec(_Strict):
@@ -186,7 +186,7 @@ class FirmSpec(_Strict):
     named
         Shown by name in the summary tables (the others are grouped by layer).
     debt
-        Debt outstanding at the start, dollars (``docs/MODEL.md`` 12).
+        Debt outstanding at the start, dollars (``docs/MODEL.md`` 16).
     outside_cash_flow
         Cash from businesses outside the stack, dollars per round (a hyperscaler's
         advertising, retail or software profits: the exogenous inflow that funds its
@@ -242,7 +242,7 @@ class StakeSpec(_Strict):
 
 
 class ContractSpec(_Strict):
-    """A multi-round supply contract between two firms (``docs/MODEL.md`` 13).
+    """A multi-round supply contract between two firms (``docs/MODEL.md`` 17).
 
     From round ``start`` for ``duration`` rounds the buyer's orders in ``layer`` go to
     the seller first, up to ``quantity`` units a round, at the contract ``price`` (fixed,
@@ -293,7 +293,7 @@ class ContractSpec(_Strict):
 
 
 class FinanceSpec(_Strict):
-    """How firms pay for the buildout, and when they fail (``docs/MODEL.md`` 12).
+    """How firms pay for the buildout, and when they fail (``docs/MODEL.md`` 16).
 
     Off by default: investment is paid from cash, which may go negative, and nobody
     fails. On: each round a firm pays interest ``interest_rate * debt``; when its cash
@@ -523,22 +523,22 @@ class Scenario(_Strict):
                 f"layers.{self.layers[0].name}.capital_goods: the bottom layer buys nothing"
             )
         _unique([c.name for c in self.contracts], "contracts")
-        for c in self.contracts:
-            where = f"contracts.{c.name}"
+        for deal in self.contracts:
+            where = f"contracts.{deal.name}"
             for role in ("buyer", "seller"):
-                if getattr(c, role) not in firms:
-                    raise _ref_error(f"{where}.{role}", "firm", getattr(c, role), list(firms))
-            if c.layer not in layer_names:
-                raise _ref_error(f"{where}.layer", "layer", c.layer, layer_names)
-            if c.layer not in firms[c.seller].ops:
-                raise ValueError(f"{where}.seller: {c.seller} does not operate in {c.layer}")
-            idx = layer_names.index(c.layer)
-            if idx + 1 >= len(layer_names) or layer_names[idx + 1] not in firms[c.buyer].ops:
+                if getattr(deal, role) not in firms:
+                    raise _ref_error(f"{where}.{role}", "firm", getattr(deal, role), list(firms))
+            if deal.layer not in layer_names:
+                raise _ref_error(f"{where}.layer", "layer", deal.layer, layer_names)
+            if deal.layer not in firms[deal.seller].ops:
+                raise ValueError(f"{where}.seller: {deal.seller} does not operate in {deal.layer}")
+            idx = layer_names.index(deal.layer)
+            if idx + 1 >= len(layer_names) or layer_names[idx + 1] not in firms[deal.buyer].ops:
                 raise ValueError(
-                    f"{where}.buyer: {c.buyer} does not buy from {c.layer} "
+                    f"{where}.buyer: {deal.buyer} does not buy from {deal.layer} "
                     "(it must operate in the layer just above)"
                 )
-            if c.buyer == c.seller:
+            if deal.buyer == deal.seller:
                 raise ValueError(f"{where}: a firm cannot contract with itself")
         for k, c in enumerate(self.calibration):
             if c.firm not in firms:

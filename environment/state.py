@@ -76,7 +76,7 @@ class StackState:
         self.entrant_cost_penalty = np.array([ly.entrant_cost_penalty for ly in layers])
         self.allow_negative_markup = np.array([ly.allow_negative_markup for ly in layers])
         self.cournot = layers[-1].competition == "cournot"
-        # the buildout (docs/MODEL.md 11-13): capital-goods layers, financing, contracts
+        # the buildout (docs/MODEL.md 15-17): capital-goods layers, financing, contracts
         self.capital_goods = np.array([ly.capital_goods for ly in layers], dtype=np.bool_)
         self.install_lead_time = np.array([ly.install_lead_time for ly in layers], dtype=np.int64)
         self.has_capital_goods = bool(self.capital_goods.any())

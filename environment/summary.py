@@ -6,8 +6,11 @@ Definitions (all cumulative over the rounds run, dollars):
   a firm: its value (operating profit after equity stakes) over the same total. Both
   sum to 1.
 * ``spend_share`` of a layer or a firm: its value added (revenue less inputs bought) over
-  final spend; the shares telescope to 1 because each layer's inputs are the revenue of
-  the layer below (a firm's self-supply cancels within the firm).
+  spending, final spend plus investment (capital goods bought by capital-goods layers,
+  ``docs/MODEL.md`` 15); the shares telescope to 1 because each layer's inputs are the
+  revenue of the layer below (a firm's self-supply cancels within the firm) and capital
+  goods are not an input of the output they equip (value added sums to C + I). Without
+  a capital-goods layer investment is 0: the share of final spend.
 * ``gross_margin`` = (revenue - inputs - own variable cost) / revenue; ``operating_margin``
   subtracts depreciation, fixed cost and fines too. Margins are on external revenue
   (sales to other firms and to consumers): a firm's self-supply at cost is internal, so it
@@ -71,6 +74,26 @@ def _r(x: float) -> float:
     return round(float(x), 10) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
+def money_flows(model: StackModel) -> list[dict[str, float]]:
+    """Per round, money by kind: consumers' final demand, investment, financing (dollars).
+
+    ``final_demand``: consumers' spending at the top of the stack; ``investment``: capital
+    goods bought by capital-goods layers (capex); ``financing``: new debt and equity less
+    repayments (0 with the finance section off).
+    """
+    h = model.history
+    capex = h.ops_matrix("capex").sum(axis=1)
+    return [
+        {
+            "round": t,
+            "final_demand": _r(row["final_spend"]),
+            "investment": _r(capex[t]),
+            "financing": _r(row.get("financing", 0.0)),
+        }
+        for t, row in enumerate(h.round_rows)
+    ]
+
+
 def summarize(model: StackModel) -> dict[str, Any]:
     """The JSON-ready summary of a run (no timestamps: same seed, same bytes)."""
     h = model.history
@@ -85,12 +108,15 @@ def summarize(model: StackModel) -> dict[str, Any]:
     loper = h.layers_matrix("operating_profit").sum(axis=0)
     lhhi = h.layers_matrix("hhi")
     spend = float(h.rounds_vector("final_spend").sum())
+    capex = h.ops_matrix("capex")
+    investment = float(capex.sum())
+    spending = spend + investment
     total = float(loper.sum())
     layer_rows = [
         {
             "name": name,
             "value_share": _r(_ratio(loper[k], total)),
-            "spend_share": _r(_ratio(lva[k], spend)),
+            "spend_share": _r(_ratio(lva[k], spending)),
             "gross_margin": _r(_ratio(lgross[k], lext[k])),
             "operating_margin": _r(_ratio(loper[k], lext[k])),
             "hhi": _r(lhhi[-1, k]),
@@ -105,10 +131,21 @@ def summarize(model: StackModel) -> dict[str, Any]:
     frev = h.firms_matrix("revenue").sum(axis=0)
     fgross = h.firms_matrix("gross_profit").sum(axis=0)
     posture = h.ops_matrix("posture")
-    firm_va = np.zeros(len(model.firms))  # value added: revenue less inputs bought outside
+    n_firms = len(model.firms)
+    firm_va = np.zeros(n_firms)  # value added: revenue less inputs bought outside
+    firm_capex = np.zeros(n_firms)
     for t, row in enumerate(h.op_rows):
         va = row["revenue"] - row["input_cost"]  # self-supply cancels within the firm
-        firm_va += np.bincount(h.op_firm[t], weights=va, minlength=len(model.firms))
+        firm_va += np.bincount(h.op_firm[t], weights=va, minlength=n_firms)
+        firm_capex += np.bincount(h.op_firm[t], weights=row["capex"], minlength=n_firms)
+    # the buildout's stocks at the end: capacity installed (in force after the last
+    # round) and the last round's use of the capacity in force then
+    on = st.active
+    installed = np.bincount(st.firm_of[on], weights=st.capacity[on], minlength=n_firms)
+    last_row = h.op_rows[-1]
+    used = np.bincount(h.op_firm[-1], weights=last_row["quantity"], minlength=n_firms)
+    held = np.bincount(h.op_firm[-1], weights=last_row["capacity"], minlength=n_firms)
+    backlog = model.backlog()
     firm_of = st.firm_of
     last = len(h) - 1
     firm_rows = []
@@ -135,12 +172,18 @@ def summarize(model: StackModel) -> dict[str, Any]:
                 else [],
                 "building": building if f.active else [],
                 "value_share": _r(_ratio(fvalue[i], total)),
-                "spend_share": _r(_ratio(firm_va[i], spend)),
+                "spend_share": _r(_ratio(firm_va[i], spending)),
                 "gross_margin": _r(_ratio(fgross[i], frev[i])),
                 "operating_margin": _r(_ratio(fprofit[i], frev[i])),
                 "revenue": _r(frev[i]),
                 "value": _r(fvalue[i]),
                 "cash": _r(st.cash[i]),
+                "capex": _r(firm_capex[i]),
+                "installed_capacity": _r(installed[i]),
+                "utilisation": _r(_ratio(used[i], held[i])),
+                "debt": _r(st.debt[i]),
+                "backlog": _r(backlog[i]),
+                "failed": int(st.failed_round[i]) if st.failed_round[i] >= 0 else None,
                 "integrated": entered,
                 "acquired": bool(st.acquired[i]),
                 "restraint_rate": _r(restraint),
@@ -155,6 +198,13 @@ def summarize(model: StackModel) -> dict[str, Any]:
         "seed": model.seed,
         "rounds": len(h),
         "final_spend": _r(spend),
+        "investment": _r(investment),
+        "money_flows": money_flows(model),
+        "failures": [
+            {"firm": e.firm, "round": e.round, "reason": e.text}
+            for e in model.log
+            if e.kind == "failure"
+        ],
         "lost_demand": _r(h.rounds_vector("lost_demand").sum()),
         "stack_profit": _r(total),
         "layers": layer_rows,
@@ -337,7 +387,8 @@ def verdict(summary: dict[str, Any]) -> str:
             f"{share:.0%} each ({tol})."
         )
     if len(layer_rows) > 1:
-        parts.append(_squeezed(layer_rows, top))
+        spent = "of spending" if summary.get("investment") else "of final spend"
+        parts.append(_squeezed(layer_rows, top, spent))
     parts += _moves(summary, labels)
     reg = summary["regulator"]
     if reg["investigations"]:
@@ -349,7 +400,9 @@ def verdict(summary: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def _squeezed(layer_rows: list[dict[str, Any]], top: list[str]) -> str:
+def _squeezed(
+    layer_rows: list[dict[str, Any]], top: list[str], spent: str = "of final spend"
+) -> str:
     margins = {r["name"]: r["operating_margin"] for r in layer_rows}
     low = leaders({n: -m for n, m in margins.items()})
     by_name = {r["name"]: r for r in layer_rows}
@@ -360,7 +413,7 @@ def _squeezed(layer_rows: list[dict[str, Any]], top: list[str]) -> str:
         row = by_name[low[0]]
         text = (
             f"The squeezed layer is {row['name']}: {row['operating_margin']:.0%} operating "
-            f"margin on {row['spend_share']:.0%} of final spend"
+            f"margin on {row['spend_share']:.0%} {spent}"
         )
     else:
         text = (

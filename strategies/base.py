@@ -410,6 +410,79 @@ class LayerView:
     __init__ = _layer_view_init
 
 
+@dataclass(frozen=True)
+class CapitalPosition:
+    """A firm's capital goods in one capital-goods layer, for its investment decision.
+
+    Units are units of the layer's capacity (output a round); money is dollars.
+
+    Attributes
+    ----------
+    installed
+        Capacity in force now.
+    pipeline
+        Capacity shipped and paid for, not yet online (it comes online within
+        ``lead_time`` rounds).
+    used
+        Output last round (before the first round: the installed capacity).
+    retirement_rate
+        Share of installed capacity that retires each round (``1 / life``).
+    lead_time
+        Rounds from an order's shipment to its first output.
+    contracted
+        Units a round it has sold forward under contracts still running.
+    unit_price
+        What one unit of capacity cost last round (the capital goods it needs at their
+        price; the expected price of this round's order).
+    funds
+        What it can spend now: cash above its buffer, debt room and equity room
+        (``inf`` when financing is off).
+    growth
+        Final demand's expected growth a round (the scenario's, as events change it).
+    """
+
+    installed: float
+    pipeline: float
+    used: float
+    retirement_rate: float
+    lead_time: int
+    contracted: float = 0.0
+    unit_price: float = 0.0
+    funds: float = float("inf")
+    growth: float = 0.0
+
+
+def default_investment(
+    position: CapitalPosition,
+    target_utilisation: float = 0.85,
+    ahead: int = 0,
+) -> float:
+    """Units of capacity to order: toward forecast demand plus backlog, over the lead time.
+
+    ``docs/MODEL.md`` 15.3. The forecast is last round's use (or the contracted units,
+    if more) grown at the expected demand growth ``g`` a round until the order comes
+    online, plus ``ahead`` rounds more (building ahead); the target is that forecast at
+    ``target_utilisation``; the order is the gap between the target and what will be
+    installed then (installed capacity less retirements, plus the pipeline), never
+    negative and never more than the funds buy::
+
+        D  = max(used, contracted) (1 + g)^(L + 1 + ahead)
+        I  = max(0, D / u* - (installed (1 - delta)^L + pipeline))
+        I <= funds / unit_price
+
+    (``used`` is last round's, ``L + 1`` rounds before the order's first output; the
+    installed units retire ``L`` times before then, once at the end of each round.)
+    """
+    lead = position.lead_time
+    growth = position.growth
+    demand = max(position.used, position.contracted) * (1.0 + growth) ** (lead + 1 + ahead)
+    then = position.installed * (1.0 - position.retirement_rate) ** lead + position.pipeline
+    units = max(0.0, demand / target_utilisation - then)
+    if position.unit_price > 0 and units * position.unit_price > position.funds:
+        units = max(0.0, position.funds / position.unit_price)
+    return units
+
+
 @dataclass(frozen=True, init=False)
 class Observation:
     """Everything a strategy may see before it decides (frozen; strategies cannot mutate).
@@ -690,6 +763,28 @@ class Strategy:
     def decide(self, observation: Observation) -> Action:
         """Return this round's action."""
         raise NotImplementedError
+
+    target_utilisation: ClassVar[float] = 0.85
+    """Utilisation the default investment rule builds toward (headroom below 1)."""
+    builds_ahead: ClassVar[int] = 0
+    """Rounds of demand growth beyond the lead time the default rule builds for."""
+
+    def invest(
+        self, observation: Observation, positions: Mapping[str, CapitalPosition]
+    ) -> Mapping[str, float]:
+        """Units of capacity to order in each capital-goods layer this round.
+
+        The investment decision beside posture and integration (``docs/MODEL.md`` 15.3),
+        asked only of firms that operate in a capital-goods layer, after :meth:`decide`.
+        The default, :func:`default_investment` per layer with this class's
+        ``target_utilisation`` and ``builds_ahead``, toward forecast demand plus backlog
+        (it reads only the positions: the observation stays unassembled for a strategy
+        that never reads it).
+        """
+        return {
+            layer: default_investment(p, self.target_utilisation, self.builds_ahead)
+            for layer, p in positions.items()
+        }
 
     def plan(self, rounds: int) -> list[Posture] | None:
         """The postures of the next ``rounds`` decisions, all drawn now; ``None`` if not.

@@ -16,6 +16,13 @@ from stackgame import strict_json
 from stackgame.simulation.simulate import RunResult
 
 
+def _spend_title(summary: dict[str, Any]) -> str:
+    """What the spend shares are shares of: final spend, plus investment when there is any."""
+    if summary.get("investment"):
+        return "share of spending: final demand plus investment"
+    return "share of final spend"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
     """A plain-text table with aligned columns (numbers right, text left)."""
     cells = [[_cell(v) for v in row] for row in rows]
@@ -80,7 +87,7 @@ def render_text(result: RunResult) -> str:
                 ]
                 for r in reversed(s["layers"])
             ],  # fmt: skip
-            "Value captured by layer (share of cumulative stack profit; share of final spend)",
+            f"Value captured by layer (share of cumulative stack profit; {_spend_title(s)})",
         ),
         "",
     ]
@@ -108,7 +115,7 @@ def render_text(result: RunResult) -> str:
                 ]
                 for f in firms
             ],  # fmt: skip
-            "Value captured by firm (share of stack profit after stakes; share of final spend)",
+            f"Value captured by firm (share of stack profit after stakes; {_spend_title(s)})",
         )
     )
     if s["calibration"]:

@@ -201,5 +201,7 @@ def test_every_builtin_event_fires_and_the_books_still_balance() -> None:
     h = model.history
     value = h.firms_matrix("value").sum(axis=1)
     np.testing.assert_allclose(value, h.ops_matrix("operating_profit").sum(axis=1), atol=1e-9)
-    spend = h.rounds_vector("final_spend")
+    # value added sums to final demand plus investment (Y = C + I): capital goods bought
+    # by a capital-goods layer are not an input of its output
+    spend = h.rounds_vector("final_spend") + h.ops_matrix("capex").sum(axis=1)
     np.testing.assert_allclose(h.layers_matrix("value_added").sum(axis=1), spend, rtol=1e-9)

@@ -35,6 +35,7 @@ def _clearing(m: int, scale: float = 1.0) -> SimpleNamespace:
         outside_share=0.25,
         flow=np.zeros((m, m)),
         payments=np.full((m, m), scale),
+        capex=v / 8,
     )
 
 

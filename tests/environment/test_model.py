@@ -95,12 +95,18 @@ def test_stakes_move_money_but_do_not_create_it() -> None:
     np.testing.assert_allclose(stake_income, 0.0, atol=1e-9)
 
 
-def test_layer_value_added_sums_to_final_spend() -> None:
-    model = run_model("ai-stack-2026", seed=2, rounds=6)  # type: ignore[arg-type]
+@pytest.mark.parametrize("capital_goods", [True, False])
+def test_layer_value_added_sums_to_final_spend_plus_investment(capital_goods: bool) -> None:
+    model = run_model(  # type: ignore[arg-type]
+        "ai-stack-2026", seed=2, rounds=6,
+        overrides={"layers.cloud.capital_goods": capital_goods},
+    )  # fmt: skip
     va = model.history.layers_matrix("value_added").sum(axis=1)
     spend = model.history.rounds_vector("final_spend")
+    investment = model.history.ops_matrix("capex").sum(axis=1)
     assert (spend > 0).all()
-    np.testing.assert_allclose(va, spend, rtol=1e-9)
+    assert (investment > 0).all() if capital_goods else (investment == 0).all()
+    np.testing.assert_allclose(va, spend + investment, rtol=1e-9)  # Y = C + I
 
 
 def test_an_equity_stake_passes_its_share_of_profit() -> None:

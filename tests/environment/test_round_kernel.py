@@ -113,6 +113,7 @@ def _settle(**changes: object) -> tuple[np.ndarray, ...]:
         "active": np.array([True, True, False]),
         "unit_input_cost": np.array([0.0, 9.0, 9.0]),
         "flow": np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [1.0, 0.0, 0.0]]),
+        "wear_in_gross": np.zeros(3),
     }
     args.update(changes)
     return settle_kernel(**args)  # type: ignore[arg-type]
