@@ -33,8 +33,38 @@ _EPS = 1e-12
 
 
 def capital_ops(state: StackState) -> np.ndarray:
-    """Mask of the operations in capital-goods layers."""
-    return state.capital_goods[state.layer_of]
+    """Mask of the operations in capital-goods layers (kept until the structure changes)."""
+    st = state
+    cached = st._capital_mask
+    if cached[0] != st.version or cached[1].shape[0] != st.n_ops:
+        cached = (st.version, st.capital_goods[st.layer_of], st.capital_goods[st.layer_of] * 1.0)
+        st._capital_mask = cached
+    return cached[1]
+
+
+def capital_share(state: StackState) -> np.ndarray:
+    """1.0 for the operations in capital-goods layers, 0.0 elsewhere (as floats)."""
+    capital_ops(state)
+    return state._capital_mask[2]
+
+
+def capital_ops_by_firm(
+    state: StackState, layer_names: list[str]
+) -> list[tuple[int, list[tuple[str, int, int, float, int]]]]:
+    """Per firm with active capital-goods operations: (layer, op, lead time, a_l, k) each.
+
+    Kept on the state until its structure changes (``state.version``).
+    """
+    st = state
+    cached = st._capital_by_firm
+    if cached[0] == st.version:
+        return cached[1]
+    by_firm: dict[int, list[tuple[str, int, int, float, int]]] = {}
+    for o, lead, a, k in _capital_ops(st):
+        by_firm.setdefault(int(st.firm_of[o]), []).append((layer_names[k], o, lead, a, k))
+    out = sorted(by_firm.items())
+    st._capital_by_firm = (st.version, out)
+    return out
 
 
 def price_basis(state: StackState) -> np.ndarray | None:
@@ -49,20 +79,22 @@ def price_basis(state: StackState) -> np.ndarray | None:
     return np.where(capital_ops(state), r + state.depreciation_rate, 1.0)
 
 
-def unit_prices(state: StackState, last_price: np.ndarray, layer_price: np.ndarray) -> np.ndarray:
-    """Per operation, what one unit of its capacity cost last round (capital goods only).
+def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
+    """Active capital-goods operations: (op, lead time, a_l, layer), by firm then layer."""
+    st = state
+    cached = st._capital_ops
+    if cached[0] == st.version:
+        return cached[1]
+    out = []
+    for o in np.flatnonzero(capital_ops(st) & st.active).tolist():
+        k = int(st.layer_of[o])
+        out.append((o, int(st.install_lead_time[k]), float(st.input_coefficient[k]), k))
+    st._capital_ops = (st.version, out)
+    return out
 
-    ``a_l`` times the mean price of the layer below (``layer_price``, per layer: the
-    quantity-weighted mean of its sales; before any sale, the mean of its prices).
-    """
-    k = state.layer_of
-    below = np.maximum(k - 1, 0)
-    out = state.input_coefficient[k] * layer_price[below]
-    return np.where(capital_ops(state), out, 0.0)
 
-
-def install(state: StackState, clearing: Clearing) -> np.ndarray:
-    """Ship this round's capital goods into the buyers' pipelines; return units per op.
+def install(state: StackState, clearing: Clearing) -> None:
+    """Ship this round's capital goods into the buyers' pipelines and books.
 
     Units received by a buyer are what its sellers and its own operation below delivered,
     over ``a_l``; they come online after the layer's install lead time. Their cost
@@ -70,15 +102,14 @@ def install(state: StackState, clearing: Clearing) -> np.ndarray:
     depreciate from the next round).
     """
     st = state
-    mask = capital_ops(st)
-    n = st.n_ops
-    received = clearing.flow.sum(axis=1)[:n] + clearing.self_supply[:n]
-    units = np.where(mask, received / st.input_coefficient[st.layer_of], 0.0)
-    lead = st.install_lead_time[st.layer_of]
-    for o in np.flatnonzero(units > _EPS).tolist():
-        st.pipeline[o, int(lead[o]) - 1] += units[o]
-    st.capital += np.where(mask, clearing.capex[:n], 0.0)
-    return units
+    received = clearing.flow.sum(axis=1).tolist()
+    own = clearing.self_supply
+    capex = clearing.capex
+    for o, lead, a, _ in _capital_ops(st):
+        units = (received[o] + float(own[o])) / a
+        if units > _EPS:
+            st.pipeline[o, lead - 1] += units
+        st.capital[o] += capex[o]
 
 
 def age(state: StackState, depreciation: np.ndarray) -> None:
@@ -89,15 +120,16 @@ def age(state: StackState, depreciation: np.ndarray) -> None:
     leaves the book, because the units it wore out are not replaced unless ordered again.
     """
     st = state
-    mask = capital_ops(st) & st.active
-    if not mask.any():
-        return
-    st.capacity[mask] *= 1.0 - st.depreciation_rate[mask]
-    st.capital[mask] = np.maximum(st.capital[mask] - depreciation[mask], 0.0)
-    arriving = st.pipeline[:, 0].copy()
-    st.pipeline[:, :-1] = st.pipeline[:, 1:]
-    st.pipeline[:, -1] = 0.0
-    st.capacity[mask] += arriving[mask]
+    pipe = st.pipeline
+    capacity = st.capacity
+    capital = st.capital
+    rate = st.depreciation_rate
+    for o, _, _, _ in _capital_ops(st):
+        capacity[o] = capacity[o] * (1.0 - rate[o]) + pipe[o, 0]
+        capital[o] = max(capital[o] - depreciation[o], 0.0)
+        if pipe.shape[1] > 1:
+            pipe[o, :-1] = pipe[o, 1:]
+        pipe[o, -1] = 0.0
 
 
 def pipeline_units(state: StackState) -> np.ndarray:

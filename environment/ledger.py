@@ -6,7 +6,7 @@ And the guard that stops a run before a runaway number reaches the results.
 from __future__ import annotations
 
 import numpy as np
-from stackgame.environment.buildout import capital_ops
+from stackgame.environment.buildout import capital_ops, capital_share
 from stackgame.environment.payouts import Settlement, settle
 from stackgame.environment.scenario import ScenarioError
 from stackgame.environment.state import RoundFlows, StackState
@@ -56,7 +56,7 @@ class Ledger:
             c.variable_cost, c.internal_revenue, c.quantity, flows.capacity, st.capital,
             st.depreciation_rate, st.fixed_cost, self.writedown, self.fines, st.stakes,
             flows.markup, st.restrain_markup, st.active, c.unit_input_cost, c.flow, jit=jit,
-            wear_in_gross=capital_ops(st).astype(float) if st.has_capital_goods else None,
+            wear_in_gross=capital_share(st) if st.has_capital_goods else None,
         )  # fmt: skip
         # a write-down is a non-cash charge: it cuts profit and book capital, not cash
         st.cash += settled.payout.firm_value + settled.firm_writedown

@@ -8,6 +8,7 @@ record. The model holds the state arrays and orchestrates; firms are thin agents
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -540,53 +541,51 @@ class StackModel(mesa.Model):
         if not st.has_capital_goods:
             return None
         view = self.memory.view
-        layer_price = np.array(
-            [view[name].price if name in view else 0.0 for name in self.layer_names]
-        )
-        price = buildout.unit_prices(st, self.memory.price, layer_price)
+        names = self.layer_names
+        # last round's mean price of each layer (0 before the first round)
+        layer_price = [view[name].price if name in view else 0.0 for name in names]
         # output last round (before the first, the installed capacity: no history yet)
         used = self.memory.quantity if self.round > 0 else st.capacity
-        pipeline = buildout.pipeline_units(st)
+        capacity = st.capacity
+        rate = st.depreciation_rate
+        pipe = st.pipeline.sum(axis=1).tolist()
         funds = self._funds()
-        mask = buildout.capital_ops(st) & st.active
+        contracted = self._contracted_units()
         growth = float(st.demand_growth)
         orders = np.zeros(st.n_ops)
-        by_firm: dict[int, dict[str, int]] = {}
-        for o in np.flatnonzero(mask).tolist():
-            by_firm.setdefault(int(st.firm_of[o]), {})[self.layer_names[st.layer_of[o]]] = o
-        for i, ops in by_firm.items():
+        for i, ops in buildout.capital_ops_by_firm(st, names):
             obs = observations.get(i)
             if obs is None:
                 continue
+            cash = float(funds[i]) if funds is not None else math.inf
             positions = {
                 layer: CapitalPosition(
-                    installed=float(st.capacity[o]),
-                    pipeline=float(pipeline[o]),
-                    used=float(used[o]) if o < used.shape[0] else 0.0,
-                    retirement_rate=float(st.depreciation_rate[o]),
-                    lead_time=int(st.install_lead_time[st.layer_of[o]]),
-                    contracted=float(self._contracted_units(o)),
-                    unit_price=float(price[o]),
-                    funds=float(funds[i]),
-                    growth=growth,
-                )
-                for layer, o in ops.items()
+                    float(capacity[o]),
+                    pipe[o],
+                    float(used[o]) if o < used.shape[0] else 0.0,
+                    float(rate[o]),
+                    lead,
+                    float(contracted[o]) if contracted is not None else 0.0,
+                    a * layer_price[k - 1],
+                    cash,
+                    growth,
+                )  # fmt: skip
+                for layer, o, lead, a, k in ops
             }
             chosen = self.firms[i].invest(obs, positions)
-            for layer, o in ops.items():
+            for layer, o, _, a, _ in ops:
                 units = float(chosen.get(layer, 0.0))
-                if not units > 0.0:  # (nan too)
-                    continue
-                orders[o] = units * st.input_coefficient[st.layer_of[o]]
+                if units > 0.0:  # (not nan)
+                    orders[o] = units * a
         return orders
 
-    def _funds(self) -> np.ndarray:
-        """What each firm can spend on capital goods now (``inf`` when finance is off)."""
-        return np.full(self.state.n_firms, np.inf)
+    def _funds(self) -> np.ndarray | None:
+        """What each firm can spend on capital goods now (``None``: no limit, finance off)."""
+        return None
 
-    def _contracted_units(self, op: int) -> float:
-        """Units a round operation ``op`` has sold forward under contracts in force."""
-        return 0.0
+    def _contracted_units(self) -> np.ndarray | None:
+        """Per operation, units a round it has sold forward under contracts (``None``: none)."""
+        return None
 
     def backlog(self) -> np.ndarray:
         """Per firm, the contracted revenue still to come, dollars (``docs/MODEL.md`` 17)."""

@@ -137,6 +137,12 @@ class StackState:
         self.integrated_at = np.full(n, -1, dtype=np.int64)
         # capital goods ordered and shipped, not yet online: column j arrives in j + 1 rounds
         self.pipeline = np.zeros((n, int(self.install_lead_time.max()) + 1))
+        # capital-goods operations (and by firm), for the structure version they were read on
+        self._capital_mask: tuple[int, np.ndarray, np.ndarray] = (-1, np.zeros(0), np.zeros(0))
+        self._capital_ops: tuple[int, list[tuple[int, int, float, int]]] = (-1, [])
+        self._capital_by_firm: tuple[
+            int, list[tuple[int, list[tuple[str, int, int, float, int]]]]
+        ] = (-1, [])
 
         self.relations: list[tuple[int, int, int, float, bool]] = [
             (self.firm_index[r.buyer], self.firm_index[r.seller], self.layer_index[r.layer],

@@ -256,6 +256,11 @@ class CloudFlywheel(Strategy):
     prices at ``bait_markup`` (zero: at cost; negative only where the scenario allows
     loss leaders; ``None``: the restrain posture); in every other layer it extracts.
 
+    It builds ahead to lock customers in (AWS's $364B backlog, Google Cloud's $460B
+    doubled year on year, 000): in a capital-goods layer the default investment rule
+    with a year of growth beyond the lead time (``builds_ahead = 4`` quarters) and
+    headroom (``target_utilisation = 0.75``), from its cash flows outside AI.
+
     Parameters
     ----------
     bait_layers
@@ -266,6 +271,8 @@ class CloudFlywheel(Strategy):
 
     name = "cloud_flywheel"
     classifier = Classifier(memory_depth=0, family="archetype")
+    target_utilisation = 0.75
+    builds_ahead = 4
 
     def __init__(
         self, bait_layers: Collection[str] = ("chips",), bait_markup: float | None = 0.0
@@ -540,6 +547,11 @@ class UtilisationChaser(Strategy):
     the middle of the grid. Without a grid: restrain when below target, extract when
     full, else keep the last posture (restrain at first).
 
+    It builds on borrowed money (CoreWeave, "financed in part by Nvidia", 001): in a
+    capital-goods layer it orders for two quarters of growth beyond the lead time
+    (``builds_ahead = 2``) and runs hot (``target_utilisation = 0.9``), as far as its
+    funds, debt room included, allow.
+
     Parameters
     ----------
     target
@@ -550,6 +562,8 @@ class UtilisationChaser(Strategy):
 
     name = "utilisation_chaser"
     classifier = Classifier(memory_depth=float("inf"), uses_markup_grid=True, family="archetype")
+    target_utilisation = 0.9
+    builds_ahead = 2
 
     def __init__(self, target: float = 0.8, full: float = 0.95) -> None:
         super().__init__()

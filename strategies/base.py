@@ -410,6 +410,26 @@ class LayerView:
     __init__ = _layer_view_init
 
 
+def _capital_position_init(
+    self: CapitalPosition,
+    installed: float,
+    pipeline: float,
+    used: float,
+    retirement_rate: float,
+    lead_time: int,
+    contracted: float = 0.0,
+    unit_price: float = 0.0,
+    funds: float = float("inf"),
+    growth: float = 0.0,
+) -> None:
+    # (as LayerView: the engine builds these every round, so fill the instance dict at once)
+    self.__dict__.update(
+        installed=installed, pipeline=pipeline, used=used, retirement_rate=retirement_rate,
+        lead_time=lead_time, contracted=contracted, unit_price=unit_price, funds=funds,
+        growth=growth,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CapitalPosition:
     """A firm's capital goods in one capital-goods layer, for its investment decision.
@@ -450,6 +470,8 @@ class CapitalPosition:
     unit_price: float = 0.0
     funds: float = float("inf")
     growth: float = 0.0
+
+    __init__ = _capital_position_init
 
 
 def default_investment(
