@@ -18,6 +18,7 @@ import mesa
 import numpy as np
 from stackgame.agents.firm import FirmAgent, agent_reporters
 from stackgame.environment import events as ev
+from stackgame.environment.contracts import ContractBook
 from stackgame.environment.history import History
 from stackgame.environment.jit import compiled, jit_enabled
 from stackgame.environment.ledger import Ledger, check_finite
@@ -290,6 +291,7 @@ def _observation_fields(
     price: list[float],
     unit: list[float],
     seen: bool,
+    need: list[float],
 ) -> dict[str, Any]:
     """Every field of one firm's observation (see ``StackModel.observe``).
 
@@ -313,6 +315,7 @@ def _observation_fields(
         fields["utilisation"] = ReadOnlyDict({layer: util[o] for layer, o in pairs})
         fields["own_prices"] = ReadOnlyDict({layer: price[o] for layer, o in pairs})
         fields["own_unit_cost"] = ReadOnlyDict({layer: unit[o] for layer, o in pairs})
+        fields["input_need"] = ReadOnlyDict({layer: need[o] for layer, o in pairs})
     return fields
 
 
@@ -425,6 +428,7 @@ class StackModel(mesa.Model):
         self.memory = MarketMemory(self.state)
         self.history = History(self.state)
         self.relations = Relations(self.state, [f.name for f in self.firms], self.rounds)
+        self.contracts = ContractBook(self.scenario, self.state, self._log)
         self.last_round: RoundFlows | None = None
         self._apply_due_events(0)
         self.datacollector: mesa.DataCollector | None = (
@@ -442,8 +446,9 @@ class StackModel(mesa.Model):
     def step(self) -> None:
         """One round: observe, decide, clear, pay out, regulate and shock, record.
 
-        The integration moves decided this round are carried out after the record (the
-        round is recorded on the structure it was played on) and count from the next.
+        The contracts offered and the integration moves decided this round are carried
+        out after the record (the round is recorded on the structure it was played on)
+        and count from the next.
         """
         observations = self.observe()
         actions = self.decide(observations)
@@ -451,6 +456,7 @@ class StackModel(mesa.Model):
         settlement = self.pay_out(flows)
         self.regulate_and_shock(flows, settlement)
         self.record(actions, flows, settlement)
+        self.contracts.sign(self.round - 1, self.state, actions, flows.clearing.price)
         self.integrate(actions)
 
     # 1. observe ---------------------------------------------------------------------------
@@ -482,6 +488,7 @@ class StackModel(mesa.Model):
         util = memory.utilisation.tolist()
         price = memory.price.tolist()
         unit = memory.unit_cost.tolist()
+        need = memory.input_need.tolist()
         capped = (st.cap_until > self.round).tolist()
         if not any(capped):
             capped = None
@@ -494,7 +501,7 @@ class StackModel(mesa.Model):
                 continue
             obs[f.index] = deferred(
                 _observation_fields, template, shared, f.history, f.memory_depth, suppliers,
-                fm, capped, ops, pairs, util, price, unit, seen,
+                fm, capped, ops, pairs, util, price, unit, seen, need,
             )  # fmt: skip
         return obs
 
@@ -595,7 +602,9 @@ class StackModel(mesa.Model):
             quantity_offer=offers,
             supplier_mix=self.memory.mix_for(st.n_ops),
             jit=self._jit,
+            contracts=self.contracts.in_force(self.round, st),
         )
+        self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
         self.last_round = flows
@@ -798,6 +807,7 @@ class StackModel(mesa.Model):
             st.merge_firm(
                 i, t, self.round
             )  # the target would hand the price back to the buyer on merging
+            self.contracts.transfer(t, i, self.round - 1)
             self.firms[t].active = False
             self._structure_changed()
             self._log("integration", name, f"buys {target} for {value:.1f}")
@@ -832,6 +842,11 @@ class StackModel(mesa.Model):
         if round_ is None:  # integration runs after the round counter moved on
             round_ = self.round - 1 if kind == "integration" else self.round
         self.log.append(LogEntry(round_, kind, firm, text))
+
+    def backlog(self) -> dict[str, float]:
+        """Each firm's contracted revenue still to come, at last round's prices (13)."""
+        value = self.contracts.backlog(self.state, self.memory.price)
+        return dict(zip(self.state.firm_names, value.tolist(), strict=True))
 
     @property
     def last_clearing(self) -> Clearing | None:
