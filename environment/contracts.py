@@ -353,7 +353,8 @@ class ContractBook:
         """Sign the contracts the firms offered in round ``round_``, in force from the next.
 
         An offer is signed when its buyer operates in the layer just above ``layer``,
-        its seller is another firm with an active operation in ``layer``, its terms are
+        its seller is another firm with an active operation in ``layer`` that may sell
+        to it (not captive, no exclusive relation elsewhere), its terms are
         valid numbers, and ``quantity`` fits in the seller's capacity there less the
         units of its contracts that overlap the new one's rounds. A ``price`` of
         ``None`` fixes it at the seller's ``prices`` (this round's). Signed or refused,
@@ -422,6 +423,8 @@ class ContractBook:
         s = st.op(j, k) if not st.acquired[j] else -1
         if s < 0:
             return f"{offer.seller} has no active operation in {offer.layer}"
+        if not st.structure.allowed[st.op(i, k + 1), s]:
+            return f"{offer.seller} does not sell to {st.firm_names[i]} in {offer.layer}"
         terms = (
             (offer.quantity, 0.0, math.inf, "quantity"),
             (offer.take_or_pay, 0.0, 1.0, "take_or_pay"),

@@ -405,6 +405,30 @@ def test_an_offer_that_cannot_be_signed_is_refused_and_logged(
     assert "refused" in entry.text and reason in entry.text, entry.text
 
 
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [("captive", "maker does not sell to buyer in up"), ("gone", "no active operation in up")],
+)
+def test_an_offer_to_a_seller_that_cannot_sell_is_refused(change: str, reason: str) -> None:
+    model = StackModel(from_dict(chain()), 0)
+    model.firms[BUYER].set_strategy(
+        Scripted([Action(contracts=(ContractOffer("maker", "up", 1.0, 2),))])
+    )
+    model.step()
+    st = model.state
+    if change == "captive":
+        st.captive[MAKER] = True
+    else:
+        st.active[MAKER] = False
+    st.rebuild()
+    assert (
+        model.contracts.sign(0, st, {BUYER: model.firms[BUYER].strategy.actions[0]}, np.ones(2))
+        == []
+    )
+    assert reason in model.log[-1].text
+    model.release()
+
+
 def test_capacity_already_contracted_is_not_sold_twice() -> None:
     model = _scripted(
         (ContractOffer("maker", "up", 60.0, 3), ContractOffer("maker", "up", 60.0, 3))
