@@ -629,12 +629,12 @@ def _clear_once(
                 for j in range(ns):
                     r += held[i, j]
                 rest[i] = max(rest[i] - r, 0.0)
-        orders = np.empty((nb, ns))
+        split = np.empty((nb, ns))
         for i in range(nb):
             for j in range(ns):
-                orders[i, j] = w[i, j] * rest[i]
+                split[i, j] = w[i, j] * rest[i]
         limit = ns + 1 if limit_given < 0 else limit_given
-        _ration_orders(orders, w, room, limit, filled)
+        _ration_orders(split, w, room, limit, filled)
         for i in range(nb):
             r = 0.0
             for j in range(ns):

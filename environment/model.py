@@ -20,6 +20,7 @@ import numpy as np
 from stackgame.agents.firm import FirmAgent, agent_reporters
 from stackgame.environment import buildout
 from stackgame.environment import events as ev
+from stackgame.environment.contracts import ContractBook
 from stackgame.environment.history import History
 from stackgame.environment.jit import compiled, jit_enabled
 from stackgame.environment.ledger import Ledger, check_finite
@@ -293,6 +294,7 @@ def _observation_fields(
     price: list[float],
     unit: list[float],
     seen: bool,
+    need: list[float],
 ) -> dict[str, Any]:
     """Every field of one firm's observation (see ``StackModel.observe``).
 
@@ -316,6 +318,7 @@ def _observation_fields(
         fields["utilisation"] = ReadOnlyDict({layer: util[o] for layer, o in pairs})
         fields["own_prices"] = ReadOnlyDict({layer: price[o] for layer, o in pairs})
         fields["own_unit_cost"] = ReadOnlyDict({layer: unit[o] for layer, o in pairs})
+        fields["input_need"] = ReadOnlyDict({layer: need[o] for layer, o in pairs})
     return fields
 
 
@@ -428,6 +431,7 @@ class StackModel(mesa.Model):
         self.memory = MarketMemory(self.state)
         self.history = History(self.state)
         self.relations = Relations(self.state, [f.name for f in self.firms], self.rounds)
+        self.contracts = ContractBook(self.scenario, self.state, self._log)
         self.last_round: RoundFlows | None = None
         self._apply_due_events(0)
         self.datacollector: mesa.DataCollector | None = (
@@ -445,8 +449,9 @@ class StackModel(mesa.Model):
     def step(self) -> None:
         """One round: observe, decide, clear, pay out, regulate and shock, record.
 
-        The integration moves decided this round are carried out after the record (the
-        round is recorded on the structure it was played on) and count from the next.
+        The contracts offered and the integration moves decided this round are carried
+        out after the record (the round is recorded on the structure it was played on)
+        and count from the next.
         """
         observations = self.observe()
         actions = self.decide(observations)
@@ -455,6 +460,7 @@ class StackModel(mesa.Model):
         settlement = self.pay_out(flows)
         self.regulate_and_shock(flows, settlement)
         self.record(actions, flows, settlement)
+        self.contracts.sign(self.round - 1, self.state, actions, flows.clearing.price)
         self.integrate(actions)
 
     # 1. observe ---------------------------------------------------------------------------
@@ -486,6 +492,7 @@ class StackModel(mesa.Model):
         util = memory.utilisation.tolist()
         price = memory.price.tolist()
         unit = memory.unit_cost.tolist()
+        need = memory.input_need.tolist()
         capped = (st.cap_until > self.round).tolist()
         if not any(capped):
             capped = None
@@ -498,7 +505,7 @@ class StackModel(mesa.Model):
                 continue
             obs[f.index] = deferred(
                 _observation_fields, template, shared, f.history, f.memory_depth, suppliers,
-                fm, capped, ops, pairs, util, price, unit, seen,
+                fm, capped, ops, pairs, util, price, unit, seen, need,
             )  # fmt: skip
         return obs
 
@@ -585,11 +592,9 @@ class StackModel(mesa.Model):
 
     def _contracted_units(self) -> np.ndarray | None:
         """Per operation, units a round it has sold forward under contracts (``None``: none)."""
-        return None
-
-    def backlog(self) -> np.ndarray:
-        """Per firm, the contracted revenue still to come, dollars (``docs/MODEL.md`` 17)."""
-        return np.zeros(self.state.n_firms)
+        if self.contracts.m == 0:
+            return None
+        return self.contracts.sold_forward(self.round, self.state)
 
     def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
         """Markup per operation as the actions chose it (restrain where none acted)."""
@@ -671,7 +676,9 @@ class StackModel(mesa.Model):
             capital_goods=st.capital_goods if st.has_capital_goods else None,
             orders=orders,
             basis=buildout.price_basis(st),
+            contracts=self.contracts.in_force(self.round, st),
         )
+        self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
         self.last_round = flows
@@ -881,6 +888,7 @@ class StackModel(mesa.Model):
             st.merge_firm(
                 i, t, self.round
             )  # the target would hand the price back to the buyer on merging
+            self.contracts.transfer(t, i, self.round - 1)
             self.firms[t].active = False
             self._structure_changed()
             self._log("integration", name, f"buys {target} for {value:.1f}")
@@ -915,6 +923,11 @@ class StackModel(mesa.Model):
         if round_ is None:  # integration runs after the round counter moved on
             round_ = self.round - 1 if kind == "integration" else self.round
         self.log.append(LogEntry(round_, kind, firm, text))
+
+    def backlog(self) -> dict[str, float]:
+        """Each firm's contracted revenue still to come, at last round's prices (17)."""
+        value = self.contracts.backlog(self.state, self.memory.price)
+        return dict(zip(self.state.firm_names, value.tolist(), strict=True))
 
     @property
     def last_clearing(self) -> Clearing | None:

@@ -34,6 +34,8 @@ class Relations:
     counterparts, suppliers, customers, rivals
         Per firm, names of the firms just below, just above (suppliers, customers), in the
         same layers (rivals), and suppliers then customers (counterparts).
+    suppliers_by_layer
+        Per firm, its suppliers by the layer they sell in (layer name to names).
     templates
         Per firm, the fields of its observation that change only with the structure (its
         layers, counterparts, integrable layers, markup bounds, the horizon), from
@@ -89,9 +91,20 @@ class Relations:
         self.suppliers: list[tuple[str, ...]] = []
         self.customers: list[tuple[str, ...]] = []
         self.rivals: list[tuple[str, ...]] = []
+        self.suppliers_by_layer: list[ReadOnlyDict] = []
+        layer_names = st.layer_names
         cp_index = []
         for i, mine in enumerate(masks):
             mine_layers = [k for k in range(n_layers) if (mine >> k) & 1]
+            self.suppliers_by_layer.append(
+                ReadOnlyDict(
+                    {
+                        layer_names[k - 1]: tuple([names[j] for j in in_layer[k - 1] if j != i])
+                        for k in mine_layers
+                        if k > 0
+                    }
+                )
+            )
             if len(mine_layers) == 1:  # the common case: lists as they are, less i itself
                 k = mine_layers[0]
                 sup = in_layer[k - 1] if k > 0 else none
@@ -167,6 +180,7 @@ class Relations:
                 "layers": lnames,
                 "counterparts": self.counterparts[i],
                 "suppliers": self.suppliers[i],
+                "suppliers_by_layer": self.suppliers_by_layer[i],
                 "customers": self.customers[i],
                 "rivals": self.rivals[i],
                 "markup_grid": st.markup_grid,

@@ -523,23 +523,27 @@ class Scenario(_Strict):
                 f"layers.{self.layers[0].name}.capital_goods: the bottom layer buys nothing"
             )
         _unique([c.name for c in self.contracts], "contracts")
-        for deal in self.contracts:
-            where = f"contracts.{deal.name}"
+        for contract in self.contracts:
+            where = f"contracts.{contract.name}"
             for role in ("buyer", "seller"):
-                if getattr(deal, role) not in firms:
-                    raise _ref_error(f"{where}.{role}", "firm", getattr(deal, role), list(firms))
-            if deal.layer not in layer_names:
-                raise _ref_error(f"{where}.layer", "layer", deal.layer, layer_names)
-            if deal.layer not in firms[deal.seller].ops:
-                raise ValueError(f"{where}.seller: {deal.seller} does not operate in {deal.layer}")
-            idx = layer_names.index(deal.layer)
-            if idx + 1 >= len(layer_names) or layer_names[idx + 1] not in firms[deal.buyer].ops:
+                if getattr(contract, role) not in firms:
+                    raise _ref_error(
+                        f"{where}.{role}", "firm", getattr(contract, role), list(firms)
+                    )
+            if contract.layer not in layer_names:
+                raise _ref_error(f"{where}.layer", "layer", contract.layer, layer_names)
+            if contract.layer not in firms[contract.seller].ops:
                 raise ValueError(
-                    f"{where}.buyer: {deal.buyer} does not buy from {deal.layer} "
+                    f"{where}.seller: {contract.seller} does not operate in {contract.layer}"
+                )
+            idx = layer_names.index(contract.layer)
+            if idx + 1 >= len(layer_names) or layer_names[idx + 1] not in firms[contract.buyer].ops:
+                raise ValueError(
+                    f"{where}.buyer: {contract.buyer} does not buy from {contract.layer} "
                     "(it must operate in the layer just above)"
                 )
-            if deal.buyer == deal.seller:
-                raise ValueError(f"{where}: a firm cannot contract with itself")
+            if contract.buyer == contract.seller:
+                raise ValueError(f"{where}.seller: a firm cannot contract with itself")
         for k, c in enumerate(self.calibration):
             if c.firm not in firms:
                 raise _ref_error(f"calibration[{k}].firm", "firm", c.firm, list(firms))
@@ -627,6 +631,8 @@ def _format_validation(err: ValidationError, raw: dict[str, Any]) -> str:
         if isinstance(loc, int) and isinstance(node, list) and loc < len(node):
             item = node[loc]
             name = item.get("name") if isinstance(item, dict) else None
+            if not name and parts[-1] == "contracts" and isinstance(item, dict):
+                name = _contract_name(item)
             parts[-1] = f"{parts[-1]}.{name}" if name else f"{parts[-1]}[{loc}]"
             node = item
             continue
@@ -647,6 +653,12 @@ def _format_validation(err: ValidationError, raw: dict[str, Any]) -> str:
     ):
         suffix = f" (got {got!r})"
     return f"{where}: {msg}{suffix}" if where else f"{msg}{suffix}"
+
+
+def _contract_name(item: dict[str, Any]) -> str | None:
+    """The default name of a contract entry, ``buyer-seller-layer`` (``None``: not given)."""
+    parts = [item.get(key) for key in ("buyer", "seller", "layer")]
+    return "-".join(parts) if all(isinstance(p, str) for p in parts) else None  # type: ignore[arg-type]
 
 
 def from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:

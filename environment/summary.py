@@ -145,7 +145,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
     last_row = h.op_rows[-1]
     used = np.bincount(h.op_firm[-1], weights=last_row["quantity"], minlength=n_firms)
     held = np.bincount(h.op_firm[-1], weights=last_row["capacity"], minlength=n_firms)
-    backlog = model.backlog()
+    backlog = model.contracts.backlog(st, model.memory.price)
     firm_of = st.firm_of
     last = len(h) - 1
     firm_rows = []

@@ -23,6 +23,7 @@ from stackgame.strategies.base import (
     RESTRAIN,
     Action,
     Classifier,
+    ContractOffer,
     Integration,
     Move,
     Observation,
@@ -677,6 +678,71 @@ class SupplyLocker(Strategy):
         if t >= len(suppliers):
             return Action.uniform(EXTRACT)
         return Action.uniform(RESTRAIN, Integration(Move.STAKE, target=suppliers[t]))
+
+
+@register
+class SecuresSupplyEarly(Strategy):
+    """A lab that secures supply early: long fixed-price contracts, then restraint.
+
+    ``002_1456f2d9411f9331.txt``: "the labs that secured supply in 2025 will determine
+    inference pricing for every competitor negotiating in 2027"; ``000`` and ``002``:
+    hyperscalers lock supply years ahead of demonstrated need. In round ``at`` (the first
+    with market data, by default) it offers each of its suppliers in the layer below its
+    lowest layer a contract (``docs/MODEL.md`` 17) for an equal part of ``share`` of its
+    last input need there, ``duration`` rounds long, at the supplier's current price fixed,
+    with ``take_or_pay`` and no prepayment; in every round it plays ``always_restrain``.
+    Without suppliers or market data it only restrains.
+
+    Parameters
+    ----------
+    share
+        Share of its last input need it contracts for.
+    duration
+        Rounds each contract runs.
+    take_or_pay
+        Share of the contracted units it pays for whether it takes them or not.
+    at
+        The round it signs in.
+    """
+
+    name = "secures_supply_early"
+    classifier = Classifier(memory_depth=1, family="archetype")
+
+    def __init__(
+        self, share: float = 0.5, duration: int = 12, take_or_pay: float = 0.8, at: int = 1
+    ) -> None:
+        super().__init__()
+        self.share = _fraction("secures_supply_early: share", share)
+        self.duration = _count("secures_supply_early: duration", duration)
+        self.take_or_pay = _fraction("secures_supply_early: take_or_pay", take_or_pay)
+        self.at = _count("secures_supply_early: at", at)
+
+    def decide(self, observation: Observation) -> Action:
+        """Restrain; in round ``at``, offer its suppliers contracts for its needs."""
+        if observation.round != self.at:
+            return Action.uniform(RESTRAIN)
+        return Action(default=RESTRAIN, contracts=self.offers(observation))
+
+    def offers(self, observation: Observation) -> tuple[ContractOffer, ...]:
+        """Contracts for ``share`` of the last input need of its lowest layer, split evenly."""
+        order = tuple(observation.market)
+        if not observation.layers or observation.layers[0] not in order:
+            return ()
+        k = order.index(observation.layers[0])
+        if k == 0:
+            return ()
+        below = order[k - 1]
+        sellers = observation.suppliers_by_layer.get(below, ())
+        need = observation.input_need.get(observation.layers[0], 0.0)
+        if not sellers or not need > 0.0:
+            return ()
+        each = self.share * need / len(sellers)
+        if not each > 0.0:
+            return ()
+        return tuple(
+            ContractOffer(s, below, each, self.duration, take_or_pay=self.take_or_pay)
+            for s in sellers
+        )
 
 
 @register

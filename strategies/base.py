@@ -78,6 +78,44 @@ class Integration:
 STAY = Integration()
 
 
+@dataclass(frozen=True)
+class ContractOffer:
+    """An offer to sign a supply contract with a seller (``docs/MODEL.md`` 17).
+
+    The firm offers to buy from ``seller``'s operation in ``layer`` (the layer just below
+    one of its own) ``quantity`` units a round for ``duration`` rounds, from the next
+    round. The engine signs it after the round when the seller is active, operates in
+    ``layer``, and has that much capacity not already contracted; signed or refused, the
+    offer is logged.
+
+    Parameters
+    ----------
+    seller
+        The seller's firm name.
+    layer
+        The seller's layer.
+    quantity
+        Units a round.
+    duration
+        Rounds.
+    price
+        Fixed price per unit; ``None`` fixes it at the seller's price of the round the
+        offer is signed in.
+    take_or_pay
+        Share of ``quantity`` paid for each round whether taken or not.
+    prepayment
+        Paid to the seller in the first round, credited against the payments that follow.
+    """
+
+    seller: str
+    layer: str
+    quantity: float
+    duration: int
+    price: float | None = None
+    take_or_pay: float = 1.0
+    prepayment: float = 0.0
+
+
 @dataclass(frozen=True, init=False)
 class Action:
     """What a firm does this round.
@@ -96,6 +134,9 @@ class Action:
         (Cournot).
     integration
         The integration move.
+    contracts
+        Supply contracts the firm offers to sign this round, as buyer
+        (:class:`ContractOffer`; none by default).
     """
 
     postures: Mapping[str, Posture] = field(default_factory=dict)
@@ -103,6 +144,7 @@ class Action:
     markups: Mapping[str, float] = field(default_factory=dict)
     quantities: Mapping[str, float] = field(default_factory=dict)
     integration: Integration = STAY
+    contracts: tuple[ContractOffer, ...] = ()
 
     def __init__(
         self,
@@ -111,6 +153,7 @@ class Action:
         markups: Mapping[str, float] | None = None,
         quantities: Mapping[str, float] | None = None,
         integration: Integration = STAY,
+        contracts: tuple[ContractOffer, ...] = (),
     ) -> None:
         # the dataclass's own frozen __init__ sets each field through object.__setattr__;
         # strategies build an action every round, so fill the instance dict at once
@@ -120,6 +163,7 @@ class Action:
             markups={} if markups is None else markups,
             quantities={} if quantities is None else quantities,
             integration=integration,
+            contracts=contracts,
         )
 
     def posture(self, layer: str) -> Posture:
@@ -584,6 +628,12 @@ class Observation:
         The firm's full unit cost per layer last round (own variable cost plus inputs).
     markup_bounds
         The restrain and extract markups the scenario gives the firm, per layer.
+    suppliers_by_layer
+        ``suppliers`` by the layer they sell in (each a layer just below one of the
+        firm's): layer name to firm names.
+    input_need
+        Per layer the firm sells in, the units of the layer below its output needed last
+        round (its input coefficient times its output; empty before the first round).
     """
 
     round: int
@@ -616,6 +666,8 @@ class Observation:
     own_prices: Mapping[str, float] = EMPTY
     own_unit_cost: Mapping[str, float] = EMPTY
     markup_bounds: Mapping[str, tuple[float, float]] = EMPTY
+    suppliers_by_layer: Mapping[str, tuple[str, ...]] = EMPTY
+    input_need: Mapping[str, float] = EMPTY
 
     def __init__(self, round: int, firm: str, **fields: Any) -> None:  # noqa: A002
         fields["round"] = round

@@ -157,6 +157,24 @@ BAD_SCENARIOS: list[tuple[str, Any, tuple[str, ...]]] = [
         ("relations[0].buyer", "appco does not buy from chips"),
     ),
     (
+        "contract_zero_quantity",
+        _edit(lambda r: _put(r, "contracts", name="lta", buyer="cloudco", seller="fab",
+                             layer="chips", quantity=0.0, duration=4)),
+        ("contracts.lta.quantity", "greater than 0"),
+    ),
+    (
+        "contract_take_or_pay_over_one",
+        _edit(lambda r: _put(r, "contracts", buyer="cloudco", seller="fab", layer="chips",
+                             quantity=5.0, duration=4, take_or_pay=1.5)),
+        ("contracts.cloudco-fab-chips.take_or_pay", "less than or equal to 1", "1.5"),
+    ),
+    (
+        "contract_buyer_not_just_above",
+        _edit(lambda r: _put(r, "contracts", name="lta", buyer="appco", seller="fab",
+                             layer="chips", quantity=5.0, duration=4)),
+        ("contracts.lta.buyer", "appco does not buy from chips"),
+    ),
+    (
         "stake_unknown_firm",
         _edit(lambda r: _put(r, "stakes", holder="appco", investee="nvidia", share=0.1)),
         ("stakes[0].investee", "unknown firm 'nvidia'"),

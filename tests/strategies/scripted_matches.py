@@ -174,6 +174,8 @@ def rich_script(t: int) -> dict[str, Any]:
         under_investigation=t % 11 == 5,
         demand_growth=0.05 if (t // 6) % 2 == 0 else -0.03,
         triggers=frozenset(name for start, name in fired.items() if t >= start),
+        suppliers_by_layer={"foundry": ("tsmc", "samsung")},
+        input_need={"chips": 40.0 * u, "cloud": 30.0 * u},
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from stackgame.strategies import EXTRACT, RESTRAIN, STAY, Integration, Move, make
+from stackgame.strategies import EXTRACT, RESTRAIN, STAY, ContractOffer, Integration, Move, make
 from stackgame.strategies.archetypes import (
     AntitrustAwareRestraint,
     CloudFlywheel,
@@ -12,6 +12,7 @@ from stackgame.strategies.archetypes import (
     Integrator,
     OpenThenClosed,
     OutletBuyer,
+    SecuresSupplyEarly,
     UtilisationChaser,
     adjacent_layer,
 )
@@ -224,6 +225,35 @@ def test_supply_locker_stakes_each_supplier_then_extracts():
     ]
     assert [a.headline for a in actions] == [C, C, D]
     assert strategy.decide(make_obs()).integration == STAY  # nothing to lock in a matrix game
+
+
+def test_secures_supply_early_contracts_for_a_share_of_its_need_once_then_restrains():
+    strategy = make("secures_supply_early")
+    market = {x: view() for x in ("foundry", "chips", "cloud", "models", "apps")}
+    fields = dict(
+        market=market,
+        suppliers_by_layer={"cloud": ("aws", "coreweave")},
+        input_need={"models": 10.0},
+    )
+    assert strategy.decide(lab(round=0)).contracts == ()  # no market data yet
+    signed = strategy.decide(lab(round=1, **fields))
+    assert signed.headline is C
+    assert signed.contracts == (
+        ContractOffer("aws", "cloud", 2.5, 12, take_or_pay=0.8),
+        ContractOffer("coreweave", "cloud", 2.5, 12, take_or_pay=0.8),
+    )
+    later = strategy.decide(lab(round=2, **fields))
+    assert later.contracts == () and later.headline is C
+    # no suppliers below its lowest layer, or no need: nothing to sign
+    assert strategy.decide(lab(round=1, **{**fields, "suppliers_by_layer": {}})).contracts == ()
+    assert strategy.decide(lab(round=1, **{**fields, "input_need": {}})).contracts == ()
+    assert strategy.decide(lab(round=1, market=market, layers=("foundry",))).contracts == ()
+    assert strategy.decide(make_obs()).contracts == ()
+    custom = SecuresSupplyEarly(share=1.0, duration=4, take_or_pay=0.0, at=2)
+    (offer, _) = custom.decide(lab(round=2, **fields)).contracts
+    assert (offer.quantity, offer.duration, offer.take_or_pay) == (5.0, 4, 0.0)
+    with pytest.raises(ValueError, match="duration"):
+        SecuresSupplyEarly(duration=0)
 
 
 def test_financier_stakes_in_customers_while_its_capacity_idles():

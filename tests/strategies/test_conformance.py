@@ -92,6 +92,9 @@ def test_actions_name_only_the_observations_layers(name):
             assert move.layer in obs.integrable
         if move.move in (Move.BUY, Move.STAKE):
             assert move.target in obs.counterparts
+        for offer in action.contracts:
+            assert offer.seller in obs.suppliers_by_layer.get(offer.layer, ())
+            assert offer.quantity > 0 and np.isfinite(offer.quantity) and offer.duration >= 1
 
 
 @pytest.mark.parametrize("name", NAMES)

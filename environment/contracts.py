@@ -1,0 +1,515 @@
+"""Supply contracts: multi-round agreements between two firms (``docs/MODEL.md`` 17).
+
+A contract fixes, for ``duration`` rounds from ``start``, a quantity a round that the
+buyer's orders send to the seller first (the clearing's contracted units), the price
+those units are paid at (fixed, or the seller's market price times ``1 + premium``), a
+take-or-pay share paid whether the units are taken or not, and a prepayment paid at the
+start and credited against the payments that follow. They lock prices (TSMC's long-term
+agreements with prepayments, trigger 2 of ``000_e3319be9a08c4b37.txt``; "the labs that
+secured supply in 2025 will determine inference pricing", ``002_1456f2d9411f9331.txt``)
+and obligations (in a bust the buyer pays for what it no longer takes: "contracts lock
+obligations in", ``002``).
+
+:class:`ContractBook` holds the contracts as parallel arrays, by firm: each round a
+contract's operations are looked up again (:meth:`StackState.op
+<stackgame.environment.state.StackState.op>`), so a contract follows integration and
+acquisition, and one whose buyer or seller has no active operation in its layer is not in
+force. The money rule is one plain-loop kernel, :func:`settle_kernel`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+from stackgame.environment.jit import compiled, jitable
+from stackgame.environment.scenario import ContractSpec, Scenario
+from stackgame.environment.state import StackState
+
+if TYPE_CHECKING:
+    from stackgame.environment.market import Clearing
+    from stackgame.strategies.base import Action, ContractOffer
+
+FloatArray = NDArray[np.float64]
+Log = Callable[[str, str, str, int], None]
+"""``log(kind, firm, text, round)``: where the book reports what it signs and ends."""
+
+
+@jitable
+def settle_kernel(
+    round_: int,
+    b_op: NDArray[np.int64],
+    s_op: NDArray[np.int64],
+    buyer: NDArray[np.int64],
+    seller: NDArray[np.int64],
+    quantity: FloatArray,
+    price: FloatArray,
+    indexed: NDArray[np.bool_],
+    premium: FloatArray,
+    take_or_pay: FloatArray,
+    end: NDArray[np.int64],
+    prepayment: FloatArray,
+    prepaid: NDArray[np.bool_],
+    credit: FloatArray,
+    capital_op: NDArray[np.bool_],
+    flow: FloatArray,
+    market_price: FloatArray,
+    revenue: FloatArray,
+    input_cost: FloatArray,
+    capex: FloatArray,
+    gross: FloatArray,
+    cash: FloatArray,
+) -> FloatArray:
+    """Settle the round's contracts: the clearing's money and the prepayments' cash.
+
+    Contract ``c`` is in force when ``b_op[c]`` and ``s_op[c]`` (its buyer's and seller's
+    operations) are both ``>= 0``; the caller has checked its rounds. For each, with
+    ``q`` its quantity, ``p_m`` the seller's market price and ``p_c`` the contract price
+    (``price[c]``, or ``p_m (1 + premium[c])`` when ``indexed[c]``)::
+
+        delivered = min(q, flow[b, s])
+        paid      = max(delivered, take_or_pay q)
+        payment   = p_c paid
+
+    The seller's ``revenue`` (and ``gross``) rises by ``payment - p_m delivered``: the
+    contract price replaces the market price on the delivered units, and the take-or-pay
+    shortfall ``paid - delivered`` is paid for nothing. The buyer's ``input_cost`` rises
+    by the same (``gross`` falls); where the buyer's layer buys capital goods
+    (``capital_op[b]``) the price part ``(p_c - p_m) delivered`` is ``capex`` instead and
+    only the shortfall, which installs nothing, is a cost.
+
+    Cash: in the first round a contract is in force its ``prepayment`` moves from the
+    buyer's ``cash`` to the seller's and becomes its ``credit``; each payment is drawn
+    from the credit first, and the amount drawn moves back (the payout moves cash with
+    profit, and that part was paid in advance). Whatever credit is left after the last
+    round (``end[c] - 1``) is refunded. So over a contract the cash moved equals the
+    payments booked.
+
+    Returns
+    -------
+    ``[4, m]``: per contract, units delivered, units paid, payment and contract price (0
+    where not in force).
+    """
+    m = b_op.shape[0]
+    out = np.zeros((4, m))
+    for c in range(m):
+        b = b_op[c]
+        s = s_op[c]
+        if b >= 0 and s >= 0:
+            if not prepaid[c]:
+                cash[buyer[c]] -= prepayment[c]
+                cash[seller[c]] += prepayment[c]
+                credit[c] += prepayment[c]
+                prepaid[c] = True
+            q = quantity[c]
+            delivered = min(q, flow[b, s])
+            p_m = market_price[s]
+            p_c = p_m * (1.0 + premium[c]) if indexed[c] else price[c]
+            paid = max(delivered, take_or_pay[c] * q)
+            payment = p_c * paid
+            change = payment - p_m * delivered
+            revenue[s] += change
+            gross[s] += change
+            if capital_op[b]:
+                shortfall = p_c * (paid - delivered)
+                capex[b] += change - shortfall
+                input_cost[b] += shortfall
+                gross[b] -= shortfall
+            else:
+                input_cost[b] += change
+                gross[b] -= change
+            draw = min(credit[c], payment)
+            credit[c] -= draw
+            cash[buyer[c]] += draw
+            cash[seller[c]] -= draw
+            out[0, c] = delivered
+            out[1, c] = paid
+            out[2, c] = payment
+            out[3, c] = p_c
+        if round_ == end[c] - 1 and credit[c] > 0.0:
+            cash[buyer[c]] += credit[c]
+            cash[seller[c]] -= credit[c]
+            credit[c] = 0.0
+    return out
+
+
+class ContractBook:
+    """Every contract of a run, as parallel arrays (one entry per contract).
+
+    Parameters
+    ----------
+    scenario
+        Its ``contracts`` are the book's first entries (names resolved by the scenario's
+        validation).
+    state
+        The run's state (firm and layer indices).
+    log
+        Called with ``(kind, firm, text, round)`` for each contract signed, refused,
+        transferred or ended (the model's event log); ``None``: not reported.
+
+    Attributes
+    ----------
+    names
+        Contract names.
+    buyer, seller, layer
+        Firm indices of buyer and seller, and the seller's layer index.
+    quantity, price, indexed, premium, take_or_pay, prepayment
+        As in :class:`~stackgame.environment.scenario.ContractSpec` (``price`` is 0 where
+        ``indexed``).
+    start, end
+        First round in force and the round after the last (``start + duration``, earlier
+        if ended by :meth:`terminate`).
+    prepaid, credit
+        Whether the prepayment has been paid; the prepayment not yet drawn.
+    last_price
+        The contract price of the last round it was settled (0 before).
+    last
+        The last settlement, ``[4, m]`` (:func:`settle_kernel`), or ``None``.
+    next_round
+        The round after the last one settled: the first round still to come.
+    """
+
+    def __init__(self, scenario: Scenario, state: StackState, log: Log | None = None) -> None:
+        self._log = log
+        self._firm_names = list(state.firm_names)
+        self.names: list[str] = []
+        self.buyer = np.zeros(0, dtype=np.int64)
+        self.seller = np.zeros(0, dtype=np.int64)
+        self.layer = np.zeros(0, dtype=np.int64)
+        self.start = np.zeros(0, dtype=np.int64)
+        self.end = np.zeros(0, dtype=np.int64)
+        self.quantity = np.zeros(0)
+        self.price = np.zeros(0)
+        self.premium = np.zeros(0)
+        self.take_or_pay = np.zeros(0)
+        self.prepayment = np.zeros(0)
+        self.credit = np.zeros(0)
+        self.last_price = np.zeros(0)
+        self.indexed = np.zeros(0, dtype=np.bool_)
+        self.prepaid = np.zeros(0, dtype=np.bool_)
+        self.last: FloatArray | None = None
+        self.next_round = 0
+        self._resolved: tuple[int, int, NDArray[np.int64], NDArray[np.int64]] | None = None
+        for spec in scenario.contracts:
+            self.add(spec, state)
+
+    @property
+    def m(self) -> int:
+        """Number of contracts (in force, to come or ended)."""
+        return len(self.names)
+
+    def add(self, spec: ContractSpec, state: StackState) -> int:
+        """Append a contract (names already checked); return its index."""
+        st = state
+        values: dict[str, float | int | bool] = {
+            "buyer": st.firm_index[spec.buyer],
+            "seller": st.firm_index[spec.seller],
+            "layer": st.layer_index[spec.layer],
+            "start": spec.start,
+            "end": spec.start + spec.duration,
+            "quantity": spec.quantity,
+            "price": 0.0 if spec.price is None else spec.price,
+            "premium": spec.premium,
+            "take_or_pay": spec.take_or_pay,
+            "prepayment": spec.prepayment,
+            "credit": 0.0,
+            "last_price": 0.0 if spec.price is None else spec.price,
+            "indexed": spec.price is None,
+            "prepaid": False,
+        }
+        for name, value in values.items():
+            arr = getattr(self, name)
+            setattr(self, name, np.append(arr, np.array([value], dtype=arr.dtype)))
+        self.names.append(spec.name)
+        self._resolved = None
+        return self.m - 1
+
+    # -- the round ---------------------------------------------------------------------------
+    def resolve(self, round_: int, state: StackState) -> tuple[np.ndarray, np.ndarray]:
+        """Per contract, the buyer's and seller's operations this round (``-1``: not in force).
+
+        In force: ``start <= round_ < end``, and both firms have an active operation, the
+        seller in the contract's layer and the buyer in the layer just above.
+        """
+        st = state
+        key = self._resolved
+        if key is not None and key[0] == round_ and key[1] == st.version:
+            return key[2], key[3]
+        b_op = np.full(self.m, -1, dtype=np.int64)
+        s_op = np.full(self.m, -1, dtype=np.int64)
+        for c in range(self.m):
+            if not (self.start[c] <= round_ < self.end[c]):
+                continue
+            k = int(self.layer[c])
+            s = st.op(int(self.seller[c]), k)
+            b = st.op(int(self.buyer[c]), k + 1) if k + 1 < st.n_layers else -1
+            if s >= 0 and b >= 0:
+                b_op[c] = b
+                s_op[c] = s
+        self._resolved = (round_, st.version, b_op, s_op)
+        return b_op, s_op
+
+    def in_force(self, round_: int, state: StackState) -> np.ndarray | None:
+        """The clearing's ``contracts`` argument: ``[3, m']`` buyer op, seller op, units.
+
+        One column per contract in force this round; ``None`` when none is (the clearing
+        then runs exactly as without contracts).
+        """
+        if self.m == 0:
+            return None
+        b_op, s_op = self.resolve(round_, state)
+        live = np.flatnonzero(b_op >= 0)
+        if live.size == 0:
+            return None
+        return np.vstack([b_op[live], s_op[live], self.quantity[live]]).astype(float)
+
+    def settle(
+        self, round_: int, state: StackState, clearing: Clearing, jit: bool | None = None
+    ) -> None:
+        """Settle this round's contracts on ``clearing`` (in place) and move prepayment cash.
+
+        After the clearing, before the payout, so margins and profits include the contract
+        prices: :func:`settle_kernel` changes the clearing's ``revenue``, ``input_cost``,
+        ``capex`` and ``gross_profit`` and the state's ``cash``.
+        """
+        self.next_round = round_ + 1
+        if self.m == 0:
+            return
+        st = state
+        b_op, s_op = self.resolve(round_, st)
+        capital = st.capital_goods
+        kernel = compiled("settle_kernel", jit, module="contracts", work=self.m)
+        out = kernel(
+            round_, b_op, s_op, self.buyer, self.seller, self.quantity, self.price, self.indexed,
+            self.premium, self.take_or_pay, self.end, self.prepayment, self.prepaid, self.credit,
+            capital[st.layer_of], clearing.flow, clearing.price, clearing.revenue,
+            clearing.input_cost, clearing.capex, clearing.gross_profit, st.cash,
+        )  # fmt: skip
+        self.last_price = np.where(b_op >= 0, out[3], self.last_price)
+        self.last = out
+
+    # -- what is left ------------------------------------------------------------------------
+    def _remaining(self, round_: int | None) -> np.ndarray:
+        """Per contract, rounds still to come from ``round_`` (default: the next round)."""
+        r = self.next_round if round_ is None else round_
+        return np.maximum(0, self.end - np.maximum(self.start, r))
+
+    def _prices(self, state: StackState, prices: np.ndarray) -> np.ndarray:
+        """Per contract, its price now: fixed, or indexed at the seller's ``prices``."""
+        out = self.price.copy()
+        for c in np.flatnonzero(self.indexed).tolist():
+            s = state.op(int(self.seller[c]), int(self.layer[c]))
+            if 0 <= s < prices.shape[0]:
+                out[c] = prices[s] * (1.0 + self.premium[c])
+            else:  # no operation to index on: the last price it was settled at
+                out[c] = self.last_price[c]
+        return out
+
+    def backlog(
+        self, state: StackState, prices: np.ndarray, round_: int | None = None
+    ) -> np.ndarray:
+        """Per firm, as seller, the contracted value still to come (dollars).
+
+        ``sum over its contracts of remaining rounds x quantity x contract price``, an
+        indexed price taken at the seller's current ``prices`` (per operation). Rounds are
+        counted from ``round_`` (default: the round after the last settled).
+        """
+        value = self._remaining(round_) * self.quantity * self._prices(state, prices)
+        return np.bincount(self.seller, weights=value, minlength=state.n_firms)
+
+    def obligations(
+        self, state: StackState, prices: np.ndarray, round_: int | None = None
+    ) -> np.ndarray:
+        """Per firm, as buyer, the payments still owed whatever it takes (dollars).
+
+        ``sum over its contracts of remaining rounds x take_or_pay x quantity x contract
+        price`` (as in :meth:`backlog`), gross of any prepayment credit not yet drawn
+        (``credit``: paid in cash already, booked as the rounds come).
+        """
+        rest = self._remaining(round_)
+        value = rest * self.take_or_pay * self.quantity * self._prices(state, prices)
+        return np.bincount(self.buyer, weights=value, minlength=state.n_firms)
+
+    def sold_forward(self, round_: int, state: StackState) -> np.ndarray:
+        """Per operation, the units a round it sells under contracts in force in ``round_``."""
+        out = np.zeros(state.n_ops)
+        if self.m:
+            b_op, s_op = self.resolve(round_, state)
+            live = s_op >= 0
+            np.add.at(out, s_op[live], self.quantity[live])
+        return out
+
+    # -- signing and ending ------------------------------------------------------------------
+    def sign(
+        self,
+        round_: int,
+        state: StackState,
+        actions: Mapping[int, Action],
+        prices: np.ndarray,
+    ) -> list[int]:
+        """Sign the contracts the firms offered in round ``round_``, in force from the next.
+
+        An offer is signed when its buyer operates in the layer just above ``layer``,
+        its seller is another firm with an active operation in ``layer`` that may sell
+        to it (not captive, no exclusive relation elsewhere), its terms are
+        valid numbers, and ``quantity`` fits in the seller's capacity there less the
+        units of its contracts that overlap the new one's rounds. A ``price`` of
+        ``None`` fixes it at the seller's ``prices`` (this round's). Signed or refused,
+        each offer is logged (kind ``contract``). Returns the new contracts' indices.
+        """
+        signed: list[int] = []
+        for i in sorted(actions):
+            offers = actions[i].contracts
+            if not offers:
+                continue
+            for offer in offers:
+                c = self._sign_one(round_, state, i, offer, prices)
+                if c >= 0:
+                    signed.append(c)
+        return signed
+
+    def _sign_one(
+        self, round_: int, state: StackState, i: int, offer: ContractOffer, prices: np.ndarray
+    ) -> int:
+        st = state
+        buyer = st.firm_names[i]
+        why = self._refusal(round_, st, i, offer)
+        if why:
+            self._report(buyer, f"offer to {offer.seller} in {offer.layer} refused: {why}", round_)
+            return -1
+        k = st.layer_index[offer.layer]
+        s = st.op(st.firm_index[offer.seller], k)
+        price = float(prices[s]) if offer.price is None else float(offer.price)
+        spec = ContractSpec(
+            name=f"{buyer}-{offer.seller}-{offer.layer}-r{round_ + 1}",
+            buyer=buyer,
+            seller=offer.seller,
+            layer=offer.layer,
+            quantity=float(offer.quantity),
+            price=price,
+            start=round_ + 1,
+            duration=int(offer.duration),
+            prepayment=float(offer.prepayment),
+            take_or_pay=float(offer.take_or_pay),
+        )
+        while spec.name in self.names:  # (two offers to one seller in one round)
+            spec.name += "+"
+        c = self.add(spec, st)
+        self._report(
+            buyer,
+            f"signs {spec.name}: {spec.quantity:g} units a round of {spec.layer} from "
+            f"{spec.seller} for {spec.duration} rounds at {price:.4g} (take-or-pay "
+            f"{spec.take_or_pay:.0%}, prepayment {spec.prepayment:.4g})",
+            round_,
+        )
+        return c
+
+    def _refusal(self, round_: int, state: StackState, i: int, offer: ContractOffer) -> str:
+        """Why an offer cannot be signed (empty: it can)."""
+        st = state
+        k = st.layer_index.get(offer.layer, -1)
+        if k < 0:
+            return f"unknown layer {offer.layer!r}"
+        if k + 1 >= st.n_layers or st.op(i, k + 1) < 0:
+            return f"{st.firm_names[i]} does not buy from {offer.layer}"
+        j = st.firm_index.get(offer.seller, -1)
+        if j < 0:
+            return f"unknown firm {offer.seller!r}"
+        if j == i:
+            return "a firm cannot contract with itself"
+        s = st.op(j, k) if not st.acquired[j] else -1
+        if s < 0:
+            return f"{offer.seller} has no active operation in {offer.layer}"
+        if not st.structure.allowed[st.op(i, k + 1), s]:
+            return f"{offer.seller} does not sell to {st.firm_names[i]} in {offer.layer}"
+        terms = (
+            (offer.quantity, 0.0, math.inf, "quantity"),
+            (offer.take_or_pay, 0.0, 1.0, "take_or_pay"),
+            (offer.prepayment, 0.0, math.inf, "prepayment"),
+            (0.0 if offer.price is None else offer.price, 0.0, math.inf, "price"),
+        )
+        for value, lo, hi, name in terms:
+            if not (math.isfinite(value) and lo <= value <= hi):
+                return f"{name} must be a finite number in [{lo:g}, {hi:g}] (got {value!r})"
+        if not offer.quantity > 0:
+            return f"quantity must be positive (got {offer.quantity!r})"
+        if isinstance(offer.duration, bool) or not isinstance(offer.duration, int | np.integer):
+            return f"duration must be a whole number of rounds (got {offer.duration!r})"
+        if offer.duration < 1:
+            return f"duration must be at least 1 (got {offer.duration!r})"
+        start = round_ + 1
+        end = start + int(offer.duration)
+        overlap = (self.seller == j) & (self.layer == k) & (self.start < end) & (self.end > start)
+        free = float(st.capacity[s]) - float(self.quantity[overlap].sum())
+        if offer.quantity > free + 1e-12:
+            return (
+                f"quantity {offer.quantity:g} exceeds {offer.seller}'s capacity not already "
+                f"contracted ({max(free, 0.0):g})"
+            )
+        return ""
+
+    def terminate(self, firm: int, round_: int, why: str = "fails") -> list[int]:
+        """End every contract of ``firm`` (as buyer or seller) after ``round_``.
+
+        The contracts' last round in force is ``round_`` (one not yet started never
+        starts); the prepayment credit not yet drawn lapses (the seller keeps the cash).
+        Logged; returns the contracts ended.
+        """
+        ended: list[int] = []
+        mine = (self.buyer == firm) | (self.seller == firm)
+        for c in np.flatnonzero(mine & (self.end > round_ + 1)).tolist():
+            self.end[c] = max(min(int(self.end[c]), round_ + 1), int(self.start[c]))
+            lapsed = float(self.credit[c])
+            self.credit[c] = 0.0
+            ended.append(c)
+            other = self.seller[c] if self.buyer[c] == firm else self.buyer[c]
+            self._report(
+                self._name(firm),
+                f"{self.names[c]} with {self._name(int(other))} ends after round {round_}: "
+                f"{self._name(firm)} {why}"
+                + (f" (prepayment credit {lapsed:.4g} lapses)" if lapsed > 0 else ""),
+                round_,
+            )
+        self._resolved = None
+        return ended
+
+    def transfer(self, target: int, acquirer: int, round_: int) -> None:
+        """``acquirer`` bought ``target``: its contracts pass to the acquirer.
+
+        A contract between the two becomes internal to one firm and ends after
+        ``round_`` (:meth:`terminate`).
+        """
+        between = ((self.buyer == target) & (self.seller == acquirer)) | (
+            (self.buyer == acquirer) & (self.seller == target)
+        )
+        for c in np.flatnonzero(between & (self.end > round_ + 1)).tolist():
+            self.end[c] = max(round_ + 1, int(self.start[c]))
+            self.credit[c] = 0.0
+            self._report(
+                self._name(acquirer),
+                f"{self.names[c]} ends after round {round_}: {self._name(acquirer)} buys "
+                f"{self._name(target)}",
+                round_,
+            )
+        moved = np.flatnonzero(
+            ((self.buyer == target) | (self.seller == target)) & (self.end > round_ + 1)
+        )
+        self.buyer = np.where(self.buyer == target, acquirer, self.buyer)
+        self.seller = np.where(self.seller == target, acquirer, self.seller)
+        for c in moved.tolist():
+            self._report(
+                self._name(acquirer),
+                f"{self.names[c]} passes from {self._name(target)} to {self._name(acquirer)}",
+                round_,
+            )
+        self._resolved = None
+
+    def _name(self, firm: int) -> str:
+        return self._firm_names[firm] if firm < len(self._firm_names) else str(firm)
+
+    def _report(self, firm: str, text: str, round_: int) -> None:
+        if self._log is not None:
+            self._log("contract", firm, text, round_)
