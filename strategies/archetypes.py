@@ -259,8 +259,8 @@ class CloudFlywheel(Strategy):
 
     It builds ahead to lock customers in (AWS's $364B backlog, Google Cloud's $460B
     doubled year on year, 000): in a capital-goods layer the default investment rule
-    with a year of growth beyond the lead time (``builds_ahead = 4`` quarters) and
-    headroom (``target_utilisation = 0.75``), from its cash flows outside AI.
+    with two quarters of growth beyond the lead time (``builds_ahead = 2``) and headroom
+    (``target_utilisation = 0.8``), from its cash flows outside AI.
 
     Parameters
     ----------
@@ -272,8 +272,8 @@ class CloudFlywheel(Strategy):
 
     name = "cloud_flywheel"
     classifier = Classifier(memory_depth=0, family="archetype")
-    target_utilisation = 0.75
-    builds_ahead = 4
+    target_utilisation = 0.8
+    builds_ahead = 2
 
     def __init__(
         self, bait_layers: Collection[str] = ("chips",), bait_markup: float | None = 0.0

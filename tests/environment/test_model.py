@@ -99,7 +99,10 @@ def test_stakes_move_money_but_do_not_create_it() -> None:
 def test_layer_value_added_sums_to_final_spend_plus_investment(capital_goods: bool) -> None:
     model = run_model(  # type: ignore[arg-type]
         "ai-stack-2026", seed=2, rounds=6,
-        overrides={"layers.cloud.capital_goods": capital_goods},
+        overrides={
+            "layers.cloud.capital_goods": capital_goods,
+            "layers.cloud.input_coefficient": 12.0 if capital_goods else 1.0,
+        },
     )  # fmt: skip
     va = model.history.layers_matrix("value_added").sum(axis=1)
     spend = model.history.rounds_vector("final_spend")
