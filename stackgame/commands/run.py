@@ -192,8 +192,16 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
 def _step_with_progress(model: StackModel) -> None:
     from tqdm import tqdm
 
+    from stackgame.environment import jit
+
     # stderr, shown only when the rounds take over a second (stdout stays clean for --json)
     with tqdm(total=model.rounds, desc="rounds", delay=1.0, file=sys.stderr) as bar:
+        before = jit.spent()
+        if model.running:
+            model.step()
+            bar.update(1)
+            # the horizon: a long run loads the kernels from numba's cache, if warm, at once
+            jit.expect((jit.spent() - before) * max(model.rounds - model.round, 0))
         while model.running:
             model.step()
             bar.update(1)
