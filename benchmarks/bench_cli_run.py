@@ -13,6 +13,12 @@ children, which on a shared machine is closer to what an idle one would show), n
 the anchors measured in the same run: the interpreter's start-up and ``import mesa``,
 the floor any run of a Mesa model pays. Printed as ratios against the targets (at
 least 1.0 meets a target).
+
+Then the same two commands once each with numba's cache empty (``NUMBA_CACHE_DIR`` a
+fresh folder): what the first long run on a fresh machine gives. With
+``STACKGAME_BENCH_CLI_BASELINE`` set to another installation's ``stackgame`` executable
+(a checkout of an older revision with its own venv), that one is timed too, its passes
+interleaved with these, and the ratios printed against it.
 """
 
 from __future__ import annotations
@@ -37,46 +43,97 @@ def _command() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "stackgame"]
 
 
-def _time(argv: list[str], passes: int) -> tuple[float, float, float]:
+def _time(
+    argv: list[str], passes: int, env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
     """Best wall, median wall and best CPU (user + sys, children included) of ``argv``."""
     walls, cpus = [], []
     for _ in range(passes):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
         walls.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return min(walls), statistics.median(walls), min(cpus)
 
 
-def main() -> None:
-    passes = int(os.environ.get("STACKGAME_BENCH_PASSES", "5"))
-    cmd = _command()
-    with tempfile.TemporaryDirectory() as tmp:
-        one = [*cmd, "run", "--rounds", "1", "--out", f"{tmp}/one"]
-        long = [*cmd, "run", "--rounds", str(LONG), "--json", "--out", f"{tmp}/long"]
-        subprocess.run(one, check=True, capture_output=True)  # warm numba's cache
-        python = _time([sys.executable, "-c", "pass"], passes)
-        mesa = _time([sys.executable, "-c", "import mesa"], passes)
-        t1 = _time(one, passes)
-        t2001 = _time(long, max(2, passes // 2))
-    print(f"stackgame run, whole process ({passes} passes; wall best / median, cpu best)")
-    print(f"  anchor: python -c pass          {python[0]:6.2f} s / {python[1]:6.2f} s, "
-          f"cpu {python[2]:5.2f} s")  # fmt: skip
-    print(f"  anchor: python -c 'import mesa' {mesa[0]:6.2f} s / {mesa[1]:6.2f} s, "
-          f"cpu {mesa[2]:5.2f} s")  # fmt: skip
-    print(f"  run --rounds 1                  {t1[0]:6.2f} s / {t1[1]:6.2f} s, cpu {t1[2]:5.2f} s")
-    print(f"  run --rounds {LONG} --json        {t2001[0]:6.2f} s / {t2001[1]:6.2f} s, "
+def _commands(cmd: list[str], tmp: str) -> tuple[list[str], list[str]]:
+    one = [*cmd, "run", "--rounds", "1", "--out", f"{tmp}/one"]
+    long = [*cmd, "run", "--rounds", str(LONG), "--json", "--out", f"{tmp}/long"]
+    return one, long
+
+
+def _report(name: str, t1: tuple[float, ...], t2001: tuple[float, ...]) -> float:
+    """Print one command's two lines and the ratios; return its wall rounds/s."""
+    print(f"  {name}: run --rounds 1          {t1[0]:6.2f} s / {t1[1]:6.2f} s, "
+          f"cpu {t1[2]:5.2f} s")  # fmt: skip
+    print(f"  {name}: run --rounds {LONG} --json {t2001[0]:6.2f} s / {t2001[1]:6.2f} s, "
           f"cpu {t2001[2]:5.2f} s")  # fmt: skip
-    print(f"  one-round run: target {ONE_ROUND_TARGET:.0f} s; ratio target / best wall "
+    print(f"    one-round run: target {ONE_ROUND_TARGET:.0f} s; ratio target / best wall "
           f"{ONE_ROUND_TARGET / t1[0]:5.2f}x, target / cpu {ONE_ROUND_TARGET / t1[2]:5.2f}x "
           "(>= 1 meets it)")  # fmt: skip
     wall_rate = (LONG - 1) / max(t2001[0] - t1[0], 1e-9)
     cpu_rate = (LONG - 1) / max(t2001[2] - t1[2], 1e-9)
-    print(f"  rounds/s ({LONG} - 1 rounds): {wall_rate:7.0f} wall, {cpu_rate:7.0f} cpu; "
+    print(f"    rounds/s ({LONG} - 1 rounds): {wall_rate:7.0f} wall, {cpu_rate:7.0f} cpu; "
           f"ratio to the {ROUNDS_TARGET:.0f}/s target {wall_rate / ROUNDS_TARGET:5.2f}x wall, "
           f"{cpu_rate / ROUNDS_TARGET:5.2f}x cpu")  # fmt: skip
+    return wall_rate
+
+
+def main() -> None:
+    passes = int(os.environ.get("STACKGAME_BENCH_PASSES", "5"))
+    base_exe = os.environ.get("STACKGAME_BENCH_CLI_BASELINE", "")
+    named = {"this": _command()}
+    if base_exe:
+        named["baseline"] = [base_exe]
+    env = {k: v for k, v in os.environ.items() if k not in ("STACKGAME_JIT", "NUMBA_CACHE_DIR")}
+    times: dict[str, dict[str, list[tuple[float, float, float]]]] = {
+        n: {"one": [], "long": []} for n in named
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, cmd in named.items():  # warm numba's cache (a long run compiles)
+            for argv in _commands(cmd, f"{tmp}/{name}"):
+                subprocess.run(argv, check=True, capture_output=True, env=env)
+        python = _time([sys.executable, "-c", "pass"], passes, env)
+        mesa = _time([sys.executable, "-c", "import mesa"], passes, env)
+        for k in range(passes):  # interleaved: a change in the machine's load hits both
+            for name, cmd in named.items():
+                one, long = _commands(cmd, f"{tmp}/{name}")
+                times[name]["one"].append(_time(one, 1, env))
+                if k < max(2, passes // 2):
+                    times[name]["long"].append(_time(long, 1, env))
+        cold = {}
+        for name, cmd in named.items():  # numba's cache empty: a fresh machine
+            cold_env = dict(env, NUMBA_CACHE_DIR=f"{tmp}/cache-{name}")
+            one, long = _commands(cmd, f"{tmp}/{name}")
+            cold[name] = (_time(one, 1, cold_env), _time(long, 1, cold_env))
+    load = os.getloadavg()[0]
+    print(f"stackgame run, whole process ({passes} passes; wall best / median, cpu best; "
+          f"load average {load:.1f} on {os.cpu_count()} cores)")  # fmt: skip
+    print(f"  anchor: python -c pass          {python[0]:6.2f} s / {python[1]:6.2f} s, "
+          f"cpu {python[2]:5.2f} s")  # fmt: skip
+    print(f"  anchor: python -c 'import mesa' {mesa[0]:6.2f} s / {mesa[1]:6.2f} s, "
+          f"cpu {mesa[2]:5.2f} s")  # fmt: skip
+    rates = {}
+    for name in named:
+        rates[name] = _report(name, _merge(times[name]["one"]), _merge(times[name]["long"]))
+    print("  numba's cache empty (one pass each):")
+    for name in named:
+        _report(f"{name} cold", *cold[name])
+    if base_exe:
+        t_now, t_base = _merge(times["this"]["one"]), _merge(times["baseline"]["one"])
+        print(f"  against the baseline: one-round run {t_base[0] / t_now[0]:.2f}x faster "
+              f"(wall), {t_base[2] / t_now[2]:.2f}x (cpu); rounds/s "
+              f"{rates['this'] / rates['baseline']:.2f}x")  # fmt: skip
+
+
+def _merge(samples: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """Best wall, median wall and best CPU over single-pass samples."""
+    walls = [s[0] for s in samples]
+    return min(walls), statistics.median(walls), min(s[2] for s in samples)
 
 
 if __name__ == "__main__":

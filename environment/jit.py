@@ -19,6 +19,14 @@ Which one runs (:func:`compiled`):
   once), then everything compiles. A one-round run never waits for numba (compiling the
   kernels from a cold cache takes several seconds); a long run, a tournament or a batch
   compiles once and runs at compiled speed. Results do not depend on the switch.
+
+  When numba's on-disk cache already holds a kernel compiled from its current source
+  (:func:`cached`: found without importing numba), loading it costs about half a
+  second for all of them instead of a compile: such a kernel is loaded after
+  :data:`WARM_BUDGET` units instead of :data:`BUDGET`, and at once when the caller
+  has said that more than :data:`WARM_BUDGET` units lie ahead (:func:`expect`: a
+  2,000-round ``stackgame run`` loads them before its second round; the default
+  24-round run never imports numba).
 """
 
 from __future__ import annotations
@@ -45,6 +53,16 @@ A unit is roughly the cost of clearing one operation once as plain Python (about
 buyer-seller pairs per call, the round's bookkeeping counts ``n_ops / 4``.
 """
 _spent = 0.0
+WARM_BUDGET = 20_000.0
+"""Units of kernel work (about 0.5 s) worth importing numba and loading a cached kernel.
+
+What loading every kernel from a warm cache costs in a process that has not imported
+numba yet: the import, numba's type registries, the linking (about 0.5 s in all).
+"""
+_ahead = 0.0
+"""The kernel work the process expects still to do (:func:`expect`)."""
+_WARM: dict[tuple[str, str], bool] = {}
+"""Whether numba's cache holds a kernel for its current source, by (module, name)."""
 
 
 def jitable(fn: F) -> F:
@@ -81,16 +99,91 @@ def compiled(
     caller's estimate of the call's size) is counted against the budget. (A model reads
     the environment once, when it is built, and passes ``jit``.)
     """
-    global _spent
+    global _spent, _ahead
     if not (jit_enabled() if jit is None else jit):
         return plain(name, module)
     fast = _COMPILED.get((module, name))
     if fast is not None:
         return fast
-    if _spent < BUDGET and not _eager():
+    if _spent < BUDGET and not _eager() and not _load_now(name, module):
         _spent += work
+        _ahead = max(_ahead - work, 0.0)
         return plain(name, module)
     return compile_kernel(name, module)
+
+
+def _load_now(name: str, module: str) -> bool:
+    """Whether to load the kernel from numba's warm cache before :data:`BUDGET` is spent."""
+    if _spent < WARM_BUDGET and _ahead <= WARM_BUDGET:
+        return False
+    key = (module, name)
+    if key not in _WARM:
+        _WARM[key] = cached(name, module)
+    return _WARM[key]
+
+
+def expect(work: float) -> None:
+    """Say that about ``work`` units of kernel work lie ahead in this process.
+
+    A front door that knows its horizon (``stackgame run`` after its first round: that
+    round's work times the rounds left) calls it; with more than :data:`WARM_BUDGET`
+    ahead, kernels found in numba's cache (:func:`cached`) are loaded at their next
+    call. A cold cache is left to :data:`BUDGET`: compiling costs tens of seconds.
+    """
+    global _ahead
+    _ahead = float(work)
+
+
+def spent() -> float:
+    """Units of kernel work this process has run uncompiled so far."""
+    return _spent
+
+
+def cached(name: str, module: str = "round_kernel") -> bool:
+    """Whether numba's on-disk cache holds the kernel, compiled from its current source.
+
+    Found without importing numba, the way numba's cache locators look (numba 0.6x):
+    ``$NUMBA_CACHE_DIR/<folder>_<sha1 of the folder>/`` when that is set, else the
+    ``__pycache__`` beside the module if it can be written, else the user's cache
+    folder; in it the index ``<module>.<function>-<first line>.py<major><minor>.nbi``,
+    which starts with numba's version and holds the SHA-256 of the source it was
+    compiled from. (Which signatures and CPU it holds is not checked: a miss there
+    only means numba compiles, as it would have.)
+    """
+    import hashlib
+    import inspect
+    import pickle
+    import sys
+    from importlib import metadata
+
+    if os.environ.get("NUMBA_CACHE_LOCATOR_CLASSES") or os.environ.get("NUMBA_DISABLE_JIT"):
+        return False
+    try:
+        fn = getattr(importlib.import_module(f"stackgame.environment.{module}"), name)
+        source = os.path.abspath(inspect.getfile(fn))
+        folder = os.path.dirname(source)
+        user_dir = os.environ.get("NUMBA_CACHE_DIR", "")
+        in_tree = os.path.join(folder, "__pycache__")
+        if user_dir or not os.access(in_tree if os.path.isdir(in_tree) else folder, os.W_OK):
+            base = user_dir or os.path.join(
+                os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "numba"
+            )
+            digest = hashlib.sha1(folder.encode()).hexdigest()
+            path = os.path.join(base, f"{os.path.basename(folder)}_{digest}")
+        else:
+            path = in_tree
+        stem = os.path.splitext(os.path.basename(source))[0]
+        line = fn.__code__.co_firstlineno
+        version = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
+        with open(os.path.join(path, f"{stem}.{fn.__qualname__}-{line}.{version}.nbi"), "rb") as f:
+            if pickle.load(f) != metadata.version("numba"):
+                return False
+            index = f.read()
+        with open(source, "rb") as f:
+            stamp = hashlib.sha256(f.read()).digest()
+    except Exception:  # noqa: BLE001 - unreadable, broken, or not numba's: not cached
+        return False
+    return stamp in index
 
 
 def plain(name: str, module: str = "round_kernel") -> Any:

@@ -10,6 +10,7 @@ from stackgame import strict_json
 from stackgame.commands.arguments import add_scenario, add_seed, check_output_folder, parse_pairs
 
 if TYPE_CHECKING:
+    from stackgame.commands import plot_worker
     from stackgame.environment.model import StackModel
     from stackgame.environment.scenario import Scenario
 
@@ -109,15 +110,31 @@ def _duration(seconds: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the model and print the answer."""
-    from stackgame.environment.scenario import resolve
+    from stackgame.commands import plot_worker
     from stackgame.errors import UserError
-    from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
-    from stackgame.simulation.simulate import RunResult, build
 
     if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds: must be at least 1 (got {args.rounds})")
     if not args.no_files:
         check_output_folder(args.out)
+    plotter = None
+    if not (args.no_files or args.no_plots):
+        import pandas  # noqa: F401 - both processes need it: imported once, before the fork
+
+        # the plots' imports in a child, beside the model's here
+        plotter = plot_worker.start()
+    try:
+        return _run(args, plotter)
+    finally:
+        if plotter is not None:
+            plotter.close()
+
+
+def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> int:
+    from stackgame.environment.scenario import resolve
+    from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
+    from stackgame.simulation.simulate import RunResult, build
+
     overrides = parse_pairs(args.set, "--set")
     strategies = {k: str(v) for k, v in parse_pairs(args.strategy, "--strategy").items()}
     scenario = resolve(args.scenario)
@@ -147,9 +164,17 @@ def run(args: argparse.Namespace) -> int:
         extra=scenario_change(args.scenario, scenario.name, scenario.digest()),
     )
     folder = output_dir(args.out, name)
-    from stackgame.simulation.report import write_files
+    if plotter is not None:  # the child draws while this process writes the tables
+        from stackgame.simulation.report import write_tables
 
-    write_files(result, folder, plots=not args.no_plots)  # plots beside the tables
+        folder.mkdir(parents=True, exist_ok=True)
+        plotter.submit(result, folder)
+        write_tables(result, folder)
+        plotter.wait()
+    else:
+        from stackgame.simulation.report import write_files
+
+        write_files(result, folder, plots=not args.no_plots)  # plots beside the tables
     write_manifest(
         folder,
         seed=args.seed,
@@ -167,8 +192,16 @@ def run(args: argparse.Namespace) -> int:
 def _step_with_progress(model: StackModel) -> None:
     from tqdm import tqdm
 
+    from stackgame.environment import jit
+
     # stderr, shown only when the rounds take over a second (stdout stays clean for --json)
     with tqdm(total=model.rounds, desc="rounds", delay=1.0, file=sys.stderr) as bar:
+        before = jit.spent()
+        if model.running:
+            model.step()
+            bar.update(1)
+            # the horizon: a long run loads the kernels from numba's cache, if warm, at once
+            jit.expect((jit.spent() - before) * max(model.rounds - model.round, 0))
         while model.running:
             model.step()
             bar.update(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from stackgame.environment import jit, market_kernel
@@ -33,6 +35,7 @@ def test_plain_until_the_budget_is_spent_then_compiled(monkeypatch: pytest.Monke
     monkeypatch.setattr(jit, "_COMPILED", {})
     monkeypatch.setattr(jit, "_spent", 0.0)
     monkeypatch.setattr(jit, "BUDGET", 10.0)
+    monkeypatch.setattr(jit, "_ahead", 0.0)
     plain = market_kernel.cournot_price_kernel
     assert jit.compiled("cournot_price_kernel", True, "market_kernel", work=6.0) is plain
     assert jit.compiled("cournot_price_kernel", None, "market_kernel", work=6.0) is plain
@@ -54,3 +57,65 @@ def test_eager_compiles_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     fast = jit.compiled("cournot_price_kernel", None, "market_kernel")
     assert fast.py_func is market_kernel.cournot_price_kernel
     assert jit._spent == 0.0
+
+
+def test_cached_finds_numba_s_index_for_the_current_source(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    config = pytest.importorskip("numba.core.config")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(jit, "_COMPILED", {})
+    assert not jit.cached("cournot_price_kernel", "market_kernel")  # an empty cache
+    config.reload_config()  # numba reads NUMBA_CACHE_DIR when imported
+    try:
+        fast = jit.compile_kernel("cournot_price_kernel", "market_kernel")
+        offer, cap = np.array([1.0, 3.0]), np.array([5.0, 2.0])
+        fast(offer, cap, 0, 2, 10.0, 2.0)  # compiles (or loads), and writes numba's cache here
+    finally:
+        monkeypatch.delenv("NUMBA_CACHE_DIR")
+        config.reload_config()
+        monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert jit.cached("cournot_price_kernel", "market_kernel")
+    (index,) = tmp_path.rglob("market_kernel.cournot_price_kernel-*.nbi")
+    with index.open("rb") as f:
+        version = pickle.load(f)
+    index.write_bytes(pickle.dumps(version) + pickle.dumps((b"another source", {})))
+    assert not jit.cached("cournot_price_kernel", "market_kernel")
+    index.write_bytes(b"\x80\x05\x95 broken")
+    assert not jit.cached("cournot_price_kernel", "market_kernel")
+    assert not jit.cached("no_such_kernel", "market_kernel")
+    monkeypatch.setenv("NUMBA_CACHE_LOCATOR_CLASSES", "InTreeCacheLocator")
+    assert not jit.cached("cournot_price_kernel", "market_kernel")  # a locator we do not follow
+
+
+def test_a_cached_kernel_loads_at_once_when_a_long_horizon_is_expected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("STACKGAME_NO_JIT", raising=False)
+    monkeypatch.delenv("STACKGAME_JIT", raising=False)
+    monkeypatch.setattr(jit, "_COMPILED", {})
+    monkeypatch.setattr(jit, "_WARM", {})
+    monkeypatch.setattr(jit, "_spent", 0.0)
+    monkeypatch.setattr(jit, "_ahead", 0.0)
+    monkeypatch.setattr(jit, "compile_kernel", lambda name, module: ("compiled", name))
+    warm = {"cournot_price_kernel": True, "linear_demand_kernel": False}
+    monkeypatch.setattr(jit, "cached", lambda name, module: warm[name])
+    plain = market_kernel.cournot_price_kernel
+    assert jit.compiled("cournot_price_kernel", None, "market_kernel", work=5.0) is plain
+    jit.expect(jit.WARM_BUDGET / 2)  # too short to pay for loading numba
+    assert jit.compiled("cournot_price_kernel", None, "market_kernel", work=5.0) is plain
+    assert jit.spent() == 10.0
+    jit.expect(10 * jit.WARM_BUDGET)
+    assert jit.compiled("cournot_price_kernel", None, "market_kernel") == (
+        "compiled",
+        "cournot_price_kernel",
+    )
+    # a kernel not in the cache waits for the budget (compiling it costs seconds)
+    got = jit.compiled("linear_demand_kernel", None, "market_kernel", work=5.0)
+    assert got is market_kernel.linear_demand_kernel
+    assert jit._ahead == 10 * jit.WARM_BUDGET - 5.0
+    # without a horizon, a cached kernel loads once WARM_BUDGET units have run plain
+    monkeypatch.setattr(jit, "_ahead", 0.0)
+    monkeypatch.setattr(jit, "_spent", jit.WARM_BUDGET)
+    monkeypatch.setattr(jit, "_WARM", {})
+    assert jit.compiled("cournot_price_kernel", None, "market_kernel")[0] == "compiled"
