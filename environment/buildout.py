@@ -70,7 +70,8 @@ def install(state: StackState, clearing: Clearing) -> np.ndarray:
     depreciate from the next round).
     """
     st = state
-    mask = capital_ops(st)
+    # (not an operation that closed this round: a failed firm's goods went with it)
+    mask = capital_ops(st) & st.active
     n = st.n_ops
     received = clearing.flow.sum(axis=1)[:n] + clearing.self_supply[:n]
     units = np.where(mask, received / st.input_coefficient[st.layer_of], 0.0)
