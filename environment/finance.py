@@ -237,8 +237,8 @@ def failure_reason(
     """The log line of a failure: the shortfall, the limits reached, where the capacity went."""
     st = state
     text = (
-        f"cash {cash:.2f} after borrowing to its limit (debt {debt:.2f} of {max(limit, 0.0):.2f})"
-        f" and raising {equity:.2f} in equity: fails"
+        f"cash {cash:.2f} after borrowing what its limit allows (debt {debt:.2f}, limit "
+        f"{max(limit, 0.0):.2f}) and raising {equity:.2f} in equity: fails"
     )
     discount = st.finance.fire_sale_discount
     for s in sales:
