@@ -105,7 +105,10 @@ def install(state: StackState, clearing: Clearing) -> None:
     received = clearing.flow.sum(axis=1).tolist()
     own = clearing.self_supply
     capex = clearing.capex
+    active = st.active
     for o, lead, a, _ in _capital_ops(st):
+        if not active[o]:  # (closed this round: a failed firm's goods went with it)
+            continue
         units = (received[o] + float(own[o])) / a
         if units > _EPS:
             st.pipeline[o, lead - 1] += units

@@ -35,6 +35,7 @@ OP_COLUMNS = (
 )
 FIRM_COLUMNS = ("profit", "value", "stake_income", "cash", "revenue", "gross_profit")
 ROUND_COLUMNS = ("final_spend", "lost_demand", "outside_share", "market_size")
+FINANCE_COLUMNS = ("interest", "borrowed", "equity", "repaid", "debt")
 
 
 class History:
@@ -47,10 +48,14 @@ class History:
     firm_rows
         Per round, a dict of per-firm arrays (``FIRM_COLUMNS``).
     round_rows
-        Per round, a dict of scalars (``ROUND_COLUMNS``).
+        Per round, a dict of scalars (``ROUND_COLUMNS``; with the finance section on,
+        also ``financing`` and ``interest``).
     layer_rows
         Per round, per-layer aggregates: revenue, value added, gross and operating profit,
         quantity, HHI.
+    finance_rows
+        Per round, per-firm financing (``FINANCE_COLUMNS``); empty when the scenario does
+        not enable finance.
     """
 
     def __init__(self, state: StackState) -> None:
@@ -60,6 +65,7 @@ class History:
         self.firm_rows: list[dict[str, np.ndarray]] = []
         self.round_rows: list[dict[str, float]] = []
         self.layer_rows: list[dict[str, np.ndarray]] = []
+        self.finance_rows: list[dict[str, np.ndarray]] = []
         self.op_firm: list[np.ndarray] = []
         self.op_layer: list[np.ndarray] = []
         self.cum_layer_profit = np.zeros(self.n_layers)
@@ -149,6 +155,24 @@ class History:
             np.add(self.cum_payments, clearing.payments, out=self.cum_payments)
         else:
             self.cum_payments[:m, :m] += clearing.payments
+
+    def append_finance(self, state: StackState, flows: np.ndarray) -> None:
+        """Record the last appended round's financing, per firm, and each firm's debt.
+
+        ``flows``: the rows of :func:`stackgame.environment.finance.finance_kernel`
+        (interest, borrowed, equity, repaid). The round's row gains the totals:
+        ``financing`` (borrowed + equity - repaid) and ``interest``.
+        """
+        row = dict(zip(FINANCE_COLUMNS[:4], flows[:4].copy(), strict=True))
+        row["debt"] = state.debt.copy()
+        self.finance_rows.append(row)
+        inflow = row["borrowed"] + row["equity"] - row["repaid"]
+        self.round_rows[-1]["financing"] = float(inflow.sum())
+        self.round_rows[-1]["interest"] = float(row["interest"].sum())
+
+    def finance_matrix(self, column: str) -> np.ndarray:
+        """``[rounds, n_firms]`` array of one financing column (no rows: finance off)."""
+        return np.array([r[column] for r in self.finance_rows])
 
     # -- matrices ------------------------------------------------------------------------------
     def ops_matrix(self, column: str) -> np.ndarray:

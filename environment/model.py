@@ -20,6 +20,7 @@ import numpy as np
 from stackgame.agents.firm import FirmAgent, agent_reporters
 from stackgame.environment import buildout
 from stackgame.environment import events as ev
+from stackgame.environment import finance as fin
 from stackgame.environment.contracts import ContractBook
 from stackgame.environment.history import History
 from stackgame.environment.jit import compiled, jit_enabled
@@ -433,6 +434,8 @@ class StackModel(mesa.Model):
         self.relations = Relations(self.state, [f.name for f in self.firms], self.rounds)
         self.contracts = ContractBook(self.scenario, self.state, self._log)
         self.last_round: RoundFlows | None = None
+        self._financing = bool(self.state.finance.enabled)  # (no event changes it)
+        self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
         self._apply_due_events(0)
         self.datacollector: mesa.DataCollector | None = (
             _ScalarCollector(
@@ -447,17 +450,19 @@ class StackModel(mesa.Model):
 
     # -- the round -------------------------------------------------------------------------
     def step(self) -> None:
-        """One round: observe, decide, clear, pay out, regulate and shock, record.
+        """One round: observe, decide, clear, pay out, finance, regulate and shock, record.
 
         The contracts offered and the integration moves decided this round are carried
         out after the record (the round is recorded on the structure it was played on)
-        and count from the next.
+        and count from the next. Financing runs only when the scenario enables it.
         """
         observations = self.observe()
         actions = self.decide(observations)
         orders = self.invest(observations)
         flows = self.clear_markets(actions, orders)
         settlement = self.pay_out(flows)
+        if self._financing:
+            self.finance(flows, settlement)
         self.regulate_and_shock(flows, settlement)
         self.record(actions, flows, settlement)
         self.contracts.sign(self.round - 1, self.state, actions, flows.clearing.price)
@@ -587,8 +592,16 @@ class StackModel(mesa.Model):
         return orders
 
     def _funds(self) -> np.ndarray | None:
-        """What each firm can spend on capital goods now (``None``: no limit, finance off)."""
-        return None
+        """What each firm can spend on capital goods now (``None``: no limit, finance off).
+
+        :func:`stackgame.environment.finance.available_funds`: cash above the floor, room
+        under the debt limit, equity room.
+        """
+        if not self._financing:
+            return None
+        return fin.available_funds(
+            self.state, self.contracts.backlog(self.state, self.memory.price)
+        )
 
     def _contracted_units(self) -> np.ndarray | None:
         """Per operation, units a round it has sold forward under contracts (``None``: none)."""
@@ -693,6 +706,52 @@ class StackModel(mesa.Model):
         """
         return self.ledger.pay_out(self.state, flows, self._jit)
 
+    # 4b. finance -----------------------------------------------------------------------------
+    def finance(self, flows: RoundFlows, settled: Settlement) -> np.ndarray:
+        """Interest, outside cash flows, borrowing, equity, repayment; failures.
+
+        :func:`stackgame.environment.finance.finance_round` on the round's value and
+        revenue, with the contracted revenue still to come (:meth:`backlog`) counting
+        toward the debt limit; interest is a cost in each firm's value (its payoff) this
+        round. Capital goods bought this round count in the book (paid for now, they join
+        it when installed after the round). A firm still short of cash fails: its
+        capacity is sold to its layers' survivors
+        (:func:`~stackgame.environment.finance.fail`), its agent stops, its contracts
+        end, and the log says why. Returns the financing rows (the record step keeps
+        them in the history).
+        """
+        st = self.state
+        payout = settled.payout
+        book = fin.book_capital(st)
+        if st.has_capital_goods:
+            capex = np.where(buildout.capital_ops(st) & st.active, flows.clearing.capex, 0.0)
+            book = book + np.bincount(st.firm_of, weights=capex, minlength=st.n_firms)
+        owed = self.contracts.backlog(st, self.memory.price)
+        out = fin.finance_round(
+            st, payout.firm_value, payout.firm_revenue, owed, self._jit, book=book
+        )
+        interest = out[0]
+        if np.count_nonzero(interest):
+            payout.firm_value = payout.firm_value - interest
+        self._financed = out
+        failing = np.flatnonzero(out[4]).tolist()
+        if not failing:
+            return out
+        names = [f.name for f in self.firms]
+        for f in failing:  # (all of them out of business before any sale: no failing buyer)
+            st.failed_round[f] = self.round
+        for f in failing:
+            cash, debt = float(st.cash[f]), float(st.debt[f])
+            limit = st.finance.loan_to_value * float(book[f] + owed[f])
+            sales = fin.fail(st, f, self.round)
+            self.firms[f].active = False
+            self.contracts.terminate(f, self.round)
+            reason = fin.failure_reason(st, f, cash, debt, limit, float(out[2, f]), sales, names)
+            self._log("failure", names[f], reason)
+        st.rebuild()
+        self._structure_changed()
+        return out
+
     # 5. regulate and shock -----------------------------------------------------------------
     def regulate_and_shock(self, flows: RoundFlows, settled: Settlement) -> None:
         """Antitrust draws on this round's shares and margins; then next round's events."""
@@ -784,6 +843,8 @@ class StackModel(mesa.Model):
         self.history.append(self.round, st, clearing, payout, flows.markup, settled.posture,
                             flows.capacity, clearing.internal_revenue, settled.layers,
                             flows.market_size)  # fmt: skip
+        if self._financing:
+            self.history.append_finance(st, self._financed)
         firm_margin = settled.firm_margin.tolist()
         self.memory.remember(st, flows, settled, firm_margin)
         values = payout.firm_value.tolist()

@@ -88,6 +88,8 @@ class StackState:
         self.raises_equity = np.array([f.raises_equity for f in scenario.firms], dtype=np.bool_)
         self.appetite = np.ones(self.n_firms)
         self.failed_round = np.full(self.n_firms, -1, dtype=np.int64)
+        # revenue from others in the last round: what a lab raises equity on
+        self.last_revenue = np.zeros(self.n_firms)
 
         d = scenario.demand
         self.demand = Demand(
@@ -261,7 +263,7 @@ class StackState:
         return self.n_ops - 1
 
     def merge_firm(self, buyer: int, target: int, round_: int = 0) -> None:
-        """``buyer`` acquires ``target``: operations, cash and stakes pass to the buyer.
+        """``buyer`` acquires ``target``: operations, cash, debt and stakes pass to the buyer.
 
         Where both operate in a layer, capacity and capital are pooled into the buyer's
         operation and the target's is deactivated; an operation in a layer new to the
@@ -284,6 +286,11 @@ class StackState:
         self.stakes[buyer, buyer] = 0.0
         self.cash[buyer] += self.cash[target]
         self.cash[target] = 0.0
+        # the buyer takes on the target's debt and its businesses outside the stack
+        self.debt[buyer] += self.debt[target]
+        self.debt[target] = 0.0
+        self.outside_cash_flow[buyer] += self.outside_cash_flow[target]
+        self.outside_cash_flow[target] = 0.0
         self.acquired[target] = True
         self.relations = [
             (buyer if b == target else b, buyer if s == target else s, lay, c, e)

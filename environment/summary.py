@@ -15,6 +15,10 @@ Definitions (all cumulative over the rounds run, dollars):
   subtracts depreciation, fixed cost and fines too. Margins are on external revenue
   (sales to other firms and to consumers): a firm's self-supply at cost is internal, so it
   neither dilutes a layer's margin nor a firm's.
+
+With the finance section on (``docs/MODEL.md`` 16) a firm's value is after the interest it
+paid; interest goes to lenders outside the stack, so the firms' value shares then sum to
+a little less than 1.
 """
 
 from __future__ import annotations
@@ -397,6 +401,15 @@ def verdict(summary: dict[str, Any]) -> str:
             f"({', '.join(reg['investigated'])})."
         )
     parts += _events(summary.get("scheduled_events", []))
+    failures = summary.get("failures")
+    if failures:
+        parts.append(
+            "Failed: "
+            + "; ".join(
+                f"{labels.get(e['firm'], e['firm'])} (round {e['round']})" for e in failures
+            )
+            + "."
+        )
     return " ".join(parts)
 
 

@@ -106,7 +106,12 @@ def render_text(result: RunResult) -> str:
             [
                 [
                     f["label"],
-                    ",".join(f["layers"]) or "(acquired)",
+                    ",".join(f["layers"])
+                    or (
+                        "(acquired)"
+                        if f.get("failed") is None
+                        else f"(failed in round {f['failed']})"
+                    ),
                     f["value_share"],
                     f["spend_share"],
                     f["gross_margin"],
@@ -150,6 +155,9 @@ def render_text(result: RunResult) -> str:
         f"fines {reg['fines']:.2f}"
         + (f" on {', '.join(reg['investigated'])}" if reg["investigated"] else ""),
     ]
+    if s.get("failures"):
+        out += ["", "Failures:"]
+        out += [f"  round {e['round']:>3}  {e['firm']}: {e['reason']}" for e in s["failures"]]
     happenings = s["triggers"] + s["events"]
     if happenings:
         out += ["", "Events:"]

@@ -199,7 +199,7 @@ def test_every_builtin_event_fires_and_the_books_still_balance() -> None:
     )
     assert not model.state.captive[google_chips]  # the TPU is sold outside after round 20
     h = model.history
-    value = h.firms_matrix("value").sum(axis=1)
+    value = h.firms_matrix("value").sum(axis=1) + h.finance_matrix("interest").sum(axis=1)
     np.testing.assert_allclose(value, h.ops_matrix("operating_profit").sum(axis=1), atol=1e-9)
     # value added sums to final demand plus investment (Y = C + I): capital goods bought
     # by a capital-goods layer are not an input of its output

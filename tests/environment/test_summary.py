@@ -22,7 +22,10 @@ def stack() -> StackModel:
 def test_value_and_spend_shares_sum_to_one(stack: StackModel) -> None:
     s = stack.summary()
     assert sum(r["value_share"] for r in s["layers"]) == pytest.approx(1.0, abs=1e-5)
-    assert sum(r["value_share"] for r in s["firms"]) == pytest.approx(1.0, abs=1e-5)
+    # firms' values are after interest, paid to lenders outside the stack
+    paid = float(stack.history.finance_matrix("interest").sum()) / s["stack_profit"]
+    assert paid > 0
+    assert sum(r["value_share"] for r in s["firms"]) == pytest.approx(1.0 - paid, abs=1e-5)
     assert sum(r["spend_share"] for r in s["layers"]) == pytest.approx(1.0, abs=1e-5)
     assert [r["name"] for r in s["layers"]] == stack.layer_names
     assert [r["name"] for r in s["firms"]] == [f.name for f in stack.firms]

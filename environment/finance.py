@@ -1,0 +1,286 @@
+"""Financing and failure: how firms pay for the buildout, and who cannot (``docs/MODEL.md`` 16).
+
+The rules of :class:`~stackgame.environment.scenario.FinanceSpec`, as plain functions
+over the state's arrays. Each round, after the payout, for each firm still in business
+(dollars; ``r`` the interest rate per round, ``D`` debt, ``C`` cash, ``m`` the cash
+floor ``min_cash``)::
+
+    interest  = r D                          paid from cash, and a cost in the firm's value
+    C        += outside cash flow            (a hyperscaler's advertising, retail, software)
+    appetite *= 1 - appetite_drop            after a round with a loss (value - interest < 0)
+    appetite  = min(1, appetite + appetite_recovery)      after a profitable one
+    if C < m:  borrow  = min(m - C, max(0, ltv (book capital + backlog) - D))
+               equity  = min(m - C, appetite * equity_multiple * revenue)   (raises_equity)
+               C < 0 still: the firm fails
+    else:      repay   = min(D, C - m)
+
+:func:`finance_kernel` is that loop (compiled by numba or plain Python, like
+:mod:`stackgame.environment.round_kernel`); :func:`fire_sale` sells a failed firm's
+capacity to the survivors of its layers; :func:`available_funds` is what a firm can spend
+on investment this round. Nothing here runs when ``finance.enabled`` is false:
+investment is then unconstrained and cash may go negative, as before.
+
+The articles: the neoclouds are "financed in part by Nvidia" and by borrowing against
+their GPUs (``001_098523a2e050d583.txt``); the hyperscalers fund their buildout from
+businesses outside AI; the labs raise on their growth (Anthropic's ARR from $9B to over
+$44B in a year, ``000_e3319be9a08c4b37.txt``); if adoption underdelivers "the buildout
+overshoots demand, yet contracts lock obligations in" (``002_1456f2d9411f9331.txt``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from stackgame.environment.jit import compiled, jitable
+from stackgame.environment.state import StackState
+
+FLOWS = ("interest", "borrowed", "equity", "repaid")
+"""The per-firm money flows of a round's financing (rows 0-3 of :func:`finance_kernel`)."""
+
+
+@jitable
+def finance_kernel(
+    cash: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    alive: np.ndarray,
+    outside_cash_flow: np.ndarray,
+    raises_equity: np.ndarray,
+    value: np.ndarray,
+    revenue: np.ndarray,
+    book: np.ndarray,
+    backlog: np.ndarray,
+    interest_rate: float,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+    appetite_drop: float,
+    appetite_recovery: float,
+) -> np.ndarray:
+    """One round's financing of every firm still in business (``alive``).
+
+    Updates ``cash``, ``debt`` and ``appetite`` in place (per firm). ``value`` is the
+    round's value captured before interest, ``revenue`` its revenue from others, ``book``
+    the book capital of its active operations, ``backlog`` its contracted revenue still
+    to come (all dollars). Returns rows (per firm): interest paid, borrowed, equity
+    raised, repaid, and 1 where the firm fails (cash still below zero).
+    """
+    n = cash.shape[0]
+    out = np.zeros((5, n))
+    for f in range(n):
+        if not alive[f]:
+            continue
+        interest = interest_rate * debt[f]
+        c = cash[f] - interest + outside_cash_flow[f]
+        net = value[f] - interest
+        a = appetite[f]
+        if net < 0.0:
+            a = a * (1.0 - appetite_drop)
+        elif net > 0.0:
+            a = min(1.0, a + appetite_recovery)
+        appetite[f] = a
+        borrowed = 0.0
+        equity = 0.0
+        repaid = 0.0
+        if c < min_cash:
+            room = loan_to_value * (book[f] + backlog[f]) - debt[f]
+            if room > 0.0:
+                borrowed = min(min_cash - c, room)
+                debt[f] += borrowed
+                c += borrowed
+            if c < min_cash and raises_equity[f]:
+                reach = a * equity_multiple * revenue[f]
+                if reach > 0.0:
+                    equity = min(min_cash - c, reach)
+                    c += equity
+            if c < 0.0:
+                out[4, f] = 1.0
+        elif debt[f] > 0.0:
+            repaid = min(debt[f], c - min_cash)
+            debt[f] -= repaid
+            c -= repaid
+        cash[f] = c
+        out[0, f] = interest
+        out[1, f] = borrowed
+        out[2, f] = equity
+        out[3, f] = repaid
+    return out
+
+
+def book_capital(state: StackState) -> np.ndarray:
+    """Book capital of each firm's active operations, dollars."""
+    st = state
+    return np.bincount(
+        st.firm_of, weights=np.where(st.active, st.capital, 0.0), minlength=st.n_firms
+    )
+
+
+def alive(state: StackState) -> np.ndarray:
+    """Firms in business: neither acquired nor failed."""
+    return ~state.acquired & (state.failed_round < 0)
+
+
+def available_funds(state: StackState, backlog: np.ndarray | None = None) -> np.ndarray:
+    """What each firm can spend on investment this round, dollars (``inf``: no limit).
+
+    Cash above ``min_cash``, plus the room under its debt limit (``loan_to_value`` times
+    book capital plus ``backlog``, less debt), plus, for a firm that ``raises_equity``,
+    ``appetite * equity_multiple`` times its last revenue; never below zero, and zero
+    for a firm out of business. ``inf`` for every firm when finance is disabled (the
+    buildout is then paid from cash, which may go negative).
+    """
+    st = state
+    spec = st.finance
+    if not spec.enabled:
+        return np.full(st.n_firms, np.inf)
+    owed = np.zeros(st.n_firms) if backlog is None else backlog
+    room = np.maximum(spec.loan_to_value * (book_capital(st) + owed) - st.debt, 0.0)
+    equity = np.where(
+        st.raises_equity, st.appetite * spec.equity_multiple * np.maximum(st.last_revenue, 0.0), 0.0
+    )
+    funds = np.maximum(st.cash - spec.min_cash + room + equity, 0.0)
+    return np.where(alive(st), funds, 0.0)
+
+
+@dataclass(frozen=True)
+class Sale:
+    """One failed operation's capacity: sold to its layer's survivors, or scrapped.
+
+    ``buyers``: each buyer firm's share of the capacity; ``price``: what they paid in
+    all (``fire_sale_discount`` times book value; 0 when scrapped).
+    """
+
+    layer: int
+    capacity: float
+    book: float
+    price: float
+    buyers: dict[int, float]
+
+
+def fire_sale(state: StackState, firm: int) -> list[Sale]:
+    """Sell ``firm``'s operations to the active operations of each of their layers.
+
+    Each buyer operation ``j`` takes a share ``K_j / sum K`` (pro rata to its capacity) of
+    the failed operation's capacity and of its capital goods not yet installed (its
+    pipeline, whose cost is in its book), pays that share of ``fire_sale_discount`` times
+    its book value in cash and adds what it paid to its own book capital. With no buyer
+    in the layer the capacity is scrapped. The failed operations become inactive, with no
+    capacity, capital, pipeline, fixed cost or growth left; the caller rebuilds the
+    structure.
+    """
+    st = state
+    discount = st.finance.fire_sale_discount
+    live = alive(st)
+    sales = []
+    for o in np.flatnonzero((st.firm_of == firm) & st.active).tolist():
+        k = int(st.layer_of[o])
+        capacity = float(st.capacity[o])
+        book = float(st.capital[o])
+        buyers = np.flatnonzero(
+            (st.layer_of == k) & st.active & (st.firm_of != firm) & live[st.firm_of]
+        )
+        weight = st.capacity[buyers]
+        total = float(weight.sum())
+        if buyers.size and total > 0.0:
+            share = weight / total
+            price = discount * book
+            paid = share * price
+            st.capacity[buyers] += share * capacity
+            st.pipeline[buyers] += share[:, None] * st.pipeline[o]
+            st.capital[buyers] += paid
+            np.subtract.at(st.cash, st.firm_of[buyers], paid)
+            by_firm: dict[int, float] = {}
+            for j, s in zip(st.firm_of[buyers].tolist(), share.tolist(), strict=True):
+                by_firm[j] = by_firm.get(j, 0.0) + s
+            sales.append(Sale(k, capacity, book, price, by_firm))
+        else:
+            sales.append(Sale(k, capacity, book, 0.0, {}))
+        st.capacity[o] = 0.0
+        st.capital[o] = 0.0
+        st.fixed_cost[o] = 0.0  # (an inactive operation is still settled: nothing to pay)
+        st.capacity_growth[o] = 0.0
+        st.pending_capacity[o] = 0.0
+        st.pipeline[o] = 0.0
+        st.active[o] = False
+    return sales
+
+
+def fail(state: StackState, firm: int, round_: int) -> list[Sale]:
+    """``firm`` fails in ``round_``: its capacity is sold, its debt written off.
+
+    The capacity goes in a :func:`fire_sale`; its cash (negative: what it could not pay)
+    and its stakes, held and given, are cleared.
+
+    Returns the sales; the caller rebuilds the structure and logs the failure.
+    """
+    st = state
+    st.failed_round[firm] = round_
+    sales = fire_sale(st, firm)
+    st.debt[firm] = 0.0
+    st.cash[firm] = 0.0
+    st.stakes[firm] = 0.0
+    st.stakes[:, firm] = 0.0
+    return sales
+
+
+def failure_reason(
+    state: StackState,
+    firm: int,
+    cash: float,
+    debt: float,
+    limit: float,
+    equity: float,
+    sales: list[Sale],
+    firm_names: list[str],
+) -> str:
+    """The log line of a failure: the shortfall, the limits reached, where the capacity went."""
+    st = state
+    text = (
+        f"cash {cash:.2f} after borrowing what its limit allows (debt {debt:.2f}, limit "
+        f"{max(limit, 0.0):.2f}) and raising {equity:.2f} in equity: fails"
+    )
+    discount = st.finance.fire_sale_discount
+    for s in sales:
+        layer = st.layer_names[s.layer]
+        if s.buyers:
+            who = ", ".join(
+                f"{firm_names[j]} {share * s.capacity:.2f}" for j, share in s.buyers.items()
+            )
+            text += (
+                f"; {layer} capacity {s.capacity:.2f} sold at {discount:.0%} of book "
+                f"({s.price:.2f} for {s.book:.2f}) to {who}"
+            )
+        else:
+            text += f"; {layer} capacity {s.capacity:.2f} scrapped (no buyer)"
+    return text
+
+
+def finance_round(
+    state: StackState,
+    value: np.ndarray,
+    revenue: np.ndarray,
+    backlog: np.ndarray | None = None,
+    jit: bool | None = None,
+    book: np.ndarray | None = None,
+) -> np.ndarray:
+    """Run :func:`finance_kernel` on the state; returns its rows (see there).
+
+    ``value`` and ``revenue`` per firm are the round's (before interest); ``book`` the
+    book capital the debt limit counts (default :func:`book_capital`); the state's
+    ``last_revenue`` becomes ``revenue`` (the base of the next equity raise).
+    """
+    st = state
+    spec = st.finance
+    owed = np.zeros(st.n_firms) if backlog is None else np.asarray(backlog, dtype=float)
+    if book is None:
+        book = book_capital(st)
+    kernel = compiled("finance_kernel", jit, module="finance", work=st.n_firms / 4)
+    out: np.ndarray = kernel(
+        st.cash, st.debt, st.appetite, alive(st), st.outside_cash_flow, st.raises_equity,
+        np.asarray(value, dtype=float), np.asarray(revenue, dtype=float), book, owed,
+        spec.interest_rate, spec.loan_to_value, spec.min_cash, spec.equity_multiple,
+        spec.appetite_drop, spec.appetite_recovery,
+    )  # fmt: skip
+    st.last_revenue = np.asarray(revenue, dtype=float).copy()
+    return out
