@@ -240,12 +240,13 @@ class ContractBook:
             return key[2], key[3]
         b_op = np.full(self.m, -1, dtype=np.int64)
         s_op = np.full(self.m, -1, dtype=np.int64)
+        where = st.op_index()
         for c in range(self.m):
             if not (self.start[c] <= round_ < self.end[c]):
                 continue
             k = int(self.layer[c])
-            s = st.op(int(self.seller[c]), k)
-            b = st.op(int(self.buyer[c]), k + 1) if k + 1 < st.n_layers else -1
+            s = where.get((int(self.seller[c]), k), -1)
+            b = where.get((int(self.buyer[c]), k + 1), -1) if k + 1 < st.n_layers else -1
             if s >= 0 and b >= 0:
                 b_op[c] = b
                 s_op[c] = s
@@ -300,8 +301,9 @@ class ContractBook:
     def _prices(self, state: StackState, prices: np.ndarray) -> np.ndarray:
         """Per contract, its price now: fixed, or indexed at the seller's ``prices``."""
         out = self.price.copy()
+        where = state.op_index()
         for c in np.flatnonzero(self.indexed).tolist():
-            s = state.op(int(self.seller[c]), int(self.layer[c]))
+            s = where.get((int(self.seller[c]), int(self.layer[c])), -1)
             if 0 <= s < prices.shape[0]:
                 out[c] = prices[s] * (1.0 + self.premium[c])
             else:  # no operation to index on: the last price it was settled at

@@ -434,6 +434,7 @@ class StackModel(mesa.Model):
         self.relations = Relations(self.state, [f.name for f in self.firms], self.rounds)
         self.contracts = ContractBook(self.scenario, self.state, self._log)
         self.last_round: RoundFlows | None = None
+        self._backlog_memo: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
         self._apply_due_events(0)
@@ -603,6 +604,17 @@ class StackModel(mesa.Model):
             self.state, self.contracts.backlog(self.state, self.memory.price)
         )
 
+    def _backlog_now(self) -> np.ndarray:
+        """Per firm, contracted revenue to come at last round's prices (once a round)."""
+        key = (self.round, self.state.version)
+        if self._backlog_memo[0] != key:
+            if self.contracts.m == 0:
+                value = np.zeros(self.state.n_firms)
+            else:
+                value = self.contracts.backlog(self.state, self.memory.price)
+            self._backlog_memo = (key, value)
+        return self._backlog_memo[1]
+
     def _contracted_units(self) -> np.ndarray | None:
         """Per operation, units a round it has sold forward under contracts (``None``: none)."""
         if self.contracts.m == 0:
@@ -726,7 +738,7 @@ class StackModel(mesa.Model):
         if st.has_capital_goods:
             capex = np.where(buildout.capital_ops(st) & st.active, flows.clearing.capex, 0.0)
             book = book + np.bincount(st.firm_of, weights=capex, minlength=st.n_firms)
-        owed = self.contracts.backlog(st, self.memory.price)
+        owed = self._backlog_now()
         out = fin.finance_round(
             st, payout.firm_value, payout.firm_revenue, owed, self._jit, book=book
         )

@@ -140,6 +140,7 @@ class StackState:
         # capital goods ordered and shipped, not yet online: column j arrives in j + 1 rounds
         self.pipeline = np.zeros((n, int(self.install_lead_time.max()) + 1))
         # capital-goods operations (and by firm), for the structure version they were read on
+        self._op_index: tuple[int, int, dict[tuple[int, int], int]] = (-1, 0, {})
         self._capital_mask: tuple[int, np.ndarray, np.ndarray] = (-1, np.zeros(0), np.zeros(0))
         self._capital_ops: tuple[int, list[tuple[int, int, float, int]]] = (-1, [])
         self._capital_by_firm: tuple[
@@ -166,6 +167,24 @@ class StackState:
         """Index of ``firm``'s active operation in ``layer``, or -1."""
         hit = np.flatnonzero((self.firm_of == firm) & (self.layer_of == layer) & self.active)
         return int(hit[0]) if hit.size else -1
+
+    def op_index(self) -> dict[tuple[int, int], int]:
+        """``(firm, layer)`` to the firm's first active operation there, as :meth:`op` finds.
+
+        Kept until the structure changes (``version``; every change of who operates where
+        rebuilds it); for readers that look many up each round (the contract book).
+        """
+        cached = self._op_index
+        if cached[0] != self.version or cached[1] != self.n_ops:
+            first: dict[tuple[int, int], int] = {}
+            for o, (f, k, on) in enumerate(
+                zip(self.firm_of.tolist(), self.layer_of.tolist(), self.active.tolist(), strict=True)
+            ):
+                if on and (f, k) not in first:
+                    first[(f, k)] = o
+            cached = (self.version, self.n_ops, first)
+            self._op_index = cached
+        return cached[2]
 
     def firm_layers(self, firm: int) -> tuple[str, ...]:
         """Names of the layers in which ``firm`` has an active operation, bottom first."""
