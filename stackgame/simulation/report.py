@@ -460,11 +460,12 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
     paths.append(p)
 
     if has_money_flows(s):
-        flows = money_flows_frame(s)
+        by_kind = money_flows_frame(s)
         fig = Figure(figsize=(8, 4.2), dpi=110)
         ax = fig.add_subplot()
         fig.subplots_adjust(left=0.1, right=0.8, top=0.88, bottom=0.14)
-        plot_series(ax, flows["round"], {MONEY_FLOW_KINDS[k]: flows[k] for k in MONEY_FLOW_COLUMNS},
+        lines = {MONEY_FLOW_KINDS[k]: by_kind[k] for k in MONEY_FLOW_COLUMNS}
+        plot_series(ax, by_kind["round"], lines,
                     title="Money flows by kind over time", ylabel="$ per round (scenario's unit)",
                     colours=palette(MONEY_FLOW_KINDS.values()))  # fmt: skip
         ax.axhline(0.0, color="#495057", lw=0.8)
