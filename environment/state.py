@@ -178,7 +178,9 @@ class StackState:
         if cached[0] != self.version or cached[1] != self.n_ops:
             first: dict[tuple[int, int], int] = {}
             for o, (f, k, on) in enumerate(
-                zip(self.firm_of.tolist(), self.layer_of.tolist(), self.active.tolist(), strict=True)
+                zip(
+                    self.firm_of.tolist(), self.layer_of.tolist(), self.active.tolist(), strict=True
+                )
             ):
                 if on and (f, k) not in first:
                     first[(f, k)] = o

@@ -18,7 +18,7 @@ Definitions (all cumulative over the rounds run, dollars):
 
 With the finance section on (``docs/MODEL.md`` 16) a firm's value is after the interest it
 paid; interest goes to lenders outside the stack, so the firms' value shares then sum to
-a little less than 1.
+a little less than 1: 1 less the ``interest`` paid (in the summary) over the stack's profit.
 """
 
 from __future__ import annotations
@@ -194,6 +194,8 @@ def summarize(model: StackModel) -> dict[str, Any]:
                 "strategy": f.strategy.name,
             }
         )
+    for row, buildout in zip(layer_rows, layer_buildout(model, firm_rows), strict=True):
+        row["buildout"] = buildout
     log = model.log
     summary: dict[str, Any] = {
         "scenario": model.scenario.name,
@@ -203,6 +205,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
         "rounds": len(h),
         "final_spend": _r(spend),
         "investment": _r(investment),
+        "interest": _r(sum(row.get("interest", 0.0) for row in h.round_rows)),
         "money_flows": money_flows(model),
         "failures": [
             {"firm": e.firm, "round": e.round, "reason": e.text}
@@ -232,6 +235,59 @@ def summarize(model: StackModel) -> dict[str, Any]:
     summary["calibration"] = calibration_rows(model, summary)
     summary["verdict"] = verdict(summary)
     return summary
+
+
+def layer_buildout(
+    model: StackModel, firm_rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per layer (bottom first), the buildout's figures of its operations and firms.
+
+    Operations' figures by the operation's layer: ``capex`` (capital goods bought over the
+    run), ``installed_capacity`` (capacity in force after the last round) and
+    ``utilisation`` (the last round's output over the capacity in force then). Firms'
+    figures (``debt``, ``cash``, ``backlog``, at the end, from ``firm_rows``) are split
+    over a firm's layers in proportion to its cumulative external revenue in each (equally
+    over the layers of its operations when it sold nothing), so that each column sums
+    over the layers to its sum over the firms.
+    """
+    h = model.history
+    st = model.state
+    n_layers = len(model.layer_names)
+    capex = h.ops_matrix("capex").sum(axis=0)
+    n = capex.shape[0]
+    layer_of = st.layer_of[:n]
+    lcapex = np.bincount(layer_of, weights=capex, minlength=n_layers)
+    on = st.active
+    installed = np.bincount(st.layer_of[on], weights=st.capacity[on], minlength=n_layers)
+    last = h.op_rows[-1]
+    used = np.bincount(h.op_layer[-1], weights=last["quantity"], minlength=n_layers)
+    held = np.bincount(h.op_layer[-1], weights=last["capacity"], minlength=n_layers)
+    sold = h.ops_matrix("revenue").sum(axis=0) - h.ops_matrix("internal_revenue").sum(axis=0)
+    split = {key: np.zeros(n_layers) for key in ("debt", "cash", "backlog")}
+    for i, row in enumerate(firm_rows):
+        ops = np.flatnonzero(st.firm_of == i)
+        seen = ops[ops < n]  # (an operation built in the last round has sold nothing)
+        weights = np.bincount(
+            st.layer_of[seen], weights=np.clip(sold[seen], 0, None), minlength=n_layers
+        )
+        if weights.sum() <= 1e-12:
+            weights = np.bincount(st.layer_of[ops], minlength=n_layers).astype(float)
+        if weights.sum() <= 0:
+            continue
+        weights = weights / weights.sum()
+        for key, out in split.items():
+            out += weights * float(row.get(key) or 0.0)
+    return [
+        {
+            "capex": _r(lcapex[k]),
+            "installed_capacity": _r(installed[k]),
+            "utilisation": _r(_ratio(used[k], held[k])),
+            "debt": _r(split["debt"][k]),
+            "cash": _r(split["cash"][k]),
+            "backlog": _r(split["backlog"][k]),
+        }
+        for k in range(n_layers)
+    ]
 
 
 def title(name: str, description: str) -> str:

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stackgame import strict_json
 from stackgame.simulation.simulate import RunResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _spend_title(summary: dict[str, Any]) -> str:
@@ -21,6 +24,34 @@ def _spend_title(summary: dict[str, Any]) -> str:
     if summary.get("investment"):
         return "share of spending: final demand plus investment"
     return "share of final spend"
+
+
+class Amount(float):
+    """A money or capacity figure in a table: a number with one decimal, not a percentage."""
+
+
+def has_buildout(summary: dict[str, Any]) -> bool:
+    """Whether the run had any investment, financing, debt, contracts or failures.
+
+    Then ``stackgame run`` shows the buildout tables; a run without any (the textbook
+    scenarios) keeps its output.
+    """
+    firms = summary["firms"]
+    return bool(
+        has_money_flows(summary)
+        or summary.get("failures")
+        or any(f.get("debt") or f.get("backlog") for f in firms)
+    )
+
+
+def has_money_flows(summary: dict[str, Any]) -> bool:
+    """Whether money other than final demand flowed: investment or financing in any round.
+
+    Then the run's folder gains the money-flows table and figure.
+    """
+    return bool(
+        summary.get("investment") or any(r.get("financing") for r in summary.get("money_flows", []))
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
@@ -59,6 +90,8 @@ def _cell(v: Any) -> str:
         return "yes" if v else "no"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, Amount):
+        return f"{v:,.1f}"
     return f"{v:.1%}"
 
 
@@ -141,6 +174,10 @@ def render_text(result: RunResult) -> str:
                 "Margins next to the seed facts (../shared/STACK_FACTS.md)",
             ),
         ]
+    if has_buildout(s):
+        out += ["", *buildout_text(s)]
+    if s.get("failures"):
+        out += ["", *failures_text(s)]
     out += ["", "Integration:"]
     moves = s["integrations"]
     status = {"planned": "  (planned: online after the run ends)", "failed": "  (not made)"}
@@ -155,9 +192,6 @@ def render_text(result: RunResult) -> str:
         f"fines {reg['fines']:.2f}"
         + (f" on {', '.join(reg['investigated'])}" if reg["investigated"] else ""),
     ]
-    if s.get("failures"):
-        out += ["", "Failures:"]
-        out += [f"  round {e['round']:>3}  {e['firm']}: {e['reason']}" for e in s["failures"]]
     happenings = s["triggers"] + s["events"]
     if happenings:
         out += ["", "Events:"]
@@ -169,8 +203,97 @@ def render_text(result: RunResult) -> str:
     return "\n".join(out)
 
 
+BUILDOUT_NOTE = (
+    "money: the scenario's unit ($B in ai-stack-2026); capacity: units of output a round"
+)
+"""Under the buildout tables' titles: their units."""
+
+
+def buildout_text(s: dict[str, Any]) -> list[str]:
+    """The buildout tables: per firm and per layer, and the money flows by kind in total.
+
+    Capex is cumulative; capacity, utilisation (the last round's output over capacity),
+    debt, cash and backlog are at the end. In the layer table capex, capacity and
+    utilisation are summed over the layer's operations; debt, cash and backlog are split
+    over each firm's layers in proportion to its revenue in them
+    (:func:`stackgame.environment.summary.layer_buildout`).
+    """
+    firms = sorted(s["firms"], key=lambda f: -f.get("capex", 0.0))  # stable: scenario order
+    headers = ["capex", "installed capacity", "utilisation", "debt", "cash", "backlog"]
+    firm_rows = [
+        [
+            f["label"],
+            Amount(f.get("capex", 0.0)),
+            Amount(f.get("installed_capacity", 0.0)),
+            f.get("utilisation", 0.0),
+            Amount(f.get("debt") or 0.0),
+            Amount(f["cash"]),
+            Amount(f.get("backlog") or 0.0),
+            f.get("failed"),
+        ]
+        for f in firms
+    ]
+    layer_rows = []
+    for r in reversed(s["layers"]):
+        b = r.get("buildout", {})
+        layer_rows.append(
+            [r["name"], Amount(b.get("capex", 0.0)), Amount(b.get("installed_capacity", 0.0)),
+             b.get("utilisation", 0.0), Amount(b.get("debt", 0.0)), Amount(b.get("cash", 0.0)),
+             Amount(b.get("backlog", 0.0))]
+        )  # fmt: skip
+    flows = s.get("money_flows", [])
+    total = {
+        k: sum(r.get(k, 0.0) for r in flows) for k in ("final_demand", "investment", "financing")
+    }
+    return [
+        table(
+            ["firm", *headers, "failed in round"],
+            firm_rows,
+            f"Buildout by firm (capex over the run, the rest at the end)\n{BUILDOUT_NOTE}",
+        ),
+        "",
+        table(
+            ["layer", *headers],
+            layer_rows,
+            "Buildout by layer (capex, capacity, utilisation: the layer's operations;\n"
+            "debt, cash, backlog: each firm's split over its layers by its revenue in them)",
+        ),
+        "",
+        f"Money flows over the run: final demand {total['final_demand']:,.1f}, "
+        f"investment {total['investment']:,.1f}, financing {total['financing']:,.1f}",
+    ]
+
+
+def failures_text(s: dict[str, Any]) -> list[str]:
+    """Who failed, in which round and why (the summary's ``failures``)."""
+    labels = {f["name"]: f["label"] for f in s["firms"]}
+    return ["Failures:"] + [
+        f"  round {e['round']:>3}  {labels.get(e['firm'], e['firm'])}: {e['reason']}"
+        for e in sorted(s["failures"], key=lambda e: (e["round"], e["firm"]))
+    ]
+
+
+def money_flows_frame(summary: dict[str, Any]) -> pd.DataFrame:
+    """The summary's money flows as a table: round, final_demand, investment, financing."""
+    import pandas as pd
+
+    columns = ["round", *MONEY_FLOW_COLUMNS]
+    rows = summary.get("money_flows", [])
+    return pd.DataFrame(
+        {c: [r.get(c, 0.0) if c != "round" else int(r["round"]) for r in rows] for c in columns}
+    ).astype({"round": "int64", **dict.fromkeys(MONEY_FLOW_COLUMNS, "float64")})
+
+
+MONEY_FLOW_COLUMNS = ("final_demand", "investment", "financing")
+"""The money flows' kinds, columns of ``money_flows.csv`` (``docs/MODEL.md`` 15, 16)."""
+
+
 def write_tables(result: RunResult, folder: Path) -> list[Path]:
-    """``summary.json``, per-round layer and firm tables (CSV and Parquet), the event log."""
+    """``summary.json``, per-round layer and firm tables (CSV and Parquet), the event log.
+
+    A run with investment or financing also gets ``money_flows.csv`` and ``.parquet``:
+    per round, final demand, investment and financing.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     p = folder / "summary.json"
@@ -182,6 +305,14 @@ def write_tables(result: RunResult, folder: Path) -> list[Path]:
         parquet = folder / f"{name}.parquet"
         frame.to_parquet(parquet, index=False)
         paths += [csv, parquet]
+    if has_money_flows(result.summary):
+        frame = money_flows_frame(result.summary)
+        for path, write in (
+            (folder / "money_flows.csv", lambda p: frame.to_csv(p, index=False)),
+            (folder / "money_flows.parquet", lambda p: frame.to_parquet(p, index=False)),
+        ):
+            write(path)
+            paths.append(path)
     log = folder / "log.csv"
     lines = ["round,kind,firm,text"] + [
         f'{e.round},{e.kind},{e.firm},"{e.text.replace(chr(34), chr(39))}"' for e in result.log
@@ -245,13 +376,18 @@ def _child_plots(result: RunResult, folder: Path, write_fd: int) -> None:
 
 
 def write_plots(result: RunResult, folder: Path) -> list[Path]:
-    """Value share by layer over time, margins by layer, and the stack's money flows."""
+    """Value share by layer over time, margins by layer, and the stack's money flows.
+
+    A run with investment or financing also gets ``money_flows_by_kind.png``: final
+    demand, investment and financing per round.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     from stackgame.viz.layout import (
+        MONEY_FLOW_KINDS,
         FirmView,
         FlowView,
         draw_stack,
@@ -327,4 +463,18 @@ def write_plots(result: RunResult, folder: Path) -> list[Path]:
     p = folder / "stack_network.png"
     fig.savefig(p, dpi=110)
     paths.append(p)
+
+    if has_money_flows(s):
+        by_kind = money_flows_frame(s)
+        fig = Figure(figsize=(8, 4.2), dpi=110)
+        ax = fig.add_subplot()
+        fig.subplots_adjust(left=0.1, right=0.8, top=0.88, bottom=0.14)
+        lines = {MONEY_FLOW_KINDS[k]: by_kind[k] for k in MONEY_FLOW_COLUMNS}
+        plot_series(ax, by_kind["round"], lines,
+                    title="Money flows by kind over time", ylabel="$ per round (scenario's unit)",
+                    colours=palette(MONEY_FLOW_KINDS.values()))  # fmt: skip
+        ax.axhline(0.0, color="#495057", lw=0.8)
+        p = folder / "money_flows_by_kind.png"
+        fig.savefig(p)
+        paths.append(p)
     return paths

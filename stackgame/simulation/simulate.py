@@ -33,12 +33,17 @@ class RunResult:
         Bottom-first layer names; firm names in scenario order.
     layers
         Per-round per-layer arrays ``[rounds, n_layers]``: revenue, value_added,
-        gross_profit, operating_profit, quantity, hhi.
+        gross_profit, operating_profit, quantity, hhi; and the buildout's, summed over the
+        layer's operations: capex (capital goods bought), capacity (in force that round),
+        used (output).
     firms
         Per-round per-firm arrays ``[rounds, n_firms]``: profit, value, stake_income,
-        cash, revenue, gross_profit, posture (1 = extract), markup.
+        cash, revenue, gross_profit, posture (1 = extract), markup; capex, capacity and
+        used summed over the firm's operations, and debt (at the end of each round).
     rounds
-        Per-round scalars: final_spend, lost_demand, outside_share, market_size.
+        Per-round scalars: final_spend, lost_demand, outside_share, market_size; the
+        money flows by kind: investment (capex) and financing (new debt and equity less
+        repayments, ``docs/MODEL.md`` 16; 0 with the finance section off).
     log
         The event log entries.
     """
@@ -83,6 +88,13 @@ class RunResult:
             k: h.rounds_vector(k)
             for k in ("final_spend", "lost_demand", "outside_share", "market_size")
         }
+        buildout = buildout_arrays(model)
+        for key in ("capex", "capacity", "used"):
+            layers[key] = buildout[f"layer_{key}"]
+            firms[key] = buildout[f"firm_{key}"]
+        firms["debt"] = buildout["firm_debt"]
+        rounds["investment"] = buildout["investment"]
+        rounds["financing"] = buildout["financing"]
         return cls(
             flows=cumulative_flows(model),
             summary=model.summary(),
@@ -122,6 +134,33 @@ class RunResult:
         out["integrations"] = float(
             sum(1 for e in self.summary["integrations"] if not e["text"].startswith("cannot"))
         )
+        out.update(self.buildout_metrics())
+        return out
+
+    def buildout_metrics(self) -> dict[str, float]:
+        """The buildout's scalar metrics (``docs/BATCH.md``), part of :meth:`metrics`.
+
+        ``investment`` and ``financing`` are cumulative money; ``failures`` counts the
+        firms that failed. Per firm (``<metric>.firm.<name>``) and per layer
+        (``<metric>.layer.<name>``, the summary's ``buildout`` entry: capex and capacity
+        by operation, debt, cash and backlog split over a firm's layers by its revenue):
+        ``capex`` (cumulative), ``installed_capacity`` (after the last round),
+        ``utilisation`` (the last round's output over capacity), ``debt``, ``cash`` and
+        ``backlog`` (at the end); per firm also ``failed`` (1 if it failed, else 0).
+        """
+        s = self.summary
+        out: dict[str, float] = {
+            "investment": float(s.get("investment", 0.0)),
+            "financing": float(sum(r.get("financing", 0.0) for r in s.get("money_flows", []))),
+            "failures": float(len(s.get("failures", []))),
+        }
+        for row in s["layers"]:
+            for key, value in row.get("buildout", {}).items():
+                out[f"{key}.layer.{row['name']}"] = float(value)
+        for row in s["firms"]:
+            for key in BUILDOUT_FIRM_METRICS:
+                out[f"{key}.firm.{row['name']}"] = float(row.get(key) or 0.0)
+            out[f"failed.firm.{row['name']}"] = float(row.get("failed") is not None)
         return out
 
     def per_round(self) -> pd.DataFrame:
@@ -154,6 +193,11 @@ class RunResult:
             "revenue": rev,
             "operating_profit": oper,
         }
+        if "capex" in self.layers:  # the buildout: capital goods bought, capacity, its use
+            cap = self.layers["capacity"]
+            columns["capex"] = self.layers["capex"]
+            columns["capacity"] = cap
+            columns["utilisation"] = _share(self.layers["used"], cap)
         return pd.DataFrame({c: np.asarray(v).reshape(-1) for c, v in columns.items()})
 
     def per_firm_round(self) -> pd.DataFrame:
@@ -174,7 +218,58 @@ class RunResult:
             "posture": f["posture"].astype(np.int64),
             "markup": f["markup"],
         }
+        if "capex" in f:  # the buildout: capital goods bought, capacity, its use, debt
+            columns["capex"] = f["capex"]
+            columns["capacity"] = f["capacity"]
+            columns["utilisation"] = _share(f["used"], f["capacity"])
+            columns["debt"] = f["debt"]
         return pd.DataFrame({c: np.asarray(v).reshape(-1) for c, v in columns.items()})
+
+
+BUILDOUT_FIRM_METRICS = ("capex", "installed_capacity", "utilisation", "debt", "cash", "backlog")
+"""The summary's per-firm buildout figures that are batch metrics (``<key>.firm.<name>``)."""
+
+
+def _share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``den`` is positive, else 0."""
+    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 1e-12)
+
+
+def buildout_arrays(model: StackModel) -> dict[str, np.ndarray]:
+    """Per round, the buildout by layer and by firm, and the money flows by kind.
+
+    Returns ``layer_capex``, ``layer_capacity``, ``layer_used`` (``[rounds, n_layers]``),
+    ``firm_capex``, ``firm_capacity``, ``firm_used``, ``firm_debt`` (``[rounds,
+    n_firms]``), ``investment`` and ``financing`` (``[rounds]``). Each operation counts in
+    the layer and for the firm it had that round. ``firm_debt`` is the history's per-firm
+    debt where the finance section records it; without it debt never changes, so every
+    round holds the debt at the end.
+    """
+    h = model.history
+    n_layers = len(model.layer_names)
+    n_firms = len(model.firms)
+    n = len(h)
+    out = {
+        f"{who}_{key}": np.zeros((n, size))
+        for who, size in (("layer", n_layers), ("firm", n_firms))
+        for key in ("capex", "capacity", "used")
+    }
+    for t, row in enumerate(h.op_rows):
+        for who, index, size in (
+            ("layer", h.op_layer[t], n_layers),
+            ("firm", h.op_firm[t], n_firms),
+        ):
+            m = row["capex"].shape[0]
+            for key, column in (("capex", "capex"), ("capacity", "capacity"), ("used", "quantity")):
+                out[f"{who}_{key}"][t] = np.bincount(index[:m], weights=row[column], minlength=size)
+    debt = np.tile(np.asarray(model.state.debt, dtype=float), (n, 1))
+    for t, row in enumerate(h.firm_rows):
+        if "debt" in row:
+            debt[t] = row["debt"]
+    out["firm_debt"] = debt
+    out["investment"] = out["layer_capex"].sum(axis=1)
+    out["financing"] = np.array([float(r.get("financing", 0.0)) for r in h.round_rows])
+    return out
 
 
 def build(

@@ -6,7 +6,9 @@ Mesa's ``update_counter`` ticks (after every step) or when Reset builds a new mo
 
 * :func:`StackNetwork`: the round, the value share so far, and the stack as a layered
   network (:func:`stackgame.viz.charts.network_chart`).
-* :func:`SeriesCharts`: value share, margins, HHI and cash, from the DataCollector.
+* :func:`SeriesCharts`: value share, margins, HHI and cash, from the DataCollector; the
+  money flows by kind and a buildout figure by firm (capex, capacity, utilisation or
+  debt, chosen on the page), from the model's history.
 * :func:`EventLog`: integrations, investigations, triggers and events, by round.
 
 Charts are ECharts options (:mod:`stackgame.viz.charts`) that the browser draws: each
@@ -31,11 +33,13 @@ import solara
 from mesa.visualization.utils import update_counter
 
 from stackgame.environment.model import StackModel, to_seed
+from stackgame.environment.summary import money_flows
 from stackgame.viz.charts import line_chart, network_chart, stacked_share_chart
 from stackgame.viz.echarts import Chart
 from stackgame.viz.layout import (
     FINAL_DEMAND,
     INVESTIGATED,
+    MONEY_FLOW_KINDS,
     FirmView,
     FlowView,
     legend_entries,
@@ -295,6 +299,78 @@ def cash_option(
     )  # fmt: skip
 
 
+BUILDOUT_CHOICES = ("capex", "capacity", "utilisation", "debt")
+"""What the buildout chart can show by firm, each round (its select on the page)."""
+
+
+def history_rounds(model: StackModel, table: Series | None = None) -> np.ndarray:
+    """The page's round number of each recorded round: the other charts' x axis."""
+    n = len(model.history)
+    df = model_series(model) if table is None else table
+    rounds = np.asarray(df.get("round", []))
+    return rounds[-n:] if n and rounds.size >= n else np.arange(1, n + 1)
+
+
+def firm_buildout(model: StackModel) -> dict[str, np.ndarray]:
+    """Per round and firm (``[rounds, n_firms]``): capex, capacity, utilisation and debt.
+
+    Each operation counts for the firm that held it that round; utilisation is output over
+    the capacity in force (0 without capacity); debt is the history's where the finance
+    section records it, else the firms' debt now (without finance it never changes).
+    """
+    h = model.history
+    n, k = len(h), len(model.firms)
+    capex, capacity, used = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k))
+    for t, row in enumerate(h.op_rows):
+        firm = h.op_firm[t][: row["capex"].shape[0]]
+        capex[t] = np.bincount(firm, weights=row["capex"], minlength=k)
+        capacity[t] = np.bincount(firm, weights=row["capacity"], minlength=k)
+        used[t] = np.bincount(firm, weights=row["quantity"], minlength=k)
+    debt = np.tile(np.asarray(model.state.debt, dtype=float), (n, 1))
+    for t, frow in enumerate(h.firm_rows):
+        if "debt" in frow:
+            debt[t] = frow["debt"]
+    utilisation = np.divide(used, capacity, out=np.zeros_like(used), where=capacity > 1e-12)
+    return {"capex": capex, "capacity": capacity, "utilisation": utilisation, "debt": debt}
+
+
+def money_flows_option(
+    model: StackModel, table: Series | None = None, money: str = MONEY
+) -> dict[str, Any]:
+    """Money into the stack by kind, each round: final demand, investment, financing."""
+    flows = money_flows(model) if len(model.history) else []
+    kinds = list(MONEY_FLOW_KINDS)
+    return line_chart(
+        history_rounds(model, table),
+        {MONEY_FLOW_KINDS[k]: [r[k] for r in flows] for k in kinds},
+        title="Money flows by kind", ylabel=f"{money} per round", xlabel=x_label(model),
+        colours=palette(MONEY_FLOW_KINDS.values()),
+    )  # fmt: skip
+
+
+def buildout_option(
+    model: StackModel, metric: str = "capex", table: Series | None = None, money: str = MONEY
+) -> dict[str, Any]:
+    """One of :data:`BUILDOUT_CHOICES` by firm, each round, for the firms that have any."""
+    if metric not in BUILDOUT_CHOICES:
+        raise ValueError(f"metric: one of {', '.join(BUILDOUT_CHOICES)} (got {metric!r})")
+    values = firm_buildout(model)[metric]
+    shown = [i for i, _ in enumerate(model.firms) if values.size and np.any(values[:, i])]
+    colours = firm_colours(model)
+    title, ylabel = {
+        "capex": ("Capex by firm (capital goods bought)", f"{money} per round"),
+        "capacity": ("Capacity by firm (in force)", "units of output a round"),
+        "utilisation": ("Utilisation by firm (output / capacity)", "% of capacity"),
+        "debt": ("Debt by firm", money),
+    }[metric]
+    firms = model.firms
+    return line_chart(
+        history_rounds(model, table), {firms[i].label: values[:, i] for i in shown},
+        title=title, ylabel=ylabel, xlabel=x_label(model), percent=metric == "utilisation",
+        colours={firms[i].label: colours[firms[i].name] for i in shown},
+    )  # fmt: skip
+
+
 # -- Solara components -------------------------------------------------------------------
 
 
@@ -381,8 +457,13 @@ def StackNetwork(model: StackModel, counter: int | None = None) -> None:
 
 @solara.component
 def SeriesCharts(model: StackModel, counter: int | None = None) -> None:
-    """Value share, margins, HHI and cash: the DataCollector read once per round."""
+    """Value share, margins, HHI and cash; money flows by kind; the buildout by firm.
+
+    The first four read the DataCollector once per round, the last two the model's
+    history; the buildout chart's metric is chosen in a select above it.
+    """
     counter = _ticks(counter)
+    metric, set_metric = solara.use_state("capex")
     df = solara.use_memo(lambda: model_series(model), [model, counter])
     with solara.Columns([1, 1], gutters_dense=True):
         Chart(value_share_option(model, df), "value share by layer")
@@ -390,6 +471,14 @@ def SeriesCharts(model: StackModel, counter: int | None = None) -> None:
     with solara.Columns([1, 1], gutters_dense=True):
         Chart(concentration_option(model, df), "concentration by layer")
         Chart(cash_option(model, df), "cash by firm")
+    with solara.Columns([1, 1], gutters_dense=True):
+        Chart(money_flows_option(model, df), "money flows by kind")
+        with solara.Column(gap="0px"):
+            solara.Select(
+                label="Buildout by firm", value=metric, values=list(BUILDOUT_CHOICES),
+                on_value=set_metric,
+            )  # fmt: skip
+            Chart(buildout_option(model, metric, df), "buildout by firm", height=250)
 
 
 @solara.component

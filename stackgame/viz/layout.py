@@ -69,6 +69,17 @@ def palette(names: Iterable[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
 
 
+MONEY_FLOW_KINDS: dict[str, str] = {
+    "final_demand": "final demand",
+    "investment": "investment",
+    "financing": "financing",
+}
+"""The kinds of money flowing into the stack each round (the summary's ``money_flows``
+keys -> their names in the plots): consumers' spending, capital goods bought, and new
+debt and equity less repayments. One colour each (:func:`palette` of the names), in the
+PNG of ``stackgame run`` and on the page."""
+
+
 POSTURE_MARKERS: dict[str, str] = {"restrain": "o", "extract": "^", "mixed": "D", "none": "o"}
 """Node shape by this round's headline posture (the node's colour is the firm's)."""
 

@@ -18,6 +18,8 @@ CHARTS = (
     "margins by layer",
     "concentration by layer",
     "cash by firm",
+    "money flows by kind",
+    "buildout by firm",
 )
 TITLE = "stackgame: who wins the AI stack?"
 

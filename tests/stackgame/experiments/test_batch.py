@@ -351,3 +351,39 @@ def test_labels_and_report_options_do_not_change_the_runs(tmp_path):
     other = load_spec(write(tmp_path, relabelled, "b.toml"))
     assert other.digest() == base.digest()
     assert [t.run_id for t in other.tasks()] == [t.run_id for t in base.tasks()]
+
+
+BUILDOUT_METRICS = [
+    "investment",
+    "financing",
+    "failures",
+    "capex.firm.*",
+    "failed.firm.*",
+    "installed_capacity.layer.*",
+    "utilisation.firm.meta",
+    "debt.layer.cloud",
+    "backlog.firm.nvidia",
+]
+
+
+def test_the_buildout_quantities_are_metrics_a_spec_can_keep(tmp_path):
+    """docs/BATCH.md: investment, financing, failures and the per-firm and per-layer
+    buildout figures are metrics; a spec keeping them validates (a probe run) and runs."""
+    raw = {
+        "batch": {"name": "buildout", "seed": 5, "replicates": 1, "rounds": 3},
+        "parameters": {"demand.growth": [0.0, 0.05]},
+        "metrics": {"keep": BUILDOUT_METRICS},
+    }
+    s = parse_spec(raw, source="buildout.toml")  # check=True: every pattern must match
+    run_batch(s, tmp_path / "out", progress=False)
+    runs = pd.read_parquet(tmp_path / "out" / "runs")
+    assert len(runs) == 2 and (runs.status == "ok").all()
+    capex = [c for c in runs.columns if c.startswith("capex.firm.")]
+    assert "capex.firm.meta" in capex and "failed.firm.nvidia" in runs.columns
+    assert {"installed_capacity.layer.cloud", "utilisation.firm.meta"} <= set(runs.columns)
+    assert not any(c.startswith("value_share") for c in runs.columns)  # only what was kept
+    np.testing.assert_allclose(runs[capex].sum(axis=1), runs["investment"])
+    assert (runs["investment"] > 0).all()  # the clouds buy chips as capital goods
+    assert (runs["failures"] == 0).all() and (runs["financing"] >= 0).all()
+    with pytest.raises(SpecError, match="no metric matches 'capex.firm.nobody'"):
+        parse_spec({**raw, "metrics": {"keep": ["capex.firm.nobody"]}}, source="bad.toml")

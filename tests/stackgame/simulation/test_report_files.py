@@ -7,8 +7,10 @@ import pytest
 from stackgame.simulation import report
 from stackgame.simulation.simulate import simulate
 
-FILES = ["firms.csv", "firms.parquet", "layers.csv", "layers.parquet", "log.csv", "summary.json"]
-PLOTS = ["margins_by_layer.png", "stack_network.png", "value_share_by_layer.png"]
+FILES = ["firms.csv", "firms.parquet", "layers.csv", "layers.parquet", "log.csv", "summary.json",
+         "money_flows.csv", "money_flows.parquet"]  # fmt: skip
+PLOTS = ["margins_by_layer.png", "stack_network.png", "value_share_by_layer.png",
+         "money_flows_by_kind.png"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,12 @@ def test_tables_are_built_column_by_column_like_the_rows(result):
                          "operating_profit": result.firms["profit"][t, i],
                          "value": result.firms["value"][t, i], "cash": result.firms["cash"][t, i],
                          "posture": int(result.firms["posture"][t, i]),
-                         "markup": result.firms["markup"][t, i]})  # fmt: skip
+                         "markup": result.firms["markup"][t, i],
+                         "capex": result.firms["capex"][t, i],
+                         "capacity": result.firms["capacity"][t, i],
+                         "utilisation": result.firms["used"][t, i] / result.firms["capacity"][t, i]
+                         if result.firms["capacity"][t, i] > 1e-12 else 0.0,
+                         "debt": result.firms["debt"][t, i]})  # fmt: skip
     pd.testing.assert_frame_equal(frame, pd.DataFrame(rows))
     layers = result.per_round()
     assert list(layers.columns[:3]) == ["round", "layer", "value_share"]

@@ -92,3 +92,30 @@ def test_memory_stays_flat_over_300_runs(small: Scenario) -> None:
     objects_300, ids_300 = counts[300]
     assert ids_300 == ids_100 <= before + 1
     assert objects_300 - objects_100 < 200  # 200 more runs leave (almost) nothing behind
+
+
+def test_buildout_metrics_and_per_round_arrays() -> None:
+    r = simulate("ai-stack-2026", rounds=4, seed=3)
+    m = r.metrics()
+    s = r.summary
+    assert m["investment"] == pytest.approx(s["investment"]) and s["investment"] > 0
+    assert m["failures"] == 0.0
+    assert m["financing"] == pytest.approx(sum(x["financing"] for x in s["money_flows"]))
+    for f in s["firms"]:
+        for key in ("capex", "installed_capacity", "utilisation", "debt", "cash", "backlog"):
+            assert m[f"{key}.firm.{f['name']}"] == pytest.approx(f[key])
+        assert m[f"failed.firm.{f['name']}"] == 0.0
+    for row in s["layers"]:
+        for key, value in row["buildout"].items():
+            assert m[f"{key}.layer.{row['name']}"] == pytest.approx(value)
+    # the per-round arrays add up to the summary's totals
+    assert r.firms["capex"].sum() == pytest.approx(s["investment"])
+    assert r.layers["capex"].sum(axis=0) == pytest.approx(
+        [row["buildout"]["capex"] for row in s["layers"]]
+    )
+    assert r.rounds["investment"] == pytest.approx([x["investment"] for x in s["money_flows"]])
+    last = r.firms["used"][-1] / r.firms["capacity"][-1]
+    assert last == pytest.approx([f["utilisation"] for f in s["firms"]])
+    frame = r.per_round()
+    assert {"capex", "capacity", "utilisation"} <= set(frame.columns)
+    assert frame["capex"].sum() == pytest.approx(s["investment"])

@@ -131,7 +131,9 @@ def test_page_has_mesas_controls_and_one_select_per_seat(page):
         assert f"{resolve('ai-stack-2026').firm(seat).label} strategy" in labels
     assert html_texts(page, "stackgame-round") == ["Round 0"]
     assert set(charts(page)) == {"network", "value share by layer", "margins by layer",
-                                 "concentration by layer", "cash by firm"}  # fmt: skip
+                                 "concentration by layer", "cash by firm",
+                                 "money flows by kind", "buildout by firm"}  # fmt: skip
+    assert "Buildout by firm" in labels
 
 
 def test_no_page_tab_above_the_stack(page):

@@ -19,6 +19,7 @@ with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's ho
         PageModel,
         SeriesCharts,
         StackNetwork,
+        buildout_option,
         cash_option,
         concentration_option,
         firm_colours,
@@ -28,6 +29,7 @@ with warnings.catch_warnings():  # Mesa 3.3.1's ComponentsView trips Solara's ho
         legend_html,
         log_rows,
         margin_option,
+        money_flows_option,
         network_option,
         round_notes,
         value_share_line,
@@ -247,12 +249,15 @@ def test_stack_network_shows_the_round_the_error_and_the_network() -> None:
     rc.close()
 
 
-def test_series_charts_draw_four_charts_from_the_collector() -> None:
+def test_series_charts_draw_six_charts_from_the_collector_and_the_history() -> None:
     m = _tiny_model(2)
     rc = _render(SeriesCharts(m, counter=2))
     options = {w.widget.attributes["data-chart"]: w.widget.option for w in rc.find(EchartsChart)}
     assert set(options) == {"value share by layer", "margins by layer",
-                            "concentration by layer", "cash by firm"}  # fmt: skip
+                            "concentration by layer", "cash by firm",
+                            "money flows by kind", "buildout by firm"}  # fmt: skip
+    assert options["money flows by kind"] == money_flows_option(m)
+    assert options["buildout by firm"] == buildout_option(m, "capex")
     assert options["cash by firm"] == cash_option(m)
     assert options["value share by layer"]["xAxis"]["data"] == [1, 2]
     rc.close()
@@ -269,3 +274,37 @@ def test_event_log_lists_rows_or_says_nothing_yet() -> None:
         w.widget.unsafe_innerHTML or "")]  # fmt: skip
     assert "<td>0</td><td>event</td><td></td><td>a &lt;shock&gt;</td>" in tables[0]
     rc.close()
+
+
+def test_money_flows_and_the_buildout_by_firm_of_a_building_stack() -> None:
+    m = PageModel(seed=0)
+    assert [x["data"] for x in money_flows_option(m)["series"]] == [[], [], []]
+    for _ in range(3):
+        m.step()
+    option = money_flows_option(m)
+    series = {x["name"]: x["data"] for x in option["series"]}
+    assert list(series) == ["final demand", "investment", "financing"]
+    assert option["xAxis"]["data"] == [1, 2, 3] == concentration_option(m)["xAxis"]["data"]
+    capex = m.history.ops_matrix("capex").sum(axis=1)
+    assert series["investment"] == pytest.approx(capex, rel=1e-3) and capex.min() > 0
+    assert series["final demand"] == pytest.approx(m.history.rounds_vector("final_spend"), rel=1e-3)
+    assert option["yAxis"]["name"] == "$ bn per round"
+    built = buildout_option(m, "capex")
+    names = {x["name"] for x in built["series"]}
+    assert "Microsoft" in names and "Nvidia" not in names  # only the firms that invested
+    meta = next(x["data"] for x in built["series"] if x["name"] == "Meta")
+    firm = next(f for f in m.summary()["firms"] if f["name"] == "meta")
+    assert sum(meta) == pytest.approx(firm["capex"], rel=1e-3)
+    used = buildout_option(m, "utilisation")
+    assert used["yAxis"]["axisLabel"]["formatter"] == "{value}%"
+    assert all(0 <= v <= 100 for x in used["series"] for v in x["data"])
+    # ai-stack-2026 finances its buildout: the firms that borrowed, and only those
+    debt = buildout_option(m, "debt")["series"]
+    borrowed = {f["label"] for f in m.summary()["firms"] if f["debt"] > 0}
+    assert {x["name"] for x in debt} <= borrowed | {
+        x["name"] for x in debt if any(v > 0 for v in x["data"])
+    }
+    assert all(v >= 0 for x in debt for v in x["data"])
+    assert buildout_option(m, "capacity")["series"]
+    with pytest.raises(ValueError, match="metric: one of capex"):
+        buildout_option(m, "profit")
