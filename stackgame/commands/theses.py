@@ -9,21 +9,27 @@ from stackgame.commands.arguments import add_seed, check_output_folder, parse_pa
 
 EPILOG = """\
 examples:
-  stackgame theses                               # 11 variants x 5 seeds, built-in rounds
+  stackgame theses                               # 16 variants x 5 seeds, built-in rounds
   stackgame theses --seeds 20 --processes 2      # tighter counts
   stackgame theses --json > theses.json
   stackgame theses --variants baseline,nvidia_value_pricing,upstream_extracts
+  stackgame theses --variants baseline,demand_bust,bust_contracts,bust_no_contracts
   stackgame theses --set regulator.base_rate=0.5 --rounds 40
 
 Each of the five theses at the end of STACK_FACTS.md is split into claims, each a
 predicate on a run's results (e.g. 1a: models-layer operating margin > chips-layer
 operating margin; 2a: Nvidia's value share is the largest of any firm). Within-claims are
-evaluated in every variant; contrasts (1b, 1c, 3a, 3b, 5b) compare a variant with its
-reference on the same seed. Variants: baseline, each trigger on and all three,
-upstream_extracts, regulator_low/high, demand_boom/bust, no_integration. For each claim
-and condition: holds in k of n seeds, the statistic's mean and 95% CI, a verdict. Files:
-theses.csv, theses.json, theses.png, manifest.json and runs/ (resumable) under
-runs/out/theses/<scenario>-seed<K>/ or --out.
+evaluated in every variant; contrasts (1b, 1c, 2c, 3a, 3c-3h, 5b) compare a variant with
+its reference on the same seed. The buildout's claims: who loses money in the bust
+(3f, 3h), whether take-or-pay backlog protects a seller (3g), who carries a new chip
+generation (2c), whether early supply contracts set later prices (3c, 3d), whether chips
+revenue follows investment (3e) and whether the buildout is paid from what flows down
+(4c). Claims that held by construction were dropped (old 3b and 4b). Variants: baseline,
+each trigger on and all three, upstream_extracts, regulator_low/high, demand_boom/bust,
+no_integration, no_new_generation, lab_secures_supply/lab_restrains,
+bust_contracts/bust_no_contracts. For each claim and condition: holds in k of n seeds,
+the statistic's mean and 95% CI, a verdict. Files: theses.csv, theses.json, theses.png,
+manifest.json and runs/ (resumable) under runs/out/theses/<scenario>-seed<K>/ or --out.
 """
 
 

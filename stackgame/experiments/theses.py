@@ -20,7 +20,32 @@ The variants (:func:`variants`) change one thing at a time from the scenario as 
 (the built-in ``ai-stack-2026`` has every trigger off): each regime-change trigger of
 ``000_e3319be9a08c4b37.txt`` on (and all three at once), upstream extracting (Nvidia and
 TSMC on ``always_extract``), the regulator's stance low or high, a demand boom or the bust
-of ``002_1456f2d9411f9331.txt``, and integration forbidden.
+of ``002_1456f2d9411f9331.txt``, integration forbidden; and, for the buildout
+(``docs/MODEL.md`` 15, 17), the new hardware generation switched off, a lab
+(:data:`SUPPLY_LAB`) that secures supply early against the same lab restraining without
+contracts, and the bust with take-or-pay supply contracts against the bust without any.
+
+Claims that hold by construction are not claims. Every claim was checked for it; two
+were dropped (their codes are retired, not reused):
+
+* old 3b, "TSMC long-term agreements raise the later foundry price": the trigger's
+  ``set`` table raises TSMC's restraint markup from 1.0 to 1.5 and the statistic read the
+  price that markup sets, so it echoed the scenario's parameter; and the trigger is not a
+  contract. Replaced by 3c and 3d, which test early contracts themselves
+  (``secures_supply_early``) against the same lab without them.
+* old 4b, "apps revenue = final spend and revenue falls down the stack": the first half is
+  an identity of the model (the top layer's revenue *is* final spend, section 7.3), the
+  second was nearly one in a flow market (a layer's revenue is its inputs plus its value
+  added). Replaced by 4c, "the buildout is paid from what flows down": cumulative
+  investment within the cloud layer's cumulative revenue, which fails when the clouds
+  build ahead of the money coming down.
+
+The rest can fail in the model and are kept: margins, shares and HHI depend on the
+strategies, the parameters and the demand draws (1a, 2a, 2b, 4a, 5a), and each contrast
+compares two runs whose difference has no sign fixed by construction (1b, 1c, 3a, 5b).
+The new-generation write-down is charged to the layer above the chips by construction,
+so 2c does not test *where* it is charged but who ends up poorer once prices, investment
+and the lower book value after it have played out.
 """
 
 from __future__ import annotations
@@ -53,12 +78,77 @@ class Variant:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
+def event_rounds(rounds: int, scenario: Any = None) -> dict[str, int]:
+    """The rounds the windows of the buildout claims start: ``bust`` and ``generation``.
+
+    ``bust``: the demand bust's round, moved to ``rounds // 2`` when scheduled at or after
+    the last round (as :func:`variants` moves it); ``generation``: the new hardware
+    generation's round as scheduled (it is on in the scenario as given, so it is not
+    moved). An event the scenario lacks has no window.
+    """
+    out: dict[str, int] = {}
+    bust = _event_round(scenario, "demand_bust")
+    if bust is not None:
+        out["bust"] = bust if bust < rounds else max(1, rounds // 2)
+    generation = _event_round(scenario, "new_generation")
+    if generation is not None:
+        out["generation"] = generation
+    return out
+
+
+GENERATION_WINDOW = 4
+"""Rounds after a new hardware generation the write-down claim (2c) looks at: a year."""
+
+SUPPLY_LAB = "anthropic"
+"""The lab of the early-supply contrast (3c, 3d): ``002_1456f2d9411f9331.txt``, "the labs
+that secured supply in 2025 will determine inference pricing"."""
+
+CONTRACTED = (("aws", "anthropic"), ("microsoft", "openai"))
+"""(seller, buyer) of the cloud supply contracts of the ``bust_contracts`` variant: AWS's
+Anthropic deal of over $100B in its backlog (``000_e3319be9a08c4b37.txt``) and Azure's
+OpenAI capacity."""
+
+
+def bust_contracts(rounds: int, scenario: Any = None) -> list[dict[str, Any]]:
+    """The scenario's contracts plus take-or-pay cloud contracts that outlast the run.
+
+    One contract per :data:`CONTRACTED` pair: from round 0 until after the last round (so
+    the seller still has a backlog at the end), half the seller's cloud capacity at the
+    start, indexed at the market price (no premium: only the take-or-pay obligation
+    differs from the spot market), take-or-pay 1. Pass the resolved ``scenario`` to keep
+    its own contracts and size the new ones (without it: one unit a round).
+    """
+    own: list[dict[str, Any]] = []
+    capacity: dict[str, float] = {}
+    if scenario is not None:
+        own = [c.model_dump(mode="json") for c in scenario.contracts]
+        for firm in scenario.firms:
+            cloud = firm.ops.get("cloud")
+            if cloud is not None:
+                capacity[firm.name] = float(cloud.capacity)
+    added = [
+        {
+            "name": f"bust-{buyer}-{seller}-cloud",
+            "buyer": buyer,
+            "seller": seller,
+            "layer": "cloud",
+            "quantity": 0.5 * capacity.get(seller, 2.0),
+            "start": 0,
+            "duration": rounds + 4,
+            "take_or_pay": 1.0,
+        }
+        for seller, buyer in CONTRACTED
+    ]
+    return own + added
+
+
 def variants(rounds: int, scenario: Any = None) -> list[Variant]:
     """The variants that matter for the theses, for runs of ``rounds`` rounds.
 
     A trigger or the demand bust scheduled at or after the last round is moved to round
     ``rounds // 2`` so that it fires inside the run (and its effect can be seen). Pass the
-    resolved ``scenario`` to read the scheduled rounds (else they are left as they are).
+    resolved ``scenario`` to read the scheduled rounds (else they are left as they are)
+    and to keep its own contracts in ``bust_contracts``.
     """
     half = max(1, rounds // 2)
 
@@ -70,6 +160,7 @@ def variants(rounds: int, scenario: Any = None) -> list[Variant]:
         return out
 
     every = {k: v for name in TRIGGER_EVENTS for k, v in at(name).items()}
+    lab = f"firms.{SUPPLY_LAB}"
     return [
         Variant("baseline", "the scenario as given (built-in: every trigger off)"),
         Variant(
@@ -102,6 +193,36 @@ def variants(rounds: int, scenario: Any = None) -> list[Variant]:
             at("demand_bust"),
         ),
         Variant("no_integration", "integration moves not honoured", {"allow_integration": False}),
+        Variant(
+            "no_new_generation",
+            "no new hardware generation (no write-down of the clouds' chips)",
+            {"events.new_generation.enabled": False},
+        ),
+        Variant(
+            "lab_secures_supply",
+            f"{SUPPLY_LAB} secures supply early: fixed-price take-or-pay contracts with its "
+            "clouds in round 1, for the rest of the run, then restrains",
+            {
+                f"{lab}.strategy": "secures_supply_early",
+                f"{lab}.strategy_params": {"duration": rounds},
+            },
+        ),
+        Variant(
+            "lab_restrains",
+            f"{SUPPLY_LAB} restrains, without contracts (the reference of lab_secures_supply)",
+            {f"{lab}.strategy": "always_restrain"},
+        ),
+        Variant(
+            "bust_contracts",
+            "the bust, with take-or-pay cloud contracts (AWS-Anthropic, Microsoft-OpenAI) "
+            "signed before it",
+            {**at("demand_bust"), "contracts": bust_contracts(rounds, scenario)},
+        ),
+        Variant(
+            "bust_no_contracts",
+            "the bust, with every supply contract removed",
+            {**at("demand_bust"), "contracts": []},
+        ),
     ]
 
 
@@ -117,24 +238,70 @@ def _event_round(scenario: Any, name: str) -> int | None:
 # -- per-run metrics -------------------------------------------------------------------------
 
 
-def run_metrics(result: Any) -> dict[str, float]:
+def run_metrics(result: Any, windows: Mapping[str, int] | None = None) -> dict[str, float]:
     """Flat metrics of a run: :meth:`RunResult.metrics` plus per-round extras.
 
     Extras: ``hhi.layer.<l>.first`` and ``.last`` (quantity HHI in the first and last
     round), ``price.layer.<l>.late`` (revenue over quantity, averaged over the second half
-    of the run) and ``revenue.layer.<l>`` (cumulative).
+    of the run), ``revenue.layer.<l>`` (cumulative), ``investment`` (cumulative capex),
+    and per firm ``gross_margin.firm.<f>.late`` (second half), ``backlog.firm.<f>`` (at
+    the end) and ``failed.firm.<f>`` (1 if it failed).
+
+    ``windows`` maps a tag (``bust``, ``generation``) to the round its event takes effect;
+    for each whose round is inside the run, per-round means over the rounds before it and
+    from it on (``generation``: :data:`GENERATION_WINDOW` rounds from it):
+    ``operating_profit.layer.<l>.<when>_<tag>``, ``revenue.layer.<l>.<when>_<tag>``,
+    ``profit.firm.<f>.<when>_<tag>``, ``revenue.firm.<f>.<when>_<tag>``,
+    ``final_spend.<when>_<tag>``, ``investment.<when>_<tag>`` with ``<when>`` ``before``
+    or ``after``; and ``failed.firm.<f>.after_<tag>`` (1 if it failed from that round on).
     """
     out = dict(result.metrics())
     hhi = np.asarray(result.layers["hhi"], dtype=float)
     rev = np.asarray(result.layers["revenue"], dtype=float)
     qty = np.asarray(result.layers["quantity"], dtype=float)
+    oper = np.asarray(result.layers["operating_profit"], dtype=float)
     price = np.divide(rev, qty, out=np.zeros_like(rev), where=qty > 1e-12)
-    half = rev.shape[0] // 2
+    n = rev.shape[0]
+    half = n // 2
     for k, name in enumerate(result.layer_names):
         out[f"hhi.layer.{name}.first"] = float(hhi[0, k])
         out[f"hhi.layer.{name}.last"] = float(hhi[-1, k])
         out[f"price.layer.{name}.late"] = float(price[half:, k].mean())
         out[f"revenue.layer.{name}"] = float(rev[:, k].sum())
+    summary = result.summary
+    flows = summary.get("money_flows", [])
+    spend = np.asarray(result.rounds["final_spend"], dtype=float)
+    invest = np.array([float(r["investment"]) for r in flows]) if flows else np.zeros(n)
+    out["investment"] = float(summary.get("investment", 0.0))
+    frev = np.asarray(result.firms["revenue"], dtype=float)
+    fgross = np.asarray(result.firms["gross_profit"], dtype=float)
+    fprofit = np.asarray(result.firms["profit"], dtype=float)
+    failed_at = {f["name"]: f.get("failed") for f in summary["firms"]}
+    for i, name in enumerate(result.firm_names):
+        late = frev[half:, i].sum()
+        if late > 1e-12:
+            out[f"gross_margin.firm.{name}.late"] = float(fgross[half:, i].sum() / late)
+        out[f"failed.firm.{name}"] = 0.0 if failed_at.get(name) is None else 1.0
+    for row in summary["firms"]:
+        out[f"backlog.firm.{row['name']}"] = float(row.get("backlog", 0.0))
+    for tag, start in (windows or {}).items():
+        if not 0 < start < n:
+            continue
+        stop = min(n, start + GENERATION_WINDOW) if tag == "generation" else n
+        spans = {"before": slice(0, start), "after": slice(start, stop)}
+        for when, span in spans.items():
+            key = f"{when}_{tag}"
+            for k, name in enumerate(result.layer_names):
+                out[f"operating_profit.layer.{name}.{key}"] = float(oper[span, k].mean())
+                out[f"revenue.layer.{name}.{key}"] = float(rev[span, k].mean())
+            for i, name in enumerate(result.firm_names):
+                out[f"profit.firm.{name}.{key}"] = float(fprofit[span, i].mean())
+                out[f"revenue.firm.{name}.{key}"] = float(frev[span, i].mean())
+            out[f"final_spend.{key}"] = float(spend[span].mean())
+            out[f"investment.{key}"] = float(invest[span].mean())
+        for name in result.firm_names:
+            at = failed_at.get(name)
+            out[f"failed.firm.{name}.after_{tag}"] = 0.0 if at is None or at < start else 1.0
     return out
 
 
@@ -146,7 +313,7 @@ def thesis_task(task: Any) -> dict[str, float]:
     result = simulate(
         p["scenario"], rounds=p["rounds"], seed=int(task.seed), overrides=dict(p["overrides"])
     )
-    return run_metrics(result)
+    return run_metrics(result, p.get("windows"))
 
 
 # -- the predicates ----------------------------------------------------------------------------
@@ -192,30 +359,9 @@ def infrastructure_durable(treated: Metrics, reference: Metrics) -> float:
     return _layer_share(treated, "foundry", "chips") - _layer_share(reference, "foundry", "chips")
 
 
-def contracts_set_prices(treated: Metrics, reference: Metrics) -> float:
-    """Thesis 3b: relative rise of the late foundry price with the long-term agreements."""
-    ref = reference["price.layer.foundry.late"]
-    return (treated["price.layer.foundry.late"] - ref) / ref if ref > 0 else float("nan")
-
-
 def models_consolidate(m: Metrics) -> float:
     """Thesis 4a: models-layer HHI in the last round minus in the first (holds if > 0)."""
     return m["hhi.layer.models.last"] - m["hhi.layer.models.first"]
-
-
-def money_flows_down(m: Metrics) -> float:
-    """Thesis 4b: money enters at the top (apps) and flows down the stack.
-
-    Holds (returns 1) when the apps layer's revenue equals final spend (relative error
-    below 1e-6: every dollar enters at the top) and cumulative revenue does not increase
-    going down the stack (foundry <= chips <= cloud <= models <= apps); returns -1 when
-    either fails.
-    """
-    order = ("foundry", "chips", "cloud", "models", "apps")
-    revenue = [m[f"revenue.layer.{name}"] for name in order]
-    top = abs(revenue[-1] - m["final_spend"]) <= 1e-6 * max(1.0, abs(m["final_spend"]))
-    down = all(a <= b * (1 + 1e-9) for a, b in zip(revenue, revenue[1:], strict=False))
-    return 1.0 if top and down else -1.0
 
 
 def _most_integrated(m: Metrics) -> tuple[list[str], list[str]]:
@@ -246,6 +392,139 @@ def integration_pays(treated: Metrics, reference: Metrics) -> float:
         return max(m[f"value_share.firm.{f}"] for f in _most_integrated(m)[0])
 
     return best(treated) - best(reference)
+
+
+def _layers(m: Metrics) -> list[str]:
+    return sorted(k[len("value_share.layer.") :] for k in m if k.startswith("value_share.layer."))
+
+
+def _loss(treated: Metrics, reference: Metrics, layer: str, tag: str) -> float:
+    """Operating profit a layer loses per dollar of its reference revenue, after ``tag``."""
+    key = f"layer.{layer}.after_{tag}"
+    revenue = reference[f"revenue.{key}"]
+    if not revenue > 1e-12:
+        return float("nan")
+    return (reference[f"operating_profit.{key}"] - treated[f"operating_profit.{key}"]) / revenue
+
+
+def generation_hits_buyer(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 2c: who carries a new hardware generation: the cloud layer, not the chips.
+
+    With the generation (treated) against without it (reference), the operating profit
+    each layer loses in the :data:`GENERATION_WINDOW` rounds from the event on, per dollar
+    of its reference revenue: cloud's loss minus chips' (holds if > 0: the buyer of the
+    capital goods ends up poorer than the maker; ``001_098523a2e050d583.txt``, "who gets
+    paid when the chips start aging").
+    """
+    return _loss(treated, reference, "cloud", "generation") - _loss(
+        treated, reference, "chips", "generation"
+    )
+
+
+def supply_secured_margin(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 3c: the lab that secured supply early earns a higher later gross margin.
+
+    :data:`SUPPLY_LAB`'s gross margin over the second half of the run, securing supply
+    early minus restraining without contracts (same posture, so the difference is what it
+    pays for its inputs; holds if > 0).
+    """
+    key = f"gross_margin.firm.{SUPPLY_LAB}.late"
+    return treated[key] - reference[key]
+
+
+def supply_secured_price(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 3d: early supply contracts lower the later inference (models-layer) price.
+
+    Relative fall of the models layer's price over the second half of the run, a lab
+    securing supply early against it restraining without contracts (holds if > 0).
+    """
+    ref = reference["price.layer.models.late"]
+    if not ref > 1e-12:
+        return float("nan")
+    return (ref - treated["price.layer.models.late"]) / ref
+
+
+def chips_follow_investment(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 3e: in the bust, chips revenue falls more than final spend (the buildout).
+
+    From the bust on, bust (treated) against no bust (reference): final spend's ratio
+    minus the chips layer's revenue ratio (holds if > 0: chip makers are paid by the
+    clouds' investment, which falls harder than the demand it serves).
+    """
+    spend = reference["final_spend.after_bust"]
+    chips = reference["revenue.layer.chips.after_bust"]
+    if not (spend > 1e-12 and chips > 1e-12):
+        return float("nan")
+    return (
+        treated["final_spend.after_bust"] / spend
+        - treated["revenue.layer.chips.after_bust"] / chips
+    )
+
+
+def bust_hits_cloud(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 3f: who loses money in the bust: the cloud layer loses the most.
+
+    From the bust on, each layer's lost operating profit per dollar of its reference
+    revenue (:func:`_loss`): cloud's minus the largest other layer's (holds if > 0: the
+    holders of the idle capacity lose most; if not, the statistic says by how much the
+    worst-hit other layer lost more).
+    """
+    losses = {name: _loss(treated, reference, name, "bust") for name in _layers(treated)}
+    cloud = losses.pop("cloud") if "cloud" in losses else _loss(treated, reference, "cloud", "bust")
+    rest = [x for x in losses.values() if not math.isnan(x)]
+    if not rest:
+        return float("nan")
+    return cloud - max(rest)
+
+
+def _drop(m: Metrics, firm: str) -> float:
+    """A firm's fall in operating profit a round, before the bust minus after it."""
+    return m[f"profit.firm.{firm}.before_bust"] - m[f"profit.firm.{firm}.after_bust"]
+
+
+def contracts_protect(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 3g: a seller with take-or-pay backlog loses less in the bust.
+
+    The sellers are the firms with a backlog at the end of the treated run (the bust
+    with contracts). Their summed fall in operating profit a round from before the bust
+    to after it, without contracts minus with them, over their summed revenue a round
+    before the bust without contracts (holds if > 0; ``nan`` when no firm has a backlog).
+    """
+    sellers = [f for f in _firms(treated) if treated.get(f"backlog.firm.{f}", 0.0) > 1e-9]
+    revenue = sum(reference[f"revenue.firm.{f}.before_bust"] for f in sellers)
+    if not sellers or not revenue > 1e-12:
+        return float("nan")
+    return sum(_drop(reference, f) - _drop(treated, f) for f in sellers) / revenue
+
+
+def _casualties(m: Metrics) -> int:
+    return sum(
+        1
+        for f in _firms(m)
+        if m[f"failed.firm.{f}.after_bust"] > 0 or m[f"profit.firm.{f}.after_bust"] < 0
+    )
+
+
+def bust_casualties(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 3h: the bust has casualties.
+
+    Firms that fail from the bust on or make an operating loss a round after it, with the
+    bust minus without (holds if > 0).
+    """
+    return float(_casualties(treated) - _casualties(reference))
+
+
+def buildout_paid_from_below(m: Metrics) -> float:
+    """Thesis 4c: the buildout is paid from the money flowing down the stack.
+
+    ``(revenue(cloud) - investment) / revenue(cloud)``, cumulative: holds if > 0, when the
+    capital goods the clouds bought cost less than what flowed down to them; fails when
+    they built ahead of it (cash, and with finance, debt). ``nan`` without investment.
+    """
+    cloud = m["revenue.layer.cloud"]
+    if not m["investment"] > 1e-12 or not cloud > 1e-12:
+        return float("nan")
+    return (cloud - m["investment"]) / cloud
 
 
 # -- the theses ------------------------------------------------------------------------------------
@@ -319,17 +598,27 @@ THESES: tuple[Thesis, ...] = (
     ),
     Thesis(
         2,
-        "Nvidia captures the rent; clouds and neoclouds are squeezed in the middle.",
+        "Nvidia captures the rent; clouds and neoclouds are squeezed in the middle; value "
+        "accrues to who manages dependency and depreciation.",
         "001_098523a2e050d583.txt",
         (
             Claim("2a", "Nvidia's value share is the largest of any firm", nvidia_captures_rent),
             Claim("2b", "cloud-layer operating margin < both chips' and models'", cloud_squeezed),
+            Claim(
+                "2c",
+                "a new chip generation costs the cloud layer more than the chips layer "
+                "(profit lost per $ of revenue, the year after it)",
+                generation_hits_buyer,
+                "no_new_generation",
+                ("baseline",),
+            ),
         ),
     ),
     Thesis(
         3,
         "Infrastructure (memory, silicon) is the durable margin layer; early supply "
-        "contracts set later prices.",
+        "contracts set later prices; the buildout overshoots demand, yet contracts lock "
+        "obligations in.",
         "002_1456f2d9411f9331.txt",
         (
             Claim(
@@ -340,11 +629,46 @@ THESES: tuple[Thesis, ...] = (
                 ("demand_bust",),
             ),
             Claim(
-                "3b",
-                "TSMC long-term agreements raise the later foundry price",
-                contracts_set_prices,
+                "3c",
+                "a lab that secures supply early earns a higher later gross margin",
+                supply_secured_margin,
+                "lab_restrains",
+                ("lab_secures_supply",),
+            ),
+            Claim(
+                "3d",
+                "a lab's early supply contracts lower the later models-layer price",
+                supply_secured_price,
+                "lab_restrains",
+                ("lab_secures_supply",),
+            ),
+            Claim(
+                "3e",
+                "in a bust chips revenue falls more than final spend (paid by investment)",
+                chips_follow_investment,
                 "baseline",
-                ("tsmc_long_term_agreements", "all_triggers"),
+                ("demand_bust",),
+            ),
+            Claim(
+                "3f",
+                "in a bust the cloud layer loses the most profit per $ of revenue",
+                bust_hits_cloud,
+                "baseline",
+                ("demand_bust",),
+            ),
+            Claim(
+                "3g",
+                "in a bust a seller with take-or-pay backlog loses less than without it",
+                contracts_protect,
+                "bust_no_contracts",
+                ("bust_contracts",),
+            ),
+            Claim(
+                "3h",
+                "a bust has casualties: more firms fail or run at a loss after it",
+                bust_casualties,
+                "baseline",
+                ("demand_bust",),
             ),
         ),
     ),
@@ -359,9 +683,9 @@ THESES: tuple[Thesis, ...] = (
                 models_consolidate,
             ),
             Claim(
-                "4b",
-                "apps revenue = final spend and revenue falls down the stack",
-                money_flows_down,
+                "4c",
+                "the buildout is paid from what flows down: investment <= cloud revenue",
+                buildout_paid_from_below,
             ),
         ),
     ),
@@ -534,8 +858,9 @@ def run_theses(
     -------
     dict
         ``scenario``, ``scenario_hash``, ``seed``, ``seeds``, ``rounds``, ``variants``
-        (name, description, overrides), ``skipped``, ``table`` (see :func:`evaluate`),
-        ``conclusions`` (see :func:`conclusions`).
+        (name, description, overrides), ``skipped``, ``windows`` (the rounds the bust and
+        the new generation take effect, see :func:`event_rounds`), ``table`` (see
+        :func:`evaluate`), ``conclusions`` (see :func:`conclusions`).
     """
     from stackgame.environment.scenario import ScenarioError, apply_overrides, resolve
     from stackgame.errors import UserError
@@ -564,7 +889,8 @@ def run_theses(
         except ScenarioError as err:
             skipped.append({"variant": v.name, "reason": str(err)})
     seeds = seeds_for(seed, n_seeds)
-    rows = _run(scenario, n_rounds, base, runnable, seeds, processes, store_dir, progress)
+    windows = event_rounds(n_rounds, resolved)
+    rows = _run(scenario, n_rounds, base, runnable, seeds, processes, store_dir, progress, windows)
     names = [v.name for v in runnable]
     table = evaluate(rows, names, seeds)
     return {
@@ -579,6 +905,7 @@ def run_theses(
             for v in runnable
         ],
         "skipped": skipped,
+        "windows": windows,
         "table": table,
         "conclusions": conclusions(table),
     }
@@ -593,6 +920,7 @@ def _run(
     processes: int,
     store_dir: str | Path | None,
     progress: bool,
+    windows: Mapping[str, int] | None = None,
 ) -> dict[tuple[str, int], Metrics]:
     import hashlib
     import json
@@ -601,7 +929,9 @@ def _run(
     from stackgame.experiments import executor
 
     digest = hashlib.sha256(
-        json.dumps([scenario, rounds, dict(base)], sort_keys=True, default=str).encode()
+        json.dumps(
+            [scenario, rounds, dict(base), dict(windows or {})], sort_keys=True, default=str
+        ).encode()
     ).hexdigest()[:10]
     tasks = []
     index: dict[str, tuple[str, int]] = {}
@@ -613,6 +943,7 @@ def _run(
                 "scenario": str(scenario),
                 "rounds": rounds,
                 "overrides": {**dict(base), **dict(v.overrides)},
+                "windows": dict(windows or {}),
             }
             tasks.append(executor.Task(run_id, s, params))
     with tempfile.TemporaryDirectory(prefix="stackgame-theses-") as tmp:
@@ -643,6 +974,7 @@ def _run(
         "scenario",
         "rounds",
         "overrides",
+        "windows",
     }
     out: dict[tuple[str, int], Metrics] = {}
     for record in frame.to_dict("records"):

@@ -25,6 +25,13 @@ def test_theses_command_json_is_identical_for_the_same_seed(tmp_path, capsys):
     assert capsys.readouterr().out == first
     report = json.loads(first)
     assert report["rounds"] == 4
+    # The bust (moved to round 2) has a window; the generation (round 8) is past the end.
+    assert report["windows"] == {"bust": 2, "generation": 8}
+    codes = {r["claim"] for r in report["table"]}
+    assert {"2c", "3c", "3g", "4c"} <= codes and not codes & {"3b", "4b"}
+    # 4c is a within claim: evaluated in both variants run; 2c's variants did not run.
+    assert all(r["seeds"] == 2 for r in report["table"] if r["claim"] == "4c")
+    assert all(r["verdict"] == "n/a" for r in report["table"] if r["claim"] == "2c")
     for name in ("theses.csv", "theses.json", "theses.png", "manifest.json"):
         assert (tmp_path / "a" / name).exists()
     assert "claim" in (tmp_path / "a" / "theses.csv").read_text().splitlines()[0]
