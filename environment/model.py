@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -253,7 +254,7 @@ class _RoundShared:
     their state when the round was observed, however late the observation is read.
     """
 
-    __slots__ = ("_by_depth", "fields", "markups", "postures", "round")
+    __slots__ = ("_by_depth", "_margins", "fields", "firm_margin", "markups", "postures", "round")
 
     def __init__(
         self,
@@ -261,12 +262,15 @@ class _RoundShared:
         postures: dict[str, list[Posture]],
         markups: dict[str, list[float]],
         fields: dict[str, Any],
+        firm_margin: dict[str, float],
     ) -> None:
         self.round = round_
         self.postures = postures
         self.markups = markups
         self.fields = fields
+        self.firm_margin = firm_margin
         self._by_depth: dict[int | None, dict[str, Any]] = {}
+        self._margins: dict[tuple[str, ...], ReadOnlyDict] = {}
 
     def common(self, depth: int | None) -> dict[str, Any]:
         """The shared fields, with every firm's past postures and markups (as views).
@@ -280,6 +284,19 @@ class _RoundShared:
             common["counterpart_markups"] = HistoryMap(self.markups, self.round, depth)
         return common
 
+    def supplier_margins(self, suppliers: tuple[str, ...]) -> ReadOnlyDict:
+        """Last round's operating margin of each of ``suppliers`` (0 for one not seen).
+
+        One read-only mapping per supplier list and round, shared by every observation
+        with that list (the firms of a layer share their suppliers; 200 firms, ~25 lists).
+        """
+        margins = self._margins.get(suppliers)
+        if margins is None:
+            get = self.firm_margin.get
+            margins = ReadOnlyDict(zip(suppliers, map(get, suppliers, repeat(0.0)), strict=True))
+            self._margins[suppliers] = margins
+        return margins
+
 
 def _observation_fields(
     template: dict[str, Any],
@@ -287,7 +304,6 @@ def _observation_fields(
     history: tuple[list[Any], ...],
     depth: int | None,
     suppliers: tuple[str, ...],
-    firm_margin: dict[str, float],
     capped: list[bool] | None,
     ops: list[int],
     pairs: tuple[tuple[str, int], ...],
@@ -313,7 +329,7 @@ def _observation_fields(
     fields["own_margins"] = HistoryView(history[2], stop, start)
     fields["own_markups"] = HistoryView(history[3], stop, start)
     fields["counterpart_history"] = HistoryView(history[4], stop, start)
-    fields["supplier_margins"] = ReadOnlyDict({s: firm_margin.get(s, 0.0) for s in suppliers})
+    fields["supplier_margins"] = shared.supplier_margins(suppliers)
     fields["under_investigation"] = capped is not None and any([capped[o] for o in ops])
     if seen:
         fields["utilisation"] = ReadOnlyDict({layer: util[o] for layer, o in pairs})
@@ -493,6 +509,7 @@ class StackModel(mesa.Model):
                 "triggers": frozenset(self.events.triggers),
                 "demand_growth": float(st.demand_growth),
             },
+            memory.firm_margin,
         )
         seen = self.round > 0  # no market data before the first round
         util = memory.utilisation.tolist()
@@ -502,7 +519,6 @@ class StackModel(mesa.Model):
         capped = (st.cap_until > self.round).tolist()
         if not any(capped):
             capped = None
-        fm = memory.firm_margin
         deferred = Observation.deferred
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds
@@ -511,7 +527,7 @@ class StackModel(mesa.Model):
                 continue
             obs[f.index] = deferred(
                 _observation_fields, template, shared, f.history, f.memory_depth, suppliers,
-                fm, capped, ops, pairs, util, price, unit, seen, need,
+                capped, ops, pairs, util, price, unit, seen, need,
             )  # fmt: skip
         return obs
 

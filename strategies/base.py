@@ -343,7 +343,7 @@ class HistoryMap(Mapping[str, HistoryView]):
         Show only the last ``depth`` of those (``None``: all).
     """
 
-    __slots__ = ("_depth", "_histories", "_stop")
+    __slots__ = ("_depth", "_histories", "_last", "_stop")
 
     def __init__(
         self, histories: Mapping[str, Sequence[Any]], stop: int, depth: int | None = None
@@ -351,6 +351,7 @@ class HistoryMap(Mapping[str, HistoryView]):
         self._histories = histories
         self._stop = stop
         self._depth = depth
+        self._last: dict[tuple[str, ...], list[Any]] = {}
 
     def __getitem__(self, name: str) -> HistoryView:
         values = self._histories[name]
@@ -361,19 +362,26 @@ class HistoryMap(Mapping[str, HistoryView]):
         """The latest entry of each named history that has one, in ``names`` order.
 
         What ``[self[c][-1] for c in names if self.get(c)]`` gives, without making a view
-        per name (a learner reads this of every counterpart, every round).
+        per name (a learner reads this of every counterpart, every round). The answer for
+        a tuple of names is kept: the entries a view shows never change (the lists are
+        only appended to), and the engine hands one map to all the round's observations,
+        whose firms in a layer share their counterparts.
         """
         if self._depth is not None and self._depth <= 0:
             return []  # every view is empty
         stop = self._stop
         if stop <= 0:
             return []
+        key = names if type(names) is tuple else None
+        if key is not None:
+            known = self._last.get(key)
+            if known is not None:
+                return known.copy()
         get = self._histories.get
-        out = []
-        for name in names:
-            values = get(name)
-            if values:  # a view ends at min(len(values), stop)
-                out.append(values[-1] if len(values) <= stop else values[stop - 1])
+        # a view ends at min(len(values), stop)
+        out = [v[-1] if len(v) <= stop else v[stop - 1] for v in map(get, names) if v]
+        if key is not None:
+            self._last[key] = out.copy()
         return out
 
     def get(self, name: str, default: Any = None) -> Any:
