@@ -342,6 +342,24 @@ _NO_ARRAY = np.zeros(0)
 _NO_MATRIX = np.zeros((0, 0))
 
 
+_NO_CONTRACTS = np.zeros((3, 0))
+_NO_CONTRACTS.flags.writeable = False
+_CONSTANTS: dict[tuple[int, float | bool], NDArray[Any]] = {}
+
+
+def _constant(n: int, value: float | bool) -> NDArray[Any]:
+    """A read-only array of ``n`` copies of ``value`` (the kernels' defaults), made once."""
+    key = (n, value)
+    arr = _CONSTANTS.get(key)
+    if arr is None:
+        dtype = np.bool_ if isinstance(value, bool) else np.float64
+        arr = np.full(n, value, dtype=dtype)
+        arr.flags.writeable = False
+        if len(_CONSTANTS) < 256:
+            _CONSTANTS[key] = arr
+    return arr
+
+
 def _kernel(name: str, jit: bool | None = None, work: float = 1.0) -> Any:
     """The market kernel ``name``, compiled or plain (:func:`jit.compiled`)."""
     return compiled(name, jit, module="market_kernel", work=work)
@@ -423,7 +441,7 @@ def resolve_prices(
         _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), _f64(s.lock_in),
         _flags(s.allowed), _f64(self_share), supplier_mix is not None,
         _NO_MATRIX if supplier_mix is None else _f64(supplier_mix), bool(per_unit),
-        np.ones(s.n_ops) if basis is None else _f64(basis),
+        _constant(s.n_ops, 1.0) if basis is None else _f64(basis),
     )  # fmt: skip
     price, input_unit = out[0], out[1]
     b = s._bounds
@@ -628,12 +646,10 @@ def clear(
         -1 if spill_rounds is None else max(int(spill_rounds), 0),
         MAX_ATTEMPTS,
         n + 1,
-        np.zeros(structure.n_layers, dtype=np.bool_)
-        if capital_goods is None
-        else _flags(capital_goods),
-        np.zeros(n) if orders is None else _f64(orders),
-        np.ones(n) if basis is None else _f64(basis),
-        np.zeros((3, 0)) if contracts is None else _f64(contracts),
+        _constant(structure.n_layers, False) if capital_goods is None else _flags(capital_goods),
+        _constant(n, 0.0) if orders is None else _f64(orders),
+        _constant(n, 1.0) if basis is None else _f64(basis),
+        _NO_CONTRACTS if contracts is None else _f64(contracts),
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
      gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op  # fmt: skip
