@@ -145,6 +145,7 @@ class StackState:
         self._capital_by_firm: tuple[
             int, list[tuple[int, list[tuple[str, int, int, float, int]]]]
         ] = (-1, [])
+        self._op_index: tuple[int, dict[tuple[int, int], int]] = (-1, {})
 
         self.relations: list[tuple[int, int, int, float, bool]] = [
             (self.firm_index[r.buyer], self.firm_index[r.seller], self.layer_index[r.layer],
@@ -166,6 +167,25 @@ class StackState:
         """Index of ``firm``'s active operation in ``layer``, or -1."""
         hit = np.flatnonzero((self.firm_of == firm) & (self.layer_of == layer) & self.active)
         return int(hit[0]) if hit.size else -1
+
+    def op_index(self) -> dict[tuple[int, int], int]:
+        """``(firm, layer)`` to the firm's first active operation there (as :meth:`op`).
+
+        Kept until the structure changes (``version``): every change of the operations'
+        firms, layers or activity ends in :meth:`rebuild` (a fire sale's, once the round's
+        failures are done), so read it only where the structure is settled.
+        """
+        cached = self._op_index
+        if cached[0] == self.version:
+            return cached[1]
+        first: dict[tuple[int, int], int] = {}
+        for o, (f, k, on) in enumerate(
+            zip(self.firm_of.tolist(), self.layer_of.tolist(), self.active.tolist(), strict=True)
+        ):
+            if on and (f, k) not in first:
+                first[(f, k)] = o
+        self._op_index = (self.version, first)
+        return first
 
     def firm_layers(self, firm: int) -> tuple[str, ...]:
         """Names of the layers in which ``firm`` has an active operation, bottom first."""
@@ -199,6 +219,7 @@ class StackState:
         structure.allowed[~self.active, :] = False
         self.structure = structure
         self.version = getattr(self, "version", 0) + 1
+        self._op_index = (self.version, first)
         return structure
 
     def live_capacity(self, round_: int) -> np.ndarray:
