@@ -29,6 +29,7 @@ overshoots demand, yet contracts lock obligations in" (``002_1456f2d9411f9331.tx
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +109,51 @@ def finance_kernel(
     return out
 
 
+@jitable
+def _floor0(x: float) -> float:
+    """``np.maximum(x, 0.0)``: NaN stays, a tie (``-0.0``) gives ``0.0``."""
+    return x if x > 0.0 or math.isnan(x) else 0.0
+
+
+@jitable
+def funds_kernel(
+    cash: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    raises_equity: np.ndarray,
+    last_revenue: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    firm_of: np.ndarray,
+    active: np.ndarray,
+    capital: np.ndarray,
+    backlog: np.ndarray,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+) -> np.ndarray:
+    """Per firm, what it can spend on investment (:func:`available_funds`, finance on).
+
+    ``max(0, cash - min_cash + max(0, ltv (book + backlog) - debt) + equity room)``, the
+    book summed over the firm's active operations; 0 for a firm out of business.
+    """
+    n = cash.shape[0]
+    book = np.zeros(n)
+    for o in range(firm_of.shape[0]):
+        if active[o]:
+            book[firm_of[o]] += capital[o]
+    out = np.zeros(n)
+    for f in range(n):
+        if acquired[f] or failed_round[f] >= 0:
+            continue
+        room = _floor0(loan_to_value * (book[f] + backlog[f]) - debt[f])
+        equity = (
+            appetite[f] * equity_multiple * _floor0(last_revenue[f]) if raises_equity[f] else 0.0
+        )
+        out[f] = _floor0(cash[f] - min_cash + room + equity)
+    return out
+
+
 def book_capital(state: StackState) -> np.ndarray:
     """Book capital of each firm's active operations, dollars."""
     st = state
@@ -121,7 +167,9 @@ def alive(state: StackState) -> np.ndarray:
     return ~state.acquired & (state.failed_round < 0)
 
 
-def available_funds(state: StackState, backlog: np.ndarray | None = None) -> np.ndarray:
+def available_funds(
+    state: StackState, backlog: np.ndarray | None = None, jit: bool | None = None
+) -> np.ndarray:
     """What each firm can spend on investment this round, dollars (``inf``: no limit).
 
     Cash above ``min_cash``, plus the room under its debt limit (``loan_to_value`` times
@@ -134,13 +182,14 @@ def available_funds(state: StackState, backlog: np.ndarray | None = None) -> np.
     spec = st.finance
     if not spec.enabled:
         return np.full(st.n_firms, np.inf)
-    owed = np.zeros(st.n_firms) if backlog is None else backlog
-    room = np.maximum(spec.loan_to_value * (book_capital(st) + owed) - st.debt, 0.0)
-    equity = np.where(
-        st.raises_equity, st.appetite * spec.equity_multiple * np.maximum(st.last_revenue, 0.0), 0.0
-    )
-    funds = np.maximum(st.cash - spec.min_cash + room + equity, 0.0)
-    return np.where(alive(st), funds, 0.0)
+    owed = np.zeros(st.n_firms) if backlog is None else np.asarray(backlog, dtype=float)
+    kernel = compiled("funds_kernel", jit, module="finance", work=st.n_ops / 4)
+    funds: np.ndarray = kernel(
+        st.cash, st.debt, st.appetite, st.raises_equity, st.last_revenue, st.acquired,
+        st.failed_round, st.firm_of, st.active, st.capital, owed, spec.loan_to_value,
+        spec.min_cash, spec.equity_multiple,
+    )  # fmt: skip
+    return funds
 
 
 @dataclass(frozen=True)

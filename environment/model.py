@@ -552,46 +552,51 @@ class StackModel(mesa.Model):
         st = self.state
         if not st.has_capital_goods:
             return None
+        orders = np.zeros(st.n_ops)
+        asked = [
+            (i, ops, obs)
+            for i, ops in buildout.capital_ops_by_firm(st, self.layer_names)
+            if (obs := observations.get(i)) is not None
+        ]
+        if not asked:
+            return orders
         view = self.memory.view
-        names = self.layer_names
         # last round's mean price of each layer (0 before the first round)
-        layer_price = [view[name].price if name in view else 0.0 for name in names]
+        layer_price = [view[name].price if name in view else 0.0 for name in self.layer_names]
         # output last round (before the first, the installed capacity: no history yet)
-        used = self.memory.quantity if self.round > 0 else st.capacity
-        capacity = st.capacity
-        rate = st.depreciation_rate
+        used = (self.memory.quantity if self.round > 0 else st.capacity).tolist()
+        n_used = len(used)
+        capacity = st.capacity.tolist()
+        rate = st.depreciation_rate.tolist()
         pipe = st.pipeline.sum(axis=1).tolist()
         funds = self._funds()
-        contracted = self._contracted_units()
+        sold = self.contracts.sold(self.round, st)  # units sold forward, per operation
         growth = float(st.demand_growth)
-        orders = np.zeros(st.n_ops)
-        for i, ops in buildout.capital_ops_by_firm(st, names):
-            obs = observations.get(i)
-            if obs is None:
-                continue
-            cash = float(funds[i]) if funds is not None else math.inf
+        firms = self.firms
+        for i, ops, obs in asked:
+            cash = funds[i] if funds is not None else math.inf
             positions = {
                 layer: CapitalPosition(
-                    float(capacity[o]),
+                    capacity[o],
                     pipe[o],
-                    float(used[o]) if o < used.shape[0] else 0.0,
-                    float(rate[o]),
+                    used[o] if o < n_used else 0.0,
+                    rate[o],
                     lead,
-                    float(contracted[o]) if contracted is not None else 0.0,
+                    sold.get(o, 0.0),
                     a * layer_price[k - 1],
                     cash,
                     growth,
                 )  # fmt: skip
                 for layer, o, lead, a, k in ops
             }
-            chosen = self.firms[i].invest(obs, positions)
+            chosen = firms[i].invest(obs, positions)
             for layer, o, _, a, _ in ops:
                 units = float(chosen.get(layer, 0.0))
                 if units > 0.0:  # (not nan)
                     orders[o] = units * a
         return orders
 
-    def _funds(self) -> np.ndarray | None:
+    def _funds(self) -> list[float] | None:
         """What each firm can spend on capital goods now (``None``: no limit, finance off).
 
         :func:`stackgame.environment.finance.available_funds`: cash above the floor, room
@@ -599,15 +604,9 @@ class StackModel(mesa.Model):
         """
         if not self._financing:
             return None
-        return fin.available_funds(
-            self.state, self.contracts.backlog(self.state, self.memory.price)
-        )
-
-    def _contracted_units(self) -> np.ndarray | None:
-        """Per operation, units a round it has sold forward under contracts (``None``: none)."""
-        if self.contracts.m == 0:
-            return None
-        return self.contracts.sold_forward(self.round, self.state)
+        owed = self.contracts.backlog(self.state, self.memory.price)
+        funds: list[float] = fin.available_funds(self.state, owed, self._jit).tolist()
+        return funds
 
     def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
         """Markup per operation as the actions chose it (restrain where none acted)."""
