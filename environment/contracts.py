@@ -43,10 +43,13 @@ class _Terms:
     """A book's terms as lists, and each contract's operations on one structure version.
 
     ``s_ops``: the seller's active operation in the contract's layer, ``b_ops``: the
-    buyer's in the layer above (``-1``: none).
+    buyer's in the layer above (``-1``: none); ``price`` the fixed prices (0 where
+    indexed), ``indexed`` each indexed contract with ``1 + premium``.
     """
 
-    __slots__ = ("b_ops", "end", "quantity", "s_ops", "seller", "start", "version")
+    __slots__ = (
+        "b_ops", "end", "indexed", "price", "quantity", "s_ops", "seller", "start", "version",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -57,6 +60,8 @@ class _Terms:
         seller: list[int],
         s_ops: list[int],
         b_ops: list[int],
+        price: list[float],
+        indexed: list[tuple[int, float]],
     ) -> None:
         self.version = version
         self.start = start
@@ -65,6 +70,8 @@ class _Terms:
         self.seller = seller
         self.s_ops = s_ops
         self.b_ops = b_ops
+        self.price = price
+        self.indexed = indexed
 
 
 _NONE_IN_FORCE = np.zeros((3, 0))
@@ -304,9 +311,11 @@ class ContractBook:
         layer = self.layer.tolist()
         s_ops = [index.get((seller[c], k), -1) for c, k in enumerate(layer)]
         b_ops = [index.get((buyer[c], k + 1), -1) if k < top else -1 for c, k in enumerate(layer)]
+        premium = self.premium.tolist()
         terms = _Terms(
             st.version, self.start.tolist(), self.end.tolist(), self.quantity.tolist(),
-            seller, s_ops, b_ops,
+            seller, s_ops, b_ops, self.price.tolist(),
+            [(c, 1.0 + premium[c]) for c in np.flatnonzero(self.indexed).tolist()],
         )  # fmt: skip
         self._terms = terms
         return terms
@@ -403,18 +412,17 @@ class ContractBook:
 
     def _price_list(self, state: StackState, prices: np.ndarray) -> list[float]:
         """:meth:`_prices` as a list."""
-        out = self.price.tolist()
-        if self.indexed.any():
-            s_ops = self._terms_now(state).s_ops
+        t = self._terms_now(state)
+        out = t.price.copy()
+        if t.indexed:
+            s_ops = t.s_ops
             n = prices.shape[0]
-            premium = self.premium
-            last = self.last_price
-            for c in np.flatnonzero(self.indexed).tolist():
+            for c, factor in t.indexed:
                 s = s_ops[c]
                 if 0 <= s < n:
-                    out[c] = float(prices[s] * (1.0 + premium[c]))
+                    out[c] = float(prices[s]) * factor
                 else:  # no operation to index on: the last price it was settled at
-                    out[c] = float(last[c])
+                    out[c] = float(self.last_price[c])
         return out
 
     def backlog(

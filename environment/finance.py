@@ -116,6 +116,73 @@ def _floor0(x: float) -> float:
 
 
 @jitable
+def _book(firm_of: np.ndarray, active: np.ndarray, capital: np.ndarray, n: int) -> np.ndarray:
+    """Book capital of each of ``n`` firms' active operations (added as ``np.bincount``)."""
+    book = np.zeros(n)
+    for o in range(firm_of.shape[0]):
+        if active[o]:
+            book[firm_of[o]] += capital[o]
+    return book
+
+
+@jitable
+def finance_step_kernel(
+    cash: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    outside_cash_flow: np.ndarray,
+    raises_equity: np.ndarray,
+    value: np.ndarray,
+    revenue: np.ndarray,
+    firm_of: np.ndarray,
+    active: np.ndarray,
+    capital: np.ndarray,
+    capital_op: np.ndarray,
+    capex: np.ndarray,
+    backlog: np.ndarray,
+    interest_rate: float,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+    appetite_drop: float,
+    appetite_recovery: float,
+) -> np.ndarray:
+    """The round's financing on the state's arrays (:func:`finance_round`), in one call.
+
+    The book each firm's debt limit counts is its active operations' book capital plus,
+    when ``capital_op`` is not empty (a capital-goods stack), the round's ``capex`` of its
+    active capital-goods operations (paid now, installed after the round). Rows 0-4 as
+    :func:`finance_kernel`; row 5 that book.
+    """
+    n = cash.shape[0]
+    book = _book(firm_of, active, capital, n)
+    if capital_op.shape[0] > 0:
+        bought = np.zeros(n)
+        for o in range(firm_of.shape[0]):
+            if capital_op[o] and active[o]:
+                bought[firm_of[o]] += capex[o]
+        for f in range(n):
+            book[f] = book[f] + bought[f]
+    alive = np.zeros(n, dtype=np.bool_)
+    for f in range(n):
+        alive[f] = not acquired[f] and failed_round[f] < 0
+    flows = finance_kernel(
+        cash, debt, appetite, alive, outside_cash_flow, raises_equity, value, revenue, book,
+        backlog, interest_rate, loan_to_value, min_cash, equity_multiple, appetite_drop,
+        appetite_recovery,
+    )  # fmt: skip
+    out = np.zeros((6, n))
+    for r in range(5):
+        for f in range(n):
+            out[r, f] = flows[r, f]
+    for f in range(n):
+        out[5, f] = book[f]
+    return out
+
+
+@jitable
 def funds_kernel(
     cash: np.ndarray,
     debt: np.ndarray,
@@ -138,10 +205,7 @@ def funds_kernel(
     book summed over the firm's active operations; 0 for a firm out of business.
     """
     n = cash.shape[0]
-    book = np.zeros(n)
-    for o in range(firm_of.shape[0]):
-        if active[o]:
-            book[firm_of[o]] += capital[o]
+    book = _book(firm_of, active, capital, n)
     out = np.zeros(n)
     for f in range(n):
         if acquired[f] or failed_round[f] >= 0:
@@ -333,3 +397,38 @@ def finance_round(
     )  # fmt: skip
     st.last_revenue = np.asarray(revenue, dtype=float).copy()
     return out
+
+
+def finance_step(
+    state: StackState,
+    value: np.ndarray,
+    revenue: np.ndarray,
+    backlog: np.ndarray,
+    capex: np.ndarray | None,
+    capital_op: np.ndarray | None,
+    jit: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`finance_round` with this round's capex in the book, as the model runs it.
+
+    ``capex`` per operation and ``capital_op`` (the capital-goods operations' mask), or
+    both ``None`` in a stack without capital goods. Returns the rows of
+    :func:`finance_kernel` and the book per firm the debt limit counted.
+    """
+    st = state
+    spec = st.finance
+    kernel = compiled("finance_step_kernel", jit, module="finance", work=st.n_ops / 4)
+    out: np.ndarray = kernel(
+        st.cash, st.debt, st.appetite, st.acquired, st.failed_round, st.outside_cash_flow,
+        st.raises_equity, np.asarray(value, dtype=float), np.asarray(revenue, dtype=float),
+        st.firm_of, st.active, st.capital,
+        _NO_OPS_MASK if capital_op is None else capital_op,
+        _NO_OPS if capex is None else capex,
+        np.asarray(backlog, dtype=float), spec.interest_rate, spec.loan_to_value, spec.min_cash,
+        spec.equity_multiple, spec.appetite_drop, spec.appetite_recovery,
+    )  # fmt: skip
+    st.last_revenue = np.asarray(revenue, dtype=float).copy()
+    return out[:5], out[5]
+
+
+_NO_OPS_MASK = np.zeros(0, dtype=np.bool_)
+_NO_OPS = np.zeros(0)

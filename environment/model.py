@@ -721,14 +721,13 @@ class StackModel(mesa.Model):
         """
         st = self.state
         payout = settled.payout
-        book = fin.book_capital(st)
-        if st.has_capital_goods:
-            capex = np.where(buildout.capital_ops(st) & st.active, flows.clearing.capex, 0.0)
-            book = book + np.bincount(st.firm_of, weights=capex, minlength=st.n_firms)
         owed = self.contracts.backlog(st, self.memory.price)
-        out = fin.finance_round(
-            st, payout.firm_value, payout.firm_revenue, owed, self._jit, book=book
-        )
+        capital = st.has_capital_goods
+        out, book = fin.finance_step(
+            st, payout.firm_value, payout.firm_revenue, owed,
+            flows.clearing.capex if capital else None,
+            buildout.capital_ops(st) if capital else None, self._jit,
+        )  # fmt: skip
         interest = out[0]
         if np.count_nonzero(interest):
             payout.firm_value = payout.firm_value - interest
@@ -789,8 +788,8 @@ class StackModel(mesa.Model):
                 np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
             )
         if st.has_capital_goods:  # shipped capital goods join the books; units retire
-            buildout.install(st, flows.clearing)
-            buildout.age(st, wear)
+            buildout.install(st, flows.clearing, self._jit)
+            buildout.age(st, wear, self._jit)
         if np.count_nonzero(st.capacity_growth):  # (adding zeros would change nothing)
             grow = st.capacity_growth * st.capacity
             if st.has_capital_goods:  # (capital-goods layers grow by investment only)

@@ -146,6 +146,9 @@ class StackState:
             int, list[tuple[int, list[tuple[str, int, int, float, int]]]]
         ] = (-1, [])
         self._op_index: tuple[int, dict[tuple[int, int], int]] = (-1, {})
+        self._capital_arrays: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = (
+            -1, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)),
+        )  # fmt: skip
 
         self.relations: list[tuple[int, int, int, float, bool]] = [
             (self.firm_index[r.buyer], self.firm_index[r.seller], self.layer_index[r.layer],
