@@ -74,10 +74,19 @@ def price_basis(state: StackState) -> np.ndarray | None:
     ``r + delta_i`` in a capital-goods layer: the cost of a round's use of a unit of
     capacity is its price times the interest forgone plus its depreciation.
     """
-    if not state.has_capital_goods:
+    st = state
+    if not st.has_capital_goods:
         return None
-    r = float(state.finance.interest_rate)
-    return np.where(capital_ops(state), r + state.depreciation_rate, 1.0)
+    r = float(st.finance.interest_rate)
+    rate = st.depreciation_rate
+    # kept while the structure, the rate and the rates' array stay (a setting moves the
+    # version); the clearing only reads it
+    cached = st._price_basis
+    if cached[0] == st.version and cached[1] == r and cached[2] is rate:
+        return cached[3]
+    basis = np.where(capital_ops(st), r + rate, 1.0)
+    st._price_basis = (st.version, r, rate, basis)
+    return basis
 
 
 def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
@@ -179,6 +188,25 @@ def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
     st._capital_arrays = (st.version, arrays)
     return arrays
+
+
+def install_and_age(
+    state: StackState, clearing: Clearing, depreciation: np.ndarray, jit: bool | None = None
+) -> None:
+    """:func:`install` then :func:`age`, as the end of a round runs them.
+
+    One kernel call each, with the operations looked up once.
+    """
+    st = state
+    ops, lead, a = _op_arrays(st)
+    work = ops.shape[0] / 4
+    compiled("install_kernel", jit, module="buildout", work=work)(
+        ops, lead, a, st.active, clearing.flow.sum(axis=1), clearing.self_supply,
+        clearing.capex, st.pipeline, st.capital,
+    )  # fmt: skip
+    compiled("age_kernel", jit, module="buildout", work=work)(
+        ops, st.pipeline, st.capacity, st.capital, st.depreciation_rate, depreciation
+    )
 
 
 def install(state: StackState, clearing: Clearing, jit: bool | None = None) -> None:

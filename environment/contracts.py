@@ -19,6 +19,7 @@ force. The money rule is one plain-loop kernel, :func:`settle_kernel`.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -44,11 +45,13 @@ class _Terms:
 
     ``s_ops``: the seller's active operation in the contract's layer, ``b_ops``: the
     buyer's in the layer above (``-1``: none); ``price`` the fixed prices (0 where
-    indexed), ``indexed`` each indexed contract with ``1 + premium``.
+    indexed), ``indexed`` each indexed contract with ``1 + premium``; ``bounds`` the
+    rounds where a contract starts or ends.
     """
 
     __slots__ = (
-        "b_ops", "end", "indexed", "price", "quantity", "s_ops", "seller", "start", "version",
+        "b_ops", "bounds", "end", "indexed", "price", "quantity", "s_ops", "seller", "start",
+        "version",
     )  # fmt: skip
 
     def __init__(
@@ -72,6 +75,7 @@ class _Terms:
         self.b_ops = b_ops
         self.price = price
         self.indexed = indexed
+        self.bounds = sorted({*start, *end})
 
 
 _NONE_IN_FORCE = np.zeros((3, 0))
@@ -335,11 +339,12 @@ class ContractBook:
     def _resolve(self, round_: int, state: StackState) -> _Resolved:
         """:meth:`resolve`, with what the round derives from it (kept for the round)."""
         st = state
-        key = (round_, st.version, self._edits)
+        t = self._terms_now(st)
+        # (in force or not changes only where a contract starts or ends)
+        key = (bisect.bisect_right(t.bounds, round_), st.version, self._edits)
         last = self._resolved
         if last is not None and last[0] == key:
             return last[1]
-        t = self._terms_now(st)
         b_ops = [
             b if s >= 0 and b >= 0 and t.start[c] <= round_ < t.end[c] else -1
             for c, (b, s) in enumerate(zip(t.b_ops, t.s_ops, strict=True))
@@ -399,7 +404,11 @@ class ContractBook:
             capital_ops(st), clearing.flow, clearing.price, clearing.revenue,
             clearing.input_cost, clearing.capex, clearing.gross_profit, st.cash,
         )  # fmt: skip
-        self.last_price = np.where(b_op >= 0, out[3], self.last_price)
+        last_price = self.last_price
+        price = out[3]
+        for c, b in enumerate(got.live):  # (np.where(b_op >= 0, out[3], last_price))
+            if b >= 0:
+                last_price[c] = price[c]
         self.last = out
 
     # -- what is left ------------------------------------------------------------------------

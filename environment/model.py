@@ -788,8 +788,7 @@ class StackModel(mesa.Model):
                 np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
             )
         if st.has_capital_goods:  # shipped capital goods join the books; units retire
-            buildout.install(st, flows.clearing, self._jit)
-            buildout.age(st, wear, self._jit)
+            buildout.install_and_age(st, flows.clearing, wear, self._jit)
         if np.count_nonzero(st.capacity_growth):  # (adding zeros would change nothing)
             grow = st.capacity_growth * st.capacity
             if st.has_capital_goods:  # (capital-goods layers grow by investment only)

@@ -146,6 +146,9 @@ class StackState:
             int, list[tuple[int, list[tuple[str, int, int, float, int]]]]
         ] = (-1, [])
         self._op_index: tuple[int, dict[tuple[int, int], int]] = (-1, {})
+        self._price_basis: tuple[int, float, np.ndarray | None, np.ndarray] = (
+            -1, 0.0, None, np.zeros(0),
+        )  # fmt: skip
         self._capital_arrays: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = (
             -1, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)),
         )  # fmt: skip
