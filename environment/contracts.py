@@ -50,8 +50,8 @@ class _Terms:
     """
 
     __slots__ = (
-        "b_ops", "bounds", "end", "indexed", "price", "quantity", "s_ops", "seller", "start",
-        "version",
+        "b_ops", "bounds", "end", "indexed", "price", "quantity", "s_op", "s_ops", "seller",
+        "start", "version",
     )  # fmt: skip
 
     def __init__(
@@ -76,6 +76,7 @@ class _Terms:
         self.price = price
         self.indexed = indexed
         self.bounds = sorted({*start, *end})
+        self.s_op = np.array(s_ops, dtype=np.int64)
 
 
 _NONE_IN_FORCE = np.zeros((3, 0))
@@ -195,6 +196,42 @@ def settle_kernel(
             cash[buyer[c]] += credit[c]
             cash[seller[c]] -= credit[c]
             credit[c] = 0.0
+    return out
+
+
+@jitable
+def backlog_kernel(
+    r: int,
+    start: NDArray[np.int64],
+    end: NDArray[np.int64],
+    quantity: FloatArray,
+    seller: NDArray[np.int64],
+    price: FloatArray,
+    indexed: NDArray[np.bool_],
+    premium: FloatArray,
+    s_op: NDArray[np.int64],
+    last_price: FloatArray,
+    prices: FloatArray,
+    n_firms: int,
+) -> FloatArray:
+    """Per firm, as seller, the contracted value still to come (:meth:`ContractBook.backlog`).
+
+    Row 0 counts the rounds from ``r``, row 1 from ``r + 1``: ``max(0, end - max(start,
+    r)) q p_c`` summed per seller in the contracts' order, ``p_c`` the fixed price, or
+    indexed at the seller's operation's ``prices`` (``s_op``; its last price where it
+    has none).
+    """
+    out = np.zeros((2, n_firms))
+    n = prices.shape[0]
+    for c in range(start.shape[0]):
+        p = price[c]
+        if indexed[c]:
+            s = s_op[c]
+            p = prices[s] * (1.0 + premium[c]) if 0 <= s < n else last_price[c]
+        q = quantity[c]
+        f = seller[c]
+        out[0, f] += max(0, end[c] - max(start[c], r)) * q * p
+        out[1, f] += max(0, end[c] - max(start[c], r + 1)) * q * p
     return out
 
 
@@ -437,7 +474,11 @@ class ContractBook:
         return out
 
     def backlog(
-        self, state: StackState, prices: np.ndarray, round_: int | None = None
+        self,
+        state: StackState,
+        prices: np.ndarray,
+        round_: int | None = None,
+        jit: bool | None = None,
     ) -> np.ndarray:
         """Per firm, as seller, the contracted value still to come (dollars).
 
@@ -452,21 +493,20 @@ class ContractBook:
         kept = self._next_backlog
         if kept is not None and kept[0] == key and kept[1] is prices:
             return kept[2]
-        out = [0.0] * state.n_firms
-        later = [0.0] * state.n_firms  # (from the round after: what finance reads next)
         t = self._terms_now(state)
-        price = self._price_list(state, prices)
-        # numpy's remaining x quantity x price, summed per seller in order (as bincount)
-        for c, (start, end, q, f) in enumerate(
-            zip(t.start, t.end, t.quantity, t.seller, strict=True)
-        ):
-            out[f] += max(0, end - max(start, r)) * q * price[c]
-            later[f] += max(0, end - max(start, r + 1)) * q * price[c]
+        kernel = compiled("backlog_kernel", jit, module="contracts", work=self.m / 4)
+        # numpy's remaining x quantity x price, summed per seller in order (as bincount);
+        # and from the round after (what finance reads after the settlement)
+        out = kernel(
+            r, self.start, self.end, self.quantity, self.seller, self.price, self.indexed,
+            self.premium, t.s_op, self.last_price, np.asarray(prices, dtype=float),
+            state.n_firms,
+        )  # fmt: skip
         # the same prices a round on give the same numbers: settling a round changes only
         # the last prices of contracts in force, which an indexed price falls back on only
         # where the seller has no operation (not in force)
-        self._next_backlog = ((r + 1, state.version, self._edits), prices, np.array(later))
-        return np.array(out)
+        self._next_backlog = ((r + 1, state.version, self._edits), prices, out[1])
+        return out[0]
 
     def obligations(
         self, state: StackState, prices: np.ndarray, round_: int | None = None

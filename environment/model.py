@@ -604,7 +604,7 @@ class StackModel(mesa.Model):
         """
         if not self._financing:
             return None
-        owed = self.contracts.backlog(self.state, self.memory.price)
+        owed = self.contracts.backlog(self.state, self.memory.price, jit=self._jit)
         funds: list[float] = fin.available_funds(self.state, owed, self._jit).tolist()
         return funds
 
@@ -721,7 +721,7 @@ class StackModel(mesa.Model):
         """
         st = self.state
         payout = settled.payout
-        owed = self.contracts.backlog(st, self.memory.price)
+        owed = self.contracts.backlog(st, self.memory.price, jit=self._jit)
         capital = st.has_capital_goods
         out, book = fin.finance_step(
             st, payout.firm_value, payout.firm_revenue, owed,
