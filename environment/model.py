@@ -586,7 +586,7 @@ class StackModel(mesa.Model):
                     a * layer_price[k - 1],
                     cash,
                     growth,
-                )  # fmt: skip
+                )
                 for layer, o, lead, a, k in ops
             }
             chosen = firms[i].invest(obs, positions)
