@@ -552,14 +552,14 @@ class StackModel(mesa.Model):
         st = self.state
         if not st.has_capital_goods:
             return None
-        orders = np.zeros(st.n_ops)
         asked = [
             (i, ops, obs)
             for i, ops in buildout.capital_ops_by_firm(st, self.layer_names)
             if (obs := observations.get(i)) is not None
         ]
+        orders = [0.0] * st.n_ops
         if not asked:
-            return orders
+            return np.array(orders)
         view = self.memory.view
         # last round's mean price of each layer (0 before the first round)
         layer_price = [view[name].price if name in view else 0.0 for name in self.layer_names]
@@ -594,7 +594,7 @@ class StackModel(mesa.Model):
                 units = float(chosen.get(layer, 0.0))
                 if units > 0.0:  # (not nan)
                     orders[o] = units * a
-        return orders
+        return np.array(orders)
 
     def _funds(self) -> list[float] | None:
         """What each firm can spend on capital goods now (``None``: no limit, finance off).
@@ -732,9 +732,9 @@ class StackModel(mesa.Model):
         if np.count_nonzero(interest):
             payout.firm_value = payout.firm_value - interest
         self._financed = out
-        failing = np.flatnonzero(out[4]).tolist()
-        if not failing:
+        if not out[4].any():
             return out
+        failing = np.flatnonzero(out[4]).tolist()
         names = [f.name for f in self.firms]
         for f in failing:  # (all of them out of business before any sale: no failing buyer)
             st.failed_round[f] = self.round
