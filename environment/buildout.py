@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from stackgame.environment.jit import compiled, jitable
 
 if TYPE_CHECKING:
     from stackgame.environment.market import Clearing
@@ -73,10 +74,19 @@ def price_basis(state: StackState) -> np.ndarray | None:
     ``r + delta_i`` in a capital-goods layer: the cost of a round's use of a unit of
     capacity is its price times the interest forgone plus its depreciation.
     """
-    if not state.has_capital_goods:
+    st = state
+    if not st.has_capital_goods:
         return None
-    r = float(state.finance.interest_rate)
-    return np.where(capital_ops(state), r + state.depreciation_rate, 1.0)
+    r = float(st.finance.interest_rate)
+    rate = st.depreciation_rate
+    # kept while the structure, the rate and the rates' array stay (a setting moves the
+    # version); the clearing only reads it
+    cached = st._price_basis
+    if cached[0] == st.version and cached[1] == r and cached[2] is rate:
+        return cached[3]
+    basis = np.where(capital_ops(st), r + rate, 1.0)
+    st._price_basis = (st.version, r, rate, basis)
+    return basis
 
 
 def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
@@ -93,7 +103,113 @@ def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
     return out
 
 
-def install(state: StackState, clearing: Clearing) -> None:
+@jitable
+def install_kernel(
+    ops: np.ndarray,
+    lead: np.ndarray,
+    coefficient: np.ndarray,
+    active: np.ndarray,
+    received: np.ndarray,
+    own: np.ndarray,
+    capex: np.ndarray,
+    pipeline: np.ndarray,
+    capital: np.ndarray,
+) -> None:
+    """:func:`install` on arrays.
+
+    ``ops``: the active capital-goods operations, with their layers' lead times and
+    ``a_l``; ``received``: the units each operation bought from others.
+    """
+    for j in range(ops.shape[0]):
+        o = ops[j]
+        if not active[o]:  # (closed this round: a failed firm's goods went with it)
+            continue
+        units = (received[o] + own[o]) / coefficient[j]
+        if units > _EPS:
+            pipeline[o, lead[j] - 1] += units
+        capital[o] += capex[o]
+
+
+@jitable
+def age_kernel(
+    ops: np.ndarray,
+    pipeline: np.ndarray,
+    capacity: np.ndarray,
+    capital: np.ndarray,
+    rate: np.ndarray,
+    depreciation: np.ndarray,
+) -> None:
+    """:func:`age` on arrays (``ops``: the active capital-goods operations)."""
+    width = pipeline.shape[1]
+    for j in range(ops.shape[0]):
+        o = ops[j]
+        capacity[o] = capacity[o] * (1.0 - rate[o]) + pipeline[o, 0]
+        book = capital[o] - depreciation[o]
+        capital[o] = 0.0 if 0.0 > book else book  # (max(book, 0.0))
+        for c in range(width - 1):
+            pipeline[o, c] = pipeline[o, c + 1]
+        pipeline[o, width - 1] = 0.0
+
+
+@jitable
+def capital_cash_kernel(
+    cash: np.ndarray,
+    firm_of: np.ndarray,
+    capital_op: np.ndarray,
+    depreciation: np.ndarray,
+    writedown: np.ndarray,
+    capex: np.ndarray,
+) -> None:
+    """Cash of the capital goods (``docs/MODEL.md`` 15.4), per firm, in place.
+
+    A capital-goods operation's wear (``depreciation - writedown``) is a non-cash charge,
+    given back to its firm's ``cash``; its ``capex`` is paid in cash when the goods ship.
+    """
+    n = cash.shape[0]
+    net = np.zeros(n)
+    for o in range(firm_of.shape[0]):
+        if capital_op[o]:
+            net[firm_of[o]] += (depreciation[o] - writedown[o]) - capex[o]
+    for f in range(n):
+        cash[f] += net[f]
+
+
+def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_capital_ops` as arrays: operations, lead times, ``a_l`` (kept as it is)."""
+    st = state
+    cached = st._capital_arrays
+    if cached[0] == st.version:
+        return cached[1]
+    ops = _capital_ops(st)
+    arrays = (
+        np.array([o for o, _, _, _ in ops], dtype=np.int64),
+        np.array([lead for _, lead, _, _ in ops], dtype=np.int64),
+        np.array([a for _, _, a, _ in ops], dtype=float),
+    )
+    st._capital_arrays = (st.version, arrays)
+    return arrays
+
+
+def install_and_age(
+    state: StackState, clearing: Clearing, depreciation: np.ndarray, jit: bool | None = None
+) -> None:
+    """:func:`install` then :func:`age`, as the end of a round runs them.
+
+    One kernel call each, with the operations looked up once.
+    """
+    st = state
+    ops, lead, a = _op_arrays(st)
+    work = ops.shape[0] / 4
+    compiled("install_kernel", jit, module="buildout", work=work)(
+        ops, lead, a, st.active, clearing.flow.sum(axis=1), clearing.self_supply,
+        clearing.capex, st.pipeline, st.capital,
+    )  # fmt: skip
+    compiled("age_kernel", jit, module="buildout", work=work)(
+        ops, st.pipeline, st.capacity, st.capital, st.depreciation_rate, depreciation
+    )
+
+
+def install(state: StackState, clearing: Clearing, jit: bool | None = None) -> None:
     """Ship this round's capital goods into the buyers' pipelines and books.
 
     Units received by a buyer are what its sellers and its own operation below delivered,
@@ -102,20 +218,15 @@ def install(state: StackState, clearing: Clearing) -> None:
     depreciate from the next round).
     """
     st = state
-    received = clearing.flow.sum(axis=1).tolist()
-    own = clearing.self_supply
-    capex = clearing.capex
-    active = st.active
-    for o, lead, a, _ in _capital_ops(st):
-        if not active[o]:  # (closed this round: a failed firm's goods went with it)
-            continue
-        units = (received[o] + float(own[o])) / a
-        if units > _EPS:
-            st.pipeline[o, lead - 1] += units
-        st.capital[o] += capex[o]
+    ops, lead, a = _op_arrays(st)
+    kernel = compiled("install_kernel", jit, module="buildout", work=ops.shape[0] / 4)
+    kernel(
+        ops, lead, a, st.active, clearing.flow.sum(axis=1), clearing.self_supply,
+        clearing.capex, st.pipeline, st.capital,
+    )  # fmt: skip
 
 
-def age(state: StackState, depreciation: np.ndarray) -> None:
+def age(state: StackState, depreciation: np.ndarray, jit: bool | None = None) -> None:
     """End of round: retire installed units, depreciate the book, bring arrivals online.
 
     ``depreciation`` is this round's wear per operation (book value times rate, charged
@@ -123,16 +234,9 @@ def age(state: StackState, depreciation: np.ndarray) -> None:
     leaves the book, because the units it wore out are not replaced unless ordered again.
     """
     st = state
-    pipe = st.pipeline
-    capacity = st.capacity
-    capital = st.capital
-    rate = st.depreciation_rate
-    for o, _, _, _ in _capital_ops(st):
-        capacity[o] = capacity[o] * (1.0 - rate[o]) + pipe[o, 0]
-        capital[o] = max(capital[o] - depreciation[o], 0.0)
-        if pipe.shape[1] > 1:
-            pipe[o, :-1] = pipe[o, 1:]
-        pipe[o, -1] = 0.0
+    ops = _op_arrays(st)[0]
+    kernel = compiled("age_kernel", jit, module="buildout", work=ops.shape[0] / 4)
+    kernel(ops, st.pipeline, st.capacity, st.capital, st.depreciation_rate, depreciation)
 
 
 def pipeline_units(state: StackState) -> np.ndarray:

@@ -19,12 +19,14 @@ force. The money rule is one plain-loop kernel, :func:`settle_kernel`.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+from stackgame.environment.buildout import capital_ops
 from stackgame.environment.jit import compiled, jitable
 from stackgame.environment.scenario import ContractSpec, Scenario
 from stackgame.environment.state import StackState
@@ -36,6 +38,67 @@ if TYPE_CHECKING:
 FloatArray = NDArray[np.float64]
 Log = Callable[[str, str, str, int], None]
 """``log(kind, firm, text, round)``: where the book reports what it signs and ends."""
+
+
+class _Terms:
+    """A book's terms as lists, and each contract's operations on one structure version.
+
+    ``s_ops``: the seller's active operation in the contract's layer, ``b_ops``: the
+    buyer's in the layer above (``-1``: none); ``price`` the fixed prices (0 where
+    indexed), ``indexed`` each indexed contract with ``1 + premium``; ``bounds`` the
+    rounds where a contract starts or ends.
+    """
+
+    __slots__ = (
+        "b_ops", "bounds", "end", "indexed", "price", "quantity", "s_op", "s_ops", "seller",
+        "start", "version",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        version: int,
+        start: list[int],
+        end: list[int],
+        quantity: list[float],
+        seller: list[int],
+        s_ops: list[int],
+        b_ops: list[int],
+        price: list[float],
+        indexed: list[tuple[int, float]],
+    ) -> None:
+        self.version = version
+        self.start = start
+        self.end = end
+        self.quantity = quantity
+        self.seller = seller
+        self.s_ops = s_ops
+        self.b_ops = b_ops
+        self.price = price
+        self.indexed = indexed
+        self.bounds = sorted({*start, *end})
+        self.s_op = np.array(s_ops, dtype=np.int64)
+
+
+_NONE_IN_FORCE = np.zeros((3, 0))
+"""The clearing's contracts in force when none is (the book returns ``None`` then)."""
+
+
+class _Resolved:
+    """The contracts in force in a round: operations per contract (``-1``: not in force).
+
+    ``live`` and ``s_live`` as lists, ``b_op`` and ``s_op`` as arrays; and, once asked
+    for, the clearing's ``columns`` and the units ``sold`` per selling operation.
+    """
+
+    __slots__ = ("b_op", "columns", "live", "s_live", "s_op", "sold")
+
+    def __init__(self, live: list[int], s_live: list[int]) -> None:
+        self.live = live
+        self.s_live = s_live
+        self.b_op = np.array(live, dtype=np.int64)
+        self.s_op = np.array(s_live, dtype=np.int64)
+        self.columns: np.ndarray | None = None
+        self.sold: dict[int, float] | None = None
 
 
 @jitable
@@ -136,6 +199,42 @@ def settle_kernel(
     return out
 
 
+@jitable
+def backlog_kernel(
+    r: int,
+    start: NDArray[np.int64],
+    end: NDArray[np.int64],
+    quantity: FloatArray,
+    seller: NDArray[np.int64],
+    price: FloatArray,
+    indexed: NDArray[np.bool_],
+    premium: FloatArray,
+    s_op: NDArray[np.int64],
+    last_price: FloatArray,
+    prices: FloatArray,
+    n_firms: int,
+) -> FloatArray:
+    """Per firm, as seller, the contracted value still to come (:meth:`ContractBook.backlog`).
+
+    Row 0 counts the rounds from ``r``, row 1 from ``r + 1``: ``max(0, end - max(start,
+    r)) q p_c`` summed per seller in the contracts' order, ``p_c`` the fixed price, or
+    indexed at the seller's operation's ``prices`` (``s_op``; its last price where it
+    has none).
+    """
+    out = np.zeros((2, n_firms))
+    n = prices.shape[0]
+    for c in range(start.shape[0]):
+        p = price[c]
+        if indexed[c]:
+            s = s_op[c]
+            p = prices[s] * (1.0 + premium[c]) if 0 <= s < n else last_price[c]
+        q = quantity[c]
+        f = seller[c]
+        out[0, f] += max(0, end[c] - max(start[c], r)) * q * p
+        out[1, f] += max(0, end[c] - max(start[c], r + 1)) * q * p
+    return out
+
+
 class ContractBook:
     """Every contract of a run, as parallel arrays (one entry per contract).
 
@@ -192,7 +291,13 @@ class ContractBook:
         self.prepaid = np.zeros(0, dtype=np.bool_)
         self.last: FloatArray | None = None
         self.next_round = 0
-        self._resolved: tuple[int, int, NDArray[np.int64], NDArray[np.int64]] | None = None
+        # the contracts' operations and terms as lists, for (structure version, edits)
+        self._edits = 0
+        self._terms: _Terms | None = None
+        # the last resolution: (round, structure version, edits) and what it gives
+        self._resolved: tuple[tuple[int, int, int], _Resolved] | None = None
+        # the backlog counted from the round after the last asked, with the prices it read
+        self._next_backlog: tuple[tuple[int, int, int], np.ndarray, np.ndarray] | None = None
         for spec in scenario.contracts:
             self.add(spec, state)
 
@@ -224,8 +329,39 @@ class ContractBook:
             arr = getattr(self, name)
             setattr(self, name, np.append(arr, np.array([value], dtype=arr.dtype)))
         self.names.append(spec.name)
-        self._resolved = None
+        self._edited()
         return self.m - 1
+
+    def _edited(self) -> None:
+        """Forget what was derived from the contracts' terms (one was added or changed)."""
+        self._edits += 1
+        self._terms = None
+        self._resolved = None
+
+    def _terms_now(self, state: StackState) -> _Terms:
+        """The terms as lists, with each contract's operations on the structure now.
+
+        Kept until a contract is added, ended or transferred, or the structure changes.
+        """
+        st = state
+        terms = self._terms
+        if terms is not None and terms.version == st.version:
+            return terms
+        index = st.op_index()
+        top = st.n_layers - 1
+        seller = self.seller.tolist()
+        buyer = self.buyer.tolist()
+        layer = self.layer.tolist()
+        s_ops = [index.get((seller[c], k), -1) for c, k in enumerate(layer)]
+        b_ops = [index.get((buyer[c], k + 1), -1) if k < top else -1 for c, k in enumerate(layer)]
+        premium = self.premium.tolist()
+        terms = _Terms(
+            st.version, self.start.tolist(), self.end.tolist(), self.quantity.tolist(),
+            seller, s_ops, b_ops, self.price.tolist(),
+            [(c, 1.0 + premium[c]) for c in np.flatnonzero(self.indexed).tolist()],
+        )  # fmt: skip
+        self._terms = terms
+        return terms
 
     # -- the round ---------------------------------------------------------------------------
     def resolve(self, round_: int, state: StackState) -> tuple[np.ndarray, np.ndarray]:
@@ -234,24 +370,29 @@ class ContractBook:
         In force: ``start <= round_ < end``, and both firms have an active operation, the
         seller in the contract's layer and the buyer in the layer just above.
         """
+        got = self._resolve(round_, state)
+        return got.b_op, got.s_op
+
+    def _resolve(self, round_: int, state: StackState) -> _Resolved:
+        """:meth:`resolve`, with what the round derives from it (kept for the round)."""
         st = state
-        key = self._resolved
-        if key is not None and key[0] == round_ and key[1] == st.version:
-            return key[2], key[3]
-        b_op = np.full(self.m, -1, dtype=np.int64)
-        s_op = np.full(self.m, -1, dtype=np.int64)
-        where = st.op_index()
-        for c in range(self.m):
-            if not (self.start[c] <= round_ < self.end[c]):
-                continue
-            k = int(self.layer[c])
-            s = where.get((int(self.seller[c]), k), -1)
-            b = where.get((int(self.buyer[c]), k + 1), -1) if k + 1 < st.n_layers else -1
-            if s >= 0 and b >= 0:
-                b_op[c] = b
-                s_op[c] = s
-        self._resolved = (round_, st.version, b_op, s_op)
-        return b_op, s_op
+        t = self._terms_now(st)
+        # (in force or not changes only where a contract starts or ends)
+        key = (bisect.bisect_right(t.bounds, round_), st.version, self._edits)
+        last = self._resolved
+        if last is not None and last[0] == key:
+            return last[1]
+        b_ops = [
+            b if s >= 0 and b >= 0 and t.start[c] <= round_ < t.end[c] else -1
+            for c, (b, s) in enumerate(zip(t.b_ops, t.s_ops, strict=True))
+        ]
+        s_ops = [s if b >= 0 else -1 for b, s in zip(b_ops, t.s_ops, strict=True)]
+        if last is not None and last[1].live == b_ops and last[1].s_live == s_ops:
+            got = last[1]  # (in force as in the last round resolved)
+        else:
+            got = _Resolved(b_ops, s_ops)
+        self._resolved = (key, got)
+        return got
 
     def in_force(self, round_: int, state: StackState) -> np.ndarray | None:
         """The clearing's ``contracts`` argument: ``[3, m']`` buyer op, seller op, units.
@@ -261,11 +402,22 @@ class ContractBook:
         """
         if self.m == 0:
             return None
-        b_op, s_op = self.resolve(round_, state)
-        live = np.flatnonzero(b_op >= 0)
-        if live.size == 0:
-            return None
-        return np.vstack([b_op[live], s_op[live], self.quantity[live]]).astype(float)
+        got = self._resolve(round_, state)
+        if got.columns is None:
+            live = [c for c, b in enumerate(got.live) if b >= 0]
+            if live:
+                q = self._terms_now(state).quantity
+                got.columns = np.array(
+                    [
+                        [got.live[c] for c in live],
+                        [got.s_live[c] for c in live],
+                        [q[c] for c in live],
+                    ],
+                    dtype=float,
+                )
+            else:
+                got.columns = _NONE_IN_FORCE
+        return None if got.columns is _NONE_IN_FORCE else got.columns
 
     def settle(
         self, round_: int, state: StackState, clearing: Clearing, jit: bool | None = None
@@ -280,16 +432,20 @@ class ContractBook:
         if self.m == 0:
             return
         st = state
-        b_op, s_op = self.resolve(round_, st)
-        capital = st.capital_goods
+        got = self._resolve(round_, st)
+        b_op, s_op = got.b_op, got.s_op
         kernel = compiled("settle_kernel", jit, module="contracts", work=self.m)
         out = kernel(
             round_, b_op, s_op, self.buyer, self.seller, self.quantity, self.price, self.indexed,
             self.premium, self.take_or_pay, self.end, self.prepayment, self.prepaid, self.credit,
-            capital[st.layer_of], clearing.flow, clearing.price, clearing.revenue,
+            capital_ops(st), clearing.flow, clearing.price, clearing.revenue,
             clearing.input_cost, clearing.capex, clearing.gross_profit, st.cash,
         )  # fmt: skip
-        self.last_price = np.where(b_op >= 0, out[3], self.last_price)
+        last_price = self.last_price
+        price = out[3]
+        for c, b in enumerate(got.live):  # (np.where(b_op >= 0, out[3], last_price))
+            if b >= 0:
+                last_price[c] = price[c]
         self.last = out
 
     # -- what is left ------------------------------------------------------------------------
@@ -300,18 +456,29 @@ class ContractBook:
 
     def _prices(self, state: StackState, prices: np.ndarray) -> np.ndarray:
         """Per contract, its price now: fixed, or indexed at the seller's ``prices``."""
-        out = self.price.copy()
-        where = state.op_index()
-        for c in np.flatnonzero(self.indexed).tolist():
-            s = where.get((int(self.seller[c]), int(self.layer[c])), -1)
-            if 0 <= s < prices.shape[0]:
-                out[c] = prices[s] * (1.0 + self.premium[c])
-            else:  # no operation to index on: the last price it was settled at
-                out[c] = self.last_price[c]
+        return np.array(self._price_list(state, prices), dtype=float)
+
+    def _price_list(self, state: StackState, prices: np.ndarray) -> list[float]:
+        """:meth:`_prices` as a list."""
+        t = self._terms_now(state)
+        out = t.price.copy()
+        if t.indexed:
+            s_ops = t.s_ops
+            n = prices.shape[0]
+            for c, factor in t.indexed:
+                s = s_ops[c]
+                if 0 <= s < n:
+                    out[c] = float(prices[s]) * factor
+                else:  # no operation to index on: the last price it was settled at
+                    out[c] = float(self.last_price[c])
         return out
 
     def backlog(
-        self, state: StackState, prices: np.ndarray, round_: int | None = None
+        self,
+        state: StackState,
+        prices: np.ndarray,
+        round_: int | None = None,
+        jit: bool | None = None,
     ) -> np.ndarray:
         """Per firm, as seller, the contracted value still to come (dollars).
 
@@ -319,8 +486,27 @@ class ContractBook:
         indexed price taken at the seller's current ``prices`` (per operation). Rounds are
         counted from ``round_`` (default: the round after the last settled).
         """
-        value = self._remaining(round_) * self.quantity * self._prices(state, prices)
-        return np.bincount(self.seller, weights=value, minlength=state.n_firms)
+        if self.m == 0:  # (integer zeros, as numpy's bincount of nothing gives)
+            return np.zeros(state.n_firms, dtype=np.int64)
+        r = self.next_round if round_ is None else round_
+        key = (r, state.version, self._edits)
+        kept = self._next_backlog
+        if kept is not None and kept[0] == key and kept[1] is prices:
+            return kept[2]
+        t = self._terms_now(state)
+        kernel = compiled("backlog_kernel", jit, module="contracts", work=self.m / 4)
+        # numpy's remaining x quantity x price, summed per seller in order (as bincount);
+        # and from the round after (what finance reads after the settlement)
+        out = kernel(
+            r, self.start, self.end, self.quantity, self.seller, self.price, self.indexed,
+            self.premium, t.s_op, self.last_price, np.asarray(prices, dtype=float),
+            state.n_firms,
+        )  # fmt: skip
+        # the same prices a round on give the same numbers: settling a round changes only
+        # the last prices of contracts in force, which an indexed price falls back on only
+        # where the seller has no operation (not in force)
+        self._next_backlog = ((r + 1, state.version, self._edits), prices, out[1])
+        return out[0]
 
     def obligations(
         self, state: StackState, prices: np.ndarray, round_: int | None = None
@@ -338,11 +524,23 @@ class ContractBook:
     def sold_forward(self, round_: int, state: StackState) -> np.ndarray:
         """Per operation, the units a round it sells under contracts in force in ``round_``."""
         out = np.zeros(state.n_ops)
-        if self.m:
-            b_op, s_op = self.resolve(round_, state)
-            live = s_op >= 0
-            np.add.at(out, s_op[live], self.quantity[live])
+        for o, units in self.sold(round_, state).items():
+            out[o] = units
         return out
+
+    def sold(self, round_: int, state: StackState) -> dict[int, float]:
+        """:meth:`sold_forward` for the operations that sell under contract (kept a round)."""
+        if self.m == 0:
+            return {}
+        got = self._resolve(round_, state)
+        if got.sold is None:
+            q = self._terms_now(state).quantity
+            sold: dict[int, float] = {}
+            for c, s in enumerate(got.s_live):
+                if s >= 0:
+                    sold[s] = sold.get(s, 0.0) + q[c]
+            got.sold = sold
+        return got.sold
 
     # -- signing and ending ------------------------------------------------------------------
     def sign(
@@ -475,7 +673,7 @@ class ContractBook:
                 + (f" (prepayment credit {lapsed:.4g} lapses)" if lapsed > 0 else ""),
                 round_,
             )
-        self._resolved = None
+        self._edited()
         return ended
 
     def transfer(self, target: int, acquirer: int, round_: int) -> None:
@@ -507,7 +705,7 @@ class ContractBook:
                 f"{self.names[c]} passes from {self._name(target)} to {self._name(acquirer)}",
                 round_,
             )
-        self._resolved = None
+        self._edited()
 
     def _name(self, firm: int) -> str:
         return self._firm_names[firm] if firm < len(self._firm_names) else str(firm)

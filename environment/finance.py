@@ -29,6 +29,7 @@ overshoots demand, yet contracts lock obligations in" (``002_1456f2d9411f9331.tx
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +109,115 @@ def finance_kernel(
     return out
 
 
+@jitable
+def _floor0(x: float) -> float:
+    """``np.maximum(x, 0.0)``: NaN stays, a tie (``-0.0``) gives ``0.0``."""
+    return x if x > 0.0 or math.isnan(x) else 0.0
+
+
+@jitable
+def _book(firm_of: np.ndarray, active: np.ndarray, capital: np.ndarray, n: int) -> np.ndarray:
+    """Book capital of each of ``n`` firms' active operations (added as ``np.bincount``)."""
+    book = np.zeros(n)
+    for o in range(firm_of.shape[0]):
+        if active[o]:
+            book[firm_of[o]] += capital[o]
+    return book
+
+
+@jitable
+def finance_step_kernel(
+    cash: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    outside_cash_flow: np.ndarray,
+    raises_equity: np.ndarray,
+    value: np.ndarray,
+    revenue: np.ndarray,
+    firm_of: np.ndarray,
+    active: np.ndarray,
+    capital: np.ndarray,
+    capital_op: np.ndarray,
+    capex: np.ndarray,
+    backlog: np.ndarray,
+    interest_rate: float,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+    appetite_drop: float,
+    appetite_recovery: float,
+) -> np.ndarray:
+    """The round's financing on the state's arrays (:func:`finance_round`), in one call.
+
+    The book each firm's debt limit counts is its active operations' book capital plus,
+    when ``capital_op`` is not empty (a capital-goods stack), the round's ``capex`` of its
+    active capital-goods operations (paid now, installed after the round). Rows 0-4 as
+    :func:`finance_kernel`; row 5 that book.
+    """
+    n = cash.shape[0]
+    book = _book(firm_of, active, capital, n)
+    if capital_op.shape[0] > 0:
+        bought = np.zeros(n)
+        for o in range(firm_of.shape[0]):
+            if capital_op[o] and active[o]:
+                bought[firm_of[o]] += capex[o]
+        for f in range(n):
+            book[f] = book[f] + bought[f]
+    alive = np.zeros(n, dtype=np.bool_)
+    for f in range(n):
+        alive[f] = not acquired[f] and failed_round[f] < 0
+    flows = finance_kernel(
+        cash, debt, appetite, alive, outside_cash_flow, raises_equity, value, revenue, book,
+        backlog, interest_rate, loan_to_value, min_cash, equity_multiple, appetite_drop,
+        appetite_recovery,
+    )  # fmt: skip
+    out = np.zeros((6, n))
+    for r in range(5):
+        for f in range(n):
+            out[r, f] = flows[r, f]
+    for f in range(n):
+        out[5, f] = book[f]
+    return out
+
+
+@jitable
+def funds_kernel(
+    cash: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    raises_equity: np.ndarray,
+    last_revenue: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    firm_of: np.ndarray,
+    active: np.ndarray,
+    capital: np.ndarray,
+    backlog: np.ndarray,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+) -> np.ndarray:
+    """Per firm, what it can spend on investment (:func:`available_funds`, finance on).
+
+    ``max(0, cash - min_cash + max(0, ltv (book + backlog) - debt) + equity room)``, the
+    book summed over the firm's active operations; 0 for a firm out of business.
+    """
+    n = cash.shape[0]
+    book = _book(firm_of, active, capital, n)
+    out = np.zeros(n)
+    for f in range(n):
+        if acquired[f] or failed_round[f] >= 0:
+            continue
+        room = _floor0(loan_to_value * (book[f] + backlog[f]) - debt[f])
+        equity = (
+            appetite[f] * equity_multiple * _floor0(last_revenue[f]) if raises_equity[f] else 0.0
+        )
+        out[f] = _floor0(cash[f] - min_cash + room + equity)
+    return out
+
+
 def book_capital(state: StackState) -> np.ndarray:
     """Book capital of each firm's active operations, dollars."""
     st = state
@@ -121,7 +231,9 @@ def alive(state: StackState) -> np.ndarray:
     return ~state.acquired & (state.failed_round < 0)
 
 
-def available_funds(state: StackState, backlog: np.ndarray | None = None) -> np.ndarray:
+def available_funds(
+    state: StackState, backlog: np.ndarray | None = None, jit: bool | None = None
+) -> np.ndarray:
     """What each firm can spend on investment this round, dollars (``inf``: no limit).
 
     Cash above ``min_cash``, plus the room under its debt limit (``loan_to_value`` times
@@ -134,13 +246,14 @@ def available_funds(state: StackState, backlog: np.ndarray | None = None) -> np.
     spec = st.finance
     if not spec.enabled:
         return np.full(st.n_firms, np.inf)
-    owed = np.zeros(st.n_firms) if backlog is None else backlog
-    room = np.maximum(spec.loan_to_value * (book_capital(st) + owed) - st.debt, 0.0)
-    equity = np.where(
-        st.raises_equity, st.appetite * spec.equity_multiple * np.maximum(st.last_revenue, 0.0), 0.0
-    )
-    funds = np.maximum(st.cash - spec.min_cash + room + equity, 0.0)
-    return np.where(alive(st), funds, 0.0)
+    owed = np.zeros(st.n_firms) if backlog is None else np.asarray(backlog, dtype=float)
+    kernel = compiled("funds_kernel", jit, module="finance", work=st.n_ops / 4)
+    funds: np.ndarray = kernel(
+        st.cash, st.debt, st.appetite, st.raises_equity, st.last_revenue, st.acquired,
+        st.failed_round, st.firm_of, st.active, st.capital, owed, spec.loan_to_value,
+        spec.min_cash, spec.equity_multiple,
+    )  # fmt: skip
+    return funds
 
 
 @dataclass(frozen=True)
@@ -284,3 +397,38 @@ def finance_round(
     )  # fmt: skip
     st.last_revenue = np.asarray(revenue, dtype=float).copy()
     return out
+
+
+def finance_step(
+    state: StackState,
+    value: np.ndarray,
+    revenue: np.ndarray,
+    backlog: np.ndarray,
+    capex: np.ndarray | None,
+    capital_op: np.ndarray | None,
+    jit: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`finance_round` with this round's capex in the book, as the model runs it.
+
+    ``capex`` per operation and ``capital_op`` (the capital-goods operations' mask), or
+    both ``None`` in a stack without capital goods. Returns the rows of
+    :func:`finance_kernel` and the book per firm the debt limit counted.
+    """
+    st = state
+    spec = st.finance
+    kernel = compiled("finance_step_kernel", jit, module="finance", work=st.n_ops / 4)
+    out: np.ndarray = kernel(
+        st.cash, st.debt, st.appetite, st.acquired, st.failed_round, st.outside_cash_flow,
+        st.raises_equity, np.asarray(value, dtype=float), np.asarray(revenue, dtype=float),
+        st.firm_of, st.active, st.capital,
+        _NO_OPS_MASK if capital_op is None else capital_op,
+        _NO_OPS if capex is None else capex,
+        np.asarray(backlog, dtype=float), spec.interest_rate, spec.loan_to_value, spec.min_cash,
+        spec.equity_multiple, spec.appetite_drop, spec.appetite_recovery,
+    )  # fmt: skip
+    st.last_revenue = np.asarray(revenue, dtype=float).copy()
+    return out[:5], out[5]
+
+
+_NO_OPS_MASK = np.zeros(0, dtype=np.bool_)
+_NO_OPS = np.zeros(0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from stackgame.environment.buildout import capital_ops, capital_share
+from stackgame.environment.jit import compiled
 from stackgame.environment.payouts import Settlement, settle
 from stackgame.environment.scenario import ScenarioError
 from stackgame.environment.state import RoundFlows, StackState
@@ -63,10 +64,11 @@ class Ledger:
         if st.has_capital_goods:
             # capital goods are paid when they ship (capex), and their wear is a non-cash
             # charge (elsewhere maintenance capex equal to depreciation keeps the book)
-            mask = capital_ops(st)
-            wear = np.where(mask, settled.payout.depreciation - self.writedown, 0.0)
-            capex = np.where(mask, c.capex, 0.0)
-            st.cash += np.bincount(st.firm_of, weights=wear - capex, minlength=st.n_firms)
+            kernel = compiled("capital_cash_kernel", jit, module="buildout", work=st.n_ops / 4)
+            kernel(
+                st.cash, st.firm_of, capital_ops(st), settled.payout.depreciation,
+                self.writedown, c.capex,
+            )  # fmt: skip
         self.settlement = settled
         return settled
 

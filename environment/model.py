@@ -450,7 +450,6 @@ class StackModel(mesa.Model):
         self.relations = Relations(self.state, [f.name for f in self.firms], self.rounds)
         self.contracts = ContractBook(self.scenario, self.state, self._log)
         self.last_round: RoundFlows | None = None
-        self._backlog_memo: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
         self._apply_due_events(0)
@@ -569,46 +568,51 @@ class StackModel(mesa.Model):
         st = self.state
         if not st.has_capital_goods:
             return None
+        asked = [
+            (i, ops, obs)
+            for i, ops in buildout.capital_ops_by_firm(st, self.layer_names)
+            if (obs := observations.get(i)) is not None
+        ]
+        orders = [0.0] * st.n_ops
+        if not asked:
+            return np.array(orders)
         view = self.memory.view
-        names = self.layer_names
         # last round's mean price of each layer (0 before the first round)
-        layer_price = [view[name].price if name in view else 0.0 for name in names]
+        layer_price = [view[name].price if name in view else 0.0 for name in self.layer_names]
         # output last round (before the first, the installed capacity: no history yet)
-        used = self.memory.quantity if self.round > 0 else st.capacity
-        capacity = st.capacity
-        rate = st.depreciation_rate
+        used = (self.memory.quantity if self.round > 0 else st.capacity).tolist()
+        n_used = len(used)
+        capacity = st.capacity.tolist()
+        rate = st.depreciation_rate.tolist()
         pipe = st.pipeline.sum(axis=1).tolist()
         funds = self._funds()
-        contracted = self._contracted_units()
+        sold = self.contracts.sold(self.round, st)  # units sold forward, per operation
         growth = float(st.demand_growth)
-        orders = np.zeros(st.n_ops)
-        for i, ops in buildout.capital_ops_by_firm(st, names):
-            obs = observations.get(i)
-            if obs is None:
-                continue
-            cash = float(funds[i]) if funds is not None else math.inf
+        firms = self.firms
+        for i, ops, obs in asked:
+            cash = funds[i] if funds is not None else math.inf
             positions = {
                 layer: CapitalPosition(
-                    float(capacity[o]),
+                    capacity[o],
                     pipe[o],
-                    float(used[o]) if o < used.shape[0] else 0.0,
-                    float(rate[o]),
+                    used[o] if o < n_used else 0.0,
+                    rate[o],
                     lead,
-                    float(contracted[o]) if contracted is not None else 0.0,
+                    sold.get(o, 0.0),
                     a * layer_price[k - 1],
                     cash,
                     growth,
-                )  # fmt: skip
+                )
                 for layer, o, lead, a, k in ops
             }
-            chosen = self.firms[i].invest(obs, positions)
+            chosen = firms[i].invest(obs, positions)
             for layer, o, _, a, _ in ops:
                 units = float(chosen.get(layer, 0.0))
                 if units > 0.0:  # (not nan)
                     orders[o] = units * a
-        return orders
+        return np.array(orders)
 
-    def _funds(self) -> np.ndarray | None:
+    def _funds(self) -> list[float] | None:
         """What each firm can spend on capital goods now (``None``: no limit, finance off).
 
         :func:`stackgame.environment.finance.available_funds`: cash above the floor, room
@@ -616,26 +620,9 @@ class StackModel(mesa.Model):
         """
         if not self._financing:
             return None
-        return fin.available_funds(
-            self.state, self.contracts.backlog(self.state, self.memory.price)
-        )
-
-    def _backlog_now(self) -> np.ndarray:
-        """Per firm, contracted revenue to come at last round's prices (once a round)."""
-        key = (self.round, self.state.version)
-        if self._backlog_memo[0] != key:
-            if self.contracts.m == 0:
-                value = np.zeros(self.state.n_firms)
-            else:
-                value = self.contracts.backlog(self.state, self.memory.price)
-            self._backlog_memo = (key, value)
-        return self._backlog_memo[1]
-
-    def _contracted_units(self) -> np.ndarray | None:
-        """Per operation, units a round it has sold forward under contracts (``None``: none)."""
-        if self.contracts.m == 0:
-            return None
-        return self.contracts.sold_forward(self.round, self.state)
+        owed = self.contracts.backlog(self.state, self.memory.price, jit=self._jit)
+        funds: list[float] = fin.available_funds(self.state, owed, self._jit).tolist()
+        return funds
 
     def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
         """Markup per operation as the actions chose it (restrain where none acted)."""
@@ -750,21 +737,20 @@ class StackModel(mesa.Model):
         """
         st = self.state
         payout = settled.payout
-        book = fin.book_capital(st)
-        if st.has_capital_goods:
-            capex = np.where(buildout.capital_ops(st) & st.active, flows.clearing.capex, 0.0)
-            book = book + np.bincount(st.firm_of, weights=capex, minlength=st.n_firms)
-        owed = self._backlog_now()
-        out = fin.finance_round(
-            st, payout.firm_value, payout.firm_revenue, owed, self._jit, book=book
-        )
+        owed = self.contracts.backlog(st, self.memory.price, jit=self._jit)
+        capital = st.has_capital_goods
+        out, book = fin.finance_step(
+            st, payout.firm_value, payout.firm_revenue, owed,
+            flows.clearing.capex if capital else None,
+            buildout.capital_ops(st) if capital else None, self._jit,
+        )  # fmt: skip
         interest = out[0]
         if np.count_nonzero(interest):
             payout.firm_value = payout.firm_value - interest
         self._financed = out
-        failing = np.flatnonzero(out[4]).tolist()
-        if not failing:
+        if not out[4].any():
             return out
+        failing = np.flatnonzero(out[4]).tolist()
         names = [f.name for f in self.firms]
         for f in failing:  # (all of them out of business before any sale: no failing buyer)
             st.failed_round[f] = self.round
@@ -818,8 +804,7 @@ class StackModel(mesa.Model):
                 np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
             )
         if st.has_capital_goods:  # shipped capital goods join the books; units retire
-            buildout.install(st, flows.clearing)
-            buildout.age(st, wear)
+            buildout.install_and_age(st, flows.clearing, wear, self._jit)
         if np.count_nonzero(st.capacity_growth):  # (adding zeros would change nothing)
             grow = st.capacity_growth * st.capacity
             if st.has_capital_goods:  # (capital-goods layers grow by investment only)

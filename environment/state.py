@@ -140,12 +140,18 @@ class StackState:
         # capital goods ordered and shipped, not yet online: column j arrives in j + 1 rounds
         self.pipeline = np.zeros((n, int(self.install_lead_time.max()) + 1))
         # capital-goods operations (and by firm), for the structure version they were read on
-        self._op_index: tuple[int, int, dict[tuple[int, int], int]] = (-1, 0, {})
         self._capital_mask: tuple[int, np.ndarray, np.ndarray] = (-1, np.zeros(0), np.zeros(0))
         self._capital_ops: tuple[int, list[tuple[int, int, float, int]]] = (-1, [])
         self._capital_by_firm: tuple[
             int, list[tuple[int, list[tuple[str, int, int, float, int]]]]
         ] = (-1, [])
+        self._op_index: tuple[int, dict[tuple[int, int], int]] = (-1, {})
+        self._price_basis: tuple[int, float, np.ndarray | None, np.ndarray] = (
+            -1, 0.0, None, np.zeros(0),
+        )  # fmt: skip
+        self._capital_arrays: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = (
+            -1, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)),
+        )  # fmt: skip
 
         self.relations: list[tuple[int, int, int, float, bool]] = [
             (self.firm_index[r.buyer], self.firm_index[r.seller], self.layer_index[r.layer],
@@ -169,24 +175,23 @@ class StackState:
         return int(hit[0]) if hit.size else -1
 
     def op_index(self) -> dict[tuple[int, int], int]:
-        """``(firm, layer)`` to the firm's first active operation there, as :meth:`op` finds.
+        """``(firm, layer)`` to the firm's first active operation there (as :meth:`op`).
 
-        Kept until the structure changes (``version``; every change of who operates where
-        rebuilds it); for readers that look many up each round (the contract book).
+        Kept until the structure changes (``version``): every change of the operations'
+        firms, layers or activity ends in :meth:`rebuild` (a fire sale's, once the round's
+        failures are done), so read it only where the structure is settled.
         """
         cached = self._op_index
-        if cached[0] != self.version or cached[1] != self.n_ops:
-            first: dict[tuple[int, int], int] = {}
-            for o, (f, k, on) in enumerate(
-                zip(
-                    self.firm_of.tolist(), self.layer_of.tolist(), self.active.tolist(), strict=True
-                )
-            ):
-                if on and (f, k) not in first:
-                    first[(f, k)] = o
-            cached = (self.version, self.n_ops, first)
-            self._op_index = cached
-        return cached[2]
+        if cached[0] == self.version:
+            return cached[1]
+        first: dict[tuple[int, int], int] = {}
+        for o, (f, k, on) in enumerate(
+            zip(self.firm_of.tolist(), self.layer_of.tolist(), self.active.tolist(), strict=True)
+        ):
+            if on and (f, k) not in first:
+                first[(f, k)] = o
+        self._op_index = (self.version, first)
+        return first
 
     def firm_layers(self, firm: int) -> tuple[str, ...]:
         """Names of the layers in which ``firm`` has an active operation, bottom first."""
@@ -220,6 +225,7 @@ class StackState:
         structure.allowed[~self.active, :] = False
         self.structure = structure
         self.version = getattr(self, "version", 0) + 1
+        self._op_index = (self.version, first)
         return structure
 
     def live_capacity(self, round_: int) -> np.ndarray:
