@@ -513,6 +513,14 @@ class Scenario(_Strict):
         """The folder of the file the scenario was loaded from (``None``: not from a file)."""
         return self._origin
 
+    def __eq__(self, other: object) -> bool:
+        """Same fields, wherever each was loaded from (``origin`` is not compared)."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as before
+
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         layer_names = [layer.name for layer in self.layers]
@@ -734,8 +742,9 @@ def _check_targets(scenario: Scenario, source: str) -> None:
     """Load the scenario's target table and check it against the scenario.
 
     Its names and windows (``targets.check_against``) and its parameters' paths: each
-    must name a numeric field whose current value lies within the bounds. A problem is
-    one :class:`ScenarioError` naming the target file and the field.
+    must name a numeric field (its value may lie outside the fit's bounds: a what-if
+    may move it there). A problem is one :class:`ScenarioError` naming the target file
+    and the field.
     """
     from stackgame.environment import targets
 
@@ -757,10 +766,6 @@ def _check_targets(scenario: Scenario, source: str) -> None:
         value = container[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ScenarioError(f"{where}: not a number (got {value!r})")
-        if not p.low <= value <= p.high:
-            raise ScenarioError(
-                f"{where}: the scenario's value {value:g} is outside [{p.low:g}, {p.high:g}]"
-            )
 
 
 def _check_strategies(scenario: Scenario, source: str) -> None:

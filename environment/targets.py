@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
@@ -207,9 +207,13 @@ class TargetSpec(_Strict):
     weight: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
     note: str = ""
 
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        return _check_window(value)
+
     @model_validator(mode="after")
     def _consistent(self) -> TargetSpec:
-        self.window = _check_window(self.window)
         if not self.low <= self.value <= self.high:
             raise ValueError(
                 f"value: {self.value:g} is outside its range [{self.low:g}, {self.high:g}]"
@@ -244,7 +248,7 @@ class ParameterSpec(_Strict):
     path
         Dotted scenario path, as for ``--set`` (``firms.nvidia.ops.chips.restrain_markup``).
     low, high
-        Bounds of the search; the scenario's current value lies within them.
+        Bounds of the search (the built-in scenario's values lie within them).
     scale
         ``linear`` or ``log`` (search the logarithm: for sizes and rates that span
         orders of magnitude).

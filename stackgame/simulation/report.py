@@ -116,10 +116,11 @@ def calendar_text(summary: dict[str, Any]) -> list[str]:
     if dates.get("targets_until") is None:
         return [line]
     if dates.get("projected_from") is None:
-        return [line + f" The targets reach {dates['targets_until']}: the run projects nothing."]
+        return [line, f"The targets reach {dates['targets_until']}: the run projects nothing."]
     return [
-        line + f" The targets check the rounds to {dates['targets_until']}; from "
-        f"{dates['projected_from']} on the run projects the scenario's status quo, unchecked."
+        line,
+        f"The targets check the rounds to {dates['targets_until']}; from "
+        f"{dates['projected_from']} on the run projects the scenario's status quo, unchecked.",
     ]
 
 
