@@ -25,7 +25,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -422,7 +430,11 @@ class CalibrationSpec(_Strict):
     """A figure from the source articles that a default run should reproduce.
 
     ``window`` says which rounds the model's number is taken over: ``all`` (cumulative),
-    ``first`` or ``last`` round. ``stackgame run`` prints the residual model - target.
+    ``first`` or ``last`` round. ``stackgame run`` prints the residual model - target and
+    whether the model lies within ``tolerance`` of the target (its plausible range,
+    ``target - tolerance`` to ``target + tolerance``: the articles give round numbers).
+    A scenario's target table (``Scenario.targets``) holds the fuller form: a figure with
+    its unit, period, range and source (``environment/targets.py``).
     """
 
     figure: str
@@ -432,6 +444,7 @@ class CalibrationSpec(_Strict):
     metric: Literal["gross_margin", "operating_margin"]
     window: Literal["all", "first", "last"] = "all"
     target: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
+    tolerance: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.05
 
 
 class Scenario(_Strict):
@@ -450,6 +463,17 @@ class Scenario(_Strict):
         Markups a learning strategy may choose from.
     allow_integration
         Whether integration moves are honoured.
+    start_quarter
+        The calendar quarter of the first round (``"2025Q1"``; round 0 in the engine's
+        numbering), with quarterly rounds: the run's header names the quarters it covers
+        and a target table's dated windows (``"2025Q4"``) find their rounds by it.
+        ``None``: rounds are not dated.
+    targets
+        The scenario's target table (``environment/targets.py``, ``docs/MODEL.md`` 19): a
+        built-in table's name (``environment/scenarios/targets/<name>.toml``) or a path
+        to a TOML file, relative to the scenario file. ``stackgame run`` prints each
+        target next to the model's number. Neither this nor ``start_quarter`` changes
+        what is simulated: both are left out of :meth:`digest`.
     """
 
     name: str
@@ -470,6 +494,32 @@ class Scenario(_Strict):
     contracts: list[ContractSpec] = Field(default_factory=list)
     finance: FinanceSpec = Field(default_factory=FinanceSpec)
     calibration: list[CalibrationSpec] = Field(default_factory=list)
+    start_quarter: str | None = None
+    targets: str | None = None
+    _origin: Path | None = PrivateAttr(default=None)
+
+    @field_validator("start_quarter")
+    @classmethod
+    def _quarter(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from stackgame.environment.targets import parse_quarter
+
+        parse_quarter(value)  # raises ValueError naming the form
+        return value.strip()
+
+    @property
+    def origin(self) -> Path | None:
+        """The folder of the file the scenario was loaded from (``None``: not from a file)."""
+        return self._origin
+
+    def __eq__(self, other: object) -> bool:
+        """Same fields, wherever each was loaded from (``origin`` is not compared)."""
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as before
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -591,6 +641,11 @@ class Scenario(_Strict):
         for key, empty in _LATER_FIELDS["scenario"].items():
             if data.get(key) == empty:
                 del data[key]
+        for key in _MEASUREMENT_FIELDS:  # what is measured and when, not what is simulated
+            data.pop(key, None)
+        for entry in data.get("calibration", []):
+            if entry.get("tolerance") == _CALIBRATION_TOLERANCE:
+                del entry["tolerance"]
         for part in ("layers", "firms"):
             for entry in data[part]:
                 for key, default in _LATER_FIELDS[part].items():
@@ -605,6 +660,10 @@ _LATER_FIELDS: dict[str, dict[str, Any]] = {
     "layers": {"capital_goods": False, "install_lead_time": 1},
     "firms": {"debt": 0.0, "outside_cash_flow": 0.0, "raises_equity": False},
 }
+
+
+_MEASUREMENT_FIELDS = ("start_quarter", "targets")
+_CALIBRATION_TOLERANCE = 0.05
 
 
 def _unique(names: list[str], where: str) -> None:
@@ -661,14 +720,52 @@ def _contract_name(item: dict[str, Any]) -> str | None:
     return "-".join(parts) if all(isinstance(p, str) for p in parts) else None  # type: ignore[arg-type]
 
 
-def from_dict(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
-    """Validate a scenario given as a dictionary (the parsed TOML)."""
+def from_dict(
+    raw: dict[str, Any], source: str = "<scenario>", origin: Path | None = None
+) -> Scenario:
+    """Validate a scenario given as a dictionary (the parsed TOML).
+
+    ``origin`` is the folder of the scenario's file: a relative ``targets`` path is read
+    from there.
+    """
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as err:
         raise ScenarioError(f"{source}: {_format_validation(err, raw)}") from None
+    scenario._origin = origin
     _check_strategies(scenario, source)
+    _check_targets(scenario, source)
     return scenario
+
+
+def _check_targets(scenario: Scenario, source: str) -> None:
+    """Load the scenario's target table and check it against the scenario.
+
+    Its names and windows (``targets.check_against``) and its parameters' paths: each
+    must name a numeric field (its value may lie outside the fit's bounds: a what-if
+    may move it there). A problem is one :class:`ScenarioError` naming the target file
+    and the field.
+    """
+    from stackgame.environment import targets
+
+    if scenario.targets is None:
+        return
+    path = targets.target_path(scenario.targets, scenario.origin)
+    try:
+        table = targets.load_table(path)
+        targets.check_against(table, scenario, str(path))
+    except targets.TargetError as err:
+        raise ScenarioError(f"{source}: targets: {err}") from None
+    raw = scenario.model_dump(mode="python") if table.parameters else {}
+    for p in table.parameters:
+        where = f"{source}: targets: {path}: parameters.{p.path}"
+        try:
+            container, key = _locate(raw, p.path)
+        except ScenarioError as err:
+            raise ScenarioError(f"{where}: {err}") from None
+        value = container[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScenarioError(f"{where}: not a number (got {value!r})")
 
 
 def _check_strategies(scenario: Scenario, source: str) -> None:
@@ -691,7 +788,8 @@ def _check_strategies(scenario: Scenario, source: str) -> None:
 
 def load(path: str | Path) -> Scenario:
     """Load and validate a scenario TOML file."""
-    return from_dict(read_toml(path, error=ScenarioError), str(Path(path)))
+    file = Path(path)
+    return from_dict(read_toml(file, error=ScenarioError), str(file), file.resolve().parent)
 
 
 @functools.lru_cache(maxsize=1)
@@ -784,7 +882,7 @@ def apply_overrides(
             container["strategy_params"] = {}  # the old strategy's parameters (not the same's)
     if not validate:
         return scenario
-    return from_dict(raw, f"{scenario.name} (overrides)")
+    return from_dict(raw, f"{scenario.name} (overrides)", scenario.origin)
 
 
 def _locate(raw: dict[str, Any], path: str) -> tuple[Any, Any]:

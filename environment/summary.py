@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from stackgame.environment import targets
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
@@ -233,6 +234,9 @@ def summarize(model: StackModel) -> dict[str, Any]:
         "events": [{"round": e.round, "text": e.text} for e in log if e.kind == "event"],
     }
     summary["calibration"] = calibration_rows(model, summary)
+    dates = calendar(model)
+    if dates is not None:
+        summary["calendar"] = dates
     summary["verdict"] = verdict(summary)
     return summary
 
@@ -376,7 +380,16 @@ def operation_rows(model: StackModel) -> list[dict[str, Any]]:
 
 
 def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each calibration figure of the scenario next to the model's number and residual."""
+    """Each calibration figure and target of the scenario next to the model's number.
+
+    First the scenario's ``[[calibration]]`` entries (margins from the seed articles;
+    their range is the target plus or minus its ``tolerance``), then every target of its
+    target table (``Scenario.targets``, ``environment/targets.py``: how each kind is
+    measured). Every row has ``figure``, ``source``, ``kind``, ``target``, ``model``,
+    ``low``, ``high``, ``inside`` (the model within the range; ``None`` without a model
+    number), ``residual`` (model - target), ``unit``, ``period``, ``estimate``, ``weight``
+    and the older keys ``firm``, ``layer``, ``metric`` (the kind) and ``window``.
+    """
     rows = []
     ops = summary["operations"]
     firms = {f["name"]: f for f in summary["firms"]}
@@ -387,6 +400,7 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
         else:
             hit = [r for r in ops if r["firm"] == c.firm and r["layer"] == c.layer]
             value = hit[0][c.metric + suffix] if hit else None
+        low, high = c.target - c.tolerance, c.target + c.tolerance
         rows.append(
             {
                 "figure": c.figure,
@@ -398,9 +412,75 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
                 "target": _r(c.target),
                 "model": None if value is None else _r(value),
                 "residual": None if value is None else _r(value - c.target),
+                "name": None,
+                "kind": c.metric,
+                "unit": "fraction",
+                "period": _CALIBRATION_PERIOD[c.window],
+                "low": _r(low),
+                "high": _r(high),
+                "inside": targets.inside(value, low, high),
+                "estimate": None,
+                "weight": 1.0,
+            }
+        )
+    table = targets.resolve(model.scenario)
+    for t in table.targets if table is not None else []:
+        value = targets.measure(t, model)
+        rows.append(
+            {
+                "figure": t.figure,
+                "source": t.source,
+                "firm": t.firm,
+                "layer": t.layer,
+                "metric": t.kind,
+                "window": t.window,
+                "target": _r(t.value),
+                "model": None if value is None else _r(value),
+                "residual": None if value is None else _r(value - t.value),
+                "name": t.name,
+                "kind": t.kind,
+                "unit": t.unit,
+                "period": t.period,
+                "low": _r(t.low),
+                "high": _r(t.high),
+                "inside": targets.inside(value, t.low, t.high),
+                "estimate": t.estimate,
+                "weight": t.weight,
             }
         )
     return rows
+
+
+_CALIBRATION_PERIOD = {"all": "the whole run", "first": "first round", "last": "last round"}
+
+
+def calendar(model: StackModel) -> dict[str, Any] | None:
+    """The run's dates: the quarter of its first and last round, and what it projects.
+
+    ``None`` when the scenario has no ``start_quarter``. ``targets_until`` is the last
+    quarter any dated target of the scenario's table looks at (``None``: none does):
+    rounds after it are a projection that no figure checks.
+    """
+    sc = model.scenario
+    if sc.start_quarter is None:
+        return None
+    start = targets.parse_quarter(sc.start_quarter)
+    n = len(model.history)
+    table = targets.resolve(sc)
+    ends = [
+        span[1]
+        for t in (table.targets if table is not None else [])
+        if (span := targets.window_quarters(t.window)) is not None
+    ]
+    until = max(ends) if ends else None
+    return {
+        "first_round": targets.quarter_name(start),
+        "last_round": targets.quarter_name(start + n - 1),
+        "targets_until": None if until is None else targets.quarter_name(until),
+        "projected_from": None
+        if until is None or until - start + 1 >= n
+        else targets.quarter_name(until + 1),
+    }
 
 
 def verdict(summary: dict[str, Any]) -> str:

@@ -30,6 +30,10 @@ class Amount(float):
     """A money or capacity figure in a table: a number with one decimal, not a percentage."""
 
 
+class Money(float):
+    """A calibration target's money figure: two decimals (a neocloud's $0.3B a year)."""
+
+
 def has_buildout(summary: dict[str, Any]) -> bool:
     """Whether the run had any investment, financing, debt, contracts or failures.
 
@@ -90,6 +94,8 @@ def _cell(v: Any) -> str:
         return "yes" if v else "no"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, Money):
+        return f"{v:,.2f}"
     if isinstance(v, Amount):
         return f"{v:,.1f}"
     return f"{v:.1%}"
@@ -100,12 +106,79 @@ def pct(x: float) -> str:
     return f"{x:.1%}"
 
 
+def calendar_text(summary: dict[str, Any]) -> list[str]:
+    """What the run covers in calendar time and what it projects (empty: undated rounds)."""
+    dates = summary.get("calendar")
+    if not dates:
+        return []
+    n = summary["rounds"]
+    line = f"Round 0 is {dates['first_round']}; round {n - 1}, the last, is {dates['last_round']}."
+    if dates.get("targets_until") is None:
+        return [line]
+    if dates.get("projected_from") is None:
+        return [line, f"The targets reach {dates['targets_until']}: the run projects nothing."]
+    return [
+        line,
+        f"The targets check the rounds to {dates['targets_until']}; from "
+        f"{dates['projected_from']} on the run projects the scenario's status quo, unchecked.",
+    ]
+
+
+def _target_cell(value: float | None, unit: str) -> Any:
+    if value is None:
+        return None
+    if unit == "fraction":
+        return value
+    return Money(value)
+
+
+def calibration_text(summary: dict[str, Any]) -> list[str]:
+    """The calibration table: every figure and target next to the model's number.
+
+    Money in the scenario's unit per round (``$B/q``) or a year (``$B/y``, a run rate);
+    margins and shares as percentages. ``inside`` says whether the model lies in the
+    target's plausible range; ``*`` marks an estimate.
+    """
+    rows = summary["calibration"]
+    units = {"fraction": "", "$B/quarter": "$B/q", "$B/year": "$B/y"}
+    hits = sum(1 for c in rows if c.get("inside"))
+    measured = sum(1 for c in rows if c.get("inside") is not None)
+    body = table(
+        ["figure", "source", "window", "unit", "target", "model", "low", "high", "inside"],
+        [
+            [
+                c["figure"] + (" *" if c.get("estimate") else ""),
+                _short_source(c["source"]),
+                c["window"],
+                units.get(c.get("unit", "fraction"), c.get("unit", "")),
+                _target_cell(c["target"], c.get("unit", "fraction")),
+                _target_cell(c["model"], c.get("unit", "fraction")),
+                _target_cell(c.get("low"), c.get("unit", "fraction")),
+                _target_cell(c.get("high"), c.get("unit", "fraction")),
+                c.get("inside"),
+            ]
+            for c in rows
+        ],  # fmt: skip
+        f"Calibration: the model next to {len(rows)} figures (../shared/STACK_FACTS.md and "
+        f"public results; * an estimate): {hits} of {measured} inside their range",
+    )
+    return [body]
+
+
+def _short_source(source: str) -> str:
+    """A seed article by its number (``001``), a report by its first words."""
+    if source[:3].isdigit() and source.endswith(".txt"):
+        return source[:3]
+    return source if len(source) <= 28 else source[:27] + "…"
+
+
 def render_text(result: RunResult) -> str:
     """The readable answer: value capture, margins vs the seed facts, moves, verdict."""
     s = result.summary
     out = [
         f"Who wins? {s.get('title', s['scenario'])}  "
         f"(scenario {s['scenario']}, {s['rounds']} rounds, seed {s['seed']})",
+        *calendar_text(s),
         "",
         table(
             ["layer", "value share", "spend share", "gross margin", "operating margin", "HHI"],
@@ -157,23 +230,7 @@ def render_text(result: RunResult) -> str:
         )
     )
     if s["calibration"]:
-        out += [
-            "",
-            table(
-                ["figure from the articles", "source", "target", "model", "residual"],
-                [
-                    [
-                        c["figure"],
-                        c["source"][:3],
-                        c["target"],
-                        c["model"],
-                        None if c["residual"] is None else f"{c['residual'] * 100:+.1f} pp",
-                    ]
-                    for c in s["calibration"]
-                ],  # fmt: skip
-                "Margins next to the seed facts (../shared/STACK_FACTS.md)",
-            ),
-        ]
+        out += ["", *calibration_text(s)]
     if has_buildout(s):
         out += ["", *buildout_text(s)]
     if s.get("failures"):

@@ -67,8 +67,15 @@ def test_firm_rows_use_external_revenue_and_value(stack: StackModel) -> None:
 
 
 def test_calibration_rows_report_model_minus_target(stack: StackModel) -> None:
+    from stackgame.environment import targets
+
     rows = stack.summary()["calibration"]
-    assert len(rows) == len(stack.scenario.calibration) > 0
+    table = targets.resolve(stack.scenario)
+    n_targets = len(table.targets) if table is not None else 0
+    assert len(rows) == len(stack.scenario.calibration) + n_targets > 0
+    assert [r["figure"] for r in rows[len(stack.scenario.calibration) :]] == [
+        t.figure for t in (table.targets if table is not None else [])
+    ]
     for r in rows:
         if r["model"] is not None:
             assert r["residual"] == pytest.approx(r["model"] - r["target"], abs=2e-6)

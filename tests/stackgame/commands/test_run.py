@@ -181,3 +181,71 @@ def test_durations_in_words(seconds: float, words: str) -> None:
     from stackgame.commands.run import _duration
 
     assert _duration(seconds) == words
+
+
+def _scenario_with_targets(tmp_path: Path, target: dict[str, Any]) -> Path:
+    import tomli_w
+
+    (tmp_path / "targets.toml").write_text(
+        tomli_w.dumps({"name": "t", "targets": [target]}), encoding="utf-8"
+    )
+    raw = tiny(start_quarter="2025Q1", targets="targets.toml")
+    return write_toml(tmp_path, raw)
+
+
+_TARGET: dict[str, Any] = {
+    "name": "fab_margin",
+    "figure": "fab gross margin",
+    "kind": "gross_margin",
+    "firm": "fab",
+    "layer": "chips",
+    "value": 0.2,
+    "unit": "fraction",
+    "period": "2025",
+    "low": 0.0,
+    "high": 1.0,
+    "source": "a report (1 Jan 2026)",
+    "window": "2025Q2",
+}
+
+
+def test_a_bad_target_file_exits_2_naming_file_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _scenario_with_targets(tmp_path, {**_TARGET, "kind": "profit"})
+    line = _fails(capsys, ["run", "--scenario", str(path), *QUICK])
+    assert str(tmp_path / "targets.toml") in line
+    assert "targets.fab_margin.kind" in line
+
+
+def test_the_json_calibration_has_every_target_with_its_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _scenario_with_targets(tmp_path, _TARGET)
+    assert main(["run", "--scenario", str(path), *QUICK]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
+    (row,) = summary["calibration"]
+    for key in ("figure", "source", "kind", "target", "model", "low", "high", "inside"):
+        assert key in row
+    assert row["kind"] == "gross_margin" and row["window"] == "2025Q2"
+    assert 0.0 <= row["model"] <= 1.0 and row["inside"] is True
+    assert summary["calendar"]["first_round"] == "2025Q1"
+    assert summary["calendar"]["last_round"] == "2025Q2"
+
+
+def test_the_text_names_the_quarters_and_shows_every_target(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "--rounds", "6", "--no-files"]) == 0
+    out = capsys.readouterr().out
+    assert "Round 0 is 2025Q1; round 5, the last, is 2026Q2.\nThe targets reach 2026Q2" in out
+    from stackgame.environment import targets
+    from stackgame.environment.scenario import resolve
+
+    table = targets.resolve(resolve("ai-stack-2026"))
+    assert table is not None
+    block = out.split("Calibration: the model next to ", 1)[1].split("\n\n", 1)[0]
+    for t in table.targets:
+        assert t.figure in block
+    assert "Nvidia operating margin about 70%" in block  # the scenario's [[calibration]]
