@@ -163,12 +163,19 @@ class History:
         (interest, borrowed, equity, repaid). The round's row gains the totals:
         ``financing`` (borrowed + equity - repaid) and ``interest``.
         """
-        row = dict(zip(FINANCE_COLUMNS[:4], flows[:4].copy(), strict=True))
-        row["debt"] = state.debt.copy()
-        self.finance_rows.append(row)
-        inflow = row["borrowed"] + row["equity"] - row["repaid"]
-        self.round_rows[-1]["financing"] = float(inflow.sum())
-        self.round_rows[-1]["interest"] = float(row["interest"].sum())
+        interest, borrowed, equity, repaid = flows[:4].copy()  # (FINANCE_COLUMNS' order)
+        self.finance_rows.append(
+            {
+                "interest": interest,
+                "borrowed": borrowed,
+                "equity": equity,
+                "repaid": repaid,
+                "debt": state.debt.copy(),
+            }
+        )
+        last = self.round_rows[-1]
+        last["financing"] = float((borrowed + equity - repaid).sum())
+        last["interest"] = float(interest.sum())
 
     def finance_matrix(self, column: str) -> np.ndarray:
         """``[rounds, n_firms]`` array of one financing column (no rows: finance off)."""

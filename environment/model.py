@@ -573,12 +573,10 @@ class StackModel(mesa.Model):
             for i, ops in buildout.capital_ops_by_firm(st, self.layer_names)
             if (obs := observations.get(i)) is not None
         ]
-        orders = [0.0] * st.n_ops
         if not asked:
-            return np.array(orders)
+            return np.zeros(st.n_ops)
+        orders = [0.0] * st.n_ops
         view = self.memory.view
-        # last round's mean price of each layer (0 before the first round)
-        layer_price = [view[name].price if name in view else 0.0 for name in self.layer_names]
         # output last round (before the first, the installed capacity: no history yet)
         used = (self.memory.quantity if self.round > 0 else st.capacity).tolist()
         n_used = len(used)
@@ -589,22 +587,19 @@ class StackModel(mesa.Model):
         sold = self.contracts.sold(self.round, st)  # units sold forward, per operation
         growth = float(st.demand_growth)
         firms = self.firms
+        names = self.layer_names
+        inf = math.inf
         for i, ops, obs in asked:
-            cash = funds[i] if funds is not None else math.inf
-            positions = {
-                layer: CapitalPosition(
-                    capacity[o],
-                    pipe[o],
-                    used[o] if o < n_used else 0.0,
-                    rate[o],
-                    lead,
-                    sold.get(o, 0.0),
-                    a * layer_price[k - 1],
-                    cash,
-                    growth,
-                )
-                for layer, o, lead, a, k in ops
-            }
+            cash = funds[i] if funds is not None else inf
+            positions = {}
+            for layer, o, lead, a, k in ops:
+                # last round's mean price of the layer below (0 before the first round)
+                below = names[k - 1]
+                price = view[below].price if below in view else 0.0
+                positions[layer] = CapitalPosition(
+                    capacity[o], pipe[o], used[o] if o < n_used else 0.0, rate[o], lead,
+                    sold.get(o, 0.0), a * price, cash, growth,
+                )  # fmt: skip
             chosen = firms[i].invest(obs, positions)
             for layer, o, _, a, _ in ops:
                 units = float(chosen.get(layer, 0.0))

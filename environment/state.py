@@ -281,11 +281,13 @@ class StackState:
             "cap_until": -1,
             "integrated_at": online_round,
         }
+        concatenate = np.concatenate  # (np.append of one value, without its checks)
         for name, value in values.items():
             arr = getattr(self, name)
-            setattr(self, name, np.append(arr, np.array([value], dtype=arr.dtype)))
+            setattr(self, name, concatenate((arr, np.array([value], dtype=arr.dtype))))
         self.capacity[-1] = capacity
-        self.pipeline = np.vstack([self.pipeline, np.zeros((1, self.pipeline.shape[1]))])
+        width = self.pipeline.shape[1]
+        self.pipeline = concatenate((self.pipeline, np.zeros((1, width))))
         self.rebuild()
         return self.n_ops - 1
 
