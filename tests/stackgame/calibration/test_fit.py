@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from stackgame.environment import targets
+from stackgame.environment.scenario import ScenarioError, apply_overrides, resolve
+from stackgame.environment.targets import TargetSpec, TargetTable, table_from_dict
 
 from stackgame.calibration.fit import (
     PENALTY,
@@ -16,9 +19,6 @@ from stackgame.calibration.fit import (
     seeds_of,
     value_at,
 )
-from stackgame.environment import targets
-from stackgame.environment.scenario import ScenarioError, apply_overrides, resolve
-from stackgame.environment.targets import TargetSpec, TargetTable, table_from_dict
 
 
 def _target(**fields: object) -> dict[str, object]:

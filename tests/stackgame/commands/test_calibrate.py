@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from stackgame.environment import targets
+from stackgame.environment.scenario import load, resolve
 
 from stackgame.calibration.fit import measure_scenario
 from stackgame.cli import main
-from stackgame.environment import targets
-from stackgame.environment.scenario import load, resolve
 
 # a short fit: 4 rounds (2025), the first two parameters, 2 seeds, a handful of evaluations
 SHORT = ["--set", "rounds=4", "--seeds", "2", "--max-evals", "5", "--no-progress"]
