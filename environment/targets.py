@@ -241,7 +241,7 @@ class TargetSpec(_Strict):
 
 
 class ParameterSpec(_Strict):
-    """A scenario field a fit may move (the fit is not written yet: this declares it).
+    """A scenario field a fit may move (``stackgame calibrate`` moves it: ``docs/MODEL.md`` 19.1).
 
     Attributes
     ----------

@@ -26,6 +26,7 @@ COMMANDS = (
     "equilibria",
     "theses",
     "compare",
+    "calibrate",
     "batch",
     "report",
     "viz",
@@ -40,6 +41,7 @@ examples:
   stackgame scenarios --show ai-stack-2026 > my.toml && stackgame run --scenario my.toml
   stackgame strategies                            every strategy with its classifier
   stackgame tournament --game prisoners-dilemma --strategies cooperator,defector,tit_for_tat
+  stackgame calibrate                             fit the scenario's parameters to its targets
   stackgame batch runs/smoke.toml                 a resumable experiment batch
   stackgame viz                                   the SolaraViz page on http://127.0.0.1:8765
 """

@@ -1,0 +1,535 @@
+"""The fit of ``stackgame calibrate``: weighted least squares over a scenario's targets.
+
+A target table (``environment/targets.py``) declares the figures a baseline must match
+(``[[targets]]``) and the scenario fields a fit may move, with bounds (``[[parameters]]``).
+The fit searches the unit cube ``u`` in ``[0, 1]^n``: parameter ``i`` is
+
+    low_i + u_i (high_i - low_i)                      (scale "linear")
+    exp(log low_i + u_i (log high_i - log low_i))      (scale "log")
+
+(rounded to a whole number for an integer field). For a point it applies the values as
+dotted overrides, runs the scenario on the same ``K`` seeds every time (common random
+numbers: ``seed, ..., seed + K - 1``, the seeds of ``stackgame compare``), and takes each
+target's model number as the mean over the seeds that measure it. The residual of target
+``j`` is
+
+    r_j = (model_j - value_j) / s_j,    s_j = ((high_j - low_j) / 2) / sqrt(weight_j)
+
+(its distance from the figure in half-ranges: ``abs(r_j) <= 1`` for a weight-1 target
+whose range is symmetric is inside it), and the objective is ``sum_j r_j^2``
+(``docs/MODEL.md`` 19.1). ``scipy.optimize.least_squares`` (trust-region reflective,
+bounded to the cube) minimises it with a forward-difference Jacobian of step
+:data:`DIFF_STEP` in the cube (backward at the upper bound): a step wide enough that the
+simulator's kinks (discrete postures, integration dates, rationing) average out rather
+than give zero or huge slopes. Every run of the objective counts against ``max_evals``,
+the Jacobian's included; when the budget is spent the best point seen is kept.
+
+A target the scenario as given cannot measure (a window after the last round, a ratio
+with nothing to divide by) is left out of the fit with a note. One that stops being
+measurable at a trial point, or a trial point the scenario refuses or whose run fails,
+counts as :data:`PENALTY` half-ranges off for each target, so the fit moves away.
+
+The fitted values are rounded to :data:`SIGNIFICANT` significant digits (still within
+their bounds) and evaluated once more: the ``after`` numbers are those of the scenario as
+written, so ``stackgame run`` on the written file shows them (for the first seed).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from stackgame.environment.scenario import Scenario
+    from stackgame.environment.targets import TargetSpec, TargetTable
+
+DIFF_STEP = 0.05
+"""Finite-difference step of the Jacobian, as a fraction of each parameter's range."""
+
+PENALTY = 10.0
+"""Residual of a target a trial point cannot measure (or of every target when it fails)."""
+
+SIGNIFICANT = 4
+"""Significant digits of a fitted value, as written to the calibrated scenario."""
+
+DEFAULT_SEEDS = 4
+DEFAULT_MAX_EVALS = 150
+
+
+def seeds_of(root: int, k: int) -> list[int]:
+    """The common seeds of every evaluation: ``root, root + 1, ..., root + k - 1``."""
+    return [root + i for i in range(k)]
+
+
+class BudgetSpent(Exception):
+    """Raised inside the objective when ``max_evals`` runs are done: the fit stops there."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A free parameter: a dotted scenario path, its bounds and the scenario's value.
+
+    Attributes
+    ----------
+    path
+        Dotted scenario path (as for ``--set``).
+    low, high
+        Bounds of the search.
+    scale
+        ``linear`` or ``log`` (the cube maps to the logarithm).
+    start
+        The scenario's value before the fit (may lie outside the bounds).
+    integer
+        Whether the field holds whole numbers (the value is rounded).
+    note
+        The target table's note.
+    """
+
+    path: str
+    low: float
+    high: float
+    scale: str
+    start: float
+    integer: bool = False
+    note: str = ""
+
+    def value(self, u: float) -> float:
+        """The parameter's value at cube coordinate ``u`` (clipped to ``[0, 1]``)."""
+        u = min(max(float(u), 0.0), 1.0)
+        if self.scale == "log":
+            lo, hi = math.log(self.low), math.log(self.high)
+            v = math.exp(lo + u * (hi - lo))
+        else:
+            v = self.low + u * (self.high - self.low)
+        v = min(max(v, self.low), self.high)
+        return float(round(v)) if self.integer else v
+
+    def unit(self, value: float) -> float:
+        """The cube coordinate of ``value`` (the inverse of :meth:`value`, clipped)."""
+        v = min(max(float(value), self.low), self.high)
+        if self.scale == "log":
+            lo, hi = math.log(self.low), math.log(self.high)
+            return (math.log(v) - lo) / (hi - lo)
+        return (v - self.low) / (self.high - self.low)
+
+    def rounded(self, value: float) -> float:
+        """``value`` to :data:`SIGNIFICANT` significant digits, kept within the bounds."""
+        if self.integer:
+            return float(round(value))
+        v = float(f"{value:.{SIGNIFICANT}g}")
+        return min(max(v, self.low), self.high)
+
+
+@dataclass
+class Problem:
+    """What the fit needs: the scenario, its table, the parameters and the common seeds.
+
+    Build it with :func:`problem`, which checks every path and value first.
+    """
+
+    scenario: Scenario
+    table: TargetTable
+    parameters: list[Parameter]
+    seeds: list[int]
+    evaluations: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    _cache: dict[tuple[float, ...], list[float | None] | None] = field(default_factory=dict)
+    _errors: dict[tuple[float, ...], Exception] = field(default_factory=dict)
+
+    def overrides(self, values: Sequence[float]) -> dict[str, Any]:
+        """The parameter values as dotted overrides (whole numbers as ``int``)."""
+        return {
+            p.path: int(v) if p.integer else float(v)
+            for p, v in zip(self.parameters, values, strict=True)
+        }
+
+    def measure(
+        self, values: Sequence[float], *, tolerate: bool = False
+    ) -> list[float | None] | None:
+        """Each target's model number at ``values``: the mean over the seeds measuring it.
+
+        Counts one evaluation (``len(seeds)`` runs); the same values are not run twice.
+        A point the scenario refuses (an invalid value) or whose run fails (runaway
+        numbers) raises, or with ``tolerate`` counts as a failure and gives ``None``.
+        """
+        key = tuple(float(v) for v in values)
+        if key not in self._cache:
+            self.evaluations += 1
+            try:
+                self._cache[key] = measure_scenario(
+                    self.scenario, self.table, self.overrides(values), self.seeds
+                )
+            except (ValueError, ArithmeticError) as err:
+                self.failures += 1
+                self._cache[key] = None
+                self._errors[key] = err
+        result = self._cache[key]
+        if result is None and not tolerate:
+            raise self._errors[key]
+        return result
+
+
+def measure_scenario(
+    scenario: Scenario,
+    table: TargetTable,
+    overrides: Mapping[str, Any],
+    seeds: Sequence[int],
+) -> list[float | None]:
+    """Each target's model number, averaged over ``seeds``, for ``scenario`` changed.
+
+    A target is averaged over the seeds whose run measures it (a finite number); ``None``
+    when none does.
+    """
+    from stackgame.environment import targets
+    from stackgame.environment.scenario import apply_overrides
+    from stackgame.simulation.simulate import build
+
+    sc = apply_overrides(scenario, dict(overrides)) if overrides else scenario
+    sums = [0.0] * len(table.targets)
+    counts = [0] * len(table.targets)
+    for s in seeds:
+        model = build(sc, seed=s, collect=False)
+        try:
+            model.run()
+            for j, t in enumerate(table.targets):
+                v = targets.measure(t, model)
+                if v is not None and math.isfinite(v):
+                    sums[j] += v
+                    counts[j] += 1
+        finally:
+            model.release()
+    return [sums[j] / counts[j] if counts[j] else None for j in range(len(sums))]
+
+
+def value_at(scenario: Scenario, path: str) -> Any:
+    """The value of a scenario field by dotted path (lists by their entries' ``name``).
+
+    Raises :class:`~stackgame.environment.scenario.ScenarioError` (via ``apply_overrides``'
+    own check) for a path that names no field.
+    """
+    from stackgame.environment.scenario import apply_overrides
+
+    raw = scenario.model_dump(mode="python")
+    node: Any = raw
+    for key in path.split("."):
+        if isinstance(node, list):
+            named = [item for item in node if isinstance(item, dict) and item.get("name") == key]
+            if named:
+                node = named[0]
+            elif key.isdigit() and int(key) < len(node):
+                node = node[int(key)]
+            else:
+                node = None
+        elif isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
+            node = None
+        if node is None:
+            apply_overrides(scenario, {path: 0.0}, validate=False)  # raises, naming the path
+            raise ValueError(f"{path}: no such field")  # pragma: no cover - raised above
+    return node
+
+
+def problem(
+    scenario: Scenario,
+    table: TargetTable,
+    seeds: Sequence[int],
+    source: str = "<targets>",
+) -> Problem:
+    """Check the table's parameters against ``scenario`` and make the fit's problem.
+
+    Raises ``ValueError`` (one line naming ``source`` and the path) for a table without
+    parameters, a path that names no field or a field that is not a number, and for no
+    seeds.
+    """
+    from stackgame.environment.scenario import ScenarioError
+
+    if not seeds:
+        raise ValueError("seeds: the fit needs at least one seed")
+    if not table.parameters:
+        raise ValueError(f"{source}: no [[parameters]]: nothing for the fit to move")
+    if not table.targets:
+        raise ValueError(f"{source}: no [[targets]]: nothing for the fit to match")
+    params = []
+    for p in table.parameters:
+        where = f"{source}: parameters.{p.path}"
+        try:
+            value = value_at(scenario, p.path)
+        except ScenarioError as err:
+            raise ValueError(f"{where}: {err}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{where}: not a number (got {value!r})")
+        params.append(
+            Parameter(
+                path=p.path,
+                low=p.low,
+                high=p.high,
+                scale=p.scale,
+                start=float(value),
+                integer=isinstance(value, int),
+                note=p.note,
+            )
+        )
+    return Problem(scenario=scenario, table=table, parameters=params, seeds=list(seeds))
+
+
+def residual(target: TargetSpec, model: float | None) -> float | None:
+    """``(model - value) / s``, ``s = ((high - low) / 2) / sqrt(weight)``; ``None``: no number."""
+    if model is None or not math.isfinite(model):
+        return None
+    scale = (target.high - target.low) / 2.0 / math.sqrt(target.weight)
+    return (model - target.value) / scale
+
+
+def _objective(residuals: Sequence[float | None]) -> float:
+    return float(sum(r * r for r in residuals if r is not None))
+
+
+def _cost(
+    targets: Sequence[TargetSpec], included: Sequence[bool], measured: Sequence[float | None]
+) -> float:
+    """The objective of the fitted targets (``included`` picks them from ``measured``)."""
+    rows = [m for m, inc in zip(measured, included, strict=True) if inc]
+    return _objective(
+        [
+            PENALTY if (r := residual(t, m)) is None else r
+            for t, m in zip(targets, rows, strict=True)
+        ]
+    )
+
+
+@dataclass
+class FitResult:
+    """What the fit found (:meth:`to_dict` is the ``--json`` of ``stackgame calibrate``)."""
+
+    problem: Problem
+    before: list[float | None]
+    after: list[float | None]
+    fitted: list[float]
+    included: list[bool]
+    status: str
+    seconds: float
+
+    @property
+    def objective_before(self) -> float:
+        """Sum of squared residuals of the fitted targets, before the fit."""
+        return self._objective(self.before)
+
+    @property
+    def objective_after(self) -> float:
+        """Sum of squared residuals of the fitted targets, at the written values."""
+        return self._objective(self.after)
+
+    def _objective(self, measured: list[float | None]) -> float:
+        chosen = [
+            t for t, inc in zip(self.problem.table.targets, self.included, strict=True) if inc
+        ]
+        return _cost(chosen, self.included, measured)
+
+    def overrides(self) -> dict[str, Any]:
+        """The fitted values as dotted overrides (what the written scenario changes)."""
+        return self.problem.overrides(self.fitted)
+
+    def inside(self, measured: list[float | None]) -> int:
+        """How many targets have a model number inside their range."""
+        from stackgame.environment.targets import inside
+
+        return sum(
+            bool(inside(m, t.low, t.high))
+            for t, m in zip(self.problem.table.targets, measured, strict=True)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: parameters, targets, inside counts, objective, evaluations, seconds."""
+        from stackgame.environment.targets import inside
+
+        pb = self.problem
+        targets = []
+        for t, b, a, inc in zip(
+            pb.table.targets, self.before, self.after, self.included, strict=True
+        ):
+            targets.append(
+                {
+                    "name": t.name,
+                    "figure": t.figure,
+                    "kind": t.kind,
+                    "unit": t.unit,
+                    "window": t.window,
+                    "target": t.value,
+                    "low": t.low,
+                    "high": t.high,
+                    "weight": t.weight,
+                    "model_before": b,
+                    "model_after": a,
+                    "residual_before": residual(t, b),
+                    "residual_after": residual(t, a),
+                    "inside_before": inside(b, t.low, t.high),
+                    "inside_after": inside(a, t.low, t.high),
+                    "fitted": inc,
+                    "note": "" if inc else "not measured by the scenario's run: left out",
+                }
+            )
+        return {
+            "scenario": pb.scenario.name,
+            "table": pb.table.name,
+            "seeds": list(pb.seeds),
+            "parameters": [
+                {
+                    "path": p.path,
+                    "low": p.low,
+                    "high": p.high,
+                    "scale": p.scale,
+                    "before": p.start,
+                    "after": v,
+                    "at_bound": v in (p.low, p.high),
+                    "note": p.note,
+                }
+                for p, v in zip(pb.parameters, self.fitted, strict=True)
+            ],
+            "targets": targets,
+            "inside_before": self.inside(self.before),
+            "inside_after": self.inside(self.after),
+            "measured": sum(self.included),
+            "objective_before": self.objective_before,
+            "objective_after": self.objective_after,
+            "evaluations": pb.evaluations,
+            "failed_evaluations": pb.failures,
+            "runs": pb.evaluations * len(pb.seeds),
+            "status": self.status,
+            "seconds": self.seconds,
+        }
+
+
+def fit(
+    pb: Problem,
+    *,
+    max_evals: int = DEFAULT_MAX_EVALS,
+    progress: bool | Callable[[int], None] = False,
+) -> FitResult:
+    """Fit ``pb``'s parameters to its targets by weighted least squares.
+
+    Parameters
+    ----------
+    pb
+        The problem (:func:`problem`).
+    max_evals
+        Most evaluations of the objective (each is ``len(seeds)`` runs), the first (the
+        scenario as given) and the Jacobian's included; the final evaluation of the
+        rounded values comes on top.
+    progress
+        ``True`` for a progress bar on stderr, or a function called with the number of
+        evaluations done after each.
+
+    Returns
+    -------
+    FitResult
+        The model numbers before and after, the fitted values and why the fit stopped.
+    """
+    from scipy.optimize import least_squares
+    from tqdm import tqdm
+
+    if max_evals < 1:
+        raise ValueError(f"max_evals: must be at least 1 (got {max_evals})")
+    started = time.perf_counter()
+    bar = None
+    if progress is True:
+        bar = tqdm(total=max_evals, desc="calibrate evaluations", file=sys.stderr)
+    tick: Callable[[int], None] | None = progress if callable(progress) else None
+
+    def report() -> None:
+        if bar is not None and bar.n != min(pb.evaluations, max_evals):
+            bar.n = min(pb.evaluations, max_evals)
+            bar.refresh()
+        if tick is not None:
+            tick(pb.evaluations)
+
+    params = pb.parameters
+    start = [p.start for p in params]
+    before = pb.measure(start)  # the scenario as given: its errors are the user's
+    assert before is not None
+    report()
+    included = [m is not None for m in before]
+    targets = [t for t, inc in zip(pb.table.targets, included, strict=True) if inc]
+    if not targets:
+        raise ValueError(f"{pb.table.name}: the run measures none of the targets")
+    u0 = np.array([p.unit(v) for p, v in zip(params, start, strict=True)])
+    best: dict[str, Any] = {"cost": math.inf, "values": start}
+
+    def values_of(u: np.ndarray) -> list[float]:
+        # the start point exactly as the scenario has it (no round trip through the cube)
+        return [p.start if u[i] == u0[i] else p.value(float(u[i])) for i, p in enumerate(params)]
+
+    def fun(u: np.ndarray) -> np.ndarray:
+        values = values_of(u)
+        key = tuple(values)
+        if key not in pb._cache and pb.evaluations >= max_evals:
+            raise BudgetSpent
+        measured = pb.measure(values, tolerate=True)
+        if measured is None:
+            report()
+            return np.full(len(targets), PENALTY)
+        report()
+        rows = [m for m, inc in zip(measured, included, strict=True) if inc]
+        r = np.array(
+            [
+                PENALTY if (x := residual(t, m)) is None else x
+                for t, m in zip(targets, rows, strict=True)
+            ]
+        )
+        cost = float(r @ r)
+        if cost < best["cost"]:
+            best.update(cost=cost, values=values)
+        return r
+
+    def jac(u: np.ndarray) -> np.ndarray:
+        f0 = fun(u)
+        out = np.empty((f0.size, u.size))
+        for i in range(u.size):
+            h = DIFF_STEP if u[i] + DIFF_STEP <= 1.0 else -DIFF_STEP
+            v = u.copy()
+            v[i] = u[i] + h
+            out[:, i] = (fun(v) - f0) / h
+        return out
+
+    status = "finished"
+    try:
+        res = least_squares(
+            fun,
+            u0,
+            jac=jac,
+            bounds=(np.zeros(len(params)), np.ones(len(params))),
+            method="trf",
+            x_scale=np.ones(len(params)),
+            max_nfev=max_evals,
+            xtol=1e-4,
+            ftol=1e-4,
+            gtol=1e-6,
+        )
+        status = f"converged: {res.message}" if res.success else f"stopped: {res.message}"
+    except BudgetSpent:
+        status = f"stopped: the budget of {max_evals} evaluations is spent"
+    fitted = [p.rounded(v) for p, v in zip(params, best["values"], strict=True)]
+    after = pb.measure(fitted, tolerate=True) if fitted != start else before
+    report()
+    if after is None or _cost(targets, included, after) > _cost(targets, included, before):
+        # rounding (or a fit that found nothing better) made it worse: keep the scenario
+        status += "; the fitted values did no better than the scenario's: kept those"
+        fitted, after = list(start), before
+    if bar is not None:
+        bar.close()
+    return FitResult(
+        problem=pb,
+        before=before,
+        after=after,
+        fitted=fitted,
+        included=included,
+        status=status,
+        seconds=time.perf_counter() - started,
+    )

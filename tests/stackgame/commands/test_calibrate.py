@@ -1,0 +1,126 @@
+"""``stackgame calibrate``: refusals, the JSON, the calibrated TOML and its manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tomli_w
+from stackgame.environment import targets
+from stackgame.environment.scenario import load, resolve
+
+from stackgame.calibration.fit import measure_scenario
+from stackgame.cli import main
+
+# a short fit: 4 rounds (2025), the first two parameters, 2 seeds, a handful of evaluations
+SHORT = ["--set", "rounds=4", "--seeds", "2", "--max-evals", "5", "--no-progress"]
+
+
+def _short_table(folder: Path, parameters: int = 2, **bad: object) -> Path:
+    """The built-in target table with only its first ``parameters`` parameters."""
+    table = targets.resolve(resolve("ai-stack-2026"))
+    assert table is not None
+    raw = table.model_dump(mode="json", exclude_defaults=True)
+    raw["parameters"] = raw["parameters"][:parameters]
+    raw["parameters"][0].update(bad)
+    path = folder / "short.toml"
+    path.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    return path
+
+
+def _fails(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("stackgame calibrate: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--scenario", "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
+        (["--seeds", "0"], "--seeds: must be at least 1"),
+        (["--max-evals", "0"], "--max-evals: must be at least 1"),
+        (["--scenario", "monopoly-chain"], "names no target table"),
+        (["--set", "demand.nope=1"], "nope"),
+        (["--out", "fitted.txt"], "a .toml file"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    line = _fails(capsys, ["calibrate", "--no-progress", *argv])
+    assert fragment in line
+
+
+def test_a_bad_targets_file_or_parameter_path_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("name = \n", encoding="utf-8")
+    line = _fails(capsys, ["calibrate", "--no-files", "--targets", str(broken), *SHORT])
+    assert "broken.toml: malformed TOML" in line
+    bad_path = _short_table(tmp_path, path="firms.nvidia.ops.chips.restrain_markupp")
+    line = _fails(capsys, ["calibrate", "--no-files", "--targets", str(bad_path), *SHORT])
+    assert "parameters.firms.nvidia.ops.chips.restrain_markupp" in line
+    assert "restrain_markupp" in line and "did you mean 'restrain_markup'" in line
+    line = _fails(capsys, ["calibrate", "--out", str(tmp_path), *SHORT])
+    assert "is a folder" in line
+    line = _fails(capsys, ["calibrate", "--no-files", "--targets", str(tmp_path / "none.toml")])
+    assert "no such target file" in line
+
+
+def test_json_is_strict_and_the_written_scenario_gives_the_after_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table_file = _short_table(tmp_path)
+    out = tmp_path / "fit" / "calibrated.toml"
+    argv = ["calibrate", "--targets", str(table_file), "--out", str(out), "--json", *SHORT]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    report = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}"))
+    keys = {"parameters", "targets", "inside_before", "inside_after", "evaluations", "seconds"}
+    assert keys <= set(report) and report["out"] == str(out)
+    assert [p["path"] for p in report["parameters"]] == ["demand.market_size", "demand.growth"]
+    assert report["seeds"] == [0, 1] and 1 <= report["evaluations"] <= 6
+    for name in ("calibrated.toml", "calibrated.json", "calibrated.manifest.json"):
+        assert (out.parent / name).is_file()
+    manifest = json.loads((out.parent / "calibrated.manifest.json").read_text())
+    assert manifest["seeds"] == [0, 1] and manifest["scenario_hash"]
+    written = load(out)  # its targets path is relative to its own folder
+    assert written.rounds == 4 and written.origin == out.parent.resolve()
+    table = targets.resolve(written)
+    assert table is not None and len(table.parameters) == 2
+    after = measure_scenario(written, table, {}, [0, 1])
+    assert after == [t["model_after"] for t in report["targets"]]
+    assert out.read_text().startswith("# calibrate: written by `stackgame calibrate`")
+
+
+def test_the_same_fit_twice_writes_the_same_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = []
+    for k in range(2):
+        out = tmp_path / f"run{k}" / "ai-stack-2026.toml"
+        assert main(["calibrate", "--out", str(out), *SHORT]) == 0
+        report = json.loads(out.with_suffix(".json").read_text())
+        report.pop("seconds")
+        report.pop("out")
+        outputs.append((out.read_text(), report))
+    assert outputs[0] == outputs[1]
+    text = capsys.readouterr().out
+    assert "Targets inside their range:" in text and "files:" in text
+
+
+def test_the_default_folder_is_under_runs_out_calibrate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    table_file = _short_table(tmp_path, parameters=1)
+    assert main(["calibrate", "--targets", str(table_file), *SHORT[:-3], "--max-evals", "2"]) == 0
+    written = list((tmp_path / "runs" / "out" / "calibrate").glob("*/ai-stack-2026.toml"))
+    assert len(written) == 1 and written[0].parent.name.startswith("ai-stack-2026-seed0-")
+    assert "calibrate evaluations" in capsys.readouterr().err  # the progress bar
