@@ -368,7 +368,7 @@ def analyse(
             functools.partial(_run_block, config),
             blocks,
             workers,
-            on_done=lambda part: bar.update(len(part)),
+            on_done=lambda part: _advance(bar, len(part)),
         )
     finally:
         bar.close()
@@ -381,6 +381,10 @@ def analyse(
     report["sampler"] = "latin hypercube (scipy.stats.qmc, scrambled)"
     report["seed"] = seed
     return report
+
+
+def _advance(bar: Any, n: int) -> None:
+    bar.update(n)
 
 
 def summarise(
@@ -399,7 +403,8 @@ def summarise(
         ``draws``, ``effective_draws``, ``targets_used``, ``winner_probability`` and
         ``prior_winner_probability`` (each ``{"layer": {name: p}, "firm": {name: p}}``),
         ``value_share_intervals`` (``{"layer": {name: {"mean", "low", "high"}}, "firm":
-        ...}``, weighted, ``low``/``high`` the :data:`QUANTILES`), ``quantiles``,
+        ...}``, weighted, ``low``/``high`` the :data:`QUANTILES`), the same unweighted in
+        ``prior_value_share_intervals``, ``quantiles``,
         ``per_draw`` (``index``, ``weight``, ``misfit``, ``layer_winner``,
         ``firm_winner``: tied names joined by ``+``, and ``values``) and ``best_draw``
         (the heaviest: ``index``, ``weight``, ``misfit``, ``values``).
@@ -425,15 +430,16 @@ def summarise(
         shares = [r[level] for r in rows]
         report["winner_probability"][level] = winner_probability(shares, w)
         report["prior_winner_probability"][level] = winner_probability(shares, flat)
-        intervals = {}
-        for name in shares[0]:
-            x = np.array([s[name] for s in shares])
-            intervals[name] = {
-                "mean": float(np.dot(w, x)),
-                "low": weighted_quantile(x, w, QUANTILES[0]),
-                "high": weighted_quantile(x, w, QUANTILES[1]),
-            }
-        report["value_share_intervals"][level] = intervals
+        for key, weights in (("value_share_intervals", w), ("prior_value_share_intervals", flat)):
+            intervals = {}
+            for name in shares[0]:
+                x = np.array([s[name] for s in shares])
+                intervals[name] = {
+                    "mean": float(np.dot(weights, x)),
+                    "low": weighted_quantile(x, weights, QUANTILES[0]),
+                    "high": weighted_quantile(x, weights, QUANTILES[1]),
+                }
+            report.setdefault(key, {})[level] = intervals
     report["per_draw"] = [
         {
             "index": i,
@@ -561,7 +567,10 @@ def plot(
     layer_order: Sequence[str] | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> Path:
-    """Value-share intervals by layer (left) and firm (right): weighted mean, 5%-95%."""
+    """Value-share intervals by layer (left) and firm (right): weighted mean, 5%-95%.
+
+    A thin grey line behind each is the unweighted 5%-95% range (the bounds alone).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -581,13 +590,23 @@ def plot(
         mean = np.array([iv[k]["mean"] for k in order]) * 100
         low = np.array([iv[k]["low"] for k in order]) * 100
         high = np.array([iv[k]["high"] for k in order]) * 100
-        ax.hlines(y, low, high, color="#2b7bba", linewidth=3)
+        prior = report["prior_value_share_intervals"][level]
+        ax.hlines(
+            y,
+            [prior[k]["low"] * 100 for k in order],
+            [prior[k]["high"] * 100 for k in order],
+            color="#bbbbbb",
+            linewidth=1,
+            label="over the bounds alone (unweighted)",
+        )
+        ax.hlines(y, low, high, color="#2b7bba", linewidth=3, label="weighted by the targets")
         ax.plot(mean, y, "o", color="black", markersize=4)
         ax.set_yticks(y, [f"{labels.get(k, k)}  ({p[k]:.0%})" for k in order], fontsize=8)
         ax.axvline(0, color="grey", linewidth=0.5)
         ax.set_xlabel("value share, % of stack profit (weighted mean, 5%-95%)", fontsize=8)
         ax.set_title(f"by {level} (P of capturing the most value)", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
+    axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle(
         f"Value shares across {report['draws']} plausible worlds (effective "
         f"{report['effective_draws']:.1f})",
