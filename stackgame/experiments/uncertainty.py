@@ -77,6 +77,9 @@ DRAWS_KEY = 1_000_000
 """Spawn key of the parameter draws under the run's seed (``stackgame.seeds``). The model
 spawns ``(0,) .. (1 + firms,)`` under the same seed, so the key sits far above them."""
 
+FIRM_ANSWER_DRAWS = 10.0
+"""Below this effective sample size the verdict's sentence calls its answer tentative."""
+
 QUANTILES = (0.05, 0.95)
 """The interval on value shares: weighted 5% and 95% quantiles over the draws."""
 
@@ -514,6 +517,11 @@ def verdict_sentence(report: Mapping[str, Any], labels: Mapping[str, str] | None
         f"draws from the target table's ranges, weighted by their fit to "
         f"{report['targets_used']} figures: worth {report['effective_draws']:.1f} equally "
         "weighted draws)."
+        + (
+            " Few worlds carry the weight: a tentative answer (draw more, or fit first)."
+            if report["effective_draws"] < FIRM_ANSWER_DRAWS
+            else ""
+        )
     )
 
 

@@ -150,6 +150,7 @@ def test_the_draw_that_matches_the_targets_dominates_the_verdict() -> None:
         "The chips layer captures the most value in 100% of plausible worlds; Nvidia is the "
         "largest winner in 100%"
     )
+    assert sentence.endswith("a tentative answer (draw more, or fit first).")  # ESS 1
     metrics = unc.flat_metrics(report)
     assert metrics["winner_probability.layer.chips"] > 0.999
     assert metrics["value_share_high.firm.cursor"] == 0.4
