@@ -25,6 +25,9 @@ batch run ``i`` (replicate ``r``)       ``(i,)`` (``(r,)`` with common random nu
                                         one 63-bit word
 thesis run ``i``                        ``(i,)``, one 32-bit word
 Moran fixation by simulation, run ``i``  ``(i,)``, one 32-bit word
+``run --uncertainty`` parameter draws   ``(1_000_000,)`` under the run's seed (the model
+                                        spawns ``(0,) .. (1 + firms,)`` under it); a
+                                        batch run's draws under that run's seed
 ======================================  ==================================================
 
 The model (``environment/``) spawns its own children of the run seed the same way

@@ -17,7 +17,7 @@ target's model number as the mean over the seeds that measure it. The residual o
 
 (its distance from the figure in half-ranges: ``abs(r_j) <= 1`` for a weight-1 target
 whose range is symmetric is inside it), and the objective is ``sum_j r_j^2``
-(``docs/MODEL.md`` 19.1). ``scipy.optimize.least_squares`` (trust-region reflective,
+(``docs/MODEL.md`` 19.2). ``scipy.optimize.least_squares`` (trust-region reflective,
 bounded to the cube) minimises it with a forward-difference Jacobian of step
 :data:`DIFF_STEP` in the cube (backward at the upper bound): a step wide enough that the
 simulator's kinks (discrete postures, integration dates, rationing) average out rather

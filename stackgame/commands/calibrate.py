@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "writes the calibrated scenario as TOML (the source's text with the fitted\n"
             "values in place) and, beside it, <name>.manifest.json and <name>.json (the\n"
             "report), in runs/out/calibrate/<scenario>-seed<K>-<hash>/ or --out FILE.\n"
-            "docs/MODEL.md 19.1 gives the objective."
+            "docs/MODEL.md 19.2 gives the objective."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -226,7 +226,7 @@ def _header(report: dict[str, Any], args: argparse.Namespace, digits: int) -> li
     text = (
         "written by `stackgame calibrate`, not by hand: the [[parameters]] of the target "
         f"table {report['table']} fitted to its [[targets]] by weighted least squares "
-        "(docs/MODEL.md 19.1). Residual = (model - target) / (half-range / sqrt(weight)), "
+        "(docs/MODEL.md 19.2). Residual = (model - target) / (half-range / sqrt(weight)), "
         f"the model's number the mean over the common seeds {span}; objective = the sum of "
         f"squared residuals: {report['objective_before']:.4g} before, "
         f"{report['objective_after']:.4g} after. Targets inside their range: "

@@ -10,9 +10,12 @@ from stackgame import strict_json
 from stackgame.commands.arguments import add_scenario, add_seed, check_output_folder, parse_pairs
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from stackgame.commands import plot_worker
     from stackgame.environment.model import StackModel
     from stackgame.environment.scenario import Scenario
+    from stackgame.simulation.simulate import RunResult
 
 EPILOG = """\
 examples:
@@ -21,6 +24,13 @@ examples:
   stackgame run --set events.nvidia_value_pricing.enabled=true --set regulator.stance=0.2
   stackgame run --strategy nvidia=always_extract --out runs/out/nvidia-extracts
   stackgame run --scenario monopoly-chain
+  stackgame run --uncertainty 32 --workers 2     # who wins across 32 plausible worlds
+
+--uncertainty N draws N parameter sets from the [[parameters]] bounds of the scenario's
+target table, runs each on the same seed, weighs each by its fit to the table's targets and
+reports how often each layer and firm captures the most value (docs/MODEL.md 19.1); --json
+gains "uncertainty" (draws, effective_draws, winner_probability, value_share_intervals, ...)
+and the folder uncertainty.png and uncertainty_draws.csv.
 """
 
 
@@ -51,7 +61,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"run even when the estimate says it takes over {LONG_SECONDS // 60} minutes "
         f"or {LONG_BYTES // 2**30} GiB",
     )
+    p.add_argument(
+        "--uncertainty",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also draw N worlds from the target table's parameter ranges, weighted by "
+        "their fit to the targets: how often each layer and firm wins",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for --uncertainty's draws (default: the cores available)",
+    )
     p.set_defaults(handler=run)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)  # pragma: no cover - macOS and Windows
 
 
 LONG_ROUNDS = 10_000
@@ -115,6 +148,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds: must be at least 1 (got {args.rounds})")
+    if args.uncertainty is not None and args.uncertainty < 1:
+        raise UserError(f"--uncertainty: must be at least 1 draw (got {args.uncertainty})")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers: must be at least 1 (got {args.workers})")
+    if args.workers is not None and args.uncertainty is None:
+        raise UserError("--workers: only --uncertainty runs in parallel; add --uncertainty N")
     if not args.no_files:
         check_output_folder(args.out)
     plotter = None
@@ -139,6 +178,11 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
     strategies = {k: str(v) for k, v in parse_pairs(args.strategy, "--strategy").items()}
     scenario = resolve(args.scenario)
     check_horizon(scenario, args.rounds or scenario.rounds, overrides, args.allow_long)
+    if args.uncertainty is not None:  # a scenario with nothing to draw fails before any run
+        from stackgame.environment.scenario import apply_overrides
+        from stackgame.experiments.uncertainty import parameter_space
+
+        parameter_space(apply_overrides(scenario, overrides), held=overrides)
     model = build(
         scenario, rounds=args.rounds, seed=args.seed, strategies=strategies, overrides=overrides
     )
@@ -147,12 +191,15 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
         result = RunResult.from_model(model)
     finally:
         model.release()
+    extra: list[str] = []
+    if args.uncertainty is not None:
+        extra = _uncertainty(args, scenario, overrides, strategies, result)
     if args.json:
         print(strict_json.dumps(result.summary))
     else:
         from stackgame.simulation.report import render_text
 
-        print(render_text(result))
+        print(render_text(result, extra=extra))
     if args.no_files:
         return 0
     name = output_name(
@@ -175,6 +222,8 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
         from stackgame.simulation.report import write_files
 
         write_files(result, folder, plots=not args.no_plots)  # plots beside the tables
+    if args.uncertainty is not None:
+        _write_uncertainty(result, folder, plots=not args.no_plots)
     write_manifest(
         folder,
         seed=args.seed,
@@ -187,6 +236,48 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
     if not args.json:
         print(f"\nTables, plots and manifest: {folder}/", file=sys.stdout)
     return 0
+
+
+def _uncertainty(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    overrides: dict[str, Any],
+    strategies: dict[str, str],
+    result: RunResult,
+) -> list[str]:
+    """Run ``--uncertainty``'s draws; put the report and its sentence in the summary.
+
+    Returns the text's uncertainty tables (shown before the verdict).
+    """
+    from stackgame.environment.scenario import apply_overrides
+    from stackgame.experiments.uncertainty import analyse, render, verdict_sentence
+
+    report = analyse(
+        apply_overrides(scenario, overrides) if overrides else scenario,
+        draws=args.uncertainty,
+        seed=args.seed,
+        rounds=args.rounds,
+        strategies=strategies,
+        held=overrides,
+        workers=args.workers or available_cores(),
+        progress=True,
+    )
+    s = result.summary
+    labels = {f["name"]: f["label"] for f in s["firms"]}
+    s["uncertainty"] = report
+    s["verdict"] = f"{s['verdict']} {verdict_sentence(report, labels)}"
+    return render(report, result.layer_names, labels)
+
+
+def _write_uncertainty(result: RunResult, folder: Path, *, plots: bool) -> None:
+    """``uncertainty_draws.csv`` (each draw's values and weight) and ``uncertainty.png``."""
+    from stackgame.experiments.uncertainty import draws_frame, plot
+
+    report = result.summary["uncertainty"]
+    draws_frame(report).to_csv(folder / "uncertainty_draws.csv", index=False)
+    if plots:
+        labels = {f["name"]: f["label"] for f in result.summary["firms"]}
+        plot(report, folder / "uncertainty.png", result.layer_names, labels)
 
 
 def _step_with_progress(model: StackModel) -> None:

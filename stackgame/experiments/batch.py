@@ -14,6 +14,7 @@ round and per firm and round)::
     replicates = 2
     design = "factorial"           # factorial | lhs | sobol | morris
     # samples = 64                 # lhs: points; sobol: N (a power of 2); morris: trajectories
+    # uncertainty = 16             # per run: who wins across 16 plausible worlds
 
     [fixed]                        # applied to every run
     "regulator.enabled" = true
@@ -36,6 +37,12 @@ and the seed ``SeedSequence(root, spawn_key=(i,))`` (the ``i``-th child of
 ``SeedSequence(root).spawn``), or ``spawn_key=(r,)`` with ``common_random_numbers =
 true`` (every design point sees the same shocks in replicate ``r``, which lowers the
 variance of comparisons between points).
+
+With ``uncertainty = N`` every run is also ``stackgame run --uncertainty N`` on its
+scenario and seed (:mod:`stackgame.experiments.uncertainty`): ``N`` draws over the target
+table's ``[[parameters]]`` (those the spec fixes or varies keep the spec's value), and the
+run's row gains ``winner_probability.layer.<name>``, ``winner_probability.firm.<name>``,
+``value_share_mean``/``_low``/``_high`` per layer and firm, and ``effective_draws``.
 """
 
 from __future__ import annotations
@@ -85,6 +92,7 @@ _BATCH_KEYS = {
     "second_order": bool,
     "common_random_numbers": bool,
     "timeout": (int, float),
+    "uncertainty": int,
 }
 _METRIC_KEYS = {"keep": list, "per_round": bool, "per_firm": bool}
 _REPORT_KEYS = {
@@ -197,6 +205,8 @@ class BatchSpec:
         Seed by replicate only, so every design point sees the same random shocks.
     timeout
         Seconds a run may take before it is stopped and recorded as ``"timeout"``.
+    uncertainty
+        Parameter draws per run (``stackgame run --uncertainty``); 0: none.
     fixed
         Overrides applied to every run (dotted path to value).
     parameters
@@ -228,6 +238,7 @@ class BatchSpec:
     second_order: bool
     common_random_numbers: bool
     timeout: float | None
+    uncertainty: int
     fixed: Mapping[str, Any]
     parameters: tuple[Parameter, ...]
     keep: tuple[str, ...]
@@ -346,6 +357,7 @@ class BatchSpec:
             keep=self.keep,
             per_round=self.per_round,
             per_firm=self.per_firm,
+            uncertainty=self.uncertainty,
         )
 
 
@@ -521,6 +533,9 @@ def parse_spec(
             )
     if design == "morris" and (levels < 2 or levels % 2):
         raise _fail(source, "batch.levels", f"Morris needs an even number >= 2 (got {levels})")
+    uncertainty = batch.get("uncertainty", 0)
+    if "uncertainty" in batch and uncertainty < 1:
+        raise _fail(source, "batch.uncertainty", f"must be at least 1 draw (got {uncertainty})")
     timeout = batch.get("timeout")
     if timeout is not None and timeout <= 0:
         raise _fail(source, "batch.timeout", f"must be a positive number of seconds ({timeout})")
@@ -569,6 +584,7 @@ def parse_spec(
         second_order=batch.get("second_order", False),
         common_random_numbers=batch.get("common_random_numbers", False),
         timeout=float(timeout) if timeout is not None else None,
+        uncertainty=uncertainty,
         fixed=fixed,
         parameters=parameters,
         keep=tuple(keep),
@@ -615,6 +631,14 @@ def check_against_scenario(spec: BatchSpec) -> None:
                 apply_overrides(base, {p.path: value})
             except ValueError as err:
                 raise _fail(source, f'parameters."{p.path}"', _strip(str(err), p.path)) from None
+    if spec.uncertainty:
+        from stackgame.experiments.uncertainty import parameter_space
+
+        try:
+            parameter_space(base, held=[*spec.fixed, *spec.parameter_names])
+        except UserError as err:
+            problem = str(err).removeprefix("--uncertainty: ")
+            raise _fail(source, "batch.uncertainty", problem) from None
     if spec.keep or spec.report.get("headline"):
         names = sorted(_probe_metric_names(spec))
         for table, patterns in (("metrics.keep", spec.keep), ("report.headline", ())):
@@ -644,7 +668,14 @@ def _probe_metric_names(spec: BatchSpec) -> set[str]:
     from stackgame.simulation.simulate import simulate
 
     result = simulate(spec.scenario, rounds=1, seed=spec.seed, overrides=dict(spec.fixed))
-    return set(_all_metrics(result))
+    names = set(_all_metrics(result))
+    if spec.uncertainty:
+        names.add("effective_draws")
+        for level, rows in (("layer", result.layer_names), ("firm", result.firm_names)):
+            for name in rows:
+                names.add(f"winner_probability.{level}.{name}")
+                names.update(f"value_share_{k}.{level}.{name}" for k in ("mean", "low", "high"))
+    return names
 
 
 # -- the run function ----------------------------------------------------------------------
@@ -666,6 +697,8 @@ class RunConfig:
         Metric patterns to keep (empty: all).
     per_round, per_firm
         Return the per-round tables as side tables ``rounds`` and ``firm_rounds``.
+    uncertainty
+        Parameter draws per run (0: none; module docstring).
     """
 
     scenario: str
@@ -674,6 +707,7 @@ class RunConfig:
     keep: tuple[str, ...] = ()
     per_round: bool = False
     per_firm: bool = False
+    uncertainty: int = 0
 
 
 def _all_metrics(result: Any) -> dict[str, float]:
@@ -736,7 +770,19 @@ def run_simulation(config: RunConfig, task: Task) -> dict[str, Any]:
     )
     scenario = _scenario_with(config.scenario, json.dumps(overrides, sort_keys=True))
     result = simulate(scenario, rounds=config.rounds, seed=task.seed)
-    out: dict[str, Any] = select_metrics(_all_metrics(result), config.keep)
+    metrics = _all_metrics(result)
+    if config.uncertainty:
+        from stackgame.experiments.uncertainty import analyse, flat_metrics
+
+        report = analyse(
+            scenario,
+            draws=config.uncertainty,
+            seed=task.seed,
+            rounds=config.rounds,
+            held=overrides,
+        )
+        metrics.update(flat_metrics(report))
+    out: dict[str, Any] = select_metrics(metrics, config.keep)
     tables: dict[str, Any] = {}
     if config.per_round:
         tables["rounds"] = result.per_round()

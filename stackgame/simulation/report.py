@@ -172,8 +172,11 @@ def _short_source(source: str) -> str:
     return source if len(source) <= 28 else source[:27] + "…"
 
 
-def render_text(result: RunResult) -> str:
-    """The readable answer: value capture, margins vs the seed facts, moves, verdict."""
+def render_text(result: RunResult, extra: Sequence[str] = ()) -> str:
+    """The readable answer: value capture, margins vs the seed facts, moves, verdict.
+
+    ``extra`` lines (``stackgame run --uncertainty``'s tables) come just before the verdict.
+    """
     s = result.summary
     out = [
         f"Who wins? {s.get('title', s['scenario'])}  "
@@ -256,6 +259,8 @@ def render_text(result: RunResult) -> str:
             f"  round {e['round']:>3}  {e['text']}"
             for e in sorted(happenings, key=lambda e: e["round"])
         ]
+    if extra:
+        out += ["", *extra]
     out += ["", "Verdict: " + s["verdict"]]
     return "\n".join(out)
 

@@ -249,3 +249,75 @@ def test_the_text_names_the_quarters_and_shows_every_target(
     for t in table.targets:
         assert t.figure in block
     assert "Nvidia operating margin about 70%" in block  # the scenario's [[calibration]]
+
+
+# -- --uncertainty ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--uncertainty", "0"], "--uncertainty: must be at least 1 draw (got 0)"),
+        (["--uncertainty", "-3"], "--uncertainty: must be at least 1 draw (got -3)"),
+        (["--uncertainty", "2", "--workers", "0"], "--workers: must be at least 1 (got 0)"),
+        (["--workers", "2"], "--workers: only --uncertainty runs in parallel"),
+    ],
+    ids=["zero", "negative", "workers_zero", "workers_alone"],
+)
+def test_bad_uncertainty_flag_exits_2_with_one_line(
+    ok: str, capsys: pytest.CaptureFixture[str], flags: list[str], fragment: str
+) -> None:
+    assert fragment in _fails(capsys, ["run", "--scenario", ok, *QUICK, *flags])
+
+
+def test_uncertainty_without_a_target_table_or_its_parameters_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ok: str
+) -> None:
+    from tests.stackgame.experiments.test_uncertainty import write_stack
+
+    line = _fails(capsys, ["run", "--scenario", ok, *QUICK, "--uncertainty", "2"])
+    assert "scenario 'tiny' names no target table" in line
+    bare = write_stack(tmp_path, parameters=[])
+    line = _fails(capsys, ["run", "--scenario", str(bare), *QUICK, "--uncertainty", "2"])
+    assert "has no [[parameters]] to draw" in line
+
+
+def test_uncertainty_adds_winner_probabilities_a_sentence_and_a_figure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.stackgame.experiments.test_uncertainty import write_stack
+
+    stack = str(write_stack(tmp_path))
+    argv = ["run", "--scenario", stack, "--rounds", "2", "--uncertainty", "4", "--workers", "1"]
+    assert main([*argv, "--json", "--no-files"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    u = summary["uncertainty"]
+    assert u["draws"] == 4 and 1.0 <= u["effective_draws"] <= 4.0
+    for level, names in (("layer", {"chips", "cloud", "apps"}), ("firm", {"fab", "appco"})):
+        p = u["winner_probability"][level]
+        assert names <= set(p) and sum(p.values()) == pytest.approx(1.0)
+        assert set(u["value_share_intervals"][level]) == set(p)
+    assert "of plausible worlds" in summary["verdict"]
+    assert main([*argv, "--json", "--no-files"]) == 0  # same seed, same bytes
+    assert json.loads(capsys.readouterr().out) == summary
+    out = tmp_path / "out"
+    assert main([*argv, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Uncertainty: 4 worlds drawn" in text and "P(most value)" in text
+    assert text.index("P(most value)") < text.index("Verdict:")
+    assert (out / "uncertainty.png").stat().st_size > 1000
+    assert len((out / "uncertainty_draws.csv").read_text().splitlines()) == 5
+    assert json.loads((out / "summary.json").read_text())["uncertainty"]["draws"] == 4
+
+
+def test_without_uncertainty_nothing_is_added(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.stackgame.experiments.test_uncertainty import write_stack
+
+    out = tmp_path / "out"
+    assert main(["run", "--scenario", str(write_stack(tmp_path)), "--rounds", "2",
+                 "--no-plots", "--out", str(out)]) == 0  # fmt: skip
+    assert "Uncertainty" not in capsys.readouterr().out
+    assert not (out / "uncertainty_draws.csv").exists()
+    assert "uncertainty" not in json.loads((out / "summary.json").read_text())

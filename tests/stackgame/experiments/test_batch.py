@@ -387,3 +387,31 @@ def test_the_buildout_quantities_are_metrics_a_spec_can_keep(tmp_path):
     assert (runs["failures"] == 0).all() and (runs["financing"] >= 0).all()
     with pytest.raises(SpecError, match="no metric matches 'capex.firm.nobody'"):
         parse_spec({**raw, "metrics": {"keep": ["capex.firm.nobody"]}}, source="bad.toml")
+
+
+def test_a_spec_can_ask_for_the_winner_probabilities_of_every_variant(tmp_path):
+    """``uncertainty = N``: each run also draws N worlds from the target table's ranges
+    (what the spec varies is held) and its row gains the winner probabilities."""
+    from tests.stackgame.experiments.test_uncertainty import write_stack
+
+    stack = write_stack(tmp_path)
+    raw = {
+        "batch": {"scenario": str(stack), "seed": 3, "rounds": 2, "uncertainty": 3},
+        "parameters": {"demand.market_size": [30.0, 60.0]},
+        "metrics": {"keep": ["winner_probability.*", "value_share_low.layer.*", "effective_*"]},
+    }
+    s = parse_spec(raw, source="u.toml")
+    run_batch(s, tmp_path / "out", progress=False, workers=1)
+    runs = pd.read_parquet(tmp_path / "out" / "runs")
+    assert len(runs) == 2 and (runs.status == "ok").all()
+    for level in ("layer", "firm"):
+        cols = [c for c in runs.columns if c.startswith(f"winner_probability.{level}.")]
+        np.testing.assert_allclose(runs[cols].sum(axis=1), 1.0)
+    assert "value_share_low.layer.apps" in runs.columns
+    assert ((runs.effective_draws >= 1) & (runs.effective_draws <= 3)).all()
+    for bad, message in (
+        ({"uncertainty": 0}, "batch.uncertainty: must be at least 1 draw"),
+        ({"scenario": "monopoly-chain"}, "batch.uncertainty: scenario .* names no target table"),
+    ):
+        with pytest.raises(SpecError, match=message):
+            parse_spec({**raw, "batch": {**raw["batch"], **bad}}, source="bad.toml")

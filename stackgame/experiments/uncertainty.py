@@ -1,0 +1,626 @@
+"""The verdict's uncertainty: who wins across the plausible worlds of the target table.
+
+A scenario's target table (``docs/MODEL.md`` 19) lists, in ``[[parameters]]``, the
+scenario fields a fit may move, each with bounds. :func:`analyse` draws ``N`` parameter
+vectors over those bounds (on the log scale where a parameter says ``scale = "log"``),
+runs the scenario once per vector on the same seed (common random numbers: the draws
+differ only in their parameters), and weighs each world by how well it matches the
+table's ``[[targets]]``:
+
+    w_i  proportional to  exp(-0.5 * sum_t weight_t * z_it^2),
+    z_it = (model_it - value_t) / h_t,
+
+with ``h_t`` the half-width of the target's plausible range on the side the model falls
+(``high - value`` above the figure, ``value - low`` below it; ``(high - low) / 2`` where
+that side has no width). This is an approximate posterior by importance weighting (a
+Gaussian ABC kernel, or a likelihood with the range's half-width as one standard
+deviation) with the uniform draws as the prior; a "plausible world" is one consistent
+with the public figures. A target the run cannot measure in a draw (a ratio with nothing
+to divide by) counts as the worst misfit any draw had on it; one no draw can measure (a
+window the run does not reach) is left out. The effective sample size
+``ESS = (sum w)^2 / sum w^2`` says how many equally weighted draws the weighted sample is
+worth: few means the figures pin the parameters down far more tightly than the bounds.
+
+For each layer and firm it reports the weighted probability that it captures the most
+value (the share of the stack's profit; shares within
+:data:`~stackgame.environment.summary.TIE_TOLERANCE` of the largest tie, as in the verdict,
+and a tie splits the draw's weight equally), the same unweighted (over the bounds alone),
+and the weighted mean and 5%-95% weighted quantiles of its value share (the inverse of the
+weighted distribution function: a draw of negligible weight does not widen the interval).
+
+The draws are a Latin hypercube (:class:`scipy.stats.qmc.LatinHypercube`, scrambled;
+SciPy is a core dependency), seeded from the stream :data:`DRAWS_KEY` under the run's seed
+(``stackgame.seeds``): the same ``--seed`` gives the same draws and the same answer, on
+any number of workers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from stackgame import seeds
+from stackgame.errors import UserError
+
+if TYPE_CHECKING:
+    from stackgame.environment.scenario import Scenario
+    from stackgame.environment.targets import ParameterSpec, TargetTable
+
+__all__ = [
+    "DRAWS_KEY",
+    "QUANTILES",
+    "UncertaintyConfig",
+    "analyse",
+    "draw_parameters",
+    "draws_frame",
+    "effective_sample_size",
+    "flat_metrics",
+    "importance_weights",
+    "misfits",
+    "parameter_space",
+    "plot",
+    "render",
+    "summarise",
+    "verdict_sentence",
+    "weighted_quantile",
+    "winner_probability",
+]
+
+DRAWS_KEY = 1_000_000
+"""Spawn key of the parameter draws under the run's seed (``stackgame.seeds``). The model
+spawns ``(0,) .. (1 + firms,)`` under the same seed, so the key sits far above them."""
+
+FIRM_ANSWER_DRAWS = 10.0
+"""Below this effective sample size the verdict's sentence calls its answer tentative."""
+
+QUANTILES = (0.05, 0.95)
+"""The interval on value shares: weighted 5% and 95% quantiles over the draws."""
+
+
+# -- the parameter space ----------------------------------------------------------------
+
+
+def parameter_space(
+    scenario: Scenario, held: Iterable[str] = ()
+) -> tuple[TargetTable, list[ParameterSpec]]:
+    """The scenario's target table and the parameters to draw (those not ``held``).
+
+    ``held`` are paths the caller fixes (``--set``, a batch's parameters): they keep their
+    value and are not drawn.
+
+    Raises
+    ------
+    UserError
+        The scenario names no target table, the table has no ``[[parameters]]``, or every
+        one of them is held.
+    """
+    from stackgame.environment import targets
+
+    if scenario.targets is None:
+        raise UserError(
+            f"--uncertainty: scenario {scenario.name!r} names no target table (its "
+            "'targets' field): there are no plausible ranges to draw from"
+        )
+    source = targets.target_path(scenario.targets, scenario.origin)
+    try:
+        table = targets.load_table(source)
+    except targets.TargetError as err:
+        raise UserError(f"--uncertainty: {err}") from None
+    if not table.parameters:
+        raise UserError(
+            f"--uncertainty: the target table {source} has no [[parameters]] to draw "
+            "(each a dotted scenario path with low and high bounds)"
+        )
+    fixed = set(held)
+    free = [p for p in table.parameters if p.path not in fixed]
+    if not free:
+        raise UserError(
+            f"--uncertainty: every [[parameters]] path of {source} is fixed by --set; "
+            "nothing is left to draw"
+        )
+    if not table.targets:
+        raise UserError(f"--uncertainty: the target table {source} has no [[targets]] to weigh by")
+    return table, free
+
+
+def draw_parameters(
+    parameters: Sequence[ParameterSpec], n: int, seed: seeds.Root
+) -> list[dict[str, float]]:
+    """``n`` Latin-hypercube draws over the parameters' bounds (log scale where declared).
+
+    Stream :data:`DRAWS_KEY` under ``seed``; a value is ``low + u (high - low)``, or
+    ``exp(log low + u (log high - log low))`` on the log scale, with ``u`` the unit draw.
+    """
+    from scipy.stats import qmc
+
+    if n < 1:
+        raise ValueError(f"n: must be at least 1 (got {n})")
+    unit = qmc.LatinHypercube(len(parameters), rng=seeds.generator(seed, DRAWS_KEY)).random(n)
+    out = []
+    for row in unit:
+        values = {}
+        for p, u in zip(parameters, row, strict=True):
+            if p.scale == "log":
+                lo, hi = math.log(p.low), math.log(p.high)
+                values[p.path] = float(math.exp(lo + float(u) * (hi - lo)))
+            else:
+                values[p.path] = float(p.low + float(u) * (p.high - p.low))
+        out.append(values)
+    return out
+
+
+# -- weights ----------------------------------------------------------------------------
+
+
+def misfits(
+    measured: Sequence[Mapping[str, float | None]], table: TargetTable
+) -> tuple[np.ndarray, list[str]]:
+    """Each draw's weighted sum of squared standardised residuals, and the targets used.
+
+    ``measured[i][name]`` is the model's number for target ``name`` in draw ``i`` (or
+    ``None``). The module docstring gives ``z``, and how a missing number counts.
+    """
+    n = len(measured)
+    used: list[str] = []
+    total = np.zeros(n)
+    for t in table.targets:
+        z2 = np.full(n, np.nan)
+        for i, row in enumerate(measured):
+            x = row.get(t.name)
+            if x is None or not math.isfinite(x):
+                continue
+            side = (t.high - t.value) if x > t.value else (t.value - t.low)
+            half = side if side > 0 else (t.high - t.low) / 2
+            z2[i] = ((x - t.value) / half) ** 2 if half > 0 else (0.0 if x == t.value else np.inf)
+        seen = ~np.isnan(z2)
+        if not seen.any():
+            continue
+        z2[~seen] = np.nanmax(z2)
+        total += t.weight * z2
+        used.append(t.name)
+    return total, used
+
+
+def importance_weights(misfit: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Normalised weights ``exp(-0.5 misfit)`` (in log space: no underflow to all zeros).
+
+    Draws whose misfit is infinite get weight 0; if every draw's is, the weights are
+    equal (nothing tells them apart).
+    """
+    m = np.asarray(misfit, dtype=float)
+    if m.size == 0:
+        return m
+    finite = np.isfinite(m)
+    if not finite.any():
+        return np.full(m.size, 1.0 / m.size)
+    log_w = np.where(finite, -0.5 * np.where(finite, m, 0.0), -np.inf)
+    w = np.exp(log_w - log_w[finite].max())
+    return w / w.sum()
+
+
+def effective_sample_size(weights: Sequence[float] | np.ndarray) -> float:
+    """Kish's effective sample size ``(sum w)^2 / sum w^2``."""
+    w = np.asarray(weights, dtype=float)
+    den = float((w**2).sum())
+    return float(w.sum() ** 2 / den) if den > 0 else 0.0
+
+
+def weighted_quantile(
+    values: Sequence[float] | np.ndarray, weights: Sequence[float] | np.ndarray, q: float
+) -> float:
+    """The ``q`` quantile of ``values`` weighted by ``weights`` (zero weights ignored).
+
+    The inverse of the weighted distribution function: the smallest value whose
+    cumulative weight reaches ``q`` of the total (with equal weights, numpy's
+    ``inverted_cdf``). A draw of negligible weight never widens the interval.
+
+    Examples
+    --------
+    >>> weighted_quantile([1.0, 2.0, 3.0], [1, 1, 1], 0.5)
+    2.0
+    >>> weighted_quantile([1.0, 2.0, 3.0], [0, 0, 1], 0.05)
+    3.0
+    """
+    x = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    keep = w > 0
+    x, w = x[keep], w[keep]
+    if x.size == 0:
+        return float("nan")
+    order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order]
+    cumulative = np.cumsum(w) / w.sum()
+    k = int(np.searchsorted(cumulative, q - 1e-12, side="left"))
+    return float(x[min(k, x.size - 1)])
+
+
+def winner_probability(
+    shares: Sequence[Mapping[str, float]], weights: Sequence[float] | np.ndarray
+) -> dict[str, float]:
+    """Probability that each name captures the most value: the weight of the draws it leads.
+
+    A draw whose shares tie (within the verdict's tolerance) splits its weight equally
+    among the leaders, so the probabilities sum to 1.
+    """
+    from stackgame.environment.summary import leaders
+
+    names = list(shares[0]) if shares else []
+    out = dict.fromkeys(names, 0.0)
+    for row, w in zip(shares, weights, strict=True):
+        top = leaders(row)
+        for name in top:
+            out[name] += float(w) / len(top)
+    return out
+
+
+# -- running the draws ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UncertaintyConfig:
+    """What every draw shares (pickled once per worker where fork is missing).
+
+    Attributes
+    ----------
+    scenario
+        The scenario with the caller's changes applied.
+    rounds
+        Rounds of every run (``None``: the scenario's).
+    seed
+        The one simulation seed of every draw (common random numbers).
+    strategies
+        Firm names to strategy names.
+    """
+
+    scenario: Any
+    rounds: int | None
+    seed: int
+    strategies: Mapping[str, str] = field(default_factory=dict)
+
+
+def _run_block(config: UncertaintyConfig, block: Sequence[tuple[int, dict[str, float]]]) -> list:
+    """Run one block of draws; each leaves only what the summary needs (no model)."""
+    from stackgame.simulation.simulate import simulate
+
+    out = []
+    for index, values in block:
+        result = simulate(
+            config.scenario,
+            rounds=config.rounds,
+            seed=config.seed,
+            strategies=dict(config.strategies),
+            overrides=values,
+        )
+        s = result.summary
+        out.append(
+            {
+                "index": index,
+                "layer": {r["name"]: float(r["value_share"]) for r in s["layers"]},
+                "firm": {r["name"]: float(r["value_share"]) for r in s["firms"]},
+                "targets": {c["name"]: c["model"] for c in s["calibration"] if c["name"]},
+            }
+        )
+    return out
+
+
+def analyse(
+    scenario: Scenario,
+    *,
+    draws: int,
+    seed: int,
+    rounds: int | None = None,
+    strategies: Mapping[str, str] | None = None,
+    held: Iterable[str] = (),
+    workers: int = 1,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Draw ``draws`` worlds, run each, weigh them by the targets and summarise.
+
+    Parameters
+    ----------
+    scenario
+        The scenario, with any changes already applied (``--set``).
+    draws
+        Number of parameter draws ``N`` (at least 1).
+    seed
+        The run's root seed: the draws' stream and the one simulation seed of every draw.
+    rounds
+        Rounds of each run (default: the scenario's).
+    strategies
+        Strategy swaps applied to every draw.
+    held
+        Parameter paths not to draw (the caller fixed them).
+    workers
+        Processes (:func:`stackgame.experiments.executor.map_blocks`); 1 runs here.
+    progress
+        A progress bar of the draws on stderr.
+
+    Returns
+    -------
+    dict
+        :func:`summarise`'s report, with ``parameters`` (the drawn paths with their bounds
+        and scale), ``sampler`` and ``seed``.
+    """
+    from tqdm import tqdm
+
+    from stackgame.experiments.executor import map_blocks
+
+    if draws < 1:
+        raise UserError(f"--uncertainty: must be at least 1 draw (got {draws})")
+    if workers < 1:
+        raise UserError(f"--workers: must be at least 1 (got {workers})")
+    table, params = parameter_space(scenario, held)
+    vectors = draw_parameters(params, draws, seed)
+    config = UncertaintyConfig(scenario, rounds, seed, dict(strategies or {}))
+    workers = min(workers, draws)
+    size = max(1, math.ceil(draws / (workers * 4)))
+    items = list(enumerate(vectors))
+    blocks = [items[k : k + size] for k in range(0, draws, size)]
+    bar = tqdm(
+        total=draws, desc="uncertainty draws", disable=not progress, file=sys.stderr, delay=1.0
+    )
+    try:
+        rows = map_blocks(
+            functools.partial(_run_block, config),
+            blocks,
+            workers,
+            on_done=lambda part: _advance(bar, len(part)),
+        )
+    finally:
+        bar.close()
+    rows.sort(key=lambda r: r["index"])
+    report = summarise(rows, vectors, table)
+    report["parameters"] = [
+        {"path": p.path, "low": p.low, "high": p.high, "scale": p.scale} for p in params
+    ]
+    report["held"] = sorted(set(held) & {p.path for p in table.parameters})
+    report["sampler"] = "latin hypercube (scipy.stats.qmc, scrambled)"
+    report["seed"] = seed
+    return report
+
+
+def _advance(bar: Any, n: int) -> None:
+    bar.update(n)
+
+
+def summarise(
+    rows: Sequence[Mapping[str, Any]],
+    vectors: Sequence[Mapping[str, float]],
+    table: TargetTable,
+) -> dict[str, Any]:
+    """The uncertainty report from the draws' outcomes (in draw order).
+
+    Each row holds ``layer`` and ``firm`` (name to value share) and ``targets`` (target
+    name to the model's number or ``None``).
+
+    Returns
+    -------
+    dict
+        ``draws``, ``effective_draws``, ``targets_used``, ``winner_probability`` and
+        ``prior_winner_probability`` (each ``{"layer": {name: p}, "firm": {name: p}}``),
+        ``value_share_intervals`` (``{"layer": {name: {"mean", "low", "high"}}, "firm":
+        ...}``, weighted, ``low``/``high`` the :data:`QUANTILES`), the same unweighted in
+        ``prior_value_share_intervals``, ``quantiles``,
+        ``per_draw`` (``index``, ``weight``, ``misfit``, ``layer_winner``,
+        ``firm_winner``: tied names joined by ``+``, and ``values``) and ``best_draw``
+        (the heaviest: ``index``, ``weight``, ``misfit``, ``values``).
+    """
+    from stackgame.environment.summary import leaders
+
+    n = len(rows)
+    misfit, used = misfits([r["targets"] for r in rows], table)
+    w = importance_weights(misfit)
+    flat = np.full(n, 1.0 / n)
+    report: dict[str, Any] = {
+        "draws": n,
+        "effective_draws": effective_sample_size(w),
+        "targets_used": len(used),
+        "weighting": "importance weights exp(-0.5 sum_t weight_t z_t^2), "
+        "z_t = (model - target) / half-range",
+        "winner_probability": {},
+        "prior_winner_probability": {},
+        "value_share_intervals": {},
+        "quantiles": list(QUANTILES),
+    }
+    for level in ("layer", "firm"):
+        shares = [r[level] for r in rows]
+        report["winner_probability"][level] = winner_probability(shares, w)
+        report["prior_winner_probability"][level] = winner_probability(shares, flat)
+        for key, weights in (("value_share_intervals", w), ("prior_value_share_intervals", flat)):
+            intervals = {}
+            for name in shares[0]:
+                x = np.array([s[name] for s in shares])
+                intervals[name] = {
+                    "mean": float(np.dot(weights, x)),
+                    "low": weighted_quantile(x, weights, QUANTILES[0]),
+                    "high": weighted_quantile(x, weights, QUANTILES[1]),
+                }
+            report.setdefault(key, {})[level] = intervals
+    report["per_draw"] = [
+        {
+            "index": i,
+            "weight": float(w[i]),
+            "misfit": float(misfit[i]) if math.isfinite(misfit[i]) else None,
+            "layer_winner": "+".join(leaders(rows[i]["layer"])),
+            "firm_winner": "+".join(leaders(rows[i]["firm"])),
+            "values": dict(vectors[i]),
+        }
+        for i in range(n)
+    ]
+    best = int(np.argmax(w))
+    report["best_draw"] = {
+        "index": best,
+        "weight": float(w[best]),
+        "misfit": float(misfit[best]),
+        "values": dict(vectors[best]),
+    }
+    return report
+
+
+def flat_metrics(report: Mapping[str, Any]) -> dict[str, float]:
+    """The report as flat batch metrics (``docs/BATCH.md``).
+
+    ``winner_probability.layer.<name>``, ``winner_probability.firm.<name>``,
+    ``value_share_low.<level>.<name>``, ``value_share_high.<level>.<name>``,
+    ``value_share_mean.<level>.<name>`` and ``effective_draws``.
+    """
+    out: dict[str, float] = {"effective_draws": float(report["effective_draws"])}
+    for level in ("layer", "firm"):
+        for name, p in report["winner_probability"][level].items():
+            out[f"winner_probability.{level}.{name}"] = float(p)
+        for name, iv in report["value_share_intervals"][level].items():
+            for key in ("mean", "low", "high"):
+                out[f"value_share_{key}.{level}.{name}"] = float(iv[key])
+    return out
+
+
+def draws_frame(report: Mapping[str, Any]) -> Any:
+    """One row per draw: index, weight, misfit, winners and each drawn parameter."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {k: v for k, v in d.items() if k != "values"} | dict(d["values"])
+            for d in report["per_draw"]
+        ]
+    )
+
+
+# -- words, table and figure ------------------------------------------------------------
+
+
+def _top(probabilities: Mapping[str, float]) -> tuple[str, float]:
+    name = max(probabilities, key=lambda k: (probabilities[k], -list(probabilities).index(k)))
+    return name, probabilities[name]
+
+
+def verdict_sentence(report: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """How often the verdict holds, in words.
+
+    ``"The chips layer captures the most value in 87% of plausible worlds; Nvidia is the
+    largest winner in 64% (32 draws from the target table's ranges, weighted by their fit
+    to 28 figures: worth 3.1 equally weighted draws)."``
+    """
+    labels = labels or {}
+    layer, p_layer = _top(report["winner_probability"]["layer"])
+    firm, p_firm = _top(report["winner_probability"]["firm"])
+    return (
+        f"The {layer} layer captures the most value in {p_layer:.0%} of plausible worlds; "
+        f"{labels.get(firm, firm)} is the largest winner in {p_firm:.0%} ({report['draws']} "
+        f"draws from the target table's ranges, weighted by their fit to "
+        f"{report['targets_used']} figures: worth {report['effective_draws']:.1f} equally "
+        "weighted draws)."
+        + (
+            " Few worlds carry the weight: a tentative answer (draw more, or fit first)."
+            if report["effective_draws"] < FIRM_ANSWER_DRAWS
+            else ""
+        )
+    )
+
+
+def render(
+    report: Mapping[str, Any],
+    layer_order: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The uncertainty as text: a table by layer and one by firm, and how it was drawn."""
+    from stackgame.simulation.report import table
+
+    labels = labels or {}
+    lo, hi = report["quantiles"]
+    head = [
+        "P(most value)",
+        "P over bounds",
+        "mean share",
+        f"{lo:.0%} share",
+        f"{hi:.0%} share",
+    ]
+    out = [
+        f"Uncertainty: {report['draws']} worlds drawn from the target table's [[parameters]] "
+        f"ranges ({report['sampler']}, seed {report['seed']}),",
+        f"each run on the same seed and weighted by its fit to {report['targets_used']} "
+        "figures (exp(-0.5 sum z^2), z = miss over the half-range);",
+        f"effective draws {report['effective_draws']:.1f} of {report['draws']}. "
+        "P over bounds: every draw weighted alike.",
+        "",
+    ]
+    for level, title, order in (
+        ("layer", "By layer", list(reversed(layer_order or []))),
+        ("firm", "By firm", []),
+    ):
+        p = report["winner_probability"][level]
+        prior = report["prior_winner_probability"][level]
+        iv = report["value_share_intervals"][level]
+        names = order or sorted(p, key=lambda k: -iv[k]["mean"])
+        rows = [
+            [labels.get(k, k), p[k], prior[k], iv[k]["mean"], iv[k]["low"], iv[k]["high"]]
+            for k in names
+        ]
+        out += [table([level, *head], rows, title), ""]
+    if report.get("held"):
+        out.append("Held at the run's value (--set): " + ", ".join(report["held"]))
+    return out[:-1] if out[-1] == "" else out
+
+
+def plot(
+    report: Mapping[str, Any],
+    path: str | Path,
+    layer_order: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Path:
+    """Value-share intervals by layer (left) and firm (right): weighted mean, 5%-95%.
+
+    A thin grey line behind each is the unweighted 5%-95% range (the bounds alone).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    labels = labels or {}
+    levels = report["value_share_intervals"]
+    fig = Figure(figsize=(12, 1.5 + 0.3 * max(len(levels["firm"]), len(levels["layer"]))), dpi=110)
+    axes = fig.subplots(1, 2, squeeze=False)[0]
+    for ax, level, order in (
+        (axes[0], "layer", list(reversed(layer_order or list(levels["layer"])))),
+        (axes[1], "firm", sorted(levels["firm"], key=lambda k: -levels["firm"][k]["mean"])),
+    ):
+        iv = levels[level]
+        p = report["winner_probability"][level]
+        y = np.arange(len(order))[::-1]
+        mean = np.array([iv[k]["mean"] for k in order]) * 100
+        low = np.array([iv[k]["low"] for k in order]) * 100
+        high = np.array([iv[k]["high"] for k in order]) * 100
+        prior = report["prior_value_share_intervals"][level]
+        ax.hlines(
+            y,
+            [prior[k]["low"] * 100 for k in order],
+            [prior[k]["high"] * 100 for k in order],
+            color="#bbbbbb",
+            linewidth=1,
+            label="over the bounds alone (unweighted)",
+        )
+        ax.hlines(y, low, high, color="#2b7bba", linewidth=3, label="weighted by the targets")
+        ax.plot(mean, y, "o", color="black", markersize=4)
+        ax.set_yticks(y, [f"{labels.get(k, k)}  ({p[k]:.0%})" for k in order], fontsize=8)
+        ax.axvline(0, color="grey", linewidth=0.5)
+        ax.set_xlabel("value share, % of stack profit (weighted mean, 5%-95%)", fontsize=8)
+        ax.set_title(f"by {level} (P of capturing the most value)", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(
+        f"Value shares across {report['draws']} plausible worlds (effective "
+        f"{report['effective_draws']:.1f})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out)
+    return out
