@@ -35,18 +35,12 @@ _EPS = 1e-12
 
 def capital_ops(state: StackState) -> np.ndarray:
     """Mask of the operations in capital-goods layers (kept until the structure changes)."""
-    st = state
-    cached = st._capital_mask
-    if cached[0] != st.version or cached[1].shape[0] != st.n_ops:
-        cached = (st.version, st.capital_goods[st.layer_of], st.capital_goods[st.layer_of] * 1.0)
-        st._capital_mask = cached
-    return cached[1]
+    return state.derived("capital_ops", lambda: state.capital_goods[state.layer_of])
 
 
 def capital_share(state: StackState) -> np.ndarray:
     """1.0 for the operations in capital-goods layers, 0.0 elsewhere (as floats)."""
-    capital_ops(state)
-    return state._capital_mask[2]
+    return state.derived("capital_share", lambda: capital_ops(state) * 1.0)
 
 
 def capital_ops_by_firm(
@@ -56,16 +50,15 @@ def capital_ops_by_firm(
 
     Kept on the state until its structure changes (``state.version``).
     """
-    st = state
-    cached = st._capital_by_firm
-    if cached[0] == st.version:
-        return cached[1]
-    by_firm: dict[int, list[tuple[str, int, int, float, int]]] = {}
-    for o, lead, a, k in _capital_ops(st):
-        by_firm.setdefault(int(st.firm_of[o]), []).append((layer_names[k], o, lead, a, k))
-    out = sorted(by_firm.items())
-    st._capital_by_firm = (st.version, out)
-    return out
+
+    def build() -> list[tuple[int, list[tuple[str, int, int, float, int]]]]:
+        by_firm: dict[int, list[tuple[str, int, int, float, int]]] = {}
+        for o, lead, a, k in _capital_ops(state):
+            entry = (layer_names[k], o, lead, a, k)
+            by_firm.setdefault(int(state.firm_of[o]), []).append(entry)
+        return sorted(by_firm.items())
+
+    return state.derived("capital_ops_by_firm", build)
 
 
 def price_basis(state: StackState) -> np.ndarray | None:
@@ -92,15 +85,15 @@ def price_basis(state: StackState) -> np.ndarray | None:
 def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
     """Active capital-goods operations: (op, lead time, a_l, layer), by firm then layer."""
     st = state
-    cached = st._capital_ops
-    if cached[0] == st.version:
-        return cached[1]
-    out = []
-    for o in np.flatnonzero(capital_ops(st) & st.active).tolist():
-        k = int(st.layer_of[o])
-        out.append((o, int(st.install_lead_time[k]), float(st.input_coefficient[k]), k))
-    st._capital_ops = (st.version, out)
-    return out
+
+    def build() -> list[tuple[int, int, float, int]]:
+        out = []
+        for o in np.flatnonzero(capital_ops(st) & st.active).tolist():
+            k = int(st.layer_of[o])
+            out.append((o, int(st.install_lead_time[k]), float(st.input_coefficient[k]), k))
+        return out
+
+    return st.derived("capital_ops_list", build)
 
 
 @jitable
@@ -115,7 +108,7 @@ def install_kernel(
     pipeline: np.ndarray,
     capital: np.ndarray,
 ) -> None:
-    """:func:`install` on arrays.
+    """Install this round's shipments (see :func:`install_and_age`), on arrays.
 
     ``ops``: the active capital-goods operations, with their layers' lead times and
     ``a_l``; ``received``: the units each operation bought from others.
@@ -139,7 +132,7 @@ def age_kernel(
     rate: np.ndarray,
     depreciation: np.ndarray,
 ) -> None:
-    """:func:`age` on arrays (``ops``: the active capital-goods operations)."""
+    """Age the stock (see :func:`install_and_age`); ``ops``: the active capital-goods ops."""
     width = pipeline.shape[1]
     for j in range(ops.shape[0]):
         o = ops[j]
@@ -176,26 +169,31 @@ def capital_cash_kernel(
 
 def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_capital_ops` as arrays: operations, lead times, ``a_l`` (kept as it is)."""
-    st = state
-    cached = st._capital_arrays
-    if cached[0] == st.version:
-        return cached[1]
-    ops = _capital_ops(st)
-    arrays = (
-        np.array([o for o, _, _, _ in ops], dtype=np.int64),
-        np.array([lead for _, lead, _, _ in ops], dtype=np.int64),
-        np.array([a for _, _, a, _ in ops], dtype=float),
-    )
-    st._capital_arrays = (st.version, arrays)
-    return arrays
+
+    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ops = _capital_ops(state)
+        return (
+            np.array([o for o, _, _, _ in ops], dtype=np.int64),
+            np.array([lead for _, lead, _, _ in ops], dtype=np.int64),
+            np.array([a for _, _, a, _ in ops], dtype=float),
+        )
+
+    return state.derived("capital_arrays", build)
 
 
 def install_and_age(
     state: StackState, clearing: Clearing, depreciation: np.ndarray, jit: bool | None = None
 ) -> None:
-    """:func:`install` then :func:`age`, as the end of a round runs them.
+    """End of round: ship the capital goods into pipelines and books, then age the stock.
 
-    One kernel call each, with the operations looked up once.
+    Install (:func:`install_kernel`): units received by a buyer are what its sellers and
+    its own operation below delivered, over ``a_l``; they come online after the layer's
+    install lead time, and their cost (``clearing.capex``) joins the buyer's book capital
+    after the round's payout (they depreciate from the next round). Age
+    (:func:`age_kernel`): installed units retire, the book depreciates and arrivals come
+    online; ``depreciation`` is this round's wear per operation (book value times rate,
+    charged in the payout; write-downs have left the book already), which leaves the book
+    because the units it wore out are not replaced unless ordered again.
     """
     st = state
     ops, lead, a = _op_arrays(st)
@@ -207,38 +205,3 @@ def install_and_age(
     compiled("age_kernel", jit, module="buildout", work=work)(
         ops, st.pipeline, st.capacity, st.capital, st.depreciation_rate, depreciation
     )
-
-
-def install(state: StackState, clearing: Clearing, jit: bool | None = None) -> None:
-    """Ship this round's capital goods into the buyers' pipelines and books.
-
-    Units received by a buyer are what its sellers and its own operation below delivered,
-    over ``a_l``; they come online after the layer's install lead time. Their cost
-    (``clearing.capex``) joins the buyer's book capital after the round's payout (they
-    depreciate from the next round).
-    """
-    st = state
-    ops, lead, a = _op_arrays(st)
-    kernel = compiled("install_kernel", jit, module="buildout", work=ops.shape[0] / 4)
-    kernel(
-        ops, lead, a, st.active, clearing.flow.sum(axis=1), clearing.self_supply,
-        clearing.capex, st.pipeline, st.capital,
-    )  # fmt: skip
-
-
-def age(state: StackState, depreciation: np.ndarray, jit: bool | None = None) -> None:
-    """End of round: retire installed units, depreciate the book, bring arrivals online.
-
-    ``depreciation`` is this round's wear per operation (book value times rate, charged
-    in the payout; write-downs have left the book already); in a capital-goods layer it
-    leaves the book, because the units it wore out are not replaced unless ordered again.
-    """
-    st = state
-    ops = _op_arrays(st)[0]
-    kernel = compiled("age_kernel", jit, module="buildout", work=ops.shape[0] / 4)
-    kernel(ops, st.pipeline, st.capacity, st.capital, st.depreciation_rate, depreciation)
-
-
-def pipeline_units(state: StackState) -> np.ndarray:
-    """Per operation, capacity shipped and not yet online."""
-    return state.pipeline.sum(axis=1)

@@ -347,7 +347,7 @@ _NO_CONTRACTS.flags.writeable = False
 _CONSTANTS: dict[tuple[int, float | bool], NDArray[Any]] = {}
 
 
-def _constant(n: int, value: float | bool) -> NDArray[Any]:
+def constant(n: int, value: float | bool) -> NDArray[Any]:
     """A read-only array of ``n`` copies of ``value`` (the kernels' defaults), made once."""
     key = (n, value)
     arr = _CONSTANTS.get(key)
@@ -441,7 +441,7 @@ def resolve_prices(
         _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), _f64(s.lock_in),
         _flags(s.allowed), _f64(self_share), supplier_mix is not None,
         _NO_MATRIX if supplier_mix is None else _f64(supplier_mix), bool(per_unit),
-        _constant(s.n_ops, 1.0) if basis is None else _f64(basis),
+        constant(s.n_ops, 1.0) if basis is None else _f64(basis),
     )  # fmt: skip
     price, input_unit = out[0], out[1]
     b = s._bounds
@@ -646,9 +646,9 @@ def clear(
         -1 if spill_rounds is None else max(int(spill_rounds), 0),
         MAX_ATTEMPTS,
         n + 1,
-        _constant(structure.n_layers, False) if capital_goods is None else _flags(capital_goods),
-        _constant(n, 0.0) if orders is None else _f64(orders),
-        _constant(n, 1.0) if basis is None else _f64(basis),
+        constant(structure.n_layers, False) if capital_goods is None else _flags(capital_goods),
+        constant(n, 0.0) if orders is None else _f64(orders),
+        constant(n, 1.0) if basis is None else _f64(basis),
         _NO_CONTRACTS if contracts is None else _f64(contracts),
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,

@@ -671,7 +671,7 @@ class StackModel(mesa.Model):
         """Markups from the actions, then the pure clearing function: the round's flows.
 
         ``orders``: capital-goods orders per operation (:meth:`invest`); the units shipped
-        join the buyers' pipelines (:func:`~stackgame.environment.buildout.install`).
+        join the buyers' pipelines (:func:`~stackgame.environment.buildout.install_and_age`).
         """
         st = self.state
         markup, capacity, quality, unit_cost, self_share = self._prepare(actions)

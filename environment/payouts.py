@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from stackgame.environment.jit import compiled
+from stackgame.environment.market import constant
 
 FloatArray = NDArray[np.float64]
 
@@ -157,7 +158,7 @@ def settle(
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
         internal_revenue, quantity, capacity, capital, depreciation_rate, fixed_cost,
         writedown, fines, markup, restrain_markup, active, unit_input_cost, flow,
-        np.zeros(layer_of.shape[0]) if wear_in_gross is None else wear_in_gross,
+        constant(layer_of.shape[0], 0.0) if wear_in_gross is None else wear_in_gross,
     )  # fmt: skip
     gross, depreciation, operating, utilisation, op_margin, unit_input, share = per_op
     firm_profit, firm_revenue, firm_gross, firm_writedown, firm_margin = per_firm

@@ -34,6 +34,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from stackgame.environment.validation import format_validation
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -681,37 +682,12 @@ def _ref_error(where: str, kind: str, name: str | None, known: list[str]) -> Val
 # -- loading ---------------------------------------------------------------------------
 
 
-def _format_validation(err: ValidationError, raw: dict[str, Any]) -> str:
-    """First error of a pydantic ValidationError as ``path: message (got value)``."""
-    first = err.errors()[0]
-    parts: list[str] = []
-    node: Any = raw
-    for loc in first["loc"]:
-        if isinstance(loc, int) and isinstance(node, list) and loc < len(node):
-            item = node[loc]
-            name = item.get("name") if isinstance(item, dict) else None
-            if not name and parts[-1] == "contracts" and isinstance(item, dict):
-                name = _contract_name(item)
-            parts[-1] = f"{parts[-1]}.{name}" if name else f"{parts[-1]}[{loc}]"
-            node = item
-            continue
-        parts.append(str(loc))
-        node = node.get(loc) if isinstance(node, dict) else None
-    where = ".".join(parts)
-    msg = first["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    if first["type"] == "missing":
-        msg = "required field is missing"
-    got = first.get("input")
-    suffix = ""
-    if first["type"] not in ("missing", "extra_forbidden", "value_error") and not isinstance(
-        got, dict | list
-    ):
-        suffix = f" (got {got!r})"
-    return f"{where}: {msg}{suffix}" if where else f"{msg}{suffix}"
+def _entry_name(section: str, item: dict[str, Any]) -> str | None:
+    """How an error names an entry of a list: its ``name`` (a contract: its default one)."""
+    name = item.get("name")
+    if not name and section == "contracts":
+        name = _contract_name(item)
+    return name
 
 
 def _contract_name(item: dict[str, Any]) -> str | None:
@@ -731,7 +707,7 @@ def from_dict(
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as err:
-        raise ScenarioError(f"{source}: {_format_validation(err, raw)}") from None
+        raise ScenarioError(f"{source}: {format_validation(err, raw, _entry_name)}") from None
     scenario._origin = origin
     _check_strategies(scenario, source)
     _check_targets(scenario, source)

@@ -7,9 +7,9 @@ change), and acquisitions deactivate the target's operations after merging them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 from stackgame.environment.market import Clearing, Demand, Structure, build_structure
@@ -19,6 +19,8 @@ from stackgame.strategies.exact_stats import exact_mean, exact_median, exact_std
 
 if TYPE_CHECKING:
     from stackgame.environment.payouts import Settlement
+
+T = TypeVar("T")
 
 _OP_FIELDS = (
     "capacity",
@@ -139,18 +141,10 @@ class StackState:
         self.integrated_at = np.full(n, -1, dtype=np.int64)
         # capital goods ordered and shipped, not yet online: column j arrives in j + 1 rounds
         self.pipeline = np.zeros((n, int(self.install_lead_time.max()) + 1))
-        # capital-goods operations (and by firm), for the structure version they were read on
-        self._capital_mask: tuple[int, np.ndarray, np.ndarray] = (-1, np.zeros(0), np.zeros(0))
-        self._capital_ops: tuple[int, list[tuple[int, int, float, int]]] = (-1, [])
-        self._capital_by_firm: tuple[
-            int, list[tuple[int, list[tuple[str, int, int, float, int]]]]
-        ] = (-1, [])
-        self._op_index: tuple[int, dict[tuple[int, int], int]] = (-1, {})
+        # values derived from the structure, each with the version it was built on
+        self._derived: dict[str, tuple[int, Any]] = {}
         self._price_basis: tuple[int, float, np.ndarray | None, np.ndarray] = (
             -1, 0.0, None, np.zeros(0),
-        )  # fmt: skip
-        self._capital_arrays: tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = (
-            -1, (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)),
         )  # fmt: skip
 
         self.relations: list[tuple[int, int, int, float, bool]] = [
@@ -174,23 +168,34 @@ class StackState:
         hit = np.flatnonzero((self.firm_of == firm) & (self.layer_of == layer) & self.active)
         return int(hit[0]) if hit.size else -1
 
+    def derived(self, name: str, build: Callable[[], T]) -> T:
+        """The value ``build()`` gives, built once per structure version under ``name``.
+
+        Every change of the operations' firms, layers or activity ends in :meth:`rebuild`
+        (a fire sale's, once the round's failures are done), which moves ``version``; so
+        read derived values only where the structure is settled.
+        """
+        hit = self._derived.get(name)
+        if hit is not None and hit[0] == self.version:
+            return cast(T, hit[1])
+        value = build()
+        self._derived[name] = (self.version, value)
+        return value
+
     def op_index(self) -> dict[tuple[int, int], int]:
         """``(firm, layer)`` to the firm's first active operation there (as :meth:`op`).
 
-        Kept until the structure changes (``version``): every change of the operations'
-        firms, layers or activity ends in :meth:`rebuild` (a fire sale's, once the round's
-        failures are done), so read it only where the structure is settled.
+        Kept until the structure changes (:meth:`derived`); :meth:`rebuild` sets it.
         """
-        cached = self._op_index
-        if cached[0] == self.version:
-            return cached[1]
+        return self.derived("op_index", self._first_ops)
+
+    def _first_ops(self) -> dict[tuple[int, int], int]:
         first: dict[tuple[int, int], int] = {}
         for o, (f, k, on) in enumerate(
             zip(self.firm_of.tolist(), self.layer_of.tolist(), self.active.tolist(), strict=True)
         ):
             if on and (f, k) not in first:
                 first[(f, k)] = o
-        self._op_index = (self.version, first)
         return first
 
     def firm_layers(self, firm: int) -> tuple[str, ...]:
@@ -225,7 +230,7 @@ class StackState:
         structure.allowed[~self.active, :] = False
         self.structure = structure
         self.version = getattr(self, "version", 0) + 1
-        self._op_index = (self.version, first)
+        self._derived["op_index"] = (self.version, first)
         return structure
 
     def live_capacity(self, round_: int) -> np.ndarray:

@@ -79,20 +79,21 @@ def _r(x: float) -> float:
     return round(float(x), 10) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def money_flows(model: StackModel) -> list[dict[str, float]]:
+def money_flows(model: StackModel, capex: np.ndarray | None = None) -> list[dict[str, float]]:
     """Per round, money by kind: consumers' final demand, investment, financing (dollars).
 
     ``final_demand``: consumers' spending at the top of the stack; ``investment``: capital
     goods bought by capital-goods layers (capex); ``financing``: new debt and equity less
-    repayments (0 with the finance section off).
+    repayments (0 with the finance section off). ``capex``: the history's
+    ``ops_matrix("capex")`` when the caller has it already.
     """
     h = model.history
-    capex = h.ops_matrix("capex").sum(axis=1)
+    by_round = (h.ops_matrix("capex") if capex is None else capex).sum(axis=1)
     return [
         {
             "round": t,
             "final_demand": _r(row["final_spend"]),
-            "investment": _r(capex[t]),
+            "investment": _r(by_round[t]),
             "financing": _r(row.get("financing", 0.0)),
         }
         for t, row in enumerate(h.round_rows)
@@ -195,7 +196,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
                 "strategy": f.strategy.name,
             }
         )
-    for row, buildout in zip(layer_rows, layer_buildout(model, firm_rows), strict=True):
+    for row, buildout in zip(layer_rows, layer_buildout(model, firm_rows, capex), strict=True):
         row["buildout"] = buildout
     log = model.log
     summary: dict[str, Any] = {
@@ -207,7 +208,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
         "final_spend": _r(spend),
         "investment": _r(investment),
         "interest": _r(sum(row.get("interest", 0.0) for row in h.round_rows)),
-        "money_flows": money_flows(model),
+        "money_flows": money_flows(model, capex),
         "failures": [
             {"firm": e.firm, "round": e.round, "reason": e.text}
             for e in model.log
@@ -242,7 +243,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
 
 
 def layer_buildout(
-    model: StackModel, firm_rows: Sequence[Mapping[str, Any]]
+    model: StackModel, firm_rows: Sequence[Mapping[str, Any]], capex: np.ndarray | None = None
 ) -> list[dict[str, Any]]:
     """Per layer (bottom first), the buildout's figures of its operations and firms.
 
@@ -257,7 +258,7 @@ def layer_buildout(
     h = model.history
     st = model.state
     n_layers = len(model.layer_names)
-    capex = h.ops_matrix("capex").sum(axis=0)
+    capex = (h.ops_matrix("capex") if capex is None else capex).sum(axis=0)
     n = capex.shape[0]
     layer_of = st.layer_of[:n]
     lcapex = np.bincount(layer_of, weights=capex, minlength=n_layers)

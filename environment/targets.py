@@ -52,10 +52,11 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from stackgame.environment.validation import format_validation
 
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 
-KINDS = (
+Kind = Literal[
     "revenue",
     "operating_income",
     "net_income",
@@ -72,11 +73,13 @@ KINDS = (
     "operating_margin",
     "utilisation",
     "customer_share",
-)
+]
+KINDS: tuple[str, ...] = get_args(Kind)
 MONEY_KINDS = ("revenue", "operating_income", "net_income", "capex")
 """Kinds measured in money (units ``$B/quarter`` or ``$B/year``); the others are fractions."""
 
-UNITS = ("$B/quarter", "$B/year", "fraction")
+Unit = Literal["$B/quarter", "$B/year", "fraction"]
+UNITS: tuple[str, ...] = get_args(Unit)
 
 ROUNDS_PER_YEAR = {"quarter": 4, "month": 12, "year": 1}
 """Rounds in a year by ``Scenario.round_length``: annualises a ``$B/year`` target."""
@@ -183,21 +186,12 @@ class TargetSpec(_Strict):
 
     name: str
     figure: str
-    kind: Literal[
-        "revenue",
-        "operating_income",
-        "net_income",
-        "capex",
-        "gross_margin",
-        "operating_margin",
-        "utilisation",
-        "customer_share",
-    ]
+    kind: Kind
     firm: str | None = None
     layer: str | None = None
     customers: list[str] = Field(default_factory=list)
     value: Number
-    unit: Literal["$B/quarter", "$B/year", "fraction"]
+    unit: Unit
     period: str
     low: Number
     high: Number
@@ -309,33 +303,9 @@ class TargetTable(_Strict):
         return self
 
 
-def _where(err: ValidationError, raw: dict[str, Any]) -> str:
-    """First error as ``targets.<name>.field: message (got value)``."""
-    first = err.errors()[0]
-    parts: list[str] = []
-    node: Any = raw
-    for loc in first["loc"]:
-        if isinstance(loc, int) and isinstance(node, list) and loc < len(node):
-            item = node[loc]
-            name = item.get("name") or item.get("path") if isinstance(item, dict) else None
-            parts[-1] = f"{parts[-1]}.{name}" if name else f"{parts[-1]}[{loc}]"
-            node = item
-            continue
-        parts.append(str(loc))
-        node = node.get(loc) if isinstance(node, dict) else None
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif first["type"] == "missing":
-        msg = "required field is missing"
-    got = first.get("input")
-    suffix = ""
-    if first["type"] not in ("missing", "extra_forbidden", "value_error") and not isinstance(
-        got, dict | list
-    ):
-        suffix = f" (got {got!r})"
-    where = ".".join(parts)
-    return f"{where}: {msg}{suffix}" if where else f"{msg}{suffix}"
+def _entry_name(section: str, item: dict[str, Any]) -> str | None:
+    """A target is named by its ``name``, a parameter by its ``path``."""
+    return item.get("name") or item.get("path")
 
 
 def table_from_dict(raw: dict[str, Any], source: str = "<targets>") -> TargetTable:
@@ -343,7 +313,7 @@ def table_from_dict(raw: dict[str, Any], source: str = "<targets>") -> TargetTab
     try:
         return TargetTable.model_validate(raw)
     except ValidationError as err:
-        raise TargetError(f"{source}: {_where(err, raw)}") from None
+        raise TargetError(f"{source}: {format_validation(err, raw, _entry_name)}") from None
 
 
 @functools.lru_cache(maxsize=16)

@@ -12,9 +12,9 @@ from stackgame.commands.arguments import add_scenario, add_seed, check_output_fo
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from stackgame.commands import plot_worker
     from stackgame.environment.model import StackModel
     from stackgame.environment.scenario import Scenario
+    from stackgame.simulation import plot_worker
     from stackgame.simulation.simulate import RunResult
 
 EPILOG = """\
@@ -143,8 +143,8 @@ def _duration(seconds: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the model and print the answer."""
-    from stackgame.commands import plot_worker
     from stackgame.errors import UserError
+    from stackgame.simulation import plot_worker
 
     if args.rounds is not None and args.rounds < 1:
         raise UserError(f"--rounds: must be at least 1 (got {args.rounds})")

@@ -5,7 +5,6 @@ Everything here reads a :class:`~stackgame.simulation.simulate.RunResult`; nothi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -387,54 +386,25 @@ def write_tables(result: RunResult, folder: Path) -> list[Path]:
 def write_files(result: RunResult, folder: Path, *, plots: bool = True) -> list[Path]:
     """The tables (:func:`write_tables`) and, with ``plots``, the plots (:func:`write_plots`).
 
-    On Linux the plots are drawn in a forked child while this process writes the tables
+    On Linux the plots are drawn in a forked child
+    (:mod:`stackgame.simulation.plot_worker`) while this process writes the tables
     (matplotlib's import and drawing take as long as the rest of a short run); the files
     are the same either way. An error in the child is raised here.
     """
-    import os
-    import sys
+    from stackgame.simulation import plot_worker
 
     folder.mkdir(parents=True, exist_ok=True)
     if not plots:
         return write_tables(result, folder)
-    if not sys.platform.startswith("linux"):
+    worker = plot_worker.start(write_plots)
+    if worker is None:
         return write_tables(result, folder) + write_plots(result, folder)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: draw, report the paths or the error, exit without cleanup
-        os.close(read_fd)
-        _child_plots(result, folder, write_fd)
-    os.close(write_fd)
     try:
+        worker.submit(result, folder)
         paths = write_tables(result, folder)
+        return paths + worker.wait()
     finally:
-        with os.fdopen(read_fd, "rb") as pipe:
-            reply = pipe.read()
-        os.waitpid(pid, 0)
-    ok, payload = json.loads(reply.decode()) if reply else (False, "the plotting process died")
-    if not ok:
-        raise RuntimeError(f"writing the plots failed: {payload}")
-    return paths + [Path(p) for p in payload]
-
-
-def _child_plots(result: RunResult, folder: Path, write_fd: int) -> None:
-    """In a forked child: write the plots, send ``[ok, paths or message]``, exit."""
-    import os
-
-    code = 0
-    try:
-        try:
-            reply = [True, [str(p) for p in write_plots(result, folder)]]
-        except Exception as err:  # noqa: BLE001 - every failure goes back to the parent
-            reply = [False, f"{type(err).__name__}: {err}"]
-        with os.fdopen(write_fd, "wb") as pipe:
-            pipe.write(json.dumps(reply).encode())
-    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
-        code = 1
-    finally:
-        os._exit(code)
+        worker.close()
 
 
 def write_plots(result: RunResult, folder: Path) -> list[Path]:

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from stackgame.commands import plot_worker
-from stackgame.simulation import report
+from stackgame.simulation import plot_worker, report
 from stackgame.simulation.simulate import simulate
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux")

@@ -21,12 +21,16 @@ import os
 import pickle
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stackgame.simulation.simulate import RunResult
+
+Draw = Callable[[Any, Path], list[Path]]
+"""A function that writes one run's plots into a folder and returns their paths."""
 
 WARM = (
     "numpy",
@@ -37,6 +41,9 @@ WARM = (
     "stackgame.simulation.report",
 )
 """What the child imports while it waits: everything :func:`write_plots` touches."""
+
+DRAWER = "stackgame.simulation.report"
+"""The module whose ``write_plots`` the child calls when :func:`start` is given none."""
 
 
 class PlotWorker:
@@ -81,8 +88,14 @@ class PlotWorker:
             self.pid = 0
 
 
-def start() -> PlotWorker | None:
-    """Fork the plotting child (Linux only; ``None`` elsewhere: draw in this process)."""
+def start(draw: Draw | None = None) -> PlotWorker | None:
+    """Fork the plotting child (Linux only; ``None`` elsewhere: draw in this process).
+
+    ``draw(result, folder)`` writes the plots and returns their paths; by default the
+    child imports :data:`DRAWER` and calls its ``write_plots`` (named, not imported here:
+    the report module imports this one, and the child imports the report while the
+    parent runs the model).
+    """
     if not sys.platform.startswith("linux"):
         return None
     sys.stdout.flush()
@@ -93,13 +106,13 @@ def start() -> PlotWorker | None:
     if pid == 0:  # pragma: no cover - the child's lines are measured under coverage's patch
         os.close(task_write)
         os.close(reply_read)
-        _child(task_read, reply_write)
+        _child(task_read, reply_write, draw)
     os.close(task_read)
     os.close(reply_write)
     return PlotWorker(pid, task_write, reply_read)
 
 
-def _child(task_fd: int, reply_fd: int) -> None:
+def _child(task_fd: int, reply_fd: int, draw: Draw | None) -> None:
     """In the forked child: import, wait for the result, draw, reply, exit without cleanup."""
     import importlib
 
@@ -117,9 +130,9 @@ def _child(task_fd: int, reply_fd: int) -> None:
             if not task:  # the parent closed the pipe without a result: nothing to draw
                 os._exit(0)
             result, folder = pickle.loads(task)
-            from stackgame.simulation.report import write_plots
-
-            reply = [True, [str(p) for p in write_plots(result, folder)]]
+            if draw is None:
+                draw = importlib.import_module(DRAWER).write_plots
+            reply = [True, [str(p) for p in draw(result, folder)]]
         except Exception as err:  # noqa: BLE001 - every failure goes back to the parent
             reply = [False, f"{type(err).__name__}: {err}"]
         with os.fdopen(reply_fd, "wb") as pipe:
