@@ -346,8 +346,8 @@ def render(
     n = report["n_seeds"]
     ci = f"{report['confidence']:.0%} CI"
     out = [
-        f"Robustness: {n} seed(s), {_span(report['seeds'])} (common random numbers)"
-        + (f"; {NO_INTERVAL}" if n == 1 else ""),
+        f"Robustness: {n} seed(s), {_span(report['seeds'])}"
+        + (f"; {NO_INTERVAL}" if n == 1 else " (common random numbers)"),
     ]
     for level, title, order in (
         ("layer", "By layer", list(reversed(layer_order or []))),
