@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from stackgame import strict_json
 from stackgame.commands.arguments import add_scenario, add_seed, check_output_folder, parse_pairs
+
+DEFAULT_SEEDS = 8
+"""Seeds of the verdict's robustness (:data:`stackgame.experiments.robustness.DEFAULT_SEEDS`:
+kept here too so that ``--help`` needs no experiments import; a test checks they agree)."""
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -25,6 +31,14 @@ examples:
   stackgame run --strategy nvidia=always_extract --out runs/out/nvidia-extracts
   stackgame run --scenario monopoly-chain
   stackgame run --uncertainty 32 --workers 2     # who wins across 32 plausible worlds
+  stackgame run --seeds 20                       # the verdict over 20 seeds, not 8
+  stackgame run --seeds 1                        # the --seed run alone (no interval)
+
+The run also plays the scenario on --seeds K seeds (default 8: --seed, --seed+1, ...,
+common random numbers) and names the largest layer and firm only when they lead beyond
+their 95% interval; otherwise it names those within noise of each other. --json keeps
+every key for the --seed run and adds "robustness" (seeds, n_seeds, winner_frequency,
+intervals, lead, verdict).
 
 --uncertainty N draws N parameter sets from the [[parameters]] bounds of the scenario's
 target table, runs each on the same seed, weighs each by its fit to the table's targets and
@@ -70,10 +84,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "their fit to the targets: how often each layer and firm wins",
     )
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="K",
+        help=f"play the scenario on K seeds from --seed (common random numbers) for the "
+        f"verdict's intervals (default {DEFAULT_SEEDS}; 1: the --seed run alone, no interval)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="processes for --uncertainty's draws (default: the cores available)",
+        help="processes for --uncertainty's draws and the extra seeds (default: the cores "
+        "available; the seeds use them only when their estimated work pays for it)",
     )
     p.set_defaults(handler=run)
 
@@ -96,7 +119,12 @@ LONG_BYTES = 4 * 2**30
 
 
 def check_horizon(
-    scenario: Scenario, rounds: int, overrides: dict[str, Any], allow_long: bool
+    scenario: Scenario,
+    rounds: int,
+    overrides: dict[str, Any],
+    allow_long: bool,
+    *,
+    seeds: int = 1,
 ) -> None:
     """Before a very long run: refuse one that would run away or cost too much; else say so.
 
@@ -105,7 +133,9 @@ def check_horizon(
     growth compounding would carry a quantity past the model's bound before the last
     round, it is refused up front (the model would stop there anyway); if it would take
     more than :data:`LONG_SECONDS` or hold more than :data:`LONG_BYTES`, it needs
-    ``--allow-long``; otherwise the estimate is printed on stderr and the run starts.
+    ``--allow-long``; otherwise the estimate is printed on stderr and the run starts. The
+    time counts every one of ``seeds`` runs, spread over the cores available; the memory
+    one run per core (each process holds one run at a time).
     """
     from stackgame.environment.horizon import estimate_run, runaway_round
     from stackgame.environment.scenario import apply_overrides
@@ -121,11 +151,15 @@ def check_horizon(
             "(--set demand.growth=0; --set firms.<firm>.ops.<layer>.capacity_growth=0)"
         )
     est = estimate_run(scenario, rounds, overrides=overrides)
+    cores = min(available_cores(), seeds)
+    total_seconds = est.seconds * math.ceil(seeds / cores)
+    total_bytes = est.memory_bytes * cores
     said = (
-        f"about {_duration(est.seconds)} and {est.memory_bytes / 2**30:.1f} GiB "
-        f"for {rounds:,} rounds (estimated from a short sample run)"
+        f"about {_duration(total_seconds)} and {total_bytes / 2**30:.1f} GiB "
+        f"for {rounds:,} rounds on {seeds} seed(s) (estimated from a short sample run; "
+        "--seeds 1 plays one)"
     )
-    if (est.seconds > LONG_SECONDS or est.memory_bytes > LONG_BYTES) and not allow_long:
+    if (total_seconds > LONG_SECONDS or total_bytes > LONG_BYTES) and not allow_long:
         raise UserError(f"--rounds {rounds}: this run would take {said}; add --allow-long")
     print(f"stackgame run: {said}", file=sys.stderr)
 
@@ -152,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--uncertainty: must be at least 1 draw (got {args.uncertainty})")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers: must be at least 1 (got {args.workers})")
-    if args.workers is not None and args.uncertainty is None:
-        raise UserError("--workers: only --uncertainty runs in parallel; add --uncertainty N")
+    if args.seeds is not None and args.seeds < 1:
+        raise UserError(f"--seeds: must be at least 1 (got {args.seeds})")
     if not args.no_files:
         check_output_folder(args.out)
     plotter = None
@@ -177,7 +211,10 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
     overrides = parse_pairs(args.set, "--set")
     strategies = {k: str(v) for k, v in parse_pairs(args.strategy, "--strategy").items()}
     scenario = resolve(args.scenario)
-    check_horizon(scenario, args.rounds or scenario.rounds, overrides, args.allow_long)
+    n_seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
+    check_horizon(
+        scenario, args.rounds or scenario.rounds, overrides, args.allow_long, seeds=n_seeds
+    )
     if args.uncertainty is not None:  # a scenario with nothing to draw fails before any run
         from stackgame.environment.scenario import apply_overrides
         from stackgame.experiments.uncertainty import parameter_space
@@ -186,20 +223,22 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
     model = build(
         scenario, rounds=args.rounds, seed=args.seed, strategies=strategies, overrides=overrides
     )
+    started = time.perf_counter()
     try:
         _step_with_progress(model)
         result = RunResult.from_model(model)
     finally:
         model.release()
-    extra: list[str] = []
+    seconds = time.perf_counter() - started
+    extra = _robustness(args, scenario, overrides, strategies, result, n_seeds, seconds)
     if args.uncertainty is not None:
-        extra = _uncertainty(args, scenario, overrides, strategies, result)
+        extra += ["", *_uncertainty(args, scenario, overrides, strategies, result)]
     if args.json:
         print(strict_json.dumps(result.summary))
     else:
         from stackgame.simulation.report import render_text
 
-        print(render_text(result, extra=extra))
+        print(render_text(result, extra=extra, robust=result.summary["robustness"]["verdict"]))
     if args.no_files:
         return 0
     name = output_name(
@@ -236,6 +275,49 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
     if not args.json:
         print(f"\nTables, plots and manifest: {folder}/", file=sys.stdout)
     return 0
+
+
+def _robustness(
+    args: argparse.Namespace,
+    scenario: Scenario,
+    overrides: dict[str, Any],
+    strategies: dict[str, str],
+    result: RunResult,
+    n_seeds: int,
+    seconds: float,
+) -> list[str]:
+    """Play the other seeds; put the report, with its sentence, in the summary.
+
+    The ``--seed`` run is reused; the other ``n_seeds - 1`` run here unless their
+    estimated work (``seconds`` of the ``--seed`` run each) pays for processes.
+    Returns the text's robustness tables (shown before the verdict).
+    """
+    from stackgame.experiments.compare import seeds_of
+    from stackgame.experiments.robustness import (
+        SeedsConfig,
+        render,
+        run_seeds,
+        shares_of,
+        summarise,
+        verdict_sentence,
+        workers_for,
+    )
+
+    s = result.summary
+    seeds = seeds_of(args.seed, n_seeds)
+    cores = args.workers or available_cores()
+    rows = run_seeds(
+        SeedsConfig(scenario, args.rounds, dict(strategies), dict(overrides)),
+        seeds,
+        {args.seed: shares_of(s)},
+        workers=workers_for(n_seeds - 1, seconds, cores),
+        progress=True,
+    )
+    report = summarise(rows)
+    labels = {f["name"]: f["label"] for f in s["firms"]}
+    report["verdict"] = verdict_sentence(report, labels)
+    s["robustness"] = report
+    return render(report, result.layer_names, labels)
 
 
 def _uncertainty(

@@ -27,8 +27,13 @@ revenue follows investment (3e) and whether the buildout is paid from what flows
 (4c). Claims that held by construction were dropped (old 3b and 4b). Variants: baseline,
 each trigger on and all three, upstream_extracts, regulator_low/high, demand_boom/bust,
 no_integration, no_new_generation, lab_secures_supply/lab_restrains,
-bust_contracts/bust_no_contracts. For each claim and condition: holds in k of n seeds,
-the statistic's mean and 95% CI, a verdict. Files: theses.csv, theses.json, theses.png,
+bust_contracts/bust_no_contracts. For each claim and condition: the seeds whose statistic
+is positive (k of n), its mean and 95% CI, and a verdict: holds when the interval lies above
+zero, fails when below, undecided when it contains zero (or with one seed: no interval).
+Each thesis then gets an overall verdict, "holds when ..., fails when ..., undecided when
+...", over its conditions. An event a variant switches on fires at least 8 rounds before
+the end (in round rounds - 8; mid-run in a run under 16 rounds): in the 24-round built-in
+scenario trigger 3 moves from round 20 to 16. Files: theses.csv, theses.json, theses.png,
 manifest.json and runs/ (resumable) under runs/out/theses/<scenario>-seed<K>/ or --out.
 """
 
@@ -118,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         for r in report["table"]:
+            ci = r["ci"] or [None, None]  # one seed: no interval (the note says so)
             writer.writerow(
-                {k: r[k] for k in fields if k in r} | {"ci_low": r["ci"][0], "ci_high": r["ci"][1]}
+                {k: r[k] for k in fields if k in r} | {"ci_low": ci[0], "ci_high": ci[1]}
             )
     if not args.no_plot:
         theses.plot(report, folder / "theses.png")

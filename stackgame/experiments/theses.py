@@ -11,10 +11,17 @@ a run when that statistic is positive. A claim is either
 * a *contrast*: evaluated on the pair (treatment variant, reference variant) run with the
   same seed (common random numbers), for the treatments that matter.
 
-For each claim and condition the evaluation reports "holds in k of n seeds", the mean of
-the statistic with a 95% Student-t interval, and a verdict: ``holds`` (every seed),
-``mostly`` (a majority), ``mixed``, ``fails`` (no seed), or ``n/a`` (the scenario lacks a
-firm, layer or event the claim needs).
+For each claim and condition the evaluation reports "positive in k of n seeds", the mean
+of the statistic with a 95% Student-t interval over the seeds (for a contrast, over the
+paired differences), and a verdict that the interval decides (:func:`verdict`): ``holds``
+when the interval lies above zero (the claimed direction), ``fails`` when it lies below
+zero, ``undecided`` when it contains zero or there is no interval (one seed: no interval,
+said in ``note``), and ``n/a`` when the scenario lacks a firm, layer or event the claim
+needs. A claim positive on every one of three noisy seeds is therefore not yet said to
+hold. Each thesis then gets an overall verdict over its conditions (:func:`conclusions`):
+it holds in a condition when every claim evaluated there holds, fails when any fails, and
+is undecided otherwise; its sentence reads "holds when ..., fails when ..., undecided when
+...".
 
 The variants (:func:`variants`) change one thing at a time from the scenario as given
 (the built-in ``ai-stack-2026`` has every trigger off): each regime-change trigger of
@@ -78,18 +85,44 @@ class Variant:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
+AFTER_ROUNDS = 8
+"""Rounds a switched-on event leaves before the end of the run: two years of quarterly
+rounds, so that a claim about its effect reads several rounds after it, not the horizon.
+"""
+
+
+def latest_event_round(rounds: int) -> int:
+    """The latest round a variant's event may fire in a run of ``rounds`` rounds.
+
+    ``rounds - AFTER_ROUNDS`` when the run is at least twice :data:`AFTER_ROUNDS` long
+    (24 rounds: round 16, leaving rounds 16 to 23 after it); in a shorter run the middle,
+    ``rounds // 2`` (at least 1), which leaves half the run after it.
+    """
+    if rounds >= 2 * AFTER_ROUNDS:
+        return rounds - AFTER_ROUNDS
+    return max(1, rounds // 2)
+
+
+def event_round(scheduled: int, rounds: int) -> int:
+    """The round a variant fires an event scheduled for ``scheduled``.
+
+    Moved earlier, to :func:`latest_event_round`, when it would leave too few rounds after it.
+    """
+    return min(scheduled, latest_event_round(rounds))
+
+
 def event_rounds(rounds: int, scenario: Any = None) -> dict[str, int]:
     """The rounds the windows of the buildout claims start: ``bust`` and ``generation``.
 
-    ``bust``: the demand bust's round, moved to ``rounds // 2`` when scheduled at or after
-    the last round (as :func:`variants` moves it); ``generation``: the new hardware
-    generation's round as scheduled (it is on in the scenario as given, so it is not
-    moved). An event the scenario lacks has no window.
+    ``bust``: the demand bust's round as :func:`variants` schedules it (:func:`event_round`:
+    moved earlier when it would leave fewer than :data:`AFTER_ROUNDS` rounds after it);
+    ``generation``: the new hardware generation's round as scheduled (it is on in the
+    scenario as given, so it is not moved). An event the scenario lacks has no window.
     """
     out: dict[str, int] = {}
     bust = _event_round(scenario, "demand_bust")
     if bust is not None:
-        out["bust"] = bust if bust < rounds else max(1, rounds // 2)
+        out["bust"] = event_round(bust, rounds)
     generation = _event_round(scenario, "new_generation")
     if generation is not None:
         out["generation"] = generation
@@ -145,18 +178,20 @@ def bust_contracts(rounds: int, scenario: Any = None) -> list[dict[str, Any]]:
 def variants(rounds: int, scenario: Any = None) -> list[Variant]:
     """The variants that matter for the theses, for runs of ``rounds`` rounds.
 
-    A trigger or the demand bust scheduled at or after the last round is moved to round
-    ``rounds // 2`` so that it fires inside the run (and its effect can be seen). Pass the
-    resolved ``scenario`` to read the scheduled rounds (else they are left as they are)
-    and to keep its own contracts in ``bust_contracts``.
+    A trigger or the demand bust that would leave fewer than :data:`AFTER_ROUNDS` rounds
+    after it (or fewer than half the run, in a run shorter than twice that) is moved
+    earlier, to :func:`latest_event_round`, so that its effect can show within the
+    horizon: in the built-in 24-round scenario trigger 3 (scheduled in round 20) fires in
+    round 16, with the other triggers' rounds (16 and 12) and the bust's (14) as
+    scheduled. Pass the resolved ``scenario`` to read the scheduled rounds (else they are
+    left as they are) and to keep its own contracts in ``bust_contracts``.
     """
-    half = max(1, rounds // 2)
 
     def at(name: str) -> dict[str, Any]:
         out: dict[str, Any] = {f"events.{name}.enabled": True}
         scheduled = _event_round(scenario, name)
-        if scheduled is not None and scheduled >= rounds:
-            out[f"events.{name}.round"] = half
+        if scheduled is not None and event_round(scheduled, rounds) != scheduled:
+            out[f"events.{name}.round"] = event_round(scheduled, rounds)
         return out
 
     every = {k: v for name in TRIGGER_EVENTS for k, v in at(name).items()}
@@ -710,28 +745,59 @@ THESES: tuple[Thesis, ...] = (
 # -- evaluation ------------------------------------------------------------------------------------
 
 
-def verdict(k: int, n: int) -> str:
-    """``holds`` (k = n), ``mostly`` (k > n/2), ``mixed``, ``fails`` (k = 0) or ``n/a``."""
+VERDICTS = ("holds", "fails", "undecided", "n/a")
+"""A claim's verdicts in one condition, as :func:`verdict` gives them."""
+
+NO_INTERVAL = "one seed: no interval"
+"""Why a condition evaluated on one seed has no interval (and so no verdict)."""
+
+
+def verdict(n: int, ci: Sequence[float] | None) -> str:
+    """A claim's verdict in one condition from its ``n`` seeds and 95% interval ``ci``.
+
+    ``holds`` when the interval lies above zero (the claimed direction: the statistic is
+    positive when the claim holds), ``fails`` when it lies below zero, ``undecided`` when
+    it contains zero or is missing (one seed), ``n/a`` with no seed to evaluate.
+
+    >>> verdict(5, [0.01, 0.03]), verdict(5, [-0.02, 0.01]), verdict(5, [-0.3, -0.1])
+    ('holds', 'undecided', 'fails')
+    >>> verdict(1, None), verdict(0, None)
+    ('undecided', 'n/a')
+    """
     if n == 0:
         return "n/a"
-    if k == n:
+    if ci is None:
+        return "undecided"
+    if ci[0] > 0:
         return "holds"
-    if k == 0:
+    if ci[1] < 0:
         return "fails"
-    return "mostly" if k > n / 2 else "mixed"
+    return "undecided"
 
 
 def _cell(stats: Sequence[float]) -> dict[str, Any]:
+    """One condition's evidence from its seeds' statistics (NaN: undefined on that seed).
+
+    ``holds`` (seeds with a positive statistic), ``seeds``, ``verdict``, ``statistic``
+    (mean, ``None`` without a seed), ``ci`` (``None`` below two seeds) and a ``note`` on a
+    missing interval.
+    """
     values = [s for s in stats if not math.isnan(s)]
     k = sum(1 for s in values if s > 0)
     n = len(values)
-    summary = mean_ci(values) if n else {"mean": float("nan"), "ci": [float("nan")] * 2}
+    ci: list[float] | None = None
+    note = ""
+    if n > 1:
+        ci = [float(x) for x in mean_ci(values)["ci"]]
+    elif n == 1:
+        note = NO_INTERVAL
     return {
         "holds": k,
         "seeds": n,
-        "verdict": verdict(k, n),
-        "statistic": summary["mean"],
-        "ci": summary["ci"],
+        "verdict": verdict(n, ci),
+        "statistic": float(np.mean(values)) if n else None,
+        "ci": ci,
+        "note": note,
     }
 
 
@@ -753,7 +819,9 @@ def evaluate(
     -------
     list of dict
         One row per (claim, condition): ``thesis``, ``claim``, ``text``, ``condition``,
-        ``reference``, ``holds``, ``seeds``, ``verdict``, ``statistic``, ``ci``, ``note``.
+        ``reference``, ``holds`` (seeds with a positive statistic), ``seeds``, ``verdict``
+        (:func:`verdict`), ``statistic`` (mean; ``None`` without a seed), ``ci`` (the 95%
+        interval; ``None`` below two seeds), ``note`` (why a verdict or interval is missing).
     """
     out = []
     for thesis in THESES:
@@ -775,7 +843,8 @@ def evaluate(
                 if treated not in variant_names or (
                     reference is not None and reference not in variant_names
                 ):
-                    row.update(_cell([]), note="variant not run")
+                    row.update(_cell([]))
+                    row["note"] = "variant not run"
                     out.append(row)
                     continue
                 try:
@@ -786,34 +855,47 @@ def evaluate(
                             claim.predicate(rows[(treated, s)], rows[(reference, s)]) for s in seeds
                         ]
                 except KeyError as err:
-                    row.update(_cell([]), note=f"the scenario has no {err.args[0]}")
+                    row.update(_cell([]))
+                    row["note"] = f"the scenario has no {err.args[0]}"
                     out.append(row)
                     continue
                 row.update(_cell(stats))
+                if not row["seeds"]:
+                    row["note"] = "the statistic is undefined on every seed"
                 out.append(row)
     return out
 
 
 def conclusions(table: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per thesis and claim: the conditions where it holds (every seed), mostly, and fails."""
+    """Per thesis: each claim's conditions by verdict, and the thesis's overall verdict.
+
+    A thesis *holds* in a condition (a variant; a contrast counts in its treated variant)
+    when every claim evaluated there (not ``n/a``) holds, *fails* when any fails, and is
+    *undecided* otherwise. ``verdict`` says it in words: "holds when ..., fails when ...
+    (the failing claims), undecided when ..."; ``conditions`` maps each condition to its
+    verdict and its claims' verdicts.
+    """
     out = []
     for thesis in THESES:
         claims = []
+        codes = {c.code for c in thesis.claims}
+        rows = [r for r in table if r["claim"] in codes]
         for claim in thesis.claims:
-            rows = [r for r in table if r["claim"] == claim.code]
-
-            def where(verdicts: tuple[str, ...], rows: list[Any] = rows) -> list[str]:
-                return [_condition(r) for r in rows if r["verdict"] in verdicts]
-
-            claims.append(
-                {
-                    "claim": claim.code,
-                    "text": claim.text,
-                    "holds": where(("holds",)),
-                    "mostly": where(("mostly",)),
-                    "mixed": where(("mixed",)),
-                    "fails": where(("fails",)),
-                }
+            mine = [r for r in rows if r["claim"] == claim.code]
+            entry: dict[str, Any] = {"claim": claim.code, "text": claim.text}
+            for key in VERDICTS:
+                entry[key] = [_condition(r) for r in mine if r["verdict"] == key]
+            claims.append(entry)
+        conditions: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            if r["verdict"] == "n/a":
+                continue
+            c = conditions.setdefault(r["condition"], {"claims": {}})
+            c["claims"][r["claim"]] = r["verdict"]
+        for c in conditions.values():
+            found = set(c["claims"].values())
+            c["verdict"] = (
+                "fails" if "fails" in found else "holds" if found == {"holds"} else "undecided"
             )
         out.append(
             {
@@ -821,9 +903,37 @@ def conclusions(table: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "statement": thesis.statement,
                 "source": thesis.source,
                 "claims": claims,
+                "conditions": conditions,
+                "verdict": thesis_sentence(conditions),
             }
         )
     return out
+
+
+def thesis_sentence(conditions: Mapping[str, Mapping[str, Any]]) -> str:
+    """A thesis's overall verdict in words, over its conditions.
+
+    >>> thesis_sentence({
+    ...     "baseline": {"verdict": "holds", "claims": {"1a": "holds"}},
+    ...     "demand_bust": {"verdict": "fails", "claims": {"1a": "fails", "1b": "holds"}},
+    ...     "regulator_low": {"verdict": "undecided", "claims": {"1a": "undecided"}},
+    ... })
+    'holds when baseline; fails when demand_bust (1a); undecided when regulator_low (1a)'
+    """
+    parts = []
+    for key in ("holds", "fails", "undecided"):
+        names = [n for n, c in conditions.items() if c["verdict"] == key]
+        if not names:
+            continue
+        if key == "holds":
+            listed = ", ".join(names)
+        else:
+            listed = ", ".join(
+                f"{n} ({', '.join(k for k, v in conditions[n]['claims'].items() if v == key)})"
+                for n in names
+            )
+        parts.append(f"{key} when {listed}")
+    return "; ".join(parts) or "no condition evaluated"
 
 
 def _condition(row: Mapping[str, Any]) -> str:
@@ -859,8 +969,10 @@ def run_theses(
     dict
         ``scenario``, ``scenario_hash``, ``seed``, ``seeds``, ``rounds``, ``variants``
         (name, description, overrides), ``skipped``, ``windows`` (the rounds the bust and
-        the new generation take effect, see :func:`event_rounds`), ``table`` (see
-        :func:`evaluate`), ``conclusions`` (see :func:`conclusions`).
+        the new generation take effect, see :func:`event_rounds`), ``events`` (each event a
+        variant switches on: scheduled round, the round it fires, rounds after it; see
+        :func:`scheduled_events`), ``table`` (see :func:`evaluate`), ``conclusions`` (see
+        :func:`conclusions`).
     """
     from stackgame.environment.scenario import ScenarioError, apply_overrides, resolve
     from stackgame.errors import UserError
@@ -906,6 +1018,7 @@ def run_theses(
         ],
         "skipped": skipped,
         "windows": windows,
+        "events": scheduled_events(n_rounds, resolved),
         "table": table,
         "conclusions": conclusions(table),
     }
@@ -992,36 +1105,71 @@ def render(report: Mapping[str, Any]) -> str:
     n = len(report["seeds"])
     lines = [
         f"theses on {report['scenario']}: {len(report['variants'])} variants x {n} seeds, "
-        f"{report['rounds']} rounds (statistic > 0 means the claim holds in that run; "
-        "shares, margins and HHI as fractions, 0 to 1)",
+        f"{report['rounds']} rounds (statistic > 0 in the claimed direction; shares, margins "
+        "and HHI as fractions, 0 to 1)",
+        "a claim holds in a condition when the 95% interval of its statistic over the seeds "
+        "lies above zero, fails when below, and is undecided when it contains zero",
+        _events_line(report),
         "",
-        f"{'claim':6s}{'condition':44s}{'holds':>8s}  {'verdict':8s}{'statistic [95% CI]':>30s}",
+        f"{'claim':6s}{'condition':44s}{'> 0':>8s}  {'verdict':10s}{'statistic [95% CI]':>30s}",
     ]
     for r in report["table"]:
-        stat = (
-            f"{r['statistic']:+.4f} [{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}]"
-            if r["seeds"] and not math.isnan(r["statistic"])
-            else r["note"] or "-"
-        )
+        if r["statistic"] is None:
+            stat = r["note"] or "-"
+        elif r["ci"] is None:
+            stat = f"{r['statistic']:+.4f} ({r['note'] or NO_INTERVAL})"
+        else:
+            stat = f"{r['statistic']:+.4f} [{r['ci'][0]:+.4f}, {r['ci'][1]:+.4f}]"
         lines.append(
             f"{r['claim']:6s}{_condition(r):44s}{r['holds']:>4d}/{r['seeds']:<3d}  "
-            f"{r['verdict']:8s}{stat:>30s}"
+            f"{r['verdict']:10s}{stat:>30s}"
         )
     for s in report["skipped"]:
         lines.append(f"  skipped {s['variant']}: {s['reason']}")
     lines.append("")
     for c in report["conclusions"]:
         lines.append(f"thesis {c['thesis']} ({c['source']}): {c['statement']}")
+        lines.append(f"  verdict: {c['verdict']}")
         for claim in c["claims"]:
             lines.append(f"  {claim['claim']} {claim['text']}")
-            for key in ("holds", "mostly", "mixed", "fails"):
+            for key in VERDICTS:
                 if claim[key]:
-                    lines.append(f"     {key:7s}: {', '.join(claim[key])}")
+                    lines.append(f"     {key:9s}: {', '.join(claim[key])}")
     return "\n".join(lines)
 
 
+def _events_line(report: Mapping[str, Any]) -> str:
+    """Where the variants fire their events, and how many rounds that leaves after them."""
+    events = report.get("events", {})
+    if not events:
+        return "no event switched on by a variant"
+    parts = []
+    for name, e in events.items():
+        moved = f", moved from {e['scheduled']}" if e["fires"] != e["scheduled"] else ""
+        parts.append(f"{name} round {e['fires']}{moved} ({e['rounds_after']} rounds after)")
+    return "events: " + "; ".join(parts)
+
+
+def scheduled_events(rounds: int, scenario: Any) -> dict[str, dict[str, int]]:
+    """Each event a variant switches on, and when it fires in a run of ``rounds`` rounds.
+
+    Per event: its ``scheduled`` round, the round it ``fires`` (:func:`event_round`) and
+    the ``rounds_after`` it in the run (that round included).
+    """
+    out = {}
+    for name in (*TRIGGER_EVENTS, "demand_bust"):
+        scheduled = _event_round(scenario, name)
+        if scheduled is not None:
+            fires = event_round(scheduled, rounds)
+            out[name] = {"scheduled": scheduled, "fires": fires, "rounds_after": rounds - fires}
+    return out
+
+
 def plot(report: Mapping[str, Any], path: str | Path) -> None:
-    """Heat map: share of seeds in which each claim holds, per condition (annotated k/n)."""
+    """Heat map: each claim's verdict per condition, annotated k/n (seeds positive).
+
+    Green holds, red fails, yellow undecided.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1036,7 +1184,7 @@ def plot(report: Mapping[str, Any], path: str | Path) -> None:
             continue
         i = [c.code for c in claims].index(r["claim"])
         j = names.index(r["condition"])
-        grid[i, j] = r["holds"] / r["seeds"]
+        grid[i, j] = {"holds": 1.0, "fails": 0.0, "undecided": 0.5}[r["verdict"]]
         labels[i][j] = f"{r['holds']}/{r['seeds']}"
     fig, ax = plt.subplots(figsize=(1.0 * len(names) + 6, 0.7 * len(claims) + 2))
     image = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
@@ -1051,11 +1199,13 @@ def plot(report: Mapping[str, Any], path: str | Path) -> None:
     ]
     ax.set_yticks(range(len(claims)), rows, fontsize=8)
     ax.set_title(
-        f"where each thesis holds: share of {len(report['seeds'])} seeds "
-        f"({report['scenario']}, {report['rounds']} rounds)",
+        f"where each thesis holds: 95% interval over {len(report['seeds'])} seeds above zero "
+        f"(green), below (red), or containing it (yellow) ({report['scenario']}, "
+        f"{report['rounds']} rounds; k/n: seeds positive)",
         fontsize=10,
     )
-    fig.colorbar(image, ax=ax, label="share of seeds in which the claim holds")
+    bar = fig.colorbar(image, ax=ax, ticks=[0.0, 0.5, 1.0])
+    bar.ax.set_yticklabels(["fails", "undecided", "holds"])
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

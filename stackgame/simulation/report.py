@@ -171,10 +171,12 @@ def _short_source(source: str) -> str:
     return source if len(source) <= 28 else source[:27] + "…"
 
 
-def render_text(result: RunResult, extra: Sequence[str] = ()) -> str:
+def render_text(result: RunResult, extra: Sequence[str] = (), robust: str | None = None) -> str:
     """The readable answer: value capture, margins vs the seed facts, moves, verdict.
 
-    ``extra`` lines (``stackgame run --uncertainty``'s tables) come just before the verdict.
+    ``extra`` lines (``stackgame run``'s robustness and ``--uncertainty`` tables) come just
+    before the verdict; ``robust`` (the verdict across seeds) follows the run's own verdict,
+    which is then labelled with its seed.
     """
     s = result.summary
     out = [
@@ -260,7 +262,10 @@ def render_text(result: RunResult, extra: Sequence[str] = ()) -> str:
         ]
     if extra:
         out += ["", *extra]
-    out += ["", "Verdict: " + s["verdict"]]
+    if robust is None:
+        out += ["", "Verdict: " + s["verdict"]]
+    else:
+        out += ["", f"Verdict on seed {s['seed']}: " + s["verdict"], "", "Verdict: " + robust]
     return "\n".join(out)
 
 

@@ -136,3 +136,15 @@ def test_standard_error_and_half_width_along_an_axis_match_the_one_sample_functi
 def test_standard_error_of_one_repetition_is_nan():
     assert np.isnan(stats.standard_error(np.ones((2, 3, 1)))).all()
     assert np.isnan(stats.standard_error([5.0]))
+
+
+def test_t_quantile_table_is_scipys_own_floats():
+    from scipy import stats as scipy_stats
+
+    from stackgame import stats
+
+    for n in range(2, stats.T_975_MAX + 1):
+        assert stats.t_quantile(n) == float(scipy_stats.t.ppf(0.975, n - 1)), n
+    n = stats.T_975_MAX + 1  # beyond the table: SciPy, computed
+    assert stats.t_quantile(n) == float(scipy_stats.t.ppf(0.975, n - 1))
+    assert stats.t_quantile(5, 0.9) == float(scipy_stats.t.ppf(0.95, 4))  # another level

@@ -260,9 +260,11 @@ def test_the_text_names_the_quarters_and_shows_every_target(
         (["--uncertainty", "0"], "--uncertainty: must be at least 1 draw (got 0)"),
         (["--uncertainty", "-3"], "--uncertainty: must be at least 1 draw (got -3)"),
         (["--uncertainty", "2", "--workers", "0"], "--workers: must be at least 1 (got 0)"),
-        (["--workers", "2"], "--workers: only --uncertainty runs in parallel"),
+        (["--workers", "0"], "--workers: must be at least 1 (got 0)"),
+        (["--seeds", "0"], "--seeds: must be at least 1 (got 0)"),
+        (["--seeds", "-2"], "--seeds: must be at least 1 (got -2)"),
     ],
-    ids=["zero", "negative", "workers_zero", "workers_alone"],
+    ids=["zero", "negative", "workers_zero", "workers_alone", "seeds_zero", "seeds_negative"],
 )
 def test_bad_uncertainty_flag_exits_2_with_one_line(
     ok: str, capsys: pytest.CaptureFixture[str], flags: list[str], fragment: str
@@ -321,3 +323,46 @@ def test_without_uncertainty_nothing_is_added(
     assert "Uncertainty" not in capsys.readouterr().out
     assert not (out / "uncertainty_draws.csv").exists()
     assert "uncertainty" not in json.loads((out / "summary.json").read_text())
+
+
+# -- the verdict across seeds (robustness) ---------------------------------------------------
+
+
+def test_seeds_add_robustness_and_leave_every_other_key_of_the_seed_run(
+    capsys: pytest.CaptureFixture[str], ok: str
+) -> None:
+    assert main(["run", "--scenario", ok, *QUICK, "--seed", "3", "--seeds", "1"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main(["run", "--scenario", ok, *QUICK, "--seed", "3", "--seeds", "4"]) == 0
+    four = json.loads(capsys.readouterr().out)
+    r1, r4 = one.pop("robustness"), four.pop("robustness")
+    assert one == four  # the existing keys describe the --seed run, whatever --seeds is
+    assert r4["seeds"] == [3, 4, 5, 6] and r4["n_seeds"] == 4 and r4["interval_note"] is None
+    for level, key in (("layer", "layers"), ("firm", "firms")):
+        names = {r["name"] for r in four[key]}
+        assert set(r4["winner_frequency"][level]) == names
+        assert sum(r4["winner_frequency"][level].values()) == pytest.approx(1.0)
+        for iv in r4["intervals"][level].values():
+            assert iv["low"] <= iv["mean"] <= iv["high"]
+    assert r4["verdict"].startswith("Across 4 seeds (3-6, common random numbers")
+    # one seed: the run's own shares, no interval, said in words; strict JSON nulls
+    assert r1["seeds"] == [3] and r1["n_seeds"] == 1
+    assert r1["interval_note"] == "one seed: no interval"
+    shares = {r["name"]: r["value_share"] for r in one["firms"]}
+    for name, iv in r1["intervals"]["firm"].items():
+        assert iv == {"mean": pytest.approx(shares[name]), "low": None, "high": None}
+    assert r1["verdict"].startswith("One seed (3), so no interval")
+
+
+def test_seeds_text_has_the_table_and_the_verdict_across_seeds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["run", "--scenario", "monopoly-chain", "--rounds", "3", "--no-files"]) == 0
+    out = capsys.readouterr().out
+    assert "Robustness: 8 seed(s), seeds 0-7 (common random numbers)" in out
+    assert "Verdict on seed 0: " in out
+    # the chain splits its profit evenly on every seed: no winner beyond noise
+    verdict = out.split("\nVerdict: ", 1)[1]
+    assert "Upstream monopolist and Downstream monopolist are within noise of each other" in (
+        verdict
+    )

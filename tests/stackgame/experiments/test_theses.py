@@ -85,7 +85,7 @@ def test_every_variant_applies_to_the_built_in_scenario_and_events_fire_inside_t
         changed = apply_overrides(scenario, dict(v.overrides))
         assert changed is not None
     by_name = {v.name: v for v in grid}
-    # Scheduled at rounds 16, 12, 20 and 24: moved to round 4 so they fire in 8 rounds.
+    # Scheduled at rounds 16, 12, 20 and 14: moved to round 4, mid-run, in 8 rounds.
     for trigger in (*theses.TRIGGER_EVENTS, "demand_bust"):
         assert by_name[trigger].overrides[f"events.{trigger}.enabled"] is True
         assert by_name[trigger].overrides[f"events.{trigger}.round"] == 4
@@ -105,6 +105,29 @@ def test_every_variant_applies_to_the_built_in_scenario_and_events_fire_inside_t
     assert "events.nvidia_value_pricing.round" not in long["nvidia_value_pricing"].overrides
 
 
+def test_events_leave_at_least_eight_rounds_after_them_in_the_built_in_horizon():
+    # ai-stack-2026 runs 24 rounds; its triggers are scheduled in rounds 16 (Nvidia), 12
+    # (TSMC), 20 (custom silicon) and the bust in 14. The latest allowed is 24 - 8 = 16:
+    # only trigger 3 moves (20 -> 16); every event then has rounds 16..23 or more after it.
+    scenario = resolve("ai-stack-2026")
+    assert scenario.rounds == 24 and theses.latest_event_round(24) == 16
+    by_name = {v.name: v for v in theses.variants(24, scenario)}
+    assert by_name["custom_silicon_sale"].overrides["events.custom_silicon_sale.round"] == 16
+    for name in ("nvidia_value_pricing", "tsmc_long_term_agreements", "demand_bust"):
+        assert f"events.{name}.round" not in by_name[name].overrides
+    events = theses.scheduled_events(24, scenario)
+    assert events["custom_silicon_sale"] == {"scheduled": 20, "fires": 16, "rounds_after": 8}
+    assert all(e["rounds_after"] >= theses.AFTER_ROUNDS for e in events.values())
+    # every variant's switched-on event leaves at least AFTER_ROUNDS rounds
+    for v in by_name.values():
+        changed = apply_overrides(scenario, dict(v.overrides))
+        for e in changed.events:
+            if e.enabled and e.name in events:
+                assert 24 - e.round >= theses.AFTER_ROUNDS, (v.name, e.name, e.round)
+    # a short run fires them mid-run; a run just long enough leaves exactly 8
+    assert theses.latest_event_round(10) == 5 and theses.latest_event_round(16) == 8
+
+
 def test_evaluate_counts_seeds_pairs_contrasts_and_marks_missing_data():
     seeds = [1, 2, 3]
     names = ["baseline", "nvidia_value_pricing", "demand_boom", "demand_bust"]
@@ -120,14 +143,25 @@ def test_evaluate_counts_seeds_pairs_contrasts_and_marks_missing_data():
         rows[("demand_bust", s)] = metrics(**{"value_share.layer.foundry": 0.01})
     table = theses.evaluate(rows, names, seeds)
     cell = {(r["claim"], r["condition"]): r for r in table}
+    # 1a in the baseline: 0.6 - 0.5 = +0.1 on every seed, interval [0.1, 0.1]: holds.
     assert cell[("1a", "baseline")]["holds"] == 3
     assert cell[("1a", "baseline")]["verdict"] == "holds"
-    assert cell[("1a", "nvidia_value_pricing")]["holds"] == 2
-    assert cell[("1a", "nvidia_value_pricing")]["verdict"] == "mostly"
+    # 1a under the trigger: +0.1, +0.1, -0.1: mean 0.0333, sd 0.1155, half-width
+    # 4.303 * 0.1155 / sqrt(3) = 0.287: [-0.25, +0.32] contains zero: undecided, though
+    # positive on two seeds of three.
+    c = cell[("1a", "nvidia_value_pricing")]
+    assert c["holds"] == 2 and c["verdict"] == "undecided"
+    assert c["ci"] == [
+        pytest.approx(0.0333 - 0.2868, abs=1e-3),
+        pytest.approx(0.0333 + 0.2868, abs=1e-3),
+    ]
+    # 1c: chips share +0.01, +0.02, +0.03 over the baseline: mean 0.02, sd 0.01,
+    # half-width 4.303 * 0.01 / sqrt(3) = 0.0248: [-0.0048, +0.0448]: undecided too.
     c = cell[("1c", "nvidia_value_pricing")]
     assert c["reference"] == "baseline" and c["holds"] == 3
     assert c["statistic"] == pytest.approx(0.02)
-    assert c["ci"][0] < 0.02 < c["ci"][1]
+    assert c["ci"][0] < 0 < 0.02 < c["ci"][1] and c["verdict"] == "undecided"
+    # 3a: foundry+chips share 0.26 in the bust against 0.30 in the boom on every seed.
     assert cell[("3a", "demand_bust")]["verdict"] == "fails"
     # Variants not run: contrasts that need them say so.
     assert cell[("1b", "tsmc_long_term_agreements")]["note"] == "variant not run"
@@ -144,7 +178,20 @@ def test_evaluate_counts_seeds_pairs_contrasts_and_marks_missing_data():
     conclusions = theses.conclusions(theses.evaluate(rows, names, seeds))
     first = conclusions[0]["claims"][0]
     assert first["claim"] == "1a" and "baseline" in first["holds"]
-    assert "nvidia_value_pricing" in first["mostly"]
+    assert "nvidia_value_pricing" in first["undecided"]
+    # thesis 1 over its conditions: the baseline holds (1a only: the contrasts 1b/1c are
+    # evaluated in their treated variants); the trigger is undecided (1a, 1b, 1c); the
+    # boom and the bust hold (1a)
+    one = conclusions[0]
+    assert one["conditions"]["baseline"] == {"claims": {"1a": "holds"}, "verdict": "holds"}
+    assert one["conditions"]["nvidia_value_pricing"]["verdict"] == "undecided"
+    assert one["verdict"] == (
+        "holds when baseline, demand_boom, demand_bust; "
+        "undecided when nvidia_value_pricing (1a, 1b, 1c)"
+    )
+    three = next(c for c in conclusions if c["thesis"] == 3)
+    assert three["conditions"]["demand_bust"]["claims"]["3a"] == "fails"
+    assert "fails when demand_bust (3a" in three["verdict"]
 
 
 def test_missing_firm_is_not_applicable():
@@ -154,12 +201,39 @@ def test_missing_firm_is_not_applicable():
     assert cell["verdict"] == "n/a" and "nvidia" in cell["note"]
 
 
-def test_verdicts():
-    assert theses.verdict(3, 3) == "holds"
-    assert theses.verdict(0, 3) == "fails"
-    assert theses.verdict(2, 3) == "mostly"
-    assert theses.verdict(1, 3) == "mixed"
-    assert theses.verdict(0, 0) == "n/a"
+def test_verdicts_are_decided_by_the_interval():
+    assert theses.verdict(3, [0.01, 0.2]) == "holds"
+    assert theses.verdict(3, [-0.2, -0.01]) == "fails"
+    assert theses.verdict(3, [-0.01, 0.2]) == "undecided"  # positive mean, spans zero
+    assert theses.verdict(3, [0.0, 0.0]) == "undecided"  # a zero statistic is no evidence
+    assert theses.verdict(1, None) == "undecided"  # one seed: no interval
+    assert theses.verdict(0, None) == "n/a"
+
+
+def test_one_seed_gives_no_interval_and_says_why_without_nan():
+    import json
+
+    from stackgame import strict_json
+
+    rows = {("baseline", 7): metrics()}
+    table = theses.evaluate(rows, ["baseline"], [7])
+    cell = next(r for r in table if r["claim"] == "1a")
+    assert cell["statistic"] == pytest.approx(0.1) and cell["ci"] is None
+    assert cell["verdict"] == "undecided" and cell["note"] == "one seed: no interval"
+    report = {
+        "scenario": "x",
+        "seeds": [7],
+        "rounds": 8,
+        "variants": [{"name": "baseline", "description": "", "overrides": {}}],
+        "skipped": [],
+        "events": {},
+        "table": table,
+        "conclusions": theses.conclusions(table),
+    }
+    text = theses.render(report)
+    assert "nan" not in text.lower() and "+0.1000 (one seed: no interval)" in text
+    dumped = strict_json.dumps(report)
+    assert "NaN" not in dumped and json.loads(dumped)["table"][0]["ci"] is None
 
 
 def after(tag: str, **layers: tuple[float, float]) -> dict[str, float]:
@@ -332,7 +406,7 @@ def test_run_theses_on_the_built_in_scenario(tmp_path):
     for r in report["table"]:
         assert 0 <= r["holds"] <= r["seeds"] <= 2
         if r["seeds"]:
-            assert r["verdict"] == theses.verdict(r["holds"], r["seeds"])
+            assert r["verdict"] == theses.verdict(r["seeds"], r["ci"])
     cell = {(r["claim"], r["condition"]): r for r in report["table"]}
     # Every buildout claim whose variants ran is evaluated on both seeds.
     for claim, condition in [
@@ -348,5 +422,8 @@ def test_run_theses_on_the_built_in_scenario(tmp_path):
     assert cell[("3c", "lab_secures_supply")]["note"] == "variant not run"
     text = theses.render(report)
     assert "thesis 1" in text and "1a" in text and "3g" in text
+    assert "demand_bust round 5, moved from 14 (5 rounds after)" in text
+    for c in report["conclusions"]:
+        assert f"  verdict: {c['verdict']}" in text
     theses.plot(report, tmp_path / "theses.png")
     assert (tmp_path / "theses.png").stat().st_size > 1000
