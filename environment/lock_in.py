@@ -79,9 +79,9 @@ def effective_lock_in(
     static: FloatArray, memory: FloatArray | None, gravity: FloatArray | None
 ) -> FloatArray:
     """``lock_bs + g_bs - h_s``: the switching cost the supplier logit reads this round."""
-    out = static
-    if gravity is not None:
-        out = out + gravity
+    if gravity is None:
+        return static if memory is None else static - memory[None, :]
+    out = static + gravity
     if memory is not None:
-        out = out - memory[None, :]
+        out -= memory[None, :]  # (in place: one new array a round)
     return out
