@@ -378,14 +378,30 @@ def _flags(x: Any) -> NDArray[np.bool_]:
     return np.ascontiguousarray(x, dtype=np.bool_)
 
 
+def _lock(structure: Structure, lock_in: FloatArray | None) -> FloatArray:
+    """The switching costs a clearing reads: ``lock_in`` if given (checked), else static."""
+    if lock_in is None:
+        return _f64(structure.lock_in)
+    n = structure.n_ops
+    if _shape(lock_in) != (n, n):
+        raise ValueError(f"lock_in: expected shape {(n, n)} (got {_shape(lock_in)})")
+    return _f64(lock_in)
+
+
 def supplier_weights(
-    structure: Structure, price: FloatArray, quality: FloatArray, capacity: FloatArray, layer: int
+    structure: Structure,
+    price: FloatArray,
+    quality: FloatArray,
+    capacity: FloatArray,
+    layer: int,
+    lock_in: FloatArray | None = None,
 ) -> FloatArray:
     """Logit choice probabilities of the buyers in ``layer`` over sellers in ``layer - 1``.
 
     The rule is :func:`stackgame.environment.market_kernel.choice_weights`. Rows are
     buyers (``by_layer[layer]``), columns sellers (``by_layer[layer - 1]``); a buyer with
-    no permitted seller has a row of zeros.
+    no permitted seller has a row of zeros. ``lock_in`` replaces ``structure.lock_in``
+    (the switching costs of this round, ``docs/MODEL.md`` 5.4).
     """
     b = structure._bounds
     order = structure._order
@@ -393,7 +409,7 @@ def supplier_weights(
     kernel = _kernel("choice_weights", work=w.size)
     kernel(
         _f64(price)[order], _f64(quality)[order], _f64(capacity)[order],
-        _f64(structure.lock_in), _flags(structure.allowed), order, b[layer], b[layer + 1],
+        _lock(structure, lock_in), _flags(structure.allowed), order, b[layer], b[layer + 1],
         b[layer - 1], float(structure.choice_mu[layer - 1]), w,
     )  # fmt: skip
     return w
@@ -410,6 +426,7 @@ def resolve_prices(
     fixed_price: FloatArray | None = None,
     supplier_mix: FloatArray | None = None,
     basis: FloatArray | None = None,
+    lock_in: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
     """Prices bottom-up, each a markup over this round's own and input unit cost.
 
@@ -428,6 +445,8 @@ def resolve_prices(
         (see :func:`clear`).
     basis
         Per operation, the factor on its input cost in its price (see :func:`clear`).
+    lock_in
+        This round's switching costs, replacing ``structure.lock_in`` (see :func:`clear`).
 
     Returns
     -------
@@ -438,7 +457,7 @@ def resolve_prices(
     kernel = _kernel("resolve_prices_kernel", work=s.n_ops + s._pairs)
     out, wflat, woff = kernel(
         s._order, s._bounds_arr, s._own_sorted, _f64(s.input_coefficient), _f64(s.choice_mu),
-        _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), _f64(s.lock_in),
+        _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), _lock(s, lock_in),
         _flags(s.allowed), _f64(self_share), supplier_mix is not None,
         _NO_MATRIX if supplier_mix is None else _f64(supplier_mix), bool(per_unit),
         constant(s.n_ops, 1.0) if basis is None else _f64(basis),
@@ -547,6 +566,7 @@ def clear(
     orders: FloatArray | None = None,
     basis: FloatArray | None = None,
     contracts: FloatArray | None = None,
+    lock_in: FloatArray | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -591,6 +611,10 @@ def clear(
     contracts
         ``[3, m]`` contracts in force: buyer operation, seller operation, units a round
         (``docs/MODEL.md`` 17).
+    lock_in
+        ``[n, n]`` switching costs of this round, replacing ``structure.lock_in`` in the
+        supplier logit: the static part plus the memory of price hikes and data gravity
+        (``docs/MODEL.md`` 5.4; :meth:`StackState.lock_in_now`). Default: the static part.
 
     Notes
     -----
@@ -627,7 +651,7 @@ def clear(
         _f64(markup),
         _f64(quality),
         _f64(capacity),
-        _f64(structure.lock_in),
+        _lock(structure, lock_in),
         _flags(structure.allowed),
         self_share is not None,
         _NO_ARRAY if self_share is None else _f64(self_share),

@@ -544,6 +544,7 @@ class StackModel(mesa.Model):
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                     st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
+                    st.lock_in_now(),
                 )  # fmt: skip
                 for j in range(k):
                     ops = st.structure.by_layer[j]
@@ -672,6 +673,9 @@ class StackModel(mesa.Model):
 
         ``orders``: capital-goods orders per operation (:meth:`invest`); the units shipped
         join the buyers' pipelines (:func:`~stackgame.environment.buildout.install_and_age`).
+        The supplier logit reads this round's switching costs (:meth:`StackState.lock_in_now`);
+        after the clearing the buyers remember its hikes and purchases for the next round
+        (:meth:`StackState.remember_relations`, ``docs/MODEL.md`` 5.4).
         """
         st = self.state
         markup, capacity, quality, unit_cost, self_share = self._prepare(actions)
@@ -700,8 +704,11 @@ class StackModel(mesa.Model):
             orders=orders,
             basis=buildout.price_basis(st),
             contracts=self.contracts.in_force(self.round, st),
+            lock_in=st.lock_in_now(),
         )
         self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
+        if st.dynamic_lock_in:  # buyers remember this round's hikes and purchases (5.4)
+            st.remember_relations(markup, clearing)
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
         self.last_round = flows

@@ -325,6 +325,57 @@ class FinanceSpec(_Strict):
     fire_sale_discount: Fraction = 0.5
 
 
+class LockInSpec(_Strict):
+    """Switching costs that move with the play: memory of price hikes and data gravity.
+
+    Both are off by default (zero ``hike_memory`` and ``gravity``); ``docs/MODEL.md`` 5.4
+    gives the equations. Each round, after the clearing, every seller's *hike memory*
+    ``h_s`` (utility units, as a switching cost) decays by ``hike_recovery`` and grows by
+    ``hike_memory`` times the seller's hike ``x_s``, the share by which its price exceeds
+    the price at its restrain markup; ``h_s`` is capped at ``hike_cap`` and subtracted
+    from the seller's utility in every buyer's supplier logit (buyers qualify a second
+    source after a hike: TSMC's "relationship durability", `000_e3319be9a08c4b37.txt`).
+    Each buyer's *data gravity* ``g_bs`` at a seller in one of ``gravity_layers`` decays
+    by ``gravity_decay`` and grows by ``gravity`` times the share of the buyer's market
+    purchases the seller served that round, capped at ``gravity_cap``, and is added to the
+    buyer's switching cost for that seller (000: "every Trainium hour booked is a
+    customer one step deeper into the AWS data gravity well").
+
+    Attributes
+    ----------
+    hike_memory
+        Utility lost per round per unit of hike (``x = 0.3``: a price 30% above restrain).
+    hike_recovery
+        Share of the memory forgiven each round (per round, in ``[0, 1]``).
+    hike_cap
+        Largest memory (utility units).
+    gravity
+        Utility gained per round in which the buyer bought all its input from the seller.
+    gravity_decay
+        Share of the gravity lost each round (per round, in ``[0, 1]``).
+    gravity_cap
+        Largest gravity (utility units).
+    gravity_layers
+        The layers whose sellers gather data gravity (the clouds: ``["cloud"]``); not the
+        top layer, whose buyers are consumers.
+    """
+
+    hike_memory: NonNeg = 0.0
+    hike_recovery: Fraction = 0.1
+    hike_cap: NonNeg = 1.0
+    gravity: NonNeg = 0.0
+    gravity_decay: Fraction = 0.05
+    gravity_cap: NonNeg = 0.5
+    gravity_layers: list[str] = Field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether either mechanism moves a switching cost."""
+        return (self.hike_memory > 0 and self.hike_cap > 0) or (
+            self.gravity > 0 and self.gravity_cap > 0 and bool(self.gravity_layers)
+        )
+
+
 class DemandSpec(_Strict):
     """Final demand at the top layer.
 
@@ -494,6 +545,7 @@ class Scenario(_Strict):
     events: list[EventSpec] = Field(default_factory=list)
     contracts: list[ContractSpec] = Field(default_factory=list)
     finance: FinanceSpec = Field(default_factory=FinanceSpec)
+    lock_in: LockInSpec = Field(default_factory=LockInSpec)
     calibration: list[CalibrationSpec] = Field(default_factory=list)
     start_quarter: str | None = None
     targets: str | None = None
@@ -595,6 +647,19 @@ class Scenario(_Strict):
                 )
             if contract.buyer == contract.seller:
                 raise ValueError(f"{where}.seller: a firm cannot contract with itself")
+        _unique(self.lock_in.gravity_layers, "lock_in.gravity_layers")
+        for layer in self.lock_in.gravity_layers:
+            if layer not in layer_names:
+                raise _ref_error("lock_in.gravity_layers", "layer", layer, layer_names)
+            if layer == layer_names[-1]:
+                raise ValueError(
+                    f"lock_in.gravity_layers: {layer!r} is the top layer; its buyers are "
+                    "consumers, who have no switching cost"
+                )
+        if self.lock_in.gravity > 0 and not self.lock_in.gravity_layers:
+            raise ValueError(
+                "lock_in.gravity: data gravity is set but lock_in.gravity_layers names no layer"
+            )
         for k, c in enumerate(self.calibration):
             if c.firm not in firms:
                 raise _ref_error(f"calibration[{k}].firm", "firm", c.firm, list(firms))
@@ -657,7 +722,11 @@ class Scenario(_Strict):
 
 
 _LATER_FIELDS: dict[str, dict[str, Any]] = {
-    "scenario": {"contracts": [], "finance": FinanceSpec().model_dump(mode="json")},
+    "scenario": {
+        "contracts": [],
+        "finance": FinanceSpec().model_dump(mode="json"),
+        "lock_in": LockInSpec().model_dump(mode="json"),
+    },
     "layers": {"capital_goods": False, "install_lead_time": 1},
     "firms": {"debt": 0.0, "outside_cash_flow": 0.0, "raises_equity": False},
 }

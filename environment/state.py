@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
+from stackgame.environment import lock_in as dynamic_lock
 from stackgame.environment.market import Clearing, Demand, Structure, build_structure
-from stackgame.environment.scenario import RegulatorSpec, Scenario, ScenarioError
+from stackgame.environment.scenario import LockInSpec, RegulatorSpec, Scenario, ScenarioError
 from stackgame.strategies.base import EMPTY, LayerView, ReadOnlyDict
 from stackgame.strategies.exact_stats import exact_mean, exact_median, exact_std
 
@@ -141,6 +142,12 @@ class StackState:
         self.integrated_at = np.full(n, -1, dtype=np.int64)
         # capital goods ordered and shipped, not yet online: column j arrives in j + 1 rounds
         self.pipeline = np.zeros((n, int(self.install_lead_time.max()) + 1))
+        # switching costs that move with the play (docs/MODEL.md 5.4): each seller's
+        # buyers' memory of its price hikes, each buyer's data gravity at each seller
+        self.lock_in_spec: LockInSpec = scenario.lock_in.model_copy()
+        self.hike_memory = np.zeros(n)
+        self.gravity: np.ndarray | None = None
+        self._lock_in_changed()
         # values derived from the structure, each with the version it was built on
         self._derived: dict[str, tuple[int, Any]] = {}
         self._price_basis: tuple[int, float, np.ndarray | None, np.ndarray] = (
@@ -233,6 +240,46 @@ class StackState:
         self._derived["op_index"] = (self.version, first)
         return structure
 
+    # -- switching costs that move with the play (docs/MODEL.md 5.4) ------------------------
+    def _lock_in_changed(self) -> None:
+        """After the lock-in parameters change: which parts run, and their arrays."""
+        spec = self.lock_in_spec
+        self.dynamic_lock_in = spec.enabled
+        self.remembers_hikes = spec.hike_memory > 0 and spec.hike_cap > 0
+        self.gravity_layer = np.array([k in spec.gravity_layers for k in self.layer_names])
+        gravitates = spec.gravity > 0 and spec.gravity_cap > 0 and bool(self.gravity_layer.any())
+        if gravitates and self.gravity is None:
+            self.gravity = np.zeros((self.n_ops, self.n_ops))
+        self.gathers_gravity = gravitates
+
+    def lock_in_now(self) -> np.ndarray:
+        """The switching costs the supplier logit reads this round, ``[n, n]``.
+
+        The structure's static ``lock_in`` when the dynamic parts are off (no copy);
+        otherwise :func:`~stackgame.environment.lock_in.effective_lock_in`.
+        """
+        static = self.structure.lock_in
+        if not self.dynamic_lock_in:
+            return static
+        return dynamic_lock.effective_lock_in(
+            static,
+            self.hike_memory if self.remembers_hikes else None,
+            self.gravity if self.gathers_gravity else None,
+        )
+
+    def remember_relations(self, markup: np.ndarray, clearing: Clearing) -> None:
+        """Update the buyers' memory of hikes and their data gravity after a clearing.
+
+        ``markup``: per operation, as charged this round (after the regulator's caps).
+        """
+        spec = self.lock_in_spec
+        if self.remembers_hikes:
+            x = dynamic_lock.hike(markup, self.restrain_markup, clearing.price, self.per_unit)
+            dynamic_lock.update_memory(self.hike_memory, x, spec)
+        if self.gathers_gravity and self.gravity is not None:
+            seller = self.gravity_layer[self.layer_of]
+            dynamic_lock.update_gravity(self.gravity, clearing.flow, seller, spec)
+
     def live_capacity(self, round_: int) -> np.ndarray:
         """Capacity in force this round: zero before a built operation comes online."""
         online = (self.online_round <= round_) & self.active
@@ -285,6 +332,7 @@ class StackState:
             "cap_markup": np.inf,
             "cap_until": -1,
             "integrated_at": online_round,
+            "hike_memory": 0.0,
         }
         concatenate = np.concatenate  # (np.append of one value, without its checks)
         for name, value in values.items():
@@ -293,6 +341,8 @@ class StackState:
         self.capacity[-1] = capacity
         width = self.pipeline.shape[1]
         self.pipeline = concatenate((self.pipeline, np.zeros((1, width))))
+        if self.gravity is not None:  # a new operation has no history with anyone
+            self.gravity = np.pad(self.gravity, ((0, 1), (0, 1)))
         self.rebuild()
         return self.n_ops - 1
 
@@ -384,6 +434,12 @@ class StackState:
                 raise ScenarioError(f"{path}: unknown layer {keys[1]!r}")
             getattr(self, keys[2])[k] = value
             self.rebuild()
+            return True
+        if keys[0] == "lock_in" and len(keys) == 2:
+            if keys[1] not in LockInSpec.model_fields:
+                raise ScenarioError(f"{path}: no lock_in field {keys[1]!r}")
+            setattr(self.lock_in_spec, keys[1], value)
+            self._lock_in_changed()
             return True
         if keys == ["allow_integration"]:
             self.allow_integration = bool(value)
