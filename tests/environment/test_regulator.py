@@ -126,7 +126,7 @@ def test_probability_is_strictly_higher_for_the_dominant_firm() -> None:
 
 
 AI_STACK_RULE = {
-    "share_width": 0.1, "margin_width": 0.025, "downstream_weight": 0.25,
+    "share_width": 0.05, "margin_width": 0.025, "downstream_weight": 0.25,
     "downstream_threshold": 0.35,
 }  # fmt: skip
 
@@ -134,21 +134,21 @@ AI_STACK_RULE = {
 def test_the_hazard_by_hand() -> None:
     """``P = b sigma L((s - s*)/w_s) L((m - m* + k_d (d - d*))/w_m)`` at ai-stack-2026's rule.
 
-    b = 0.25, sigma = 0.5, s* = 0.5, w_s = 0.1, m* = 0.775, w_m = 0.025, k_d = 0.25,
+    b = 0.2, sigma = 0.5, s* = 0.5, w_s = 0.05, m* = 0.775, w_m = 0.025, k_d = 0.25,
     d* = 0.35; L(x) = 1 / (1 + exp(-x)), L(0) = 1/2, L(1) = 0.7310585786,
     L(2) = 0.8807970780:
 
-    * s = 0.6, m = 0.825, d = 0.35: 0.125 L(1) L(2) = 0.0804892825 (an extracting Nvidia)
-    * s = 0.5, m = 0.775, d = 0.35: 0.125 / 4 = 0.03125 (both steps at their midpoint)
+    * s = 0.6, m = 0.825, d = 0.35: 0.1 L(2) L(2) = 0.0775803493 (an extracting Nvidia)
+    * s = 0.5, m = 0.775, d = 0.35: 0.1 / 4 = 0.025 (both steps at their midpoint)
     * s = 0.5, m = 0.775, d = 0.45: the labs earn 10 points more, worth 2.5 points of
-      own margin, one width: 0.125 L(0) L(1) = 0.0456911612
+      own margin, one width: 0.1 L(0) L(1) = 0.0365529289
     * stance 0: 0, whatever the inputs
     """
-    rule = _rule(0.5, 0.25, 0.5, 0.775, **AI_STACK_RULE)
-    assert probability_at(0.6, 0.825, 0.35, rule) == pytest.approx(0.0804892825, abs=1e-10)
-    assert probability_at(0.5, 0.775, 0.35, rule) == pytest.approx(0.03125, abs=1e-12)
-    assert probability_at(0.5, 0.775, 0.45, rule) == pytest.approx(0.0456911612, abs=1e-10)
-    assert probability_at(1.0, 1.0, 1.0, _rule(0.0, 0.25, 0.5, 0.775, **AI_STACK_RULE)) == 0.0
+    rule = _rule(0.5, 0.2, 0.5, 0.775, **AI_STACK_RULE)
+    assert probability_at(0.6, 0.825, 0.35, rule) == pytest.approx(0.0775803493, abs=1e-10)
+    assert probability_at(0.5, 0.775, 0.35, rule) == pytest.approx(0.025, abs=1e-12)
+    assert probability_at(0.5, 0.775, 0.45, rule) == pytest.approx(0.0365529289, abs=1e-10)
+    assert probability_at(1.0, 1.0, 1.0, _rule(0.0, 0.2, 0.5, 0.775, **AI_STACK_RULE)) == 0.0
 
 
 def test_the_downstream_margin_is_the_layers_above_by_revenue() -> None:
@@ -394,7 +394,7 @@ def test_bad_regulator_fields_are_refused_with_their_name() -> None:
 def test_stance_one_investigates_an_extracting_nvidia_stance_zero_never() -> None:
     # 40 seeds, 24 rounds, Nvidia always extracting, common random numbers across stances.
     # At the calibration (MODEL.md 12) stance 1 investigates Nvidia in most seeds (hazard
-    # about 0.1-0.2 a round while it is dominant); stance 0 never does. 40 seeds make the
+    # about 0.15 a round while it is dominant; 33 of 40 seeds when recorded); stance 0 never does. 40 seeds make the
     # difference far beyond chance: were the two stances alike the counts would be equal.
     counts = {}
     for stance in (0.0, 1.0):
@@ -413,4 +413,4 @@ def test_stance_one_investigates_an_extracting_nvidia_stance_zero_never() -> Non
                 assert s["investigation_probability"]["nvidia"] == 0.0
         counts[stance] = n
     assert counts[0.0] == 0
-    assert counts[1.0] >= 24  # (observed 30+ of 40 at the calibration)
+    assert counts[1.0] >= 24
