@@ -394,8 +394,9 @@ def test_bad_regulator_fields_are_refused_with_their_name() -> None:
 def test_stance_one_investigates_an_extracting_nvidia_stance_zero_never() -> None:
     # 40 seeds, 24 rounds, Nvidia always extracting, common random numbers across stances.
     # At the calibration (MODEL.md 12) stance 1 investigates Nvidia in most seeds (hazard
-    # about 0.15 a round while it is dominant; 33 of 40 seeds when recorded); stance 0 never does. 40 seeds make the
-    # difference far beyond chance: were the two stances alike the counts would be equal.
+    # about 0.15 a round while it is dominant; 33 of 40 seeds when recorded); stance 0
+    # never does (P = 0 exactly). 24 of 40 is far below the expected 33 (binomial sd ~2.4)
+    # and far above 0: the test fails if the stance stops mattering.
     counts = {}
     for stance in (0.0, 1.0):
         n = 0
