@@ -319,6 +319,45 @@ def fire_sale(state: StackState, firm: int) -> list[Sale]:
     return sales
 
 
+def divest(state: StackState, op: int, fraction: float) -> Sale:
+    """Sell ``fraction`` of operation ``op``'s capacity to its rivals: a structural remedy.
+
+    As in :func:`fire_sale`, each active operation ``j`` of another firm still in business
+    in the same layer takes a share ``K_j / sum K`` of the divested capacity
+    ``fraction K_op`` and of the same fraction of ``op``'s pipeline, but at book value:
+    the buyers pay ``fraction B_op`` to the seller (an approved buyer at a negotiated
+    price, not a distressed sale), the seller's book falls by as much and the buyers'
+    rises. With no buyer nothing is sold. The operation stays active.
+    """
+    st = state
+    k = int(st.layer_of[op])
+    firm = int(st.firm_of[op])
+    live = alive(st)
+    buyers = np.flatnonzero(
+        (st.layer_of == k) & st.active & (st.firm_of != firm) & live[st.firm_of]
+    )
+    weight = st.capacity[buyers]
+    total = float(weight.sum())
+    if not buyers.size or total <= 0.0 or fraction <= 0.0:
+        return Sale(k, 0.0, 0.0, 0.0, {})
+    capacity = fraction * float(st.capacity[op])
+    book = fraction * float(st.capital[op])
+    share = weight / total
+    paid = share * book
+    st.capacity[buyers] += share * capacity
+    st.pipeline[buyers] += share[:, None] * (fraction * st.pipeline[op])
+    st.capital[buyers] += paid
+    np.subtract.at(st.cash, st.firm_of[buyers], paid)
+    st.capacity[op] -= capacity
+    st.pipeline[op] *= 1.0 - fraction
+    st.capital[op] -= book
+    st.cash[firm] += book
+    by_firm: dict[int, float] = {}
+    for j, s in zip(st.firm_of[buyers].tolist(), share.tolist(), strict=True):
+        by_firm[j] = by_firm.get(j, 0.0) + s
+    return Sale(k, capacity, book, book, by_firm)
+
+
 def fail(state: StackState, firm: int, round_: int) -> list[Sale]:
     """``firm`` fails in ``round_``: its capacity is sold, its debt written off.
 

@@ -22,13 +22,14 @@ from stackgame.agents.firm import FirmAgent, agent_reporters
 from stackgame.environment import buildout
 from stackgame.environment import events as ev
 from stackgame.environment import finance as fin
+from stackgame.environment import regulator as reg_rule
 from stackgame.environment.contracts import ContractBook
 from stackgame.environment.history import History
 from stackgame.environment.jit import compiled, jit_enabled
 from stackgame.environment.ledger import Ledger, check_finite
 from stackgame.environment.market import Clearing, clear, resolve_prices
 from stackgame.environment.payouts import Payout, Settlement
-from stackgame.environment.regulator import open_investigations
+from stackgame.environment.regulator import downstream_margin, open_investigations, rule_array
 from stackgame.environment.relations import Relations
 from stackgame.environment.scenario import (
     TRIGGERS,
@@ -423,6 +424,9 @@ class StackModel(mesa.Model):
         self.regulator_rng = np.random.default_rng(children[0])
         self.shock_rng = np.random.default_rng(children[1])
         self.state = StackState(self.scenario)
+        # per firm, sum over rounds of log(1 - hazard): the regulator's closed form
+        self.regulator_log_survival = np.zeros(self.state.n_firms)
+        self.remedies = dict.fromkeys(reg_rule.OUTCOMES[1:], 0)
         # compiled kernels or numpy (STACKGAME_NO_JIT), decided once for the model's life
         self._jit = jit_enabled()
         self.layer_names = self.state.layer_names
@@ -778,26 +782,7 @@ class StackModel(mesa.Model):
             wear = settled.payout.depreciation - ledger.writedown
         ledger.open_charges(st.n_ops)  # (this round's were paid)
         if reg.enabled and reg.stance > 0:
-            share = settled.share
-            # margins on sales to others: self-supply at cost is not a market position
-            op_margin = settled.operating_margin
-            draws = self.regulator_rng.random(st.n_ops)
-            opened = open_investigations(
-                share, op_margin, reg.stance, reg.base_rate, reg.share_threshold,
-                reg.margin_threshold, draws, st.cap_until, self.round, st.active, self._jit,
-            )  # fmt: skip
-            for o in np.flatnonzero(opened).tolist() if np.count_nonzero(opened) else ():
-                st.cap_until[o] = self.round + 1 + reg.cap_rounds
-                st.cap_markup[o] = reg.cap_markup
-                ledger.fines[o] = reg.fine_rate * flows.clearing.revenue[o]
-                firm = self.firms[int(st.firm_of[o])].name
-                layer = self.layer_names[st.layer_of[o]]
-                self._log(
-                    "investigation", firm,
-                    f"investigated in {layer} (share {share[o]:.0%}, margin {op_margin[o]:.0%}): "
-                    f"fine {ledger.fines[o]:.2f}, markup capped at {reg.cap_markup:g} for "
-                    f"{reg.cap_rounds} rounds",
-                )  # fmt: skip
+            self._regulate(flows, settled)
         # demand grows; capacity builds out; cost declines run; events due next round fire
         st.demand.market_size *= 1.0 + st.demand_growth
         sigma = st.demand_volatility
@@ -822,6 +807,69 @@ class StackModel(mesa.Model):
             self.layer_names, settled.layers, settled, flows.market_size, self.events.conditional
         )
         self._apply_due_events(self.round + 1)
+
+    def _regulate(self, flows: RoundFlows, settled: Settlement) -> None:
+        """Antitrust draws on this round's shares and margins; the remedies (MODEL.md 12)."""
+        st = self.state
+        reg = st.regulator
+        share = settled.share
+        # margins on sales to others: self-supply at cost is not a market position
+        op_margin = settled.operating_margin
+        lay = settled.layers
+        above = downstream_margin(lay["operating_profit"], lay["external_revenue"])
+        downstream = above[st.layer_of]
+        draws = self.regulator_rng.random(st.n_ops)
+        outcome, hazard = open_investigations(
+            share, op_margin, downstream, rule_array(reg), draws, st.cap_until, self.round,
+            st.active, self._jit,
+        )  # fmt: skip
+        # sum over rounds of log(1 - P) per firm: the closed form 1 - prod(1 - P_t)
+        self.regulator_log_survival += np.bincount(
+            st.firm_of, weights=np.log1p(-np.minimum(hazard, 1.0 - 1e-16)),
+            minlength=st.n_firms,
+        )  # fmt: skip
+        if not np.count_nonzero(outcome):
+            return
+        revenue = flows.clearing.revenue
+        firm_revenue = settled.payout.firm_revenue
+        for o in np.flatnonzero(outcome).tolist():
+            kind = int(outcome[o])
+            f = int(st.firm_of[o])
+            firm, layer = self.firms[f].name, self.layer_names[st.layer_of[o]]
+            st.cap_until[o] = self.round + 1 + reg.cap_rounds  # open for cap_rounds rounds
+            st.cap_markup[o] = np.inf if kind == reg_rule.CLOSED else reg.cap_markup
+            self.remedies[reg_rule.OUTCOMES[kind]] += 1
+            parts = []
+            if kind in (reg_rule.INFRINGEMENT, reg_rule.STRUCTURAL):
+                fine = reg_rule.fine_amount(
+                    reg.fine_rate, reg.fine_rounds, float(revenue[o]), float(firm_revenue[f])
+                )
+                self.ledger.fines[o] = fine
+                parts.append(f"fine {fine:.2f}")
+            if kind != reg_rule.CLOSED:
+                parts.append(f"markup capped at {reg.cap_markup:g} for {reg.cap_rounds} rounds")
+            if kind == reg_rule.STRUCTURAL:
+                parts.append(self._divest(o, reg.divest_share))
+            verdict = {
+                reg_rule.CLOSED: "closed without remedy",
+                reg_rule.COMMITMENTS: "commitments",
+                reg_rule.INFRINGEMENT: "infringement decision",
+                reg_rule.STRUCTURAL: "structural remedy",
+            }[kind]
+            self._log(
+                "investigation", firm,
+                f"investigated in {layer} (share {share[o]:.0%}, margin {op_margin[o]:.0%}, "
+                f"downstream margin {downstream[o]:.0%}, hazard {hazard[o]:.1%}): {verdict}"
+                + (": " + ", ".join(parts) if parts else ""),
+            )  # fmt: skip
+
+    def _divest(self, o: int, share: float) -> str:
+        """Sell ``share`` of operation ``o``'s capacity to its rivals (:func:`fin.divest`)."""
+        sale = fin.divest(self.state, o, share)
+        if not sale.buyers:
+            return "divestiture ordered but no rival in the layer to buy"
+        names = ", ".join(f"{self.firms[j].name} {s:.0%}" for j, s in sale.buyers.items())
+        return f"divests {sale.capacity:.2f} of capacity at book {sale.price:.2f} to {names}"
 
     def _apply_due_events(self, round_: int) -> None:
         self.events.apply_due(

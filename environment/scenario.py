@@ -402,12 +402,19 @@ class DemandSpec(_Strict):
 
 
 class RegulatorSpec(_Strict):
-    """Antitrust regulator.
+    """Antitrust regulator (``docs/MODEL.md`` section 12).
 
-    Each round and for each operation, an investigation opens with probability
-    ``base_rate * stance * sigmoid((share - share_threshold)/0.05) *
-    sigmoid((margin - margin_threshold)/0.05)``. An investigation fines ``fine_rate`` of
-    the firm's layer revenue and caps its markup at ``cap_markup`` for ``cap_rounds``.
+    Each round (a quarter) and for each operation with no investigation open, an
+    investigation opens with probability ``base_rate * stance *
+    L((share - share_threshold)/share_width) * L((margin - margin_threshold +
+    downstream_weight * (downstream margin - downstream_threshold))/margin_width)``,
+    ``L`` the logistic function and the downstream margin the operating margin of the
+    layers above the operation's. It ends closed without remedy (``closed_chance``), in
+    commitments (a markup cap at ``cap_markup`` for ``cap_rounds``: ``commitment_chance``),
+    in a structural remedy (the fine, the cap and the sale of ``divest_share`` of the
+    operation's capacity to its rivals: ``structural_chance``), or else in an
+    infringement decision: a fine of ``fine_rate`` of the operation's revenue over
+    ``fine_rounds`` rounds (at most 10% of the firm's annual turnover) and the cap.
     """
 
     enabled: bool = True
@@ -415,9 +422,28 @@ class RegulatorSpec(_Strict):
     base_rate: Fraction = 0.2
     share_threshold: Fraction = 0.5
     margin_threshold: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] = 0.6
+    share_width: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.05
+    margin_width: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.05
+    downstream_weight: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 0.0
+    downstream_threshold: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] = 0.0
     fine_rate: Fraction = 0.05
-    cap_markup: Number = 1.0
+    fine_rounds: Annotated[int, Field(ge=1, le=40)] = 1
+    cap_markup: NonNeg = 1.0
     cap_rounds: Annotated[int, Field(ge=0)] = 8
+    closed_chance: Fraction = 0.0
+    commitment_chance: Fraction = 0.0
+    structural_chance: Fraction = 0.0
+    divest_share: Fraction = 0.5
+
+    @model_validator(mode="after")
+    def _chances(self) -> RegulatorSpec:
+        total = self.closed_chance + self.commitment_chance + self.structural_chance
+        if total > 1.0 + 1e-12:
+            raise ValueError(
+                "closed_chance + commitment_chance + structural_chance must be at most 1 "
+                f"(the rest is the chance of an infringement decision), got {total:g}"
+            )
+        return self
 
 
 class ConditionSpec(_Strict):
@@ -717,6 +743,11 @@ class Scenario(_Strict):
                 for key, default in _LATER_FIELDS[part].items():
                     if entry.get(key) == default:
                         del entry[key]
+        # the regulator's fields of issue 17 (hazard widths, downstream margin, remedies)
+        # likewise, at the defaults that give the earlier rule
+        for key, default in _LATER_FIELDS["regulator"].items():
+            if data["regulator"].get(key) == default:
+                del data["regulator"][key]
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -729,6 +760,20 @@ _LATER_FIELDS: dict[str, dict[str, Any]] = {
     },
     "layers": {"capital_goods": False, "install_lead_time": 1},
     "firms": {"debt": 0.0, "outside_cash_flow": 0.0, "raises_equity": False},
+    "regulator": {
+        key: RegulatorSpec.model_fields[key].default
+        for key in (
+            "share_width",
+            "margin_width",
+            "downstream_weight",
+            "downstream_threshold",
+            "fine_rounds",
+            "closed_chance",
+            "commitment_chance",
+            "structural_chance",
+            "divest_share",
+        )
+    },
 }
 
 

@@ -426,7 +426,12 @@ class StackState:
         if keys[0] == "regulator" and len(keys) == 2:
             if keys[1] not in RegulatorSpec.model_fields:
                 raise ScenarioError(f"{path}: no regulator field {keys[1]!r}")
-            setattr(self.regulator, keys[1], value)
+            try:  # checked as the scenario is (range, finite, the chances' sum)
+                self.regulator = RegulatorSpec.model_validate(
+                    self.regulator.model_dump() | {keys[1]: value}
+                )
+            except ValueError as err:
+                raise ScenarioError(f"{path}: {err}") from err
             return True
         if keys[0] == "layers" and len(keys) == 3 and keys[2] in _LAYER_FIELDS:
             k = self.layer_index.get(keys[1], -1)

@@ -79,6 +79,31 @@ def _r(x: float) -> float:
     return round(float(x), 10) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
+def regulator_risk(model: StackModel) -> dict[str, Any]:
+    """How the investigations ended, and each firm's chance of one over the run.
+
+    ``investigation_probability[f] = 1 - prod_t prod_{i of f} (1 - P_it)``, ``P_it`` the
+    hazard operation ``i`` faced in round ``t`` (0 while an investigation was open or the
+    regulator lax): the chance of at least one investigation had the run's shares and
+    margins been given (``docs/MODEL.md`` section 12). Empty without a regulator.
+    """
+    reg = model.state.regulator
+    if not reg.enabled:
+        return {}
+    survive = np.exp(model.regulator_log_survival)
+    return {
+        "remedies": dict(model.remedies),
+        "cases": [
+            {"round": e.round, "firm": e.firm, "text": e.text}
+            for e in model.log
+            if e.kind == "investigation"
+        ],
+        "investigation_probability": {
+            f.name: _r(1.0 - float(p)) for f, p in zip(model.firms, survive, strict=True)
+        },
+    }
+
+
 def money_flows(model: StackModel, capex: np.ndarray | None = None) -> list[dict[str, float]]:
     """Per round, money by kind: consumers' final demand, investment, financing (dollars).
 
@@ -224,7 +249,8 @@ def summarize(model: StackModel) -> dict[str, Any]:
             "investigations": sum(1 for e in log if e.kind == "investigation"),
             "fines": _r(h.ops_matrix("fines").sum()),
             "investigated": sorted({e.firm for e in log if e.kind == "investigation"}),
-        },
+        }
+        | regulator_risk(model),
         "integrations": [
             {"round": e.round, "firm": e.firm, "text": e.text} | integration_status(e.text, last)
             for e in log

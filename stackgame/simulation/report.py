@@ -5,7 +5,7 @@ Everything here reads a :class:`~stackgame.simulation.simulate.RunResult`; nothi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -171,6 +171,22 @@ def _short_source(source: str) -> str:
     return source if len(source) <= 28 else source[:27] + "…"
 
 
+def _regulator_detail(reg: Mapping[str, Any]) -> list[str]:
+    """The remedies, each case, and the chance of an investigation per firm (MODEL.md 12)."""
+    if "remedies" not in reg:
+        return []
+    counts = reg["remedies"]
+    out = ["  remedies: " + ", ".join(f"{n} {k}" for k, n in counts.items())]
+    out += [f"  round {c['round']:>3}  {c['firm']}: {c['text']}" for c in reg["cases"]]
+    risk = sorted(reg["investigation_probability"].items(), key=lambda kv: -kv[1])
+    shown = [f"{name} {p:.0%}" for name, p in risk if p >= 0.005]
+    out.append(
+        "  chance of an investigation over the run, 1 - prod(1 - P_t): "
+        + (", ".join(shown) if shown else "under 1% for every firm")
+    )
+    return out
+
+
 def render_text(result: RunResult, extra: Sequence[str] = (), robust: str | None = None) -> str:
     """The readable answer: value capture, margins vs the seed facts, moves, verdict.
 
@@ -253,6 +269,7 @@ def render_text(result: RunResult, extra: Sequence[str] = (), robust: str | None
         f"fines {reg['fines']:.2f}"
         + (f" on {', '.join(reg['investigated'])}" if reg["investigated"] else ""),
     ]
+    out += _regulator_detail(reg)
     happenings = s["triggers"] + s["events"]
     if happenings:
         out += ["", "Events:"]
