@@ -53,9 +53,10 @@ def capital_ops_by_firm(
 
     def build() -> list[tuple[int, list[tuple[str, int, int, float, int]]]]:
         by_firm: dict[int, list[tuple[str, int, int, float, int]]] = {}
+        firm_of = state.firm_of.tolist()
         for o, lead, a, k in _capital_ops(state):
             entry = (layer_names[k], o, lead, a, k)
-            by_firm.setdefault(int(state.firm_of[o]), []).append(entry)
+            by_firm.setdefault(firm_of[o], []).append(entry)
         return sorted(by_firm.items())
 
     return state.derived("capital_ops_by_firm", build)
@@ -87,10 +88,13 @@ def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
     st = state
 
     def build() -> list[tuple[int, int, float, int]]:
+        layer_of = st.layer_of.tolist()
+        lead = st.install_lead_time.tolist()
+        a = st.input_coefficient.tolist()
         out = []
         for o in np.flatnonzero(capital_ops(st) & st.active).tolist():
-            k = int(st.layer_of[o])
-            out.append((o, int(st.install_lead_time[k]), float(st.input_coefficient[k]), k))
+            k = layer_of[o]
+            out.append((o, int(lead[k]), float(a[k]), k))
         return out
 
     return st.derived("capital_ops_list", build)
@@ -142,6 +146,26 @@ def age_kernel(
         for c in range(width - 1):
             pipeline[o, c] = pipeline[o, c + 1]
         pipeline[o, width - 1] = 0.0
+
+
+@jitable
+def install_age_kernel(
+    ops: np.ndarray,
+    lead: np.ndarray,
+    coefficient: np.ndarray,
+    active: np.ndarray,
+    received: np.ndarray,
+    own: np.ndarray,
+    capex: np.ndarray,
+    pipeline: np.ndarray,
+    capital: np.ndarray,
+    capacity: np.ndarray,
+    rate: np.ndarray,
+    depreciation: np.ndarray,
+) -> None:
+    """:func:`install_kernel` then :func:`age_kernel`, in one call (one dispatch a round)."""
+    install_kernel(ops, lead, coefficient, active, received, own, capex, pipeline, capital)
+    age_kernel(ops, pipeline, capacity, capital, rate, depreciation)
 
 
 @jitable
@@ -198,10 +222,8 @@ def install_and_age(
     st = state
     ops, lead, a = _op_arrays(st)
     work = ops.shape[0] / 4
-    compiled("install_kernel", jit, module="buildout", work=work)(
+    compiled("install_age_kernel", jit, module="buildout", work=2 * work)(
         ops, lead, a, st.active, clearing.flow.sum(axis=1), clearing.self_supply,
-        clearing.capex, st.pipeline, st.capital,
+        clearing.capex, st.pipeline, st.capital, st.capacity, st.depreciation_rate,
+        depreciation,
     )  # fmt: skip
-    compiled("age_kernel", jit, module="buildout", work=work)(
-        ops, st.pipeline, st.capacity, st.capital, st.depreciation_rate, depreciation
-    )

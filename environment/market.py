@@ -120,6 +120,37 @@ class Structure:
             for k in range(1, len(self.by_layer))
         )
 
+    def copy_for(
+        self,
+        layer_of: IntArray,
+        firm_of: IntArray,
+        input_coefficient: FloatArray,
+        choice_mu: FloatArray,
+    ) -> Structure:
+        """A copy on another state's arrays, which must hold the values this one was built on.
+
+        ``layer_of``, ``firm_of``, ``input_coefficient`` and ``choice_mu`` are taken as
+        they are (as :func:`build_structure` takes them); every other array is copied, so
+        that changing the copy in place leaves this one as it is.
+        """
+        out = object.__new__(Structure)
+        out.__dict__.update(
+            layer_of=layer_of,
+            firm_of=firm_of,
+            by_layer=[ops.copy() for ops in self.by_layer],
+            own_below=self.own_below.copy(),
+            input_coefficient=input_coefficient,
+            choice_mu=choice_mu,
+            lock_in=self.lock_in.copy(),
+            allowed=self.allowed.copy(),
+            _order=self._order.copy(),
+            _bounds=list(self._bounds),
+            _bounds_arr=self._bounds_arr.copy(),
+            _own_sorted=self._own_sorted.copy(),
+            _pairs=self._pairs,
+        )
+        return out
+
     @property
     def n_ops(self) -> int:
         """Number of operations."""

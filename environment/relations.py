@@ -24,6 +24,14 @@ def _union(in_layer: list[list[int]], layers: list[int], exclude: int) -> list[i
     return sorted(out)
 
 
+_CACHE_OPS = 128
+"""Relations of stacks of at most this many operations are kept across models."""
+_CACHE_SIZE = 64
+"""How many are kept at most (the oldest goes first)."""
+_KEPT: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+"""What :meth:`Relations.rebuild` computed, by what it computed it from."""
+
+
 class Relations:
     """Each firm's operations and counterparts, and what its observation shares per round.
 
@@ -55,6 +63,12 @@ class Relations:
         self.firm_names = list(firm_names)
         self.horizon = horizon
         self.views_version = -1
+        self.ops: list[list[int]] = []
+        self.counterparts: list[tuple[str, ...]] = []
+        self.suppliers: list[tuple[str, ...]] = []
+        self.customers: list[tuple[str, ...]] = []
+        self.rivals: list[tuple[str, ...]] = []
+        self.suppliers_by_layer: list[ReadOnlyDict] = []
         self.templates: list[dict[str, Any]] = []
         self.pairs: list[tuple[tuple[str, int], ...]] = []
         self.observed: list[
@@ -64,7 +78,58 @@ class Relations:
         self.rebuild(state)
 
     def rebuild(self, state: StackState) -> None:
-        """Recompute operations and counterparts after the structure changed."""
+        """Recompute operations and counterparts after the structure changed.
+
+        What a stack of at most :data:`_CACHE_OPS` operations gives is kept across models
+        (:data:`_KEPT`, by everything it is computed from), and copied from there.
+        """
+        st = state
+        key = None
+        if st.n_ops <= _CACHE_OPS:
+            key = (tuple(self.firm_names), tuple(st.layer_names)) + tuple(
+                (a.dtype.str, a.tobytes())
+                for a in (st.firm_of, st.layer_of, st.active, st.acquired)
+            )
+            kept = _KEPT.get(key)
+            if kept is not None:
+                self._assign(*kept)
+                return
+        self._compute(st)
+        if key is not None:
+            if len(_KEPT) >= _CACHE_SIZE:
+                _KEPT.pop(next(iter(_KEPT)))  # (the oldest)
+            _KEPT[key] = (
+                [list(g) for g in self.ops], self.counterparts, self.suppliers, self.customers,
+                self.rivals, self.suppliers_by_layer, self._cp_index, self._cp_sizes,
+                self._cp_matrix.copy(),
+            )  # fmt: skip
+
+    def _assign(
+        self,
+        ops: list[list[int]],
+        counterparts: list[tuple[str, ...]],
+        suppliers: list[tuple[str, ...]],
+        customers: list[tuple[str, ...]],
+        rivals: list[tuple[str, ...]],
+        suppliers_by_layer: list[ReadOnlyDict],
+        cp_index: list[tuple[int, ...]],
+        cp_sizes: list[int],
+        cp_matrix: np.ndarray,
+    ) -> None:
+        """Take what :meth:`_compute` gave for the same structure (lists and arrays copied)."""
+        self.ops = [list(g) for g in ops]
+        self.counterparts = list(counterparts)  # (tuples and read-only dicts: shared)
+        self.suppliers = list(suppliers)
+        self.customers = list(customers)
+        self.rivals = list(rivals)
+        self.suppliers_by_layer = list(suppliers_by_layer)
+        self._cp_index = list(cp_index)
+        self._cp_sizes = list(cp_sizes)
+        self._cp_matrix = cp_matrix.copy()
+        self.views_version = -1
+
+    def _compute(self, state: StackState) -> None:
+        """:meth:`rebuild`, computed."""
         st = state
         # active operations per firm, ascending (as np.flatnonzero per firm would give)
         groups: list[list[int]] = [[] for _ in range(st.n_firms)]
@@ -87,11 +152,11 @@ class Relations:
         ]
         named = [tuple([names[j] for j in firms]) for firms in in_layer]
         none: list[int] = []
-        self.counterparts: list[tuple[str, ...]] = []
-        self.suppliers: list[tuple[str, ...]] = []
-        self.customers: list[tuple[str, ...]] = []
-        self.rivals: list[tuple[str, ...]] = []
-        self.suppliers_by_layer: list[ReadOnlyDict] = []
+        self.counterparts = []
+        self.suppliers = []
+        self.customers = []
+        self.rivals = []
+        self.suppliers_by_layer = []
         layer_names = st.layer_names
         cp_index = []
         for i, mine in enumerate(masks):

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+_STRUCTURE_CACHE_OPS = 128
+"""Structures of at most this many operations are kept (:meth:`StackState.rebuild`)."""
+_STRUCTURE_CACHE_SIZE = 64
+"""How many structures are kept at most (the oldest goes first)."""
+_STRUCTURES: dict[tuple[Any, ...], Structure] = {}
+"""Structures built so far, by everything they are built from (copies, never handed out)."""
+
 _OP_FIELDS = (
     "capacity",
     "unit_cost",
@@ -225,16 +232,43 @@ class StackState:
             s = first.get((seller, layer), -1)
             if b >= 0 and s >= 0:
                 rel.append((b, s, cost, excl))
-        structure = build_structure(
-            self.layer_of,
-            self.firm_of,
-            self.n_layers,
-            self.input_coefficient,
-            self.choice_mu,
-            rel,
-        )
-        structure.allowed[:, self.captive | ~self.active] = False
-        structure.allowed[~self.active, :] = False
+        # the same inputs build the same structure: a small one is kept across states (the
+        # runs of a batch or a benchmark meet the same integration moves again and again)
+        key = hit = None
+        if self.n_ops <= _STRUCTURE_CACHE_OPS:
+            key = (self.n_layers, tuple(rel)) + tuple(
+                (a.dtype.str, a.tobytes())
+                for a in (
+                    self.layer_of, self.firm_of, self.input_coefficient, self.choice_mu,
+                    self.captive, self.active,
+                )
+            )  # fmt: skip
+            hit = _STRUCTURES.get(key)
+            if hit is not None:  # (the arrays as build_structure would take them)
+                structure = hit.copy_for(
+                    np.asarray(self.layer_of, dtype=np.int64),
+                    np.asarray(self.firm_of, dtype=np.int64),
+                    np.asarray(self.input_coefficient, dtype=float),
+                    np.asarray(self.choice_mu, dtype=float),
+                )
+        if hit is None:
+            structure = build_structure(
+                self.layer_of,
+                self.firm_of,
+                self.n_layers,
+                self.input_coefficient,
+                self.choice_mu,
+                rel,
+            )
+            structure.allowed[:, self.captive | ~self.active] = False
+            structure.allowed[~self.active, :] = False
+            if key is not None:
+                if len(_STRUCTURES) >= _STRUCTURE_CACHE_SIZE:
+                    _STRUCTURES.pop(next(iter(_STRUCTURES)))  # (the oldest)
+                _STRUCTURES[key] = structure.copy_for(
+                    structure.layer_of.copy(), structure.firm_of.copy(),
+                    structure.input_coefficient.copy(), structure.choice_mu.copy(),
+                )  # fmt: skip
         self.structure = structure
         self.version = getattr(self, "version", 0) + 1
         self._derived["op_index"] = (self.version, first)

@@ -80,9 +80,97 @@ class _DeferringFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+QUICK_LOGGING = "mesa.mesa_logging"
+"""Mesa's logging helpers, given frame reads in place of ``inspect`` (:func:`quick_loggers`)."""
+
+
+def quick_loggers(module: types.ModuleType) -> bool:
+    """Mesa's ``create_module_logger`` and ``method_logger`` without ``inspect``; whether done.
+
+    Both run while ``mesa.model`` is imported: the first calls ``inspect.stack()`` for
+    its caller's module name, the second ``inspect.getouterframes`` for the class being
+    defined, and each reads the source of every frame on the stack and scans every
+    module loaded (about 30 ms of a one-round run). The same names come from the
+    caller's frame: its globals' ``__name__`` (the module ``inspect.getmodule`` finds)
+    and its code's name (the class body); the loggers and the logged text are Mesa's.
+    A Mesa without these helpers is left as it is.
+    """
+    needed = ("LOGGER_NAME", "_module_loggers", "get_module_logger")
+    if not all(
+        hasattr(module, name) for name in needed + ("create_module_logger", "method_logger")
+    ):
+        return False
+    import logging
+    from functools import wraps
+
+    def create_module_logger(name: str | None = None) -> logging.Logger:
+        if name is None:
+            name = sys._getframe(1).f_globals["__name__"]
+        logger = logging.getLogger(f"{module.LOGGER_NAME}.{name}")
+        module._module_loggers[name] = logger
+        return logger
+
+    def method_logger(name: str) -> Any:
+        logger = module.get_module_logger(name)
+        classname = sys._getframe(1).f_code.co_name
+
+        def real_decorator(func: Any) -> Any:
+            @wraps(func)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                logger.debug(f"calling {classname}.{func.__name__} with {args[1::]} and {kwargs}")
+                res = func(*args, **kwargs)
+                return res
+
+            return wrapper
+
+        return real_decorator
+
+    create_module_logger.__doc__ = module.create_module_logger.__doc__
+    method_logger.__doc__ = module.method_logger.__doc__
+    module.create_module_logger = create_module_logger  # type: ignore[attr-defined]
+    module.method_logger = method_logger  # type: ignore[attr-defined]
+    return True
+
+
+class _QuickLoggingLoader(importlib.abc.Loader):
+    """Runs ``mesa.mesa_logging`` as usual, then :func:`quick_loggers` on it."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        """The real loader's module (``None``: the default one)."""
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """The module's code, then the quicker helpers."""
+        self.loader.exec_module(module)
+        quick_loggers(module)
+
+
+class _QuickLoggingFinder(importlib.abc.MetaPathFinder):
+    """Finds :data:`QUICK_LOGGING` with the path finder and wraps its loader."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """The real spec with :class:`_QuickLoggingLoader`, for ``mesa.mesa_logging`` only."""
+        if fullname != QUICK_LOGGING:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return None
+        spec.loader = _QuickLoggingLoader(spec.loader)
+        return spec
+
+
 def defer_optional_mesa() -> bool:
-    """Defer :data:`DEFERRED` if Mesa is not imported yet; whether it did."""
+    """Defer :data:`DEFERRED` if Mesa is not imported yet; whether it did.
+
+    Mesa's logging helpers are then made quicker too (:func:`quick_loggers`).
+    """
     if "mesa" in sys.modules or any(isinstance(f, _DeferringFinder) for f in sys.meta_path):
         return False
     sys.meta_path.insert(0, _DeferringFinder(DEFERRED))
+    sys.meta_path.insert(0, _QuickLoggingFinder())
     return True

@@ -1,0 +1,96 @@
+"""Structures and relations kept across states: the same as computed, and never shared.
+
+``StackState.rebuild`` and ``Relations.rebuild`` keep what they computed for a small
+stack and hand out copies when the same inputs come again (the runs of a batch meet the
+same integration moves); a kept value must equal a fresh computation, and changing one
+state's copy in place must change nothing else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from stackgame.environment import relations as rel_module
+from stackgame.environment import state as state_module
+from stackgame.environment.market import build_structure
+from stackgame.environment.relations import Relations
+from stackgame.environment.scenario import from_dict
+from stackgame.environment.state import StackState
+
+from tests.environment.tiny_scenario import tiny
+
+FIELDS = ("by_layer", "own_below", "lock_in", "allowed", "_order", "_bounds_arr", "_own_sorted")
+
+
+def _fresh(state: StackState) -> StackState:
+    """A state whose structure was computed now (nothing kept)."""
+    state_module._STRUCTURES.clear()
+    state.rebuild()
+    return state
+
+
+def _same_structure(a: StackState, b: StackState) -> None:
+    for name in FIELDS:
+        x, y = getattr(a.structure, name), getattr(b.structure, name)
+        if isinstance(x, list):
+            assert len(x) == len(y) and all(np.array_equal(u, v) for u, v in zip(x, y, strict=True))
+        else:
+            assert np.array_equal(x, y), name
+    assert a.structure._bounds == b.structure._bounds
+    assert a.structure._pairs == b.structure._pairs
+
+
+def test_a_kept_structure_equals_a_computed_one_and_is_a_copy() -> None:
+    scenario = from_dict(tiny(), "tiny")
+    computed = _fresh(StackState(scenario))
+    kept = StackState(scenario)  # built from what the first one kept
+    _same_structure(kept, computed)
+    # its own arrays where the state's are taken as they are, copies everywhere else
+    assert kept.structure.layer_of is kept.layer_of
+    assert kept.structure.input_coefficient is kept.input_coefficient
+    for name in FIELDS[1:]:
+        assert not np.shares_memory(
+            getattr(kept.structure, name), getattr(computed.structure, name)
+        )
+    # a change in place (an exclusive relation, an event) stays in its own state
+    kept.structure.allowed[:] = False
+    kept.structure.lock_in[:] = 7.0
+    again = StackState(scenario)
+    _same_structure(again, computed)
+
+
+def test_a_changed_input_is_not_served_from_what_was_kept() -> None:
+    scenario = from_dict(tiny(), "tiny")
+    first = StackState(scenario)
+    other = StackState(scenario)
+    other.captive[0] = True  # fab sells to no one: its column is not allowed
+    other.rebuild()
+    assert not other.structure.allowed[:, 0].any()
+    assert first.structure.allowed[:, 0].any()
+    expected = build_structure(
+        other.layer_of, other.firm_of, other.n_layers, other.input_coefficient, other.choice_mu
+    )
+    expected.allowed[:, other.captive | ~other.active] = False
+    assert np.array_equal(other.structure.allowed, expected.allowed)
+
+
+def test_kept_relations_equal_computed_ones_and_are_copies() -> None:
+    scenario = from_dict(tiny(), "tiny")
+    state = StackState(scenario)
+    rel_module._KEPT.clear()
+    computed = Relations(state, state.firm_names, 5)
+    kept = Relations(state, state.firm_names, 5)
+    assert len(rel_module._KEPT) == 1
+    for name in ("ops", "counterparts", "suppliers", "customers", "rivals", "suppliers_by_layer"):
+        assert getattr(kept, name) == getattr(computed, name), name
+    assert np.array_equal(kept._cp_matrix, computed._cp_matrix)
+    assert kept._cp_index == computed._cp_index and kept._cp_sizes == computed._cp_sizes
+    kept.ops[0].append(99)  # a change in place stays in its own relations
+    kept._cp_matrix[:] = 5
+    third = Relations(state, state.firm_names, 5)
+    assert third.ops == computed.ops
+    assert np.array_equal(third._cp_matrix, computed._cp_matrix)
+    # a different structure (an operation closed) is computed, not served
+    state.active[0] = False
+    state.rebuild()
+    fourth = Relations(state, state.firm_names, 5)
+    assert 0 not in fourth.ops[int(state.firm_of[0])]
