@@ -544,6 +544,7 @@ class StackModel(mesa.Model):
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                     st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
+                    buildout.infrastructure(st),
                 )  # fmt: skip
                 for j in range(k):
                     ops = st.structure.by_layer[j]
@@ -586,6 +587,7 @@ class StackModel(mesa.Model):
         funds = self._funds()
         sold = self.contracts.sold(self.round, st)  # units sold forward, per operation
         growth = float(st.demand_growth)
+        infra = st.infrastructure_cost.tolist()
         firms = self.firms
         names = self.layer_names
         inf = math.inf
@@ -598,7 +600,7 @@ class StackModel(mesa.Model):
                 price = view[below].price if below in view else 0.0
                 positions[layer] = CapitalPosition(
                     capacity[o], pipe[o], used[o] if o < n_used else 0.0, rate[o], lead,
-                    sold.get(o, 0.0), a * price, cash, growth,
+                    sold.get(o, 0.0), a * price + infra[k], cash, growth,
                 )  # fmt: skip
             chosen = firms[i].invest(obs, positions)
             for layer, o, _, a, _ in ops:
@@ -700,6 +702,7 @@ class StackModel(mesa.Model):
             orders=orders,
             basis=buildout.price_basis(st),
             contracts=self.contracts.in_force(self.round, st),
+            infrastructure=buildout.infrastructure(st),
         )
         self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         # the market size it cleared at: before this round's growth and shocks

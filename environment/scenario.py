@@ -118,6 +118,11 @@ class LayerSpec(_Strict):
     install_lead_time
         Capital-goods layers: rounds from a unit's shipment (and payment) to its first
         output (1: it produces from the next round).
+    infrastructure_cost
+        Capital-goods layers: money per unit of capacity spent outside the stack with
+        each unit installed (buildings, power, cooling: the data center around the
+        chips, ``docs/MODEL.md`` 15.2). Paid as capex when the units ship and carried in
+        the book like the chips; 0 (the default): capex is the chips alone.
     """
 
     name: str
@@ -130,6 +135,7 @@ class LayerSpec(_Strict):
     allow_negative_markup: bool = False
     capital_goods: bool = False
     install_lead_time: Annotated[int, Field(ge=1, le=40)] = 1
+    infrastructure_cost: NonNeg = 0.0
 
 
 class OperationSpec(_Strict):
@@ -573,6 +579,12 @@ class Scenario(_Strict):
             raise ValueError(
                 f"layers.{self.layers[0].name}.capital_goods: the bottom layer buys nothing"
             )
+        for spec in self.layers:
+            if spec.infrastructure_cost > 0 and not spec.capital_goods:
+                raise ValueError(
+                    f"layers.{spec.name}.infrastructure_cost: only a capital-goods layer "
+                    "(capital_goods = true) installs infrastructure"
+                )
         _unique([c.name for c in self.contracts], "contracts")
         for contract in self.contracts:
             where = f"contracts.{contract.name}"
@@ -658,7 +670,7 @@ class Scenario(_Strict):
 
 _LATER_FIELDS: dict[str, dict[str, Any]] = {
     "scenario": {"contracts": [], "finance": FinanceSpec().model_dump(mode="json")},
-    "layers": {"capital_goods": False, "install_lead_time": 1},
+    "layers": {"capital_goods": False, "install_lead_time": 1, "infrastructure_cost": 0.0},
     "firms": {"debt": 0.0, "outside_cash_flow": 0.0, "raises_equity": False},
 }
 

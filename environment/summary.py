@@ -9,7 +9,10 @@ Definitions (all cumulative over the rounds run, dollars):
   spending, final spend plus investment (capital goods bought by capital-goods layers,
   ``docs/MODEL.md`` 15); the shares telescope to 1 because each layer's inputs are the
   revenue of the layer below (a firm's self-supply cancels within the firm) and capital
-  goods are not an input of the output they equip (value added sums to C + I). Without
+  goods are not an input of the output they equip (value added sums to C + I). The
+  infrastructure bought outside the stack with the capital goods (buildings, power:
+  ``LayerSpec.infrastructure_cost``) is investment that reaches no firm of the stack:
+  it is left out of this spending (value added sums to C + I - infrastructure). Without
   a capital-goods layer investment is 0: the share of final spend.
 * ``gross_margin`` = (revenue - inputs - own variable cost) / revenue; ``operating_margin``
   subtracts depreciation, fixed cost and fines too. Margins are on external revenue
@@ -83,8 +86,9 @@ def money_flows(model: StackModel, capex: np.ndarray | None = None) -> list[dict
     """Per round, money by kind: consumers' final demand, investment, financing (dollars).
 
     ``final_demand``: consumers' spending at the top of the stack; ``investment``: capital
-    goods bought by capital-goods layers (capex); ``financing``: new debt and equity less
-    repayments (0 with the finance section off). ``capex``: the history's
+    goods bought by capital-goods layers (capex), of which ``infrastructure`` went outside
+    the stack (buildings, power: 0 without infrastructure costs); ``financing``: new debt
+    and equity less repayments (0 with the finance section off). ``capex``: the history's
     ``ops_matrix("capex")`` when the caller has it already.
     """
     h = model.history
@@ -94,6 +98,7 @@ def money_flows(model: StackModel, capex: np.ndarray | None = None) -> list[dict
             "round": t,
             "final_demand": _r(row["final_spend"]),
             "investment": _r(by_round[t]),
+            "infrastructure": _r(row.get("infrastructure", 0.0)),
             "financing": _r(row.get("financing", 0.0)),
         }
         for t, row in enumerate(h.round_rows)
@@ -116,7 +121,8 @@ def summarize(model: StackModel) -> dict[str, Any]:
     spend = float(h.rounds_vector("final_spend").sum())
     capex = h.ops_matrix("capex")
     investment = float(capex.sum())
-    spending = spend + investment
+    infrastructure = float(sum(row.get("infrastructure", 0.0) for row in h.round_rows))
+    spending = spend + investment - infrastructure  # what reaches the stack's firms
     total = float(loper.sum())
     layer_rows = [
         {
@@ -207,6 +213,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
         "rounds": len(h),
         "final_spend": _r(spend),
         "investment": _r(investment),
+        "infrastructure": _r(infrastructure),
         "interest": _r(sum(row.get("interest", 0.0) for row in h.round_rows)),
         "money_flows": money_flows(model, capex),
         "failures": [

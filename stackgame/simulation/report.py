@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 def _spend_title(summary: dict[str, Any]) -> str:
     """What the spend shares are shares of: final spend, plus investment when there is any."""
     if summary.get("investment"):
+        if summary.get("infrastructure"):
+            return "share of spending: final demand plus investment in the stack"
         return "share of spending: final demand plus investment"
     return "share of final spend"
 
@@ -304,8 +306,14 @@ def buildout_text(s: dict[str, Any]) -> list[str]:
         )  # fmt: skip
     flows = s.get("money_flows", [])
     total = {
-        k: sum(r.get(k, 0.0) for r in flows) for k in ("final_demand", "investment", "financing")
+        k: sum(r.get(k, 0.0) for r in flows)
+        for k in ("final_demand", "investment", "infrastructure", "financing")
     }
+    outside = (
+        f" (of which infrastructure outside the stack {total['infrastructure']:,.1f})"
+        if total["infrastructure"]
+        else ""
+    )
     return [
         table(
             ["firm", *headers, "failed in round"],
@@ -321,7 +329,7 @@ def buildout_text(s: dict[str, Any]) -> list[str]:
         ),
         "",
         f"Money flows over the run: final demand {total['final_demand']:,.1f}, "
-        f"investment {total['investment']:,.1f}, financing {total['financing']:,.1f}",
+        f"investment {total['investment']:,.1f}{outside}, financing {total['financing']:,.1f}",
     ]
 
 
@@ -335,7 +343,10 @@ def failures_text(s: dict[str, Any]) -> list[str]:
 
 
 def money_flows_frame(summary: dict[str, Any]) -> pd.DataFrame:
-    """The summary's money flows as a table: round, final_demand, investment, financing."""
+    """The summary's money flows as a table: round, final demand, investment, financing.
+
+    ``infrastructure``, the part of investment spent outside the stack, comes last.
+    """
     import pandas as pd
 
     columns = ["round", *MONEY_FLOW_COLUMNS]
@@ -345,7 +356,7 @@ def money_flows_frame(summary: dict[str, Any]) -> pd.DataFrame:
     ).astype({"round": "int64", **dict.fromkeys(MONEY_FLOW_COLUMNS, "float64")})
 
 
-MONEY_FLOW_COLUMNS = ("final_demand", "investment", "financing")
+MONEY_FLOW_COLUMNS = ("final_demand", "investment", "financing", "infrastructure")
 """The money flows' kinds, columns of ``money_flows.csv`` (``docs/MODEL.md`` 15, 16)."""
 
 
