@@ -586,7 +586,7 @@ class StackModel(mesa.Model):
         pipe = st.pipeline.sum(axis=1).tolist()
         funds = self._funds()
         sold = self.contracts.sold(self.round, st)  # units sold forward, per operation
-        growth = float(st.demand_growth)
+        growth = float(st.demand_growth + st.expected_growth_premium)  # what builders expect
         infra = st.infrastructure_cost.tolist()
         firms = self.firms
         names = self.layer_names

@@ -344,6 +344,12 @@ class DemandSpec(_Strict):
     size each round, ``M_{t+1} = M_t (1 + g) exp(sigma e - sigma^2 / 2)``, ``e ~ N(0, 1)``
     drawn from the model's own shock generator (adoption is uncertain: the bubble case of
     `002_1456f2d9411f9331.txt`).
+
+    ``expected_growth_premium`` is what the builders of capacity expect beyond the trend,
+    per round: the default investment rule (``docs/MODEL.md`` 15.3) forecasts demand
+    growing at ``g + premium`` (the buildout made ahead of demand on expectations, 002;
+    0, the default: they expect the trend). Events that change ``g`` move the
+    expectation with it.
     """
 
     kind: Literal["logit", "linear"] = "logit"
@@ -354,6 +360,7 @@ class DemandSpec(_Strict):
     intercept: NonNeg = 10.0
     slope: Positive = 1.0
     volatility: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+    expected_growth_premium: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] = 0.0
 
 
 class RegulatorSpec(_Strict):
@@ -654,6 +661,9 @@ class Scenario(_Strict):
         for key, empty in _LATER_FIELDS["scenario"].items():
             if data.get(key) == empty:
                 del data[key]
+        for key, default in _LATER_FIELDS["demand"].items():
+            if data["demand"].get(key) == default:
+                del data["demand"][key]
         for key in _MEASUREMENT_FIELDS:  # what is measured and when, not what is simulated
             data.pop(key, None)
         for entry in data.get("calibration", []):
@@ -670,6 +680,7 @@ class Scenario(_Strict):
 
 _LATER_FIELDS: dict[str, dict[str, Any]] = {
     "scenario": {"contracts": [], "finance": FinanceSpec().model_dump(mode="json")},
+    "demand": {"expected_growth_premium": 0.0},
     "layers": {"capital_goods": False, "install_lead_time": 1, "infrastructure_cost": 0.0},
     "firms": {"debt": 0.0, "outside_cash_flow": 0.0, "raises_equity": False},
 }

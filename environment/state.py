@@ -105,6 +105,7 @@ class StackState:
             cournot=self.cournot,
         )
         self.demand_growth = d.growth
+        self.expected_growth_premium = d.expected_growth_premium
         self.demand_volatility = d.volatility
         self.regulator: RegulatorSpec = scenario.regulator.model_copy()
 

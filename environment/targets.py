@@ -32,7 +32,8 @@ them to one layer; with no ``firm`` a target covers every operation of ``layer``
     (``docs/MODEL.md`` 16; no taxes), averaged over ``W``. Firm only, no layer.
 ``capex``
     Capital goods bought (``docs/MODEL.md`` 15: what a capital-goods layer pays its
-    suppliers when the units ship), averaged over ``W``.
+    suppliers when the units ship, plus the infrastructure around them bought outside
+    the stack), averaged over ``W``.
 ``gross_margin``, ``operating_margin``
     Gross (operating) profit summed over ``W`` over external revenue summed over ``W``.
 ``utilisation``

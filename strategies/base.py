@@ -510,7 +510,8 @@ class CapitalPosition:
         What it can spend now: cash above its buffer, debt room and equity room
         (``inf`` when financing is off).
     growth
-        Final demand's expected growth a round (the scenario's, as events change it).
+        Final demand's expected growth a round: the scenario's trend (as events change
+        it) plus the builders' ``demand.expected_growth_premium``.
     """
 
     installed: float

@@ -200,6 +200,15 @@ def test_infrastructure_is_capex_outside_the_stack_and_part_of_the_user_cost() -
     assert seen.unit_price == pytest.approx(0.0 + PHI)  # no chip price seen before round 0
 
 
+def test_builders_expect_the_trend_plus_the_premium() -> None:
+    raw = _raw()
+    raw["demand"].update(growth=0.03, expected_growth_premium=0.05)
+    model = _model(1.0, raw)
+    model.step()
+    seen = model.firms[model.state.firm_index["cloudco"]].strategy.positions[-1]["cloud"]
+    assert seen.growth == pytest.approx(0.03 + 0.05)
+
+
 def test_infrastructure_leaves_the_stack_and_the_spend_shares_still_add_up() -> None:
     model = _model(3.0, _raw(infrastructure_cost=PHI))
     model.run()
