@@ -88,12 +88,13 @@ def money_flows(model: StackModel, capex: np.ndarray | None = None) -> list[dict
     ``final_demand``: consumers' spending at the top of the stack; ``investment``: capital
     goods bought by capital-goods layers (capex), of which ``infrastructure`` went outside
     the stack (buildings, power: 0 without infrastructure costs); ``financing``: new debt
-    and equity less repayments (0 with the finance section off). ``capex``: the history's
-    ``ops_matrix("capex")`` when the caller has it already.
+    and equity less repayments (0 with the finance section off); ``training`` (only when
+    some operation trains): what the labs paid for training compute (``docs/MODEL.md``
+    20). ``capex``: the history's ``ops_matrix("capex")`` when the caller has it already.
     """
     h = model.history
     by_round = (h.ops_matrix("capex") if capex is None else capex).sum(axis=1)
-    return [
+    rows = [
         {
             "round": t,
             "final_demand": _r(row["final_spend"]),
@@ -103,6 +104,11 @@ def money_flows(model: StackModel, capex: np.ndarray | None = None) -> list[dict
         }
         for t, row in enumerate(h.round_rows)
     ]
+    book = model.training
+    if book.enabled:
+        for row, trained in zip(rows, book.rows, strict=False):
+            row["training"] = _r(float(trained["spend"].sum()))
+    return rows
 
 
 def summarize(model: StackModel) -> dict[str, Any]:
@@ -122,7 +128,15 @@ def summarize(model: StackModel) -> dict[str, Any]:
     capex = h.ops_matrix("capex")
     investment = float(capex.sum())
     infrastructure = float(sum(row.get("infrastructure", 0.0) for row in h.round_rows))
-    spending = spend + investment - infrastructure  # what reaches the stack's firms
+    training = training_totals(model)
+    # training is paid to the clouds outside final spend and capex (docs/MODEL.md 20.4);
+    # infrastructure is investment that reaches no firm of the stack
+    spending = (
+        spend
+        + investment
+        - infrastructure
+        + (float(training["spend"].sum()) if training else 0.0)
+    )
     total = float(loper.sum())
     layer_rows = [
         {
@@ -202,6 +216,11 @@ def summarize(model: StackModel) -> dict[str, Any]:
                 "strategy": f.strategy.name,
             }
         )
+    if training:
+        for i, row in enumerate(firm_rows):
+            row["training"] = _r(training["firm_spend"][i])
+            row["training_charge"] = _r(training["firm_charge"][i])
+            row["model_stock"] = _r(training["firm_stock"][i])
     for row, buildout in zip(layer_rows, layer_buildout(model, firm_rows, capex), strict=True):
         row["buildout"] = buildout
     log = model.log
@@ -216,6 +235,18 @@ def summarize(model: StackModel) -> dict[str, Any]:
         "infrastructure": _r(infrastructure),
         "interest": _r(sum(row.get("interest", 0.0) for row in h.round_rows)),
         "money_flows": money_flows(model, capex),
+        **(
+            {
+                "training": _r(float(training["spend"].sum())),
+                "training_writedowns": [
+                    {"round": e.round, "firm": e.firm, "text": e.text}
+                    for e in log
+                    if e.kind == "training"
+                ],
+            }
+            if training
+            else {}
+        ),
         "failures": [
             {"firm": e.firm, "round": e.round, "reason": e.text}
             for e in model.log
@@ -247,6 +278,36 @@ def summarize(model: StackModel) -> dict[str, Any]:
         summary["calendar"] = dates
     summary["verdict"] = verdict(summary)
     return summary
+
+
+def training_totals(model: StackModel) -> dict[str, np.ndarray] | None:
+    """Training over the run (``docs/MODEL.md`` 20): per round and per firm; ``None`` if off.
+
+    ``spend`` per round (what the labs paid for training compute), and per firm its
+    ``firm_spend``, ``firm_charge`` (charged to operating income) and ``firm_stock`` (model
+    stock at the end).
+    """
+    book = model.training
+    if not book.enabled or not book.rows:
+        return None
+    n_firms = len(model.firms)
+    firm_spend = np.zeros(n_firms)
+    firm_charge = np.zeros(n_firms)
+    spend = np.zeros(len(book.rows))
+    for t, row in enumerate(book.rows):
+        k = row["spend"].shape[0]
+        firm_of = model.state.firm_of[:k]
+        spend[t] = float(row["spend"].sum())
+        firm_spend += np.bincount(firm_of, weights=row["spend"], minlength=n_firms)
+        firm_charge += np.bincount(firm_of, weights=row["charge"], minlength=n_firms)
+    last = book.rows[-1]["stock"]
+    firm_stock = np.bincount(model.state.firm_of[: last.shape[0]], weights=last, minlength=n_firms)
+    return {
+        "spend": spend,
+        "firm_spend": firm_spend,
+        "firm_charge": firm_charge,
+        "firm_stock": firm_stock,
+    }
 
 
 def layer_buildout(

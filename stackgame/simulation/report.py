@@ -329,8 +329,26 @@ def buildout_text(s: dict[str, Any]) -> list[str]:
         ),
         "",
         f"Money flows over the run: final demand {total['final_demand']:,.1f}, "
-        f"investment {total['investment']:,.1f}{outside}, financing {total['financing']:,.1f}",
+        f"investment {total['investment']:,.1f}{outside}, financing {total['financing']:,.1f}"
+        + (f", training {s['training']:,.1f}" if "training" in s else ""),
+        *training_text(s),
     ]
+
+
+def training_text(s: dict[str, Any]) -> list[str]:
+    """One line per firm that trained: spend, charge and model stock (``MODEL.md`` 20)."""
+    if "training" not in s:
+        return []
+    lines = ["Training (over the run; model stock at the end):"]
+    for f in s["firms"]:
+        if f.get("training"):
+            lines.append(
+                f"  {f['label']}: spend {f['training']:,.1f}, charged to operating income "
+                f"{f['training_charge']:,.1f}, model stock {f['model_stock']:,.1f}"
+            )
+    n = len(s.get("training_writedowns", []))
+    lines.append(f"  models written down by a rival's better release: {n}")
+    return lines
 
 
 def failures_text(s: dict[str, Any]) -> list[str]:
