@@ -132,10 +132,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
     # training is paid to the clouds outside final spend and capex (docs/MODEL.md 20.4);
     # infrastructure is investment that reaches no firm of the stack
     spending = (
-        spend
-        + investment
-        - infrastructure
-        + (float(training["spend"].sum()) if training else 0.0)
+        spend + investment - infrastructure + (float(training["spend"].sum()) if training else 0.0)
     )
     total = float(loper.sum())
     layer_rows = [
@@ -456,7 +453,8 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
     target table (``Scenario.targets``, ``environment/targets.py``: how each kind is
     measured). Every row has ``figure``, ``source``, ``kind``, ``target``, ``model``,
     ``low``, ``high``, ``inside`` (the model within the range; ``None`` without a model
-    number), ``residual`` (model - target), ``unit``, ``period``, ``estimate``, ``weight``
+    number), ``close`` (inside, or a margin within 5 points and money within 25% of the
+    figure: :func:`~stackgame.environment.targets.close`), ``residual`` (model - target), ``unit``, ``period``, ``estimate``, ``weight``
     and the older keys ``firm``, ``layer``, ``metric`` (the kind) and ``window``.
     """
     rows = []
@@ -488,6 +486,7 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
                 "low": _r(low),
                 "high": _r(high),
                 "inside": targets.inside(value, low, high),
+                "close": targets.close(value, c.target, low, high, "fraction"),
                 "estimate": None,
                 "weight": 1.0,
             }
@@ -513,6 +512,7 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
                 "low": _r(t.low),
                 "high": _r(t.high),
                 "inside": targets.inside(value, t.low, t.high),
+                "close": targets.close(value, t.value, t.low, t.high, t.unit),
                 "estimate": t.estimate,
                 "weight": t.weight,
             }

@@ -534,3 +534,28 @@ def inside(model_value: float | None, low: float, high: float) -> bool | None:
     if model_value is None or not math.isfinite(model_value):
         return None
     return bool(low <= model_value <= high)
+
+
+TOLERANCE_FRACTION = 0.05
+"""How close a margin, share or utilisation must be to its figure: 5 percentage points."""
+
+TOLERANCE_MONEY = 0.25
+"""How close a money figure must be to its figure: 25% of it."""
+
+
+def close(
+    model_value: float | None, value: float, low: float, high: float, unit: str
+) -> bool | None:
+    """Whether the model is inside the range or within the tolerance of the figure.
+
+    The tolerance is :data:`TOLERANCE_FRACTION` (absolute) for a fraction and
+    :data:`TOLERANCE_MONEY` of the figure for money: the bar the baseline is held to
+    (a margin within 5 points, a revenue or income within 25%, or inside its range).
+    ``None`` without a model number.
+    """
+    if model_value is None or not math.isfinite(model_value):
+        return None
+    if low <= model_value <= high:
+        return True
+    band = TOLERANCE_FRACTION if unit == "fraction" else TOLERANCE_MONEY * abs(value)
+    return bool(abs(model_value - value) <= band)

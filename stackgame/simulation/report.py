@@ -138,14 +138,16 @@ def calibration_text(summary: dict[str, Any]) -> list[str]:
 
     Money in the scenario's unit per round (``$B/q``) or a year (``$B/y``, a run rate);
     margins and shares as percentages. ``inside`` says whether the model lies in the
-    target's plausible range; ``*`` marks an estimate.
+    target's plausible range, ``close`` whether it is inside or within the bar the
+    baseline is held to (5 points, 25%); ``*`` marks an estimate.
     """
     rows = summary["calibration"]
     units = {"fraction": "", "$B/quarter": "$B/q", "$B/year": "$B/y"}
     hits = sum(1 for c in rows if c.get("inside"))
+    near = sum(1 for c in rows if c.get("close"))
     measured = sum(1 for c in rows if c.get("inside") is not None)
     body = table(
-        ["figure", "source", "window", "unit", "target", "model", "low", "high", "inside"],
+        ["figure", "source", "window", "unit", "target", "model", "low", "high", "inside", "close"],
         [
             [
                 c["figure"] + (" *" if c.get("estimate") else ""),
@@ -157,11 +159,13 @@ def calibration_text(summary: dict[str, Any]) -> list[str]:
                 _target_cell(c.get("low"), c.get("unit", "fraction")),
                 _target_cell(c.get("high"), c.get("unit", "fraction")),
                 c.get("inside"),
+                c.get("close"),
             ]
             for c in rows
         ],  # fmt: skip
         f"Calibration: the model next to {len(rows)} figures (../shared/STACK_FACTS.md and "
-        f"public results; * an estimate): {hits} of {measured} inside their range",
+        f"public results; * an estimate): {hits} of {measured} inside their range, {near} "
+        "close (inside, or a margin within 5 points and money within 25%)",
     )
     return [body]
 
