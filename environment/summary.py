@@ -455,7 +455,8 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
     ``low``, ``high``, ``inside`` (the model within the range; ``None`` without a model
     number), ``close`` (inside, or a margin within 5 points and money within 25% of the
     figure: :func:`~stackgame.environment.targets.close`), ``residual`` (model - target),
-    ``unit``, ``period``, ``estimate``, ``weight`` and the older keys ``firm``, ``layer``, ``metric`` (the kind) and ``window``.
+    ``unit``, ``period``, ``estimate``, ``weight`` and the older keys ``firm``,
+    ``layer``, ``metric`` (the kind) and ``window``.
     """
     rows = []
     ops = summary["operations"]
