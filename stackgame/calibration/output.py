@@ -63,7 +63,8 @@ def render(report: Mapping[str, Any]) -> str:
     out = [
         f"Calibration of {report['scenario']} to the target table {report['table']}",
         f"Weighted least squares on {len(seeds)} common {span}: residual = (model - target)",
-        "/ (half-range / sqrt(weight)), the model the mean over the seeds; objective = the sum",
+        "/ (max(half-range, bar) / sqrt(weight)), bar 5 points or 25% of the figure,",
+        "the model the mean over the seeds; objective = the sum",
         f"of squared residuals: {report['objective_before']:,.2f} before, "
         f"{report['objective_after']:,.2f} after.",
         f"{report['evaluations']} evaluations ({report['runs']} runs) in "

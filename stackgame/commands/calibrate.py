@@ -300,7 +300,8 @@ def _header(report: dict[str, Any], args: argparse.Namespace, digits: int) -> li
     text = (
         "written by `stackgame calibrate`, not by hand: the [[parameters]] of the target "
         f"table {report['table']} fitted to its [[targets]] by weighted least squares "
-        "(docs/MODEL.md 19.2). Residual = (model - target) / (half-range / sqrt(weight)), "
+        "(docs/MODEL.md 19.2). Residual = (model - target) / (max(half-range, bar) / "
+        "sqrt(weight)), bar 5 points or 25% of the figure; "
         f"the model's number the mean over the common seeds {span}; objective = the sum of "
         f"squared residuals: {report['objective_before']:.4g} before, "
         f"{report['objective_after']:.4g} after. Targets inside their range: "
