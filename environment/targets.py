@@ -35,7 +35,10 @@ them to one layer; with no ``firm`` a target covers every operation of ``layer``
     suppliers when the units ship, plus the infrastructure around them bought outside
     the stack), averaged over ``W``.
 ``gross_margin``, ``operating_margin``
-    Gross (operating) profit summed over ``W`` over external revenue summed over ``W``.
+    Gross (operating) profit summed over ``W`` over revenue summed over ``W``: external
+    revenue plus the operations' sales to their own firm at cost (the model charges an
+    operation the cost of serving its own firm too; over external revenue alone a cloud
+    serving mostly its own labs would show a margin above 100%).
 ``utilisation``
     Output summed over ``W`` over capacity in force summed over ``W``.
 ``customer_share``
@@ -497,10 +500,15 @@ def measure(target: TargetSpec, model: StackModel) -> float | None:
         return _per_unit(
             _ops_sum(model, column, rounds, mask_of) / len(rounds), target, sc.round_length
         )
+    # margins over everything the operations sold, their own firm's purchases at cost
+    # included: the model charges an operation all its costs, those of serving its own firm
+    # too, so over external revenue alone a cloud that mostly serves its own labs (Google)
+    # shows margins above 100%
+    total = external + _ops_sum(model, "internal_revenue", rounds, mask_of)
     if kind == "gross_margin":
-        return _ratio(_ops_sum(model, "gross_profit", rounds, mask_of), external)
+        return _ratio(_ops_sum(model, "gross_profit", rounds, mask_of), total)
     if kind == "operating_margin":
-        return _ratio(_ops_sum(model, "operating_profit", rounds, mask_of), external)
+        return _ratio(_ops_sum(model, "operating_profit", rounds, mask_of), total)
     assert kind == "utilisation"
     return _ratio(
         _ops_sum(model, "quantity", rounds, mask_of), _ops_sum(model, "capacity", rounds, mask_of)
