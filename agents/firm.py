@@ -23,6 +23,7 @@ from stackgame.strategies.base import (
     Observation,
     Posture,
     Strategy,
+    TrainingPosition,
 )
 
 if TYPE_CHECKING:
@@ -122,6 +123,10 @@ class FirmAgent(mesa.Agent):
     ) -> Mapping[str, float]:
         """Ask the strategy how much capacity to order in each capital-goods layer."""
         return self.strategy.invest(observation, positions)
+
+    def train(self, observation: Observation, position: TrainingPosition) -> float:
+        """Ask the strategy how much training compute to buy (units of the layer below)."""
+        return self.strategy.train(observation, position)
 
     def remember(
         self,

@@ -62,6 +62,21 @@ def capital_ops_by_firm(
     return state.derived("capital_ops_by_firm", build)
 
 
+def infrastructure(state: StackState) -> np.ndarray | None:
+    """Per operation, its layer's infrastructure cost per unit of capacity (``None``: none).
+
+    ``phi_l`` (``LayerSpec.infrastructure_cost``) in a capital-goods layer, 0 elsewhere;
+    kept until the structure changes.
+    """
+    st = state
+    if not st.has_capital_goods or not st.infrastructure_cost.any():
+        return None
+    return st.derived(
+        "infrastructure",
+        lambda: np.where(capital_ops(st), st.infrastructure_cost[st.layer_of], 0.0),
+    )
+
+
 def price_basis(state: StackState) -> np.ndarray | None:
     """Per operation, the factor on its input cost in its price (``None``: all 1).
 

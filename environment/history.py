@@ -34,8 +34,27 @@ OP_COLUMNS = (
     "capex",
 )
 FIRM_COLUMNS = ("profit", "value", "stake_income", "cash", "revenue", "gross_profit")
-ROUND_COLUMNS = ("final_spend", "lost_demand", "outside_share", "market_size")
+ROUND_COLUMNS = ("final_spend", "infrastructure", "lost_demand", "outside_share", "market_size")
 FINANCE_COLUMNS = ("interest", "borrowed", "equity", "repaid", "debt")
+
+
+def _infrastructure(state: StackState, clearing: Clearing) -> float:
+    """The round's spending on infrastructure outside the stack (part of capex).
+
+    ``sum_i phi_l(i) * units received_i`` over the capital-goods operations
+    (``docs/MODEL.md`` 15.2); 0 without infrastructure costs or a hand-built clearing.
+    """
+    from stackgame.environment.buildout import infrastructure
+
+    if not getattr(state, "has_capital_goods", False):  # (a hand-built state may lack it)
+        return 0.0
+    phi = infrastructure(state)
+    if phi is None or clearing.flow.shape[0] != phi.shape[0]:
+        return 0.0
+    units = (clearing.flow.sum(axis=1) + clearing.self_supply) / state.input_coefficient[
+        state.layer_of
+    ]
+    return float(phi @ units)
 
 
 class History:
@@ -136,6 +155,7 @@ class History:
         self.round_rows.append(
             {
                 "final_spend": clearing.final_spend,
+                "infrastructure": _infrastructure(state, clearing),
                 "lost_demand": clearing.lost_demand,
                 "outside_share": clearing.outside_share,
                 "market_size": float(

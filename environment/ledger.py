@@ -48,19 +48,36 @@ class Ledger:
         self.fines = np.zeros(n_ops)
         self.writedown = np.zeros(n_ops)
 
-    def pay_out(self, state: StackState, flows: RoundFlows, jit: bool | None) -> Settlement:
-        """Margins, depreciation, stakes and cash (:func:`payouts.settle`); cash moves."""
+    def pay_out(
+        self,
+        state: StackState,
+        flows: RoundFlows,
+        jit: bool | None,
+        training: dict[str, np.ndarray] | None = None,
+    ) -> Settlement:
+        """Margins, depreciation, stakes and cash (:func:`payouts.settle`); cash moves.
+
+        ``training``: the round's training row (:meth:`TrainingBook.settle
+        <stackgame.environment.training.TrainingBook.settle>`): its ``charge`` is a
+        non-cash charge beside the write-downs (``docs/MODEL.md`` 20.4), and its ``spend``
+        leaves the firm's cash now.
+        """
         st = state
         c = flows.clearing
+        writedown = self.writedown
+        if training is not None:
+            writedown = writedown + training["charge"]
         settled = settle(
             st.layer_of, st.firm_of, st.n_layers, st.n_firms, c.revenue, c.input_cost,
             c.variable_cost, c.internal_revenue, c.quantity, flows.capacity, st.capital,
-            st.depreciation_rate, st.fixed_cost, self.writedown, self.fines, st.stakes,
+            st.depreciation_rate, st.fixed_cost, writedown, self.fines, st.stakes,
             flows.markup, st.restrain_markup, st.active, c.unit_input_cost, c.flow, jit=jit,
             wear_in_gross=capital_share(st) if st.has_capital_goods else None,
         )  # fmt: skip
         # a write-down is a non-cash charge: it cuts profit and book capital, not cash
         st.cash += settled.payout.firm_value + settled.firm_writedown
+        if training is not None:  # paid when the compute is used
+            st.cash -= np.bincount(st.firm_of, weights=training["spend"], minlength=st.n_firms)
         if st.has_capital_goods:
             # capital goods are paid when they ship (capex), and their wear is a non-cash
             # charge (elsewhere maintenance capex equal to depreciation keeps the book)

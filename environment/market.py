@@ -458,6 +458,7 @@ def resolve_prices(
     supplier_mix: FloatArray | None = None,
     basis: FloatArray | None = None,
     lock_in: FloatArray | None = None,
+    infrastructure: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
     """Prices bottom-up, each a markup over this round's own and input unit cost.
 
@@ -478,6 +479,8 @@ def resolve_prices(
         Per operation, the factor on its input cost in its price (see :func:`clear`).
     lock_in
         This round's switching costs, replacing ``structure.lock_in`` (see :func:`clear`).
+    infrastructure
+        Per operation, the infrastructure cost per unit of capacity (see :func:`clear`).
 
     Returns
     -------
@@ -492,6 +495,7 @@ def resolve_prices(
         _flags(s.allowed), _f64(self_share), supplier_mix is not None,
         _NO_MATRIX if supplier_mix is None else _f64(supplier_mix), bool(per_unit),
         constant(s.n_ops, 1.0) if basis is None else _f64(basis),
+        constant(s.n_ops, 0.0) if infrastructure is None else _f64(infrastructure),
     )  # fmt: skip
     price, input_unit = out[0], out[1]
     b = s._bounds
@@ -598,6 +602,7 @@ def clear(
     basis: FloatArray | None = None,
     contracts: FloatArray | None = None,
     lock_in: FloatArray | None = None,
+    infrastructure: FloatArray | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -639,6 +644,11 @@ def clear(
     basis
         Per operation, the factor on the input cost in its price: 1 (default) in a flow
         market, the user cost of capital ``r + delta`` in a capital-goods layer.
+    infrastructure
+        Per operation of a capital-goods layer, the infrastructure bought outside the
+        stack with each unit of capacity (money per unit: buildings, power, cooling;
+        ``docs/MODEL.md`` 15.2): paid as capex with the units received and added to the
+        capital good's cost in the price (default 0).
     contracts
         ``[3, m]`` contracts in force: buyer operation, seller operation, units a round
         (``docs/MODEL.md`` 17).
@@ -704,6 +714,7 @@ def clear(
         constant(structure.n_layers, False) if capital_goods is None else _flags(capital_goods),
         constant(n, 0.0) if orders is None else _f64(orders),
         constant(n, 1.0) if basis is None else _f64(basis),
+        constant(n, 0.0) if infrastructure is None else _f64(infrastructure),
         _NO_CONTRACTS if contracts is None else _f64(contracts),
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,

@@ -118,6 +118,7 @@ def _prices(
     price: np.ndarray,
     input_unit: np.ndarray,
     basis: np.ndarray,
+    infra: np.ndarray,
 ) -> None:
     """Pass 1, bottom-up: prices and unit input costs; supplier weights into ``wflat``.
 
@@ -137,7 +138,9 @@ def _prices(
     scales the input cost in the price (1 in a flow market; in a capital-goods layer the
     user cost of capital ``r + delta_i``: ``x_i`` there is the capital good's price, per
     unit of capacity, and ``a_l x_i basis_i`` its cost per round of use, ``docs/MODEL.md``
-    11.2).
+    15.2). ``infra[i]`` is the capital-goods layer's infrastructure cost per unit of
+    capacity (bought outside the stack), added to ``a_l x_i`` before the basis: the user
+    cost is ``(a_l x_i + phi_l) basis_i`` (0 in a flow market).
     """
     n = price.shape[0]
     for i in range(n):
@@ -179,7 +182,7 @@ def _prices(
                     blended = s * own_cost + (1.0 - s) * market
                 else:
                     blended = market
-                input_unit[lo + i] = coef[k] * blended * basis[lo + i]
+                input_unit[lo + i] = (coef[k] * blended + infra[lo + i]) * basis[lo + i]
         for i in range(lo, hi):
             cost = unit_cost[i] + input_unit[i]
             if per_unit:
@@ -471,6 +474,7 @@ def _clear_once(
     invest: np.ndarray,
     cflat: np.ndarray,
     capex: np.ndarray,
+    infra: np.ndarray,
 ) -> tuple[float, float, float]:
     """One clearing in sorted coordinates: final demand, derived demand, feasibility, money.
 
@@ -724,7 +728,11 @@ def _clear_once(
             for j in range(ns):
                 r += block[i, j] * price[slo + j]
             if capital:  # capital goods bought: capitalised, priced at their user cost
-                capex[lo + i] = r + take[i] * own_unit[i]
+                # plus the infrastructure bought outside the stack with the units received
+                got = take[i]
+                for j in range(ns):
+                    got += block[i, j]
+                capex[lo + i] = r + take[i] * own_unit[i] + infra[lo + i] * got / coef[k]
                 transfer[lo + i] = unit_cost[lo + i] + input_unit[lo + i]
                 continue
             input_cost[lo + i] = r + take[i] * own_unit[i]
@@ -779,6 +787,7 @@ def resolve_prices_kernel(
     mix: np.ndarray,
     per_unit: bool,
     basis_in: np.ndarray,
+    infra_in: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pass 1 alone (:func:`_prices`), in and out in the caller's order.
 
@@ -793,6 +802,7 @@ def resolve_prices_kernel(
     capacity = _gather(order, capacity_in)
     share = _gather(order, share_in)
     basis = _gather(order, basis_in)
+    infra = _gather(order, infra_in)
     woff = _layer_offsets(bounds)
     wflat = np.zeros(woff[woff.shape[0] - 1])
     price = np.zeros(n)
@@ -800,7 +810,7 @@ def resolve_prices_kernel(
     _prices(
         n_layers, bounds, own_local, coef, choice_mu, unit_cost, markup, quality, lock,
         allowed, order, capacity, share, per_unit, False, 0.0, mix, has_mix, woff, wflat,
-        price, input_unit, basis,
+        price, input_unit, basis, infra,
     )  # fmt: skip
     out = np.empty((2, n))
     for i in range(n):
@@ -842,6 +852,7 @@ def clear_kernel(
     capital_layer: np.ndarray,
     orders_in: np.ndarray,
     basis_in: np.ndarray,
+    infra_in: np.ndarray,
     contracts: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
@@ -908,6 +919,7 @@ def clear_kernel(
     nominal = _gather(order, capacity_in)
     invest = _gather(order, orders_in)
     basis = _gather(order, basis_in)
+    infra = _gather(order, infra_in)
     offer = np.zeros(n)
     share = np.zeros(n)
     for i in range(n):
@@ -993,6 +1005,7 @@ def clear_kernel(
                 price,
                 input_unit,
                 basis,
+                infra,
             )
             for i in range(n):
                 live[i] = effective[i] > _EPS
@@ -1036,6 +1049,7 @@ def clear_kernel(
             invest,
             cflat,
             capex,
+            infra,
         )
         if attempt >= max_attempts + max_settle:
             break

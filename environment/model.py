@@ -39,6 +39,7 @@ from stackgame.environment.scenario import (
     resolve,
 )
 from stackgame.environment.state import INACTIVE_QUALITY, MarketMemory, RoundFlows, StackState
+from stackgame.environment.training import TrainingBook
 from stackgame.strategies.base import (
     Action,
     CapitalPosition,
@@ -49,6 +50,7 @@ from stackgame.strategies.base import (
     Posture,
     ReadOnlyDict,
     Strategy,
+    TrainingPosition,
 )
 from stackgame.strategies.exact_stats import exact_sum
 from stackgame.strategies.registry import get as get_strategy
@@ -453,6 +455,8 @@ class StackModel(mesa.Model):
         self.history = History(self.state)
         self.relations = Relations(self.state, [f.name for f in self.firms], self.rounds)
         self.contracts = ContractBook(self.scenario, self.state, self._log)
+        self.training = TrainingBook(self.scenario, self.state)
+        self._trained: dict[str, np.ndarray] | None = None  # this round's training row
         self.last_round: RoundFlows | None = None
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
@@ -479,7 +483,8 @@ class StackModel(mesa.Model):
         observations = self.observe()
         actions = self.decide(observations)
         orders = self.invest(observations)
-        flows = self.clear_markets(actions, orders)
+        training = self.train(observations, actions) if self.training.enabled else None
+        flows = self.clear_markets(actions, orders, training)
         settlement = self.pay_out(flows)
         if self._financing:
             self.finance(flows, settlement)
@@ -548,7 +553,8 @@ class StackModel(mesa.Model):
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                     st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
-                    st.lock_in_now(),
+                    lock_in=st.lock_in_now(),
+                    infrastructure=buildout.infrastructure(st),
                 )  # fmt: skip
                 for j in range(k):
                     ops = st.structure.by_layer[j]
@@ -590,7 +596,8 @@ class StackModel(mesa.Model):
         pipe = st.pipeline.sum(axis=1).tolist()
         funds = self._funds()
         sold = self.contracts.sold(self.round, st)  # units sold forward, per operation
-        growth = float(st.demand_growth)
+        growth = float(st.demand_growth + st.expected_growth_premium)  # what builders expect
+        infra = st.infrastructure_cost.tolist()
         firms = self.firms
         names = self.layer_names
         inf = math.inf
@@ -603,7 +610,7 @@ class StackModel(mesa.Model):
                 price = view[below].price if below in view else 0.0
                 positions[layer] = CapitalPosition(
                     capacity[o], pipe[o], used[o] if o < n_used else 0.0, rate[o], lead,
-                    sold.get(o, 0.0), a * price, cash, growth,
+                    sold.get(o, 0.0), a * price + infra[k], cash, growth,
                 )  # fmt: skip
             chosen = firms[i].invest(obs, positions)
             for layer, o, _, a, _ in ops:
@@ -611,6 +618,65 @@ class StackModel(mesa.Model):
                 if units > 0.0:  # (not nan)
                     orders[o] = units * a
         return np.array(orders)
+
+    # 2c. train -----------------------------------------------------------------------------
+    def train(
+        self, observations: dict[int, Observation], actions: Mapping[int, Action]
+    ) -> np.ndarray:
+        """Training compute per operation, in units of the layer below (``MODEL.md`` 20.2).
+
+        Each active firm with an operation that trains is asked, through its agent
+        (:meth:`FirmAgent.train`), given its
+        :class:`~stackgame.strategies.base.TrainingPosition`: its model stock, last
+        round's revenue from others, the scenario's ratio, last round's price of a unit of
+        compute (what its training cost a unit last round; before it has trained, the
+        layer below's mean price last round, or in the first round this round's, from
+        the actions) and its funds. Negative or non-finite answers
+        buy nothing.
+        """
+        st = self.state
+        book = self.training
+        live = book.live(st.active)
+        orders = np.zeros(st.n_ops)
+        if not live.any():
+            return orders
+        settled = self.ledger.settlement
+        revenue = settled.payout.firm_revenue.tolist() if settled is not None else None
+        funds = self._funds()
+        view = self.memory.view
+        paid = book.rows[-1] if book.rows else None
+        now: np.ndarray | None = None  # this round's prices (first round only)
+        if not view:
+            markup, capacity, _, _, self_share = self._prepare(actions)
+            now, _, _ = resolve_prices(
+                st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
+                st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
+            )  # fmt: skip
+        for o in np.flatnonzero(live).tolist():
+            f = int(st.firm_of[o])
+            obs = observations.get(f)
+            if obs is None:
+                continue
+            if paid is not None and paid["units"][o] > 0:  # what a unit cost it last round
+                price = float(paid["spend"][o] / paid["units"][o])
+            else:
+                k = int(st.layer_of[o]) - 1
+                name = self.layer_names[k]
+                if name in view:
+                    price = view[name].price
+                elif now is not None and st.structure.by_layer[k].size:
+                    price = float(now[st.structure.by_layer[k]].mean())
+                else:
+                    price = 0.0
+            position = TrainingPosition(
+                float(book.stock[o]), float(book.rate[o]),
+                revenue[f] if revenue is not None and f < len(revenue) else 0.0,
+                float(book.ratio[o]), price, funds[f] if funds is not None else math.inf,
+            )  # fmt: skip
+            units = float(self.firms[f].train(obs, position))
+            if units > 0.0 and math.isfinite(units):
+                orders[o] = units
+        return orders
 
     def _funds(self) -> list[float] | None:
         """What each firm can spend on capital goods now (``None``: no limit, finance off).
@@ -671,7 +737,10 @@ class StackModel(mesa.Model):
 
     # 3. clear -----------------------------------------------------------------------------
     def clear_markets(
-        self, actions: Mapping[int, Action], orders: np.ndarray | None = None
+        self,
+        actions: Mapping[int, Action],
+        orders: np.ndarray | None = None,
+        training: np.ndarray | None = None,
     ) -> RoundFlows:
         """Markups from the actions, then the pure clearing function: the round's flows.
 
@@ -680,9 +749,20 @@ class StackModel(mesa.Model):
         The supplier logit reads this round's switching costs (:meth:`StackState.lock_in_now`);
         after the clearing the buyers remember its hikes and purchases for the next round
         (:meth:`StackState.remember_relations`, ``docs/MODEL.md`` 5.4).
+        ``training``: training compute per operation (:meth:`train`): it takes its
+        sellers' capacity before the market clears, the model stocks set the labs'
+        quality, and the sellers are paid after the clearing (``docs/MODEL.md`` 20).
         """
         st = self.state
         markup, capacity, quality, unit_cost, self_share = self._prepare(actions)
+        market_capacity = capacity
+        if training is not None:
+            book = self.training
+            quality = book.quality(quality, st.active, self._jit)
+            own, units, reserved = book.allocate(
+                st, training, self.memory.mix_for(st.n_ops), capacity, self._jit
+            )
+            market_capacity = capacity - reserved
         offers = None
         if st.cournot:
             offers = capacity.copy()
@@ -697,7 +777,7 @@ class StackModel(mesa.Model):
             unit_cost,
             markup,
             quality,
-            capacity,
+            market_capacity,
             st.demand,
             self_share=self_share,
             per_unit=st.per_unit,
@@ -709,10 +789,15 @@ class StackModel(mesa.Model):
             basis=buildout.price_basis(st),
             contracts=self.contracts.in_force(self.round, st),
             lock_in=st.lock_in_now(),
+            infrastructure=buildout.infrastructure(st),
         )
         self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         if st.dynamic_lock_in:  # buyers remember this round's hikes and purchases (5.4)
             st.remember_relations(markup, clearing)
+        self._trained = None
+        if training is not None:
+            self._trained = self.training.settle(st, clearing, unit_cost, own, units, self._jit)
+            self._log_writedowns(self._trained)
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
         self.last_round = flows
@@ -725,7 +810,23 @@ class StackModel(mesa.Model):
         The same pass derives what regulate_and_shock and record read (per-layer sums,
         quantity shares, margins on external sales, postures, inputs per unit).
         """
-        return self.ledger.pay_out(self.state, flows, self._jit)
+        return self.ledger.pay_out(self.state, flows, self._jit, self._trained)
+
+    def _log_writedowns(self, row: dict[str, np.ndarray]) -> None:
+        """One log line per model written down by a rival's release (kind ``training``)."""
+        if not row["writedown"].any():
+            return
+        st = self.state
+        labels = [f.label for f in self.firms]
+        for o in np.flatnonzero(row["writedown"]).tolist():
+            j = int(row["passer"][o])
+            before = float(row["stock"][o] + row["writedown"][o])
+            self._log(
+                "training", self.firms[int(st.firm_of[o])].name,
+                f"{labels[int(st.firm_of[o])]}'s model written down by "
+                f"{row['writedown'][o]:.2f} ({self.training.omega[o]:.0%} of {before:.2f}): "
+                f"{labels[int(st.firm_of[j])]}'s model stock {row['stock'][j]:.2f} passes it",
+            )  # fmt: skip
 
     # 4b. finance -----------------------------------------------------------------------------
     def finance(self, flows: RoundFlows, settled: Settlement) -> np.ndarray:
@@ -780,6 +881,8 @@ class StackModel(mesa.Model):
         ledger = self.ledger
         if st.has_capital_goods:  # the book's wear this round (write-downs left it already)
             wear = settled.payout.depreciation - ledger.writedown
+            if self._trained is not None:  # (the training charge is not the book's wear)
+                wear = wear - self._trained["charge"]
         ledger.open_charges(st.n_ops)  # (this round's were paid)
         if reg.enabled and reg.stance > 0:
             self._regulate(flows, settled)

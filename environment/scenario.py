@@ -118,6 +118,11 @@ class LayerSpec(_Strict):
     install_lead_time
         Capital-goods layers: rounds from a unit's shipment (and payment) to its first
         output (1: it produces from the next round).
+    infrastructure_cost
+        Capital-goods layers: money per unit of capacity spent outside the stack with
+        each unit installed (buildings, power, cooling: the data center around the
+        chips, ``docs/MODEL.md`` 15.2). Paid as capex when the units ship and carried in
+        the book like the chips; 0 (the default): capex is the chips alone.
     """
 
     name: str
@@ -130,6 +135,55 @@ class LayerSpec(_Strict):
     allow_negative_markup: bool = False
     capital_goods: bool = False
     install_lead_time: Annotated[int, Field(ge=1, le=40)] = 1
+    infrastructure_cost: NonNeg = 0.0
+
+
+class TrainingSpec(_Strict):
+    """A lab's training: compute bought each round that builds its model stock.
+
+    ``docs/MODEL.md`` 20. The operation rents training compute from the layer below (the
+    clouds) at their price, or runs it on its own firm's capacity there at cost, each
+    round; what it spends accumulates into a model stock (money) that amortises over
+    ``life`` rounds and raises the operation's quality in its buyers' logit, concavely:
+    ``q = quality + quality_weight * (ln(1 + S / scale) - ln(1 + stock / scale))``. When a
+    rival's stock passes its own, ``writedown`` of its stock is written off. Off (no
+    table) by default.
+
+    Attributes
+    ----------
+    ratio
+        The default rule's training spend over the firm's revenue from others last
+        round (before the first round: the spend that replaces the initial stock's
+        amortisation, ``stock / life``); capped at the funds it can raise.
+    stock
+        Model stock at the start, money (the capitalised cost of the models in use).
+    life
+        Rounds over which the stock amortises (rate ``1 / life``): "likely the fastest
+        depreciating assets in human history" (``003_66598766ffe6fae0.txt``).
+    quality_weight
+        Quality units per unit of ``ln(1 + S / scale)``.
+    scale
+        Money: the stock at which the concave term ``ln(1 + S / scale)`` equals ``ln 2``.
+    writedown
+        Share of the stock written off when a rival's stock passes it.
+    max_share
+        The largest share of any one seller's capacity (its own firm's operation below
+        included) its training may take in a round: training clusters are reserved
+        ahead, and the rest of the capacity serves inference.
+    accounting
+        ``capitalise``: operating income is charged the amortisation and write-downs;
+        ``expense``: it is charged the spend as it is paid (R&D under GAAP), and the
+        stock only drives quality.
+    """
+
+    ratio: NonNeg = 0.0
+    stock: NonNeg = 0.0
+    life: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 4.0
+    quality_weight: NonNeg = 0.0
+    scale: Positive = 1.0
+    writedown: Fraction = 0.0
+    max_share: Fraction = 0.5
+    accounting: Literal["capitalise", "expense"] = "capitalise"
 
 
 class OperationSpec(_Strict):
@@ -158,6 +212,9 @@ class OperationSpec(_Strict):
     captive
         Output only for the firm's own use (custom silicon before it is sold outside:
         Google's TPU, Amazon's Trainium, `000_e3319be9a08c4b37.txt`).
+    training
+        Training compute this operation buys each round (:class:`TrainingSpec`; a lab's
+        models operation). ``None`` (the default): it trains nothing.
     """
 
     capacity: NonNeg
@@ -170,6 +227,7 @@ class OperationSpec(_Strict):
     fixed_cost: NonNeg = 0.0
     capacity_growth: Annotated[float, Field(ge=-1, allow_inf_nan=False)] = 0.0
     captive: bool = False
+    training: TrainingSpec | None = None
 
 
 class FirmSpec(_Strict):
@@ -389,6 +447,12 @@ class DemandSpec(_Strict):
     size each round, ``M_{t+1} = M_t (1 + g) exp(sigma e - sigma^2 / 2)``, ``e ~ N(0, 1)``
     drawn from the model's own shock generator (adoption is uncertain: the bubble case of
     `002_1456f2d9411f9331.txt`).
+
+    ``expected_growth_premium`` is what the builders of capacity expect beyond the trend,
+    per round: the default investment rule (``docs/MODEL.md`` 15.3) forecasts demand
+    growing at ``g + premium`` (the buildout made ahead of demand on expectations, 002;
+    0, the default: they expect the trend). Events that change ``g`` move the
+    expectation with it.
     """
 
     kind: Literal["logit", "linear"] = "logit"
@@ -399,6 +463,7 @@ class DemandSpec(_Strict):
     intercept: NonNeg = 10.0
     slope: Positive = 1.0
     volatility: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+    expected_growth_premium: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] = 0.0
 
 
 class RegulatorSpec(_Strict):
@@ -647,10 +712,32 @@ class Scenario(_Strict):
                     f"{held[s.investee]:g}, more than 1"
                 )
         _unique([e.name for e in self.events], "events")
+        for f in self.firms:
+            for layer, op in f.ops.items():
+                if op.training is None:
+                    continue
+                k = layer_names.index(layer)
+                if k == 0:
+                    raise ValueError(
+                        f"firms.{f.name}.ops.{layer}.training: the bottom layer has no "
+                        "layer below to rent training compute from"
+                    )
+                if not self.layers[k - 1].capital_goods:
+                    raise ValueError(
+                        f"firms.{f.name}.ops.{layer}.training: the layer below "
+                        f"({layer_names[k - 1]}) must be a capital-goods layer (installed "
+                        "compute, whose output needs no input bought per unit)"
+                    )
         if self.layers[0].capital_goods:
             raise ValueError(
                 f"layers.{self.layers[0].name}.capital_goods: the bottom layer buys nothing"
             )
+        for spec in self.layers:
+            if spec.infrastructure_cost > 0 and not spec.capital_goods:
+                raise ValueError(
+                    f"layers.{spec.name}.infrastructure_cost: only a capital-goods layer "
+                    "(capital_goods = true) installs infrastructure"
+                )
         _unique([c.name for c in self.contracts], "contracts")
         for contract in self.contracts:
             where = f"contracts.{contract.name}"
@@ -733,6 +820,9 @@ class Scenario(_Strict):
         for key, empty in _LATER_FIELDS["scenario"].items():
             if data.get(key) == empty:
                 del data[key]
+        for key, default in _LATER_FIELDS["demand"].items():
+            if data["demand"].get(key) == default:
+                del data["demand"][key]
         for key in _MEASUREMENT_FIELDS:  # what is measured and when, not what is simulated
             data.pop(key, None)
         for entry in data.get("calibration", []):
@@ -748,6 +838,10 @@ class Scenario(_Strict):
         for key, default in _LATER_FIELDS["regulator"].items():
             if data["regulator"].get(key) == default:
                 del data["regulator"][key]
+        for entry in data["firms"]:  # (training, added later: left out where absent)
+            for op in entry["ops"].values():
+                if op.get("training") is None:
+                    op.pop("training", None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -758,7 +852,8 @@ _LATER_FIELDS: dict[str, dict[str, Any]] = {
         "finance": FinanceSpec().model_dump(mode="json"),
         "lock_in": LockInSpec().model_dump(mode="json"),
     },
-    "layers": {"capital_goods": False, "install_lead_time": 1},
+    "demand": {"expected_growth_premium": 0.0},
+    "layers": {"capital_goods": False, "install_lead_time": 1, "infrastructure_cost": 0.0},
     "firms": {"debt": 0.0, "outside_cash_flow": 0.0, "raises_equity": False},
     "regulator": {
         key: RegulatorSpec.model_fields[key].default

@@ -89,6 +89,7 @@ class StackState:
         # the buildout (docs/MODEL.md 15-17): capital-goods layers, financing, contracts
         self.capital_goods = np.array([ly.capital_goods for ly in layers], dtype=np.bool_)
         self.install_lead_time = np.array([ly.install_lead_time for ly in layers], dtype=np.int64)
+        self.infrastructure_cost = np.array([ly.infrastructure_cost for ly in layers], dtype=float)
         self.has_capital_goods = bool(self.capital_goods.any())
         self.finance = scenario.finance.model_copy()
         self.debt = np.array([f.debt for f in scenario.firms], dtype=float)
@@ -112,6 +113,7 @@ class StackState:
             cournot=self.cournot,
         )
         self.demand_growth = d.growth
+        self.expected_growth_premium = d.expected_growth_premium
         self.demand_volatility = d.volatility
         self.regulator: RegulatorSpec = scenario.regulator.model_copy()
 

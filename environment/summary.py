@@ -9,7 +9,10 @@ Definitions (all cumulative over the rounds run, dollars):
   spending, final spend plus investment (capital goods bought by capital-goods layers,
   ``docs/MODEL.md`` 15); the shares telescope to 1 because each layer's inputs are the
   revenue of the layer below (a firm's self-supply cancels within the firm) and capital
-  goods are not an input of the output they equip (value added sums to C + I). Without
+  goods are not an input of the output they equip (value added sums to C + I). The
+  infrastructure bought outside the stack with the capital goods (buildings, power:
+  ``LayerSpec.infrastructure_cost``) is investment that reaches no firm of the stack:
+  it is left out of this spending (value added sums to C + I - infrastructure). Without
   a capital-goods layer investment is 0: the share of final spend.
 * ``gross_margin`` = (revenue - inputs - own variable cost) / revenue; ``operating_margin``
   subtracts depreciation, fixed cost and fines too. Margins are on external revenue
@@ -108,21 +111,29 @@ def money_flows(model: StackModel, capex: np.ndarray | None = None) -> list[dict
     """Per round, money by kind: consumers' final demand, investment, financing (dollars).
 
     ``final_demand``: consumers' spending at the top of the stack; ``investment``: capital
-    goods bought by capital-goods layers (capex); ``financing``: new debt and equity less
-    repayments (0 with the finance section off). ``capex``: the history's
-    ``ops_matrix("capex")`` when the caller has it already.
+    goods bought by capital-goods layers (capex), of which ``infrastructure`` went outside
+    the stack (buildings, power: 0 without infrastructure costs); ``financing``: new debt
+    and equity less repayments (0 with the finance section off); ``training`` (only when
+    some operation trains): what the labs paid for training compute (``docs/MODEL.md``
+    20). ``capex``: the history's ``ops_matrix("capex")`` when the caller has it already.
     """
     h = model.history
     by_round = (h.ops_matrix("capex") if capex is None else capex).sum(axis=1)
-    return [
+    rows = [
         {
             "round": t,
             "final_demand": _r(row["final_spend"]),
             "investment": _r(by_round[t]),
+            "infrastructure": _r(row.get("infrastructure", 0.0)),
             "financing": _r(row.get("financing", 0.0)),
         }
         for t, row in enumerate(h.round_rows)
     ]
+    book = model.training
+    if book.enabled:
+        for row, trained in zip(rows, book.rows, strict=False):
+            row["training"] = _r(float(trained["spend"].sum()))
+    return rows
 
 
 def summarize(model: StackModel) -> dict[str, Any]:
@@ -141,7 +152,13 @@ def summarize(model: StackModel) -> dict[str, Any]:
     spend = float(h.rounds_vector("final_spend").sum())
     capex = h.ops_matrix("capex")
     investment = float(capex.sum())
-    spending = spend + investment
+    infrastructure = float(sum(row.get("infrastructure", 0.0) for row in h.round_rows))
+    training = training_totals(model)
+    # training is paid to the clouds outside final spend and capex (docs/MODEL.md 20.4);
+    # infrastructure is investment that reaches no firm of the stack
+    spending = (
+        spend + investment - infrastructure + (float(training["spend"].sum()) if training else 0.0)
+    )
     total = float(loper.sum())
     layer_rows = [
         {
@@ -221,6 +238,11 @@ def summarize(model: StackModel) -> dict[str, Any]:
                 "strategy": f.strategy.name,
             }
         )
+    if training:
+        for i, row in enumerate(firm_rows):
+            row["training"] = _r(training["firm_spend"][i])
+            row["training_charge"] = _r(training["firm_charge"][i])
+            row["model_stock"] = _r(training["firm_stock"][i])
     for row, buildout in zip(layer_rows, layer_buildout(model, firm_rows, capex), strict=True):
         row["buildout"] = buildout
     log = model.log
@@ -232,8 +254,21 @@ def summarize(model: StackModel) -> dict[str, Any]:
         "rounds": len(h),
         "final_spend": _r(spend),
         "investment": _r(investment),
+        "infrastructure": _r(infrastructure),
         "interest": _r(sum(row.get("interest", 0.0) for row in h.round_rows)),
         "money_flows": money_flows(model, capex),
+        **(
+            {
+                "training": _r(float(training["spend"].sum())),
+                "training_writedowns": [
+                    {"round": e.round, "firm": e.firm, "text": e.text}
+                    for e in log
+                    if e.kind == "training"
+                ],
+            }
+            if training
+            else {}
+        ),
         "failures": [
             {"firm": e.firm, "round": e.round, "reason": e.text}
             for e in model.log
@@ -266,6 +301,36 @@ def summarize(model: StackModel) -> dict[str, Any]:
         summary["calendar"] = dates
     summary["verdict"] = verdict(summary)
     return summary
+
+
+def training_totals(model: StackModel) -> dict[str, np.ndarray] | None:
+    """Training over the run (``docs/MODEL.md`` 20): per round and per firm; ``None`` if off.
+
+    ``spend`` per round (what the labs paid for training compute), and per firm its
+    ``firm_spend``, ``firm_charge`` (charged to operating income) and ``firm_stock`` (model
+    stock at the end).
+    """
+    book = model.training
+    if not book.enabled or not book.rows:
+        return None
+    n_firms = len(model.firms)
+    firm_spend = np.zeros(n_firms)
+    firm_charge = np.zeros(n_firms)
+    spend = np.zeros(len(book.rows))
+    for t, row in enumerate(book.rows):
+        k = row["spend"].shape[0]
+        firm_of = model.state.firm_of[:k]
+        spend[t] = float(row["spend"].sum())
+        firm_spend += np.bincount(firm_of, weights=row["spend"], minlength=n_firms)
+        firm_charge += np.bincount(firm_of, weights=row["charge"], minlength=n_firms)
+    last = book.rows[-1]["stock"]
+    firm_stock = np.bincount(model.state.firm_of[: last.shape[0]], weights=last, minlength=n_firms)
+    return {
+        "spend": spend,
+        "firm_spend": firm_spend,
+        "firm_charge": firm_charge,
+        "firm_stock": firm_stock,
+    }
 
 
 def layer_buildout(
@@ -414,8 +479,10 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
     target table (``Scenario.targets``, ``environment/targets.py``: how each kind is
     measured). Every row has ``figure``, ``source``, ``kind``, ``target``, ``model``,
     ``low``, ``high``, ``inside`` (the model within the range; ``None`` without a model
-    number), ``residual`` (model - target), ``unit``, ``period``, ``estimate``, ``weight``
-    and the older keys ``firm``, ``layer``, ``metric`` (the kind) and ``window``.
+    number), ``close`` (inside, or a margin within 5 points and money within 25% of the
+    figure: :func:`~stackgame.environment.targets.close`), ``residual`` (model - target),
+    ``unit``, ``period``, ``estimate``, ``weight`` and the older keys ``firm``,
+    ``layer``, ``metric`` (the kind) and ``window``.
     """
     rows = []
     ops = summary["operations"]
@@ -446,6 +513,7 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
                 "low": _r(low),
                 "high": _r(high),
                 "inside": targets.inside(value, low, high),
+                "close": targets.close(value, c.target, low, high, "fraction"),
                 "estimate": None,
                 "weight": 1.0,
             }
@@ -471,6 +539,7 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
                 "low": _r(t.low),
                 "high": _r(t.high),
                 "inside": targets.inside(value, t.low, t.high),
+                "close": targets.close(value, t.value, t.low, t.high, t.unit),
                 "estimate": t.estimate,
                 "weight": t.weight,
             }

@@ -32,9 +32,13 @@ them to one layer; with no ``firm`` a target covers every operation of ``layer``
     (``docs/MODEL.md`` 16; no taxes), averaged over ``W``. Firm only, no layer.
 ``capex``
     Capital goods bought (``docs/MODEL.md`` 15: what a capital-goods layer pays its
-    suppliers when the units ship), averaged over ``W``.
+    suppliers when the units ship, plus the infrastructure around them bought outside
+    the stack), averaged over ``W``.
 ``gross_margin``, ``operating_margin``
-    Gross (operating) profit summed over ``W`` over external revenue summed over ``W``.
+    Gross (operating) profit summed over ``W`` over revenue summed over ``W``: external
+    revenue plus the operations' sales to their own firm at cost (the model charges an
+    operation the cost of serving its own firm too; over external revenue alone a cloud
+    serving mostly its own labs would show a margin above 100%).
 ``utilisation``
     Output summed over ``W`` over capacity in force summed over ``W``.
 ``customer_share``
@@ -496,10 +500,15 @@ def measure(target: TargetSpec, model: StackModel) -> float | None:
         return _per_unit(
             _ops_sum(model, column, rounds, mask_of) / len(rounds), target, sc.round_length
         )
+    # margins over everything the operations sold, their own firm's purchases at cost
+    # included: the model charges an operation all its costs, those of serving its own firm
+    # too, so over external revenue alone a cloud that mostly serves its own labs (Google)
+    # shows margins above 100%
+    total = external + _ops_sum(model, "internal_revenue", rounds, mask_of)
     if kind == "gross_margin":
-        return _ratio(_ops_sum(model, "gross_profit", rounds, mask_of), external)
+        return _ratio(_ops_sum(model, "gross_profit", rounds, mask_of), total)
     if kind == "operating_margin":
-        return _ratio(_ops_sum(model, "operating_profit", rounds, mask_of), external)
+        return _ratio(_ops_sum(model, "operating_profit", rounds, mask_of), total)
     assert kind == "utilisation"
     return _ratio(
         _ops_sum(model, "quantity", rounds, mask_of), _ops_sum(model, "capacity", rounds, mask_of)
@@ -533,3 +542,28 @@ def inside(model_value: float | None, low: float, high: float) -> bool | None:
     if model_value is None or not math.isfinite(model_value):
         return None
     return bool(low <= model_value <= high)
+
+
+TOLERANCE_FRACTION = 0.05
+"""How close a margin, share or utilisation must be to its figure: 5 percentage points."""
+
+TOLERANCE_MONEY = 0.25
+"""How close a money figure must be to its figure: 25% of it."""
+
+
+def close(
+    model_value: float | None, value: float, low: float, high: float, unit: str
+) -> bool | None:
+    """Whether the model is inside the range or within the tolerance of the figure.
+
+    The tolerance is :data:`TOLERANCE_FRACTION` (absolute) for a fraction and
+    :data:`TOLERANCE_MONEY` of the figure for money: the bar the baseline is held to
+    (a margin within 5 points, a revenue or income within 25%, or inside its range).
+    ``None`` without a model number.
+    """
+    if model_value is None or not math.isfinite(model_value):
+        return None
+    if low <= model_value <= high:
+        return True
+    band = TOLERANCE_FRACTION if unit == "fraction" else TOLERANCE_MONEY * abs(value)
+    return bool(abs(model_value - value) <= band)

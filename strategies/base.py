@@ -510,7 +510,8 @@ class CapitalPosition:
         What it can spend now: cash above its buffer, debt room and equity room
         (``inf`` when financing is off).
     growth
-        Final demand's expected growth a round (the scenario's, as events change it).
+        Final demand's expected growth a round: the scenario's trend (as events change
+        it) plus the builders' ``demand.expected_growth_premium``.
     """
 
     installed: float
@@ -555,6 +556,62 @@ def default_investment(
     if position.unit_price > 0 and units * position.unit_price > position.funds:
         units = max(0.0, position.funds / position.unit_price)
     return units
+
+
+@dataclass(frozen=True)
+class TrainingPosition:
+    """A lab's model and means, for its training decision (``docs/MODEL.md`` 20.2).
+
+    Money is dollars; compute is in units of the layer below (a unit of cloud output).
+
+    Attributes
+    ----------
+    stock
+        Its model stock now (the capitalised training, after amortisation and
+        write-downs so far).
+    amortisation_rate
+        Share of the stock that amortises each round (``1 / life``).
+    revenue
+        Its firm's revenue from others last round (0 before the first round).
+    ratio
+        The scenario's training spend over revenue for this operation.
+    unit_price
+        What a unit of its training compute cost last round (before it has trained:
+        the layer below's mean price last round).
+    funds
+        What it can spend now: cash above its buffer, debt room and equity room
+        (``inf`` when financing is off).
+    """
+
+    stock: float
+    amortisation_rate: float
+    revenue: float
+    ratio: float
+    unit_price: float
+    funds: float = float("inf")
+
+
+def default_training(position: TrainingPosition) -> float:
+    """Units of training compute to buy: a ratio of revenue, within the funds.
+
+    ``docs/MODEL.md`` 20.2. The budget is the scenario's ratio of training to revenue
+    times last round's revenue from others; before the first round, when there is no
+    revenue yet, it replaces what the initial stock amortises; never more than the funds
+    (cash, debt and the equity investors will put up), so that the budget grows with
+    revenue and with the equity available::
+
+        B = ratio * R               (R > 0)
+        B = rho * S                 (R = 0)
+        T = min(B, funds) / unit price
+    """
+    if position.revenue > 0.0:
+        budget = position.ratio * position.revenue
+    else:
+        budget = position.amortisation_rate * position.stock
+    budget = min(budget, max(0.0, position.funds))
+    if not position.unit_price > 0.0 or not budget > 0.0:
+        return 0.0
+    return budget / position.unit_price
 
 
 @dataclass(frozen=True, init=False)
@@ -867,6 +924,15 @@ class Strategy:
             layer: default_investment(p, self.target_utilisation, self.builds_ahead)
             for layer, p in positions.items()
         }
+
+    def train(self, observation: Observation, position: TrainingPosition) -> float:
+        """Units of training compute to buy this round (``docs/MODEL.md`` 20.2).
+
+        Asked only of firms whose operation trains (a ``training`` table), after
+        :meth:`invest`. The default, :func:`default_training`: a ratio of last round's
+        revenue, within the funds.
+        """
+        return default_training(position)
 
     def plan(self, rounds: int) -> list[Posture] | None:
         """The postures of the next ``rounds`` decisions, all drawn now; ``None`` if not.

@@ -13,11 +13,13 @@ numbers: ``seed, ..., seed + K - 1``, the seeds of ``stackgame compare``), and t
 target's model number as the mean over the seeds that measure it. The residual of target
 ``j`` is
 
-    r_j = (model_j - value_j) / s_j,    s_j = ((high_j - low_j) / 2) / sqrt(weight_j)
+    r_j = (model_j - value_j) / s_j,    s_j = max((high_j - low_j) / 2, bar_j) / sqrt(weight_j)
 
-(its distance from the figure in half-ranges: ``abs(r_j) <= 1`` for a weight-1 target
-whose range is symmetric is inside it), and the objective is ``sum_j r_j^2``
-(``docs/MODEL.md`` 19.2). ``scipy.optimize.least_squares`` (trust-region reflective,
+(its distance from the figure in half-ranges, or in the bar the baseline is held to
+where that is wider: 5 points for a fraction, 25% of the figure for money;
+``abs(r_j) <= 1`` for a weight-1 target is then inside its symmetric range or close),
+and the objective is ``sum_j r_j^2`` (``docs/MODEL.md`` 19.2).
+``scipy.optimize.least_squares`` (trust-region reflective,
 bounded to the cube) minimises it with a forward-difference Jacobian of step
 :data:`DIFF_STEP` in the cube (backward at the upper bound): a step wide enough that the
 simulator's kinks (discrete postures, integration dates, rationing) average out rather
@@ -281,10 +283,23 @@ def problem(
 
 
 def residual(target: TargetSpec, model: float | None) -> float | None:
-    """``(model - value) / s``, ``s = ((high - low) / 2) / sqrt(weight)``; ``None``: no number."""
+    """``(model - value) / s``, ``s = max((high - low) / 2, bar) / sqrt(weight)``.
+
+    ``bar`` is the tolerance the baseline is held to (:func:`~stackgame.environment.targets.close`):
+    5 points for a fraction, 25% of the figure for money. A range narrower than the bar
+    (a reported revenue known to the million) would otherwise make its target outweigh
+    every other. ``None``: no number.
+    """
+    from stackgame.environment import targets
+
     if model is None or not math.isfinite(model):
         return None
-    scale = (target.high - target.low) / 2.0 / math.sqrt(target.weight)
+    bar = (
+        targets.TOLERANCE_FRACTION
+        if target.unit == "fraction"
+        else targets.TOLERANCE_MONEY * abs(target.value)
+    )
+    scale = max((target.high - target.low) / 2.0, bar) / math.sqrt(target.weight)
     return (model - target.value) / scale
 
 

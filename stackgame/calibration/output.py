@@ -63,7 +63,8 @@ def render(report: Mapping[str, Any]) -> str:
     out = [
         f"Calibration of {report['scenario']} to the target table {report['table']}",
         f"Weighted least squares on {len(seeds)} common {span}: residual = (model - target)",
-        "/ (half-range / sqrt(weight)), the model the mean over the seeds; objective = the sum",
+        "/ (max(half-range, bar) / sqrt(weight)), bar 5 points or 25% of the figure,",
+        "the model the mean over the seeds; objective = the sum",
         f"of squared residuals: {report['objective_before']:,.2f} before, "
         f"{report['objective_after']:,.2f} after.",
         f"{report['evaluations']} evaluations ({report['runs']} runs) in "
@@ -290,6 +291,46 @@ def rewrite(text: str, changes: Mapping[str, Any], notes: Mapping[str, str]) -> 
     if tomllib.loads(result) != expected:
         raise ValueError("the rewritten text does not parse to the source with the changes")
     return result
+
+
+_PARAMETER_LINE = re.compile(
+    r"^\s+(?P<path>[A-Za-z0-9_.-]+) = (?P<after>\S+) \(was (?P<before>[^;]+);"
+)
+_SEEDS = re.compile(r"common seeds (?P<first>-?\d+)(?:\.\.(?P<last>-?\d+))?")
+_EVALS = re.compile(r"--max-evals (?P<n>\d+)")
+
+
+def parse_header(text: str) -> dict[str, Any] | None:
+    """What a ``# calibrate:`` header records: the fit's seeds, budget and parameters.
+
+    Returns ``None`` when ``text`` has no such header (a scenario written by hand);
+    otherwise ``seeds`` (the common seeds), ``max_evals`` and ``parameters``: a list of
+    ``{"path", "before", "after"}`` (the value the fit started from and the one it wrote).
+    """
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith(HEADER_PREFIX):
+            break
+        lines.append(line[len(HEADER_PREFIX) :])
+    if not lines:
+        return None
+    prose = " ".join(x.strip() for x in lines if not _PARAMETER_LINE.match(x))
+    seeds = _SEEDS.search(prose)
+    evals = _EVALS.search(prose)
+    if seeds is None or evals is None:
+        return None
+    first = int(seeds["first"])
+    last = int(seeds["last"]) if seeds["last"] is not None else first
+    parameters = [
+        {"path": m["path"], "before": float(m["before"]), "after": float(m["after"])}
+        for x in lines
+        if (m := _PARAMETER_LINE.match(x))
+    ]
+    return {
+        "seeds": list(range(first, last + 1)),
+        "max_evals": int(evals["n"]),
+        "parameters": parameters,
+    }
 
 
 def strip_header(text: str) -> str:

@@ -19,6 +19,7 @@ examples:
   stackgame calibrate --seeds 2 --max-evals 40          a quicker, rougher fit
   stackgame calibrate --scenario my.toml --targets my-targets.toml --out fitted.toml
   stackgame run --scenario runs/out/calibrate/.../ai-stack-2026.toml   the fitted scenario
+  stackgame calibrate --check                           re-run the fit that wrote ai-stack-2026
 
 Time: each evaluation runs the scenario on every seed (ai-stack-2026: about 0.1 s a run
 on one core), so the default fit (4 seeds, 150 evaluations: 600 runs) takes 1-3 minutes.
@@ -80,6 +81,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-files", action="store_true", help="write nothing to disk")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help=(
+            "re-run the fit recorded in the scenario's '# calibrate:' header (its seeds, "
+            "budget and starting values) and check it lands on the scenario's values; "
+            "exit 1 if it does not"
+        ),
+    )
     p.set_defaults(handler=run)
 
 
@@ -93,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     from stackgame.errors import UserError
     from stackgame.manifest import manifest, output_name, scenario_change
 
+    if args.check:
+        return check(args)
     if args.seeds < 1:
         raise UserError(f"--seeds: must be at least 1 (got {args.seeds})")
     if args.max_evals < 1:
@@ -174,6 +186,68 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check(args: argparse.Namespace) -> int:
+    """``--check``: re-run the recorded fit from its starting values; 0 if it lands on the file.
+
+    The scenario's ``# calibrate:`` header gives the common seeds, the budget and each
+    parameter's value before and after; the fit starts from the scenario with the
+    "before" values put back and must write exactly the "after" ones (the fit is
+    deterministic: common random numbers, a fixed budget, rounded values).
+    """
+    from stackgame.calibration.fit import fit, problem, value_at
+    from stackgame.calibration.output import parse_header
+    from stackgame.environment import targets
+    from stackgame.environment.scenario import apply_overrides, builtin_names, resolve
+    from stackgame.errors import UserError
+    from stackgame.simulation.report import table
+
+    text = _source_text(args.scenario, builtin_names())
+    recorded = None if text is None else parse_header(text)
+    if recorded is None:
+        raise UserError(
+            f"--check: {args.scenario} was not written by stackgame calibrate (no "
+            "'# calibrate:' header naming its seeds, budget and parameters)"
+        )
+    shipped = resolve(args.scenario)
+    prior = apply_overrides(shipped, {p["path"]: p["before"] for p in recorded["parameters"]})
+    tbl = targets.resolve(prior)
+    if tbl is None:
+        raise UserError(f"--check: {args.scenario} names no target table")
+    pb = problem(prior, tbl, recorded["seeds"], str(prior.targets))
+    result = fit(pb, max_evals=recorded["max_evals"], progress=not args.no_progress)
+    refit = result.overrides()
+    rows = []
+    same = True
+    for p in recorded["parameters"]:
+        value = float(refit[p["path"]])
+        held = float(value_at(shipped, p["path"]))  # the file's value, whatever the header says
+        ok = all(abs(value - x) <= 1e-9 * max(1.0, abs(x)) for x in (held, p["after"]))
+        same &= ok
+        rows.append(
+            [
+                p["path"],
+                f"{p['before']:.4g}",
+                f"{held:.4g}",
+                f"{value:.4g}",
+                "yes" if ok else "NO",
+            ]
+        )
+    print(
+        table(
+            ["parameter", "start", "in the file", "refit", "same"],
+            rows,
+            f"Re-running the fit recorded in {args.scenario} ({len(recorded['seeds'])} common "
+            f"seeds, --max-evals {recorded['max_evals']}, {result.seconds:.0f} s):",
+        )
+    )
+    print(
+        "\nThe file is the fit's output: it reproduces."
+        if same
+        else "\nThe file does not reproduce: it was edited after the fit, or the model changed."
+    )
+    return 0 if same else 1
+
+
 def _plain(value: float, integer: bool) -> float | int:
     return int(value) if integer else float(value)
 
@@ -226,7 +300,8 @@ def _header(report: dict[str, Any], args: argparse.Namespace, digits: int) -> li
     text = (
         "written by `stackgame calibrate`, not by hand: the [[parameters]] of the target "
         f"table {report['table']} fitted to its [[targets]] by weighted least squares "
-        "(docs/MODEL.md 19.2). Residual = (model - target) / (half-range / sqrt(weight)), "
+        "(docs/MODEL.md 19.2). Residual = (model - target) / (max(half-range, bar) / "
+        "sqrt(weight)), bar 5 points or 25% of the figure; "
         f"the model's number the mean over the common seeds {span}; objective = the sum of "
         f"squared residuals: {report['objective_before']:.4g} before, "
         f"{report['objective_after']:.4g} after. Targets inside their range: "

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 def _spend_title(summary: dict[str, Any]) -> str:
     """What the spend shares are shares of: final spend, plus investment when there is any."""
     if summary.get("investment"):
+        if summary.get("infrastructure"):
+            return "share of spending: final demand plus investment in the stack"
         return "share of spending: final demand plus investment"
     return "share of final spend"
 
@@ -136,14 +138,16 @@ def calibration_text(summary: dict[str, Any]) -> list[str]:
 
     Money in the scenario's unit per round (``$B/q``) or a year (``$B/y``, a run rate);
     margins and shares as percentages. ``inside`` says whether the model lies in the
-    target's plausible range; ``*`` marks an estimate.
+    target's plausible range, ``close`` whether it is inside or within the bar the
+    baseline is held to (5 points, 25%); ``*`` marks an estimate.
     """
     rows = summary["calibration"]
     units = {"fraction": "", "$B/quarter": "$B/q", "$B/year": "$B/y"}
     hits = sum(1 for c in rows if c.get("inside"))
+    near = sum(1 for c in rows if c.get("close"))
     measured = sum(1 for c in rows if c.get("inside") is not None)
     body = table(
-        ["figure", "source", "window", "unit", "target", "model", "low", "high", "inside"],
+        ["figure", "source", "window", "unit", "target", "model", "low", "high", "inside", "close"],
         [
             [
                 c["figure"] + (" *" if c.get("estimate") else ""),
@@ -155,11 +159,13 @@ def calibration_text(summary: dict[str, Any]) -> list[str]:
                 _target_cell(c.get("low"), c.get("unit", "fraction")),
                 _target_cell(c.get("high"), c.get("unit", "fraction")),
                 c.get("inside"),
+                c.get("close"),
             ]
             for c in rows
         ],  # fmt: skip
         f"Calibration: the model next to {len(rows)} figures (../shared/STACK_FACTS.md and "
-        f"public results; * an estimate): {hits} of {measured} inside their range",
+        f"public results; * an estimate): {hits} of {measured} inside their range, {near} "
+        "close (inside, or a margin within 5 points and money within 25%)",
     )
     return [body]
 
@@ -326,8 +332,14 @@ def buildout_text(s: dict[str, Any]) -> list[str]:
         )  # fmt: skip
     flows = s.get("money_flows", [])
     total = {
-        k: sum(r.get(k, 0.0) for r in flows) for k in ("final_demand", "investment", "financing")
+        k: sum(r.get(k, 0.0) for r in flows)
+        for k in ("final_demand", "investment", "infrastructure", "financing")
     }
+    outside = (
+        f" (of which infrastructure outside the stack {total['infrastructure']:,.1f})"
+        if total["infrastructure"]
+        else ""
+    )
     return [
         table(
             ["firm", *headers, "failed in round"],
@@ -343,8 +355,26 @@ def buildout_text(s: dict[str, Any]) -> list[str]:
         ),
         "",
         f"Money flows over the run: final demand {total['final_demand']:,.1f}, "
-        f"investment {total['investment']:,.1f}, financing {total['financing']:,.1f}",
+        f"investment {total['investment']:,.1f}{outside}, financing {total['financing']:,.1f}"
+        + (f", training {s['training']:,.1f}" if "training" in s else ""),
+        *training_text(s),
     ]
+
+
+def training_text(s: dict[str, Any]) -> list[str]:
+    """One line per firm that trained: spend, charge and model stock (``MODEL.md`` 20)."""
+    if "training" not in s:
+        return []
+    lines = ["Training (over the run; model stock at the end):"]
+    for f in s["firms"]:
+        if f.get("training"):
+            lines.append(
+                f"  {f['label']}: spend {f['training']:,.1f}, charged to operating income "
+                f"{f['training_charge']:,.1f}, model stock {f['model_stock']:,.1f}"
+            )
+    n = len(s.get("training_writedowns", []))
+    lines.append(f"  models written down by a rival's better release: {n}")
+    return lines
 
 
 def failures_text(s: dict[str, Any]) -> list[str]:
@@ -357,7 +387,10 @@ def failures_text(s: dict[str, Any]) -> list[str]:
 
 
 def money_flows_frame(summary: dict[str, Any]) -> pd.DataFrame:
-    """The summary's money flows as a table: round, final_demand, investment, financing."""
+    """The summary's money flows as a table: round, final demand, investment, financing.
+
+    ``infrastructure``, the part of investment spent outside the stack, comes last.
+    """
     import pandas as pd
 
     columns = ["round", *MONEY_FLOW_COLUMNS]
@@ -367,7 +400,7 @@ def money_flows_frame(summary: dict[str, Any]) -> pd.DataFrame:
     ).astype({"round": "int64", **dict.fromkeys(MONEY_FLOW_COLUMNS, "float64")})
 
 
-MONEY_FLOW_COLUMNS = ("final_demand", "investment", "financing")
+MONEY_FLOW_COLUMNS = ("final_demand", "investment", "financing", "infrastructure")
 """The money flows' kinds, columns of ``money_flows.csv`` (``docs/MODEL.md`` 15, 16)."""
 
 

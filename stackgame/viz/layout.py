@@ -73,10 +73,12 @@ MONEY_FLOW_KINDS: dict[str, str] = {
     "final_demand": "final demand",
     "investment": "investment",
     "financing": "financing",
+    "infrastructure": "infrastructure (outside the stack)",
 }
 """The kinds of money flowing into the stack each round (the summary's ``money_flows``
-keys -> their names in the plots): consumers' spending, capital goods bought, and new
-debt and equity less repayments. One colour each (:func:`palette` of the names), in the
+keys -> their names in the plots): consumers' spending, capital goods bought, new debt
+and equity less repayments, and the part of investment spent outside the stack
+(buildings, power). One colour each (:func:`palette` of the names), in the
 PNG of ``stackgame run`` and on the page."""
 
 

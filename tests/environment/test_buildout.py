@@ -178,6 +178,50 @@ def test_the_run_reports_the_buildout() -> None:
     assert sum(r["spend_share"] for r in s["layers"]) == pytest.approx(1.0, abs=1e-6)
 
 
+PHI = 0.8  # infrastructure per unit of capacity (buildings, power), bought outside the stack
+
+
+def test_infrastructure_is_capex_outside_the_stack_and_part_of_the_user_cost() -> None:
+    # one round, 3 units of capacity ordered: the chip maker sells a * 3 = 6 chip units at
+    # 1.1 (6.6, its revenue); the cloud pays that plus phi * 3 = 2.4 for the data center
+    # around them: capex 9.0, all capitalised. Its price is on the user cost of the whole
+    # unit: p = (0.5 + (a x + phi)(r + delta)) (1 + m) = (0.5 + (2.2 + 0.8) 0.07) 1.1.
+    model = _model(3.0, _raw(infrastructure_cost=PHI))
+    model.step()
+    chips, cloud = _ops(model)
+    c = model.last_round.clearing
+    assert c.revenue[chips] == pytest.approx(A * 3.0 * P_CHIP)
+    assert c.capex[cloud] == pytest.approx(A * 3.0 * P_CHIP + PHI * 3.0)
+    assert c.price[cloud] == pytest.approx((0.5 + (A * P_CHIP + PHI) * (R + DELTA)) * 1.1)
+    assert model.state.capital[cloud] == pytest.approx(80.0 * (1 - DELTA) + 9.0)
+    assert model.history.round_rows[-1]["infrastructure"] == pytest.approx(PHI * 3.0)
+    # the default rule prices a unit of capacity with its infrastructure
+    seen = model.firms[model.state.firm_index["cloudco"]].strategy.positions[-1]["cloud"]
+    assert seen.unit_price == pytest.approx(0.0 + PHI)  # no chip price seen before round 0
+
+
+def test_builders_expect_the_trend_plus_the_premium() -> None:
+    raw = _raw()
+    raw["demand"].update(growth=0.03, expected_growth_premium=0.05)
+    model = _model(1.0, raw)
+    model.step()
+    seen = model.firms[model.state.firm_index["cloudco"]].strategy.positions[-1]["cloud"]
+    assert seen.growth == pytest.approx(0.03 + 0.05)
+
+
+def test_infrastructure_leaves_the_stack_and_the_spend_shares_still_add_up() -> None:
+    model = _model(3.0, _raw(infrastructure_cost=PHI))
+    model.run()
+    s = model.summary()
+    model.release()
+    # investment is the whole capex; the infrastructure part reaches no firm of the stack,
+    # so value added sums to C + I - infrastructure and the spend shares to 1 over that
+    assert s["investment"] == pytest.approx(6 * (A * 3.0 * P_CHIP + PHI * 3.0))
+    assert s["infrastructure"] == pytest.approx(6 * PHI * 3.0)
+    assert all(f["infrastructure"] == pytest.approx(PHI * 3.0) for f in s["money_flows"])
+    assert sum(r["spend_share"] for r in s["layers"]) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_the_default_rule_builds_toward_forecast_demand_over_the_lead_time() -> None:
     p = CapitalPosition(
         installed=100.0, pipeline=5.0, used=90.0, retirement_rate=0.05, lead_time=1,
@@ -226,6 +270,11 @@ def test_textbook_layers_without_capital_goods_buy_nothing_as_capital() -> None:
         (lambda r: r["layers"][0].update(capital_goods=True), "layers.chips.capital_goods"),
         (lambda r: r["layers"][1].update(install_lead_time=0), "layers.cloud.install_lead_time"),
         (lambda r: firm(r, "cloudco").update(debt=-1.0), "firms.cloudco.debt"),
+        (lambda r: r["layers"][1].update(infrastructure_cost=-1.0), "infrastructure_cost"),
+        (
+            lambda r: r["layers"][2].update(infrastructure_cost=1.0),
+            "layers.apps.infrastructure_cost: only a capital-goods layer",
+        ),
         (lambda r: firm(r, "cloudco").update(outside_cash_flow=float("nan")), "outside_cash_flow"),
     ],
 )

@@ -256,3 +256,44 @@ def test_calibration_entries_get_a_range_from_their_tolerance() -> None:
         (pytest.approx(0.25), pytest.approx(0.35), True),
         (pytest.approx(0.45), pytest.approx(0.55), False),
     ]
+
+
+def test_close_is_inside_or_within_five_points_or_a_quarter() -> None:
+    from stackgame.environment.targets import close
+
+    # a margin: 60% figure, range [55, 66]: 70% is outside it and 10 points off
+    assert close(0.70, 0.60, 0.55, 0.66, "fraction") is False
+    assert close(0.645, 0.60, 0.50, 0.64, "fraction") is True  # 4.5 points off
+    assert close(0.63, 0.60, 0.55, 0.66, "fraction") is True  # inside
+    # money: $4B figure, narrow range [3.9, 4.1]: $4.9B is 22.5% off, $5.1B is 27.5% off
+    assert close(4.9, 4.0, 3.9, 4.1, "$B/quarter") is True
+    assert close(5.1, 4.0, 3.9, 4.1, "$B/quarter") is False
+    # a loss: -$5.2B, within 25% of its size either way
+    assert close(-6.4, -5.2, -5.5, -5.0, "$B/quarter") is True
+    assert close(None, 1.0, 0.0, 2.0, "fraction") is None
+
+
+def test_a_margin_counts_the_sales_to_the_firms_own_operations() -> None:
+    # Google's cloud mostly serves Google's own labs at cost: its margin is its operating
+    # profit over all it sold, those internal sales included (over external revenue alone
+    # it came to 130-160%)
+    model = StackModel(resolve("ai-stack-2026"), 0).run()
+    h = model.history
+    entry = _target(
+        kind="operating_margin", firm="google", layer="cloud", unit="fraction",
+        value=0.3, low=0.2, high=0.35, window="2025",
+    )  # fmt: skip
+    rounds = range(4)
+    st = model.scenario
+    g, c = st.firm_names.index("google"), st.layer_names.index("cloud")
+
+    def total(column: str) -> float:
+        return sum(
+            float(h.op_rows[t][column][(h.op_firm[t] == g) & (h.op_layer[t] == c)].sum())
+            for t in rounds
+        )
+
+    internal = total("internal_revenue")
+    assert internal > 0.1 * total("revenue")  # it does serve its own firm
+    assert _measured(model, entry) == pytest.approx(total("operating_profit") / total("revenue"))
+    model.release()

@@ -187,5 +187,25 @@ BAD_SCENARIOS: list[tuple[str, Any, tuple[str, ...]]] = [
         ])),
         ("stakes[1].share", "stakes in appco add up to 1.2"),
     ),
+    (
+        "training_negative_ratio",
+        _edit(lambda r: firm(r, "appco")["ops"]["apps"].__setitem__("training", {"ratio": -1.0})),
+        ("firms.appco.ops.apps.training.ratio", "greater than or equal to 0", "-1"),
+    ),
+    (
+        "training_unknown_key",
+        _edit(lambda r: firm(r, "appco")["ops"]["apps"].__setitem__("training", {"lfe": 3.0})),
+        ("firms.appco.ops.apps.training.lfe", "unknown"),
+    ),
+    (
+        "training_below_is_not_capital_goods",
+        _edit(lambda r: firm(r, "appco")["ops"]["apps"].__setitem__("training", {"ratio": 1.0})),
+        ("firms.appco.ops.apps.training", "the layer below (cloud) must be a capital-goods"),
+    ),
+    (
+        "training_in_the_bottom_layer",
+        _edit(lambda r: firm(r, "fab")["ops"]["chips"].__setitem__("training", {"ratio": 1.0})),
+        ("firms.fab.ops.chips.training", "the bottom layer"),
+    ),
 ]  # fmt: skip
 """Bad scenario files: (id, writer(folder) -> path, fragments the one-line error must hold)."""

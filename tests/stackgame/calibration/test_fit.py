@@ -58,11 +58,22 @@ def test_the_cube_maps_to_the_bounds_linear_log_and_whole() -> None:
 
 
 def test_residual_is_in_half_ranges_scaled_by_the_weight() -> None:
-    spec = TargetSpec.model_validate(_target())
-    assert residual(spec, 12.0) == pytest.approx(2.0)  # 2 above, half-range 1
-    heavy = TargetSpec.model_validate(_target(weight=4.0))
-    assert residual(heavy, 12.0) == pytest.approx(4.0)  # scale 1 / sqrt(4)
+    spec = TargetSpec.model_validate(_target(low=5.0, high=15.0))
+    assert residual(spec, 12.0) == pytest.approx(0.4)  # 2 above, half-range 5
+    heavy = TargetSpec.model_validate(_target(low=5.0, high=15.0, weight=4.0))
+    assert residual(heavy, 12.0) == pytest.approx(0.8)  # scale 5 / sqrt(4)
     assert residual(spec, None) is None and residual(spec, math.nan) is None
+
+
+def test_a_range_narrower_than_the_bar_counts_in_bars() -> None:
+    # revenue 10, range [9, 11] (half-range 1) is narrower than the 25% bar (2.5)
+    narrow = TargetSpec.model_validate(_target())
+    assert residual(narrow, 12.0) == pytest.approx(2.0 / 2.5)
+    # a margin of 30%, range [29%, 31%]: the bar is 5 points
+    margin = TargetSpec.model_validate(
+        _target(kind="operating_margin", unit="fraction", value=0.3, low=0.29, high=0.31)
+    )
+    assert residual(margin, 0.4) == pytest.approx(0.1 / 0.05)
 
 
 def test_seeds_are_common_and_consecutive() -> None:

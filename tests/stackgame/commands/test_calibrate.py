@@ -124,3 +124,37 @@ def test_the_default_folder_is_under_runs_out_calibrate(
     written = list((tmp_path / "runs" / "out" / "calibrate").glob("*/ai-stack-2026.toml"))
     assert len(written) == 1 and written[0].parent.name.startswith("ai-stack-2026-seed0-")
     assert "calibrate evaluations" in capsys.readouterr().err  # the progress bar
+
+
+def test_check_reruns_the_recorded_fit_and_catches_a_hand_edit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stackgame.calibration.output import parse_header
+
+    out = tmp_path / "fitted.toml"
+    assert main(["calibrate", "--out", str(out), *SHORT]) == 0
+    text = out.read_text()
+    recorded = parse_header(text)
+    assert recorded is not None
+    assert recorded["seeds"] == [0, 1] and recorded["max_evals"] == 5
+    assert [p["path"] for p in recorded["parameters"]][:2] == [
+        "demand.market_size",
+        "demand.growth",
+    ]
+    capsys.readouterr()
+    # the file is the fit's output: re-running the fit from its starting values lands on it
+    assert main(["calibrate", "--check", "--scenario", str(out), "--no-progress"]) == 0
+    assert "it reproduces" in capsys.readouterr().out
+    # a value edited by hand after the fit (the header left as it was) does not reproduce
+    growth = next(p for p in recorded["parameters"] if p["path"] == "demand.growth")
+    line = next(x for x in text.splitlines() if x.startswith("growth = "))
+    edited = line.replace(f"{growth['after']:g}", f"{growth['after'] * 1.01:.6g}", 1)
+    assert edited != line
+    out.write_text(text.replace(line, edited, 1))
+    assert main(["calibrate", "--check", "--scenario", str(out), "--no-progress"]) == 1
+    report = capsys.readouterr().out
+    assert "does not reproduce" in report
+    assert next(x for x in report.splitlines() if x.startswith("demand.growth")).endswith("NO")
+    # a scenario written by hand has nothing to re-run: one line, exit 2
+    line = _fails(capsys, ["calibrate", "--check", "--scenario", "monopoly-chain"])
+    assert "was not written by stackgame calibrate" in line

@@ -162,7 +162,13 @@ def test_financing_alone_writes_the_money_flows(textbook, tmp_path):
     names = {p.name for p in write_tables(changed, tmp_path)}
     assert {"money_flows.csv", "money_flows.parquet"} <= names
     frame = pd.read_csv(tmp_path / "money_flows.csv")
-    assert list(frame.columns) == ["round", "final_demand", "investment", "financing"]
+    assert list(frame.columns) == [
+        "round",
+        "final_demand",
+        "investment",
+        "financing",
+        "infrastructure",
+    ]
     assert frame["financing"].tolist() == [0.0, -3.0, 0.0]
     assert {p.name for p in write_tables(textbook, tmp_path / "plain")} & names == names - {
         "money_flows.csv",

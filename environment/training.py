@@ -1,0 +1,313 @@
+"""Training: the labs' investment in models (``docs/MODEL.md`` 20).
+
+An operation with a ``training`` table (:class:`~stackgame.environment.scenario.TrainingSpec`)
+buys training compute each round from the layer below, in that layer's units (a
+GPU-hour of cloud): first from its own firm's operation there, at cost (self-supply,
+``docs/MODEL.md`` 5.2), then from the sellers it bought from last round, in the shares it
+bought in (equally over the sellers it may buy from before it has bought anything).
+Training is reserved capacity, served before the round's market: a seller asked for more
+than its capacity fills every training order in the same proportion, and the market then
+clears on the capacity left, so training competes with inference for the clouds'
+capacity. The lab pays the seller's price of the round (this is the seller's revenue and
+its output) or its own operation's unit cost; the spend ``T_i`` (money) builds a model
+stock that amortises at ``1 / life`` a round::
+
+    S'_i = (1 - rho_i) S_i + T_i
+    W_i  = omega_i S'_i   if a rival's stock passes: S_j <= S_i and S'_j > S'_i
+    S_i <- S'_i - W_i
+
+and raises the operation's quality in its buyers' logit, concavely in the stock::
+
+    q_i = q0_i + beta_i (ln(1 + S_i / s_i) - ln(1 + S0_i / s_i))
+
+Operating income is charged ``rho_i S_i + W_i`` (capitalised) or ``T_i`` (expensed); both
+are non-cash charges, and the spend leaves the firm's cash when it is paid. The kernels
+are plain loops (:func:`~stackgame.environment.jit.jitable`), compiled or not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from stackgame.environment.buildout import capital_ops
+from stackgame.environment.jit import compiled, jitable
+
+if TYPE_CHECKING:
+    from stackgame.environment.market import Clearing
+    from stackgame.environment.scenario import Scenario
+    from stackgame.environment.state import StackState
+
+_FIELDS = ("ratio", "rate", "weight", "scale", "omega", "expense", "stock", "initial", "cap")
+
+
+@jitable
+def allocate_training_kernel(
+    order: np.ndarray,
+    own_below: np.ndarray,
+    allowed: np.ndarray,
+    mix: np.ndarray,
+    capacity: np.ndarray,
+    cap: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training compute per buyer and seller: own operation first, then the market.
+
+    ``order[b]``: units of the layer below that buyer ``b`` wants for training;
+    ``own_below[b]``: its firm's operation there (-1: none); ``allowed[b, s]``: whether
+    ``b`` may buy from ``s``; ``mix[b, s]``: its purchase shares last round (a row of
+    zeros before it has bought); ``capacity[s]``: capacity in force; ``cap[b]``: the
+    largest share of a seller's capacity ``b``'s training may take. Returns
+    ``(own, units, reserved)``: units each buyer runs on its own operation, units
+    ``units[b, s]`` rented from ``s`` (at most ``cap[b] capacity[s]``, then proportional
+    rationing at ``s``'s capacity left after self-supply; an order a full seller cannot
+    fill is not placed elsewhere) and the units of each operation's capacity taken by
+    training.
+    """
+    n = order.shape[0]
+    own = np.zeros(n)
+    units = np.zeros((n, n))
+    reserved = np.zeros(n)
+    left = capacity.copy()
+    for b in range(n):
+        if order[b] <= 0.0:
+            continue
+        o = own_below[b]
+        rest = order[b]
+        if o >= 0:
+            take = min(rest, max(min(left[o], cap[b] * capacity[o]), 0.0))
+            own[b] = take
+            left[o] -= take
+            reserved[o] += take
+            rest -= take
+        if rest <= 0.0:
+            continue
+        total = 0.0
+        for s in range(n):
+            if allowed[b, s] and left[s] > 0.0:
+                total += mix[b, s]
+        count = 0
+        if total <= 0.0:  # nothing bought yet: equally over the sellers it may use
+            for s in range(n):
+                if allowed[b, s] and left[s] > 0.0:
+                    count += 1
+        for s in range(n):
+            if allowed[b, s] and left[s] > 0.0:
+                if total > 0.0:
+                    units[b, s] = min(rest * mix[b, s] / total, cap[b] * capacity[s])
+                elif count > 0:
+                    units[b, s] = min(rest / count, cap[b] * capacity[s])
+    for s in range(n):
+        asked = 0.0
+        for b in range(n):
+            asked += units[b, s]
+        if asked <= 0.0:
+            continue
+        fill = min(1.0, max(left[s], 0.0) / asked)
+        for b in range(n):
+            units[b, s] *= fill
+        reserved[s] += asked * fill
+    return own, units, reserved
+
+
+@jitable
+def model_stock_kernel(
+    stock: np.ndarray,
+    spend: np.ndarray,
+    rate: np.ndarray,
+    omega: np.ndarray,
+    expense: np.ndarray,
+    trains: np.ndarray,
+    layer_of: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The model stocks after a round: amortisation, spend, a rival's passing.
+
+    Returns ``(stock', amortisation, writedown, charge, passer)``: ``passer[i]`` is the
+    rival with the largest new stock among those that passed ``i`` (-1: none). The
+    charge to operating income is ``amortisation + writedown`` (capitalised) or the
+    spend (``expense[i] = 1``).
+    """
+    n = stock.shape[0]
+    amort = np.zeros(n)
+    new = stock.copy()
+    for i in range(n):
+        if trains[i]:
+            amort[i] = rate[i] * stock[i]
+            new[i] = stock[i] - amort[i] + spend[i]
+    writedown = np.zeros(n)
+    passer = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        if not trains[i]:
+            continue
+        best = -1.0
+        for j in range(n):
+            if j == i or not trains[j] or layer_of[j] != layer_of[i]:
+                continue
+            if stock[j] <= stock[i] and new[j] > new[i] and new[j] > best:
+                best = new[j]
+                passer[i] = j
+        if passer[i] >= 0:
+            writedown[i] = omega[i] * new[i]
+    charge = np.zeros(n)
+    for i in range(n):
+        new[i] -= writedown[i]
+        if trains[i]:
+            charge[i] = spend[i] if expense[i] > 0.0 else amort[i] + writedown[i]
+    return new, amort, writedown, charge, passer
+
+
+@jitable
+def training_quality_kernel(
+    quality: np.ndarray,
+    stock: np.ndarray,
+    initial: np.ndarray,
+    weight: np.ndarray,
+    scale: np.ndarray,
+    trains: np.ndarray,
+) -> np.ndarray:
+    """``q_i = q0_i + beta_i (ln(1 + S_i / s_i) - ln(1 + S0_i / s_i))`` where ``i`` trains."""
+    out = quality.copy()
+    for i in range(quality.shape[0]):
+        if trains[i]:
+            out[i] += weight[i] * (
+                math.log(1.0 + stock[i] / scale[i]) - math.log(1.0 + initial[i] / scale[i])
+            )
+    return out
+
+
+class TrainingBook:
+    """The operations' training parameters and model stocks, and each round's figures.
+
+    Attributes
+    ----------
+    trains
+        Per operation: whether it trains (an active operation with a ``training`` table).
+    ratio, rate, weight, scale, omega, expense, stock, initial, cap
+        Per operation: the default rule's spend-to-revenue ratio, the amortisation rate
+        ``1 / life``, the quality weight ``beta``, the scale ``s``, the write-down share
+        ``omega``, 1 where training is expensed, the model stock now and at the start,
+        the largest share of a seller's capacity it may take.
+    rows
+        Per round: ``spend``, ``units``, ``charge``, ``writedown``, ``stock`` per
+        operation (recorded by the model only when some operation trains).
+    """
+
+    def __init__(self, scenario: Scenario, state: StackState) -> None:
+        n = state.n_ops
+        columns: dict[str, list[float]] = {k: [0.0] * n for k in _FIELDS}
+        trains = [False] * n
+        o = 0
+        for firm in scenario.firms:  # (the state's order: by firm, then by layer)
+            for _, op in sorted(firm.ops.items(), key=lambda kv: state.layer_index[kv[0]]):
+                t = op.training
+                if t is not None:
+                    trains[o] = True
+                    values = (
+                        t.ratio, 1.0 / t.life, t.quality_weight, t.scale, t.writedown,
+                        1.0 if t.accounting == "expense" else 0.0, t.stock, t.stock,
+                        t.max_share,
+                    )  # fmt: skip
+                    for k, v in zip(_FIELDS, values, strict=True):
+                        columns[k][o] = float(v)
+                o += 1
+        self.trains = np.array(trains, dtype=np.bool_)
+        self.enabled = bool(self.trains.any())
+        for k in _FIELDS:
+            setattr(self, k, np.array(columns[k]))
+        self.rows: list[dict[str, np.ndarray]] = []
+
+    ratio: np.ndarray
+    rate: np.ndarray
+    weight: np.ndarray
+    scale: np.ndarray
+    omega: np.ndarray
+    expense: np.ndarray
+    stock: np.ndarray
+    initial: np.ndarray
+    cap: np.ndarray
+
+    def grow(self, n_ops: int) -> None:
+        """Extend the arrays to operations added since (they do not train)."""
+        k = self.trains.shape[0]
+        if k >= n_ops:
+            return
+        self.trains = np.concatenate([self.trains, np.zeros(n_ops - k, dtype=np.bool_)])
+        for name in _FIELDS:
+            fill = 1.0 if name == "scale" else 0.0
+            setattr(self, name, np.concatenate([getattr(self, name), np.full(n_ops - k, fill)]))
+
+    def live(self, active: np.ndarray) -> np.ndarray:
+        """Operations that train this round: a training table, and in business."""
+        self.grow(active.shape[0])
+        return self.trains & active
+
+    def quality(self, quality: np.ndarray, active: np.ndarray, jit: bool | None) -> np.ndarray:
+        """Quality in force with the model stocks' effect (section 20.3)."""
+        kernel = compiled("training_quality_kernel", jit, module="training")
+        return kernel(quality, self.stock, self.initial, self.weight, self.scale, self.live(active))
+
+    def allocate(
+        self, state: StackState, order: np.ndarray, mix: np.ndarray | None,
+        capacity: np.ndarray, jit: bool | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """Own, rented and reserved units (:func:`allocate_training_kernel`)."""
+        n = state.n_ops
+        kernel = compiled("allocate_training_kernel", jit, module="training")
+        return kernel(
+            order, state.structure.own_below, state.structure.allowed,
+            np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
+        )  # fmt: skip
+
+    def settle(
+        self, state: StackState, clearing: Clearing, cost: np.ndarray, own: np.ndarray,
+        units: np.ndarray, jit: bool | None,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
+        """Pay for the round's training and update the stocks; book the sellers' side.
+
+        Rented units are paid at the seller's price of the round, self-supplied ones at
+        the own operation's unit cost (own cost plus inputs per unit sold, as in 5.2).
+        The sellers' revenue, output and variable cost (and internal revenue, for
+        self-supply) in ``clearing`` gain the training they served. Returns the round's
+        row: ``spend``, ``units``, ``charge``, ``writedown``, ``amortisation``, ``stock``
+        and ``passer`` per operation.
+        """
+        c = clearing
+        price = c.price
+        sold = c.quantity
+        # the clearing's transfer price (market_kernel, pass 4): inputs per unit sold, or
+        # in a capital-goods layer the user cost of a unit of capacity
+        per_unit = np.where(sold > 0, c.input_cost / np.where(sold > 0, sold, 1.0), 0.0)
+        per_unit = np.where(sold > 0, per_unit, c.unit_input_cost)
+        if state.has_capital_goods:
+            per_unit = np.where(capital_ops(state), c.unit_input_cost, per_unit)
+        transfer = cost + per_unit
+        below = state.structure.own_below
+        own_at = np.where(below >= 0, transfer[np.maximum(below, 0)], 0.0)
+        rented = units @ price if units.size else np.zeros(0)
+        spend = rented + own * own_at
+        served = units.sum(axis=0)
+        internal = np.zeros_like(spend)
+        np.add.at(internal, np.maximum(below, 0), np.where(below >= 0, own * own_at, 0.0))
+        self_units = np.zeros_like(spend)
+        np.add.at(self_units, np.maximum(below, 0), np.where(below >= 0, own, 0.0))
+        c.revenue = c.revenue + served * price + internal
+        c.internal_revenue = c.internal_revenue + internal
+        c.quantity = c.quantity + served + self_units
+        c.variable_cost = c.variable_cost + cost * (served + self_units)
+        kernel = compiled("model_stock_kernel", jit, module="training")
+        stock, amort, writedown, charge, passer = kernel(
+            self.stock, spend, self.rate, self.omega, self.expense,
+            self.live(state.active), state.layer_of,
+        )  # fmt: skip
+        self.stock = stock
+        row = {
+            "spend": spend,
+            "units": own + units.sum(axis=1),
+            "charge": charge,
+            "writedown": writedown,
+            "amortisation": amort,
+            "stock": stock.copy(),
+            "passer": passer,
+        }
+        self.rows.append(row)
+        return row
