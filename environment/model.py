@@ -19,7 +19,7 @@ from typing import Any
 import mesa
 import numpy as np
 from stackgame.agents.firm import FirmAgent, agent_reporters
-from stackgame.environment import buildout
+from stackgame.environment import buildout, usage
 from stackgame.environment import events as ev
 from stackgame.environment import finance as fin
 from stackgame.environment.contracts import ContractBook
@@ -704,6 +704,11 @@ class StackModel(mesa.Model):
         self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
+        if st.usage_elasticity > 0:  # what the round's capability cost, every markup zero
+            flows.cost_price, _, _ = resolve_prices(
+                st.structure, unit_cost, np.zeros_like(markup), quality, capacity, self_share,
+                st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
+            )  # fmt: skip
         self.last_round = flows
         return flows
 
@@ -793,6 +798,8 @@ class StackModel(mesa.Model):
                 )  # fmt: skip
         # demand grows; capacity builds out; cost declines run; events due next round fire
         st.demand.market_size *= 1.0 + st.demand_growth
+        if st.usage_elasticity > 0:  # today's price of capability moves tomorrow's usage
+            self._expand_usage(flows)
         sigma = st.demand_volatility
         if sigma > 0:  # a mean-one log-normal demand shock, an explicit chance outcome
             st.demand.market_size *= float(
@@ -815,6 +822,20 @@ class StackModel(mesa.Model):
             self.layer_names, settled.layers, settled, flows.market_size, self.events.conditional
         )
         self._apply_due_events(self.round + 1)
+
+    def _expand_usage(self, flows: RoundFlows) -> None:
+        """The usage channel (:mod:`stackgame.environment.usage`, ``docs/MODEL.md`` 6.5)."""
+        st = self.state
+        top = np.flatnonzero((st.layer_of == st.n_layers - 1) & st.active)
+        clearing = flows.clearing
+        ratio = usage.price_to_cost(
+            clearing.price[top], flows.cost_price[top], clearing.quantity[top]
+        )
+        st.log_usage, factor = usage.usage_step(
+            st.log_usage, ratio, st.usage_reference_ratio, st.usage_elasticity,
+            st.usage_adjustment,
+        )  # fmt: skip
+        st.demand.market_size *= factor
 
     def _apply_due_events(self, round_: int) -> None:
         self.events.apply_due(
