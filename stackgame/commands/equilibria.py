@@ -36,11 +36,11 @@ keep their scenario strategies) runs R times on common seeds; the payoff of a se
 firm's discounted value per round, sum_t delta^t pi_t / sum_t delta^t with delta =
 1/(1+r), r the scenario's discount_rate or --discount-rate (at r = 0 the mean value per
 round; the report also gives the mean and the present value). Pure equilibria (any
-number of seats), mixed ones (two seats, support enumeration), alpha-Rank and the replicator ranking are computed on the mean
-table; each equilibrium is then re-simulated against every unilateral deviation on fresh
-seeds and reported with its epsilon. Files: payoffs.csv, equilibria.json,
-value_capture.csv and .png, manifest.json and runs/ (resumable) under
-runs/out/equilibria/<scenario>-<seats>-seed<K>/ or --out.
+number of seats), mixed ones (two seats, support enumeration), alpha-Rank and the
+replicator ranking are computed on the mean table; each equilibrium is then
+re-simulated against every unilateral deviation on fresh seeds and reported with its
+epsilon. Files: payoffs.csv, equilibria.json, value_capture.csv and .png, manifest.json
+and runs/ (resumable) under runs/out/equilibria/<scenario>-<seats>-seed<K>/ or --out.
 """
 
 

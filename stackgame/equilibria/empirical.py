@@ -794,7 +794,7 @@ def _undiscounted(table: PayoffTable, prof: Profile) -> dict[str, Any]:
         ("mean_payoff", table.mean_payoffs),
         ("present_value", table.present_values),
     ):
-        if values is None or np.isnan(values[(slice(None), *prof)]).all():
+        if values is None or all(np.isnan(values[(k, *prof)]).all() for k in range(len(values))):
             continue  # (a simulator that reports no present value)
         out[key] = {
             seat: float(np.mean(values[(k, *prof)])) for k, seat in enumerate(table.spec.seats)
