@@ -161,7 +161,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
         scenario=args.scenario if game == STACK else None,
         seats=seats,
         max_profiles=args.max_profiles,
-        discount_rate=args.discount_rate,
+        discount_rate=getattr(args, "discount_rate", None),  # (evolve shares this parser)
     )
 
 
