@@ -19,7 +19,7 @@ from typing import Any
 import mesa
 import numpy as np
 from stackgame.agents.firm import FirmAgent, agent_reporters
-from stackgame.environment import buildout
+from stackgame.environment import buildout, usage
 from stackgame.environment import events as ev
 from stackgame.environment import finance as fin
 from stackgame.environment import regulator as reg_rule
@@ -800,6 +800,11 @@ class StackModel(mesa.Model):
             self._log_writedowns(self._trained)
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
+        if st.usage_elasticity > 0:  # what the round's capability cost, every markup zero
+            flows.cost_price, _, _ = resolve_prices(
+                st.structure, unit_cost, np.zeros_like(markup), quality, capacity, self_share,
+                st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
+            )  # fmt: skip
         self.last_round = flows
         return flows
 
@@ -888,6 +893,8 @@ class StackModel(mesa.Model):
             self._regulate(flows, settled)
         # demand grows; capacity builds out; cost declines run; events due next round fire
         st.demand.market_size *= 1.0 + st.demand_growth
+        if st.usage_elasticity > 0:  # today's price of capability moves tomorrow's usage
+            self._expand_usage(flows)
         sigma = st.demand_volatility
         if sigma > 0:  # a mean-one log-normal demand shock, an explicit chance outcome
             st.demand.market_size *= float(
@@ -973,6 +980,20 @@ class StackModel(mesa.Model):
             return "divestiture ordered but no rival in the layer to buy"
         names = ", ".join(f"{self.firms[j].name} {s:.0%}" for j, s in sale.buyers.items())
         return f"divests {sale.capacity:.2f} of capacity at book {sale.price:.2f} to {names}"
+
+    def _expand_usage(self, flows: RoundFlows) -> None:
+        """The usage channel (:mod:`stackgame.environment.usage`, ``docs/MODEL.md`` 6.5)."""
+        st = self.state
+        top = np.flatnonzero((st.layer_of == st.n_layers - 1) & st.active)
+        clearing = flows.clearing
+        ratio = usage.price_to_cost(
+            clearing.price[top], flows.cost_price[top], clearing.quantity[top]
+        )
+        st.log_usage, factor = usage.usage_step(
+            st.log_usage, ratio, st.usage_reference_ratio, st.usage_elasticity,
+            st.usage_adjustment,
+        )  # fmt: skip
+        st.demand.market_size *= factor
 
     def _apply_due_events(self, round_: int) -> None:
         self.events.apply_due(

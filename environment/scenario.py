@@ -453,6 +453,15 @@ class DemandSpec(_Strict):
     growing at ``g + premium`` (the buildout made ahead of demand on expectations, 002;
     0, the default: they expect the trend). Events that change ``g`` move the
     expectation with it.
+
+    ``usage_elasticity`` (``epsilon``), ``usage_reference_ratio`` (``rho_ref``, the
+    top price over its zero-markup cost at which usage is on trend) and
+    ``usage_adjustment`` (``lambda``, per round) are the usage channel
+    (``docs/MODEL.md`` 6.5): the price of capability over its cost this round,
+    ``rho_t``, sets how far usage expands by the next, ``log U_{t+1} = (1 - lambda)
+    log U_t + lambda epsilon log(rho_ref / rho_t)``, and the market size is multiplied by
+    ``U_{t+1} / U_t``. Off (``epsilon = 0``) by default; ``001_098523a2e050d583.txt``:
+    "10x capability drives 20x usage".
     """
 
     kind: Literal["logit", "linear"] = "logit"
@@ -464,6 +473,9 @@ class DemandSpec(_Strict):
     slope: Positive = 1.0
     volatility: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
     expected_growth_premium: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] = 0.0
+    usage_elasticity: NonNeg = 0.0
+    usage_reference_ratio: Positive = 1.0
+    usage_adjustment: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
 
 
 class RegulatorSpec(_Strict):
@@ -611,6 +623,12 @@ class Scenario(_Strict):
         numbering), with quarterly rounds: the run's header names the quarters it covers
         and a target table's dated windows (``"2025Q4"``) find their rounds by it.
         ``None``: rounds are not dated.
+    discount_rate
+        The rate ``r`` per round at which firms discount future payoffs
+        (``docs/MODEL.md`` 21): a firm values a stream of payoffs as
+        ``V = sum_t delta^t pi_t`` with ``delta = 1 / (1 + r)``, ``t = 0`` the first round.
+        Tournaments, equilibria and theses score strategies by it. 0: every round counts
+        the same (the textbook default).
     targets
         The scenario's target table (``environment/targets.py``, ``docs/MODEL.md`` 19): a
         built-in table's name (``environment/scenarios/targets/<name>.toml``) or a path
@@ -627,6 +645,7 @@ class Scenario(_Strict):
     pricing: Literal["ad_valorem", "per_unit"] = "ad_valorem"
     markup_grid: list[Number] = Field(default_factory=lambda: [0.0, 0.1, 0.25, 0.5, 1.0, 2.0])
     allow_integration: bool = True
+    discount_rate: NonNeg = 0.0
     layers: list[LayerSpec]
     firms: list[FirmSpec]
     relations: list[RelationSpec] = Field(default_factory=list)
@@ -828,6 +847,9 @@ class Scenario(_Strict):
         for entry in data.get("calibration", []):
             if entry.get("tolerance") == _CALIBRATION_TOLERANCE:
                 del entry["tolerance"]
+        for key, default in _LATER_FIELDS["demand"].items():
+            if data["demand"].get(key) == default:
+                del data["demand"][key]
         for part in ("layers", "firms"):
             for entry in data[part]:
                 for key, default in _LATER_FIELDS[part].items():
@@ -851,8 +873,14 @@ _LATER_FIELDS: dict[str, dict[str, Any]] = {
         "contracts": [],
         "finance": FinanceSpec().model_dump(mode="json"),
         "lock_in": LockInSpec().model_dump(mode="json"),
+        "discount_rate": 0.0,
     },
-    "demand": {"expected_growth_premium": 0.0},
+    "demand": {
+        "expected_growth_premium": 0.0,
+        "usage_elasticity": 0.0,
+        "usage_reference_ratio": 1.0,
+        "usage_adjustment": 1.0,
+    },
     "layers": {"capital_goods": False, "install_lead_time": 1, "infrastructure_cost": 0.0},
     "firms": {"debt": 0.0, "outside_cash_flow": 0.0, "raises_equity": False},
     "regulator": {

@@ -115,6 +115,11 @@ class StackState:
         self.demand_growth = d.growth
         self.expected_growth_premium = d.expected_growth_premium
         self.demand_volatility = d.volatility
+        # the usage channel (docs/MODEL.md 6.5; environment/usage.py)
+        self.usage_elasticity = d.usage_elasticity
+        self.usage_reference_ratio = d.usage_reference_ratio
+        self.usage_adjustment = d.usage_adjustment
+        self.log_usage = 0.0
         self.regulator: RegulatorSpec = scenario.regulator.model_copy()
 
         firm_of: list[int] = []
@@ -454,6 +459,8 @@ class StackState:
                 self.demand_growth = float(value)
             elif keys[1] == "volatility":
                 self.demand_volatility = float(value)
+            elif keys[1] in ("usage_elasticity", "usage_reference_ratio", "usage_adjustment"):
+                setattr(self, keys[1], float(value))
             elif hasattr(self.demand, keys[1]):
                 setattr(self.demand, keys[1], value)
             else:
@@ -504,6 +511,9 @@ class RoundFlows:
         Final demand's market size the round cleared at (before growth and shocks).
     clearing
         The clearing's result (prices, quantities, flows, payments).
+    cost_price
+        Per operation, the price this round's costs give with every markup zero (the
+        usage channel's ``c_t``, ``docs/MODEL.md`` 6.5); ``None`` when the channel is off.
     """
 
     round: int
@@ -511,6 +521,7 @@ class RoundFlows:
     capacity: np.ndarray
     market_size: float
     clearing: Clearing
+    cost_price: np.ndarray | None = None
 
 
 class MarketMemory:

@@ -53,6 +53,31 @@ def add_scenario(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _rate(text: str) -> float:
+    """A discount rate per round: a finite number >= 0 (argparse turns the error into exit 2)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0 (got {text})")
+    return value
+
+
+def add_discount_rate(parser: argparse.ArgumentParser) -> None:
+    """``--discount-rate R``: the rate per round payoffs are discounted at (MODEL.md 21)."""
+    parser.add_argument(
+        "--discount-rate",
+        type=_rate,
+        default=None,
+        metavar="R",
+        help="score strategies by payoffs discounted at R per round, delta = 1/(1+R) "
+        "(default: the scenario's discount_rate; 0 in the textbook scenarios)",
+    )
+
+
 DEFAULT_OUTPUT_ROOT = Path("runs") / "out"
 """Where the default output folder of every command lies (relative to the current folder)."""
 

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from stackgame.commands.arguments import (
+    add_discount_rate,
     add_scenario,
     add_seed,
     check_output_folder,
@@ -26,16 +27,20 @@ examples:
   stackgame equilibria --scenario monopoly-chain \\
       --seats upstream_monopolist,downstream_monopolist --rounds 8
   stackgame equilibria --seats nvidia,tsmc --set regulator.stance=0.1 --processes 2
+  stackgame equilibria --scenario patient-monopolist --seats upstream_monopolist \
+      --discount-rate 0.5      # an impatient monopolist extracts; a patient one restrains
 
 --strategies once gives every seat the same list; given once per seat (in seat order, or
 as SEAT=LIST) it gives each its own. Every profile (one strategy per seat; the other firms
 keep their scenario strategies) runs R times on common seeds; the payoff of a seat is its
-firm's mean value per round. Pure equilibria (any number of seats), mixed ones (two seats,
-support enumeration), alpha-Rank and the replicator ranking are computed on the mean
-table; each equilibrium is then re-simulated against every unilateral deviation on fresh
-seeds and reported with its epsilon. Files: payoffs.csv, equilibria.json,
-value_capture.csv and .png, manifest.json and runs/ (resumable) under
-runs/out/equilibria/<scenario>-<seats>-seed<K>/ or --out.
+firm's discounted value per round, sum_t delta^t pi_t / sum_t delta^t with delta =
+1/(1+r), r the scenario's discount_rate or --discount-rate (at r = 0 the mean value per
+round; the report also gives the mean and the present value). Pure equilibria (any
+number of seats), mixed ones (two seats, support enumeration), alpha-Rank and the
+replicator ranking are computed on the mean table; each equilibrium is then
+re-simulated against every unilateral deviation on fresh seeds and reported with its
+epsilon. Files: payoffs.csv, equilibria.json, value_capture.csv and .png, manifest.json
+and runs/ (resumable) under runs/out/equilibria/<scenario>-<seats>-seed<K>/ or --out.
 """
 
 
@@ -94,6 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--population", type=int, default=50, help="alpha-Rank population size m (default 50)"
     )
+    add_discount_rate(p)
     p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", default=None, help="output folder (default runs/out/equilibria/...)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
@@ -178,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides,
         max_profiles=args.max_profiles,
         check_repetitions=args.check_repetitions,
+        discount_rate=args.discount_rate,
     )
     empirical.validate(spec, scenario.firm_names)
     name = output_name(
@@ -186,7 +193,10 @@ def run(args: argparse.Namespace) -> int:
         overrides=parse_pairs(args.set, "--set"),
         strategies=changed,
         rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
-        extra=scenario_change(args.scenario, scenario.name, resolve(args.scenario).digest()),
+        extra={
+            **scenario_change(args.scenario, scenario.name, resolve(args.scenario).digest()),
+            **_rate_tag(args.discount_rate),
+        },
         prefix="equilibria/",
     )
     folder = output_dir(args.out, name)
@@ -223,6 +233,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate_tag(rate: float | None) -> dict[str, float]:
+    """A given discount rate, for the output folder's hash (nothing when the scenario's)."""
+    return {} if rate is None else {"discount_rate": rate}
+
+
 def _write_rows(rows: list[dict[str, Any]], path: Any) -> None:
     import csv
 
@@ -247,6 +262,8 @@ def _write_payoffs(report: dict[str, Any], path: Any) -> None:
                     "ci_low": stats["ci"][0],
                     "ci_high": stats["ci"][1],
                     "regret": entry["regret"],
+                    "mean_payoff": entry.get("mean_payoff", {}).get(seat),
+                    "present_value": entry.get("present_value", {}).get(seat),
                 }
             )
     _write_rows(rows, path)
@@ -287,7 +304,7 @@ def render(report: dict[str, Any]) -> str:
         f"{report['profiles']['simulated']} of {report['profiles']['total']} profiles"
         + (" sampled)" if report["profiles"]["sampled"] else ")"),
         "",
-        "payoff per round (mean [95% CI]); regret = best unilateral gain",
+        _scoring_line(report.get("scoring")),
     ]
     seats = report["seats"]
     for entry in report["payoffs"]:
@@ -298,6 +315,9 @@ def render(report: dict[str, Any]) -> str:
         ]
         profile = ", ".join(entry["profile"][s] for s in seats)
         lines.append(f"  ({profile}): {'  '.join(cells)}  regret {entry['regret']:.3f}")
+        if report.get("scoring", {}).get("discount_rate") and "mean_payoff" in entry:
+            means = "  ".join(f"{s}={entry['mean_payoff'][s]:.3f}" for s in seats)
+            lines.append(f"  {'':{len(profile) + 2}s}  undiscounted mean: {means}")
     lines.append("")
     if not report["equilibria"]:
         lines.append("no equilibrium found on the mean table")
@@ -334,6 +354,20 @@ def render(report: dict[str, Any]) -> str:
         for seat, mix in report["replicator"].items():
             lines.append(f"  {seat}: " + ", ".join(f"{n} {p:.2f}" for n, p in mix.items()))
     return "\n".join(lines)
+
+
+def _scoring_line(scoring: dict[str, Any] | None) -> str:
+    """The header of the payoff table: which score it holds."""
+    if not scoring or not scoring["discount_rate"]:
+        return (
+            "payoff per round (mean [95% CI]; discount rate 0: the discounted payoff per "
+            "round is the mean); regret = best unilateral gain"
+        )
+    return (
+        f"discounted payoff per round at r = {scoring['discount_rate']:g} per round "
+        f"({scoring['discount_rate_source']}): sum_t delta^t pi_t / sum_t delta^t "
+        "(mean [95% CI]), then the undiscounted mean per round; regret = best unilateral gain"
+    )
 
 
 def _winners_text(win: dict[str, Any]) -> str:

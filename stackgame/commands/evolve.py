@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from stackgame.commands.arguments import add_discount_rate
+
 EPILOG = """\
 examples:
   stackgame evolve --game prisoners-dilemma \\
@@ -87,6 +89,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--mutation", type=float, default=0.0, help="Moran mutation probability")
     p.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    add_discount_rate(p)
     p.add_argument("--out", default=None, help="output folder (default runs/out/evolve-...)")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

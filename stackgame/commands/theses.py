@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from stackgame.commands.arguments import add_seed, check_output_folder, parse_pairs
+from stackgame.commands.arguments import (
+    add_discount_rate,
+    add_seed,
+    check_output_folder,
+    parse_pairs,
+)
 
 EPILOG = """\
 examples:
@@ -19,7 +24,7 @@ examples:
 Each of the five theses at the end of STACK_FACTS.md is split into claims, each a
 predicate on a run's results (e.g. 1a: models-layer operating margin > chips-layer
 operating margin; 2a: Nvidia's value share is the largest of any firm). Within-claims are
-evaluated in every variant; contrasts (1b, 1c, 2c, 3a, 3c-3h, 5b) compare a variant with
+evaluated in every variant; contrasts (1b-1e, 2c, 3a, 3c-3h, 5b) compare a variant with
 its reference on the same seed. The buildout's claims: who loses money in the bust
 (3f, 3h), whether take-or-pay backlog protects a seller (3g), who carries a new chip
 generation (2c), whether early supply contracts set later prices (3c, 3d), whether chips
@@ -67,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds per variant (default 5)")
     p.add_argument("--rounds", type=int, default=None, help="rounds (default: the scenario's)")
     p.add_argument("--variants", default=None, metavar="NAME,NAME", help="run only these variants")
+    add_discount_rate(p)
     p.add_argument("--processes", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--out", default=None, help="output folder (default runs/out/theses/...)")
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON on stdout")
@@ -99,7 +105,10 @@ def run(args: argparse.Namespace) -> int:
         args.seed,
         overrides=overrides,
         rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
-        extra=scenario_change(args.scenario, scenario.name, scenario.digest()),
+        extra={
+            **scenario_change(args.scenario, scenario.name, scenario.digest()),
+            **({} if args.discount_rate is None else {"discount_rate": args.discount_rate}),
+        },
     )
     # Created only once the input is known to be good (run_theses validates it first).
     target = Path(args.out) if args.out else Path("runs") / "out" / "theses" / name
@@ -113,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         processes=args.processes,
         store_dir=target / "runs",
         progress=not args.no_progress,
+        discount_rate=args.discount_rate,
     )
     folder = output_dir(target, "theses")
     text = strict_json.dumps(report, sort_keys=True)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from stackgame.commands.arguments import add_discount_rate
+
 EPILOG = """\
 examples:
   stackgame tournament --game prisoners-dilemma \\
@@ -20,7 +22,10 @@ examples:
 A matrix game plays every pair of strategies (self-play included) `--repetitions`
 times. The stack plays every strategy in every contested seat (`--seats`, firm names)
 against every combination of strategies in the other seats; other firms keep their
-scenario strategies. The same --seed gives the same results serial or parallel. Match
+scenario strategies; a seat scores its firm's value per round discounted at the
+scenario's discount_rate or --discount-rate R (sum_t delta^t pi_t / sum_t delta^t,
+delta = 1/(1+R); the mean at R = 0; matrix games take --prob-end instead). The same
+--seed gives the same results serial or parallel. Match
 rows go to OUT/matches (resumable: run the same command again after a kill and only
 unfinished matches are played); tables (CSV or Parquet), result.json, plots and
 manifest.json go to OUT.
@@ -109,6 +114,7 @@ def register(subparsers: Any) -> None:
         "short (always for the stack, a --timeout, or over a million turns)",
     )
     p.add_argument("--seed", type=int, default=None, help="root seed (default 0)")
+    add_discount_rate(p)
     p.add_argument("--out", default=None, help="output folder (default runs/out/tournament-...)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="table format")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -123,7 +129,12 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     from stackgame.tournaments.tournament import STACK, TournamentSpec
 
     if getattr(args, "spec", None):
-        return spec_from_file(args.spec, args.seed)[0]
+        spec = spec_from_file(args.spec, args.seed)[0]
+        if getattr(args, "discount_rate", None) is not None:
+            import dataclasses
+
+            spec = dataclasses.replace(spec, discount_rate=args.discount_rate)
+        return spec
     if not args.strategies:
         raise UserError("--strategies: give a comma-separated list (or --spec FILE)")
     if args.seed is None:
@@ -150,6 +161,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
         scenario=args.scenario if game == STACK else None,
         seats=seats,
         max_profiles=args.max_profiles,
+        discount_rate=getattr(args, "discount_rate", None),  # (evolve shares this parser)
     )
 
 

@@ -82,6 +82,10 @@ class GameSpec:
         Runs per profile in the deviation check (fresh seeds).
     simulator
         ``module:function`` of the simulator (default :data:`SIMULATOR`).
+    discount_rate
+        The rate per round at which seats discount their payoffs (``docs/MODEL.md`` 21);
+        ``None``: the scenario's ``discount_rate``. A seat's payoff is its discounted
+        value per round, ``sum_t delta^t pi_t / sum_t delta^t`` (the mean at rate 0).
     """
 
     scenario: str
@@ -94,6 +98,7 @@ class GameSpec:
     max_profiles: int = 256
     check_repetitions: int | None = None
     simulator: str = SIMULATOR
+    discount_rate: float | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -102,8 +107,10 @@ class GameSpec:
 
     def digest(self) -> str:
         """Short hash of everything that changes the numbers (prefix of every run id)."""
+        rate = {} if self.discount_rate is None else {"discount_rate": self.discount_rate}
         blob = json.dumps(
             {
+                **rate,
                 "scenario": self.scenario,
                 "seats": self.seats,
                 "strategies": self.strategies,
@@ -198,7 +205,9 @@ def simulate_task(task: Any) -> dict[str, float]:
 
     ``task.params``: ``scenario``, ``rounds``, ``overrides``, ``seats``, ``assignment``
     (strategy per seat, or ``None`` for the scenario's default play) and ``simulator``.
-    Returns ``payoff.<seat>`` for every seat and every scalar metric as ``metric.<key>``.
+    Returns ``payoff.<seat>`` (the discounted value per round at ``discount_rate``, the
+    scenario's when ``None``), ``mean_payoff.<seat>`` (undiscounted), ``present_value.<seat>``
+    for every seat and every scalar metric as ``metric.<key>``.
     """
     p = task.params
     simulate = _simulator(p["simulator"])
@@ -210,8 +219,16 @@ def simulate_task(task: Any) -> dict[str, float]:
         strategies=strategies,
         overrides=dict(p["overrides"]) or None,
     )
-    pay = result.payoffs()
-    row = {f"payoff.{seat}": float(pay[seat]) for seat in p["seats"]}
+    rate = p.get("discount_rate")
+    mean = result.payoffs()
+    row = {f"mean_payoff.{seat}": float(mean[seat]) for seat in p["seats"]}
+    if hasattr(result, "discounted_payoffs"):  # a RunResult (docs/MODEL.md 21)
+        pay = result.discounted_payoffs(rate)
+        present = result.present_values(rate)
+        row.update({f"present_value.{seat}": float(present[seat]) for seat in p["seats"]})
+    else:  # another simulator's payoffs, scored as it gives them
+        pay = mean
+    row.update({f"payoff.{seat}": float(pay[seat]) for seat in p["seats"]})
     row.update({f"metric.{k}": float(v) for k, v in result.metrics().items()})
     return row
 
@@ -257,7 +274,7 @@ def run_jobs(
             if job.profile is None
             else [spec.strategies[k][i] for k, i in enumerate(job.profile)]
         )
-        params = {
+        params: dict[str, Any] = {
             "scenario": spec.scenario,
             "rounds": spec.rounds,
             "overrides": dict(spec.overrides),
@@ -265,6 +282,8 @@ def run_jobs(
             "assignment": assignment,
             "simulator": spec.simulator,
         }
+        if spec.discount_rate is not None:
+            params["discount_rate"] = spec.discount_rate
         tasks.append((f"{digest}-{job.key}", job.seed, params))
     import tempfile
 
@@ -292,7 +311,11 @@ def run_jobs(
         raise RuntimeError(f"simulation {first['run_id']} failed: {first['error']}{where}")
     if len(frame) != len(wanted):
         raise RuntimeError(f"{len(wanted) - len(frame)} simulations were not recorded")
-    cols = [c for c in frame.columns if c.startswith(("payoff.", "metric."))]
+    cols = [
+        c
+        for c in frame.columns
+        if c.startswith(("payoff.", "metric.", "mean_payoff.", "present_value."))
+    ]
     out: dict[str, dict[str, float]] = {}
     prefix = len(digest) + 1
     for record in frame[["run_id", *cols]].to_dict("records"):
@@ -319,12 +342,17 @@ class PayoffTable:
         Per simulated profile, each metric's values over the repetitions.
     sampled
         Whether the profiles are a sample of the full product.
+    mean_payoffs, present_values
+        Like ``samples``: the undiscounted mean per round and the present value
+        ``sum_t delta^t pi_t`` (``samples`` holds the discounted value per round, the score).
     """
 
     spec: GameSpec
     samples: FloatArray
     metrics: dict[Profile, dict[str, FloatArray]]
     sampled: bool
+    mean_payoffs: FloatArray | None = None
+    present_values: FloatArray | None = None
 
     @property
     def mean(self) -> FloatArray:
@@ -407,17 +435,21 @@ def build_table(
     rows = run_jobs(spec, jobs, processes=processes, store_dir=store_dir, progress=progress)
     n = len(spec.seats)
     samples = np.full((n, *spec.shape, spec.repetitions), np.nan)
+    means = np.full_like(samples, np.nan)
+    present = np.full_like(samples, np.nan)
     metrics: dict[Profile, dict[str, FloatArray]] = {}
     for prof in profiles:
         per_rep = [rows[f"est-{'.'.join(map(str, prof))}-{r:04d}"] for r in range(spec.repetitions)]
         for k, seat in enumerate(spec.seats):
             samples[(k, *prof)] = [row[f"payoff.{seat}"] for row in per_rep]
+            means[(k, *prof)] = [row.get(f"mean_payoff.{seat}", np.nan) for row in per_rep]
+            present[(k, *prof)] = [row.get(f"present_value.{seat}", np.nan) for row in per_rep]
         names = sorted({key for row in per_rep for key in row if key.startswith("metric.")})
         metrics[prof] = {
             name[len("metric.") :]: np.array([row.get(name, np.nan) for row in per_rep])
             for name in names
         }
-    return PayoffTable(spec, samples, metrics, sampled)
+    return PayoffTable(spec, samples, metrics, sampled, means, present)
 
 
 # -- deviation check ------------------------------------------------------------------------
@@ -647,8 +679,10 @@ def analyse(
                     for k, seat in enumerate(spec.seats)
                 },
                 "regret": float(regret[prof]),
+                **_undiscounted(table, prof),
             }
         )
+    report["scoring"] = _scoring(spec)
     # Rounding noise in dollar payoffs is not a profitable deviation.
     tol = max(tolerance, 1e-9 * max(1.0, float(np.nanmax(np.abs(mean)))))
     report["tolerance"] = tolerance
@@ -726,6 +760,46 @@ def analyse(
         )
         report["replicator"] = _mixed_named(spec, rep)
     return report
+
+
+def _scoring(spec: GameSpec) -> dict[str, Any]:
+    """What the payoff tables hold: the ``scoring`` block of the report."""
+    from stackgame.environment.scenario import apply_overrides, resolve
+
+    rate: float | None
+    if spec.discount_rate is not None:
+        rate, source = float(spec.discount_rate), "given"
+    elif spec.simulator != SIMULATOR:
+        rate, source = None, f"the simulator's ({spec.simulator})"
+    else:
+        base = resolve(spec.scenario)
+        scenario = apply_overrides(base, dict(spec.overrides)) if spec.overrides else base
+        rate, source = float(scenario.discount_rate), "scenario"
+    return {
+        "discount_rate": rate,
+        "discount_rate_source": source,
+        "payoff": "discounted value per round, sum_t delta^t pi_t / sum_t delta^t, "
+        "delta = 1/(1+r) (the mean per round when r = 0)",
+        "also_reported": [
+            "mean_payoff (undiscounted mean per round)",
+            "present_value (sum_t delta^t pi_t)",
+        ],
+    }
+
+
+def _undiscounted(table: PayoffTable, prof: Profile) -> dict[str, Any]:
+    """A profile's mean payoff per round and present value per seat (means over runs)."""
+    out: dict[str, Any] = {}
+    for key, values in (
+        ("mean_payoff", table.mean_payoffs),
+        ("present_value", table.present_values),
+    ):
+        if values is None or all(np.isnan(values[(k, *prof)]).all() for k in range(len(values))):
+            continue  # (a simulator that reports no present value)
+        out[key] = {
+            seat: float(np.mean(values[(k, *prof)])) for k, seat in enumerate(table.spec.seats)
+        }
+    return out
 
 
 def _named(spec: GameSpec, prof: Profile) -> dict[str, str]:

@@ -49,7 +49,8 @@ were dropped (their codes are retired, not reused):
 
 The rest can fail in the model and are kept: margins, shares and HHI depend on the
 strategies, the parameters and the demand draws (1a, 2a, 2b, 4a, 5a), and each contrast
-compares two runs whose difference has no sign fixed by construction (1b, 1c, 3a, 5b).
+compares two runs whose difference has no sign fixed by construction (1b-1e, 3a, 5b);
+1d and 1e compare payoffs discounted at the scenario's rate (or ``--discount-rate``).
 The new-generation write-down is charged to the layer above the chips by construction,
 so 2c does not test *where* it is charged but who ends up poorer once prices, investment
 and the lower book value after it have played out.
@@ -273,8 +274,14 @@ def _event_round(scenario: Any, name: str) -> int | None:
 # -- per-run metrics -------------------------------------------------------------------------
 
 
-def run_metrics(result: Any, windows: Mapping[str, int] | None = None) -> dict[str, float]:
+def run_metrics(
+    result: Any, windows: Mapping[str, int] | None = None, discount_rate: float | None = None
+) -> dict[str, float]:
     """Flat metrics of a run: :meth:`RunResult.metrics` plus per-round extras.
+
+    Per firm, its payoff: ``discounted_payoff.firm.<f>`` (its discounted value per round
+    at ``discount_rate``, the scenario's when ``None``: the score strategies are compared
+    by, ``docs/MODEL.md`` 21) and ``mean_payoff.firm.<f>`` (undiscounted).
 
     Extras: ``hhi.layer.<l>.first`` and ``.last`` (quantity HHI in the first and last
     round), ``price.layer.<l>.late`` (revenue over quantity, averaged over the second half
@@ -291,6 +298,11 @@ def run_metrics(result: Any, windows: Mapping[str, int] | None = None) -> dict[s
     or ``after``; and ``failed.firm.<f>.after_<tag>`` (1 if it failed from that round on).
     """
     out = dict(result.metrics())
+    if hasattr(result, "discounted_payoffs"):  # (a stand-in result in a test may lack it)
+        for name, value in result.discounted_payoffs(discount_rate).items():
+            out[f"discounted_payoff.firm.{name}"] = value
+        for name, value in result.payoffs().items():
+            out[f"mean_payoff.firm.{name}"] = value
     hhi = np.asarray(result.layers["hhi"], dtype=float)
     rev = np.asarray(result.layers["revenue"], dtype=float)
     qty = np.asarray(result.layers["quantity"], dtype=float)
@@ -348,7 +360,7 @@ def thesis_task(task: Any) -> dict[str, float]:
     result = simulate(
         p["scenario"], rounds=p["rounds"], seed=int(task.seed), overrides=dict(p["overrides"])
     )
-    return run_metrics(result, p.get("windows"))
+    return run_metrics(result, p.get("windows"), p.get("discount_rate"))
 
 
 # -- the predicates ----------------------------------------------------------------------------
@@ -375,6 +387,16 @@ def value_moves_upstream(treated: Metrics, reference: Metrics) -> float:
 def chips_share_rises(treated: Metrics, reference: Metrics) -> float:
     """Thesis 1c: rise of the chips layer's value share over the reference."""
     return _layer_share(treated, "chips") - _layer_share(reference, "chips")
+
+
+def restraint_pays_nvidia(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 1d: Nvidia's discounted payoff per round restraining less extracting."""
+    return treated["discounted_payoff.firm.nvidia"] - reference["discounted_payoff.firm.nvidia"]
+
+
+def restraint_pays_tsmc(treated: Metrics, reference: Metrics) -> float:
+    """Thesis 1e: TSMC's discounted payoff per round restraining less extracting."""
+    return treated["discounted_payoff.firm.tsmc"] - reference["discounted_payoff.firm.tsmc"]
 
 
 def nvidia_captures_rent(m: Metrics) -> float:
@@ -628,6 +650,22 @@ THESES: tuple[Thesis, ...] = (
                 chips_share_rises,
                 "baseline",
                 TRIGGER_VARIANTS,
+            ),
+            Claim(
+                "1d",
+                "restraint pays Nvidia: its discounted payoff per round is higher on its "
+                "scenario strategy than when upstream always extracts",
+                restraint_pays_nvidia,
+                "upstream_extracts",
+                ("baseline",),
+            ),
+            Claim(
+                "1e",
+                "restraint pays TSMC: its discounted payoff per round is higher on its "
+                "scenario strategy than when upstream always extracts",
+                restraint_pays_tsmc,
+                "upstream_extracts",
+                ("baseline",),
             ),
         ),
     ),
@@ -958,8 +996,12 @@ def run_theses(
     processes: int = 1,
     store_dir: str | Path | None = None,
     progress: bool = True,
+    discount_rate: float | None = None,
 ) -> dict[str, Any]:
     """Run every variant on ``n_seeds`` seeds and evaluate the theses.
+
+    Claims on payoffs (1d, 1e) compare discounted payoffs per round at ``discount_rate``
+    (``None``: the scenario's; ``docs/MODEL.md`` 21); the report's ``scoring`` says which.
 
     Variants whose overrides do not apply to the scenario (a missing event or firm) are
     skipped and listed under ``skipped``. Every variant runs on the same seeds.
@@ -1002,7 +1044,11 @@ def run_theses(
             skipped.append({"variant": v.name, "reason": str(err)})
     seeds = seeds_for(seed, n_seeds)
     windows = event_rounds(n_rounds, resolved)
-    rows = _run(scenario, n_rounds, base, runnable, seeds, processes, store_dir, progress, windows)
+    rows = _run(
+        scenario, n_rounds, base, runnable, seeds, processes, store_dir, progress, windows,
+        discount_rate,
+    )  # fmt: skip
+    rate = float(resolved.discount_rate if discount_rate is None else discount_rate)
     names = [v.name for v in runnable]
     table = evaluate(rows, names, seeds)
     return {
@@ -1021,6 +1067,13 @@ def run_theses(
         "events": scheduled_events(n_rounds, resolved),
         "table": table,
         "conclusions": conclusions(table),
+        "scoring": {
+            "discount_rate": rate,
+            "discount_rate_source": "scenario" if discount_rate is None else "given",
+            "payoff": "discounted value per round, sum_t delta^t pi_t / sum_t delta^t, "
+            "delta = 1/(1+r) (metrics discounted_payoff.firm.<f>; mean_payoff.firm.<f> "
+            "undiscounted)",
+        },
     }
 
 
@@ -1034,6 +1087,7 @@ def _run(
     store_dir: str | Path | None,
     progress: bool,
     windows: Mapping[str, int] | None = None,
+    discount_rate: float | None = None,
 ) -> dict[tuple[str, int], Metrics]:
     import hashlib
     import json
@@ -1043,7 +1097,10 @@ def _run(
 
     digest = hashlib.sha256(
         json.dumps(
-            [scenario, rounds, dict(base), dict(windows or {})], sort_keys=True, default=str
+            [scenario, rounds, dict(base), dict(windows or {})]
+            + ([] if discount_rate is None else [discount_rate]),
+            sort_keys=True,
+            default=str,
         ).encode()
     ).hexdigest()[:10]
     tasks = []
@@ -1058,6 +1115,8 @@ def _run(
                 "overrides": {**dict(base), **dict(v.overrides)},
                 "windows": dict(windows or {}),
             }
+            if discount_rate is not None:
+                params["discount_rate"] = discount_rate
             tasks.append(executor.Task(run_id, s, params))
     with tempfile.TemporaryDirectory(prefix="stackgame-theses-") as tmp:
         store = executor.ResultStore(store_dir if store_dir is not None else tmp)
@@ -1088,6 +1147,7 @@ def _run(
         "rounds",
         "overrides",
         "windows",
+        "discount_rate",
     }
     out: dict[tuple[str, int], Metrics] = {}
     for record in frame.to_dict("records"):
@@ -1110,6 +1170,14 @@ def render(report: Mapping[str, Any]) -> str:
         "a claim holds in a condition when the 95% interval of its statistic over the seeds "
         "lies above zero, fails when below, and is undecided when it contains zero",
         _events_line(report),
+    ]
+    scoring = report.get("scoring")
+    if scoring:
+        lines.append(
+            f"payoffs (1d, 1e): discounted value per round at r = {scoring['discount_rate']:g} "
+            f"per round ({scoring['discount_rate_source']})"
+        )
+    lines += [
         "",
         f"{'claim':6s}{'condition':44s}{'> 0':>8s}  {'verdict':10s}{'statistic [95% CI]':>30s}",
     ]

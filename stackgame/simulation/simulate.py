@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from stackgame.environment import discounting
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -56,6 +58,7 @@ class RunResult:
     rounds: dict[str, np.ndarray]
     log: list[LogEntry] = field(default_factory=list)
     flows: list[dict[str, Any]] = field(default_factory=list)
+    discount_rate: float = 0.0
 
     @classmethod
     def from_model(cls, model: StackModel) -> RunResult:
@@ -104,6 +107,7 @@ class RunResult:
             firms=firms,
             rounds=rounds,
             log=list(model.log),
+            discount_rate=float(model.scenario.discount_rate),
         )
 
     # -- views for scripts, batches and tournaments -----------------------------------------
@@ -111,6 +115,26 @@ class RunResult:
         """Each firm's mean value per round (operating profit after stakes): its payoff."""
         value = self.firms["value"]
         return {n: float(value[:, i].mean()) for i, n in enumerate(self.firm_names)}
+
+    def discounted_payoffs(self, rate: float | None = None) -> dict[str, float]:
+        """Each firm's discounted payoff per round: its score in tournaments and equilibria.
+
+        ``v_i = sum_t delta^t pi_{i,t} / sum_t delta^t`` with ``delta = 1 / (1 + r)``
+        (:func:`stackgame.environment.discounting.per_round_equivalent`, ``docs/MODEL.md``
+        20); ``rate`` ``None``: the scenario's ``discount_rate``. At ``r = 0`` exactly
+        :meth:`payoffs`.
+        """
+        r = discounting.check_rate(self.discount_rate if rate is None else rate)
+        if r == 0.0:  # the mean itself, summed in the same order to the last bit
+            return self.payoffs()
+        v = discounting.per_round_equivalent(self.firms["value"], r)
+        return {n: float(v[i]) for i, n in enumerate(self.firm_names)}
+
+    def present_values(self, rate: float | None = None) -> dict[str, float]:
+        """Each firm's present value ``V_i = sum_t delta^t pi_{i,t}`` at ``rate`` per round."""
+        r = self.discount_rate if rate is None else rate
+        v = discounting.present_value(self.firms["value"], r)
+        return {n: float(v[i]) for i, n in enumerate(self.firm_names)}
 
     def metrics(self) -> dict[str, float]:
         """Flat scalar metrics, keyed ``<metric>.layer.<name>`` / ``<metric>.firm.<name>``.

@@ -18,7 +18,12 @@ import numpy as np
 from stackgame import seeds
 from stackgame.strategies.base import Strategy
 from stackgame.tournaments.games import GAMES, MatchResult, Posture, play_match
-from stackgame.tournaments.spec import MatchSpec, TournamentSpec, strategy_classes
+from stackgame.tournaments.spec import (
+    MatchSpec,
+    TournamentSpec,
+    scoring_rate,
+    strategy_classes,
+)
 
 _DECISION_CACHE: dict[Any, dict[tuple[int, int], Posture]] = {}
 _MATCH_CACHE: dict[tuple[Any, ...], MatchResult] = {}
@@ -86,15 +91,18 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
     The number of rounds is ``turns``, or geometric with end probability ``prob_end``
     drawn from the match's own generator; the simulation's seed is derived from the
     match seed. With ``noise`` each contested seat plays through :class:`NoisyStrategy`.
-    Each seat ``k`` reports ``payoff_k`` (its firm's mean value per round,
-    :meth:`RunResult.payoffs`), ``restraint_k`` (share of its operations' rounds
+    Each seat ``k`` reports ``payoff_k`` (its firm's discounted value per round at the
+    spec's or the scenario's discount rate, :meth:`RunResult.discounted_payoffs`: the
+    mean per round at rate 0), ``mean_payoff_k`` (the undiscounted mean per round),
+    ``present_value_k`` (``sum_t delta^t pi_t``), ``restraint_k`` (share of its operations' rounds
     restrained, from the run summary), ``integration_k`` (1 if it entered a layer by
     integration), ``value_share_k`` (its share of cumulative stack operating profit).
     """
     from stackgame.simulation.simulate import RunResult, build
     from stackgame.tournaments.tabulated import play_stack_tabulated
 
-    tabulated = play_stack_tabulated(spec, match)  # learners on a stationary stage game
+    # learners on a stationary stage game, scored by their undiscounted mean
+    tabulated = play_stack_tabulated(spec, match) if scoring_rate(spec) == 0 else None
     if tabulated is not None:
         return tabulated
     rounds = spec.turns
@@ -119,16 +127,21 @@ def play_stack(spec: TournamentSpec, match: MatchSpec) -> dict[str, Any]:
         run = RunResult.from_model(model)
     finally:
         model.release()
-    payoffs = run.payoffs()
+    means = run.payoffs()
+    payoffs = run.discounted_payoffs(spec.discount_rate)
+    present = run.present_values(spec.discount_rate)
     if spec.score_last is not None:
         value = run.firms["value"][-spec.score_last :]
-        payoffs = {n: float(value[:, i].mean()) for i, n in enumerate(run.firm_names)}
+        means = {n: float(value[:, i].mean()) for i, n in enumerate(run.firm_names)}
+        payoffs = means
     summary = run.summary
     firms = {f["name"]: f for f in summary["firms"]}
     row: dict[str, Any] = {"turns": int(summary.get("rounds", rounds or 0))}
     for k, seat in enumerate(spec.seats):
         firm = firms[seat]
         row[f"payoff_{k}"] = float(payoffs[seat])
+        row[f"mean_payoff_{k}"] = float(means[seat])
+        row[f"present_value_{k}"] = round(float(present[seat]), 10) + 0.0  # 10 decimals
         row[f"restraint_{k}"] = float(firm["restraint_rate"])
         row[f"integration_{k}"] = float(bool(firm.get("integrated")))
         row[f"value_share_{k}"] = float(firm["value_share"])

@@ -6,8 +6,10 @@ one seat of one match. Definitions:
 
 Score
     Matrix games: the player's mean payoff per turn, as in the Axelrod library. The
-    stack: the seat's firm's mean value per round (:meth:`RunResult.payoffs`),
-    *normalised per seat* by min-max over the whole tournament,
+    stack: the seat's firm's discounted value per round at the tournament's discount rate
+    (:meth:`RunResult.discounted_payoffs`, ``docs/MODEL.md`` 21; the mean value per round
+    when the rate is 0; the per-seat table also reports the undiscounted ``mean_payoff``
+    and the ``present_value``), *normalised per seat* by min-max over the whole tournament,
     ``(x - min_seat) / (max_seat - min_seat)``, so 0 is the worst and 1 the best outcome
     that seat saw under any strategy profile. Seats of very different size (Nvidia
     against a start-up lab) then compare, and the scale does not break when a seat's
@@ -57,6 +59,7 @@ import pandas as pd
 
 from stackgame import seeds
 from stackgame.stats import t_interval
+from stackgame.tournaments.spec import scoring
 
 if TYPE_CHECKING:
     from stackgame.tournaments.spec import Schedule, TournamentSpec
@@ -191,6 +194,7 @@ class TournamentResult:
                 {k: _clean(v) for k, v in row.items()} for row in self.pairwise.to_dict("records")
             ],
             "notes": list(self.notes),
+            **({"scoring": scoring(self.spec)} if self.spec.is_stack else {}),
             **self.extra,
             "elapsed_seconds": round(self.elapsed_seconds, 4),
         }
@@ -245,8 +249,14 @@ class TournamentResult:
             f"{self.spec.game} tournament: {len(self.spec.strategies)} strategies, "
             f"{len(self.matches)} matches ({self.profiles_played} of {self.profiles_total} "
             f"profiles x {self.spec.repetitions} repetitions), seed {self.spec.seed}",
-            df.to_string(index=False, float_format=lambda x: f"{x:.3f}"),
         ]
+        if self.spec.is_stack:
+            how = scoring(self.spec)
+            lines.append(
+                f"scores: {how['payoff']}, r = {how['discount_rate']:g} per round "
+                f"({how['discount_rate_source']}), normalised per seat"
+            )
+        lines.append(df.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         lines += self.notes
         return "\n".join(lines)
 
@@ -365,6 +375,8 @@ def _stack_plays(spec: TournamentSpec, ok: pd.DataFrame) -> pd.DataFrame:
                     "strategy": ok[f"strategy_{k}"].to_numpy(),
                     "opponent": opponents.to_numpy(),
                     "payoff": ok[f"payoff_{k}"].to_numpy(dtype=float),
+                    "mean_payoff": _column(ok, f"mean_payoff_{k}", f"payoff_{k}"),
+                    "present_value": _column(ok, f"present_value_{k}", None),
                     "score": norm[k],
                     "win": win,
                     "restraint": ok[f"restraint_{k}"].to_numpy(dtype=float),
@@ -375,6 +387,18 @@ def _stack_plays(spec: TournamentSpec, ok: pd.DataFrame) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True).sort_values(["index", "seat"], ignore_index=True)
+
+
+def _column(ok: pd.DataFrame, name: str, fallback: str | None) -> np.ndarray:
+    """Column ``name`` (a tabulated match has only ``fallback``, or nothing: NaN)."""
+    if name in ok:
+        values = ok[name].to_numpy(dtype=float)
+        if fallback is None or not np.isnan(values).any():
+            return values
+        return np.where(np.isnan(values), ok[fallback].to_numpy(dtype=float), values)
+    if fallback is not None:
+        return ok[fallback].to_numpy(dtype=float)
+    return np.full(len(ok), np.nan)
 
 
 def _best_in_repetition(ok: pd.DataFrame, column: str) -> np.ndarray:
@@ -537,6 +561,11 @@ def _per_seat(spec: TournamentSpec, plays: pd.DataFrame) -> pd.DataFrame:
     df = grouped.agg(
         payoff=("payoff", "mean"),
         payoff_std=("payoff", "std"),
+        **(
+            {"mean_payoff": ("mean_payoff", "mean"), "present_value": ("present_value", "mean")}
+            if "mean_payoff" in plays
+            else {}
+        ),
         score=("score", "mean"),
         wins=("win", "sum"),
         restraint_rate=("restraint", "mean"),

@@ -64,6 +64,12 @@ class TournamentSpec:
         On the stack, score each seat by its mean payoff over only the last this many
         rounds (after learning has settled, as Calvano et al. measure profits at
         convergence); ``None``: every round.
+    discount_rate
+        On the stack, the rate per round at which seats discount their payoffs
+        (``docs/MODEL.md`` 21): each seat is scored by its discounted payoff per round
+        ``sum_t delta^t pi_t / sum_t delta^t``; ``None``: the scenario's
+        ``discount_rate``. Matrix games take only 0 (a continuation probability,
+        ``prob_end``, is their discount factor, as in Axelrod).
     """
 
     strategies: tuple[str, ...]
@@ -78,6 +84,7 @@ class TournamentSpec:
     max_profiles: int | None = None
     strategy_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     score_last: int | None = None
+    discount_rate: float | None = None
 
     def __post_init__(self) -> None:
         """Normalise names and validate every field (one message per problem)."""
@@ -118,6 +125,16 @@ class TournamentSpec:
             raise UserError(
                 f"score_last: must be a positive number of rounds, got {self.score_last}"
             )
+        if self.discount_rate is not None:
+            if not math.isfinite(self.discount_rate) or self.discount_rate < 0:
+                raise UserError(
+                    f"discount_rate: must be a finite number >= 0, got {self.discount_rate}"
+                )
+            if self.game != STACK and self.discount_rate > 0:
+                raise UserError(
+                    "discount_rate: only a stack tournament discounts; in a matrix game "
+                    "use --prob-end (a continuation probability is a discount factor)"
+                )
         params = {str(k): dict(v) for k, v in dict(self.strategy_params).items()}
         for name, kwargs in params.items():
             if name not in self.strategies:
@@ -143,6 +160,8 @@ class TournamentSpec:
         d["strategies"] = list(self.strategies)
         d["seats"] = list(self.seats)
         d["strategy_params"] = {k: dict(v) for k, v in self.strategy_params.items()}
+        if d["discount_rate"] is None:  # the scenario's: older specs read the same
+            del d["discount_rate"]
         return d
 
     @classmethod
@@ -157,6 +176,45 @@ class TournamentSpec:
             if key in kw:
                 kw[key] = tuple(kw[key])
         return cls(**kw)
+
+
+_RATES: dict[tuple[str, float | None], float] = {}
+
+
+def scoring_rate(spec: TournamentSpec) -> float:
+    """The discount rate per round a tournament scores by: the spec's, else the scenario's.
+
+    Matrix games: 0 (they take no discount rate; see :attr:`TournamentSpec.discount_rate`).
+    """
+    if not spec.is_stack:
+        return 0.0
+    key = (spec.scenario or "ai-stack-2026", spec.discount_rate)
+    if key not in _RATES:
+        from stackgame.environment.scenario import resolve
+
+        given = spec.discount_rate
+        _RATES[key] = float(resolve(key[0]).discount_rate if given is None else given)
+    return _RATES[key]
+
+
+def scoring(spec: TournamentSpec) -> dict[str, Any]:
+    """What a stack tournament's ``payoff`` is: the JSON ``scoring`` block."""
+    rate = scoring_rate(spec)
+    last = spec.score_last
+    return {
+        "discount_rate": rate,
+        "discount_rate_source": "given" if spec.discount_rate is not None else "scenario",
+        "payoff": (
+            f"mean value per round over the last {last} rounds (undiscounted)"
+            if last is not None
+            else "discounted value per round, sum_t delta^t pi_t / sum_t delta^t, "
+            "delta = 1/(1+r) (the mean per round when r = 0)"
+        ),
+        "also_reported": [
+            "mean_payoff (undiscounted mean per round)",
+            "present_value (sum_t delta^t pi_t)",
+        ],
+    }
 
 
 @dataclass(frozen=True)

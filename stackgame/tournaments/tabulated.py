@@ -425,6 +425,8 @@ def play_stack_tabulated(spec: Any, match: Any) -> dict[str, Any] | None:
     for k, seat in enumerate(spec.seats):
         i = table.firms.index(seat)
         row[f"payoff_{k}"] = session.payoffs[i]
+        row[f"mean_payoff_{k}"] = session.payoffs[i]  # (played only at discount rate 0)
+        row[f"present_value_{k}"] = _rounded(session.totals[i])  # (sums differ in order)
         row[f"restraint_{k}"] = _rounded(session.restraint[i])
         row[f"integration_{k}"] = 0.0
         share = session.totals[i] / total if abs(total) > 1e-12 else 0.0

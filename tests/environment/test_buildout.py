@@ -293,3 +293,28 @@ def test_a_model_run_twice_gives_the_same_buildout() -> None:
         return model.history.ops_matrix("capex")
 
     np.testing.assert_array_equal(run(), run())
+
+
+def test_nvidia_extracting_slows_the_clouds_buildout() -> None:
+    """Extraction upstream takes cash and demand from the buyers of next rounds' capacity.
+
+    docs/MODEL.md 21.4. On ai-stack-2026, Nvidia on always_extract instead of
+    always_restrain (same seed, common random numbers): the chip price the clouds pay
+    rises, so they spend more on capital goods in rounds 0-4, sell less (their user cost
+    of capital is in their price, 15.2) and, after the install lead time, hold less
+    capacity in rounds 5-7 than when Nvidia restrains.
+    """
+    from stackgame.simulation.simulate import simulate
+
+    for seed in (0, 1):
+        runs = {
+            s: simulate("ai-stack-2026", seed=seed, strategies={"nvidia": s})
+            for s in ("always_restrain", "always_extract")
+        }
+        k = runs["always_restrain"].layer_names.index("cloud")
+        capacity = {s: r.layers["capacity"][5:8, k].sum() for s, r in runs.items()}
+        capex = {s: r.layers["capex"][0:5, k].sum() for s, r in runs.items()}
+        used = {s: r.layers["used"][1:5, k].sum() for s, r in runs.items()}
+        assert capacity["always_extract"] < capacity["always_restrain"]
+        assert capex["always_extract"] > capex["always_restrain"]
+        assert used["always_extract"] < used["always_restrain"]
