@@ -479,8 +479,11 @@ class StackModel(mesa.Model):
         observations = self.observe()
         actions = self.decide(observations)
         orders = self.invest(observations)
-        training = self.train(observations, actions) if self.training.enabled else None
-        flows = self.clear_markets(actions, orders, training)
+        prepared = training = None
+        if self.training.enabled:  # (the clearing's inputs, read by the first round's prices)
+            prepared = self._prepare(actions)
+            training = self.train(observations, prepared)
+        flows = self.clear_markets(actions, orders, training, prepared)
         settlement = self.pay_out(flows)
         if self._financing:
             self.finance(flows, settlement)
@@ -614,7 +617,9 @@ class StackModel(mesa.Model):
 
     # 2c. train -----------------------------------------------------------------------------
     def train(
-        self, observations: dict[int, Observation], actions: Mapping[int, Action]
+        self,
+        observations: dict[int, Observation],
+        prepared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     ) -> np.ndarray:
         """Training compute per operation, in units of the layer below (``MODEL.md`` 20.2).
 
@@ -624,7 +629,7 @@ class StackModel(mesa.Model):
         round's revenue from others, the scenario's ratio, last round's price of a unit of
         compute (what its training cost a unit last round; before it has trained, the
         layer below's mean price last round, or in the first round this round's, from
-        the actions) and its funds. Negative or non-finite answers
+        the clearing's inputs ``prepared``, :meth:`_prepare`) and its funds. Negative or non-finite answers
         buy nothing.
         """
         st = self.state
@@ -640,7 +645,7 @@ class StackModel(mesa.Model):
         paid = book.rows[-1] if book.rows else None
         now: np.ndarray | None = None  # this round's prices (first round only)
         if not view:
-            markup, capacity, _, _, self_share = self._prepare(actions)
+            markup, capacity, _, _, self_share = prepared
             now, _, _ = resolve_prices(
                 st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                 st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
@@ -734,6 +739,7 @@ class StackModel(mesa.Model):
         actions: Mapping[int, Action],
         orders: np.ndarray | None = None,
         training: np.ndarray | None = None,
+        prepared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> RoundFlows:
         """Markups from the actions, then the pure clearing function: the round's flows.
 
@@ -742,9 +748,12 @@ class StackModel(mesa.Model):
         ``training``: training compute per operation (:meth:`train`): it takes its
         sellers' capacity before the market clears, the model stocks set the labs'
         quality, and the sellers are paid after the clearing (``docs/MODEL.md`` 20).
+        ``prepared``: :meth:`_prepare`'s result for ``actions`` when the caller has it.
         """
         st = self.state
-        markup, capacity, quality, unit_cost, self_share = self._prepare(actions)
+        if prepared is None:
+            prepared = self._prepare(actions)
+        markup, capacity, quality, unit_cost, self_share = prepared
         market_capacity = capacity
         if training is not None:
             book = self.training

@@ -202,6 +202,9 @@ def test_every_builtin_event_fires_and_the_books_still_balance() -> None:
     value = h.firms_matrix("value").sum(axis=1) + h.finance_matrix("interest").sum(axis=1)
     np.testing.assert_allclose(value, h.ops_matrix("operating_profit").sum(axis=1), atol=1e-9)
     # value added sums to final demand plus investment (Y = C + I): capital goods bought
-    # by a capital-goods layer are not an input of its output
-    spend = h.rounds_vector("final_spend") + h.ops_matrix("capex").sum(axis=1)
+    # by a capital-goods layer are not an input of its output; nor is training compute,
+    # which the clouds sell to the labs (docs/MODEL.md 20.4)
+    training = np.array([row["spend"].sum() for row in model.training.rows])
+    assert training.shape == (24,) and training.min() > 0
+    spend = h.rounds_vector("final_spend") + h.ops_matrix("capex").sum(axis=1) + training
     np.testing.assert_allclose(h.layers_matrix("value_added").sum(axis=1), spend, rtol=1e-9)
