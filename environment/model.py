@@ -629,8 +629,8 @@ class StackModel(mesa.Model):
         round's revenue from others, the scenario's ratio, last round's price of a unit of
         compute (what its training cost a unit last round; before it has trained, the
         layer below's mean price last round, or in the first round this round's, from
-        the clearing's inputs ``prepared``, :meth:`_prepare`) and its funds. Negative or non-finite answers
-        buy nothing.
+        the clearing's inputs ``prepared``, :meth:`_prepare`) and its funds. Negative or
+        non-finite answers buy nothing.
         """
         st = self.state
         book = self.training
