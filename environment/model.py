@@ -453,6 +453,7 @@ class StackModel(mesa.Model):
         self.contracts = ContractBook(self.scenario, self.state, self._log)
         self.training = TrainingBook(self.scenario, self.state)
         self._trained: dict[str, np.ndarray] | None = None  # this round's training row
+        self._funds_of: tuple[int, list[float]] = (-1, [])  # (round, funds) read this round
         self.last_round: RoundFlows | None = None
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
@@ -643,6 +644,13 @@ class StackModel(mesa.Model):
         funds = self._funds()
         view = self.memory.view
         paid = book.rows[-1] if book.rows else None
+        # the equity room at the appetite after a losing round: a lab that trains expects
+        # to lose money this round, and investors then offer less (docs/MODEL.md 16, 20.2)
+        fs = st.finance
+        lost = (
+            st.appetite * fs.appetite_drop * fs.equity_multiple * np.maximum(st.last_revenue, 0.0)
+        ) * st.raises_equity
+        lost = lost.tolist()
         now: np.ndarray | None = None  # this round's prices (first round only)
         if not view:
             markup, capacity, _, _, self_share = prepared
@@ -669,7 +677,7 @@ class StackModel(mesa.Model):
             position = TrainingPosition(
                 float(book.stock[o]), float(book.rate[o]),
                 revenue[f] if revenue is not None and f < len(revenue) else 0.0,
-                float(book.ratio[o]), price, funds[f] if funds is not None else math.inf,
+                float(book.ratio[o]), price, math.inf if funds is None else funds[f] - lost[f],
             )  # fmt: skip
             units = float(self.firms[f].train(obs, position))
             if units > 0.0 and math.isfinite(units):
@@ -680,12 +688,16 @@ class StackModel(mesa.Model):
         """What each firm can spend on capital goods now (``None``: no limit, finance off).
 
         :func:`stackgame.environment.finance.available_funds`: cash above the floor, room
-        under the debt limit, equity room.
+        under the debt limit, equity room. Computed once a round (investment and training
+        read the same funds; nothing moves cash between the two decisions).
         """
         if not self._financing:
             return None
+        if self._funds_of[0] == self.round:
+            return self._funds_of[1]
         owed = self.contracts.backlog(self.state, self.memory.price, jit=self._jit)
         funds: list[float] = fin.available_funds(self.state, owed, self._jit).tolist()
+        self._funds_of = (self.round, funds)
         return funds
 
     def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
