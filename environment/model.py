@@ -457,6 +457,7 @@ class StackModel(mesa.Model):
         self.contracts = ContractBook(self.scenario, self.state, self._log)
         self.training = TrainingBook(self.scenario, self.state)
         self._trained: dict[str, np.ndarray] | None = None  # this round's training row
+        self._funds_of: tuple[int, list[float]] = (-1, [])  # (round, funds) read this round
         self.last_round: RoundFlows | None = None
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
@@ -483,8 +484,11 @@ class StackModel(mesa.Model):
         observations = self.observe()
         actions = self.decide(observations)
         orders = self.invest(observations)
-        training = self.train(observations, actions) if self.training.enabled else None
-        flows = self.clear_markets(actions, orders, training)
+        prepared = training = None
+        if self.training.enabled:  # (the clearing's inputs, read by the first round's prices)
+            prepared = self._prepare(actions)
+            training = self.train(observations, prepared)
+        flows = self.clear_markets(actions, orders, training, prepared)
         settlement = self.pay_out(flows)
         if self._financing:
             self.finance(flows, settlement)
@@ -621,7 +625,9 @@ class StackModel(mesa.Model):
 
     # 2c. train -----------------------------------------------------------------------------
     def train(
-        self, observations: dict[int, Observation], actions: Mapping[int, Action]
+        self,
+        observations: dict[int, Observation],
+        prepared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     ) -> np.ndarray:
         """Training compute per operation, in units of the layer below (``MODEL.md`` 20.2).
 
@@ -631,8 +637,8 @@ class StackModel(mesa.Model):
         round's revenue from others, the scenario's ratio, last round's price of a unit of
         compute (what its training cost a unit last round; before it has trained, the
         layer below's mean price last round, or in the first round this round's, from
-        the actions) and its funds. Negative or non-finite answers
-        buy nothing.
+        the clearing's inputs ``prepared``, :meth:`_prepare`) and its funds. Negative or
+        non-finite answers buy nothing.
         """
         st = self.state
         book = self.training
@@ -645,9 +651,16 @@ class StackModel(mesa.Model):
         funds = self._funds()
         view = self.memory.view
         paid = book.rows[-1] if book.rows else None
+        # the equity room at the appetite after a losing round: a lab that trains expects
+        # to lose money this round, and investors then offer less (docs/MODEL.md 16, 20.2)
+        fs = st.finance
+        lost = (
+            st.appetite * fs.appetite_drop * fs.equity_multiple * np.maximum(st.last_revenue, 0.0)
+        ) * st.raises_equity
+        lost = lost.tolist()
         now: np.ndarray | None = None  # this round's prices (first round only)
         if not view:
-            markup, capacity, _, _, self_share = self._prepare(actions)
+            markup, capacity, _, _, self_share = prepared
             now, _, _ = resolve_prices(
                 st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                 st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
@@ -671,7 +684,7 @@ class StackModel(mesa.Model):
             position = TrainingPosition(
                 float(book.stock[o]), float(book.rate[o]),
                 revenue[f] if revenue is not None and f < len(revenue) else 0.0,
-                float(book.ratio[o]), price, funds[f] if funds is not None else math.inf,
+                float(book.ratio[o]), price, math.inf if funds is None else funds[f] - lost[f],
             )  # fmt: skip
             units = float(self.firms[f].train(obs, position))
             if units > 0.0 and math.isfinite(units):
@@ -682,12 +695,16 @@ class StackModel(mesa.Model):
         """What each firm can spend on capital goods now (``None``: no limit, finance off).
 
         :func:`stackgame.environment.finance.available_funds`: cash above the floor, room
-        under the debt limit, equity room.
+        under the debt limit, equity room. Computed once a round (investment and training
+        read the same funds; nothing moves cash between the two decisions).
         """
         if not self._financing:
             return None
+        if self._funds_of[0] == self.round:
+            return self._funds_of[1]
         owed = self.contracts.backlog(self.state, self.memory.price, jit=self._jit)
         funds: list[float] = fin.available_funds(self.state, owed, self._jit).tolist()
+        self._funds_of = (self.round, funds)
         return funds
 
     def _chosen_markups(self, actions: Mapping[int, Action]) -> list[float]:
@@ -741,6 +758,7 @@ class StackModel(mesa.Model):
         actions: Mapping[int, Action],
         orders: np.ndarray | None = None,
         training: np.ndarray | None = None,
+        prepared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> RoundFlows:
         """Markups from the actions, then the pure clearing function: the round's flows.
 
@@ -752,9 +770,12 @@ class StackModel(mesa.Model):
         ``training``: training compute per operation (:meth:`train`): it takes its
         sellers' capacity before the market clears, the model stocks set the labs'
         quality, and the sellers are paid after the clearing (``docs/MODEL.md`` 20).
+        ``prepared``: :meth:`_prepare`'s result for ``actions`` when the caller has it.
         """
         st = self.state
-        markup, capacity, quality, unit_cost, self_share = self._prepare(actions)
+        if prepared is None:
+            prepared = self._prepare(actions)
+        markup, capacity, quality, unit_cost, self_share = prepared
         market_capacity = capacity
         if training is not None:
             book = self.training

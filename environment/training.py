@@ -111,6 +111,53 @@ def allocate_training_kernel(
 
 
 @jitable
+def pay_training_kernel(
+    own: np.ndarray,
+    units: np.ndarray,
+    own_below: np.ndarray,
+    price: np.ndarray,
+    cost: np.ndarray,
+    input_cost: np.ndarray,
+    quantity: np.ndarray,
+    unit_input_cost: np.ndarray,
+    capital: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What each buyer pays for its training, and what each seller serves.
+
+    Rented units at the seller's price; own units at the own operation's transfer price,
+    as the clearing's (``market_kernel``, pass 4): unit cost plus inputs per unit sold, or
+    in a capital-goods layer (``capital[o]``) the user cost of a unit of capacity (the
+    unit input cost). Returns ``(spend, served, self_units, internal)`` per operation:
+    the buyer's spend, the units sold to others' training and run for its own firm's,
+    and the self-supply's value (internal revenue).
+    """
+    n = own.shape[0]
+    spend = np.zeros(n)
+    served = np.zeros(n)
+    self_units = np.zeros(n)
+    internal = np.zeros(n)
+    for b in range(n):
+        paid = 0.0
+        for s in range(n):
+            u = units[b, s]
+            if u != 0.0:
+                paid += u * price[s]
+                served[s] += u
+        o = own_below[b]
+        if o >= 0 and own[b] > 0.0:
+            if capital[o] or quantity[o] <= 0.0:
+                per = unit_input_cost[o]
+            else:
+                per = input_cost[o] / quantity[o]
+            value = own[b] * (cost[o] + per)
+            paid += value
+            self_units[o] += own[b]
+            internal[o] += value
+        spend[b] = paid
+    return spend, served, self_units, internal
+
+
+@jitable
 def model_stock_kernel(
     stock: np.ndarray,
     spend: np.ndarray,
@@ -273,23 +320,13 @@ class TrainingBook:
         """
         c = clearing
         price = c.price
-        sold = c.quantity
-        # the clearing's transfer price (market_kernel, pass 4): inputs per unit sold, or
-        # in a capital-goods layer the user cost of a unit of capacity
-        per_unit = np.where(sold > 0, c.input_cost / np.where(sold > 0, sold, 1.0), 0.0)
-        per_unit = np.where(sold > 0, per_unit, c.unit_input_cost)
-        if state.has_capital_goods:
-            per_unit = np.where(capital_ops(state), c.unit_input_cost, per_unit)
-        transfer = cost + per_unit
-        below = state.structure.own_below
-        own_at = np.where(below >= 0, transfer[np.maximum(below, 0)], 0.0)
-        rented = units @ price if units.size else np.zeros(0)
-        spend = rented + own * own_at
-        served = units.sum(axis=0)
-        internal = np.zeros_like(spend)
-        np.add.at(internal, np.maximum(below, 0), np.where(below >= 0, own * own_at, 0.0))
-        self_units = np.zeros_like(spend)
-        np.add.at(self_units, np.maximum(below, 0), np.where(below >= 0, own, 0.0))
+        pay = compiled("pay_training_kernel", jit, module="training")
+        n = state.n_ops
+        capital = capital_ops(state) if state.has_capital_goods else np.zeros(n, np.bool_)
+        spend, served, self_units, internal = pay(
+            own, units, state.structure.own_below, price, cost, c.input_cost, c.quantity,
+            c.unit_input_cost, capital,
+        )  # fmt: skip
         c.revenue = c.revenue + served * price + internal
         c.internal_revenue = c.internal_revenue + internal
         c.quantity = c.quantity + served + self_units
@@ -302,7 +339,7 @@ class TrainingBook:
         self.stock = stock
         row = {
             "spend": spend,
-            "units": own + units.sum(axis=1),
+            "units": own + np.add.reduce(units, axis=1),
             "charge": charge,
             "writedown": writedown,
             "amortisation": amort,

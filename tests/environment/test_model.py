@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from stackgame.environment.history import OP_COLUMNS
 from stackgame.environment.model import StackModel, to_seed
-from stackgame.environment.scenario import ScenarioError, from_dict
+from stackgame.environment.scenario import ScenarioError, apply_overrides, from_dict, resolve
 from stackgame.strategies.base import Action, HistoryView, Observation, Posture
 
 from tests.environment.tiny_scenario import Scripted, firm, run_model, tiny, tiny_scenario
@@ -99,19 +99,27 @@ def test_stakes_move_money_but_do_not_create_it() -> None:
 
 @pytest.mark.parametrize("capital_goods", [True, False])
 def test_layer_value_added_sums_to_final_spend_plus_investment(capital_goods: bool) -> None:
+    # training needs capital goods below (docs/MODEL.md 20.1): off with a flow market
+    raw = resolve("ai-stack-2026").model_dump(mode="python")
+    if not capital_goods:  # (and no target table: its parameters name the training)
+        raw["targets"] = None
+        for f in raw["firms"]:
+            for op in f["ops"].values():
+                op.pop("training", None)
     model = run_model(  # type: ignore[arg-type]
-        "ai-stack-2026", seed=2, rounds=6,
-        overrides={
+        apply_overrides(from_dict(raw, "ai-stack-2026"), {
             "layers.cloud.capital_goods": capital_goods,
             "layers.cloud.input_coefficient": 12.0 if capital_goods else 1.0,
-        },
+        }), seed=2, rounds=6,
     )  # fmt: skip
     va = model.history.layers_matrix("value_added").sum(axis=1)
     spend = model.history.rounds_vector("final_spend")
     investment = model.history.ops_matrix("capex").sum(axis=1)
+    training = np.array([row["spend"].sum() for row in model.training.rows] or [0.0] * 6)
     assert (spend > 0).all()
     assert (investment > 0).all() if capital_goods else (investment == 0).all()
-    np.testing.assert_allclose(va, spend + investment, rtol=1e-9)  # Y = C + I
+    assert (training > 0).all() if capital_goods else (training == 0).all()
+    np.testing.assert_allclose(va, spend + investment + training, rtol=1e-9)  # Y = C + I + T
 
 
 def test_an_equity_stake_passes_its_share_of_profit() -> None:
