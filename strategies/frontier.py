@@ -17,9 +17,9 @@ class StickyFrontierPrice(Strategy):
     and the anchor stays: when the cost comes back down, so does the price, to ``P`` (a
     price forced up by a spike in the cost of compute is not a new anchor; with the
     highest price ever charged as the anchor, one spike priced the lab out of its market
-    for good). A frontier lab does not pass its cost declines on, because "frontier quality is sticky" and
-    open-weight models at a fraction of the price "exert almost no downward pressure"
-    (`000_e3319be9a08c4b37.txt`). As inference cost falls, its gross margin
+    for good). A frontier lab does not pass its cost declines on, because "frontier
+    quality is sticky" and open-weight models at a fraction of the price "exert almost
+    no downward pressure" (`000_e3319be9a08c4b37.txt`). As inference cost falls, its gross margin
     climbs from the restrain level toward the extract level: Anthropic's inference gross
     margin went from 38% to over 70% in a year (000). In round 0 it prices at the
     restrain markup.
