@@ -69,6 +69,14 @@ def seeds_of(root: int, k: int) -> list[int]:
     return [root + i for i in range(k)]
 
 
+METHODS = ("least_squares", "powell")
+"""The fit's search methods (:func:`fit`)."""
+
+
+class _Done(Exception):
+    """The Powell search returned (its status is set)."""
+
+
 class BudgetSpent(Exception):
     """Raised inside the objective when ``max_evals`` runs are done: the fit stops there."""
 
@@ -427,8 +435,15 @@ def fit(
     *,
     max_evals: int = DEFAULT_MAX_EVALS,
     progress: bool | Callable[[int], None] = False,
+    method: str = "least_squares",
 ) -> FitResult:
     """Fit ``pb``'s parameters to its targets by weighted least squares.
+
+    ``method``: ``least_squares`` (trust-region reflective on the residuals, with a
+    forward-difference Jacobian) or ``powell`` (Powell's derivative-free line searches on
+    the objective, bounded to the cube: slower to start, but it does not lean on slopes,
+    which a simulator's kinks, failures and rationing make unreliable). Both minimise the
+    same sum of squares within the same budget and keep the best point seen.
 
     Parameters
     ----------
@@ -514,7 +529,25 @@ def fit(
         return out
 
     status = "finished"
+    if method not in METHODS:
+        raise ValueError(f"method: {method!r} is not one of {', '.join(METHODS)}")
     try:
+        if method == "powell":
+            from scipy.optimize import minimize
+
+            def objective(u: np.ndarray) -> float:
+                r = fun(np.clip(u, 0.0, 1.0))
+                return float(r @ r)
+
+            out = minimize(
+                objective,
+                u0,
+                method="Powell",
+                bounds=[(0.0, 1.0)] * len(params),
+                options={"maxfev": max_evals, "xtol": 1e-3, "ftol": 1e-4},
+            )
+            status = f"converged: {out.message}" if out.success else f"stopped: {out.message}"
+            raise _Done
         res = least_squares(
             fun,
             u0,
@@ -530,6 +563,8 @@ def fit(
         status = f"converged: {res.message}" if res.success else f"stopped: {res.message}"
     except BudgetSpent:
         status = f"stopped: the budget of {max_evals} evaluations is spent"
+    except _Done:
+        pass
     fitted = [p.rounded(v) for p, v in zip(params, best["values"], strict=True)]
     after = pb.measure(fitted, tolerate=True) if fitted != start else before
     report()

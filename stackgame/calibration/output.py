@@ -297,7 +297,7 @@ _PARAMETER_LINE = re.compile(
     r"^\s+(?P<path>[A-Za-z0-9_.-]+) = (?P<after>\S+) \(was (?P<before>[^;]+);"
 )
 _SEEDS = re.compile(r"common seeds (?P<first>-?\d+)(?:\.\.(?P<last>-?\d+))?")
-_EVALS = re.compile(r"--max-evals (?P<n>\d+)")
+_EVALS = re.compile(r"--max-evals (?P<n>\d+)(?:, --method (?P<method>[a-z_]+))?")
 
 
 def parse_header(text: str) -> dict[str, Any] | None:
@@ -305,7 +305,8 @@ def parse_header(text: str) -> dict[str, Any] | None:
 
     Returns ``None`` when ``text`` has no such header (a scenario written by hand);
     otherwise ``seeds`` (the common seeds), ``max_evals`` and ``parameters``: a list of
-    ``{"path", "before", "after"}`` (the value the fit started from and the one it wrote).
+    ``{"path", "before", "after"}`` (the value the fit started from and the one it wrote),
+    and ``method`` (the search).
     """
     lines = []
     for line in text.splitlines():
@@ -329,6 +330,7 @@ def parse_header(text: str) -> dict[str, Any] | None:
     return {
         "seeds": list(range(first, last + 1)),
         "max_evals": int(evals["n"]),
+        "method": evals["method"] or "least_squares",
         "parameters": parameters,
     }
 

@@ -72,6 +72,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_MAX_EVALS,
         help=f"most evaluations, the Jacobian's included (default {DEFAULT_MAX_EVALS})",
     )
+    p.add_argument(
+        "--method",
+        choices=("least_squares", "powell"),
+        default="least_squares",
+        help=(
+            "least_squares (trust-region on the residuals, default) or powell "
+            "(derivative-free: for a rugged objective)"
+        ),
+    )
     p.add_argument("--json", action="store_true", help="print the fit as JSON on stdout")
     p.add_argument(
         "--out",
@@ -138,8 +147,9 @@ def run(args: argparse.Namespace) -> int:
         folder = output_name(name, args.seed, overrides=overrides, extra=extra, prefix="calibrate/")
         out_file = Path("runs") / "out" / folder / f"{name}.toml"
 
-    result = fit(pb, max_evals=args.max_evals, progress=not args.no_progress)
+    result = fit(pb, max_evals=args.max_evals, progress=not args.no_progress, method=args.method)
     report = result.to_dict()
+    report["method"] = args.method
     report["out"] = None if out_file is None else str(out_file)
 
     if out_file is not None:
@@ -214,7 +224,12 @@ def check(args: argparse.Namespace) -> int:
     if tbl is None:
         raise UserError(f"--check: {args.scenario} names no target table")
     pb = problem(prior, tbl, recorded["seeds"], str(prior.targets))
-    result = fit(pb, max_evals=recorded["max_evals"], progress=not args.no_progress)
+    result = fit(
+        pb,
+        max_evals=recorded["max_evals"],
+        progress=not args.no_progress,
+        method=recorded["method"],
+    )
     refit = result.overrides()
     rows = []
     same = True
@@ -306,7 +321,8 @@ def _header(report: dict[str, Any], args: argparse.Namespace, digits: int) -> li
         f"squared residuals: {report['objective_before']:.4g} before, "
         f"{report['objective_after']:.4g} after. Targets inside their range: "
         f"{report['inside_before']} of {n} before, {report['inside_after']} of {n} after. "
-        f"{report['evaluations']} evaluations (--max-evals {args.max_evals}); "
+        f"{report['evaluations']} evaluations (--max-evals {args.max_evals}, --method "
+        f"{args.method}); "
         f"{report['status']}. Fitted values rounded to {digits} significant digits; each "
         "changed line says what it was. Parameters (bounds; scale):"
     )

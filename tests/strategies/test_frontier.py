@@ -1,4 +1,4 @@
-"""The frontier lab's sticky price: the markup keeps last round's price as costs fall."""
+"""The frontier lab's sticky price: the markup keeps the opening price as costs fall."""
 
 from __future__ import annotations
 
@@ -62,3 +62,16 @@ def test_gross_margin_climbs_toward_extract_as_costs_fall():
         margins.append(markup / (1 + markup))
     assert margins == sorted(margins)
     assert margins[-1] == pytest.approx(2.0 / 3.0)  # the extract bound: markup 2.0
+
+
+def test_a_cost_spike_is_passed_on_and_the_anchor_stays():
+    s = StickyFrontierPrice()
+    # opening price 1.5 at cost 1.0 (markup 0.5)
+    assert s.decide(obs({"chips": 1.5}, {"chips": 1.0})).markups["chips"] == pytest.approx(0.5)
+    # the cost of compute spikes to 2.0: 1.5 is below cost, so the restrain markup (0.2)
+    # passes it on (a price of 2.4)
+    assert s.decide(obs({"chips": 1.5}, {"chips": 2.0})).markups["chips"] == pytest.approx(0.2)
+    # the cost falls back to 1.0: the price returns to the anchor 1.5, not to 2.4
+    action = s.decide(obs({"chips": 2.4}, {"chips": 1.0}))
+    assert action.markups["chips"] == pytest.approx(0.5)
+    assert s.anchor["chips"] == 1.5

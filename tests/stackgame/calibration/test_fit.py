@@ -80,7 +80,8 @@ def test_seeds_are_common_and_consecutive() -> None:
     assert seeds_of(5, 3) == [5, 6, 7]
 
 
-def test_the_fit_recovers_known_parameters_of_the_textbook_chain() -> None:
+@pytest.mark.parametrize(("method", "budget"), [("least_squares", 40), ("powell", 150)])
+def test_the_fit_recovers_known_parameters_of_the_textbook_chain(method: str, budget: int) -> None:
     """Targets built from A = 12, c_u = 1.5; the fit starts from A = 10, c_u = 1."""
     chain = resolve("monopoly-chain")
     truth = {"demand.intercept": 12.0, "firms.upstream_monopolist.ops.upstream.unit_cost": 1.5}
@@ -107,7 +108,7 @@ def test_the_fit_recovers_known_parameters_of_the_textbook_chain() -> None:
         assert number is not None
         spec.update(value=number, low=0.9 * number, high=1.1 * number)
     table = _table(specs, params)
-    result = fit(problem(chain, table, [0]), max_evals=40)
+    result = fit(problem(chain, table, [0]), max_evals=budget, method=method)
     fitted = result.overrides()
     assert fitted["demand.intercept"] == pytest.approx(12.0, rel=0.01)
     assert fitted["firms.upstream_monopolist.ops.upstream.unit_cost"] == pytest.approx(
@@ -116,7 +117,7 @@ def test_the_fit_recovers_known_parameters_of_the_textbook_chain() -> None:
     assert result.objective_after < 1e-3 < result.objective_before
     report = result.to_dict()
     assert report["inside_after"] == 2 and report["inside_before"] == 0
-    assert report["evaluations"] <= 41  # the budget, and the rounded values on top
+    assert report["evaluations"] <= budget + 1  # the budget, and the rounded values on top
     assert [p["before"] for p in report["parameters"]] == [10.0, 1.0]
 
 
@@ -191,3 +192,10 @@ def test_the_same_short_fit_twice_gives_the_same_result() -> None:
         runs.append(report)
     assert runs[0] == runs[1]
     assert runs[0]["evaluations"] >= 3
+
+
+def test_an_unknown_method_is_refused() -> None:
+    chain = resolve("monopoly-chain")
+    table = _table([_target()], [{"path": "demand.intercept", "low": 6.0, "high": 20.0}])
+    with pytest.raises(ValueError, match="method: 'newton' is not one of least_squares, powell"):
+        fit(problem(chain, table, [0]), max_evals=3, method="newton")
