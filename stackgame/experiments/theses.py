@@ -147,8 +147,9 @@ def bust_contracts(rounds: int, scenario: Any = None) -> list[dict[str, Any]]:
     """The scenario's contracts plus take-or-pay cloud contracts that outlast the run.
 
     One contract per :data:`CONTRACTED` pair: from round 0 until after the last round (so
-    the seller still has a backlog at the end), half the seller's cloud capacity at the
-    start, indexed at the market price (no premium: only the take-or-pay obligation
+    the seller still has a backlog at the end), a quarter of the seller's cloud capacity at
+    the start (the clouds host the labs' training as well as their inference: a half
+    was more than a lab could pay for, and it failed before the bust), indexed at the market price (no premium: only the take-or-pay obligation
     differs from the spot market), take-or-pay 1. Pass the resolved ``scenario`` to keep
     its own contracts and size the new ones (without it: one unit a round).
     """
@@ -166,7 +167,7 @@ def bust_contracts(rounds: int, scenario: Any = None) -> list[dict[str, Any]]:
             "buyer": buyer,
             "seller": seller,
             "layer": "cloud",
-            "quantity": 0.5 * capacity.get(seller, 2.0),
+            "quantity": 0.25 * capacity.get(seller, 4.0),
             "start": 0,
             "duration": rounds + 4,
             "take_or_pay": 1.0,

@@ -8,7 +8,8 @@ from stackgame.environment.ledger import RunawayError
 from stackgame.environment.model import StackModel
 from stackgame.environment.scenario import ScenarioError, apply_overrides, resolve
 
-EXPLODING = {"demand.growth": 2.0, "demand.volatility": 0.0}
+# (the usage channel off: its price feedback is not growth the projection compounds)
+EXPLODING = {"demand.growth": 2.0, "demand.volatility": 0.0, "demand.usage_elasticity": 0.0}
 
 
 def test_the_projected_runaway_round_is_where_the_model_stops():

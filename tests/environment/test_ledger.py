@@ -11,7 +11,8 @@ from stackgame.environment.model import StackModel
 from stackgame.environment.scenario import ScenarioError
 
 # demand triples every round: 1e200 is passed in round 416 (volatility off: deterministic)
-EXPLODING = {"demand.growth": 2.0, "demand.volatility": 0.0}
+# (the usage channel off: its price feedback is not growth the projection compounds)
+EXPLODING = {"demand.growth": 2.0, "demand.volatility": 0.0, "demand.usage_elasticity": 0.0}
 
 
 def test_a_runaway_run_stops_in_the_round_it_runs_away_with_nothing_non_finite_recorded():

@@ -110,6 +110,8 @@ def test_layer_value_added_sums_to_final_spend_plus_investment(capital_goods: bo
         apply_overrides(from_dict(raw, "ai-stack-2026"), {
             "layers.cloud.capital_goods": capital_goods,
             "layers.cloud.input_coefficient": 12.0 if capital_goods else 1.0,
+            # (a flow market installs no infrastructure)
+            "layers.cloud.infrastructure_cost": 8.0 if capital_goods else 0.0,
         }), seed=2, rounds=6,
     )  # fmt: skip
     va = model.history.layers_matrix("value_added").sum(axis=1)
@@ -119,7 +121,10 @@ def test_layer_value_added_sums_to_final_spend_plus_investment(capital_goods: bo
     assert (spend > 0).all()
     assert (investment > 0).all() if capital_goods else (investment == 0).all()
     assert (training > 0).all() if capital_goods else (training == 0).all()
-    np.testing.assert_allclose(va, spend + investment + training, rtol=1e-9)  # Y = C + I + T
+    # the infrastructure around the chips is investment no firm of the stack receives (15.2)
+    infrastructure = model.history.rounds_vector("infrastructure")
+    assert (infrastructure > 0).all() if capital_goods else (infrastructure == 0).all()
+    np.testing.assert_allclose(va, spend + investment + training - infrastructure, rtol=1e-9)
 
 
 def test_an_equity_stake_passes_its_share_of_profit() -> None:

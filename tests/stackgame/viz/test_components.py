@@ -278,12 +278,19 @@ def test_event_log_lists_rows_or_says_nothing_yet() -> None:
 
 def test_money_flows_and_the_buildout_by_firm_of_a_building_stack() -> None:
     m = PageModel(seed=0)
-    assert [x["data"] for x in money_flows_option(m)["series"]] == [[], [], []]
+    assert [x["data"] for x in money_flows_option(m)["series"]] == [[], [], [], []]
     for _ in range(3):
         m.step()
     option = money_flows_option(m)
     series = {x["name"]: x["data"] for x in option["series"]}
-    assert list(series) == ["final demand", "investment", "financing"]
+    assert list(series) == [
+        "final demand",
+        "investment",
+        "financing",
+        "infrastructure (outside the stack)",
+    ]
+    # the data center around the chips is part of the investment, bought outside the stack
+    assert 0 < max(series["infrastructure (outside the stack)"]) < max(series["investment"])
     assert option["xAxis"]["data"] == [1, 2, 3] == concentration_option(m)["xAxis"]["data"]
     capex = m.history.ops_matrix("capex").sum(axis=1)
     assert series["investment"] == pytest.approx(capex, rel=1e-3) and capex.min() > 0
