@@ -149,8 +149,9 @@ def bust_contracts(rounds: int, scenario: Any = None) -> list[dict[str, Any]]:
     One contract per :data:`CONTRACTED` pair: from round 0 until after the last round (so
     the seller still has a backlog at the end), a quarter of the seller's cloud capacity at
     the start (the clouds host the labs' training as well as their inference: a half
-    was more than a lab could pay for, and it failed before the bust), indexed at the market price (no premium: only the take-or-pay obligation
-    differs from the spot market), take-or-pay 1. Pass the resolved ``scenario`` to keep
+    was more than a lab could pay for, and it failed before the bust), indexed at the
+    market price (no premium: only the take-or-pay obligation differs from the spot
+    market), take-or-pay 1. Pass the resolved ``scenario`` to keep
     its own contracts and size the new ones (without it: one unit a round).
     """
     own: list[dict[str, Any]] = []
