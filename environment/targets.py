@@ -551,6 +551,17 @@ TOLERANCE_MONEY = 0.25
 """How close a money figure must be to its figure: 25% of it."""
 
 
+def bar(target: TargetSpec) -> float:
+    """The bar a target's model number is held to: 5 points for a fraction, 25% for money.
+
+    The fit (``stackgame calibrate``) and the uncertainty weights (``stackgame run
+    --uncertainty``) count a miss in half-ranges, or in this bar where that is wider.
+    """
+    if target.unit == "fraction":
+        return TOLERANCE_FRACTION
+    return TOLERANCE_MONEY * abs(target.value)
+
+
 def close(
     model_value: float | None, value: float, low: float, high: float, unit: str
 ) -> bool | None:

@@ -302,12 +302,7 @@ def residual(target: TargetSpec, model: float | None) -> float | None:
 
     if model is None or not math.isfinite(model):
         return None
-    bar = (
-        targets.TOLERANCE_FRACTION
-        if target.unit == "fraction"
-        else targets.TOLERANCE_MONEY * abs(target.value)
-    )
-    scale = max((target.high - target.low) / 2.0, bar) / math.sqrt(target.weight)
+    scale = max((target.high - target.low) / 2.0, targets.bar(target)) / math.sqrt(target.weight)
     return (model - target.value) / scale
 
 

@@ -12,7 +12,10 @@ table's ``[[targets]]``:
 
 with ``h_t`` the half-width of the target's plausible range on the side the model falls
 (``high - value`` above the figure, ``value - low`` below it; ``(high - low) / 2`` where
-that side has no width). This is an approximate posterior by importance weighting (a
+that side has no width), or the bar the baseline is held to where that is wider (5 points
+for a fraction, 25% of the figure for money: ``environment.targets.bar``, as in the fit;
+with half-ranges alone, figures reported to the million left one world in 32 with all
+the weight). This is an approximate posterior by importance weighting (a
 Gaussian ABC kernel, or a likelihood with the range's half-width as one standard
 deviation) with the uniform draws as the prior; a "plausible world" is one consistent
 with the public figures. A target the run cannot measure in a draw (a ratio with nothing
@@ -167,17 +170,20 @@ def misfits(
     ``measured[i][name]`` is the model's number for target ``name`` in draw ``i`` (or
     ``None``). The module docstring gives ``z``, and how a missing number counts.
     """
+    from stackgame.environment import targets
+
     n = len(measured)
     used: list[str] = []
     total = np.zeros(n)
     for t in table.targets:
+        bar = targets.bar(t)  # a range narrower than the bar counts in bars (as the fit)
         z2 = np.full(n, np.nan)
         for i, row in enumerate(measured):
             x = row.get(t.name)
             if x is None or not math.isfinite(x):
                 continue
             side = (t.high - t.value) if x > t.value else (t.value - t.low)
-            half = side if side > 0 else (t.high - t.low) / 2
+            half = max(side if side > 0 else (t.high - t.low) / 2, bar)
             z2[i] = ((x - t.value) / half) ** 2 if half > 0 else (0.0 if x == t.value else np.inf)
         seen = ~np.isnan(z2)
         if not seen.any():
@@ -289,15 +295,19 @@ def _run_block(config: UncertaintyConfig, block: Sequence[tuple[int, dict[str, f
     """Run one block of draws; each leaves only what the summary needs (no model)."""
     from stackgame.simulation.simulate import simulate
 
-    out = []
+    out: list[dict[str, Any]] = []
     for index, values in block:
-        result = simulate(
-            config.scenario,
-            rounds=config.rounds,
-            seed=config.seed,
-            strategies=dict(config.strategies),
-            overrides=values,
-        )
+        try:
+            result = simulate(
+                config.scenario,
+                rounds=config.rounds,
+                seed=config.seed,
+                strategies=dict(config.strategies),
+                overrides=values,
+            )
+        except (ValueError, ArithmeticError) as err:  # a world whose run breaks down
+            out.append({"index": index, "failed": f"{type(err).__name__}: {err}"[:300]})
+            continue
         s = result.summary
         out.append(
             {
@@ -376,7 +386,18 @@ def analyse(
     finally:
         bar.close()
     rows.sort(key=lambda r: r["index"])
-    report = summarise(rows, vectors, table)
+    # a world whose run breaks down (numbers running away, a clearing that cannot be
+    # computed) is left out of the weighted sample and listed: it is not a plausible world
+    failed = [{"index": r["index"], "reason": r["failed"]} for r in rows if "failed" in r]
+    rows = [r for r in rows if "failed" not in r]
+    if not rows:
+        raise UserError(
+            f"--uncertainty: every one of the {draws} drawn worlds failed to run (first: "
+            f"{failed[0]['reason']}); narrow the target table's [[parameters]] bounds"
+        )
+    kept = {r["index"] for r in rows}
+    report = summarise(rows, [v for i, v in enumerate(vectors) if i in kept], table)
+    report["failed_draws"] = failed
     report["parameters"] = [
         {"path": p.path, "low": p.low, "high": p.high, "scale": p.scale} for p in params
     ]
@@ -423,7 +444,7 @@ def summarise(
         "effective_draws": effective_sample_size(w),
         "targets_used": len(used),
         "weighting": "importance weights exp(-0.5 sum_t weight_t z_t^2), "
-        "z_t = (model - target) / half-range",
+        "z_t = (model - target) / max(half-range, bar)",
         "winner_probability": {},
         "prior_winner_probability": {},
         "value_share_intervals": {},
@@ -445,7 +466,7 @@ def summarise(
             report.setdefault(key, {})[level] = intervals
     report["per_draw"] = [
         {
-            "index": i,
+            "index": int(rows[i].get("index", i)),
             "weight": float(w[i]),
             "misfit": float(misfit[i]) if math.isfinite(misfit[i]) else None,
             "layer_winner": "+".join(leaders(rows[i]["layer"])),
@@ -456,7 +477,7 @@ def summarise(
     ]
     best = int(np.argmax(w))
     report["best_draw"] = {
-        "index": best,
+        "index": int(rows[best].get("index", best)),
         "weight": float(w[best]),
         "misfit": float(misfit[best]),
         "values": dict(vectors[best]),
@@ -546,8 +567,14 @@ def render(
         f"Uncertainty: {report['draws']} worlds drawn from the target table's [[parameters]] "
         f"ranges ({report['sampler']}, seed {report['seed']}),",
         f"each run on the same seed and weighted by its fit to {report['targets_used']} "
-        "figures (exp(-0.5 sum z^2), z = miss over the half-range);",
-        f"effective draws {report['effective_draws']:.1f} of {report['draws']}. "
+        "figures (exp(-0.5 sum z^2), z = miss over the half-range or the bar);",
+        f"effective draws {report['effective_draws']:.1f} of {report['draws']}"
+        + (
+            f" ({len(report['failed_draws'])} more failed to run and are left out)"
+            if report.get("failed_draws")
+            else ""
+        )
+        + ". "
         "P over bounds: every draw weighted alike.",
         "",
     ]

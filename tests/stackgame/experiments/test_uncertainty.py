@@ -70,14 +70,18 @@ def test_draws_are_latin_hypercube_within_bounds_log_where_declared_and_seeded()
 # -- weights --------------------------------------------------------------------------------
 
 
-def test_misfit_is_the_miss_over_the_half_range_on_the_side_the_model_falls() -> None:
+def test_misfit_is_the_miss_over_the_half_range_or_the_bar_on_the_side_the_model_falls() -> None:
     table = _table({"value": 20.0, "low": 10.0, "high": 24.0, "weight": 2.0})
     misfit, used = unc.misfits(
         [{"appco_revenue": 20.0}, {"appco_revenue": 28.0}, {"appco_revenue": 15.0}], table
     )
-    # above: (28 - 20) / (24 - 20) = 2; below: (15 - 20) / (20 - 10) = -0.5; weight 2
-    assert misfit.tolist() == pytest.approx([0.0, 2 * 4.0, 2 * 0.25])
+    # above: the side is 24 - 20 = 4, narrower than the bar (25% of 20 = 5): (28 - 20) / 5
+    # = 1.6; below: (15 - 20) / (20 - 10) = -0.5; weight 2
+    assert misfit.tolist() == pytest.approx([0.0, 2 * 1.6**2, 2 * 0.25])
     assert used == ["appco_revenue"]
+    wide = _table({"value": 20.0, "low": 10.0, "high": 30.0, "weight": 1.0})
+    misfit, _ = unc.misfits([{"appco_revenue": 40.0}], wide)
+    assert misfit.tolist() == pytest.approx([4.0])  # (40 - 20) / (30 - 20): the range is wider
 
 
 def test_a_missing_number_counts_as_the_worst_miss_and_an_unmeasured_target_is_left_out() -> None:
@@ -195,3 +199,13 @@ def test_nothing_to_draw_is_one_clear_error(tmp_path: Path) -> None:
         unc.parameter_space(load(write_stack(tmp_path, parameters=[])))
     with pytest.raises(UserError, match="at least 1 draw"):
         unc.analyse(load(write_stack(tmp_path)), draws=0, seed=0)
+
+
+def test_a_world_whose_run_breaks_down_is_listed_not_fatal() -> None:
+    from stackgame.environment.scenario import resolve
+
+    config = unc.UncertaintyConfig(resolve("monopoly-chain"), 2, 0, {})
+    rows = unc._run_block(config, [(0, {"demand.intercept": 12.0}), (1, {"demand.slope": -1.0})])
+    assert [r["index"] for r in rows] == [0, 1]
+    assert "failed" not in rows[0] and rows[0]["layer"]
+    assert rows[1]["failed"].startswith("ScenarioError") and "slope" in rows[1]["failed"]
