@@ -379,18 +379,23 @@ def _ration_orders(
     ``filled[b, s]``; what a buyer could not place is its row's shortfall.
     """
     nb, ns = orders.shape
+    # a seller whose contracts and reserved training took more than its capacity has no
+    # room left, not a negative one (which divided by a zero order: a crash or NaN)
+    room = room_in.copy()
+    for j in range(ns):
+        if room[j] < 0.0:
+            room[j] = 0.0
     fits = True
     for j in range(ns):
         t = 0.0
         for i in range(nb):
             t += orders[i, j]
-        if not t <= room_in[j] + _EPS:
+        if not t <= room[j] + _EPS:
             fits = False
     if fits:
         filled[:, :] = orders
         return
     filled[:, :] = 0.0
-    room = room_in.copy()
     ask = orders.copy()
     ratio = np.empty(ns)
     short = np.empty(nb)
