@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
 from typing import Any
 
 from stackgame.commands.arguments import (
@@ -29,6 +30,14 @@ examples:
   stackgame equilibria --seats nvidia,tsmc --set regulator.stance=0.1 --processes 2
   stackgame equilibria --scenario patient-monopolist --seats upstream_monopolist \
       --discount-rate 0.5      # an impatient monopolist extracts; a patient one restrains
+  stackgame equilibria --spec runs/restraint-baseline.toml
+  stackgame equilibria --spec runs/restraint-control.toml --repetitions 2   # flags win
+
+--spec FILE reads an [equilibria] table whose keys mirror the flags: scenario, seed,
+seats (list), strategies (one list for all seats, or a table seat -> list), repetitions,
+rounds, discount_rate, check_repetitions, set (a table of dotted overrides) and strategy
+(a table firm -> name), plus a free-text description. A flag given on the command line
+overrides the spec's key (--set and --strategy key by key); --seats is then not required.
 
 --strategies once gives every seat the same list; given once per seat (in seat order, or
 as SEAT=LIST) it gives each its own. Every profile (one strategy per seat; the other firms
@@ -61,7 +70,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_scenario(p)
     add_seed(p)
     p.add_argument(
-        "--seats", required=True, metavar="FIRM,FIRM", help="firms whose strategy is chosen"
+        "--spec",
+        default=None,
+        metavar="FILE",
+        help="read the run from FILE's [equilibria] table (keys mirror the flags; flags win)",
+    )
+    p.add_argument(
+        "--seats",
+        default=None,
+        metavar="FIRM,FIRM",
+        help="firms whose strategy is chosen (required unless --spec gives seats)",
     )
     p.add_argument(
         "--strategies",
@@ -104,7 +122,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output folder (default runs/out/equilibria/...)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(handler=run)
+    # None marks "not given", so that a --spec key can fill it; the real defaults are
+    # applied by _effective (the help texts state them).
+    p.set_defaults(handler=run, scenario=None, seed=None, repetitions=None)
 
 
 DEFAULT_STRATEGIES = ("always_restrain", "always_extract")
@@ -155,9 +175,15 @@ def run(args: argparse.Namespace) -> int:
     from stackgame.errors import UserError
     from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
 
-    seats = [s.strip() for s in args.seats.split(",") if s.strip()]
-    overrides = parse_pairs(args.set, "--set")
-    changed = parse_pairs(args.strategy, "--strategy")
+    spec_keys = load_spec(args.spec) if args.spec else {}
+    eff = _effective(args, spec_keys)
+    args.scenario, args.seed = eff["scenario"], eff["seed"]
+    args.repetitions, args.rounds = eff["repetitions"], eff["rounds"]
+    args.discount_rate, args.check_repetitions = eff["discount_rate"], eff["check_repetitions"]
+    seats = eff["seats"]
+    set_pairs = {**spec_keys.get("set", {}), **parse_pairs(args.set, "--set")}
+    overrides = dict(set_pairs)
+    changed = {**spec_keys.get("strategy", {}), **parse_pairs(args.strategy, "--strategy")}
     for firm, strategy in changed.items():
         if firm in seats:
             raise UserError(f"--strategy {firm}: a seat's strategy is chosen by --strategies")
@@ -177,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     spec = empirical.GameSpec(
         scenario=str(args.scenario),
         seats=tuple(seats),
-        strategies=parse_strategies(args.strategies, seats),
+        strategies=parse_strategies(eff["strategies"], seats),
         repetitions=args.repetitions,
         seed=args.seed,
         rounds=args.rounds,
@@ -190,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     name = output_name(
         f"{scenario.name}-{'-'.join(seats)}",
         args.seed,
-        overrides=parse_pairs(args.set, "--set"),
+        overrides=set_pairs,
         strategies=changed,
         rounds=args.rounds if args.rounds not in (None, scenario.rounds) else None,
         extra={
@@ -231,6 +257,157 @@ def run(args: argparse.Namespace) -> int:
         print(render(report))
         print(f"\nfiles: {folder}/ (equilibria.json, payoffs.csv, value_capture.csv/.png)")
     return 0
+
+
+DEFAULTS: dict[str, Any] = {
+    "scenario": "ai-stack-2026",
+    "seed": 0,
+    "repetitions": 10,
+    "rounds": None,
+    "discount_rate": None,
+    "check_repetitions": None,
+}
+"""The flags' defaults, applied when neither the command line nor a --spec gives a value."""
+
+SPEC_KEYS = (
+    "description",
+    "scenario",
+    "seed",
+    "seats",
+    "strategies",
+    "repetitions",
+    "rounds",
+    "discount_rate",
+    "check_repetitions",
+    "set",
+    "strategy",
+)
+"""The keys of a spec's [equilibria] table (each mirrors the flag of the same name)."""
+
+
+def load_spec(path: str) -> dict[str, Any]:
+    """Read and check the ``[equilibria]`` table of a spec file (see the epilog).
+
+    Returns the table with ``seats`` as a list, ``strategies`` as ``--strategies``
+    values (one ``LIST`` or one ``SEAT=LIST`` per seat), ``set`` flattened to dotted
+    paths, ``strategy`` as firm -> name, and a relative ``scenario`` path that names a
+    file next to the spec made absolute.
+
+    Raises
+    ------
+    UserError
+        One line naming the file and the key: an unreadable file, no ``[equilibria]``
+        table, an unknown key, a value of the wrong type or out of range.
+    """
+    import math
+    from pathlib import Path
+
+    from stackgame.errors import UserError
+
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text())
+    except OSError as err:
+        raise UserError(f"--spec {path}: cannot read it ({err.strerror or err})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid TOML ({err})") from None
+
+    def fail(key: str, problem: str) -> UserError:
+        return UserError(f"{path}: equilibria.{key}: {problem}")
+
+    extra = sorted(set(data) - {"equilibria"})
+    if extra:
+        raise UserError(f"{path}: {extra[0]}: unknown table; a spec holds one [equilibria]")
+    table = data.get("equilibria")
+    if not isinstance(table, dict):
+        raise UserError(f"{path}: no [equilibria] table")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in SPEC_KEYS:
+            raise fail(key, f"unknown key; known: {', '.join(sorted(SPEC_KEYS))}")
+        if key in ("description", "scenario"):
+            if not isinstance(value, str) or not value.strip():
+                raise fail(key, f"must be a non-empty string (got {value!r})")
+            if key == "scenario" and value.endswith(".toml") and not Path(value).is_absolute():
+                beside = file.parent / value
+                value = str(beside) if beside.exists() else value
+            out[key] = value
+        elif key in ("seed", "repetitions", "rounds", "check_repetitions"):
+            least = 0 if key == "seed" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise fail(key, f"must be an integer >= {least} (got {value!r})")
+            out[key] = value
+        elif key == "discount_rate":
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or not math.isfinite(value) or value < 0:
+                raise fail(key, f"must be a finite number >= 0 (got {value!r})")
+            out[key] = float(value)
+        elif key == "seats":
+            if not _names(value):
+                raise fail(key, f"must be a non-empty list of firm names (got {value!r})")
+            out[key] = list(value)
+        elif key == "strategies":
+            if _names(value):
+                out[key] = [",".join(value)]
+            elif isinstance(value, dict) and value:
+                for seat, names in value.items():
+                    if not _names(names):
+                        raise fail(f"{key}.{seat}", f"must be a list of names (got {names!r})")
+                out[key] = [f"{seat}={','.join(names)}" for seat, names in value.items()]
+            else:
+                raise fail(key, f"must be a list of names or a table seat -> list (got {value!r})")
+        elif key == "set":
+            if not isinstance(value, dict):
+                raise fail(key, f"must be a table of dotted paths (got {value!r})")
+            out[key] = dict(_flatten(value))
+        else:  # strategy
+            if not isinstance(value, dict):
+                raise fail(key, f"must be a table firm -> strategy name (got {value!r})")
+            for firm, name in value.items():
+                if not isinstance(name, str) or not name:
+                    raise fail(f"{key}.{firm}", f"must be a strategy name (got {name!r})")
+            out[key] = dict(value)
+    if "strategies" in table and isinstance(table["strategies"], dict) and "seats" in out:
+        unknown = sorted(set(table["strategies"]) - set(out["seats"]))
+        if unknown:
+            raise fail(f"strategies.{unknown[0]}", "not one of the spec's seats")
+    return out
+
+
+def _names(value: Any) -> bool:
+    """A non-empty list of non-empty strings without commas (strategy or firm names)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, str) and v.strip() and "," not in v for v in value)
+    )
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> Any:
+    """``{"a": {"b": 1}, "c.d": 2}`` -> ``("a.b", 1), ("c.d", 2)``."""
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _effective(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any]:
+    """Each setting from the command line if given, else the spec, else the default."""
+    from stackgame.errors import UserError
+
+    out = {
+        key: getattr(args, key) if getattr(args, key) is not None else spec.get(key, default)
+        for key, default in DEFAULTS.items()
+    }
+    if args.seats is not None:
+        out["seats"] = [s.strip() for s in args.seats.split(",") if s.strip()]
+    elif "seats" in spec:
+        out["seats"] = spec["seats"]
+    else:
+        raise UserError("--seats: name the seats (or give a --spec whose [equilibria] has seats)")
+    out["strategies"] = args.strategies or spec.get("strategies", [])
+    return out
 
 
 def _rate_tag(rate: float | None) -> dict[str, float]:

@@ -180,7 +180,6 @@ def test_a_bad_flag_value_is_one_line(
         (["evolve", "--dynamics", "morna"], "did you mean 'moran'?"),
         (["rnu"], "did you mean 'run'?"),
         (["run", "--sed", "3"], "unrecognized arguments: --sed 3; did you mean --seed?"),
-        (["equilibria"], "the following arguments are required: --seats"),
         (["strategies", "--seed", "3"], "draws no random numbers"),
         (["scenarios", "--seed", "3"], "draws no random numbers"),
     ],
@@ -189,6 +188,16 @@ def test_usage_errors_are_one_line_with_a_suggestion(
     argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert expected in _one_line_exit_2(argv, capsys)
+
+
+def test_equilibria_without_seats_or_spec_asks_for_seats(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # --seats is optional since --spec may give the seats: a missing one is a UserError
+    assert main(["equilibria"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line
+    assert line.startswith("stackgame equilibria: error: --seats: name the seats")
 
 
 def test_a_misspelt_scenario_field_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
