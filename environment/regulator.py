@@ -158,8 +158,10 @@ def downstream_margin(layer_operating_profit: FloatArray, layer_revenue: FloatAr
     """
     profit = np.cumsum(layer_operating_profit[::-1])[::-1]
     revenue = np.cumsum(layer_revenue[::-1])[::-1]
-    above_p = np.append(profit[1:], 0.0)
-    above_r = np.append(revenue[1:], 0.0)
+    above_p = np.zeros(profit.shape[0])  # (profit[1:] then 0: np.append without its checks)
+    above_p[:-1] = profit[1:]
+    above_r = np.zeros(revenue.shape[0])
+    above_r[:-1] = revenue[1:]
     return np.divide(above_p, above_r, out=np.zeros_like(above_p), where=above_r > 0.0)
 
 
