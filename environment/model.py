@@ -933,10 +933,9 @@ class StackModel(mesa.Model):
             grow = st.capacity_growth * st.capacity
             if st.has_capital_goods:  # (capital-goods layers grow by investment only)
                 grow = np.where(buildout.capital_ops(st), 0.0, grow)
-            st.cash -= np.bincount(
-                st.firm_of, weights=grow * st.build_cost[st.layer_of], minlength=st.n_firms
-            )
-            st.capital += grow * st.build_cost[st.layer_of]
+            spent = grow * st.build_cost[st.layer_of]
+            st.cash -= np.bincount(st.firm_of, weights=spent, minlength=st.n_firms)
+            st.capital += spent
             st.capacity += grow
         self.events.advance(st)
         # conditions of next round's events read this round's public data
