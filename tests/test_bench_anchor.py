@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from benchmarks.bench_core import buildout_off
 from stackgame.environment.scenario import apply_overrides, resolve
+
+from benchmarks.bench_core import buildout_off
 
 
 def test_the_buildout_off_anchor_applies_to_the_shipped_scenario() -> None:
