@@ -557,7 +557,7 @@ class StackModel(mesa.Model):
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                     st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
-                    lock_in=st.lock_in_now(),
+                    lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
                     infrastructure=buildout.infrastructure(st),
                 )  # fmt: skip
                 for j in range(k):
@@ -814,7 +814,7 @@ class StackModel(mesa.Model):
             orders=orders,
             basis=buildout.price_basis(st),
             contracts=self.contracts.in_force(self.round, st),
-            lock_in=st.lock_in_now(),
+            lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
             infrastructure=buildout.infrastructure(st),
         )
         self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
