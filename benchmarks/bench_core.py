@@ -364,7 +364,29 @@ BUILDOUT_OFF: dict[str, Any] = {
     "finance.enabled": False,
     "contracts": [],
 }
-"""Overrides that turn ``ai-stack-2026``'s buildout off (the anchor of section 5)."""
+"""Overrides that turn ``ai-stack-2026``'s buildout off (the anchor of section 5).
+
+With :func:`buildout_off`'s additions, which the later mechanisms need."""
+
+
+def buildout_off(scenario: Scenario) -> dict[str, Any]:
+    """:data:`BUILDOUT_OFF` and what a stack without capital goods must also drop.
+
+    The labs' training (``docs/MODEL.md`` 20) rents installed compute, and infrastructure
+    is installed with it: both need the capital-goods layer, so they go with it; and the
+    target table, whose parameters name the training ratios, is not read.
+    """
+    out = dict(BUILDOUT_OFF)
+    for f in scenario.firms:
+        for layer, op in f.ops.items():
+            if op.training is not None:
+                out[f"firms.{f.name}.ops.{layer}.training"] = None
+    for spec in scenario.layers:
+        if spec.infrastructure_cost:
+            out[f"layers.{spec.name}.infrastructure_cost"] = 0.0
+    if scenario.targets is not None:
+        out["targets"] = None
+    return out
 
 
 def _cpu_rounds_per_s(scenario: Scenario, runs: int) -> float:
@@ -394,7 +416,7 @@ def _report_buildout(runs: int) -> None:
     from stackgame.environment.scenario import apply_overrides
 
     shipped = resolve("ai-stack-2026")
-    on, off = _buildout_ratio(shipped, apply_overrides(shipped, BUILDOUT_OFF), runs)
+    on, off = _buildout_ratio(shipped, apply_overrides(shipped, buildout_off(shipped)), runs)
     print(
         f"buildout: ai-stack-2026 as shipped (capital goods, investment, finance, contracts) "
         f"{on:,.0f} rounds per CPU second; anchor: the same stack with them off {off:,.0f}; "
@@ -405,7 +427,7 @@ def _report_buildout(runs: int) -> None:
     # changes what the firms do: OpenAI builds into more layers, and a stack with more
     # operations costs more a round whatever the mechanisms)
     fixed = apply_overrides(shipped, {"allow_integration": False})
-    on, off = _buildout_ratio(fixed, apply_overrides(fixed, BUILDOUT_OFF), runs)
+    on, off = _buildout_ratio(fixed, apply_overrides(fixed, buildout_off(fixed)), runs)
     print(
         f"  the same with integration off in both (same operations): {on:,.0f} against "
         f"{off:,.0f}; ratio {on / off:.3f} (the mechanisms' own cost; CPU time, best of "

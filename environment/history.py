@@ -44,10 +44,10 @@ def _infrastructure(state: StackState, clearing: Clearing) -> float:
     ``sum_i phi_l(i) * units received_i`` over the capital-goods operations
     (``docs/MODEL.md`` 15.2); 0 without infrastructure costs or a hand-built clearing.
     """
-    from stackgame.environment.buildout import infrastructure
-
     if not getattr(state, "has_capital_goods", False):  # (a hand-built state may lack it)
         return 0.0
+    from stackgame.environment.buildout import infrastructure
+
     phi = infrastructure(state)
     if phi is None or clearing.flow.shape[0] != phi.shape[0]:
         return 0.0

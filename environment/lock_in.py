@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from stackgame.environment.jit import jitable
 from stackgame.environment.scenario import LockInSpec
 
 FloatArray = NDArray[np.float64]
@@ -73,6 +74,38 @@ def update_gravity(
     gravity += spec.gravity * (purchase_shares(flow) * seller[None, :])
     np.minimum(gravity, spec.gravity_cap, out=gravity)
     return gravity
+
+
+@jitable
+def remember_kernel(
+    markup: FloatArray, restrain_markup: FloatArray, price: FloatArray, per_unit: bool,
+    memory: FloatArray, keep: float, hike_memory: float, hike_cap: float, hikes: bool,
+    gravity: FloatArray, flow: FloatArray, total: FloatArray, seller: NDArray[np.bool_],
+    g_keep: float, g_coef: float, g_cap: float, gathers: bool,
+) -> None:  # fmt: skip
+    """:func:`hike` with :func:`update_memory`, and :func:`update_gravity`, in one pass.
+
+    The same operations in the same order as those three (so the same floats, compiled
+    or not), without their temporary arrays: ``keep = 1 - hike_recovery``, ``g_keep =
+    1 - gravity_decay``, ``g_coef = gravity``; ``total`` is ``flow.sum(axis=1)`` (summed
+    by numpy, as :func:`purchase_shares` sums it). Updates ``memory`` when ``hikes`` and
+    ``gravity`` when ``gathers``, in place.
+    """
+    n = markup.shape[0]
+    if hikes:
+        for s in range(n):
+            excess = markup[s] - restrain_markup[s]
+            base = price[s] - excess if per_unit else 1.0 + restrain_markup[s]
+            x = excess / base if excess > 0.0 and base > _EPS else 0.0
+            h = memory[s] * keep + hike_memory * x
+            memory[s] = hike_cap if h > hike_cap else h  # (np.minimum: NaN stays NaN)
+    if gathers:
+        for b in range(n):
+            d = total[b] if total[b] > _EPS else 1.0
+            for s in range(n):
+                share = (flow[b, s] / d) * (1.0 if seller[s] else 0.0)
+                g = gravity[b, s] * g_keep + g_coef * share
+                gravity[b, s] = g_cap if g > g_cap else g
 
 
 def effective_lock_in(

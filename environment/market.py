@@ -459,6 +459,7 @@ def resolve_prices(
     basis: FloatArray | None = None,
     lock_in: FloatArray | None = None,
     infrastructure: FloatArray | None = None,
+    with_weights: bool = True,
 ) -> tuple[FloatArray, FloatArray, list[FloatArray]]:
     """Prices bottom-up, each a markup over this round's own and input unit cost.
 
@@ -481,6 +482,9 @@ def resolve_prices(
         This round's switching costs, replacing ``structure.lock_in`` (see :func:`clear`).
     infrastructure
         Per operation, the infrastructure cost per unit of capacity (see :func:`clear`).
+    with_weights
+        ``False``: leave ``weights`` empty (a caller that reads only the prices skips
+        cutting the kernel's weights into one array per layer).
 
     Returns
     -------
@@ -499,10 +503,12 @@ def resolve_prices(
     )  # fmt: skip
     price, input_unit = out[0], out[1]
     b = s._bounds
-    weights = [np.zeros((b[1] - b[0] if s.n_layers else 0, 0))] + [
-        wflat[woff[k] : woff[k + 1]].reshape(b[k + 1] - b[k], b[k] - b[k - 1])
-        for k in range(1, s.n_layers)
-    ]
+    weights: list[FloatArray] = []
+    if with_weights:
+        weights = [np.zeros((b[1] - b[0] if s.n_layers else 0, 0))] + [
+            wflat[woff[k] : woff[k + 1]].reshape(b[k + 1] - b[k], b[k] - b[k - 1])
+            for k in range(1, s.n_layers)
+        ]
     if fixed_price is not None:
         fixed = np.isfinite(fixed_price)
         price[fixed] = np.maximum(np.asarray(fixed_price)[fixed], 0.0)

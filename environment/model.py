@@ -557,7 +557,7 @@ class StackModel(mesa.Model):
                 price, _, _ = resolve_prices(
                     st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                     st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
-                    lock_in=st.lock_in_now(),
+                    lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
                     infrastructure=buildout.infrastructure(st),
                 )  # fmt: skip
                 for j in range(k):
@@ -664,16 +664,22 @@ class StackModel(mesa.Model):
             now, _, _ = resolve_prices(
                 st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                 st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
+                with_weights=False,
             )  # fmt: skip
+        # (plain lists: the same floats as the arrays' items, without numpy's scalars)
+        firm_of, layer_of = st.firm_of.tolist(), st.layer_of.tolist()
+        stock, rate, ratio = book.stock.tolist(), book.rate.tolist(), book.ratio.tolist()
+        paid_units = paid["units"].tolist() if paid is not None else None
+        paid_spend = paid["spend"].tolist() if paid is not None else None
         for o in np.flatnonzero(live).tolist():
-            f = int(st.firm_of[o])
+            f = firm_of[o]
             obs = observations.get(f)
             if obs is None:
                 continue
-            if paid is not None and paid["units"][o] > 0:  # what a unit cost it last round
-                price = float(paid["spend"][o] / paid["units"][o])
+            if paid_units is not None and paid_spend is not None and paid_units[o] > 0:
+                price = paid_spend[o] / paid_units[o]  # what a unit cost it last round
             else:
-                k = int(st.layer_of[o]) - 1
+                k = layer_of[o] - 1
                 name = self.layer_names[k]
                 if name in view:
                     price = view[name].price
@@ -682,9 +688,8 @@ class StackModel(mesa.Model):
                 else:
                     price = 0.0
             position = TrainingPosition(
-                float(book.stock[o]), float(book.rate[o]),
-                revenue[f] if revenue is not None and f < len(revenue) else 0.0,
-                float(book.ratio[o]), price, math.inf if funds is None else funds[f] - lost[f],
+                stock[o], rate[o], revenue[f] if revenue is not None and f < len(revenue) else 0.0,
+                ratio[o], price, math.inf if funds is None else funds[f] - lost[f],
             )  # fmt: skip
             units = float(self.firms[f].train(obs, position))
             if units > 0.0 and math.isfinite(units):
@@ -809,12 +814,12 @@ class StackModel(mesa.Model):
             orders=orders,
             basis=buildout.price_basis(st),
             contracts=self.contracts.in_force(self.round, st),
-            lock_in=st.lock_in_now(),
+            lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
             infrastructure=buildout.infrastructure(st),
         )
         self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         if st.dynamic_lock_in:  # buyers remember this round's hikes and purchases (5.4)
-            st.remember_relations(markup, clearing)
+            st.remember_relations(markup, clearing, self._jit)
         self._trained = None
         if training is not None:
             self._trained = self.training.settle(st, clearing, unit_cost, own, units, self._jit)
@@ -825,6 +830,7 @@ class StackModel(mesa.Model):
             flows.cost_price, _, _ = resolve_prices(
                 st.structure, unit_cost, np.zeros_like(markup), quality, capacity, self_share,
                 st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
+                with_weights=False,
             )  # fmt: skip
         self.last_round = flows
         return flows
@@ -927,10 +933,9 @@ class StackModel(mesa.Model):
             grow = st.capacity_growth * st.capacity
             if st.has_capital_goods:  # (capital-goods layers grow by investment only)
                 grow = np.where(buildout.capital_ops(st), 0.0, grow)
-            st.cash -= np.bincount(
-                st.firm_of, weights=grow * st.build_cost[st.layer_of], minlength=st.n_firms
-            )
-            st.capital += grow * st.build_cost[st.layer_of]
+            spent = grow * st.build_cost[st.layer_of]
+            st.cash -= np.bincount(st.firm_of, weights=spent, minlength=st.n_firms)
+            st.capital += spent
             st.capacity += grow
         self.events.advance(st)
         # conditions of next round's events read this round's public data

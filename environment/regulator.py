@@ -156,11 +156,18 @@ def downstream_margin(layer_operating_profit: FloatArray, layer_revenue: FloatAr
     layer, or where the layers above sell nothing). Layers are ordered bottom (foundry)
     to top (final demand).
     """
-    profit = np.cumsum(layer_operating_profit[::-1])[::-1]
-    revenue = np.cumsum(layer_revenue[::-1])[::-1]
-    above_p = np.append(profit[1:], 0.0)
-    above_r = np.append(revenue[1:], 0.0)
-    return np.divide(above_p, above_r, out=np.zeros_like(above_p), where=above_r > 0.0)
+    # (a loop over the few layers: np.cumsum's sums in its order, numpy's floats, without
+    # its five temporary arrays)
+    profit = np.asarray(layer_operating_profit, dtype=np.float64).tolist()
+    revenue = np.asarray(layer_revenue, dtype=np.float64).tolist()
+    n = len(profit)
+    out = [0.0] * n
+    above_p = above_r = 0.0
+    for k in range(n - 1, 0, -1):  # out[k - 1]: the layers k and above
+        above_p = profit[k] if k == n - 1 else above_p + profit[k]
+        above_r = revenue[k] if k == n - 1 else above_r + revenue[k]
+        out[k - 1] = above_p / above_r if above_r > 0.0 else 0.0
+    return np.array(out)
 
 
 def investigation_probability(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 from stackgame.environment import lock_in as dynamic_lock
+from stackgame.environment.jit import compiled
 from stackgame.environment.market import Clearing, Demand, Structure, build_structure
 from stackgame.environment.scenario import LockInSpec, RegulatorSpec, Scenario, ScenarioError
 from stackgame.strategies.base import EMPTY, LayerView, ReadOnlyDict
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from stackgame.environment.payouts import Settlement
 
 T = TypeVar("T")
+
+_NO_GRAVITY = np.zeros((0, 0))
+"""The kernels' stand-in for the data-gravity arrays where gravity is off."""
+_NO_TOTAL = np.zeros(0)
 
 _STRUCTURE_CACHE_OPS = 128
 """Structures of at most this many operations are kept (:meth:`StackState.rebuild`)."""
@@ -308,18 +313,33 @@ class StackState:
             self.gravity if self.gathers_gravity else None,
         )
 
-    def remember_relations(self, markup: np.ndarray, clearing: Clearing) -> None:
+    def remember_relations(
+        self, markup: np.ndarray, clearing: Clearing, jit: bool | None = None
+    ) -> None:
         """Update the buyers' memory of hikes and their data gravity after a clearing.
 
         ``markup``: per operation, as charged this round (after the regulator's caps).
+        :func:`~stackgame.environment.lock_in.hike`, ``update_memory`` and
+        ``update_gravity`` in one call of
+        :func:`~stackgame.environment.lock_in.remember_kernel` (compiled or plain, ``jit``
+        as in :func:`~stackgame.environment.jit.compiled`).
         """
         spec = self.lock_in_spec
-        if self.remembers_hikes:
-            x = dynamic_lock.hike(markup, self.restrain_markup, clearing.price, self.per_unit)
-            dynamic_lock.update_memory(self.hike_memory, x, spec)
-        if self.gathers_gravity and self.gravity is not None:
-            seller = self.gravity_layer[self.layer_of]
-            dynamic_lock.update_gravity(self.gravity, clearing.flow, seller, spec)
+        hikes = bool(self.remembers_hikes)
+        gathers = bool(self.gathers_gravity) and self.gravity is not None
+        if not (hikes or gathers):
+            return
+        flow = clearing.flow
+        gravity = self.gravity if gathers else _NO_GRAVITY
+        kernel = compiled("remember_kernel", jit, module="lock_in", work=self.n_ops / 4)
+        kernel(
+            np.ascontiguousarray(markup, dtype=np.float64), self.restrain_markup,
+            clearing.price, bool(self.per_unit), self.hike_memory, 1.0 - spec.hike_recovery,
+            float(spec.hike_memory), float(spec.hike_cap), hikes, gravity,
+            flow if gathers else _NO_GRAVITY, flow.sum(axis=1) if gathers else _NO_TOTAL,
+            self.gravity_layer[self.layer_of], 1.0 - spec.gravity_decay, float(spec.gravity),
+            float(spec.gravity_cap), gathers,
+        )  # fmt: skip
 
     def live_capacity(self, round_: int) -> np.ndarray:
         """Capacity in force this round: zero before a built operation comes online."""

@@ -208,3 +208,65 @@ def test_bad_override_names_the_field() -> None:
 
     with pytest.raises(ScenarioError, match="lock_in.hike_cap"):
         apply_overrides(resolve("ai-stack-2026"), {"lock_in.hike_cap": -1.0})
+
+
+def _remember_case(per_unit: bool) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    """Inputs of :func:`dyn.remember_kernel` and what the numpy rules make of them.
+
+    Four operations: seller 0 charges above its restrain markup (a hike), 1 at it, 2
+    below it, 3 above it with a non-positive restrain price (per unit: no hike); buyer
+    row 3 bought nothing (its shares stay 0); only sellers 0-2 gather gravity; the caps
+    bind on seller 0's memory and on one gravity cell.
+    """
+    markup = np.array([0.9, 0.25, 0.1, 2.0])
+    restrain = np.array([0.25, 0.25, 0.3, 0.5])
+    price = np.array([3.0, 1.25, 1.1, 1.2])
+    memory = np.array([0.4, 0.1, 0.0, 0.05])
+    gravity = np.array([[0.0, 0.2, 0.05, 0.0], [0.3, 0.0, 0.0, 0.1],
+                        [0.1, 0.1, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])  # fmt: skip
+    flow = np.array([[0.0, 2.0, 1.0, 1.0], [3.0, 0.0, 0.0, 1.0],
+                     [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])  # fmt: skip
+    seller = np.array([True, True, True, False])
+    spec = LockInSpec(hike_memory=0.7, hike_recovery=0.2, hike_cap=0.45,
+                      gravity=0.3, gravity_decay=0.1, gravity_cap=0.33,
+                      gravity_layers=["up"])  # fmt: skip
+    want_memory = dyn.update_memory(
+        memory.copy(), dyn.hike(markup, restrain, price, per_unit), spec
+    )
+    want_gravity = dyn.update_gravity(gravity.copy(), flow, seller, spec)
+    args = [markup, restrain, price, per_unit, memory.copy(), 1.0 - spec.hike_recovery,
+            spec.hike_memory, spec.hike_cap, True, gravity.copy(), flow, flow.sum(axis=1),
+            seller, 1.0 - spec.gravity_decay, spec.gravity, spec.gravity_cap, True]  # fmt: skip
+    return args, want_memory, want_gravity
+
+
+@pytest.mark.parametrize("per_unit", [False, True])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_remember_kernel_gives_the_numpy_rules_floats(per_unit: bool, compiled: bool) -> None:
+    """The one-pass kernel the rounds run equals hike/update_memory/update_gravity exactly.
+
+    By hand (ad valorem): seller 0's hike is (0.9 - 0.25) / 1.25 = 0.52, its memory
+    0.8 * 0.4 + 0.7 * 0.52 = 0.684, capped at 0.45; seller 1's 0.8 * 0.1 = 0.08. Buyer
+    1 bought 3 of its 4 units from seller 0: gravity 0.9 * 0.3 + 0.3 * 0.75 = 0.495,
+    capped at 0.33; its cell at seller 3 (no gravity layer) decays to 0.09.
+    """
+    from stackgame.environment import jit
+
+    kernel = jit.compile_kernel("remember_kernel", "lock_in") if compiled else dyn.remember_kernel
+    args, want_memory, want_gravity = _remember_case(per_unit)
+    kernel(*args)
+    assert args[4].tolist() == want_memory.tolist()  # the same floats, not merely close
+    assert args[9].tolist() == want_gravity.tolist()
+    if not per_unit:
+        assert args[4][0] == 0.45 and args[4][1] == pytest.approx(0.08)
+    assert args[9][1, 0] == 0.33 and args[9][1, 3] == pytest.approx(0.09)
+    assert args[9][3].tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_remember_kernel_leaves_off_parts_untouched() -> None:
+    """``hikes``/``gathers`` false: memory and gravity are left as they were."""
+    args, _, _ = _remember_case(False)
+    args[8] = args[16] = False
+    memory, gravity = args[4].copy(), args[9].copy()
+    dyn.remember_kernel(*args)
+    assert args[4].tolist() == memory.tolist() and args[9].tolist() == gravity.tolist()

@@ -415,3 +415,30 @@ def test_stance_one_investigates_an_extracting_nvidia_stance_zero_never() -> Non
         counts[stance] = n
     assert counts[0.0] == 0
     assert counts[1.0] >= 24
+
+
+def test_downstream_margin_gives_the_cumsum_rule_floats() -> None:
+    """The loop equals ``cumsum`` from the top, shifted down a layer, divided where > 0.
+
+    Bit for bit (``tobytes``, so a ``-0.0`` counts) on random layers, with zero revenues
+    and signed zeros among them; by hand, profits (1, 2, 3) over revenues (4, 0, 6)
+    give (5/6, 3/6, 0).
+    """
+
+    def numpy_rule(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+        profit = np.cumsum(p[::-1])[::-1]
+        revenue = np.cumsum(r[::-1])[::-1]
+        above_p = np.append(profit[1:], 0.0)
+        above_r = np.append(revenue[1:], 0.0)
+        return np.divide(above_p, above_r, out=np.zeros_like(above_p), where=above_r > 0.0)
+
+    got = downstream_margin(np.array([1.0, 2.0, 3.0]), np.array([4.0, 0.0, 6.0]))
+    assert got.tolist() == [5.0 / 6.0, 0.5, 0.0]
+    rng = np.random.default_rng(7)
+    for n in range(1, 8):
+        for _ in range(200):
+            p = rng.normal(size=n) * rng.choice([1e-3, 1.0, 1e6])
+            r = rng.normal(size=n)
+            r[rng.integers(n)] = 0.0
+            p[rng.integers(n)] = -0.0
+            assert downstream_margin(p, r).tobytes() == numpy_rule(p, r).tobytes()
