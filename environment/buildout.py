@@ -232,13 +232,19 @@ def install_and_age(
     (:func:`age_kernel`): installed units retire, the book depreciates and arrivals come
     online; ``depreciation`` is this round's wear per operation (book value times rate,
     charged in the payout; write-downs have left the book already), which leaves the book
-    because the units it wore out are not replaced unless ordered again.
+    because the units it wore out are not replaced unless ordered again. The
+    infrastructure bought with the units received (15.2) is set on ``clearing``.
     """
     st = state
     ops, lead, a = _op_arrays(st)
     work = ops.shape[0] / 4
+    received = clearing.flow.sum(axis=1)
+    phi = infrastructure(st)
+    if phi is not None and phi.shape == received.shape:  # the data center around them
+        units = (received + clearing.self_supply) / st.input_coefficient[st.layer_of]
+        clearing.infrastructure = float(phi @ units)
     compiled("install_age_kernel", jit, module="buildout", work=2 * work)(
-        ops, lead, a, st.active, clearing.flow.sum(axis=1), clearing.self_supply,
+        ops, lead, a, st.active, received, clearing.self_supply,
         clearing.capex, st.pipeline, st.capital, st.capacity, st.depreciation_rate,
         depreciation,
     )  # fmt: skip

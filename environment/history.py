@@ -38,25 +38,6 @@ ROUND_COLUMNS = ("final_spend", "infrastructure", "lost_demand", "outside_share"
 FINANCE_COLUMNS = ("interest", "borrowed", "equity", "repaid", "debt")
 
 
-def _infrastructure(state: StackState, clearing: Clearing) -> float:
-    """The round's spending on infrastructure outside the stack (part of capex).
-
-    ``sum_i phi_l(i) * units received_i`` over the capital-goods operations
-    (``docs/MODEL.md`` 15.2); 0 without infrastructure costs or a hand-built clearing.
-    """
-    if not getattr(state, "has_capital_goods", False):  # (a hand-built state may lack it)
-        return 0.0
-    from stackgame.environment.buildout import infrastructure
-
-    phi = infrastructure(state)
-    if phi is None or clearing.flow.shape[0] != phi.shape[0]:
-        return 0.0
-    units = (clearing.flow.sum(axis=1) + clearing.self_supply) / state.input_coefficient[
-        state.layer_of
-    ]
-    return float(phi @ units)
-
-
 class History:
     """What happened, round by round.
 
@@ -155,7 +136,8 @@ class History:
         self.round_rows.append(
             {
                 "final_spend": clearing.final_spend,
-                "infrastructure": _infrastructure(state, clearing),
+                # (a hand-built clearing may not carry it)
+                "infrastructure": getattr(clearing, "infrastructure", 0.0),
                 "lost_demand": clearing.lost_demand,
                 "outside_share": clearing.outside_share,
                 "market_size": float(

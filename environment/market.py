@@ -337,6 +337,10 @@ class Clearing:
         before rationing; consumers pushed out by rationing are in ``lost_demand``.
     attempts
         How many clearings it took to reach a self-consistent one.
+    infrastructure
+        Dollars of this round's capex spent outside the stack on the infrastructure
+        around the capital goods received (set when they are installed:
+        :func:`~stackgame.environment.buildout.install_and_age`; 0 without).
     """
 
     price: FloatArray
@@ -356,6 +360,7 @@ class Clearing:
     outside_share: float
     attempts: int = 1
     capex: FloatArray = field(default_factory=lambda: np.zeros(0))
+    infrastructure: float = 0.0
 
     @property
     def payments(self) -> FloatArray:

@@ -379,8 +379,8 @@ def _ration_orders(
     ``filled[b, s]``; what a buyer could not place is its row's shortfall.
     """
     nb, ns = orders.shape
-    # a seller whose contracts and reserved training took more than its capacity has no
-    # room left, not a negative one (which divided by a zero order: a crash or NaN)
+    # a precondition, not a case: no room is zero room (a negative one would divide a
+    # zero order by itself; the model never passes one, a hand-built call may)
     room = room_in.copy()
     for j in range(ns):
         if room[j] < 0.0:

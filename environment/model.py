@@ -788,7 +788,9 @@ class StackModel(mesa.Model):
             own, units, reserved = book.allocate(
                 st, training, self.memory.mix_for(st.n_ops), capacity, self._jit
             )
-            market_capacity = capacity - reserved
+            # (never below zero: what training reserves can pass the capacity by a rounding
+            # residue, which the rationing would divide by)
+            market_capacity = np.maximum(capacity - reserved, 0.0)
         offers = None
         if st.cournot:
             offers = capacity.copy()

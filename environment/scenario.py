@@ -834,38 +834,33 @@ class Scenario(_Strict):
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form: the scenario hash in every manifest."""
         data = self.model_dump(mode="json")
-        # fields added with the buildout are left out while at their defaults, so that a
-        # scenario that does not use it keeps the hash it had before
-        for key, empty in _LATER_FIELDS["scenario"].items():
-            if data.get(key) == empty:
-                del data[key]
-        for key, default in _LATER_FIELDS["demand"].items():
-            if data["demand"].get(key) == default:
-                del data["demand"][key]
+        # fields added after the first release (the buildout, lock-in, discounting, the
+        # usage channel, the regulator's remedies) are left out while at their defaults,
+        # so that a scenario that does not use them keeps the hash it had before
+        _drop_defaults(data, _LATER_FIELDS["scenario"])
+        _drop_defaults(data["demand"], _LATER_FIELDS["demand"])
+        _drop_defaults(data["regulator"], _LATER_FIELDS["regulator"])
+        for part in ("layers", "firms"):
+            for entry in data[part]:
+                _drop_defaults(entry, _LATER_FIELDS[part])
         for key in _MEASUREMENT_FIELDS:  # what is measured and when, not what is simulated
             data.pop(key, None)
         for entry in data.get("calibration", []):
             if entry.get("tolerance") == _CALIBRATION_TOLERANCE:
                 del entry["tolerance"]
-        for key, default in _LATER_FIELDS["demand"].items():
-            if data["demand"].get(key) == default:
-                del data["demand"][key]
-        for part in ("layers", "firms"):
-            for entry in data[part]:
-                for key, default in _LATER_FIELDS[part].items():
-                    if entry.get(key) == default:
-                        del entry[key]
-        # the regulator's fields of issue 17 (hazard widths, downstream margin, remedies)
-        # likewise, at the defaults that give the earlier rule
-        for key, default in _LATER_FIELDS["regulator"].items():
-            if data["regulator"].get(key) == default:
-                del data["regulator"][key]
         for entry in data["firms"]:  # (training, added later: left out where absent)
             for op in entry["ops"].values():
                 if op.get("training") is None:
                     op.pop("training", None)
         blob = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
+
+
+def _drop_defaults(data: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Delete from ``data`` every key of ``defaults`` that holds its default value."""
+    for key, default in defaults.items():
+        if key in data and data[key] == default:
+            del data[key]
 
 
 _LATER_FIELDS: dict[str, dict[str, Any]] = {

@@ -496,55 +496,75 @@ def calibration_rows(model: StackModel, summary: dict[str, Any]) -> list[dict[st
             value = hit[0][c.metric + suffix] if hit else None
         low, high = c.target - c.tolerance, c.target + c.tolerance
         rows.append(
-            {
-                "figure": c.figure,
-                "source": c.source,
-                "firm": c.firm,
-                "layer": c.layer,
-                "metric": c.metric,
-                "window": c.window,
-                "target": _r(c.target),
-                "model": None if value is None else _r(value),
-                "residual": None if value is None else _r(value - c.target),
-                "name": None,
-                "kind": c.metric,
-                "unit": "fraction",
-                "period": _CALIBRATION_PERIOD[c.window],
-                "low": _r(low),
-                "high": _r(high),
-                "inside": targets.inside(value, low, high),
-                "close": targets.close(value, c.target, low, high, "fraction"),
-                "estimate": None,
-                "weight": 1.0,
-            }
+            _calibration_row(
+                c.figure,
+                c.source,
+                c.firm,
+                c.layer,
+                c.metric,
+                c.window,
+                c.target,
+                value,
+                low,
+                high,
+                "fraction",
+                _CALIBRATION_PERIOD[c.window],
+                None,
+                None,
+                1.0,
+            )  # fmt: skip
         )
     table = targets.resolve(model.scenario)
     for t in table.targets if table is not None else []:
-        value = targets.measure(t, model)
         rows.append(
-            {
-                "figure": t.figure,
-                "source": t.source,
-                "firm": t.firm,
-                "layer": t.layer,
-                "metric": t.kind,
-                "window": t.window,
-                "target": _r(t.value),
-                "model": None if value is None else _r(value),
-                "residual": None if value is None else _r(value - t.value),
-                "name": t.name,
-                "kind": t.kind,
-                "unit": t.unit,
-                "period": t.period,
-                "low": _r(t.low),
-                "high": _r(t.high),
-                "inside": targets.inside(value, t.low, t.high),
-                "close": targets.close(value, t.value, t.low, t.high, t.unit),
-                "estimate": t.estimate,
-                "weight": t.weight,
-            }
+            _calibration_row(
+                t.figure,
+                t.source,
+                t.firm,
+                t.layer,
+                t.kind,
+                t.window,
+                t.value,
+                targets.measure(t, model),
+                t.low,
+                t.high,
+                t.unit,
+                t.period,
+                t.name,
+                t.estimate,
+                t.weight,
+            )  # fmt: skip
         )
     return rows
+
+
+def _calibration_row(
+    figure: str, source: str, firm: str | None, layer: str | None, kind: str, window: str,
+    target: float, value: float | None, low: float, high: float, unit: str, period: str,
+    name: str | None, estimate: bool | None, weight: float,
+) -> dict[str, Any]:  # fmt: skip
+    """One row of :func:`calibration_rows`: a figure next to the model's number."""
+    return {
+        "figure": figure,
+        "source": source,
+        "firm": firm,
+        "layer": layer,
+        "metric": kind,
+        "window": window,
+        "target": _r(target),
+        "model": None if value is None else _r(value),
+        "residual": None if value is None else _r(value - target),
+        "name": name,
+        "kind": kind,
+        "unit": unit,
+        "period": period,
+        "low": _r(low),
+        "high": _r(high),
+        "inside": targets.inside(value, low, high),
+        "close": targets.close(value, target, low, high, unit),
+        "estimate": estimate,
+        "weight": weight,
+    }
 
 
 _CALIBRATION_PERIOD = {"all": "the whole run", "first": "first round", "last": "last round"}

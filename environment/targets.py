@@ -557,9 +557,11 @@ def bar(target: TargetSpec) -> float:
     The fit (``stackgame calibrate``) and the uncertainty weights (``stackgame run
     --uncertainty``) count a miss in half-ranges, or in this bar where that is wider.
     """
-    if target.unit == "fraction":
-        return TOLERANCE_FRACTION
-    return TOLERANCE_MONEY * abs(target.value)
+    return _bar(target.value, target.unit)
+
+
+def _bar(value: float, unit: str) -> float:
+    return TOLERANCE_FRACTION if unit == "fraction" else TOLERANCE_MONEY * abs(value)
 
 
 def close(
@@ -576,5 +578,4 @@ def close(
         return None
     if low <= model_value <= high:
         return True
-    band = TOLERANCE_FRACTION if unit == "fraction" else TOLERANCE_MONEY * abs(value)
-    return bool(abs(model_value - value) <= band)
+    return bool(abs(model_value - value) <= _bar(value, unit))

@@ -73,10 +73,6 @@ METHODS = ("least_squares", "powell")
 """The fit's search methods (:func:`fit`)."""
 
 
-class _Done(Exception):
-    """The Powell search returned (its status is set)."""
-
-
 class BudgetSpent(Exception):
     """Raised inside the objective when ``max_evals`` runs are done: the fit stops there."""
 
@@ -534,32 +530,29 @@ def fit(
                 r = fun(np.clip(u, 0.0, 1.0))
                 return float(r @ r)
 
-            out = minimize(
+            res = minimize(
                 objective,
                 u0,
                 method="Powell",
                 bounds=[(0.0, 1.0)] * len(params),
                 options={"maxfev": max_evals, "xtol": 1e-3, "ftol": 1e-4},
             )
-            status = f"converged: {out.message}" if out.success else f"stopped: {out.message}"
-            raise _Done
-        res = least_squares(
-            fun,
-            u0,
-            jac=jac,
-            bounds=(np.zeros(len(params)), np.ones(len(params))),
-            method="trf",
-            x_scale=np.ones(len(params)),
-            max_nfev=max_evals,
-            xtol=1e-4,
-            ftol=1e-4,
-            gtol=1e-6,
-        )
+        else:
+            res = least_squares(
+                fun,
+                u0,
+                jac=jac,
+                bounds=(np.zeros(len(params)), np.ones(len(params))),
+                method="trf",
+                x_scale=np.ones(len(params)),
+                max_nfev=max_evals,
+                xtol=1e-4,
+                ftol=1e-4,
+                gtol=1e-6,
+            )
         status = f"converged: {res.message}" if res.success else f"stopped: {res.message}"
     except BudgetSpent:
         status = f"stopped: the budget of {max_evals} evaluations is spent"
-    except _Done:
-        pass
     fitted = [p.rounded(v) for p, v in zip(params, best["values"], strict=True)]
     after = pb.measure(fitted, tolerate=True) if fitted != start else before
     report()
