@@ -41,6 +41,13 @@ them to one layer; with no ``firm`` a target covers every operation of ``layer``
     serving mostly its own labs would show a margin above 100%).
 ``utilisation``
     Output summed over ``W`` over capacity in force summed over ``W``.
+``survival``
+    Whether the firms of the record are still in business at the window's last round
+    (not failed: ``docs/MODEL.md`` 16; an acquisition is not a failure): with a
+    ``firm``, 1 if that firm is, else 0; with only a ``layer``, 1 if every firm owning
+    an operation in that layer in the first round is, else 0. Averaged over seeds it is
+    the chance that they survive: a fit that reaches the record's figures by letting a
+    firm fail after the record's window pays for it (``docs/MODEL.md`` 19.2).
 ``customer_share``
     The share of what the operations of ``firm`` in ``layer`` were paid on the market
     that came from the operations of the firms in ``customers`` (payments at market
@@ -77,6 +84,7 @@ Kind = Literal[
     "operating_margin",
     "utilisation",
     "customer_share",
+    "survival",
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 MONEY_KINDS = ("revenue", "operating_income", "net_income", "capex")
@@ -486,6 +494,8 @@ def measure(target: TargetSpec, model: StackModel) -> float | None:
     kind = target.kind
     if kind == "customer_share":
         return _customer_share(model, target)
+    if kind == "survival":
+        return _survival(model, firm, layer, rounds[-1])
     if kind == "net_income":
         assert firm is not None
         value = float(sum(h.firm_rows[t]["value"][firm] for t in rounds))
@@ -535,6 +545,17 @@ def _customer_share(model: StackModel, target: TargetSpec) -> float | None:
     buyers = np.isin(firm_of, [sc.firm_names.index(c) for c in target.customers])
     received = float(pay[:, sellers].sum())
     return _ratio(float(pay[np.ix_(buyers, sellers)].sum()), received)
+
+
+def _survival(model: StackModel, firm: int | None, layer: int | None, last: int) -> float:
+    """1.0 if the firm (or every firm of the layer at the start) is in business at ``last``."""
+    h = model.history
+    if firm is not None:
+        firms = [firm]
+    else:
+        firms = sorted(set(h.op_firm[0][h.op_layer[0] == layer].tolist()))
+    failed = model.state.failed_round
+    return float(all(not 0 <= failed[f] <= last for f in firms))
 
 
 def inside(model_value: float | None, low: float, high: float) -> bool | None:

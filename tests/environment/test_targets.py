@@ -297,3 +297,22 @@ def test_a_margin_counts_the_sales_to_the_firms_own_operations() -> None:
     assert internal > 0.1 * total("revenue")  # it does serve its own firm
     assert _measured(model, entry) == pytest.approx(total("operating_profit") / total("revenue"))
     model.release()
+
+
+def test_survival_is_one_while_the_firms_of_the_record_are_in_business() -> None:
+    """The financing test's failing run: ``fab2`` fails in round 0, its rival ``fab`` lives.
+
+    Survival of ``fab2`` is 0 (whatever the window's end), of ``fab`` 1; the chips layer's
+    is 0 (``fab2`` owned a chips operation in round 0), the cloud layer's 1.
+    """
+    from tests.environment.test_finance import _failing_run
+
+    model = StackModel(from_dict(_failing_run(rounds=3), "tiny"), 0).run()
+    frac = {"kind": "survival", "unit": "fraction", "value": 1.0, "low": 1.0, "high": 1.0}
+    dead = _target(firm="fab2", layer=None, **frac)
+    assert _measured(model, dead) == 0.0
+    assert _measured(model, {**dead, "window": "first"}) == 0.0  # failed in round 0
+    assert _measured(model, {**dead, "firm": "fab"}) == 1.0
+    assert _measured(model, {**dead, "firm": None, "layer": "chips"}) == 0.0
+    assert _measured(model, {**dead, "firm": None, "layer": "cloud"}) == 1.0
+    model.release()
