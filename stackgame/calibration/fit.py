@@ -69,7 +69,10 @@ def seeds_of(root: int, k: int) -> list[int]:
     return [root + i for i in range(k)]
 
 
-METHODS = ("least_squares", "powell")
+FIRST_STAGE = 0.4
+"""``least_squares_powell``: the share of the budget least squares may spend first."""
+
+METHODS = ("least_squares", "powell", "least_squares_powell")
 """The fit's search methods (:func:`fit`)."""
 
 
@@ -431,10 +434,15 @@ def fit(
     """Fit ``pb``'s parameters to its targets by weighted least squares.
 
     ``method``: ``least_squares`` (trust-region reflective on the residuals, with a
-    forward-difference Jacobian) or ``powell`` (Powell's derivative-free line searches on
+    forward-difference Jacobian), ``powell`` (Powell's derivative-free line searches on
     the objective, bounded to the cube: slower to start, but it does not lean on slopes,
-    which a simulator's kinks, failures and rationing make unreliable). Both minimise the
-    same sum of squares within the same budget and keep the best point seen.
+    which a simulator's kinks, failures and rationing make unreliable) or
+    ``least_squares_powell`` (the first until it converges or has spent
+    :data:`FIRST_STAGE` of the budget, then Powell from the best point seen for the rest:
+    least squares moves every parameter at once and gets near fast, then stalls where a
+    failure or a rationing threshold breaks the slopes; Powell's line searches go on from
+    there). All minimise the same sum of squares within the same budget and keep the best
+    point seen.
 
     Parameters
     ----------
@@ -487,10 +495,12 @@ def fit(
         # the start point exactly as the scenario has it (no round trip through the cube)
         return [p.start if u[i] == u0[i] else p.value(float(u[i])) for i, p in enumerate(params)]
 
+    limit = {"evals": max_evals}  # the current stage's budget (all of it but in a first stage)
+
     def fun(u: np.ndarray) -> np.ndarray:
         values = values_of(u)
         key = tuple(values)
-        if key not in pb._cache and pb.evaluations >= max_evals:
+        if key not in pb._cache and pb.evaluations >= limit["evals"]:
             raise BudgetSpent
         measured = pb.measure(values, tolerate=True)
         if measured is None:
@@ -519,40 +529,61 @@ def fit(
             out[:, i] = (fun(v) - f0) / h
         return out
 
+    def run_powell(start_u: np.ndarray) -> Any:
+        from scipy.optimize import minimize
+
+        def objective(u: np.ndarray) -> float:
+            r = fun(np.clip(u, 0.0, 1.0))
+            return float(r @ r)
+
+        return minimize(
+            objective,
+            start_u,
+            method="Powell",
+            bounds=[(0.0, 1.0)] * len(params),
+            options={"maxfev": max_evals, "xtol": 1e-3, "ftol": 1e-4},
+        )
+
+    def run_least_squares() -> Any:
+        return least_squares(
+            fun,
+            u0,
+            jac=jac,
+            bounds=(np.zeros(len(params)), np.ones(len(params))),
+            method="trf",
+            x_scale=np.ones(len(params)),
+            max_nfev=max_evals,
+            xtol=1e-4,
+            ftol=1e-4,
+            gtol=1e-6,
+        )
+
     status = "finished"
     if method not in METHODS:
         raise ValueError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    first = ""
     try:
-        if method == "powell":
-            from scipy.optimize import minimize
-
-            def objective(u: np.ndarray) -> float:
-                r = fun(np.clip(u, 0.0, 1.0))
-                return float(r @ r)
-
-            res = minimize(
-                objective,
-                u0,
-                method="Powell",
-                bounds=[(0.0, 1.0)] * len(params),
-                options={"maxfev": max_evals, "xtol": 1e-3, "ftol": 1e-4},
+        if method == "least_squares_powell":
+            limit["evals"] = max(1, int(FIRST_STAGE * max_evals))
+            try:
+                res = run_least_squares()
+                first = f"least squares {'converged' if res.success else 'stopped'}"
+            except BudgetSpent:
+                first = "least squares spent its share"
+            first += f" after {pb.evaluations} evaluations, then Powell: "
+            limit["evals"] = max_evals
+            # on from the best point seen (the start itself when nothing beat it)
+            res = run_powell(
+                np.array([p.unit(v) for p, v in zip(params, best["values"], strict=True)])
             )
+        elif method == "powell":
+            res = run_powell(u0)
         else:
-            res = least_squares(
-                fun,
-                u0,
-                jac=jac,
-                bounds=(np.zeros(len(params)), np.ones(len(params))),
-                method="trf",
-                x_scale=np.ones(len(params)),
-                max_nfev=max_evals,
-                xtol=1e-4,
-                ftol=1e-4,
-                gtol=1e-6,
-            )
+            res = run_least_squares()
         status = f"converged: {res.message}" if res.success else f"stopped: {res.message}"
     except BudgetSpent:
         status = f"stopped: the budget of {max_evals} evaluations is spent"
+    status = first + status
     fitted = [p.rounded(v) for p, v in zip(params, best["values"], strict=True)]
     after = pb.measure(fitted, tolerate=True) if fitted != start else before
     report()

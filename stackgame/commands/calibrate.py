@@ -74,11 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--method",
-        choices=("least_squares", "powell"),
+        choices=("least_squares", "powell", "least_squares_powell"),
         default="least_squares",
         help=(
-            "least_squares (trust-region on the residuals, default) or powell "
-            "(derivative-free: for a rugged objective)"
+            "least_squares (trust-region on the residuals, default), powell "
+            "(derivative-free: for a rugged objective) or least_squares_powell (the first "
+            "on 40%% of the budget, then Powell from its best point: how "
+            "ai-stack-2026-fitted was made)"
         ),
     )
     p.add_argument("--json", action="store_true", help="print the fit as JSON on stdout")

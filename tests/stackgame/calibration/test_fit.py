@@ -80,7 +80,10 @@ def test_seeds_are_common_and_consecutive() -> None:
     assert seeds_of(5, 3) == [5, 6, 7]
 
 
-@pytest.mark.parametrize(("method", "budget"), [("least_squares", 40), ("powell", 150)])
+@pytest.mark.parametrize(
+    ("method", "budget"),
+    [("least_squares", 40), ("powell", 150), ("least_squares_powell", 150)],
+)
 def test_the_fit_recovers_known_parameters_of_the_textbook_chain(method: str, budget: int) -> None:
     """Targets built from A = 12, c_u = 1.5; the fit starts from A = 10, c_u = 1."""
     chain = resolve("monopoly-chain")
@@ -197,5 +200,21 @@ def test_the_same_short_fit_twice_gives_the_same_result() -> None:
 def test_an_unknown_method_is_refused() -> None:
     chain = resolve("monopoly-chain")
     table = _table([_target()], [{"path": "demand.intercept", "low": 6.0, "high": 20.0}])
-    with pytest.raises(ValueError, match="method: 'newton' is not one of least_squares, powell"):
+    with pytest.raises(ValueError, match="method: 'newton' is not one of least_squares, powell, least_squares_p"):
         fit(problem(chain, table, [0]), max_evals=3, method="newton")
+
+
+def test_the_two_stage_fit_hands_powell_the_best_point_of_least_squares() -> None:
+    """``least_squares_powell``: least squares spends at most 40% of the budget first.
+
+    With a budget of 10, least squares stops when it has spent its share, 4 evaluations
+    (the start, then a forward difference and a step each iteration); Powell then runs
+    from its best point within the rest, and the status names both stages.
+    """
+    chain = resolve("monopoly-chain")
+    params = [{"path": "demand.intercept", "low": 6.0, "high": 20.0, "scale": "log"}]
+    table = _table([_target(name="revenue")], params)
+    result = fit(problem(chain, table, [0]), max_evals=10, method="least_squares_powell")
+    assert result.status.startswith("least squares ")
+    assert "after 4 evaluations, then Powell: " in result.status
+    assert result.problem.evaluations <= 11

@@ -158,3 +158,28 @@ def test_check_reruns_the_recorded_fit_and_catches_a_hand_edit(
     # a scenario written by hand has nothing to re-run: one line, exit 2
     line = _fails(capsys, ["calibrate", "--check", "--scenario", "monopoly-chain"])
     assert "was not written by stackgame calibrate" in line
+
+
+@pytest.mark.slow
+def test_the_shipped_fitted_scenario_is_the_output_of_its_recorded_fit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``ai-stack-2026-fitted`` is what ``stackgame calibrate`` writes, reproducibly.
+
+    The check re-runs the whole recorded fit (its seeds, budget, method and starting
+    values: about a minute) and fails if any fitted value differs from the file: a value
+    edited by hand, or a change to the model that moves the fit (then re-run the command
+    in the file's header and say why in the commit).
+    """
+    argv = ["calibrate", "--check", "--scenario", "ai-stack-2026-fitted", "--no-progress"]
+    code = main(argv)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "it reproduces" in out
+    # the fit kept every firm of the record in business on its common seeds
+    fitted = resolve("ai-stack-2026-fitted")
+    table = targets.resolve(fitted)
+    assert table is not None
+    survival = [t for t in table.targets if t.kind == "survival"]
+    measured = measure_scenario(fitted, table.model_copy(update={"targets": survival}), {}, [0, 1])
+    assert measured == [1.0] * len(survival)
