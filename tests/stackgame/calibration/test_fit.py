@@ -200,7 +200,9 @@ def test_the_same_short_fit_twice_gives_the_same_result() -> None:
 def test_an_unknown_method_is_refused() -> None:
     chain = resolve("monopoly-chain")
     table = _table([_target()], [{"path": "demand.intercept", "low": 6.0, "high": 20.0}])
-    with pytest.raises(ValueError, match="method: 'newton' is not one of least_squares, powell, least_squares_p"):
+    with pytest.raises(
+        ValueError, match="method: 'newton' is not one of least_squares, powell, least_squares_p"
+    ):
         fit(problem(chain, table, [0]), max_evals=3, method="newton")
 
 
