@@ -975,7 +975,8 @@ class StackModel(mesa.Model):
             f = int(st.firm_of[o])
             firm, layer = self.firms[f].name, self.layer_names[st.layer_of[o]]
             st.cap_until[o] = self.round + 1 + reg.cap_rounds  # open for cap_rounds rounds
-            st.cap_markup[o] = np.inf if kind == reg_rule.CLOSED else reg.cap_markup
+            cap = reg_rule.cap_for(reg.cap_markup, reg.cap_fraction, float(st.restrain_markup[o]))
+            st.cap_markup[o] = np.inf if kind == reg_rule.CLOSED else cap
             self.remedies[reg_rule.OUTCOMES[kind]] += 1
             parts = []
             if kind in (reg_rule.INFRINGEMENT, reg_rule.STRUCTURAL):
@@ -985,7 +986,7 @@ class StackModel(mesa.Model):
                 self.ledger.fines[o] = fine
                 parts.append(f"fine {fine:.2f}")
             if kind != reg_rule.CLOSED:
-                parts.append(f"markup capped at {reg.cap_markup:g} for {reg.cap_rounds} rounds")
+                parts.append(f"markup capped at {cap:g} for {reg.cap_rounds} rounds")
             if kind == reg_rule.STRUCTURAL:
                 parts.append(self._divest(o, reg.divest_share))
             verdict = {

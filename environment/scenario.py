@@ -487,7 +487,8 @@ class RegulatorSpec(_Strict):
     downstream_weight * (downstream margin - downstream_threshold))/margin_width)``,
     ``L`` the logistic function and the downstream margin the operating margin of the
     layers above the operation's. It ends closed without remedy (``closed_chance``), in
-    commitments (a markup cap at ``cap_markup`` for ``cap_rounds``: ``commitment_chance``),
+    commitments (a markup cap at ``cap_markup``, or at ``cap_fraction`` of the operation's
+    restrain markup when lower, for ``cap_rounds``: ``commitment_chance``),
     in a structural remedy (the fine, the cap and the sale of ``divest_share`` of the
     operation's capacity to its rivals: ``structural_chance``), or else in an
     infringement decision: a fine of ``fine_rate`` of the operation's revenue over
@@ -506,6 +507,7 @@ class RegulatorSpec(_Strict):
     fine_rate: Fraction = 0.05
     fine_rounds: Annotated[int, Field(ge=1, le=40)] = 1
     cap_markup: NonNeg = 1.0
+    cap_fraction: Fraction | None = None
     cap_rounds: Annotated[int, Field(ge=0)] = 8
     closed_chance: Fraction = 0.0
     commitment_chance: Fraction = 0.0
