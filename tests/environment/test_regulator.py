@@ -455,9 +455,10 @@ def test_a_price_cap_at_a_fraction_of_the_restrain_markup_bites_below_restraint(
     model, app = _outcome_run("commitments", cap_markup=2.9, cap_fraction=0.5)
     h = model.history
     np.testing.assert_allclose(h.ops_matrix("markup")[:, app], [3.0, 0.05, 0.05, 3.0, 0.05, 0.05])
-    assert "markup capped at 0.05 for 2 rounds" in [
-        e.text for e in model.log if e.kind == "investigation"
-    ][0]
+    assert (
+        "markup capped at 0.05 for 2 rounds"
+        in [e.text for e in model.log if e.kind == "investigation"][0]
+    )
     # so in the remedy's rounds it earns less than an always-restraining appco (markup
     # 0.1, no regulator) on the same seed: the cap bites below restraint
     raw = _dominant(1.0)

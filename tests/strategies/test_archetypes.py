@@ -300,3 +300,53 @@ def test_adjacent_layer_uses_the_stack_order():
     assert adjacent_layer(obs, below=True) == "wafers"
     assert adjacent_layer(obs, below=False) == "tokens"
     assert adjacent_layer(stack_obs(integrable=()), below=True) is None
+
+
+# -- relationship_keeper: reads the lock-in state of its observation ---------------------
+def keeper_obs(hike: dict[str, float], gravity: dict[str, float], backlog: float = 0.0):
+    """A seller in ``foundry`` and ``cloud`` with a hand-made lock-in state, round 5."""
+    return stack_obs(
+        round=5, firm="tsmc", layers=("foundry", "cloud"), hike_memory=hike,
+        customer_gravity=gravity, contract_backlog=backlog,
+    )  # fmt: skip
+
+
+def test_relationship_keeper_restrains_while_its_buyers_remember_its_hikes():
+    strategy = make("relationship_keeper")  # tolerance 0.25
+    # h - g: foundry 0.3 - 0 = 0.3 > 0.25 (restrain); cloud 0.3 - 0.1 = 0.2 (extract)
+    action = strategy.decide(keeper_obs({"foundry": 0.3, "cloud": 0.3}, {"cloud": 0.1}))
+    assert action.posture("foundry") is C and action.posture("cloud") is D
+    # the memory recovered (0.3 x 0.9^1 = 0.27, then 0.243 <= 0.25): it hikes again
+    assert strategy.decide(keeper_obs({"foundry": 0.27}, {})).posture("foundry") is C
+    assert strategy.decide(keeper_obs({"foundry": 0.243}, {})).posture("foundry") is D
+    # gravity outweighs the grudge: 0.6 - 0.4 = 0.2 <= 0.25, locked-in buyers: extract
+    assert strategy.decide(keeper_obs({"cloud": 0.6}, {"cloud": 0.4})).posture("cloud") is D
+    assert strategy.decide(keeper_obs({"cloud": 0.6}, {"cloud": 0.3})).posture("cloud") is C
+
+
+def test_relationship_keeper_restrains_while_its_agreements_run_and_before_any_data():
+    strategy = make("relationship_keeper")
+    quiet = keeper_obs({"foundry": 0.0}, {})
+    assert strategy.decide(quiet).headline is D
+    assert strategy.decide(quiet.replace(contract_backlog=12.5)).headline is C
+    assert strategy.decide(stack_obs(round=0)).headline is C
+    with pytest.raises(ValueError, match="tolerance"):
+        type(strategy)(tolerance=-1.0)
+
+
+def test_the_engine_shows_the_lock_in_state_read_only():
+    # ai-stack-2026 with TSMC extracting from round 0: its buyers' memory after round 0 is
+    # hike_memory x x = 1.0 x (1.6 - 1.0)/(1 + 1.0) = 0.3 (MODEL.md 5.4), what TSMC sees
+    from stackgame.environment.model import StackModel
+
+    model = StackModel("ai-stack-2026", 0, rounds=2, strategies={"tsmc": "always_extract"})
+    model.step()
+    obs = model.observe()[model.state.firm_index["tsmc"]]
+    assert obs.hike_memory["foundry"] == pytest.approx(0.3)
+    assert obs.customer_gravity["foundry"] == 0.0  # gravity only in the cloud layer
+    with pytest.raises(TypeError):
+        obs.hike_memory["foundry"] = 0.0  # type: ignore[index]
+    google = model.observe()[model.state.firm_index["google"]]
+    assert 0.0 < google.customer_gravity["cloud"] <= 0.1  # one round: gravity x share <= 0.1
+    assert google.contract_backlog > 0  # its Anthropic agreement (MODEL.md 17)
+    model.release()
