@@ -540,18 +540,23 @@ class StackModel(mesa.Model):
         capped = (st.cap_until > self.round).tolist()
         if not any(capped):
             capped = None
-        lock = self._lock_in_seen() if seen else None
-        backlog = self.contracts.backlog(st, memory.price).tolist() if self.contracts.m else None
+        # the lock-in state, for the strategies that read it (Strategy.reads_lock_in)
+        lock = backlog = None
+        if any([f.active and f.strategy.reads_lock_in for f in firms]):
+            lock = self._lock_in_seen() if seen else None
+            if self.contracts.m:
+                backlog = self.contracts.backlog(st, memory.price).tolist()
         deferred = Observation.deferred
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds
         for f, (template, suppliers, ops, pairs) in zip(firms, rel.observed, strict=True):
             if not f.active:
                 continue
+            reads = f.strategy.reads_lock_in
             obs[f.index] = deferred(
                 _observation_fields, template, shared, f.history, f.memory_depth, suppliers,
-                capped, ops, pairs, util, price, unit, seen, need, lock,
-                0.0 if backlog is None else float(backlog[f.index]),
+                capped, ops, pairs, util, price, unit, seen, need, lock if reads else None,
+                float(backlog[f.index]) if reads and backlog is not None else 0.0,
             )  # fmt: skip
         return obs
 

@@ -239,6 +239,7 @@ class RelationshipKeeper(Strategy):
 
     name = "relationship_keeper"
     classifier = Classifier(memory_depth=1, family="archetype")
+    reads_lock_in = True
 
     def __init__(self, tolerance: float = 0.25) -> None:
         super().__init__()

@@ -701,8 +701,9 @@ class Observation:
         round (its input coefficient times its output; empty before the first round).
     hike_memory
         Per layer the firm sells in, its buyers' memory of its price hikes, ``h_s``
-        (utility, ``docs/MODEL.md`` 5.4; 0 where the memory is off; empty before the
-        first round): read-only, the engine's state after last round.
+        (utility, ``docs/MODEL.md`` 5.4; empty before the first round, where lock-in is
+        off, or for a strategy that does not set ``reads_lock_in``): read-only, the
+        engine's state after last round. The next two fields likewise.
     customer_gravity
         Per layer the firm sells in, its customers' data gravity at it, ``g_bs``
         averaged over its buyers with weights the units it delivered to each last round
@@ -890,10 +891,16 @@ class Strategy:
     that says what it does and cites its source, and implements :meth:`decide`. State
     lives on the instance and :meth:`reset` clears it; a subclass with state overrides
     :meth:`reset` and calls ``super().reset(rng)``.
+
+    A subclass that reads the lock-in state of its observation (``hike_memory``,
+    ``customer_gravity``, ``contract_backlog``) sets ``reads_lock_in = True``: the engine
+    fills those fields only for such strategies (as it cuts histories to a declared
+    ``memory_depth``), so runs without one pay nothing for them.
     """
 
     name: ClassVar[str] = ""
     classifier: ClassVar[Classifier] = Classifier()
+    reads_lock_in: ClassVar[bool] = False
 
     def __init__(self) -> None:
         """Nothing to set up here: the generator is made on first use (see ``rng``)."""

@@ -335,18 +335,27 @@ def test_relationship_keeper_restrains_while_its_agreements_run_and_before_any_d
 
 
 def test_the_engine_shows_the_lock_in_state_read_only():
-    # ai-stack-2026 with TSMC extracting from round 0: its buyers' memory after round 0 is
-    # hike_memory x x = 1.0 x (1.6 - 1.0)/(1 + 1.0) = 0.3 (MODEL.md 5.4), what TSMC sees
+    # ai-stack-2026, TSMC and Google as relationship keepers: TSMC restrains in round 0
+    # (h = 0 after it), then extracts in round 1 (h - g = 0 <= 0.25); so in round 2 its
+    # buyers' memory is hike_memory x x = 1.0 x (1.6 - 1.0)/(1 + 1.0) = 0.3 (MODEL.md 5.4)
     from stackgame.environment.model import StackModel
 
-    model = StackModel("ai-stack-2026", 0, rounds=2, strategies={"tsmc": "always_extract"})
+    keepers = {"tsmc": "relationship_keeper", "google": "relationship_keeper"}
+    model = StackModel("ai-stack-2026", 0, rounds=3, strategies=keepers)
     model.step()
-    obs = model.observe()[model.state.firm_index["tsmc"]]
-    assert obs.hike_memory["foundry"] == pytest.approx(0.3)
-    assert obs.customer_gravity["foundry"] == 0.0  # gravity only in the cloud layer
+    model.step()
+    seen = model.observe()
+    index = model.state.firm_index
+    tsmc = seen[index["tsmc"]]
+    assert tsmc.hike_memory["foundry"] == pytest.approx(0.3)
+    assert tsmc.customer_gravity["foundry"] == 0.0  # gravity only in the cloud layer
+    assert tsmc.contract_backlog == 0.0  # no agreements without trigger 2
     with pytest.raises(TypeError):
-        obs.hike_memory["foundry"] = 0.0  # type: ignore[index]
-    google = model.observe()[model.state.firm_index["google"]]
-    assert 0.0 < google.customer_gravity["cloud"] <= 0.1  # one round: gravity x share <= 0.1
+        tsmc.hike_memory["foundry"] = 0.0  # type: ignore[index]
+    google = seen[index["google"]]
+    # two rounds at up to gravity x share = 0.1 each, less 5% decay: at most 0.195
+    assert 0.0 < google.customer_gravity["cloud"] <= 0.195
     assert google.contract_backlog > 0  # its Anthropic agreement (MODEL.md 17)
+    # a strategy that does not read the lock-in state is not shown it
+    assert not seen[index["nvidia"]].hike_memory and seen[index["nvidia"]].contract_backlog == 0
     model.release()
