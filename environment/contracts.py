@@ -676,6 +676,33 @@ class ContractBook:
         self._edited()
         return ended
 
+    def end_named(self, names: list[str], round_: int, why: str) -> list[int]:
+        """End the contracts called ``names`` after ``round_`` (the buyers renege, say).
+
+        As :meth:`terminate` for one firm: the last round in force is ``round_`` (one not
+        yet started never starts) and the prepayment credit not yet drawn lapses (the
+        seller keeps the cash). Names not in the book, or contracts already over, are
+        skipped. Logged; returns the contracts ended.
+        """
+        ended: list[int] = []
+        wanted = set(names)
+        for c in range(self.m):
+            if self.names[c] not in wanted or self.end[c] <= round_ + 1:
+                continue
+            self.end[c] = max(min(int(self.end[c]), round_ + 1), int(self.start[c]))
+            lapsed = float(self.credit[c])
+            self.credit[c] = 0.0
+            ended.append(c)
+            self._report(
+                self._name(int(self.buyer[c])),
+                f"{self.names[c]} with {self._name(int(self.seller[c]))} ends after round "
+                f"{round_}: {why}"
+                + (f" (prepayment credit {lapsed:.4g} lapses)" if lapsed > 0 else ""),
+                round_,
+            )
+        self._edited()
+        return ended
+
     def transfer(self, target: int, acquirer: int, round_: int) -> None:
         """``acquirer`` bought ``target``: its contracts pass to the acquirer.
 

@@ -315,11 +315,15 @@ def _observation_fields(
     unit: list[float],
     seen: bool,
     need: list[float],
+    lock: tuple[list[float], list[float]] | None = None,
+    backlog: float = 0.0,
 ) -> dict[str, Any]:
     """Every field of one firm's observation (see ``StackModel.observe``).
 
     ``history``: the firm's lists (:attr:`FirmAgent.history`); ``depth``: its strategy's
-    memory depth (``None``: unbounded).
+    memory depth (``None``: unbounded). ``lock``: per operation the hike memory and the
+    customers' gravity (``None``: lock-in off, not shown); ``backlog``: the firm's
+    contract backlog as seller.
     """
     r = shared.round
     fields = template.copy()
@@ -339,6 +343,11 @@ def _observation_fields(
         fields["own_prices"] = ReadOnlyDict({layer: price[o] for layer, o in pairs})
         fields["own_unit_cost"] = ReadOnlyDict({layer: unit[o] for layer, o in pairs})
         fields["input_need"] = ReadOnlyDict({layer: need[o] for layer, o in pairs})
+        if lock is not None:
+            hike, gravity = lock
+            fields["hike_memory"] = ReadOnlyDict({layer: hike[o] for layer, o in pairs})
+            fields["customer_gravity"] = ReadOnlyDict({layer: gravity[o] for layer, o in pairs})
+    fields["contract_backlog"] = backlog
     return fields
 
 
@@ -531,17 +540,46 @@ class StackModel(mesa.Model):
         capped = (st.cap_until > self.round).tolist()
         if not any(capped):
             capped = None
+        # the lock-in state, for the strategies that read it (Strategy.reads_lock_in)
+        lock = backlog = None
+        if any([f.active and f.strategy.reads_lock_in for f in firms]):
+            lock = self._lock_in_seen() if seen else None
+            if self.contracts.m:
+                backlog = self.contracts.backlog(st, memory.price).tolist()
         deferred = Observation.deferred
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds
         for f, (template, suppliers, ops, pairs) in zip(firms, rel.observed, strict=True):
             if not f.active:
                 continue
+            reads = f.strategy.reads_lock_in
             obs[f.index] = deferred(
                 _observation_fields, template, shared, f.history, f.memory_depth, suppliers,
-                capped, ops, pairs, util, price, unit, seen, need,
+                capped, ops, pairs, util, price, unit, seen, need, lock if reads else None,
+                float(backlog[f.index]) if reads and backlog is not None else 0.0,
             )  # fmt: skip
         return obs
+
+    def _lock_in_seen(self) -> tuple[list[float], list[float]] | None:
+        """Per operation, the hike memory and its customers' gravity (MODEL.md 5.4), as lists.
+
+        Copies of the state after last round (read-only for the strategies): ``h_s``, and
+        ``sum_b f_bs g_bs / sum_b f_bs`` with ``f`` last round's market flows (0 where the
+        operation sold nothing or gravity is off). ``None`` when lock-in is off.
+        """
+        st = self.state
+        if not st.dynamic_lock_in or self.last_round is None:
+            return None
+        hike = st.hike_memory.tolist()
+        if not st.gathers_gravity or st.gravity is None:
+            return hike, [0.0] * st.n_ops
+        flow = self.last_round.clearing.flow
+        n = min(flow.shape[0], st.gravity.shape[0])
+        sold = flow[:n, :n].sum(axis=0)
+        held = (flow[:n, :n] * st.gravity[:n, :n]).sum(axis=0)
+        gravity = np.zeros(st.n_ops)
+        gravity[:n] = np.divide(held, sold, out=np.zeros(n), where=sold > 0)
+        return hike, gravity.tolist()
 
     # 2. decide ----------------------------------------------------------------------------
     def decide(self, observations: dict[int, Observation]) -> dict[int, Action]:
@@ -975,7 +1013,8 @@ class StackModel(mesa.Model):
             f = int(st.firm_of[o])
             firm, layer = self.firms[f].name, self.layer_names[st.layer_of[o]]
             st.cap_until[o] = self.round + 1 + reg.cap_rounds  # open for cap_rounds rounds
-            st.cap_markup[o] = np.inf if kind == reg_rule.CLOSED else reg.cap_markup
+            cap = reg_rule.cap_for(reg.cap_markup, reg.cap_fraction, float(st.restrain_markup[o]))
+            st.cap_markup[o] = np.inf if kind == reg_rule.CLOSED else cap
             self.remedies[reg_rule.OUTCOMES[kind]] += 1
             parts = []
             if kind in (reg_rule.INFRINGEMENT, reg_rule.STRUCTURAL):
@@ -985,7 +1024,7 @@ class StackModel(mesa.Model):
                 self.ledger.fines[o] = fine
                 parts.append(f"fine {fine:.2f}")
             if kind != reg_rule.CLOSED:
-                parts.append(f"markup capped at {reg.cap_markup:g} for {reg.cap_rounds} rounds")
+                parts.append(f"markup capped at {cap:g} for {reg.cap_rounds} rounds")
             if kind == reg_rule.STRUCTURAL:
                 parts.append(self._divest(o, reg.divest_share))
             verdict = {
@@ -1032,6 +1071,18 @@ class StackModel(mesa.Model):
         self.ledger.writedown += charge  # charged at the next payout
         kind = "trigger" if event.kind == "trigger" else "event"
         self._log(kind, "", text, self.events.round)
+        start = self.events.round  # the event's round: its contracts start from it
+        if event.end_contracts:  # the buyers renege: last round in force the one before
+            self.contracts.end_named(event.end_contracts, start - 1, f"ended by {event.name}")
+        for spec in event.contracts:
+            self.contracts.add(spec.model_copy(update={"start": start + spec.start}), self.state)
+            self._log(
+                "contract", spec.seller,
+                f"{spec.name}: {spec.buyer} signs for {spec.quantity:g} units of {spec.layer} a "
+                f"round from round {start + spec.start} for {spec.duration} rounds "
+                f"(take-or-pay {spec.take_or_pay:g}, prepayment {spec.prepayment:g}; {event.name})",
+                start,
+            )  # fmt: skip
 
     def _set_strategy(self, firm: str, strategy: str) -> None:
         i = self.state.firm_index[firm]

@@ -216,3 +216,16 @@ def fine_amount(fine_rate: float, fine_rounds: int, revenue: float, firm_revenue
     """
     base = fine_rate * fine_rounds * max(revenue, 0.0)
     return min(base, FINE_CAP * ROUNDS_PER_YEAR * max(firm_revenue, 0.0))
+
+
+def cap_for(cap_markup: float, cap_fraction: float | None, restrain_markup: float) -> float:
+    """The markup cap of a behavioural remedy (``docs/MODEL.md`` 12).
+
+    ``min(cap_markup, cap_fraction * restrain_markup)``: the absolute cap, or, when the
+    regulator sets ``cap_fraction``, a cost-plus price cap at that fraction of the capped
+    operation's own restrain markup if lower (so that an investigated extractor sells at
+    or below the price it would have charged by restraining). ``None``: the absolute cap.
+    """
+    if cap_fraction is None:
+        return cap_markup
+    return min(cap_markup, cap_fraction * restrain_markup)

@@ -487,7 +487,8 @@ class RegulatorSpec(_Strict):
     downstream_weight * (downstream margin - downstream_threshold))/margin_width)``,
     ``L`` the logistic function and the downstream margin the operating margin of the
     layers above the operation's. It ends closed without remedy (``closed_chance``), in
-    commitments (a markup cap at ``cap_markup`` for ``cap_rounds``: ``commitment_chance``),
+    commitments (a markup cap at ``cap_markup``, or at ``cap_fraction`` of the operation's
+    restrain markup when lower, for ``cap_rounds``: ``commitment_chance``),
     in a structural remedy (the fine, the cap and the sale of ``divest_share`` of the
     operation's capacity to its rivals: ``structural_chance``), or else in an
     infringement decision: a fine of ``fine_rate`` of the operation's revenue over
@@ -506,6 +507,7 @@ class RegulatorSpec(_Strict):
     fine_rate: Fraction = 0.05
     fine_rounds: Annotated[int, Field(ge=1, le=40)] = 1
     cap_markup: NonNeg = 1.0
+    cap_fraction: Fraction | None = None
     cap_rounds: Annotated[int, Field(ge=0)] = 8
     closed_chance: Fraction = 0.0
     commitment_chance: Fraction = 0.0
@@ -557,6 +559,12 @@ class EventSpec(_Strict):
         it) is written down by ``writedown``; unit costs in ``layer`` fall by ``factor``.
     set
         Applies ``set`` (dotted path to value).
+
+    Any kind may also sign ``contracts`` (``docs/MODEL.md`` 17: each starts ``start``
+    rounds after the round the event takes effect, so a conditional event's contracts
+    start when it fires) and end ``end_contracts`` (contract names, of the scenario or of
+    an earlier event: their last round in force is the one before the event's, and their
+    prepayment credit lapses to the seller: the buyers renege, or do not renew).
     """
 
     kind: Literal["trigger", "demand_shock", "cost_decline", "new_generation", "set"]
@@ -571,6 +579,8 @@ class EventSpec(_Strict):
     enabled: bool = True
     when: ConditionSpec | None = None
     set: dict[str, Number | str | bool] = Field(default_factory=dict)
+    contracts: list[ContractSpec] = Field(default_factory=list)
+    end_contracts: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _named(self) -> EventSpec:
@@ -757,9 +767,18 @@ class Scenario(_Strict):
                     f"layers.{spec.name}.infrastructure_cost: only a capital-goods layer "
                     "(capital_goods = true) installs infrastructure"
                 )
-        _unique([c.name for c in self.contracts], "contracts")
-        for contract in self.contracts:
-            where = f"contracts.{contract.name}"
+        signed = [c.name for c in self.contracts]
+        signed += [c.name for e in self.events for c in e.contracts]
+        _unique(signed, "contracts (the scenario's and its events')")
+        placed = [(f"contracts.{c.name}", c) for c in self.contracts]
+        placed += [
+            (f"events.{e.name}.contracts.{c.name}", c) for e in self.events for c in e.contracts
+        ]
+        for e in self.events:
+            for name in e.end_contracts:
+                if name not in signed:
+                    raise _ref_error(f"events.{e.name}.end_contracts", "contract", name, signed)
+        for where, contract in placed:
             for role in ("buyer", "seller"):
                 if getattr(contract, role) not in firms:
                     raise _ref_error(
@@ -840,7 +859,7 @@ class Scenario(_Strict):
         _drop_defaults(data, _LATER_FIELDS["scenario"])
         _drop_defaults(data["demand"], _LATER_FIELDS["demand"])
         _drop_defaults(data["regulator"], _LATER_FIELDS["regulator"])
-        for part in ("layers", "firms"):
+        for part in ("layers", "firms", "events"):
             for entry in data[part]:
                 _drop_defaults(entry, _LATER_FIELDS[part])
         for key in _MEASUREMENT_FIELDS:  # what is measured and when, not what is simulated
@@ -890,8 +909,10 @@ _LATER_FIELDS: dict[str, dict[str, Any]] = {
             "commitment_chance",
             "structural_chance",
             "divest_share",
+            "cap_fraction",
         )
     },
+    "events": {"contracts": [], "end_contracts": []},
 }
 
 

@@ -208,6 +208,60 @@ class ProtectThroughDowncycles(Strategy):
 
 
 @register
+class RelationshipKeeper(Strategy):
+    """Restrain while the relationship is at stake, extract once the buyers are held.
+
+    Reads its buyers' lock-in, read-only, from the observation (``docs/MODEL.md`` 5.4,
+    17). In each layer it sells in, the dynamic part of its buyers' switching cost is
+    ``g - h``: their data gravity at it (``customer_gravity``) less their memory of its
+    price hikes (``hike_memory``), the terms the supplier logit adds to the static lock.
+    It extracts where ``h - g <= tolerance`` (its buyers hold no grudge that gravity
+    does not outweigh: locked in, or over its last hike) and restrains where ``h - g >
+    tolerance`` (a hike would push them on to a second source, and the memory recovers
+    only while it restrains). While it has contracted sales to come
+    (``contract_backlog > 0``: long-term agreements with prepayment, trigger 2 of
+    ``000_e3319be9a08c4b37.txt``) it restrains everywhere: the agreements are what its
+    stable pricing buys ("long-term relationship durability and ecosystem stability are
+    the priorities", 000). Before the first round (nothing read yet) it restrains.
+
+    TSMC's restraint for relationship durability, made conditional on the state it
+    protects: with no gravity (the foundry's buyers) it hikes, then waits until its
+    buyers' memory recovers below ``tolerance``; a cloud whose customers are deep in its
+    data gravity (000: "one step deeper into the AWS data gravity well") extracts sooner.
+
+    Parameters
+    ----------
+    tolerance
+        The grudge ``h - g`` (utility) above which it restrains; 0.25 is below one
+        round of TSMC's extraction in ``ai-stack-2026`` (``hike_memory`` 1.0 x a hike of
+        0.3), so after a hike it waits until the memory has recovered (10% a round there).
+    """
+
+    name = "relationship_keeper"
+    classifier = Classifier(memory_depth=1, family="archetype")
+    reads_lock_in = True
+
+    def __init__(self, tolerance: float = 0.25) -> None:
+        super().__init__()
+        if not (np.isfinite(tolerance) and tolerance >= 0.0):
+            raise ValueError(f"relationship_keeper: tolerance must be >= 0, got {tolerance!r}")
+        self.tolerance = float(tolerance)
+
+    def decide(self, observation: Observation) -> Action:
+        """Per layer: restrain while the grudge ``h - g`` exceeds the tolerance."""
+        if observation.round == 0 or observation.contract_backlog > 0.0:
+            return Action.uniform(RESTRAIN)
+        postures = {layer: self.posture_in(observation, layer) for layer in observation.layers}
+        return Action(postures=postures, default=RESTRAIN)
+
+    def posture_in(self, observation: Observation, layer: str) -> Posture:
+        """``RESTRAIN`` where ``h - g > tolerance`` in ``layer``, else ``EXTRACT``."""
+        h = observation.hike_memory.get(layer, 0.0)
+        g = observation.customer_gravity.get(layer, 0.0)
+        return RESTRAIN if h - g > self.tolerance else EXTRACT
+
+
+@register
 class LongTermAgreements(Strategy):
     """TSMC after trigger 2: protect through downcycles until long-term agreements, then extract.
 

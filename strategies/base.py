@@ -699,6 +699,19 @@ class Observation:
     input_need
         Per layer the firm sells in, the units of the layer below its output needed last
         round (its input coefficient times its output; empty before the first round).
+    hike_memory
+        Per layer the firm sells in, its buyers' memory of its price hikes, ``h_s``
+        (utility, ``docs/MODEL.md`` 5.4; empty before the first round, where lock-in is
+        off, or for a strategy that does not set ``reads_lock_in``): read-only, the
+        engine's state after last round. The next two fields likewise.
+    customer_gravity
+        Per layer the firm sells in, its customers' data gravity at it, ``g_bs``
+        averaged over its buyers with weights the units it delivered to each last round
+        (utility, 5.4; 0 where gravity is off or it sold nothing; empty before the first
+        round).
+    contract_backlog
+        The firm's contracted sales still to come, as seller (dollars, ``MODEL.md`` 17:
+        its long-term agreements' remaining rounds x quantity x price; 0 with none).
     """
 
     round: int
@@ -733,6 +746,9 @@ class Observation:
     markup_bounds: Mapping[str, tuple[float, float]] = EMPTY
     suppliers_by_layer: Mapping[str, tuple[str, ...]] = EMPTY
     input_need: Mapping[str, float] = EMPTY
+    hike_memory: Mapping[str, float] = EMPTY
+    customer_gravity: Mapping[str, float] = EMPTY
+    contract_backlog: float = 0.0
 
     def __init__(self, round: int, firm: str, **fields: Any) -> None:  # noqa: A002
         fields["round"] = round
@@ -875,10 +891,16 @@ class Strategy:
     that says what it does and cites its source, and implements :meth:`decide`. State
     lives on the instance and :meth:`reset` clears it; a subclass with state overrides
     :meth:`reset` and calls ``super().reset(rng)``.
+
+    A subclass that reads the lock-in state of its observation (``hike_memory``,
+    ``customer_gravity``, ``contract_backlog``) sets ``reads_lock_in = True``: the engine
+    fills those fields only for such strategies (as it cuts histories to a declared
+    ``memory_depth``), so runs without one pay nothing for them.
     """
 
     name: ClassVar[str] = ""
     classifier: ClassVar[Classifier] = Classifier()
+    reads_lock_in: ClassVar[bool] = False
 
     def __init__(self) -> None:
         """Nothing to set up here: the generator is made on first use (see ``rng``)."""

@@ -483,3 +483,55 @@ def test_a_lab_that_secures_supply_early_signs_with_its_supplier_in_a_run() -> N
     # in force from round 2: settled at the fixed price
     assert c.last is not None and c.last[3].tolist() == c.price.tolist()
     assert model.backlog()["cloudco"] == pytest.approx(9 * c.quantity[0] * c.price[0])
+
+
+# contracts an event signs and ends (trigger 2 of 000: long-term agreements) -------------
+
+
+def _lta_events(renege: bool) -> dict[str, Any]:
+    """The chain over 5 rounds; an event signs the agreement from round 1, one may end it."""
+    lta = {"name": "lta", "buyer": "buyer", "seller": "maker", "layer": "up", "quantity": Q,
+           "price": 2.0, "duration": 3, "prepayment": 50.0, "take_or_pay": 1.0}  # fmt: skip
+    events: list[dict[str, Any]] = [
+        {"kind": "trigger", "name": "agreements", "round": 1, "contracts": [lta]}
+    ]
+    if renege:
+        events.append({"kind": "set", "name": "renege", "round": 3, "end_contracts": ["lta"]})
+    return chain(rounds=5, events=events)
+
+
+def test_an_event_signs_long_term_agreements_from_its_round() -> None:
+    # signed by the event due in round 1, in force rounds 1-3: the maker sells Q = 7.5 at
+    # p_c = 2 (15 a round) instead of p_m = 1.5 (11.25); the prepayment 50 is paid in
+    # round 1 and drawn 15 a round: credit 35, 20, then 5, refunded in round 3, its last (0)
+    model = run_model(_lta_events(renege=False))
+    assert ops_column(model, "revenue", MAKER) == pytest.approx([11.25, 15, 15, 15, 11.25])
+    assert _cash_less_value(model, MAKER) == pytest.approx([0, 35, 20, 0, 0], abs=1e-9)
+    assert _cash_less_value(model, BUYER) == pytest.approx([0, -35, -20, 0, 0], abs=1e-9)
+    assert [e.text for e in model.log if e.kind == "contract"][0].startswith(
+        "lta: buyer signs for 7.5 units of up a round from round 1 for 3 rounds"
+    )
+
+
+def test_an_event_ends_the_agreements_early_and_the_credit_lapses_to_the_seller() -> None:
+    # the renege event due in round 3 ends the agreement after round 2: round 3 trades at
+    # the market price again (11.25); the credit left after round 2, 50 - 2 x 15 = 20,
+    # lapses: the maker keeps 20 of cash it never earns, the buyer is 20 short for good
+    model = run_model(_lta_events(renege=True))
+    assert ops_column(model, "revenue", MAKER) == pytest.approx([11.25, 15, 15, 11.25, 11.25])
+    assert _cash_less_value(model, MAKER) == pytest.approx([0, 35, 20, 20, 20], abs=1e-9)
+    assert _cash_less_value(model, BUYER) == pytest.approx([0, -35, -20, -20, -20], abs=1e-9)
+    assert any("lapses" in e.text for e in model.log if e.kind == "contract")
+
+
+def test_an_event_can_end_only_a_contract_it_knows() -> None:
+    raw = _lta_events(renege=True)
+    raw["events"][1]["end_contracts"] = ["nosuch"]
+    with pytest.raises(
+        ScenarioError, match=r"events.renege.end_contracts: unknown contract 'nosuch'"
+    ):
+        from_dict(raw)
+    raw = _lta_events(renege=False)
+    raw["events"][0]["contracts"][0]["seller"] = "buyer"
+    with pytest.raises(ScenarioError, match=r"events.agreements.contracts.lta.seller"):
+        from_dict(raw)

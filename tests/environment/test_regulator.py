@@ -442,3 +442,36 @@ def test_downstream_margin_gives_the_cumsum_rule_floats() -> None:
             r[rng.integers(n)] = 0.0
             p[rng.integers(n)] = -0.0
             assert downstream_margin(p, r).tobytes() == numpy_rule(p, r).tobytes()
+
+
+def test_a_price_cap_at_a_fraction_of_the_restrain_markup_bites_below_restraint() -> None:
+    # appco's restrain markup is the tiny scenario's default 0.1; with cap_markup 2.9
+    # (above it, as ai-stack-2026's old cap was at Nvidia's restrain markup) and
+    # cap_fraction 0.5 the remedy's cap is min(2.9, 0.5 x 0.1) = 0.05: in the capped
+    # rounds 1-2 the extractor sells below the price it would have charged restraining
+    assert rr.cap_for(2.9, 0.5, 0.1) == pytest.approx(0.05)
+    assert rr.cap_for(2.9, None, 0.1) == 2.9  # no fraction: the absolute cap, as before
+    assert rr.cap_for(0.02, 0.5, 0.1) == 0.02  # the lower of the two
+    model, app = _outcome_run("commitments", cap_markup=2.9, cap_fraction=0.5)
+    h = model.history
+    np.testing.assert_allclose(h.ops_matrix("markup")[:, app], [3.0, 0.05, 0.05, 3.0, 0.05, 0.05])
+    assert (
+        "markup capped at 0.05 for 2 rounds"
+        in [e.text for e in model.log if e.kind == "investigation"][0]
+    )
+    # so in the remedy's rounds it earns less than an always-restraining appco (markup
+    # 0.1, no regulator) on the same seed: the cap bites below restraint
+    raw = _dominant(1.0)
+    raw["regulator"]["enabled"] = False
+    firm(raw, "appco")["strategy"] = "always_restrain"
+    restrainer = run_model(raw, seed=3).history.ops_matrix("gross_profit")[:, app]
+    capped = h.ops_matrix("gross_profit")[:, app]
+    assert (capped[[1, 2, 4, 5]] < restrainer[[1, 2, 4, 5]]).all()
+    # without the fraction the cap 2.9 is above the restrain markup: the remedy bites less
+    loose, _ = _outcome_run("commitments", cap_markup=2.9)
+    assert loose.history.ops_matrix("gross_profit")[1, app] > restrainer[1]
+
+
+def test_the_cap_fraction_is_a_fraction() -> None:
+    with pytest.raises(ScenarioError, match="cap_fraction"):
+        from_dict(_dominant(1.0) | {"regulator": {"cap_fraction": 1.5}}, "tiny")

@@ -300,3 +300,62 @@ def test_adjacent_layer_uses_the_stack_order():
     assert adjacent_layer(obs, below=True) == "wafers"
     assert adjacent_layer(obs, below=False) == "tokens"
     assert adjacent_layer(stack_obs(integrable=()), below=True) is None
+
+
+# -- relationship_keeper: reads the lock-in state of its observation ---------------------
+def keeper_obs(hike: dict[str, float], gravity: dict[str, float], backlog: float = 0.0):
+    """A seller in ``foundry`` and ``cloud`` with a hand-made lock-in state, round 5."""
+    return stack_obs(
+        round=5, firm="tsmc", layers=("foundry", "cloud"), hike_memory=hike,
+        customer_gravity=gravity, contract_backlog=backlog,
+    )  # fmt: skip
+
+
+def test_relationship_keeper_restrains_while_its_buyers_remember_its_hikes():
+    strategy = make("relationship_keeper")  # tolerance 0.25
+    # h - g: foundry 0.3 - 0 = 0.3 > 0.25 (restrain); cloud 0.3 - 0.1 = 0.2 (extract)
+    action = strategy.decide(keeper_obs({"foundry": 0.3, "cloud": 0.3}, {"cloud": 0.1}))
+    assert action.posture("foundry") is C and action.posture("cloud") is D
+    # the memory recovered (0.3 x 0.9^1 = 0.27, then 0.243 <= 0.25): it hikes again
+    assert strategy.decide(keeper_obs({"foundry": 0.27}, {})).posture("foundry") is C
+    assert strategy.decide(keeper_obs({"foundry": 0.243}, {})).posture("foundry") is D
+    # gravity outweighs the grudge: 0.6 - 0.4 = 0.2 <= 0.25, locked-in buyers: extract
+    assert strategy.decide(keeper_obs({"cloud": 0.6}, {"cloud": 0.4})).posture("cloud") is D
+    assert strategy.decide(keeper_obs({"cloud": 0.6}, {"cloud": 0.3})).posture("cloud") is C
+
+
+def test_relationship_keeper_restrains_while_its_agreements_run_and_before_any_data():
+    strategy = make("relationship_keeper")
+    quiet = keeper_obs({"foundry": 0.0}, {})
+    assert strategy.decide(quiet).headline is D
+    assert strategy.decide(quiet.replace(contract_backlog=12.5)).headline is C
+    assert strategy.decide(stack_obs(round=0)).headline is C
+    with pytest.raises(ValueError, match="tolerance"):
+        type(strategy)(tolerance=-1.0)
+
+
+def test_the_engine_shows_the_lock_in_state_read_only():
+    # ai-stack-2026, TSMC and Google as relationship keepers: TSMC restrains in round 0
+    # (h = 0 after it), then extracts in round 1 (h - g = 0 <= 0.25); so in round 2 its
+    # buyers' memory is hike_memory x x = 1.0 x (1.6 - 1.0)/(1 + 1.0) = 0.3 (MODEL.md 5.4)
+    from stackgame.environment.model import StackModel
+
+    keepers = {"tsmc": "relationship_keeper", "google": "relationship_keeper"}
+    model = StackModel("ai-stack-2026", 0, rounds=3, strategies=keepers)
+    model.step()
+    model.step()
+    seen = model.observe()
+    index = model.state.firm_index
+    tsmc = seen[index["tsmc"]]
+    assert tsmc.hike_memory["foundry"] == pytest.approx(0.3)
+    assert tsmc.customer_gravity["foundry"] == 0.0  # gravity only in the cloud layer
+    assert tsmc.contract_backlog == 0.0  # no agreements without trigger 2
+    with pytest.raises(TypeError):
+        tsmc.hike_memory["foundry"] = 0.0  # type: ignore[index]
+    google = seen[index["google"]]
+    # two rounds at up to gravity x share = 0.1 each, less 5% decay: at most 0.195
+    assert 0.0 < google.customer_gravity["cloud"] <= 0.195
+    assert google.contract_backlog > 0  # its Anthropic agreement (MODEL.md 17)
+    # a strategy that does not read the lock-in state is not shown it
+    assert not seen[index["nvidia"]].hike_memory and seen[index["nvidia"]].contract_backlog == 0
+    model.release()
