@@ -70,7 +70,10 @@ def seeds_of(root: int, k: int) -> list[int]:
 
 
 FIRST_STAGE = 0.4
-"""``least_squares_powell``: the share of the budget least squares may spend first."""
+"""``least_squares_powell``: the share of the budget left that least squares may spend."""
+
+RESTART_GAIN = 0.01
+"""``least_squares_powell``: another cycle while the last cut the objective by 1%."""
 
 METHODS = ("least_squares", "powell", "least_squares_powell")
 """The fit's search methods (:func:`fit`)."""
@@ -437,12 +440,14 @@ def fit(
     forward-difference Jacobian), ``powell`` (Powell's derivative-free line searches on
     the objective, bounded to the cube: slower to start, but it does not lean on slopes,
     which a simulator's kinks, failures and rationing make unreliable) or
-    ``least_squares_powell`` (the first until it converges or has spent
-    :data:`FIRST_STAGE` of the budget, then Powell from the best point seen for the rest:
-    least squares moves every parameter at once and gets near fast, then stalls where a
-    failure or a rationing threshold breaks the slopes; Powell's line searches go on from
-    there). All minimise the same sum of squares within the same budget and keep the best
-    point seen.
+    ``least_squares_powell`` (cycles of the two, each from the best point seen: least
+    squares on at most :data:`FIRST_STAGE` of the budget left, then Powell; another
+    cycle while the last gained :data:`RESTART_GAIN`: least squares moves every
+    parameter at once and gets near fast, then stalls where a failure or a rationing
+    threshold breaks the slopes; Powell's line searches go on from there, and a fresh
+    trust region and set of directions leave the valley the last cycle settled in). All
+    minimise the same sum of squares within the same budget and keep the best point
+    seen.
 
     Parameters
     ----------
@@ -495,7 +500,7 @@ def fit(
         # the start point exactly as the scenario has it (no round trip through the cube)
         return [p.start if u[i] == u0[i] else p.value(float(u[i])) for i, p in enumerate(params)]
 
-    limit = {"evals": max_evals}  # the current stage's budget (all of it but in a first stage)
+    limit = {"evals": max_evals}  # the current stage's budget (less for least squares in a cycle)
 
     def fun(u: np.ndarray) -> np.ndarray:
         values = values_of(u)
@@ -544,10 +549,13 @@ def fit(
             options={"maxfev": max_evals, "xtol": 1e-3, "ftol": 1e-4},
         )
 
-    def run_least_squares() -> Any:
+    def unit_of(values: Sequence[float]) -> np.ndarray:
+        return np.array([p.unit(v) for p, v in zip(params, values, strict=True)])
+
+    def run_least_squares(start_u: np.ndarray) -> Any:
         return least_squares(
             fun,
-            u0,
+            start_u,
             jac=jac,
             bounds=(np.zeros(len(params)), np.ones(len(params))),
             method="trf",
@@ -564,22 +572,32 @@ def fit(
     first = ""
     try:
         if method == "least_squares_powell":
-            limit["evals"] = max(1, int(FIRST_STAGE * max_evals))
-            try:
-                res = run_least_squares()
-                first = f"least squares {'converged' if res.success else 'stopped'}"
-            except BudgetSpent:
-                first = "least squares spent its share"
-            first += f" after {pb.evaluations} evaluations, then Powell: "
-            limit["evals"] = max_evals
-            # on from the best point seen (the start itself when nothing beat it)
-            res = run_powell(
-                np.array([p.unit(v) for p, v in zip(params, best["values"], strict=True)])
-            )
+            # cycles of least squares (at most FIRST_STAGE of the budget left) then Powell,
+            # each from the best point seen, while a cycle gains at least RESTART_GAIN: a
+            # fresh trust region and a fresh set of directions leave the valley the last
+            # cycle settled in
+            cycles = 0
+            u_start = u0
+            while True:
+                cycles += 1
+                first = f"cycle {cycles} of least squares then Powell: "
+                cost_before = best["cost"]
+                spent = pb.evaluations
+                limit["evals"] = spent + max(1, int(FIRST_STAGE * (max_evals - spent)))
+                try:
+                    run_least_squares(u_start)
+                except BudgetSpent:
+                    if pb.evaluations >= max_evals:
+                        raise
+                limit["evals"] = max_evals
+                res = run_powell(unit_of(best["values"]))
+                u_start = unit_of(best["values"])
+                if best["cost"] > (1.0 - RESTART_GAIN) * cost_before:
+                    break
         elif method == "powell":
             res = run_powell(u0)
         else:
-            res = run_least_squares()
+            res = run_least_squares(u0)
         status = f"converged: {res.message}" if res.success else f"stopped: {res.message}"
     except BudgetSpent:
         status = f"stopped: the budget of {max_evals} evaluations is spent"

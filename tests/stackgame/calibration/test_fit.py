@@ -206,17 +206,18 @@ def test_an_unknown_method_is_refused() -> None:
         fit(problem(chain, table, [0]), max_evals=3, method="newton")
 
 
-def test_the_two_stage_fit_hands_powell_the_best_point_of_least_squares() -> None:
-    """``least_squares_powell``: least squares spends at most 40% of the budget first.
+def test_the_cycles_hand_each_stage_the_best_point_and_keep_to_the_budget() -> None:
+    """``least_squares_powell``: least squares on 40% of the budget left, then Powell.
 
-    With a budget of 10, least squares stops when it has spent its share, 4 evaluations
-    (the start, then a forward difference and a step each iteration); Powell then runs
-    from its best point within the rest, and the status names both stages.
+    With a budget of 10 on one parameter least squares stops when it has spent its
+    share, 4 evaluations; Powell then runs from its best point and spends the rest, so
+    the fit stops inside its first cycle, says so, and keeps to the budget (plus the
+    evaluation of the rounded values).
     """
     chain = resolve("monopoly-chain")
     params = [{"path": "demand.intercept", "low": 6.0, "high": 20.0, "scale": "log"}]
     table = _table([_target(name="revenue")], params)
     result = fit(problem(chain, table, [0]), max_evals=10, method="least_squares_powell")
-    assert result.status.startswith("least squares ")
-    assert "after 4 evaluations, then Powell: " in result.status
+    assert result.status.startswith("cycle 1 of least squares then Powell: stopped: the budget")
     assert result.problem.evaluations <= 11
+    assert result.objective_after <= result.objective_before
