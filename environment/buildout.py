@@ -21,6 +21,7 @@ the finance section's interest rate (:func:`price_basis`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -113,6 +114,67 @@ def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
         return out
 
     return st.derived("capital_ops_list", build)
+
+
+@jitable
+def default_orders_kernel(
+    ops: np.ndarray,
+    lead: np.ndarray,
+    coefficient: np.ndarray,
+    layer: np.ndarray,
+    firm: np.ndarray,
+    target: np.ndarray,
+    ahead: np.ndarray,
+    capacity: np.ndarray,
+    pipeline: np.ndarray,
+    used: np.ndarray,
+    rate: np.ndarray,
+    sold: np.ndarray,
+    below_price: np.ndarray,
+    infrastructure_cost: np.ndarray,
+    funds: np.ndarray,
+    growth: float,
+    orders: np.ndarray,
+) -> None:
+    """The default investment rule for many operations at once, orders set in place.
+
+    :func:`stackgame.strategies.base.default_investment` (``docs/MODEL.md`` 15.3), the
+    same expressions in the same order, for each entry ``j`` (operation ``ops[j]``, its
+    layer's lead time, ``a_l`` and index ``layer[j]``, its firm ``firm[j]``) whose firm
+    has ``target[f] > 0`` (a strategy that invests by the default rule, asked this round;
+    ``0``: skipped), with its strategy's target utilisation ``target[f]`` and rounds
+    built ahead ``ahead[f]``. Per operation: installed ``capacity``, the ``pipeline``'s
+    units, last round's output ``used`` (0 past its end), retirement ``rate``, units
+    ``sold`` forward; per layer ``k``, the mean price of the layer below last round
+    ``below_price[k]`` and the infrastructure cost; per firm, its ``funds``. ``orders[o]`` becomes ``I a_l`` where the order ``I`` is
+    positive, in units of the layer below. The powers are C's ``pow`` on two floats,
+    which Python's ``x ** n`` calls too.
+    """
+    n_used = used.shape[0]
+    for j in range(ops.shape[0]):
+        f = firm[j]
+        u_star = target[f]
+        if not u_star > 0.0:
+            continue
+        o = ops[j]
+        k = layer[j]
+        a = coefficient[j]
+        n_lead = lead[j]
+        base = used[o] if o < n_used else 0.0
+        contracted = sold[o]
+        if contracted > base:  # max(used, contracted)
+            base = contracted
+        demand = base * math.pow(1.0 + growth, float(n_lead + 1 + ahead[f]))
+        then = capacity[o] * math.pow(1.0 - rate[o], float(n_lead)) + pipeline[o]
+        units = demand / u_star - then
+        units = units if units > 0.0 else 0.0  # max(0.0, units)
+        unit_price = a * below_price[k] + infrastructure_cost[k]
+        cash = funds[f]
+        if unit_price > 0 and units * unit_price > cash:
+            units = cash / unit_price
+            units = units if units > 0.0 else 0.0
+        if units > 0.0:
+            orders[o] = units * a
 
 
 @jitable
@@ -218,6 +280,18 @@ def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         )
 
     return state.derived("capital_arrays", build)
+
+
+def invest_arrays(
+    state: StackState,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_op_arrays` with each operation's layer and firm (:func:`default_orders_kernel`)."""
+
+    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        ops, lead, a = _op_arrays(state)
+        return ops, lead, a, state.layer_of[ops], state.firm_of[ops]
+
+    return state.derived("capital_invest_arrays", build)
 
 
 def install_and_age(

@@ -158,6 +158,64 @@ def pay_training_kernel(
 
 
 @jitable
+def training_orders_kernel(
+    ask: np.ndarray,
+    firm_of: np.ndarray,
+    layer_of: np.ndarray,
+    stock: np.ndarray,
+    rate: np.ndarray,
+    ratio: np.ndarray,
+    revenue: np.ndarray,
+    funds: np.ndarray,
+    paid_units: np.ndarray,
+    paid_spend: np.ndarray,
+    fallback: np.ndarray,
+    orders: np.ndarray,
+) -> np.ndarray:
+    """The training orders of the default rule, set in ``orders``; each unit's price.
+
+    For each operation with ``ask[o] > 0`` (it trains and its firm was asked) the price
+    of a unit of its compute: what a unit cost it last round (``paid_spend / paid_units``
+    where it bought some), else ``fallback[layer]`` (the layer below's price). Where
+    ``ask[o] == 1`` (a strategy that trains by the default rule),
+    :func:`stackgame.strategies.base.default_training` with the same expressions
+    (``docs/MODEL.md`` 20.2), on its firm's last ``revenue`` (0 past the array's end)
+    and ``funds``; a positive, finite answer becomes ``orders[o]``. Returns the prices
+    (0 where not asked).
+    """
+    n = ask.shape[0]
+    price = np.zeros(n)
+    n_paid = paid_units.shape[0]
+    n_revenue = revenue.shape[0]
+    for o in range(n):
+        if ask[o] == 0:
+            continue
+        if o < n_paid and paid_units[o] > 0:
+            p = paid_spend[o] / paid_units[o]
+        else:
+            p = fallback[layer_of[o]]
+        price[o] = p
+        if ask[o] != 1:
+            continue
+        f = firm_of[o]
+        r = revenue[f] if f < n_revenue else 0.0
+        if r > 0.0:
+            budget = ratio[o] * r
+        else:
+            budget = rate[o] * stock[o]
+        means = funds[f]
+        means = means if means > 0.0 else 0.0  # max(0.0, funds)
+        if means < budget:  # min(budget, means)
+            budget = means
+        if not p > 0.0 or not budget > 0.0:
+            continue
+        units = budget / p
+        if units > 0.0 and math.isfinite(units):
+            orders[o] = units
+    return price
+
+
+@jitable
 def model_stock_kernel(
     stock: np.ndarray,
     spend: np.ndarray,
