@@ -146,9 +146,10 @@ def default_orders_kernel(
     built ahead ``ahead[f]``. Per operation: installed ``capacity``, the ``pipeline``'s
     units, last round's output ``used`` (0 past its end), retirement ``rate``, units
     ``sold`` forward; per layer ``k``, the mean price of the layer below last round
-    ``below_price[k]`` and the infrastructure cost; per firm, its ``funds``. ``orders[o]`` becomes ``I a_l`` where the order ``I`` is
-    positive, in units of the layer below. The powers are C's ``pow`` on two floats,
-    which Python's ``x ** n`` calls too.
+    ``below_price[k]`` and the infrastructure cost; per firm, its ``funds``.
+    ``orders[o]`` becomes ``I a_l`` where the order ``I`` is positive, in units of the
+    layer below. The powers are C's ``pow`` on two floats, which Python's ``x ** n``
+    calls too.
     """
     n_used = used.shape[0]
     for j in range(ops.shape[0]):
