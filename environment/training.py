@@ -262,6 +262,60 @@ def model_stock_kernel(
 
 
 @jitable
+def settle_training_kernel(
+    own: np.ndarray,
+    units: np.ndarray,
+    own_below: np.ndarray,
+    price: np.ndarray,
+    cost: np.ndarray,
+    input_cost: np.ndarray,
+    quantity: np.ndarray,
+    unit_input_cost: np.ndarray,
+    capital: np.ndarray,
+    revenue: np.ndarray,
+    internal_revenue: np.ndarray,
+    variable_cost: np.ndarray,
+    stock: np.ndarray,
+    rate: np.ndarray,
+    omega: np.ndarray,
+    expense: np.ndarray,
+    trains: np.ndarray,
+    layer_of: np.ndarray,
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+]:  # fmt: skip
+    """:meth:`TrainingBook.settle`'s arithmetic in one call.
+
+    :func:`pay_training_kernel`, then the sellers' ``revenue``, ``internal_revenue``,
+    ``quantity`` and ``variable_cost`` with the training they served (new arrays, in the
+    order numpy's expressions add them), then :func:`model_stock_kernel`. Returns
+    ``(spend, revenue', internal_revenue', quantity', variable_cost', stock',
+    amortisation, writedown, charge, passer)``.
+    """
+    spend, served, self_units, internal = pay_training_kernel(
+        own, units, own_below, price, cost, input_cost, quantity, unit_input_cost, capital
+    )
+    n = revenue.shape[0]
+    new_revenue = np.empty(n)
+    new_internal = np.empty(n)
+    new_quantity = np.empty(n)
+    new_variable = np.empty(n)
+    for o in range(n):
+        new_revenue[o] = revenue[o] + served[o] * price[o] + internal[o]
+        new_internal[o] = internal_revenue[o] + internal[o]
+        new_quantity[o] = quantity[o] + served[o] + self_units[o]
+        new_variable[o] = variable_cost[o] + cost[o] * (served[o] + self_units[o])
+    new_stock, amort, writedown, charge, passer = model_stock_kernel(
+        stock, spend, rate, omega, expense, trains, layer_of
+    )
+    return (
+        spend, new_revenue, new_internal, new_quantity, new_variable,
+        new_stock, amort, writedown, charge, passer,
+    )  # fmt: skip
+
+
+@jitable
 def training_quality_kernel(
     quality: np.ndarray,
     stock: np.ndarray,
@@ -377,22 +431,17 @@ class TrainingBook:
         and ``passer`` per operation.
         """
         c = clearing
-        price = c.price
-        pay = compiled("pay_training_kernel", jit, module="training")
         n = state.n_ops
         capital = capital_ops(state) if state.has_capital_goods else np.zeros(n, np.bool_)
-        spend, served, self_units, internal = pay(
-            own, units, state.structure.own_below, price, cost, c.input_cost, c.quantity,
-            c.unit_input_cost, capital,
-        )  # fmt: skip
-        c.revenue = c.revenue + served * price + internal
-        c.internal_revenue = c.internal_revenue + internal
-        c.quantity = c.quantity + served + self_units
-        c.variable_cost = c.variable_cost + cost * (served + self_units)
-        kernel = compiled("model_stock_kernel", jit, module="training")
-        stock, amort, writedown, charge, passer = kernel(
-            self.stock, spend, self.rate, self.omega, self.expense,
-            self.live(state.active), state.layer_of,
+        kernel = compiled("settle_training_kernel", jit, module="training")
+        (
+            spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost,
+            stock, amort, writedown, charge, passer,
+        ) = kernel(
+            own, units, state.structure.own_below, c.price, cost, c.input_cost, c.quantity,
+            c.unit_input_cost, capital, c.revenue, c.internal_revenue, c.variable_cost,
+            self.stock, self.rate, self.omega, self.expense, self.live(state.active),
+            state.layer_of,
         )  # fmt: skip
         self.stock = stock
         row = {
