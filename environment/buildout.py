@@ -67,15 +67,18 @@ def infrastructure(state: StackState) -> np.ndarray | None:
     """Per operation, its layer's infrastructure cost per unit of capacity (``None``: none).
 
     ``phi_l`` (``LayerSpec.infrastructure_cost``) in a capital-goods layer, 0 elsewhere;
-    kept until the structure changes.
+    kept until the structure changes (or a setting: every one moves ``state.version``).
     """
     st = state
-    if not st.has_capital_goods or not st.infrastructure_cost.any():
+    if not st.has_capital_goods:
         return None
-    return st.derived(
-        "infrastructure",
-        lambda: np.where(capital_ops(st), st.infrastructure_cost[st.layer_of], 0.0),
-    )
+
+    def build() -> np.ndarray | None:
+        if not st.infrastructure_cost.any():
+            return None
+        return np.where(capital_ops(st), st.infrastructure_cost[st.layer_of], 0.0)
+
+    return st.derived("infrastructure", build)
 
 
 def price_basis(state: StackState) -> np.ndarray | None:
@@ -267,6 +270,33 @@ def capital_cash_kernel(
             net[firm_of[o]] += (depreciation[o] - writedown[o]) - capex[o]
     for f in range(n):
         cash[f] += net[f]
+
+
+@jitable
+def round_cash_kernel(
+    cash: np.ndarray,
+    firm_of: np.ndarray,
+    spend: np.ndarray,
+    capital_op: np.ndarray,
+    depreciation: np.ndarray,
+    writedown: np.ndarray,
+    capex: np.ndarray,
+) -> None:
+    """The buildout's cash of a round, per firm, in place, in one call.
+
+    First the training compute paid this round (``spend`` per operation, summed per firm
+    in the operations' order as ``np.bincount`` sums; empty: none), then, when
+    ``capital_op`` is not empty, :func:`capital_cash_kernel`.
+    """
+    n = cash.shape[0]
+    if spend.shape[0] > 0:
+        paid = np.zeros(n)
+        for o in range(spend.shape[0]):
+            paid[firm_of[o]] += spend[o]
+        for f in range(n):
+            cash[f] -= paid[f]
+    if capital_op.shape[0] > 0:
+        capital_cash_kernel(cash, firm_of, capital_op, depreciation, writedown, capex)
 
 
 def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -90,7 +90,7 @@ class _Resolved:
     for, the clearing's ``columns`` and the units ``sold`` per selling operation.
     """
 
-    __slots__ = ("b_op", "columns", "live", "s_live", "s_op", "sold")
+    __slots__ = ("b_op", "columns", "live", "s_live", "s_op", "sold", "sold_array")
 
     def __init__(self, live: list[int], s_live: list[int]) -> None:
         self.live = live
@@ -99,6 +99,7 @@ class _Resolved:
         self.s_op = np.array(s_live, dtype=np.int64)
         self.columns: np.ndarray | None = None
         self.sold: dict[int, float] | None = None
+        self.sold_array: np.ndarray | None = None
 
 
 @jitable
@@ -522,10 +523,19 @@ class ContractBook:
         return np.bincount(self.buyer, weights=value, minlength=state.n_firms)
 
     def sold_forward(self, round_: int, state: StackState) -> np.ndarray:
-        """Per operation, the units a round it sells under contracts in force in ``round_``."""
-        out = np.zeros(state.n_ops)
-        for o, units in self.sold(round_, state).items():
-            out[o] = units
+        """Per operation, the units a round it sells under contracts in force in ``round_``.
+
+        Kept while the same contracts are in force on the same structure: read only.
+        """
+        if self.m == 0:
+            return np.zeros(state.n_ops)
+        got = self._resolve(round_, state)
+        out = got.sold_array
+        if out is None or out.shape[0] != state.n_ops:
+            out = np.zeros(state.n_ops)
+            for o, units in self.sold(round_, state).items():
+                out[o] = units
+            got.sold_array = out
         return out
 
     def sold(self, round_: int, state: StackState) -> dict[int, float]:

@@ -673,13 +673,11 @@ class StackModel(mesa.Model):
         revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
         view = self.memory.view
         paid = book.rows[-1] if book.rows else None
-        # the equity room at the appetite after a losing round: a lab that trains expects
-        # to lose money this round, and investors then offer less (docs/MODEL.md 16, 20.2)
+        # funds less the equity room lost at the appetite after a losing round: a lab that
+        # trains expects to lose money this round, and investors then offer less
+        # (docs/MODEL.md 16, 20.2; the kernel subtracts it when finance is on)
         fs = st.finance
-        lost = (
-            st.appetite * fs.appetite_drop * fs.equity_multiple * np.maximum(st.last_revenue, 0.0)
-        ) * st.raises_equity
-        funds = self._funds_array() - lost if self._financing else self._funds_array()
+        funds = self._funds_array()
         # per layer, the price of a unit of compute from the layer below for a lab that
         # has not trained yet: its mean price last round, or in the first round this
         # round's (from the clearing's inputs ``prepared``), 0 without sellers
@@ -708,9 +706,11 @@ class StackModel(mesa.Model):
             f = firm_of[o]
             if f in observations:
                 ask[o] = 1 if self.firms[f].trains_by_default() else 2
-        price = compiled("training_orders_kernel", self._jit, module="training")(
+        price, funds = compiled("training_orders_kernel", self._jit, module="training")(
             ask, st.firm_of, st.layer_of, book.stock, book.rate, book.ratio, revenue, funds,
-            paid_units, paid_spend, np.array(fallback), orders,
+            self._financing, st.appetite, st.last_revenue, st.raises_equity,
+            fs.appetite_drop, fs.equity_multiple, paid_units, paid_spend, np.array(fallback),
+            orders,
         )  # fmt: skip
         for o in np.flatnonzero(ask == 2).tolist():
             f = firm_of[o]

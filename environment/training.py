@@ -166,13 +166,25 @@ def training_orders_kernel(
     rate: np.ndarray,
     ratio: np.ndarray,
     revenue: np.ndarray,
-    funds: np.ndarray,
+    available: np.ndarray,
+    financing: bool,
+    appetite: np.ndarray,
+    last_revenue: np.ndarray,
+    raises_equity: np.ndarray,
+    appetite_drop: float,
+    equity_multiple: float,
     paid_units: np.ndarray,
     paid_spend: np.ndarray,
     fallback: np.ndarray,
     orders: np.ndarray,
-) -> np.ndarray:
-    """The training orders of the default rule, set in ``orders``; each unit's price.
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training orders of the default rule, set in ``orders``; prices and funds.
+
+    A firm's funds for training are what it can spend (``available``, per firm) less,
+    when ``financing``, the equity room it would lose at the appetite after a losing
+    round (a lab that trains expects one): ``appetite x appetite_drop x equity_multiple
+    x max(last_revenue, 0)`` for a firm that ``raises_equity`` (``docs/MODEL.md`` 16,
+    20.2), as numpy multiplies them.
 
     For each operation with ``ask[o] > 0`` (it trains and its firm was asked) the price
     of a unit of its compute: what a unit cost it last round (``paid_spend / paid_units``
@@ -181,8 +193,16 @@ def training_orders_kernel(
     :func:`stackgame.strategies.base.default_training` with the same expressions
     (``docs/MODEL.md`` 20.2), on its firm's last ``revenue`` (0 past the array's end)
     and ``funds``; a positive, finite answer becomes ``orders[o]``. Returns the prices
-    (0 where not asked).
+    (0 where not asked) and the funds per firm.
     """
+    n_firms = available.shape[0]
+    funds = available.copy()
+    if financing:
+        for f in range(n_firms):
+            r = last_revenue[f]
+            r = r if r > 0.0 or math.isnan(r) else 0.0  # np.maximum(r, 0.0)
+            lost = appetite[f] * appetite_drop * equity_multiple * r
+            funds[f] = available[f] - lost * (1.0 if raises_equity[f] else 0.0)
     n = ask.shape[0]
     price = np.zeros(n)
     n_paid = paid_units.shape[0]
@@ -212,7 +232,7 @@ def training_orders_kernel(
         units = budget / p
         if units > 0.0 and math.isfinite(units):
             orders[o] = units
-    return price
+    return price, funds
 
 
 @jitable
