@@ -243,10 +243,25 @@ def install_age_kernel(
     capacity: np.ndarray,
     rate: np.ndarray,
     depreciation: np.ndarray,
+    writedown: np.ndarray,
+    charge: np.ndarray,
 ) -> None:
-    """:func:`install_kernel` then :func:`age_kernel`, in one call (one dispatch a round)."""
+    """:func:`install_kernel` then :func:`age_kernel`, in one call (one dispatch a round).
+
+    The wear that leaves the book is ``depreciation - writedown - charge`` (each of the
+    last two left out when empty), subtracted in that order.
+    """
+    n = depreciation.shape[0]
+    wear = np.empty(n)
+    for o in range(n):
+        w = depreciation[o]
+        if writedown.shape[0] > 0:
+            w = w - writedown[o]
+        if charge.shape[0] > 0:
+            w = w - charge[o]
+        wear[o] = w
     install_kernel(ops, lead, coefficient, active, received, own, capex, pipeline, capital)
-    age_kernel(ops, pipeline, capacity, capital, rate, depreciation)
+    age_kernel(ops, pipeline, capacity, capital, rate, wear)
 
 
 @jitable
@@ -326,7 +341,12 @@ def invest_arrays(
 
 
 def install_and_age(
-    state: StackState, clearing: Clearing, depreciation: np.ndarray, jit: bool | None = None
+    state: StackState,
+    clearing: Clearing,
+    depreciation: np.ndarray,
+    jit: bool | None = None,
+    writedown: np.ndarray | None = None,
+    charge: np.ndarray | None = None,
 ) -> None:
     """End of round: ship the capital goods into pipelines and books, then age the stock.
 
@@ -337,7 +357,9 @@ def install_and_age(
     (:func:`age_kernel`): installed units retire, the book depreciates and arrivals come
     online; ``depreciation`` is this round's wear per operation (book value times rate,
     charged in the payout; write-downs have left the book already), which leaves the book
-    because the units it wore out are not replaced unless ordered again. The
+    because the units it wore out are not replaced unless ordered again; given
+    ``writedown`` and ``charge`` (per operation), ``depreciation`` is the payout's and
+    the wear is ``depreciation - writedown - charge``, computed in the kernel. The
     infrastructure bought with the units received (15.2) is set on ``clearing``.
     """
     st = state
@@ -351,5 +373,9 @@ def install_and_age(
     compiled("install_age_kernel", jit, module="buildout", work=2 * work)(
         ops, lead, a, st.active, received, clearing.self_supply,
         clearing.capex, st.pipeline, st.capital, st.capacity, st.depreciation_rate,
-        depreciation,
+        depreciation, _NONE if writedown is None else writedown,
+        _NONE if charge is None else charge,
     )  # fmt: skip
+
+
+_NONE = np.zeros(0)

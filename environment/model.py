@@ -860,7 +860,8 @@ class StackModel(mesa.Model):
         self._trained = None
         if training is not None:
             self._trained = self.training.settle(st, clearing, unit_cost, own, units, self._jit)
-            self._log_writedowns(self._trained)
+            if self.training.written_down:
+                self._log_writedowns(self._trained)
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
         if st.usage_elasticity > 0:  # what the round's capability cost, every markup zero
@@ -948,10 +949,10 @@ class StackModel(mesa.Model):
         st = self.state
         reg = st.regulator
         ledger = self.ledger
-        if st.has_capital_goods:  # the book's wear this round (write-downs left it already)
-            wear = settled.payout.depreciation - ledger.writedown
-            if self._trained is not None:  # (the training charge is not the book's wear)
-                wear = wear - self._trained["charge"]
+        # the book's wear this round: the payout's depreciation less the write-downs (they
+        # left the book already) and the training charge (not the book's wear), taken by
+        # install_and_age below
+        writedown = ledger.writedown
         ledger.open_charges(st.n_ops)  # (this round's were paid)
         if reg.enabled and reg.stance > 0:
             self._regulate(flows, settled)
@@ -965,7 +966,10 @@ class StackModel(mesa.Model):
                 np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
             )
         if st.has_capital_goods:  # shipped capital goods join the books; units retire
-            buildout.install_and_age(st, flows.clearing, wear, self._jit)
+            charge = self._trained["charge"] if self._trained is not None else None
+            buildout.install_and_age(
+                st, flows.clearing, settled.payout.depreciation, self._jit, writedown, charge
+            )
         if np.count_nonzero(st.capacity_growth):  # (adding zeros would change nothing)
             grow = st.capacity_growth * st.capacity
             if st.has_capital_goods:  # (capital-goods layers grow by investment only)

@@ -301,38 +301,43 @@ def settle_training_kernel(
     expense: np.ndarray,
     trains: np.ndarray,
     layer_of: np.ndarray,
-) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-]:  # fmt: skip
-    """:meth:`TrainingBook.settle`'s arithmetic in one call.
+    out: np.ndarray,
+    passer: np.ndarray,
+) -> bool:
+    """:meth:`TrainingBook.settle`'s arithmetic in one call, into ``out`` and ``passer``.
 
     :func:`pay_training_kernel`, then the sellers' ``revenue``, ``internal_revenue``,
-    ``quantity`` and ``variable_cost`` with the training they served (new arrays, in the
-    order numpy's expressions add them), then :func:`model_stock_kernel`. Returns
-    ``(spend, revenue', internal_revenue', quantity', variable_cost', stock',
-    amortisation, writedown, charge, passer)``.
+    ``quantity`` and ``variable_cost`` with the training they served (in the order
+    numpy's expressions add them), then :func:`model_stock_kernel`. The rows of ``out``
+    (``[10, n]``, filled here): spend, revenue', internal_revenue', quantity',
+    variable_cost', stock', amortisation, writedown, charge, and stock' again (the
+    round's record, apart from the book's); ``passer`` as :func:`model_stock_kernel`'s.
+    Returns whether any model was written down.
     """
     spend, served, self_units, internal = pay_training_kernel(
         own, units, own_below, price, cost, input_cost, quantity, unit_input_cost, capital
     )
     n = revenue.shape[0]
-    new_revenue = np.empty(n)
-    new_internal = np.empty(n)
-    new_quantity = np.empty(n)
-    new_variable = np.empty(n)
     for o in range(n):
-        new_revenue[o] = revenue[o] + served[o] * price[o] + internal[o]
-        new_internal[o] = internal_revenue[o] + internal[o]
-        new_quantity[o] = quantity[o] + served[o] + self_units[o]
-        new_variable[o] = variable_cost[o] + cost[o] * (served[o] + self_units[o])
-    new_stock, amort, writedown, charge, passer = model_stock_kernel(
+        out[0, o] = spend[o]
+        out[1, o] = revenue[o] + served[o] * price[o] + internal[o]
+        out[2, o] = internal_revenue[o] + internal[o]
+        out[3, o] = quantity[o] + served[o] + self_units[o]
+        out[4, o] = variable_cost[o] + cost[o] * (served[o] + self_units[o])
+    new_stock, amort, writedown, charge, who = model_stock_kernel(
         stock, spend, rate, omega, expense, trains, layer_of
     )
-    return (
-        spend, new_revenue, new_internal, new_quantity, new_variable,
-        new_stock, amort, writedown, charge, passer,
-    )  # fmt: skip
+    written = False
+    for o in range(n):
+        out[5, o] = new_stock[o]
+        out[6, o] = amort[o]
+        out[7, o] = writedown[o]
+        out[8, o] = charge[o]
+        out[9, o] = new_stock[o]
+        passer[o] = who[o]
+        if writedown[o] != 0.0:
+            written = True
+    return written
 
 
 @jitable
@@ -394,6 +399,7 @@ class TrainingBook:
         for k in _FIELDS:
             setattr(self, k, np.array(columns[k]))
         self.rows: list[dict[str, np.ndarray]] = []
+        self.written_down = False  # whether the last settlement wrote a model down
 
     ratio: np.ndarray
     rate: np.ndarray
@@ -454,23 +460,23 @@ class TrainingBook:
         n = state.n_ops
         capital = capital_ops(state) if state.has_capital_goods else np.zeros(n, np.bool_)
         kernel = compiled("settle_training_kernel", jit, module="training")
-        (
-            spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost,
-            stock, amort, writedown, charge, passer,
-        ) = kernel(
+        out = np.empty((10, n))  # the round's new arrays, in one block (see the kernel)
+        passer = np.empty(n, dtype=np.int64)
+        self.written_down = kernel(
             own, units, state.structure.own_below, c.price, cost, c.input_cost, c.quantity,
             c.unit_input_cost, capital, c.revenue, c.internal_revenue, c.variable_cost,
             self.stock, self.rate, self.omega, self.expense, self.live(state.active),
-            state.layer_of,
+            state.layer_of, out, passer,
         )  # fmt: skip
-        self.stock = stock
+        spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost = out[:5]
+        self.stock = out[5]
         row = {
             "spend": spend,
             "units": own + np.add.reduce(units, axis=1),
-            "charge": charge,
-            "writedown": writedown,
-            "amortisation": amort,
-            "stock": stock.copy(),
+            "charge": out[8],
+            "writedown": out[7],
+            "amortisation": out[6],
+            "stock": out[9],
             "passer": passer,
         }
         self.rows.append(row)
