@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from stackgame.environment.buildout import default_orders_kernel
 from stackgame.environment.model import StackModel
-from stackgame.environment.training import training_orders_kernel
 from stackgame.strategies.base import (
     CapitalPosition,
     Observation,
