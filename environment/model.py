@@ -916,16 +916,14 @@ class StackModel(mesa.Model):
         payout = settled.payout
         owed = self.contracts.backlog(st, self.memory.price, jit=self._jit)
         capital = st.has_capital_goods
-        out, book = fin.finance_step(
+        out, book, value, failing = fin.finance_step(
             st, payout.firm_value, payout.firm_revenue, owed,
             flows.clearing.capex if capital else None,
             buildout.capital_ops(st) if capital else None, self._jit,
         )  # fmt: skip
-        interest = out[0]
-        if np.count_nonzero(interest):
-            payout.firm_value = payout.firm_value - interest
+        payout.firm_value = value  # (less interest: the same numbers where none is paid)
         self._financed = out
-        if not out[4].any():
+        if not failing:
             return out
         failing = np.flatnonzero(out[4]).tolist()
         names = [f.name for f in self.firms]
