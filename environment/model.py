@@ -700,19 +700,25 @@ class StackModel(mesa.Model):
         paid_units = paid["units"] if paid is not None else _NO_FLOATS
         paid_spend = paid["spend"] if paid is not None else _NO_FLOATS
         # which operations are asked: their firm in business, by the default rule or not
-        ask = np.zeros(st.n_ops, dtype=np.int64)  # 1: the default rule, 2: its strategy
+        ask = [0] * st.n_ops  # 1: the default rule, 2: its strategy
+        own_rule = []
         firm_of = st.firm_of.tolist()
+        firms = self.firms
         for o in np.flatnonzero(live).tolist():
             f = firm_of[o]
             if f in observations:
-                ask[o] = 1 if self.firms[f].trains_by_default() else 2
+                if firms[f].trains_by_default():
+                    ask[o] = 1
+                else:
+                    ask[o] = 2
+                    own_rule.append(o)
         price, funds = compiled("training_orders_kernel", self._jit, module="training")(
-            ask, st.firm_of, st.layer_of, book.stock, book.rate, book.ratio, revenue, funds,
-            self._financing, st.appetite, st.last_revenue, st.raises_equity,
-            fs.appetite_drop, fs.equity_multiple, paid_units, paid_spend, np.array(fallback),
-            orders,
+            np.array(ask, dtype=np.int64), st.firm_of, st.layer_of, book.stock, book.rate,
+            book.ratio, revenue, funds, self._financing, st.appetite, st.last_revenue,
+            st.raises_equity, fs.appetite_drop, fs.equity_multiple, paid_units, paid_spend,
+            np.array(fallback), orders,
         )  # fmt: skip
-        for o in np.flatnonzero(ask == 2).tolist():
+        for o in own_rule:
             f = firm_of[o]
             position = TrainingPosition(
                 float(book.stock[o]), float(book.rate[o]),
@@ -819,9 +825,8 @@ class StackModel(mesa.Model):
         market_capacity = capacity
         if training is not None:
             book = self.training
-            quality = book.quality(quality, st.active, self._jit)
-            own, units, reserved = book.allocate(
-                st, training, self.memory.mix_for(st.n_ops), capacity, self._jit
+            quality, own, units, reserved = book.prepare(
+                st, training, self.memory.mix_for(st.n_ops), capacity, quality, self._jit
             )
             # (never below zero: what training reserves can pass the capacity by a rounding
             # residue, which the rationing would divide by)

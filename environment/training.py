@@ -359,6 +359,30 @@ def training_quality_kernel(
     return out
 
 
+@jitable
+def prepare_training_kernel(
+    quality: np.ndarray,
+    stock: np.ndarray,
+    initial: np.ndarray,
+    weight: np.ndarray,
+    scale: np.ndarray,
+    trains: np.ndarray,
+    order: np.ndarray,
+    own_below: np.ndarray,
+    allowed: np.ndarray,
+    mix: np.ndarray,
+    capacity: np.ndarray,
+    cap: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`training_quality_kernel` then :func:`allocate_training_kernel`, in one call.
+
+    Returns ``(quality, own, units, reserved)``.
+    """
+    q = training_quality_kernel(quality, stock, initial, weight, scale, trains)
+    own, units, reserved = allocate_training_kernel(order, own_below, allowed, mix, capacity, cap)
+    return q, own, units, reserved
+
+
 class TrainingBook:
     """The operations' training parameters and model stocks, and each round's figures.
 
@@ -439,6 +463,19 @@ class TrainingBook:
         n = state.n_ops
         kernel = compiled("allocate_training_kernel", jit, module="training")
         return kernel(
+            order, state.structure.own_below, state.structure.allowed,
+            np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
+        )  # fmt: skip
+
+    def prepare(
+        self, state: StackState, order: np.ndarray, mix: np.ndarray | None,
+        capacity: np.ndarray, quality: np.ndarray, jit: bool | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """:meth:`quality` and :meth:`allocate` in one call: quality, own, rented, reserved."""
+        n = state.n_ops
+        kernel = compiled("prepare_training_kernel", jit, module="training")
+        return kernel(
+            quality, self.stock, self.initial, self.weight, self.scale, self.live(state.active),
             order, state.structure.own_below, state.structure.allowed,
             np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
         )  # fmt: skip
