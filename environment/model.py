@@ -665,9 +665,9 @@ class StackModel(mesa.Model):
         """
         st = self.state
         book = self.training
-        live = book.live(st.active)
+        live = book.live_now(st)[1]
         orders = np.zeros(st.n_ops)
-        if not live.any():
+        if not live:
             return orders
         settled = self.ledger.settlement
         revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
@@ -704,7 +704,7 @@ class StackModel(mesa.Model):
         own_rule = []
         firm_of = st.firm_of.tolist()
         firms = self.firms
-        for o in np.flatnonzero(live).tolist():
+        for o in live:
             f = firm_of[o]
             if f in observations:
                 if firms[f].trains_by_default():

@@ -424,6 +424,7 @@ class TrainingBook:
             setattr(self, k, np.array(columns[k]))
         self.rows: list[dict[str, np.ndarray]] = []
         self.written_down = False  # whether the last settlement wrote a model down
+        self._live_now: tuple[tuple[int, int], np.ndarray, list[int]] | None = None
 
     ratio: np.ndarray
     rate: np.ndarray
@@ -450,6 +451,19 @@ class TrainingBook:
         self.grow(active.shape[0])
         return self.trains & active
 
+    def live_now(self, state: StackState) -> tuple[np.ndarray, list[int]]:
+        """:meth:`live` on the state's operations, as a mask and a list (read only).
+
+        Kept while the structure stays: every change of the operations' activity ends in
+        a rebuild that moves ``state.version`` (and operations are added only so).
+        """
+        key = (state.version, state.n_ops)
+        kept = self._live_now
+        if kept is None or kept[0] != key:
+            mask = self.live(state.active)
+            kept = self._live_now = (key, mask, np.flatnonzero(mask).tolist())
+        return kept[1], kept[2]
+
     def quality(self, quality: np.ndarray, active: np.ndarray, jit: bool | None) -> np.ndarray:
         """Quality in force with the model stocks' effect (section 20.3)."""
         kernel = compiled("training_quality_kernel", jit, module="training")
@@ -475,7 +489,7 @@ class TrainingBook:
         n = state.n_ops
         kernel = compiled("prepare_training_kernel", jit, module="training")
         return kernel(
-            quality, self.stock, self.initial, self.weight, self.scale, self.live(state.active),
+            quality, self.stock, self.initial, self.weight, self.scale, self.live_now(state)[0],
             order, state.structure.own_below, state.structure.allowed,
             np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
         )  # fmt: skip
@@ -502,7 +516,7 @@ class TrainingBook:
         self.written_down = kernel(
             own, units, state.structure.own_below, c.price, cost, c.input_cost, c.quantity,
             c.unit_input_cost, capital, c.revenue, c.internal_revenue, c.variable_cost,
-            self.stock, self.rate, self.omega, self.expense, self.live(state.active),
+            self.stock, self.rate, self.omega, self.expense, self.live_now(state)[0],
             state.layer_of, out, passer,
         )  # fmt: skip
         spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost = out[:5]
