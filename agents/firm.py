@@ -29,6 +29,9 @@ from stackgame.strategies.base import (
 if TYPE_CHECKING:
     from stackgame.environment.model import StackModel
 
+_DEFAULT_INVEST = Strategy.invest
+_DEFAULT_TRAIN = Strategy.train
+
 AGENT_REPORTERS = (
     "value",
     "revenue",
@@ -127,6 +130,30 @@ class FirmAgent(mesa.Agent):
     def train(self, observation: Observation, position: TrainingPosition) -> float:
         """Ask the strategy how much training compute to buy (units of the layer below)."""
         return self.strategy.train(observation, position)
+
+    def default_investment(self) -> tuple[float, int] | None:
+        """``(target_utilisation, builds_ahead)`` if the strategy invests by the default rule.
+
+        ``None`` when its class overrides :meth:`Strategy.invest
+        <stackgame.strategies.base.Strategy.invest>`: the engine then asks it through
+        :meth:`invest`. Otherwise the engine may compute the default rule
+        (:func:`~stackgame.strategies.base.default_investment`) for many firms at once,
+        with the same numbers (``docs/MODEL.md`` 15.3).
+        """
+        s = self.strategy
+        if type(s).invest is not _DEFAULT_INVEST:
+            return None
+        return s.target_utilisation, s.builds_ahead
+
+    def trains_by_default(self) -> bool:
+        """Whether the strategy trains by the default rule (``docs/MODEL.md`` 20.2).
+
+        False when its class overrides :meth:`Strategy.train
+        <stackgame.strategies.base.Strategy.train>` (the engine then asks it through
+        :meth:`train`); when true the engine may compute
+        :func:`~stackgame.strategies.base.default_training` for many operations at once.
+        """
+        return type(self.strategy).train is _DEFAULT_TRAIN
 
     def remember(
         self,

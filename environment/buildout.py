@@ -21,6 +21,7 @@ the finance section's interest rate (:func:`price_basis`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,15 +67,18 @@ def infrastructure(state: StackState) -> np.ndarray | None:
     """Per operation, its layer's infrastructure cost per unit of capacity (``None``: none).
 
     ``phi_l`` (``LayerSpec.infrastructure_cost``) in a capital-goods layer, 0 elsewhere;
-    kept until the structure changes.
+    kept until the structure changes (or a setting: every one moves ``state.version``).
     """
     st = state
-    if not st.has_capital_goods or not st.infrastructure_cost.any():
+    if not st.has_capital_goods:
         return None
-    return st.derived(
-        "infrastructure",
-        lambda: np.where(capital_ops(st), st.infrastructure_cost[st.layer_of], 0.0),
-    )
+
+    def build() -> np.ndarray | None:
+        if not st.infrastructure_cost.any():
+            return None
+        return np.where(capital_ops(st), st.infrastructure_cost[st.layer_of], 0.0)
+
+    return st.derived("infrastructure", build)
 
 
 def price_basis(state: StackState) -> np.ndarray | None:
@@ -113,6 +117,68 @@ def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
         return out
 
     return st.derived("capital_ops_list", build)
+
+
+@jitable
+def default_orders_kernel(
+    ops: np.ndarray,
+    lead: np.ndarray,
+    coefficient: np.ndarray,
+    layer: np.ndarray,
+    firm: np.ndarray,
+    target: np.ndarray,
+    ahead: np.ndarray,
+    capacity: np.ndarray,
+    pipeline: np.ndarray,
+    used: np.ndarray,
+    rate: np.ndarray,
+    sold: np.ndarray,
+    below_price: np.ndarray,
+    infrastructure_cost: np.ndarray,
+    funds: np.ndarray,
+    growth: float,
+    orders: np.ndarray,
+) -> None:
+    """The default investment rule for many operations at once, orders set in place.
+
+    :func:`stackgame.strategies.base.default_investment` (``docs/MODEL.md`` 15.3), the
+    same expressions in the same order, for each entry ``j`` (operation ``ops[j]``, its
+    layer's lead time, ``a_l`` and index ``layer[j]``, its firm ``firm[j]``) whose firm
+    has ``target[f] > 0`` (a strategy that invests by the default rule, asked this round;
+    ``0``: skipped), with its strategy's target utilisation ``target[f]`` and rounds
+    built ahead ``ahead[f]``. Per operation: installed ``capacity``, the ``pipeline``'s
+    units, last round's output ``used`` (0 past its end), retirement ``rate``, units
+    ``sold`` forward; per layer ``k``, the mean price of the layer below last round
+    ``below_price[k]`` and the infrastructure cost; per firm, its ``funds``.
+    ``orders[o]`` becomes ``I a_l`` where the order ``I`` is positive, in units of the
+    layer below. The powers are C's ``pow`` on two floats, which Python's ``x ** n``
+    calls too.
+    """
+    n_used = used.shape[0]
+    for j in range(ops.shape[0]):
+        f = firm[j]
+        u_star = target[f]
+        if not u_star > 0.0:
+            continue
+        o = ops[j]
+        k = layer[j]
+        a = coefficient[j]
+        n_lead = lead[j]
+        base = used[o] if o < n_used else 0.0
+        contracted = sold[o]
+        if contracted > base:  # max(used, contracted)
+            base = contracted
+        demand = base * math.pow(1.0 + growth, float(n_lead + 1 + ahead[f]))
+        then = capacity[o] * math.pow(1.0 - rate[o], float(n_lead)) + pipeline[o]
+        units = demand / u_star - then
+        units = units if units > 0.0 else 0.0  # max(0.0, units)
+        unit_price = a * below_price[k] + infrastructure_cost[k]
+        cash = funds[f]
+        if unit_price > 0 and units * unit_price > cash:
+            units = cash / unit_price
+            units = units if units > 0.0 else 0.0
+        if units > 0.0:
+            orders[o] = units * a
 
 
 @jitable
@@ -177,10 +243,25 @@ def install_age_kernel(
     capacity: np.ndarray,
     rate: np.ndarray,
     depreciation: np.ndarray,
+    writedown: np.ndarray,
+    charge: np.ndarray,
 ) -> None:
-    """:func:`install_kernel` then :func:`age_kernel`, in one call (one dispatch a round)."""
+    """:func:`install_kernel` then :func:`age_kernel`, in one call (one dispatch a round).
+
+    The wear that leaves the book is ``depreciation - writedown - charge`` (each of the
+    last two left out when empty), subtracted in that order.
+    """
+    n = depreciation.shape[0]
+    wear = np.empty(n)
+    for o in range(n):
+        w = depreciation[o]
+        if writedown.shape[0] > 0:
+            w = w - writedown[o]
+        if charge.shape[0] > 0:
+            w = w - charge[o]
+        wear[o] = w
     install_kernel(ops, lead, coefficient, active, received, own, capex, pipeline, capital)
-    age_kernel(ops, pipeline, capacity, capital, rate, depreciation)
+    age_kernel(ops, pipeline, capacity, capital, rate, wear)
 
 
 @jitable
@@ -206,6 +287,33 @@ def capital_cash_kernel(
         cash[f] += net[f]
 
 
+@jitable
+def round_cash_kernel(
+    cash: np.ndarray,
+    firm_of: np.ndarray,
+    spend: np.ndarray,
+    capital_op: np.ndarray,
+    depreciation: np.ndarray,
+    writedown: np.ndarray,
+    capex: np.ndarray,
+) -> None:
+    """The buildout's cash of a round, per firm, in place, in one call.
+
+    First the training compute paid this round (``spend`` per operation, summed per firm
+    in the operations' order as ``np.bincount`` sums; empty: none), then, when
+    ``capital_op`` is not empty, :func:`capital_cash_kernel`.
+    """
+    n = cash.shape[0]
+    if spend.shape[0] > 0:
+        paid = np.zeros(n)
+        for o in range(spend.shape[0]):
+            paid[firm_of[o]] += spend[o]
+        for f in range(n):
+            cash[f] -= paid[f]
+    if capital_op.shape[0] > 0:
+        capital_cash_kernel(cash, firm_of, capital_op, depreciation, writedown, capex)
+
+
 def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_capital_ops` as arrays: operations, lead times, ``a_l`` (kept as it is)."""
 
@@ -220,8 +328,25 @@ def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return state.derived("capital_arrays", build)
 
 
+def invest_arrays(
+    state: StackState,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_op_arrays` with each operation's layer and firm (:func:`default_orders_kernel`)."""
+
+    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        ops, lead, a = _op_arrays(state)
+        return ops, lead, a, state.layer_of[ops], state.firm_of[ops]
+
+    return state.derived("capital_invest_arrays", build)
+
+
 def install_and_age(
-    state: StackState, clearing: Clearing, depreciation: np.ndarray, jit: bool | None = None
+    state: StackState,
+    clearing: Clearing,
+    depreciation: np.ndarray,
+    jit: bool | None = None,
+    writedown: np.ndarray | None = None,
+    charge: np.ndarray | None = None,
 ) -> None:
     """End of round: ship the capital goods into pipelines and books, then age the stock.
 
@@ -232,7 +357,9 @@ def install_and_age(
     (:func:`age_kernel`): installed units retire, the book depreciates and arrivals come
     online; ``depreciation`` is this round's wear per operation (book value times rate,
     charged in the payout; write-downs have left the book already), which leaves the book
-    because the units it wore out are not replaced unless ordered again. The
+    because the units it wore out are not replaced unless ordered again; given
+    ``writedown`` and ``charge`` (per operation), ``depreciation`` is the payout's and
+    the wear is ``depreciation - writedown - charge``, computed in the kernel. The
     infrastructure bought with the units received (15.2) is set on ``clearing``.
     """
     st = state
@@ -246,5 +373,9 @@ def install_and_age(
     compiled("install_age_kernel", jit, module="buildout", work=2 * work)(
         ops, lead, a, st.active, received, clearing.self_supply,
         clearing.capex, st.pipeline, st.capital, st.capacity, st.depreciation_rate,
-        depreciation,
+        depreciation, _NONE if writedown is None else writedown,
+        _NONE if charge is None else charge,
     )  # fmt: skip
+
+
+_NONE = np.zeros(0)

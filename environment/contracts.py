@@ -90,7 +90,7 @@ class _Resolved:
     for, the clearing's ``columns`` and the units ``sold`` per selling operation.
     """
 
-    __slots__ = ("b_op", "columns", "live", "s_live", "s_op", "sold")
+    __slots__ = ("b_op", "columns", "live", "s_live", "s_op", "sold", "sold_array")
 
     def __init__(self, live: list[int], s_live: list[int]) -> None:
         self.live = live
@@ -99,6 +99,7 @@ class _Resolved:
         self.s_op = np.array(s_live, dtype=np.int64)
         self.columns: np.ndarray | None = None
         self.sold: dict[int, float] | None = None
+        self.sold_array: np.ndarray | None = None
 
 
 @jitable
@@ -200,6 +201,44 @@ def settle_kernel(
 
 
 @jitable
+def settle_round_kernel(
+    round_: int,
+    b_op: NDArray[np.int64],
+    s_op: NDArray[np.int64],
+    buyer: NDArray[np.int64],
+    seller: NDArray[np.int64],
+    quantity: FloatArray,
+    price: FloatArray,
+    indexed: NDArray[np.bool_],
+    premium: FloatArray,
+    take_or_pay: FloatArray,
+    end: NDArray[np.int64],
+    prepayment: FloatArray,
+    prepaid: NDArray[np.bool_],
+    credit: FloatArray,
+    capital_op: NDArray[np.bool_],
+    flow: FloatArray,
+    market_price: FloatArray,
+    revenue: FloatArray,
+    input_cost: FloatArray,
+    capex: FloatArray,
+    gross: FloatArray,
+    cash: FloatArray,
+    last_price: FloatArray,
+) -> FloatArray:
+    """:func:`settle_kernel`, then each contract in force keeps its price in ``last_price``."""
+    out = settle_kernel(
+        round_, b_op, s_op, buyer, seller, quantity, price, indexed, premium, take_or_pay, end,
+        prepayment, prepaid, credit, capital_op, flow, market_price, revenue, input_cost,
+        capex, gross, cash,
+    )  # fmt: skip
+    for c in range(b_op.shape[0]):
+        if b_op[c] >= 0:
+            last_price[c] = out[3, c]
+    return out
+
+
+@jitable
 def backlog_kernel(
     r: int,
     start: NDArray[np.int64],
@@ -296,6 +335,8 @@ class ContractBook:
         self._terms: _Terms | None = None
         # the last resolution: (round, structure version, edits) and what it gives
         self._resolved: tuple[tuple[int, int, int], _Resolved] | None = None
+        # the same, for (round, structure version, edits) as last asked
+        self._resolved_now = (-1, -1, -1)
         # the backlog counted from the round after the last asked, with the prices it read
         self._next_backlog: tuple[tuple[int, int, int], np.ndarray, np.ndarray] | None = None
         for spec in scenario.contracts:
@@ -376,11 +417,14 @@ class ContractBook:
     def _resolve(self, round_: int, state: StackState) -> _Resolved:
         """:meth:`resolve`, with what the round derives from it (kept for the round)."""
         st = state
+        last = self._resolved
+        if last is not None and self._resolved_now == (round_, st.version, self._edits):
+            return last[1]  # (asked again this round)
         t = self._terms_now(st)
         # (in force or not changes only where a contract starts or ends)
         key = (bisect.bisect_right(t.bounds, round_), st.version, self._edits)
-        last = self._resolved
         if last is not None and last[0] == key:
+            self._resolved_now = (round_, st.version, self._edits)
             return last[1]
         b_ops = [
             b if s >= 0 and b >= 0 and t.start[c] <= round_ < t.end[c] else -1
@@ -392,6 +436,7 @@ class ContractBook:
         else:
             got = _Resolved(b_ops, s_ops)
         self._resolved = (key, got)
+        self._resolved_now = (round_, st.version, self._edits)
         return got
 
     def in_force(self, round_: int, state: StackState) -> np.ndarray | None:
@@ -434,19 +479,14 @@ class ContractBook:
         st = state
         got = self._resolve(round_, st)
         b_op, s_op = got.b_op, got.s_op
-        kernel = compiled("settle_kernel", jit, module="contracts", work=self.m)
-        out = kernel(
+        kernel = compiled("settle_round_kernel", jit, module="contracts", work=self.m)
+        self.last = kernel(
             round_, b_op, s_op, self.buyer, self.seller, self.quantity, self.price, self.indexed,
             self.premium, self.take_or_pay, self.end, self.prepayment, self.prepaid, self.credit,
             capital_ops(st), clearing.flow, clearing.price, clearing.revenue,
             clearing.input_cost, clearing.capex, clearing.gross_profit, st.cash,
+            self.last_price,
         )  # fmt: skip
-        last_price = self.last_price
-        price = out[3]
-        for c, b in enumerate(got.live):  # (np.where(b_op >= 0, out[3], last_price))
-            if b >= 0:
-                last_price[c] = price[c]
-        self.last = out
 
     # -- what is left ------------------------------------------------------------------------
     def _remaining(self, round_: int | None) -> np.ndarray:
@@ -522,10 +562,19 @@ class ContractBook:
         return np.bincount(self.buyer, weights=value, minlength=state.n_firms)
 
     def sold_forward(self, round_: int, state: StackState) -> np.ndarray:
-        """Per operation, the units a round it sells under contracts in force in ``round_``."""
-        out = np.zeros(state.n_ops)
-        for o, units in self.sold(round_, state).items():
-            out[o] = units
+        """Per operation, the units a round it sells under contracts in force in ``round_``.
+
+        Kept while the same contracts are in force on the same structure: read only.
+        """
+        if self.m == 0:
+            return np.zeros(state.n_ops)
+        got = self._resolve(round_, state)
+        out = got.sold_array
+        if out is None or out.shape[0] != state.n_ops:
+            out = np.zeros(state.n_ops)
+            for o, units in self.sold(round_, state).items():
+                out[o] = units
+            got.sold_array = out
         return out
 
     def sold(self, round_: int, state: StackState) -> dict[int, float]:

@@ -148,13 +148,16 @@ def finance_step_kernel(
     equity_multiple: float,
     appetite_drop: float,
     appetite_recovery: float,
-) -> np.ndarray:
+    out: np.ndarray,
+) -> bool:
     """The round's financing on the state's arrays (:func:`finance_round`), in one call.
 
     The book each firm's debt limit counts is its active operations' book capital plus,
     when ``capital_op`` is not empty (a capital-goods stack), the round's ``capex`` of its
-    active capital-goods operations (paid now, installed after the round). Rows 0-4 as
-    :func:`finance_kernel`; row 5 that book.
+    active capital-goods operations (paid now, installed after the round). Fills ``out``
+    (``[8, n]``): rows 0-4 as :func:`finance_kernel`, row 5 that book, row 6 the value
+    after interest (``value - interest``), row 7 a copy of ``revenue`` (the next equity
+    raise's base). Returns whether any firm fails.
     """
     n = cash.shape[0]
     book = _book(firm_of, active, capital, n)
@@ -173,13 +176,17 @@ def finance_step_kernel(
         backlog, interest_rate, loan_to_value, min_cash, equity_multiple, appetite_drop,
         appetite_recovery,
     )  # fmt: skip
-    out = np.zeros((6, n))
+    failing = False
     for r in range(5):
         for f in range(n):
             out[r, f] = flows[r, f]
     for f in range(n):
         out[5, f] = book[f]
-    return out
+        out[6, f] = value[f] - flows[0, f]
+        out[7, f] = revenue[f]
+        if flows[4, f] != 0.0:
+            failing = True
+    return failing
 
 
 @jitable
@@ -446,27 +453,29 @@ def finance_step(
     capex: np.ndarray | None,
     capital_op: np.ndarray | None,
     jit: bool | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """:func:`finance_round` with this round's capex in the book, as the model runs it.
 
     ``capex`` per operation and ``capital_op`` (the capital-goods operations' mask), or
     both ``None`` in a stack without capital goods. Returns the rows of
-    :func:`finance_kernel` and the book per firm the debt limit counted.
+    :func:`finance_kernel`, the book per firm the debt limit counted, each firm's value
+    after interest (``value - interest``), and whether any firm fails.
     """
     st = state
     spec = st.finance
     kernel = compiled("finance_step_kernel", jit, module="finance", work=st.n_ops / 4)
-    out: np.ndarray = kernel(
+    out = np.empty((8, st.n_firms))
+    failing: bool = kernel(
         st.cash, st.debt, st.appetite, st.acquired, st.failed_round, st.outside_cash_flow,
         st.raises_equity, np.asarray(value, dtype=float), np.asarray(revenue, dtype=float),
         st.firm_of, st.active, st.capital,
         _NO_OPS_MASK if capital_op is None else capital_op,
         _NO_OPS if capex is None else capex,
         np.asarray(backlog, dtype=float), spec.interest_rate, spec.loan_to_value, spec.min_cash,
-        spec.equity_multiple, spec.appetite_drop, spec.appetite_recovery,
+        spec.equity_multiple, spec.appetite_drop, spec.appetite_recovery, out,
     )  # fmt: skip
-    st.last_revenue = np.asarray(revenue, dtype=float).copy()
-    return out[:5], out[5]
+    st.last_revenue = out[7]
+    return out[:5], out[5], out[6], failing
 
 
 _NO_OPS_MASK = np.zeros(0, dtype=np.bool_)

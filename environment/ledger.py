@@ -12,6 +12,9 @@ from stackgame.environment.payouts import Settlement, settle
 from stackgame.environment.scenario import ScenarioError
 from stackgame.environment.state import RoundFlows, StackState
 
+_NONE = np.zeros(0)
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+
 RUNAWAY = 1e200
 """Magnitude beyond which a recorded quantity counts as a runaway.
 
@@ -76,15 +79,15 @@ class Ledger:
         )  # fmt: skip
         # a write-down is a non-cash charge: it cuts profit and book capital, not cash
         st.cash += settled.payout.firm_value + settled.firm_writedown
-        if training is not None:  # paid when the compute is used
-            st.cash -= np.bincount(st.firm_of, weights=training["spend"], minlength=st.n_firms)
-        if st.has_capital_goods:
-            # capital goods are paid when they ship (capex), and their wear is a non-cash
-            # charge (elsewhere maintenance capex equal to depreciation keeps the book)
-            kernel = compiled("capital_cash_kernel", jit, module="buildout", work=st.n_ops / 4)
+        # training is paid when the compute is used; capital goods are paid when they
+        # ship (capex), and their wear is a non-cash charge (elsewhere maintenance capex
+        # equal to depreciation keeps the book): one call for both
+        if training is not None or st.has_capital_goods:
+            kernel = compiled("round_cash_kernel", jit, module="buildout", work=st.n_ops / 4)
             kernel(
-                st.cash, st.firm_of, capital_ops(st), settled.payout.depreciation,
-                self.writedown, c.capex,
+                st.cash, st.firm_of, _NONE if training is None else training["spend"],
+                capital_ops(st) if st.has_capital_goods else _NO_MASK,
+                settled.payout.depreciation, self.writedown, c.capex,
             )  # fmt: skip
         self.settlement = settled
         return settled

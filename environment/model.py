@@ -56,6 +56,9 @@ from stackgame.strategies.exact_stats import exact_sum
 from stackgame.strategies.registry import get as get_strategy
 from stackgame.strategies.registry import make
 
+_NO_FLOATS = np.zeros(0)
+"""An empty float array: a kernel's argument for "none yet" (read only)."""
+
 STAKE_SHARE = 0.10
 """Share of the target bought by one ``STAKE`` move (OpenAI's AMD warrant: 10%, 001)."""
 VALUATION_MULTIPLE = 8.0
@@ -466,7 +469,7 @@ class StackModel(mesa.Model):
         self.contracts = ContractBook(self.scenario, self.state, self._log)
         self.training = TrainingBook(self.scenario, self.state)
         self._trained: dict[str, np.ndarray] | None = None  # this round's training row
-        self._funds_of: tuple[int, list[float]] = (-1, [])  # (round, funds) read this round
+        self._funds_of: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (round, funds) this round
         self.last_round: RoundFlows | None = None
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
@@ -616,50 +619,70 @@ class StackModel(mesa.Model):
         Each active firm with an operation in a capital-goods layer is asked, through its
         agent, how much capacity to order there (:meth:`FirmAgent.invest`), given its
         :class:`~stackgame.strategies.base.CapitalPosition`; orders are clipped at zero
-        and converted to units of the input (``a_l`` per unit of capacity).
+        and converted to units of the input (``a_l`` per unit of capacity). A firm whose
+        strategy invests by the default rule (:meth:`FirmAgent.default_investment`) is not
+        asked one by one: the rule runs for all of them in one kernel
+        (:func:`~stackgame.environment.buildout.default_orders_kernel`), with the same
+        numbers the strategy would give.
         """
         st = self.state
         if not st.has_capital_goods:
             return None
-        asked = [
-            (i, ops, obs)
-            for i, ops in buildout.capital_ops_by_firm(st, self.layer_names)
-            if (obs := observations.get(i)) is not None
-        ]
-        if not asked:
-            return np.zeros(st.n_ops)
-        orders = [0.0] * st.n_ops
+        firms = self.firms
+        n_firms = st.n_firms
+        target = [0.0] * n_firms  # per firm asked by the default rule: u* (0: not so)
+        ahead = [0] * n_firms
+        asked = []  # the firms whose strategy has its own rule
+        defaults = False
+        for i, ops in buildout.capital_ops_by_firm(st, self.layer_names):
+            obs = observations.get(i)
+            if obs is None:
+                continue
+            rule = firms[i].default_investment()
+            if rule is None:
+                asked.append((i, ops, obs))
+            else:
+                target[i], ahead[i] = rule
+                defaults = True
+        orders = np.zeros(st.n_ops)
+        if not asked and not defaults:
+            return orders
         view = self.memory.view
         # output last round (before the first, the installed capacity: no history yet)
-        used = (self.memory.quantity if self.round > 0 else st.capacity).tolist()
-        n_used = len(used)
-        capacity = st.capacity.tolist()
-        rate = st.depreciation_rate.tolist()
-        pipe = st.pipeline.sum(axis=1).tolist()
-        funds = self._funds()
-        sold = self.contracts.sold(self.round, st)  # units sold forward, per operation
+        used = self.memory.quantity if self.round > 0 else st.capacity
+        pipe = st.pipeline.sum(axis=1)
+        funds = self._funds_array()
+        sold = self.contracts.sold_forward(self.round, st)  # units sold forward, per op
         growth = float(st.demand_growth + st.expected_growth_premium)  # what builders expect
-        infra = st.infrastructure_cost.tolist()
-        firms = self.firms
         names = self.layer_names
-        inf = math.inf
-        for i, ops, obs in asked:
-            cash = funds[i] if funds is not None else inf
+        # per layer, last round's mean price of the layer below (0 before the first round)
+        below = [0.0] + [view[n].price if n in view else 0.0 for n in names[:-1]]
+        if defaults:
+            ops, lead, a, layer, firm = buildout.invest_arrays(st)
+            compiled("default_orders_kernel", self._jit, module="buildout", work=ops.shape[0])(
+                ops, lead, a, layer, firm, np.array(target), np.array(ahead, dtype=np.int64),
+                st.capacity, pipe, used, st.depreciation_rate, sold, np.array(below),
+                st.infrastructure_cost, funds, growth, orders,
+            )  # fmt: skip
+        if not asked:
+            return orders
+        n_used = used.shape[0]
+        used_l, capacity, rate = used.tolist(), st.capacity.tolist(), st.depreciation_rate.tolist()
+        pipe_l, sold_l, cash_l = pipe.tolist(), sold.tolist(), funds.tolist()
+        infra = st.infrastructure_cost.tolist()
+        for i, ops_i, obs in asked:
             positions = {}
-            for layer, o, lead, a, k in ops:
-                # last round's mean price of the layer below (0 before the first round)
-                below = names[k - 1]
-                price = view[below].price if below in view else 0.0
-                positions[layer] = CapitalPosition(
-                    capacity[o], pipe[o], used[o] if o < n_used else 0.0, rate[o], lead,
-                    sold.get(o, 0.0), a * price + infra[k], cash, growth,
+            for layer_name, o, n_lead, a_l, k in ops_i:
+                positions[layer_name] = CapitalPosition(
+                    capacity[o], pipe_l[o], used_l[o] if o < n_used else 0.0, rate[o], n_lead,
+                    sold_l[o], a_l * below[k] + infra[k], cash_l[i], growth,
                 )  # fmt: skip
             chosen = firms[i].invest(obs, positions)
-            for layer, o, _, a, _ in ops:
-                units = float(chosen.get(layer, 0.0))
+            for layer_name, o, _, a_l, _ in ops_i:
+                units = float(chosen.get(layer_name, 0.0))
                 if units > 0.0:  # (not nan)
-                    orders[o] = units * a
-        return np.array(orders)
+                    orders[o] = units * a_l
+        return orders
 
     # 2c. train -----------------------------------------------------------------------------
     def train(
@@ -680,23 +703,25 @@ class StackModel(mesa.Model):
         """
         st = self.state
         book = self.training
-        live = book.live(st.active)
+        live = book.live_now(st)[1]
         orders = np.zeros(st.n_ops)
-        if not live.any():
+        if not live:
             return orders
         settled = self.ledger.settlement
-        revenue = settled.payout.firm_revenue.tolist() if settled is not None else None
-        funds = self._funds()
+        revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
         view = self.memory.view
         paid = book.rows[-1] if book.rows else None
-        # the equity room at the appetite after a losing round: a lab that trains expects
-        # to lose money this round, and investors then offer less (docs/MODEL.md 16, 20.2)
+        # funds less the equity room lost at the appetite after a losing round: a lab that
+        # trains expects to lose money this round, and investors then offer less
+        # (docs/MODEL.md 16, 20.2; the kernel subtracts it when finance is on)
         fs = st.finance
-        lost = (
-            st.appetite * fs.appetite_drop * fs.equity_multiple * np.maximum(st.last_revenue, 0.0)
-        ) * st.raises_equity
-        lost = lost.tolist()
-        now: np.ndarray | None = None  # this round's prices (first round only)
+        funds = self._funds_array()
+        # per layer, the price of a unit of compute from the layer below for a lab that
+        # has not trained yet: its mean price last round, or in the first round this
+        # round's (from the clearing's inputs ``prepared``), 0 without sellers
+        names = self.layer_names
+        fallback = [0.0] * len(names)
+        now: np.ndarray | None = None
         if not view:
             markup, capacity, _, _, self_share = prepared
             now, _, _ = resolve_prices(
@@ -704,32 +729,41 @@ class StackModel(mesa.Model):
                 st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
                 with_weights=False,
             )  # fmt: skip
-        # (plain lists: the same floats as the arrays' items, without numpy's scalars)
-        firm_of, layer_of = st.firm_of.tolist(), st.layer_of.tolist()
-        stock, rate, ratio = book.stock.tolist(), book.rate.tolist(), book.ratio.tolist()
-        paid_units = paid["units"].tolist() if paid is not None else None
-        paid_spend = paid["spend"].tolist() if paid is not None else None
-        for o in np.flatnonzero(live).tolist():
+        for k in range(len(names)):
+            name = names[k - 1]
+            if name in view:
+                fallback[k] = view[name].price
+            elif now is not None and st.structure.by_layer[k - 1].size:
+                fallback[k] = float(now[st.structure.by_layer[k - 1]].mean())
+        paid_units = paid["units"] if paid is not None else _NO_FLOATS
+        paid_spend = paid["spend"] if paid is not None else _NO_FLOATS
+        # which operations are asked: their firm in business, by the default rule or not
+        ask = [0] * st.n_ops  # 1: the default rule, 2: its strategy
+        own_rule = []
+        firm_of = st.firm_of.tolist()
+        firms = self.firms
+        for o in live:
             f = firm_of[o]
-            obs = observations.get(f)
-            if obs is None:
-                continue
-            if paid_units is not None and paid_spend is not None and paid_units[o] > 0:
-                price = paid_spend[o] / paid_units[o]  # what a unit cost it last round
-            else:
-                k = layer_of[o] - 1
-                name = self.layer_names[k]
-                if name in view:
-                    price = view[name].price
-                elif now is not None and st.structure.by_layer[k].size:
-                    price = float(now[st.structure.by_layer[k]].mean())
+            if f in observations:
+                if firms[f].trains_by_default():
+                    ask[o] = 1
                 else:
-                    price = 0.0
+                    ask[o] = 2
+                    own_rule.append(o)
+        price, funds = compiled("training_orders_kernel", self._jit, module="training")(
+            np.array(ask, dtype=np.int64), st.firm_of, st.layer_of, book.stock, book.rate,
+            book.ratio, revenue, funds, self._financing, st.appetite, st.last_revenue,
+            st.raises_equity, fs.appetite_drop, fs.equity_multiple, paid_units, paid_spend,
+            np.array(fallback), orders,
+        )  # fmt: skip
+        for o in own_rule:
+            f = firm_of[o]
             position = TrainingPosition(
-                stock[o], rate[o], revenue[f] if revenue is not None and f < len(revenue) else 0.0,
-                ratio[o], price, math.inf if funds is None else funds[f] - lost[f],
+                float(book.stock[o]), float(book.rate[o]),
+                float(revenue[f]) if f < revenue.shape[0] else 0.0, float(book.ratio[o]),
+                float(price[o]), float(funds[f]),
             )  # fmt: skip
-            units = float(self.firms[f].train(obs, position))
+            units = float(self.firms[f].train(observations[f], position))
             if units > 0.0 and math.isfinite(units):
                 orders[o] = units
         return orders
@@ -743,10 +777,17 @@ class StackModel(mesa.Model):
         """
         if not self._financing:
             return None
+        return self._funds_array().tolist()
+
+    def _funds_array(self) -> np.ndarray:
+        """:meth:`_funds` as an array (``inf`` for every firm when finance is off)."""
         if self._funds_of[0] == self.round:
             return self._funds_of[1]
-        owed = self.contracts.backlog(self.state, self.memory.price, jit=self._jit)
-        funds: list[float] = fin.available_funds(self.state, owed, self._jit).tolist()
+        if not self._financing:
+            funds = np.full(self.state.n_firms, math.inf)
+        else:
+            owed = self.contracts.backlog(self.state, self.memory.price, jit=self._jit)
+            funds = fin.available_funds(self.state, owed, self._jit)
         self._funds_of = (self.round, funds)
         return funds
 
@@ -822,9 +863,8 @@ class StackModel(mesa.Model):
         market_capacity = capacity
         if training is not None:
             book = self.training
-            quality = book.quality(quality, st.active, self._jit)
-            own, units, reserved = book.allocate(
-                st, training, self.memory.mix_for(st.n_ops), capacity, self._jit
+            quality, own, units, reserved = book.prepare(
+                st, training, self.memory.mix_for(st.n_ops), capacity, quality, self._jit
             )
             # (never below zero: what training reserves can pass the capacity by a rounding
             # residue, which the rationing would divide by)
@@ -863,7 +903,8 @@ class StackModel(mesa.Model):
         self._trained = None
         if training is not None:
             self._trained = self.training.settle(st, clearing, unit_cost, own, units, self._jit)
-            self._log_writedowns(self._trained)
+            if self.training.written_down:
+                self._log_writedowns(self._trained)
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
         if st.usage_elasticity > 0:  # what the round's capability cost, every markup zero
@@ -918,16 +959,14 @@ class StackModel(mesa.Model):
         payout = settled.payout
         owed = self.contracts.backlog(st, self.memory.price, jit=self._jit)
         capital = st.has_capital_goods
-        out, book = fin.finance_step(
+        out, book, value, failing = fin.finance_step(
             st, payout.firm_value, payout.firm_revenue, owed,
             flows.clearing.capex if capital else None,
             buildout.capital_ops(st) if capital else None, self._jit,
         )  # fmt: skip
-        interest = out[0]
-        if np.count_nonzero(interest):
-            payout.firm_value = payout.firm_value - interest
+        payout.firm_value = value  # (less interest: the same numbers where none is paid)
         self._financed = out
-        if not out[4].any():
+        if not failing:
             return out
         failing = np.flatnonzero(out[4]).tolist()
         names = [f.name for f in self.firms]
@@ -951,10 +990,10 @@ class StackModel(mesa.Model):
         st = self.state
         reg = st.regulator
         ledger = self.ledger
-        if st.has_capital_goods:  # the book's wear this round (write-downs left it already)
-            wear = settled.payout.depreciation - ledger.writedown
-            if self._trained is not None:  # (the training charge is not the book's wear)
-                wear = wear - self._trained["charge"]
+        # the book's wear this round: the payout's depreciation less the write-downs (they
+        # left the book already) and the training charge (not the book's wear), taken by
+        # install_and_age below
+        writedown = ledger.writedown
         ledger.open_charges(st.n_ops)  # (this round's were paid)
         if reg.enabled and reg.stance > 0:
             self._regulate(flows, settled)
@@ -968,7 +1007,10 @@ class StackModel(mesa.Model):
                 np.exp(sigma * self.shock_rng.standard_normal() - 0.5 * sigma * sigma)
             )
         if st.has_capital_goods:  # shipped capital goods join the books; units retire
-            buildout.install_and_age(st, flows.clearing, wear, self._jit)
+            charge = self._trained["charge"] if self._trained is not None else None
+            buildout.install_and_age(
+                st, flows.clearing, settled.payout.depreciation, self._jit, writedown, charge
+            )
         if np.count_nonzero(st.capacity_growth):  # (adding zeros would change nothing)
             grow = st.capacity_growth * st.capacity
             if st.has_capital_goods:  # (capital-goods layers grow by investment only)

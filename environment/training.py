@@ -158,6 +158,84 @@ def pay_training_kernel(
 
 
 @jitable
+def training_orders_kernel(
+    ask: np.ndarray,
+    firm_of: np.ndarray,
+    layer_of: np.ndarray,
+    stock: np.ndarray,
+    rate: np.ndarray,
+    ratio: np.ndarray,
+    revenue: np.ndarray,
+    available: np.ndarray,
+    financing: bool,
+    appetite: np.ndarray,
+    last_revenue: np.ndarray,
+    raises_equity: np.ndarray,
+    appetite_drop: float,
+    equity_multiple: float,
+    paid_units: np.ndarray,
+    paid_spend: np.ndarray,
+    fallback: np.ndarray,
+    orders: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training orders of the default rule, set in ``orders``; prices and funds.
+
+    A firm's funds for training are what it can spend (``available``, per firm) less,
+    when ``financing``, the equity room it would lose at the appetite after a losing
+    round (a lab that trains expects one): ``appetite x appetite_drop x equity_multiple
+    x max(last_revenue, 0)`` for a firm that ``raises_equity`` (``docs/MODEL.md`` 16,
+    20.2), as numpy multiplies them.
+
+    For each operation with ``ask[o] > 0`` (it trains and its firm was asked) the price
+    of a unit of its compute: what a unit cost it last round (``paid_spend / paid_units``
+    where it bought some), else ``fallback[layer]`` (the layer below's price). Where
+    ``ask[o] == 1`` (a strategy that trains by the default rule),
+    :func:`stackgame.strategies.base.default_training` with the same expressions
+    (``docs/MODEL.md`` 20.2), on its firm's last ``revenue`` (0 past the array's end)
+    and ``funds``; a positive, finite answer becomes ``orders[o]``. Returns the prices
+    (0 where not asked) and the funds per firm.
+    """
+    n_firms = available.shape[0]
+    funds = available.copy()
+    if financing:
+        for f in range(n_firms):
+            r = last_revenue[f]
+            r = r if r > 0.0 or math.isnan(r) else 0.0  # np.maximum(r, 0.0)
+            lost = appetite[f] * appetite_drop * equity_multiple * r
+            funds[f] = available[f] - lost * (1.0 if raises_equity[f] else 0.0)
+    n = ask.shape[0]
+    price = np.zeros(n)
+    n_paid = paid_units.shape[0]
+    n_revenue = revenue.shape[0]
+    for o in range(n):
+        if ask[o] == 0:
+            continue
+        if o < n_paid and paid_units[o] > 0:
+            p = paid_spend[o] / paid_units[o]
+        else:
+            p = fallback[layer_of[o]]
+        price[o] = p
+        if ask[o] != 1:
+            continue
+        f = firm_of[o]
+        r = revenue[f] if f < n_revenue else 0.0
+        if r > 0.0:
+            budget = ratio[o] * r
+        else:
+            budget = rate[o] * stock[o]
+        means = funds[f]
+        means = means if means > 0.0 else 0.0  # max(0.0, funds)
+        if means < budget:  # min(budget, means)
+            budget = means
+        if not p > 0.0 or not budget > 0.0:
+            continue
+        units = budget / p
+        if units > 0.0 and math.isfinite(units):
+            orders[o] = units
+    return price, funds
+
+
+@jitable
 def model_stock_kernel(
     stock: np.ndarray,
     spend: np.ndarray,
@@ -204,6 +282,65 @@ def model_stock_kernel(
 
 
 @jitable
+def settle_training_kernel(
+    own: np.ndarray,
+    units: np.ndarray,
+    own_below: np.ndarray,
+    price: np.ndarray,
+    cost: np.ndarray,
+    input_cost: np.ndarray,
+    quantity: np.ndarray,
+    unit_input_cost: np.ndarray,
+    capital: np.ndarray,
+    revenue: np.ndarray,
+    internal_revenue: np.ndarray,
+    variable_cost: np.ndarray,
+    stock: np.ndarray,
+    rate: np.ndarray,
+    omega: np.ndarray,
+    expense: np.ndarray,
+    trains: np.ndarray,
+    layer_of: np.ndarray,
+    out: np.ndarray,
+    passer: np.ndarray,
+) -> bool:
+    """:meth:`TrainingBook.settle`'s arithmetic in one call, into ``out`` and ``passer``.
+
+    :func:`pay_training_kernel`, then the sellers' ``revenue``, ``internal_revenue``,
+    ``quantity`` and ``variable_cost`` with the training they served (in the order
+    numpy's expressions add them), then :func:`model_stock_kernel`. The rows of ``out``
+    (``[10, n]``, filled here): spend, revenue', internal_revenue', quantity',
+    variable_cost', stock', amortisation, writedown, charge, and stock' again (the
+    round's record, apart from the book's); ``passer`` as :func:`model_stock_kernel`'s.
+    Returns whether any model was written down.
+    """
+    spend, served, self_units, internal = pay_training_kernel(
+        own, units, own_below, price, cost, input_cost, quantity, unit_input_cost, capital
+    )
+    n = revenue.shape[0]
+    for o in range(n):
+        out[0, o] = spend[o]
+        out[1, o] = revenue[o] + served[o] * price[o] + internal[o]
+        out[2, o] = internal_revenue[o] + internal[o]
+        out[3, o] = quantity[o] + served[o] + self_units[o]
+        out[4, o] = variable_cost[o] + cost[o] * (served[o] + self_units[o])
+    new_stock, amort, writedown, charge, who = model_stock_kernel(
+        stock, spend, rate, omega, expense, trains, layer_of
+    )
+    written = False
+    for o in range(n):
+        out[5, o] = new_stock[o]
+        out[6, o] = amort[o]
+        out[7, o] = writedown[o]
+        out[8, o] = charge[o]
+        out[9, o] = new_stock[o]
+        passer[o] = who[o]
+        if writedown[o] != 0.0:
+            written = True
+    return written
+
+
+@jitable
 def training_quality_kernel(
     quality: np.ndarray,
     stock: np.ndarray,
@@ -220,6 +357,30 @@ def training_quality_kernel(
                 math.log(1.0 + stock[i] / scale[i]) - math.log(1.0 + initial[i] / scale[i])
             )
     return out
+
+
+@jitable
+def prepare_training_kernel(
+    quality: np.ndarray,
+    stock: np.ndarray,
+    initial: np.ndarray,
+    weight: np.ndarray,
+    scale: np.ndarray,
+    trains: np.ndarray,
+    order: np.ndarray,
+    own_below: np.ndarray,
+    allowed: np.ndarray,
+    mix: np.ndarray,
+    capacity: np.ndarray,
+    cap: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`training_quality_kernel` then :func:`allocate_training_kernel`, in one call.
+
+    Returns ``(quality, own, units, reserved)``.
+    """
+    q = training_quality_kernel(quality, stock, initial, weight, scale, trains)
+    own, units, reserved = allocate_training_kernel(order, own_below, allowed, mix, capacity, cap)
+    return q, own, units, reserved
 
 
 class TrainingBook:
@@ -262,6 +423,8 @@ class TrainingBook:
         for k in _FIELDS:
             setattr(self, k, np.array(columns[k]))
         self.rows: list[dict[str, np.ndarray]] = []
+        self.written_down = False  # whether the last settlement wrote a model down
+        self._live_now: tuple[tuple[int, int], np.ndarray, list[int]] | None = None
 
     ratio: np.ndarray
     rate: np.ndarray
@@ -288,6 +451,19 @@ class TrainingBook:
         self.grow(active.shape[0])
         return self.trains & active
 
+    def live_now(self, state: StackState) -> tuple[np.ndarray, list[int]]:
+        """:meth:`live` on the state's operations, as a mask and a list (read only).
+
+        Kept while the structure stays: every change of the operations' activity ends in
+        a rebuild that moves ``state.version`` (and operations are added only so).
+        """
+        key = (state.version, state.n_ops)
+        kept = self._live_now
+        if kept is None or kept[0] != key:
+            mask = self.live(state.active)
+            kept = self._live_now = (key, mask, np.flatnonzero(mask).tolist())
+        return kept[1], kept[2]
+
     def quality(self, quality: np.ndarray, active: np.ndarray, jit: bool | None) -> np.ndarray:
         """Quality in force with the model stocks' effect (section 20.3)."""
         kernel = compiled("training_quality_kernel", jit, module="training")
@@ -301,6 +477,19 @@ class TrainingBook:
         n = state.n_ops
         kernel = compiled("allocate_training_kernel", jit, module="training")
         return kernel(
+            order, state.structure.own_below, state.structure.allowed,
+            np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
+        )  # fmt: skip
+
+    def prepare(
+        self, state: StackState, order: np.ndarray, mix: np.ndarray | None,
+        capacity: np.ndarray, quality: np.ndarray, jit: bool | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """:meth:`quality` and :meth:`allocate` in one call: quality, own, rented, reserved."""
+        n = state.n_ops
+        kernel = compiled("prepare_training_kernel", jit, module="training")
+        return kernel(
+            quality, self.stock, self.initial, self.weight, self.scale, self.live_now(state)[0],
             order, state.structure.own_below, state.structure.allowed,
             np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
         )  # fmt: skip
@@ -319,31 +508,26 @@ class TrainingBook:
         and ``passer`` per operation.
         """
         c = clearing
-        price = c.price
-        pay = compiled("pay_training_kernel", jit, module="training")
         n = state.n_ops
         capital = capital_ops(state) if state.has_capital_goods else np.zeros(n, np.bool_)
-        spend, served, self_units, internal = pay(
-            own, units, state.structure.own_below, price, cost, c.input_cost, c.quantity,
-            c.unit_input_cost, capital,
+        kernel = compiled("settle_training_kernel", jit, module="training")
+        out = np.empty((10, n))  # the round's new arrays, in one block (see the kernel)
+        passer = np.empty(n, dtype=np.int64)
+        self.written_down = kernel(
+            own, units, state.structure.own_below, c.price, cost, c.input_cost, c.quantity,
+            c.unit_input_cost, capital, c.revenue, c.internal_revenue, c.variable_cost,
+            self.stock, self.rate, self.omega, self.expense, self.live_now(state)[0],
+            state.layer_of, out, passer,
         )  # fmt: skip
-        c.revenue = c.revenue + served * price + internal
-        c.internal_revenue = c.internal_revenue + internal
-        c.quantity = c.quantity + served + self_units
-        c.variable_cost = c.variable_cost + cost * (served + self_units)
-        kernel = compiled("model_stock_kernel", jit, module="training")
-        stock, amort, writedown, charge, passer = kernel(
-            self.stock, spend, self.rate, self.omega, self.expense,
-            self.live(state.active), state.layer_of,
-        )  # fmt: skip
-        self.stock = stock
+        spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost = out[:5]
+        self.stock = out[5]
         row = {
             "spend": spend,
             "units": own + np.add.reduce(units, axis=1),
-            "charge": charge,
-            "writedown": writedown,
-            "amortisation": amort,
-            "stock": stock.copy(),
+            "charge": out[8],
+            "writedown": out[7],
+            "amortisation": out[6],
+            "stock": out[9],
             "passer": passer,
         }
         self.rows.append(row)
