@@ -1057,7 +1057,7 @@ class StackModel(mesa.Model):
         )
         self.history.append(self.round, st, clearing, payout, flows.markup, settled.posture,
                             flows.capacity, clearing.internal_revenue, settled.layers,
-                            flows.market_size)  # fmt: skip
+                            flows.market_size, jit=self._jit)  # fmt: skip
         if self._financing:
             self.history.append_finance(st, self._financed)
         firm_margin = settled.firm_margin.tolist()

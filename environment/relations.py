@@ -101,7 +101,7 @@ class Relations:
             _KEPT[key] = (
                 [list(g) for g in self.ops], self.counterparts, self.suppliers, self.customers,
                 self.rivals, self.suppliers_by_layer, self._cp_index, self._cp_sizes,
-                self._cp_matrix.copy(),
+                self._cp_group_of, [g.copy() for g in self._cp_groups],
             )  # fmt: skip
 
     def _assign(
@@ -114,7 +114,8 @@ class Relations:
         suppliers_by_layer: list[ReadOnlyDict],
         cp_index: list[tuple[int, ...]],
         cp_sizes: list[int],
-        cp_matrix: np.ndarray,
+        cp_group_of: list[int],
+        cp_groups: list[np.ndarray],
     ) -> None:
         """Take what :meth:`_compute` gave for the same structure (lists and arrays copied)."""
         self.ops = [list(g) for g in ops]
@@ -125,7 +126,8 @@ class Relations:
         self.suppliers_by_layer = list(suppliers_by_layer)
         self._cp_index = list(cp_index)
         self._cp_sizes = list(cp_sizes)
-        self._cp_matrix = cp_matrix.copy()
+        self._cp_group_of = list(cp_group_of)
+        self._cp_groups = [g.copy() for g in cp_groups]
         self.views_version = -1
 
     def _compute(self, state: StackState) -> None:
@@ -189,13 +191,14 @@ class Relations:
             self.suppliers.append(sup_names)
             self.customers.append(cus_names)
             self.rivals.append(tuple([names[j] for j in riv]))
-        # for the majority vote of the counterpart history: lists, and a 0/1 matrix
+        # for the majority vote of the counterpart history: lists, and each distinct list
+        # once as an index array (the firms of a layer share theirs: the vote's cost is
+        # the distinct lists' total length, not firms x firms as a 0/1 matrix was)
         self._cp_index = cp_index
         self._cp_sizes = [len(c) for c in cp_index]
-        n = st.n_firms
-        cp_matrix = np.zeros(n * n, dtype=np.int64)
-        cp_matrix[np.array([i * n + j for i, c in enumerate(cp_index) for j in c], np.intp)] = 1
-        self._cp_matrix = cp_matrix.reshape(n, n)
+        distinct: dict[tuple[int, ...], int] = {}
+        self._cp_group_of = [distinct.setdefault(c, len(distinct)) for c in cp_index]
+        self._cp_groups = [np.array(c, dtype=np.intp) for c in distinct]
         self.views_version = -1
 
     def integrable(
@@ -272,7 +275,9 @@ class Relations:
         extract, restrain = Posture.EXTRACT, Posture.RESTRAIN
         if min(last, default=0) >= 0:  # every firm has a history (after round 0)
             n_seen = self._cp_sizes
-            n_extract = (self._cp_matrix @ np.array(last, dtype=np.int64)).tolist()
+            votes = np.array(last, dtype=np.int64)
+            per_group = [int(votes[g].sum()) for g in self._cp_groups]
+            n_extract = [per_group[g] for g in self._cp_group_of]
         else:
             seen = [[last[j] for j in cps if last[j] >= 0] for cps in self._cp_index]
             n_seen = [len(x) for x in seen]
