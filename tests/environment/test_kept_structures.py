@@ -84,7 +84,9 @@ def test_kept_relations_equal_computed_ones_and_are_copies() -> None:
         assert getattr(kept, name) == getattr(computed, name), name
     assert kept._cp_group_of == computed._cp_group_of
     assert len(kept._cp_groups) == len(computed._cp_groups)
-    assert all(np.array_equal(a, b) for a, b in zip(kept._cp_groups, computed._cp_groups))
+    assert all(
+        np.array_equal(a, b) for a, b in zip(kept._cp_groups, computed._cp_groups, strict=True)
+    )
     assert kept._cp_index == computed._cp_index and kept._cp_sizes == computed._cp_sizes
     kept.ops[0].append(99)  # a change in place stays in its own relations
     kept._cp_groups[0][:] = 5

@@ -9,7 +9,6 @@ import pytest
 from stackgame.environment.round_kernel import (
     _maximum,
     _minimum,
-    add_payments,
     prepare_kernel,
     row_sums,
     settle_kernel,
