@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from itertools import repeat
@@ -344,8 +343,7 @@ def _observation_fields(
     return fields
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
+class collector_paused:  # noqa: N801 (used as a function: ``with collector_paused():``)
     """Hold Python's cyclic garbage collector for the block; restore it after.
 
     A round allocates a few containers per firm (observations, views, actions) that live
@@ -359,13 +357,16 @@ def collector_paused() -> Iterator[None]:
     enclosing round) stays so; the collector is restored however the block ends, and
     what it deferred runs at once.
     """
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
+
+    __slots__ = ("_paused",)
+
+    def __enter__(self) -> None:
+        self._paused = gc.isenabled()
+        if self._paused:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._paused:
             gc.enable()
             # one tracked allocation: the collections the block deferred run now, of the
             # generations CPython's own thresholds choose (enabling alone runs none)
