@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from stackgame.environment.jit import compiled
+from stackgame.environment.market import Clearing
 
 if TYPE_CHECKING:
-    from stackgame.environment.market import Clearing
     from stackgame.environment.payouts import Payout
     from stackgame.environment.state import StackState
 
@@ -88,12 +89,14 @@ class History:
         internal_revenue: np.ndarray,
         layers: dict[str, np.ndarray],
         market_size: float | None = None,
+        jit: bool | None = None,
     ) -> None:
         """Record one round.
 
         ``layers`` are the round's per-layer sums
         (:func:`stackgame.environment.payouts.layer_totals`); ``market_size`` is the one the
-        round cleared at.
+        round cleared at; ``jit`` as in :func:`stackgame.environment.jit.compiled` (the
+        cumulative payments' kernel).
         """
         self.op_rows.append(
             {
@@ -153,7 +156,16 @@ class History:
             k = self.cum_payments.shape[0]
             grown[:k, :k] = self.cum_payments
             self.cum_payments = grown
-        if m == self.cum_payments.shape[0]:
+        flow = clearing.flow
+        if (
+            m == self.cum_payments.shape[0]
+            and type(clearing) is Clearing  # (its payments are flow x price)
+            and flow.dtype == np.float64
+            and flow.flags.c_contiguous
+            and clearing.price.dtype == np.float64
+        ):  # (the engine's clearing: one pass, pairs that traded only)
+            compiled("add_payments", jit, work=m / 4)(self.cum_payments, flow, clearing.price)
+        elif m == self.cum_payments.shape[0]:
             np.add(self.cum_payments, clearing.payments, out=self.cum_payments)
         else:
             self.cum_payments[:m, :m] += clearing.payments

@@ -68,9 +68,15 @@ def choice_weights(
         pbar = psum / n_live
         if pbar <= _EPS:
             pbar = 1.0
+    # a buyer whose utilities equal the last buyer's gets its weights copied: the same
+    # numbers in, the same out (most buyers of a layer face the same sellers on the same
+    # terms; the exponentials are most of the cost)
+    last_u = np.empty(ns)
+    have_last = False
     for i in range(nb):
         ob = order[lo + i]
         top = -np.inf
+        same = have_last
         for j in range(ns):
             os_ = order[slo + j]
             if allowed[ob, os_] and cap[slo + j] > _EPS:
@@ -79,7 +85,17 @@ def choice_weights(
                 if u > top:
                     top = u
             else:
-                w[i, j] = -np.inf
+                u = -np.inf
+                w[i, j] = u
+            if same and not u == last_u[j]:
+                same = False
+        if same:
+            for j in range(ns):
+                w[i, j] = w[i - 1, j]
+            continue
+        for j in range(ns):
+            last_u[j] = w[i, j]
+        have_last = True
         if not math.isfinite(top):
             top = 0.0
         total = 0.0

@@ -8,6 +8,7 @@ record. The model holds the state arrays and orchestrates; firms are thin agents
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -354,6 +355,36 @@ def _observation_fields(
     return fields
 
 
+class collector_paused:  # noqa: N801 (used as a function: ``with collector_paused():``)
+    """Hold Python's cyclic garbage collector for the block; restore it after.
+
+    A round allocates a few containers per firm (observations, views, actions) that live
+    until the round ends. Collected mid-round, the survivors are promoted to the oldest
+    generation, and enough of them trigger a full collection, which walks every object
+    of the process (some 200,000 once numba, scipy and Mesa are loaded: about 200 ms).
+    At 1,000 firms that happened every ten rounds or so, a fifth of the run's time
+    (``docs/DECISIONS.md``, large stacks). Held for the round, they are freed by
+    reference counting when it ends, and the collector's next pass finds little. Nothing
+    is computed differently. A collector already disabled (by the caller, or by an
+    enclosing round) stays so; the collector is restored however the block ends, and
+    what it deferred runs at once.
+    """
+
+    __slots__ = ("_paused",)
+
+    def __enter__(self) -> None:
+        self._paused = gc.isenabled()
+        if self._paused:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._paused:
+            gc.enable()
+            # one tracked allocation: the collections the block deferred run now, of the
+            # generations CPython's own thresholds choose (enabling alone runs none)
+            _deferred: list[None] = []  # noqa: F841
+
+
 class StackModel(mesa.Model):
     """The AI stack as a Mesa model.
 
@@ -492,22 +523,25 @@ class StackModel(mesa.Model):
         The contracts offered and the integration moves decided this round are carried
         out after the record (the round is recorded on the structure it was played on)
         and count from the next. Financing runs only when the scenario enables it.
+        Python's cyclic garbage collector waits while the round runs
+        (:func:`collector_paused`).
         """
-        observations = self.observe()
-        actions = self.decide(observations)
-        orders = self.invest(observations)
-        prepared = training = None
-        if self.training.enabled:  # (the clearing's inputs, read by the first round's prices)
-            prepared = self._prepare(actions)
-            training = self.train(observations, prepared)
-        flows = self.clear_markets(actions, orders, training, prepared)
-        settlement = self.pay_out(flows)
-        if self._financing:
-            self.finance(flows, settlement)
-        self.regulate_and_shock(flows, settlement)
-        self.record(actions, flows, settlement)
-        self.contracts.sign(self.round - 1, self.state, actions, flows.clearing.price)
-        self.integrate(actions)
+        with collector_paused():
+            observations = self.observe()
+            actions = self.decide(observations)
+            orders = self.invest(observations)
+            prepared = training = None
+            if self.training.enabled:  # (the clearing's inputs, read by the first prices)
+                prepared = self._prepare(actions)
+                training = self.train(observations, prepared)
+            flows = self.clear_markets(actions, orders, training, prepared)
+            settlement = self.pay_out(flows)
+            if self._financing:
+                self.finance(flows, settlement)
+            self.regulate_and_shock(flows, settlement)
+            self.record(actions, flows, settlement)
+            self.contracts.sign(self.round - 1, self.state, actions, flows.clearing.price)
+            self.integrate(actions)
 
     # 1. observe ---------------------------------------------------------------------------
     def observe(self) -> dict[int, Observation]:
@@ -1150,7 +1184,7 @@ class StackModel(mesa.Model):
         )
         self.history.append(self.round, st, clearing, payout, flows.markup, settled.posture,
                             flows.capacity, clearing.internal_revenue, settled.layers,
-                            flows.market_size)  # fmt: skip
+                            flows.market_size, jit=self._jit)  # fmt: skip
         if self._financing:
             self.history.append_finance(st, self._financed)
         firm_margin = settled.firm_margin.tolist()

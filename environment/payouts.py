@@ -194,8 +194,12 @@ def _with_stakes(
     firm_gross: FloatArray,
 ) -> Payout:
     """The :class:`Payout`, with profit moved between firms by equity stakes."""
-    held_by_others = np.add.reduce(stakes, axis=0)  # stakes.sum(axis=0), sans wrapper
-    received = stakes @ firm_profit
+    if stakes.any():
+        held_by_others = np.add.reduce(stakes, axis=0)  # stakes.sum(axis=0), sans wrapper
+        received = stakes @ firm_profit
+    else:  # no stakes (the common case): skip two passes over a firms x firms matrix,
+        # whose sums of zeros are these zeros (4.5 ms a round at 1,000 firms)
+        held_by_others = received = np.zeros(firm_profit.shape[0])
     value = (1.0 - held_by_others) * firm_profit + received
     stake_income = received - held_by_others * firm_profit
     return Payout(

@@ -26,6 +26,11 @@ def _union(in_layer: list[list[int]], layers: list[int], exclude: int) -> list[i
 
 _CACHE_OPS = 128
 """Relations of stacks of at most this many operations are kept across models."""
+_DENSE_VOTE = 64
+"""Stacks of at most this many firms vote by a firms x firms 0/1 matrix product."""
+_LONG_GROUP = 64
+"""Counterpart lists at least this long are summed by numpy in the vote (shorter: Python,
+whose per-call cost is lower)."""
 _CACHE_SIZE = 64
 """How many are kept at most (the oldest goes first)."""
 _KEPT: dict[tuple[Any, ...], tuple[Any, ...]] = {}
@@ -101,7 +106,8 @@ class Relations:
             _KEPT[key] = (
                 [list(g) for g in self.ops], self.counterparts, self.suppliers, self.customers,
                 self.rivals, self.suppliers_by_layer, self._cp_index, self._cp_sizes,
-                self._cp_matrix.copy(),
+                self._cp_group_of, self._cp_groups, self._cp_long,
+                None if self._cp_matrix is None else self._cp_matrix.copy(),
             )  # fmt: skip
 
     def _assign(
@@ -114,7 +120,10 @@ class Relations:
         suppliers_by_layer: list[ReadOnlyDict],
         cp_index: list[tuple[int, ...]],
         cp_sizes: list[int],
-        cp_matrix: np.ndarray,
+        cp_group_of: list[int],
+        cp_groups: list[tuple[int, ...]],
+        cp_long: dict[int, np.ndarray],
+        cp_matrix: np.ndarray | None,
     ) -> None:
         """Take what :meth:`_compute` gave for the same structure (lists and arrays copied)."""
         self.ops = [list(g) for g in ops]
@@ -125,7 +134,10 @@ class Relations:
         self.suppliers_by_layer = list(suppliers_by_layer)
         self._cp_index = list(cp_index)
         self._cp_sizes = list(cp_sizes)
-        self._cp_matrix = cp_matrix.copy()
+        self._cp_group_of = list(cp_group_of)
+        self._cp_groups = list(cp_groups)  # (tuples, and read-only arrays: shared)
+        self._cp_long = dict(cp_long)
+        self._cp_matrix = None if cp_matrix is None else cp_matrix.copy()
         self.views_version = -1
 
     def _compute(self, state: StackState) -> None:
@@ -189,13 +201,28 @@ class Relations:
             self.suppliers.append(sup_names)
             self.customers.append(cus_names)
             self.rivals.append(tuple([names[j] for j in riv]))
-        # for the majority vote of the counterpart history: lists, and a 0/1 matrix
+        # for the majority vote of the counterpart history: lists, and each distinct list
+        # once (the firms of a layer share theirs: the vote's cost is the distinct lists'
+        # total length, not firms x firms as a 0/1 matrix was), the long ones also as
+        # read-only index arrays
         self._cp_index = cp_index
         self._cp_sizes = [len(c) for c in cp_index]
+        distinct: dict[tuple[int, ...], int] = {}
+        self._cp_group_of = [distinct.setdefault(c, len(distinct)) for c in cp_index]
+        self._cp_groups = list(distinct)
+        self._cp_long = {}
+        for g, members in enumerate(self._cp_groups):
+            if len(members) >= _LONG_GROUP:
+                index = np.array(members, dtype=np.intp)
+                index.flags.writeable = False
+                self._cp_long[g] = index
+        # a small stack votes by one 0/1 matrix product (cheaper there than a sum per list)
         n = st.n_firms
-        cp_matrix = np.zeros(n * n, dtype=np.int64)
-        cp_matrix[np.array([i * n + j for i, c in enumerate(cp_index) for j in c], np.intp)] = 1
-        self._cp_matrix = cp_matrix.reshape(n, n)
+        self._cp_matrix = None
+        if n <= _DENSE_VOTE:
+            cp_matrix = np.zeros(n * n, dtype=np.int64)
+            cp_matrix[np.array([i * n + j for i, c in enumerate(cp_index) for j in c], np.intp)] = 1
+            self._cp_matrix = cp_matrix.reshape(n, n)
         self.views_version = -1
 
     def integrable(
@@ -272,7 +299,10 @@ class Relations:
         extract, restrain = Posture.EXTRACT, Posture.RESTRAIN
         if min(last, default=0) >= 0:  # every firm has a history (after round 0)
             n_seen = self._cp_sizes
-            n_extract = (self._cp_matrix @ np.array(last, dtype=np.int64)).tolist()
+            if self._cp_matrix is not None:
+                n_extract = (self._cp_matrix @ np.array(last, dtype=np.int64)).tolist()
+            else:
+                n_extract = self._group_votes(last)
         else:
             seen = [[last[j] for j in cps if last[j] >= 0] for cps in self._cp_index]
             n_seen = [len(x) for x in seen]
@@ -281,3 +311,18 @@ class Relations:
             extract if n and 2 * e >= n else restrain
             for n, e in zip(n_seen, n_extract, strict=True)
         ]
+
+    def _group_votes(self, last: list[int]) -> list[int]:
+        """Per firm, how many of its counterparts extracted: each distinct list summed once.
+
+        The long lists by numpy, the short ones in Python; integers, so exact either way.
+        """
+        long = self._cp_long
+        votes = np.array(last, dtype=np.int64) if long else None
+        per_group = [
+            int(votes[long[g]].sum())
+            if votes is not None and g in long
+            else sum([last[j] for j in members])
+            for g, members in enumerate(self._cp_groups)
+        ]
+        return [per_group[g] for g in self._cp_group_of]

@@ -171,6 +171,23 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @jitable
+def add_payments(cum: np.ndarray, flow: np.ndarray, price: np.ndarray) -> None:
+    """``cum += flow * price[None, :]`` in place, in one pass and without a temporary.
+
+    The same two roundings per element as numpy's multiply then add (no fused
+    multiply-add: the kernels compile without fast-math), so bit for bit the same; at
+    1,000 firms it saves a 10 MB ``[n, n]`` temporary and two of three passes a round.
+    """
+    n_b = flow.shape[0]
+    n_s = flow.shape[1]
+    for b in range(n_b):
+        row = cum[b]
+        f = flow[b]
+        for s in range(n_s):
+            row[s] += f[s] * price[s]
+
+
+@jitable
 def row_sums(m: np.ndarray) -> np.ndarray:
     """``m.sum(axis=1)`` for a C-contiguous matrix, bit for bit as numpy sums."""
     out = np.empty(m.shape[0])
@@ -285,10 +302,15 @@ def settle_kernel(
         if firm_revenue[f] > _EPS:
             firm_margin[f] = firm_profit[f] / firm_revenue[f]
     # purchase shares: each buyer's row of the flow matrix over its row sum
+    # (a pair that did not trade keeps the zero: 0 / bought is that zero, and at 1,000
+    # firms six pairs in seven do not trade, so this skips most of the divisions)
     bought = row_sums(flow)
     mix = np.zeros_like(flow)
     for b in range(flow.shape[0]):
         if bought[b] > _EPS:
+            d = bought[b]
             for j in range(flow.shape[1]):
-                mix[b, j] = flow[b, j] / bought[b]
+                x = flow[b, j]
+                if x != 0.0:
+                    mix[b, j] = x / d
     return per_op, posture, per_firm, lay, mix

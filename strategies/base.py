@@ -343,7 +343,7 @@ class HistoryMap(Mapping[str, HistoryView]):
         Show only the last ``depth`` of those (``None``: all).
     """
 
-    __slots__ = ("_depth", "_histories", "_last", "_stop")
+    __slots__ = ("_depth", "_histories", "_last", "_means", "_stop")
 
     def __init__(
         self, histories: Mapping[str, Sequence[Any]], stop: int, depth: int | None = None
@@ -352,6 +352,7 @@ class HistoryMap(Mapping[str, HistoryView]):
         self._stop = stop
         self._depth = depth
         self._last: dict[tuple[str, ...], list[Any]] = {}
+        self._means: dict[tuple[str, ...], Any] = {}
 
     def __getitem__(self, name: str) -> HistoryView:
         values = self._histories[name]
@@ -383,6 +384,23 @@ class HistoryMap(Mapping[str, HistoryView]):
         if key is not None:
             self._last[key] = out.copy()
         return out
+
+    def mean_of_last(self, names: Iterable[str]) -> Any:
+        """``np.mean(self.last_of(names))``, or ``None`` when no named history has an entry.
+
+        Kept per tuple of names, as :meth:`last_of` is: the firms of a layer share their
+        counterparts, so a round computes each mean once rather than once per firm (the
+        mean over a layer's worth of firms, for every firm, grew with the square of the
+        stack).
+        """
+        key = names if type(names) is tuple else None
+        if key is not None and key in self._means:
+            return self._means[key]
+        last = self.last_of(names)
+        mean = np.mean(last) if last else None
+        if key is not None:
+            self._means[key] = mean
+        return mean
 
     def get(self, name: str, default: Any = None) -> Any:
         """The view of ``name``'s history, or ``default`` (one lookup, no exception)."""

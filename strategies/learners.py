@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from stackgame.strategies.base import (
@@ -97,7 +98,10 @@ def counterpart_arm(observation: Observation) -> int | None:
     shown = observation.counterpart_markups
     names = observation.counterparts or observation.rivals
     if isinstance(shown, HistoryMap):  # as the engine builds it: no view per name
-        markups = shown.last_of(names)
+        mean = shown.mean_of_last(names)  # (kept per list of names and round)
+        if mean is not None:
+            return int(np.argmin(np.abs(np.asarray(grid) - mean)))
+        markups: list[Any] = []
     else:
         markups = [seen[-1] for c in names if (seen := shown.get(c))]
     if markups:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from stackgame.environment.scenario import apply_overrides, resolve
+from stackgame.environment.scenario import apply_overrides, from_dict, resolve
+from stackgame.environment.state import StackState
 
 from benchmarks.bench_core import buildout_off
+from benchmarks.bench_scale import sparse_stack
 
 
 def test_the_buildout_off_anchor_applies_to_the_shipped_scenario() -> None:
@@ -15,3 +17,18 @@ def test_the_buildout_off_anchor_applies_to_the_shipped_scenario() -> None:
         assert not any(spec.capital_goods for spec in off.layers)
         assert not off.finance.enabled and not off.contracts
         assert all(op.training is None for f in off.firms for op in f.ops.values())
+
+
+def test_the_sparse_synthetic_stack_ties_each_buyer_to_four_sellers() -> None:
+    """``make bench`` scale's second table: trading pairs linear in firms."""
+    scenario = from_dict(sparse_stack(100, suppliers=4), "sparse-100")
+    state = StackState(scenario)
+    allowed = state.structure.allowed
+    # every operation above the foundry may buy from exactly 4 sellers of the layer below
+    # (at 100 firms every layer has at least 5 firms that sell on the market)
+    above = [o for o in range(state.n_ops) if state.layer_of[o] > 0]
+    assert above and all(int(allowed[o].sum()) == 4 for o in above)
+    # and only from the layer just below
+    for o in above:
+        sellers = allowed[o].nonzero()[0]
+        assert (state.layer_of[sellers] == state.layer_of[o] - 1).all()

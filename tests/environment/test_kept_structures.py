@@ -82,12 +82,17 @@ def test_kept_relations_equal_computed_ones_and_are_copies() -> None:
     assert len(rel_module._KEPT) == 1
     for name in ("ops", "counterparts", "suppliers", "customers", "rivals", "suppliers_by_layer"):
         assert getattr(kept, name) == getattr(computed, name), name
+    assert kept._cp_group_of == computed._cp_group_of
+    assert kept._cp_groups == computed._cp_groups  # (tuples: shared as they are)
+    assert kept._cp_long.keys() == computed._cp_long.keys()
     assert np.array_equal(kept._cp_matrix, computed._cp_matrix)
     assert kept._cp_index == computed._cp_index and kept._cp_sizes == computed._cp_sizes
     kept.ops[0].append(99)  # a change in place stays in its own relations
+    kept._cp_group_of[0] = 5
     kept._cp_matrix[:] = 5
     third = Relations(state, state.firm_names, 5)
     assert third.ops == computed.ops
+    assert third._cp_group_of == computed._cp_group_of
     assert np.array_equal(third._cp_matrix, computed._cp_matrix)
     # a different structure (an operation closed) is computed, not served
     state.active[0] = False

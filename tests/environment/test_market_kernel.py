@@ -252,3 +252,34 @@ def test_compiled_equals_plain_with_an_empty_layer(layers: list[int]) -> None:
         s, np.ones(n), np.full(n, 0.2), np.zeros(n), np.full(n, 10.0), market.Demand()
     )
     _assert_same(fast, ref, f"layers {layers}")
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_choice_weights_of_buyers_on_the_same_terms_are_copied_exactly(compiled: bool) -> None:
+    # by hand: two sellers at price 1 and quality 0 (the layer's mean price 1), mu = 1:
+    # u = 0 - 1/1 = -1 for both, weights 1/2 and 1/2. Buyers 0, 1 and 3 face them so; buyer
+    # 2 has a switching cost ln 3 toward seller 0: u = -1 + ln 3 and -1, weights 3/4, 1/4.
+    # Buyer 1's row is a copy of buyer 0's; buyer 3 follows a different buyer and is
+    # computed again; a buyer barred from seller 1 puts all its weight on seller 0.
+    if compiled:
+        pytest.importorskip("numba")
+    kernel = jit.compiled("choice_weights", compiled, module="market_kernel")
+    n = 7  # sellers at sorted positions 0-1, buyers at 2-6, caller's order the same
+    price = np.array([1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    quality = np.zeros(n)
+    cap = np.ones(n)
+    lock = np.zeros((n, n))
+    lock[4, 0] = np.log(3.0)
+    allowed = np.ones((n, n), dtype=np.bool_)
+    allowed[6, 1] = False
+    w = np.empty((5, 2))
+    kernel(price, quality, cap, lock, allowed, np.arange(n), 2, 7, 0, 1.0, w)
+    np.testing.assert_allclose(w, [[0.5, 0.5]] * 2 + [[0.75, 0.25], [0.5, 0.5], [1.0, 0.0]])
+    assert np.array_equal(w[1], w[0]) and np.array_equal(w[3], w[0])
+    # each row as computed alone (one buyer per call): the same bits
+    for i in range(5):
+        alone = np.empty((1, 2))
+        order = np.arange(n)
+        order[2], order[2 + i] = 2 + i, 2  # buyer i at the first buyer's sorted position
+        kernel(price, quality, cap, lock, allowed, order, 2, 3, 0, 1.0, alone)
+        assert np.array_equal(alone[0], w[i])

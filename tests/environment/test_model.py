@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from stackgame.environment.history import OP_COLUMNS
-from stackgame.environment.model import StackModel, to_seed
+from stackgame.environment.model import StackModel, collector_paused, to_seed
 from stackgame.environment.scenario import ScenarioError, apply_overrides, from_dict, resolve
 from stackgame.strategies.base import Action, HistoryView, Observation, Posture
 
@@ -467,3 +469,44 @@ def test_datacollector_rows_read_late_equal_rows_read_each_round() -> None:
     assert len({row for row in b["cash.nvidia"]}) > 1
     eager.release()
     late.release()
+
+
+def test_a_round_holds_the_cyclic_collector_and_restores_it() -> None:
+    seen: list[bool] = []
+
+    class Watch(Scripted):
+        def decide(self, observation: Observation) -> Action:
+            seen.append(gc.isenabled())
+            return super().decide(observation)
+
+    assert gc.isenabled()
+    model = StackModel(tiny_scenario(), 0, rounds=2)
+    model.firms[0].set_strategy(Watch())
+    model.run()
+    assert seen == [False, False]  # held while the round ran
+    assert gc.isenabled()  # and back after
+    model.release()
+
+
+def test_collector_paused_restores_on_error_and_leaves_a_disabled_one_alone() -> None:
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a round that fails")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        gc.enable()
+
+
+def test_collector_paused_runs_the_deferred_collection_when_it_ends() -> None:
+    gc.collect()
+    threshold = gc.get_threshold()[0]
+    with collector_paused():
+        kept = [[] for _ in range(3 * threshold)]  # tracked objects: the count climbs
+        assert gc.get_count()[0] > threshold
+    # ended: the youngest generation was collected then (its count starts again)
+    assert gc.get_count()[0] < threshold and len(kept) == 3 * threshold

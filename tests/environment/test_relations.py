@@ -144,3 +144,29 @@ def test_firms_without_a_history_do_not_vote() -> None:
     assert rel.counterpart_votes([0, -1, 0, 0])[2] == RESTRAIN
     # a firm whose only counterpart has no history restrains (nobody voted)
     assert rel.counterpart_votes([0, 0, -1, 0])[3] == RESTRAIN
+
+
+def test_counterpart_votes_by_lists_long_or_short_as_by_the_matrix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a small stack votes by a 0/1 matrix product; a large one sums each distinct list,
+    # the long ones with numpy, the short ones in Python: the same counts all three ways
+    import stackgame.environment.relations as rel_module
+
+    state = StackState(from_dict(tiny(), "tiny"))
+    rel_module._KEPT.clear()
+    dense = Relations(state, state.firm_names, 5)
+    monkeypatch.setattr(rel_module, "_DENSE_VOTE", 0)
+    rel_module._KEPT.clear()
+    short = Relations(state, state.firm_names, 5)
+    monkeypatch.setattr(rel_module, "_LONG_GROUP", 1)
+    rel_module._KEPT.clear()
+    long = Relations(state, state.firm_names, 5)
+    assert dense._cp_matrix is not None and short._cp_matrix is None
+    assert long._cp_long and not short._cp_long
+    for last in ([1, 0, 1, 0], [0, 0, 0, 1], [1, 1, 1, 1], [0, 0, 0, 0], [0, 1, 1, 0]):
+        want = dense.counterpart_votes(last)
+        assert long.counterpart_votes(last) == want and short.counterpart_votes(last) == want
+    with pytest.raises(ValueError):  # the index arrays are read-only
+        next(iter(long._cp_long.values()))[0] = 0
+    rel_module._KEPT.clear()  # (what was kept with the lowered bars goes)

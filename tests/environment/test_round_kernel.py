@@ -188,3 +188,27 @@ def test_compiled_row_sums_add_as_numpy_does() -> None:
         m[rng.random(m.shape) < 0.3] = 0.0
         np.testing.assert_array_equal(row_sums(m), m.sum(axis=1))
         np.testing.assert_array_equal(fast(m), m.sum(axis=1))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_add_payments_adds_flow_times_price_in_place(jit: bool) -> None:
+    # by hand: buyer 0 bought 2 units of seller 1 at 3.0 (6 dollars) and 1 of seller 2
+    # at 0.5 (0.5); buyer 1 bought nothing; on top of 1.0 paid before to seller 1: 7.0
+    if jit:
+        pytest.importorskip("numba")
+    from stackgame.environment.jit import compiled
+
+    kernel = compiled("add_payments", jit)
+    cum = np.zeros((2, 3))
+    cum[0, 1] = 1.0
+    flow = np.array([[0.0, 2.0, 1.0], [0.0, 0.0, 0.0]])
+    kernel(cum, flow, np.array([4.0, 3.0, 0.5]))
+    np.testing.assert_array_equal(cum, [[0.0, 7.0, 0.5], [0.0, 0.0, 0.0]])
+    # the same bits as numpy's two passes, on numbers whose sums round
+    rng = np.random.default_rng(3)
+    flow = rng.random((40, 40)) * (rng.random((40, 40)) < 0.3)
+    price = rng.normal(size=40) * 3.7
+    got = rng.normal(size=(40, 40))
+    want = got + flow * price[None, :]
+    kernel(got, flow, price)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))

@@ -133,3 +133,8 @@ def test_last_of_is_the_last_entry_of_every_nonempty_view(stop: int, depth: int 
     names = ["d", "missing", "a", "b", "c"]
     want = [shown[c][-1] for c in names if shown.get(c)]
     assert shown.last_of(names) == want
+    # the mean a learner's state reads: numpy's, kept per tuple of names; None when empty
+    mean = shown.mean_of_last(tuple(names))
+    assert (mean is None) if not want else mean == np.mean(want)
+    assert shown.mean_of_last(tuple(names)) is mean
+    assert shown.mean_of_last(["b", "missing"]) is None

@@ -1,0 +1,152 @@
+"""Large stacks: how a round's cost grows with the number of firms (issue 14).
+
+What it measures (``python -m benchmarks scale``; one process, one core): rounds per
+second and firm-rounds per second (firms x rounds per second) of the synthetic stack
+(:func:`benchmarks.bench_core.synthetic_stack`) at 100, 200, 400 and 1,000 firms, in CPU
+time of this process (``time.process_time``: the machine is shared, and CPU time weighs
+other load less than the wall clock), stepping only (the model build excluded). Each size
+runs the same number of firm-rounds (1,000 firm-rounds per firm count: ten 24-round runs at
+100 firms, one at 1,000), and the sizes alternate within each of :data:`PASSES` passes so
+that a busy spell on the machine hits them all; the best pass of each size is reported.
+The kernels are compiled before timing (``STACKGAME_JIT=eager`` is set when unset).
+
+Targets: firm-rounds per second at 1,000 firms at least 0.70 of that at 100 (a round's
+cost grows no faster than linearly in firms), and at least 100 rounds per second at 1,000
+firms. ``STACKGAME_BENCH_QUICK=1`` runs one pass of a fifth of the rounds (a smoke test).
+
+Read the ratio with the stack's shape in mind: in the synthetic stack every buyer chooses
+among every seller of the layer below (no supply relations), so the pairs that trade grow
+with the square of the firms (1,755 at 100 firms, 182,850 at 1,000) and so does the
+clearing's logit, whatever the engine's data structures. The second table is the same
+stack with bounded supplier sets (:func:`sparse_stack`: each buyer tied by exclusive
+relations to :data:`SUPPLIERS` sellers of the layer below, so the trading pairs grow
+linearly), measured the same way at 100 and 1,000 firms: what is left of the growth there
+is the engine's, not the market's.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+from stackgame.environment.model import StackModel
+from stackgame.environment.scenario import Scenario, from_dict
+
+from benchmarks.bench_core import LAYERS, ROUNDS, synthetic_stack
+
+QUICK = os.environ.get("STACKGAME_BENCH_QUICK", "") not in ("", "0")
+SIZES = (100, 200, 400, 1000)
+PASSES = 1 if QUICK else 3
+FIRM_ROUNDS = 24_000 // (5 if QUICK else 1)
+"""Firm-rounds per size and pass (the runs at a size: this / (firms x 24 rounds))."""
+SUPPLIERS = 4
+"""Sellers each buyer may buy from in :func:`sparse_stack`."""
+TARGET_RATIO = 0.70
+TARGET_ROUNDS_AT_1000 = 100.0
+
+
+def sparse_stack(n_firms: int, suppliers: int = SUPPLIERS, seed: int = 0) -> dict[str, Any]:
+    """:func:`synthetic_stack` with each buyer restricted to ``suppliers`` sellers below.
+
+    Every operation above the foundry gets exclusive relations (``docs/MODEL.md`` 5.1) to
+    ``suppliers`` sellers of the layer below, drawn without replacement (seeded) from the
+    firms that sell there on the market (captive operations sell only to their owner).
+    """
+    d = synthetic_stack(n_firms, seed)
+    rng = np.random.default_rng(seed + 1)
+    sellers = {
+        layer: [f["name"] for f in d["firms"] if not f["ops"].get(layer, {"captive": True})
+                .get("captive", False)]
+        for layer in LAYERS
+    }  # fmt: skip
+    relations = []
+    for f in d["firms"]:
+        for layer in f["ops"]:
+            k = LAYERS.index(layer)
+            if k == 0:
+                continue
+            below = LAYERS[k - 1]
+            pool = [s for s in sellers[below] if s != f["name"]]
+            for s in rng.choice(pool, size=min(suppliers, len(pool)), replace=False):
+                relations.append(
+                    {"buyer": f["name"], "seller": str(s), "layer": below, "exclusive": True}
+                )
+    d["relations"] = relations
+    d["name"] = f"synthetic-sparse-{n_firms}"
+    return d
+
+
+def _cpu_rounds(scenario: Scenario, runs: int, rounds: int) -> float:
+    """CPU seconds of ``runs`` runs of ``rounds`` rounds, stepping only."""
+    cpu = 0.0
+    for k in range(runs):
+        model = StackModel(scenario, k, rounds=rounds)
+        t0 = time.process_time()
+        model.run()
+        cpu += time.process_time() - t0
+        model.release()
+    return cpu
+
+
+def measure(
+    sizes: tuple[int, ...] = SIZES, passes: int = PASSES, sparse: bool = False
+) -> dict[int, float]:
+    """Best rounds per CPU second at each size, over ``passes`` alternating passes."""
+    make = sparse_stack if sparse else synthetic_stack
+    stacks = {n: from_dict(make(n), f"synthetic-{n}") for n in sizes}
+    for scenario in stacks.values():  # warm-up: compile the kernels, fill the caches
+        StackModel(scenario, 0, rounds=3).run().release()
+    best = dict.fromkeys(sizes, 0.0)
+    for _ in range(passes):
+        for n, scenario in stacks.items():
+            total = max(ROUNDS, FIRM_ROUNDS // n)
+            runs = max(1, total // ROUNDS)
+            rounds = total // runs
+            cpu = _cpu_rounds(scenario, runs, rounds)
+            best[n] = max(best[n], runs * rounds / cpu)
+    return best
+
+
+def _table(best: dict[int, float]) -> float:
+    """Print the sizes' rates; return firm-rounds/s at the largest over at the smallest."""
+    for n, rate in best.items():
+        print(f"  {n:>5} firms: {rate:9,.1f} rounds/s  {n * rate:10,.0f} firm-rounds/s")
+    lo, hi = min(best), max(best)
+    return hi * best[hi] / (lo * best[lo])
+
+
+def main() -> None:
+    """Print rounds/s and firm-rounds/s per size, and the two ratios against the targets."""
+    os.environ.setdefault("STACKGAME_JIT", "eager")  # (read at each kernel's first call)
+    start = time.perf_counter()
+    best = measure()
+    print(
+        f"synthetic stack, 5 layers, stepping only, CPU time, best of {PASSES} alternating "
+        f"passes of {FIRM_ROUNDS:,} firm-rounds per size" + (" (QUICK)" if QUICK else "")
+    )
+    ratio = _table(best)
+    lo, hi = min(best), max(best)
+    print(
+        f"  firm-rounds/s at {hi:,} / at {lo:,} = {ratio:.3f} (target at least "
+        f"{TARGET_RATIO:.2f}: no faster than linear growth)"
+    )
+    print(
+        f"  rounds/s at {hi:,} firms = {best[hi]:,.1f} (target {TARGET_ROUNDS_AT_1000:,.0f}): "
+        f"ratio {best[hi] / TARGET_ROUNDS_AT_1000:.3f}  [{time.perf_counter() - start:.0f} s]"
+    )
+    sparse = measure((lo, hi), sparse=True)
+    print(
+        f"the same stack with {SUPPLIERS} sellers per buyer (exclusive relations: trading "
+        "pairs linear in firms)"
+    )
+    ratio = _table(sparse)
+    print(
+        f"  firm-rounds/s at {hi:,} / at {lo:,} = {ratio:.3f}  "
+        f"[{time.perf_counter() - start:.0f} s]"
+    )
+
+
+if __name__ == "__main__":
+    main()
