@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "least_squares (trust-region on the residuals, default), powell "
             "(derivative-free: for a rugged objective) or least_squares_powell (the first "
             "on 40%% of the budget, then Powell from its best point: how "
-            "ai-stack-2026-fitted was made)"
+            "ai-stack-2026 was made)"
         ),
     )
     p.add_argument("--json", action="store_true", help="print the fit as JSON on stdout")

@@ -345,7 +345,7 @@ def test_compiled_round_preparation_equals_the_plain_kernel(monkeypatch) -> None
     strict = {"regulator.stance": 1.0, "regulator.base_rate": 0.9}
     script = [Action(markups={"cloud": m}) for m in (-2.0, -0.0, 0.0, 5.0)]
     for overrides, scripted in ((strict, "together"), ({}, None)):
-        model = StackModel("ai-stack-2026", 5, rounds=16, overrides=overrides)
+        model = StackModel("ai-stack-2026-articles", 5, rounds=16, overrides=overrides)
         checked = []
 
         def prepare(actions: dict, model: StackModel = model, checked: list = checked) -> tuple:

@@ -402,7 +402,7 @@ def test_stance_one_investigates_an_extracting_nvidia_stance_zero_never() -> Non
         n = 0
         for seed in range(40):
             s = simulate(
-                "ai-stack-2026",
+                "ai-stack-2026-articles",  # the hand-set scenario the stance was calibrated on
                 rounds=24,
                 seed=seed,
                 strategies={"nvidia": "always_extract"},

@@ -335,13 +335,14 @@ def test_relationship_keeper_restrains_while_its_agreements_run_and_before_any_d
 
 
 def test_the_engine_shows_the_lock_in_state_read_only():
-    # ai-stack-2026, TSMC and Google as relationship keepers: TSMC restrains in round 0
-    # (h = 0 after it), then extracts in round 1 (h - g = 0 <= 0.25); so in round 2 its
+    # ai-stack-2026-articles (the hand-set markups), TSMC and Google as relationship
+    # keepers: TSMC restrains in round 0 (h = 0 after it), then extracts in round 1
+    # (h - g = 0 <= 0.25); so in round 2 its
     # buyers' memory is hike_memory x x = 1.0 x (1.6 - 1.0)/(1 + 1.0) = 0.3 (MODEL.md 5.4)
     from stackgame.environment.model import StackModel
 
     keepers = {"tsmc": "relationship_keeper", "google": "relationship_keeper"}
-    model = StackModel("ai-stack-2026", 0, rounds=3, strategies=keepers)
+    model = StackModel("ai-stack-2026-articles", 0, rounds=3, strategies=keepers)
     model.step()
     model.step()
     seen = model.observe()

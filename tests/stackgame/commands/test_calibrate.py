@@ -164,20 +164,20 @@ def test_check_reruns_the_recorded_fit_and_catches_a_hand_edit(
 def test_the_shipped_fitted_scenario_is_the_output_of_its_recorded_fit(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """``ai-stack-2026-fitted`` is what ``stackgame calibrate`` writes, reproducibly.
+    """The built-in ``ai-stack-2026`` is what ``stackgame calibrate`` writes, reproducibly.
 
     The check re-runs the whole recorded fit (its seeds, budget, method and starting
     values: about a minute) and fails if any fitted value differs from the file: a value
     edited by hand, or a change to the model that moves the fit (then re-run the command
     in the file's header and say why in the commit).
     """
-    argv = ["calibrate", "--check", "--scenario", "ai-stack-2026-fitted", "--no-progress"]
+    argv = ["calibrate", "--check", "--no-progress"]  # the default scenario, ai-stack-2026
     code = main(argv)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "it reproduces" in out
     # the fit kept every firm of the record in business on its common seeds
-    fitted = resolve("ai-stack-2026-fitted")
+    fitted = resolve("ai-stack-2026")
     table = targets.resolve(fitted)
     assert table is not None
     survival = [t for t in table.targets if t.kind == "survival"]

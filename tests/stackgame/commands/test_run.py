@@ -146,7 +146,10 @@ def test_run_writes_tables_plots_and_manifest(
 def test_a_billion_rounds_are_refused_before_they_start(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    line = _fails(capsys, ["run", "--rounds", "1000000000", "--no-files"])
+    line = _fails(
+        capsys,
+        ["run", "--scenario", "ai-stack-2026-articles", "--rounds", "1000000000", "--no-files"],
+    )
     assert "demand (market size) would pass the model's bound in round 5942" in line
     assert "growth compounding over the horizon" in line and "run at most 5941 rounds" in line
 

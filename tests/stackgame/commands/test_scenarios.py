@@ -17,10 +17,10 @@ QUICK = ["--rounds", "2", "--json", "--no-files"]
 def test_show_prints_toml_that_round_trips(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["scenarios", "--show", "ai-stack-2026"]) == 0
+    assert main(["scenarios", "--show", "ai-stack-2026-articles"]) == 0
     text = capsys.readouterr().out
     raw = tomllib.loads(text)
-    assert raw["name"] == "ai-stack-2026"
+    assert raw["name"] == "ai-stack-2026-articles"
     # the shown text is a usable scenario file, comments included
     original = tmp_path / "original.toml"
     original.write_text(text, encoding="utf-8")
