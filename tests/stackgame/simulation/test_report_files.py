@@ -75,9 +75,14 @@ def test_write_csv_is_pandas_to_csv_byte_for_byte(result, tmp_path):
         "layers": result.per_round(),
         "firms": result.per_firm_round(),
         "money_flows": report.money_flows_frame(result.summary),
-        "edge": pd.DataFrame({"x": noisy, "n": np.arange(noisy.size, dtype=np.int64),
-                              "s": pd.array(["a,b", 'q"t', "plain"] * 106, dtype="string"),
-                              "o": ["x y"] * noisy.size}),  # fmt: skip
+        "edge": pd.DataFrame(
+            {
+                "x": noisy,
+                "n": np.arange(noisy.size, dtype=np.int64),
+                "s": pd.array(["a,b", 'q"t', "plain"] * 106, dtype="string"),
+                "o": ["x y"] * noisy.size,
+            }
+        ),  # fmt: skip
         "missing": pd.DataFrame({"x": [1.0, np.nan], "s": ["a", None]}),  # pandas: '' for NaN
         "flags": pd.DataFrame({"b": [True, False], "x": [1.5, 2.0]}),
         "empty": pd.DataFrame([]),
