@@ -6,7 +6,11 @@ with its imports, the model, the answer and every file (tables, plots, manifest)
 * ``stackgame run --rounds 1``: target under 2 s of wall time once installed (numba's
   cache warm: one unmeasured run first);
 * ``stackgame run --rounds 2001 --json --seeds 1`` minus ``--rounds 1``: target at least
-  2,000 rounds a second (one seed: the model's rounds, not the verdict's extra seeds).
+  2,000 rounds a second (one seed: the model's rounds, not the verdict's extra seeds);
+* ``stackgame run --rounds 2001 --json`` as the issue writes it, minus ``--rounds 1``:
+  with the default seeds (8) the command plays 8 x 2,001 rounds (7 extra seeds for the
+  verdict's intervals), so it is printed both as the command's rounds per second (2,000
+  over the difference) and as the model's (8 x 2,000 over the difference).
 
 Each is timed several times (best and median wall; CPU time of the process and its
 children, which on a shared machine is closer to what an idle one would show), next to
@@ -73,6 +77,20 @@ def _one_seed(cmd: tuple[str, ...]) -> tuple[str, ...]:
     return ("--seeds", "1") if "--seeds" in text else ()
 
 
+def _seeds(cmd: tuple[str, ...]) -> int:
+    """How many seeds ``cmd``'s ``run`` plays by default (1 before issue 17)."""
+    if not _one_seed(cmd):
+        return 1
+    from stackgame.commands.run import DEFAULT_SEEDS
+
+    return DEFAULT_SEEDS
+
+
+def _as_written(cmd: list[str], tmp: str) -> list[str]:
+    """``run --rounds 2001 --json`` with the default seeds, as issue 14 writes it."""
+    return [*cmd, "run", "--rounds", str(LONG), "--json", "--out", f"{tmp}/all"]
+
+
 def _commands(cmd: list[str], tmp: str) -> tuple[list[str], list[str]]:
     one = [*cmd, "run", "--rounds", "1", "--out", f"{tmp}/one"]
     long = [
@@ -113,7 +131,7 @@ def main() -> None:
         named["baseline"] = [base_exe]
     env = {k: v for k, v in os.environ.items() if k not in ("STACKGAME_JIT", "NUMBA_CACHE_DIR")}
     times: dict[str, dict[str, list[tuple[float, float, float]]]] = {
-        n: {"one": [], "long": []} for n in named
+        n: {"one": [], "long": [], "all": []} for n in named
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, cmd in named.items():  # warm numba's cache (a long run compiles)
@@ -127,6 +145,8 @@ def main() -> None:
                 times[name]["one"].append(_time(one, 1, env))
                 if k < max(2, passes // 2):
                     times[name]["long"].append(_time(long, 1, env))
+                if k < 2:  # the default seeds: several times the long run's work
+                    times[name]["all"].append(_time(_as_written(cmd, f"{tmp}/{name}"), 1, env))
         cold = {}
         for name, cmd in named.items():  # numba's cache empty: a fresh machine
             cold_env = dict(env, NUMBA_CACHE_DIR=f"{tmp}/cache-{name}")
@@ -142,6 +162,9 @@ def main() -> None:
     rates = {}
     for name in named:
         rates[name] = _report(name, _merge(times[name]["one"]), _merge(times[name]["long"]))
+        _report_as_written(
+            name, _seeds(tuple(named[name])), _merge(times[name]["one"]), _merge(times[name]["all"])
+        )
     print("  numba's cache empty (one pass each):")
     for name in named:
         _report(f"{name} cold", *cold[name])
@@ -150,6 +173,20 @@ def main() -> None:
         print(f"  against the baseline: one-round run {t_base[0] / t_now[0]:.2f}x faster "
               f"(wall), {t_base[2] / t_now[2]:.2f}x (cpu); rounds/s "
               f"{rates['this'] / rates['baseline']:.2f}x")  # fmt: skip
+
+
+def _report_as_written(
+    name: str, seeds: int, t1: tuple[float, ...], t_all: tuple[float, ...]
+) -> None:
+    """The issue's command with the default seeds: the command's and the model's rounds/s."""
+    print(f"  {name}: run --rounds {LONG} --json ({seeds} seeds) {t_all[0]:6.2f} s / "
+          f"{t_all[1]:6.2f} s, cpu {t_all[2]:5.2f} s")  # fmt: skip
+    for label, k in (("the command's", 1), (f"the model's ({seeds} x)", seeds)):
+        wall = k * (LONG - 1) / max(t_all[0] - t1[0], 1e-9)
+        cpu = k * (LONG - 1) / max(t_all[2] - t1[2], 1e-9)
+        print(f"    rounds/s, {label}: {wall:7.0f} wall, {cpu:7.0f} cpu; ratio to the "
+              f"{ROUNDS_TARGET:.0f}/s target {wall / ROUNDS_TARGET:5.2f}x wall, "
+              f"{cpu / ROUNDS_TARGET:5.2f}x cpu")  # fmt: skip
 
 
 def _merge(samples: list[tuple[float, float, float]]) -> tuple[float, float, float]:

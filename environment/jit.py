@@ -191,12 +191,41 @@ def plain(name: str, module: str = "round_kernel") -> Any:
     return getattr(importlib.import_module(f"stackgame.environment.{module}"), name)
 
 
+_BLAS_CHECK = "scipy.linalg.cython_blas"
+"""The module numba imports, when first imported, only to see whether BLAS exists."""
+
+
+def _import_numba() -> None:
+    """Import numba without the import of ``scipy.linalg`` its BLAS check makes.
+
+    numba's ``numba.np.arraymath`` runs ``_check_blas()`` as it is imported (by the first
+    kernel loaded or compiled): it imports ``scipy.linalg.cython_blas``, which brings in
+    ``scipy.linalg`` (about 0.15 s of a long ``stackgame run``). No kernel here calls
+    BLAS (no ``np.dot``, ``@``, ``np.linalg``, ``np.cov``: ``tests/environment/test_jit.py``
+    checks their sources), so the check is answered "no BLAS" while numba is imported:
+    numba then only takes its own loop for ``np.cov``'s inner products, which no kernel
+    uses, and still imports scipy's BLAS when something compiles ``np.dot`` later. Does
+    nothing once numba is imported, or when scipy's BLAS already is (the check is free).
+    """
+    import sys
+
+    if "numba" in sys.modules or _BLAS_CHECK in sys.modules:
+        return
+    sys.modules[_BLAS_CHECK] = None  # type: ignore[assignment]  # import fails at once
+    try:
+        import numba.np.arraymath  # noqa: F401 - the check runs here
+    finally:
+        if sys.modules.get(_BLAS_CHECK, 0) is None:
+            del sys.modules[_BLAS_CHECK]
+
+
 def compile_kernel(name: str, module: str = "round_kernel") -> Any:
     """The kernel ``name`` compiled now (numba, cached on disk), whatever the budget.
 
     Registers the module's :func:`jitable` helpers with numba first, so that compiled
     code can call them.
     """
+    _import_numba()
     from numba import njit
     from numba.extending import register_jitable
 

@@ -220,8 +220,15 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
         from stackgame.experiments.uncertainty import parameter_space
 
         parameter_space(apply_overrides(scenario, overrides), held=overrides)
+    # no Mesa DataCollector: nothing here reads it (the result is the model's history),
+    # and it takes a snapshot every round (as simulate() and the extra seeds run)
     model = build(
-        scenario, rounds=args.rounds, seed=args.seed, strategies=strategies, overrides=overrides
+        scenario,
+        rounds=args.rounds,
+        seed=args.seed,
+        strategies=strategies,
+        overrides=overrides,
+        collect=False,
     )
     started = time.perf_counter()
     try:

@@ -119,3 +119,56 @@ def test_a_cached_kernel_loads_at_once_when_a_long_horizon_is_expected(
     monkeypatch.setattr(jit, "_spent", jit.WARM_BUDGET)
     monkeypatch.setattr(jit, "_WARM", {})
     assert jit.compiled("cournot_price_kernel", None, "market_kernel")[0] == "compiled"
+
+
+KERNEL_MODULES = (
+    "buildout", "contracts", "finance", "lock_in", "market_kernel", "regulator",
+    "round_kernel", "training",
+)  # fmt: skip
+BLAS_CALLS = ("np.dot", "np.vdot", "np.inner", "np.outer", "np.matmul", "np.linalg", "np.cov",
+              "np.corrcoef", " @ ", ".dot(")  # fmt: skip
+
+
+def test_no_kernel_calls_blas() -> None:
+    """numba is imported with its BLAS check answered "no" (:func:`jit._import_numba`).
+
+    That is free only while no compiled code needs BLAS: every jitable function's source
+    is free of the calls numba routes through it.
+    """
+    import importlib
+    import inspect
+
+    for name in KERNEL_MODULES:
+        importlib.import_module(f"stackgame.environment.{name}")
+    seen = 0
+    for module, fns in jit._JITABLE.items():
+        if not module.startswith("stackgame.environment."):
+            continue
+        for fn in fns:
+            source = inspect.getsource(fn)
+            body = "\n".join(
+                line.split("#")[0] for line in source.splitlines() if '"""' not in line
+            )
+            hits = [call for call in BLAS_CALLS if call in body]
+            assert not hits, f"{module}.{fn.__name__} calls {hits}: drop jit._import_numba's stub"
+            seen += 1
+    assert seen > 20  # the kernels were found
+
+
+def test_numba_imported_without_scipy_linalg() -> None:
+    """The BLAS check's stub is gone after the import: scipy's BLAS imports as before."""
+    pytest.importorskip("numba")
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from stackgame.environment import jit\n"
+        "jit._import_numba()\n"
+        "assert 'numba' in sys.modules and 'scipy.linalg' not in sys.modules\n"
+        "assert 'scipy.linalg.cython_blas' not in sys.modules\n"
+        "import scipy.linalg.cython_blas\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -152,3 +152,17 @@ def test_version_of_an_uninstalled_tree_is_unknown(monkeypatch):
 
     monkeypatch.setattr(metadata, "version", not_installed)
     assert cli._version() == "unknown"
+
+
+def test_the_program_freezes_what_is_left_before_exiting_and_code_does_not(monkeypatch, capsys):
+    """As the program (no argv) the survivors leave the collector's reach; from code, not."""
+    import gc
+
+    frozen = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    assert cli.main([]) == 0  # argv given: a test, a caller
+    assert frozen == []
+    monkeypatch.setattr(sys, "argv", ["stackgame"])
+    assert cli.main() == 0  # the program: help, then the freeze
+    assert frozen == [True]
+    assert "usage" in capsys.readouterr().out

@@ -120,6 +120,18 @@ def test_run_seeds_reuses_the_known_seed_and_matches_separate_runs():
     assert mine["layer"]  # the shares of a real run have names
 
 
+def test_a_seed_s_shares_are_those_of_simulate_on_the_built_in_stack():
+    """The extra seeds skip the per-round arrays, not a number of the summary."""
+    from stackgame.simulation.simulate import simulate
+
+    config = robustness.SeedsConfig("ai-stack-2026", 30, {}, {"regulator.stance": 0.2})
+    got = dict(robustness._run_block(config, [3, 4]))
+    for seed in (3, 4):
+        run = simulate("ai-stack-2026", rounds=30, seed=seed, overrides={"regulator.stance": 0.2})
+        assert got[seed] == robustness.shares_of(run.summary)
+        assert got[seed]["firm"]
+
+
 def test_the_commands_default_agrees_with_the_library():
     from stackgame.commands import run
 

@@ -60,3 +60,35 @@ def test_tables_are_built_column_by_column_like_the_rows(result):
     layers = result.per_round()
     assert list(layers.columns[:3]) == ["round", "layer", "value_share"]
     assert layers["round"].dtype == "int64" and len(layers) == 6 * len(result.layer_names)
+
+
+def test_write_csv_is_pandas_to_csv_byte_for_byte(result, tmp_path):
+    """The run's tables, and floats at every format numpy and Python might differ on."""
+    import numpy as np
+    import pandas as pd
+
+    edge = [0.0, -0.0, 0.1, 1 / 3, 1e-5, 1e-4, 123456.789, 1e15, 1e16, 1.5e16, 2.0**60, -1e300,
+            5e-324, np.inf, -np.inf, 0.30000000000000004, 7.0, -2.5e-17]  # fmt: skip
+    rng = np.random.default_rng(3)
+    noisy = np.concatenate([edge, rng.lognormal(0, 12, 300) * rng.choice([-1, 1], 300)])
+    frames = {
+        "layers": result.per_round(),
+        "firms": result.per_firm_round(),
+        "money_flows": report.money_flows_frame(result.summary),
+        "edge": pd.DataFrame(
+            {
+                "x": noisy,
+                "n": np.arange(noisy.size, dtype=np.int64),
+                "s": pd.array(["a,b", 'q"t', "plain"] * 106, dtype="string"),
+                "o": ["x y"] * noisy.size,
+            }
+        ),  # fmt: skip
+        "missing": pd.DataFrame({"x": [1.0, np.nan], "s": ["a", None]}),  # pandas: '' for NaN
+        "flags": pd.DataFrame({"b": [True, False], "x": [1.5, 2.0]}),
+        "empty": pd.DataFrame([]),
+    }
+    for name, frame in frames.items():
+        report.write_csv(frame, tmp_path / f"{name}.csv")
+        frame.to_csv(tmp_path / f"{name}.pandas.csv", index=False)
+        got = (tmp_path / f"{name}.csv").read_bytes()
+        assert got == (tmp_path / f"{name}.pandas.csv").read_bytes(), name
