@@ -389,16 +389,21 @@ def buildout_off(scenario: Scenario) -> dict[str, Any]:
     return out
 
 
-def _cpu_rounds_per_s(scenario: Scenario, runs: int) -> float:
-    """Rounds per second of CPU time (this process) over ``runs`` 24-round runs."""
+def cpu_seconds(scenario: Scenario, runs: int, rounds: int = ROUNDS) -> float:
+    """CPU seconds (this process) of ``runs`` runs of ``rounds`` rounds, stepping only."""
     cpu = 0.0
     for k in range(runs):
-        model = StackModel(scenario, k, rounds=ROUNDS)
+        model = StackModel(scenario, k, rounds=rounds)
         t0 = time.process_time()
         model.run()
         cpu += time.process_time() - t0
         model.release()
-    return runs * ROUNDS / cpu
+    return cpu
+
+
+def _cpu_rounds_per_s(scenario: Scenario, runs: int) -> float:
+    """Rounds per second of CPU time (this process) over ``runs`` 24-round runs."""
+    return runs * ROUNDS / cpu_seconds(scenario, runs)
 
 
 def _buildout_ratio(on: Scenario, off: Scenario, runs: int) -> tuple[float, float]:

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 from stackgame.environment.model import StackModel
-from stackgame.environment.scenario import Scenario, from_dict
+from stackgame.environment.scenario import from_dict
 
-from benchmarks.bench_core import LAYERS, ROUNDS, synthetic_stack
+from benchmarks.bench_core import LAYERS, ROUNDS, cpu_seconds, synthetic_stack
 
 QUICK = os.environ.get("STACKGAME_BENCH_QUICK", "") not in ("", "0")
 SIZES = (100, 200, 400, 1000)
@@ -78,18 +78,6 @@ def sparse_stack(n_firms: int, suppliers: int = SUPPLIERS, seed: int = 0) -> dic
     return d
 
 
-def _cpu_rounds(scenario: Scenario, runs: int, rounds: int) -> float:
-    """CPU seconds of ``runs`` runs of ``rounds`` rounds, stepping only."""
-    cpu = 0.0
-    for k in range(runs):
-        model = StackModel(scenario, k, rounds=rounds)
-        t0 = time.process_time()
-        model.run()
-        cpu += time.process_time() - t0
-        model.release()
-    return cpu
-
-
 def measure(
     sizes: tuple[int, ...] = SIZES, passes: int = PASSES, sparse: bool = False
 ) -> dict[int, float]:
@@ -104,7 +92,7 @@ def measure(
             total = max(ROUNDS, FIRM_ROUNDS // n)
             runs = max(1, total // ROUNDS)
             rounds = total // runs
-            cpu = _cpu_rounds(scenario, runs, rounds)
+            cpu = cpu_seconds(scenario, runs, rounds)
             best[n] = max(best[n], runs * rounds / cpu)
     return best
 

@@ -45,8 +45,8 @@ class _DeferredModule(types.ModuleType):
         return getattr(self, name)
 
 
-class _DeferringLoader(importlib.abc.Loader):
-    """Creates the module as usual and keeps the real loader for the first access."""
+class _WrappingLoader(importlib.abc.Loader):
+    """A loader around the real one: the module created as usual, its code run otherwise."""
 
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self.loader = loader
@@ -54,6 +54,10 @@ class _DeferringLoader(importlib.abc.Loader):
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         """The real loader's module (``None``: the default one)."""
         return self.loader.create_module(spec)
+
+
+class _DeferringLoader(_WrappingLoader):
+    """Creates the module as usual and keeps the real loader for the first access."""
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Defer the module's code to its first use."""
@@ -132,15 +136,8 @@ def quick_loggers(module: types.ModuleType) -> bool:
     return True
 
 
-class _QuickLoggingLoader(importlib.abc.Loader):
+class _QuickLoggingLoader(_WrappingLoader):
     """Runs ``mesa.mesa_logging`` as usual, then :func:`quick_loggers` on it."""
-
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self.loader = loader
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
-        """The real loader's module (``None``: the default one)."""
-        return self.loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
         """The module's code, then the quicker helpers."""

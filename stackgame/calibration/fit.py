@@ -493,7 +493,11 @@ def fit(
     targets = [t for t, inc in zip(pb.table.targets, included, strict=True) if inc]
     if not targets:
         raise ValueError(f"{pb.table.name}: the run measures none of the targets")
-    u0 = np.array([p.unit(v) for p, v in zip(params, start, strict=True)])
+
+    def unit_of(values: Sequence[float]) -> np.ndarray:
+        return np.array([p.unit(v) for p, v in zip(params, values, strict=True)])
+
+    u0 = unit_of(start)
     best: dict[str, Any] = {"cost": math.inf, "values": start}
 
     def values_of(u: np.ndarray) -> list[float]:
@@ -549,9 +553,6 @@ def fit(
             options={"maxfev": max_evals, "xtol": 1e-3, "ftol": 1e-4},
         )
 
-    def unit_of(values: Sequence[float]) -> np.ndarray:
-        return np.array([p.unit(v) for p, v in zip(params, values, strict=True)])
-
     def run_least_squares(start_u: np.ndarray) -> Any:
         return least_squares(
             fun,
@@ -569,7 +570,7 @@ def fit(
     status = "finished"
     if method not in METHODS:
         raise ValueError(f"method: {method!r} is not one of {', '.join(METHODS)}")
-    first = ""
+    prefix = ""  # which cycle the status is of (least_squares_powell)
     try:
         if method == "least_squares_powell":
             # cycles of least squares (at most FIRST_STAGE of the budget left) then Powell,
@@ -580,7 +581,7 @@ def fit(
             u_start = u0
             while True:
                 cycles += 1
-                first = f"cycle {cycles} of least squares then Powell: "
+                prefix = f"cycle {cycles} of least squares then Powell: "
                 cost_before = best["cost"]
                 spent = pb.evaluations
                 limit["evals"] = spent + max(1, int(FIRST_STAGE * (max_evals - spent)))
@@ -601,7 +602,7 @@ def fit(
         status = f"converged: {res.message}" if res.success else f"stopped: {res.message}"
     except BudgetSpent:
         status = f"stopped: the budget of {max_evals} evaluations is spent"
-    status = first + status
+    status = prefix + status
     fitted = [p.rounded(v) for p, v in zip(params, best["values"], strict=True)]
     after = pb.measure(fitted, tolerate=True) if fitted != start else before
     report()
