@@ -146,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     """:func:`main`'s work."""
+    from stackgame.errors import interrupted
     from stackgame.lazy_imports import defer_optional_mesa
 
     defer_optional_mesa()  # Mesa's grids and experimental spaces load on first use only
@@ -157,7 +158,12 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.handler(args) or 0)
+        try:
+            return int(args.handler(args) or 0)
+        except Exception as err:
+            if interrupted(err):  # Ctrl-C inside a compiled kernel (numba wraps it)
+                raise KeyboardInterrupt from err
+            raise
     except KeyboardInterrupt:
         print(
             f"stackgame {args.command}: interrupted; whatever was finished is saved "

@@ -12,6 +12,26 @@ class UserError(ValueError):
 
 EXIT_USAGE = 2
 
+
+def interrupted(err: BaseException) -> bool:
+    """Whether Ctrl-C is what ``err`` is, or what caused it.
+
+    Numba does not let a ``KeyboardInterrupt`` raised while a compiled kernel is entered
+    through: it comes out as a ``SystemError`` ("... returned a result with an exception
+    set") whose cause is the interrupt. A batch that records a failing run and goes on
+    must not take that for a failed run (it did: Ctrl-C then finished the batch with one
+    run recorded as an error, exit code 0).
+    """
+    seen: set[int] = set()
+    chain: BaseException | None = err
+    while chain is not None and id(chain) not in seen:
+        if isinstance(chain, KeyboardInterrupt):
+            return True
+        seen.add(id(chain))
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
 EXTRAS = {
     "solara": "viz",
     "solara_assets": "viz",

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from stackgame.errors import UserError
+from stackgame.errors import UserError, interrupted
 from stackgame.experiments.task_process import run_with_time_limit
 
 __all__ = [
@@ -485,6 +485,8 @@ def _run_one(
             raise TypeError(f"the run function returned {type(out).__name__}, not a dict")
         row["status"], row["error"] = "ok", None
     except Exception as err:  # noqa: BLE001 - a failing run is recorded, the batch goes on
+        if interrupted(err):  # Ctrl-C inside a compiled kernel: stop, record nothing
+            raise KeyboardInterrupt from err
         row["status"], row["error"] = "error", _error_text(err)
         out = None
     row["elapsed_seconds"] = time.perf_counter() - start

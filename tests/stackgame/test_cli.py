@@ -90,13 +90,20 @@ def test_debug_shows_the_traceback(monkeypatch):
         cli.main(["run"])
 
 
-def test_ctrl_c_says_what_is_saved_and_exits_2(monkeypatch, capsys):
+def _interrupt_wrapped_by_numba() -> SystemError:
+    err = SystemError("CPUDispatcher(settle_kernel) returned a result with an exception set")
+    err.__cause__ = KeyboardInterrupt()
+    return err
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt, _interrupt_wrapped_by_numba])
+def test_ctrl_c_says_what_is_saved_and_exits_2(monkeypatch, capsys, raised):
     real = cli.build_parser
 
     def build():
         parser = real()
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        sub.choices["batch"].set_defaults(handler=_handler_raising(KeyboardInterrupt()))
+        sub.choices["batch"].set_defaults(handler=_handler_raising(raised()))
         return parser
 
     monkeypatch.setattr(cli, "build_parser", build)

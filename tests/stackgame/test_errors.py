@@ -41,3 +41,18 @@ def test_read_toml_raises_the_error_type_asked_for(tmp_path):
     path.write_text("= 1\n")
     with pytest.raises(SpecError):
         read_toml(path, error=SpecError, what="batch spec")
+
+
+def test_interrupted_finds_ctrl_c_anywhere_in_the_chain_and_stops_on_a_cycle():
+    from stackgame.errors import interrupted
+
+    assert interrupted(KeyboardInterrupt())
+    wrapped = SystemError("returned a result with an exception set")
+    wrapped.__context__ = SystemError("inner")
+    wrapped.__context__.__cause__ = KeyboardInterrupt()
+    assert interrupted(wrapped)
+    plain = SystemError("a real failure")
+    assert not interrupted(plain)
+    loop_a, loop_b = ValueError("a"), ValueError("b")
+    loop_a.__cause__, loop_b.__cause__ = loop_b, loop_a
+    assert not interrupted(loop_a)
