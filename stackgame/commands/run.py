@@ -46,7 +46,8 @@ firm captures the most value (docs/MODEL.md 19.1). --uncertainty-from posterior 
 default for a fitted scenario: every value inside its bounds, as the built-in) draws from
 the fit's approximate posterior: a Laplace approximation at the scenario's values (the
 Jacobian of the fit's residuals: one point per parameter, on the fit's 4 common seeds from
---seed), each draw run on those seeds and weighted by posterior / proposal;
+--seed; the survival targets left out), each draw run on those seeds and weighted by the
+chance that every layer survives (the survival targets as a likelihood);
 --uncertainty-from ranges (the default otherwise) draws a Latin hypercube over the bounds,
 each run on --seed. --json gains "uncertainty" (method, draws, effective_draws,
 winner_probability, value_share_intervals, parameters with their posterior standard

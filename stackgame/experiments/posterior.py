@@ -19,13 +19,12 @@ parameter no target pins down keeps its bounds' spread. :func:`draw` draws from
 ``N(u*, Sigma)`` and redraws every point outside the cube (rejection: the proposal is the
 Gaussian truncated to the cube, whose density is the Gaussian's up to a constant);
 :mod:`stackgame.experiments.uncertainty` then runs each draw and weighs it by the
-importance ratio posterior / proposal,
-
-    w_i  proportional to  exp(-0.5 ||r(u_i)||^2) / q(u_i),
-    log q(u) = -0.5 (u - u*)^T Sigma^-1 (u - u*) + const,
-
-normalised to sum to 1 (self-normalised importance sampling): the weights correct the
-Gaussian's shape where the simulator is not linear, and its tails where the prior is flat.
+likelihood of the survival requirements, which stay out of ``J`` (events, not figures with
+a Gaussian error): the product over the survival targets of the share of the draw's seeds
+on which each holds. The importance ratio toward the exact posterior,
+``exp(-0.5 ||r(u_i)||^2) / q(u_i)`` with ``log q(u) = -0.5 (u - u*)^T Sigma^-1 (u - u*)``,
+is computed as a diagnostic only: with a model that misses its figures by far more than
+their ranges it puts all the weight on one draw (``docs/MODEL.md`` 19.1.1).
 """
 
 from __future__ import annotations
@@ -214,6 +213,9 @@ class Laplace:
         The residuals at ``u*`` (of the targets the scenario measures).
     included
         Per target of the table: whether the scenario measures it (the fit's choice).
+    figures
+        Per included target: a figure (``True``), or a survival requirement, which is
+        left out of ``Sigma`` and enters the weights as a probability instead.
     seeds
         The common seeds.
     flat
@@ -229,6 +231,7 @@ class Laplace:
     precision: np.ndarray
     r0: np.ndarray
     included: list[bool]
+    figures: np.ndarray
     seeds: list[int]
     flat: list[int]
     evaluations: int
@@ -421,7 +424,9 @@ def laplace(
         for i in range(len(params))
     ]
     jac, flat = jacobian(r0, moved, [h for _, h in points])
-    sigma, precision = covariance(jac)
+    chosen = [t for t, inc in zip(table.targets, included, strict=True) if inc]
+    figures = np.array([t.kind != "survival" for t in chosen], dtype=bool)
+    sigma, precision = covariance(jac[figures])
     centre = np.array([p.unit(p.start) for p in params])
     return Laplace(
         parameters=params,
@@ -431,6 +436,7 @@ def laplace(
         precision=precision,
         r0=r0,
         included=included,
+        figures=figures,
         seeds=list(seeds),
         flat=flat,
         evaluations=len(items),

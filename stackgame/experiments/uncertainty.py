@@ -74,6 +74,7 @@ __all__ = [
     "plot",
     "render",
     "summarise",
+    "survival_probabilities",
     "verdict_sentence",
     "weighted_quantile",
     "winner_probability",
@@ -511,14 +512,19 @@ def analyse(
         )
         misfit = (resid**2).sum(axis=1)
         log_q = lap.log_proposal(unit[kept])
+        survival_names, survive = survival_probabilities(rows, table, lap)
+        with np.errstate(divide="ignore"):
+            log_survive = np.log(survive).sum(axis=1)
         report = summarise(
             rows,
             kept_vectors,
             table,
             misfit=misfit,
-            log_weights=-0.5 * misfit - log_q,
+            log_weights=log_survive,
             targets_used=sum(lap.included),
         )
+        # how far the Gaussian is from the exact posterior exp(-0.5 S) (diagnostic only)
+        exact = effective_sample_size(normalised_weights(-0.5 * misfit - log_q))
         # the targets whose misses grow most over the draws: what the weights turn on
         rise = (resid**2 - lap.r0**2).mean(axis=0)
         names = [t.name for t, inc in zip(table.targets, lap.included, strict=True) if inc]
@@ -539,11 +545,14 @@ def analyse(
         report["pinned_least"] = described.pop("pinned_least")
         described["candidates"] = tried
         described["acceptance"] = draws / tried if tried else None
+        described["survival_targets"] = survival_names
+        described["every_layer_survives"] = float(np.mean(survive.prod(axis=1) == 1.0))
+        described["exact_effective_draws"] = exact
         report["posterior"] = described
         report["weighting"] = (
-            "importance weights exp(-0.5 sum_j r_j^2) / q: r_j the fit's residuals "
-            "(stackgame calibrate), q the Laplace proposal N(theta*, (J^T J + 12 I)^-1) "
-            "truncated to the bounds"
+            "draws from the Laplace approximation N(theta*, (J^T J + 12 I)^-1) of the fit's "
+            "figures (truncated to the bounds), each weighted by the probability that every "
+            "survival requirement holds (the share of its seeds on which it does)"
         )
         report["sampler"] = (
             f"Laplace approximation at the scenario's values, {lap.evaluations} points x "
@@ -555,6 +564,30 @@ def analyse(
     report["seed"] = seed
     report["seeds"] = list(run_seeds)
     return report
+
+
+def survival_probabilities(
+    rows: Sequence[Mapping[str, Any]], table: TargetTable, lap: Any
+) -> tuple[list[str], np.ndarray]:
+    """Per draw and survival target: the share of the draw's seeds on which it holds.
+
+    A survival target's number is already that share (the mean over the seeds of a 0-or-1
+    outcome, ``environment.targets``); one the draw cannot measure counts as held (1):
+    the requirement is then not evidence either way. Returns the survival targets' names
+    and an array of shape ``(draws, len(names))`` (no columns when the table has none).
+    """
+    names = [
+        t.name
+        for t, inc in zip(table.targets, lap.included, strict=True)
+        if inc and t.kind == "survival"
+    ]
+    out = np.ones((len(rows), len(names)))
+    for i, r in enumerate(rows):
+        for j, name in enumerate(names):
+            v = r["targets"].get(name)
+            if v is not None and math.isfinite(v):
+                out[i, j] = min(max(float(v), 0.0), 1.0)
+    return names, out
 
 
 def _advance(bar: Any, n: int) -> None:
@@ -693,12 +726,15 @@ def verdict_sentence(report: Mapping[str, Any], labels: Mapping[str, str] | None
     labels = labels or {}
     layer, p_layer = _top(report["winner_probability"]["layer"])
     firm, p_firm = _top(report["winner_probability"]["firm"])
+    if report.get("method") == "posterior":
+        weighting = "weighted by the chance that every layer survives"
+    else:
+        weighting = f"weighted by their fit to {report['targets_used']} figures"
     return (
         f"The {layer} layer captures the most value in {p_layer:.0%} of plausible worlds; "
         f"{labels.get(firm, firm)} is the largest winner in {p_firm:.0%} ({report['draws']} "
-        f"draws from {_source(report)}, weighted by their fit to "
-        f"{report['targets_used']} figures: worth {report['effective_draws']:.1f} equally "
-        "weighted draws)."
+        f"draws from {_source(report)}, {weighting}: worth "
+        f"{report['effective_draws']:.1f} equally weighted draws)."
         + (
             " Few worlds carry the weight: a tentative answer (draw more, or fit first)."
             if report["effective_draws"] < FIRM_ANSWER_DRAWS
@@ -738,9 +774,11 @@ def render(
             f"Uncertainty: {report['draws']} worlds drawn from the fit's approximate posterior "
             f"(Laplace at the scenario's values: N(theta*, (J^T J + 12 I)^-1) in the bounds' "
             f"unit cube, seed {report['seed']}),",
-            f"each run on seeds {seeds_text[0]}-{seeds_text[-1]} and weighted by posterior / "
-            f"proposal (exp(-0.5 sum r^2) / q, r the fit's residuals on "
-            f"{report['targets_used']} targets);",
+            f"J from the fit's residuals on its figures; each run on seeds "
+            f"{seeds_text[0]}-{seeds_text[-1]} and weighted by the product over the survival "
+            f"requirements of the share of them on which each holds (their likelihood; "
+            f"{report['posterior']['every_layer_survives']:.0%} of draws keep every layer "
+            "on every seed);",
         ]
     else:
         out = [
@@ -770,12 +808,14 @@ def render(
         )
         if report.get("misfit_drivers"):
             out.append(
-                "The weights turn most on: "
+                "Across the draws the misses grow most on: "
                 + ", ".join(
                     f"{d['target']} (r^2 +{d['mean_rise']:.0f})"
                     for d in report["misfit_drivers"][:3]
                 )
-                + " (mean rise over the draws)."
+                + " (mean rise from the fit); reweighting the Gaussian toward the exact "
+                f"posterior exp(-0.5 sum r^2) would leave "
+                f"{report['posterior']['exact_effective_draws']:.1f} effective draws."
             )
     out.append("")
     for level, title, order in (

@@ -351,22 +351,25 @@ def test_the_built_in_uncertainty_draws_from_the_fit_around_its_values(
 ) -> None:
     """The built-in scenario is a fit: its uncertainty is the fit's approximate posterior.
 
-    The old draws spread over the whole bounds; these sit around the fitted values, within
-    a few of their Laplace standard deviations, and the heaviest draw fits the targets
-    about as well as the fitted point itself (the old heaviest of 8 was 1.9 times worse).
+    The draws sit inside the bounds, no wider than the prior, and are weighted by the
+    chance that every layer survives. The weights must not collapse onto one world:
+    weighted by ``exp(-0.5 S) / q`` (the exact posterior of a model that misses its
+    figures by ``S = 1920``), or over the ranges, 8 draws were worth 1.0.
     """
-    argv = ["run", "--rounds", "6", "--seeds", "1", "--uncertainty", "4", "--workers", "2"]
+    argv = ["run", "--seeds", "1", "--uncertainty", "8", "--workers", "2"]
     assert main([*argv, "--json", "--no-files"]) == 0
     u = json.loads(capsys.readouterr().out)["uncertainty"]  # strict JSON: no NaN
-    assert u["method"] == "posterior" and u["draws"] == 4 and u["effective_draws"] >= 1.0
+    assert u["method"] == "posterior" and u["draws"] == 8
+    assert u["effective_draws"] > 1.5
+    assert u["posterior"]["exact_effective_draws"] < u["effective_draws"]
     assert u["posterior"]["evaluations"] == len(u["parameters"]) + 1 == 39
+    assert len(u["posterior"]["survival_targets"]) == 5
     assert len(u["pinned_most"]) == 5 and len(u["pinned_least"]) == 5
     for p in u["parameters"]:
         x = np.array([d["values"][p["path"]] for d in u["per_draw"]])
         assert ((x >= p["low"]) & (x <= p["high"])).all()
         assert p["laplace_sd_unit"] <= 1 / np.sqrt(12) + 1e-12
-    best = u["best_draw"]["misfit"]
-    assert best <= 1.25 * u["posterior"]["objective_at_fit"]
+    assert sum(d["weight"] for d in u["per_draw"]) == pytest.approx(1.0)
 
 
 def test_without_uncertainty_nothing_is_added(

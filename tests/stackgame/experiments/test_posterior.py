@@ -104,6 +104,7 @@ def test_the_proposal_density_and_weights_of_a_linear_residual_by_hand() -> None
         precision=np.linalg.inv(SIGMA),
         r0=R0,
         included=[True, True, True],
+        figures=np.array([True, True, True]),
         seeds=[0],
         flat=[],
         evaluations=3,
@@ -154,3 +155,35 @@ def test_a_scenario_outside_its_bounds_is_not_a_fit(tmp_path: Path) -> None:
         unc.analyse(scenario, draws=2, seed=0, rounds=1, method="posterior")
     with pytest.raises(UserError, match="'bayes' is not one of posterior, ranges"):
         unc.choose_method(scenario, free, "bayes")
+
+
+def test_survival_requirements_weigh_the_draws_by_the_share_of_seeds_they_hold_on() -> None:
+    """Two survival targets and a figure; draws' numbers are means over 4 seeds.
+
+    Draw 0 keeps both on every seed: weight prop. to 1 x 1 = 1; draw 1 loses the second on
+    one seed of 4: 1 x 0.75; draw 2 measures nothing for the first (counts as held) and
+    holds the second on half: 0.5; draw 3 loses the first on every seed: 0. Normalised:
+    1 / 2.25, 0.75 / 2.25, 0.5 / 2.25, 0; Kish's size (2.25)^2 / (1 + 0.5625 + 0.25) = 2.79.
+    """
+    from types import SimpleNamespace
+
+    table = SimpleNamespace(
+        targets=[
+            SimpleNamespace(name="rev", kind="revenue"),
+            SimpleNamespace(name="a_survival", kind="survival"),
+            SimpleNamespace(name="b_survival", kind="survival"),
+        ]
+    )
+    lap = SimpleNamespace(included=[True, True, True])
+    rows = [
+        {"targets": {"rev": 1.0, "a_survival": 1.0, "b_survival": 1.0}},
+        {"targets": {"rev": 2.0, "a_survival": 1.0, "b_survival": 0.75}},
+        {"targets": {"rev": 3.0, "a_survival": None, "b_survival": 0.5}},
+        {"targets": {"rev": 4.0, "a_survival": 0.0, "b_survival": 1.0}},
+    ]
+    names, p = unc.survival_probabilities(rows, table, lap)
+    assert names == ["a_survival", "b_survival"]
+    with np.errstate(divide="ignore"):
+        w = unc.normalised_weights(np.log(p).sum(axis=1))
+    assert w == pytest.approx([1 / 2.25, 0.75 / 2.25, 0.5 / 2.25, 0.0])
+    assert unc.effective_sample_size(w) == pytest.approx(2.25**2 / (1 + 0.5625 + 0.25))
