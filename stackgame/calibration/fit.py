@@ -312,17 +312,29 @@ def _objective(residuals: Sequence[float | None]) -> float:
     return float(sum(r * r for r in residuals if r is not None))
 
 
+def residual_vector(
+    targets: Sequence[TargetSpec], included: Sequence[bool], measured: Sequence[float | None]
+) -> np.ndarray:
+    """The residuals the fit minimises, :data:`PENALTY` where a number is missing.
+
+    Of the fitted ``targets`` (``included`` picks their numbers from ``measured``, one per
+    target of the table); ``sum(r**2)`` is the fit's objective.
+    """
+    rows = [m for m, inc in zip(measured, included, strict=True) if inc]
+    return np.array(
+        [
+            PENALTY if (r := residual(t, m)) is None else r
+            for t, m in zip(targets, rows, strict=True)
+        ],
+        dtype=float,
+    )
+
+
 def _cost(
     targets: Sequence[TargetSpec], included: Sequence[bool], measured: Sequence[float | None]
 ) -> float:
     """The objective of the fitted targets (``included`` picks them from ``measured``)."""
-    rows = [m for m, inc in zip(measured, included, strict=True) if inc]
-    return _objective(
-        [
-            PENALTY if (r := residual(t, m)) is None else r
-            for t, m in zip(targets, rows, strict=True)
-        ]
-    )
+    return _objective(residual_vector(targets, included, measured).tolist())
 
 
 @dataclass
