@@ -20,16 +20,30 @@ examples:
   stackgame calibrate --scenario my.toml --targets my-targets.toml --out fitted.toml
   stackgame run --scenario runs/out/calibrate/.../ai-stack-2026.toml   the fitted scenario
   stackgame calibrate --check                           re-run the fit that wrote ai-stack-2026
+  stackgame calibrate --starts 8 --workers 2           8 starts: the best, and the conflicts
 
 Time: each evaluation runs the scenario on every seed (ai-stack-2026: about 0.1 s a run
 on one core), so the default fit (4 seeds, 150 evaluations: 600 runs) takes 1-3 minutes.
+
+Starts (--starts K): the fit is local. Start 0 is the scenario's values (--starts 1, the
+default, is the one-start fit); starts 1..K-1 are the first K-1 points of a scrambled
+Sobol design in the parameters' cube, its scrambling seeded by --seed (same command, same
+starts). Each start has its own --max-evals (K starts cost K fits, shared over --workers
+processes; the result does not depend on how many). The best start is written; its id is
+in the header, so --check re-runs it. The report adds every start and the conflicts: the
+targets outside their range in every start's final point.
 
 JSON keys (--json): scenario, table, seeds, parameters (path, low, high, scale, before,
 after, at_bound, note), targets (name, figure, kind, unit, window, target, low, high,
 weight, model_before, model_after, residual_before, residual_after, inside_before,
 inside_after, fitted, note), inside_before, inside_after, measured, objective_before,
-objective_after, evaluations, failed_evaluations, runs, status, seconds, out (the
-calibrated TOML, or null with --no-files).
+objective_after, evaluations (the written start's), failed_evaluations, runs, status,
+seconds, out (the calibrated TOML, or null with --no-files), method; starts (start, point:
+scenario or sobol, objective_start, objective_final, inside_final, evaluations,
+failed_evaluations, seconds, status, best), best_start, design, evaluations_total,
+wall_seconds, outside and conflicts (name, figure, unit, target, low, high, outside_in,
+starts, model_min, model_max, side: above, below or both; conflicts: outside in every
+start).
 """
 
 
