@@ -312,17 +312,29 @@ def _objective(residuals: Sequence[float | None]) -> float:
     return float(sum(r * r for r in residuals if r is not None))
 
 
+def residual_vector(
+    targets: Sequence[TargetSpec], included: Sequence[bool], measured: Sequence[float | None]
+) -> np.ndarray:
+    """The residuals the fit minimises, :data:`PENALTY` where a number is missing.
+
+    Of the fitted ``targets`` (``included`` picks their numbers from ``measured``, one per
+    target of the table); ``sum(r**2)`` is the fit's objective.
+    """
+    rows = [m for m, inc in zip(measured, included, strict=True) if inc]
+    return np.array(
+        [
+            PENALTY if (r := residual(t, m)) is None else r
+            for t, m in zip(targets, rows, strict=True)
+        ],
+        dtype=float,
+    )
+
+
 def _cost(
     targets: Sequence[TargetSpec], included: Sequence[bool], measured: Sequence[float | None]
 ) -> float:
     """The objective of the fitted targets (``included`` picks them from ``measured``)."""
-    rows = [m for m, inc in zip(measured, included, strict=True) if inc]
-    return _objective(
-        [
-            PENALTY if (r := residual(t, m)) is None else r
-            for t, m in zip(targets, rows, strict=True)
-        ]
-    )
+    return _objective(residual_vector(targets, included, measured).tolist())
 
 
 @dataclass
@@ -808,19 +820,21 @@ def fit_starts(
     max_evals: int = DEFAULT_MAX_EVALS,
     method: str = "least_squares",
     progress: bool = False,
+    mapper: Callable[..., list[Any]] | None = None,
 ) -> MultiStart:
     """:func:`fit` from ``starts`` points, each with its own budget of ``max_evals``.
 
     Start 0 is the scenario's own values (the one-start fit, exactly); starts ``1 ..
-    starts - 1`` are :func:`start_design`'s points. The starts run on ``workers``
-    processes (:func:`stackgame.experiments.executor.map_blocks`), each on a fresh
-    problem: a start's result depends on its point alone, never on which process ran it
-    or what ran there before. ``progress``: a bar of the starts done on stderr (one
-    start: the fit's own bar of evaluations).
+    starts - 1`` are :func:`start_design`'s points. Each start runs on a fresh problem: its
+    result depends on its point alone, never on which process ran it or what ran there
+    before. ``mapper`` runs them on ``workers`` processes: a function called as
+    ``mapper(fn, blocks, workers, on_done=...)`` returning ``fn``'s lists concatenated
+    (``stackgame calibrate`` passes
+    :func:`stackgame.experiments.executor.map_blocks`, which sits above this package);
+    ``None``: here, one after another. ``progress``: a bar of the starts done on stderr
+    (one start: the fit's own bar of evaluations).
     """
     from functools import partial
-
-    from stackgame.experiments.executor import map_blocks
 
     if starts < 1:
         raise ValueError(f"starts: must be at least 1 (got {starts})")
@@ -845,9 +859,15 @@ def fit_starts(
             bar.update(len(part))
 
     jobs = [[(s, points[s])] for s in range(starts)]
-    done = map_blocks(
-        partial(_run_starts, pb, max_evals, method), jobs, min(workers, starts), on_done=tick
-    )
+    run = partial(_run_starts, pb, max_evals, method)
+    done: list[Any] = []
+    if mapper is None or workers == 1:
+        for job in jobs:
+            part = run(job)
+            done.extend(part)
+            tick(part)
+    else:
+        done = mapper(run, jobs, min(workers, starts), on_done=tick)
     if bar is not None:
         bar.close()
     results = [r for _, r in sorted(done, key=lambda pair: pair[0])]

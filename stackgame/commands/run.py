@@ -40,11 +40,19 @@ their 95% interval; otherwise it names those within noise of each other. --json 
 every key for the --seed run and adds "robustness" (seeds, n_seeds, winner_frequency,
 intervals, lead, verdict).
 
---uncertainty N draws N parameter sets from the [[parameters]] bounds of the scenario's
-target table, runs each on the same seed, weighs each by its fit to the table's targets and
-reports how often each layer and firm captures the most value (docs/MODEL.md 19.1); --json
-gains "uncertainty" (draws, effective_draws, winner_probability, value_share_intervals, ...)
-and the folder uncertainty.png and uncertainty_draws.csv.
+--uncertainty N draws N parameter sets of the scenario's target table's [[parameters]], runs
+each, weighs each by its fit to the table's targets and reports how often each layer and
+firm captures the most value (docs/MODEL.md 19.1). --uncertainty-from posterior (the
+default for a fitted scenario: every value inside its bounds, as the built-in) draws from
+the fit's approximate posterior: a Laplace approximation at the scenario's values (the
+Jacobian of the fit's residuals: one point per parameter, on the fit's 4 common seeds from
+--seed; the survival targets left out), each draw run on those seeds and weighted by the
+chance that every layer survives (the survival targets as a likelihood);
+--uncertainty-from ranges (the default otherwise) draws a Latin hypercube over the bounds,
+each run on --seed. --json gains "uncertainty" (method, draws, effective_draws,
+winner_probability, value_share_intervals, parameters with their posterior standard
+deviations, pinned_most, pinned_least, ...) and the folder uncertainty.png and
+uncertainty_draws.csv.
 """
 
 
@@ -80,8 +88,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="also draw N worlds from the target table's parameter ranges, weighted by "
-        "their fit to the targets: how often each layer and firm wins",
+        help="also draw N worlds of the target table's parameters, weighted by their fit "
+        "to the targets: how often each layer and firm wins",
+    )
+    p.add_argument(
+        "--uncertainty-from",
+        default=None,
+        metavar="{posterior,ranges}",
+        help="where --uncertainty draws from: the fit's approximate posterior around the "
+        "scenario's values (default for a fitted scenario) or the table's ranges (default "
+        "otherwise)",
     )
     p.add_argument(
         "--seeds",
@@ -184,6 +200,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--rounds: must be at least 1 (got {args.rounds})")
     if args.uncertainty is not None and args.uncertainty < 1:
         raise UserError(f"--uncertainty: must be at least 1 draw (got {args.uncertainty})")
+    if args.uncertainty_from not in (None, "posterior", "ranges"):
+        raise UserError(
+            f"--uncertainty-from: {args.uncertainty_from!r} is not one of posterior, ranges"
+        )
+    if args.uncertainty_from is not None and args.uncertainty is None:
+        raise UserError("--uncertainty-from: needs --uncertainty N")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers: must be at least 1 (got {args.workers})")
     if args.seeds is not None and args.seeds < 1:
@@ -205,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> int:
     from stackgame.environment.scenario import resolve
+    from stackgame.errors import UserError
     from stackgame.manifest import output_dir, output_name, scenario_change, write_manifest
     from stackgame.simulation.simulate import RunResult, build
 
@@ -217,9 +240,21 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
     )
     if args.uncertainty is not None:  # a scenario with nothing to draw fails before any run
         from stackgame.environment.scenario import apply_overrides
-        from stackgame.experiments.uncertainty import parameter_space
+        from stackgame.experiments.uncertainty import choose_method, parameter_space
 
-        parameter_space(apply_overrides(scenario, overrides), held=overrides)
+        changed = apply_overrides(scenario, overrides)
+        _, free = parameter_space(changed, held=overrides)
+        if args.uncertainty_from == "posterior":
+            from stackgame.experiments.posterior import outside_bounds
+
+            outside = outside_bounds(changed, free)
+            if outside:
+                raise UserError(
+                    f"--uncertainty-from posterior: scenario {scenario.name!r} is not a "
+                    f"fitted point: {', '.join(outside)} outside its [[parameters]] bounds "
+                    "(use --uncertainty-from ranges, or stackgame calibrate first)"
+                )
+        args.uncertainty_from = choose_method(changed, free, args.uncertainty_from)
     # no Mesa DataCollector: nothing here reads it (the result is the model's history),
     # and it takes a snapshot every round (as simulate() and the extra seeds run)
     model = build(
@@ -350,6 +385,7 @@ def _uncertainty(
         held=overrides,
         workers=args.workers or available_cores(),
         progress=True,
+        method=args.uncertainty_from,
     )
     s = result.summary
     labels = {f["name"]: f["label"] for f in s["firms"]}

@@ -15,6 +15,7 @@ round and per firm and round)::
     design = "factorial"           # factorial | lhs | sobol | morris
     # samples = 64                 # lhs: points; sobol: N (a power of 2); morris: trajectories
     # uncertainty = 16             # per run: who wins across 16 plausible worlds
+    # uncertainty_from = "ranges"  # draw over the bounds, not the fit's posterior
 
     [fixed]                        # applied to every run
     "regulator.enabled" = true
@@ -40,7 +41,10 @@ variance of comparisons between points).
 
 With ``uncertainty = N`` every run is also ``stackgame run --uncertainty N`` on its
 scenario and seed (:mod:`stackgame.experiments.uncertainty`): ``N`` draws over the target
-table's ``[[parameters]]`` (those the spec fixes or varies keep the spec's value), and the
+table's ``[[parameters]]`` (those the spec fixes or varies keep the spec's value), from the
+fit's approximate posterior or the table's ranges (``uncertainty_from = "posterior"`` or
+``"ranges"``; by default as ``stackgame run``: the posterior where the run's scenario is a
+fitted point, every drawn value inside its bounds), and the
 run's row gains ``winner_probability.layer.<name>``, ``winner_probability.firm.<name>``,
 ``value_share_mean``/``_low``/``_high`` per layer and firm, and ``effective_draws``.
 """
@@ -93,6 +97,7 @@ _BATCH_KEYS = {
     "common_random_numbers": bool,
     "timeout": (int, float),
     "uncertainty": int,
+    "uncertainty_from": str,
 }
 _METRIC_KEYS = {"keep": list, "per_round": bool, "per_firm": bool}
 _REPORT_KEYS = {
@@ -207,6 +212,8 @@ class BatchSpec:
         Seconds a run may take before it is stopped and recorded as ``"timeout"``.
     uncertainty
         Parameter draws per run (``stackgame run --uncertainty``); 0: none.
+    uncertainty_from
+        ``posterior``, ``ranges`` or ``None`` (by the scenario: ``stackgame run``'s default).
     fixed
         Overrides applied to every run (dotted path to value).
     parameters
@@ -239,6 +246,7 @@ class BatchSpec:
     common_random_numbers: bool
     timeout: float | None
     uncertainty: int
+    uncertainty_from: str | None
     fixed: Mapping[str, Any]
     parameters: tuple[Parameter, ...]
     keep: tuple[str, ...]
@@ -358,6 +366,7 @@ class BatchSpec:
             per_round=self.per_round,
             per_firm=self.per_firm,
             uncertainty=self.uncertainty,
+            uncertainty_from=self.uncertainty_from,
         )
 
 
@@ -536,6 +545,15 @@ def parse_spec(
     uncertainty = batch.get("uncertainty", 0)
     if "uncertainty" in batch and uncertainty < 1:
         raise _fail(source, "batch.uncertainty", f"must be at least 1 draw (got {uncertainty})")
+    uncertainty_from = batch.get("uncertainty_from")
+    if uncertainty_from is not None and uncertainty_from not in ("posterior", "ranges"):
+        raise _fail(
+            source,
+            "batch.uncertainty_from",
+            f"must be 'posterior' or 'ranges' (got {uncertainty_from!r})",
+        )
+    if uncertainty_from is not None and not uncertainty:
+        raise _fail(source, "batch.uncertainty_from", "needs batch.uncertainty = N")
     timeout = batch.get("timeout")
     if timeout is not None and timeout <= 0:
         raise _fail(source, "batch.timeout", f"must be a positive number of seconds ({timeout})")
@@ -585,6 +603,7 @@ def parse_spec(
         common_random_numbers=batch.get("common_random_numbers", False),
         timeout=float(timeout) if timeout is not None else None,
         uncertainty=uncertainty,
+        uncertainty_from=uncertainty_from,
         fixed=fixed,
         parameters=parameters,
         keep=tuple(keep),
@@ -699,6 +718,8 @@ class RunConfig:
         Return the per-round tables as side tables ``rounds`` and ``firm_rounds``.
     uncertainty
         Parameter draws per run (0: none; module docstring).
+    uncertainty_from
+        Where they come from (``None``: by the scenario).
     """
 
     scenario: str
@@ -708,6 +729,7 @@ class RunConfig:
     per_round: bool = False
     per_firm: bool = False
     uncertainty: int = 0
+    uncertainty_from: str | None = None
 
 
 def _all_metrics(result: Any) -> dict[str, float]:
@@ -780,6 +802,7 @@ def run_simulation(config: RunConfig, task: Task) -> dict[str, Any]:
             seed=task.seed,
             rounds=config.rounds,
             held=overrides,
+            method=config.uncertainty_from,
         )
         metrics.update(flat_metrics(report))
     out: dict[str, Any] = select_metrics(metrics, config.keep)

@@ -58,6 +58,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DRAWS_KEY",
+    "METHODS",
+    "choose_method",
+    "normalised_weights",
     "QUANTILES",
     "UncertaintyConfig",
     "analyse",
@@ -71,10 +74,15 @@ __all__ = [
     "plot",
     "render",
     "summarise",
+    "survival_probabilities",
     "verdict_sentence",
     "weighted_quantile",
     "winner_probability",
 ]
+
+METHODS = ("posterior", "ranges")
+"""Where the draws come from: the fit's approximate posterior (:mod:`posterior`) or the
+target table's ranges (a Latin hypercube over the bounds)."""
 
 DRAWS_KEY = 1_000_000
 """Spawn key of the parameter draws under the run's seed (``stackgame.seeds``). The model
@@ -211,6 +219,22 @@ def importance_weights(misfit: Sequence[float] | np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
+def normalised_weights(log_weights: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Weights ``exp(log_w)`` normalised to sum to 1 (in log space: no underflow).
+
+    A draw with ``log_w = -inf`` (or NaN) gets weight 0; if every draw has, the weights
+    are equal.
+    """
+    lw = np.asarray(log_weights, dtype=float)
+    if lw.size == 0:
+        return lw
+    finite = np.isfinite(lw)
+    if not finite.any():
+        return np.full(lw.size, 1.0 / lw.size)
+    w = np.where(finite, np.exp(np.where(finite, lw, 0.0) - lw[finite].max()), 0.0)
+    return w / w.sum()
+
+
 def effective_sample_size(weights: Sequence[float] | np.ndarray) -> float:
     """Kish's effective sample size ``(sum w)^2 / sum w^2``."""
     w = np.asarray(weights, dtype=float)
@@ -289,35 +313,79 @@ class UncertaintyConfig:
     rounds: int | None
     seed: int
     strategies: Mapping[str, str] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
 
 
 def _run_block(config: UncertaintyConfig, block: Sequence[tuple[int, dict[str, float]]]) -> list:
-    """Run one block of draws; each leaves only what the summary needs (no model)."""
+    """Run one block of draws; each leaves only what the summary needs (no model).
+
+    A draw runs on ``config.seeds`` (default: ``config.seed`` alone); over several seeds
+    its value shares are their mean and its target numbers the mean over the seeds that
+    measure them (as the fit's).
+    """
+    from stackgame.experiments.posterior import mean_targets
     from stackgame.simulation.simulate import simulate
 
     out: list[dict[str, Any]] = []
+    run_seeds = config.seeds or (config.seed,)
     for index, values in block:
+        runs = []
         try:
-            result = simulate(
-                config.scenario,
-                rounds=config.rounds,
-                seed=config.seed,
-                strategies=dict(config.strategies),
-                overrides=values,
-            )
+            for seed in run_seeds:
+                s = simulate(
+                    config.scenario,
+                    rounds=config.rounds,
+                    seed=seed,
+                    strategies=dict(config.strategies),
+                    overrides=values,
+                ).summary
+                runs.append(
+                    {
+                        "layer": {r["name"]: float(r["value_share"]) for r in s["layers"]},
+                        "firm": {r["name"]: float(r["value_share"]) for r in s["firms"]},
+                        "targets": {c["name"]: c["model"] for c in s["calibration"] if c["name"]},
+                    }
+                )
         except (ValueError, ArithmeticError) as err:  # a world whose run breaks down
             out.append({"index": index, "failed": f"{type(err).__name__}: {err}"[:300]})
             continue
-        s = result.summary
+        if len(runs) == 1:
+            out.append({"index": index, **runs[0]})
+            continue
         out.append(
             {
                 "index": index,
-                "layer": {r["name"]: float(r["value_share"]) for r in s["layers"]},
-                "firm": {r["name"]: float(r["value_share"]) for r in s["firms"]},
-                "targets": {c["name"]: c["model"] for c in s["calibration"] if c["name"]},
+                "layer": {
+                    k: sum(r["layer"][k] for r in runs) / len(runs) for k in runs[0]["layer"]
+                },
+                "firm": {k: sum(r["firm"][k] for r in runs) / len(runs) for k in runs[0]["firm"]},
+                "targets": mean_targets([r["targets"] for r in runs]),
             }
         )
     return out
+
+
+def choose_method(scenario: Scenario, params: Sequence[ParameterSpec], asked: str | None) -> str:
+    """``posterior`` or ``ranges``: ``asked``, else whether the scenario is a fitted point.
+
+    By default ``posterior`` when every drawn parameter's value is inside its bounds.
+
+    Raises
+    ------
+    UserError
+        ``asked`` is not one of :data:`METHODS`.
+    """
+    from stackgame.calibration.fit import value_at
+
+    if asked is not None and asked not in METHODS:
+        raise UserError(f"--uncertainty-from: {asked!r} is not one of {', '.join(METHODS)}")
+    if asked is not None:
+        return asked
+    for p in params:
+        v = value_at(scenario, p.path)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not p.low <= v <= p.high:
+            return "ranges"
+    return "posterior"
 
 
 def analyse(
@@ -330,6 +398,7 @@ def analyse(
     held: Iterable[str] = (),
     workers: int = 1,
     progress: bool = False,
+    method: str | None = None,
 ) -> dict[str, Any]:
     """Draw ``draws`` worlds, run each, weigh them by the targets and summarise.
 
@@ -351,12 +420,21 @@ def analyse(
         Processes (:func:`stackgame.experiments.executor.map_blocks`); 1 runs here.
     progress
         A progress bar of the draws on stderr.
+    method
+        ``posterior`` (the fit's approximate posterior, :mod:`posterior`: draws around the
+        scenario's values, each run on :data:`posterior.SEEDS` common seeds from ``seed``),
+        ``ranges`` (a Latin hypercube over the bounds, each run on ``seed``), or ``None``:
+        :func:`choose_method`.
 
     Returns
     -------
     dict
-        :func:`summarise`'s report, with ``parameters`` (the drawn paths with their bounds
-        and scale), ``sampler`` and ``seed``.
+        :func:`summarise`'s report, with ``method``, ``parameters`` (the drawn paths with
+        their bounds and scale; for the posterior also each one's fitted value, Laplace
+        and weighted standard deviation and how far the targets pin it down),
+        ``sampler``, ``seed`` and ``seeds``; for the posterior ``posterior`` (the
+        Laplace approximation: :meth:`posterior.Laplace.describe`, and the candidates
+        drawn).
     """
     from tqdm import tqdm
 
@@ -367,8 +445,33 @@ def analyse(
     if workers < 1:
         raise UserError(f"--workers: must be at least 1 (got {workers})")
     table, params = parameter_space(scenario, held)
-    vectors = draw_parameters(params, draws, seed)
-    config = UncertaintyConfig(scenario, rounds, seed, dict(strategies or {}))
+    chosen = choose_method(scenario, params, method)
+    lap = None
+    unit = np.empty((0, 0))
+    tried = 0
+    if chosen == "posterior":
+        from stackgame.calibration.fit import seeds_of
+        from stackgame.environment.scenario import apply_overrides
+        from stackgame.experiments import posterior
+
+        if rounds is not None and rounds != scenario.rounds:
+            scenario = apply_overrides(scenario, {"rounds": rounds})
+        lap = posterior.laplace(
+            scenario,
+            table,
+            [p.path for p in params],
+            seeds_of(seed, posterior.SEEDS),
+            workers=workers,
+            progress=progress,
+            source=table.name,
+        )
+        unit, tried = posterior.draw(lap.centre, lap.sigma, draws, seeds.generator(seed, DRAWS_KEY))
+        vectors = [lap.values(u) for u in unit]
+        run_seeds: tuple[int, ...] = tuple(lap.seeds)
+    else:
+        vectors = draw_parameters(params, draws, seed)
+        run_seeds = (seed,)
+    config = UncertaintyConfig(scenario, rounds, seed, dict(strategies or {}), run_seeds)
     workers = min(workers, draws)
     size = max(1, math.ceil(draws / (workers * 4)))
     items = list(enumerate(vectors))
@@ -395,16 +498,96 @@ def analyse(
             f"--uncertainty: every one of the {draws} drawn worlds failed to run (first: "
             f"{failed[0]['reason']}); narrow the target table's [[parameters]] bounds"
         )
-    kept = {r["index"] for r in rows}
-    report = summarise(rows, [v for i, v in enumerate(vectors) if i in kept], table)
+    kept = [r["index"] for r in rows]
+    kept_vectors = [vectors[i] for i in kept]
+    if lap is None:
+        report = summarise(rows, kept_vectors, table)
+        report["parameters"] = [
+            {"path": p.path, "low": p.low, "high": p.high, "scale": p.scale} for p in params
+        ]
+        report["sampler"] = "latin hypercube (scipy.stats.qmc, scrambled)"
+    else:
+        resid = np.array(
+            [lap.residuals(table, [r["targets"].get(t.name) for t in table.targets]) for r in rows]
+        )
+        misfit = (resid**2).sum(axis=1)
+        log_q = lap.log_proposal(unit[kept])
+        survival_names, survive = survival_probabilities(rows, table, lap)
+        with np.errstate(divide="ignore"):
+            log_survive = np.log(survive).sum(axis=1)
+        report = summarise(
+            rows,
+            kept_vectors,
+            table,
+            misfit=misfit,
+            log_weights=log_survive,
+            targets_used=sum(lap.included),
+        )
+        # how far the Gaussian is from the exact posterior exp(-0.5 S) (diagnostic only)
+        exact = effective_sample_size(normalised_weights(-0.5 * misfit - log_q))
+        # the targets whose misses grow most over the draws: what the weights turn on
+        rise = (resid**2 - lap.r0**2).mean(axis=0)
+        names = [t.name for t, inc in zip(table.targets, lap.included, strict=True) if inc]
+        report["misfit_drivers"] = [
+            {"target": names[j], "mean_rise": float(rise[j])}
+            for j in np.argsort(-rise, kind="stable")[:5]
+            if rise[j] > 0
+        ]
+        described = lap.describe()
+        w = np.array([d["weight"] for d in report["per_draw"]])
+        for row, p in zip(described["parameters"], lap.parameters, strict=True):
+            x = np.array([v[p.path] for v in kept_vectors])
+            mean = float(np.dot(w, x))
+            row["weighted_mean"] = mean
+            row["weighted_sd"] = float(math.sqrt(max(float(np.dot(w, (x - mean) ** 2)), 0.0)))
+        report["parameters"] = described.pop("parameters")
+        report["pinned_most"] = described.pop("pinned_most")
+        report["pinned_least"] = described.pop("pinned_least")
+        described["candidates"] = tried
+        described["acceptance"] = draws / tried if tried else None
+        described["survival_targets"] = survival_names
+        described["every_layer_survives"] = float(np.mean(survive.prod(axis=1) == 1.0))
+        described["exact_effective_draws"] = exact
+        report["posterior"] = described
+        report["weighting"] = (
+            "draws from the Laplace approximation N(theta*, (J^T J + 12 I)^-1) of the fit's "
+            "figures (truncated to the bounds), each weighted by the probability that every "
+            "survival requirement holds (the share of its seeds on which it does)"
+        )
+        report["sampler"] = (
+            f"Laplace approximation at the scenario's values, {lap.evaluations} points x "
+            f"{len(lap.seeds)} seeds for J; Gaussian draws redrawn until inside the bounds"
+        )
+    report["method"] = chosen
     report["failed_draws"] = failed
-    report["parameters"] = [
-        {"path": p.path, "low": p.low, "high": p.high, "scale": p.scale} for p in params
-    ]
     report["held"] = sorted(set(held) & {p.path for p in table.parameters})
-    report["sampler"] = "latin hypercube (scipy.stats.qmc, scrambled)"
     report["seed"] = seed
+    report["seeds"] = list(run_seeds)
     return report
+
+
+def survival_probabilities(
+    rows: Sequence[Mapping[str, Any]], table: TargetTable, lap: Any
+) -> tuple[list[str], np.ndarray]:
+    """Per draw and survival target: the share of the draw's seeds on which it holds.
+
+    A survival target's number is already that share (the mean over the seeds of a 0-or-1
+    outcome, ``environment.targets``); one the draw cannot measure counts as held (1):
+    the requirement is then not evidence either way. Returns the survival targets' names
+    and an array of shape ``(draws, len(names))`` (no columns when the table has none).
+    """
+    names = [
+        t.name
+        for t, inc in zip(table.targets, lap.included, strict=True)
+        if inc and t.kind == "survival"
+    ]
+    out = np.ones((len(rows), len(names)))
+    for i, r in enumerate(rows):
+        for j, name in enumerate(names):
+            v = r["targets"].get(name)
+            if v is not None and math.isfinite(v):
+                out[i, j] = min(max(float(v), 0.0), 1.0)
+    return names, out
 
 
 def _advance(bar: Any, n: int) -> None:
@@ -415,6 +598,10 @@ def summarise(
     rows: Sequence[Mapping[str, Any]],
     vectors: Sequence[Mapping[str, float]],
     table: TargetTable,
+    *,
+    misfit: np.ndarray | None = None,
+    log_weights: np.ndarray | None = None,
+    targets_used: int | None = None,
 ) -> dict[str, Any]:
     """The uncertainty report from the draws' outcomes (in draw order).
 
@@ -432,17 +619,24 @@ def summarise(
         ``per_draw`` (``index``, ``weight``, ``misfit``, ``layer_winner``,
         ``firm_winner``: tied names joined by ``+``, and ``values``) and ``best_draw``
         (the heaviest: ``index``, ``weight``, ``misfit``, ``values``).
+
+        ``misfit`` (per draw), ``log_weights`` (unnormalised) and ``targets_used`` replace
+        :func:`misfits` and :func:`importance_weights` (the posterior's weights).
     """
     from stackgame.environment.summary import leaders
 
     n = len(rows)
-    misfit, used = misfits([r["targets"] for r in rows], table)
-    w = importance_weights(misfit)
+    if misfit is None or log_weights is None:
+        misfit, used = misfits([r["targets"] for r in rows], table)
+        w = importance_weights(misfit)
+        targets_used = len(used)
+    else:
+        w = normalised_weights(log_weights)
     flat = np.full(n, 1.0 / n)
     report: dict[str, Any] = {
         "draws": n,
         "effective_draws": effective_sample_size(w),
-        "targets_used": len(used),
+        "targets_used": targets_used,
         "weighting": "importance weights exp(-0.5 sum_t weight_t z_t^2), "
         "z_t = (model - target) / max(half-range, bar)",
         "winner_probability": {},
@@ -532,18 +726,27 @@ def verdict_sentence(report: Mapping[str, Any], labels: Mapping[str, str] | None
     labels = labels or {}
     layer, p_layer = _top(report["winner_probability"]["layer"])
     firm, p_firm = _top(report["winner_probability"]["firm"])
+    if report.get("method") == "posterior":
+        weighting = "weighted by the chance that every layer survives"
+    else:
+        weighting = f"weighted by their fit to {report['targets_used']} figures"
     return (
         f"The {layer} layer captures the most value in {p_layer:.0%} of plausible worlds; "
         f"{labels.get(firm, firm)} is the largest winner in {p_firm:.0%} ({report['draws']} "
-        f"draws from the target table's ranges, weighted by their fit to "
-        f"{report['targets_used']} figures: worth {report['effective_draws']:.1f} equally "
-        "weighted draws)."
+        f"draws from {_source(report)}, {weighting}: worth "
+        f"{report['effective_draws']:.1f} equally weighted draws)."
         + (
             " Few worlds carry the weight: a tentative answer (draw more, or fit first)."
             if report["effective_draws"] < FIRM_ANSWER_DRAWS
             else ""
         )
     )
+
+
+def _source(report: Mapping[str, Any]) -> str:
+    if report.get("method") == "posterior":
+        return "the fit's approximate posterior"
+    return "the target table's ranges"
 
 
 def render(
@@ -563,11 +766,28 @@ def render(
         f"{lo:.0%} share",
         f"{hi:.0%} share",
     ]
-    out = [
-        f"Uncertainty: {report['draws']} worlds drawn from the target table's [[parameters]] "
-        f"ranges ({report['sampler']}, seed {report['seed']}),",
-        f"each run on the same seed and weighted by its fit to {report['targets_used']} "
-        "figures (exp(-0.5 sum z^2), z = miss over the half-range or the bar);",
+    posterior = report.get("method") == "posterior"
+    if posterior:
+        head[1] = "P unweighted"
+        seeds_text = report["seeds"]
+        out = [
+            f"Uncertainty: {report['draws']} worlds drawn from the fit's approximate posterior "
+            f"(Laplace at the scenario's values: N(theta*, (J^T J + 12 I)^-1) in the bounds' "
+            f"unit cube, seed {report['seed']}),",
+            f"J from the fit's residuals on its figures; each run on seeds "
+            f"{seeds_text[0]}-{seeds_text[-1]} and weighted by the product over the survival "
+            f"requirements of the share of them on which each holds (their likelihood; "
+            f"{report['posterior']['every_layer_survives']:.0%} of draws keep every layer "
+            "on every seed);",
+        ]
+    else:
+        out = [
+            f"Uncertainty: {report['draws']} worlds drawn from the target table's "
+            f"[[parameters]] ranges ({report['sampler']}, seed {report['seed']}),",
+            f"each run on the same seed and weighted by its fit to {report['targets_used']} "
+            "figures (exp(-0.5 sum z^2), z = miss over the half-range or the bar);",
+        ]
+    out += [
         f"effective draws {report['effective_draws']:.1f} of {report['draws']}"
         + (
             f" ({len(report['failed_draws'])} more failed to run and are left out)"
@@ -575,9 +795,29 @@ def render(
             else ""
         )
         + ". "
-        "P over bounds: every draw weighted alike.",
-        "",
+        + ("P unweighted" if posterior else "P over bounds")
+        + ": every draw weighted alike.",
     ]
+    if posterior:
+        out.append(
+            "Pinned down most by the targets: "
+            + ", ".join(report["pinned_most"][:3])
+            + "; least: "
+            + ", ".join(report["pinned_least"][:3])
+            + "."
+        )
+        if report.get("misfit_drivers"):
+            out.append(
+                "Across the draws the misses grow most on: "
+                + ", ".join(
+                    f"{d['target']} (r^2 +{d['mean_rise']:.0f})"
+                    for d in report["misfit_drivers"][:3]
+                )
+                + " (mean rise from the fit); reweighting the Gaussian toward the exact "
+                f"posterior exp(-0.5 sum r^2) would leave "
+                f"{report['posterior']['exact_effective_draws']:.1f} effective draws."
+            )
+    out.append("")
     for level, title, order in (
         ("layer", "By layer", list(reversed(layer_order or []))),
         ("firm", "By firm", []),
@@ -604,7 +844,7 @@ def plot(
 ) -> Path:
     """Value-share intervals by layer (left) and firm (right): weighted mean, 5%-95%.
 
-    A thin grey line behind each is the unweighted 5%-95% range (the bounds alone).
+    A thin grey line behind each is the unweighted 5%-95% range of the draws.
     """
     import matplotlib
 
@@ -632,7 +872,9 @@ def plot(
             [prior[k]["high"] * 100 for k in order],
             color="#bbbbbb",
             linewidth=1,
-            label="over the bounds alone (unweighted)",
+            label="unweighted draws"
+            if report.get("method") == "posterior"
+            else "over the bounds alone (unweighted)",
         )
         ax.hlines(y, low, high, color="#2b7bba", linewidth=3, label="weighted by the targets")
         ax.plot(mean, y, "o", color="black", markersize=4)

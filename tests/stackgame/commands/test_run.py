@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from stackgame.cli import main
@@ -266,8 +267,22 @@ def test_the_text_names_the_quarters_and_shows_every_target(
         (["--workers", "0"], "--workers: must be at least 1 (got 0)"),
         (["--seeds", "0"], "--seeds: must be at least 1 (got 0)"),
         (["--seeds", "-2"], "--seeds: must be at least 1 (got -2)"),
+        (
+            ["--uncertainty", "2", "--uncertainty-from", "bayes"],
+            "--uncertainty-from: 'bayes' is not one of posterior, ranges",
+        ),
+        (["--uncertainty-from", "ranges"], "--uncertainty-from: needs --uncertainty N"),
     ],
-    ids=["zero", "negative", "workers_zero", "workers_alone", "seeds_zero", "seeds_negative"],
+    ids=[
+        "zero",
+        "negative",
+        "workers_zero",
+        "workers_alone",
+        "seeds_zero",
+        "seeds_negative",
+        "unknown_method",
+        "method_alone",
+    ],
 )
 def test_bad_uncertainty_flag_exits_2_with_one_line(
     ok: str, capsys: pytest.CaptureFixture[str], flags: list[str], fragment: str
@@ -313,6 +328,48 @@ def test_uncertainty_adds_winner_probabilities_a_sentence_and_a_figure(
     assert (out / "uncertainty.png").stat().st_size > 1000
     assert len((out / "uncertainty_draws.csv").read_text().splitlines()) == 5
     assert json.loads((out / "summary.json").read_text())["uncertainty"]["draws"] == 4
+
+
+def test_posterior_uncertainty_of_a_scenario_outside_its_bounds_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.stackgame.experiments.test_uncertainty import write_stack
+
+    # the tiny stack's market size (50) outside these bounds: not a fitted point
+    bounds = [{"path": "demand.market_size", "low": 60.0, "high": 100.0, "scale": "log"}]
+    stack = str(write_stack(tmp_path, parameters=bounds))
+    argv = ["run", "--scenario", stack, *QUICK, "--uncertainty", "2", "--workers", "1"]
+    line = _fails(capsys, [*argv, "--uncertainty-from", "posterior"])
+    assert "not a fitted point: demand.market_size outside" in line
+    # without the flag, the ranges
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["uncertainty"]["method"] == "ranges"
+
+
+def test_the_built_in_uncertainty_draws_from_the_fit_around_its_values(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The built-in scenario is a fit: its uncertainty is the fit's approximate posterior.
+
+    The draws sit inside the bounds, no wider than the prior, and are weighted by the
+    chance that every layer survives. The weights must not collapse onto one world:
+    weighted by ``exp(-0.5 S) / q`` (the exact posterior of a model that misses its
+    figures by ``S = 1920``), or over the ranges, 8 draws were worth 1.0.
+    """
+    argv = ["run", "--seeds", "1", "--uncertainty", "8", "--workers", "2"]
+    assert main([*argv, "--json", "--no-files"]) == 0
+    u = json.loads(capsys.readouterr().out)["uncertainty"]  # strict JSON: no NaN
+    assert u["method"] == "posterior" and u["draws"] == 8
+    assert u["effective_draws"] > 1.5
+    assert u["posterior"]["exact_effective_draws"] < u["effective_draws"]
+    assert u["posterior"]["evaluations"] == len(u["parameters"]) + 1 == 39
+    assert len(u["posterior"]["survival_targets"]) == 5
+    assert len(u["pinned_most"]) == 5 and len(u["pinned_least"]) == 5
+    for p in u["parameters"]:
+        x = np.array([d["values"][p["path"]] for d in u["per_draw"]])
+        assert ((x >= p["low"]) & (x <= p["high"])).all()
+        assert p["laplace_sd_unit"] <= 1 / np.sqrt(12) + 1e-12
+    assert sum(d["weight"] for d in u["per_draw"]) == pytest.approx(1.0)
 
 
 def test_without_uncertainty_nothing_is_added(

@@ -409,9 +409,21 @@ def test_a_spec_can_ask_for_the_winner_probabilities_of_every_variant(tmp_path):
         np.testing.assert_allclose(runs[cols].sum(axis=1), 1.0)
     assert "value_share_low.layer.apps" in runs.columns
     assert ((runs.effective_draws >= 1) & (runs.effective_draws <= 3)).all()
+    # the draws' source: the posterior by default (the tiny stack's values are inside their
+    # bounds), the ranges when asked; the same run seeds, other draws
+    ranges = parse_spec(
+        {**raw, "batch": {**raw["batch"], "uncertainty_from": "ranges"}}, source="r.toml"
+    )
+    assert s.uncertainty_from is None and ranges.uncertainty_from == "ranges"
+    run_batch(ranges, tmp_path / "ranges", progress=False, workers=1)
+    other = pd.read_parquet(tmp_path / "ranges" / "runs")
+    assert (other.status == "ok").all()
+    assert not np.allclose(other["value_share_low.layer.apps"], runs["value_share_low.layer.apps"])
     for bad, message in (
         ({"uncertainty": 0}, "batch.uncertainty: must be at least 1 draw"),
         ({"scenario": "monopoly-chain"}, "batch.uncertainty: scenario .* names no target table"),
+        ({"uncertainty_from": "bayes"}, "batch.uncertainty_from: must be 'posterior' or 'ranges'"),
+        ({"uncertainty_from": 3}, "batch.uncertainty_from"),
     ):
         with pytest.raises(SpecError, match=message):
             parse_spec({**raw, "batch": {**raw["batch"], **bad}}, source="bad.toml")

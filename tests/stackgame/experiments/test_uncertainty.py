@@ -163,17 +163,20 @@ def test_the_draw_that_matches_the_targets_dominates_the_verdict() -> None:
 # -- the whole analysis on the tiny stack ---------------------------------------------------
 
 
-def test_analyse_is_deterministic_for_a_seed_on_any_number_of_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["posterior", "ranges"])
+def test_analyse_is_deterministic_for_a_seed_on_any_number_of_workers(
+    tmp_path: Path, method: str
+) -> None:
     scenario = load(write_stack(tmp_path))
-    one = unc.analyse(scenario, draws=6, seed=5, rounds=2, workers=1)
-    two = unc.analyse(scenario, draws=6, seed=5, rounds=2, workers=2)
-    assert one == two
+    one = unc.analyse(scenario, draws=6, seed=5, rounds=2, workers=1, method=method)
+    two = unc.analyse(scenario, draws=6, seed=5, rounds=2, workers=2, method=method)
+    assert one == two and one["method"] == method
     assert one["draws"] == 6 and 1.0 <= one["effective_draws"] <= 6.0
     for level in ("layer", "firm"):
         assert sum(one["winner_probability"][level].values()) == pytest.approx(1.0)
         assert sum(one["prior_winner_probability"][level].values()) == pytest.approx(1.0)
     assert [p["path"] for p in one["parameters"]] == [p["path"] for p in PARAMETERS]
-    other = unc.analyse(scenario, draws=6, seed=6, rounds=2, workers=1)
+    other = unc.analyse(scenario, draws=6, seed=6, rounds=2, workers=1, method=method)
     assert other["per_draw"] != one["per_draw"]
     frame = unc.draws_frame(one)
     assert len(frame) == 6 and "demand.market_size" in frame.columns
