@@ -820,19 +820,21 @@ def fit_starts(
     max_evals: int = DEFAULT_MAX_EVALS,
     method: str = "least_squares",
     progress: bool = False,
+    mapper: Callable[..., list[Any]] | None = None,
 ) -> MultiStart:
     """:func:`fit` from ``starts`` points, each with its own budget of ``max_evals``.
 
     Start 0 is the scenario's own values (the one-start fit, exactly); starts ``1 ..
-    starts - 1`` are :func:`start_design`'s points. The starts run on ``workers``
-    processes (:func:`stackgame.experiments.executor.map_blocks`), each on a fresh
-    problem: a start's result depends on its point alone, never on which process ran it
-    or what ran there before. ``progress``: a bar of the starts done on stderr (one
-    start: the fit's own bar of evaluations).
+    starts - 1`` are :func:`start_design`'s points. Each start runs on a fresh problem: its
+    result depends on its point alone, never on which process ran it or what ran there
+    before. ``mapper`` runs them on ``workers`` processes: a function called as
+    ``mapper(fn, blocks, workers, on_done=...)`` returning ``fn``'s lists concatenated
+    (``stackgame calibrate`` passes
+    :func:`stackgame.experiments.executor.map_blocks`, which sits above this package);
+    ``None``: here, one after another. ``progress``: a bar of the starts done on stderr
+    (one start: the fit's own bar of evaluations).
     """
     from functools import partial
-
-    from stackgame.experiments.executor import map_blocks
 
     if starts < 1:
         raise ValueError(f"starts: must be at least 1 (got {starts})")
@@ -857,9 +859,15 @@ def fit_starts(
             bar.update(len(part))
 
     jobs = [[(s, points[s])] for s in range(starts)]
-    done = map_blocks(
-        partial(_run_starts, pb, max_evals, method), jobs, min(workers, starts), on_done=tick
-    )
+    run = partial(_run_starts, pb, max_evals, method)
+    done: list[Any] = []
+    if mapper is None or workers == 1:
+        for job in jobs:
+            part = run(job)
+            done.extend(part)
+            tick(part)
+    else:
+        done = mapper(run, jobs, min(workers, starts), on_done=tick)
     if bar is not None:
         bar.close()
     results = [r for _, r in sorted(done, key=lambda pair: pair[0])]

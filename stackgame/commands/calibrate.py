@@ -191,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         out_file = Path("runs") / "out" / folder / f"{name}.toml"
 
     from stackgame.commands.run import available_cores
+    from stackgame.experiments.executor import map_blocks
 
     starts = fit_starts(
         pb,
@@ -200,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         max_evals=args.max_evals,
         method=args.method,
         progress=not args.no_progress,
+        mapper=map_blocks,
     )
     result = starts.results[starts.best]
     report = starts.to_dict()
