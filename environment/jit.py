@@ -330,15 +330,16 @@ def _stamp_cache(dispatcher: Any) -> None:
     numba (0.6x) keeps the stamp its index is checked against on the cache's index file
     (``dispatcher._cache._cache_file._source_stamp``: the SHA-256 of the kernel's file);
     it is replaced by the stamp over every kernel module. Where numba keeps it elsewhere
-    (another version), the kernel is compiled without its cache rather than risk loading
-    a kernel compiled against an older callee.
+    (another version), or a kernel module's source cannot be read, the kernel is
+    compiled without its cache rather than risk loading a kernel compiled against an
+    older callee.
     """
     try:
         index = dispatcher._cache._cache_file
         if not isinstance(index._source_stamp, bytes):
             raise AttributeError("_source_stamp")
         index._source_stamp = source_stamp(dispatcher.py_func)
-    except AttributeError:
+    except (AttributeError, ImportError, OSError, TypeError):
         from numba.core.caching import NullCache
 
         dispatcher._cache = NullCache()

@@ -261,3 +261,17 @@ def test_editing_a_callee_in_another_module_recompiles_the_kernel(tmp_path) -> N
     (package / "callee.py").write_text(CALLEE.format("10.0"))  # the rule changes
     assert run() == [False, 22.0, 0]  # recompiled: (1 + 10) x 2, not the cached 4.0
     assert run() == [True, 22.0, 1]
+
+
+def test_a_kernel_whose_sources_cannot_be_stamped_runs_without_numba_s_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caching = pytest.importorskip("numba.core.caching")
+    monkeypatch.setattr(jit, "_COMPILED", {})
+    monkeypatch.setattr(jit, "KERNEL_SOURCES", ("stackgame.environment.no_such_module",))
+    fast = jit.compile_kernel("cournot_price_kernel", "market_kernel")
+    assert isinstance(fast._cache, caching.NullCache)  # (never loads a possibly stale one)
+    monkeypatch.setattr(jit, "_COMPILED", {})
+    monkeypatch.undo()
+    fast = jit.compile_kernel("cournot_price_kernel", "market_kernel")
+    assert not isinstance(fast._cache, caching.NullCache)
