@@ -21,17 +21,19 @@ the finance section's interest rate (:func:`price_basis`).
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 from stackgame.environment.jit import compiled, jitable
+from stackgame.strategies.default_rules import investment_units
 
 if TYPE_CHECKING:
     from stackgame.environment.market import Clearing
     from stackgame.environment.state import StackState
 
 _EPS = 1e-12
+
+jitable(investment_units)  # (the strategies' rule, compiled into the kernel that calls it)
 
 
 def capital_ops(state: StackState) -> np.ndarray:
@@ -142,7 +144,8 @@ def default_orders_kernel(
     """The default investment rule for many operations at once, orders set in place.
 
     :func:`stackgame.strategies.base.default_investment` (``docs/MODEL.md`` 15.3), the
-    same expressions in the same order, for each entry ``j`` (operation ``ops[j]``, its
+    same function (:func:`~stackgame.strategies.default_rules.investment_units`), for
+    each entry ``j`` (operation ``ops[j]``, its
     layer's lead time, ``a_l`` and index ``layer[j]``, its firm ``firm[j]``) whose firm
     has ``target[f] > 0`` (a strategy that invests by the default rule, asked this round;
     ``0``: skipped), with its strategy's target utilisation ``target[f]`` and rounds
@@ -151,8 +154,7 @@ def default_orders_kernel(
     ``sold`` forward; per layer ``k``, the mean price of the layer below last round
     ``below_price[k]`` and the infrastructure cost; per firm, its ``funds``.
     ``orders[o]`` becomes ``I a_l`` where the order ``I`` is positive, in units of the
-    layer below. The powers are C's ``pow`` on two floats, which Python's ``x ** n``
-    calls too.
+    layer below.
     """
     n_used = used.shape[0]
     for j in range(ops.shape[0]):
@@ -163,20 +165,11 @@ def default_orders_kernel(
         o = ops[j]
         k = layer[j]
         a = coefficient[j]
-        n_lead = lead[j]
-        base = used[o] if o < n_used else 0.0
-        contracted = sold[o]
-        if contracted > base:  # max(used, contracted)
-            base = contracted
-        demand = base * math.pow(1.0 + growth, float(n_lead + 1 + ahead[f]))
-        then = capacity[o] * math.pow(1.0 - rate[o], float(n_lead)) + pipeline[o]
-        units = demand / u_star - then
-        units = units if units > 0.0 else 0.0  # max(0.0, units)
-        unit_price = a * below_price[k] + infrastructure_cost[k]
-        cash = funds[f]
-        if unit_price > 0 and units * unit_price > cash:
-            units = cash / unit_price
-            units = units if units > 0.0 else 0.0
+        units = investment_units(
+            used[o] if o < n_used else 0.0, sold[o], growth, lead[j], ahead[f], capacity[o],
+            rate[o], pipeline[o], u_star, a * below_price[k] + infrastructure_cost[k],
+            funds[f],
+        )  # fmt: skip
         if units > 0.0:
             orders[o] = units * a
 

@@ -27,6 +27,15 @@ Which one runs (:func:`compiled`):
   has said that more than :data:`WARM_BUDGET` units lie ahead (:func:`expect`: a
   2,000-round ``stackgame run`` loads them before its second round; the default
   24-round run never imports numba).
+
+A compiled kernel inlines the :func:`jitable` helpers it calls, some of them in other
+modules (:mod:`stackgame.strategies.default_rules`, the default investment and training
+rules a strategy and a kernel share). numba's cache checks only the kernel's own file,
+so an edited callee elsewhere would leave a stale kernel in the cache. Here every
+kernel's cache entry is stamped instead with :func:`source_stamp`, a SHA-256 over the
+files of every module in :data:`KERNEL_SOURCES` (the modules that hold jitable
+functions): editing any of them recompiles every kernel, and :func:`cached` checks the
+same stamp.
 """
 
 from __future__ import annotations
@@ -40,8 +49,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _JITABLE: dict[str, list[Callable[..., Any]]] = {}
 """Functions marked :func:`jitable`, by module name."""
-_REGISTERED: set[str] = set()
-"""Modules whose jitable functions numba can call from compiled code."""
+_REGISTERED: set[Callable[..., Any]] = set()
+"""Jitable functions registered with numba (compiled code can call them)."""
+KERNEL_SOURCES: tuple[str, ...] = (
+    "stackgame.environment.buildout",
+    "stackgame.environment.contracts",
+    "stackgame.environment.finance",
+    "stackgame.environment.lock_in",
+    "stackgame.environment.market_kernel",
+    "stackgame.environment.regulator",
+    "stackgame.environment.round_kernel",
+    "stackgame.environment.training",
+    "stackgame.strategies.default_rules",
+)
+"""Every module holding :func:`jitable` functions, whose sources stamp every kernel.
+
+A kernel may call a jitable function of any of them, so the cache of each kernel is
+valid only for the sources of all of them (:func:`source_stamp`);
+``tests/environment/test_jit.py`` checks that the list names every module that marks a
+function. A fixed list, not the modules imported so far: the stamp must not depend on
+what a process happened to import before it compiled."""
 _COMPILED: dict[tuple[str, str], Any] = {}
 """Compiled kernels so far, by (module, name)."""
 
@@ -71,8 +98,57 @@ def jitable(fn: F) -> F:
     When a kernel of its module is compiled, numba compiles ``fn`` too, wherever a
     compiled kernel calls it (``numba.extending.register_jitable``).
     """
-    _JITABLE.setdefault(fn.__module__, []).append(fn)
+    marked = _JITABLE.setdefault(fn.__module__, [])
+    if fn not in marked:  # (a helper of another module may be marked where it is used)
+        marked.append(fn)
     return fn
+
+
+def _module_path(module: str) -> str:
+    """``stackgame.environment.<module>``, or ``module`` itself when it is dotted."""
+    return module if "." in module else f"stackgame.environment.{module}"
+
+
+_FILE_DIGESTS: dict[tuple[str, float, int], bytes] = {}
+"""SHA-256 of a source file, by (path, mtime, size): read once per process per version."""
+
+
+def _file_digest(path: str) -> bytes:
+    import hashlib
+
+    st = os.stat(path)
+    key = (path, st.st_mtime, st.st_size)
+    digest = _FILE_DIGESTS.get(key)
+    if digest is None:
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).digest()
+        _FILE_DIGESTS[key] = digest
+    return digest
+
+
+def source_stamp(fn: Callable[..., Any]) -> bytes:
+    """The stamp a kernel's cache entry is valid for: its sources and its callees'.
+
+    SHA-256 over the SHA-256 of ``fn``'s own file and of each module's file in
+    :data:`KERNEL_SOURCES`, in that order (each file once). Found without importing
+    numba or those modules (``importlib.util.find_spec`` imports only their packages).
+    """
+    import hashlib
+    import inspect
+    from importlib.util import find_spec
+
+    paths = [os.path.abspath(inspect.getfile(fn))]
+    for name in KERNEL_SOURCES:
+        spec = find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ImportError(f"no source for {name}")
+        path = os.path.abspath(spec.origin)
+        if path not in paths:
+            paths.append(path)
+    outer = hashlib.sha256()
+    for path in paths:
+        outer.update(_file_digest(path))
+    return outer.digest()
 
 
 def jit_enabled() -> bool:
@@ -91,6 +167,8 @@ def compiled(
     name: str, jit: bool | None = None, module: str = "round_kernel", work: float = 1.0
 ) -> Any:
     """The kernel ``name`` of ``stackgame.environment.<module>``: compiled or plain.
+
+    (``module`` may also be a dotted module path.)
 
     ``jit=False``, or ``jit=None`` with ``STACKGAME_NO_JIT`` set, gives the plain Python
     function. Otherwise the compiled kernel once the process has spent :data:`BUDGET`
@@ -146,9 +224,10 @@ def cached(name: str, module: str = "round_kernel") -> bool:
     ``$NUMBA_CACHE_DIR/<folder>_<sha1 of the folder>/`` when that is set, else the
     ``__pycache__`` beside the module if it can be written, else the user's cache
     folder; in it the index ``<module>.<function>-<first line>.py<major><minor>.nbi``,
-    which starts with numba's version and holds the SHA-256 of the source it was
-    compiled from. (Which signatures and CPU it holds is not checked: a miss there
-    only means numba compiles, as it would have.)
+    which starts with numba's version and holds the stamp of the sources it was
+    compiled from (:func:`source_stamp`: its own and every kernel module's, as
+    :func:`compile_kernel` stamps it). (Which signatures and CPU it holds is not
+    checked: a miss there only means numba compiles, as it would have.)
     """
     import hashlib
     import inspect
@@ -159,7 +238,7 @@ def cached(name: str, module: str = "round_kernel") -> bool:
     if os.environ.get("NUMBA_CACHE_LOCATOR_CLASSES") or os.environ.get("NUMBA_DISABLE_JIT"):
         return False
     try:
-        fn = getattr(importlib.import_module(f"stackgame.environment.{module}"), name)
+        fn = getattr(importlib.import_module(_module_path(module)), name)
         source = os.path.abspath(inspect.getfile(fn))
         folder = os.path.dirname(source)
         user_dir = os.environ.get("NUMBA_CACHE_DIR", "")
@@ -179,8 +258,7 @@ def cached(name: str, module: str = "round_kernel") -> bool:
             if pickle.load(f) != metadata.version("numba"):
                 return False
             index = f.read()
-        with open(source, "rb") as f:
-            stamp = hashlib.sha256(f.read()).digest()
+        stamp = source_stamp(fn)
     except Exception:  # noqa: BLE001 - unreadable, broken, or not numba's: not cached
         return False
     return stamp in index
@@ -188,7 +266,7 @@ def cached(name: str, module: str = "round_kernel") -> bool:
 
 def plain(name: str, module: str = "round_kernel") -> Any:
     """The plain Python kernel ``name`` of ``stackgame.environment.<module>``."""
-    return getattr(importlib.import_module(f"stackgame.environment.{module}"), name)
+    return getattr(importlib.import_module(_module_path(module)), name)
 
 
 _BLAS_CHECK = "scipy.linalg.cython_blas"
@@ -222,8 +300,10 @@ def _import_numba() -> None:
 def compile_kernel(name: str, module: str = "round_kernel") -> Any:
     """The kernel ``name`` compiled now (numba, cached on disk), whatever the budget.
 
-    Registers the module's :func:`jitable` helpers with numba first, so that compiled
-    code can call them.
+    Registers every :func:`jitable` helper with numba first (those of other modules
+    too), so that compiled code can call them; and stamps the kernel's cache entry with
+    :func:`source_stamp` instead of numba's stamp of its own file alone, so that an edit
+    of a callee in another module recompiles it.
     """
     _import_numba()
     from numba import njit
@@ -232,12 +312,34 @@ def compile_kernel(name: str, module: str = "round_kernel") -> Any:
     key = (module, name)
     if key in _COMPILED:
         return _COMPILED[key]
-    path = f"stackgame.environment.{module}"
-    kernels = importlib.import_module(path)
-    if path not in _REGISTERED:
-        for fn in _JITABLE.get(path, []):
-            register_jitable(fn)
-        _REGISTERED.add(path)
+    kernels = importlib.import_module(_module_path(module))
+    for fns in list(_JITABLE.values()):
+        for fn in fns:
+            if fn not in _REGISTERED:
+                register_jitable(fn)
+                _REGISTERED.add(fn)
     fast = njit(cache=True)(getattr(kernels, name))
+    _stamp_cache(fast)
     _COMPILED[key] = fast
     return fast
+
+
+def _stamp_cache(dispatcher: Any) -> None:
+    """Make ``dispatcher``'s on-disk cache valid only for :func:`source_stamp`.
+
+    numba (0.6x) keeps the stamp its index is checked against on the cache's index file
+    (``dispatcher._cache._cache_file._source_stamp``: the SHA-256 of the kernel's file);
+    it is replaced by the stamp over every kernel module. Where numba keeps it elsewhere
+    (another version), or a kernel module's source cannot be read, the kernel is
+    compiled without its cache rather than risk loading a kernel compiled against an
+    older callee.
+    """
+    try:
+        index = dispatcher._cache._cache_file
+        if not isinstance(index._source_stamp, bytes):
+            raise AttributeError("_source_stamp")
+        index._source_stamp = source_stamp(dispatcher.py_func)
+    except (AttributeError, ImportError, OSError, TypeError):
+        from numba.core.caching import NullCache
+
+        dispatcher._cache = NullCache()

@@ -59,6 +59,13 @@ from stackgame.strategies.registry import make
 
 _NO_FLOATS = np.zeros(0)
 """An empty float array: a kernel's argument for "none yet" (read only)."""
+_NO_CONTRACTS = np.zeros((3, 0))
+"""No contract in force: the clearing's ``contracts`` then (never written).
+
+Writable like the columns :meth:`ContractBook.in_force` gives, so that the compiled
+clearing sees one array type whether or not a contract is in force (a read-only array
+is another signature: numba loads or compiles a second clearing kernel, about 0.1 s
+when the last contract of a long run expires)."""
 
 STAKE_SHARE = 0.10
 """Share of the target bought by one ``STAKE`` move (OpenAI's AMD warrant: 10%, 001)."""
@@ -912,6 +919,7 @@ class StackModel(mesa.Model):
                     o = st.op(i, st.n_layers - 1)
                     if o >= 0:
                         offers[o] = max(0.0, float(a.quantities[top]))
+        in_force = self.contracts.in_force(self.round, st)
         clearing = clear(
             st.structure,
             unit_cost,
@@ -927,7 +935,7 @@ class StackModel(mesa.Model):
             capital_goods=st.capital_goods if st.has_capital_goods else None,
             orders=orders,
             basis=buildout.price_basis(st),
-            contracts=self.contracts.in_force(self.round, st),
+            contracts=in_force if in_force is not None else _NO_CONTRACTS,
             lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
             infrastructure=buildout.infrastructure(st),
         )

@@ -33,11 +33,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from stackgame.environment.buildout import capital_ops
 from stackgame.environment.jit import compiled, jitable
+from stackgame.strategies.default_rules import training_units
 
 if TYPE_CHECKING:
     from stackgame.environment.market import Clearing
     from stackgame.environment.scenario import Scenario
     from stackgame.environment.state import StackState
+
+jitable(training_units)  # (the strategies' rule, compiled into the kernel that calls it)
 
 _FIELDS = ("ratio", "rate", "weight", "scale", "omega", "expense", "stock", "initial", "cap")
 
@@ -190,10 +193,11 @@ def training_orders_kernel(
     of a unit of its compute: what a unit cost it last round (``paid_spend / paid_units``
     where it bought some), else ``fallback[layer]`` (the layer below's price). Where
     ``ask[o] == 1`` (a strategy that trains by the default rule),
-    :func:`stackgame.strategies.base.default_training` with the same expressions
-    (``docs/MODEL.md`` 20.2), on its firm's last ``revenue`` (0 past the array's end)
-    and ``funds``; a positive, finite answer becomes ``orders[o]``. Returns the prices
-    (0 where not asked) and the funds per firm.
+    :func:`stackgame.strategies.base.default_training` through the same function
+    (:func:`~stackgame.strategies.default_rules.training_units`, ``docs/MODEL.md``
+    20.2), on its firm's last ``revenue`` (0 past the array's end) and ``funds``; a
+    positive, finite answer becomes ``orders[o]``. Returns the prices (0 where not
+    asked) and the funds per firm.
     """
     n_firms = available.shape[0]
     funds = available.copy()
@@ -218,18 +222,9 @@ def training_orders_kernel(
         if ask[o] != 1:
             continue
         f = firm_of[o]
-        r = revenue[f] if f < n_revenue else 0.0
-        if r > 0.0:
-            budget = ratio[o] * r
-        else:
-            budget = rate[o] * stock[o]
-        means = funds[f]
-        means = means if means > 0.0 else 0.0  # max(0.0, funds)
-        if means < budget:  # min(budget, means)
-            budget = means
-        if not p > 0.0 or not budget > 0.0:
-            continue
-        units = budget / p
+        units = training_units(
+            revenue[f] if f < n_revenue else 0.0, ratio[o], rate[o], stock[o], funds[f], p
+        )
         if units > 0.0 and math.isfinite(units):
             orders[o] = units
     return price, funds

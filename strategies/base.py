@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
+from stackgame.strategies.default_rules import investment_units, training_units
 
 
 class Posture(IntEnum):
@@ -565,15 +566,15 @@ def default_investment(
 
     (``used`` is last round's, ``L + 1`` rounds before the order's first output; the
     installed units retire ``L`` times before then, once at the end of each round.)
+
+    The expressions are :func:`~stackgame.strategies.default_rules.investment_units`,
+    which the engine's kernel calls too.
     """
-    lead = position.lead_time
-    growth = position.growth
-    demand = max(position.used, position.contracted) * (1.0 + growth) ** (lead + 1 + ahead)
-    then = position.installed * (1.0 - position.retirement_rate) ** lead + position.pipeline
-    units = max(0.0, demand / target_utilisation - then)
-    if position.unit_price > 0 and units * position.unit_price > position.funds:
-        units = max(0.0, position.funds / position.unit_price)
-    return units
+    p = position
+    return investment_units(
+        p.used, p.contracted, p.growth, p.lead_time, ahead, p.installed, p.retirement_rate,
+        p.pipeline, target_utilisation, p.unit_price, p.funds,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -621,15 +622,12 @@ def default_training(position: TrainingPosition) -> float:
         B = ratio * R               (R > 0)
         B = rho * S                 (R = 0)
         T = min(B, funds) / unit price
+
+    The expressions are :func:`~stackgame.strategies.default_rules.training_units`,
+    which the engine's kernel calls too.
     """
-    if position.revenue > 0.0:
-        budget = position.ratio * position.revenue
-    else:
-        budget = position.amortisation_rate * position.stock
-    budget = min(budget, max(0.0, position.funds))
-    if not position.unit_price > 0.0 or not budget > 0.0:
-        return 0.0
-    return budget / position.unit_price
+    p = position
+    return training_units(p.revenue, p.ratio, p.amortisation_rate, p.stock, p.funds, p.unit_price)
 
 
 @dataclass(frozen=True, init=False)

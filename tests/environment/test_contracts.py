@@ -535,3 +535,28 @@ def test_an_event_can_end_only_a_contract_it_knows() -> None:
     raw["events"][0]["contracts"][0]["seller"] = "buyer"
     with pytest.raises(ScenarioError, match=r"events.agreements.contracts.lta.seller"):
         from_dict(raw)
+
+
+def test_the_clearing_sees_one_array_type_before_and_after_the_contracts_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # numba compiles (or loads) one clearing per argument type: a read-only "no
+    # contracts" array once the last contract ended would be a second kernel mid-run.
+    # The model passes writable float arrays of shape [3, m] in every round.
+    from stackgame.environment import model as model_module
+
+    seen = []
+    real = model_module.clear
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        c = kwargs["contracts"]
+        seen.append((c.dtype, c.ndim, c.shape[0], c.flags.writeable, c.flags.c_contiguous))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "clear", spy)
+    model = StackModel(from_dict(chain({"quantity": Q, "price": 2.0, "duration": 2})), 0)
+    model.rounds = 4
+    model.run()
+    model.release()
+    assert len(seen) == 4
+    assert set(seen) == {(np.dtype(float), 2, 3, True, True)}  # (in force in 0-1, not 2-3)

@@ -142,7 +142,7 @@ def test_no_kernel_calls_blas() -> None:
         importlib.import_module(f"stackgame.environment.{name}")
     seen = 0
     for module, fns in jit._JITABLE.items():
-        if not module.startswith("stackgame.environment."):
+        if not module.startswith("stackgame."):
             continue
         for fn in fns:
             source = inspect.getsource(fn)
@@ -172,3 +172,106 @@ def test_numba_imported_without_scipy_linalg() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_kernel_sources_name_every_module_with_jitable_functions() -> None:
+    """:func:`jit.source_stamp` covers every module a kernel may call into."""
+    import importlib
+
+    for name in KERNEL_MODULES:
+        importlib.import_module(f"stackgame.environment.{name}")
+    marked = {m for m in jit._JITABLE if m.startswith("stackgame.")}
+    assert "stackgame.strategies.default_rules" in marked  # (a callee in another layer)
+    assert marked == set(jit.KERNEL_SOURCES)
+
+
+def test_the_stamp_follows_every_kernel_module(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    # two modules: the kernel's and its callee's; the stamp changes with either file
+    (tmp_path / "callee.py").write_text("X = 1\n")
+    (tmp_path / "kernel.py").write_text("Y = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    kernel = importlib.import_module("kernel")
+    monkeypatch.setattr(jit, "KERNEL_SOURCES", ("callee", "kernel"))
+
+    def fn() -> None:
+        pass
+
+    fn.__module__ = "kernel"
+    fn.__code__ = fn.__code__.replace(co_filename=kernel.__file__)
+    before = jit.source_stamp(fn)
+    assert jit.source_stamp(fn) == before
+    (tmp_path / "callee.py").write_text("X = 22\n")
+    assert jit.source_stamp(fn) != before
+
+
+CALLEE = (
+    "from stackgame.environment.jit import jitable\n\n\n@jitable\ndef rule(x):\n    return x + {}\n"
+)
+KERNEL = (
+    "from stackgame.environment.jit import jitable\n"
+    "from r12pkg.callee import rule\n\n\n"
+    "@jitable\ndef kernel(x):\n    return rule(x) * 2.0\n"
+)
+RUN = (
+    "import json, sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from stackgame.environment import jit\n"
+    "jit.KERNEL_SOURCES = (*jit.KERNEL_SOURCES, 'r12pkg.callee', 'r12pkg.kernel')\n"
+    "warm = jit.cached('kernel', 'r12pkg.kernel')\n"
+    "fast = jit.compile_kernel('kernel', 'r12pkg.kernel')\n"
+    "value = fast(1.0)\n"
+    "print(json.dumps([warm, value, sum(fast.stats.cache_hits.values())]))\n"
+)
+
+
+def test_editing_a_callee_in_another_module_recompiles_the_kernel(tmp_path) -> None:
+    """numba's own cache checks only the kernel's file: a stale kernel would survive.
+
+    The kernel (``r12pkg/kernel.py``) calls a jitable rule of another module
+    (``r12pkg/callee.py``). Compiled, cached, then the rule edited: the next process must
+    recompile (the new rule's answer, not the cached one's), and :func:`jit.cached` must
+    say the cache is cold before it does.
+    """
+    pytest.importorskip("numba")
+    import json
+    import os
+    import subprocess
+    import sys
+
+    package = tmp_path / "src" / "r12pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "callee.py").write_text(CALLEE.format("1.0"))
+    (package / "kernel.py").write_text(KERNEL)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("NUMBA_CACHE_LOCATOR_CLASSES", None)
+    env.pop("NUMBA_DISABLE_JIT", None)
+
+    def run() -> list[object]:
+        out = subprocess.run(
+            [sys.executable, "-c", RUN, str(tmp_path / "src")],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert run() == [False, 4.0, 0]  # compiled: (1 + 1) x 2
+    assert run() == [True, 4.0, 1]  # loaded from the cache
+    (package / "callee.py").write_text(CALLEE.format("10.0"))  # the rule changes
+    assert run() == [False, 22.0, 0]  # recompiled: (1 + 10) x 2, not the cached 4.0
+    assert run() == [True, 22.0, 1]
+
+
+def test_a_kernel_whose_sources_cannot_be_stamped_runs_without_numba_s_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caching = pytest.importorskip("numba.core.caching")
+    monkeypatch.setattr(jit, "_COMPILED", {})
+    monkeypatch.setattr(jit, "KERNEL_SOURCES", ("stackgame.environment.no_such_module",))
+    fast = jit.compile_kernel("cournot_price_kernel", "market_kernel")
+    assert isinstance(fast._cache, caching.NullCache)  # (never loads a possibly stale one)
+    monkeypatch.setattr(jit, "_COMPILED", {})
+    monkeypatch.undo()
+    fast = jit.compile_kernel("cournot_price_kernel", "market_kernel")
+    assert not isinstance(fast._cache, caching.NullCache)
