@@ -58,9 +58,11 @@ MAX_ATTEMPTS = 3
 class Structure:
     """Who can sell to whom: fixed between integration moves.
 
-    Build it with :func:`build_structure`. ``lock_in`` and ``allowed`` are read on every
-    clearing and may be changed in place; the layer and firm assignment may not (build a
-    new structure after an integration move).
+    Build it with :func:`build_structure`. ``lock_in`` and ``allowed`` may be changed in
+    place until the first clearing; after that, call :meth:`pairs_changed` after changing
+    them (the clearing reads them per permitted pair, :meth:`pair_rows`, kept from the
+    first call). The layer and firm assignment may not change (build a new structure
+    after an integration move).
 
     Attributes
     ----------
@@ -92,6 +94,9 @@ class Structure:
     _bounds_arr: IntArray = field(init=False, repr=False, compare=False)
     _own_sorted: IntArray = field(init=False, repr=False, compare=False)
     _pairs: int = field(init=False, repr=False, compare=False)
+    _csr: tuple[IntArray, IntArray, IntArray, FloatArray] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(self) -> None:
         # the kernels' view: operations sorted by layer (each layer a contiguous slice),
@@ -148,8 +153,49 @@ class Structure:
             _bounds_arr=self._bounds_arr.copy(),
             _own_sorted=self._own_sorted.copy(),
             _pairs=self._pairs,
+            _csr=None,
         )
         return out
+
+    def pairs_changed(self) -> None:
+        """Say that ``allowed`` or ``lock_in`` changed in place (the pairs are re-read)."""
+        self._csr = None
+
+    def pair_rows(self) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+        """The permitted buyer-seller pairs, held per buyer (compressed rows), made once.
+
+        Returns ``rows``, ``cols``, ``pairs`` and ``lock``: in the kernels' sorted
+        coordinates (``_order``), the buyer at sorted position ``i`` in layer ``k`` may buy
+        from the sellers at sorted positions ``_bounds[k - 1] + cols[p]`` for ``p`` in
+        ``rows[i]:rows[i + 1]``, in increasing order (the order in which a loop over the
+        dense buyers-by-sellers block meets them); ``pairs[:, p]`` is the pair's buyer and
+        seller in the caller's indices, and ``lock[p]`` its static switching cost
+        (``lock_in`` at the pair). At 1,000 firms of the benchmark's stack with four
+        suppliers per buyer these are about 4,000 pairs where the dense blocks hold
+        180,000 (``docs/MODEL.md`` 5.1).
+        """
+        if self._csr is None:
+            order = self._order
+            b = self._bounds
+            n = order.shape[0]
+            counts = np.zeros(n + 1, dtype=np.int64)
+            cols: list[IntArray] = [np.zeros(0, dtype=np.int64)]
+            buyers: list[IntArray] = [np.zeros(0, dtype=np.int64)]
+            sellers: list[IntArray] = [np.zeros(0, dtype=np.int64)]
+            for k in range(1, len(b) - 1):
+                rows_k = order[b[k] : b[k + 1]]
+                cols_k = order[b[k - 1] : b[k]]
+                block = self.allowed[np.ix_(rows_k, cols_k)]
+                counts[b[k] + 1 : b[k + 1] + 1] = block.sum(axis=1)
+                i, j = np.nonzero(block)  # (row-major: the dense loop's order)
+                cols.append(j.astype(np.int64))
+                buyers.append(rows_k[i])
+                sellers.append(cols_k[j])
+            rows = np.cumsum(counts)
+            pairs = np.array([np.concatenate(buyers), np.concatenate(sellers)], dtype=np.int64)
+            lock = np.ascontiguousarray(self.lock_in[pairs[0], pairs[1]], dtype=np.float64)
+            self._csr = (rows, np.concatenate(cols), pairs, lock)
+        return self._csr
 
     @property
     def n_ops(self) -> int:
@@ -375,7 +421,6 @@ class Clearing:
 # kernel (:func:`stackgame.environment.jit.compiled`).
 
 _NO_ARRAY = np.zeros(0)
-_NO_MATRIX = np.zeros((0, 0))
 
 
 _NO_CONTRACTS = np.zeros((3, 0))
@@ -422,6 +467,25 @@ def _lock(structure: Structure, lock_in: FloatArray | None) -> FloatArray:
     if _shape(lock_in) != (n, n):
         raise ValueError(f"lock_in: expected shape {(n, n)} (got {_shape(lock_in)})")
     return _f64(lock_in)
+
+
+def _pair_lock(structure: Structure, lock_in: FloatArray | None) -> FloatArray:
+    """Per permitted pair (:meth:`Structure.pair_rows`), the switching cost a clearing reads."""
+    _, _, pairs, lock = structure.pair_rows()
+    if lock_in is None:
+        return lock
+    n = structure.n_ops
+    if _shape(lock_in) != (n, n):
+        raise ValueError(f"lock_in: expected shape {(n, n)} (got {_shape(lock_in)})")
+    return _f64(np.asarray(lock_in)[pairs[0], pairs[1]])
+
+
+def _pair_mix(structure: Structure, supplier_mix: FloatArray | None) -> FloatArray:
+    """Per permitted pair, the expected purchase share (empty without ``supplier_mix``)."""
+    if supplier_mix is None:
+        return _NO_ARRAY
+    pairs = structure.pair_rows()[2]
+    return _f64(np.asarray(supplier_mix)[pairs[0], pairs[1]])
 
 
 def supplier_weights(
@@ -497,23 +561,27 @@ def resolve_prices(
         ``weights[l]`` is :func:`supplier_weights` for layer ``l`` (``weights[0]`` empty).
     """
     s = structure
-    kernel = _kernel("resolve_prices_kernel", work=s.n_ops + s._pairs)
-    out, wflat, woff = kernel(
+    rows, cols, _, _ = s.pair_rows()
+    kernel = _kernel("resolve_prices_kernel", work=s.n_ops + cols.shape[0])
+    out, wp = kernel(
         s._order, s._bounds_arr, s._own_sorted, _f64(s.input_coefficient), _f64(s.choice_mu),
-        _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), _lock(s, lock_in),
-        _flags(s.allowed), _f64(self_share), supplier_mix is not None,
-        _NO_MATRIX if supplier_mix is None else _f64(supplier_mix), bool(per_unit),
+        _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), rows, cols,
+        _pair_lock(s, lock_in), _f64(self_share), supplier_mix is not None,
+        _pair_mix(s, supplier_mix), bool(per_unit),
         constant(s.n_ops, 1.0) if basis is None else _f64(basis),
         constant(s.n_ops, 0.0) if infrastructure is None else _f64(infrastructure),
     )  # fmt: skip
     price, input_unit = out[0], out[1]
     b = s._bounds
     weights: list[FloatArray] = []
-    if with_weights:
-        weights = [np.zeros((b[1] - b[0] if s.n_layers else 0, 0))] + [
-            wflat[woff[k] : woff[k + 1]].reshape(b[k + 1] - b[k], b[k] - b[k - 1])
-            for k in range(1, s.n_layers)
-        ]
+    if with_weights:  # the dense buyers-by-sellers blocks, zero where a pair is not permitted
+        weights = [np.zeros((b[1] - b[0] if s.n_layers else 0, 0))]
+        for k in range(1, s.n_layers):
+            w = np.zeros((b[k + 1] - b[k], b[k] - b[k - 1]))
+            lo, hi = rows[b[k]], rows[b[k + 1]]
+            w[np.repeat(np.arange(b[k + 1] - b[k]), np.diff(rows[b[k] : b[k + 1] + 1])),
+              cols[lo:hi]] = wp[lo:hi]  # fmt: skip
+            weights.append(w)
     if fixed_price is not None:
         fixed = np.isfinite(fixed_price)
         price[fixed] = np.maximum(np.asarray(fixed_price)[fixed], 0.0)
@@ -692,8 +760,9 @@ def clear(
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(opt)})")
     if supplier_mix is not None and _shape(supplier_mix) != (n, n):
         raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})")
-    kernel = _kernel("clear_kernel", jit, work=n + structure._pairs)
-    per_op, flow, lost, spend, outside, attempts = kernel(
+    rows, cols, _, _ = structure.pair_rows()
+    kernel = _kernel("clear_kernel", jit, work=n + cols.shape[0])
+    per_op, fp, pairs, lost, spend, outside, attempts = kernel(
         structure._order,
         structure._bounds_arr,
         structure._own_sorted,
@@ -703,12 +772,13 @@ def clear(
         _f64(markup),
         _f64(quality),
         _f64(capacity),
-        _lock(structure, lock_in),
-        _flags(structure.allowed),
+        rows,
+        cols,
+        _pair_lock(structure, lock_in),
         self_share is not None,
         _NO_ARRAY if self_share is None else _f64(self_share),
         supplier_mix is not None,
-        _NO_MATRIX if supplier_mix is None else _f64(supplier_mix),
+        _pair_mix(structure, supplier_mix),
         quantity_offer is not None,
         _NO_ARRAY if quantity_offer is None else _f64(quantity_offer),
         bool(demand.cournot),
@@ -730,6 +800,8 @@ def clear(
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
      gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op  # fmt: skip
+    flow = np.zeros((n, n))
+    flow[pairs[0], pairs[1]] = fp
     return Clearing(
         price=price,
         unit_input_cost=unit_input_cost,
