@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from stackgame.environment.buildout import capital_ops
 from stackgame.environment.jit import compiled, jitable
+from stackgame.environment.market import PairMatrix
 
 if TYPE_CHECKING:
     from stackgame.environment.market import Clearing
@@ -40,6 +41,13 @@ if TYPE_CHECKING:
     from stackgame.environment.state import StackState
 
 _FIELDS = ("ratio", "rate", "weight", "scale", "omega", "expense", "stock", "initial", "cap")
+
+
+def _dense_mix(mix: np.ndarray | PairMatrix | None, n: int) -> np.ndarray:
+    """Last round's purchase shares as an ``[n, n]`` matrix (zeros without)."""
+    if mix is None:
+        return np.zeros((n, n))
+    return mix.dense(n) if isinstance(mix, PairMatrix) else mix
 
 
 @jitable
@@ -470,7 +478,7 @@ class TrainingBook:
         return kernel(quality, self.stock, self.initial, self.weight, self.scale, self.live(active))
 
     def allocate(
-        self, state: StackState, order: np.ndarray, mix: np.ndarray | None,
+        self, state: StackState, order: np.ndarray, mix: np.ndarray | PairMatrix | None,
         capacity: np.ndarray, jit: bool | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """Own, rented and reserved units (:func:`allocate_training_kernel`)."""
@@ -478,11 +486,11 @@ class TrainingBook:
         kernel = compiled("allocate_training_kernel", jit, module="training")
         return kernel(
             order, state.structure.own_below, state.structure.allowed,
-            np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
+            _dense_mix(mix, n), capacity, self.cap,
         )  # fmt: skip
 
     def prepare(
-        self, state: StackState, order: np.ndarray, mix: np.ndarray | None,
+        self, state: StackState, order: np.ndarray, mix: np.ndarray | PairMatrix | None,
         capacity: np.ndarray, quality: np.ndarray, jit: bool | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """:meth:`quality` and :meth:`allocate` in one call: quality, own, rented, reserved."""
@@ -491,7 +499,7 @@ class TrainingBook:
         return kernel(
             quality, self.stock, self.initial, self.weight, self.scale, self.live_now(state)[0],
             order, state.structure.own_below, state.structure.allowed,
-            np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
+            _dense_mix(mix, n), capacity, self.cap,
         )  # fmt: skip
 
     def settle(
