@@ -44,6 +44,7 @@ def pair_weights(
     ns: int,
     mu: float,
     w: np.ndarray,
+    copied: np.ndarray,
 ) -> None:
     """Supplier choice: logit weights of buyers ``r0:r1`` over their permitted sellers.
 
@@ -58,7 +59,9 @@ def pair_weights(
     ``lockp[p]``; its weights go to ``w[p]``. A permitted seller without capacity gets
     weight 0; a buyer with none with capacity gets zeros. Each sum runs over a buyer's
     sellers in increasing order, as over a dense row (the pairs left out would add exact
-    zeros), so the weights are those of the dense rule bit for bit.
+    zeros), so the weights are those of the dense rule bit for bit. ``copied[r - r0]`` is
+    set where buyer ``r``'s sellers and utilities are those of the last buyer whose
+    weights were computed (its weights are a copy of them), else cleared.
     """
     n_live = 0
     psum = 0.0
@@ -75,6 +78,9 @@ def pair_weights(
     # copied: the same numbers in, the same out (most buyers of a layer face the same
     # sellers on the same terms; the exponentials are most of the cost)
     last_u = np.empty(max(ns, 1))
+    base = np.empty(max(ns, 1))  # (each seller's q_s - p_s / pbar, the same for every buyer)
+    for j in range(ns):
+        base[j] = quality[slo + j] - price[slo + j] / pbar
     last_a = -1
     last_len = -1
     for r in range(r0, r1):
@@ -85,7 +91,7 @@ def pair_weights(
         for p in range(a, b):
             j = cols[p]
             if cap[slo + j] > _EPS:
-                u = ((quality[slo + j] - price[slo + j] / pbar) + lockp[p]) / mu
+                u = (base[j] + lockp[p]) / mu
                 if u > top:
                     top = u
             else:
@@ -93,6 +99,7 @@ def pair_weights(
             w[p] = u
             if same and not (cols[last_a + p - a] == j and u == last_u[p - a]):
                 same = False
+        copied[r - r0] = same
         if same:
             for p in range(a, b):
                 w[p] = w[last_a + p - a]
@@ -176,7 +183,8 @@ def choice_weights(
         for p in range(rows[i], rows[i + 1]):
             lockp[p] = lock[ob, order[slo + cols[p]]]
     wp = np.empty(cols.shape[0])
-    pair_weights(price, quality, cap, lockp, rows, cols, 0, nb, slo, ns, mu, wp)
+    copied = np.empty(nb, dtype=np.bool_)
+    pair_weights(price, quality, cap, lockp, rows, cols, 0, nb, slo, ns, mu, wp, copied)
     for i in range(nb):
         for j in range(ns):
             w[i, j] = 0.0
@@ -245,15 +253,25 @@ def _prices(
             slo = bounds[k - 1]
             nb = hi - lo
             ns = lo - slo
+            copied = np.empty(nb, dtype=np.bool_)
             pair_weights(
-                price, quality, capacity, lockp, rows, cols, lo, hi, slo, ns, choice_mu[k - 1], wp
-            )
+                price, quality, capacity, lockp, rows, cols, lo, hi, slo, ns, choice_mu[k - 1],
+                wp, copied,
+            )  # fmt: skip
+            market_last = 0.0
+            wrow_last = 0.0
             for i in range(nb):
-                market = 0.0
-                wrow = 0.0
-                for p in range(rows[lo + i], rows[lo + i + 1]):
-                    market += wp[p] * price[slo + cols[p]]
-                    wrow += wp[p]
+                if copied[i]:  # the same weights on the same sellers: the same sums
+                    market = market_last
+                    wrow = wrow_last
+                else:
+                    market = 0.0
+                    wrow = 0.0
+                    for p in range(rows[lo + i], rows[lo + i + 1]):
+                        market += wp[p] * price[slo + cols[p]]
+                        wrow += wp[p]
+                    market_last = market
+                    wrow_last = wrow
                 if has_mix:
                     total = 0.0
                     dot = 0.0
@@ -506,32 +524,34 @@ def _ration_pairs(
     ratio = np.empty(ns)
     short = np.empty(r1 - r0)
     col = np.empty(ns)
+    # each round: the sellers' rationing ratios from ``t``, the column sums of what is
+    # asked (at first the orders' sums above, then those of the re-split, added as it is
+    # made); one pass fills, sums each seller's deliveries and each buyer's shortfall;
+    # one pass re-splits. (Each sum in the order of the separate passes over a dense
+    # block: a seller's over buyers ascending, a buyer's over sellers ascending.)
     for _ in range(limit):
         for j in range(ns):
-            t[j] = 0.0
-        for p in range(p0, p1):
-            t[cols[p]] += ask[p - p0]
-        for j in range(ns):
             ratio[j] = room[j] / t[j] if t[j] > room[j] else 1.0
-        for j in range(ns):
             col[j] = 0.0
-        for p in range(p0, p1):
-            got = ask[p - p0] * ratio[cols[p]]
-            filled[p] += got
-            col[cols[p]] += got
-        for j in range(ns):
-            room[j] = max(room[j] - col[j], 0.0)
         worst = 0.0
         for r in range(r0, r1):
             s = 0.0
             for p in range(rows[r], rows[r + 1]):
-                s += ask[p - p0] - ask[p - p0] * ratio[cols[p]]
+                a = ask[p - p0]
+                got = a * ratio[cols[p]]
+                filled[p] += got
+                col[cols[p]] += got
+                s += a - got
             short[r - r0] = s
             if s > worst:
                 worst = s
+        for j in range(ns):
+            room[j] = max(room[j] - col[j], 0.0)
         if worst <= _EPS:
             return
         worst = 0.0
+        for j in range(ns):
+            t[j] = 0.0
         for r in range(r0, r1):
             wsum = 0.0
             for p in range(rows[r], rows[r + 1]):
@@ -542,7 +562,9 @@ def _ration_pairs(
                     worst = short[r - r0]
                 for p in range(rows[r], rows[r + 1]):
                     wij = weights[p] if room[cols[p]] > _EPS else 0.0
-                    ask[p - p0] = wij / wsum * short[r - r0]
+                    a = wij / wsum * short[r - r0]
+                    ask[p - p0] = a
+                    t[cols[p]] += a
             else:
                 for p in range(rows[r], rows[r + 1]):
                     ask[p - p0] = 0.0
@@ -786,17 +808,18 @@ def _clear_once(
         _ration_pairs(
             split, wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0, cols[p0:p1], 0, nb
         )
-        for i in range(nb):
+        add_held = has_reserve or has_contract
+        col = np.zeros(ns)
+        for i in range(nb):  # (one pass: the rationed units, then with what was held)
             r = 0.0
             for p in range(rows[lo + i], rows[lo + i + 1]):
-                r += fp[p]
+                f = fp[p]
+                r += f
+                if add_held:
+                    f = f + held[p - p0]
+                    fp[p] = f
+                col[cols[p]] += f
             unmet[lo + i] = rest[i] - r
-        if has_reserve or has_contract:
-            for p in range(p0, p1):
-                fp[p] = fp[p] + held[p - p0]
-        col = np.zeros(ns)
-        for p in range(p0, p1):
-            col[cols[p]] += fp[p]
         for j in range(ns):
             used[slo + j] = col[j] + own_use[j]
     # -- pass 4: feasibility, bottom-up, and money
@@ -811,11 +834,29 @@ def _clear_once(
         slo = bounds[k - 1]
         nb = hi - lo
         ns = lo - slo
-        p0 = rows[lo]
-        p1 = rows[hi]
-        if below_short:
-            for p in range(p0, p1):
-                fp[p] = fp[p] * deliver[slo + cols[p]]
+        # one pass over the pairs: scaled by what their sellers could deliver, then each
+        # seller's units and dollars (over its buyers ascending) and each buyer's (over
+        # its sellers ascending), as the separate passes over a dense block added them
+        col = np.zeros(ns)
+        col_pay = np.zeros(ns)
+        row_got = np.zeros(nb)
+        row_pay = np.zeros(nb)
+        for i in range(nb):
+            got = 0.0
+            pay = 0.0
+            for p in range(rows[lo + i], rows[lo + i + 1]):
+                j = cols[p]
+                f = fp[p]
+                if below_short:
+                    f = f * deliver[slo + j]
+                    fp[p] = f
+                x = f * price[slo + j]
+                col[j] += f
+                col_pay[j] += x
+                got += f
+                pay += x
+            row_got[i] = got
+            row_pay[i] = pay
         own_use = np.zeros(ns)
         take = np.zeros(nb)
         own_unit = np.zeros(nb)
@@ -827,18 +868,12 @@ def _clear_once(
                     take[i] *= deliver[slo + own]
                 own_use[own] = take[i]
                 own_unit[i] = transfer[slo + own]
-        col = np.zeros(ns)
-        for p in range(p0, p1):
-            col[cols[p]] += fp[p]
         for j in range(ns):
             quantity[slo + j] = col[j] + own_use[j]
         below_short = False
         capital = capital_layer[k]
         for i in range(nb):
-            got = 0.0
-            for p in range(rows[lo + i], rows[lo + i + 1]):
-                got += fp[p]
-            got = got + take[i]
+            got = row_got[i] + take[i]
             if capital:  # unfilled capital-goods orders do not cut this round's output
                 unmet[lo + i] = max(invest[lo + i] - got, 0.0)
                 continue
@@ -849,10 +884,7 @@ def _clear_once(
             pass
         elif below_short:
             for i in range(nb):
-                got = 0.0
-                for p in range(rows[lo + i], rows[lo + i + 1]):
-                    got += fp[p]
-                got = got + take[i]
+                got = row_got[i] + take[i]
                 need = coef[k] * used[lo + i]
                 ratio = got / need if need > got else 1.0
                 deliver[lo + i] = ratio
@@ -864,16 +896,10 @@ def _clear_once(
         for i in range(nb):
             self_supply[lo + i] = take[i]
         for j in range(ns):
-            col[j] = 0.0
-        for p in range(p0, p1):
-            col[cols[p]] += fp[p] * price[slo + cols[p]]
-        for j in range(ns):
             internal[slo + j] = own_use[j] * transfer[slo + j]
-            revenue[slo + j] += col[j] + internal[slo + j]
+            revenue[slo + j] += col_pay[j] + internal[slo + j]
         for i in range(nb):
-            r = 0.0
-            for p in range(rows[lo + i], rows[lo + i + 1]):
-                r += fp[p] * price[slo + cols[p]]
+            r = row_pay[i]
             if capital:  # capital goods bought: capitalised, priced at their user cost
                 # plus the infrastructure bought outside the stack with the units received
                 got = take[i]
