@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from stackgame.environment.jit import compiled
+from stackgame.environment.jit import compiled, plain
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -343,7 +343,7 @@ class Demand:
             )
 
 
-@dataclass
+@dataclass(slots=True)
 class PairMatrix:
     """An ``[n, n]`` matrix that is zero outside a list of buyer-seller pairs.
 
@@ -542,6 +542,25 @@ def _pair_mix(structure: Structure, supplier_mix: FloatArray | PairMatrix | None
     if _shape(supplier_mix) != (n, n):
         raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {_shape(supplier_mix)})")
     return _f64(np.asarray(supplier_mix)[pairs[0], pairs[1]])
+
+
+def _contract_pairs(structure: Structure, contracts: FloatArray | None) -> IntArray:
+    """The pairs the clearing ran on when ``contracts`` added some (caller's indices).
+
+    The permitted pairs and those of contracts outside them, in the order of
+    :func:`~stackgame.environment.market_kernel._add_pairs` (a rare case: plain Python).
+    """
+    rows, cols, _, _ = structure.pair_rows()
+    order, bounds = structure._order, structure._bounds
+    cb, cj, _ = plain("contract_pairs", "market_kernel")(
+        order, structure._bounds_arr, rows, cols, _f64(contracts)
+    )
+    rows, cols, _ = plain("_add_pairs", "market_kernel")(rows, cols, cb, cj)
+    buyers = np.repeat(np.arange(order.shape[0]), np.diff(rows))
+    below = np.zeros(order.shape[0], dtype=np.int64)  # each position's layer below's start
+    for k in range(1, len(bounds) - 1):
+        below[bounds[k] : bounds[k + 1]] = bounds[k - 1]
+    return np.array([order[buyers], order[below[buyers] + cols]], dtype=np.int64)
 
 
 def supplier_weights(
@@ -815,9 +834,9 @@ def clear(
     for name, opt in (("self_share", self_share), ("quantity_offer", quantity_offer)):
         if opt is not None and _shape(opt) != (n,):
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(opt)})")
-    rows, cols, own_pairs, _ = structure.pair_rows()
+    rows, cols, pairs, lock = structure.pair_rows()
     kernel = _kernel("clear_kernel", jit, work=n + cols.shape[0])
-    per_op, fp, pairs, lost, spend, outside, attempts = kernel(
+    per_op, fp, added, lost, spend, outside, attempts = kernel(
         structure._order,
         structure._bounds_arr,
         structure._own_sorted,
@@ -829,7 +848,7 @@ def clear(
         _f64(capacity),
         rows,
         cols,
-        _pair_lock(structure, lock_in),
+        lock if lock_in is None else _pair_lock(structure, lock_in),
         self_share is not None,
         _NO_ARRAY if self_share is None else _f64(self_share),
         supplier_mix is not None,
@@ -855,8 +874,8 @@ def clear(
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
      gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op  # fmt: skip
-    if pairs.shape[1] == own_pairs.shape[1]:  # (no contract added a pair: the same pairs)
-        pairs = own_pairs
+    if added:  # (a contract on a pair no longer permitted: the kernel's pairs, laid out again)
+        pairs = _contract_pairs(structure, contracts)
     return Clearing(
         price=price,
         unit_input_cost=unit_input_cost,

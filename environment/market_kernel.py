@@ -987,6 +987,40 @@ def _add_pairs(
 
 
 @jitable
+def contract_pairs(
+    order: np.ndarray, bounds: np.ndarray, rows: np.ndarray, cols: np.ndarray, contracts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each contract's buyer (sorted position) and seller (local to its layer) as a pair.
+
+    ``cb[c] = -1`` for a contract whose seller is not in the layer just below its buyer
+    (it delivers nothing); the flag says whether some contract's pair is not among the
+    pairs ``rows``, ``cols`` (then :func:`_add_pairs` adds it).
+    """
+    n = order.shape[0]
+    n_layers = bounds.shape[0] - 1
+    n_con = contracts.shape[1]
+    cb = np.empty(n_con, dtype=np.int64)
+    cj = np.empty(n_con, dtype=np.int64)
+    missing = False
+    if n_con == 0:
+        return cb, cj, missing
+    pos = np.empty(n, dtype=np.int64)  # caller's index to sorted position
+    for i in range(n):
+        pos[order[i]] = i
+    for c in range(n_con):
+        b = pos[int(contracts[0, c])]
+        s = pos[int(contracts[1, c])]
+        cb[c] = -1
+        for k in range(1, n_layers):
+            if bounds[k] <= b < bounds[k + 1] and bounds[k - 1] <= s < bounds[k]:
+                cb[c] = b
+                cj[c] = s - bounds[k - 1]
+                if _pair_index(rows, cols, b, cj[c]) < 0:
+                    missing = True
+    return cb, cj, missing
+
+
+@jitable
 def _pair_values(
     matrix: np.ndarray, order: np.ndarray, bounds: np.ndarray, rows: np.ndarray, cols: np.ndarray
 ) -> np.ndarray:
@@ -1088,7 +1122,7 @@ def clear_kernel(
     basis_in: np.ndarray,
     infra_in: np.ndarray,
     contracts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, float, int]:
+) -> tuple[np.ndarray, np.ndarray, bool, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
     Prices (:func:`_prices`), then one clearing (:func:`_clear_once`), repeated (at most
@@ -1149,8 +1183,8 @@ def clear_kernel(
     tuple
         ``price, unit_input_cost, quantity, flow, self_supply, revenue, input_cost,
         variable_cost, gross_profit, unmet_input, final_demand, internal_revenue, capex``
-        (rows of the first matrix), the ``flow`` per pair, the pairs' buyers and sellers
-        (``[2, pairs]``, caller's indices: the pairs in, and any a contract added),
+        (rows of the first matrix), the ``flow`` per pair (the pairs in, and any a
+        contract added: whether one did is the third value, :func:`contract_pairs`),
         ``lost_demand, final_spend, outside_share, attempts`` as in
         :class:`~stackgame.environment.market.Clearing`.
     """
@@ -1186,32 +1220,16 @@ def clear_kernel(
     lockp = lock_in
     mixp = mix_in
     n_con = contracts.shape[1]
-    cb = np.empty(n_con, dtype=np.int64)  # each contract's buyer (sorted) and seller (local)
-    cj = np.empty(n_con, dtype=np.int64)
-    if n_con > 0:
-        pos = np.empty(n, dtype=np.int64)  # caller's index to sorted position
-        for i in range(n):
-            pos[order[i]] = i
-        missing = False
-        for c in range(n_con):
-            b = pos[int(contracts[0, c])]
-            s = pos[int(contracts[1, c])]
-            cb[c] = -1
-            for k in range(1, n_layers):
-                if bounds[k] <= b < bounds[k + 1] and bounds[k - 1] <= s < bounds[k]:
-                    cb[c] = b
-                    cj[c] = s - bounds[k - 1]
-                    if _pair_index(rows, cols, b, cj[c]) < 0:
-                        missing = True
-        if missing:
-            rows, cols, src = _add_pairs(rows_in, cols_in, cb, cj)
-            lockp = np.empty(cols.shape[0])
-            mixp = np.zeros(cols.shape[0] if has_mix else 0)
-            for p in range(cols.shape[0]):
-                q = src[p]
-                lockp[p] = lock_in[q] if q >= 0 else -np.inf
-                if has_mix and q >= 0:
-                    mixp[p] = mix_in[q]
+    cb, cj, missing = contract_pairs(order, bounds, rows, cols, contracts)
+    if missing:
+        rows, cols, src = _add_pairs(rows_in, cols_in, cb, cj)
+        lockp = np.empty(cols.shape[0])
+        mixp = np.zeros(cols.shape[0] if has_mix else 0)
+        for p in range(cols.shape[0]):
+            q = src[p]
+            lockp[p] = lock_in[q] if q >= 0 else -np.inf
+            if has_mix and q >= 0:
+                mixp[p] = mix_in[q]
     n_pairs = cols.shape[0]
     wp = np.zeros(n_pairs)
     fp = np.zeros(n_pairs)
@@ -1404,11 +1422,4 @@ def clear_kernel(
         out_final[o] = final_demand[i]
         out_internal[o] = internal[i]
         out[11, o] = capex[i]
-    pairs = np.empty((2, n_pairs), dtype=np.int64)
-    for k in range(1, n_layers):
-        slo = bounds[k - 1]
-        for i in range(bounds[k], bounds[k + 1]):
-            for p in range(rows[i], rows[i + 1]):
-                pairs[0, p] = order[i]
-                pairs[1, p] = order[slo + cols[p]]
-    return out, fp, pairs, lost, spend, outside, attempt
+    return out, fp, missing, lost, spend, outside, attempt

@@ -206,18 +206,37 @@ def pairwise_sum_pairs(pos: np.ndarray, vals: np.ndarray, pa: int, pb: int, n: i
     summation of the dense row (the same halves, the same eight-way blocks), visiting only
     the segments that hold an entry (an empty one sums to an exact zero), so bit for bit
     ``row.sum()`` (``tests/environment/test_round_kernel.py``) at the cost of the entries
-    and a few segments.
+    and a few segments. (:func:`_pairwise_pairs_into` with its scratch made here.)
     """
-    r = np.empty(8)
+    return _pairwise_pairs_into(
+        pos, vals, pa, pb, n, np.empty((4, 192), dtype=np.int64), np.empty(104)
+    )
+
+
+@jitable
+def _pairwise_pairs_into(
+    pos: np.ndarray,
+    vals: np.ndarray,
+    pa: int,
+    pb: int,
+    n: int,
+    task: np.ndarray,
+    scratch: np.ndarray,
+) -> float:
+    """:func:`pairwise_sum_pairs` with its scratch given (made once for many rows).
+
+    ``task``: ``[4, 192]`` integers; ``scratch``: 104 floats.
+    """
+    r = scratch[96:104]
     if pb <= pa:
         return 0.0
     if n <= 128:
         return _block_sum_pairs(pos, vals, pa, pb, 0, n, r)
-    task_lo = np.empty(192, dtype=np.int64)
-    task_n = np.empty(192, dtype=np.int64)
-    task_a = np.empty(192, dtype=np.int64)
-    task_b = np.empty(192, dtype=np.int64)
-    partial = np.empty(96)
+    task_lo = task[0]
+    task_n = task[1]
+    task_a = task[2]
+    task_b = task[3]
+    partial = scratch[:96]
     tasks = 1
     sums = 0
     task_lo[0] = 0
@@ -414,13 +433,15 @@ def settle_kernel(
     # the zero (0 / bought is that zero)
     m = flow.shape[0]
     mix = np.zeros(m)
+    task = np.empty((4, 192 if flow_n > 128 else 0), dtype=np.int64)  # (halves above 128)
+    scratch = np.empty(104)
     p = 0
     while p < m:
         b = pairs[0, p]
         q = p
         while q < m and pairs[0, q] == b:
             q += 1
-        d = pairwise_sum_pairs(pairs[1], flow, p, q, flow_n)
+        d = _pairwise_pairs_into(pairs[1], flow, p, q, flow_n, task, scratch)
         if d > _EPS:
             for t in range(p, q):
                 x = flow[t]
