@@ -10,8 +10,9 @@ marked :func:`stackgame.environment.jit.jitable`: ordinary Python as written (th
 reference the tests run), compiled by :func:`stackgame.environment.jit.compiled`.
 
 The purchase shares divide by row sums added as numpy adds the dense rows (pairwise:
-:func:`row_sums`; over the pairs that traded only, :func:`pairwise_sum_pairs`), and :func:`_maximum`/:func:`_minimum` follow numpy's rules for ties and NaN,
-so that results are those the earlier numpy implementation gave, bit for bit.
+:func:`row_sums`; over the pairs that traded only, :func:`pairwise_sum_pairs`), and
+:func:`_maximum`/:func:`_minimum` follow numpy's rules for ties and NaN, so that results
+are those the earlier numpy implementation gave, bit for bit.
 """
 
 from __future__ import annotations
