@@ -153,7 +153,7 @@ class Structure:
             _bounds_arr=self._bounds_arr.copy(),
             _own_sorted=self._own_sorted.copy(),
             _pairs=self._pairs,
-            _csr=None,
+            _csr=self._csr,  # (never changed in place: pairs_changed drops it)
         )
         return out
 
@@ -175,26 +175,10 @@ class Structure:
         180,000 (``docs/MODEL.md`` 5.1).
         """
         if self._csr is None:
-            order = self._order
-            b = self._bounds
-            n = order.shape[0]
-            counts = np.zeros(n + 1, dtype=np.int64)
-            cols: list[IntArray] = [np.zeros(0, dtype=np.int64)]
-            buyers: list[IntArray] = [np.zeros(0, dtype=np.int64)]
-            sellers: list[IntArray] = [np.zeros(0, dtype=np.int64)]
-            for k in range(1, len(b) - 1):
-                rows_k = order[b[k] : b[k + 1]]
-                cols_k = order[b[k - 1] : b[k]]
-                block = self.allowed[np.ix_(rows_k, cols_k)]
-                counts[b[k] + 1 : b[k + 1] + 1] = block.sum(axis=1)
-                i, j = np.nonzero(block)  # (row-major: the dense loop's order)
-                cols.append(j.astype(np.int64))
-                buyers.append(rows_k[i])
-                sellers.append(cols_k[j])
-            rows = np.cumsum(counts)
-            pairs = np.array([np.concatenate(buyers), np.concatenate(sellers)], dtype=np.int64)
-            lock = np.ascontiguousarray(self.lock_in[pairs[0], pairs[1]], dtype=np.float64)
-            self._csr = (rows, np.concatenate(cols), pairs, lock)
+            kernel = compiled("pair_rows_kernel", module="market_kernel", work=self._pairs / 8)
+            self._csr = kernel(
+                self._order, self._bounds_arr, _flags(self.allowed), _f64(self.lock_in)
+            )
         return self._csr
 
     @property
@@ -468,6 +452,7 @@ class Clearing:
 _NO_ARRAY = np.zeros(0)
 
 
+_NO_LOCK = np.zeros((0, 0))
 _NO_CONTRACTS = np.zeros((3, 0))
 _NO_CONTRACTS.flags.writeable = False
 _CONSTANTS: dict[tuple[int, float | bool], NDArray[Any]] = {}
@@ -512,17 +497,6 @@ def _lock(structure: Structure, lock_in: FloatArray | None) -> FloatArray:
     if _shape(lock_in) != (n, n):
         raise ValueError(f"lock_in: expected shape {(n, n)} (got {_shape(lock_in)})")
     return _f64(lock_in)
-
-
-def _pair_lock(structure: Structure, lock_in: FloatArray | None) -> FloatArray:
-    """Per permitted pair (:meth:`Structure.pair_rows`), the switching cost a clearing reads."""
-    _, _, pairs, lock = structure.pair_rows()
-    if lock_in is None:
-        return lock
-    n = structure.n_ops
-    if _shape(lock_in) != (n, n):
-        raise ValueError(f"lock_in: expected shape {(n, n)} (got {_shape(lock_in)})")
-    return _f64(np.asarray(lock_in)[pairs[0], pairs[1]])
 
 
 def _pair_mix(structure: Structure, supplier_mix: FloatArray | PairMatrix | None) -> FloatArray:
@@ -636,12 +610,13 @@ def resolve_prices(
         ``weights[l]`` is :func:`supplier_weights` for layer ``l`` (``weights[0]`` empty).
     """
     s = structure
-    rows, cols, _, _ = s.pair_rows()
+    rows, cols, _, lock = s.pair_rows()
     kernel = _kernel("resolve_prices_kernel", work=s.n_ops + cols.shape[0])
     out, wp = kernel(
         s._order, s._bounds_arr, s._own_sorted, _f64(s.input_coefficient), _f64(s.choice_mu),
-        _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), rows, cols,
-        _pair_lock(s, lock_in), _f64(self_share), supplier_mix is not None,
+        _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), rows, cols, lock,
+        lock_in is not None, _NO_LOCK if lock_in is None else _lock(s, lock_in),
+        _f64(self_share), supplier_mix is not None,
         _pair_mix(s, supplier_mix), bool(per_unit),
         constant(s.n_ops, 1.0) if basis is None else _f64(basis),
         constant(s.n_ops, 0.0) if infrastructure is None else _f64(infrastructure),
@@ -848,7 +823,9 @@ def clear(
         _f64(capacity),
         rows,
         cols,
-        lock if lock_in is None else _pair_lock(structure, lock_in),
+        lock,
+        lock_in is not None,
+        _NO_LOCK if lock_in is None else _lock(structure, lock_in),
         self_share is not None,
         _NO_ARRAY if self_share is None else _f64(self_share),
         supplier_mix is not None,

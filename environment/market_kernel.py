@@ -154,6 +154,49 @@ def block_pairs(
 
 
 @jitable
+def pair_rows_kernel(
+    order: np.ndarray, bounds: np.ndarray, allowed: np.ndarray, lock: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every layer's permitted pairs as compressed rows (``Structure.pair_rows``).
+
+    ``allowed`` and ``lock`` ``[n, n]`` in the caller's coordinates, ``order`` sorted
+    position to caller's index, layer ``k`` at sorted positions ``bounds[k]:bounds[k + 1]``.
+    Returns ``rows`` (``n + 1``: the buyer at sorted position ``i`` has pairs
+    ``rows[i]:rows[i + 1]``, none in layer 0), ``cols`` (each pair's seller local to the
+    layer below, ascending within a row), ``pairs`` (``[2, m]``: buyer and seller, caller's
+    indices) and each pair's ``lock``.
+    """
+    n = order.shape[0]
+    rows = np.zeros(n + 1, dtype=np.int64)
+    count = 0
+    for k in range(bounds.shape[0] - 1):
+        for i in range(bounds[k], bounds[k + 1]):
+            if k > 0:
+                ob = order[i]
+                for j in range(bounds[k - 1], bounds[k]):
+                    if allowed[ob, order[j]]:
+                        count += 1
+            rows[i + 1] = count
+    cols = np.empty(count, dtype=np.int64)
+    pairs = np.empty((2, count), dtype=np.int64)
+    lockp = np.empty(count)
+    p = 0
+    for k in range(1, bounds.shape[0] - 1):
+        slo = bounds[k - 1]
+        for i in range(bounds[k], bounds[k + 1]):
+            ob = order[i]
+            for j in range(slo, bounds[k]):
+                os_ = order[j]
+                if allowed[ob, os_]:
+                    cols[p] = j - slo
+                    pairs[0, p] = ob
+                    pairs[1, p] = os_
+                    lockp[p] = lock[ob, os_]
+                    p += 1
+    return rows, cols, pairs, lockp
+
+
+@jitable
 def choice_weights(
     price: np.ndarray,
     quality: np.ndarray,
@@ -1049,6 +1092,8 @@ def resolve_prices_kernel(
     rows: np.ndarray,
     cols: np.ndarray,
     lockp: np.ndarray,
+    has_lock: bool,
+    lock_now: np.ndarray,
     share_in: np.ndarray,
     has_mix: bool,
     mixp: np.ndarray,
@@ -1059,7 +1104,8 @@ def resolve_prices_kernel(
     """Pass 1 alone (:func:`_prices`), in and out in the caller's order.
 
     ``rows``, ``cols``, ``lockp``, ``mixp``: the permitted buyer-seller pairs and their
-    switching costs and expected purchase shares, as in :func:`_prices`. Returns a
+    switching costs and expected purchase shares, as in :func:`_prices`; with
+    ``has_lock``, the switching costs are ``lock_now`` (``[n, n]``) read at the pairs. Returns a
     ``[2, n]`` matrix (prices, unit input costs) and the supplier weights per pair.
     """
     n = order.shape[0]
@@ -1071,6 +1117,8 @@ def resolve_prices_kernel(
     share = _gather(order, share_in)
     basis = _gather(order, basis_in)
     infra = _gather(order, infra_in)
+    if has_lock:
+        lockp = _pair_values(lock_now, order, bounds, rows, cols)
     wp = np.zeros(cols.shape[0])
     price = np.zeros(n)
     input_unit = np.zeros(n)
@@ -1100,6 +1148,8 @@ def clear_kernel(
     rows_in: np.ndarray,
     cols_in: np.ndarray,
     lock_in: np.ndarray,
+    has_lock: bool,
+    lock_now: np.ndarray,
     has_share: bool,
     share_in: np.ndarray,
     has_mix: bool,
@@ -1153,6 +1203,9 @@ def clear_kernel(
         increasing order (``Structure.pair_rows``).
     lock_in
         Per pair, the switching cost (``Structure.lock_in`` at the pair).
+    has_lock, lock_now
+        Whether this round's switching costs ``lock_now`` (``[n, n]``, caller's order)
+        replace ``lock_in`` (read at the pairs).
     has_share, share_in
         Whether an explicit ``self_share`` was given (caller's order).
     has_mix, mix_in
@@ -1217,7 +1270,8 @@ def clear_kernel(
                 share[i] = 1.0 if own >= 0 and effective[own + bounds[k - 1]] > _EPS else 0.0
     rows = rows_in
     cols = cols_in
-    lockp = lock_in
+    lockp = _pair_values(lock_now, order, bounds, rows_in, cols_in) if has_lock else lock_in
+    base_lock = lockp
     mixp = mix_in
     n_con = contracts.shape[1]
     cb, cj, missing = contract_pairs(order, bounds, rows, cols, contracts)
@@ -1227,7 +1281,7 @@ def clear_kernel(
         mixp = np.zeros(cols.shape[0] if has_mix else 0)
         for p in range(cols.shape[0]):
             q = src[p]
-            lockp[p] = lock_in[q] if q >= 0 else -np.inf
+            lockp[p] = base_lock[q] if q >= 0 else -np.inf
             if has_mix and q >= 0:
                 mixp[p] = mix_in[q]
     n_pairs = cols.shape[0]
