@@ -150,21 +150,18 @@ class History:
         )
         self.layer_rows.append(layers)
         self.cum_layer_profit += layers["operating_profit"]
-        m = clearing.flow.shape[0]
+        engine = type(clearing) is Clearing  # (its payments are flow x price, per pair)
+        m = clearing.flows.n if engine else clearing.flow.shape[0]
         if self.cum_payments.shape[0] < m:
             grown = np.zeros((m, m))
             k = self.cum_payments.shape[0]
             grown[:k, :k] = self.cum_payments
             self.cum_payments = grown
-        flow = clearing.flow
-        if (
-            m == self.cum_payments.shape[0]
-            and type(clearing) is Clearing  # (its payments are flow x price)
-            and flow.dtype == np.float64
-            and flow.flags.c_contiguous
-            and clearing.price.dtype == np.float64
-        ):  # (the engine's clearing: one pass, pairs that traded only)
-            compiled("add_payments", jit, work=m / 4)(self.cum_payments, flow, clearing.price)
+        if engine and clearing.price.dtype == np.float64:  # (the pairs that could trade only)
+            flows = clearing.flows
+            compiled("add_pair_payments", jit, work=flows.values.shape[0] / 4)(
+                self.cum_payments, flows.pairs, flows.values, clearing.price
+            )
         elif m == self.cum_payments.shape[0]:
             np.add(self.cum_payments, clearing.payments, out=self.cum_payments)
         else:

@@ -74,7 +74,7 @@ class Ledger:
             st.layer_of, st.firm_of, st.n_layers, st.n_firms, c.revenue, c.input_cost,
             c.variable_cost, c.internal_revenue, c.quantity, flows.capacity, st.capital,
             st.depreciation_rate, st.fixed_cost, writedown, self.fines, st.stakes,
-            flows.markup, st.restrain_markup, st.active, c.unit_input_cost, c.flow, jit=jit,
+            flows.markup, st.restrain_markup, st.active, c.unit_input_cost, c.flows, jit=jit,
             wear_in_gross=capital_share(st) if st.has_capital_goods else None,
         )  # fmt: skip
         # a write-down is a non-cash charge: it cuts profit and book capital, not cash

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from stackgame.environment.jit import compiled
+from stackgame.environment.jit import compiled, plain
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -58,9 +58,11 @@ MAX_ATTEMPTS = 3
 class Structure:
     """Who can sell to whom: fixed between integration moves.
 
-    Build it with :func:`build_structure`. ``lock_in`` and ``allowed`` are read on every
-    clearing and may be changed in place; the layer and firm assignment may not (build a
-    new structure after an integration move).
+    Build it with :func:`build_structure`. ``lock_in`` and ``allowed`` may be changed in
+    place until the first clearing; after that, call :meth:`pairs_changed` after changing
+    them (the clearing reads them per permitted pair, :meth:`pair_rows`, kept from the
+    first call). The layer and firm assignment may not change (build a new structure
+    after an integration move).
 
     Attributes
     ----------
@@ -92,6 +94,9 @@ class Structure:
     _bounds_arr: IntArray = field(init=False, repr=False, compare=False)
     _own_sorted: IntArray = field(init=False, repr=False, compare=False)
     _pairs: int = field(init=False, repr=False, compare=False)
+    _csr: tuple[IntArray, IntArray, IntArray, FloatArray] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(self) -> None:
         # the kernels' view: operations sorted by layer (each layer a contiguous slice),
@@ -148,8 +153,33 @@ class Structure:
             _bounds_arr=self._bounds_arr.copy(),
             _own_sorted=self._own_sorted.copy(),
             _pairs=self._pairs,
+            _csr=self._csr,  # (never changed in place: pairs_changed drops it)
         )
         return out
+
+    def pairs_changed(self) -> None:
+        """Say that ``allowed`` or ``lock_in`` changed in place (the pairs are re-read)."""
+        self._csr = None
+
+    def pair_rows(self) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+        """The permitted buyer-seller pairs, held per buyer (compressed rows), made once.
+
+        Returns ``rows``, ``cols``, ``pairs`` and ``lock``: in the kernels' sorted
+        coordinates (``_order``), the buyer at sorted position ``i`` in layer ``k`` may buy
+        from the sellers at sorted positions ``_bounds[k - 1] + cols[p]`` for ``p`` in
+        ``rows[i]:rows[i + 1]``, in increasing order (the order in which a loop over the
+        dense buyers-by-sellers block meets them); ``pairs[:, p]`` is the pair's buyer and
+        seller in the caller's indices, and ``lock[p]`` its static switching cost
+        (``lock_in`` at the pair). At 1,000 firms of the benchmark's stack with four
+        suppliers per buyer these are about 4,000 pairs where the dense blocks hold
+        180,000 (``docs/MODEL.md`` 5.1).
+        """
+        if self._csr is None:
+            kernel = compiled("pair_rows_kernel", module="market_kernel", work=self._pairs / 8)
+            self._csr = kernel(
+                self._order, self._bounds_arr, _flags(self.allowed), _f64(self.lock_in)
+            )
+        return self._csr
 
     @property
     def n_ops(self) -> int:
@@ -297,6 +327,40 @@ class Demand:
             )
 
 
+@dataclass(slots=True)
+class PairMatrix:
+    """An ``[n, n]`` matrix that is zero outside a list of buyer-seller pairs.
+
+    ``pairs[:, p]`` is pair ``p``'s buyer and seller (operation indices), each buyer's
+    pairs together and in increasing seller order (the order of
+    :meth:`Structure.pair_rows`), and ``values[p]`` its entry. The clearing's flows and the
+    purchase shares are held so: at 1,000 firms of the benchmark's stack with four
+    suppliers per buyer, about 4,000 pairs against 1.2 million entries of the dense matrix
+    (issue 14); :meth:`dense` builds that matrix for the consumers that read it whole.
+    """
+
+    pairs: IntArray
+    values: FloatArray
+    n: int
+
+    def dense(self, n: int | None = None) -> FloatArray:
+        """The ``[n, n]`` matrix (``n`` at least :attr:`n`: operations added since buy nothing)."""
+        size = self.n if n is None else max(n, self.n)
+        out = np.zeros((size, size))
+        out[self.pairs[0], self.pairs[1]] = self.values
+        return out
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> FloatArray:
+        """``np.asarray(m)``: the dense matrix (:meth:`dense`)."""
+        out = self.dense()
+        return out if dtype is None else out.astype(dtype)
+
+
+def _dense(matrix: FloatArray | PairMatrix, n: int) -> FloatArray:
+    """``matrix`` as a dense ``[n, n]`` array (a :class:`PairMatrix` is laid out)."""
+    return matrix.dense(n) if isinstance(matrix, PairMatrix) else matrix
+
+
 @dataclass
 class Clearing:
     """Result of one round's clearing; arrays are per operation unless said otherwise.
@@ -309,8 +373,11 @@ class Clearing:
         Input cost per unit of output used in pricing (dollars).
     quantity
         Units delivered (to buyers, to the firm itself and to consumers).
-    flow
-        ``flow[b, s]``: units ``s`` delivered to ``b`` on the market.
+    flows
+        Units delivered on the market per buyer-seller pair (:class:`PairMatrix`: the
+        pairs the buyer may buy from, and any a contract added); :attr:`flow` is the
+        ``[n, n]`` matrix ``flow[b, s]``, units ``s`` delivered to ``b``, laid out on
+        first use.
     self_supply
         Units each operation received from its own firm's operation below.
     revenue, input_cost, variable_cost, gross_profit
@@ -346,7 +413,7 @@ class Clearing:
     price: FloatArray
     unit_input_cost: FloatArray
     quantity: FloatArray
-    flow: FloatArray
+    flows: PairMatrix
     self_supply: FloatArray
     revenue: FloatArray
     input_cost: FloatArray
@@ -361,6 +428,14 @@ class Clearing:
     attempts: int = 1
     capex: FloatArray = field(default_factory=lambda: np.zeros(0))
     infrastructure: float = 0.0
+    _flow: FloatArray | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def flow(self) -> FloatArray:
+        """``flow[b, s]``: units ``s`` delivered to ``b`` on the market (``[n, n]``, made once)."""
+        if self._flow is None:
+            self._flow = self.flows.dense()
+        return self._flow
 
     @property
     def payments(self) -> FloatArray:
@@ -375,9 +450,9 @@ class Clearing:
 # kernel (:func:`stackgame.environment.jit.compiled`).
 
 _NO_ARRAY = np.zeros(0)
-_NO_MATRIX = np.zeros((0, 0))
 
 
+_NO_LOCK = np.zeros((0, 0))
 _NO_CONTRACTS = np.zeros((3, 0))
 _NO_CONTRACTS.flags.writeable = False
 _CONSTANTS: dict[tuple[int, float | bool], NDArray[Any]] = {}
@@ -424,6 +499,44 @@ def _lock(structure: Structure, lock_in: FloatArray | None) -> FloatArray:
     return _f64(lock_in)
 
 
+def _pair_mix(structure: Structure, supplier_mix: FloatArray | PairMatrix | None) -> FloatArray:
+    """Per permitted pair, the expected purchase share (empty without ``supplier_mix``).
+
+    A :class:`PairMatrix` over the structure's own pairs (last round's purchase shares,
+    the structure unchanged since) is read as it is; anything else at the pairs.
+    """
+    if supplier_mix is None:
+        return _NO_ARRAY
+    pairs = structure.pair_rows()[2]
+    if isinstance(supplier_mix, PairMatrix):
+        if supplier_mix.pairs is pairs:
+            return supplier_mix.values
+        supplier_mix = supplier_mix.dense(structure.n_ops)
+    n = structure.n_ops
+    if _shape(supplier_mix) != (n, n):
+        raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {_shape(supplier_mix)})")
+    return _f64(np.asarray(supplier_mix)[pairs[0], pairs[1]])
+
+
+def _contract_pairs(structure: Structure, contracts: FloatArray | None) -> IntArray:
+    """The pairs the clearing ran on when ``contracts`` added some (caller's indices).
+
+    The permitted pairs and those of contracts outside them, in the order of
+    :func:`~stackgame.environment.market_kernel._add_pairs` (a rare case: plain Python).
+    """
+    rows, cols, _, _ = structure.pair_rows()
+    order, bounds = structure._order, structure._bounds
+    cb, cj, _ = plain("contract_pairs", "market_kernel")(
+        order, structure._bounds_arr, rows, cols, _f64(contracts)
+    )
+    rows, cols, _ = plain("_add_pairs", "market_kernel")(rows, cols, cb, cj)
+    buyers = np.repeat(np.arange(order.shape[0]), np.diff(rows))
+    below = np.zeros(order.shape[0], dtype=np.int64)  # each position's layer below's start
+    for k in range(1, len(bounds) - 1):
+        below[bounds[k] : bounds[k + 1]] = bounds[k - 1]
+    return np.array([order[buyers], order[below[buyers] + cols]], dtype=np.int64)
+
+
 def supplier_weights(
     structure: Structure,
     price: FloatArray,
@@ -460,7 +573,7 @@ def resolve_prices(
     self_share: FloatArray,
     per_unit: bool = False,
     fixed_price: FloatArray | None = None,
-    supplier_mix: FloatArray | None = None,
+    supplier_mix: FloatArray | PairMatrix | None = None,
     basis: FloatArray | None = None,
     lock_in: FloatArray | None = None,
     infrastructure: FloatArray | None = None,
@@ -497,23 +610,28 @@ def resolve_prices(
         ``weights[l]`` is :func:`supplier_weights` for layer ``l`` (``weights[0]`` empty).
     """
     s = structure
-    kernel = _kernel("resolve_prices_kernel", work=s.n_ops + s._pairs)
-    out, wflat, woff = kernel(
+    rows, cols, _, lock = s.pair_rows()
+    kernel = _kernel("resolve_prices_kernel", work=s.n_ops + cols.shape[0])
+    out, wp = kernel(
         s._order, s._bounds_arr, s._own_sorted, _f64(s.input_coefficient), _f64(s.choice_mu),
-        _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), _lock(s, lock_in),
-        _flags(s.allowed), _f64(self_share), supplier_mix is not None,
-        _NO_MATRIX if supplier_mix is None else _f64(supplier_mix), bool(per_unit),
+        _f64(unit_cost), _f64(markup), _f64(quality), _f64(capacity), rows, cols, lock,
+        lock_in is not None, _NO_LOCK if lock_in is None else _lock(s, lock_in),
+        _f64(self_share), supplier_mix is not None,
+        _pair_mix(s, supplier_mix), bool(per_unit),
         constant(s.n_ops, 1.0) if basis is None else _f64(basis),
         constant(s.n_ops, 0.0) if infrastructure is None else _f64(infrastructure),
     )  # fmt: skip
     price, input_unit = out[0], out[1]
     b = s._bounds
     weights: list[FloatArray] = []
-    if with_weights:
-        weights = [np.zeros((b[1] - b[0] if s.n_layers else 0, 0))] + [
-            wflat[woff[k] : woff[k + 1]].reshape(b[k + 1] - b[k], b[k] - b[k - 1])
-            for k in range(1, s.n_layers)
-        ]
+    if with_weights:  # the dense buyers-by-sellers blocks, zero where a pair is not permitted
+        weights = [np.zeros((b[1] - b[0] if s.n_layers else 0, 0))]
+        for k in range(1, s.n_layers):
+            w = np.zeros((b[k + 1] - b[k], b[k] - b[k - 1]))
+            lo, hi = rows[b[k]], rows[b[k + 1]]
+            w[np.repeat(np.arange(b[k + 1] - b[k]), np.diff(rows[b[k] : b[k + 1] + 1])),
+              cols[lo:hi]] = wp[lo:hi]  # fmt: skip
+            weights.append(w)
     if fixed_price is not None:
         fixed = np.isfinite(fixed_price)
         price[fixed] = np.maximum(np.asarray(fixed_price)[fixed], 0.0)
@@ -606,7 +724,7 @@ def clear(
     per_unit: bool = False,
     quantity_offer: FloatArray | None = None,
     spill_rounds: int | None = None,
-    supplier_mix: FloatArray | None = None,
+    supplier_mix: FloatArray | PairMatrix | None = None,
     jit: bool | None = None,
     capital_goods: NDArray[np.bool_] | None = None,
     orders: FloatArray | None = None,
@@ -639,8 +757,9 @@ def clear(
         How many times rationed orders are re-split over sellers with room (default:
         until every order that can be placed is placed).
     supplier_mix
-        Optional ``[n, n]`` matrix: row ``b`` holds the shares in which buyer ``b``
-        expects to buy from each seller (for example last round's realised purchases).
+        Optional ``[n, n]`` matrix (or :class:`PairMatrix`): row ``b`` holds the shares in
+        which buyer ``b`` expects to buy from each seller (for example last round's
+        realised purchases).
         Where a row is not all zero it replaces the logit weights in the buyer's expected
         input price, so that a buyer whose cheapest suppliers are full prices on what it
         will really pay. Orders are still split by the logit.
@@ -690,10 +809,9 @@ def clear(
     for name, opt in (("self_share", self_share), ("quantity_offer", quantity_offer)):
         if opt is not None and _shape(opt) != (n,):
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(opt)})")
-    if supplier_mix is not None and _shape(supplier_mix) != (n, n):
-        raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {np.shape(supplier_mix)})")
-    kernel = _kernel("clear_kernel", jit, work=n + structure._pairs)
-    per_op, flow, lost, spend, outside, attempts = kernel(
+    rows, cols, pairs, lock = structure.pair_rows()
+    kernel = _kernel("clear_kernel", jit, work=n + cols.shape[0])
+    per_op, fp, added, lost, spend, outside, attempts = kernel(
         structure._order,
         structure._bounds_arr,
         structure._own_sorted,
@@ -703,12 +821,15 @@ def clear(
         _f64(markup),
         _f64(quality),
         _f64(capacity),
-        _lock(structure, lock_in),
-        _flags(structure.allowed),
+        rows,
+        cols,
+        lock,
+        lock_in is not None,
+        _NO_LOCK if lock_in is None else _lock(structure, lock_in),
         self_share is not None,
         _NO_ARRAY if self_share is None else _f64(self_share),
         supplier_mix is not None,
-        _NO_MATRIX if supplier_mix is None else _f64(supplier_mix),
+        _pair_mix(structure, supplier_mix),
         quantity_offer is not None,
         _NO_ARRAY if quantity_offer is None else _f64(quantity_offer),
         bool(demand.cournot),
@@ -730,11 +851,13 @@ def clear(
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
      gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op  # fmt: skip
+    if added:  # (a contract on a pair no longer permitted: the kernel's pairs, laid out again)
+        pairs = _contract_pairs(structure, contracts)
     return Clearing(
         price=price,
         unit_input_cost=unit_input_cost,
         quantity=quantity,
-        flow=flow,
+        flows=PairMatrix(pairs, fp, n),
         self_supply=self_supply,
         revenue=revenue,
         input_cost=input_cost,

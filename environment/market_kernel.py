@@ -31,6 +31,172 @@ _SHORT = 1e-9
 
 
 @jitable
+def pair_weights(
+    price: np.ndarray,
+    quality: np.ndarray,
+    cap: np.ndarray,
+    lockp: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    r0: int,
+    r1: int,
+    slo: int,
+    ns: int,
+    mu: float,
+    w: np.ndarray,
+    copied: np.ndarray,
+) -> None:
+    """Supplier choice: logit weights of buyers ``r0:r1`` over their permitted sellers.
+
+    ``w_bs = exp(u_bs) / sum_k exp(u_bk)`` with
+    ``u_bs = (q_s + lock_bs - p_s / pbar) / mu`` over the sellers ``b`` may buy from that
+    have capacity, where ``pbar`` is the mean price of the ``ns`` sellers ``slo:slo + ns``
+    with capacity: price enters relative to the layer's price level (McFadden's
+    conditional logit, with a switching cost as in Klemperer 1995; ``docs/MODEL.md`` 5.1).
+    ``price``, ``quality``, ``cap`` are in sorted coordinates. The pairs are held per
+    buyer (compressed rows): buyer ``r``'s permitted sellers are ``slo + cols[p]`` for
+    ``p`` in ``rows[r]:rows[r + 1]``, in increasing order, with the switching cost
+    ``lockp[p]``; its weights go to ``w[p]``. A permitted seller without capacity gets
+    weight 0; a buyer with none with capacity gets zeros. Each sum runs over a buyer's
+    sellers in increasing order, as over a dense row (the pairs left out would add exact
+    zeros), so the weights are those of the dense rule bit for bit. ``copied[r - r0]`` is
+    set where buyer ``r``'s sellers and utilities are those of the last buyer whose
+    weights were computed (its weights are a copy of them), else cleared.
+    """
+    n_live = 0
+    psum = 0.0
+    for j in range(ns):
+        if cap[slo + j] > _EPS:
+            n_live += 1
+            psum += price[slo + j]
+    pbar = 1.0
+    if n_live > 0:
+        pbar = psum / n_live
+        if pbar <= _EPS:
+            pbar = 1.0
+    # a buyer whose sellers and utilities equal the last computed buyer's gets its weights
+    # copied: the same numbers in, the same out (most buyers of a layer face the same
+    # sellers on the same terms; the exponentials are most of the cost)
+    last_u = np.empty(max(ns, 1))
+    base = np.empty(max(ns, 1))  # (each seller's q_s - p_s / pbar, the same for every buyer)
+    for j in range(ns):
+        base[j] = quality[slo + j] - price[slo + j] / pbar
+    last_a = -1
+    last_len = -1
+    for r in range(r0, r1):
+        a = rows[r]
+        b = rows[r + 1]
+        top = -np.inf
+        same = last_a >= 0 and b - a == last_len
+        for p in range(a, b):
+            j = cols[p]
+            if cap[slo + j] > _EPS:
+                u = (base[j] + lockp[p]) / mu
+                if u > top:
+                    top = u
+            else:
+                u = -np.inf
+            w[p] = u
+            if same and not (cols[last_a + p - a] == j and u == last_u[p - a]):
+                same = False
+        copied[r - r0] = same
+        if same:
+            for p in range(a, b):
+                w[p] = w[last_a + p - a]
+            continue
+        for p in range(a, b):
+            last_u[p - a] = w[p]
+        last_a = a
+        last_len = b - a
+        if not math.isfinite(top):
+            top = 0.0
+        total = 0.0
+        for p in range(a, b):
+            e = math.exp(w[p] - top)
+            w[p] = e
+            total += e
+        if total <= 0:
+            total = 1.0
+        for p in range(a, b):
+            w[p] = w[p] / total
+
+
+@jitable
+def block_pairs(
+    allowed: np.ndarray, order: np.ndarray, lo: int, hi: int, slo: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The permitted pairs of buyers ``lo:hi`` over sellers ``slo:lo`` as compressed rows.
+
+    ``allowed`` in the caller's coordinates (``order``: sorted position to caller's index).
+    Returns ``rows`` (``nb + 1``: buyer ``i``'s pairs are ``rows[i]:rows[i + 1]``) and
+    ``cols`` (each pair's seller as a position local to the sellers' layer, increasing
+    within a row): the order in which a dense loop over the block meets them.
+    """
+    nb = hi - lo
+    ns = lo - slo
+    rows = np.zeros(nb + 1, dtype=np.int64)
+    count = 0
+    for i in range(nb):
+        ob = order[lo + i]
+        for j in range(ns):
+            if allowed[ob, order[slo + j]]:
+                count += 1
+        rows[i + 1] = count
+    cols = np.empty(count, dtype=np.int64)
+    p = 0
+    for i in range(nb):
+        ob = order[lo + i]
+        for j in range(ns):
+            if allowed[ob, order[slo + j]]:
+                cols[p] = j
+                p += 1
+    return rows, cols
+
+
+@jitable
+def pair_rows_kernel(
+    order: np.ndarray, bounds: np.ndarray, allowed: np.ndarray, lock: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every layer's permitted pairs as compressed rows (``Structure.pair_rows``).
+
+    ``allowed`` and ``lock`` ``[n, n]`` in the caller's coordinates, ``order`` sorted
+    position to caller's index, layer ``k`` at sorted positions ``bounds[k]:bounds[k + 1]``.
+    Returns ``rows`` (``n + 1``: the buyer at sorted position ``i`` has pairs
+    ``rows[i]:rows[i + 1]``, none in layer 0), ``cols`` (each pair's seller local to the
+    layer below, ascending within a row), ``pairs`` (``[2, m]``: buyer and seller, caller's
+    indices) and each pair's ``lock``.
+    """
+    n = order.shape[0]
+    rows = np.zeros(n + 1, dtype=np.int64)
+    count = 0
+    for k in range(bounds.shape[0] - 1):
+        for i in range(bounds[k], bounds[k + 1]):
+            if k > 0:
+                ob = order[i]
+                for j in range(bounds[k - 1], bounds[k]):
+                    if allowed[ob, order[j]]:
+                        count += 1
+            rows[i + 1] = count
+    cols = np.empty(count, dtype=np.int64)
+    pairs = np.empty((2, count), dtype=np.int64)
+    lockp = np.empty(count)
+    p = 0
+    for k in range(1, bounds.shape[0] - 1):
+        slo = bounds[k - 1]
+        for i in range(bounds[k], bounds[k + 1]):
+            ob = order[i]
+            for j in range(slo, bounds[k]):
+                os_ = order[j]
+                if allowed[ob, os_]:
+                    cols[p] = j - slo
+                    pairs[0, p] = ob
+                    pairs[1, p] = os_
+                    lockp[p] = lock[ob, os_]
+                    p += 1
+    return rows, cols, pairs, lockp
+
+
+@jitable
 def choice_weights(
     price: np.ndarray,
     quality: np.ndarray,
@@ -44,69 +210,29 @@ def choice_weights(
     mu: float,
     w: np.ndarray,
 ) -> None:
-    """Supplier choice: logit weights of buyers ``lo:hi`` over sellers ``slo:lo`` into ``w``.
+    """Supplier choice as a dense block: weights of buyers ``lo:hi`` over sellers ``slo:lo``.
 
-    ``w[b, s] = exp(u_bs) / sum_k exp(u_bk)`` with
-    ``u_bs = (q_s + lock_bs - p_s / pbar) / mu`` over the sellers ``b`` may buy from
-    (``allowed``) that have capacity, where ``pbar`` is the mean price of the sellers with
-    capacity in that layer: price enters relative to the layer's price level (McFadden's
-    conditional logit, with a switching cost as in Klemperer 1995; ``docs/MODEL.md`` 5.1).
+    The rule is :func:`pair_weights`, over the pairs ``allowed`` permits
+    (:func:`block_pairs`); ``w[b, s]`` is 0 where ``b`` may not buy from ``s``.
     ``price``, ``quality``, ``cap`` are in sorted coordinates, ``lock`` and ``allowed`` in
-    the caller's (``order`` maps one to the other). A buyer with no permitted seller with
-    capacity gets a row of zeros.
+    the caller's (``order`` maps one to the other).
     """
     nb = hi - lo
     ns = lo - slo
-    n_live = 0
-    psum = 0.0
-    for j in range(ns):
-        if cap[slo + j] > _EPS:
-            n_live += 1
-            psum += price[slo + j]
-    pbar = 1.0
-    if n_live > 0:
-        pbar = psum / n_live
-        if pbar <= _EPS:
-            pbar = 1.0
-    # a buyer whose utilities equal the last buyer's gets its weights copied: the same
-    # numbers in, the same out (most buyers of a layer face the same sellers on the same
-    # terms; the exponentials are most of the cost)
-    last_u = np.empty(ns)
-    have_last = False
+    rows, cols = block_pairs(allowed, order, lo, hi, slo)
+    lockp = np.empty(cols.shape[0])
     for i in range(nb):
         ob = order[lo + i]
-        top = -np.inf
-        same = have_last
+        for p in range(rows[i], rows[i + 1]):
+            lockp[p] = lock[ob, order[slo + cols[p]]]
+    wp = np.empty(cols.shape[0])
+    copied = np.empty(nb, dtype=np.bool_)
+    pair_weights(price, quality, cap, lockp, rows, cols, 0, nb, slo, ns, mu, wp, copied)
+    for i in range(nb):
         for j in range(ns):
-            os_ = order[slo + j]
-            if allowed[ob, os_] and cap[slo + j] > _EPS:
-                u = ((quality[slo + j] - price[slo + j] / pbar) + lock[ob, os_]) / mu
-                w[i, j] = u
-                if u > top:
-                    top = u
-            else:
-                u = -np.inf
-                w[i, j] = u
-            if same and not u == last_u[j]:
-                same = False
-        if same:
-            for j in range(ns):
-                w[i, j] = w[i - 1, j]
-            continue
-        for j in range(ns):
-            last_u[j] = w[i, j]
-        have_last = True
-        if not math.isfinite(top):
-            top = 0.0
-        total = 0.0
-        for j in range(ns):
-            e = math.exp(w[i, j] - top)
-            w[i, j] = e
-            total += e
-        if total <= 0:
-            total = 1.0
-        for j in range(ns):
-            w[i, j] = w[i, j] / total
+            w[i, j] = 0.0
+        for p in range(rows[i], rows[i + 1]):
+            w[i, cols[p]] = wp[p]
 
 
 @jitable
@@ -119,24 +245,23 @@ def _prices(
     unit_cost: np.ndarray,
     markup: np.ndarray,
     quality: np.ndarray,
-    lock: np.ndarray,
-    allowed: np.ndarray,
-    order: np.ndarray,
+    lockp: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
     capacity: np.ndarray,
     share: np.ndarray,
     per_unit: bool,
     has_fixed: bool,
     fixed_top: float,
-    mix: np.ndarray,
+    mixp: np.ndarray,
     has_mix: bool,
-    woff: np.ndarray,
-    wflat: np.ndarray,
+    wp: np.ndarray,
     price: np.ndarray,
     input_unit: np.ndarray,
     basis: np.ndarray,
     infra: np.ndarray,
 ) -> None:
-    """Pass 1, bottom-up: prices and unit input costs; supplier weights into ``wflat``.
+    """Pass 1, bottom-up: prices and unit input costs; supplier weights into ``wp``.
 
     Per operation ``i`` in layer ``l`` (``docs/MODEL.md`` 4.2-4.3)::
 
@@ -146,11 +271,13 @@ def _prices(
 
     floored at zero, where ``o`` is the firm's own operation below (self-supply at cost,
     share ``sigma_i = share[i]``; 1 when the buyer has no market seller) and ``w_is`` the
-    :func:`choice_weights`. With ``has_mix``, a buyer's row of ``mix`` (expected
-    purchase shares, caller's coordinates) restricted to the sellers it can still use
-    replaces ``w_is`` in the expected price where it is not all zero. With ``has_fixed``
-    the top layer's price is ``fixed_top`` (a Cournot market-clearing price). Layer ``k``'s
-    weights are ``wflat[woff[k]:woff[k + 1]]`` as a buyers-by-sellers matrix. ``basis[i]``
+    :func:`pair_weights`. The buyer-seller pairs are compressed rows in sorted
+    coordinates (``rows``, ``cols`` as in :func:`pair_weights`: buyer ``i``'s permitted
+    sellers are ``slo + cols[p]`` for ``p`` in ``rows[i]:rows[i + 1]``); ``lockp``,
+    ``mixp`` and the weights ``wp`` are per pair. With ``has_mix``, a buyer's expected
+    purchase shares ``mixp`` restricted to the sellers it can still use replace ``w_is`` in
+    the expected price where they are not all zero. With ``has_fixed`` the top layer's
+    price is ``fixed_top`` (a Cournot market-clearing price). ``basis[i]``
     scales the input cost in the price (1 in a flow market; in a capital-goods layer the
     user cost of capital ``r + delta_i``: ``x_i`` there is the capital good's price, per
     unit of capacity, and ``a_l x_i basis_i`` its cost per round of use, ``docs/MODEL.md``
@@ -169,25 +296,33 @@ def _prices(
             slo = bounds[k - 1]
             nb = hi - lo
             ns = lo - slo
-            w = wflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
-            choice_weights(
-                price, quality, capacity, lock, allowed, order, lo, hi, slo, choice_mu[k - 1], w
-            )
+            copied = np.empty(nb, dtype=np.bool_)
+            pair_weights(
+                price, quality, capacity, lockp, rows, cols, lo, hi, slo, ns, choice_mu[k - 1],
+                wp, copied,
+            )  # fmt: skip
+            market_last = 0.0
+            wrow_last = 0.0
             for i in range(nb):
-                market = 0.0
-                wrow = 0.0
-                for j in range(ns):
-                    market += w[i, j] * price[slo + j]
-                    wrow += w[i, j]
+                if copied[i]:  # the same weights on the same sellers: the same sums
+                    market = market_last
+                    wrow = wrow_last
+                else:
+                    market = 0.0
+                    wrow = 0.0
+                    for p in range(rows[lo + i], rows[lo + i + 1]):
+                        market += wp[p] * price[slo + cols[p]]
+                        wrow += wp[p]
+                    market_last = market
+                    wrow_last = wrow
                 if has_mix:
-                    ob = order[lo + i]
                     total = 0.0
                     dot = 0.0
-                    for j in range(ns):
-                        if w[i, j] > 0:
-                            m = mix[ob, order[slo + j]]
+                    for p in range(rows[lo + i], rows[lo + i + 1]):
+                        if wp[p] > 0:
+                            m = mixp[p]
                             total += m
-                            dot += m * price[slo + j]
+                            dot += m * price[slo + cols[p]]
                     if total > _EPS:
                         market = dot / total
                 own = own_local[lo + i]
@@ -381,80 +516,130 @@ def cournot_price_kernel(
 
 
 @jitable
-def _ration_orders(
-    orders: np.ndarray, weights: np.ndarray, room_in: np.ndarray, limit: int, filled: np.ndarray
+def _ration_pairs(
+    orders: np.ndarray,
+    weights: np.ndarray,
+    room_in: np.ndarray,
+    limit: int,
+    filled: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    r0: int,
+    r1: int,
 ) -> None:
     """Fill buyers' orders from sellers with limited room; spill what a full seller refuses.
 
-    ``orders[b, s]`` units asked of each seller, ``weights[b, s]`` the buyer's logit
-    weights (for re-splitting), ``room_in[s]`` capacity left. A seller asked for more than
-    its room fills every order in the same proportion (proportional rationing); each buyer
-    re-splits its unfilled units over its sellers that still have room, in proportion to
-    its weights (``docs/MODEL.md`` 5.3). Each round fills at least one more seller, so
-    ``ns + 1`` rounds (``limit``) place every order that can be placed. Writes
-    ``filled[b, s]``; what a buyer could not place is its row's shortfall.
+    Buyers ``r0:r1`` with their pairs as compressed rows (``rows``, ``cols`` as in
+    :func:`pair_weights`, sellers local to ``room_in``): ``orders[p]`` units asked of the
+    pair's seller, ``weights[p]`` the buyer's logit weight (for re-splitting),
+    ``room_in[s]`` capacity left. A seller asked for more than its room fills every order
+    in the same proportion (proportional rationing); each buyer re-splits its unfilled
+    units over its sellers that still have room, in proportion to its weights
+    (``docs/MODEL.md`` 5.3). Each round fills at least one more seller, so ``ns + 1``
+    rounds (``limit``) place every order that can be placed. Writes ``filled[p]``; what a
+    buyer could not place is its row's shortfall. A seller's column sums run over its
+    buyers in increasing order, a buyer's over its sellers in increasing order, as over a
+    dense block (the pairs left out would add exact zeros).
     """
-    nb, ns = orders.shape
+    ns = room_in.shape[0]
+    p0 = rows[r0]
+    p1 = rows[r1]
     # a precondition, not a case: no room is zero room (a negative one would divide a
     # zero order by itself; the model never passes one, a hand-built call may)
     room = room_in.copy()
     for j in range(ns):
         if room[j] < 0.0:
             room[j] = 0.0
+    t = np.zeros(ns)
+    for p in range(p0, p1):
+        t[cols[p]] += orders[p]
     fits = True
     for j in range(ns):
-        t = 0.0
-        for i in range(nb):
-            t += orders[i, j]
-        if not t <= room[j] + _EPS:
+        if not t[j] <= room[j] + _EPS:
             fits = False
     if fits:
-        filled[:, :] = orders
+        for p in range(p0, p1):
+            filled[p] = orders[p]
         return
-    filled[:, :] = 0.0
-    ask = orders.copy()
+    for p in range(p0, p1):
+        filled[p] = 0.0
+    ask = orders[p0:p1].copy()
     ratio = np.empty(ns)
-    short = np.empty(nb)
+    short = np.empty(r1 - r0)
+    col = np.empty(ns)
+    # each round: the sellers' rationing ratios from ``t``, the column sums of what is
+    # asked (at first the orders' sums above, then those of the re-split, added as it is
+    # made); one pass fills, sums each seller's deliveries and each buyer's shortfall;
+    # one pass re-splits. (Each sum in the order of the separate passes over a dense
+    # block: a seller's over buyers ascending, a buyer's over sellers ascending.)
     for _ in range(limit):
         for j in range(ns):
-            t = 0.0
-            for i in range(nb):
-                t += ask[i, j]
-            ratio[j] = room[j] / t if t > room[j] else 1.0
-        for j in range(ns):
-            col = 0.0
-            for i in range(nb):
-                got = ask[i, j] * ratio[j]
-                filled[i, j] += got
-                col += got
-            room[j] = max(room[j] - col, 0.0)
+            ratio[j] = room[j] / t[j] if t[j] > room[j] else 1.0
+            col[j] = 0.0
         worst = 0.0
-        for i in range(nb):
+        for r in range(r0, r1):
             s = 0.0
-            for j in range(ns):
-                s += ask[i, j] - ask[i, j] * ratio[j]
-            short[i] = s
+            for p in range(rows[r], rows[r + 1]):
+                a = ask[p - p0]
+                got = a * ratio[cols[p]]
+                filled[p] += got
+                col[cols[p]] += got
+                s += a - got
+            short[r - r0] = s
             if s > worst:
                 worst = s
+        for j in range(ns):
+            room[j] = max(room[j] - col[j], 0.0)
         if worst <= _EPS:
             return
         worst = 0.0
-        for i in range(nb):
+        for j in range(ns):
+            t[j] = 0.0
+        for r in range(r0, r1):
             wsum = 0.0
-            for j in range(ns):
-                if room[j] > _EPS:
-                    wsum += weights[i, j]
+            for p in range(rows[r], rows[r + 1]):
+                if room[cols[p]] > _EPS:
+                    wsum += weights[p]
             if wsum > 0:
-                if short[i] > worst:
-                    worst = short[i]
-                for j in range(ns):
-                    wij = weights[i, j] if room[j] > _EPS else 0.0
-                    ask[i, j] = wij / wsum * short[i]
+                if short[r - r0] > worst:
+                    worst = short[r - r0]
+                for p in range(rows[r], rows[r + 1]):
+                    wij = weights[p] if room[cols[p]] > _EPS else 0.0
+                    a = wij / wsum * short[r - r0]
+                    ask[p - p0] = a
+                    t[cols[p]] += a
             else:
-                for j in range(ns):
-                    ask[i, j] = 0.0
+                for p in range(rows[r], rows[r + 1]):
+                    ask[p - p0] = 0.0
         if worst <= _EPS:
             break
+
+
+@jitable
+def _ration_orders(
+    orders: np.ndarray, weights: np.ndarray, room_in: np.ndarray, limit: int, filled: np.ndarray
+) -> None:
+    """:func:`_ration_pairs` over a dense block: every buyer ``b`` may order from every ``s``.
+
+    ``orders[b, s]``, ``weights[b, s]``, ``filled[b, s]``; ``room_in[s]``.
+    """
+    nb, ns = orders.shape
+    rows = np.empty(nb + 1, dtype=np.int64)
+    cols = np.empty(nb * ns, dtype=np.int64)
+    for i in range(nb + 1):
+        rows[i] = i * ns
+    for i in range(nb):
+        for j in range(ns):
+            cols[i * ns + j] = j
+    flat = np.empty(nb * ns)
+    _ration_pairs(
+        np.ascontiguousarray(orders).reshape(nb * ns),
+        np.ascontiguousarray(weights).reshape(nb * ns),
+        room_in, limit, flat, rows, cols, 0, nb,
+    )  # fmt: skip
+    for i in range(nb):
+        for j in range(ns):
+            filled[i, j] = flat[i * ns + j]
 
 
 @jitable
@@ -477,12 +662,13 @@ def _clear_once(
     slope: float,
     price: np.ndarray,
     input_unit: np.ndarray,
-    woff: np.ndarray,
-    wflat: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    wp: np.ndarray,
     limit_given: int,
     has_reserve: bool,
     reserve: np.ndarray,
-    fflat: np.ndarray,
+    fp: np.ndarray,
     self_supply: np.ndarray,
     quantity: np.ndarray,
     revenue: np.ndarray,
@@ -493,7 +679,7 @@ def _clear_once(
     take_all: np.ndarray,
     capital_layer: np.ndarray,
     invest: np.ndarray,
-    cflat: np.ndarray,
+    cp: np.ndarray,
     capex: np.ndarray,
     infra: np.ndarray,
 ) -> tuple[float, float, float]:
@@ -506,8 +692,9 @@ def _clear_once(
     over its sellers by the weights, :func:`_ration_orders`), pass 4 (feasibility
     bottom-up: a seller short of input delivers the share ``r = received / needed`` of
     its plan; money: ``payments[b, s] = flow[b, s] p_s``, self-supply transferred at the
-    supplier's unit cost) (``docs/MODEL.md`` 5-7). Flows per layer block go into
-    ``fflat``.
+    supplier's unit cost) (``docs/MODEL.md`` 5-7). The buyer-seller pairs are compressed
+    rows (``rows``, ``cols`` as in :func:`pair_weights`); weights ``wp`` and flows ``fp``
+    are per pair.
 
     ``capacity`` is this attempt's effective capacity, ``nominal`` the caller's: a top
     operation with nominal capacity stays in the consumers' choice set, so consumers it
@@ -516,12 +703,12 @@ def _clear_once(
     The buildout (``docs/MODEL.md`` 15, 17): in a layer with ``capital_layer[k]`` a
     buyer's need is its capital-goods orders ``invest`` (units), not its use; what it buys is
     its ``capex`` (not an input cost), and a shortfall leaves orders unfilled without
-    cutting its output. ``cflat`` (laid out as ``fflat``) holds contracted units a round:
+    cutting its output. ``cp`` (per pair, as ``fp``) holds contracted units a round:
     on a first attempt a buyer's orders go to its contracted sellers first, up to the
     contract, after its own operation below.
 
     Returns ``(lost_demand, final_spend, outside_share)``; ``reserve`` is the previous
-    attempt's ``fflat``.
+    attempt's ``fp``.
     """
     n = price.shape[0]
     t_lo = bounds[n_layers - 1]
@@ -590,6 +777,8 @@ def _clear_once(
         slo = bounds[k - 1]
         nb = hi - lo
         ns = lo - slo
+        p0 = rows[lo]
+        p1 = rows[hi]
         need = np.empty(nb)
         capital = capital_layer[k]
         for i in range(nb):
@@ -607,73 +796,75 @@ def _clear_once(
                 rest[i] = need[i] - t
             else:
                 rest[i] = need[i]
-        w = wflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
-        filled = fflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
-        held = np.zeros((nb, ns))
-        contracted = cflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
+        # per pair of the layer (held[p - p0]); every sum in the order of a dense block's
+        held = np.zeros(p1 - p0)
         has_contract = False
         if not has_reserve:
             for i in range(nb):
-                for j in range(ns):
-                    c = contracted[i, j]
+                for p in range(rows[lo + i], rows[lo + i + 1]):
+                    c = cp[p]
                     if c > 0.0:
+                        j = cols[p]
                         t = min(c, rest[i], room[j])
                         if t > 0.0:
-                            held[i, j] = t
+                            held[p - p0] = t
                             room[j] -= t
                             rest[i] -= t
                             has_contract = True
         if has_reserve:
-            prev = reserve[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
             for i in range(nb):
                 got = 0.0
-                for j in range(ns):
-                    got += prev[i, j]
+                for p in range(rows[lo + i], rows[lo + i + 1]):
+                    got += reserve[p]
                 f = min(1.0, rest[i] / max(got, _EPS))
-                for j in range(ns):
-                    held[i, j] = prev[i, j] * f
+                for p in range(rows[lo + i], rows[lo + i + 1]):
+                    held[p - p0] = reserve[p] * f
             col = np.zeros(ns)
             over = False
+            for p in range(p0, p1):
+                col[cols[p]] += held[p - p0]
             for j in range(ns):
-                for i in range(nb):
-                    col[j] += held[i, j]
                 if col[j] > room[j]:
                     over = True
             if over:
+                scale = np.empty(ns)
                 for j in range(ns):
-                    f = min(1.0, room[j] / max(col[j], _EPS))
-                    for i in range(nb):
-                        held[i, j] = held[i, j] * f
+                    scale[j] = min(1.0, room[j] / max(col[j], _EPS))
+                for p in range(p0, p1):
+                    held[p - p0] = held[p - p0] * scale[cols[p]]
             for j in range(ns):
-                c = 0.0
-                for i in range(nb):
-                    c += held[i, j]
-                room[j] = max(room[j] - c, 0.0)
+                col[j] = 0.0
+            for p in range(p0, p1):
+                col[cols[p]] += held[p - p0]
+            for j in range(ns):
+                room[j] = max(room[j] - col[j], 0.0)
             for i in range(nb):
                 r = 0.0
-                for j in range(ns):
-                    r += held[i, j]
+                for p in range(rows[lo + i], rows[lo + i + 1]):
+                    r += held[p - p0]
                 rest[i] = max(rest[i] - r, 0.0)
-        split = np.empty((nb, ns))
+        split = np.empty(p1 - p0)
         for i in range(nb):
-            for j in range(ns):
-                split[i, j] = w[i, j] * rest[i]
+            for p in range(rows[lo + i], rows[lo + i + 1]):
+                split[p - p0] = wp[p] * rest[i]
         limit = ns + 1 if limit_given < 0 else limit_given
-        _ration_orders(split, w, room, limit, filled)
-        for i in range(nb):
+        _ration_pairs(
+            split, wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0, cols[p0:p1], 0, nb
+        )
+        add_held = has_reserve or has_contract
+        col = np.zeros(ns)
+        for i in range(nb):  # (one pass: the rationed units, then with what was held)
             r = 0.0
-            for j in range(ns):
-                r += filled[i, j]
+            for p in range(rows[lo + i], rows[lo + i + 1]):
+                f = fp[p]
+                r += f
+                if add_held:
+                    f = f + held[p - p0]
+                    fp[p] = f
+                col[cols[p]] += f
             unmet[lo + i] = rest[i] - r
-        if has_reserve or has_contract:
-            for i in range(nb):
-                for j in range(ns):
-                    filled[i, j] = filled[i, j] + held[i, j]
         for j in range(ns):
-            c = 0.0
-            for i in range(nb):
-                c += filled[i, j]
-            used[slo + j] = c + own_use[j]
+            used[slo + j] = col[j] + own_use[j]
     # -- pass 4: feasibility, bottom-up, and money
     for i in range(n):
         quantity[i] = used[i]
@@ -686,11 +877,29 @@ def _clear_once(
         slo = bounds[k - 1]
         nb = hi - lo
         ns = lo - slo
-        block = fflat[woff[k] : woff[k] + nb * ns].reshape((nb, ns))
-        if below_short:
-            for i in range(nb):
-                for j in range(ns):
-                    block[i, j] = block[i, j] * deliver[slo + j]
+        # one pass over the pairs: scaled by what their sellers could deliver, then each
+        # seller's units and dollars (over its buyers ascending) and each buyer's (over
+        # its sellers ascending), as the separate passes over a dense block added them
+        col = np.zeros(ns)
+        col_pay = np.zeros(ns)
+        row_got = np.zeros(nb)
+        row_pay = np.zeros(nb)
+        for i in range(nb):
+            got = 0.0
+            pay = 0.0
+            for p in range(rows[lo + i], rows[lo + i + 1]):
+                j = cols[p]
+                f = fp[p]
+                if below_short:
+                    f = f * deliver[slo + j]
+                    fp[p] = f
+                x = f * price[slo + j]
+                col[j] += f
+                col_pay[j] += x
+                got += f
+                pay += x
+            row_got[i] = got
+            row_pay[i] = pay
         own_use = np.zeros(ns)
         take = np.zeros(nb)
         own_unit = np.zeros(nb)
@@ -703,17 +912,11 @@ def _clear_once(
                 own_use[own] = take[i]
                 own_unit[i] = transfer[slo + own]
         for j in range(ns):
-            c = 0.0
-            for i in range(nb):
-                c += block[i, j]
-            quantity[slo + j] = c + own_use[j]
+            quantity[slo + j] = col[j] + own_use[j]
         below_short = False
         capital = capital_layer[k]
         for i in range(nb):
-            got = 0.0
-            for j in range(ns):
-                got += block[i, j]
-            got = got + take[i]
+            got = row_got[i] + take[i]
             if capital:  # unfilled capital-goods orders do not cut this round's output
                 unmet[lo + i] = max(invest[lo + i] - got, 0.0)
                 continue
@@ -724,10 +927,7 @@ def _clear_once(
             pass
         elif below_short:
             for i in range(nb):
-                got = 0.0
-                for j in range(ns):
-                    got += block[i, j]
-                got = got + take[i]
+                got = row_got[i] + take[i]
                 need = coef[k] * used[lo + i]
                 ratio = got / need if need > got else 1.0
                 deliver[lo + i] = ratio
@@ -740,19 +940,14 @@ def _clear_once(
             self_supply[lo + i] = take[i]
         for j in range(ns):
             internal[slo + j] = own_use[j] * transfer[slo + j]
-            c = 0.0
-            for i in range(nb):
-                c += block[i, j] * price[slo + j]
-            revenue[slo + j] += c + internal[slo + j]
+            revenue[slo + j] += col_pay[j] + internal[slo + j]
         for i in range(nb):
-            r = 0.0
-            for j in range(ns):
-                r += block[i, j] * price[slo + j]
+            r = row_pay[i]
             if capital:  # capital goods bought: capitalised, priced at their user cost
                 # plus the infrastructure bought outside the stack with the units received
                 got = take[i]
-                for j in range(ns):
-                    got += block[i, j]
+                for p in range(rows[lo + i], rows[lo + i + 1]):
+                    got += fp[p]
                 capex[lo + i] = r + take[i] * own_unit[i] + infra[lo + i] * got / coef[k]
                 transfer[lo + i] = unit_cost[lo + i] + input_unit[lo + i]
                 continue
@@ -781,13 +976,106 @@ def _gather(order: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 @jitable
-def _layer_offsets(bounds: np.ndarray) -> np.ndarray:
-    """``woff``: layer ``k``'s buyers-by-sellers block is ``flat[woff[k]:woff[k + 1]]``."""
+def _pair_index(rows: np.ndarray, cols: np.ndarray, b: int, j: int) -> int:
+    """The pair of buyer ``b`` (sorted position) and seller ``j`` (local), or -1: none."""
+    for p in range(rows[b], rows[b + 1]):
+        if cols[p] == j:
+            return p
+        if cols[p] > j:
+            return -1
+    return -1
+
+
+@jitable
+def _add_pairs(
+    rows: np.ndarray, cols: np.ndarray, eb: np.ndarray, ej: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rows``, ``cols`` with the pairs ``(eb[c], ej[c])`` added (``eb[c] < 0``: none).
+
+    Each row stays in increasing seller order; a pair given twice, or present already, is
+    held once. The third array maps each pair out to its pair in (-1: added).
+    """
+    n = rows.shape[0] - 1
+    m = eb.shape[0]
+    keys = np.empty(m, dtype=np.int64)
+    c = 0
+    for e in range(m):
+        if eb[e] >= 0 and _pair_index(rows, cols, eb[e], ej[e]) < 0:
+            keys[c] = eb[e] * (n + 1) + ej[e]
+            c += 1
+    keys = np.unique(keys[:c])
+    out_rows = np.zeros(n + 1, dtype=np.int64)
+    out_cols = np.empty(cols.shape[0] + keys.shape[0], dtype=np.int64)
+    src = np.empty(cols.shape[0] + keys.shape[0], dtype=np.int64)
+    e = 0
+    q = 0
+    for b in range(n):
+        p = rows[b]
+        while True:
+            extra = e < keys.shape[0] and keys[e] // (n + 1) == b
+            have = p < rows[b + 1]
+            if not (extra or have):
+                break
+            if extra and (not have or keys[e] % (n + 1) < cols[p]):
+                out_cols[q] = keys[e] % (n + 1)
+                src[q] = -1
+                e += 1
+            else:
+                out_cols[q] = cols[p]
+                src[q] = p
+                p += 1
+            q += 1
+        out_rows[b + 1] = q
+    return out_rows, out_cols, src
+
+
+@jitable
+def contract_pairs(
+    order: np.ndarray, bounds: np.ndarray, rows: np.ndarray, cols: np.ndarray, contracts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each contract's buyer (sorted position) and seller (local to its layer) as a pair.
+
+    ``cb[c] = -1`` for a contract whose seller is not in the layer just below its buyer
+    (it delivers nothing); the flag says whether some contract's pair is not among the
+    pairs ``rows``, ``cols`` (then :func:`_add_pairs` adds it).
+    """
+    n = order.shape[0]
     n_layers = bounds.shape[0] - 1
-    woff = np.zeros(max(n_layers, 1) + 1, dtype=np.int64)
-    for k in range(1, n_layers):
-        woff[k + 1] = woff[k] + (bounds[k + 1] - bounds[k]) * (bounds[k] - bounds[k - 1])
-    return woff
+    n_con = contracts.shape[1]
+    cb = np.empty(n_con, dtype=np.int64)
+    cj = np.empty(n_con, dtype=np.int64)
+    missing = False
+    if n_con == 0:
+        return cb, cj, missing
+    pos = np.empty(n, dtype=np.int64)  # caller's index to sorted position
+    for i in range(n):
+        pos[order[i]] = i
+    for c in range(n_con):
+        b = pos[int(contracts[0, c])]
+        s = pos[int(contracts[1, c])]
+        cb[c] = -1
+        for k in range(1, n_layers):
+            if bounds[k] <= b < bounds[k + 1] and bounds[k - 1] <= s < bounds[k]:
+                cb[c] = b
+                cj[c] = s - bounds[k - 1]
+                if _pair_index(rows, cols, b, cj[c]) < 0:
+                    missing = True
+    return cb, cj, missing
+
+
+@jitable
+def _pair_values(
+    matrix: np.ndarray, order: np.ndarray, bounds: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """Per pair, ``matrix[buyer, seller]`` of a caller's-order ``[n, n]`` matrix."""
+    out = np.empty(cols.shape[0])
+    for k in range(1, bounds.shape[0] - 1):
+        slo = bounds[k - 1]
+        for i in range(bounds[k], bounds[k + 1]):
+            ob = order[i]
+            for p in range(rows[i], rows[i + 1]):
+                out[p] = matrix[ob, order[slo + cols[p]]]
+    return out
 
 
 @jitable
@@ -801,19 +1089,24 @@ def resolve_prices_kernel(
     markup_in: np.ndarray,
     quality_in: np.ndarray,
     capacity_in: np.ndarray,
-    lock: np.ndarray,
-    allowed: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    lockp: np.ndarray,
+    has_lock: bool,
+    lock_now: np.ndarray,
     share_in: np.ndarray,
     has_mix: bool,
-    mix: np.ndarray,
+    mixp: np.ndarray,
     per_unit: bool,
     basis_in: np.ndarray,
     infra_in: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Pass 1 alone (:func:`_prices`), in and out in the caller's order.
 
-    Returns a ``[2, n]`` matrix (prices, unit input costs), the supplier weights of every
-    layer flattened, and their offsets (:func:`_layer_offsets`).
+    ``rows``, ``cols``, ``lockp``, ``mixp``: the permitted buyer-seller pairs and their
+    switching costs and expected purchase shares, as in :func:`_prices`; with
+    ``has_lock``, the switching costs are ``lock_now`` (``[n, n]``) read at the pairs. Returns a
+    ``[2, n]`` matrix (prices, unit input costs) and the supplier weights per pair.
     """
     n = order.shape[0]
     n_layers = bounds.shape[0] - 1
@@ -824,20 +1117,21 @@ def resolve_prices_kernel(
     share = _gather(order, share_in)
     basis = _gather(order, basis_in)
     infra = _gather(order, infra_in)
-    woff = _layer_offsets(bounds)
-    wflat = np.zeros(woff[woff.shape[0] - 1])
+    if has_lock:
+        lockp = _pair_values(lock_now, order, bounds, rows, cols)
+    wp = np.zeros(cols.shape[0])
     price = np.zeros(n)
     input_unit = np.zeros(n)
     _prices(
-        n_layers, bounds, own_local, coef, choice_mu, unit_cost, markup, quality, lock,
-        allowed, order, capacity, share, per_unit, False, 0.0, mix, has_mix, woff, wflat,
-        price, input_unit, basis, infra,
+        n_layers, bounds, own_local, coef, choice_mu, unit_cost, markup, quality, lockp,
+        rows, cols, capacity, share, per_unit, False, 0.0, mixp, has_mix, wp, price,
+        input_unit, basis, infra,
     )  # fmt: skip
     out = np.empty((2, n))
     for i in range(n):
         out[0, order[i]] = price[i]
         out[1, order[i]] = input_unit[i]
-    return out, wflat, woff
+    return out, wp
 
 
 @jitable
@@ -851,12 +1145,15 @@ def clear_kernel(
     markup_in: np.ndarray,
     quality_in: np.ndarray,
     capacity_in: np.ndarray,
-    lock: np.ndarray,
-    allowed: np.ndarray,
+    rows_in: np.ndarray,
+    cols_in: np.ndarray,
+    lock_in: np.ndarray,
+    has_lock: bool,
+    lock_now: np.ndarray,
     has_share: bool,
     share_in: np.ndarray,
     has_mix: bool,
-    mix: np.ndarray,
+    mix_in: np.ndarray,
     has_offer: bool,
     offer_in: np.ndarray,
     cournot_flag: bool,
@@ -875,7 +1172,7 @@ def clear_kernel(
     basis_in: np.ndarray,
     infra_in: np.ndarray,
     contracts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, float, float, float, int]:
+) -> tuple[np.ndarray, np.ndarray, bool, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
     Prices (:func:`_prices`), then one clearing (:func:`_clear_once`), repeated (at most
@@ -899,12 +1196,20 @@ def clear_kernel(
         Per layer, as in :class:`~stackgame.environment.market.Structure`.
     unit_cost_in, markup_in, quality_in, capacity_in
         Per operation, caller's order.
-    lock, allowed
-        ``Structure.lock_in`` and ``Structure.allowed``, caller's order.
+    rows_in, cols_in
+        The pairs a buyer may buy from (``Structure.allowed``) as compressed rows in sorted
+        coordinates: buyer at sorted position ``i`` may buy from the sellers
+        ``bounds[k - 1] + cols_in[p]`` for ``p`` in ``rows_in[i]:rows_in[i + 1]``, in
+        increasing order (``Structure.pair_rows``).
+    lock_in
+        Per pair, the switching cost (``Structure.lock_in`` at the pair).
+    has_lock, lock_now
+        Whether this round's switching costs ``lock_now`` (``[n, n]``, caller's order)
+        replace ``lock_in`` (read at the pairs).
     has_share, share_in
         Whether an explicit ``self_share`` was given (caller's order).
-    has_mix, mix
-        Whether a ``supplier_mix`` was given (caller's order, ``[n, n]``).
+    has_mix, mix_in
+        Whether a ``supplier_mix`` was given; per pair, its share.
     has_offer, offer_in
         Whether ``quantity_offer`` was given (caller's order). In a Cournot layer a
         positive markup ``m`` withholds output: the offer is capped at ``K / (1 + m)``
@@ -922,15 +1227,19 @@ def clear_kernel(
         order), its capital-goods orders (units) and its price basis (:func:`_prices`).
     contracts
         ``[3, m]``: buyer and seller operation (caller's indices, as floats) and
-        contracted units a round, one column per contract in force.
+        contracted units a round, one column per contract in force. A contract between
+        a pair not permitted (a relation changed since it was signed) joins the pairs for
+        its deliveries, with a switching cost of ``-inf``: no weight in the logit.
 
     Returns
     -------
     tuple
         ``price, unit_input_cost, quantity, flow, self_supply, revenue, input_cost,
         variable_cost, gross_profit, unmet_input, final_demand, internal_revenue, capex``
-        (rows of the first matrix), ``flow``, ``lost_demand, final_spend, outside_share,
-        attempts`` as in :class:`~stackgame.environment.market.Clearing`.
+        (rows of the first matrix), the ``flow`` per pair (the pairs in, and any a
+        contract added: whether one did is the third value, :func:`contract_pairs`),
+        ``lost_demand, final_spend, outside_share, attempts`` as in
+        :class:`~stackgame.environment.market.Clearing`.
     """
     n = order.shape[0]
     n_layers = bounds.shape[0] - 1
@@ -959,22 +1268,30 @@ def clear_kernel(
             for i in range(bounds[k], bounds[k + 1]):
                 own = own_local[i]
                 share[i] = 1.0 if own >= 0 and effective[own + bounds[k - 1]] > _EPS else 0.0
-    woff = _layer_offsets(bounds)
-    wflat = np.zeros(woff[n_layers])
-    fflat = np.zeros(woff[n_layers])
-    reserve = np.zeros(woff[n_layers])
-    cflat = np.zeros(woff[n_layers])
-    if contracts.shape[1] > 0:
-        pos = np.empty(n, dtype=np.int64)  # caller's index to sorted position
-        for i in range(n):
-            pos[order[i]] = i
-        for c in range(contracts.shape[1]):
-            b = pos[int(contracts[0, c])]
-            s = pos[int(contracts[1, c])]
-            for k in range(1, n_layers):
-                if bounds[k] <= b < bounds[k + 1] and bounds[k - 1] <= s < bounds[k]:
-                    ns = bounds[k] - bounds[k - 1]
-                    cflat[woff[k] + (b - bounds[k]) * ns + (s - bounds[k - 1])] += contracts[2, c]
+    rows = rows_in
+    cols = cols_in
+    lockp = _pair_values(lock_now, order, bounds, rows_in, cols_in) if has_lock else lock_in
+    base_lock = lockp
+    mixp = mix_in
+    n_con = contracts.shape[1]
+    cb, cj, missing = contract_pairs(order, bounds, rows, cols, contracts)
+    if missing:
+        rows, cols, src = _add_pairs(rows_in, cols_in, cb, cj)
+        lockp = np.empty(cols.shape[0])
+        mixp = np.zeros(cols.shape[0] if has_mix else 0)
+        for p in range(cols.shape[0]):
+            q = src[p]
+            lockp[p] = base_lock[q] if q >= 0 else -np.inf
+            if has_mix and q >= 0:
+                mixp[p] = mix_in[q]
+    n_pairs = cols.shape[0]
+    wp = np.zeros(n_pairs)
+    fp = np.zeros(n_pairs)
+    reserve = np.zeros(n_pairs)
+    cp = np.zeros(n_pairs)
+    for c in range(n_con):
+        if cb[c] >= 0:
+            cp[_pair_index(rows, cols, cb[c], cj[c])] += contracts[2, c]
     capex = np.zeros(n)
     price = np.zeros(n)
     input_unit = np.zeros(n)
@@ -1011,18 +1328,17 @@ def clear_kernel(
                 unit_cost,
                 markup,
                 quality,
-                lock,
-                allowed,
-                order,
+                lockp,
+                rows,
+                cols,
                 effective,
                 share,
                 per_unit,
                 cournot,
                 fixed_top,
-                mix,
+                mixp,
                 has_mix,
-                woff,
-                wflat,
+                wp,
                 price,
                 input_unit,
                 basis,
@@ -1032,7 +1348,7 @@ def clear_kernel(
                 live[i] = effective[i] > _EPS
             need_prices = False
         if has_reserve:
-            reserve[:] = fflat
+            reserve[:] = fp
         lost, spend, outside = _clear_once(
             n_layers,
             bounds,
@@ -1052,12 +1368,13 @@ def clear_kernel(
             slope,
             price,
             input_unit,
-            woff,
-            wflat,
+            rows,
+            cols,
+            wp,
             spill_rounds,
             has_reserve,
             reserve,
-            fflat,
+            fp,
             self_supply,
             quantity,
             revenue,
@@ -1068,7 +1385,7 @@ def clear_kernel(
             planned_self,
             capital_layer,
             invest,
-            cflat,
+            cp,
             capex,
             infra,
         )
@@ -1113,13 +1430,10 @@ def clear_kernel(
             for k in range(1, n_layers):
                 lo = bounds[k]
                 hi = bounds[k + 1]
-                slo = bounds[k - 1]
-                ns = lo - slo
-                f = fflat[woff[k] : woff[k] + (hi - lo) * ns].reshape((hi - lo, ns))
                 for i in range(hi - lo):
                     got = 0.0
-                    for j in range(ns):
-                        got += f[i, j]
+                    for p in range(rows[lo + i], rows[lo + i + 1]):
+                        got += fp[p]
                     got = self_supply[lo + i] + got
                     if got > _EPS:
                         realized = self_supply[lo + i] / got
@@ -1147,7 +1461,6 @@ def clear_kernel(
     out_unmet = out[8]
     out_final = out[9]
     out_internal = out[10]
-    flow = np.zeros((n, n))
     for i in range(n):
         o = order[i]
         variable = unit_cost[i] * quantity[i]
@@ -1163,14 +1476,4 @@ def clear_kernel(
         out_final[o] = final_demand[i]
         out_internal[o] = internal[i]
         out[11, o] = capex[i]
-    for k in range(1, n_layers):
-        lo = bounds[k]
-        hi = bounds[k + 1]
-        slo = bounds[k - 1]
-        ns = lo - slo
-        f = fflat[woff[k] : woff[k] + (hi - lo) * ns].reshape((hi - lo, ns))
-        for i in range(hi - lo):
-            ob = order[lo + i]
-            for j in range(ns):
-                flow[ob, order[slo + j]] = f[i, j]
-    return out, flow, lost, spend, outside, attempt
+    return out, fp, missing, lost, spend, outside, attempt

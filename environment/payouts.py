@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from stackgame.environment.jit import compiled
-from stackgame.environment.market import constant
+from stackgame.environment.market import PairMatrix, constant
 
 FloatArray = NDArray[np.float64]
 
@@ -80,7 +80,8 @@ class Settlement:
         Per layer: gross and operating profit over revenue from others, revenue over
         quantity (each 0 where the denominator is not positive).
     mix
-        ``mix[b, s]``: the share of buyer ``b``'s purchases that came from seller ``s``.
+        Per buyer-seller pair of the clearing's flows (:class:`PairMatrix`, ``mix.dense()``
+        for the matrix): the share of buyer ``b``'s purchases that came from seller ``s``.
     """
 
     payout: Payout
@@ -96,7 +97,7 @@ class Settlement:
     layer_gross_margin: FloatArray
     layer_operating_margin: FloatArray
     layer_price: FloatArray
-    mix: FloatArray
+    mix: PairMatrix
 
 
 def settle(
@@ -120,7 +121,7 @@ def settle(
     restrain_markup: FloatArray,
     active: NDArray[np.bool_],
     unit_input_cost: FloatArray,
-    flow: FloatArray,
+    flow: FloatArray | PairMatrix,
     jit: bool | None = None,
     wear_in_gross: FloatArray | None = None,
 ) -> Settlement:
@@ -148,16 +149,22 @@ def settle(
         Operations in business (they count as sellers of their layer).
     unit_input_cost, flow
         The clearing's unit input costs (inputs per unit where nothing was sold) and
-        market flows ``flow[b, s]`` (purchase shares).
+        market flows ``flow[b, s]`` (purchase shares): the clearing's
+        :attr:`~stackgame.environment.market.Clearing.flows`, or a dense matrix.
     wear_in_gross
         Per operation, 1 where the wear of its capital goods is its cost of revenue (a
         capital-goods layer, ``docs/MODEL.md`` 15.4), else 0 (default: 0 everywhere).
     """
+    if not isinstance(flow, PairMatrix):  # (row-major: each buyer's sellers ascending)
+        dense = np.asarray(flow, dtype=np.float64)
+        nz = np.array(np.nonzero(dense), dtype=np.int64).reshape(2, -1)
+        flow = PairMatrix(nz, dense[nz[0], nz[1]], dense.shape[0])
     kernel = compiled("settle_kernel", jit, work=layer_of.shape[0] / 4)
     per_op, posture, per_firm, lay, mix = kernel(
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
         internal_revenue, quantity, capacity, capital, depreciation_rate, fixed_cost,
-        writedown, fines, markup, restrain_markup, active, unit_input_cost, flow,
+        writedown, fines, markup, restrain_markup, active, unit_input_cost, flow.pairs,
+        flow.values, flow.n,
         constant(layer_of.shape[0], 0.0) if wear_in_gross is None else wear_in_gross,
     )  # fmt: skip
     gross, depreciation, operating, utilisation, op_margin, unit_input, share = per_op
@@ -177,7 +184,7 @@ def settle(
     }
     return Settlement(
         payout, layers, share, op_margin, posture, unit_input, firm_writedown, firm_margin,
-        lay[7], lay[8], lay[9], lay[10], lay[11], mix,
+        lay[7], lay[8], lay[9], lay[10], lay[11], PairMatrix(flow.pairs, mix, flow.n),
     )  # fmt: skip
 
 

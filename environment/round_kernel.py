@@ -9,9 +9,10 @@ As in :mod:`stackgame.environment.market_kernel`, each function is plain loops o
 marked :func:`stackgame.environment.jit.jitable`: ordinary Python as written (the
 reference the tests run), compiled by :func:`stackgame.environment.jit.compiled`.
 
-The purchase shares divide by row sums added as numpy adds them (:func:`row_sums`,
-pairwise), and :func:`_maximum`/:func:`_minimum` follow numpy's rules for ties and NaN,
-so that results are those the earlier numpy implementation gave, bit for bit.
+The purchase shares divide by row sums added as numpy adds the dense rows (pairwise:
+:func:`row_sums`; over the pairs that traded only, :func:`pairwise_sum_pairs`), and
+:func:`_maximum`/:func:`_minimum` follow numpy's rules for ties and NaN, so that results
+are those the earlier numpy implementation gave, bit for bit.
 """
 
 from __future__ import annotations
@@ -171,6 +172,127 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @jitable
+def _block_sum_pairs(
+    pos: np.ndarray, vals: np.ndarray, pa: int, pb: int, lo: int, n: int, r: np.ndarray
+) -> float:
+    """:func:`_block_sum` of a row that is zero but at ``pos[pa:pb]`` (ascending, in ``lo:lo + n``).
+
+    The same additions in the same order, less those of exact zeros (``x + 0.0 == x`` for
+    the non-negative sums it is used on), so the same bits. ``r``: 8 floats of scratch.
+    """
+    if n < 8:
+        res = 0.0
+        for t in range(pa, pb):
+            res += vals[t]
+        return res
+    for k in range(8):
+        r[k] = 0.0
+    body = lo + n - (n % 8)
+    t = pa
+    while t < pb and pos[t] < body:
+        r[(pos[t] - lo) % 8] += vals[t]
+        t += 1
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while t < pb:
+        res += vals[t]
+        t += 1
+    return res
+
+
+@jitable
+def pairwise_sum_pairs(pos: np.ndarray, vals: np.ndarray, pa: int, pb: int, n: int) -> float:
+    """:func:`_pairwise_sum` of a length-``n`` row that is zero but at ``pos[pa:pb]``.
+
+    ``pos`` ascending (column indices), ``vals`` the entries there: numpy's pairwise
+    summation of the dense row (the same halves, the same eight-way blocks), visiting only
+    the segments that hold an entry (an empty one sums to an exact zero), so bit for bit
+    ``row.sum()`` (``tests/environment/test_round_kernel.py``) at the cost of the entries
+    and a few segments. (:func:`_pairwise_pairs_into` with its scratch made here.)
+    """
+    return _pairwise_pairs_into(
+        pos, vals, pa, pb, n, np.empty((4, 192), dtype=np.int64), np.empty(104)
+    )
+
+
+@jitable
+def _pairwise_pairs_into(
+    pos: np.ndarray,
+    vals: np.ndarray,
+    pa: int,
+    pb: int,
+    n: int,
+    task: np.ndarray,
+    scratch: np.ndarray,
+) -> float:
+    """:func:`pairwise_sum_pairs` with its scratch given (made once for many rows).
+
+    ``task``: ``[4, 192]`` integers; ``scratch``: 104 floats.
+    """
+    r = scratch[96:104]
+    if pb <= pa:
+        return 0.0
+    if n <= 128:
+        return _block_sum_pairs(pos, vals, pa, pb, 0, n, r)
+    task_lo = task[0]
+    task_n = task[1]
+    task_a = task[2]
+    task_b = task[3]
+    partial = scratch[:96]
+    tasks = 1
+    sums = 0
+    task_lo[0] = 0
+    task_n[0] = n
+    task_a[0] = pa
+    task_b[0] = pb
+    while tasks > 0:
+        tasks -= 1
+        t_lo = task_lo[tasks]
+        t_n = task_n[tasks]
+        a = task_a[tasks]
+        b = task_b[tasks]
+        if t_n < 0:  # both halves summed: add them, left first
+            sums -= 1
+            partial[sums - 1] = partial[sums - 1] + partial[sums]
+        elif b <= a:
+            partial[sums] = 0.0
+            sums += 1
+        elif t_n <= 128:
+            partial[sums] = _block_sum_pairs(pos, vals, a, b, t_lo, t_n, r)
+            sums += 1
+        else:
+            half = t_n // 2
+            half -= half % 8
+            mid = a
+            while mid < b and pos[mid] < t_lo + half:
+                mid += 1
+            task_n[tasks] = -1  # then add, after the right half, after the left half
+            task_lo[tasks + 1] = t_lo + half
+            task_n[tasks + 1] = t_n - half
+            task_a[tasks + 1] = mid
+            task_b[tasks + 1] = b
+            task_lo[tasks + 2] = t_lo
+            task_n[tasks + 2] = half
+            task_a[tasks + 2] = a
+            task_b[tasks + 2] = mid
+            tasks += 3
+    return partial[0]
+
+
+@jitable
+def add_pair_payments(
+    cum: np.ndarray, pairs: np.ndarray, flow: np.ndarray, price: np.ndarray
+) -> None:
+    """``cum[b, s] += flow_p * price[s]`` for each pair ``p = (b, s)``.
+
+    :func:`add_payments` over a flow matrix that is zero outside the pairs: the same two
+    roundings per entry, and the entries outside would add exact zeros.
+    """
+    for p in range(flow.shape[0]):
+        s = pairs[1, p]
+        cum[pairs[0, p], s] += flow[p] * price[s]
+
+
+@jitable
 def add_payments(cum: np.ndarray, flow: np.ndarray, price: np.ndarray) -> None:
     """``cum += flow * price[None, :]`` in place, in one pass and without a temporary.
 
@@ -218,10 +340,16 @@ def settle_kernel(
     restrain_markup: np.ndarray,
     active: np.ndarray,
     unit_input_cost: np.ndarray,
+    pairs: np.ndarray,
     flow: np.ndarray,
+    flow_n: int,
     wear_in_gross: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
     """Per-operation, per-firm and per-layer results, postures and purchase shares.
+
+    ``pairs`` (``[2, m]``: buyer, seller) and ``flow`` (``[m]``) are the market flows per
+    buyer-seller pair of an ``[flow_n, flow_n]`` matrix (each buyer's pairs together,
+    sellers ascending; zero elsewhere); the purchase shares come back per pair.
 
     ``wear_in_gross`` (1 in a capital-goods layer, else 0): the share of the wear
     ``K_i delta_i`` counted in gross profit, as the capital goods' cost of revenue (a flow
@@ -301,16 +429,24 @@ def settle_kernel(
     for f in range(n_firms):
         if firm_revenue[f] > _EPS:
             firm_margin[f] = firm_profit[f] / firm_revenue[f]
-    # purchase shares: each buyer's row of the flow matrix over its row sum
-    # (a pair that did not trade keeps the zero: 0 / bought is that zero, and at 1,000
-    # firms six pairs in seven do not trade, so this skips most of the divisions)
-    bought = row_sums(flow)
-    mix = np.zeros_like(flow)
-    for b in range(flow.shape[0]):
-        if bought[b] > _EPS:
-            d = bought[b]
-            for j in range(flow.shape[1]):
-                x = flow[b, j]
+    # purchase shares: each buyer's flows over its row sum of the dense flow matrix,
+    # summed as numpy sums that row (pairwise_sum_pairs); a pair that did not trade keeps
+    # the zero (0 / bought is that zero)
+    m = flow.shape[0]
+    mix = np.zeros(m)
+    task = np.empty((4, 192 if flow_n > 128 else 0), dtype=np.int64)  # (halves above 128)
+    scratch = np.empty(104)
+    p = 0
+    while p < m:
+        b = pairs[0, p]
+        q = p
+        while q < m and pairs[0, q] == b:
+            q += 1
+        d = _pairwise_pairs_into(pairs[1], flow, p, q, flow_n, task, scratch)
+        if d > _EPS:
+            for t in range(p, q):
+                x = flow[t]
                 if x != 0.0:
-                    mix[b, j] = x / d
+                    mix[t] = x / d
+        p = q
     return per_op, posture, per_firm, lay, mix

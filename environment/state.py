@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import numpy as np
 from stackgame.environment import lock_in as dynamic_lock
 from stackgame.environment.jit import compiled
-from stackgame.environment.market import Clearing, Demand, Structure, build_structure
+from stackgame.environment.market import (
+    Clearing,
+    Demand,
+    PairMatrix,
+    Structure,
+    build_structure,
+)
 from stackgame.environment.scenario import LockInSpec, RegulatorSpec, Scenario, ScenarioError
 from stackgame.strategies.base import EMPTY, LayerView, ReadOnlyDict
 from stackgame.strategies.exact_stats import exact_mean, exact_median, exact_std
@@ -566,7 +572,7 @@ class MarketMemory:
         self.quantity = np.zeros(n)
         self.firm_profit = np.zeros(state.n_firms)
         self.firm_margin: dict[str, float] = {}
-        self.mix: np.ndarray | None = None
+        self.mix: PairMatrix | None = None
         self.view: Mapping[str, LayerView] = EMPTY
         self.public: dict[str, dict[str, float]] | None = None
 
@@ -620,16 +626,16 @@ class MarketMemory:
         self.mix = settled.mix  # last round's purchase shares, for next round's prices
         self.firm_margin = dict(zip(state.firm_names, firm_margin, strict=True))
 
-    def mix_for(self, n: int) -> np.ndarray | None:
-        """Last round's purchase shares, over ``n`` operations (added ones buy nothing)."""
+    def mix_for(self, n: int) -> PairMatrix | None:
+        """Last round's purchase shares, per pair that traded; over ``n`` operations.
+
+        Operations added by integration since buy nothing (``mix.dense(n)`` lays the
+        matrix out over all ``n``; the clearing reads the pairs as they are).
+        """
         mix = self.mix
-        if mix is None:
-            return None
-        if mix.shape[0] < n:  # operations added by integration since
-            grown = np.zeros((n, n))
-            grown[: mix.shape[0], : mix.shape[0]] = mix
-            return grown
-        return mix
+        if mix is None or mix.n >= n:
+            return mix
+        return PairMatrix(mix.pairs, mix.values, n)
 
     def grow(self, n_ops: int) -> None:
         """Extend the per-operation arrays to operations added since (zeros)."""

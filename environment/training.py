@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from stackgame.environment.buildout import capital_ops
 from stackgame.environment.jit import compiled, jitable
+from stackgame.environment.market import PairMatrix
 from stackgame.strategies.default_rules import training_units
 
 if TYPE_CHECKING:
@@ -43,6 +44,13 @@ if TYPE_CHECKING:
 jitable(training_units)  # (the strategies' rule, compiled into the kernel that calls it)
 
 _FIELDS = ("ratio", "rate", "weight", "scale", "omega", "expense", "stock", "initial", "cap")
+
+
+def _dense_mix(mix: np.ndarray | PairMatrix | None, n: int) -> np.ndarray:
+    """Last round's purchase shares as an ``[n, n]`` matrix (zeros without)."""
+    if mix is None:
+        return np.zeros((n, n))
+    return mix.dense(n) if isinstance(mix, PairMatrix) else mix
 
 
 @jitable
@@ -465,7 +473,7 @@ class TrainingBook:
         return kernel(quality, self.stock, self.initial, self.weight, self.scale, self.live(active))
 
     def allocate(
-        self, state: StackState, order: np.ndarray, mix: np.ndarray | None,
+        self, state: StackState, order: np.ndarray, mix: np.ndarray | PairMatrix | None,
         capacity: np.ndarray, jit: bool | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """Own, rented and reserved units (:func:`allocate_training_kernel`)."""
@@ -473,11 +481,11 @@ class TrainingBook:
         kernel = compiled("allocate_training_kernel", jit, module="training")
         return kernel(
             order, state.structure.own_below, state.structure.allowed,
-            np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
+            _dense_mix(mix, n), capacity, self.cap,
         )  # fmt: skip
 
     def prepare(
-        self, state: StackState, order: np.ndarray, mix: np.ndarray | None,
+        self, state: StackState, order: np.ndarray, mix: np.ndarray | PairMatrix | None,
         capacity: np.ndarray, quality: np.ndarray, jit: bool | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """:meth:`quality` and :meth:`allocate` in one call: quality, own, rented, reserved."""
@@ -486,7 +494,7 @@ class TrainingBook:
         return kernel(
             quality, self.stock, self.initial, self.weight, self.scale, self.live_now(state)[0],
             order, state.structure.own_below, state.structure.allowed,
-            np.zeros((n, n)) if mix is None else mix, capacity, self.cap,
+            _dense_mix(mix, n), capacity, self.cap,
         )  # fmt: skip
 
     def settle(

@@ -208,15 +208,7 @@ def importance_weights(misfit: Sequence[float] | np.ndarray) -> np.ndarray:
     Draws whose misfit is infinite get weight 0; if every draw's is, the weights are
     equal (nothing tells them apart).
     """
-    m = np.asarray(misfit, dtype=float)
-    if m.size == 0:
-        return m
-    finite = np.isfinite(m)
-    if not finite.any():
-        return np.full(m.size, 1.0 / m.size)
-    log_w = np.where(finite, -0.5 * np.where(finite, m, 0.0), -np.inf)
-    w = np.exp(log_w - log_w[finite].max())
-    return w / w.sum()
+    return normalised_weights(-0.5 * np.asarray(misfit, dtype=float))
 
 
 def normalised_weights(log_weights: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -59,9 +59,9 @@ def test_margins_depreciation_and_utilisation_by_hand() -> None:
     # inputs per unit sold; the clearing's unit input cost where nothing was sold
     np.testing.assert_allclose(s.unit_input, [0.0, 1.0, 2.0, 0.7])
     # purchase shares: each buyer's row of flows over its row sum
-    np.testing.assert_allclose(s.mix[2], [0.0, 0.75, 0.0, 0.25])
-    np.testing.assert_allclose(s.mix[1], [1.0, 0.0, 0.0, 0.0])
-    assert s.mix[0].sum() == 0.0
+    np.testing.assert_allclose(s.mix.dense()[2], [0.0, 0.75, 0.0, 0.25])
+    np.testing.assert_allclose(s.mix.dense()[1], [1.0, 0.0, 0.0, 0.0])
+    assert s.mix.dense()[0].sum() == 0.0
 
 
 def test_layer_sums_hhi_and_margins_by_hand() -> None:

@@ -116,7 +116,15 @@ def _settle(**changes: object) -> tuple[np.ndarray, ...]:
         "wear_in_gross": np.zeros(3),
     }
     args.update(changes)
-    return settle_kernel(**args)  # type: ignore[arg-type]
+    # the kernel takes the flows per pair that traded (each buyer's sellers ascending) and
+    # gives the purchase shares per pair: laid out here as the matrices they stand for
+    flow = np.asarray(args.pop("flow"))
+    pairs = np.array(np.nonzero(flow), dtype=np.int64).reshape(2, -1)
+    args.update(pairs=pairs, flow=flow[pairs[0], pairs[1]], flow_n=flow.shape[0])
+    *rest, mix = settle_kernel(**args)  # type: ignore[arg-type]
+    dense = np.zeros(flow.shape)
+    dense[pairs[0], pairs[1]] = mix
+    return (*rest, dense)
 
 
 def test_settle_per_operation_by_hand() -> None:
@@ -188,6 +196,44 @@ def test_compiled_row_sums_add_as_numpy_does() -> None:
         m[rng.random(m.shape) < 0.3] = 0.0
         np.testing.assert_array_equal(row_sums(m), m.sum(axis=1))
         np.testing.assert_array_equal(fast(m), m.sum(axis=1))
+
+
+def test_compiled_pair_row_sums_add_as_numpy_adds_the_dense_row() -> None:
+    # the purchase shares divide each buyer's flows by its row sum, taken over the pairs
+    # it traded on only: numpy's pairwise order over the dense row, its zeros left out,
+    # gives the same last bits (plain Python and compiled), on rows of every block shape
+    pytest.importorskip("numba")
+    from stackgame.environment import jit
+    from stackgame.environment.round_kernel import pairwise_sum_pairs
+
+    fast = jit.compile_kernel("pairwise_sum_pairs")
+    rng = np.random.default_rng(7)
+    for n in [*range(1, 40), 127, 128, 129, 136, 200, 257, 1000, 1100, 4099]:
+        for density in (0.01, 0.3, 1.0):
+            row = rng.normal(size=n) * rng.choice([1e-9, 1.0, 1e9], size=n)
+            row[rng.random(n) >= density] = 0.0
+            pos = np.flatnonzero(row).astype(np.int64)
+            vals = np.concatenate([[5.0], row[pos]])  # (an entry before: pa = 1)
+            pos = np.concatenate([[-1], pos]).astype(np.int64)
+            for kernel in (pairwise_sum_pairs, fast):
+                got = kernel(pos, vals, 1, pos.shape[0], n)
+                assert got == row.sum() and np.signbit(got) == np.signbit(row.sum()), n
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_add_pair_payments_adds_flow_times_price_at_the_pairs(jit: bool) -> None:
+    # by hand: buyer 0 bought 2 units of seller 1 at 3.0 (6 dollars) and 1 of seller 2
+    # at 0.5 (0.5); on top of 1.0 paid before to seller 1: 7.0; the rest untouched
+    if jit:
+        pytest.importorskip("numba")
+    from stackgame.environment.jit import compiled
+
+    kernel = compiled("add_pair_payments", jit)
+    cum = np.zeros((2, 3))
+    cum[0, 1] = 1.0
+    cum[1, 0] = 4.0
+    kernel(cum, np.array([[0, 0], [1, 2]]), np.array([2.0, 1.0]), np.array([4.0, 3.0, 0.5]))
+    np.testing.assert_array_equal(cum, [[0.0, 7.0, 0.5], [4.0, 0.0, 0.0]])
 
 
 @pytest.mark.parametrize("jit", [False, True])

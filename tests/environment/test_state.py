@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from stackgame.environment.market import PairMatrix
 from stackgame.environment.scenario import ScenarioError, from_dict
 from stackgame.environment.state import INACTIVE_QUALITY, MarketMemory, StackState
 
@@ -203,9 +204,13 @@ def test_market_memory_starts_empty_and_grows_with_operations() -> None:
 
 def test_mix_for_pads_operations_added_since() -> None:
     mem = MarketMemory(_state())
-    mem.mix = np.array([[0.0, 1.0], [0.5, 0.5]])
+    # the shares are kept per pair that traded: (0, 1), (1, 0), (1, 1)
+    mem.mix = PairMatrix(np.array([[0, 1, 1], [1, 0, 1]]), np.array([1.0, 0.5, 0.5]), 2)
     assert mem.mix_for(2) is mem.mix
-    np.testing.assert_array_equal(mem.mix_for(3), [[0, 1, 0], [0.5, 0.5, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(mem.mix.dense(), [[0, 1], [0.5, 0.5]])
+    grown = mem.mix_for(3)
+    assert grown is not None and grown.n == 3
+    np.testing.assert_array_equal(grown.dense(), [[0, 1, 0], [0.5, 0.5, 0], [0, 0, 0]])
 
 
 def _settled() -> SimpleNamespace:
