@@ -974,8 +974,8 @@ def _check_targets(scenario: Scenario, source: str) -> None:
     must name a numeric field (its value may lie outside the fit's bounds: a what-if
     may move it there), and a restraint markup's upper bound may not exceed the
     operation's extraction markup (a fit once priced TSMC's, Together's and Anthropic's
-    "restraint" above their extraction). A problem is one :class:`ScenarioError` naming the target file
-    and the field.
+    "restraint" above their extraction). A problem is one :class:`ScenarioError` naming
+    the target file and the field.
     """
     from stackgame.environment import targets
 
@@ -1039,6 +1039,23 @@ def _builtin_names() -> tuple[str, ...]:
 def builtin_names() -> list[str]:
     """Names of the scenarios shipped with the package."""
     return list(_builtin_names())
+
+
+def identity(scenario: str | Path) -> str:
+    """What stored results of ``scenario`` are keyed by: its content, not only its name.
+
+    A file: the SHA-256 of its bytes. A built-in: its name and the SHA-256 of its text, so
+    that results recorded before a built-in changed (a refit of ``ai-stack-2026``) are not
+    taken for results of the new one when a batch, a game or the theses resume. Anything
+    else (an unknown name, reported elsewhere): the name itself.
+    """
+    path = Path(scenario)
+    if path.suffix == ".toml" and path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    name = str(scenario)
+    if name in _builtin_names():
+        return f"{name}:{hashlib.sha256(builtin_text(name).encode()).hexdigest()}"
+    return name
 
 
 def builtin_text(name: str) -> str:
