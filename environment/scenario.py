@@ -972,10 +972,8 @@ def _check_targets(scenario: Scenario, source: str) -> None:
 
     Its names and windows (``targets.check_against``) and its parameters' paths: each
     must name a numeric field (its value may lie outside the fit's bounds: a what-if
-    may move it there), and a restraint markup's upper bound may not exceed the
-    operation's extraction markup (a fit once priced TSMC's, Together's and Anthropic's
-    "restraint" above their extraction). A problem is one :class:`ScenarioError` naming
-    the target file and the field.
+    may move it there). A problem is one :class:`ScenarioError` naming the target file
+    and the field.
     """
     from stackgame.environment import targets
 
@@ -997,13 +995,6 @@ def _check_targets(scenario: Scenario, source: str) -> None:
         value = container[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ScenarioError(f"{where}: not a number (got {value!r})")
-        if key == "restrain_markup" and isinstance(container.get("extract_markup"), int | float):
-            if p.high > container["extract_markup"]:
-                raise ScenarioError(
-                    f"{where}: high {p.high:g} is above the operation's extract_markup "
-                    f"{container['extract_markup']:g}: a fit could make restraint dearer "
-                    "than extraction (set high to at most the extract markup)"
-                )
 
 
 def _check_strategies(scenario: Scenario, source: str) -> None:

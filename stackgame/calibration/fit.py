@@ -278,6 +278,14 @@ def problem(
             raise ValueError(f"{where}: {err}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{where}: not a number (got {value!r})")
+        if p.path.endswith(".restrain_markup"):
+            extract = value_at(scenario, p.path[: -len("restrain_markup")] + "extract_markup")
+            if p.high > extract:
+                raise ValueError(
+                    f"{where}: high {p.high:g} is above the operation's extract_markup "
+                    f"{extract:g}: the fit could make restraint dearer than extraction "
+                    "(set high to at most the extract markup)"
+                )
         params.append(
             Parameter(
                 path=p.path,

@@ -131,6 +131,7 @@ def test_stored_results_are_keyed_by_a_built_in_scenarios_text_not_only_its_name
     import hashlib
 
     from stackgame.environment import scenario as sc
+
     from stackgame.equilibria.empirical import _identity
 
     before = sc.identity("ai-stack-2026")

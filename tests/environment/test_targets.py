@@ -316,23 +316,3 @@ def test_survival_is_one_while_the_firms_of_the_record_are_in_business() -> None
     assert _measured(model, {**dead, "firm": None, "layer": "chips"}) == 0.0
     assert _measured(model, {**dead, "firm": None, "layer": "cloud"}) == 1.0
     model.release()
-
-
-def test_a_restraint_markup_may_not_be_fitted_above_the_extraction_markup(tmp_path: Path) -> None:
-    """The maker's extract markup is set to 0.8: a fit bounded at 0.8 is fine, at 0.9 not.
-
-    A fit from eight starts once priced TSMC's "restraint" at 2.0 against its extraction at
-    1.6 (and Together's and Anthropic's likewise): the postures then mean the opposite.
-    """
-    raw = chain(targets="", start_quarter="2025Q1")
-    raw["firms"][0]["ops"]["up"]["extract_markup"] = 0.8
-    ok = {"path": "firms.maker.ops.up.restrain_markup", "low": 0.1, "high": 0.8}
-    from_dict({**raw, "targets": str(_write(tmp_path, [_target()], parameters=[ok]))}, "chain")
-    bad = _write(tmp_path, [_target()], parameters=[{**ok, "high": 0.9}])
-    with pytest.raises(ScenarioError) as err:
-        from_dict({**raw, "targets": str(bad)}, "chain")
-    assert (
-        "parameters.firms.maker.ops.up.restrain_markup: high 0.9 is above the operation's"
-        in str(err.value)
-    )
-    assert "extract_markup 0.8" in str(err.value)
