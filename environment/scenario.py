@@ -1032,6 +1032,23 @@ def builtin_names() -> list[str]:
     return list(_builtin_names())
 
 
+def identity(scenario: str | Path) -> str:
+    """What stored results of ``scenario`` are keyed by: its content, not only its name.
+
+    A file: the SHA-256 of its bytes. A built-in: its name and the SHA-256 of its text, so
+    that results recorded before a built-in changed (a refit of ``ai-stack-2026``) are not
+    taken for results of the new one when a batch, a game or the theses resume. Anything
+    else (an unknown name, reported elsewhere): the name itself.
+    """
+    path = Path(scenario)
+    if path.suffix == ".toml" and path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    name = str(scenario)
+    if name in _builtin_names():
+        return f"{name}:{hashlib.sha256(builtin_text(name).encode()).hexdigest()}"
+    return name
+
+
 def builtin_text(name: str) -> str:
     """The TOML text of a built-in scenario, comments included."""
     if name not in builtin_names():

@@ -28,6 +28,8 @@ Moran fixation by simulation, run ``i``  ``(i,)``, one 32-bit word
 ``run --uncertainty`` parameter draws   ``(1_000_000,)`` under the run's seed (the model
                                         spawns ``(0,) .. (1 + firms,)`` under it); a
                                         batch run's draws under that run's seed
+``calibrate --starts`` Sobol design     ``(2_000_000,)`` under ``--seed`` (the first common
+                                        seed; :func:`stackgame.calibration.fit.start_design`)
 ======================================  ==================================================
 
 The model (``environment/``) spawns its own children of the run seed the same way

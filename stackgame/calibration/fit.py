@@ -278,6 +278,14 @@ def problem(
             raise ValueError(f"{where}: {err}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{where}: not a number (got {value!r})")
+        if p.path.endswith(".restrain_markup"):
+            extract = value_at(scenario, p.path[: -len("restrain_markup")] + "extract_markup")
+            if p.high > extract:
+                raise ValueError(
+                    f"{where}: high {p.high:g} is above the operation's extract_markup "
+                    f"{extract:g}: the fit could make restraint dearer than extraction "
+                    "(set high to at most the extract markup)"
+                )
         params.append(
             Parameter(
                 path=p.path,
@@ -348,6 +356,8 @@ class FitResult:
     included: list[bool]
     status: str
     seconds: float
+    start_objective: float | None = None
+    """The objective at the point the search started from (``None``: it failed there)."""
 
     @property
     def objective_before(self) -> float:
@@ -445,6 +455,7 @@ def fit(
     max_evals: int = DEFAULT_MAX_EVALS,
     progress: bool | Callable[[int], None] = False,
     method: str = "least_squares",
+    from_unit: Sequence[float] | None = None,
 ) -> FitResult:
     """Fit ``pb``'s parameters to its targets by weighted least squares.
 
@@ -472,6 +483,10 @@ def fit(
     progress
         ``True`` for a progress bar on stderr, or a function called with the number of
         evaluations done after each.
+    from_unit
+        Where the search starts, in the cube (a start of :func:`fit_starts`); ``None``:
+        the scenario's own values. The "before" numbers are the scenario's either way
+        (one evaluation), and the start point is one more when it differs.
 
     Returns
     -------
@@ -511,6 +526,9 @@ def fit(
 
     u0 = unit_of(start)
     best: dict[str, Any] = {"cost": math.inf, "values": start}
+    u_first = u0 if from_unit is None else np.clip(np.asarray(from_unit, dtype=float), 0.0, 1.0)
+    if u_first.shape != u0.shape:
+        raise ValueError(f"from_unit: {u_first.size} coordinates for {u0.size} parameters")
 
     def values_of(u: np.ndarray) -> list[float]:
         # the start point exactly as the scenario has it (no round trip through the cube)
@@ -590,7 +608,7 @@ def fit(
             # fresh trust region and a fresh set of directions leave the valley the last
             # cycle settled in
             cycles = 0
-            u_start = u0
+            u_start = u_first
             while True:
                 cycles += 1
                 prefix = f"cycle {cycles} of least squares then Powell: "
@@ -608,9 +626,9 @@ def fit(
                 if best["cost"] > (1.0 - RESTART_GAIN) * cost_before:
                     break
         elif method == "powell":
-            res = run_powell(u0)
+            res = run_powell(u_first)
         else:
-            res = run_least_squares(u0)
+            res = run_least_squares(u_first)
         status = f"converged: {res.message}" if res.success else f"stopped: {res.message}"
     except BudgetSpent:
         status = f"stopped: the budget of {max_evals} evaluations is spent"
@@ -624,6 +642,7 @@ def fit(
         fitted, after = list(start), before
     if bar is not None:
         bar.close()
+    first = pb._cache.get(tuple(float(v) for v in values_of(u_first)))  # None: failed or unrun
     return FitResult(
         problem=pb,
         before=before,
@@ -632,4 +651,232 @@ def fit(
         included=included,
         status=status,
         seconds=time.perf_counter() - started,
+        start_objective=None if first is None else _cost(targets, included, first),
     )
+
+
+# -- many starts -------------------------------------------------------------------------
+
+START_STREAM = 2_000_000
+"""Spawn key of the multi-start design under the fit's ``--seed`` (:mod:`stackgame.seeds`)."""
+
+
+def start_design(n_params: int, starts: int, seed: int) -> np.ndarray:
+    """The cube points of starts ``1 .. starts - 1`` (start 0 is the scenario's own values).
+
+    The first ``starts - 1`` points of a scrambled Sobol sequence in ``n_params``
+    dimensions (Owen scrambling, :class:`scipy.stats.qmc.Sobol`), its scrambling drawn
+    from the stream ``(START_STREAM,)`` under ``seed``. A prefix of the same sequence
+    whatever ``starts`` is: start ``s`` is the same point for ``--starts 4`` and
+    ``--starts 8`` (the sequence is drawn to the next power of two and cut). Shape
+    ``(starts - 1, n_params)``.
+    """
+    from scipy.stats import qmc
+
+    from stackgame.seeds import generator
+
+    if starts < 1:
+        raise ValueError(f"starts: must be at least 1 (got {starts})")
+    if starts == 1:
+        return np.empty((0, n_params))
+    m = max(0, math.ceil(math.log2(starts - 1)))
+    sobol = qmc.Sobol(d=n_params, scramble=True, rng=generator(seed, START_STREAM))
+    return np.asarray(sobol.random_base2(m)[: starts - 1])
+
+
+def start_point(n_params: int, start: int, seed: int) -> list[float] | None:
+    """Start ``start``'s cube point (:func:`start_design`); ``None`` for start 0."""
+    if start < 0:
+        raise ValueError(f"start: must be at least 0 (got {start})")
+    if start == 0:
+        return None
+    return [float(x) for x in start_design(n_params, start + 1, seed)[start - 1]]
+
+
+def fresh(pb: Problem) -> Problem:
+    """``pb`` with nothing evaluated: a start's own count, cache and budget."""
+    return Problem(scenario=pb.scenario, table=pb.table, parameters=pb.parameters, seeds=pb.seeds)
+
+
+def _run_starts(
+    pb: Problem, max_evals: int, method: str, jobs: Sequence[tuple[int, list[float] | None]]
+) -> list[tuple[int, FitResult]]:
+    """Fit from each ``(start id, cube point)`` of ``jobs``, each on a fresh problem."""
+    out = []
+    for start, point in jobs:
+        result = fit(fresh(pb), max_evals=max_evals, method=method, from_unit=point)
+        result.problem._cache.clear()  # what goes back to the driver: the result, not the runs
+        result.problem._errors.clear()
+        out.append((start, result))
+    return out
+
+
+@dataclass
+class MultiStart:
+    """The fits of :func:`fit_starts`, by start, and what they say together.
+
+    Attributes
+    ----------
+    results
+        One :class:`FitResult` per start, start 0 (the scenario's values) first.
+    points
+        Each start's cube point (``None`` for start 0).
+    seed
+        The seed of the design (the fit's ``--seed``).
+    seconds
+        Wall time of all the starts.
+    """
+
+    results: list[FitResult]
+    points: list[list[float] | None]
+    seed: int
+    seconds: float
+
+    @property
+    def best(self) -> int:
+        """The start with the lowest final objective (the lowest id among equals)."""
+        objectives = [r.objective_after for r in self.results]
+        return objectives.index(min(objectives))
+
+    def spread(self) -> list[dict[str, Any]]:
+        """Per fitted target: in how many starts' final points it is outside its range.
+
+        With the model's lowest and highest number across the starts and the side it
+        misses on (``above``, ``below`` or ``both`` ranges' sides).
+        """
+        from stackgame.environment.targets import inside
+
+        rows = []
+        first = self.results[0]
+        for j, t in enumerate(first.problem.table.targets):
+            if not first.included[j]:
+                continue
+            values = [r.after[j] for r in self.results]
+            finite = [v for v in values if v is not None and math.isfinite(v)]
+            out = [inside(v, t.low, t.high) is not True for v in values]
+            above = all(v > t.high for v in finite) and len(finite) == len(values)
+            below = all(v < t.low for v in finite) and len(finite) == len(values)
+            rows.append(
+                {
+                    "name": t.name,
+                    "figure": t.figure,
+                    "unit": t.unit,
+                    "target": t.value,
+                    "low": t.low,
+                    "high": t.high,
+                    "outside_in": sum(out),
+                    "starts": len(values),
+                    "model_min": min(finite) if finite else None,
+                    "model_max": max(finite) if finite else None,
+                    "side": "above" if above else "below" if below else "both",
+                }
+            )
+        return rows
+
+    def conflicts(self) -> list[dict[str, Any]]:
+        """The targets outside their range in every start's final point."""
+        return [row for row in self.spread() if row["outside_in"] == row["starts"]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The best start's report (:meth:`FitResult.to_dict`) with the starts and conflicts.
+
+        Added keys: ``starts`` (per start: ``start``, ``point`` ``scenario`` or ``sobol``,
+        ``objective_start``, ``objective_final``, ``inside_final``, ``evaluations``,
+        ``failed_evaluations``, ``seconds``, ``status``, ``best``), ``best_start``,
+        ``design`` (how the starts were chosen), ``evaluations_total``, ``outside``
+        (:meth:`spread`'s rows outside in at least one start) and ``conflicts`` (outside
+        in every start).
+        """
+        best = self.best
+        report = self.results[best].to_dict()
+        report["starts"] = [
+            {
+                "start": s,
+                "point": "scenario" if self.points[s] is None else "sobol",
+                "objective_start": r.start_objective,
+                "objective_final": r.objective_after,
+                "inside_final": r.inside(r.after),
+                "evaluations": r.problem.evaluations,
+                "failed_evaluations": r.problem.failures,
+                "seconds": r.seconds,
+                "status": r.status,
+                "best": s == best,
+            }
+            for s, r in enumerate(self.results)
+        ]
+        report["best_start"] = best
+        report["design"] = (
+            f"start 0: the scenario's values; starts 1..{len(self.results) - 1}: a scrambled "
+            f"Sobol sequence in the cube, stream ({START_STREAM},) under seed {self.seed}"
+            if len(self.results) > 1
+            else "start 0: the scenario's values"
+        )
+        report["evaluations_total"] = sum(r.problem.evaluations for r in self.results)
+        report["wall_seconds"] = self.seconds
+        spread = self.spread()
+        report["outside"] = [row for row in spread if row["outside_in"] > 0]
+        report["conflicts"] = [row for row in spread if row["outside_in"] == row["starts"]]
+        return report
+
+
+def fit_starts(
+    pb: Problem,
+    *,
+    starts: int,
+    seed: int,
+    workers: int = 1,
+    max_evals: int = DEFAULT_MAX_EVALS,
+    method: str = "least_squares",
+    progress: bool = False,
+    mapper: Callable[..., list[Any]] | None = None,
+) -> MultiStart:
+    """:func:`fit` from ``starts`` points, each with its own budget of ``max_evals``.
+
+    Start 0 is the scenario's own values (the one-start fit, exactly); starts ``1 ..
+    starts - 1`` are :func:`start_design`'s points. Each start runs on a fresh problem: its
+    result depends on its point alone, never on which process ran it or what ran there
+    before. ``mapper`` runs them on ``workers`` processes: a function called as
+    ``mapper(fn, blocks, workers, on_done=...)`` returning ``fn``'s lists concatenated
+    (``stackgame calibrate`` passes
+    :func:`stackgame.experiments.executor.map_blocks`, which sits above this package);
+    ``None``: here, one after another. ``progress``: a bar of the starts done on stderr
+    (one start: the fit's own bar of evaluations).
+    """
+    from functools import partial
+
+    if starts < 1:
+        raise ValueError(f"starts: must be at least 1 (got {starts})")
+    if workers < 1:
+        raise ValueError(f"workers: must be at least 1 (got {workers})")
+    if method not in METHODS:
+        raise ValueError(f"method: {method!r} is not one of {', '.join(METHODS)}")
+    started = time.perf_counter()
+    design = start_design(len(pb.parameters), starts, seed)
+    points: list[list[float] | None] = [None] + [[float(x) for x in row] for row in design]
+    if starts == 1:
+        one = fit(fresh(pb), max_evals=max_evals, progress=progress, method=method)
+        return MultiStart([one], points, seed, time.perf_counter() - started)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=starts, desc="calibrate starts", file=sys.stderr)
+
+    def tick(part: list[Any]) -> None:
+        if bar is not None:
+            bar.update(len(part))
+
+    jobs = [[(s, points[s])] for s in range(starts)]
+    run = partial(_run_starts, pb, max_evals, method)
+    done: list[Any] = []
+    if mapper is None or workers == 1:
+        for job in jobs:
+            part = run(job)
+            done.extend(part)
+            tick(part)
+    else:
+        done = mapper(run, jobs, min(workers, starts), on_done=tick)
+    if bar is not None:
+        bar.close()
+    results = [r for _, r in sorted(done, key=lambda pair: pair[0])]
+    return MultiStart(results, points, seed, time.perf_counter() - started)

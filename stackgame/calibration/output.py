@@ -140,6 +140,63 @@ def render(report: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def render_starts(report: Mapping[str, Any]) -> str:
+    """The starts of a multi-start fit, then the targets every start misses (conflicts)."""
+    starts = report["starts"]
+    k = len(starts)
+    rows = [
+        [
+            str(s["start"]) + (" (best)" if s["best"] else ""),
+            s["point"],
+            None if s["objective_start"] is None else f"{s['objective_start']:,.1f}",
+            f"{s['objective_final']:,.1f}",
+            s["inside_final"],
+            s["evaluations"],
+            f"{s['seconds']:.0f}",
+        ]
+        for s in starts
+    ]
+    out = [
+        table(
+            ["start", "from", "objective at start", "final", "inside", "evaluations", "s"],
+            rows,
+            f"Starts ({report['design']}; each with its own budget)",
+        ),
+        "",
+    ]
+    lines = []
+    for c in report["outside"]:
+        unit = c["unit"]
+        lines.append(
+            [
+                c["name"],
+                UNITS.get(unit, unit),
+                _cell(c["target"], unit),
+                _cell(c["low"], unit),
+                _cell(c["high"], unit),
+                _cell(c["model_min"], unit),
+                _cell(c["model_max"], unit),
+                f"{c['outside_in']} of {k}",
+                c["side"],
+            ]
+        )
+    head = [*"target unit target low high".split(), "model min", "model max", "outside in"]
+    out.append(
+        table(
+            [*head, "side"],
+            lines,
+            "Targets outside their range in a start's final point (model across the starts)",
+        )
+    )
+    names = [c["name"] for c in report["conflicts"]]
+    out.append(
+        f"Conflicts: {len(names)} targets outside their range in all {k} starts"
+        + (": " + ", ".join(names) if names else "")
+        + "."
+    )
+    return "\n".join(out)
+
+
 # -- the calibrated scenario as TOML ----------------------------------------------------------
 
 
@@ -298,6 +355,7 @@ _PARAMETER_LINE = re.compile(
 )
 _SEEDS = re.compile(r"common seeds (?P<first>-?\d+)(?:\.\.(?P<last>-?\d+))?")
 _EVALS = re.compile(r"--max-evals (?P<n>\d+)(?:, --method (?P<method>[a-z_]+))?")
+_STARTS = re.compile(r"--starts (?P<k>\d+): best start (?P<best>\d+)")
 
 
 def parse_header(text: str) -> dict[str, Any] | None:
@@ -306,7 +364,8 @@ def parse_header(text: str) -> dict[str, Any] | None:
     Returns ``None`` when ``text`` has no such header (a scenario written by hand);
     otherwise ``seeds`` (the common seeds), ``max_evals`` and ``parameters``: a list of
     ``{"path", "before", "after"}`` (the value the fit started from and the one it wrote),
-    and ``method`` (the search).
+    ``method`` (the search), and ``starts`` and ``start`` (how many starts the fit had
+    and which one it wrote: 1 and 0 for a one-start fit).
     """
     lines = []
     for line in text.splitlines():
@@ -332,6 +391,8 @@ def parse_header(text: str) -> dict[str, Any] | None:
         "max_evals": int(evals["n"]),
         "method": evals["method"] or "least_squares",
         "parameters": parameters,
+        "starts": int(starts["k"]) if (starts := _STARTS.search(prose)) else 1,
+        "start": int(starts["best"]) if starts else 0,
     }
 
 

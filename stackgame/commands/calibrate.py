@@ -20,16 +20,30 @@ examples:
   stackgame calibrate --scenario my.toml --targets my-targets.toml --out fitted.toml
   stackgame run --scenario runs/out/calibrate/.../ai-stack-2026.toml   the fitted scenario
   stackgame calibrate --check                           re-run the fit that wrote ai-stack-2026
+  stackgame calibrate --starts 8 --workers 2           8 starts: the best, and the conflicts
 
 Time: each evaluation runs the scenario on every seed (ai-stack-2026: about 0.1 s a run
 on one core), so the default fit (4 seeds, 150 evaluations: 600 runs) takes 1-3 minutes.
+
+Starts (--starts K): the fit is local. Start 0 is the scenario's values (--starts 1, the
+default, is the one-start fit); starts 1..K-1 are the first K-1 points of a scrambled
+Sobol design in the parameters' cube, its scrambling seeded by --seed (same command, same
+starts). Each start has its own --max-evals (K starts cost K fits, shared over --workers
+processes; the result does not depend on how many). The best start is written; its id is
+in the header, so --check re-runs it. The report adds every start and the conflicts: the
+targets outside their range in every start's final point.
 
 JSON keys (--json): scenario, table, seeds, parameters (path, low, high, scale, before,
 after, at_bound, note), targets (name, figure, kind, unit, window, target, low, high,
 weight, model_before, model_after, residual_before, residual_after, inside_before,
 inside_after, fitted, note), inside_before, inside_after, measured, objective_before,
-objective_after, evaluations, failed_evaluations, runs, status, seconds, out (the
-calibrated TOML, or null with --no-files).
+objective_after, evaluations (the written start's), failed_evaluations, runs, status,
+seconds, out (the calibrated TOML, or null with --no-files), method; starts (start, point:
+scenario or sobol, objective_start, objective_final, inside_final, evaluations,
+failed_evaluations, seconds, status, best), best_start, design, evaluations_total,
+wall_seconds, outside and conflicts (name, figure, unit, target, low, high, outside_in,
+starts, model_min, model_max, side: above, below or both; conflicts: outside in every
+start).
 """
 
 
@@ -83,6 +97,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "ai-stack-2026 was made)"
         ),
     )
+    p.add_argument(
+        "--starts",
+        type=int,
+        default=1,
+        metavar="K",
+        help=(
+            "fit from K starting points, each with its own --max-evals: the scenario's "
+            "values and K-1 points of a scrambled Sobol design in the parameters' cube, "
+            "seeded by --seed; writes the best and reports the targets every start misses "
+            "(default 1: the scenario's values alone)"
+        ),
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="W",
+        help=(
+            "processes for --starts (default: the cores available, at most K); the result "
+            "does not depend on it"
+        ),
+    )
     p.add_argument("--json", action="store_true", help="print the fit as JSON on stdout")
     p.add_argument(
         "--out",
@@ -107,8 +143,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Check the input, fit, print the table (or JSON), write the scenario and manifest."""
     from stackgame import strict_json
-    from stackgame.calibration.fit import SIGNIFICANT, fit, problem, seeds_of
-    from stackgame.calibration.output import calibrated_toml, number_text, render
+    from stackgame.calibration.fit import SIGNIFICANT, fit_starts, problem, seeds_of
+    from stackgame.calibration.output import calibrated_toml, number_text, render, render_starts
     from stackgame.environment import targets
     from stackgame.environment.scenario import apply_overrides, builtin_names, resolve
     from stackgame.errors import UserError
@@ -120,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--seeds: must be at least 1 (got {args.seeds})")
     if args.max_evals < 1:
         raise UserError(f"--max-evals: must be at least 1 (got {args.max_evals})")
+    if args.starts < 1:
+        raise UserError(f"--starts: must be at least 1 (got {args.starts})")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers: must be at least 1 (got {args.workers})")
     out_file = _out_file(args.out) if not args.no_files else None
     overrides = parse_pairs(args.set, "--set")
     for firm, strategy in parse_pairs(args.strategy, "--strategy").items():
@@ -145,12 +185,26 @@ def run(args: argparse.Namespace) -> int:
             "seeds": args.seeds,
             "max_evals": args.max_evals,
             **({"targets": str(args.targets)} if args.targets else {}),
+            **({"starts": args.starts} if args.starts > 1 else {}),
         }
         folder = output_name(name, args.seed, overrides=overrides, extra=extra, prefix="calibrate/")
         out_file = Path("runs") / "out" / folder / f"{name}.toml"
 
-    result = fit(pb, max_evals=args.max_evals, progress=not args.no_progress, method=args.method)
-    report = result.to_dict()
+    from stackgame.commands.run import available_cores
+    from stackgame.experiments.executor import map_blocks
+
+    starts = fit_starts(
+        pb,
+        starts=args.starts,
+        seed=args.seed,
+        workers=min(args.workers or available_cores(), args.starts),
+        max_evals=args.max_evals,
+        method=args.method,
+        progress=not args.no_progress,
+        mapper=map_blocks,
+    )
+    result = starts.results[starts.best]
+    report = starts.to_dict()
     report["method"] = args.method
     report["out"] = None if out_file is None else str(out_file)
 
@@ -185,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
                 max_evals=args.max_evals,
                 overrides=overrides,
                 targets=str(source),
+                **({"starts": args.starts, "best_start": starts.best} if args.starts > 1 else {}),
             ),
             sort_keys=True,
         )
@@ -192,6 +247,9 @@ def run(args: argparse.Namespace) -> int:
         print(strict_json.dumps(report))
     else:
         print(render(report))
+        if args.starts > 1:
+            print()
+            print(render_starts(report))
         if out_file is not None:
             beside = [out_file.with_suffix(x).name for x in (".json", ".manifest.json")]
             print(f"\nfiles: {out_file} (the calibrated scenario), {', '.join(beside)}")
@@ -204,9 +262,11 @@ def check(args: argparse.Namespace) -> int:
     The scenario's ``# calibrate:`` header gives the common seeds, the budget and each
     parameter's value before and after; the fit starts from the scenario with the
     "before" values put back and must write exactly the "after" ones (the fit is
-    deterministic: common random numbers, a fixed budget, rounded values).
+    deterministic: common random numbers, a fixed budget, rounded values). A fit of
+    several starts records the one it wrote; only that start is re-run (its point of the
+    Sobol design, seeded by the first common seed).
     """
-    from stackgame.calibration.fit import fit, problem, value_at
+    from stackgame.calibration.fit import fit, problem, start_point, value_at
     from stackgame.calibration.output import parse_header
     from stackgame.environment import targets
     from stackgame.environment.scenario import apply_overrides, builtin_names, resolve
@@ -231,6 +291,7 @@ def check(args: argparse.Namespace) -> int:
         max_evals=recorded["max_evals"],
         progress=not args.no_progress,
         method=recorded["method"],
+        from_unit=start_point(len(pb.parameters), recorded["start"], recorded["seeds"][0]),
     )
     refit = result.overrides()
     rows = []
@@ -254,7 +315,13 @@ def check(args: argparse.Namespace) -> int:
             ["parameter", "start", "in the file", "refit", "same"],
             rows,
             f"Re-running the fit recorded in {args.scenario} ({len(recorded['seeds'])} common "
-            f"seeds, --max-evals {recorded['max_evals']}, {result.seconds:.0f} s):",
+            f"seeds, --max-evals {recorded['max_evals']}"
+            + (
+                f", start {recorded['start']} of {recorded['starts']}"
+                if recorded["starts"] > 1
+                else ""
+            )
+            + f", {result.seconds:.0f} s):",
         )
     )
     print(
@@ -324,8 +391,14 @@ def _header(report: dict[str, Any], args: argparse.Namespace, digits: int) -> li
         f"{report['objective_after']:.4g} after. Targets inside their range: "
         f"{report['inside_before']} of {n} before, {report['inside_after']} of {n} after. "
         f"{report['evaluations']} evaluations (--max-evals {args.max_evals}, --method "
-        f"{args.method}); "
-        f"{report['status']}. Fitted values rounded to {digits} significant digits; each "
+        f"{args.method}"
+        + (
+            f", --starts {args.starts}: best start {report['best_start']}, of the "
+            "scenario's values and a scrambled Sobol design seeded by the first seed"
+            if args.starts > 1
+            else ""
+        )
+        + f"); {report['status']}. Fitted values rounded to {digits} significant digits; each "
         "changed line says what it was. Parameters (bounds; scale):"
     )
     lines = textwrap.wrap(text, width=76, break_on_hyphens=False)

@@ -111,7 +111,7 @@ class GameSpec:
         blob = json.dumps(
             {
                 **rate,
-                "scenario": self.scenario,
+                "scenario": _identity(self.scenario),
                 "seats": self.seats,
                 "strategies": self.strategies,
                 "repetitions": self.repetitions,
@@ -563,6 +563,15 @@ def deviation_check(
         "profiles": len(profiles),
         "deviations": deviations,
     }
+
+
+def _identity(scenario: Any) -> str:
+    """A scenario's content for run ids (``environment.scenario.identity``)."""
+    from stackgame.environment.scenario import identity
+
+    if isinstance(scenario, str | Path):
+        return identity(scenario)
+    return str(scenario.digest()) if hasattr(scenario, "digest") else str(scenario)
 
 
 def _mix_tag(mixes: Sequence[FloatArray]) -> str:

@@ -371,11 +371,10 @@ class BatchSpec:
 
 
 def _scenario_identity(scenario: str) -> str:
-    """Hash a scenario file's content (a built-in is identified by its name)."""
-    path = Path(scenario)
-    if path.suffix == ".toml" and path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    return scenario
+    """A scenario's content: a file's bytes, a built-in's name and text (``identity``)."""
+    from stackgame.environment.scenario import identity
+
+    return identity(scenario)
 
 
 # -- parsing -------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ __all__ = [
     "Laplace",
     "covariance",
     "draw",
+    "gibbs",
     "outside_bounds",
     "jacobian",
     "laplace",
@@ -66,8 +67,14 @@ SEEDS = 4
 """Common seeds of the Jacobian and of every posterior draw: the fit's default
 (``stackgame calibrate --seeds``, :data:`stackgame.calibration.fit.DEFAULT_SEEDS`)."""
 
-MAX_CANDIDATES = 2_000_000
-"""Most Gaussian candidates :func:`draw` tries before it gives up (too few inside)."""
+REJECTION_CANDIDATES = 200_000
+"""Most Gaussian candidates :func:`draw` tries before it turns to :func:`gibbs`."""
+
+GIBBS_BURN = 200
+"""Sweeps :func:`gibbs` discards before its first draw."""
+
+GIBBS_THIN = 20
+"""Sweeps between two kept draws of :func:`gibbs`."""
 
 PINNED = 5
 """How many parameters the report names as pinned down most and least."""
@@ -143,27 +150,22 @@ def jacobian(
 
 def draw(
     centre: np.ndarray, sigma: np.ndarray, n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, int]:
-    """``n`` draws of ``N(centre, sigma)`` inside the unit cube, and the candidates it took.
+) -> tuple[np.ndarray, int, str]:
+    """``n`` draws of ``N(centre, sigma)`` truncated to the unit cube.
 
-    Candidates outside ``[0, 1]^d`` are dropped and more are drawn (rejection), in
-    batches, in order: the same generator gives the same draws.
+    By rejection while it works: candidates outside ``[0, 1]^d`` are dropped and more are
+    drawn, in batches, in order (independent draws). When fewer than ``n`` of
+    :data:`REJECTION_CANDIDATES` fall inside (a fit with several parameters at their
+    bounds: each halves the chance), by :func:`gibbs` from the same generator instead.
 
-    Raises
-    ------
-    UserError
-        Fewer than ``n`` of :data:`MAX_CANDIDATES` candidates fall inside.
+    Returns the draws, the rejection candidates tried, and ``"rejection"`` or
+    ``"gibbs"``. The same generator gives the same draws.
     """
     d = centre.size
     chol = np.linalg.cholesky(sigma)
     kept: list[np.ndarray] = []
     have = tried = 0
-    while have < n:
-        if tried >= MAX_CANDIDATES:
-            raise UserError(
-                f"--uncertainty: only {have} of {tried:,} draws from the fit's posterior fall "
-                "inside the [[parameters]] bounds; use --uncertainty-from ranges"
-            )
+    while have < n and tried < REJECTION_CANDIDATES:
         batch = max(4 * (n - have), 256)
         z = rng.standard_normal((batch, d))
         u = centre + z @ chol.T
@@ -172,11 +174,54 @@ def draw(
         if inside.sum() >= need:  # count the candidates up to the last one kept
             last = int(np.flatnonzero(inside)[need - 1])
             kept.append(u[: last + 1][inside[: last + 1]])
-            return np.concatenate(kept), tried + last + 1
+            return np.concatenate(kept), tried + last + 1, "rejection"
         kept.append(u[inside])
         have += int(inside.sum())
         tried += batch
-    return np.concatenate(kept), tried  # pragma: no cover - the loop returns
+    return gibbs(centre, np.linalg.inv(sigma), n, rng), tried, "gibbs"
+
+
+def gibbs(
+    centre: np.ndarray,
+    precision: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    burn: int = GIBBS_BURN,
+    thin: int = GIBBS_THIN,
+) -> np.ndarray:
+    """``n`` draws of ``N(centre, precision^-1)`` truncated to the unit cube, by Gibbs.
+
+    The standard sampler of a truncated multivariate normal (Geweke 1991): one sweep
+    draws each coordinate in turn from its conditional given the others, a normal of
+    mean ``c_i - sum_{j != i} P_ij (u_j - c_j) / P_ii`` and variance ``1 / P_ii``,
+    truncated to ``[0, 1]`` (by the inverse of its distribution function). It starts at
+    ``centre`` clipped into the cube, discards ``burn`` sweeps and keeps one draw every
+    ``thin`` sweeps.
+    """
+    from scipy.special import ndtr, ndtri
+
+    p = np.asarray(precision, dtype=float)
+    c = np.clip(np.asarray(centre, dtype=float), 0.0, 1.0)
+    mu = np.asarray(centre, dtype=float)
+    d = mu.size
+    sd = 1.0 / np.sqrt(np.diag(p))
+    u = c.copy()
+    out = np.empty((n, d))
+    kept = 0
+    sweep = 0
+    while kept < n:
+        for i in range(d):
+            m = mu[i] - (p[i] @ (u - mu) - p[i, i] * (u[i] - mu[i])) / p[i, i]
+            lo, hi = ndtr((0.0 - m) / sd[i]), ndtr((1.0 - m) / sd[i])
+            q = lo + (hi - lo) * rng.random()
+            q = min(max(q, 1e-300), 1.0 - 1e-16)
+            u[i] = min(max(m + sd[i] * float(ndtri(q)), 0.0), 1.0)
+        sweep += 1
+        if sweep > burn and (sweep - burn) % thin == 0:
+            out[kept] = u
+            kept += 1
+    return out
 
 
 def outside_bounds(scenario: Scenario, specs: Sequence[ParameterSpec]) -> list[str]:

@@ -1095,11 +1095,12 @@ def _run(
     import json
     import tempfile
 
+    from stackgame.environment.scenario import identity
     from stackgame.experiments import executor
 
     digest = hashlib.sha256(
         json.dumps(
-            [scenario, rounds, dict(base), dict(windows or {})]
+            [identity(scenario), rounds, dict(base), dict(windows or {})]
             + ([] if discount_rate is None else [discount_rate]),
             sort_keys=True,
             default=str,

@@ -441,6 +441,7 @@ def analyse(
     lap = None
     unit = np.empty((0, 0))
     tried = 0
+    sampler = ""
     if chosen == "posterior":
         from stackgame.calibration.fit import seeds_of
         from stackgame.environment.scenario import apply_overrides
@@ -457,7 +458,9 @@ def analyse(
             progress=progress,
             source=table.name,
         )
-        unit, tried = posterior.draw(lap.centre, lap.sigma, draws, seeds.generator(seed, DRAWS_KEY))
+        unit, tried, sampler = posterior.draw(
+            lap.centre, lap.sigma, draws, seeds.generator(seed, DRAWS_KEY)
+        )
         vectors = [lap.values(u) for u in unit]
         run_seeds: tuple[int, ...] = tuple(lap.seeds)
     else:
@@ -536,7 +539,8 @@ def analyse(
         report["pinned_most"] = described.pop("pinned_most")
         report["pinned_least"] = described.pop("pinned_least")
         described["candidates"] = tried
-        described["acceptance"] = draws / tried if tried else None
+        described["sampler"] = sampler
+        described["acceptance"] = draws / tried if sampler == "rejection" and tried else None
         described["survival_targets"] = survival_names
         described["every_layer_survives"] = float(np.mean(survive.prod(axis=1) == 1.0))
         described["exact_effective_draws"] = exact
@@ -548,7 +552,8 @@ def analyse(
         )
         report["sampler"] = (
             f"Laplace approximation at the scenario's values, {lap.evaluations} points x "
-            f"{len(lap.seeds)} seeds for J; Gaussian draws redrawn until inside the bounds"
+            f"{len(lap.seeds)} seeds for J; the Gaussian truncated to the bounds, drawn by "
+            + ("rejection" if sampler == "rejection" else "a Gibbs sampler (too few inside)")
         )
     report["method"] = chosen
     report["failed_draws"] = failed

@@ -7,6 +7,7 @@ server of this module; screenshots go to ``runs/out/screenshots/``.
 from __future__ import annotations
 
 import pytest
+from stackgame.environment.scenario import resolve
 
 pytestmark = pytest.mark.browser
 
@@ -108,7 +109,9 @@ def test_the_page_reads_right_named_with_values_on_its_controls(visit):
     assert page.get_by_label("Seed (integer)", exact=True).input_value() == "0"
     values = page.locator(".v-slider__thumb-label")
     shown = [v.inner_text() for v in values.all() if v.is_visible()]
-    assert shown[:4] == ["101", "1", "0.5", "0.08"]  # play (ms), render (steps), stance, growth
+    growth = resolve("ai-stack-2026").demand.growth  # fitted: the slider shows 2 decimals
+    # play (ms), render (steps), stance, growth
+    assert shown[:4] == ["101", "1", "0.5", f"{growth:.2f}"]
     legend = page.locator(".stackgame-legend").inner_text()
     for entry in ("restrain", "extract", "mixed", "investigated", "loss so far",
                   "integrated firm", "supply ($ bn per round)", "own supply"):  # fmt: skip

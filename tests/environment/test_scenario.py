@@ -119,3 +119,28 @@ def test_unknown_layer_in_a_condition() -> None:
     )
     with pytest.raises(ScenarioError, match=r"events\[0\]\.when\.layer: unknown layer .gpus."):
         from_dict(raw, "tiny")
+
+
+def test_stored_results_are_keyed_by_a_built_in_scenarios_text_not_only_its_name(
+    monkeypatch, tmp_path
+):
+    """A refit of a built-in must not let a batch, a game or the theses resume old runs.
+
+    The equilibria specs once re-used their runs of an earlier ai-stack-2026 in 2 s.
+    """
+    import hashlib
+
+    from stackgame.environment import scenario as sc
+
+    from stackgame.equilibria.empirical import _identity
+
+    before = sc.identity("ai-stack-2026")
+    assert before.startswith("ai-stack-2026:") and before != sc.identity("ai-stack-2026-articles")
+    text = sc.builtin_text("ai-stack-2026")
+    monkeypatch.setattr(sc, "builtin_text", lambda name: text + "\n# refitted\n")
+    assert sc.identity("ai-stack-2026") != before
+    assert _identity("ai-stack-2026") == sc.identity("ai-stack-2026")
+    f = tmp_path / "s.toml"
+    f.write_text("x = 1\n")
+    assert sc.identity(str(f)) == hashlib.sha256(b"x = 1\n").hexdigest()
+    assert sc.identity("no-such-scenario") == "no-such-scenario"

@@ -221,3 +221,18 @@ def test_the_cycles_hand_each_stage_the_best_point_and_keep_to_the_budget() -> N
     assert result.status.startswith("cycle 1 of least squares then Powell: stopped: the budget")
     assert result.problem.evaluations <= 11
     assert result.objective_after <= result.objective_before
+
+
+def test_a_restraint_markup_may_not_be_fitted_above_the_extraction_markup() -> None:
+    """The monopolist's extract markup is 2.6667: a bound at it is fine, above it not.
+
+    A fit from eight starts once priced TSMC's "restraint" at 2.0 against its extraction
+    at 1.6 (and Together's and Anthropic's likewise): the postures then mean the opposite.
+    A what-if may still move the extract markup (a batch over it): only the fit refuses.
+    """
+    chain = resolve("monopoly-chain")
+    path = "firms.downstream_monopolist.ops.downstream.restrain_markup"
+    ok = {"path": path, "low": 0.5, "high": 2.6667}
+    assert problem(chain, _table([_target()], [ok]), [0]).parameters[0].high == 2.6667
+    with pytest.raises(ValueError, match=r"high 3 is above the operation's extract_markup 2\.6667"):
+        problem(chain, _table([_target()], [{**ok, "high": 3.0}]), [0], "src")

@@ -107,8 +107,9 @@ def test_the_same_fit_twice_writes_the_same_scenario(
         out = tmp_path / f"run{k}" / "ai-stack-2026.toml"
         assert main(["calibrate", "--out", str(out), *SHORT]) == 0
         report = json.loads(out.with_suffix(".json").read_text())
-        report.pop("seconds")
-        report.pop("out")
+        for key in ("seconds", "wall_seconds", "out"):  # times, and the folder
+            report.pop(key)
+        report["starts"][0].pop("seconds")
         outputs.append((out.read_text(), report))
     assert outputs[0] == outputs[1]
     text = capsys.readouterr().out
@@ -183,3 +184,104 @@ def test_the_shipped_fitted_scenario_is_the_output_of_its_recorded_fit(
     survival = [t for t in table.targets if t.kind == "survival"]
     measured = measure_scenario(fitted, table.model_copy(update={"targets": survival}), {}, [0, 1])
     assert measured == [1.0] * len(survival)
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--starts", "0"], "--starts: must be at least 1 (got 0)"),
+        (["--starts", "-1"], "--starts: must be at least 1 (got -1)"),
+        (["--starts", "2", "--workers", "0"], "--workers: must be at least 1 (got 0)"),
+    ],
+)
+def test_bad_starts_or_workers_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    line = _fails(capsys, ["calibrate", "--no-progress", "--no-files", *argv])
+    assert fragment in line
+
+
+def test_one_start_writes_what_the_one_start_fit_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--starts 1`` is today's fit: the same TOML, byte for byte, and the same report."""
+    outputs = []
+    for k, extra in enumerate(([], ["--starts", "1"])):
+        out = tmp_path / f"run{k}" / "ai-stack-2026.toml"
+        assert main(["calibrate", "--out", str(out), *SHORT, *extra]) == 0
+        report = json.loads(out.with_suffix(".json").read_text())
+        for key in ("seconds", "out", "wall_seconds"):
+            report.pop(key)
+        report["starts"][0].pop("seconds")
+        outputs.append((out.read_text(), report))
+    assert outputs[0] == outputs[1]
+    header = "\n".join(x for x in outputs[0][0].splitlines() if x.startswith("# calibrate:"))
+    assert "--starts" not in header  # the header of a one-start fit as it was
+    assert "Starts (" not in capsys.readouterr().out
+
+
+def _basins(
+    scenario: object, table: object, overrides: dict[str, float], seeds: object
+) -> list[float | None]:
+    """Two basins in demand.intercept: 9 (3 off the target of 10) and 17 (on it)."""
+    x = float(overrides["demand.intercept"])
+    return [10.0 + min(3.0 + (x - 9.0) ** 2, 2.0 * (x - 17.0) ** 2), 5.0]
+
+
+def test_starts_json_names_the_conflicts_and_check_reruns_the_best_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Over monopoly-chain, with the measurement stubbed (tests/.../test_starts.py's two
+    basins): the best of 5 starts is a Sobol one (in the basin at 17); the second target
+    (always 5 against [1, 2]) is outside in every start: the one conflict."""
+    from stackgame.calibration import fit as fit_module
+
+    monkeypatch.setattr(fit_module, "measure_scenario", _basins)
+    base = {
+        "figure": "a figure",
+        "kind": "revenue",
+        "layer": "downstream",
+        "unit": "$B/quarter",
+        "period": "all",
+        "source": "test",
+        "window": "all",
+    }
+    table = {
+        "name": "basins",
+        "targets": [
+            {**base, "name": "basins", "value": 10.0, "low": 9.0, "high": 11.0},
+            {**base, "name": "apart", "value": 1.5, "low": 1.0, "high": 2.0},
+        ],
+        "parameters": [{"path": "demand.intercept", "low": 6.0, "high": 20.0}],
+    }
+    table_file = tmp_path / "basins.toml"
+    table_file.write_text(tomli_w.dumps(table), encoding="utf-8")
+    out = tmp_path / "fit" / "chain.toml"
+    argv = ["calibrate", "--scenario", "monopoly-chain", "--targets", str(table_file)]
+    argv += ["--max-evals", "40", "--starts", "5", "--workers", "2", "--no-progress"]
+    assert main([*argv, "--out", str(out), "--json"]) == 0
+    report = json.loads(
+        capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"non-strict JSON: {c}")
+    )
+    assert len(report["starts"]) == 5 and report["best_start"] > 0
+    assert [s["point"] for s in report["starts"]] == ["scenario"] + ["sobol"] * 4
+    assert [c["name"] for c in report["conflicts"]] == ["apart"]
+    keys = {"figure", "outside_in", "model_min", "model_max", "low", "high"}
+    assert keys <= set(report["conflicts"][0]) and report["conflicts"][0]["outside_in"] == 5
+    assert report["parameters"][0]["after"] == pytest.approx(17.0, abs=0.4)
+    from stackgame.calibration.output import parse_header
+
+    recorded = parse_header(out.read_text())
+    assert recorded is not None
+    assert (recorded["starts"], recorded["start"]) == (5, report["best_start"])
+    manifest = json.loads(out.with_suffix(".manifest.json").read_text())
+    assert manifest["starts"] == 5 and manifest["best_start"] == report["best_start"]
+    # --check re-runs the best start alone, from its Sobol point, and lands on the file
+    assert main(["calibrate", "--check", "--scenario", str(out), "--no-progress"]) == 0
+    checked = capsys.readouterr().out
+    assert f"start {report['best_start']} of 5" in checked and "it reproduces" in checked
+    # the text report: the starts and the conflicts
+    assert main([*argv, "--no-files"]) == 0
+    shown = capsys.readouterr().out
+    assert "Starts (start 0: the scenario's values" in shown
+    assert "Conflicts: 1 targets outside their range in all 5 starts: apart." in shown

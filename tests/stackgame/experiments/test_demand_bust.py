@@ -50,12 +50,19 @@ def test_the_control_point_is_the_run_without_a_bust(
 def test_spend_and_profit_fall_with_the_bust_in_every_replicate(
     runs: dict[tuple[float, int], dict[str, float]],
 ) -> None:
+    """Never higher after a deeper bust, and lower at the deepest than with none.
+
+    Not strictly at every step: on the fitted default the market is short of capacity
+    when the bust comes (demand grows 12% a quarter), so a 20% lower demand can still be
+    rationed to the same spend.
+    """
     factors = sorted({f for f, _ in runs}, reverse=True)
     assert factors[0] == 1.0
     for replicate in (0, 1):
         for metric in ("final_spend", "stack_profit"):
             path = [runs[(f, replicate)][metric] for f in factors]
-            assert all(a > b for a, b in zip(path, path[1:], strict=False)), (metric, path)
+            assert all(a >= b for a, b in zip(path, path[1:], strict=False)), (metric, path)
+            assert path[-1] < path[0], (metric, path)
 
 
 def test_report_options_are_checked(tmp_path: Path) -> None:

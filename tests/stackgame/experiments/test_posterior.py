@@ -68,27 +68,53 @@ def test_a_failed_or_null_step_leaves_a_zero_column() -> None:
 
 
 def test_draws_match_the_laplace_mean_and_covariance_to_sampling_error() -> None:
-    draws, tried = posterior.draw(CENTRE, SIGMA, 4000, np.random.default_rng(7))
-    assert draws.shape == (4000, 2) and tried >= 4000
+    draws, tried, sampler = posterior.draw(CENTRE, SIGMA, 4000, np.random.default_rng(7))
+    assert draws.shape == (4000, 2) and tried >= 4000 and sampler == "rejection"
     # standard error of the mean: sd / sqrt(4000) = 0.00037 and 0.00058; 5 of them
     assert draws.mean(axis=0) == pytest.approx(CENTRE, abs=5 * 0.037 / math.sqrt(4000))
     # a sample covariance's relative error is about sqrt(2 / 4000) = 2%
     cov = np.cov(draws.T)
     assert np.diag(cov) == pytest.approx(np.diag(SIGMA), rel=0.1)
     assert cov[0, 1] == pytest.approx(SIGMA[0, 1], rel=0.2)
-    again, _ = posterior.draw(CENTRE, SIGMA, 4000, np.random.default_rng(7))
+    again, _, _ = posterior.draw(CENTRE, SIGMA, 4000, np.random.default_rng(7))
     assert (again == draws).all()  # the same generator, the same draws
 
 
 def test_draws_near_a_bound_are_redrawn_inside_it() -> None:
     centre = np.array([0.99, 0.5])
     sigma = np.diag([0.05**2, 0.05**2])
-    draws, tried = posterior.draw(centre, sigma, 500, np.random.default_rng(1))
+    draws, tried, sampler = posterior.draw(centre, sigma, 500, np.random.default_rng(1))
     assert ((draws >= 0) & (draws <= 1)).all() and len(draws) == 500
     # a normal centred 0.2 sd inside the bound falls inside it with P = Phi(0.2) = 0.579
-    assert 0.5 < 500 / tried < 0.68
-    with pytest.raises(UserError, match="fall inside the \\[\\[parameters\\]\\] bounds"):
-        posterior.draw(np.array([3.0]), np.array([[0.01]]), 2, np.random.default_rng(1))
+    assert sampler == "rejection" and 0.5 < 500 / tried < 0.68
+
+
+def test_a_fit_with_many_parameters_at_their_bounds_is_drawn_by_gibbs() -> None:
+    """24 parameters at the upper bound, sd 0.3 each: rejection keeps 2^-24 of candidates.
+
+    With a diagonal precision every Gibbs conditional is the coordinate's own normal
+    truncated to [0, 1]: a half-normal below 1 (the lower bound is 3.3 sd away), of mean
+    1 - 0.3 phi(0) / (Phi(0) - Phi(-3.33)) = 1 - 0.3 x 0.39894 / 0.49957 = 0.76043 and
+    sd 0.3 sqrt(1 - 2/pi) = 0.18086 (up to the far tail).
+    """
+    d = 24
+    centre, sigma = np.ones(d), np.eye(d) * 0.3**2
+    draws, tried, sampler = posterior.draw(centre, sigma, 300, np.random.default_rng(5))
+    assert sampler == "gibbs" and tried >= posterior.REJECTION_CANDIDATES
+    assert draws.shape == (300, d) and ((draws >= 0) & (draws <= 1)).all()
+    # 300 x 24 = 7,200 independent half-normal values: standard error 0.18 / 85 = 0.0021
+    assert draws.mean() == pytest.approx(0.76043, abs=5 * 0.18086 / math.sqrt(7200))
+    assert draws.std() == pytest.approx(0.18086, rel=0.05)
+    again, _, _ = posterior.draw(centre, sigma, 300, np.random.default_rng(5))
+    assert (again == draws).all()
+
+
+def test_gibbs_keeps_the_correlation_of_a_gaussian_well_inside_the_cube() -> None:
+    draws = posterior.gibbs(CENTRE, np.linalg.inv(SIGMA), 2000, np.random.default_rng(3))
+    assert draws.mean(axis=0) == pytest.approx(CENTRE, abs=0.01)
+    cov = np.cov(draws.T)
+    assert np.diag(cov) == pytest.approx(np.diag(SIGMA), rel=0.15)
+    assert cov[0, 1] == pytest.approx(SIGMA[0, 1], rel=0.3)
 
 
 def test_the_proposal_density_and_weights_of_a_linear_residual_by_hand() -> None:
