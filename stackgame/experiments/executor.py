@@ -1010,6 +1010,39 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def map_items(
+    fn: Callable[[Any], list[Any]],
+    items: Sequence[Any],
+    workers: int,
+    *,
+    desc: str,
+    progress: bool = False,
+) -> list[Any]:
+    """:func:`map_blocks` over ``items`` cut into blocks, with a progress bar of items.
+
+    About four blocks a worker (``ceil(len(items) / (4 workers))`` items each, in order),
+    so the load balances; ``workers`` is capped at the number of items. ``fn`` takes a
+    block (a list of items) and returns a list. The bar (tqdm, on stderr, shown after a
+    second) counts items as their blocks finish.
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    workers = max(1, min(workers, len(items)))
+    size = max(1, math.ceil(len(items) / (workers * 4)))
+    blocks = [list(items[k : k + size]) for k in range(0, len(items), size)]
+    bar = tqdm(total=len(items), desc=desc, disable=not progress, file=sys.stderr, delay=1.0)
+
+    def advance(part: list[Any]) -> None:
+        bar.update(len(part))
+
+    try:
+        return map_blocks(fn, blocks, workers, on_done=advance)
+    finally:
+        bar.close()
+
+
 def map_blocks(
     fn: Callable[[Any], list[Any]],
     blocks: Sequence[Any],

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -409,10 +408,8 @@ def laplace(
         A value outside its bounds (the scenario is not a fitted point), or the
         scenario's own run fails or measures no target.
     """
-    from tqdm import tqdm
-
     from stackgame.calibration.fit import DIFF_STEP, problem
-    from stackgame.experiments.executor import map_blocks
+    from stackgame.experiments.executor import map_items
 
     try:
         pb = problem(scenario, table, seeds, source)
@@ -437,25 +434,13 @@ def laplace(
         tuple(seeds),
     )
     items = [(0, start), *[(i + 1, values) for i, (values, _) in enumerate(points)]]
-    workers = max(1, min(workers, len(items)))
-    size = max(1, math.ceil(len(items) / (workers * 4)))
-    blocks = [items[k : k + size] for k in range(0, len(items), size)]
-    bar = tqdm(
-        total=len(items),
+    rows = map_items(
+        functools.partial(_measure_block, config),
+        items,
+        workers,
         desc="posterior: Jacobian points",
-        disable=not progress,
-        file=sys.stderr,
-        delay=1.0,
+        progress=progress,
     )
-    try:
-        rows = map_blocks(
-            functools.partial(_measure_block, config),
-            blocks,
-            workers,
-            on_done=_advance(bar),
-        )
-    finally:
-        bar.close()
     measured = dict(rows)
     base = measured[0]
     if base is None:
@@ -492,13 +477,6 @@ def _diff_step() -> float:
     from stackgame.calibration.fit import DIFF_STEP
 
     return DIFF_STEP
-
-
-def _advance(bar: Any) -> Callable[[list[Any]], None]:
-    def on_done(part: list[Any]) -> None:
-        bar.update(len(part))
-
-    return on_done
 
 
 def mean_targets(per_seed: Sequence[Mapping[str, float | None]]) -> dict[str, float | None]:

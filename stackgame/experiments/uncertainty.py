@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -409,7 +408,7 @@ def analyse(
     held
         Parameter paths not to draw (the caller fixed them).
     workers
-        Processes (:func:`stackgame.experiments.executor.map_blocks`); 1 runs here.
+        Processes (:func:`stackgame.experiments.executor.map_items`); 1 runs here.
     progress
         A progress bar of the draws on stderr.
     method
@@ -428,9 +427,7 @@ def analyse(
         Laplace approximation: :meth:`posterior.Laplace.describe`, and the candidates
         drawn).
     """
-    from tqdm import tqdm
-
-    from stackgame.experiments.executor import map_blocks
+    from stackgame.experiments.executor import map_items
 
     if draws < 1:
         raise UserError(f"--uncertainty: must be at least 1 draw (got {draws})")
@@ -467,22 +464,13 @@ def analyse(
         vectors = draw_parameters(params, draws, seed)
         run_seeds = (seed,)
     config = UncertaintyConfig(scenario, rounds, seed, dict(strategies or {}), run_seeds)
-    workers = min(workers, draws)
-    size = max(1, math.ceil(draws / (workers * 4)))
-    items = list(enumerate(vectors))
-    blocks = [items[k : k + size] for k in range(0, draws, size)]
-    bar = tqdm(
-        total=draws, desc="uncertainty draws", disable=not progress, file=sys.stderr, delay=1.0
+    rows = map_items(
+        functools.partial(_run_block, config),
+        list(enumerate(vectors)),
+        workers,
+        desc="uncertainty draws",
+        progress=progress,
     )
-    try:
-        rows = map_blocks(
-            functools.partial(_run_block, config),
-            blocks,
-            workers,
-            on_done=lambda part: _advance(bar, len(part)),
-        )
-    finally:
-        bar.close()
     rows.sort(key=lambda r: r["index"])
     # a world whose run breaks down (numbers running away, a clearing that cannot be
     # computed) is left out of the weighted sample and listed: it is not a plausible world
@@ -585,10 +573,6 @@ def survival_probabilities(
             if v is not None and math.isfinite(v):
                 out[i, j] = min(max(float(v), 0.0), 1.0)
     return names, out
-
-
-def _advance(bar: Any, n: int) -> None:
-    bar.update(n)
 
 
 def summarise(

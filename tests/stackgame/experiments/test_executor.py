@@ -532,3 +532,18 @@ def test_a_stuck_child_dies_with_its_killed_driver(tmp_path):
     while time.monotonic() < deadline and _alive(child):
         time.sleep(0.1)
     assert not _alive(child)
+
+
+def _double_block(block: list[int]) -> list[int]:
+    return [2 * x for x in block]
+
+
+def test_map_items_cuts_blocks_and_returns_every_item_once():
+    from stackgame.experiments.executor import map_items
+
+    items = list(range(37))
+    serial = map_items(_double_block, items, 1, desc="t")
+    assert serial == [2 * x for x in items]  # one worker: in order
+    forked = map_items(_double_block, items, 8, desc="t")  # capped, several blocks
+    assert sorted(forked) == serial
+    assert map_items(_double_block, [], 2, desc="t") == []
