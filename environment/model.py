@@ -46,6 +46,7 @@ from stackgame.strategies.base import (
     CapitalPosition,
     HistoryMap,
     HistoryView,
+    LatestEntries,
     Move,
     Observation,
     Posture,
@@ -268,7 +269,9 @@ class _RoundShared:
     their state when the round was observed, however late the observation is read.
     """
 
-    __slots__ = ("_by_depth", "_margins", "fields", "firm_margin", "markups", "postures", "round")
+    __slots__ = (
+        "_by_depth", "_margins", "fields", "firm_margin", "latest", "markups", "postures", "round",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -277,14 +280,17 @@ class _RoundShared:
         markups: dict[str, list[float]],
         fields: dict[str, Any],
         firm_margin: dict[str, float],
+        latest: LatestEntries | None = None,
     ) -> None:
         self.round = round_
         self.postures = postures
         self.markups = markups
         self.fields = fields
         self.firm_margin = firm_margin
+        self.latest = latest  # (the run's, over ``markups``: HistoryMap.mean_of_last)
         self._by_depth: dict[int | None, dict[str, Any]] = {}
-        self._margins: dict[tuple[str, ...], ReadOnlyDict] = {}
+        # kept by the tuple's identity (hashing a tuple of hundreds of names walks it)
+        self._margins: dict[int, tuple[tuple[str, ...], ReadOnlyDict]] = {}
 
     def common(self, depth: int | None) -> dict[str, Any]:
         """The shared fields, with every firm's past postures and markups (as views).
@@ -295,7 +301,7 @@ class _RoundShared:
         if common is None:
             common = self._by_depth[depth] = dict(self.fields)
             common["counterpart_postures"] = HistoryMap(self.postures, self.round, depth)
-            common["counterpart_markups"] = HistoryMap(self.markups, self.round, depth)
+            common["counterpart_markups"] = HistoryMap(self.markups, self.round, depth, self.latest)
         return common
 
     def supplier_margins(self, suppliers: tuple[str, ...]) -> ReadOnlyDict:
@@ -304,11 +310,12 @@ class _RoundShared:
         One read-only mapping per supplier list and round, shared by every observation
         with that list (the firms of a layer share their suppliers; 200 firms, ~25 lists).
         """
-        margins = self._margins.get(suppliers)
-        if margins is None:
-            get = self.firm_margin.get
-            margins = ReadOnlyDict(zip(suppliers, map(get, suppliers, repeat(0.0)), strict=True))
-            self._margins[suppliers] = margins
+        known = self._margins.get(id(suppliers))
+        if known is not None and known[0] is suppliers:
+            return known[1]
+        get = self.firm_margin.get
+        margins = ReadOnlyDict(zip(suppliers, map(get, suppliers, repeat(0.0)), strict=True))
+        self._margins[id(suppliers)] = (suppliers, margins)
         return margins
 
 
@@ -496,6 +503,9 @@ class StackModel(mesa.Model):
         # each firm's posture and markup history (the agents' own lists), by name
         self.posture_histories = {f.name: f.history[0] for f in self.firms}
         self.markup_histories = {f.name: f.history[3] for f in self.firms}
+        # their latest entries as one array a round, for the learners' mean counterpart
+        # markup (HistoryMap.mean_of_last: a gather, not a loop over hundreds of names)
+        self._latest_markups = LatestEntries(self.markup_histories)
         self.round = 0
         self.log: list[LogEntry] = []
         self.events = ev.EventSchedule(self.scenario.events)
@@ -575,6 +585,7 @@ class StackModel(mesa.Model):
                 "demand_growth": float(st.demand_growth),
             },
             memory.firm_margin,
+            self._latest_markups,
         )
         seen = self.round > 0  # no market data before the first round
         util = memory.utilisation.tolist()
