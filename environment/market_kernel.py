@@ -88,21 +88,30 @@ def pair_weights(
         b = rows[r + 1]
         top = -np.inf
         same = last_a >= 0 and b - a == last_len
+        # one pass: while the row matches the last computed one, its weights are copied as
+        # they come; at the first difference the utilities copied so far (equal to that
+        # row's) are laid out and the rest of the row computed
         for p in range(a, b):
             j = cols[p]
             if cap[slo + j] > _EPS:
                 u = (base[j] + lockp[p]) / mu
-                if u > top:
-                    top = u
             else:
                 u = -np.inf
-            w[p] = u
-            if same and not (cols[last_a + p - a] == j and u == last_u[p - a]):
+            if same:
+                if cols[last_a + p - a] == j and u == last_u[p - a]:
+                    w[p] = w[last_a + p - a]
+                    continue
                 same = False
+                for q in range(a, p):
+                    x = last_u[q - a]
+                    w[q] = x
+                    if x > top:
+                        top = x
+            if u > top:
+                top = u
+            w[p] = u
         copied[r - r0] = same
         if same:
-            for p in range(a, b):
-                w[p] = w[last_a + p - a]
             continue
         for p in range(a, b):
             last_u[p - a] = w[p]
@@ -703,9 +712,9 @@ def _clear_once(
     The buildout (``docs/MODEL.md`` 15, 17): in a layer with ``capital_layer[k]`` a
     buyer's need is its capital-goods orders ``invest`` (units), not its use; what it buys is
     its ``capex`` (not an input cost), and a shortfall leaves orders unfilled without
-    cutting its output. ``cp`` (per pair, as ``fp``) holds contracted units a round:
-    on a first attempt a buyer's orders go to its contracted sellers first, up to the
-    contract, after its own operation below.
+    cutting its output. ``cp`` (per pair, as ``fp``; empty when no contract delivers) holds
+    contracted units a round: on a first attempt a buyer's orders go to its contracted
+    sellers first, up to the contract, after its own operation below.
 
     Returns ``(lost_demand, final_spend, outside_share)``; ``reserve`` is the previous
     attempt's ``fp``.
@@ -797,9 +806,10 @@ def _clear_once(
             else:
                 rest[i] = need[i]
         # per pair of the layer (held[p - p0]); every sum in the order of a dense block's
-        held = np.zeros(p1 - p0)
+        # (only with a reserve or contracts: otherwise nothing is held)
+        held = np.zeros(p1 - p0 if has_reserve or cp.shape[0] > 0 else 0)
         has_contract = False
-        if not has_reserve:
+        if not has_reserve and cp.shape[0] > 0:
             for i in range(nb):
                 for p in range(rows[lo + i], rows[lo + i + 1]):
                     c = cp[p]
@@ -843,15 +853,35 @@ def _clear_once(
                 for p in range(rows[lo + i], rows[lo + i + 1]):
                     r += held[p - p0]
                 rest[i] = max(rest[i] - r, 0.0)
-        split = np.empty(p1 - p0)
+        # the orders split by the weights, written where the flows go, with each seller's
+        # total asked (over its buyers ascending, as _ration_pairs sums them) and each
+        # buyer's total (over its sellers ascending, as the pass below sums its flows)
+        t = np.zeros(ns)
         for i in range(nb):
+            r = 0.0
             for p in range(rows[lo + i], rows[lo + i + 1]):
-                split[p - p0] = wp[p] * rest[i]
-        limit = ns + 1 if limit_given < 0 else limit_given
-        _ration_pairs(
-            split, wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0, cols[p0:p1], 0, nb
-        )
+                x = wp[p] * rest[i]
+                fp[p] = x
+                t[cols[p]] += x
+                r += x
+            unmet[lo + i] = rest[i] - r
+        fits = True
+        for j in range(ns):
+            if not t[j] <= (0.0 if room[j] < 0.0 else room[j]) + _EPS:
+                fits = False
         add_held = has_reserve or has_contract
+        if fits and not add_held:
+            # every order fills as split (what _ration_pairs does when all fit): the
+            # flows are the orders, each seller's units the total asked of it
+            for j in range(ns):
+                used[slo + j] = t[j] + own_use[j]
+            continue
+        if not fits:
+            limit = ns + 1 if limit_given < 0 else limit_given
+            _ration_pairs(
+                fp[p0:p1].copy(), wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0,
+                cols[p0:p1], 0, nb,
+            )  # fmt: skip
         col = np.zeros(ns)
         for i in range(nb):  # (one pass: the rationed units, then with what was held)
             r = 0.0
@@ -1287,8 +1317,12 @@ def clear_kernel(
     n_pairs = cols.shape[0]
     wp = np.zeros(n_pairs)
     fp = np.zeros(n_pairs)
-    reserve = np.zeros(n_pairs)
-    cp = np.zeros(n_pairs)
+    reserve = np.zeros(0)  # (laid out at the first re-clear)
+    delivers = False
+    for c in range(n_con):
+        if cb[c] >= 0:
+            delivers = True
+    cp = np.zeros(n_pairs if delivers else 0)  # (empty: no contract delivers)
     for c in range(n_con):
         if cb[c] >= 0:
             cp[_pair_index(rows, cols, cb[c], cj[c])] += contracts[2, c]
@@ -1348,6 +1382,8 @@ def clear_kernel(
                 live[i] = effective[i] > _EPS
             need_prices = False
         if has_reserve:
+            if reserve.shape[0] != n_pairs:
+                reserve = np.empty(n_pairs)
             reserve[:] = fp
         lost, spend, outside = _clear_once(
             n_layers,
