@@ -889,7 +889,7 @@ class Observation:
 
     def __getstate__(self) -> dict[str, Any]:
         # copy, deepcopy and pickle take the fields (a deferred observation is built first)
-        _ = self.round
+        _complete(self)
         return dict(self.__dict__)
 
     @classmethod
@@ -907,6 +907,22 @@ class Observation:
         object.__setattr__(obs, "__dict__", {_PENDING: (build, args)})
         return obs
 
+    @classmethod
+    def lazy(cls, field: Callable[..., Any], *args: Any) -> Observation:
+        """An observation whose every field is ``field(name, *args)``, each made when first read.
+
+        :meth:`deferred` field by field: the engine makes one observation per firm per
+        round, and most strategies read a few of its fields (``tit_for_tat``: the
+        counterparts' last posture), so each field is made on its first read and kept
+        (later reads are plain look-ups). Comparing, printing, copying, pickling or
+        :meth:`replace` reads every field. ``field`` must give every field of the class
+        (``round`` and ``firm`` included); ``args`` must be snapshots the caller will not
+        change (the observation may be read rounds later).
+        """
+        obs = object.__new__(cls)
+        object.__setattr__(obs, "__dict__", {_LAZY: (field, args)})
+        return obs
+
 
 _OBS_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in dataclasses.fields(Observation) if f.name not in ("round", "firm")
@@ -917,6 +933,21 @@ _OBS_FIELDS = frozenset(_OBS_DEFAULTS)
 _N_FIELDS = len(_OBS_DEFAULTS) + 2
 _ALL_FIELDS = _OBS_FIELDS | {"round", "firm"}
 _PENDING = "_deferred"
+_LAZY = "_lazy"
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Observation))
+
+
+def _complete(obs: Observation) -> None:
+    """Make every field of a deferred or lazy observation that is not made yet."""
+    d = obs.__dict__
+    lazy = d.pop(_LAZY, None)
+    if lazy is not None:
+        field, args = lazy
+        for name in _FIELD_NAMES:
+            if name not in d:
+                d[name] = field(name, *args)
+    elif _PENDING in d:
+        _ = obs.round
 
 
 def _fill(obs: Observation, fields: dict[str, Any]) -> None:
@@ -939,8 +970,9 @@ class _Field:
 
     A non-data descriptor, so an attribute in the instance's ``__dict__`` (every field of
     a constructed observation) is found first and this is not called. On a deferred
-    observation the first read constructs it (:meth:`Observation.deferred`); read on the
-    class it gives the field's default.
+    observation the first read constructs it (:meth:`Observation.deferred`), on a lazy one
+    the field read (:meth:`Observation.lazy`); read on the class it gives the field's
+    default.
     """
 
     __slots__ = ("default", "name")
@@ -950,7 +982,18 @@ class _Field:
         self.default = default
 
     def __get__(self, obj: Observation | None, owner: type | None = None) -> Any:
-        pending = None if obj is None else obj.__dict__.pop(_PENDING, None)
+        if obj is None:
+            pending = None
+        else:
+            d = obj.__dict__
+            lazy = d.get(_LAZY)
+            if lazy is not None:  # (Observation.lazy: this field alone, kept)
+                field, args = lazy
+                value = d[self.name] = field(self.name, *args)
+                if len(d) > _N_FIELDS:  # every field made: the maker is done
+                    del d[_LAZY]
+                return value
+            pending = d.pop(_PENDING, None)
         if pending is None:
             if self.default is dataclasses.MISSING:
                 raise AttributeError(self.name)

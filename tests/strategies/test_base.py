@@ -57,6 +57,46 @@ def test_comparing_printing_replacing_copying_and_pickling_build_it_too():
     assert dataclasses.asdict(Observation.deferred(build, 1, "amd")) == dataclasses.asdict(plain)
 
 
+FIELD_CALLS: list[str] = []
+
+
+def one_field(name: str, round_: int, firm: str) -> object:
+    """A module-level field maker (picklable): :func:`build`'s entry, counting its calls."""
+    FIELD_CALLS.append(name)
+    return build(round_, firm)[name]
+
+
+def test_a_lazy_observation_makes_each_field_once_on_its_first_read():
+    FIELD_CALLS.clear()
+    obs = Observation.lazy(one_field, 3, "nvidia")
+    assert FIELD_CALLS == []  # nothing made until read
+    assert obs.layers == ("chips",) and obs.round == 3 and obs.own_postures == ()
+    assert FIELD_CALLS == ["layers", "round", "own_postures"]  # only the fields read
+    assert obs.layers == ("chips",) and len(FIELD_CALLS) == 3  # later reads: look-ups
+    assert obs.last_counterpart is None and FIELD_CALLS[-1] == "counterpart_history"
+    plain = Observation(round=3, firm="nvidia", layers=("chips",))
+    assert obs == plain and repr(obs).startswith("Observation(round=3, firm='nvidia'")
+    n = len(dataclasses.fields(Observation))
+    assert len(FIELD_CALLS) == n  # comparing read the rest, each once
+    assert set(vars(obs)) >= {f.name for f in dataclasses.fields(Observation)}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obs.round = 4  # type: ignore[misc]
+
+
+def test_a_lazy_observation_compares_prints_replaces_copies_and_pickles_whole():
+    plain = Observation(round=1, firm="amd", layers=("chips",))
+    assert Observation.lazy(one_field, 1, "amd") == plain
+    assert repr(Observation.lazy(one_field, 1, "amd")) == repr(plain)
+    changed = Observation.lazy(one_field, 1, "amd").replace(own_postures=(Posture.EXTRACT,))
+    assert changed.own_postures == (Posture.EXTRACT,) and changed.round == 1
+    half = Observation.lazy(one_field, 1, "amd")
+    assert half.firm == "amd"  # (one field made: the copy makes the rest)
+    assert copy.copy(half) == plain and copy.deepcopy(half) == plain
+    restored = pickle.loads(pickle.dumps(Observation.lazy(one_field, 1, "amd")))
+    assert restored == plain and set(vars(restored)) == set(vars(plain))
+    assert dataclasses.asdict(Observation.lazy(one_field, 1, "amd")) == dataclasses.asdict(plain)
+
+
 def test_fields_read_on_the_class_give_their_defaults():
     assert Observation.layers == () and Observation.horizon is None
     with pytest.raises(AttributeError):
