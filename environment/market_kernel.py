@@ -1202,6 +1202,7 @@ def clear_kernel(
     basis_in: np.ndarray,
     infra_in: np.ndarray,
     contracts: np.ndarray,
+    scratch: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, bool, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
@@ -1260,6 +1261,10 @@ def clear_kernel(
         contracted units a round, one column per contract in force. A contract between
         a pair not permitted (a relation changed since it was signed) joins the pairs for
         its deliveries, with a switching cost of ``-inf``: no weight in the logit.
+    scratch
+        A work array for the supplier weights per pair, used when it has room for them
+        (else one is made): written before it is read, never returned, so what it holds
+        in and out does not matter (the caller reuses one across clearings).
 
     Returns
     -------
@@ -1315,7 +1320,8 @@ def clear_kernel(
             if has_mix and q >= 0:
                 mixp[p] = mix_in[q]
     n_pairs = cols.shape[0]
-    wp = np.zeros(n_pairs)
+    # (every pair's weight is written by _prices before it is read)
+    wp = scratch[:n_pairs] if scratch.shape[0] >= n_pairs else np.empty(n_pairs)
     fp = np.zeros(n_pairs)
     reserve = np.zeros(0)  # (laid out at the first re-clear)
     delivers = False
