@@ -269,6 +269,7 @@ def _prices(
     input_unit: np.ndarray,
     basis: np.ndarray,
     infra: np.ndarray,
+    same: np.ndarray,
 ) -> None:
     """Pass 1, bottom-up: prices and unit input costs; supplier weights into ``wp``.
 
@@ -292,12 +293,15 @@ def _prices(
     unit of capacity, and ``a_l x_i basis_i`` its cost per round of use, ``docs/MODEL.md``
     15.2). ``infra[i]`` is the capital-goods layer's infrastructure cost per unit of
     capacity (bought outside the stack), added to ``a_l x_i`` before the basis: the user
-    cost is ``(a_l x_i + phi_l) basis_i`` (0 in a flow market).
+    cost is ``(a_l x_i + phi_l) basis_i`` (0 in a flow market). ``same[i]`` is set where
+    buyer ``i``'s weights were copied from the last buyer of its layer computed before it
+    (:func:`pair_weights`' ``copied``; cleared elsewhere), for the rationing's sums.
     """
     n = price.shape[0]
     for i in range(n):
         price[i] = 0.0
         input_unit[i] = 0.0
+        same[i] = False
     for k in range(n_layers):
         lo = bounds[k]
         hi = bounds[k + 1]
@@ -313,6 +317,7 @@ def _prices(
             market_last = 0.0
             wrow_last = 0.0
             for i in range(nb):
+                same[lo + i] = copied[i]
                 if copied[i]:  # the same weights on the same sellers: the same sums
                     market = market_last
                     wrow = wrow_last
@@ -535,6 +540,7 @@ def _ration_pairs(
     cols: np.ndarray,
     r0: int,
     r1: int,
+    same: np.ndarray,
 ) -> None:
     """Fill buyers' orders from sellers with limited room; spill what a full seller refuses.
 
@@ -548,7 +554,10 @@ def _ration_pairs(
     rounds (``limit``) place every order that can be placed. Writes ``filled[p]``; what a
     buyer could not place is its row's shortfall. A seller's column sums run over its
     buyers in increasing order, a buyer's over its sellers in increasing order, as over a
-    dense block (the pairs left out would add exact zeros).
+    dense block (the pairs left out would add exact zeros). ``same[r - r0]``: buyer
+    ``r``'s sellers and weights are those of the last buyer before it without the flag
+    (:func:`pair_weights`' ``copied``), so its re-split's weight sum is that buyer's (the
+    same additions). ``orders`` may be ``filled`` itself (it is read before it is written).
     """
     ns = room_in.shape[0]
     p0 = rows[r0]
@@ -570,9 +579,9 @@ def _ration_pairs(
         for p in range(p0, p1):
             filled[p] = orders[p]
         return
+    ask = orders[p0:p1].copy()  # (before filled is cleared: orders may be filled)
     for p in range(p0, p1):
         filled[p] = 0.0
-    ask = orders[p0:p1].copy()
     ratio = np.empty(ns)
     short = np.empty(r1 - r0)
     col = np.empty(ns)
@@ -604,11 +613,13 @@ def _ration_pairs(
         worst = 0.0
         for j in range(ns):
             t[j] = 0.0
+        wsum = 0.0
         for r in range(r0, r1):
-            wsum = 0.0
-            for p in range(rows[r], rows[r + 1]):
-                if room[cols[p]] > _EPS:
-                    wsum += weights[p]
+            if not same[r - r0]:  # (a copied row's sum is the last computed row's)
+                wsum = 0.0
+                for p in range(rows[r], rows[r + 1]):
+                    if room[cols[p]] > _EPS:
+                        wsum += weights[p]
             if wsum > 0:
                 if short[r - r0] > worst:
                     worst = short[r - r0]
@@ -644,7 +655,7 @@ def _ration_orders(
     _ration_pairs(
         np.ascontiguousarray(orders).reshape(nb * ns),
         np.ascontiguousarray(weights).reshape(nb * ns),
-        room_in, limit, flat, rows, cols, 0, nb,
+        room_in, limit, flat, rows, cols, 0, nb, np.zeros(nb, dtype=np.bool_),
     )  # fmt: skip
     for i in range(nb):
         for j in range(ns):
@@ -691,6 +702,7 @@ def _clear_once(
     cp: np.ndarray,
     capex: np.ndarray,
     infra: np.ndarray,
+    same: np.ndarray,
 ) -> tuple[float, float, float]:
     """One clearing in sorted coordinates: final demand, derived demand, feasibility, money.
 
@@ -717,7 +729,8 @@ def _clear_once(
     sellers first, up to the contract, after its own operation below.
 
     Returns ``(lost_demand, final_spend, outside_share)``; ``reserve`` is the previous
-    attempt's ``fp``.
+    attempt's ``fp``; ``same`` flags the buyers whose weights :func:`_prices` copied from
+    the last buyer computed before them (for the rationing's weight sums).
     """
     n = price.shape[0]
     t_lo = bounds[n_layers - 1]
@@ -879,8 +892,8 @@ def _clear_once(
         if not fits:
             limit = ns + 1 if limit_given < 0 else limit_given
             _ration_pairs(
-                fp[p0:p1].copy(), wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0,
-                cols[p0:p1], 0, nb,
+                fp[p0:p1], wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0,
+                cols[p0:p1], 0, nb, same[lo:hi],
             )  # fmt: skip
         col = np.zeros(ns)
         for i in range(nb):  # (one pass: the rationed units, then with what was held)
@@ -1155,7 +1168,7 @@ def resolve_prices_kernel(
     _prices(
         n_layers, bounds, own_local, coef, choice_mu, unit_cost, markup, quality, lockp,
         rows, cols, capacity, share, per_unit, False, 0.0, mixp, has_mix, wp, price,
-        input_unit, basis, infra,
+        input_unit, basis, infra, np.zeros(n, dtype=np.bool_),
     )  # fmt: skip
     out = np.empty((2, n))
     for i in range(n):
@@ -1344,6 +1357,7 @@ def clear_kernel(
     internal = np.zeros(n)
     planned_self = np.zeros(n)
     live = np.zeros(n, dtype=np.bool_)
+    same = np.zeros(n, dtype=np.bool_)  # (buyers whose weights are the last buyer's)
     cournot = cournot_flag and has_offer
     t_lo = bounds[n_layers - 1]
     t_hi = bounds[n_layers]
@@ -1383,6 +1397,7 @@ def clear_kernel(
                 input_unit,
                 basis,
                 infra,
+                same,
             )
             for i in range(n):
                 live[i] = effective[i] > _EPS
@@ -1430,6 +1445,7 @@ def clear_kernel(
             cp,
             capex,
             infra,
+            same,
         )
         if attempt >= max_attempts + max_settle:
             break
