@@ -33,9 +33,9 @@ all-pairs stack, the buyer-seller pairs themselves, which the clearing's logit,
 rationing, settlement and payments visit each round (its passes cut, not its order: the
 expected input price reads last round's purchase shares per pair, which differ in their
 last bits from buyer to buyer, so one logit sum per layer would change results).
-Measured on the second pass (main then the branch, one session): all-pairs 37.6 -> 54.5
-rounds/s at 1,000 firms, ratio 0.48 -> 0.57; 4 sellers per buyer 62.0 -> 101.3 rounds/s,
-ratio 0.78 -> 1.01 (both targets met where the trading pairs grow linearly).
+Measured on the second pass (main then the branch, one session): all-pairs 38.4 -> 60.6
+rounds/s at 1,000 firms, ratio 0.49 -> 0.61; 4 sellers per buyer 64.9 -> 106.6 rounds/s,
+ratio 0.80 -> 1.02 (both targets met where the trading pairs grow linearly).
 """
 
 from __future__ import annotations
