@@ -88,21 +88,30 @@ def pair_weights(
         b = rows[r + 1]
         top = -np.inf
         same = last_a >= 0 and b - a == last_len
+        # one pass: while the row matches the last computed one, its weights are copied as
+        # they come; at the first difference the utilities copied so far (equal to that
+        # row's) are laid out and the rest of the row computed
         for p in range(a, b):
             j = cols[p]
             if cap[slo + j] > _EPS:
                 u = (base[j] + lockp[p]) / mu
-                if u > top:
-                    top = u
             else:
                 u = -np.inf
-            w[p] = u
-            if same and not (cols[last_a + p - a] == j and u == last_u[p - a]):
+            if same:
+                if cols[last_a + p - a] == j and u == last_u[p - a]:
+                    w[p] = w[last_a + p - a]
+                    continue
                 same = False
+                for q in range(a, p):
+                    x = last_u[q - a]
+                    w[q] = x
+                    if x > top:
+                        top = x
+            if u > top:
+                top = u
+            w[p] = u
         copied[r - r0] = same
         if same:
-            for p in range(a, b):
-                w[p] = w[last_a + p - a]
             continue
         for p in range(a, b):
             last_u[p - a] = w[p]
@@ -260,6 +269,7 @@ def _prices(
     input_unit: np.ndarray,
     basis: np.ndarray,
     infra: np.ndarray,
+    same: np.ndarray,
 ) -> None:
     """Pass 1, bottom-up: prices and unit input costs; supplier weights into ``wp``.
 
@@ -283,12 +293,15 @@ def _prices(
     unit of capacity, and ``a_l x_i basis_i`` its cost per round of use, ``docs/MODEL.md``
     15.2). ``infra[i]`` is the capital-goods layer's infrastructure cost per unit of
     capacity (bought outside the stack), added to ``a_l x_i`` before the basis: the user
-    cost is ``(a_l x_i + phi_l) basis_i`` (0 in a flow market).
+    cost is ``(a_l x_i + phi_l) basis_i`` (0 in a flow market). ``same[i]`` is set where
+    buyer ``i``'s weights were copied from the last buyer of its layer computed before it
+    (:func:`pair_weights`' ``copied``; cleared elsewhere), for the rationing's sums.
     """
     n = price.shape[0]
     for i in range(n):
         price[i] = 0.0
         input_unit[i] = 0.0
+        same[i] = False
     for k in range(n_layers):
         lo = bounds[k]
         hi = bounds[k + 1]
@@ -304,6 +317,7 @@ def _prices(
             market_last = 0.0
             wrow_last = 0.0
             for i in range(nb):
+                same[lo + i] = copied[i]
                 if copied[i]:  # the same weights on the same sellers: the same sums
                     market = market_last
                     wrow = wrow_last
@@ -526,6 +540,7 @@ def _ration_pairs(
     cols: np.ndarray,
     r0: int,
     r1: int,
+    same: np.ndarray,
 ) -> None:
     """Fill buyers' orders from sellers with limited room; spill what a full seller refuses.
 
@@ -539,7 +554,10 @@ def _ration_pairs(
     rounds (``limit``) place every order that can be placed. Writes ``filled[p]``; what a
     buyer could not place is its row's shortfall. A seller's column sums run over its
     buyers in increasing order, a buyer's over its sellers in increasing order, as over a
-    dense block (the pairs left out would add exact zeros).
+    dense block (the pairs left out would add exact zeros). ``same[r - r0]``: buyer
+    ``r``'s sellers and weights are those of the last buyer before it without the flag
+    (:func:`pair_weights`' ``copied``), so its re-split's weight sum is that buyer's (the
+    same additions). ``orders`` may be ``filled`` itself (it is read before it is written).
     """
     ns = room_in.shape[0]
     p0 = rows[r0]
@@ -561,9 +579,9 @@ def _ration_pairs(
         for p in range(p0, p1):
             filled[p] = orders[p]
         return
+    ask = orders[p0:p1].copy()  # (before filled is cleared: orders may be filled)
     for p in range(p0, p1):
         filled[p] = 0.0
-    ask = orders[p0:p1].copy()
     ratio = np.empty(ns)
     short = np.empty(r1 - r0)
     col = np.empty(ns)
@@ -595,11 +613,13 @@ def _ration_pairs(
         worst = 0.0
         for j in range(ns):
             t[j] = 0.0
+        wsum = 0.0
         for r in range(r0, r1):
-            wsum = 0.0
-            for p in range(rows[r], rows[r + 1]):
-                if room[cols[p]] > _EPS:
-                    wsum += weights[p]
+            if not same[r - r0]:  # (a copied row's sum is the last computed row's)
+                wsum = 0.0
+                for p in range(rows[r], rows[r + 1]):
+                    if room[cols[p]] > _EPS:
+                        wsum += weights[p]
             if wsum > 0:
                 if short[r - r0] > worst:
                     worst = short[r - r0]
@@ -635,7 +655,7 @@ def _ration_orders(
     _ration_pairs(
         np.ascontiguousarray(orders).reshape(nb * ns),
         np.ascontiguousarray(weights).reshape(nb * ns),
-        room_in, limit, flat, rows, cols, 0, nb,
+        room_in, limit, flat, rows, cols, 0, nb, np.zeros(nb, dtype=np.bool_),
     )  # fmt: skip
     for i in range(nb):
         for j in range(ns):
@@ -682,6 +702,7 @@ def _clear_once(
     cp: np.ndarray,
     capex: np.ndarray,
     infra: np.ndarray,
+    same: np.ndarray,
 ) -> tuple[float, float, float]:
     """One clearing in sorted coordinates: final demand, derived demand, feasibility, money.
 
@@ -703,12 +724,13 @@ def _clear_once(
     The buildout (``docs/MODEL.md`` 15, 17): in a layer with ``capital_layer[k]`` a
     buyer's need is its capital-goods orders ``invest`` (units), not its use; what it buys is
     its ``capex`` (not an input cost), and a shortfall leaves orders unfilled without
-    cutting its output. ``cp`` (per pair, as ``fp``) holds contracted units a round:
-    on a first attempt a buyer's orders go to its contracted sellers first, up to the
-    contract, after its own operation below.
+    cutting its output. ``cp`` (per pair, as ``fp``; empty when no contract delivers) holds
+    contracted units a round: on a first attempt a buyer's orders go to its contracted
+    sellers first, up to the contract, after its own operation below.
 
     Returns ``(lost_demand, final_spend, outside_share)``; ``reserve`` is the previous
-    attempt's ``fp``.
+    attempt's ``fp``; ``same`` flags the buyers whose weights :func:`_prices` copied from
+    the last buyer computed before them (for the rationing's weight sums).
     """
     n = price.shape[0]
     t_lo = bounds[n_layers - 1]
@@ -797,9 +819,10 @@ def _clear_once(
             else:
                 rest[i] = need[i]
         # per pair of the layer (held[p - p0]); every sum in the order of a dense block's
-        held = np.zeros(p1 - p0)
+        # (only with a reserve or contracts: otherwise nothing is held)
+        held = np.zeros(p1 - p0 if has_reserve or cp.shape[0] > 0 else 0)
         has_contract = False
-        if not has_reserve:
+        if not has_reserve and cp.shape[0] > 0:
             for i in range(nb):
                 for p in range(rows[lo + i], rows[lo + i + 1]):
                     c = cp[p]
@@ -843,15 +866,35 @@ def _clear_once(
                 for p in range(rows[lo + i], rows[lo + i + 1]):
                     r += held[p - p0]
                 rest[i] = max(rest[i] - r, 0.0)
-        split = np.empty(p1 - p0)
+        # the orders split by the weights, written where the flows go, with each seller's
+        # total asked (over its buyers ascending, as _ration_pairs sums them) and each
+        # buyer's total (over its sellers ascending, as the pass below sums its flows)
+        t = np.zeros(ns)
         for i in range(nb):
+            r = 0.0
             for p in range(rows[lo + i], rows[lo + i + 1]):
-                split[p - p0] = wp[p] * rest[i]
-        limit = ns + 1 if limit_given < 0 else limit_given
-        _ration_pairs(
-            split, wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0, cols[p0:p1], 0, nb
-        )
+                x = wp[p] * rest[i]
+                fp[p] = x
+                t[cols[p]] += x
+                r += x
+            unmet[lo + i] = rest[i] - r
+        fits = True
+        for j in range(ns):
+            if not t[j] <= (0.0 if room[j] < 0.0 else room[j]) + _EPS:
+                fits = False
         add_held = has_reserve or has_contract
+        if fits and not add_held:
+            # every order fills as split (what _ration_pairs does when all fit): the
+            # flows are the orders, each seller's units the total asked of it
+            for j in range(ns):
+                used[slo + j] = t[j] + own_use[j]
+            continue
+        if not fits:
+            limit = ns + 1 if limit_given < 0 else limit_given
+            _ration_pairs(
+                fp[p0:p1], wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0,
+                cols[p0:p1], 0, nb, same[lo:hi],
+            )  # fmt: skip
         col = np.zeros(ns)
         for i in range(nb):  # (one pass: the rationed units, then with what was held)
             r = 0.0
@@ -1125,7 +1168,7 @@ def resolve_prices_kernel(
     _prices(
         n_layers, bounds, own_local, coef, choice_mu, unit_cost, markup, quality, lockp,
         rows, cols, capacity, share, per_unit, False, 0.0, mixp, has_mix, wp, price,
-        input_unit, basis, infra,
+        input_unit, basis, infra, np.zeros(n, dtype=np.bool_),
     )  # fmt: skip
     out = np.empty((2, n))
     for i in range(n):
@@ -1172,6 +1215,7 @@ def clear_kernel(
     basis_in: np.ndarray,
     infra_in: np.ndarray,
     contracts: np.ndarray,
+    scratch: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, bool, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
@@ -1230,6 +1274,10 @@ def clear_kernel(
         contracted units a round, one column per contract in force. A contract between
         a pair not permitted (a relation changed since it was signed) joins the pairs for
         its deliveries, with a switching cost of ``-inf``: no weight in the logit.
+    scratch
+        A work array for the supplier weights per pair, used when it has room for them
+        (else one is made): written before it is read, never returned, so what it holds
+        in and out does not matter (the caller reuses one across clearings).
 
     Returns
     -------
@@ -1285,10 +1333,15 @@ def clear_kernel(
             if has_mix and q >= 0:
                 mixp[p] = mix_in[q]
     n_pairs = cols.shape[0]
-    wp = np.zeros(n_pairs)
+    # (every pair's weight is written by _prices before it is read)
+    wp = scratch[:n_pairs] if scratch.shape[0] >= n_pairs else np.empty(n_pairs)
     fp = np.zeros(n_pairs)
-    reserve = np.zeros(n_pairs)
-    cp = np.zeros(n_pairs)
+    reserve = np.zeros(0)  # (laid out at the first re-clear)
+    delivers = False
+    for c in range(n_con):
+        if cb[c] >= 0:
+            delivers = True
+    cp = np.zeros(n_pairs if delivers else 0)  # (empty: no contract delivers)
     for c in range(n_con):
         if cb[c] >= 0:
             cp[_pair_index(rows, cols, cb[c], cj[c])] += contracts[2, c]
@@ -1304,6 +1357,7 @@ def clear_kernel(
     internal = np.zeros(n)
     planned_self = np.zeros(n)
     live = np.zeros(n, dtype=np.bool_)
+    same = np.zeros(n, dtype=np.bool_)  # (buyers whose weights are the last buyer's)
     cournot = cournot_flag and has_offer
     t_lo = bounds[n_layers - 1]
     t_hi = bounds[n_layers]
@@ -1343,11 +1397,14 @@ def clear_kernel(
                 input_unit,
                 basis,
                 infra,
+                same,
             )
             for i in range(n):
                 live[i] = effective[i] > _EPS
             need_prices = False
         if has_reserve:
+            if reserve.shape[0] != n_pairs:
+                reserve = np.empty(n_pairs)
             reserve[:] = fp
         lost, spend, outside = _clear_once(
             n_layers,
@@ -1388,6 +1445,7 @@ def clear_kernel(
             cp,
             capex,
             infra,
+            same,
         )
         if attempt >= max_attempts + max_settle:
             break

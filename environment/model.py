@@ -46,6 +46,7 @@ from stackgame.strategies.base import (
     CapitalPosition,
     HistoryMap,
     HistoryView,
+    LatestEntries,
     Move,
     Observation,
     Posture,
@@ -268,7 +269,9 @@ class _RoundShared:
     their state when the round was observed, however late the observation is read.
     """
 
-    __slots__ = ("_by_depth", "_margins", "fields", "firm_margin", "markups", "postures", "round")
+    __slots__ = (
+        "_by_depth", "_margins", "fields", "firm_margin", "latest", "markups", "postures", "round",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -277,14 +280,17 @@ class _RoundShared:
         markups: dict[str, list[float]],
         fields: dict[str, Any],
         firm_margin: dict[str, float],
+        latest: LatestEntries | None = None,
     ) -> None:
         self.round = round_
         self.postures = postures
         self.markups = markups
         self.fields = fields
         self.firm_margin = firm_margin
+        self.latest = latest  # (the run's, over ``markups``: HistoryMap.mean_of_last)
         self._by_depth: dict[int | None, dict[str, Any]] = {}
-        self._margins: dict[tuple[str, ...], ReadOnlyDict] = {}
+        # kept by the tuple's identity (hashing a tuple of hundreds of names walks it)
+        self._margins: dict[int, tuple[tuple[str, ...], ReadOnlyDict]] = {}
 
     def common(self, depth: int | None) -> dict[str, Any]:
         """The shared fields, with every firm's past postures and markups (as views).
@@ -295,7 +301,7 @@ class _RoundShared:
         if common is None:
             common = self._by_depth[depth] = dict(self.fields)
             common["counterpart_postures"] = HistoryMap(self.postures, self.round, depth)
-            common["counterpart_markups"] = HistoryMap(self.markups, self.round, depth)
+            common["counterpart_markups"] = HistoryMap(self.markups, self.round, depth, self.latest)
         return common
 
     def supplier_margins(self, suppliers: tuple[str, ...]) -> ReadOnlyDict:
@@ -304,11 +310,12 @@ class _RoundShared:
         One read-only mapping per supplier list and round, shared by every observation
         with that list (the firms of a layer share their suppliers; 200 firms, ~25 lists).
         """
-        margins = self._margins.get(suppliers)
-        if margins is None:
-            get = self.firm_margin.get
-            margins = ReadOnlyDict(zip(suppliers, map(get, suppliers, repeat(0.0)), strict=True))
-            self._margins[suppliers] = margins
+        known = self._margins.get(id(suppliers))
+        if known is not None and known[0] is suppliers:
+            return known[1]
+        get = self.firm_margin.get
+        margins = ReadOnlyDict(zip(suppliers, map(get, suppliers, repeat(0.0)), strict=True))
+        self._margins[id(suppliers)] = (suppliers, margins)
         return margins
 
 
@@ -360,6 +367,69 @@ def _observation_fields(
             fields["customer_gravity"] = ReadOnlyDict({layer: gravity[o] for layer, o in pairs})
     fields["contract_backlog"] = backlog
     return fields
+
+
+_HISTORY_FIELDS = {
+    "own_postures": 0, "own_payoffs": 1, "own_margins": 2, "own_markups": 3,
+    "counterpart_history": 4,
+}  # fmt: skip
+"""The observation fields that view one of the firm's five history lists (its index)."""
+_SEEN_FIELDS = {"utilisation": 0, "own_prices": 1, "own_unit_cost": 2, "input_need": 3}
+"""The fields per operation of the firm shown once there is market data (list index)."""
+_DYNAMIC_FIELDS = frozenset(
+    [*_HISTORY_FIELDS, *_SEEN_FIELDS, "supplier_margins", "under_investigation",
+     "hike_memory", "customer_gravity", "contract_backlog"]
+)  # fmt: skip
+
+
+def _observation_field(
+    name: str,
+    template: dict[str, Any],
+    shared: _RoundShared,
+    history: tuple[list[Any], ...],
+    depth: int | None,
+    suppliers: tuple[str, ...],
+    capped: list[bool] | None,
+    ops: list[int],
+    pairs: tuple[tuple[str, int], ...],
+    util: list[float],
+    price: list[float],
+    unit: list[float],
+    seen: bool,
+    need: list[float],
+    lock: tuple[list[float], list[float]] | None = None,
+    backlog: float = 0.0,
+) -> Any:
+    """One field of a firm's observation: ``_observation_fields(...)[name]``, made alone.
+
+    What :meth:`Observation.lazy <stackgame.strategies.base.Observation.lazy>` calls on a
+    field's first read (the arguments are :func:`_observation_fields`'). The same objects
+    (views, read-only mappings of the same entries) as the whole build makes.
+    """
+    if name not in _DYNAMIC_FIELDS:
+        common = shared.common(depth)
+        return common[name] if name in common else template[name]
+    k = _HISTORY_FIELDS.get(name)
+    if k is not None:  # the firm's five lists grow together: one stop and start for all
+        stop = min(len(history[0]), shared.round)
+        start = 0 if depth is None else max(0, stop - depth)
+        return HistoryView(history[k], stop, start)
+    if name == "supplier_margins":
+        return shared.supplier_margins(suppliers)
+    if name == "under_investigation":
+        return capped is not None and any([capped[o] for o in ops])
+    if name == "contract_backlog":
+        return backlog
+    if not seen:
+        return template[name]
+    k = _SEEN_FIELDS.get(name)
+    if k is not None:
+        values = (util, price, unit, need)[k]
+        return ReadOnlyDict({layer: values[o] for layer, o in pairs})
+    if lock is None:
+        return template[name]
+    values = lock[0] if name == "hike_memory" else lock[1]
+    return ReadOnlyDict({layer: values[o] for layer, o in pairs})
 
 
 class collector_paused:  # noqa: N801 (used as a function: ``with collector_paused():``)
@@ -496,6 +566,11 @@ class StackModel(mesa.Model):
         # each firm's posture and markup history (the agents' own lists), by name
         self.posture_histories = {f.name: f.history[0] for f in self.firms}
         self.markup_histories = {f.name: f.history[3] for f in self.firms}
+        # their latest entries as one array a round, for the learners' mean counterpart
+        # markup (HistoryMap.mean_of_last: a gather, not a loop over hundreds of names)
+        self._latest_markups: LatestEntries | None = LatestEntries(self.markup_histories)
+        # observations made field by field as read (False: whole, the general path)
+        self._lazy_observations = True
         self.round = 0
         self.log: list[LogEntry] = []
         self.events = ev.EventSchedule(self.scenario.events)
@@ -552,10 +627,14 @@ class StackModel(mesa.Model):
 
     # 1. observe ---------------------------------------------------------------------------
     def observe(self) -> dict[int, Observation]:
-        """A frozen observation per active firm, built when its strategy first reads it.
+        """A frozen observation per active firm, each field made when its strategy reads it.
 
         Shared pieces are assembled once a round; histories are views of the firms' lists
         (the last ``memory_depth`` rounds for a strategy that declares one), never copied.
+        A field is made on its first read (:meth:`Observation.lazy
+        <stackgame.strategies.base.Observation.lazy>`, :func:`_observation_field`): a
+        strategy pays for what it reads (``tit_for_tat`` one view), not for the whole
+        observation (at 1,000 firms about 9 us a firm a round).
         """
         st = self.state
         rel = self.relations
@@ -575,6 +654,7 @@ class StackModel(mesa.Model):
                 "demand_growth": float(st.demand_growth),
             },
             memory.firm_margin,
+            self._latest_markups,
         )
         seen = self.round > 0  # no market data before the first round
         util = memory.utilisation.tolist()
@@ -590,15 +670,21 @@ class StackModel(mesa.Model):
             lock = self._lock_in_seen() if seen else None
             if self.contracts.m:
                 backlog = self.contracts.backlog(st, memory.price).tolist()
-        deferred = Observation.deferred
+        # each field made when the strategy first reads it (lazy), or all at once (the
+        # general path, Observation.deferred: the tests compare the two)
+        make, build = (
+            (Observation.lazy, _observation_field)
+            if self._lazy_observations
+            else (Observation.deferred, _observation_fields)
+        )
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds
         for f, (template, suppliers, ops, pairs) in zip(firms, rel.observed, strict=True):
             if not f.active:
                 continue
             reads = f.strategy.reads_lock_in
-            obs[f.index] = deferred(
-                _observation_fields, template, shared, f.history, f.memory_depth, suppliers,
+            obs[f.index] = make(
+                build, template, shared, f.history, f.memory_depth, suppliers,
                 capped, ops, pairs, util, price, unit, seen, need, lock if reads else None,
                 float(backlog[f.index]) if reads and backlog is not None else 0.0,
             )  # fmt: skip

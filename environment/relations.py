@@ -171,6 +171,7 @@ class Relations:
         self.suppliers_by_layer = []
         layer_names = st.layer_names
         cp_index = []
+        cp_named: dict[tuple[int, ...], tuple[str, ...]] = {}
         for i, mine in enumerate(masks):
             mine_layers = [k for k in range(n_layers) if (mine >> k) & 1]
             self.suppliers_by_layer.append(
@@ -197,7 +198,12 @@ class Relations:
                 cus_names = tuple([names[j] for j in cus])
             cps = tuple(dict.fromkeys(sup + cus))
             cp_index.append(cps)
-            self.counterparts.append(tuple([names[j] for j in cps]))
+            # one tuple of names per distinct list, shared by the firms that have it (the
+            # learners' mean counterpart markup is kept per tuple, by identity)
+            cp_names = cp_named.get(cps)
+            if cp_names is None:
+                cp_names = cp_named[cps] = tuple([names[j] for j in cps])
+            self.counterparts.append(cp_names)
             self.suppliers.append(sup_names)
             self.customers.append(cus_names)
             self.rivals.append(tuple([names[j] for j in riv]))

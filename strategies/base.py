@@ -326,6 +326,66 @@ class HistoryView(Sequence[Any]):
         return (type(self), (list(self),))
 
 
+_NO_MEAN = object()
+"""What :meth:`HistoryMap._latest_mean` gives when it cannot answer (the general path does)."""
+
+
+class LatestEntries:
+    """The latest entry of every history of a mapping, as one array (engine's helper).
+
+    The engine keeps one per run over the firms' markup histories and hands it to each
+    round's :class:`HistoryMap` of them: the name-to-position table and each tuple of
+    names' positions (kept by the tuple's identity, the tuples the engine hands out being
+    the same objects round after round) are computed once, and a map gathers the latest
+    entries once (:meth:`snapshot`), so a mean over hundreds of counterparts costs a
+    numpy gather, not a Python loop over them.
+
+    Parameters
+    ----------
+    histories
+        Name to history list (only ever appended to; no name added or removed later).
+    """
+
+    __slots__ = ("_histories", "_index", "_pos")
+
+    def __init__(self, histories: Mapping[str, Sequence[Any]]) -> None:
+        self._histories = histories
+        self._pos = {name: i for i, name in enumerate(histories)}
+        self._index: dict[int, tuple[tuple[str, ...], np.ndarray]] = {}
+
+    def positions(self, names: tuple[str, ...]) -> np.ndarray | None:
+        """Each name's position (``len(histories)`` for a name not there); ``None``: changed."""
+        if len(self._pos) != len(self._histories):
+            return None  # (names were added: the table is not the mapping's any more)
+        known = self._index.get(id(names))
+        if known is not None and known[0] is names:
+            return known[1]
+        missing = len(self._pos)
+        index = np.array([self._pos.get(c, missing) for c in names], dtype=np.intp)
+        self._index[id(names)] = (names, index)
+        return index
+
+    def snapshot(self, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per history, the last entry a view ending at ``stop`` shows, and whether it has one.
+
+        Both arrays have one more slot (no entry) for the names not in the mapping. The
+        entries are float64 when all are floats, else kept as objects (the caller then
+        takes the general path).
+        """
+        values: list[Any] = []
+        has: list[bool] = []
+        for v in self._histories.values():
+            n = len(v)
+            has.append(n > 0)
+            values.append((v[-1] if n <= stop else v[stop - 1]) if n else 0.0)
+        floats = set(map(type, values)) <= _FLOAT_TYPES
+        out = np.array(values + [0.0], dtype=np.float64 if floats else object)
+        return out, np.array(has + [False], dtype=np.bool_)
+
+
+_FLOAT_TYPES = {float, np.float64}
+
+
 class HistoryMap(Mapping[str, HistoryView]):
     """A read-only mapping of names to :class:`HistoryView`, each made when looked up.
 
@@ -344,16 +404,26 @@ class HistoryMap(Mapping[str, HistoryView]):
         Show only the last ``depth`` of those (``None``: all).
     """
 
-    __slots__ = ("_depth", "_histories", "_last", "_means", "_stop")
+    __slots__ = (
+        "_depth", "_equal", "_histories", "_last", "_latest", "_means", "_snapshot", "_stop",
+    )  # fmt: skip
 
     def __init__(
-        self, histories: Mapping[str, Sequence[Any]], stop: int, depth: int | None = None
+        self,
+        histories: Mapping[str, Sequence[Any]],
+        stop: int,
+        depth: int | None = None,
+        latest: LatestEntries | None = None,
     ) -> None:
         self._histories = histories
         self._stop = stop
         self._depth = depth
         self._last: dict[tuple[str, ...], list[Any]] = {}
-        self._means: dict[tuple[str, ...], Any] = {}
+        # kept by the tuple's identity (a long tuple's hash walks it): (names, mean)
+        self._means: dict[int, tuple[tuple[str, ...], Any]] = {}
+        self._equal: dict[tuple[str, ...], Any] = {}  # (then by value, once per tuple seen)
+        self._latest = latest  # (the engine's, over the same histories: see mean_of_last)
+        self._snapshot: tuple[np.ndarray, np.ndarray] | None = None
 
     def __getitem__(self, name: str) -> HistoryView:
         values = self._histories[name]
@@ -389,19 +459,51 @@ class HistoryMap(Mapping[str, HistoryView]):
     def mean_of_last(self, names: Iterable[str]) -> Any:
         """``np.mean(self.last_of(names))``, or ``None`` when no named history has an entry.
 
-        Kept per tuple of names, as :meth:`last_of` is: the firms of a layer share their
+        Kept per tuple of names (by identity: the engine hands the firms of a layer one
+        tuple of counterparts), as :meth:`last_of` is: the firms of a layer share their
         counterparts, so a round computes each mean once rather than once per firm (the
         mean over a layer's worth of firms, for every firm, grew with the square of the
-        stack).
+        stack). Built with a :class:`LatestEntries` (as the engine builds it), the latest
+        entries of all histories are gathered once per map into one array and each
+        tuple's mean is numpy's mean of its entries taken from it: the same floats in
+        the same order as the list :meth:`last_of` gives, so the same bits.
         """
-        key = names if type(names) is tuple else None
-        if key is not None and key in self._means:
-            return self._means[key]
-        last = self.last_of(names)
-        mean = np.mean(last) if last else None
-        if key is not None:
-            self._means[key] = mean
+        if type(names) is not tuple:
+            last = self.last_of(names)
+            return np.mean(last) if last else None
+        known = self._means.get(id(names))
+        if known is not None and known[0] is names:
+            return known[1]
+        mean = self._equal.get(names, _NO_MEAN)  # (an equal tuple seen already: its mean)
+        if mean is _NO_MEAN:
+            mean = self._latest_mean(names) if self._latest is not None else _NO_MEAN
+        if mean is _NO_MEAN:
+            last = self.last_of(names)
+            mean = np.mean(last) if last else None
+        self._equal[names] = mean
+        self._means[id(names)] = (names, mean)
         return mean
+
+    def _latest_mean(self, names: tuple[str, ...]) -> Any:
+        """:meth:`mean_of_last` from the latest entries as one array (``_NO_MEAN``: cannot).
+
+        Falls back (``_NO_MEAN``) when an entry is not a float: numpy's mean of a list of
+        other numbers (integers) would not be the mean of float64 entries.
+        """
+        latest = self._latest
+        assert latest is not None
+        if (self._depth is not None and self._depth <= 0) or self._stop <= 0:
+            return None
+        index = latest.positions(names)
+        if index is None:
+            return _NO_MEAN
+        if self._snapshot is None:
+            self._snapshot = latest.snapshot(self._stop)
+        values, has = self._snapshot
+        if values.dtype != np.float64:
+            return _NO_MEAN
+        taken = index[has[index]]
+        return values[taken].mean() if taken.shape[0] else None
 
     def get(self, name: str, default: Any = None) -> Any:
         """The view of ``name``'s history, or ``default`` (one lookup, no exception)."""
@@ -787,7 +889,7 @@ class Observation:
 
     def __getstate__(self) -> dict[str, Any]:
         # copy, deepcopy and pickle take the fields (a deferred observation is built first)
-        _ = self.round
+        _complete(self)
         return dict(self.__dict__)
 
     @classmethod
@@ -805,6 +907,22 @@ class Observation:
         object.__setattr__(obs, "__dict__", {_PENDING: (build, args)})
         return obs
 
+    @classmethod
+    def lazy(cls, field: Callable[..., Any], *args: Any) -> Observation:
+        """An observation whose every field is ``field(name, *args)``, each made when first read.
+
+        :meth:`deferred` field by field: the engine makes one observation per firm per
+        round, and most strategies read a few of its fields (``tit_for_tat``: the
+        counterparts' last posture), so each field is made on its first read and kept
+        (later reads are plain look-ups). Comparing, printing, copying, pickling or
+        :meth:`replace` reads every field. ``field`` must give every field of the class
+        (``round`` and ``firm`` included); ``args`` must be snapshots the caller will not
+        change (the observation may be read rounds later).
+        """
+        obs = object.__new__(cls)
+        object.__setattr__(obs, "__dict__", {_LAZY: (field, args)})
+        return obs
+
 
 _OBS_DEFAULTS: dict[str, Any] = {
     f.name: f.default for f in dataclasses.fields(Observation) if f.name not in ("round", "firm")
@@ -815,6 +933,21 @@ _OBS_FIELDS = frozenset(_OBS_DEFAULTS)
 _N_FIELDS = len(_OBS_DEFAULTS) + 2
 _ALL_FIELDS = _OBS_FIELDS | {"round", "firm"}
 _PENDING = "_deferred"
+_LAZY = "_lazy"
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Observation))
+
+
+def _complete(obs: Observation) -> None:
+    """Make every field of a deferred or lazy observation that is not made yet."""
+    d = obs.__dict__
+    lazy = d.pop(_LAZY, None)
+    if lazy is not None:
+        field, args = lazy
+        for name in _FIELD_NAMES:
+            if name not in d:
+                d[name] = field(name, *args)
+    elif _PENDING in d:
+        _ = obs.round
 
 
 def _fill(obs: Observation, fields: dict[str, Any]) -> None:
@@ -837,8 +970,9 @@ class _Field:
 
     A non-data descriptor, so an attribute in the instance's ``__dict__`` (every field of
     a constructed observation) is found first and this is not called. On a deferred
-    observation the first read constructs it (:meth:`Observation.deferred`); read on the
-    class it gives the field's default.
+    observation the first read constructs it (:meth:`Observation.deferred`), on a lazy one
+    the field read (:meth:`Observation.lazy`); read on the class it gives the field's
+    default.
     """
 
     __slots__ = ("default", "name")
@@ -848,7 +982,18 @@ class _Field:
         self.default = default
 
     def __get__(self, obj: Observation | None, owner: type | None = None) -> Any:
-        pending = None if obj is None else obj.__dict__.pop(_PENDING, None)
+        if obj is None:
+            pending = None
+        else:
+            d = obj.__dict__
+            lazy = d.get(_LAZY)
+            if lazy is not None:  # (Observation.lazy: this field alone, kept)
+                field, args = lazy
+                value = d[self.name] = field(self.name, *args)
+                if len(d) > _N_FIELDS:  # every field made: the maker is done
+                    del d[_LAZY]
+                return value
+            pending = d.pop(_PENDING, None)
         if pending is None:
             if self.default is dataclasses.MISSING:
                 raise AttributeError(self.name)

@@ -70,6 +70,26 @@ def grid_median(grid: tuple[float, ...]) -> float:
     return float(np.median(grid))
 
 
+_NEAREST: list[Any] = [None, None, 0]
+"""The last :func:`nearest_arm` asked: grid, mean (the objects) and the answer."""
+
+
+def nearest_arm(grid: Sequence[float], mean: Any) -> int:
+    """The grid point nearest ``mean``: ``argmin |grid - mean|``, the first of ties.
+
+    The last answer is kept for the same grid and mean objects: the learners that share
+    their counterparts read one mean object a round (``HistoryMap.mean_of_last``) and
+    one grid tuple, and ask in turn. (One entry: nothing accumulates over runs.)
+    """
+    last = _NEAREST
+    if last[0] is grid and last[1] is mean:
+        return int(last[2])
+    arm = int(np.argmin(np.abs(np.asarray(grid) - mean)))
+    if type(grid) is tuple:  # (an immutable grid only: a list could change in between)
+        last[0], last[1], last[2] = grid, mean, arm
+    return arm
+
+
 def n_arms(observation: Observation) -> int:
     """Count the arms: the grid size, or 2 (the postures) without a grid."""
     return len(observation.markup_grid) or 2
@@ -100,7 +120,7 @@ def counterpart_arm(observation: Observation) -> int | None:
     if isinstance(shown, HistoryMap):  # as the engine builds it: no view per name
         mean = shown.mean_of_last(names)  # (kept per list of names and round)
         if mean is not None:
-            return int(np.argmin(np.abs(np.asarray(grid) - mean)))
+            return nearest_arm(grid, mean)  # (the firms sharing counterparts share it)
         markups: list[Any] = []
     else:
         markups = [seen[-1] for c in names if (seen := shown.get(c))]

@@ -409,17 +409,18 @@ def test_a_model_decides_compiled_or_numpy_once_when_built(monkeypatch) -> None:
 
 
 def test_an_observation_nobody_reads_is_never_assembled(monkeypatch) -> None:
-    # always_restrain never looks at its observation; the engine defers assembling it
+    # always_restrain never looks at its observation; the engine makes each field of it
+    # only when read (Observation.lazy), so none of that firm's
     from stackgame.environment import model as model_module
 
     built: list[str] = []
-    real = model_module._observation_fields
+    real = model_module._observation_field
 
-    def counting(template: dict, *args: object) -> dict:
+    def counting(name: str, template: dict, *args: object) -> object:
         built.append(template["firm"])
-        return real(template, *args)  # type: ignore[arg-type]
+        return real(name, template, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(model_module, "_observation_fields", counting)
+    monkeypatch.setattr(model_module, "_observation_field", counting)
     model = StackModel("ai-stack-2026", 0, rounds=3)
     model.run()
     idle = {f.name for f in model.firms if f.strategy.name == "always_restrain"}

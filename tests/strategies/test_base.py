@@ -13,6 +13,7 @@ from stackgame.strategies.base import (
     OBSERVATION_DEFAULTS,
     HistoryMap,
     HistoryView,
+    LatestEntries,
     Observation,
     Posture,
     ReadOnlyDict,
@@ -54,6 +55,46 @@ def test_comparing_printing_replacing_copying_and_pickling_build_it_too():
     assert copy.copy(Observation.deferred(build, 1, "amd")) == plain
     assert pickle.loads(pickle.dumps(Observation.deferred(build, 1, "amd"))) == plain
     assert dataclasses.asdict(Observation.deferred(build, 1, "amd")) == dataclasses.asdict(plain)
+
+
+FIELD_CALLS: list[str] = []
+
+
+def one_field(name: str, round_: int, firm: str) -> object:
+    """A module-level field maker (picklable): :func:`build`'s entry, counting its calls."""
+    FIELD_CALLS.append(name)
+    return build(round_, firm)[name]
+
+
+def test_a_lazy_observation_makes_each_field_once_on_its_first_read():
+    FIELD_CALLS.clear()
+    obs = Observation.lazy(one_field, 3, "nvidia")
+    assert FIELD_CALLS == []  # nothing made until read
+    assert obs.layers == ("chips",) and obs.round == 3 and obs.own_postures == ()
+    assert FIELD_CALLS == ["layers", "round", "own_postures"]  # only the fields read
+    assert obs.layers == ("chips",) and len(FIELD_CALLS) == 3  # later reads: look-ups
+    assert obs.last_counterpart is None and FIELD_CALLS[-1] == "counterpart_history"
+    plain = Observation(round=3, firm="nvidia", layers=("chips",))
+    assert obs == plain and repr(obs).startswith("Observation(round=3, firm='nvidia'")
+    n = len(dataclasses.fields(Observation))
+    assert len(FIELD_CALLS) == n  # comparing read the rest, each once
+    assert set(vars(obs)) >= {f.name for f in dataclasses.fields(Observation)}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obs.round = 4  # type: ignore[misc]
+
+
+def test_a_lazy_observation_compares_prints_replaces_copies_and_pickles_whole():
+    plain = Observation(round=1, firm="amd", layers=("chips",))
+    assert Observation.lazy(one_field, 1, "amd") == plain
+    assert repr(Observation.lazy(one_field, 1, "amd")) == repr(plain)
+    changed = Observation.lazy(one_field, 1, "amd").replace(own_postures=(Posture.EXTRACT,))
+    assert changed.own_postures == (Posture.EXTRACT,) and changed.round == 1
+    half = Observation.lazy(one_field, 1, "amd")
+    assert half.firm == "amd"  # (one field made: the copy makes the rest)
+    assert copy.copy(half) == plain and copy.deepcopy(half) == plain
+    restored = pickle.loads(pickle.dumps(Observation.lazy(one_field, 1, "amd")))
+    assert restored == plain and set(vars(restored)) == set(vars(plain))
+    assert dataclasses.asdict(Observation.lazy(one_field, 1, "amd")) == dataclasses.asdict(plain)
 
 
 def test_fields_read_on_the_class_give_their_defaults():
@@ -138,3 +179,35 @@ def test_last_of_is_the_last_entry_of_every_nonempty_view(stop: int, depth: int 
     assert (mean is None) if not want else mean == np.mean(want)
     assert shown.mean_of_last(tuple(names)) is mean
     assert shown.mean_of_last(["b", "missing"]) is None
+
+
+@pytest.mark.parametrize("depth", [None, 0, 1, 3])
+@pytest.mark.parametrize("stop", [0, 1, 2, 5])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        # floats whose mean depends on the order of the additions (1e16 + 1 - 1e16)
+        {"a": [1.0, 1e16], "b": [], "c": [0.1], "d": [np.float64(-1e16)], "e": [0.7, 1.0]},
+        {"a": [1, 2], "b": [], "c": [3], "d": [4], "e": [5]},  # integers: the general path
+        {"a": [1.0, 2.0], "b": [], "c": [3], "d": [0.5], "e": [5.0]},  # mixed: general path
+    ],
+)
+def test_mean_of_last_from_latest_entries_is_the_general_mean_bit_for_bit(
+    stop: int, depth: int | None, entries: dict[str, list[float]]
+) -> None:
+    # the engine's path (one array of latest entries, a gather per tuple) against the
+    # general one (numpy's mean of the list last_of gives): identical floats, same type
+    names = ("d", "missing", "a", "b", "c", "e", "a")
+    fast = HistoryMap(entries, stop, depth=depth, latest=LatestEntries(entries))
+    slow = HistoryMap(entries, stop, depth=depth)
+    want = slow.mean_of_last(names)
+    got = fast.mean_of_last(names)
+    assert (got is None) == (want is None)
+    if want is not None:
+        assert type(got) is type(want) and np.float64(got).tobytes() == np.float64(want).tobytes()
+    assert fast.mean_of_last(names) is got and fast.mean_of_last(tuple(names)) is got
+    if stop == 5 and depth is None and entries["c"] == [0.1]:
+        # by hand: d, a, c, e, a latest = -1e16, 1e16, 0.1, 1.0, 1e16; numpy sums fewer
+        # than eight in order: ((-1e16 + 1e16) + 0.1) + 1.0 = 1.1, + 1e16 = 1e16 + 2 (floats
+        # there are 2 apart); / 5 = 2e15 + 0.4, rounded to 2e15 + 0.5 (0.25 apart there)
+        assert got == 2e15 + 0.5

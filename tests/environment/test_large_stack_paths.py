@@ -1,0 +1,75 @@
+"""The large-stack paths (issue 14) against the general ones: the same run, bit for bit.
+
+A model made with ``_lazy_observations`` off builds each observation whole
+(``Observation.deferred``) and with ``_latest_markups`` off the learners' mean counterpart
+markup walks the names (``HistoryMap.last_of``); the defaults make each field on its first
+read (``Observation.lazy``) and gather the latest markups once a round. Every history
+array, every firm's history and every observation must be the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from stackgame.environment.model import StackModel
+from stackgame.environment.scenario import from_dict, resolve
+
+from benchmarks.bench_core import synthetic_stack
+
+
+def _run(scenario: Any, seed: int, rounds: int, fast: bool) -> tuple[StackModel, list[Any]]:
+    """The model after ``rounds`` rounds, and each round's observations."""
+    model = StackModel(scenario, seed, rounds=rounds, collect=False)
+    if not fast:
+        model._lazy_observations = False
+        model._latest_markups = None
+    seen: list[Any] = []
+    observe = model.observe
+
+    def kept() -> Any:
+        obs = observe()
+        seen.append(obs)
+        return obs
+
+    model.observe = kept  # type: ignore[method-assign]
+    return model.run(), seen
+
+
+def _same_arrays(a: Any, b: Any) -> None:
+    """Equal entries, dtype and shape, compared as bits (NaN equal to itself)."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "seed", "rounds"),
+    [("synthetic-120", 0, 6), ("synthetic-120", 5, 4), ("ai-stack-2026", 1, 8)],
+)
+def test_fast_paths_give_the_general_paths_run_bit_for_bit(
+    name: str, seed: int, rounds: int
+) -> None:
+    scenario = from_dict(synthetic_stack(120), name) if name != "ai-stack-2026" else resolve(name)
+    fast, fast_obs = _run(scenario, seed, rounds, fast=True)
+    slow, slow_obs = _run(scenario, seed, rounds, fast=False)
+    for kind in ("op_rows", "firm_rows", "layer_rows", "finance_rows"):
+        rows_a, rows_b = getattr(fast.history, kind), getattr(slow.history, kind)
+        assert len(rows_a) == len(rows_b) == (rounds if kind != "finance_rows" else len(rows_b))
+        for ra, rb in zip(rows_a, rows_b, strict=True):
+            assert ra.keys() == rb.keys()
+            for key in ra:
+                _same_arrays(ra[key], rb[key])
+    assert fast.history.round_rows == slow.history.round_rows
+    _same_arrays(fast.history.cum_payments, slow.history.cum_payments)
+    for fa, fb in zip(fast.firms, slow.firms, strict=True):
+        assert fa.history == fb.history
+    # every observation, every field (the lazy ones made now, rounds after: the same)
+    assert len(fast_obs) == len(slow_obs) == rounds
+    for round_a, round_b in zip(fast_obs, slow_obs, strict=True):
+        assert round_a.keys() == round_b.keys()
+        for i in round_a:
+            assert round_a[i] == round_b[i]
+    if name == "synthetic-120":  # (the stack has learners reading their counterparts)
+        assert any(type(f.strategy).__name__ == "QLearning" for f in fast.firms)
