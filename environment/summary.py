@@ -182,10 +182,16 @@ def summarize(model: StackModel) -> dict[str, Any]:
     n_firms = len(model.firms)
     firm_va = np.zeros(n_firms)  # value added: revenue less inputs bought outside
     firm_capex = np.zeros(n_firms)
-    for t, row in enumerate(h.op_rows):
-        va = row["revenue"] - row["input_cost"]  # self-supply cancels within the firm
-        firm_va += np.bincount(h.op_firm[t], weights=va, minlength=n_firms)
-        firm_capex += np.bincount(h.op_firm[t], weights=row["capex"], minlength=n_firms)
+    # per round and firm at once (each bin sums the same weights in the same order), then
+    # summed over the rounds in order, as the round-by-round loop did
+    va = [row["revenue"] - row["input_cost"] for row in h.op_rows]  # self-supply cancels
+    for row_va, row_capex in zip(
+        h.per_round_bincount(h.op_firm, va, n_firms),
+        h.per_round_bincount(h.op_firm, [row["capex"] for row in h.op_rows], n_firms),
+        strict=True,
+    ):
+        firm_va += row_va
+        firm_capex += row_capex
     # the buildout's stocks at the end: capacity installed (in force after the last
     # round) and the last round's use of the capacity in force then
     on = st.active
