@@ -192,7 +192,29 @@ def _duration(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the model and print the answer."""
+    """Run the model and print the answer.
+
+    As the program (``stackgame run``: ``args.program``, the process ends with the
+    command) the cyclic garbage collector is held while the imports and the model's
+    build run, and what is alive then is frozen (:func:`gc.freeze`), again once numba's
+    kernels are loaded and once the rounds are over (:func:`_step_with_progress`): its
+    collections then walk only what was allocated since, not the hundreds of thousands of
+    objects of numba, pandas and a long run's history (about 0.1 s of CPU at 2,001 rounds,
+    0.05 s at one). Called from code (tests), nothing changes.
+    """
+    import gc
+
+    if getattr(args, "program", False):
+        gc.disable()  # (the plot child inherits it: it ends after its drawing)
+    try:
+        return _run_checked(args)
+    finally:
+        if getattr(args, "program", False):
+            gc.enable()
+
+
+def _run_checked(args: argparse.Namespace) -> int:
+    """:func:`run`'s work."""
     from stackgame.errors import UserError
     from stackgame.simulation import plot_worker
 
@@ -267,7 +289,7 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
     )
     started = time.perf_counter()
     try:
-        _step_with_progress(model)
+        _step_with_progress(model, freeze=getattr(args, "program", False))
         result = RunResult.from_model(model)
     finally:
         model.release()
@@ -405,11 +427,23 @@ def _write_uncertainty(result: RunResult, folder: Path, *, plots: bool) -> None:
         plot(report, folder / "uncertainty.png", result.layer_names, labels)
 
 
-def _step_with_progress(model: StackModel) -> None:
+def _step_with_progress(model: StackModel, *, freeze: bool = False) -> None:
+    """Run ``model``'s rounds with a progress bar on stderr.
+
+    ``freeze`` (the program, with the collector held by :func:`run`): what is alive is
+    frozen before the first round and after the second (a long run has loaded numba's
+    kernels by then: numba's objects, which a collection at the end of that round would
+    walk, then again in the older generations), the collector resumes, and what is alive
+    after the last round is frozen too (the history, before the tables are built).
+    """
+    import gc
+
     from tqdm import tqdm
 
     from stackgame.environment import jit
 
+    if freeze:
+        gc.freeze()
     # stderr, shown only when the rounds take over a second (stdout stays clean for --json)
     with tqdm(total=model.rounds, desc="rounds", delay=1.0, file=sys.stderr) as bar:
         before = jit.spent()
@@ -418,6 +452,14 @@ def _step_with_progress(model: StackModel) -> None:
             bar.update(1)
             # the horizon: a long run loads the kernels from numba's cache, if warm, at once
             jit.expect((jit.spent() - before) * max(model.rounds - model.round, 0))
+        if model.running:
+            model.step()
+            bar.update(1)
+        if freeze:
+            gc.freeze()
+            gc.enable()
         while model.running:
             model.step()
             bar.update(1)
+    if freeze:
+        gc.freeze()

@@ -426,3 +426,37 @@ def test_seeds_text_has_the_table_and_the_verdict_across_seeds(
     assert "Upstream monopolist and Downstream monopolist are within noise of each other" in (
         verdict
     )
+
+
+def test_as_the_program_the_collector_is_frozen_around_the_rounds_and_the_bytes_stay(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stackgame run`` as the program freezes what is alive (``gc.freeze``) and holds
+    the collector over the imports and the first two rounds; the output is the same
+    bytes as from code, and the collector runs again once the command returns."""
+    import gc
+
+    from stackgame.commands import run as run_command
+
+    assert main([*RUN6, "--seed", "3", "--seeds", "1"]) == 0
+    expected = capsys.readouterr().out
+    seen = []
+    step = run_command._step_with_progress
+
+    def watched(model: Any, *, freeze: bool = False) -> None:
+        seen.append((freeze, gc.isenabled()))  # held from the command's start
+        step(model, freeze=freeze)
+        seen.append((freeze, gc.isenabled(), gc.get_freeze_count() > 0))
+
+    monkeypatch.setattr(run_command, "_step_with_progress", watched)
+    from stackgame.cli import build_parser
+
+    args = build_parser().parse_args([*RUN6, "--seed", "3", "--seeds", "1"])
+    args.program = True
+    try:
+        assert run_command.run(args) == 0
+    finally:
+        gc.unfreeze()
+    assert capsys.readouterr().out == expected
+    assert seen == [(True, False), (True, True, True)]
+    assert gc.isenabled()
