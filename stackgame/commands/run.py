@@ -297,8 +297,10 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
     extra = _robustness(args, scenario, overrides, strategies, result, n_seeds, seconds)
     if args.uncertainty is not None:
         extra += ["", *_uncertainty(args, scenario, overrides, strategies, result)]
+    summary_json = None  # (encoded once: printed, then written as summary.json)
     if args.json:
-        print(strict_json.dumps(result.summary))
+        summary_json = strict_json.dumps(result.summary)
+        print(summary_json)
     else:
         from stackgame.simulation.report import render_text
 
@@ -319,12 +321,13 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
 
         folder.mkdir(parents=True, exist_ok=True)
         plotter.submit(result, folder)
-        write_tables(result, folder)
+        write_tables(result, folder, summary_json=summary_json)
         plotter.wait()
     else:
         from stackgame.simulation.report import write_files
 
-        write_files(result, folder, plots=not args.no_plots)  # plots beside the tables
+        # plots beside the tables
+        write_files(result, folder, plots=not args.no_plots, summary_json=summary_json)
     if args.uncertainty is not None:
         _write_uncertainty(result, folder, plots=not args.no_plots)
     write_manifest(

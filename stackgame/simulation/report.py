@@ -444,16 +444,23 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
         writer.writerows(zip(*columns, strict=True))
 
 
-def write_tables(result: RunResult, folder: Path) -> list[Path]:
+def write_tables(
+    result: RunResult, folder: Path, *, summary_json: str | None = None
+) -> list[Path]:
     """``summary.json``, per-round layer and firm tables (CSV and Parquet), the event log.
 
     A run with investment or financing also gets ``money_flows.csv`` and ``.parquet``:
-    per round, final demand, investment and financing.
+    per round, final demand, investment and financing. ``summary_json``: the summary's
+    text already encoded (``strict_json.dumps(result.summary)``, as ``stackgame run
+    --json`` printed it), written as it is instead of encoded again.
     """
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     p = folder / "summary.json"
-    strict_json.write(p, result.summary)
+    if summary_json is None:
+        strict_json.write(p, result.summary)
+    else:
+        p.write_text(summary_json + "\n")  # (what strict_json.write writes)
     paths.append(p)
     for name, frame in (("layers", result.per_round()), ("firms", result.per_firm_round())):
         csv = folder / f"{name}.csv"
@@ -478,8 +485,12 @@ def write_tables(result: RunResult, folder: Path) -> list[Path]:
     return paths
 
 
-def write_files(result: RunResult, folder: Path, *, plots: bool = True) -> list[Path]:
+def write_files(
+    result: RunResult, folder: Path, *, plots: bool = True, summary_json: str | None = None
+) -> list[Path]:
     """The tables (:func:`write_tables`) and, with ``plots``, the plots (:func:`write_plots`).
+
+    ``summary_json`` as in :func:`write_tables`.
 
     On Linux the plots are drawn in a forked child
     (:mod:`stackgame.simulation.plot_worker`) while this process writes the tables
@@ -490,13 +501,15 @@ def write_files(result: RunResult, folder: Path, *, plots: bool = True) -> list[
 
     folder.mkdir(parents=True, exist_ok=True)
     if not plots:
-        return write_tables(result, folder)
+        return write_tables(result, folder, summary_json=summary_json)
     worker = plot_worker.start(write_plots)
     if worker is None:
-        return write_tables(result, folder) + write_plots(result, folder)
+        return write_tables(result, folder, summary_json=summary_json) + write_plots(
+            result, folder
+        )
     try:
         worker.submit(result, folder)
-        paths = write_tables(result, folder)
+        paths = write_tables(result, folder, summary_json=summary_json)
         return paths + worker.wait()
     finally:
         worker.close()

@@ -120,6 +120,22 @@ def test_seeds_differ_where_the_regulator_draws(capsys: pytest.CaptureFixture[st
     assert len(set(outs)) > 1
 
 
+@pytest.mark.parametrize("plots", [[], ["--no-plots"]])
+def test_json_summary_file_is_what_json_printed_and_what_the_text_run_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], plots: list[str]
+) -> None:
+    """``--json`` encodes the summary once: the printed text, then ``summary.json``; the
+    file is the same bytes as a run without ``--json`` writes (encoded there)."""
+    run = ["run", "--rounds", "3", "--seed", "5", "--seeds", "2", *plots]
+    assert main([*run, "--json", "--out", str(tmp_path / "json")]) == 0
+    printed = capsys.readouterr().out
+    assert main([*run, "--out", str(tmp_path / "text")]) == 0
+    capsys.readouterr()
+    written = (tmp_path / "json" / "summary.json").read_text()
+    assert written == printed  # (print's newline: the file's final newline)
+    assert (tmp_path / "text" / "summary.json").read_text() == written
+
+
 def test_run_writes_tables_plots_and_manifest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
