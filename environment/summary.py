@@ -322,13 +322,22 @@ def training_totals(model: StackModel) -> dict[str, np.ndarray] | None:
     n_firms = len(model.firms)
     firm_spend = np.zeros(n_firms)
     firm_charge = np.zeros(n_firms)
-    spend = np.zeros(len(book.rows))
-    for t, row in enumerate(book.rows):
-        k = row["spend"].shape[0]
-        firm_of = model.state.firm_of[:k]
-        spend[t] = float(row["spend"].sum())
-        firm_spend += np.bincount(firm_of, weights=row["spend"], minlength=n_firms)
-        firm_charge += np.bincount(firm_of, weights=row["charge"], minlength=n_firms)
+    spends = [row["spend"] for row in book.rows]
+    if len({x.shape[0] for x in spends}) == 1:  # each row summed as x.sum() sums it
+        spend = np.array(spends).sum(axis=1)
+    else:
+        spend = np.array([float(x.sum()) for x in spends])
+    # every round's bincounts at once (each bin sums the same weights in the same order),
+    # then summed over the rounds in order, as the round-by-round loop did
+    firm_of = [model.state.firm_of[: x.shape[0]] for x in spends]
+    h = model.history
+    for row_spend, row_charge in zip(
+        h.per_round_bincount(firm_of, spends, n_firms),
+        h.per_round_bincount(firm_of, [row["charge"] for row in book.rows], n_firms),
+        strict=True,
+    ):
+        firm_spend += row_spend
+        firm_charge += row_charge
     last = book.rows[-1]["stock"]
     firm_stock = np.bincount(model.state.firm_of[: last.shape[0]], weights=last, minlength=n_firms)
     return {
