@@ -483,9 +483,7 @@ def _unquoted(strings: list[str]) -> bool:
     return all(v and _QUOTED.isdisjoint(v) for v in set(strings))
 
 
-def write_tables(
-    result: RunResult, folder: Path, *, summary_json: str | None = None
-) -> list[Path]:
+def write_tables(result: RunResult, folder: Path, *, summary_json: str | None = None) -> list[Path]:
     """``summary.json``, per-round layer and firm tables (CSV and Parquet), the event log.
 
     A run with investment or financing also gets ``money_flows.csv`` and ``.parquet``:
@@ -543,9 +541,7 @@ def write_files(
         return write_tables(result, folder, summary_json=summary_json)
     worker = plot_worker.start(write_plots)
     if worker is None:
-        return write_tables(result, folder, summary_json=summary_json) + write_plots(
-            result, folder
-        )
+        return write_tables(result, folder, summary_json=summary_json) + write_plots(result, folder)
     try:
         worker.submit(result, folder)
         paths = write_tables(result, folder, summary_json=summary_json)
