@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from json.encoder import encode_basestring_ascii as _ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii as _ascii
 from pathlib import Path
 from typing import Any
 

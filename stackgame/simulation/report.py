@@ -439,14 +439,14 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow([str(c) for c in frame.columns])
-        if len(columns) < 2 or not all(type(c) is not list or _unquoted(c) for c in columns):
+        if len(columns) < 2 or not all(not isinstance(c, list) or _unquoted(c) for c in columns):
             # (Python floats and ints: the writer writes their str)
             writer.writerows(
-                zip(*(c.tolist() if type(c) is not list else c for c in columns), strict=True)
+                zip(*(c if isinstance(c, list) else c.tolist() for c in columns), strict=True)
             )
             return
         # no field the writer would quote: the text it would write, joined here
-        texts = [_number_texts(c) if type(c) is not list else c for c in columns]
+        texts = [c if isinstance(c, list) else _number_texts(c) for c in columns]
         f.write("\n".join(map(",".join, zip(*texts, strict=True))))
         f.write("\n")
 
