@@ -136,6 +136,27 @@ def money_flows(model: StackModel, capex: np.ndarray | None = None) -> list[dict
     return rows
 
 
+def value_shares(model: StackModel) -> dict[str, dict[str, float]]:
+    """The summary's value shares alone: ``{"layer": {name: share}, "firm": {name: share}}``.
+
+    The ``value_share`` of every row of :func:`summarize`'s ``layers`` and ``firms``, the
+    same numbers computed the same way (a layer's cumulative operating profit, a firm's
+    cumulative value, over the stack's cumulative operating profit), without the rest of
+    the summary: what the verdict's extra seeds keep
+    (:func:`stackgame.experiments.robustness.shares_of` of a summary gives the same).
+    """
+    h = model.history
+    if len(h) == 0:
+        raise ValueError("the model has not run a round yet")
+    loper = h.layers_matrix("operating_profit").sum(axis=0)
+    total = float(loper.sum())
+    fvalue = h.firms_matrix("value").sum(axis=0)
+    return {
+        "layer": {name: _r(_ratio(loper[k], total)) for k, name in enumerate(model.layer_names)},
+        "firm": {f.name: _r(_ratio(fvalue[f.index], total)) for f in model.firms},
+    }
+
+
 def summarize(model: StackModel) -> dict[str, Any]:
     """The JSON-ready summary of a run (no timestamps: same seed, same bytes)."""
     h = model.history
