@@ -200,8 +200,8 @@ def run(args: argparse.Namespace) -> int:
     build run, and what is alive then is frozen (:func:`gc.freeze`), again once numba's
     kernels are loaded and once the rounds are over (:func:`_step_with_progress`): its
     collections then walk only what was allocated since, not the hundreds of thousands of
-    objects of numba, pandas and a long run's history (about 0.1 s of CPU at 2,001 rounds,
-    0.05 s at one). Called from code (tests), nothing changes.
+    objects of numba, pandas and a long run's history (measured in process: about 0.17 s
+    of CPU at one round, 0.3 s at 2,001). Called from code (tests), nothing changes.
     """
     import gc
 
