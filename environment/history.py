@@ -197,11 +197,42 @@ class History:
         """``[rounds, n_ops]`` array of one operation column (zeros before an op existed)."""
         if not self.op_rows:
             return np.zeros((0, 0))
-        n = max(r[column].shape[0] for r in self.op_rows)
-        out = np.zeros((len(self.op_rows), n))
-        for t, r in enumerate(self.op_rows):
-            out[t, : r[column].shape[0]] = r[column]
+        rows = [r[column] for r in self.op_rows]
+        widths = {x.shape[0] for x in rows}
+        if len(widths) == 1:  # no operation added during the run: one copy, in C
+            return np.array(rows, dtype=float)
+        out = np.zeros((len(rows), max(widths)))
+        for t, x in enumerate(rows):
+            out[t, : x.shape[0]] = x
         return out
+
+    def per_round_bincount(
+        self, index: list[np.ndarray], weights: list[np.ndarray], size: int
+    ) -> np.ndarray:
+        """``[rounds, size]``: row ``t`` is ``np.bincount(index[t][:m], weights[t], size)``.
+
+        ``m`` is the length of ``weights[t]``; ``index`` is :attr:`op_firm` or
+        :attr:`op_layer`. One :func:`numpy.bincount` over every round (each bin
+        ``(t, k)`` gathers its weights in the same order as the round's own call, so the
+        numbers are the same to the bit).
+        """
+        n = len(weights)
+        if n == 0:
+            return np.zeros((0, size))
+        lengths = np.array([w.shape[0] for w in weights])
+        if (lengths == lengths[0]).all() and all(i.shape[0] == lengths[0] for i in index):
+            flat = np.array(index, dtype=np.int64)
+            flat += np.arange(n, dtype=np.int64)[:, None] * size
+            values = np.array(weights, dtype=float)
+            return np.bincount(flat.ravel(), weights=values.ravel(), minlength=n * size).reshape(
+                n, size
+            )
+        return np.array(
+            [
+                np.bincount(i[: w.shape[0]], weights=w, minlength=size)
+                for i, w in zip(index, weights, strict=True)
+            ]
+        ).reshape(n, size)
 
     def firms_matrix(self, column: str) -> np.ndarray:
         """``[rounds, n_firms]`` array of one firm column."""

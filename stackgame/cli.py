@@ -152,6 +152,7 @@ def _main(argv: Sequence[str] | None) -> int:
     defer_optional_mesa()  # Mesa's grids and experimental spaces load on first use only
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
+    args.program = argv is None  # (the process ends with the command: see main)
     if unknown:
         _reject_unknown(parser, getattr(args, "command", None), unknown)
     if not getattr(args, "command", None):

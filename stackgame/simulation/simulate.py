@@ -278,14 +278,11 @@ def buildout_arrays(model: StackModel) -> dict[str, np.ndarray]:
         for who, size in (("layer", n_layers), ("firm", n_firms))
         for key in ("capex", "capacity", "used")
     }
-    for t, row in enumerate(h.op_rows):
-        for who, index, size in (
-            ("layer", h.op_layer[t], n_layers),
-            ("firm", h.op_firm[t], n_firms),
-        ):
-            m = row["capex"].shape[0]
-            for key, column in (("capex", "capex"), ("capacity", "capacity"), ("used", "quantity")):
-                out[f"{who}_{key}"][t] = np.bincount(index[:m], weights=row[column], minlength=size)
+    for key, column in (("capex", "capex"), ("capacity", "capacity"), ("used", "quantity")):
+        weights = [row[column] for row in h.op_rows]
+        for who, index, size in (("layer", h.op_layer, n_layers), ("firm", h.op_firm, n_firms)):
+            if n:  # every round's bincount at once (the same sums, bin by bin)
+                out[f"{who}_{key}"] = h.per_round_bincount(index, weights, size)
     debt = np.tile(np.asarray(model.state.debt, dtype=float), (n, 1))
     for t, row in enumerate(h.firm_rows):
         if "debt" in row:

@@ -187,3 +187,31 @@ def test_every_enabled_event_is_named() -> None:
     assert "demand_bust (demand shock, round 14)" in s["verdict"]
     assert "Scheduled after the run ends: nvidia_value_pricing (trigger, round 16)" in s["verdict"]
     assert "tsmc_long_term_agreements" not in s["verdict"]  # disabled: not named
+
+
+@pytest.mark.parametrize(
+    ("scenario", "rounds", "overrides"),
+    [
+        ("ai-stack-2026", 30, {}),
+        ("monopoly-chain", 5, {}),
+        ("cournot-duopoly", 4, {}),
+        ("ai-stack-2026", 12, {"regulator.stance": 0.9}),  # investigations, fines, caps
+    ],
+)
+def test_value_shares_are_the_summary_rows_shares(
+    scenario: str, rounds: int, overrides: dict
+) -> None:
+    """The extra seeds' shares without the summary: the summary's numbers, bit for bit."""
+    from stackgame.environment.summary import value_shares
+
+    model = StackModel(scenario, 3, rounds=rounds, overrides=overrides, collect=False)
+    model.run()
+    s = summarize(model)
+    expected = {
+        "layer": {r["name"]: r["value_share"] for r in s["layers"]},
+        "firm": {r["name"]: r["value_share"] for r in s["firms"]},
+    }
+    got = value_shares(model)
+    assert got == expected
+    assert list(got["firm"]) == list(expected["firm"])  # (and in the summary's order)
+    model.release()

@@ -73,3 +73,77 @@ def test_write_adds_a_final_newline_and_returns_the_path(tmp_path):
     returned = strict_json.write(str(target), {"x": math.nan, "y": 1}, indent=None)
     assert returned == target
     assert target.read_text() == '{"x": null, "y": 1}\n'
+
+
+def _reference(value, indent=2):
+    """What dumps wrote before its one-pass path: json's own encoder."""
+    return json.dumps(strict_json.finite_or_none(value), indent=indent, allow_nan=False)
+
+
+class _Text(str):
+    def __str__(self):  # json writes the characters, not this
+        return "other"
+
+
+class _Count(int):
+    def __repr__(self):
+        return "other"
+
+
+def test_the_one_pass_text_is_json_dumps_byte_for_byte():
+    import enum
+
+    class Kind(enum.StrEnum):
+        A = "a"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    value = {
+        "floats": [
+            0.0,
+            -0.0,
+            0.1,
+            1 / 3,
+            1e-300,
+            5e-324,
+            1e16,
+            2.0**60,
+            -7.0,
+            math.nan,
+            math.inf,
+            -math.inf,
+        ],  # fmt: skip
+        "ints": [0, -1, 2**70, True, False, None],
+        "text": ["", "é ü ✓", 'q"uote\\back\nline\t', _Text("x"), Kind.A],
+        "subclasses": [_Count(5), Level.HIGH, np.float64(2.5), np.float64("nan")],
+        "numpy": {
+            "i": np.int64(7),
+            "f": np.float32(0.5),
+            "b": np.bool_(False),
+            "a": np.array([[1.0, np.nan], [np.inf, 2.0]]),
+            "e": np.zeros(0),
+        },  # fmt: skip
+        "pandas": [pd.NA, pd.NaT],
+        "empty": [{}, [], (), {"x": {}}, [[]]],
+        "tuple": (1, (2.5, "z")),
+        "nested": {"a": [{"b": [1, {"c": None}]}]},
+    }
+    for indent in (2, 0, 4):
+        assert strict_json.dumps(value, indent=indent) == _reference(value, indent)
+    for plain in (1.5, "x", None, [], {}, math.nan, np.int64(3)):  # a bare value too
+        assert strict_json.dumps(plain) == _reference(plain)
+
+
+def test_keys_that_are_not_strings_and_unknown_objects_go_to_json():
+    value = {3: "k", 1.5: [1], None: 0, "s": 2}
+    assert strict_json.dumps(value) == _reference(value)
+    assert strict_json.dumps({"a": 1}, sort_keys=True) == json.dumps({"a": 1}, indent=2)
+
+
+def test_a_run_summary_is_json_dumps_byte_for_byte():
+    from stackgame.simulation.simulate import simulate
+
+    summary = simulate("ai-stack-2026", rounds=5, seed=2).summary
+    assert strict_json.dumps(summary) == _reference(summary)
+    assert json.loads(strict_json.dumps(summary)) == json.loads(_reference(summary))

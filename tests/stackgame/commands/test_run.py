@@ -120,6 +120,22 @@ def test_seeds_differ_where_the_regulator_draws(capsys: pytest.CaptureFixture[st
     assert len(set(outs)) > 1
 
 
+@pytest.mark.parametrize("plots", [[], ["--no-plots"]])
+def test_json_summary_file_is_what_json_printed_and_what_the_text_run_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], plots: list[str]
+) -> None:
+    """``--json`` encodes the summary once: the printed text, then ``summary.json``; the
+    file is the same bytes as a run without ``--json`` writes (encoded there)."""
+    run = ["run", "--rounds", "3", "--seed", "5", "--seeds", "2", *plots]
+    assert main([*run, "--json", "--out", str(tmp_path / "json")]) == 0
+    printed = capsys.readouterr().out
+    assert main([*run, "--out", str(tmp_path / "text")]) == 0
+    capsys.readouterr()
+    written = (tmp_path / "json" / "summary.json").read_text()
+    assert written == printed  # (print's newline: the file's final newline)
+    assert (tmp_path / "text" / "summary.json").read_text() == written
+
+
 def test_run_writes_tables_plots_and_manifest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -426,3 +442,79 @@ def test_seeds_text_has_the_table_and_the_verdict_across_seeds(
     assert "Upstream monopolist and Downstream monopolist are within noise of each other" in (
         verdict
     )
+
+
+def test_as_the_program_the_collector_is_frozen_around_the_rounds_and_the_bytes_stay(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stackgame run`` as the program freezes what is alive (``gc.freeze``) and holds
+    the collector over the imports and the first two rounds; the output is the same
+    bytes as from code, and the collector runs again once the command returns."""
+    import gc
+
+    from stackgame.commands import run as run_command
+
+    assert main([*RUN6, "--seed", "3", "--seeds", "1"]) == 0
+    expected = capsys.readouterr().out
+    seen = []
+    step = run_command._step_with_progress
+
+    def watched(model: Any, *, freeze: bool = False, **kwargs: Any) -> None:
+        seen.append((freeze, gc.isenabled()))  # held from the command's start
+        step(model, freeze=freeze, **kwargs)
+        seen.append((freeze, gc.isenabled(), gc.get_freeze_count() > 0))
+
+    monkeypatch.setattr(run_command, "_step_with_progress", watched)
+    from stackgame.cli import build_parser
+
+    args = build_parser().parse_args([*RUN6, "--seed", "3", "--seeds", "1"])
+    args.program = True
+    try:
+        assert run_command.run(args) == 0
+    finally:
+        gc.unfreeze()
+    assert capsys.readouterr().out == expected
+    assert seen == [(True, False), (True, True, True)]
+    assert gc.isenabled()
+
+
+def test_extra_seeds_started_beside_the_run_give_the_same_verdict(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long run forks the extra seeds' processes during its rounds (after the third):
+    the JSON is the same bytes as with every seed played here, one after another."""
+    from stackgame.commands import run as run_command
+    from stackgame.experiments import robustness
+
+    args = [*RUN6, "--seed", "2", "--seeds", "5"]
+    assert main([*args, "--workers", "1"]) == 0
+    alone = capsys.readouterr().out
+    started = []
+    start = run_command._SeedHelper.start
+
+    def spy(config: Any, seeds: list[int], close: list[int]) -> Any:
+        started.append(list(seeds))
+        return start(config, seeds, close)
+
+    monkeypatch.setattr(run_command._SeedHelper, "start", staticmethod(spy))
+    monkeypatch.setattr(robustness, "POOL_SECONDS", 0.0)  # (6 rounds: worth processes)
+    assert main([*args, "--workers", "2"]) == 0
+    assert capsys.readouterr().out == alone
+    assert started == [[3, 5]]  # (this process: the --seed run, then seeds 4 and 6)
+
+
+def test_an_error_in_the_extra_seeds_process_reaches_the_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stackgame.experiments import robustness
+
+    def broken(config: Any, seeds: Any, known: Any, **kwargs: Any) -> Any:
+        if not known:  # (the forked process's call)
+            raise ValueError("seed trouble")
+        return run_seeds(config, seeds, known, **kwargs)
+
+    run_seeds = robustness.run_seeds
+    monkeypatch.setattr(robustness, "run_seeds", broken)
+    monkeypatch.setattr(robustness, "POOL_SECONDS", 0.0)
+    assert main([*RUN6, "--seeds", "4", "--workers", "2"]) == 2
+    assert "seed trouble" in capsys.readouterr().err

@@ -83,6 +83,17 @@ def test_write_csv_is_pandas_to_csv_byte_for_byte(result, tmp_path):
                 "o": ["x y"] * noisy.size,
             }
         ),  # fmt: skip
+        # no field to quote: the fields joined without the csv writer
+        "unquoted": pd.DataFrame(
+            {"x": noisy, "n": np.arange(noisy.size, dtype=np.int64), "o": ["x y", "é"] * 159}
+        ),
+        # repeated values (a steady state's rounds), 0.0 beside -0.0: formatted once each
+        "repeated": pd.DataFrame(
+            {"x": np.tile(edge, 7), "n": np.tile([3, -1, 0], 42), "u": np.full(126, 2**63 + 5)}
+        ),
+        "blank": pd.DataFrame({"s": ["", "a"], "x": [1.0, 2.0]}),
+        "one": pd.DataFrame({"x": [1.0, 2.5]}),
+        "mixed": pd.DataFrame({"o": ["a", 1], "x": [1.0, 2.0]}),
         "missing": pd.DataFrame({"x": [1.0, np.nan], "s": ["a", None]}),  # pandas: '' for NaN
         "flags": pd.DataFrame({"b": [True, False], "x": [1.5, 2.0]}),
         "empty": pd.DataFrame([]),
