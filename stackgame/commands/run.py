@@ -16,7 +16,6 @@ DEFAULT_SEEDS = 8
 kept here too so that ``--help`` needs no experiments import; a test checks they agree)."""
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from stackgame.environment.model import StackModel
@@ -289,27 +288,13 @@ def _run(args: argparse.Namespace, plotter: plot_worker.PlotWorker | None) -> in
         collect=False,
     )
     started = time.perf_counter()
-    helpers: list[_SeedHelper] = []
-
-    def warm(seconds_a_round: float) -> None:
-        """Start the verdict's extra seeds beside this run when they will take long."""
-        helpers.extend(
-            _start_helpers(args, scenario, overrides, strategies, n_seeds, seconds_a_round, plotter)
-        )
-
     try:
-        try:
-            _step_with_progress(model, freeze=getattr(args, "program", False), warm=warm)
-            result = RunResult.from_model(model)
-        finally:
-            model.release()
-        seconds = time.perf_counter() - started
-        extra = _robustness(
-            args, scenario, overrides, strategies, result, n_seeds, seconds, helpers
-        )
+        _step_with_progress(model, freeze=getattr(args, "program", False))
+        result = RunResult.from_model(model)
     finally:
-        for helper in helpers:  # (after an error: the seeds are not needed any more)
-            helper.close()
+        model.release()
+    seconds = time.perf_counter() - started
+    extra = _robustness(args, scenario, overrides, strategies, result, n_seeds, seconds)
     if args.uncertainty is not None:
         extra += ["", *_uncertainty(args, scenario, overrides, strategies, result)]
     summary_json = None  # (encoded once: printed, then written as summary.json)
@@ -367,12 +352,10 @@ def _robustness(
     result: RunResult,
     n_seeds: int,
     seconds: float,
-    helpers: list[_SeedHelper] | None = None,
 ) -> list[str]:
     """Play the other seeds; put the report, with its sentence, in the summary.
 
-    The ``--seed`` run is reused; the seeds ``helpers`` play (started during it:
-    :func:`_start_helpers`) are collected from them; the others run here unless their
+    The ``--seed`` run is reused; the other ``n_seeds - 1`` run here unless their
     estimated work (``seconds`` of the ``--seed`` run each) pays for processes.
     Returns the text's robustness tables (shown before the verdict).
     """
@@ -390,20 +373,13 @@ def _robustness(
     s = result.summary
     seeds = seeds_of(args.seed, n_seeds)
     cores = args.workers or available_cores()
-    helped = {seed for helper in helpers or [] for seed in helper.seeds}
-    here = [seed for seed in seeds if seed not in helped]
     rows = run_seeds(
         SeedsConfig(scenario, args.rounds, dict(strategies), dict(overrides)),
-        here,
+        seeds,
         {args.seed: shares_of(s)},
-        workers=1 if helped else workers_for(n_seeds - 1, seconds, cores),
+        workers=workers_for(n_seeds - 1, seconds, cores),
         progress=True,
     )
-    if helped:  # the same rows, in the seeds' order, whoever played them
-        played = {row["seed"]: row for row in rows}
-        for helper in helpers or []:
-            played.update((row["seed"], row) for row in helper.join())
-        rows = [played[seed] for seed in seeds]
     report = summarise(rows)
     labels = {f["name"]: f["label"] for f in s["firms"]}
     report["verdict"] = verdict_sentence(report, labels)
@@ -454,12 +430,7 @@ def _write_uncertainty(result: RunResult, folder: Path, *, plots: bool) -> None:
         plot(report, folder / "uncertainty.png", result.layer_names, labels)
 
 
-def _step_with_progress(
-    model: StackModel,
-    *,
-    freeze: bool = False,
-    warm: Callable[[float], None] | None = None,
-) -> None:
+def _step_with_progress(model: StackModel, *, freeze: bool = False) -> None:
     """Run ``model``'s rounds with a progress bar on stderr.
 
     ``freeze`` (the program, with the collector held by :func:`run`): what is alive is
@@ -467,8 +438,6 @@ def _step_with_progress(
     kernels by then: numba's objects, which a collection at the end of that round would
     walk, then again in the older generations), the collector resumes, and what is alive
     after the last round is frozen too (the history, before the tables are built).
-    ``warm`` is called with the seconds of the third round (the first after the kernels
-    are loaded) before the fourth, if the run has one.
     """
     import gc
 
@@ -492,138 +461,8 @@ def _step_with_progress(
         if freeze:
             gc.freeze()
             gc.enable()
-        if model.running:
-            started = time.perf_counter()
-            model.step()
-            bar.update(1)
-            if warm is not None and model.running:
-                warm(time.perf_counter() - started)
         while model.running:
             model.step()
             bar.update(1)
     if freeze:
         gc.freeze()
-
-
-def _start_helpers(
-    args: argparse.Namespace,
-    scenario: Scenario,
-    overrides: dict[str, Any],
-    strategies: dict[str, str],
-    n_seeds: int,
-    seconds_a_round: float,
-    plotter: plot_worker.PlotWorker | None,
-) -> list[_SeedHelper]:
-    """Fork children that play shares of the verdict's extra seeds during the ``--seed`` run.
-
-    When the extra seeds' estimated work (``n_seeds - 1`` runs of the run's rounds at
-    ``seconds_a_round``) pays for processes (:func:`~stackgame.experiments.robustness.workers_for`,
-    the rule the seeds followed after the run), ``w - 1`` children start now instead of
-    after it: on 2 cores the ``--seed`` run and the 7 others take 4 runs' time, not 5.
-    The seeds are split in ``w`` shares, the children taking the larger ones, this
-    process the last (after its own run); each seed's shares are the same whoever plays
-    it. Nothing (an empty list) without ``fork``, or for short runs.
-    """
-    from stackgame.experiments.compare import seeds_of
-    from stackgame.experiments.executor import can_fork
-    from stackgame.experiments.robustness import SeedsConfig, workers_for
-
-    rounds = args.rounds or scenario.rounds
-    cores = args.workers or available_cores()
-    workers = workers_for(n_seeds - 1, seconds_a_round * rounds, cores)
-    if workers < 2 or not can_fork():
-        return []
-    extra = [s for s in seeds_of(args.seed, n_seeds) if s != args.seed]
-    shares = [extra[i::workers] for i in range(workers)]  # (the first the largest)
-    config = SeedsConfig(scenario, args.rounds, dict(strategies), dict(overrides))
-    keep = [] if plotter is None else plotter.fds()
-    return [_SeedHelper.start(config, share, keep) for share in shares[:-1] if share]
-
-
-class _SeedHelper:
-    """A forked child playing some of the verdict's extra seeds (:func:`_start_helpers`)."""
-
-    def __init__(self, pid: int, reply_fd: int, seeds: list[int]) -> None:
-        self.pid = pid
-        self.seeds = seeds
-        self._reply = reply_fd
-
-    @classmethod
-    def start(cls, config: Any, seeds: list[int], close: list[int]) -> _SeedHelper:
-        """Fork the child; it plays ``seeds`` and sends back their rows.
-
-        ``close``: descriptors the child must not hold (the plot child's pipes: it reads
-        its task until every writer has closed it).
-        """
-        import os
-
-        sys.stdout.flush()
-        sys.stderr.flush()
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child's lines run in the forked process
-            os.close(read_fd)
-            for fd in close:
-                os.close(fd)
-            _helper_child(config, seeds, write_fd)
-        os.close(write_fd)
-        return cls(pid, read_fd, list(seeds))
-
-    def join(self) -> list[dict[str, Any]]:
-        """The rows of the child's seeds (as ``run_seeds`` gives them); its error raised."""
-        import os
-        import pickle
-
-        with os.fdopen(self._reply, "rb") as pipe:
-            data = pipe.read()
-        self._reply = -1
-        os.waitpid(self.pid, 0)
-        self.pid = 0
-        if not data:
-            raise RuntimeError("the process playing the extra seeds died before it finished")
-        ok, payload = pickle.loads(data)
-        if not ok:
-            raise payload
-        return list(payload)
-
-    def close(self) -> None:
-        """End the child if it has not been joined (the command stopped before)."""
-        import os
-        import signal
-
-        if self._reply >= 0:
-            os.close(self._reply)
-            self._reply = -1
-        if self.pid:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-            self.pid = 0
-
-
-def _helper_child(config: Any, seeds: list[int], write_fd: int) -> None:  # pragma: no cover
-    """In the forked child: play ``seeds``, send ``(ok, rows or the error)``, exit."""
-    import os
-    import pickle
-    import signal
-
-    code = 0
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt ends
-        try:
-            from stackgame.experiments.robustness import run_seeds
-
-            reply = pickle.dumps((True, run_seeds(config, seeds, {})), pickle.HIGHEST_PROTOCOL)
-        except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent
-            try:
-                reply = pickle.dumps((False, err), pickle.HIGHEST_PROTOCOL)
-            except Exception:  # noqa: BLE001 - an exception that does not pickle
-                reply = pickle.dumps((False, RuntimeError(repr(err))))
-        with os.fdopen(write_fd, "wb") as pipe:
-            pipe.write(reply)
-    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
-        code = 1
-    finally:
-        os._exit(code)

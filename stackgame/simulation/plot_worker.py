@@ -63,10 +63,6 @@ class PlotWorker:
         self._send = -1
         self._submitted = True
 
-    def fds(self) -> list[int]:
-        """The parent's ends of the pipes, where still open (a forked sibling closes them)."""
-        return [fd for fd in (self._send, self._reply) if fd >= 0]
-
     def wait(self) -> list[Path]:
         """The paths of the plots once the child has drawn them; its error raised here."""
         with os.fdopen(self._reply, "rb") as pipe:

@@ -459,9 +459,9 @@ def test_as_the_program_the_collector_is_frozen_around_the_rounds_and_the_bytes_
     seen = []
     step = run_command._step_with_progress
 
-    def watched(model: Any, *, freeze: bool = False, **kwargs: Any) -> None:
+    def watched(model: Any, *, freeze: bool = False) -> None:
         seen.append((freeze, gc.isenabled()))  # held from the command's start
-        step(model, freeze=freeze, **kwargs)
+        step(model, freeze=freeze)
         seen.append((freeze, gc.isenabled(), gc.get_freeze_count() > 0))
 
     monkeypatch.setattr(run_command, "_step_with_progress", watched)
@@ -476,45 +476,3 @@ def test_as_the_program_the_collector_is_frozen_around_the_rounds_and_the_bytes_
     assert capsys.readouterr().out == expected
     assert seen == [(True, False), (True, True, True)]
     assert gc.isenabled()
-
-
-def test_extra_seeds_started_beside_the_run_give_the_same_verdict(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A long run forks the extra seeds' processes during its rounds (after the third):
-    the JSON is the same bytes as with every seed played here, one after another."""
-    from stackgame.commands import run as run_command
-    from stackgame.experiments import robustness
-
-    args = [*RUN6, "--seed", "2", "--seeds", "5"]
-    assert main([*args, "--workers", "1"]) == 0
-    alone = capsys.readouterr().out
-    started = []
-    start = run_command._SeedHelper.start
-
-    def spy(config: Any, seeds: list[int], close: list[int]) -> Any:
-        started.append(list(seeds))
-        return start(config, seeds, close)
-
-    monkeypatch.setattr(run_command._SeedHelper, "start", staticmethod(spy))
-    monkeypatch.setattr(robustness, "POOL_SECONDS", 0.0)  # (6 rounds: worth processes)
-    assert main([*args, "--workers", "2"]) == 0
-    assert capsys.readouterr().out == alone
-    assert started == [[3, 5]]  # (this process: the --seed run, then seeds 4 and 6)
-
-
-def test_an_error_in_the_extra_seeds_process_reaches_the_command(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from stackgame.experiments import robustness
-
-    def broken(config: Any, seeds: Any, known: Any, **kwargs: Any) -> Any:
-        if not known:  # (the forked process's call)
-            raise ValueError("seed trouble")
-        return run_seeds(config, seeds, known, **kwargs)
-
-    run_seeds = robustness.run_seeds
-    monkeypatch.setattr(robustness, "run_seeds", broken)
-    monkeypatch.setattr(robustness, "POOL_SECONDS", 0.0)
-    assert main([*RUN6, "--seeds", "4", "--workers", "2"]) == 2
-    assert "seed trouble" in capsys.readouterr().err
