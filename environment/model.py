@@ -59,6 +59,8 @@ from stackgame.strategies.registry import make
 
 _NO_FLOATS = np.zeros(0)
 """An empty float array: a kernel's argument for "none yet" (read only)."""
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+"""An empty mask: a kernel's argument for "no capital-goods layer" (read only)."""
 _NO_CONTRACTS = np.zeros((3, 0))
 """No contract in force: the clearing's ``contracts`` then (never written).
 
@@ -685,32 +687,49 @@ class StackModel(mesa.Model):
             else:
                 target[i], ahead[i] = rule
                 defaults = True
-        orders = np.zeros(st.n_ops)
         if not asked and not defaults:
-            return orders
-        view = self.memory.view
+            return np.zeros(st.n_ops)
+        memory = self.memory
         # output last round (before the first, the installed capacity: no history yet)
-        used = self.memory.quantity if self.round > 0 else st.capacity
-        pipe = st.pipeline.sum(axis=1)
-        funds = self._funds_array()
-        sold = self.contracts.sold_forward(self.round, st)  # units sold forward, per op
+        used = memory.quantity if self.round > 0 else st.capacity
+        # per layer, last round's mean price (the layers' views; zeros before the first)
+        settled = self.ledger.settlement
+        layer_price = settled.layer_price if memory.view and settled is not None else None
         growth = float(st.demand_growth + st.expected_growth_premium)  # what builders expect
-        names = self.layer_names
-        # per layer, last round's mean price of the layer below (0 before the first round)
-        below = [0.0] + [view[n].price if n in view else 0.0 for n in names[:-1]]
-        if defaults:
-            ops, lead, a, layer, firm = buildout.invest_arrays(st)
-            compiled("default_orders_kernel", self._jit, module="buildout", work=ops.shape[0])(
-                ops, lead, a, layer, firm, np.array(target), np.array(ahead, dtype=np.int64),
-                st.capacity, pipe, used, st.depreciation_rate, sold, np.array(below),
-                st.infrastructure_cost, funds, growth, orders,
-            )  # fmt: skip
+        # the backlog, the funds, the units sold forward and in the pipelines, the default
+        # rule's orders: one call (buildout_round.invest_kernel)
+        contracts = self.contracts
+        s_op, b_op = contracts.operations(st)
+        fs = st.finance
+        ops, lead, a, layer, firm = buildout.invest_arrays(st)
+        per_op, per_firm = compiled(
+            "invest_kernel", self._jit, module="buildout_round", work=ops.shape[0]
+        )(
+            self.round, contracts.start, contracts.end, contracts.quantity, contracts.seller,
+            contracts.price, contracts.indexed, contracts.premium, s_op, b_op,
+            contracts.last_price, memory.price, self._financing, st.cash, st.debt,
+            st.appetite, st.raises_equity, st.last_revenue, st.acquired, st.failed_round,
+            st.firm_of, st.active, st.capital, fs.loan_to_value, fs.min_cash,
+            fs.equity_multiple, ops, lead, a, layer, firm, np.array(target),
+            np.array(ahead, dtype=np.int64), st.capacity, st.pipeline, used,
+            st.depreciation_rate,
+            np.zeros(st.n_layers) if layer_price is None else layer_price,
+            st.infrastructure_cost, growth,
+        )  # fmt: skip
+        orders = per_op[0]
+        funds = per_firm[0]
+        if self._financing:  # (finance reads the backlog from the next round)
+            contracts.keep_backlog(self.round, st, memory.price, per_firm[2])
+        self._funds_of = (self.round, funds)
         if not asked:
             return orders
         n_used = used.shape[0]
         used_l, capacity, rate = used.tolist(), st.capacity.tolist(), st.depreciation_rate.tolist()
-        pipe_l, sold_l, cash_l = pipe.tolist(), sold.tolist(), funds.tolist()
+        pipe_l, sold_l, cash_l = per_op[1].tolist(), per_op[2].tolist(), funds.tolist()
         infra = st.infrastructure_cost.tolist()
+        below = [0.0] * st.n_layers  # the mean price of the layer below, 0 for the bottom
+        if layer_price is not None:
+            below[1:] = layer_price[:-1].tolist()
         for i, ops_i, obs in asked:
             positions = {}
             for layer_name, o, n_lead, a_l, k in ops_i:
@@ -761,21 +780,22 @@ class StackModel(mesa.Model):
         # has not trained yet: its mean price last round, or in the first round this
         # round's (from the clearing's inputs ``prepared``), 0 without sellers
         names = self.layer_names
-        fallback = [0.0] * len(names)
-        now: np.ndarray | None = None
-        if not view:
+        if view and settled is not None:  # (every layer's view: its mean price, published)
+            last = settled.layer_price.tolist()
+            fallback = [last[k - 1] for k in range(len(names))]
+        else:
+            fallback = [0.0] * len(names)
             markup, capacity, _, _, self_share = prepared
             now, _, _ = resolve_prices(
                 st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                 st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
                 with_weights=False,
             )  # fmt: skip
-        for k in range(len(names)):
-            name = names[k - 1]
-            if name in view:
-                fallback[k] = view[name].price
-            elif now is not None and st.structure.by_layer[k - 1].size:
-                fallback[k] = float(now[st.structure.by_layer[k - 1]].mean())
+            for k in range(len(names)):
+                if names[k - 1] in view:
+                    fallback[k] = view[names[k - 1]].price
+                elif st.structure.by_layer[k - 1].size:
+                    fallback[k] = float(now[st.structure.by_layer[k - 1]].mean())
         paid_units = paid["units"] if paid is not None else _NO_FLOATS
         paid_spend = paid["spend"] if paid is not None else _NO_FLOATS
         # which operations are asked: their firm in business, by the default rule or not
@@ -965,7 +985,10 @@ class StackModel(mesa.Model):
         The same pass derives what regulate_and_shock and record read (per-layer sums,
         quantity shares, margins on external sales, postures, inputs per unit).
         """
-        return self.ledger.pay_out(self.state, flows, self._jit, self._trained)
+        # (with financing, the buildout's cash moves in the financing's call: finance)
+        return self.ledger.pay_out(
+            self.state, flows, self._jit, self._trained, buildout_cash=not self._financing
+        )
 
     def _log_writedowns(self, row: dict[str, np.ndarray]) -> None:
         """One log line per model written down by a rival's release (kind ``training``)."""
@@ -1000,13 +1023,24 @@ class StackModel(mesa.Model):
         st = self.state
         payout = settled.payout
         owed = self.contracts.backlog(st, self.memory.price, jit=self._jit)
-        capital = st.has_capital_goods
-        out, book, value, failing = fin.finance_step(
-            st, payout.firm_value, payout.firm_revenue, owed,
-            flows.clearing.capex if capital else None,
-            buildout.capital_ops(st) if capital else None, self._jit,
+        # the buildout's cash first (what the payout left to this call), then
+        # fin.finance_step's kernel: one call (buildout_round.pay_and_finance_kernel)
+        spec = st.finance
+        trained = self._trained
+        block = np.empty((8, st.n_firms))
+        failing = compiled("pay_and_finance_kernel", self._jit, module="buildout_round")(
+            st.cash, st.firm_of, _NO_FLOATS if trained is None else trained["spend"],
+            buildout.capital_ops(st) if st.has_capital_goods else _NO_MASK,
+            payout.depreciation, self.ledger.writedown, flows.clearing.capex, st.debt,
+            st.appetite, st.acquired, st.failed_round, st.outside_cash_flow, st.raises_equity,
+            payout.firm_value, payout.firm_revenue, st.active, st.capital,
+            np.asarray(owed, dtype=float), spec.interest_rate, spec.loan_to_value,
+            spec.min_cash, spec.equity_multiple, spec.appetite_drop, spec.appetite_recovery,
+            block,
         )  # fmt: skip
-        payout.firm_value = value  # (less interest: the same numbers where none is paid)
+        st.last_revenue = block[7]
+        out, book = block[:5], block[5]
+        payout.firm_value = block[6]  # (less interest: the same numbers where none is paid)
         self._financed = out
         if not failing:
             return out

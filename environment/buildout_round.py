@@ -1,0 +1,178 @@
+"""The buildout's share of a round, in few compiled calls (issue 12's speed target).
+
+Each mechanism of the buildout keeps its own step function, documented in
+``docs/MODEL.md`` and tested on its own: the contracts' backlog
+(:func:`~stackgame.environment.contracts.backlog_kernel`) and settlement
+(:func:`~stackgame.environment.contracts.settle_round_kernel`), what a firm can invest
+(:func:`~stackgame.environment.finance.funds_kernel`), the default investment rule
+(:func:`~stackgame.environment.buildout.default_orders_kernel`), training
+(:mod:`stackgame.environment.training`), the round's financing
+(:func:`~stackgame.environment.finance.finance_step_kernel`). A round runs several of
+them back to back on the same arrays; the kernels here call them in that order in one
+compiled call, so that a round pays one dispatch (typing and unboxing every array) where
+it paid several, and the Python between them (small numpy steps, lists made into arrays)
+runs inside. Each fused kernel computes exactly what its parts computed, in the same
+order (the same additions: numpy's pairwise row sums are :func:`row_sums`), so the
+results are the same bit for bit (``tests/test_golden.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from stackgame.environment.buildout import default_orders_kernel, round_cash_kernel
+from stackgame.environment.contracts import backlog_kernel
+from stackgame.environment.finance import finance_step_kernel, funds_kernel
+from stackgame.environment.jit import jitable
+from stackgame.environment.round_kernel import row_sums
+
+
+@jitable
+def invest_kernel(
+    round_: int,
+    c_start: np.ndarray,
+    c_end: np.ndarray,
+    c_quantity: np.ndarray,
+    c_seller: np.ndarray,
+    c_price: np.ndarray,
+    c_indexed: np.ndarray,
+    c_premium: np.ndarray,
+    c_s_op: np.ndarray,
+    c_b_op: np.ndarray,
+    c_last_price: np.ndarray,
+    market_price: np.ndarray,
+    financing: bool,
+    cash: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    raises_equity: np.ndarray,
+    last_revenue: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    firm_of: np.ndarray,
+    active: np.ndarray,
+    capital: np.ndarray,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+    ops: np.ndarray,
+    lead: np.ndarray,
+    coefficient: np.ndarray,
+    layer: np.ndarray,
+    firm: np.ndarray,
+    target: np.ndarray,
+    ahead: np.ndarray,
+    capacity: np.ndarray,
+    pipeline: np.ndarray,
+    used: np.ndarray,
+    rate: np.ndarray,
+    layer_price: np.ndarray,
+    infrastructure_cost: np.ndarray,
+    growth: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The round's capital-goods orders by the default rule, with what they read.
+
+    In this order (each as its own step computes it):
+
+    1. With ``financing``: each firm's contract backlog as seller, counted from
+       ``round_`` and from the round after (:func:`backlog_kernel` on the contracts'
+       terms ``c_*``, indexed prices at last round's ``market_price``), then what it can
+       invest (:func:`funds_kernel`, on the backlog from ``round_``); without, the funds
+       are ``inf`` and the backlog is not computed (zeros).
+    2. Per operation, the units its contracts in force in ``round_`` sell forward
+       (:meth:`ContractBook.sold_forward
+       <stackgame.environment.contracts.ContractBook.sold_forward>`: a contract is in
+       force from ``c_start`` to before ``c_end`` where its seller's operation
+       ``c_s_op`` and its buyer's ``c_b_op`` are both ``>= 0``), and the units in each
+       operation's ``pipeline`` (``pipeline.sum(axis=1)``, added as numpy adds:
+       :func:`row_sums`).
+    3. The default investment rule (:func:`default_orders_kernel`) for the entries
+       ``ops`` (their lead times, ``a_l``, layers, firms) whose firm's ``target`` is
+       positive; the mean price of the layer below is ``layer_price[k - 1]`` (last
+       round's, zeros before the first round), 0 for the bottom layer.
+
+    Returns
+    -------
+    ``[3, n_ops]`` (orders ``I a_l``, pipeline units, units sold forward) and
+    ``[3, n_firms]`` (funds, backlog from ``round_``, backlog from ``round_ + 1``).
+    """
+    n_ops = capacity.shape[0]
+    n_firms = cash.shape[0]
+    per_firm = np.zeros((3, n_firms))
+    if financing:
+        owed = backlog_kernel(
+            round_, c_start, c_end, c_quantity, c_seller, c_price, c_indexed, c_premium,
+            c_s_op, c_last_price, market_price, n_firms,
+        )  # fmt: skip
+        funds = funds_kernel(
+            cash, debt, appetite, raises_equity, last_revenue, acquired, failed_round,
+            firm_of, active, capital, owed[0], loan_to_value, min_cash, equity_multiple,
+        )  # fmt: skip
+        for f in range(n_firms):
+            per_firm[0, f] = funds[f]
+            per_firm[1, f] = owed[0, f]
+            per_firm[2, f] = owed[1, f]
+    else:
+        for f in range(n_firms):
+            per_firm[0, f] = np.inf
+    per_op = np.zeros((3, n_ops))
+    sold = per_op[2]
+    for c in range(c_start.shape[0]):
+        s = c_s_op[c]
+        if s >= 0 and c_b_op[c] >= 0 and c_start[c] <= round_ < c_end[c]:
+            sold[s] += c_quantity[c]
+    pipe = row_sums(pipeline)
+    for o in range(n_ops):
+        per_op[1, o] = pipe[o]
+    n_layers = infrastructure_cost.shape[0]
+    below = np.zeros(n_layers)
+    for k in range(1, n_layers):
+        below[k] = layer_price[k - 1]
+    default_orders_kernel(
+        ops, lead, coefficient, layer, firm, target, ahead, capacity, per_op[1], used, rate,
+        sold, below, infrastructure_cost, per_firm[0], growth, per_op[0],
+    )  # fmt: skip
+    return per_op, per_firm
+
+
+@jitable
+def pay_and_finance_kernel(
+    cash: np.ndarray,
+    firm_of: np.ndarray,
+    spend: np.ndarray,
+    capital_op: np.ndarray,
+    depreciation: np.ndarray,
+    writedown: np.ndarray,
+    capex: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    outside_cash_flow: np.ndarray,
+    raises_equity: np.ndarray,
+    value: np.ndarray,
+    revenue: np.ndarray,
+    active: np.ndarray,
+    capital: np.ndarray,
+    backlog: np.ndarray,
+    interest_rate: float,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+    appetite_drop: float,
+    appetite_recovery: float,
+    out: np.ndarray,
+) -> bool:
+    """The buildout's cash of the round, then its financing, in one call.
+
+    :func:`~stackgame.environment.buildout.round_cash_kernel` (training paid, capex paid,
+    the capital goods' wear given back: what :meth:`Ledger.pay_out
+    <stackgame.environment.ledger.Ledger.pay_out>` moves after the profit), then
+    :func:`~stackgame.environment.finance.finance_step_kernel` on the cash that leaves
+    (``out`` and the return value as there).
+    """
+    round_cash_kernel(cash, firm_of, spend, capital_op, depreciation, writedown, capex)
+    return finance_step_kernel(
+        cash, debt, appetite, acquired, failed_round, outside_cash_flow, raises_equity, value,
+        revenue, firm_of, active, capital, capital_op, capex, backlog, interest_rate,
+        loan_to_value, min_cash, equity_multiple, appetite_drop, appetite_recovery, out,
+    )  # fmt: skip
