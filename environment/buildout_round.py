@@ -19,11 +19,17 @@ results are the same bit for bit (``tests/test_golden.py``).
 from __future__ import annotations
 
 import numpy as np
-from stackgame.environment.buildout import default_orders_kernel, round_cash_kernel
+from stackgame.environment.buildout import (
+    default_orders_kernel,
+    install_age_kernel,
+    round_cash_kernel,
+)
 from stackgame.environment.contracts import backlog_kernel
+from stackgame.environment.contracts import settle_round_kernel as contract_settle_kernel
 from stackgame.environment.finance import finance_step_kernel, funds_kernel
 from stackgame.environment.jit import jitable
-from stackgame.environment.round_kernel import row_sums
+from stackgame.environment.round_kernel import _maximum, row_sums
+from stackgame.environment.training import prepare_training_kernel, settle_training_kernel
 
 
 @jitable
@@ -176,3 +182,177 @@ def pay_and_finance_kernel(
         revenue, firm_of, active, capital, capital_op, capex, backlog, interest_rate,
         loan_to_value, min_cash, equity_multiple, appetite_drop, appetite_recovery, out,
     )  # fmt: skip
+
+
+@jitable
+def prepare_training_round_kernel(
+    quality: np.ndarray,
+    stock: np.ndarray,
+    initial: np.ndarray,
+    weight: np.ndarray,
+    scale: np.ndarray,
+    trains: np.ndarray,
+    order: np.ndarray,
+    own_below: np.ndarray,
+    allowed: np.ndarray,
+    mix_pairs: np.ndarray,
+    mix_values: np.ndarray,
+    capacity: np.ndarray,
+    cap: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training before the market (:meth:`TrainingBook.prepare`), and the market's capacity.
+
+    Last round's purchase shares laid out as the ``[n, n]`` matrix (``mix_pairs`` and
+    ``mix_values``, a :class:`~stackgame.environment.market.PairMatrix`'s; none: zeros),
+    then :func:`~stackgame.environment.training.prepare_training_kernel`, then the
+    capacity left to the market, ``max(capacity - reserved, 0)`` as ``np.maximum``.
+
+    Returns
+    -------
+    ``[3, n]`` (quality, units run on the own operation, the market's capacity) and
+    ``[n, n]`` units rented per buyer and seller.
+    """
+    n = capacity.shape[0]
+    mix = np.zeros((n, n))
+    for p in range(mix_values.shape[0]):
+        mix[mix_pairs[0, p], mix_pairs[1, p]] = mix_values[p]
+    q, own, units, reserved = prepare_training_kernel(
+        quality, stock, initial, weight, scale, trains, order, own_below, allowed, mix,
+        capacity, cap,
+    )  # fmt: skip
+    out = np.empty((3, n))
+    for o in range(n):
+        out[0, o] = q[o]
+        out[1, o] = own[o]
+        out[2, o] = _maximum(capacity[o] - reserved[o], 0.0)
+    return out, units
+
+
+@jitable
+def settle_round_kernel(
+    round_: int,
+    contracts: bool,
+    c_start: np.ndarray,
+    c_end: np.ndarray,
+    c_s_op: np.ndarray,
+    c_b_op: np.ndarray,
+    c_buyer: np.ndarray,
+    c_seller: np.ndarray,
+    c_quantity: np.ndarray,
+    c_price: np.ndarray,
+    c_indexed: np.ndarray,
+    c_premium: np.ndarray,
+    c_take_or_pay: np.ndarray,
+    c_prepayment: np.ndarray,
+    c_prepaid: np.ndarray,
+    c_credit: np.ndarray,
+    c_last_price: np.ndarray,
+    capital_op: np.ndarray,
+    flow: np.ndarray,
+    price: np.ndarray,
+    revenue: np.ndarray,
+    input_cost: np.ndarray,
+    capex: np.ndarray,
+    gross: np.ndarray,
+    cash: np.ndarray,
+    training: bool,
+    own: np.ndarray,
+    units: np.ndarray,
+    own_below: np.ndarray,
+    cost: np.ndarray,
+    quantity: np.ndarray,
+    unit_input_cost: np.ndarray,
+    internal_revenue: np.ndarray,
+    variable_cost: np.ndarray,
+    stock: np.ndarray,
+    rate: np.ndarray,
+    omega: np.ndarray,
+    expense: np.ndarray,
+    trains: np.ndarray,
+    layer_of: np.ndarray,
+    out: np.ndarray,
+    passer: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """The round's contracts, then its training, settled after the clearing: one call.
+
+    With ``contracts``: each contract in force in ``round_`` (from ``c_start`` to before
+    ``c_end``, its seller's operation ``c_s_op`` and buyer's ``c_b_op`` both ``>= 0``:
+    :meth:`ContractBook.resolve
+    <stackgame.environment.contracts.ContractBook.resolve>`), settled by
+    :func:`~stackgame.environment.contracts.settle_round_kernel` on the clearing's
+    arrays (in place). Then with ``training``:
+    :func:`~stackgame.environment.training.settle_training_kernel` on those arrays,
+    filling ``out`` (``[11, n]``: its ten rows, and the units each operation trained on,
+    ``own + units.sum(axis=1)`` as numpy adds) and ``passer``.
+
+    Returns
+    -------
+    The contracts' settlement (``[4, m]``, empty without ``contracts``) and whether a
+    model was written down.
+    """
+    m = c_start.shape[0]
+    settled = np.zeros((4, 0))
+    if contracts:
+        b_op = np.empty(m, dtype=np.int64)
+        s_op = np.empty(m, dtype=np.int64)
+        for c in range(m):
+            b = c_b_op[c]
+            s = c_s_op[c]
+            live = s >= 0 and b >= 0 and c_start[c] <= round_ < c_end[c]
+            b_op[c] = b if live else -1
+            s_op[c] = s if live else -1
+        settled = contract_settle_kernel(
+            round_, b_op, s_op, c_buyer, c_seller, c_quantity, c_price, c_indexed, c_premium,
+            c_take_or_pay, c_end, c_prepayment, c_prepaid, c_credit, capital_op, flow, price,
+            revenue, input_cost, capex, gross, cash, c_last_price,
+        )  # fmt: skip
+    written = False
+    if training:
+        written = settle_training_kernel(
+            own, units, own_below, price, cost, input_cost, quantity, unit_input_cost,
+            capital_op, revenue, internal_revenue, variable_cost, stock, rate, omega, expense,
+            trains, layer_of, out, passer,
+        )  # fmt: skip
+        trained = row_sums(units)
+        for o in range(own.shape[0]):
+            out[10, o] = own[o] + trained[o]
+    return settled, written
+
+
+@jitable
+def install_round_kernel(
+    ops: np.ndarray,
+    lead: np.ndarray,
+    coefficient: np.ndarray,
+    active: np.ndarray,
+    flow: np.ndarray,
+    self_supply: np.ndarray,
+    capex: np.ndarray,
+    pipeline: np.ndarray,
+    capital: np.ndarray,
+    capacity: np.ndarray,
+    rate: np.ndarray,
+    depreciation: np.ndarray,
+    writedown: np.ndarray,
+    charge: np.ndarray,
+    input_coefficient: np.ndarray,
+    layer_of: np.ndarray,
+) -> np.ndarray:
+    """:func:`~stackgame.environment.buildout.install_and_age`'s arithmetic in one call.
+
+    The units each operation received from its sellers (``flow.sum(axis=1)`` as numpy
+    adds: :func:`row_sums`) and its own operation below, then
+    :func:`~stackgame.environment.buildout.install_age_kernel`. Returns the units of
+    capacity received, ``(received + self_supply) / a_l`` per operation (what the
+    infrastructure is bought for, 15.2).
+    """
+    received = row_sums(flow)
+    n = received.shape[0]
+    units = np.empty(n)
+    for o in range(n):
+        units[o] = (received[o] + self_supply[o]) / input_coefficient[layer_of[o]]
+    install_age_kernel(
+        ops, lead, coefficient, active, received, self_supply, capex, pipeline, capital,
+        capacity, rate, depreciation, writedown, charge,
+    )  # fmt: skip
+    return units

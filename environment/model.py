@@ -61,6 +61,12 @@ _NO_FLOATS = np.zeros(0)
 """An empty float array: a kernel's argument for "none yet" (read only)."""
 _NO_MASK = np.zeros(0, dtype=np.bool_)
 """An empty mask: a kernel's argument for "no capital-goods layer" (read only)."""
+_NO_PAIRS = np.zeros((2, 0), dtype=np.int64)
+"""No buyer-seller pair: the purchase shares before the first round (read only)."""
+_NO_ROWS = np.zeros((0, 0))
+"""An empty matrix: a kernel's argument for "not used" (read only)."""
+_NO_INTS = np.zeros(0, dtype=np.int64)
+"""An empty integer array: a kernel's argument for "not used" (read only)."""
 _NO_CONTRACTS = np.zeros((3, 0))
 """No contract in force: the clearing's ``contracts`` then (never written).
 
@@ -922,14 +928,22 @@ class StackModel(mesa.Model):
             prepared = self._prepare(actions)
         markup, capacity, quality, unit_cost, self_share = prepared
         market_capacity = capacity
+        own, units = _NO_FLOATS, _NO_ROWS  # training: units on own operations, and rented
         if training is not None:
+            # TrainingBook.prepare and the capacity it leaves to the market (never below
+            # zero: what training reserves can pass the capacity by a rounding residue,
+            # which the rationing would divide by), in one call
             book = self.training
-            quality, own, units, reserved = book.prepare(
-                st, training, self.memory.mix_for(st.n_ops), capacity, quality, self._jit
-            )
-            # (never below zero: what training reserves can pass the capacity by a rounding
-            # residue, which the rationing would divide by)
-            market_capacity = np.maximum(capacity - reserved, 0.0)
+            mix = self.memory.mix
+            block, units = compiled(
+                "prepare_training_round_kernel", self._jit, module="buildout_round"
+            )(
+                quality, book.stock, book.initial, book.weight, book.scale,
+                book.live_now(st)[0], training, st.structure.own_below, st.structure.allowed,
+                _NO_PAIRS if mix is None else mix.pairs, _NO_FLOATS if mix is None else mix.values,
+                capacity, book.cap,
+            )  # fmt: skip
+            quality, own, market_capacity = block
         offers = None
         if st.cournot:
             offers = capacity.copy()
@@ -959,14 +973,14 @@ class StackModel(mesa.Model):
             lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
             infrastructure=buildout.infrastructure(st),
         )
-        self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         if st.dynamic_lock_in:  # buyers remember this round's hikes and purchases (5.4)
             st.remember_relations(markup, clearing, self._jit)
+        # the contracts, then the training, settled before the payout (one call)
         self._trained = None
-        if training is not None:
-            self._trained = self.training.settle(st, clearing, unit_cost, own, units, self._jit)
-            if self.training.written_down:
-                self._log_writedowns(self._trained)
+        if training is not None or self.contracts.m:
+            self._trained = self._settle_buildout(clearing, unit_cost, training, own, units)
+        else:
+            self.contracts.next_round = self.round + 1
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
         if st.usage_elasticity > 0:  # what the round's capability cost, every markup zero
@@ -977,6 +991,58 @@ class StackModel(mesa.Model):
             )  # fmt: skip
         self.last_round = flows
         return flows
+
+    def _settle_buildout(
+        self,
+        clearing: Clearing,
+        cost: np.ndarray,
+        training: np.ndarray | None,
+        own: np.ndarray,
+        units: np.ndarray,
+    ) -> dict[str, np.ndarray] | None:
+        """:meth:`ContractBook.settle` then :meth:`TrainingBook.settle`, in one call.
+
+        :func:`~stackgame.environment.buildout_round.settle_round_kernel`: the contracts
+        in force on the clearing's money and the firms' cash, then the training's
+        payments, the sellers' side and the model stocks. Returns the training's row
+        (``None`` without training), logs the models written down.
+        """
+        st = self.state
+        c = clearing
+        contracts = self.contracts
+        contracts.next_round = self.round + 1
+        s_op, b_op = contracts.operations(st)
+        book = self.training
+        trains = training is not None
+        n = st.n_ops
+        out = np.empty((11, n)) if trains else _NO_ROWS
+        passer = np.empty(n, dtype=np.int64) if trains else _NO_INTS
+        settled, written = compiled("settle_round_kernel", self._jit, module="buildout_round")(
+            self.round, contracts.m > 0, contracts.start, contracts.end, s_op, b_op,
+            contracts.buyer, contracts.seller, contracts.quantity, contracts.price,
+            contracts.indexed, contracts.premium, contracts.take_or_pay, contracts.prepayment,
+            contracts.prepaid, contracts.credit, contracts.last_price, buildout.capital_ops(st),
+            c.flow if contracts.m else _NO_ROWS, c.price, c.revenue, c.input_cost, c.capex,
+            c.gross_profit, st.cash, trains, own, units, st.structure.own_below, cost,
+            c.quantity, c.unit_input_cost, c.internal_revenue, c.variable_cost, book.stock,
+            book.rate, book.omega, book.expense, book.live_now(st)[0], st.layer_of, out, passer,
+        )  # fmt: skip
+        if contracts.m:
+            contracts.last = settled
+        if not trains:
+            return None
+        # (TrainingBook.settle's bookkeeping, on the kernel's rows)
+        spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost = out[:5]
+        book.stock = out[5]
+        book.written_down = written
+        row = {
+            "spend": spend, "units": out[10], "charge": out[8], "writedown": out[7],
+            "amortisation": out[6], "stock": out[9], "passer": passer,
+        }  # fmt: skip
+        book.rows.append(row)
+        if written:
+            self._log_writedowns(row)
+        return row
 
     # 4. pay out ---------------------------------------------------------------------------
     def pay_out(self, flows: RoundFlows) -> Settlement:
