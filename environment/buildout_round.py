@@ -29,7 +29,11 @@ from stackgame.environment.contracts import settle_round_kernel as contract_sett
 from stackgame.environment.finance import finance_step_kernel, funds_kernel
 from stackgame.environment.jit import jitable
 from stackgame.environment.round_kernel import _maximum, row_sums
-from stackgame.environment.training import prepare_training_kernel, settle_training_kernel
+from stackgame.environment.training import (
+    prepare_training_kernel,
+    settle_training_kernel,
+    training_orders_kernel,
+)
 
 
 @jitable
@@ -74,6 +78,16 @@ def invest_kernel(
     layer_price: np.ndarray,
     infrastructure_cost: np.ndarray,
     growth: float,
+    training: bool,
+    ask: np.ndarray,
+    layer_of: np.ndarray,
+    stock: np.ndarray,
+    training_rate: np.ndarray,
+    ratio: np.ndarray,
+    revenue: np.ndarray,
+    appetite_drop: float,
+    paid_units: np.ndarray,
+    paid_spend: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The round's capital-goods orders by the default rule, with what they read.
 
@@ -95,15 +109,24 @@ def invest_kernel(
        ``ops`` (their lead times, ``a_l``, layers, firms) whose firm's ``target`` is
        positive; the mean price of the layer below is ``layer_price[k - 1]`` (last
        round's, zeros before the first round), 0 for the bottom layer.
+    4. With ``training`` (a round after the first, when the labs' decisions are known:
+       ``ask`` as :meth:`StackModel.train
+       <stackgame.environment.model.StackModel.train>` sets it): the training orders of
+       the default rule, their prices and the funds training reads
+       (:func:`~stackgame.environment.training.training_orders_kernel`, on the funds of
+       step 1 and, per layer, the mean price of the layer below last round,
+       ``layer_price[k - 1]``, the top layer's for the bottom one as a list's ``[-1]``).
 
     Returns
     -------
-    ``[3, n_ops]`` (orders ``I a_l``, pipeline units, units sold forward) and
-    ``[3, n_firms]`` (funds, backlog from ``round_``, backlog from ``round_ + 1``).
+    ``[5, n_ops]`` (orders ``I a_l``, pipeline units, units sold forward, training
+    orders, the training's prices a unit) and ``[4, n_firms]`` (funds, backlog from
+    ``round_``, backlog from ``round_ + 1``, the funds training reads); the training's
+    rows zeros without ``training``.
     """
     n_ops = capacity.shape[0]
     n_firms = cash.shape[0]
-    per_firm = np.zeros((3, n_firms))
+    per_firm = np.zeros((4, n_firms))
     if financing:
         owed = backlog_kernel(
             round_, c_start, c_end, c_quantity, c_seller, c_price, c_indexed, c_premium,
@@ -120,7 +143,7 @@ def invest_kernel(
     else:
         for f in range(n_firms):
             per_firm[0, f] = np.inf
-    per_op = np.zeros((3, n_ops))
+    per_op = np.zeros((5, n_ops))
     sold = per_op[2]
     for c in range(c_start.shape[0]):
         s = c_s_op[c]
@@ -137,6 +160,19 @@ def invest_kernel(
         ops, lead, coefficient, layer, firm, target, ahead, capacity, per_op[1], used, rate,
         sold, below, infrastructure_cost, per_firm[0], growth, per_op[0],
     )  # fmt: skip
+    if training:
+        fallback = np.empty(n_layers)
+        for k in range(n_layers):
+            fallback[k] = layer_price[k - 1]  # (k = 0: the top layer's, as a list's [-1])
+        price, funds_t = training_orders_kernel(
+            ask, firm_of, layer_of, stock, training_rate, ratio, revenue, per_firm[0],
+            financing, appetite, last_revenue, raises_equity, appetite_drop, equity_multiple,
+            paid_units, paid_spend, fallback, per_op[3],
+        )  # fmt: skip
+        for o in range(n_ops):
+            per_op[4, o] = price[o]
+        for f in range(n_firms):
+            per_firm[3, f] = funds_t[f]
     return per_op, per_firm
 
 

@@ -516,6 +516,10 @@ class StackModel(mesa.Model):
         self.training = TrainingBook(self.scenario, self.state)
         self._trained: dict[str, np.ndarray] | None = None  # this round's training row
         self._funds_of: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (round, funds) this round
+        # the default rule's training orders, computed with the investment: (round,
+        # orders, prices, funds, the operations whose strategy is asked)
+        self._training_orders: tuple[int, np.ndarray, np.ndarray, np.ndarray, list[int]] | None
+        self._training_orders = None
         self.last_round: RoundFlows | None = None
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
@@ -708,6 +712,14 @@ class StackModel(mesa.Model):
         s_op, b_op = contracts.operations(st)
         fs = st.finance
         ops, lead, a, layer, firm = buildout.invest_arrays(st)
+        # after the first round, the default training orders too (train reads them)
+        book = self.training
+        ask, own_rule = _NO_INTS, []
+        training = layer_price is not None and book.enabled
+        if training:
+            ask, own_rule = self._training_asked(observations)
+            training = bool(own_rule) or bool(ask.any())
+        paid = book.rows[-1] if training and book.rows else None
         per_op, per_firm = compiled(
             "invest_kernel", self._jit, module="buildout_round", work=ops.shape[0]
         )(
@@ -720,13 +732,19 @@ class StackModel(mesa.Model):
             np.array(ahead, dtype=np.int64), st.capacity, st.pipeline, used,
             st.depreciation_rate,
             np.zeros(st.n_layers) if layer_price is None else layer_price,
-            st.infrastructure_cost, growth,
+            st.infrastructure_cost, growth, training, ask, st.layer_of, book.stock, book.rate,
+            book.ratio, settled.payout.firm_revenue if training else _NO_FLOATS,
+            fs.appetite_drop, _NO_FLOATS if paid is None else paid["units"],
+            _NO_FLOATS if paid is None else paid["spend"],
         )  # fmt: skip
         orders = per_op[0]
         funds = per_firm[0]
         if self._financing:  # (finance reads the backlog from the next round)
             contracts.keep_backlog(self.round, st, memory.price, per_firm[2])
         self._funds_of = (self.round, funds)
+        self._training_orders = (
+            (self.round, per_op[3], per_op[4], per_firm[3], own_rule) if training else None
+        )
         if not asked:
             return orders
         n_used = used.shape[0]
@@ -769,10 +787,63 @@ class StackModel(mesa.Model):
         """
         st = self.state
         book = self.training
-        live = book.live_now(st)[1]
+        if not book.live_now(st)[1]:
+            return np.zeros(st.n_ops)
+        settled = self.ledger.settlement
+        revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
+        kept = self._training_orders  # (the default rule's, computed with the investment)
+        if kept is not None and kept[0] == self.round:
+            _, orders, price, funds, own_rule = kept
+        else:
+            orders, price, funds, own_rule = self._default_training(observations, prepared)
+        firm_of = st.firm_of.tolist()
+        for o in own_rule:
+            f = firm_of[o]
+            position = TrainingPosition(
+                float(book.stock[o]), float(book.rate[o]),
+                float(revenue[f]) if f < revenue.shape[0] else 0.0, float(book.ratio[o]),
+                float(price[o]), float(funds[f]),
+            )  # fmt: skip
+            units = float(self.firms[f].train(observations[f], position))
+            if units > 0.0 and math.isfinite(units):
+                orders[o] = units
+        return orders
+
+    def _training_asked(self, observations: dict[int, Observation]) -> tuple[np.ndarray, list[int]]:
+        """Per operation, how its training is decided; the operations asked one by one.
+
+        1: the default rule, 2: its strategy's own (in the list), 0: not asked (it does
+        not train, or its firm is not in business).
+        """
+        ask = [0] * self.state.n_ops
+        own_rule = []
+        firm_of = self.state.firm_of.tolist()
+        firms = self.firms
+        for o in self.training.live_now(self.state)[1]:
+            f = firm_of[o]
+            if f in observations:
+                if firms[f].trains_by_default():
+                    ask[o] = 1
+                else:
+                    ask[o] = 2
+                    own_rule.append(o)
+        return np.array(ask, dtype=np.int64), own_rule
+
+    def _default_training(
+        self,
+        observations: dict[int, Observation],
+        prepared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """The default rule's training orders, their prices, the funds; those asked.
+
+        :func:`~stackgame.environment.training.training_orders_kernel` (``MODEL.md``
+        20.2) when the investment step did not compute them (the first round, whose
+        prices come from the clearing's inputs ``prepared``; a stack without
+        capital-goods orders).
+        """
+        st = self.state
+        book = self.training
         orders = np.zeros(st.n_ops)
-        if not live:
-            return orders
         settled = self.ledger.settlement
         revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
         view = self.memory.view
@@ -804,36 +875,14 @@ class StackModel(mesa.Model):
                     fallback[k] = float(now[st.structure.by_layer[k - 1]].mean())
         paid_units = paid["units"] if paid is not None else _NO_FLOATS
         paid_spend = paid["spend"] if paid is not None else _NO_FLOATS
-        # which operations are asked: their firm in business, by the default rule or not
-        ask = [0] * st.n_ops  # 1: the default rule, 2: its strategy
-        own_rule = []
-        firm_of = st.firm_of.tolist()
-        firms = self.firms
-        for o in live:
-            f = firm_of[o]
-            if f in observations:
-                if firms[f].trains_by_default():
-                    ask[o] = 1
-                else:
-                    ask[o] = 2
-                    own_rule.append(o)
+        ask, own_rule = self._training_asked(observations)
         price, funds = compiled("training_orders_kernel", self._jit, module="training")(
-            np.array(ask, dtype=np.int64), st.firm_of, st.layer_of, book.stock, book.rate,
+            ask, st.firm_of, st.layer_of, book.stock, book.rate,
             book.ratio, revenue, funds, self._financing, st.appetite, st.last_revenue,
             st.raises_equity, fs.appetite_drop, fs.equity_multiple, paid_units, paid_spend,
             np.array(fallback), orders,
         )  # fmt: skip
-        for o in own_rule:
-            f = firm_of[o]
-            position = TrainingPosition(
-                float(book.stock[o]), float(book.rate[o]),
-                float(revenue[f]) if f < revenue.shape[0] else 0.0, float(book.ratio[o]),
-                float(price[o]), float(funds[f]),
-            )  # fmt: skip
-            units = float(self.firms[f].train(observations[f], position))
-            if units > 0.0 and math.isfinite(units):
-                orders[o] = units
-        return orders
+        return orders, price, funds, own_rule
 
     def _funds(self) -> list[float] | None:
         """What each firm can spend on capital goods now (``None``: no limit, finance off).
