@@ -714,7 +714,8 @@ class StackModel(mesa.Model):
         ops, lead, a, layer, firm = buildout.invest_arrays(st)
         # after the first round, the default training orders too (train reads them)
         book = self.training
-        ask, own_rule = _NO_INTS, []
+        ask: np.ndarray = _NO_INTS
+        own_rule: list[int] = []
         training = layer_price is not None and book.enabled
         if training:
             ask, own_rule = self._training_asked(observations)
