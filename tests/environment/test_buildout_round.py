@@ -358,3 +358,58 @@ def test_settle_round_kernel_is_the_contracts_then_the_training(
             _same(passer, want_passer)
         for k in money:
             _same(got[k], want[k])
+
+
+def _recorded(model: Any) -> list[bytes]:
+    """Every array the run recorded, and its log, as bytes."""
+    h = model.history
+    out = [
+        np.asarray(v).tobytes()
+        for rows in (h.op_rows, h.firm_rows, h.layer_rows, h.finance_rows, model.training.rows)
+        for row in rows
+        for v in row.values()
+    ]
+    out += [
+        repr(h.round_rows).encode(),
+        repr([tuple(e.__dict__.values()) for e in model.log]).encode(),
+    ]
+    st = model.state
+    out += [a.tobytes() for a in (st.cash, st.debt, st.capacity, st.capital, st.pipeline)]
+    out += [model.contracts.credit.tobytes(), model.contracts.last_price.tobytes()]
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_model_settles_as_the_books_own_methods_would(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """The model's fused settlement is :meth:`ContractBook.settle` then :meth:`TrainingBook.settle`.
+
+    Run ``ai-stack-2026`` (contracts in force, labs that train, a model written down)
+    once as shipped and once with the settlement done by the books' own methods, one
+    after the other: every recorded number the same.
+    """
+    from stackgame.environment.model import StackModel
+
+    shipped = StackModel("ai-stack-2026", seed, rounds=10, collect=False).run()
+
+    def by_the_books(
+        self: StackModel,
+        clearing: Any,
+        cost: np.ndarray,
+        training: np.ndarray | None,
+        own: np.ndarray,
+        units: np.ndarray,
+    ) -> dict[str, np.ndarray] | None:
+        self.contracts.settle(self.round, self.state, clearing, self._jit)
+        if training is None:
+            return None
+        row = self.training.settle(self.state, clearing, cost, own, units, self._jit)
+        if self.training.written_down:
+            self._log_writedowns(row)
+        return row
+
+    monkeypatch.setattr(StackModel, "_settle_buildout", by_the_books)
+    books = StackModel("ai-stack-2026", seed, rounds=10, collect=False).run()
+    assert any(e.kind == "training" for e in books.log) or seed != 0
+    assert _recorded(books) == _recorded(shipped)
