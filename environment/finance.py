@@ -457,7 +457,8 @@ def finance_step(
     """:func:`finance_round` with this round's capex in the book, on the state's arrays.
 
     (The model runs the same kernel, :func:`finance_step_kernel`, in one call with the
-    buildout's cash before it: :func:`~stackgame.environment.buildout_round.pay_and_finance_kernel`.)
+    buildout's cash before it:
+    :func:`~stackgame.environment.buildout_round.pay_and_finance_kernel`.)
 
     ``capex`` per operation and ``capital_op`` (the capital-goods operations' mask), or
     both ``None`` in a stack without capital goods. Returns the rows of
