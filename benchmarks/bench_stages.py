@@ -19,6 +19,14 @@ rest of ``step`` (Mesa's wrapper, the garbage collector's pause). Without traini
 clearing's inputs (``_prepare``) are computed inside ``clear_markets``, whose time then
 includes them. The timers add about a microsecond a stage. Nothing here asserts a time.
 
+As shipped, a round of ``ai-stack-2026`` makes 12 compiled calls, five of them the
+buildout's (``environment/buildout_round.py``, ``docs/MODEL.md`` 20.5: investment with
+its funds, backlog and training orders; training's preparation; the contracts' and the
+training's settlement; the buildout's cash with the financing; installation). The
+training orders after the first round are computed with the investment, so ``train``
+then only asks the strategies with their own rule; the buildout's cash moves in
+``finance``, not ``pay_out``.
+
 ``STACKGAME_BENCH_QUICK=1`` runs a tenth of the work.
 """
 

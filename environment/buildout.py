@@ -357,18 +357,18 @@ def install_and_age(
     """
     st = state
     ops, lead, a = _op_arrays(st)
-    work = ops.shape[0] / 4
-    received = clearing.flow.sum(axis=1)
-    phi = infrastructure(st)
-    if phi is not None and phi.shape == received.shape:  # the data center around them
-        units = (received + clearing.self_supply) / st.input_coefficient[st.layer_of]
-        clearing.infrastructure = float(phi @ units)
-    compiled("install_age_kernel", jit, module="buildout", work=2 * work)(
-        ops, lead, a, st.active, received, clearing.self_supply,
-        clearing.capex, st.pipeline, st.capital, st.capacity, st.depreciation_rate,
-        depreciation, _NONE if writedown is None else writedown,
-        _NONE if charge is None else charge,
+    # (the units received and installed, and their capacity: one call,
+    # buildout_round.install_round_kernel)
+    flow = clearing.flow
+    units = compiled("install_round_kernel", jit, module="buildout_round", work=ops.shape[0] / 2)(
+        ops, lead, a, st.active, flow, clearing.self_supply, clearing.capex, st.pipeline,
+        st.capital, st.capacity, st.depreciation_rate, depreciation,
+        _NONE if writedown is None else writedown, _NONE if charge is None else charge,
+        st.input_coefficient, st.layer_of,
     )  # fmt: skip
+    phi = infrastructure(st)
+    if phi is not None and phi.shape[0] == flow.shape[0]:  # the data center around them
+        clearing.infrastructure = float(phi @ units)
 
 
 _NONE = np.zeros(0)

@@ -44,14 +44,14 @@ class _Terms:
     """A book's terms as lists, and each contract's operations on one structure version.
 
     ``s_ops``: the seller's active operation in the contract's layer, ``b_ops``: the
-    buyer's in the layer above (``-1``: none); ``price`` the fixed prices (0 where
-    indexed), ``indexed`` each indexed contract with ``1 + premium``; ``bounds`` the
-    rounds where a contract starts or ends.
+    buyer's in the layer above (``-1``: none), also as arrays ``s_op`` and ``b_op``;
+    ``price`` the fixed prices (0 where indexed), ``indexed`` each indexed contract with
+    ``1 + premium``; ``bounds`` the rounds where a contract starts or ends.
     """
 
     __slots__ = (
-        "b_ops", "bounds", "end", "indexed", "price", "quantity", "s_op", "s_ops", "seller",
-        "start", "version",
+        "b_op", "b_ops", "bounds", "end", "indexed", "price", "quantity", "s_op", "s_ops",
+        "seller", "start", "version",
     )  # fmt: skip
 
     def __init__(
@@ -77,6 +77,7 @@ class _Terms:
         self.indexed = indexed
         self.bounds = sorted({*start, *end})
         self.s_op = np.array(s_ops, dtype=np.int64)
+        self.b_op = np.array(b_ops, dtype=np.int64)
 
 
 _NONE_IN_FORCE = np.zeros((3, 0))
@@ -547,6 +548,28 @@ class ContractBook:
         # where the seller has no operation (not in force)
         self._next_backlog = ((r + 1, state.version, self._edits), prices, out[1])
         return out[0]
+
+    def operations(self, state: StackState) -> tuple[np.ndarray, np.ndarray]:
+        """Per contract, its seller's and its buyer's operations on the structure now.
+
+        The seller's active operation in the contract's layer and the buyer's in the layer
+        above (``-1``: none), whatever the round; a contract is in force in a round of
+        ``[start, end)`` where both are ``>= 0`` (:meth:`resolve`). Read only.
+        """
+        t = self._terms_now(state)
+        return t.s_op, t.b_op
+
+    def keep_backlog(
+        self, round_: int, state: StackState, prices: np.ndarray, after: np.ndarray
+    ) -> None:
+        """Keep ``after``, the backlog counted from ``round_ + 1`` at ``prices``.
+
+        Computed elsewhere by the same kernel (:func:`backlog_kernel`'s second row, with
+        the first counted from ``round_``): :meth:`backlog` asked from the round after on
+        the same prices returns it, as when it computed it itself.
+        """
+        if self.m:
+            self._next_backlog = ((round_ + 1, state.version, self._edits), prices, after)
 
     def obligations(
         self, state: StackState, prices: np.ndarray, round_: int | None = None

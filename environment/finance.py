@@ -454,7 +454,11 @@ def finance_step(
     capital_op: np.ndarray | None,
     jit: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """:func:`finance_round` with this round's capex in the book, as the model runs it.
+    """:func:`finance_round` with this round's capex in the book, on the state's arrays.
+
+    (The model runs the same kernel, :func:`finance_step_kernel`, in one call with the
+    buildout's cash before it:
+    :func:`~stackgame.environment.buildout_round.pay_and_finance_kernel`.)
 
     ``capex`` per operation and ``capital_op`` (the capital-goods operations' mask), or
     both ``None`` in a stack without capital goods. Returns the rows of

@@ -53,6 +53,7 @@ _REGISTERED: set[Callable[..., Any]] = set()
 """Jitable functions registered with numba (compiled code can call them)."""
 KERNEL_SOURCES: tuple[str, ...] = (
     "stackgame.environment.buildout",
+    "stackgame.environment.buildout_round",
     "stackgame.environment.contracts",
     "stackgame.environment.finance",
     "stackgame.environment.lock_in",

@@ -57,13 +57,18 @@ class Ledger:
         flows: RoundFlows,
         jit: bool | None,
         training: dict[str, np.ndarray] | None = None,
+        buildout_cash: bool = True,
     ) -> Settlement:
         """Margins, depreciation, stakes and cash (:func:`payouts.settle`); cash moves.
 
         ``training``: the round's training row (:meth:`TrainingBook.settle
         <stackgame.environment.training.TrainingBook.settle>`): its ``charge`` is a
         non-cash charge beside the write-downs (``docs/MODEL.md`` 20.4), and its ``spend``
-        leaves the firm's cash now.
+        leaves the firm's cash now. ``buildout_cash=False`` leaves the buildout's cash
+        (:func:`~stackgame.environment.buildout.round_cash_kernel`: training and capex
+        paid, the wear given back) to the caller, which moves it next (the round's
+        financing runs it first, in the same call:
+        :func:`~stackgame.environment.buildout_round.pay_and_finance_kernel`).
         """
         st = state
         c = flows.clearing
@@ -82,7 +87,7 @@ class Ledger:
         # training is paid when the compute is used; capital goods are paid when they
         # ship (capex), and their wear is a non-cash charge (elsewhere maintenance capex
         # equal to depreciation keeps the book): one call for both
-        if training is not None or st.has_capital_goods:
+        if buildout_cash and (training is not None or st.has_capital_goods):
             kernel = compiled("round_cash_kernel", jit, module="buildout", work=st.n_ops / 4)
             kernel(
                 st.cash, st.firm_of, _NONE if training is None else training["spend"],

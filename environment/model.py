@@ -60,6 +60,14 @@ from stackgame.strategies.registry import make
 
 _NO_FLOATS = np.zeros(0)
 """An empty float array: a kernel's argument for "none yet" (read only)."""
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+"""An empty mask: a kernel's argument for "no capital-goods layer" (read only)."""
+_NO_PAIRS = np.zeros((2, 0), dtype=np.int64)
+"""No buyer-seller pair: the purchase shares before the first round (read only)."""
+_NO_ROWS = np.zeros((0, 0))
+"""An empty matrix: a kernel's argument for "not used" (read only)."""
+_NO_INTS = np.zeros(0, dtype=np.int64)
+"""An empty integer array: a kernel's argument for "not used" (read only)."""
 _NO_CONTRACTS = np.zeros((3, 0))
 """No contract in force: the clearing's ``contracts`` then (never written).
 
@@ -583,6 +591,10 @@ class StackModel(mesa.Model):
         self.training = TrainingBook(self.scenario, self.state)
         self._trained: dict[str, np.ndarray] | None = None  # this round's training row
         self._funds_of: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (round, funds) this round
+        # the default rule's training orders, computed with the investment: (round,
+        # orders, prices, funds, the operations whose strategy is asked)
+        self._training_orders: tuple[int, np.ndarray, np.ndarray, np.ndarray, list[int]] | None
+        self._training_orders = None
         self.last_round: RoundFlows | None = None
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
@@ -771,32 +783,64 @@ class StackModel(mesa.Model):
             else:
                 target[i], ahead[i] = rule
                 defaults = True
-        orders = np.zeros(st.n_ops)
         if not asked and not defaults:
-            return orders
-        view = self.memory.view
+            return np.zeros(st.n_ops)
+        memory = self.memory
         # output last round (before the first, the installed capacity: no history yet)
-        used = self.memory.quantity if self.round > 0 else st.capacity
-        pipe = st.pipeline.sum(axis=1)
-        funds = self._funds_array()
-        sold = self.contracts.sold_forward(self.round, st)  # units sold forward, per op
+        used = memory.quantity if self.round > 0 else st.capacity
+        # per layer, last round's mean price (the layers' views; zeros before the first)
+        settled = self.ledger.settlement
+        layer_price = settled.layer_price if memory.view and settled is not None else None
         growth = float(st.demand_growth + st.expected_growth_premium)  # what builders expect
-        names = self.layer_names
-        # per layer, last round's mean price of the layer below (0 before the first round)
-        below = [0.0] + [view[n].price if n in view else 0.0 for n in names[:-1]]
-        if defaults:
-            ops, lead, a, layer, firm = buildout.invest_arrays(st)
-            compiled("default_orders_kernel", self._jit, module="buildout", work=ops.shape[0])(
-                ops, lead, a, layer, firm, np.array(target), np.array(ahead, dtype=np.int64),
-                st.capacity, pipe, used, st.depreciation_rate, sold, np.array(below),
-                st.infrastructure_cost, funds, growth, orders,
-            )  # fmt: skip
+        # the backlog, the funds, the units sold forward and in the pipelines, the default
+        # rule's orders: one call (buildout_round.invest_kernel)
+        contracts = self.contracts
+        s_op, b_op = contracts.operations(st)
+        fs = st.finance
+        ops, lead, a, layer, firm = buildout.invest_arrays(st)
+        # after the first round, the default training orders too (train reads them)
+        book = self.training
+        ask: np.ndarray = _NO_INTS
+        own_rule: list[int] = []
+        training = layer_price is not None and book.enabled
+        if training:
+            ask, own_rule = self._training_asked(observations)
+            training = bool(own_rule) or bool(ask.any())
+        paid = book.rows[-1] if training and book.rows else None
+        per_op, per_firm = compiled(
+            "invest_kernel", self._jit, module="buildout_round", work=ops.shape[0]
+        )(
+            self.round, contracts.start, contracts.end, contracts.quantity, contracts.seller,
+            contracts.price, contracts.indexed, contracts.premium, s_op, b_op,
+            contracts.last_price, memory.price, self._financing, st.cash, st.debt,
+            st.appetite, st.raises_equity, st.last_revenue, st.acquired, st.failed_round,
+            st.firm_of, st.active, st.capital, fs.loan_to_value, fs.min_cash,
+            fs.equity_multiple, ops, lead, a, layer, firm, np.array(target),
+            np.array(ahead, dtype=np.int64), st.capacity, st.pipeline, used,
+            st.depreciation_rate,
+            np.zeros(st.n_layers) if layer_price is None else layer_price,
+            st.infrastructure_cost, growth, training, ask, st.layer_of, book.stock, book.rate,
+            book.ratio, settled.payout.firm_revenue if training else _NO_FLOATS,
+            fs.appetite_drop, _NO_FLOATS if paid is None else paid["units"],
+            _NO_FLOATS if paid is None else paid["spend"],
+        )  # fmt: skip
+        orders = per_op[0]
+        funds = per_firm[0]
+        if self._financing:  # (finance reads the backlog from the next round)
+            contracts.keep_backlog(self.round, st, memory.price, per_firm[2])
+        self._funds_of = (self.round, funds)
+        self._training_orders = (
+            (self.round, per_op[3], per_op[4], per_firm[3], own_rule) if training else None
+        )
         if not asked:
             return orders
         n_used = used.shape[0]
         used_l, capacity, rate = used.tolist(), st.capacity.tolist(), st.depreciation_rate.tolist()
-        pipe_l, sold_l, cash_l = pipe.tolist(), sold.tolist(), funds.tolist()
+        pipe_l, sold_l, cash_l = per_op[1].tolist(), per_op[2].tolist(), funds.tolist()
         infra = st.infrastructure_cost.tolist()
+        below = [0.0] * st.n_layers  # the mean price of the layer below, 0 for the bottom
+        if layer_price is not None:
+            below[1:] = layer_price[:-1].tolist()
         for i, ops_i, obs in asked:
             positions = {}
             for layer_name, o, n_lead, a_l, k in ops_i:
@@ -830,10 +874,63 @@ class StackModel(mesa.Model):
         """
         st = self.state
         book = self.training
-        live = book.live_now(st)[1]
+        if not book.live_now(st)[1]:
+            return np.zeros(st.n_ops)
+        settled = self.ledger.settlement
+        revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
+        kept = self._training_orders  # (the default rule's, computed with the investment)
+        if kept is not None and kept[0] == self.round:
+            _, orders, price, funds, own_rule = kept
+        else:
+            orders, price, funds, own_rule = self._default_training(observations, prepared)
+        firm_of = st.firm_of.tolist()
+        for o in own_rule:
+            f = firm_of[o]
+            position = TrainingPosition(
+                float(book.stock[o]), float(book.rate[o]),
+                float(revenue[f]) if f < revenue.shape[0] else 0.0, float(book.ratio[o]),
+                float(price[o]), float(funds[f]),
+            )  # fmt: skip
+            units = float(self.firms[f].train(observations[f], position))
+            if units > 0.0 and math.isfinite(units):
+                orders[o] = units
+        return orders
+
+    def _training_asked(self, observations: dict[int, Observation]) -> tuple[np.ndarray, list[int]]:
+        """Per operation, how its training is decided; the operations asked one by one.
+
+        1: the default rule, 2: its strategy's own (in the list), 0: not asked (it does
+        not train, or its firm is not in business).
+        """
+        ask = [0] * self.state.n_ops
+        own_rule = []
+        firm_of = self.state.firm_of.tolist()
+        firms = self.firms
+        for o in self.training.live_now(self.state)[1]:
+            f = firm_of[o]
+            if f in observations:
+                if firms[f].trains_by_default():
+                    ask[o] = 1
+                else:
+                    ask[o] = 2
+                    own_rule.append(o)
+        return np.array(ask, dtype=np.int64), own_rule
+
+    def _default_training(
+        self,
+        observations: dict[int, Observation],
+        prepared: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+        """The default rule's training orders, their prices, the funds; those asked.
+
+        :func:`~stackgame.environment.training.training_orders_kernel` (``MODEL.md``
+        20.2) when the investment step did not compute them (the first round, whose
+        prices come from the clearing's inputs ``prepared``; a stack without
+        capital-goods orders).
+        """
+        st = self.state
+        book = self.training
         orders = np.zeros(st.n_ops)
-        if not live:
-            return orders
         settled = self.ledger.settlement
         revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
         view = self.memory.view
@@ -847,53 +944,32 @@ class StackModel(mesa.Model):
         # has not trained yet: its mean price last round, or in the first round this
         # round's (from the clearing's inputs ``prepared``), 0 without sellers
         names = self.layer_names
-        fallback = [0.0] * len(names)
-        now: np.ndarray | None = None
-        if not view:
+        if view and settled is not None:  # (every layer's view: its mean price, published)
+            last = settled.layer_price.tolist()
+            fallback = [last[k - 1] for k in range(len(names))]
+        else:
+            fallback = [0.0] * len(names)
             markup, capacity, _, _, self_share = prepared
             now, _, _ = resolve_prices(
                 st.structure, st.unit_cost, markup, st.quality, capacity, self_share,
                 st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
                 with_weights=False,
             )  # fmt: skip
-        for k in range(len(names)):
-            name = names[k - 1]
-            if name in view:
-                fallback[k] = view[name].price
-            elif now is not None and st.structure.by_layer[k - 1].size:
-                fallback[k] = float(now[st.structure.by_layer[k - 1]].mean())
+            for k in range(len(names)):
+                if names[k - 1] in view:
+                    fallback[k] = view[names[k - 1]].price
+                elif st.structure.by_layer[k - 1].size:
+                    fallback[k] = float(now[st.structure.by_layer[k - 1]].mean())
         paid_units = paid["units"] if paid is not None else _NO_FLOATS
         paid_spend = paid["spend"] if paid is not None else _NO_FLOATS
-        # which operations are asked: their firm in business, by the default rule or not
-        ask = [0] * st.n_ops  # 1: the default rule, 2: its strategy
-        own_rule = []
-        firm_of = st.firm_of.tolist()
-        firms = self.firms
-        for o in live:
-            f = firm_of[o]
-            if f in observations:
-                if firms[f].trains_by_default():
-                    ask[o] = 1
-                else:
-                    ask[o] = 2
-                    own_rule.append(o)
+        ask, own_rule = self._training_asked(observations)
         price, funds = compiled("training_orders_kernel", self._jit, module="training")(
-            np.array(ask, dtype=np.int64), st.firm_of, st.layer_of, book.stock, book.rate,
+            ask, st.firm_of, st.layer_of, book.stock, book.rate,
             book.ratio, revenue, funds, self._financing, st.appetite, st.last_revenue,
             st.raises_equity, fs.appetite_drop, fs.equity_multiple, paid_units, paid_spend,
             np.array(fallback), orders,
         )  # fmt: skip
-        for o in own_rule:
-            f = firm_of[o]
-            position = TrainingPosition(
-                float(book.stock[o]), float(book.rate[o]),
-                float(revenue[f]) if f < revenue.shape[0] else 0.0, float(book.ratio[o]),
-                float(price[o]), float(funds[f]),
-            )  # fmt: skip
-            units = float(self.firms[f].train(observations[f], position))
-            if units > 0.0 and math.isfinite(units):
-                orders[o] = units
-        return orders
+        return orders, price, funds, own_rule
 
     def _funds(self) -> list[float] | None:
         """What each firm can spend on capital goods now (``None``: no limit, finance off).
@@ -988,14 +1064,22 @@ class StackModel(mesa.Model):
             prepared = self._prepare(actions)
         markup, capacity, quality, unit_cost, self_share = prepared
         market_capacity = capacity
+        own, units = _NO_FLOATS, _NO_ROWS  # training: units on own operations, and rented
         if training is not None:
+            # TrainingBook.prepare and the capacity it leaves to the market (never below
+            # zero: what training reserves can pass the capacity by a rounding residue,
+            # which the rationing would divide by), in one call
             book = self.training
-            quality, own, units, reserved = book.prepare(
-                st, training, self.memory.mix_for(st.n_ops), capacity, quality, self._jit
-            )
-            # (never below zero: what training reserves can pass the capacity by a rounding
-            # residue, which the rationing would divide by)
-            market_capacity = np.maximum(capacity - reserved, 0.0)
+            mix = self.memory.mix
+            block, units = compiled(
+                "prepare_training_round_kernel", self._jit, module="buildout_round"
+            )(
+                quality, book.stock, book.initial, book.weight, book.scale,
+                book.live_now(st)[0], training, st.structure.own_below, st.structure.allowed,
+                _NO_PAIRS if mix is None else mix.pairs, _NO_FLOATS if mix is None else mix.values,
+                capacity, book.cap,
+            )  # fmt: skip
+            quality, own, market_capacity = block
         offers = None
         if st.cournot:
             offers = capacity.copy()
@@ -1025,14 +1109,14 @@ class StackModel(mesa.Model):
             lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
             infrastructure=buildout.infrastructure(st),
         )
-        self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         if st.dynamic_lock_in:  # buyers remember this round's hikes and purchases (5.4)
             st.remember_relations(markup, clearing, self._jit)
+        # the contracts, then the training, settled before the payout (one call)
         self._trained = None
-        if training is not None:
-            self._trained = self.training.settle(st, clearing, unit_cost, own, units, self._jit)
-            if self.training.written_down:
-                self._log_writedowns(self._trained)
+        if training is not None or self.contracts.m:
+            self._trained = self._settle_buildout(clearing, unit_cost, training, own, units)
+        else:
+            self.contracts.next_round = self.round + 1
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
         if st.usage_elasticity > 0:  # what the round's capability cost, every markup zero
@@ -1044,6 +1128,58 @@ class StackModel(mesa.Model):
         self.last_round = flows
         return flows
 
+    def _settle_buildout(
+        self,
+        clearing: Clearing,
+        cost: np.ndarray,
+        training: np.ndarray | None,
+        own: np.ndarray,
+        units: np.ndarray,
+    ) -> dict[str, np.ndarray] | None:
+        """:meth:`ContractBook.settle` then :meth:`TrainingBook.settle`, in one call.
+
+        :func:`~stackgame.environment.buildout_round.settle_round_kernel`: the contracts
+        in force on the clearing's money and the firms' cash, then the training's
+        payments, the sellers' side and the model stocks. Returns the training's row
+        (``None`` without training), logs the models written down.
+        """
+        st = self.state
+        c = clearing
+        contracts = self.contracts
+        contracts.next_round = self.round + 1
+        s_op, b_op = contracts.operations(st)
+        book = self.training
+        trains = training is not None
+        n = st.n_ops
+        out = np.empty((11, n)) if trains else _NO_ROWS
+        passer = np.empty(n, dtype=np.int64) if trains else _NO_INTS
+        settled, written = compiled("settle_round_kernel", self._jit, module="buildout_round")(
+            self.round, contracts.m > 0, contracts.start, contracts.end, s_op, b_op,
+            contracts.buyer, contracts.seller, contracts.quantity, contracts.price,
+            contracts.indexed, contracts.premium, contracts.take_or_pay, contracts.prepayment,
+            contracts.prepaid, contracts.credit, contracts.last_price, buildout.capital_ops(st),
+            c.flow if contracts.m else _NO_ROWS, c.price, c.revenue, c.input_cost, c.capex,
+            c.gross_profit, st.cash, trains, own, units, st.structure.own_below, cost,
+            c.quantity, c.unit_input_cost, c.internal_revenue, c.variable_cost, book.stock,
+            book.rate, book.omega, book.expense, book.live_now(st)[0], st.layer_of, out, passer,
+        )  # fmt: skip
+        if contracts.m:
+            contracts.last = settled
+        if not trains:
+            return None
+        # (TrainingBook.settle's bookkeeping, on the kernel's rows)
+        spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost = out[:5]
+        book.stock = out[5]
+        book.written_down = written
+        row = {
+            "spend": spend, "units": out[10], "charge": out[8], "writedown": out[7],
+            "amortisation": out[6], "stock": out[9], "passer": passer,
+        }  # fmt: skip
+        book.rows.append(row)
+        if written:
+            self._log_writedowns(row)
+        return row
+
     # 4. pay out ---------------------------------------------------------------------------
     def pay_out(self, flows: RoundFlows) -> Settlement:
         """Margins, depreciation, stakes and cash, in the ledger (:func:`payouts.settle`).
@@ -1051,7 +1187,10 @@ class StackModel(mesa.Model):
         The same pass derives what regulate_and_shock and record read (per-layer sums,
         quantity shares, margins on external sales, postures, inputs per unit).
         """
-        return self.ledger.pay_out(self.state, flows, self._jit, self._trained)
+        # (with financing, the buildout's cash moves in the financing's call: finance)
+        return self.ledger.pay_out(
+            self.state, flows, self._jit, self._trained, buildout_cash=not self._financing
+        )
 
     def _log_writedowns(self, row: dict[str, np.ndarray]) -> None:
         """One log line per model written down by a rival's release (kind ``training``)."""
@@ -1086,13 +1225,24 @@ class StackModel(mesa.Model):
         st = self.state
         payout = settled.payout
         owed = self.contracts.backlog(st, self.memory.price, jit=self._jit)
-        capital = st.has_capital_goods
-        out, book, value, failing = fin.finance_step(
-            st, payout.firm_value, payout.firm_revenue, owed,
-            flows.clearing.capex if capital else None,
-            buildout.capital_ops(st) if capital else None, self._jit,
+        # the buildout's cash first (what the payout left to this call), then
+        # fin.finance_step's kernel: one call (buildout_round.pay_and_finance_kernel)
+        spec = st.finance
+        trained = self._trained
+        block = np.empty((8, st.n_firms))
+        failing = compiled("pay_and_finance_kernel", self._jit, module="buildout_round")(
+            st.cash, st.firm_of, _NO_FLOATS if trained is None else trained["spend"],
+            buildout.capital_ops(st) if st.has_capital_goods else _NO_MASK,
+            payout.depreciation, self.ledger.writedown, flows.clearing.capex, st.debt,
+            st.appetite, st.acquired, st.failed_round, st.outside_cash_flow, st.raises_equity,
+            payout.firm_value, payout.firm_revenue, st.active, st.capital,
+            np.asarray(owed, dtype=float), spec.interest_rate, spec.loan_to_value,
+            spec.min_cash, spec.equity_multiple, spec.appetite_drop, spec.appetite_recovery,
+            block,
         )  # fmt: skip
-        payout.firm_value = value  # (less interest: the same numbers where none is paid)
+        st.last_revenue = block[7]
+        out, book = block[:5], block[5]
+        payout.firm_value = block[6]  # (less interest: the same numbers where none is paid)
         self._financed = out
         if not failing:
             return out

@@ -122,7 +122,7 @@ def test_a_cached_kernel_loads_at_once_when_a_long_horizon_is_expected(
 
 
 KERNEL_MODULES = (
-    "buildout", "contracts", "finance", "lock_in", "market_kernel", "regulator",
+    "buildout", "buildout_round", "contracts", "finance", "lock_in", "market_kernel", "regulator",
     "round_kernel", "training",
 )  # fmt: skip
 BLAS_CALLS = ("np.dot", "np.vdot", "np.inner", "np.outer", "np.matmul", "np.linalg", "np.cov",

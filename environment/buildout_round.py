@@ -1,0 +1,394 @@
+"""The buildout's share of a round, in few compiled calls (issue 12's speed target).
+
+Each mechanism of the buildout keeps its own step function, documented in
+``docs/MODEL.md`` and tested on its own: the contracts' backlog
+(:func:`~stackgame.environment.contracts.backlog_kernel`) and settlement
+(:func:`~stackgame.environment.contracts.settle_round_kernel`), what a firm can invest
+(:func:`~stackgame.environment.finance.funds_kernel`), the default investment rule
+(:func:`~stackgame.environment.buildout.default_orders_kernel`), training
+(:mod:`stackgame.environment.training`), the round's financing
+(:func:`~stackgame.environment.finance.finance_step_kernel`). A round runs several of
+them back to back on the same arrays; the kernels here call them in that order in one
+compiled call, so that a round pays one dispatch (typing and unboxing every array) where
+it paid several, and the Python between them (small numpy steps, lists made into arrays)
+runs inside. Each fused kernel computes exactly what its parts computed, in the same
+order (the same additions: numpy's pairwise row sums are :func:`row_sums`), so the
+results are the same bit for bit (``tests/test_golden.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from stackgame.environment.buildout import (
+    default_orders_kernel,
+    install_age_kernel,
+    round_cash_kernel,
+)
+from stackgame.environment.contracts import backlog_kernel
+from stackgame.environment.contracts import settle_round_kernel as contract_settle_kernel
+from stackgame.environment.finance import finance_step_kernel, funds_kernel
+from stackgame.environment.jit import jitable
+from stackgame.environment.round_kernel import _maximum, row_sums
+from stackgame.environment.training import (
+    prepare_training_kernel,
+    settle_training_kernel,
+    training_orders_kernel,
+)
+
+
+@jitable
+def invest_kernel(
+    round_: int,
+    c_start: np.ndarray,
+    c_end: np.ndarray,
+    c_quantity: np.ndarray,
+    c_seller: np.ndarray,
+    c_price: np.ndarray,
+    c_indexed: np.ndarray,
+    c_premium: np.ndarray,
+    c_s_op: np.ndarray,
+    c_b_op: np.ndarray,
+    c_last_price: np.ndarray,
+    market_price: np.ndarray,
+    financing: bool,
+    cash: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    raises_equity: np.ndarray,
+    last_revenue: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    firm_of: np.ndarray,
+    active: np.ndarray,
+    capital: np.ndarray,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+    ops: np.ndarray,
+    lead: np.ndarray,
+    coefficient: np.ndarray,
+    layer: np.ndarray,
+    firm: np.ndarray,
+    target: np.ndarray,
+    ahead: np.ndarray,
+    capacity: np.ndarray,
+    pipeline: np.ndarray,
+    used: np.ndarray,
+    rate: np.ndarray,
+    layer_price: np.ndarray,
+    infrastructure_cost: np.ndarray,
+    growth: float,
+    training: bool,
+    ask: np.ndarray,
+    layer_of: np.ndarray,
+    stock: np.ndarray,
+    training_rate: np.ndarray,
+    ratio: np.ndarray,
+    revenue: np.ndarray,
+    appetite_drop: float,
+    paid_units: np.ndarray,
+    paid_spend: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The round's capital-goods orders by the default rule, with what they read.
+
+    In this order (each as its own step computes it):
+
+    1. With ``financing``: each firm's contract backlog as seller, counted from
+       ``round_`` and from the round after (:func:`backlog_kernel` on the contracts'
+       terms ``c_*``, indexed prices at last round's ``market_price``), then what it can
+       invest (:func:`funds_kernel`, on the backlog from ``round_``); without, the funds
+       are ``inf`` and the backlog is not computed (zeros).
+    2. Per operation, the units its contracts in force in ``round_`` sell forward
+       (:meth:`ContractBook.sold_forward
+       <stackgame.environment.contracts.ContractBook.sold_forward>`: a contract is in
+       force from ``c_start`` to before ``c_end`` where its seller's operation
+       ``c_s_op`` and its buyer's ``c_b_op`` are both ``>= 0``), and the units in each
+       operation's ``pipeline`` (``pipeline.sum(axis=1)``, added as numpy adds:
+       :func:`row_sums`).
+    3. The default investment rule (:func:`default_orders_kernel`) for the entries
+       ``ops`` (their lead times, ``a_l``, layers, firms) whose firm's ``target`` is
+       positive; the mean price of the layer below is ``layer_price[k - 1]`` (last
+       round's, zeros before the first round), 0 for the bottom layer.
+    4. With ``training`` (a round after the first, when the labs' decisions are known:
+       ``ask`` as :meth:`StackModel.train
+       <stackgame.environment.model.StackModel.train>` sets it): the training orders of
+       the default rule, their prices and the funds training reads
+       (:func:`~stackgame.environment.training.training_orders_kernel`, on the funds of
+       step 1 and, per layer, the mean price of the layer below last round,
+       ``layer_price[k - 1]``, the top layer's for the bottom one as a list's ``[-1]``).
+
+    Returns
+    -------
+    ``[5, n_ops]`` (orders ``I a_l``, pipeline units, units sold forward, training
+    orders, the training's prices a unit) and ``[4, n_firms]`` (funds, backlog from
+    ``round_``, backlog from ``round_ + 1``, the funds training reads); the training's
+    rows zeros without ``training``.
+    """
+    n_ops = capacity.shape[0]
+    n_firms = cash.shape[0]
+    per_firm = np.zeros((4, n_firms))
+    if financing:
+        owed = backlog_kernel(
+            round_, c_start, c_end, c_quantity, c_seller, c_price, c_indexed, c_premium,
+            c_s_op, c_last_price, market_price, n_firms,
+        )  # fmt: skip
+        funds = funds_kernel(
+            cash, debt, appetite, raises_equity, last_revenue, acquired, failed_round,
+            firm_of, active, capital, owed[0], loan_to_value, min_cash, equity_multiple,
+        )  # fmt: skip
+        for f in range(n_firms):
+            per_firm[0, f] = funds[f]
+            per_firm[1, f] = owed[0, f]
+            per_firm[2, f] = owed[1, f]
+    else:
+        for f in range(n_firms):
+            per_firm[0, f] = np.inf
+    per_op = np.zeros((5, n_ops))
+    sold = per_op[2]
+    for c in range(c_start.shape[0]):
+        s = c_s_op[c]
+        if s >= 0 and c_b_op[c] >= 0 and c_start[c] <= round_ < c_end[c]:
+            sold[s] += c_quantity[c]
+    pipe = row_sums(pipeline)
+    for o in range(n_ops):
+        per_op[1, o] = pipe[o]
+    n_layers = infrastructure_cost.shape[0]
+    below = np.zeros(n_layers)
+    for k in range(1, n_layers):
+        below[k] = layer_price[k - 1]
+    default_orders_kernel(
+        ops, lead, coefficient, layer, firm, target, ahead, capacity, per_op[1], used, rate,
+        sold, below, infrastructure_cost, per_firm[0], growth, per_op[0],
+    )  # fmt: skip
+    if training:
+        fallback = np.empty(n_layers)
+        for k in range(n_layers):
+            fallback[k] = layer_price[k - 1]  # (k = 0: the top layer's, as a list's [-1])
+        price, funds_t = training_orders_kernel(
+            ask, firm_of, layer_of, stock, training_rate, ratio, revenue, per_firm[0],
+            financing, appetite, last_revenue, raises_equity, appetite_drop, equity_multiple,
+            paid_units, paid_spend, fallback, per_op[3],
+        )  # fmt: skip
+        for o in range(n_ops):
+            per_op[4, o] = price[o]
+        for f in range(n_firms):
+            per_firm[3, f] = funds_t[f]
+    return per_op, per_firm
+
+
+@jitable
+def pay_and_finance_kernel(
+    cash: np.ndarray,
+    firm_of: np.ndarray,
+    spend: np.ndarray,
+    capital_op: np.ndarray,
+    depreciation: np.ndarray,
+    writedown: np.ndarray,
+    capex: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    outside_cash_flow: np.ndarray,
+    raises_equity: np.ndarray,
+    value: np.ndarray,
+    revenue: np.ndarray,
+    active: np.ndarray,
+    capital: np.ndarray,
+    backlog: np.ndarray,
+    interest_rate: float,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+    appetite_drop: float,
+    appetite_recovery: float,
+    out: np.ndarray,
+) -> bool:
+    """The buildout's cash of the round, then its financing, in one call.
+
+    :func:`~stackgame.environment.buildout.round_cash_kernel` (training paid, capex paid,
+    the capital goods' wear given back: what :meth:`Ledger.pay_out
+    <stackgame.environment.ledger.Ledger.pay_out>` moves after the profit), then
+    :func:`~stackgame.environment.finance.finance_step_kernel` on the cash that leaves
+    (``out`` and the return value as there).
+    """
+    round_cash_kernel(cash, firm_of, spend, capital_op, depreciation, writedown, capex)
+    return finance_step_kernel(
+        cash, debt, appetite, acquired, failed_round, outside_cash_flow, raises_equity, value,
+        revenue, firm_of, active, capital, capital_op, capex, backlog, interest_rate,
+        loan_to_value, min_cash, equity_multiple, appetite_drop, appetite_recovery, out,
+    )  # fmt: skip
+
+
+@jitable
+def prepare_training_round_kernel(
+    quality: np.ndarray,
+    stock: np.ndarray,
+    initial: np.ndarray,
+    weight: np.ndarray,
+    scale: np.ndarray,
+    trains: np.ndarray,
+    order: np.ndarray,
+    own_below: np.ndarray,
+    allowed: np.ndarray,
+    mix_pairs: np.ndarray,
+    mix_values: np.ndarray,
+    capacity: np.ndarray,
+    cap: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training before the market (:meth:`TrainingBook.prepare`), and the market's capacity.
+
+    Last round's purchase shares laid out as the ``[n, n]`` matrix (``mix_pairs`` and
+    ``mix_values``, a :class:`~stackgame.environment.market.PairMatrix`'s; none: zeros),
+    then :func:`~stackgame.environment.training.prepare_training_kernel`, then the
+    capacity left to the market, ``max(capacity - reserved, 0)`` as ``np.maximum``.
+
+    Returns
+    -------
+    ``[3, n]`` (quality, units run on the own operation, the market's capacity) and
+    ``[n, n]`` units rented per buyer and seller.
+    """
+    n = capacity.shape[0]
+    mix = np.zeros((n, n))
+    for p in range(mix_values.shape[0]):
+        mix[mix_pairs[0, p], mix_pairs[1, p]] = mix_values[p]
+    q, own, units, reserved = prepare_training_kernel(
+        quality, stock, initial, weight, scale, trains, order, own_below, allowed, mix,
+        capacity, cap,
+    )  # fmt: skip
+    out = np.empty((3, n))
+    for o in range(n):
+        out[0, o] = q[o]
+        out[1, o] = own[o]
+        out[2, o] = _maximum(capacity[o] - reserved[o], 0.0)
+    return out, units
+
+
+@jitable
+def settle_round_kernel(
+    round_: int,
+    contracts: bool,
+    c_start: np.ndarray,
+    c_end: np.ndarray,
+    c_s_op: np.ndarray,
+    c_b_op: np.ndarray,
+    c_buyer: np.ndarray,
+    c_seller: np.ndarray,
+    c_quantity: np.ndarray,
+    c_price: np.ndarray,
+    c_indexed: np.ndarray,
+    c_premium: np.ndarray,
+    c_take_or_pay: np.ndarray,
+    c_prepayment: np.ndarray,
+    c_prepaid: np.ndarray,
+    c_credit: np.ndarray,
+    c_last_price: np.ndarray,
+    capital_op: np.ndarray,
+    flow: np.ndarray,
+    price: np.ndarray,
+    revenue: np.ndarray,
+    input_cost: np.ndarray,
+    capex: np.ndarray,
+    gross: np.ndarray,
+    cash: np.ndarray,
+    training: bool,
+    own: np.ndarray,
+    units: np.ndarray,
+    own_below: np.ndarray,
+    cost: np.ndarray,
+    quantity: np.ndarray,
+    unit_input_cost: np.ndarray,
+    internal_revenue: np.ndarray,
+    variable_cost: np.ndarray,
+    stock: np.ndarray,
+    rate: np.ndarray,
+    omega: np.ndarray,
+    expense: np.ndarray,
+    trains: np.ndarray,
+    layer_of: np.ndarray,
+    out: np.ndarray,
+    passer: np.ndarray,
+) -> tuple[np.ndarray, bool]:
+    """The round's contracts, then its training, settled after the clearing: one call.
+
+    With ``contracts``: each contract in force in ``round_`` (from ``c_start`` to before
+    ``c_end``, its seller's operation ``c_s_op`` and buyer's ``c_b_op`` both ``>= 0``:
+    :meth:`ContractBook.resolve
+    <stackgame.environment.contracts.ContractBook.resolve>`), settled by
+    :func:`~stackgame.environment.contracts.settle_round_kernel` on the clearing's
+    arrays (in place). Then with ``training``:
+    :func:`~stackgame.environment.training.settle_training_kernel` on those arrays,
+    filling ``out`` (``[11, n]``: its ten rows, and the units each operation trained on,
+    ``own + units.sum(axis=1)`` as numpy adds) and ``passer``.
+
+    Returns
+    -------
+    The contracts' settlement (``[4, m]``, empty without ``contracts``) and whether a
+    model was written down.
+    """
+    m = c_start.shape[0]
+    settled = np.zeros((4, 0))
+    if contracts:
+        b_op = np.empty(m, dtype=np.int64)
+        s_op = np.empty(m, dtype=np.int64)
+        for c in range(m):
+            b = c_b_op[c]
+            s = c_s_op[c]
+            live = s >= 0 and b >= 0 and c_start[c] <= round_ < c_end[c]
+            b_op[c] = b if live else -1
+            s_op[c] = s if live else -1
+        settled = contract_settle_kernel(
+            round_, b_op, s_op, c_buyer, c_seller, c_quantity, c_price, c_indexed, c_premium,
+            c_take_or_pay, c_end, c_prepayment, c_prepaid, c_credit, capital_op, flow, price,
+            revenue, input_cost, capex, gross, cash, c_last_price,
+        )  # fmt: skip
+    written = False
+    if training:
+        written = settle_training_kernel(
+            own, units, own_below, price, cost, input_cost, quantity, unit_input_cost,
+            capital_op, revenue, internal_revenue, variable_cost, stock, rate, omega, expense,
+            trains, layer_of, out, passer,
+        )  # fmt: skip
+        trained = row_sums(units)
+        for o in range(own.shape[0]):
+            out[10, o] = own[o] + trained[o]
+    return settled, written
+
+
+@jitable
+def install_round_kernel(
+    ops: np.ndarray,
+    lead: np.ndarray,
+    coefficient: np.ndarray,
+    active: np.ndarray,
+    flow: np.ndarray,
+    self_supply: np.ndarray,
+    capex: np.ndarray,
+    pipeline: np.ndarray,
+    capital: np.ndarray,
+    capacity: np.ndarray,
+    rate: np.ndarray,
+    depreciation: np.ndarray,
+    writedown: np.ndarray,
+    charge: np.ndarray,
+    input_coefficient: np.ndarray,
+    layer_of: np.ndarray,
+) -> np.ndarray:
+    """:func:`~stackgame.environment.buildout.install_and_age`'s arithmetic in one call.
+
+    The units each operation received from its sellers (``flow.sum(axis=1)`` as numpy
+    adds: :func:`row_sums`) and its own operation below, then
+    :func:`~stackgame.environment.buildout.install_age_kernel`. Returns the units of
+    capacity received, ``(received + self_supply) / a_l`` per operation (what the
+    infrastructure is bought for, 15.2).
+    """
+    received = row_sums(flow)
+    n = received.shape[0]
+    units = np.empty(n)
+    for o in range(n):
+        units[o] = (received[o] + self_supply[o]) / input_coefficient[layer_of[o]]
+    install_age_kernel(
+        ops, lead, coefficient, active, received, self_supply, capex, pipeline, capital,
+        capacity, rate, depreciation, writedown, charge,
+    )  # fmt: skip
+    return units
