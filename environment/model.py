@@ -42,6 +42,7 @@ from stackgame.environment.scenario import (
 from stackgame.environment.state import INACTIVE_QUALITY, MarketMemory, RoundFlows, StackState
 from stackgame.environment.training import TrainingBook
 from stackgame.strategies.base import (
+    OBSERVATION_DEFAULTS,
     Action,
     CapitalPosition,
     HistoryMap,
@@ -330,51 +331,21 @@ class _RoundShared:
 def _observation_fields(
     template: dict[str, Any],
     shared: _RoundShared,
-    history: tuple[list[Any], ...],
-    depth: int | None,
-    suppliers: tuple[str, ...],
-    capped: list[bool] | None,
-    ops: list[int],
-    pairs: tuple[tuple[str, int], ...],
-    util: list[float],
-    price: list[float],
-    unit: list[float],
-    seen: bool,
-    need: list[float],
-    lock: tuple[list[float], list[float]] | None = None,
-    backlog: float = 0.0,
+    *rest: Any,
 ) -> dict[str, Any]:
-    """Every field of one firm's observation (see ``StackModel.observe``).
+    """Every field of one firm's observation at once (see ``StackModel.observe``).
 
-    ``history``: the firm's lists (:attr:`FirmAgent.history`); ``depth``: its strategy's
-    memory depth (``None``: unbounded). ``lock``: per operation the hike memory and the
-    customers' gravity (``None``: lock-in off, not shown); ``backlog``: the firm's
-    contract backlog as seller.
+    The whole build that :meth:`Observation.deferred
+    <stackgame.strategies.base.Observation.deferred>` runs: each field made now by
+    :func:`_observation_field`, which the engine's lazy observations call on a field's
+    first read (the fields are written once, there). ``rest``: ``history`` (the firm's
+    lists, :attr:`FirmAgent.history`), ``depth`` (its strategy's memory depth, ``None``:
+    unbounded), ``suppliers``, ``capped``, ``ops``, ``pairs``, ``util``, ``price``,
+    ``unit``, ``seen``, ``need``, ``lock`` (per operation the hike memory and the
+    customers' gravity; ``None``: lock-in off, not shown) and ``backlog`` (the firm's
+    contract backlog as seller). A test runs the two and compares every observation.
     """
-    r = shared.round
-    fields = template.copy()
-    fields.update(shared.common(depth))
-    # the firm's five lists grow together: one stop and start for all
-    stop = min(len(history[0]), r)
-    start = 0 if depth is None else max(0, stop - depth)
-    fields["own_postures"] = HistoryView(history[0], stop, start)
-    fields["own_payoffs"] = HistoryView(history[1], stop, start)
-    fields["own_margins"] = HistoryView(history[2], stop, start)
-    fields["own_markups"] = HistoryView(history[3], stop, start)
-    fields["counterpart_history"] = HistoryView(history[4], stop, start)
-    fields["supplier_margins"] = shared.supplier_margins(suppliers)
-    fields["under_investigation"] = capped is not None and any([capped[o] for o in ops])
-    if seen:
-        fields["utilisation"] = ReadOnlyDict({layer: util[o] for layer, o in pairs})
-        fields["own_prices"] = ReadOnlyDict({layer: price[o] for layer, o in pairs})
-        fields["own_unit_cost"] = ReadOnlyDict({layer: unit[o] for layer, o in pairs})
-        fields["input_need"] = ReadOnlyDict({layer: need[o] for layer, o in pairs})
-        if lock is not None:
-            hike, gravity = lock
-            fields["hike_memory"] = ReadOnlyDict({layer: hike[o] for layer, o in pairs})
-            fields["customer_gravity"] = ReadOnlyDict({layer: gravity[o] for layer, o in pairs})
-    fields["contract_backlog"] = backlog
-    return fields
+    return {name: _observation_field(name, template, shared, *rest) for name in _FIELD_NAMES}
 
 
 _HISTORY_FIELDS = {
@@ -384,6 +355,8 @@ _HISTORY_FIELDS = {
 """The observation fields that view one of the firm's five history lists (its index)."""
 _SEEN_FIELDS = {"utilisation": 0, "own_prices": 1, "own_unit_cost": 2, "input_need": 3}
 """The fields per operation of the firm shown once there is market data (list index)."""
+_FIELD_NAMES = ("round", "firm", *OBSERVATION_DEFAULTS)
+"""Every field of :class:`~stackgame.strategies.base.Observation`."""
 _DYNAMIC_FIELDS = frozenset(
     [*_HISTORY_FIELDS, *_SEEN_FIELDS, "supplier_margins", "under_investigation",
      "hike_memory", "customer_gravity", "contract_backlog"]
@@ -408,11 +381,12 @@ def _observation_field(
     lock: tuple[list[float], list[float]] | None = None,
     backlog: float = 0.0,
 ) -> Any:
-    """One field of a firm's observation: ``_observation_fields(...)[name]``, made alone.
+    """The field ``name`` of a firm's observation (the one place the fields are made).
 
     What :meth:`Observation.lazy <stackgame.strategies.base.Observation.lazy>` calls on a
-    field's first read (the arguments are :func:`_observation_fields`'). The same objects
-    (views, read-only mappings of the same entries) as the whole build makes.
+    field's first read, and :func:`_observation_fields` for every field at once (the
+    arguments are described there). Histories are views of the firm's lists, the rest
+    read-only mappings of the round's snapshots, never copies the caller will change.
     """
     if name not in _DYNAMIC_FIELDS:
         common = shared.common(depth)
