@@ -36,6 +36,13 @@ last bits from buyer to buyer, so one logit sum per layer would change results).
 Measured on the second pass (main then the branch, one session): all-pairs 38.4 -> 60.6
 rounds/s at 1,000 firms, ratio 0.49 -> 0.61; 4 sellers per buyer 64.9 -> 106.6 rounds/s,
 ratio 0.80 -> 1.02 (both targets met where the trading pairs grow linearly).
+Third pass (branch ``pairs14``: cumulative payments held per pair, no stakes pass when no
+stake is held, the settlement's row sums over dense blocks, cheaper q-learners; main then
+branch, three times in one session): all-pairs 56.5/57.0/56.0 -> 61.6/66.2/65.5 rounds/s
+at 1,000 firms, ratio 0.62/0.64/0.66 -> 0.63/0.64/0.66 (the per-firm cuts speed 100 firms
+as much); 4 sellers per buyer 96.6/96.3/106.9 -> 127.6/112.3/110.2, ratio 1.03/1.09/1.04
+-> 1.20/1.20/1.16. What is left on the all-pairs stack is the clearing over its 195,000
+pairs (~5.7 ms of a ~15 ms round) and the settlement's purchase shares (~0.7 ms).
 """
 
 from __future__ import annotations

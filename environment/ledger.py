@@ -78,7 +78,8 @@ class Ledger:
         settled = settle(
             st.layer_of, st.firm_of, st.n_layers, st.n_firms, c.revenue, c.input_cost,
             c.variable_cost, c.internal_revenue, c.quantity, flows.capacity, st.capital,
-            st.depreciation_rate, st.fixed_cost, writedown, self.fines, st.stakes,
+            st.depreciation_rate, st.fixed_cost, writedown, self.fines,
+            st.stakes if st.stakes_held else None,
             flows.markup, st.restrain_markup, st.active, c.unit_input_cost, c.flows, jit=jit,
             wear_in_gross=capital_share(st) if st.has_capital_goods else None,
         )  # fmt: skip

@@ -1521,6 +1521,7 @@ class StackModel(mesa.Model):
         st.cash[i] -= price
         st.cash[t] += price
         st.stakes[i, t] += share
+        st.stakes_held = True
         ops = self.relations.ops
         for o in ops[i]:  # the stake locks in supply between adjacent layers
             for p in ops[t]:

@@ -116,7 +116,7 @@ def settle(
     fixed_cost: FloatArray,
     writedown: FloatArray,
     fines: FloatArray,
-    stakes: FloatArray,
+    stakes: FloatArray | None,
     markup: FloatArray,
     restrain_markup: FloatArray,
     active: NDArray[np.bool_],
@@ -141,7 +141,9 @@ def settle(
     writedown
         One-off write-down of capital this round (a new hardware generation).
     stakes
-        ``stakes[h, f]``: share of firm ``f`` held by firm ``h``.
+        ``stakes[h, f]``: share of firm ``f`` held by firm ``h``; ``None`` when no firm
+        holds a stake (the state knows: ``StackState.stakes_held``), which spares a pass
+        over the firms x firms matrix (about 0.5 ms a round at 1,000 firms).
     markup, restrain_markup
         The markups charged and the restrain markups (an operation extracted when its
         markup exceeds its restrain markup).
@@ -189,7 +191,7 @@ def settle(
 
 
 def _with_stakes(
-    stakes: FloatArray,
+    stakes: FloatArray | None,
     gross: FloatArray,
     depreciation: FloatArray,
     fixed_cost: FloatArray,
@@ -201,7 +203,7 @@ def _with_stakes(
     firm_gross: FloatArray,
 ) -> Payout:
     """The :class:`Payout`, with profit moved between firms by equity stakes."""
-    if stakes.any():
+    if stakes is not None and stakes.any():
         held_by_others = np.add.reduce(stakes, axis=0)  # stakes.sum(axis=0), sans wrapper
         received = stakes @ firm_profit
     else:  # no stakes (the common case): skip two passes over a firms x firms matrix,

@@ -185,6 +185,8 @@ def _block_sum_pairs(
         for t in range(pa, pb):
             res += vals[t]
         return res
+    if pb - pa == n:  # every entry of the segment held (ascending, distinct): the plain sum
+        return _block_sum(vals, pa, n)
     for k in range(8):
         r[k] = 0.0
     body = lo + n - (n % 8)
@@ -212,6 +214,18 @@ def pairwise_sum_pairs(pos: np.ndarray, vals: np.ndarray, pa: int, pb: int, n: i
     return _pairwise_pairs_into(
         pos, vals, pa, pb, n, np.empty((4, 192), dtype=np.int64), np.empty(104)
     )
+
+
+@jitable
+def _first_at_least(pos: np.ndarray, a: int, b: int, x: int) -> int:
+    """The first ``t`` in ``a:b`` with ``pos[t] >= x`` (``b`` if none); ``pos`` ascending."""
+    while a < b:
+        mid = (a + b) // 2
+        if pos[mid] < x:
+            a = mid + 1
+        else:
+            b = mid
+    return a
 
 
 @jitable
@@ -262,9 +276,7 @@ def _pairwise_pairs_into(
         else:
             half = t_n // 2
             half -= half % 8
-            mid = a
-            while mid < b and pos[mid] < t_lo + half:
-                mid += 1
+            mid = _first_at_least(pos, a, b, t_lo + half)
             task_n[tasks] = -1  # then add, after the right half, after the left half
             task_lo[tasks + 1] = t_lo + half
             task_n[tasks + 1] = t_n - half
@@ -290,6 +302,20 @@ def add_pair_payments(
     for p in range(flow.shape[0]):
         s = pairs[1, p]
         cum[pairs[0, p], s] += flow[p] * price[s]
+
+
+@jitable
+def add_pair_values(
+    cum: np.ndarray, sellers: np.ndarray, flow: np.ndarray, price: np.ndarray
+) -> None:
+    """``cum[p] += flow[p] * price[sellers[p]]`` for each pair ``p``: payments held per pair.
+
+    :func:`add_pair_payments` with the cumulative matrix held at the pairs (``cum[p]`` is
+    the entry of pair ``p``): the same two roundings per entry, read and written in the
+    pairs' order rather than scattered over an ``[n, n]`` matrix.
+    """
+    for p in range(flow.shape[0]):
+        cum[p] += flow[p] * price[sellers[p]]
 
 
 @jitable

@@ -187,6 +187,10 @@ class StackState:
         self.stakes = np.zeros((self.n_firms, self.n_firms))
         for s in scenario.stakes:
             self.stakes[self.firm_index[s.holder], self.firm_index[s.investee]] += s.share
+        # whether any stake may be held: set by the scenario's stakes and by a stake taken
+        # (``StackModel.integrate``); acquisitions and failures only move or clear them.
+        # While it is False the settlement skips the firms x firms matrix (issue 14)
+        self.stakes_held = bool(scenario.stakes)
         self.structure: Structure = self.rebuild()
 
     # -- indices -------------------------------------------------------------------------

@@ -111,9 +111,9 @@ def counterpart_arm(observation: Observation) -> int | None:
     their aggregate posture mapped to the lowest or highest grid point when no markups
     are shown. Without a grid: the aggregate posture.
     """
-    last = observation.last_counterpart
     grid = observation.markup_grid
     if not grid:
+        last = observation.last_counterpart
         return None if last is None else int(last)
     shown = observation.counterpart_markups
     names = observation.counterparts or observation.rivals
@@ -126,6 +126,7 @@ def counterpart_arm(observation: Observation) -> int | None:
         markups = [seen[-1] for c in names if (seen := shown.get(c))]
     if markups:
         return int(np.argmin(np.abs(np.asarray(grid) - np.mean(markups))))
+    last = observation.last_counterpart  # (read only here: a lazy observation makes it)
     return None if last is None else (len(grid) - 1 if last is EXTRACT else 0)
 
 
@@ -268,19 +269,45 @@ class QLearning(Strategy):
         self.initialised = False
         self.state: int | None = None
         self.arm: int | None = None
+        # each arm's action, kept while the observation's layers and grid are the same
+        # objects (the engine hands a firm one layers tuple and one grid tuple)
+        self._actions: dict[int, Action] = {}
+        self._action_key: tuple[Any, Any] = (None, None)
 
     def decide(self, observation: Observation) -> Action:
         """Update Q with last round's payoff, then act epsilon-greedily."""
-        k = n_arms(observation)
-        if self.q.shape != (k * k + 1, k):
+        grid = observation.markup_grid
+        k = len(grid) or 2  # (n_arms)
+        q = self.q
+        if q.shape != (k * k + 1, k):
             self._initialise(observation, k)
+            q = self.q
         state = self._state(observation, k)
-        if self.state is not None and self.arm is not None and observation.own_payoffs:
-            self._update(observation.own_payoffs[-1], state)
-        explore = self.rng.random() < np.exp(-self.beta * observation.round)
-        self.arm = int(self.rng.integers(k)) if explore else int(np.argmax(self.q[state]))
+        if self.state is not None and self.arm is not None:
+            payoffs = observation.own_payoffs
+            if payoffs:
+                self._update(payoffs[-1], state)
+        explore = self.rng.random() < _exploration(self.beta, observation.round)
+        arm = self.arm = int(self.rng.integers(k)) if explore else int(q[state].argmax())
         self.state = state
-        return arm_action(observation, self.arm)
+        return self._action(observation, grid, arm)
+
+    def _action(self, observation: Observation, grid: Any, arm: int) -> Action:
+        """:func:`arm_action`, made once per arm while the layers and grid stay the same.
+
+        Actions are not changed once made (:class:`Action` is frozen; the engine reads its
+        mappings), so a learner hands back the same one whenever it pulls the same arm:
+        no per-round dictionaries.
+        """
+        layers = observation.layers
+        key = self._action_key
+        if key[0] is not layers or key[1] is not grid or type(grid) is not tuple:
+            self._actions = {}
+            self._action_key = (layers, grid)
+        action = self._actions.get(arm)
+        if action is None:
+            action = self._actions[arm] = arm_action(observation, arm)
+        return action
 
     def _initialise(self, observation: Observation, k: int) -> None:
         self.q = np.zeros((k * k + 1, k))
@@ -296,12 +323,34 @@ class QLearning(Strategy):
         return self.arm * k + other
 
     def _update(self, reward: float, next_state: int) -> None:
-        assert self.state is not None and self.arm is not None
+        state, arm = self.state, self.arm
+        assert state is not None and arm is not None
+        q = self.q
         if not self.initialised:
-            self.q[:] = reward / (1 - self.gamma)
+            q[:] = reward / (1 - self.gamma)
             self.initialised = True
-        target = reward + self.gamma * self.q[next_state].max()
-        self.q[self.state, self.arm] += self.alpha * (target - self.q[self.state, self.arm])
+        # (Python floats: the same IEEE operations as on numpy's scalars, cheaper)
+        target = reward + self.gamma * float(q[next_state].max())
+        old = q.item(state, arm)
+        q[state, arm] = old + self.alpha * (target - old)
+
+
+_EXPLORATION: list[Any] = [None, None, 0.0]
+"""The last :func:`_exploration` asked: beta, round, and the answer."""
+
+
+def _exploration(beta: float, round_: int) -> Any:
+    """``np.exp(-beta * round_)``, the exploration probability, computed once per round.
+
+    The learners of a stack share their ``beta`` and ask in turn each round; the same
+    numpy call as before (``math.exp`` may differ from it in the last bit).
+    """
+    last = _EXPLORATION
+    if last[0] == beta and last[1] == round_ and type(round_) is int:
+        return last[2]
+    value = np.exp(-beta * round_)
+    last[0], last[1], last[2] = beta, round_, value
+    return value
 
 
 def bandit_step(bandit: Exp3Bandit, observation: Observation, rng: np.random.Generator) -> Action:

@@ -94,8 +94,10 @@ def test_build_supplies_itself_at_cost_and_its_price_falls() -> None:
 
 
 def test_stake_adds_a_stake_and_a_lock_in_relation() -> None:
+    assert not _play(_raw(), []).state.stakes_held  # (none in the scenario)
     model = _play(_raw(), [_move(Move.STAKE, target="cloudco")])
     st = model.state
+    assert st.stakes_held  # (the settlement reads the stakes from now on)
     app, cloud = st.firm_index["appco"], st.firm_index["cloudco"]
     assert st.stakes[app, cloud] == pytest.approx(0.10)
     assert (app, cloud, st.layer_index["cloud"], 0.5, False) in st.relations

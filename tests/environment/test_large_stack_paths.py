@@ -73,3 +73,38 @@ def test_fast_paths_give_the_general_paths_run_bit_for_bit(
             assert round_a[i] == round_b[i]
     if name == "synthetic-120":  # (the stack has learners reading their counterparts)
         assert any(type(f.strategy).__name__ == "QLearning" for f in fast.firms)
+
+
+@pytest.mark.parametrize(
+    ("name", "seed", "rounds"), [("synthetic-120", 2, 6), ("ai-stack-2026", 3, 12)]
+)
+def test_payments_held_per_pair_equal_the_dense_sum(name: str, seed: int, rounds: int) -> None:
+    """``History.cum_payments`` (added per pair, laid out when read) against a dense sum.
+
+    The reference adds each round's payments into an ``[n, n]`` matrix as the engine did
+    before (``add_pair_payments``: the same flow x price at each pair, scattered); the
+    history is read after some rounds (written back, then added to again), and
+    ``ai-stack-2026`` grows its operations and changes its pairs (contracts, builds).
+    """
+    from stackgame.environment.jit import compiled
+
+    scenario = from_dict(synthetic_stack(120), name) if name != "ai-stack-2026" else resolve(name)
+    model = StackModel(scenario, seed, rounds=rounds, collect=False)
+    ref = [np.zeros((0, 0))]
+    append = model.history.append
+
+    def checked(round_: int, state: Any, clearing: Any, *args: Any, **kwargs: Any) -> None:
+        append(round_, state, clearing, *args, **kwargs)
+        flows = clearing.flows
+        if ref[0].shape[0] < flows.n:
+            grown = np.zeros((flows.n, flows.n))
+            grown[: ref[0].shape[0], : ref[0].shape[0]] = ref[0]
+            ref[0] = grown
+        compiled("add_pair_payments")(ref[0], flows.pairs, flows.values, clearing.price)
+        if round_ % 3 == 1:  # read mid-run: laid out, then added to per pair again
+            _same_arrays(model.history.cum_payments, ref[0])
+
+    model.history.append = checked  # type: ignore[method-assign]
+    model.run()
+    _same_arrays(model.history.cum_payments, ref[0])
+    assert model.history.cum_payments.any()

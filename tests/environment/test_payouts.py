@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from stackgame.environment.payouts import Settlement, settle
 
 
-def _settle(stakes: np.ndarray, jit: bool | None = False, **kw: np.ndarray) -> Settlement:
+def _settle(stakes: np.ndarray | None, jit: bool | None = False, **kw: np.ndarray) -> Settlement:
     """Four operations of three firms in three layers (firm 2 self-supplies op 3)."""
     args = {
         "layer_of": np.array([0, 1, 2, 1]),
@@ -98,6 +98,15 @@ def test_a_stake_passes_its_share_of_profit() -> None:
     p = _settle(stakes).payout
     np.testing.assert_allclose(p.firm_value, [4.0 + 0.25 * 9.0, 2.0 + 0.5 * 9.0, 0.25 * 9.0])
     np.testing.assert_allclose(p.stake_income, [2.25, 4.5, -6.75])
+
+
+def test_no_stakes_settle_as_a_matrix_of_zeros() -> None:
+    # stakes=None (no firm holds one: StackState.stakes_held is False) is the zero matrix:
+    # value = profit and no stake income, as a stakes matrix of zeros gives
+    a, b = _settle(np.zeros((3, 3))).payout, _settle(None).payout
+    np.testing.assert_array_equal(b.firm_value, a.firm_value)
+    np.testing.assert_array_equal(b.stake_income, a.stake_income)
+    np.testing.assert_array_equal(b.firm_value, b.firm_profit)
 
 
 @settings(max_examples=50, deadline=None)

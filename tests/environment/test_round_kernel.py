@@ -237,6 +237,38 @@ def test_add_pair_payments_adds_flow_times_price_at_the_pairs(jit: bool) -> None
 
 
 @pytest.mark.parametrize("jit", [False, True])
+def test_add_pair_values_adds_flow_times_price_per_pair(jit: bool) -> None:
+    # by hand: pair 0 (seller 1 at 3.0) held 1.0 and buys 2 units: 1 + 6 = 7.0; pair 1
+    # (seller 2 at 0.5) held 4.0 and buys 1 unit: 4.5
+    if jit:
+        pytest.importorskip("numba")
+    from stackgame.environment.jit import compiled
+
+    kernel = compiled("add_pair_values", jit)
+    cum = np.array([1.0, 4.0])
+    kernel(cum, np.array([1, 2]), np.array([2.0, 1.0]), np.array([4.0, 3.0, 0.5]))
+    np.testing.assert_array_equal(cum, [7.0, 4.5])
+
+
+def test_pairwise_sum_pairs_of_a_contiguous_run_in_a_long_row() -> None:
+    # the all-pairs stack's rows: a buyer's sellers are one run of columns in a longer row
+    # (whole eight-way blocks inside the run take the plain block sum)
+    pytest.importorskip("numba")
+    from stackgame.environment import jit
+    from stackgame.environment.round_kernel import pairwise_sum_pairs
+
+    fast = jit.compile_kernel("pairwise_sum_pairs")
+    rng = np.random.default_rng(11)
+    for n in (130, 300, 1250, 4099):
+        for lo, hi in ((0, n), (3, n - 5), (n // 3, min(n // 3 + 129, n)), (n // 2, n - 1)):
+            row = np.zeros(n)
+            row[lo:hi] = rng.random(hi - lo) * rng.choice([1e-9, 1.0, 1e9], size=hi - lo)
+            pos = np.arange(lo, hi, dtype=np.int64)
+            for kernel in (pairwise_sum_pairs, fast):
+                assert kernel(pos, row[lo:hi].copy(), 0, hi - lo, n) == row.sum(), (n, lo)
+
+
+@pytest.mark.parametrize("jit", [False, True])
 def test_add_payments_adds_flow_times_price_in_place(jit: bool) -> None:
     # by hand: buyer 0 bought 2 units of seller 1 at 3.0 (6 dollars) and 1 of seller 2
     # at 0.5 (0.5); buyer 1 bought nothing; on top of 1.0 paid before to seller 1: 7.0

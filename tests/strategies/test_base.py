@@ -211,3 +211,18 @@ def test_mean_of_last_from_latest_entries_is_the_general_mean_bit_for_bit(
         # than eight in order: ((-1e16 + 1e16) + 0.1) + 1.0 = 1.1, + 1e16 = 1e16 + 2 (floats
         # there are 2 apart); / 5 = 2e15 + 0.4, rounded to 2e15 + 0.5 (0.25 apart there)
         assert got == 2e15 + 0.5
+
+
+def test_latest_entries_snapshot_by_hand() -> None:
+    # every history has two entries: at stop 2 the last of each (the engine's round), at
+    # stop 1 the first; a slot more for names not in the mapping (no entry)
+    latest = LatestEntries({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    values, has = latest.snapshot(2)
+    assert values.tolist() == [2.0, 4.0, 0.0] and has.tolist() == [True, True, False]
+    values, has = latest.snapshot(1)
+    assert values.tolist() == [1.0, 3.0, 0.0] and has.tolist() == [True, True, False]
+    # an empty history (a firm added late) has no entry; integers are kept as objects
+    values, has = LatestEntries({"a": [1.0, 2.0], "c": []}).snapshot(2)
+    assert values.tolist() == [2.0, 0.0, 0.0] and has.tolist() == [True, False, False]
+    values, _ = LatestEntries({"a": [1, 2], "b": [3.0, 4.0]}).snapshot(2)
+    assert values.dtype == object and values.tolist() == [2, 4.0, 0.0]
