@@ -409,6 +409,9 @@ class Clearing:
         Dollars of this round's capex spent outside the stack on the infrastructure
         around the capital goods received (set when they are installed:
         :func:`~stackgame.environment.buildout.install_and_age`; 0 without).
+    cost_price
+        With :func:`clear`'s ``cost_capacity``: per operation, the price every markup
+        zero (the round's cost of capability, ``docs/MODEL.md`` 6.5); else ``None``.
     """
 
     price: FloatArray
@@ -429,6 +432,7 @@ class Clearing:
     attempts: int = 1
     capex: FloatArray = field(default_factory=lambda: np.zeros(0))
     infrastructure: float = 0.0
+    cost_price: FloatArray | None = None
     _flow: FloatArray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -751,6 +755,7 @@ def clear(
     contracts: FloatArray | None = None,
     lock_in: FloatArray | None = None,
     infrastructure: FloatArray | None = None,
+    cost_capacity: FloatArray | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -798,6 +803,11 @@ def clear(
         stack with each unit of capacity (money per unit: buildings, power, cooling;
         ``docs/MODEL.md`` 15.2): paid as capex with the units received and added to the
         capital good's cost in the price (default 0).
+    cost_capacity
+        Per operation, a capacity: when given, the clearing also returns
+        :attr:`Clearing.cost_price`, the prices every markup zero on these capacities,
+        the static switching costs and no infrastructure cost (what
+        :func:`resolve_prices` gives for them; ``self_share`` must be given).
     contracts
         ``[3, m]`` contracts in force: buyer operation, seller operation, units a round
         (``docs/MODEL.md`` 17).
@@ -825,7 +835,12 @@ def clear(
     ):
         if _shape(arr) != (n,):
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(arr)})")
-    for name, opt in (("self_share", self_share), ("quantity_offer", quantity_offer)):
+    if cost_capacity is not None and self_share is None:
+        raise ValueError("cost_capacity: the prices at cost need an explicit self_share")
+    for name, opt in (
+        ("self_share", self_share), ("quantity_offer", quantity_offer),
+        ("cost_capacity", cost_capacity),
+    ):  # fmt: skip
         if opt is not None and _shape(opt) != (n,):
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(opt)})")
     rows, cols, pairs, lock = structure.pair_rows()
@@ -868,9 +883,11 @@ def clear(
         constant(n, 0.0) if infrastructure is None else _f64(infrastructure),
         _NO_CONTRACTS if contracts is None else _f64(contracts),
         _scratch(cols.shape[0] + (0 if contracts is None else _shape(contracts)[-1])),
+        cost_capacity is not None,
+        _NO_ARRAY if cost_capacity is None else _f64(cost_capacity),
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
-     gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op  # fmt: skip
+     gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op[:12]  # fmt: skip
     if added:  # (a contract on a pair no longer permitted: the kernel's pairs, laid out again)
         pairs = _contract_pairs(structure, contracts)
     return Clearing(
@@ -891,4 +908,5 @@ def clear(
         outside_share=float(outside),
         attempts=int(attempts),
         capex=capex,
+        cost_price=per_op[12] if cost_capacity is not None else None,
     )

@@ -1216,6 +1216,8 @@ def clear_kernel(
     infra_in: np.ndarray,
     contracts: np.ndarray,
     scratch: np.ndarray,
+    want_cost: bool,
+    cost_capacity_in: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, bool, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
@@ -1278,13 +1280,20 @@ def clear_kernel(
         A work array for the supplier weights per pair, used when it has room for them
         (else one is made): written before it is read, never returned, so what it holds
         in and out does not matter (the caller reuses one across clearings).
+    want_cost, cost_capacity_in
+        With ``want_cost`` (and ``has_share``), also the prices every markup zero: pass 1
+        alone (:func:`_prices`, as :func:`resolve_prices_kernel` runs it) on the static
+        switching costs ``lock_in``, the pairs in, no infrastructure cost and the
+        capacities ``cost_capacity_in`` (caller's order), before the clearing: the
+        round's cost of capability (``docs/MODEL.md`` 6.5) without a second call.
 
     Returns
     -------
     tuple
         ``price, unit_input_cost, quantity, flow, self_supply, revenue, input_cost,
         variable_cost, gross_profit, unmet_input, final_demand, internal_revenue, capex``
-        (rows of the first matrix), the ``flow`` per pair (the pairs in, and any a
+        (rows of the first matrix; with ``want_cost`` a last row, the prices every
+        markup zero), the ``flow`` per pair (the pairs in, and any a
         contract added: whether one did is the third value, :func:`contract_pairs`),
         ``lost_demand, final_spend, outside_share, attempts`` as in
         :class:`~stackgame.environment.market.Clearing`.
@@ -1309,6 +1318,17 @@ def clear_kernel(
             offer[i] = x
         if has_share:
             share[i] = share_in[o]
+    cost_price = np.zeros(0)
+    if want_cost:  # (the weights' work array is written before read, here and below)
+        n_in = cols_in.shape[0]
+        cost_wp = scratch[:n_in] if scratch.shape[0] >= n_in else np.empty(n_in)
+        cost_price = np.zeros(n)
+        _prices(
+            n_layers, bounds, own_local, coef, choice_mu, unit_cost, np.zeros(n), quality,
+            lock_in, rows_in, cols_in, _gather(order, cost_capacity_in), share, per_unit,
+            False, 0.0, mix_in, has_mix, cost_wp, cost_price, np.zeros(n), basis,
+            np.zeros(n), np.zeros(n, dtype=np.bool_),
+        )  # fmt: skip
     effective = nominal.copy()
     auto = not has_share
     if auto:
@@ -1507,7 +1527,7 @@ def clear_kernel(
     # back to the caller's order
     # one matrix for the per-operation results (each returned array costs a boxing),
     # rows in the order of Clearing's fields
-    out = np.empty((12, n))
+    out = np.empty((13 if want_cost else 12, n))
     out_price = out[0]
     out_input_unit = out[1]
     out_quantity = out[2]
@@ -1534,4 +1554,6 @@ def clear_kernel(
         out_final[o] = final_demand[i]
         out_internal[o] = internal[i]
         out[11, o] = capex[i]
+        if want_cost:
+            out[12, o] = cost_price[i]
     return out, fp, missing, lost, spend, outside, attempt

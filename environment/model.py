@@ -1024,7 +1024,10 @@ class StackModel(mesa.Model):
             contracts=in_force if in_force is not None else _NO_CONTRACTS,
             lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
             infrastructure=buildout.infrastructure(st),
-        )
+            # what the round's capability cost, every markup zero (the usage channel):
+            # computed in the same call, on the capacities before training reserves
+            cost_capacity=capacity if st.usage_elasticity > 0 else None,
+        )  # fmt: skip
         self.contracts.settle(self.round, st, clearing, self._jit)  # before the payout
         if st.dynamic_lock_in:  # buyers remember this round's hikes and purchases (5.4)
             st.remember_relations(markup, clearing, self._jit)
@@ -1035,12 +1038,8 @@ class StackModel(mesa.Model):
                 self._log_writedowns(self._trained)
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
-        if st.usage_elasticity > 0:  # what the round's capability cost, every markup zero
-            flows.cost_price, _, _ = resolve_prices(
-                st.structure, unit_cost, np.zeros_like(markup), quality, capacity, self_share,
-                st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
-                with_weights=False,
-            )  # fmt: skip
+        if clearing.cost_price is not None:  # (the usage channel's, from the clearing)
+            flows.cost_price = clearing.cost_price
         self.last_round = flows
         return flows
 
