@@ -30,7 +30,7 @@ from stackgame.environment.jit import compiled, jit_enabled
 from stackgame.environment.ledger import Ledger, check_finite
 from stackgame.environment.market import Clearing, clear, resolve_prices
 from stackgame.environment.payouts import Payout, Settlement
-from stackgame.environment.regulator import downstream_margin, open_investigations, rule_array
+from stackgame.environment.regulator import downstream_margin, rule_array
 from stackgame.environment.relations import Relations
 from stackgame.environment.scenario import (
     TRIGGERS,
@@ -1161,12 +1161,11 @@ class StackModel(mesa.Model):
         # margins on sales to others: self-supply at cost is not a market position
         op_margin = settled.operating_margin
         lay = settled.layers
-        above = downstream_margin(lay["operating_profit"], lay["external_revenue"])
-        downstream = above[st.layer_of]
         draws = self.regulator_rng.random(st.n_ops)
-        outcome, hazard = open_investigations(
-            share, op_margin, downstream, rule_array(reg), draws, st.cap_until, self.round,
-            st.active, self._jit,
+        # (each operation faces the margin of the layers above its own: one kernel call)
+        outcome, hazard = reg_rule.regulate(
+            lay["operating_profit"], lay["external_revenue"], st.layer_of, share, op_margin,
+            rule_array(reg), draws, st.cap_until, self.round, st.active, self._jit,
         )  # fmt: skip
         # sum over rounds of log(1 - P) per firm: the closed form 1 - prod(1 - P_t)
         self.regulator_log_survival += np.bincount(
@@ -1177,6 +1176,7 @@ class StackModel(mesa.Model):
             return
         revenue = flows.clearing.revenue
         firm_revenue = settled.payout.firm_revenue
+        above = downstream_margin(lay["operating_profit"], lay["external_revenue"])
         for o in np.flatnonzero(outcome).tolist():
             kind = int(outcome[o])
             f = int(st.firm_of[o])
@@ -1205,7 +1205,7 @@ class StackModel(mesa.Model):
             self._log(
                 "investigation", firm,
                 f"investigated in {layer} (share {share[o]:.0%}, margin {op_margin[o]:.0%}, "
-                f"downstream margin {downstream[o]:.0%}, hazard {hazard[o]:.1%}): {verdict}"
+                f"downstream margin {above[st.layer_of[o]]:.0%}, hazard {hazard[o]:.1%}): {verdict}"
                 + (": " + ", ".join(parts) if parts else ""),
             )  # fmt: skip
 
