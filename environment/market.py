@@ -756,6 +756,7 @@ def clear(
     lock_in: FloatArray | None = None,
     infrastructure: FloatArray | None = None,
     cost_capacity: FloatArray | None = None,
+    lock_parts: tuple[FloatArray | None, FloatArray | None] | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -808,6 +809,13 @@ def clear(
         :attr:`Clearing.cost_price`, the prices every markup zero on these capacities,
         the static switching costs and no infrastructure cost (what
         :func:`resolve_prices` gives for them; ``self_share`` must be given).
+    lock_parts
+        ``(gravity, memory)``: this round's switching costs as their dynamic parts, the
+        data gravity ``[n, n]`` and the memory of hikes ``[n]`` (either ``None``: none),
+        added to the static ones at the permitted pairs only; the same numbers as
+        ``lock_in=effective_lock_in(structure.lock_in, memory, gravity)``
+        (:mod:`~stackgame.environment.lock_in`) without laying out its ``[n, n]`` sum.
+        Not with ``lock_in``.
     contracts
         ``[3, m]`` contracts in force: buyer operation, seller operation, units a round
         (``docs/MODEL.md`` 17).
@@ -835,6 +843,13 @@ def clear(
     ):
         if _shape(arr) != (n,):
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(arr)})")
+    if lock_parts is not None and lock_in is not None:
+        raise ValueError("lock_in and lock_parts: give this round's switching costs once")
+    gravity, memory = (None, None) if lock_parts is None else lock_parts
+    if gravity is not None and _shape(gravity) != (n, n):
+        raise ValueError(f"lock_parts: gravity of shape {(n, n)} expected (got {_shape(gravity)})")
+    if memory is not None and _shape(memory) != (n,):
+        raise ValueError(f"lock_parts: memory of shape {(n,)} expected (got {_shape(memory)})")
     if cost_capacity is not None and self_share is None:
         raise ValueError("cost_capacity: the prices at cost need an explicit self_share")
     for name, opt in (
@@ -885,6 +900,10 @@ def clear(
         _scratch(cols.shape[0] + (0 if contracts is None else _shape(contracts)[-1])),
         cost_capacity is not None,
         _NO_ARRAY if cost_capacity is None else _f64(cost_capacity),
+        gravity is not None,
+        _NO_LOCK if gravity is None else _f64(gravity),
+        memory is not None,
+        _NO_ARRAY if memory is None else _f64(memory),
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
      gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op[:12]  # fmt: skip

@@ -1122,6 +1122,38 @@ def _pair_values(
 
 
 @jitable
+def _pair_lock(
+    lock_in: np.ndarray,
+    has_gravity: bool,
+    gravity: np.ndarray,
+    has_memory: bool,
+    memory: np.ndarray,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> np.ndarray:
+    """Per pair, ``(lock_in[p] + gravity[b, s]) - memory[s]`` (each part where given).
+
+    The switching costs of :func:`~stackgame.environment.lock_in.effective_lock_in` (the
+    static part plus data gravity, less the memory of hikes, in that order) at the pairs
+    only; ``gravity`` and ``memory`` in the caller's order.
+    """
+    out = lock_in.copy()
+    for k in range(1, bounds.shape[0] - 1):
+        slo = bounds[k - 1]
+        for i in range(bounds[k], bounds[k + 1]):
+            ob = order[i]
+            for p in range(rows[i], rows[i + 1]):
+                s = order[slo + cols[p]]
+                if has_gravity:
+                    out[p] = out[p] + gravity[ob, s]
+                if has_memory:
+                    out[p] = out[p] - memory[s]
+    return out
+
+
+@jitable
 def resolve_prices_kernel(
     order: np.ndarray,
     bounds: np.ndarray,
@@ -1218,6 +1250,10 @@ def clear_kernel(
     scratch: np.ndarray,
     want_cost: bool,
     cost_capacity_in: np.ndarray,
+    has_gravity: bool,
+    lock_gravity: np.ndarray,
+    has_memory: bool,
+    lock_memory: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, bool, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
@@ -1286,6 +1322,12 @@ def clear_kernel(
         switching costs ``lock_in``, the pairs in, no infrastructure cost and the
         capacities ``cost_capacity_in`` (caller's order), before the clearing: the
         round's cost of capability (``docs/MODEL.md`` 6.5) without a second call.
+    has_gravity, lock_gravity, has_memory, lock_memory
+        Without ``has_lock``: this round's switching costs made at the pairs from their
+        parts, ``(lock_in + g_bs) - h_s`` with the data gravity ``lock_gravity``
+        (``[n, n]``) and the memory of hikes ``lock_memory`` (``[n]``, caller's order)
+        where given (:func:`~stackgame.environment.lock_in.effective_lock_in`'s floats,
+        without laying out the ``[n, n]`` sum).
 
     Returns
     -------
@@ -1338,7 +1380,15 @@ def clear_kernel(
                 share[i] = 1.0 if own >= 0 and effective[own + bounds[k - 1]] > _EPS else 0.0
     rows = rows_in
     cols = cols_in
-    lockp = _pair_values(lock_now, order, bounds, rows_in, cols_in) if has_lock else lock_in
+    if has_lock:
+        lockp = _pair_values(lock_now, order, bounds, rows_in, cols_in)
+    elif has_gravity or has_memory:
+        lockp = _pair_lock(
+            lock_in, has_gravity, lock_gravity, has_memory, lock_memory, order, bounds,
+            rows_in, cols_in,
+        )  # fmt: skip
+    else:
+        lockp = lock_in
     base_lock = lockp
     mixp = mix_in
     n_con = contracts.shape[1]

@@ -1022,7 +1022,8 @@ class StackModel(mesa.Model):
             orders=orders,
             basis=buildout.price_basis(st),
             contracts=in_force if in_force is not None else _NO_CONTRACTS,
-            lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
+            # this round's switching costs, made at the pairs (None: static)
+            lock_parts=st.lock_in_parts() if st.dynamic_lock_in else None,
             infrastructure=buildout.infrastructure(st),
             # what the round's capability cost, every markup zero (the usage channel):
             # computed in the same call, on the capacities before training reserves

@@ -447,3 +447,43 @@ def test_clear_returns_the_prices_at_cost_of_resolve_prices(
         two, cost, np.zeros(4), quality, at_cost, share, supplier_mix=mix, with_weights=False
     )
     assert r.cost_price is not None and r.cost_price.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_lock_parts_are_the_switching_costs_laid_out(
+    jit: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lock_parts=(gravity, memory)`` clears as ``lock_in=static + gravity - memory``.
+
+    By hand, buyer 2 between sellers 0 and 1 at equal prices and qualities: gravity 0.4 at
+    seller 0 and a memory of hikes 0.1 at seller 1 give the utilities' difference
+    ``(0.4 + 0.1) / mu`` for seller 0, so its weight is ``1 / (1 + exp(-0.5 / mu))``.
+    Every field of the clearing is bit for bit that of the laid-out ``[n, n]`` matrix
+    (compiled or plain), with either part alone too.
+    """
+    from stackgame.environment.lock_in import effective_lock_in
+
+    if jit:
+        monkeypatch.setenv("STACKGAME_JIT", "eager")  # (the compiled kernel at once)
+    two = _two_layer([0, 1], [2, 3], [(3, 1, 0.3, False)])
+    gravity = np.zeros((4, 4))
+    gravity[2, 0] = 0.4
+    gravity[3, 1] = 0.05
+    memory = np.array([0.0, 0.1, 0.0, 0.0])
+    demand = market.Demand(market_size=10.0)
+    args = (two, np.ones(4), np.full(4, 0.2), np.zeros(4), np.full(4, BIG), demand)
+    for parts in ((gravity, memory), (gravity, None), (None, memory), (None, None)):
+        laid = effective_lock_in(two.lock_in, parts[1], parts[0])
+        got = market.clear(*args, lock_parts=parts, jit=jit)
+        want = market.clear(*args, lock_in=laid, jit=jit)
+        for name in ("price", "quantity", "revenue", "unit_input_cost", "self_supply"):
+            assert getattr(got, name).tobytes() == getattr(want, name).tobytes(), name
+        assert got.flows.values.tobytes() == want.flows.values.tobytes()
+    got = market.clear(*args, lock_parts=(gravity, memory), jit=jit)
+    flow = got.flow
+    mu = float(two.choice_mu[0])
+    assert flow[2, 0] / (flow[2, 0] + flow[2, 1]) == pytest.approx(1 / (1 + math.exp(-0.5 / mu)))
+    with pytest.raises(ValueError, match="give this round's switching costs once"):
+        market.clear(*args, lock_in=two.lock_in, lock_parts=(None, memory))
+    with pytest.raises(ValueError, match="lock_parts: memory of shape"):
+        market.clear(*args, lock_parts=(None, np.zeros(3)))
