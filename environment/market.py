@@ -409,6 +409,9 @@ class Clearing:
         Dollars of this round's capex spent outside the stack on the infrastructure
         around the capital goods received (set when they are installed:
         :func:`~stackgame.environment.buildout.install_and_age`; 0 without).
+    cost_price
+        With :func:`clear`'s ``cost_capacity``: per operation, the price every markup
+        zero (the round's cost of capability, ``docs/MODEL.md`` 6.5); else ``None``.
     """
 
     price: FloatArray
@@ -429,6 +432,7 @@ class Clearing:
     attempts: int = 1
     capex: FloatArray = field(default_factory=lambda: np.zeros(0))
     infrastructure: float = 0.0
+    cost_price: FloatArray | None = None
     _flow: FloatArray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -751,6 +755,8 @@ def clear(
     contracts: FloatArray | None = None,
     lock_in: FloatArray | None = None,
     infrastructure: FloatArray | None = None,
+    cost_capacity: FloatArray | None = None,
+    lock_parts: tuple[FloatArray | None, FloatArray | None] | None = None,
 ) -> Clearing:
     """Clear one round of the stack (see the module docstring for the four passes).
 
@@ -798,6 +804,18 @@ def clear(
         stack with each unit of capacity (money per unit: buildings, power, cooling;
         ``docs/MODEL.md`` 15.2): paid as capex with the units received and added to the
         capital good's cost in the price (default 0).
+    cost_capacity
+        Per operation, a capacity: when given, the clearing also returns
+        :attr:`Clearing.cost_price`, the prices every markup zero on these capacities,
+        the static switching costs and no infrastructure cost (what
+        :func:`resolve_prices` gives for them; ``self_share`` must be given).
+    lock_parts
+        ``(gravity, memory)``: this round's switching costs as their dynamic parts, the
+        data gravity ``[n, n]`` and the memory of hikes ``[n]`` (either ``None``: none),
+        added to the static ones at the permitted pairs only; the same numbers as
+        ``lock_in=effective_lock_in(structure.lock_in, memory, gravity)``
+        (:mod:`~stackgame.environment.lock_in`) without laying out its ``[n, n]`` sum.
+        Not with ``lock_in``.
     contracts
         ``[3, m]`` contracts in force: buyer operation, seller operation, units a round
         (``docs/MODEL.md`` 17).
@@ -825,7 +843,19 @@ def clear(
     ):
         if _shape(arr) != (n,):
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(arr)})")
-    for name, opt in (("self_share", self_share), ("quantity_offer", quantity_offer)):
+    if lock_parts is not None and lock_in is not None:
+        raise ValueError("lock_in and lock_parts: give this round's switching costs once")
+    gravity, memory = (None, None) if lock_parts is None else lock_parts
+    if gravity is not None and _shape(gravity) != (n, n):
+        raise ValueError(f"lock_parts: gravity of shape {(n, n)} expected (got {_shape(gravity)})")
+    if memory is not None and _shape(memory) != (n,):
+        raise ValueError(f"lock_parts: memory of shape {(n,)} expected (got {_shape(memory)})")
+    if cost_capacity is not None and self_share is None:
+        raise ValueError("cost_capacity: the prices at cost need an explicit self_share")
+    for name, opt in (
+        ("self_share", self_share), ("quantity_offer", quantity_offer),
+        ("cost_capacity", cost_capacity),
+    ):  # fmt: skip
         if opt is not None and _shape(opt) != (n,):
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(opt)})")
     rows, cols, pairs, lock = structure.pair_rows()
@@ -868,9 +898,15 @@ def clear(
         constant(n, 0.0) if infrastructure is None else _f64(infrastructure),
         _NO_CONTRACTS if contracts is None else _f64(contracts),
         _scratch(cols.shape[0] + (0 if contracts is None else _shape(contracts)[-1])),
+        cost_capacity is not None,
+        _NO_ARRAY if cost_capacity is None else _f64(cost_capacity),
+        gravity is not None,
+        _NO_LOCK if gravity is None else _f64(gravity),
+        memory is not None,
+        _NO_ARRAY if memory is None else _f64(memory),
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
-     gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op  # fmt: skip
+     gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op[:12]  # fmt: skip
     if added:  # (a contract on a pair no longer permitted: the kernel's pairs, laid out again)
         pairs = _contract_pairs(structure, contracts)
     return Clearing(
@@ -891,4 +927,5 @@ def clear(
         outside_share=float(outside),
         attempts=int(attempts),
         capex=capex,
+        cost_price=per_op[12] if cost_capacity is not None else None,
     )

@@ -1122,6 +1122,38 @@ def _pair_values(
 
 
 @jitable
+def _pair_lock(
+    lock_in: np.ndarray,
+    has_gravity: bool,
+    gravity: np.ndarray,
+    has_memory: bool,
+    memory: np.ndarray,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> np.ndarray:
+    """Per pair, ``(lock_in[p] + gravity[b, s]) - memory[s]`` (each part where given).
+
+    The switching costs of :func:`~stackgame.environment.lock_in.effective_lock_in` (the
+    static part plus data gravity, less the memory of hikes, in that order) at the pairs
+    only; ``gravity`` and ``memory`` in the caller's order.
+    """
+    out = lock_in.copy()
+    for k in range(1, bounds.shape[0] - 1):
+        slo = bounds[k - 1]
+        for i in range(bounds[k], bounds[k + 1]):
+            ob = order[i]
+            for p in range(rows[i], rows[i + 1]):
+                s = order[slo + cols[p]]
+                if has_gravity:
+                    out[p] = out[p] + gravity[ob, s]
+                if has_memory:
+                    out[p] = out[p] - memory[s]
+    return out
+
+
+@jitable
 def resolve_prices_kernel(
     order: np.ndarray,
     bounds: np.ndarray,
@@ -1216,6 +1248,12 @@ def clear_kernel(
     infra_in: np.ndarray,
     contracts: np.ndarray,
     scratch: np.ndarray,
+    want_cost: bool,
+    cost_capacity_in: np.ndarray,
+    has_gravity: bool,
+    lock_gravity: np.ndarray,
+    has_memory: bool,
+    lock_memory: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, bool, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
@@ -1278,13 +1316,26 @@ def clear_kernel(
         A work array for the supplier weights per pair, used when it has room for them
         (else one is made): written before it is read, never returned, so what it holds
         in and out does not matter (the caller reuses one across clearings).
+    want_cost, cost_capacity_in
+        With ``want_cost`` (and ``has_share``), also the prices every markup zero: pass 1
+        alone (:func:`_prices`, as :func:`resolve_prices_kernel` runs it) on the static
+        switching costs ``lock_in``, the pairs in, no infrastructure cost and the
+        capacities ``cost_capacity_in`` (caller's order), before the clearing: the
+        round's cost of capability (``docs/MODEL.md`` 6.5) without a second call.
+    has_gravity, lock_gravity, has_memory, lock_memory
+        Without ``has_lock``: this round's switching costs made at the pairs from their
+        parts, ``(lock_in + g_bs) - h_s`` with the data gravity ``lock_gravity``
+        (``[n, n]``) and the memory of hikes ``lock_memory`` (``[n]``, caller's order)
+        where given (:func:`~stackgame.environment.lock_in.effective_lock_in`'s floats,
+        without laying out the ``[n, n]`` sum).
 
     Returns
     -------
     tuple
         ``price, unit_input_cost, quantity, flow, self_supply, revenue, input_cost,
         variable_cost, gross_profit, unmet_input, final_demand, internal_revenue, capex``
-        (rows of the first matrix), the ``flow`` per pair (the pairs in, and any a
+        (rows of the first matrix; with ``want_cost`` a last row, the prices every
+        markup zero), the ``flow`` per pair (the pairs in, and any a
         contract added: whether one did is the third value, :func:`contract_pairs`),
         ``lost_demand, final_spend, outside_share, attempts`` as in
         :class:`~stackgame.environment.market.Clearing`.
@@ -1309,6 +1360,17 @@ def clear_kernel(
             offer[i] = x
         if has_share:
             share[i] = share_in[o]
+    cost_price = np.zeros(0)
+    if want_cost:  # (the weights' work array is written before read, here and below)
+        n_in = cols_in.shape[0]
+        cost_wp = scratch[:n_in] if scratch.shape[0] >= n_in else np.empty(n_in)
+        cost_price = np.zeros(n)
+        _prices(
+            n_layers, bounds, own_local, coef, choice_mu, unit_cost, np.zeros(n), quality,
+            lock_in, rows_in, cols_in, _gather(order, cost_capacity_in), share, per_unit,
+            False, 0.0, mix_in, has_mix, cost_wp, cost_price, np.zeros(n), basis,
+            np.zeros(n), np.zeros(n, dtype=np.bool_),
+        )  # fmt: skip
     effective = nominal.copy()
     auto = not has_share
     if auto:
@@ -1318,7 +1380,15 @@ def clear_kernel(
                 share[i] = 1.0 if own >= 0 and effective[own + bounds[k - 1]] > _EPS else 0.0
     rows = rows_in
     cols = cols_in
-    lockp = _pair_values(lock_now, order, bounds, rows_in, cols_in) if has_lock else lock_in
+    if has_lock:
+        lockp = _pair_values(lock_now, order, bounds, rows_in, cols_in)
+    elif has_gravity or has_memory:
+        lockp = _pair_lock(
+            lock_in, has_gravity, lock_gravity, has_memory, lock_memory, order, bounds,
+            rows_in, cols_in,
+        )  # fmt: skip
+    else:
+        lockp = lock_in
     base_lock = lockp
     mixp = mix_in
     n_con = contracts.shape[1]
@@ -1507,7 +1577,7 @@ def clear_kernel(
     # back to the caller's order
     # one matrix for the per-operation results (each returned array costs a boxing),
     # rows in the order of Clearing's fields
-    out = np.empty((12, n))
+    out = np.empty((13 if want_cost else 12, n))
     out_price = out[0]
     out_input_unit = out[1]
     out_quantity = out[2]
@@ -1534,4 +1604,6 @@ def clear_kernel(
         out_final[o] = final_demand[i]
         out_internal[o] = internal[i]
         out[11, o] = capex[i]
+        if want_cost:
+            out[12, o] = cost_price[i]
     return out, fp, missing, lost, spend, outside, attempt

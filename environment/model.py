@@ -30,7 +30,7 @@ from stackgame.environment.jit import compiled, jit_enabled
 from stackgame.environment.ledger import Ledger, check_finite
 from stackgame.environment.market import Clearing, clear, resolve_prices
 from stackgame.environment.payouts import Payout, Settlement
-from stackgame.environment.regulator import downstream_margin, open_investigations, rule_array
+from stackgame.environment.regulator import downstream_margin, rule_array
 from stackgame.environment.relations import Relations
 from stackgame.environment.scenario import (
     TRIGGERS,
@@ -1080,9 +1080,13 @@ class StackModel(mesa.Model):
             orders=orders,
             basis=buildout.price_basis(st),
             contracts=in_force if in_force is not None else _NO_CONTRACTS,
-            lock_in=st.lock_in_now() if st.dynamic_lock_in else None,  # (None: static)
+            # this round's switching costs, made at the pairs (None: static)
+            lock_parts=st.lock_in_parts() if st.dynamic_lock_in else None,
             infrastructure=buildout.infrastructure(st),
-        )
+            # what the round's capability cost, every markup zero (the usage channel):
+            # computed in the same call, on the capacities before training reserves
+            cost_capacity=capacity if st.usage_elasticity > 0 else None,
+        )  # fmt: skip
         if st.dynamic_lock_in:  # buyers remember this round's hikes and purchases (5.4)
             st.remember_relations(markup, clearing, self._jit)
         # the contracts, then the training, settled before the payout (one call)
@@ -1093,12 +1097,8 @@ class StackModel(mesa.Model):
             self.contracts.next_round = self.round + 1
         # the market size it cleared at: before this round's growth and shocks
         flows = RoundFlows(self.round, markup, capacity, float(st.demand.market_size), clearing)
-        if st.usage_elasticity > 0:  # what the round's capability cost, every markup zero
-            flows.cost_price, _, _ = resolve_prices(
-                st.structure, unit_cost, np.zeros_like(markup), quality, capacity, self_share,
-                st.per_unit, None, self.memory.mix_for(st.n_ops), buildout.price_basis(st),
-                with_weights=False,
-            )  # fmt: skip
+        if clearing.cost_price is not None:  # (the usage channel's, from the clearing)
+            flows.cost_price = clearing.cost_price
         self.last_round = flows
         return flows
 
@@ -1286,12 +1286,11 @@ class StackModel(mesa.Model):
         # margins on sales to others: self-supply at cost is not a market position
         op_margin = settled.operating_margin
         lay = settled.layers
-        above = downstream_margin(lay["operating_profit"], lay["external_revenue"])
-        downstream = above[st.layer_of]
         draws = self.regulator_rng.random(st.n_ops)
-        outcome, hazard = open_investigations(
-            share, op_margin, downstream, rule_array(reg), draws, st.cap_until, self.round,
-            st.active, self._jit,
+        # (each operation faces the margin of the layers above its own: one kernel call)
+        outcome, hazard = reg_rule.regulate(
+            lay["operating_profit"], lay["external_revenue"], st.layer_of, share, op_margin,
+            rule_array(reg), draws, st.cap_until, self.round, st.active, self._jit,
         )  # fmt: skip
         # sum over rounds of log(1 - P) per firm: the closed form 1 - prod(1 - P_t)
         self.regulator_log_survival += np.bincount(
@@ -1302,6 +1301,7 @@ class StackModel(mesa.Model):
             return
         revenue = flows.clearing.revenue
         firm_revenue = settled.payout.firm_revenue
+        above = downstream_margin(lay["operating_profit"], lay["external_revenue"])
         for o in np.flatnonzero(outcome).tolist():
             kind = int(outcome[o])
             f = int(st.firm_of[o])
@@ -1330,7 +1330,7 @@ class StackModel(mesa.Model):
             self._log(
                 "investigation", firm,
                 f"investigated in {layer} (share {share[o]:.0%}, margin {op_margin[o]:.0%}, "
-                f"downstream margin {downstream[o]:.0%}, hazard {hazard[o]:.1%}): {verdict}"
+                f"downstream margin {above[st.layer_of[o]]:.0%}, hazard {hazard[o]:.1%}): {verdict}"
                 + (": " + ", ".join(parts) if parts else ""),
             )  # fmt: skip
 

@@ -144,6 +144,42 @@ def investigate_kernel(
     return out
 
 
+@jitable
+def regulate_kernel(
+    layer_operating_profit: np.ndarray,
+    layer_revenue: np.ndarray,
+    layer_of: np.ndarray,
+    share: np.ndarray,
+    operating_margin: np.ndarray,
+    rule: np.ndarray,
+    draws: np.ndarray,
+    cap_until: np.ndarray,
+    round_: int,
+    active: np.ndarray,
+    hazard: np.ndarray,
+) -> np.ndarray:
+    """:func:`downstream_margin` per layer, then :func:`investigate_kernel`, in one call.
+
+    Each operation faces the downstream margin of its layer (``layer_of``); the same
+    floats as the two steps apart (the sums over the layers above in the same order).
+    """
+    n = layer_operating_profit.shape[0]
+    above = np.zeros(n)
+    above_p = 0.0
+    above_r = 0.0
+    for k in range(n - 1, 0, -1):  # above[k - 1]: the layers k and above
+        above_p = layer_operating_profit[k] if k == n - 1 else above_p + layer_operating_profit[k]
+        above_r = layer_revenue[k] if k == n - 1 else above_r + layer_revenue[k]
+        above[k - 1] = above_p / above_r if above_r > 0.0 else 0.0
+    m = share.shape[0]
+    downstream = np.empty(m)
+    for i in range(m):
+        downstream[i] = above[layer_of[i]]
+    return investigate_kernel(
+        share, operating_margin, downstream, rule, draws, cap_until, round_, active, hazard
+    )
+
+
 def rule_array(spec: object) -> FloatArray:
     """The fields of :data:`RULE_FIELDS` read off a regulator spec, as the kernels' array."""
     return np.array([float(getattr(spec, name)) for name in RULE_FIELDS])
@@ -204,6 +240,34 @@ def open_investigations(
     out = kernel(
         share, operating_margin, downstream, rule, draws, cap_until, int(round_), active,
         hazard,
+    )  # fmt: skip
+    return out, hazard
+
+
+def regulate(
+    layer_operating_profit: FloatArray,
+    layer_revenue: FloatArray,
+    layer_of: NDArray[np.int64],
+    share: FloatArray,
+    operating_margin: FloatArray,
+    rule: FloatArray,
+    draws: FloatArray,
+    cap_until: NDArray[np.int64],
+    round_: int,
+    active: NDArray[np.bool_],
+    jit: bool | None = None,
+) -> tuple[NDArray[np.int8], FloatArray]:
+    """:func:`downstream_margin` and :func:`open_investigations` in one kernel call.
+
+    The rule is :func:`regulate_kernel` (each operation reads its layer's downstream
+    margin); ``jit`` as in :func:`stackgame.environment.jit.compiled`.
+    """
+    hazard = np.empty(share.shape[0])
+    kernel = compiled("regulate_kernel", jit, module="regulator", work=share.shape[0] / 4)
+    out = kernel(
+        np.ascontiguousarray(layer_operating_profit, dtype=np.float64),
+        np.ascontiguousarray(layer_revenue, dtype=np.float64), layer_of, share,
+        operating_margin, rule, draws, cap_until, int(round_), active, hazard,
     )  # fmt: skip
     return out, hazard
 

@@ -323,6 +323,18 @@ class StackState:
             self.gravity if self.gathers_gravity else None,
         )
 
+    def lock_in_parts(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The dynamic parts of :meth:`lock_in_now`: ``(gravity, hike memory)``, each or ``None``.
+
+        What :func:`~stackgame.environment.market.clear` adds to the static switching
+        costs at the permitted pairs (``lock_parts``): the same numbers as
+        :meth:`lock_in_now` read there.
+        """
+        return (
+            self.gravity if self.gathers_gravity else None,
+            self.hike_memory if self.remembers_hikes else None,
+        )
+
     def remember_relations(
         self, markup: np.ndarray, clearing: Clearing, jit: bool | None = None
     ) -> None:

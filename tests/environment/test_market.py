@@ -402,3 +402,88 @@ def test_clear_rejects_optional_arrays_of_the_wrong_length() -> None:
         market.clear(*args, self_share=np.ones(3))
     with pytest.raises(ValueError, match="quantity_offer: expected 2 values"):
         market.clear(*args, quantity_offer=np.ones(1))
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_clear_returns_the_prices_at_cost_of_resolve_prices(
+    jit: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cost_capacity``: the prices every markup zero, in the clearing's own call.
+
+    By hand on the chain ``c = (2, 1)``, ``a = (1, 2)``, markups ``(0.5, 0.25)``: at cost
+    ``p_u = 2`` and ``p_d = 1 + 2 * 2 = 5`` (the clearing's own prices are 3 and 8.75,
+    unchanged). On a two-seller layer with a switching cost, a supplier mix and a
+    capacity for the cost prices other than the clearing's, they are
+    :func:`market.resolve_prices`' with zero markups, bit for bit (compiled or plain).
+    """
+    if jit:
+        monkeypatch.setenv("STACKGAME_JIT", "eager")  # (the compiled kernel at once)
+    s = market.build_structure(
+        np.array([0, 1]), np.array([0, 1]), 2, np.array([1.0, 2.0]), np.ones(2)
+    )
+    cost, m = np.array([2.0, 1.0]), np.array([0.5, 0.25])
+    demand = market.Demand(kind="linear", intercept=50.0)
+    r = market.clear(
+        s, cost, m, np.zeros(2), np.full(2, BIG), demand, self_share=np.zeros(2),
+        cost_capacity=np.full(2, BIG), jit=jit,
+    )  # fmt: skip
+    assert r.cost_price is not None and r.cost_price.tolist() == [2.0, 5.0]
+    assert r.price == pytest.approx([3.0, 8.75])
+    assert market.clear(s, cost, m, np.zeros(2), np.full(2, BIG), demand).cost_price is None
+    with pytest.raises(ValueError, match="explicit self_share"):
+        market.clear(s, cost, m, np.zeros(2), np.ones(2), demand, cost_capacity=np.ones(2))
+
+    two = _two_layer([0, 1], [2, 3], [(2, 1, 0.3, False)])
+    cost = np.array([1.0, 1.3, 0.5, 0.7])
+    quality, share = np.array([0.2, 0.0, 0.1, 0.0]), np.array([0.0, 0.0, 0.0, 0.0])
+    mix = np.zeros((4, 4))
+    mix[2, 0], mix[2, 1] = 0.25, 0.75
+    at_cost = np.array([5.0, 0.0, 3.0, 2.0])  # (seller 1 has no capacity at cost)
+    r = market.clear(
+        two, cost, np.full(4, 0.4), quality, np.full(4, 4.0), demand, self_share=share,
+        supplier_mix=mix, cost_capacity=at_cost, jit=jit,
+    )  # fmt: skip
+    want, _, _ = market.resolve_prices(
+        two, cost, np.zeros(4), quality, at_cost, share, supplier_mix=mix, with_weights=False
+    )
+    assert r.cost_price is not None and r.cost_price.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_lock_parts_are_the_switching_costs_laid_out(
+    jit: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``lock_parts=(gravity, memory)`` clears as ``lock_in=static + gravity - memory``.
+
+    By hand, buyer 2 between sellers 0 and 1 at equal prices and qualities: gravity 0.4 at
+    seller 0 and a memory of hikes 0.1 at seller 1 give the utilities' difference
+    ``(0.4 + 0.1) / mu`` for seller 0, so its weight is ``1 / (1 + exp(-0.5 / mu))``.
+    Every field of the clearing is bit for bit that of the laid-out ``[n, n]`` matrix
+    (compiled or plain), with either part alone too.
+    """
+    from stackgame.environment.lock_in import effective_lock_in
+
+    if jit:
+        monkeypatch.setenv("STACKGAME_JIT", "eager")  # (the compiled kernel at once)
+    two = _two_layer([0, 1], [2, 3], [(3, 1, 0.3, False)])
+    gravity = np.zeros((4, 4))
+    gravity[2, 0] = 0.4
+    gravity[3, 1] = 0.05
+    memory = np.array([0.0, 0.1, 0.0, 0.0])
+    demand = market.Demand(market_size=10.0)
+    args = (two, np.ones(4), np.full(4, 0.2), np.zeros(4), np.full(4, BIG), demand)
+    for parts in ((gravity, memory), (gravity, None), (None, memory), (None, None)):
+        laid = effective_lock_in(two.lock_in, parts[1], parts[0])
+        got = market.clear(*args, lock_parts=parts, jit=jit)
+        want = market.clear(*args, lock_in=laid, jit=jit)
+        for name in ("price", "quantity", "revenue", "unit_input_cost", "self_supply"):
+            assert getattr(got, name).tobytes() == getattr(want, name).tobytes(), name
+        assert got.flows.values.tobytes() == want.flows.values.tobytes()
+    got = market.clear(*args, lock_parts=(gravity, memory), jit=jit)
+    flow = got.flow
+    mu = float(two.choice_mu[0])
+    assert flow[2, 0] / (flow[2, 0] + flow[2, 1]) == pytest.approx(1 / (1 + math.exp(-0.5 / mu)))
+    with pytest.raises(ValueError, match="give this round's switching costs once"):
+        market.clear(*args, lock_in=two.lock_in, lock_parts=(None, memory))
+    with pytest.raises(ValueError, match="lock_parts: memory of shape"):
+        market.clear(*args, lock_parts=(None, np.zeros(3)))

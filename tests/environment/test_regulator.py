@@ -247,6 +247,54 @@ def test_compiled_and_plain_draws_open_the_same_investigations() -> None:
         np.testing.assert_array_equal(fast_hazard, hazard)
 
 
+def test_one_regulate_call_is_downstream_margin_then_open_investigations() -> None:
+    """:func:`rr.regulate` gives the two steps' outcomes and hazards, compiled and plain.
+
+    By hand: layers' operating profit (1, 2, 3) over external revenue (10, 10, 20) give
+    downstream margins (5/30, 3/20, 0); ops in layers (2, 0, 1) face (0, 1/6, 0.15).
+    """
+    pytest.importorskip("numba")
+    from stackgame.environment import jit
+
+    fast = jit.compile_kernel("regulate_kernel", module="regulator")
+    rng = np.random.default_rng(14)
+    for _ in range(100):
+        layers = int(rng.integers(1, 7))
+        n = int(rng.integers(1, 40))
+        profit = rng.uniform(-1, 3, layers)
+        revenue = np.where(rng.random(layers) < 0.2, 0.0, rng.uniform(0, 10, layers))
+        layer_of = rng.integers(0, layers, n)
+        share, margin = rng.uniform(0, 1, n), rng.uniform(-1, 1, n)
+        rule = _rule(
+            rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(-1, 1),
+            downstream_weight=rng.uniform(0, 2), downstream_threshold=rng.uniform(-0.5, 0.5),
+        )  # fmt: skip
+        draws, cap_until, active = rng.random(n), rng.integers(-1, 4, n), rng.random(n) < 0.9
+        down = downstream_margin(profit, revenue)[layer_of]
+        want, want_hazard = open_investigations(
+            share, margin, down, rule, draws, cap_until, 1, active, jit=False
+        )
+        args = (profit, revenue, layer_of, share, margin, rule, draws, cap_until, 1, active)
+        for jit_flag in (False, True):
+            got, hazard = rr.regulate(*args, jit=jit_flag)
+            assert got.tobytes() == want.tobytes() and hazard.tobytes() == want_hazard.tobytes()
+        hazard = np.empty(n)
+        assert fast(*args, hazard).tobytes() == want.tobytes()
+        assert hazard.tobytes() == want_hazard.tobytes()
+    # the hand case: probability at the margins by hand, through probability_at's rule
+    layer_of = np.array([2, 0, 1])
+    profit, revenue = np.array([1.0, 2.0, 3.0]), np.array([10.0, 10.0, 20.0])
+    assert downstream_margin(profit, revenue)[layer_of].tolist() == [0.0, 5 / 30, 3 / 20]
+    rule = _rule(1.0, 0.5, 0.5, 0.5)
+    share, margin = np.full(3, 0.9), np.full(3, 0.9)
+    _, hazard = rr.regulate(
+        profit, revenue, layer_of, share, margin, rule, np.ones(3), np.zeros(3, np.int64), 1,
+        np.ones(3, np.bool_),
+    )  # fmt: skip
+    want = investigation_probability(share, margin, np.array([0.0, 5 / 30, 3 / 20]), rule)
+    assert hazard.tolist() == want.tolist()
+
+
 # remedies in a tiny running model --------------------------------------------------------
 
 
