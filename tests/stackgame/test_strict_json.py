@@ -76,7 +76,7 @@ def test_write_adds_a_final_newline_and_returns_the_path(tmp_path):
 
 
 def _reference(value, indent=2):
-    """What dumps wrote before its one-pass path: json's own encoder."""
+    """json's own encoder of the finite copy: what dumps must write, byte for byte."""
     return json.dumps(strict_json.finite_or_none(value), indent=indent, allow_nan=False)
 
 
