@@ -374,19 +374,12 @@ class LatestEntries:
         """
         lists = list(self._histories.values())
         lengths = list(map(len, lists))
-        if lengths and min(lengths) > 0 and max(lengths) <= stop:
-            # (every history has an entry and a view to ``stop`` shows its last: the engine's
-            # round, where each firm's list grew by one; the loop below gives the same)
-            values: list[Any] = [v[-1] for v in lists]
-            has = np.ones(len(lists) + 1, dtype=np.bool_)
-            has[-1] = False
-        else:
-            values = []
-            seen: list[bool] = []
-            for v, n in zip(lists, lengths, strict=True):
-                seen.append(n > 0)
-                values.append((v[-1] if n <= stop else v[stop - 1]) if n else 0.0)
-            has = np.array(seen + [False], dtype=np.bool_)
+        # a view ends at min(len, stop); in the engine's round every list ends at ``stop``
+        values: list[Any] = [
+            (v[-1] if n <= stop else v[stop - 1]) if n else 0.0
+            for v, n in zip(lists, lengths, strict=True)
+        ]
+        has = np.array([*lengths, 0], dtype=np.intp) > 0
         floats = set(map(type, values)) <= _FLOAT_TYPES
         out = np.array(values + [0.0], dtype=np.float64 if floats else object)
         return out, has
