@@ -184,11 +184,15 @@ class History:
             else:
                 self._cum[:m, :m] += clearing.payments
 
-    def _write_back(self) -> None:
-        """Write the entries held per pair into the dense base, and hold none."""
+    def _lay_out(self) -> None:
+        """Write the entries held per pair into the dense base (still held per pair)."""
         if self._pairs is not None:
             self._cum[self._pairs[0], self._pairs[1]] = self._pair_cum
-            self._pairs = None
+
+    def _write_back(self) -> None:
+        """Write the entries held per pair into the dense base, and hold none."""
+        self._lay_out()
+        self._pairs = None
 
     @property
     def cum_payments(self) -> np.ndarray:
@@ -200,8 +204,7 @@ class History:
         the matrix is laid out here, when read (the same additions, so the same bits).
         Read-only: it is the history's own array.
         """
-        if self._pairs is not None:
-            self._cum[self._pairs[0], self._pairs[1]] = self._pair_cum
+        self._lay_out()
         return self._cum
 
     def append_finance(self, state: StackState, flows: np.ndarray) -> None:
