@@ -181,10 +181,11 @@ def summarize(model: StackModel) -> dict[str, Any]:
         spend + investment - infrastructure + (float(training["spend"].sum()) if training else 0.0)
     )
     total = float(loper.sum())
+    shares = value_shares(model)  # (the verdict's seeds keep these alone: written once)
     layer_rows = [
         {
             "name": name,
-            "value_share": _r(_ratio(loper[k], total)),
+            "value_share": shares["layer"][name],
             "spend_share": _r(_ratio(lva[k], spending)),
             "gross_margin": _r(_ratio(lgross[k], lext[k])),
             "operating_margin": _r(_ratio(loper[k], lext[k])),
@@ -246,7 +247,7 @@ def summarize(model: StackModel) -> dict[str, Any]:
                 if f.active
                 else [],
                 "building": building if f.active else [],
-                "value_share": _r(_ratio(fvalue[i], total)),
+                "value_share": shares["firm"][f.name],
                 "spend_share": _r(_ratio(firm_va[i], spending)),
                 "gross_margin": _r(_ratio(fgross[i], frev[i])),
                 "operating_margin": _r(_ratio(fprofit[i], frev[i])),
