@@ -26,8 +26,11 @@ What it measures (``python -m benchmarks core``; one process, one core):
    investment decisions, and its finance and contracts) against the same stack with
    them switched off by overrides (the cloud layer a flow market of one chip unit per
    unit, finance off, no contracts): a round as it was before the buildout. Passes
-   alternate between the two, best of each. Target: the ratio at least 0.80. Printed
-   beside it: the same with integration off in both, where both stacks keep the same
+   alternate between the two, best of each. Target: the ratio at least 0.80. The labs'
+   training (issue 17) rents installed compute, so the anchor drops it too: printed
+   beside it, the ratio with training off in both (:func:`training_off`), which is the
+   cost of issue 12's mechanisms alone (investment, finance and contracts); and the same
+   with integration off in both, where both stacks keep the same
    operations (the mechanisms' own cost, apart from what the firms decide differently).
 
 Environment variables: ``STACKGAME_BENCH_QUICK=1`` runs a tenth of everything (a smoke
@@ -377,13 +380,25 @@ def buildout_off(scenario: Scenario) -> dict[str, Any]:
     target table, whose parameters name the training ratios, is not read.
     """
     out = dict(BUILDOUT_OFF)
+    out.update(training_off(scenario))
+    for spec in scenario.layers:
+        if spec.infrastructure_cost:
+            out[f"layers.{spec.name}.infrastructure_cost"] = 0.0
+    return out
+
+
+def training_off(scenario: Scenario) -> dict[str, Any]:
+    """Overrides that leave out the labs' training (issue 17) and the table that names it.
+
+    Training rents installed compute, so the buildout's anchor (:func:`buildout_off`)
+    drops it too; with these in *both* runs, the ratio is the cost of issue 12's own
+    mechanisms: capital goods, investment, financing and contracts.
+    """
+    out: dict[str, Any] = {}
     for f in scenario.firms:
         for layer, op in f.ops.items():
             if op.training is not None:
                 out[f"firms.{f.name}.ops.{layer}.training"] = None
-    for spec in scenario.layers:
-        if spec.infrastructure_cost:
-            out[f"layers.{spec.name}.infrastructure_cost"] = 0.0
     if scenario.targets is not None:
         out["targets"] = None
     return out
@@ -426,6 +441,14 @@ def _report_buildout(runs: int) -> None:
         f"buildout: ai-stack-2026 as shipped (capital goods, investment, finance, contracts) "
         f"{on:,.0f} rounds per CPU second; anchor: the same stack with them off {off:,.0f}; "
         f"ratio {on / off:.3f} (target: at least 0.80)"
+    )
+    # issue 12's mechanisms alone: the labs' training (issue 17) rents installed compute,
+    # so the anchor drops it with the buildout; here it is off in both runs
+    bare = apply_overrides(shipped, training_off(shipped))
+    on, off = _buildout_ratio(bare, apply_overrides(bare, buildout_off(bare)), runs)
+    print(
+        f"  investment, finance and contracts alone (training off in both): {on:,.0f} "
+        f"against {off:,.0f}; ratio {on / off:.3f} (target: at least 0.80)"
     )
     # the same with integration off in both: the firms then keep the same operations,
     # so the ratio is the cost of the mechanisms alone (as shipped, the buildout also
