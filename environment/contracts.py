@@ -46,12 +46,14 @@ class _Terms:
     ``s_ops``: the seller's active operation in the contract's layer, ``b_ops``: the
     buyer's in the layer above (``-1``: none), also as arrays ``s_op`` and ``b_op``;
     ``price`` the fixed prices (0 where indexed), ``indexed`` each indexed contract with
-    ``1 + premium``; ``bounds`` the rounds where a contract starts or ends.
+    ``1 + premium``; ``bounds`` the rounds where a contract starts or ends. ``ints`` and
+    ``floats``: the terms the settlement reads, packed as the fused settlement takes
+    them (:data:`TERM_INTS`, :data:`TERM_FLOATS`; set by :meth:`ContractBook._terms_now`).
     """
 
     __slots__ = (
-        "b_op", "b_ops", "bounds", "end", "indexed", "price", "quantity", "s_op", "s_ops",
-        "seller", "start", "version",
+        "b_op", "b_ops", "bounds", "end", "floats", "indexed", "ints", "price", "quantity",
+        "s_op", "s_ops", "seller", "start", "version",
     )  # fmt: skip
 
     def __init__(
@@ -78,6 +80,16 @@ class _Terms:
         self.bounds = sorted({*start, *end})
         self.s_op = np.array(s_ops, dtype=np.int64)
         self.b_op = np.array(b_ops, dtype=np.int64)
+        self.ints = np.zeros((len(TERM_INTS), 0), dtype=np.int64)
+        self.floats = np.zeros((len(TERM_FLOATS), 0))
+
+
+TERM_INTS = ("start", "end", "s_op", "b_op", "buyer", "seller")
+"""Rows of the contracts' integer terms as the fused settlement reads them
+(:func:`~stackgame.environment.buildout_round.settle_round_kernel`): first round, round
+after the last, seller's and buyer's operations on the structure now, buyer and seller."""
+TERM_FLOATS = ("quantity", "price", "premium", "take_or_pay", "prepayment")
+"""Rows of the contracts' fixed numeric terms, likewise."""
 
 
 _NONE_IN_FORCE = np.zeros((3, 0))
@@ -402,8 +414,28 @@ class ContractBook:
             seller, s_ops, b_ops, self.price.tolist(),
             [(c, 1.0 + premium[c]) for c in np.flatnonzero(self.indexed).tolist()],
         )  # fmt: skip
+        # (the terms change only with an edit, which drops these: one copy per edit or
+        # structure version, and the round's settlement passes two arrays for eleven)
+        terms.ints = np.array(
+            [self.start, self.end, terms.s_op, terms.b_op, self.buyer, self.seller],
+            dtype=np.int64,
+        ).reshape(len(TERM_INTS), self.m)
+        terms.floats = np.array(
+            [self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment],
+            dtype=float,
+        ).reshape(len(TERM_FLOATS), self.m)
         self._terms = terms
         return terms
+
+    def packed(self, state: StackState) -> tuple[np.ndarray, np.ndarray]:
+        """The terms the settlement reads, as ``[6, m]`` integers and ``[5, m]`` floats.
+
+        Rows :data:`TERM_INTS` and :data:`TERM_FLOATS`, the operations on the structure
+        now (:meth:`operations`); kept until a contract is added, ended or transferred,
+        or the structure changes. Read only.
+        """
+        t = self._terms_now(state)
+        return t.ints, t.floats
 
     # -- the round ---------------------------------------------------------------------------
     def resolve(self, round_: int, state: StackState) -> tuple[np.ndarray, np.ndarray]:
