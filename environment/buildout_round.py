@@ -387,8 +387,7 @@ def install_round_kernel(
     depreciation: np.ndarray,
     writedown: np.ndarray,
     charge: np.ndarray,
-    input_coefficient: np.ndarray,
-    layer_of: np.ndarray,
+    per_unit: np.ndarray,
 ) -> np.ndarray:
     """:func:`~stackgame.environment.buildout.install_and_age`'s arithmetic in one call.
 
@@ -396,13 +395,14 @@ def install_round_kernel(
     adds: :func:`row_sums`) and its own operation below, then
     :func:`~stackgame.environment.buildout.install_age_kernel`. Returns the units of
     capacity received, ``(received + self_supply) / a_l`` per operation (what the
-    infrastructure is bought for, 15.2).
+    infrastructure is bought for, 15.2), ``per_unit`` each operation's ``a_l`` (its
+    layer's input coefficient, laid out per operation once per structure version).
     """
     received = row_sums(flow)
     n = received.shape[0]
     units = np.empty(n)
     for o in range(n):
-        units[o] = (received[o] + self_supply[o]) / input_coefficient[layer_of[o]]
+        units[o] = (received[o] + self_supply[o]) / per_unit[o]
     install_age_kernel(
         ops, lead, coefficient, active, received, self_supply, capex, pipeline, capital,
         capacity, rate, depreciation, writedown, charge,

@@ -250,7 +250,7 @@ def test_install_round_kernel_is_received_units_then_install_and_age(seed: int) 
         units = kernel(
             ops, lead, a, w["active"], w["flow"], self_supply, capex, got["pipeline"],
             got["capital"], got["capacity"], w["rate"], depreciation, writedown, charge,
-            coefficient, w["layer_of"],
+            coefficient[w["layer_of"]],
         )  # fmt: skip
         _same(units, want_units)
         for k in state:
