@@ -92,6 +92,11 @@ TERM_FLOATS = ("quantity", "price", "premium", "take_or_pay", "prepayment")
 """Rows of the contracts' fixed numeric terms, likewise."""
 
 
+_FAR = 1 << 62
+"""A round beyond any run's (the open ends of a resolution's span)."""
+_NO_SPAN = (0, 0, -1, -1)
+"""No round: the span of no resolution (:meth:`ContractBook._resolve`)."""
+
 _NONE_IN_FORCE = np.zeros((3, 0))
 """The clearing's contracts in force when none is (the book returns ``None`` then)."""
 
@@ -348,8 +353,8 @@ class ContractBook:
         self._terms: _Terms | None = None
         # the last resolution: (round, structure version, edits) and what it gives
         self._resolved: tuple[tuple[int, int, int], _Resolved] | None = None
-        # the same, for (round, structure version, edits) as last asked
-        self._resolved_now = (-1, -1, -1)
+        # where it holds: (first round, round after the last, structure version, edits)
+        self._span = _NO_SPAN
         # the backlog counted from the round after the last asked, with the prices it read
         self._next_backlog: tuple[tuple[int, int, int], np.ndarray, np.ndarray] | None = None
         for spec in scenario.contracts:
@@ -391,6 +396,7 @@ class ContractBook:
         self._edits += 1
         self._terms = None
         self._resolved = None
+        self._span = _NO_SPAN
 
     def _terms_now(self, state: StackState) -> _Terms:
         """The terms as lists, with each contract's operations on the structure now.
@@ -451,13 +457,25 @@ class ContractBook:
         """:meth:`resolve`, with what the round derives from it (kept for the round)."""
         st = state
         last = self._resolved
-        if last is not None and self._resolved_now == (round_, st.version, self._edits):
-            return last[1]  # (asked again this round)
+        span = self._span
+        if (
+            last is not None
+            and span[0] <= round_ < span[1]
+            and span[2] == st.version
+            and span[3] == self._edits
+        ):
+            return last[1]  # (asked again this round, or no contract started or ended since)
         t = self._terms_now(st)
-        # (in force or not changes only where a contract starts or ends)
-        key = (bisect.bisect_right(t.bounds, round_), st.version, self._edits)
+        # (in force or not changes only where a contract starts or ends: the same between
+        # two bounds)
+        bounds = t.bounds
+        i = bisect.bisect_right(bounds, round_)
+        self._span = (
+            bounds[i - 1] if i > 0 else -_FAR, bounds[i] if i < len(bounds) else _FAR,
+            st.version, self._edits,
+        )  # fmt: skip
+        key = (i, st.version, self._edits)
         if last is not None and last[0] == key:
-            self._resolved_now = (round_, st.version, self._edits)
             return last[1]
         b_ops = [
             b if s >= 0 and b >= 0 and t.start[c] <= round_ < t.end[c] else -1
@@ -469,7 +487,6 @@ class ContractBook:
         else:
             got = _Resolved(b_ops, s_ops)
         self._resolved = (key, got)
-        self._resolved_now = (round_, st.version, self._edits)
         return got
 
     def in_force(self, round_: int, state: StackState) -> np.ndarray | None:
