@@ -575,9 +575,8 @@ class StackModel(mesa.Model):
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         # the last round's financing: its rows (pay_and_finance_kernel's), net financing
         # and interest
-        self._financed: tuple[np.ndarray, float, float] = (
-            np.zeros((10, self.state.n_firms)), 0.0, 0.0
-        )
+        self._financed: tuple[np.ndarray, float, float]
+        self._financed = (np.zeros((10, self.state.n_firms)), 0.0, 0.0)
         self._apply_due_events(0)
         self.datacollector: mesa.DataCollector | None = (
             _ScalarCollector(
@@ -1217,7 +1216,8 @@ class StackModel(mesa.Model):
         spec = st.finance
         trained = self._trained
         block = np.empty((10, st.n_firms))  # (made anew: the history keeps its rows)
-        failing, financing, interest = compiled("pay_and_finance_kernel", self._jit, module="buildout_round")(
+        kernel = compiled("pay_and_finance_kernel", self._jit, module="buildout_round")
+        failing, financing, interest = kernel(
             st.cash, st.firm_of, _NO_FLOATS if trained is None else trained["spend"],
             buildout.capital_ops(st) if st.has_capital_goods else _NO_MASK,
             payout.depreciation, self.ledger.writedown, flows.clearing.capex, st.debt,
