@@ -28,7 +28,7 @@ from stackgame.environment.contracts import backlog_kernel
 from stackgame.environment.contracts import settle_round_kernel as contract_settle_kernel
 from stackgame.environment.finance import finance_step_kernel, funds_kernel
 from stackgame.environment.jit import jitable
-from stackgame.environment.round_kernel import _maximum, row_sums
+from stackgame.environment.round_kernel import _maximum, _pairwise_sum, row_sums
 from stackgame.environment.training import (
     prepare_training_kernel,
     settle_training_kernel,
@@ -203,21 +203,37 @@ def pay_and_finance_kernel(
     appetite_drop: float,
     appetite_recovery: float,
     out: np.ndarray,
-) -> bool:
-    """The buildout's cash of the round, then its financing, in one call.
+) -> tuple[bool, float, float]:
+    """The buildout's cash of the round, then its financing, and what the record reads.
 
     :func:`~stackgame.environment.buildout.round_cash_kernel` (training paid, capex paid,
     the capital goods' wear given back: what :meth:`Ledger.pay_out
     <stackgame.environment.ledger.Ledger.pay_out>` moves after the profit), then
     :func:`~stackgame.environment.finance.finance_step_kernel` on the cash that leaves
-    (``out`` and the return value as there).
+    (``out``'s rows 0-7 and whether a firm fails as there). ``out`` (``[10, n_firms]``,
+    C-contiguous) also gets each firm's ``debt`` after the financing (row 8) and its net
+    financing ``borrowed + equity - repaid`` (row 9, as numpy adds the rows), so that
+    :meth:`History.append_finance
+    <stackgame.environment.history.History.append_finance>` keeps the rows as they are.
+
+    Returns
+    -------
+    Whether any firm fails, and the round's totals over firms, summed as numpy sums a
+    row (:func:`~stackgame.environment.round_kernel._pairwise_sum`): net financing (row
+    9) and interest (row 0).
     """
     round_cash_kernel(cash, firm_of, spend, capital_op, depreciation, writedown, capex)
-    return finance_step_kernel(
+    failing = finance_step_kernel(
         cash, debt, appetite, acquired, failed_round, outside_cash_flow, raises_equity, value,
         revenue, firm_of, active, capital, capital_op, capex, backlog, interest_rate,
         loan_to_value, min_cash, equity_multiple, appetite_drop, appetite_recovery, out,
     )  # fmt: skip
+    n = cash.shape[0]
+    for f in range(n):
+        out[8, f] = debt[f]
+        out[9, f] = (out[1, f] + out[2, f]) - out[3, f]
+    flat = out.ravel()
+    return failing, _pairwise_sum(flat, 9 * n, n), _pairwise_sum(flat, 0, n)
 
 
 @jitable
@@ -268,18 +284,9 @@ def prepare_training_round_kernel(
 def settle_round_kernel(
     round_: int,
     contracts: bool,
-    c_start: np.ndarray,
-    c_end: np.ndarray,
-    c_s_op: np.ndarray,
-    c_b_op: np.ndarray,
-    c_buyer: np.ndarray,
-    c_seller: np.ndarray,
-    c_quantity: np.ndarray,
-    c_price: np.ndarray,
+    c_ints: np.ndarray,
+    c_floats: np.ndarray,
     c_indexed: np.ndarray,
-    c_premium: np.ndarray,
-    c_take_or_pay: np.ndarray,
-    c_prepayment: np.ndarray,
     c_prepaid: np.ndarray,
     c_credit: np.ndarray,
     c_last_price: np.ndarray,
@@ -311,10 +318,15 @@ def settle_round_kernel(
 ) -> tuple[np.ndarray, bool]:
     """The round's contracts, then its training, settled after the clearing: one call.
 
-    With ``contracts``: each contract in force in ``round_`` (from ``c_start`` to before
-    ``c_end``, its seller's operation ``c_s_op`` and buyer's ``c_b_op`` both ``>= 0``:
-    :meth:`ContractBook.resolve
-    <stackgame.environment.contracts.ContractBook.resolve>`), settled by
+    With ``contracts``: the contracts' terms packed as
+    :meth:`ContractBook.packed <stackgame.environment.contracts.ContractBook.packed>`
+    gives them (``c_ints``: rows first round, round after the last, seller's and
+    buyer's operations, buyer, seller; ``c_floats``: quantity, fixed price, premium,
+    take-or-pay share, prepayment), and their state (``c_indexed``, ``c_prepaid``,
+    ``c_credit``, ``c_last_price``, the last three changed in place). Each contract in
+    force in ``round_`` (from its first round to before the round after its last, its
+    seller's and buyer's operations both ``>= 0``: :meth:`ContractBook.resolve
+    <stackgame.environment.contracts.ContractBook.resolve>`) is settled by
     :func:`~stackgame.environment.contracts.settle_round_kernel` on the clearing's
     arrays (in place). Then with ``training``:
     :func:`~stackgame.environment.training.settle_training_kernel` on those arrays,
@@ -326,9 +338,13 @@ def settle_round_kernel(
     The contracts' settlement (``[4, m]``, empty without ``contracts``) and whether a
     model was written down.
     """
-    m = c_start.shape[0]
+    m = c_ints.shape[1]
     settled = np.zeros((4, 0))
     if contracts:
+        c_start = c_ints[0]
+        c_end = c_ints[1]
+        c_s_op = c_ints[2]
+        c_b_op = c_ints[3]
         b_op = np.empty(m, dtype=np.int64)
         s_op = np.empty(m, dtype=np.int64)
         for c in range(m):
@@ -338,9 +354,9 @@ def settle_round_kernel(
             b_op[c] = b if live else -1
             s_op[c] = s if live else -1
         settled = contract_settle_kernel(
-            round_, b_op, s_op, c_buyer, c_seller, c_quantity, c_price, c_indexed, c_premium,
-            c_take_or_pay, c_end, c_prepayment, c_prepaid, c_credit, capital_op, flow, price,
-            revenue, input_cost, capex, gross, cash, c_last_price,
+            round_, b_op, s_op, c_ints[4], c_ints[5], c_floats[0], c_floats[1], c_indexed,
+            c_floats[2], c_floats[3], c_end, c_floats[4], c_prepaid, c_credit, capital_op,
+            flow, price, revenue, input_cost, capex, gross, cash, c_last_price,
         )  # fmt: skip
     written = False
     if training:
@@ -371,8 +387,7 @@ def install_round_kernel(
     depreciation: np.ndarray,
     writedown: np.ndarray,
     charge: np.ndarray,
-    input_coefficient: np.ndarray,
-    layer_of: np.ndarray,
+    per_unit: np.ndarray,
 ) -> np.ndarray:
     """:func:`~stackgame.environment.buildout.install_and_age`'s arithmetic in one call.
 
@@ -380,13 +395,14 @@ def install_round_kernel(
     adds: :func:`row_sums`) and its own operation below, then
     :func:`~stackgame.environment.buildout.install_age_kernel`. Returns the units of
     capacity received, ``(received + self_supply) / a_l`` per operation (what the
-    infrastructure is bought for, 15.2).
+    infrastructure is bought for, 15.2), ``per_unit`` each operation's ``a_l`` (its
+    layer's input coefficient, laid out per operation once per structure version).
     """
     received = row_sums(flow)
     n = received.shape[0]
     units = np.empty(n)
     for o in range(n):
-        units[o] = (received[o] + self_supply[o]) / input_coefficient[layer_of[o]]
+        units[o] = (received[o] + self_supply[o]) / per_unit[o]
     install_age_kernel(
         ops, lead, coefficient, active, received, self_supply, capex, pipeline, capital,
         capacity, rate, depreciation, writedown, charge,
