@@ -193,8 +193,8 @@ def pair_rows_kernel(
     position to caller's index, layer ``k`` at sorted positions ``bounds[k]:bounds[k + 1]``.
     Returns ``rows`` (``n + 1``: the buyer at sorted position ``i`` has pairs
     ``rows[i]:rows[i + 1]``, none in layer 0), ``cols`` (each pair's seller local to the
-    layer below, ascending within a row), ``pairs`` (``[2, m]``: buyer and seller, caller's
-    indices) and each pair's ``lock``.
+    layer below, ascending within a row; 32-bit: every pass over the pairs reads them),
+    ``pairs`` (``[2, m]``: buyer and seller, caller's indices) and each pair's ``lock``.
     """
     n = order.shape[0]
     rows = np.zeros(n + 1, dtype=np.int64)
@@ -207,7 +207,7 @@ def pair_rows_kernel(
                     if allowed[ob, order[j]]:
                         count += 1
             rows[i + 1] = count
-    cols = np.empty(count, dtype=np.int64)
+    cols = np.empty(count, dtype=np.int32)  # (half the bytes a pass over the pairs reads)
     pairs = np.empty((2, count), dtype=np.int64)
     lockp = np.empty(count)
     p = 0
@@ -1132,7 +1132,7 @@ def _add_pairs(
             c += 1
     keys = np.unique(keys[:c])
     out_rows = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(cols.shape[0] + keys.shape[0], dtype=np.int64)
+    out_cols = np.empty(cols.shape[0] + keys.shape[0], dtype=cols.dtype)
     src = np.empty(cols.shape[0] + keys.shape[0], dtype=np.int64)
     e = 0
     q = 0
@@ -1501,7 +1501,7 @@ def clear_kernel(
     n_pairs = cols.shape[0]
     # (every pair's weight is written by _prices before it is read)
     wp = scratch[:n_pairs] if scratch.shape[0] >= n_pairs else np.empty(n_pairs)
-    fp = np.zeros(n_pairs)
+    fp = np.empty(n_pairs)  # (every pair's flow is written by each clearing's split)
     reserve = np.zeros(0)  # (laid out at the first re-clear)
     delivers = False
     for c in range(n_con):
