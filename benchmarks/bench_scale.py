@@ -41,8 +41,17 @@ stake is held, the settlement's row sums over dense blocks, cheaper q-learners; 
 branch, three times in one session): all-pairs 56.5/57.0/56.0 -> 61.6/66.2/65.5 rounds/s
 at 1,000 firms, ratio 0.62/0.64/0.66 -> 0.63/0.64/0.66 (the per-firm cuts speed 100 firms
 as much); 4 sellers per buyer 96.6/96.3/106.9 -> 127.6/112.3/110.2, ratio 1.03/1.09/1.04
--> 1.20/1.20/1.16. What is left on the all-pairs stack is the clearing over its 195,000
-pairs (~5.7 ms of a ~15 ms round) and the settlement's purchase shares (~0.7 ms).
+-> 1.20/1.20/1.16.
+Fourth pass (branch ``scale14-2``: a buyer repeating the one before copies its logit
+weights without making its utilities, the rationing takes its totals from the split and
+a copied buyer's re-split shares from the last computed buyer, 32-bit sellers per pair;
+main and branch alternating, twice, one session): all-pairs 70.5/72.8 -> 75.4/74.8
+rounds/s at 1,000 firms, ratio 0.63/0.67 -> 0.67/0.69 (the clearing 6.1 -> 4.3 ms of a
+15.6 -> 13.4 ms round by stage); 4 sellers per buyer 125/131 -> 126/131, ratio
+1.15/1.11 -> 1.10/1.18. Neither all-pairs target is met. What is left there is the pairs
+(~4 ms of clearing, ~0.9 of settlement shares, ~0.4 of cumulative payments: fewer
+passes cost the same, see ``docs/DECISIONS.md``) and per-firm Python (~7 ms at 1,000
+firms: decide, record, observe), which lowers the ratio when cut.
 """
 
 from __future__ import annotations

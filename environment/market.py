@@ -98,6 +98,7 @@ class Structure:
     _csr: tuple[IntArray, IntArray, IntArray, FloatArray] | None = field(
         init=False, repr=False, compare=False, default=None
     )
+    _rep: NDArray[np.bool_] | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         # the kernels' view: operations sorted by layer (each layer a contiguous slice),
@@ -155,12 +156,14 @@ class Structure:
             _own_sorted=self._own_sorted.copy(),
             _pairs=self._pairs,
             _csr=self._csr,  # (never changed in place: pairs_changed drops it)
+            _rep=self._rep,
         )
         return out
 
     def pairs_changed(self) -> None:
         """Say that ``allowed`` or ``lock_in`` changed in place (the pairs are re-read)."""
         self._csr = None
+        self._rep = None
 
     def pair_rows(self) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
         """The permitted buyer-seller pairs, held per buyer (compressed rows), made once.
@@ -181,6 +184,19 @@ class Structure:
                 self._order, self._bounds_arr, _flags(self.allowed), _f64(self.lock_in)
             )
         return self._csr
+
+    def repeat_rows(self) -> NDArray[np.bool_]:
+        """Per sorted position, whether the buyer's pairs repeat the buyer's before it, made once.
+
+        :func:`~stackgame.environment.market_kernel.repeat_rows` of :meth:`pair_rows`: the
+        same sellers with equal static switching costs as the buyer just before it in its
+        layer (its supplier weights are then a copy of that buyer's, bit for bit).
+        """
+        if self._rep is None:
+            rows, cols, _, lock = self.pair_rows()
+            kernel = compiled("repeat_rows", module="market_kernel", work=self._pairs / 8)
+            self._rep = kernel(self._bounds_arr, rows, cols, lock)
+        return self._rep
 
     @property
     def n_ops(self) -> int:
@@ -643,6 +659,7 @@ def resolve_prices(
         _pair_mix(s, supplier_mix), bool(per_unit),
         constant(s.n_ops, 1.0) if basis is None else _f64(basis),
         constant(s.n_ops, 0.0) if infrastructure is None else _f64(infrastructure),
+        s.repeat_rows(),
     )  # fmt: skip
     price, input_unit = out[0], out[1]
     b = s._bounds
@@ -904,6 +921,7 @@ def clear(
         _NO_LOCK if gravity is None else _f64(gravity),
         memory is not None,
         _NO_ARRAY if memory is None else _f64(memory),
+        structure.repeat_rows(),
     )
     (price, unit_input_cost, quantity, self_supply, revenue, input_cost, variable_cost,
      gross_profit, unmet_input, final_demand, internal_revenue, capex) = per_op[:12]  # fmt: skip

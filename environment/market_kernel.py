@@ -45,6 +45,7 @@ def pair_weights(
     mu: float,
     w: np.ndarray,
     copied: np.ndarray,
+    rep: np.ndarray,
 ) -> None:
     """Supplier choice: logit weights of buyers ``r0:r1`` over their permitted sellers.
 
@@ -61,7 +62,14 @@ def pair_weights(
     sellers in increasing order, as over a dense row (the pairs left out would add exact
     zeros), so the weights are those of the dense rule bit for bit. ``copied[r - r0]`` is
     set where buyer ``r``'s sellers and utilities are those of the last buyer whose
-    weights were computed (its weights are a copy of them), else cleared.
+    weights were computed (its weights are a copy of them), else cleared. ``rep`` (per
+    buyer, or empty: not known) flags the buyers whose sellers and switching costs are
+    those of the buyer just before them in the layer (:func:`repeat_rows`): their
+    utilities are the same numbers made the same way, so their weights are copied from
+    that buyer's without a utility made; without the flag a buyer's pairs are compared
+    with the last computed buyer's, seller and switching cost, and a utility is made
+    only from the first pair that differs (a copied weight is the one that computing it
+    again would give: the same utilities in, the same weights out).
     """
     n_live = 0
     psum = 0.0
@@ -83,16 +91,29 @@ def pair_weights(
         base[j] = quality[slo + j] - price[slo + j] / pbar
     last_a = -1
     last_len = -1
+    known = rep.shape[0] > 0
     for r in range(r0, r1):
         a = rows[r]
         b = rows[r + 1]
+        if known and r > r0 and last_a >= 0 and rep[r]:  # the buyer before's weights
+            d = a - rows[r - 1]
+            for p in range(a, b):
+                w[p] = w[p - d]
+            copied[r - r0] = True
+            continue
         top = -np.inf
         same = last_a >= 0 and b - a == last_len
-        # one pass: while the row matches the last computed one, its weights are copied as
-        # they come; at the first difference the utilities copied so far (equal to that
-        # row's) are laid out and the rest of the row computed
+        # one pass: while the row's sellers and switching costs match the last computed
+        # row's (so do its utilities), its weights are copied as they come; at the first
+        # difference the utilities copied so far (that row's) are laid out and the rest
+        # of the row computed
         for p in range(a, b):
             j = cols[p]
+            if same:
+                q0 = last_a + p - a
+                if cols[q0] == j and lockp[p] == lockp[q0]:
+                    w[p] = w[q0]
+                    continue
             if cap[slo + j] > _EPS:
                 u = (base[j] + lockp[p]) / mu
             else:
@@ -172,8 +193,8 @@ def pair_rows_kernel(
     position to caller's index, layer ``k`` at sorted positions ``bounds[k]:bounds[k + 1]``.
     Returns ``rows`` (``n + 1``: the buyer at sorted position ``i`` has pairs
     ``rows[i]:rows[i + 1]``, none in layer 0), ``cols`` (each pair's seller local to the
-    layer below, ascending within a row), ``pairs`` (``[2, m]``: buyer and seller, caller's
-    indices) and each pair's ``lock``.
+    layer below, ascending within a row; 32-bit: every pass over the pairs reads them),
+    ``pairs`` (``[2, m]``: buyer and seller, caller's indices) and each pair's ``lock``.
     """
     n = order.shape[0]
     rows = np.zeros(n + 1, dtype=np.int64)
@@ -186,7 +207,7 @@ def pair_rows_kernel(
                     if allowed[ob, order[j]]:
                         count += 1
             rows[i + 1] = count
-    cols = np.empty(count, dtype=np.int64)
+    cols = np.empty(count, dtype=np.int32)  # (half the bytes a pass over the pairs reads)
     pairs = np.empty((2, count), dtype=np.int64)
     lockp = np.empty(count)
     p = 0
@@ -203,6 +224,36 @@ def pair_rows_kernel(
                     lockp[p] = lock[ob, os_]
                     p += 1
     return rows, cols, pairs, lockp
+
+
+@jitable
+def repeat_rows(
+    bounds: np.ndarray, rows: np.ndarray, cols: np.ndarray, lockp: np.ndarray
+) -> np.ndarray:
+    """Per sorted position, whether that buyer's pairs repeat the buyer's just before it.
+
+    ``rows``, ``cols``, ``lockp`` as in :func:`pair_weights`. Set where the buyer at
+    position ``i`` and the one at ``i - 1`` are in the same layer (above the first) and
+    have as many pairs, with the same sellers and equal switching costs (``==``) pair by
+    pair: their utilities are then the same numbers (:func:`pair_weights` copies the
+    weights). On the all-pairs stack of the benchmark most buyers of a layer repeat.
+    """
+    n = rows.shape[0] - 1
+    rep = np.zeros(n, dtype=np.bool_)
+    for k in range(1, bounds.shape[0] - 1):
+        for i in range(bounds[k] + 1, bounds[k + 1]):
+            a = rows[i]
+            b = rows[i + 1]
+            d = a - rows[i - 1]
+            if b - a != d:
+                continue
+            same = True
+            for p in range(a, b):
+                if cols[p] != cols[p - d] or not lockp[p] == lockp[p - d]:
+                    same = False
+                    break
+            rep[i] = same
+    return rep
 
 
 @jitable
@@ -236,7 +287,10 @@ def choice_weights(
             lockp[p] = lock[ob, order[slo + cols[p]]]
     wp = np.empty(cols.shape[0])
     copied = np.empty(nb, dtype=np.bool_)
-    pair_weights(price, quality, cap, lockp, rows, cols, 0, nb, slo, ns, mu, wp, copied)
+    pair_weights(
+        price, quality, cap, lockp, rows, cols, 0, nb, slo, ns, mu, wp, copied,
+        np.zeros(0, dtype=np.bool_),
+    )  # fmt: skip
     for i in range(nb):
         for j in range(ns):
             w[i, j] = 0.0
@@ -270,6 +324,7 @@ def _prices(
     basis: np.ndarray,
     infra: np.ndarray,
     same: np.ndarray,
+    rep: np.ndarray,
 ) -> None:
     """Pass 1, bottom-up: prices and unit input costs; supplier weights into ``wp``.
 
@@ -296,6 +351,7 @@ def _prices(
     cost is ``(a_l x_i + phi_l) basis_i`` (0 in a flow market). ``same[i]`` is set where
     buyer ``i``'s weights were copied from the last buyer of its layer computed before it
     (:func:`pair_weights`' ``copied``; cleared elsewhere), for the rationing's sums.
+    ``rep``: :func:`pair_weights`' (the buyers repeating the one before, or empty).
     """
     n = price.shape[0]
     for i in range(n):
@@ -312,7 +368,7 @@ def _prices(
             copied = np.empty(nb, dtype=np.bool_)
             pair_weights(
                 price, quality, capacity, lockp, rows, cols, lo, hi, slo, ns, choice_mu[k - 1],
-                wp, copied,
+                wp, copied, rep,
             )  # fmt: skip
             market_last = 0.0
             wrow_last = 0.0
@@ -541,6 +597,7 @@ def _ration_pairs(
     r0: int,
     r1: int,
     same: np.ndarray,
+    asked: np.ndarray,
 ) -> None:
     """Fill buyers' orders from sellers with limited room; spill what a full seller refuses.
 
@@ -558,6 +615,8 @@ def _ration_pairs(
     ``r``'s sellers and weights are those of the last buyer before it without the flag
     (:func:`pair_weights`' ``copied``), so its re-split's weight sum is that buyer's (the
     same additions). ``orders`` may be ``filled`` itself (it is read before it is written).
+    ``asked``: each seller's total order (the column sums of ``orders``, over its buyers
+    ascending) when the caller has it, else empty (summed here).
     """
     ns = room_in.shape[0]
     p0 = rows[r0]
@@ -568,9 +627,12 @@ def _ration_pairs(
     for j in range(ns):
         if room[j] < 0.0:
             room[j] = 0.0
-    t = np.zeros(ns)
-    for p in range(p0, p1):
-        t[cols[p]] += orders[p]
+    if asked.shape[0] == ns:
+        t = asked.copy()
+    else:
+        t = np.zeros(ns)
+        for p in range(p0, p1):
+            t[cols[p]] += orders[p]
     fits = True
     for j in range(ns):
         if not t[j] <= room[j] + _EPS:
@@ -579,9 +641,8 @@ def _ration_pairs(
         for p in range(p0, p1):
             filled[p] = orders[p]
         return
-    ask = orders[p0:p1].copy()  # (before filled is cleared: orders may be filled)
-    for p in range(p0, p1):
-        filled[p] = 0.0
+    ask = np.empty(p1 - p0)  # (what is asked after the first round: the re-split)
+    frac = np.empty(ns)  # (the last computed row's re-split shares, per pair of the row)
     ratio = np.empty(ns)
     short = np.empty(r1 - r0)
     col = np.empty(ns)
@@ -589,7 +650,10 @@ def _ration_pairs(
     # asked (at first the orders' sums above, then those of the re-split, added as it is
     # made); one pass fills, sums each seller's deliveries and each buyer's shortfall;
     # one pass re-splits. (Each sum in the order of the separate passes over a dense
-    # block: a seller's over buyers ascending, a buyer's over sellers ascending.)
+    # block: a seller's over buyers ascending, a buyer's over sellers ascending.) The
+    # first round reads the orders as they are and fills from zero (``0.0 + got``: what
+    # adding to a cleared entry gives), before it writes over them.
+    first = True
     for _ in range(limit):
         for j in range(ns):
             ratio[j] = room[j] / t[j] if t[j] > room[j] else 1.0
@@ -597,15 +661,24 @@ def _ration_pairs(
         worst = 0.0
         for r in range(r0, r1):
             s = 0.0
-            for p in range(rows[r], rows[r + 1]):
-                a = ask[p - p0]
-                got = a * ratio[cols[p]]
-                filled[p] += got
-                col[cols[p]] += got
-                s += a - got
+            if first:
+                for p in range(rows[r], rows[r + 1]):
+                    a = orders[p]
+                    got = a * ratio[cols[p]]
+                    filled[p] = 0.0 + got
+                    col[cols[p]] += got
+                    s += a - got
+            else:
+                for p in range(rows[r], rows[r + 1]):
+                    a = ask[p - p0]
+                    got = a * ratio[cols[p]]
+                    filled[p] += got
+                    col[cols[p]] += got
+                    s += a - got
             short[r - r0] = s
             if s > worst:
                 worst = s
+        first = False
         for j in range(ns):
             room[j] = max(room[j] - col[j], 0.0)
         if worst <= _EPS:
@@ -615,19 +688,30 @@ def _ration_pairs(
             t[j] = 0.0
         wsum = 0.0
         for r in range(r0, r1):
-            if not same[r - r0]:  # (a copied row's sum is the last computed row's)
+            copy = same[r - r0]  # (a copied row's sum is the last computed row's)
+            if not copy:
                 wsum = 0.0
                 for p in range(rows[r], rows[r + 1]):
                     if room[cols[p]] > _EPS:
                         wsum += weights[p]
             if wsum > 0:
-                if short[r - r0] > worst:
-                    worst = short[r - r0]
-                for p in range(rows[r], rows[r + 1]):
-                    wij = weights[p] if room[cols[p]] > _EPS else 0.0
-                    a = wij / wsum * short[r - r0]
-                    ask[p - p0] = a
-                    t[cols[p]] += a
+                sh = short[r - r0]
+                if sh > worst:
+                    worst = sh
+                a0 = rows[r]
+                if copy:  # the same weights, room and sum: the last computed row's shares
+                    for p in range(a0, rows[r + 1]):
+                        a = frac[p - a0] * sh
+                        ask[p - p0] = a
+                        t[cols[p]] += a
+                else:  # ``wij / wsum * short``, the share ``wij / wsum`` kept for copies
+                    for p in range(a0, rows[r + 1]):
+                        wij = weights[p] if room[cols[p]] > _EPS else 0.0
+                        f = wij / wsum
+                        frac[p - a0] = f
+                        a = f * sh
+                        ask[p - p0] = a
+                        t[cols[p]] += a
             else:
                 for p in range(rows[r], rows[r + 1]):
                     ask[p - p0] = 0.0
@@ -655,7 +739,7 @@ def _ration_orders(
     _ration_pairs(
         np.ascontiguousarray(orders).reshape(nb * ns),
         np.ascontiguousarray(weights).reshape(nb * ns),
-        room_in, limit, flat, rows, cols, 0, nb, np.zeros(nb, dtype=np.bool_),
+        room_in, limit, flat, rows, cols, 0, nb, np.zeros(nb, dtype=np.bool_), np.zeros(0),
     )  # fmt: skip
     for i in range(nb):
         for j in range(ns):
@@ -893,7 +977,7 @@ def _clear_once(
             limit = ns + 1 if limit_given < 0 else limit_given
             _ration_pairs(
                 fp[p0:p1], wp[p0:p1], room, limit, fp[p0:p1], rows[lo : hi + 1] - p0,
-                cols[p0:p1], 0, nb, same[lo:hi],
+                cols[p0:p1], 0, nb, same[lo:hi], t,
             )  # fmt: skip
         col = np.zeros(ns)
         for i in range(nb):  # (one pass: the rationed units, then with what was held)
@@ -1048,7 +1132,7 @@ def _add_pairs(
             c += 1
     keys = np.unique(keys[:c])
     out_rows = np.zeros(n + 1, dtype=np.int64)
-    out_cols = np.empty(cols.shape[0] + keys.shape[0], dtype=np.int64)
+    out_cols = np.empty(cols.shape[0] + keys.shape[0], dtype=cols.dtype)
     src = np.empty(cols.shape[0] + keys.shape[0], dtype=np.int64)
     e = 0
     q = 0
@@ -1175,6 +1259,7 @@ def resolve_prices_kernel(
     per_unit: bool,
     basis_in: np.ndarray,
     infra_in: np.ndarray,
+    rep: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pass 1 alone (:func:`_prices`), in and out in the caller's order.
 
@@ -1182,6 +1267,8 @@ def resolve_prices_kernel(
     switching costs and expected purchase shares, as in :func:`_prices`; with
     ``has_lock``, the switching costs are ``lock_now`` (``[n, n]``) read at the pairs. Returns a
     ``[2, n]`` matrix (prices, unit input costs) and the supplier weights per pair.
+    ``rep``: :func:`repeat_rows` of ``rows``, ``cols``, ``lockp`` (or empty: not known;
+    made here with ``has_lock``).
     """
     n = order.shape[0]
     n_layers = bounds.shape[0] - 1
@@ -1194,13 +1281,14 @@ def resolve_prices_kernel(
     infra = _gather(order, infra_in)
     if has_lock:
         lockp = _pair_values(lock_now, order, bounds, rows, cols)
+        rep = repeat_rows(bounds, rows, cols, lockp)
     wp = np.zeros(cols.shape[0])
     price = np.zeros(n)
     input_unit = np.zeros(n)
     _prices(
         n_layers, bounds, own_local, coef, choice_mu, unit_cost, markup, quality, lockp,
         rows, cols, capacity, share, per_unit, False, 0.0, mixp, has_mix, wp, price,
-        input_unit, basis, infra, np.zeros(n, dtype=np.bool_),
+        input_unit, basis, infra, np.zeros(n, dtype=np.bool_), rep,
     )  # fmt: skip
     out = np.empty((2, n))
     for i in range(n):
@@ -1254,6 +1342,7 @@ def clear_kernel(
     lock_gravity: np.ndarray,
     has_memory: bool,
     lock_memory: np.ndarray,
+    rep_in: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, bool, float, float, float, int]:
     """The round's clearing over plain arrays, in and out in the caller's order.
 
@@ -1328,6 +1417,10 @@ def clear_kernel(
         (``[n, n]``) and the memory of hikes ``lock_memory`` (``[n]``, caller's order)
         where given (:func:`~stackgame.environment.lock_in.effective_lock_in`'s floats,
         without laying out the ``[n, n]`` sum).
+    rep_in
+        :func:`repeat_rows` of ``rows_in``, ``cols_in``, ``lock_in`` (``Structure.repeat_rows``:
+        made once per structure), or empty; made here for the switching costs of this
+        round where they are not ``lock_in`` (or a contract added pairs).
 
     Returns
     -------
@@ -1369,7 +1462,7 @@ def clear_kernel(
             n_layers, bounds, own_local, coef, choice_mu, unit_cost, np.zeros(n), quality,
             lock_in, rows_in, cols_in, _gather(order, cost_capacity_in), share, per_unit,
             False, 0.0, mix_in, has_mix, cost_wp, cost_price, np.zeros(n), basis,
-            np.zeros(n), np.zeros(n, dtype=np.bool_),
+            np.zeros(n), np.zeros(n, dtype=np.bool_), rep_in,
         )  # fmt: skip
     effective = nominal.copy()
     auto = not has_share
@@ -1402,10 +1495,13 @@ def clear_kernel(
             lockp[p] = base_lock[q] if q >= 0 else -np.inf
             if has_mix and q >= 0:
                 mixp[p] = mix_in[q]
+    rep = rep_in
+    if missing or has_lock or has_gravity or has_memory:
+        rep = repeat_rows(bounds, rows, cols, lockp)
     n_pairs = cols.shape[0]
     # (every pair's weight is written by _prices before it is read)
     wp = scratch[:n_pairs] if scratch.shape[0] >= n_pairs else np.empty(n_pairs)
-    fp = np.zeros(n_pairs)
+    fp = np.empty(n_pairs)  # (every pair's flow is written by each clearing's split)
     reserve = np.zeros(0)  # (laid out at the first re-clear)
     delivers = False
     for c in range(n_con):
@@ -1468,6 +1564,7 @@ def clear_kernel(
                 basis,
                 infra,
                 same,
+                rep,
             )
             for i in range(n):
                 live[i] = effective[i] > _EPS
