@@ -39,15 +39,8 @@ from stackgame.environment.training import (
 @jitable
 def invest_kernel(
     round_: int,
-    c_start: np.ndarray,
-    c_end: np.ndarray,
-    c_quantity: np.ndarray,
-    c_seller: np.ndarray,
-    c_price: np.ndarray,
-    c_indexed: np.ndarray,
-    c_premium: np.ndarray,
-    c_s_op: np.ndarray,
-    c_b_op: np.ndarray,
+    c_terms: np.ndarray,
+    c_amounts: np.ndarray,
     c_last_price: np.ndarray,
     market_price: np.ndarray,
     financing: bool,
@@ -64,13 +57,8 @@ def invest_kernel(
     loan_to_value: float,
     min_cash: float,
     equity_multiple: float,
-    ops: np.ndarray,
-    lead: np.ndarray,
-    coefficient: np.ndarray,
-    layer: np.ndarray,
-    firm: np.ndarray,
-    target: np.ndarray,
-    ahead: np.ndarray,
+    plan: np.ndarray,
+    plan_values: np.ndarray,
     capacity: np.ndarray,
     pipeline: np.ndarray,
     used: np.ndarray,
@@ -91,24 +79,36 @@ def invest_kernel(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The round's capital-goods orders by the default rule, with what they read.
 
+    The per-structure data come packed, so that the call passes few arrays (a compiled
+    call pays for each array it unboxes): the contracts' terms ``c_terms`` (``[6, m]``
+    integers: start, end, seller, indexed (0/1), the seller's operation ``s_op`` and the
+    buyer's ``b_op`` on the structure now; :meth:`ContractBook.packed_terms
+    <stackgame.environment.contracts.ContractBook.packed_terms>`) and ``c_amounts``
+    (``[3, m]``: quantity, price, premium); the default rule's entries ``plan``
+    (``[5, n]`` integers: operation, its layer's lead time, its layer, its firm, the
+    firm's rounds built ahead) and ``plan_values`` (``[2, n]``: ``a_l``, the firm's
+    target utilisation, 0 where its firm is not asked by the default rule this round).
+    Per firm, the target and the rounds built ahead are laid out from the entries (every
+    entry of a firm carries the firm's) for :func:`default_orders_kernel`.
+
     In this order (each as its own step computes it):
 
     1. With ``financing``: each firm's contract backlog as seller, counted from
        ``round_`` and from the round after (:func:`backlog_kernel` on the contracts'
-       terms ``c_*``, indexed prices at last round's ``market_price``), then what it can
+       terms, indexed prices at last round's ``market_price``), then what it can
        invest (:func:`funds_kernel`, on the backlog from ``round_``); without, the funds
        are ``inf`` and the backlog is not computed (zeros).
     2. Per operation, the units its contracts in force in ``round_`` sell forward
        (:meth:`ContractBook.sold_forward
        <stackgame.environment.contracts.ContractBook.sold_forward>`: a contract is in
-       force from ``c_start`` to before ``c_end`` where its seller's operation
-       ``c_s_op`` and its buyer's ``c_b_op`` are both ``>= 0``), and the units in each
+       force from its start to before its end where its seller's operation ``s_op``
+       and its buyer's ``b_op`` are both ``>= 0``), and the units in each
        operation's ``pipeline`` (``pipeline.sum(axis=1)``, added as numpy adds:
        :func:`row_sums`).
-    3. The default investment rule (:func:`default_orders_kernel`) for the entries
-       ``ops`` (their lead times, ``a_l``, layers, firms) whose firm's ``target`` is
-       positive; the mean price of the layer below is ``layer_price[k - 1]`` (last
-       round's, zeros before the first round), 0 for the bottom layer.
+    3. The default investment rule (:func:`default_orders_kernel`) for the entries of
+       ``plan`` whose firm's target is positive; the mean price of the layer below is
+       ``layer_price[k - 1]`` (last round's, zeros before the first round), 0 for the
+       bottom layer.
     4. With ``training`` (a round after the first, when the labs' decisions are known:
        ``ask`` as :meth:`StackModel.train
        <stackgame.environment.model.StackModel.train>` sets it): the training orders of
@@ -126,11 +126,15 @@ def invest_kernel(
     """
     n_ops = capacity.shape[0]
     n_firms = cash.shape[0]
+    c_start, c_end, c_seller, c_indexed, c_s_op, c_b_op = (
+        c_terms[0], c_terms[1], c_terms[2], c_terms[3], c_terms[4], c_terms[5],
+    )  # fmt: skip
+    c_quantity = c_amounts[0]
     per_firm = np.zeros((4, n_firms))
     if financing:
         owed = backlog_kernel(
-            round_, c_start, c_end, c_quantity, c_seller, c_price, c_indexed, c_premium,
-            c_s_op, c_last_price, market_price, n_firms,
+            round_, c_start, c_end, c_quantity, c_seller, c_amounts[1], c_indexed,
+            c_amounts[2], c_s_op, c_last_price, market_price, n_firms,
         )  # fmt: skip
         funds = funds_kernel(
             cash, debt, appetite, raises_equity, last_revenue, acquired, failed_round,
@@ -156,9 +160,15 @@ def invest_kernel(
     below = np.zeros(n_layers)
     for k in range(1, n_layers):
         below[k] = layer_price[k - 1]
+    target = np.zeros(n_firms)
+    ahead = np.zeros(n_firms, dtype=np.int64)
+    firm = plan[3]
+    for j in range(plan.shape[1]):
+        target[firm[j]] = plan_values[1, j]
+        ahead[firm[j]] = plan[4, j]
     default_orders_kernel(
-        ops, lead, coefficient, layer, firm, target, ahead, capacity, per_op[1], used, rate,
-        sold, below, infrastructure_cost, per_firm[0], growth, per_op[0],
+        plan[0], plan[1], plan_values[0], plan[2], firm, target, ahead, capacity, per_op[1],
+        used, rate, sold, below, infrastructure_cost, per_firm[0], growth, per_op[0],
     )  # fmt: skip
     if training:
         fallback = np.empty(n_layers)

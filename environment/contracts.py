@@ -340,6 +340,8 @@ class ContractBook:
         self._resolved_now = (-1, -1, -1)
         # the backlog counted from the round after the last asked, with the prices it read
         self._next_backlog: tuple[tuple[int, int, int], np.ndarray, np.ndarray] | None = None
+        # the terms packed for the investment kernel, with the _Terms they were packed on
+        self._packed: tuple[_Terms, np.ndarray, np.ndarray] | None = None
         for spec in scenario.contracts:
             self.add(spec, state)
 
@@ -558,6 +560,28 @@ class ContractBook:
         """
         t = self._terms_now(state)
         return t.s_op, t.b_op
+
+    def packed_terms(self, state: StackState) -> tuple[np.ndarray, np.ndarray]:
+        """The terms the investment reads, as two matrices (read only).
+
+        ``[6, m]`` integers: start, end, seller, indexed (0/1), and on the structure now
+        the seller's operation and the buyer's (:meth:`operations`); ``[3, m]`` floats:
+        quantity, price (0 where indexed), premium. Kept while the terms and the structure
+        stay (every edit of a term forgets the terms, :meth:`_edited`); the last prices,
+        which the settlement moves every round, are not in them.
+        """
+        t = self._terms_now(state)
+        kept = self._packed
+        if kept is not None and kept[0] is t:
+            return kept[1], kept[2]
+        terms = np.array(
+            [self.start, self.end, self.seller, self.indexed, t.s_op, t.b_op], dtype=np.int64
+        ).reshape(6, self.m)
+        amounts = np.array([self.quantity, self.price, self.premium], dtype=float).reshape(
+            3, self.m
+        )
+        self._packed = (t, terms, amounts)
+        return terms, amounts
 
     def keep_backlog(
         self, round_: int, state: StackState, prices: np.ndarray, after: np.ndarray
