@@ -428,13 +428,14 @@ class _InvestPlan:
     0 where the firm is not asked by the default rule); ``ask`` and ``own_rule``: how
     each operation's training is decided (:meth:`StackModel._training_asked`),
     ``trains`` whether any is asked; ``no_price``: zeros per layer (the layers' prices
-    before the first round).
+    before the first round); ``structure``: each operation's firm, layer and activity
+    (0/1), as ``[3, n_ops]`` integers (they change only with the structure version).
     Read only: a new plan replaces it.
     """
 
     __slots__ = (
         "asked", "ask", "defaults", "entries", "firm_ids", "kinds", "no_price", "own_rule",
-        "strategies", "trains", "values", "version", "work",
+        "strategies", "structure", "trains", "values", "version", "work",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -451,6 +452,7 @@ class _InvestPlan:
         self.own_rule: list[int] = []
         self.trains = False
         self.no_price = _NO_FLOATS
+        self.structure: np.ndarray = np.zeros((3, 0), dtype=np.int64)
 
     def holds(self, version: int, firms: list[FirmAgent], observations: Mapping[int, Any]) -> bool:
         """Whether the plan still fits: same structure, strategy objects and classes, firms."""
@@ -470,6 +472,7 @@ class _InvestPlan:
         plan = cls()
         plan.version = st.version
         plan.no_price = np.zeros(st.n_layers)
+        plan.structure = np.array([st.firm_of, st.layer_of, st.active], dtype=np.int64)
         concerned: set[int] = set()
         target = [0.0] * st.n_firms  # per firm asked by the default rule: u* (0: not so)
         ahead = [0] * st.n_firms
@@ -855,28 +858,36 @@ class StackModel(mesa.Model):
         layer_price = settled.layer_price if memory.view and settled is not None else None
         growth = float(st.demand_growth + st.expected_growth_premium)  # what builders expect
         # the backlog, the funds, the units sold forward and in the pipelines, the default
-        # rule's orders: one call (buildout_round.invest_kernel)
+        # rule's orders (and after the first round the training's): one call
+        # (buildout_round.invest_kernel, invest_and_train_kernel)
         contracts = self.contracts
         terms, amounts = contracts.packed_terms(st)
         fs = st.finance
         # after the first round, the default training orders too (train reads them)
         book = self.training
         training = layer_price is not None and book.enabled and plan.trains
-        paid = book.rows[-1] if training and book.rows else None
-        per_op, per_firm = compiled(
-            "invest_kernel", self._jit, module="buildout_round", work=plan.work
-        )(
+        before = (
             self.round, terms, amounts, contracts.last_price, memory.price, self._financing,
             st.cash, st.debt, st.appetite, st.raises_equity, st.last_revenue, st.acquired,
-            st.failed_round, st.firm_of, st.active, st.capital, fs.loan_to_value, fs.min_cash,
+            st.failed_round, plan.structure, st.capital, fs.loan_to_value, fs.min_cash,
             fs.equity_multiple, plan.entries, plan.values, st.capacity, st.pipeline, used,
             st.depreciation_rate, plan.no_price if layer_price is None else layer_price,
-            st.infrastructure_cost, growth, training, plan.ask if training else _NO_INTS,
-            st.layer_of, book.stock, book.rate, book.ratio,
-            settled.payout.firm_revenue if training else _NO_FLOATS, fs.appetite_drop,
-            _NO_FLOATS if paid is None else paid["units"],
-            _NO_FLOATS if paid is None else paid["spend"],
+            st.infrastructure_cost, growth,
         )  # fmt: skip
+        if training:
+            paid = book.rows[-1] if book.rows else None
+            per_op, per_firm = compiled(
+                "invest_and_train_kernel", self._jit, module="buildout_round", work=plan.work
+            )(
+                *before, plan.ask, book.stock, book.rate, book.ratio,
+                settled.payout.firm_revenue, fs.appetite_drop,
+                _NO_FLOATS if paid is None else paid["units"],
+                _NO_FLOATS if paid is None else paid["spend"],
+            )  # fmt: skip
+        else:
+            per_op, per_firm = compiled(
+                "invest_kernel", self._jit, module="buildout_round", work=plan.work
+            )(*before)
         orders = per_op[0]
         funds = per_firm[0]
         if self._financing:  # (finance reads the backlog from the next round)
