@@ -570,10 +570,10 @@ class ContractBook:
         stay (every edit of a term forgets the terms, :meth:`_edited`); the last prices,
         which the settlement moves every round, are not in them.
         """
-        t = self._terms_now(state)
         kept = self._packed
-        if kept is not None and kept[0] is t:
+        if kept is not None and kept[0] is self._terms and kept[0].version == state.version:
             return kept[1], kept[2]
+        t = self._terms_now(state)
         terms = np.array(
             [self.start, self.end, self.seller, self.indexed, t.s_op, t.b_op], dtype=np.int64
         ).reshape(6, self.m)

@@ -419,7 +419,8 @@ class _InvestPlan:
 
     ``firm_ids``: the firms concerned (an active capital-goods operation, or an operation
     that trains), with ``strategies`` the strategy object of each as built (``None``: not
-    in the observations) and its class in ``kinds``; ``asked``: the firms whose strategy
+    in the observations) and its class in ``kinds`` (``checks``: the three by firm, with
+    its agent); ``asked``: the firms whose strategy
     has its own investment rule, with their capital-goods entries
     (:func:`~stackgame.environment.buildout.capital_ops_by_firm`); ``defaults``: whether
     any firm invests by the default rule; ``entries`` and ``values``: the default rule's
@@ -434,8 +435,8 @@ class _InvestPlan:
     """
 
     __slots__ = (
-        "asked", "ask", "defaults", "entries", "firm_ids", "kinds", "no_price", "own_rule",
-        "strategies", "structure", "trains", "values", "version", "work",
+        "asked", "ask", "checks", "defaults", "entries", "firm_ids", "kinds", "no_price",
+        "own_rule", "strategies", "structure", "trains", "values", "version", "work",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -443,6 +444,7 @@ class _InvestPlan:
         self.firm_ids: list[int] = []
         self.strategies: list[Strategy | None] = []
         self.kinds: list[type] = []
+        self.checks: list[tuple[FirmAgent, Strategy | None, type]] = []
         self.asked: list[tuple[int, list[tuple[str, int, int, float, int]]]] = []
         self.defaults = False
         self.entries: np.ndarray = np.zeros((5, 0), dtype=np.int64)
@@ -454,13 +456,13 @@ class _InvestPlan:
         self.no_price = _NO_FLOATS
         self.structure: np.ndarray = np.zeros((3, 0), dtype=np.int64)
 
-    def holds(self, version: int, firms: list[FirmAgent], observations: Mapping[int, Any]) -> bool:
+    def holds(self, version: int, observations: Mapping[int, Any]) -> bool:
         """Whether the plan still fits: same structure, strategy objects and classes, firms."""
         if version != self.version:
             return False
-        for i, s, kind in zip(self.firm_ids, self.strategies, self.kinds, strict=True):
-            now = firms[i].strategy if i in observations else None
-            if now is not s or type(now) is not kind:
+        for agent, s, kind in self.checks:
+            now = agent.strategy if agent.index in observations else None
+            if now is not s or now.__class__ is not kind:
                 return False
         return True
 
@@ -513,6 +515,10 @@ class _InvestPlan:
         plan.firm_ids = sorted(concerned)
         plan.strategies = [firms[i].strategy if i in observations else None for i in plan.firm_ids]
         plan.kinds = [type(s) for s in plan.strategies]
+        plan.checks = [
+            (firms[i], s, kind)
+            for i, s, kind in zip(plan.firm_ids, plan.strategies, plan.kinds, strict=True)
+        ]
         return plan
 
 
@@ -930,7 +936,7 @@ class StackModel(mesa.Model):
         """
         st = self.state
         plan = self._plan
-        if plan is not None and plan.holds(st.version, self.firms, observations):
+        if plan is not None and plan.holds(st.version, observations):
             return plan
         plan = self._plan = _InvestPlan.build(self, observations)
         return plan
@@ -956,13 +962,15 @@ class StackModel(mesa.Model):
         book = self.training
         if not book.live_now(st)[1]:
             return np.zeros(st.n_ops)
-        settled = self.ledger.settlement
-        revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
         kept = self._training_orders  # (the default rule's, computed with the investment)
         if kept is not None and kept[0] == self.round:
             _, orders, price, funds, own_rule = kept
         else:
             orders, price, funds, own_rule = self._default_training(observations, prepared)
+        if not own_rule:  # (every lab trains by the default rule: nothing to ask)
+            return orders
+        settled = self.ledger.settlement
+        revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
         firm_of = st.firm_of.tolist()
         for o in own_rule:
             f = firm_of[o]
