@@ -958,11 +958,13 @@ class StackModel(mesa.Model):
         the clearing's inputs ``prepared``, :meth:`_prepare`) and its funds. Negative or
         non-finite answers buy nothing.
         """
+        kept = self._training_orders  # (the default rule's, computed with the investment)
+        if kept is not None and kept[0] == self.round and not kept[4]:
+            return kept[1]  # (kept only where some lab trains; none to ask one by one)
         st = self.state
         book = self.training
         if not book.live_now(st)[1]:
             return np.zeros(st.n_ops)
-        kept = self._training_orders  # (the default rule's, computed with the investment)
         if kept is not None and kept[0] == self.round:
             _, orders, price, funds, own_rule = kept
         else:
