@@ -185,6 +185,7 @@ def invest_and_train_kernel(
     layer_price: np.ndarray,
     infrastructure_cost: np.ndarray,
     growth: float,
+    training: bool,
     ask: np.ndarray,
     stock: np.ndarray,
     training_rate: np.ndarray,
@@ -196,19 +197,21 @@ def invest_and_train_kernel(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`invest_kernel`, then the default rule's training orders: one call.
 
-    For a round after the first, when the labs' decisions are known (``ask`` as
-    :meth:`StackModel.train <stackgame.environment.model.StackModel.train>` sets it):
-    after :func:`invest_kernel` (the same arguments first), the training orders of the
-    default rule, their prices and the funds training reads
+    :func:`invest_kernel` (the same arguments first); then with ``training`` (a round
+    after the first, when the labs' decisions are known: ``ask`` as
+    :meth:`StackModel.train <stackgame.environment.model.StackModel.train>` sets it)
+    the training orders of the default rule, their prices and the funds training reads
     (:func:`~stackgame.environment.training.training_orders_kernel`, on the funds of
     its step 1 and, per layer, the mean price of the layer below last round,
     ``layer_price[k - 1]``, the top layer's for the bottom one as a list's ``[-1]``).
-    A round without training calls :func:`invest_kernel` alone (fewer arrays to pass).
+    A stack where no lab trains calls :func:`invest_kernel` alone (fewer arrays to
+    pass); one where some do calls this one every round (one kernel to load a run).
 
     Returns
     -------
     :func:`invest_kernel`'s ``[5, n_ops]`` with rows 3 and 4 the training orders and
-    their prices a unit, and its ``[4, n_firms]`` with row 3 the funds training reads.
+    their prices a unit, and its ``[4, n_firms]`` with row 3 the funds training reads
+    (zeros without ``training``).
     """
     per_op, per_firm = invest_kernel(
         round_, c_terms, c_amounts, c_last_price, market_price, financing, cash, debt,
@@ -216,6 +219,8 @@ def invest_and_train_kernel(
         loan_to_value, min_cash, equity_multiple, plan, plan_values, capacity, pipeline,
         used, rate, layer_price, infrastructure_cost, growth,
     )  # fmt: skip
+    if not training:
+        return per_op, per_firm
     n_layers = infrastructure_cost.shape[0]
     fallback = np.empty(n_layers)
     for k in range(n_layers):

@@ -880,14 +880,14 @@ class StackModel(mesa.Model):
             st.depreciation_rate, plan.no_price if layer_price is None else layer_price,
             st.infrastructure_cost, growth,
         )  # fmt: skip
-        if training:
-            paid = book.rows[-1] if book.rows else None
+        if book.enabled:  # (one kernel a run: with training from the second round)
+            paid = book.rows[-1] if training and book.rows else None
             per_op, per_firm = compiled(
                 "invest_and_train_kernel", self._jit, module="buildout_round", work=plan.work
             )(
-                *before, plan.ask, book.stock, book.rate, book.ratio,
-                settled.payout.firm_revenue, fs.appetite_drop,
-                _NO_FLOATS if paid is None else paid["units"],
+                *before, training, plan.ask if training else _NO_INTS, book.stock, book.rate,
+                book.ratio, settled.payout.firm_revenue if training else _NO_FLOATS,
+                fs.appetite_drop, _NO_FLOATS if paid is None else paid["units"],
                 _NO_FLOATS if paid is None else paid["spend"],
             )  # fmt: skip
         else:

@@ -185,7 +185,7 @@ def test_invest_kernels_are_backlog_funds_sold_pipeline_orders_and_training(
     )  # fmt: skip
     for kernel in _fused("invest_and_train_kernel"):
         per_op, per_firm = kernel(
-            *invest_args, ask, w["stock"], t_rate, ratio, w["revenue"], drop, paid_units,
+            *invest_args, True, ask, w["stock"], t_rate, ratio, w["revenue"], drop, paid_units,
             paid_spend,
         )  # fmt: skip
         for got, want in zip(per_op, (orders, pipe, sold_forward, t_orders, t_price), strict=True):
@@ -194,6 +194,15 @@ def test_invest_kernels_are_backlog_funds_sold_pipeline_orders_and_training(
     # without training: the first three steps alone, the training's rows zeros
     zeros = np.zeros(N_OPS)
     want_firm[3] = 0.0
+    none = np.zeros(0)
+    for kernel in _fused("invest_and_train_kernel"):
+        per_op, per_firm = kernel(
+            *invest_args, False, np.zeros(0, dtype=np.int64), w["stock"], t_rate, ratio, none,
+            drop, none, none,
+        )  # fmt: skip
+        for got, want in zip(per_op, (orders, pipe, sold_forward, zeros, zeros), strict=True):
+            _same(got, want)
+        _same(per_firm, want_firm)
     for kernel in _fused("invest_kernel"):
         per_op, per_firm = kernel(*invest_args)
         for got, want in zip(per_op, (orders, pipe, sold_forward, zeros, zeros), strict=True):
