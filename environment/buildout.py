@@ -368,7 +368,7 @@ def install_and_age(
     infrastructure bought with the units received (15.2) is set on ``clearing``.
     """
     st = state
-    ops, lead, a = _op_arrays(st)
+    ops, lead, a, per_unit, phi = _install_arrays(st)
     # (the units received and installed, and their capacity: one call,
     # buildout_round.install_round_kernel)
     flow = clearing.flow
@@ -376,11 +376,27 @@ def install_and_age(
         ops, lead, a, st.active, flow, clearing.self_supply, clearing.capex, st.pipeline,
         st.capital, st.capacity, st.depreciation_rate, depreciation,
         _NONE if writedown is None else writedown, _NONE if charge is None else charge,
-        st.input_coefficient, st.layer_of,
+        per_unit,
     )  # fmt: skip
-    phi = infrastructure(st)
     if phi is not None and phi.shape[0] == flow.shape[0]:  # the data center around them
         clearing.infrastructure = float(phi @ units)
+
+
+def _install_arrays(
+    state: StackState,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """What :func:`install_and_age` reads of the structure, kept per structure version.
+
+    :func:`_op_arrays`, each operation's ``a_l`` (its layer's input coefficient: the
+    units of the layer below in a unit of its capacity) and :func:`infrastructure`.
+    """
+    st = state
+
+    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        ops, lead, a = _op_arrays(st)
+        return ops, lead, a, st.input_coefficient[st.layer_of], infrastructure(st)
+
+    return st.derived("capital_install_arrays", build)
 
 
 _NONE = np.zeros(0)

@@ -28,7 +28,7 @@ from stackgame.environment.contracts import backlog_kernel
 from stackgame.environment.contracts import settle_round_kernel as contract_settle_kernel
 from stackgame.environment.finance import finance_step_kernel, funds_kernel
 from stackgame.environment.jit import jitable
-from stackgame.environment.round_kernel import _maximum, row_sums
+from stackgame.environment.round_kernel import _maximum, _pairwise_sum, row_sums
 from stackgame.environment.training import (
     prepare_training_kernel,
     settle_training_kernel,
@@ -41,6 +41,7 @@ def invest_kernel(
     round_: int,
     c_terms: np.ndarray,
     c_amounts: np.ndarray,
+    c_indexed: np.ndarray,
     c_last_price: np.ndarray,
     market_price: np.ndarray,
     financing: bool,
@@ -69,11 +70,12 @@ def invest_kernel(
     """The round's capital-goods orders by the default rule, with what they read.
 
     The per-structure data come packed, so that the call passes few arrays (a compiled
-    call pays for each array it unboxes): the contracts' terms ``c_terms`` (``[6, m]``
-    integers: start, end, seller, indexed (0/1), the seller's operation ``s_op`` and the
-    buyer's ``b_op`` on the structure now; :meth:`ContractBook.packed_terms
-    <stackgame.environment.contracts.ContractBook.packed_terms>`) and ``c_amounts``
-    (``[3, m]``: quantity, price, premium); the operations' ``structure`` (``[3, n_ops]``
+    call pays for each array it unboxes): the contracts' terms as the settlement takes
+    them, ``c_terms`` (integers: start, end, the seller's operation ``s_op`` and the
+    buyer's ``b_op`` on the structure now, buyer, seller) and ``c_amounts`` (quantity,
+    price, premium, ...: :meth:`ContractBook.packed
+    <stackgame.environment.contracts.ContractBook.packed>`), with ``c_indexed``; the
+    operations' ``structure`` (``[3, n_ops]``
     integers: firm, layer, active (0/1)); the default rule's entries ``plan`` (``[5, n]``
     integers: operation, its layer's lead time, its layer, its firm, the firm's rounds
     built ahead) and ``plan_values`` (``[2, n]``: ``a_l``, the firm's target
@@ -108,8 +110,9 @@ def invest_kernel(
     """
     n_ops = capacity.shape[0]
     n_firms = cash.shape[0]
-    c_start, c_end, c_seller, c_indexed, c_s_op, c_b_op = (
-        c_terms[0], c_terms[1], c_terms[2], c_terms[3], c_terms[4], c_terms[5],
+    # (the rows as contracts.TERM_INTS and TERM_FLOATS)
+    c_start, c_end, c_s_op, c_b_op, c_seller = (
+        c_terms[0], c_terms[1], c_terms[2], c_terms[3], c_terms[5],
     )  # fmt: skip
     c_quantity = c_amounts[0]
     per_firm = np.zeros((4, n_firms))
@@ -161,6 +164,7 @@ def invest_and_train_kernel(
     round_: int,
     c_terms: np.ndarray,
     c_amounts: np.ndarray,
+    c_indexed: np.ndarray,
     c_last_price: np.ndarray,
     market_price: np.ndarray,
     financing: bool,
@@ -214,7 +218,7 @@ def invest_and_train_kernel(
     (zeros without ``training``).
     """
     per_op, per_firm = invest_kernel(
-        round_, c_terms, c_amounts, c_last_price, market_price, financing, cash, debt,
+        round_, c_terms, c_amounts, c_indexed, c_last_price, market_price, financing, cash, debt,
         appetite, raises_equity, last_revenue, acquired, failed_round, structure, capital,
         loan_to_value, min_cash, equity_multiple, plan, plan_values, capacity, pipeline,
         used, rate, layer_price, infrastructure_cost, growth,
@@ -264,21 +268,37 @@ def pay_and_finance_kernel(
     appetite_drop: float,
     appetite_recovery: float,
     out: np.ndarray,
-) -> bool:
-    """The buildout's cash of the round, then its financing, in one call.
+) -> tuple[bool, float, float]:
+    """The buildout's cash of the round, then its financing, and what the record reads.
 
     :func:`~stackgame.environment.buildout.round_cash_kernel` (training paid, capex paid,
     the capital goods' wear given back: what :meth:`Ledger.pay_out
     <stackgame.environment.ledger.Ledger.pay_out>` moves after the profit), then
     :func:`~stackgame.environment.finance.finance_step_kernel` on the cash that leaves
-    (``out`` and the return value as there).
+    (``out``'s rows 0-7 and whether a firm fails as there). ``out`` (``[10, n_firms]``,
+    C-contiguous) also gets each firm's ``debt`` after the financing (row 8) and its net
+    financing ``borrowed + equity - repaid`` (row 9, as numpy adds the rows), so that
+    :meth:`History.append_finance
+    <stackgame.environment.history.History.append_finance>` keeps the rows as they are.
+
+    Returns
+    -------
+    Whether any firm fails, and the round's totals over firms, summed as numpy sums a
+    row (:func:`~stackgame.environment.round_kernel._pairwise_sum`): net financing (row
+    9) and interest (row 0).
     """
     round_cash_kernel(cash, firm_of, spend, capital_op, depreciation, writedown, capex)
-    return finance_step_kernel(
+    failing = finance_step_kernel(
         cash, debt, appetite, acquired, failed_round, outside_cash_flow, raises_equity, value,
         revenue, firm_of, active, capital, capital_op, capex, backlog, interest_rate,
         loan_to_value, min_cash, equity_multiple, appetite_drop, appetite_recovery, out,
     )  # fmt: skip
+    n = cash.shape[0]
+    for f in range(n):
+        out[8, f] = debt[f]
+        out[9, f] = (out[1, f] + out[2, f]) - out[3, f]
+    flat = out.ravel()
+    return failing, _pairwise_sum(flat, 9 * n, n), _pairwise_sum(flat, 0, n)
 
 
 @jitable
@@ -329,18 +349,9 @@ def prepare_training_round_kernel(
 def settle_round_kernel(
     round_: int,
     contracts: bool,
-    c_start: np.ndarray,
-    c_end: np.ndarray,
-    c_s_op: np.ndarray,
-    c_b_op: np.ndarray,
-    c_buyer: np.ndarray,
-    c_seller: np.ndarray,
-    c_quantity: np.ndarray,
-    c_price: np.ndarray,
+    c_ints: np.ndarray,
+    c_floats: np.ndarray,
     c_indexed: np.ndarray,
-    c_premium: np.ndarray,
-    c_take_or_pay: np.ndarray,
-    c_prepayment: np.ndarray,
     c_prepaid: np.ndarray,
     c_credit: np.ndarray,
     c_last_price: np.ndarray,
@@ -372,10 +383,15 @@ def settle_round_kernel(
 ) -> tuple[np.ndarray, bool]:
     """The round's contracts, then its training, settled after the clearing: one call.
 
-    With ``contracts``: each contract in force in ``round_`` (from ``c_start`` to before
-    ``c_end``, its seller's operation ``c_s_op`` and buyer's ``c_b_op`` both ``>= 0``:
-    :meth:`ContractBook.resolve
-    <stackgame.environment.contracts.ContractBook.resolve>`), settled by
+    With ``contracts``: the contracts' terms packed as
+    :meth:`ContractBook.packed <stackgame.environment.contracts.ContractBook.packed>`
+    gives them (``c_ints``: rows first round, round after the last, seller's and
+    buyer's operations, buyer, seller; ``c_floats``: quantity, fixed price, premium,
+    take-or-pay share, prepayment), and their state (``c_indexed``, ``c_prepaid``,
+    ``c_credit``, ``c_last_price``, the last three changed in place). Each contract in
+    force in ``round_`` (from its first round to before the round after its last, its
+    seller's and buyer's operations both ``>= 0``: :meth:`ContractBook.resolve
+    <stackgame.environment.contracts.ContractBook.resolve>`) is settled by
     :func:`~stackgame.environment.contracts.settle_round_kernel` on the clearing's
     arrays (in place). Then with ``training``:
     :func:`~stackgame.environment.training.settle_training_kernel` on those arrays,
@@ -387,9 +403,13 @@ def settle_round_kernel(
     The contracts' settlement (``[4, m]``, empty without ``contracts``) and whether a
     model was written down.
     """
-    m = c_start.shape[0]
+    m = c_ints.shape[1]
     settled = np.zeros((4, 0))
     if contracts:
+        c_start = c_ints[0]
+        c_end = c_ints[1]
+        c_s_op = c_ints[2]
+        c_b_op = c_ints[3]
         b_op = np.empty(m, dtype=np.int64)
         s_op = np.empty(m, dtype=np.int64)
         for c in range(m):
@@ -399,9 +419,9 @@ def settle_round_kernel(
             b_op[c] = b if live else -1
             s_op[c] = s if live else -1
         settled = contract_settle_kernel(
-            round_, b_op, s_op, c_buyer, c_seller, c_quantity, c_price, c_indexed, c_premium,
-            c_take_or_pay, c_end, c_prepayment, c_prepaid, c_credit, capital_op, flow, price,
-            revenue, input_cost, capex, gross, cash, c_last_price,
+            round_, b_op, s_op, c_ints[4], c_ints[5], c_floats[0], c_floats[1], c_indexed,
+            c_floats[2], c_floats[3], c_end, c_floats[4], c_prepaid, c_credit, capital_op,
+            flow, price, revenue, input_cost, capex, gross, cash, c_last_price,
         )  # fmt: skip
     written = False
     if training:
@@ -432,8 +452,7 @@ def install_round_kernel(
     depreciation: np.ndarray,
     writedown: np.ndarray,
     charge: np.ndarray,
-    input_coefficient: np.ndarray,
-    layer_of: np.ndarray,
+    per_unit: np.ndarray,
 ) -> np.ndarray:
     """:func:`~stackgame.environment.buildout.install_and_age`'s arithmetic in one call.
 
@@ -441,13 +460,14 @@ def install_round_kernel(
     adds: :func:`row_sums`) and its own operation below, then
     :func:`~stackgame.environment.buildout.install_age_kernel`. Returns the units of
     capacity received, ``(received + self_supply) / a_l`` per operation (what the
-    infrastructure is bought for, 15.2).
+    infrastructure is bought for, 15.2), ``per_unit`` each operation's ``a_l`` (its
+    layer's input coefficient, laid out per operation once per structure version).
     """
     received = row_sums(flow)
     n = received.shape[0]
     units = np.empty(n)
     for o in range(n):
-        units[o] = (received[o] + self_supply[o]) / input_coefficient[layer_of[o]]
+        units[o] = (received[o] + self_supply[o]) / per_unit[o]
     install_age_kernel(
         ops, lead, coefficient, active, received, self_supply, capex, pipeline, capital,
         capacity, rate, depreciation, writedown, charge,

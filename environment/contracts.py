@@ -46,12 +46,14 @@ class _Terms:
     ``s_ops``: the seller's active operation in the contract's layer, ``b_ops``: the
     buyer's in the layer above (``-1``: none), also as arrays ``s_op`` and ``b_op``;
     ``price`` the fixed prices (0 where indexed), ``indexed`` each indexed contract with
-    ``1 + premium``; ``bounds`` the rounds where a contract starts or ends.
+    ``1 + premium``; ``bounds`` the rounds where a contract starts or ends. ``ints`` and
+    ``floats``: the terms the settlement reads, packed as the fused settlement takes
+    them (:data:`TERM_INTS`, :data:`TERM_FLOATS`; set by :meth:`ContractBook._terms_now`).
     """
 
     __slots__ = (
-        "b_op", "b_ops", "bounds", "end", "indexed", "price", "quantity", "s_op", "s_ops",
-        "seller", "start", "version",
+        "b_op", "b_ops", "bounds", "end", "floats", "indexed", "ints", "price", "quantity",
+        "s_op", "s_ops", "seller", "start", "version",
     )  # fmt: skip
 
     def __init__(
@@ -78,7 +80,22 @@ class _Terms:
         self.bounds = sorted({*start, *end})
         self.s_op = np.array(s_ops, dtype=np.int64)
         self.b_op = np.array(b_ops, dtype=np.int64)
+        self.ints = np.zeros((len(TERM_INTS), 0), dtype=np.int64)
+        self.floats = np.zeros((len(TERM_FLOATS), 0))
 
+
+TERM_INTS = ("start", "end", "s_op", "b_op", "buyer", "seller")
+"""Rows of the contracts' integer terms as the fused settlement reads them
+(:func:`~stackgame.environment.buildout_round.settle_round_kernel`): first round, round
+after the last, seller's and buyer's operations on the structure now, buyer and seller."""
+TERM_FLOATS = ("quantity", "price", "premium", "take_or_pay", "prepayment")
+"""Rows of the contracts' fixed numeric terms, likewise."""
+
+
+_FAR = 1 << 62
+"""A round beyond any run's (the open ends of a resolution's span)."""
+_NO_SPAN = (0, 0, -1, -1)
+"""No round: the span of no resolution (:meth:`ContractBook._resolve`)."""
 
 _NONE_IN_FORCE = np.zeros((3, 0))
 """The clearing's contracts in force when none is (the book returns ``None`` then)."""
@@ -336,12 +353,10 @@ class ContractBook:
         self._terms: _Terms | None = None
         # the last resolution: (round, structure version, edits) and what it gives
         self._resolved: tuple[tuple[int, int, int], _Resolved] | None = None
-        # the same, for (round, structure version, edits) as last asked
-        self._resolved_now = (-1, -1, -1)
+        # where it holds: (first round, round after the last, structure version, edits)
+        self._span = _NO_SPAN
         # the backlog counted from the round after the last asked, with the prices it read
         self._next_backlog: tuple[tuple[int, int, int], np.ndarray, np.ndarray] | None = None
-        # the terms packed for the investment kernel, with the _Terms they were packed on
-        self._packed: tuple[_Terms, np.ndarray, np.ndarray] | None = None
         for spec in scenario.contracts:
             self.add(spec, state)
 
@@ -381,6 +396,7 @@ class ContractBook:
         self._edits += 1
         self._terms = None
         self._resolved = None
+        self._span = _NO_SPAN
 
     def _terms_now(self, state: StackState) -> _Terms:
         """The terms as lists, with each contract's operations on the structure now.
@@ -404,8 +420,28 @@ class ContractBook:
             seller, s_ops, b_ops, self.price.tolist(),
             [(c, 1.0 + premium[c]) for c in np.flatnonzero(self.indexed).tolist()],
         )  # fmt: skip
+        # (the terms change only with an edit, which drops these: one copy per edit or
+        # structure version, and the round's settlement passes two arrays for eleven)
+        terms.ints = np.array(
+            [self.start, self.end, terms.s_op, terms.b_op, self.buyer, self.seller],
+            dtype=np.int64,
+        ).reshape(len(TERM_INTS), self.m)
+        terms.floats = np.array(
+            [self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment],
+            dtype=float,
+        ).reshape(len(TERM_FLOATS), self.m)
         self._terms = terms
         return terms
+
+    def packed(self, state: StackState) -> tuple[np.ndarray, np.ndarray]:
+        """The terms the settlement reads, as ``[6, m]`` integers and ``[5, m]`` floats.
+
+        Rows :data:`TERM_INTS` and :data:`TERM_FLOATS`, the operations on the structure
+        now (:meth:`operations`); kept until a contract is added, ended or transferred,
+        or the structure changes. Read only.
+        """
+        t = self._terms_now(state)
+        return t.ints, t.floats
 
     # -- the round ---------------------------------------------------------------------------
     def resolve(self, round_: int, state: StackState) -> tuple[np.ndarray, np.ndarray]:
@@ -421,13 +457,25 @@ class ContractBook:
         """:meth:`resolve`, with what the round derives from it (kept for the round)."""
         st = state
         last = self._resolved
-        if last is not None and self._resolved_now == (round_, st.version, self._edits):
-            return last[1]  # (asked again this round)
+        span = self._span
+        if (
+            last is not None
+            and span[0] <= round_ < span[1]
+            and span[2] == st.version
+            and span[3] == self._edits
+        ):
+            return last[1]  # (asked again this round, or no contract started or ended since)
         t = self._terms_now(st)
-        # (in force or not changes only where a contract starts or ends)
-        key = (bisect.bisect_right(t.bounds, round_), st.version, self._edits)
+        # (in force or not changes only where a contract starts or ends: the same between
+        # two bounds)
+        bounds = t.bounds
+        i = bisect.bisect_right(bounds, round_)
+        self._span = (
+            bounds[i - 1] if i > 0 else -_FAR, bounds[i] if i < len(bounds) else _FAR,
+            st.version, self._edits,
+        )  # fmt: skip
+        key = (i, st.version, self._edits)
         if last is not None and last[0] == key:
-            self._resolved_now = (round_, st.version, self._edits)
             return last[1]
         b_ops = [
             b if s >= 0 and b >= 0 and t.start[c] <= round_ < t.end[c] else -1
@@ -439,7 +487,6 @@ class ContractBook:
         else:
             got = _Resolved(b_ops, s_ops)
         self._resolved = (key, got)
-        self._resolved_now = (round_, st.version, self._edits)
         return got
 
     def in_force(self, round_: int, state: StackState) -> np.ndarray | None:
@@ -560,28 +607,6 @@ class ContractBook:
         """
         t = self._terms_now(state)
         return t.s_op, t.b_op
-
-    def packed_terms(self, state: StackState) -> tuple[np.ndarray, np.ndarray]:
-        """The terms the investment reads, as two matrices (read only).
-
-        ``[6, m]`` integers: start, end, seller, indexed (0/1), and on the structure now
-        the seller's operation and the buyer's (:meth:`operations`); ``[3, m]`` floats:
-        quantity, price (0 where indexed), premium. Kept while the terms and the structure
-        stay (every edit of a term forgets the terms, :meth:`_edited`); the last prices,
-        which the settlement moves every round, are not in them.
-        """
-        kept = self._packed
-        if kept is not None and kept[0] is self._terms and kept[0].version == state.version:
-            return kept[1], kept[2]
-        t = self._terms_now(state)
-        terms = np.array(
-            [self.start, self.end, self.seller, self.indexed, t.s_op, t.b_op], dtype=np.int64
-        ).reshape(6, self.m)
-        amounts = np.array([self.quantity, self.price, self.premium], dtype=float).reshape(
-            3, self.m
-        )
-        self._packed = (t, terms, amounts)
-        return terms, amounts
 
     def keep_backlog(
         self, round_: int, state: StackState, prices: np.ndarray, after: np.ndarray

@@ -291,15 +291,16 @@ def fire_sale(state: StackState, firm: int) -> list[Sale]:
     """
     st = state
     discount = st.finance.fire_sale_discount
-    live = alive(st)
+    # the operations that may buy: active, of another firm still in business (each
+    # failed operation's buyers are those of its layer)
+    may_buy = st.active & (st.firm_of != firm) & alive(st)[st.firm_of]
+    cash = st.cash
     sales = []
     for o in np.flatnonzero((st.firm_of == firm) & st.active).tolist():
         k = int(st.layer_of[o])
         capacity = float(st.capacity[o])
         book = float(st.capital[o])
-        buyers = np.flatnonzero(
-            (st.layer_of == k) & st.active & (st.firm_of != firm) & live[st.firm_of]
-        )
+        buyers = np.flatnonzero((st.layer_of == k) & may_buy)
         weight = st.capacity[buyers]
         total = float(weight.sum())
         if buyers.size and total > 0.0:
@@ -309,9 +310,12 @@ def fire_sale(state: StackState, firm: int) -> list[Sale]:
             st.capacity[buyers] += share * capacity
             st.pipeline[buyers] += share[:, None] * st.pipeline[o]
             st.capital[buyers] += paid
-            np.subtract.at(st.cash, st.firm_of[buyers], paid)
+            firms = st.firm_of[buyers].tolist()
+            # (each buyer's firm pays in turn, as np.subtract.at subtracts: the same bits)
+            for j, p in zip(firms, paid.tolist(), strict=True):
+                cash[j] -= p
             by_firm: dict[int, float] = {}
-            for j, s in zip(st.firm_of[buyers].tolist(), share.tolist(), strict=True):
+            for j, s in zip(firms, share.tolist(), strict=True):
                 by_firm[j] = by_firm.get(j, 0.0) + s
             sales.append(Sale(k, capacity, book, price, by_firm))
         else:

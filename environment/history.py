@@ -207,26 +207,29 @@ class History:
         self._lay_out()
         return self._cum
 
-    def append_finance(self, state: StackState, flows: np.ndarray) -> None:
+    def append_finance(self, rows: np.ndarray, financing: float, interest: float) -> None:
         """Record the last appended round's financing, per firm, and each firm's debt.
 
-        ``flows``: the rows of :func:`stackgame.environment.finance.finance_kernel`
-        (interest, borrowed, equity, repaid). The round's row gains the totals:
-        ``financing`` (borrowed + equity - repaid) and ``interest``.
+        ``rows``: the round's own ``[10, n_firms]`` block of
+        :func:`~stackgame.environment.buildout_round.pay_and_finance_kernel` (interest,
+        borrowed, equity, repaid in rows 0-3, as :func:`~stackgame.environment.finance.
+        finance_kernel`; the debt after the round in row 8), kept as it is (views, no
+        copies: the block is made anew each round and nothing writes to it after).
+        The round's row gains the totals ``financing`` (borrowed + equity - repaid,
+        summed over firms) and ``interest``.
         """
-        interest, borrowed, equity, repaid = flows[:4].copy()  # (FINANCE_COLUMNS' order)
         self.finance_rows.append(
             {
-                "interest": interest,
-                "borrowed": borrowed,
-                "equity": equity,
-                "repaid": repaid,
-                "debt": state.debt.copy(),
+                "interest": rows[0],
+                "borrowed": rows[1],
+                "equity": rows[2],
+                "repaid": rows[3],
+                "debt": rows[8],
             }
         )
         last = self.round_rows[-1]
-        last["financing"] = float((borrowed + equity - repaid).sum())
-        last["interest"] = float(interest.sum())
+        last["financing"] = float(financing)
+        last["interest"] = float(interest)
 
     def finance_matrix(self, column: str) -> np.ndarray:
         """``[rounds, n_firms]`` array of one financing column (no rows: finance off)."""

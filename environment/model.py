@@ -69,6 +69,8 @@ _NO_ROWS = np.zeros((0, 0))
 """An empty matrix: a kernel's argument for "not used" (read only)."""
 _NO_INTS = np.zeros(0, dtype=np.int64)
 """An empty integer array: a kernel's argument for "not used" (read only)."""
+_NO_INT_ROWS = np.zeros((0, 0), dtype=np.int64)
+"""An empty integer matrix: no contract's terms (read only)."""
 _NO_CONTRACTS = np.zeros((3, 0))
 """No contract in force: the clearing's ``contracts`` then (never written).
 
@@ -681,7 +683,10 @@ class StackModel(mesa.Model):
         self._plan: _InvestPlan | None = None
         self.last_round: RoundFlows | None = None
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
-        self._financed = np.zeros((5, self.state.n_firms))  # the last round's financing
+        # the last round's financing: its rows (pay_and_finance_kernel's), net financing
+        # and interest
+        self._financed: tuple[np.ndarray, float, float]
+        self._financed = (np.zeros((10, self.state.n_firms)), 0.0, 0.0)
         self._apply_due_events(0)
         self.datacollector: mesa.DataCollector | None = (
             _ScalarCollector(
@@ -867,13 +872,14 @@ class StackModel(mesa.Model):
         # rule's orders (and after the first round the training's): one call
         # (buildout_round.invest_kernel, invest_and_train_kernel)
         contracts = self.contracts
-        terms, amounts = contracts.packed_terms(st)
+        terms, amounts = contracts.packed(st)
         fs = st.finance
         # after the first round, the default training orders too (train reads them)
         book = self.training
         training = layer_price is not None and book.enabled and plan.trains
         before = (
-            self.round, terms, amounts, contracts.last_price, memory.price, self._financing,
+            self.round, terms, amounts, contracts.indexed, contracts.last_price, memory.price,
+            self._financing,
             st.cash, st.debt, st.appetite, st.raises_equity, st.last_revenue, st.acquired,
             st.failed_round, plan.structure, st.capital, fs.loan_to_value, fs.min_cash,
             fs.equity_multiple, plan.entries, plan.values, st.capacity, st.pipeline, used,
@@ -1227,27 +1233,34 @@ class StackModel(mesa.Model):
         c = clearing
         contracts = self.contracts
         contracts.next_round = self.round + 1
-        s_op, b_op = contracts.operations(st)
-        book = self.training
+        has = contracts.m > 0
+        ints, floats = contracts.packed(st) if has else (_NO_INT_ROWS, _NO_ROWS)
         trains = training is not None
-        n = st.n_ops
-        out = np.empty((11, n)) if trains else _NO_ROWS
-        passer = np.empty(n, dtype=np.int64) if trains else _NO_INTS
+        if trains:
+            book = self.training
+            n = st.n_ops
+            out = np.empty((11, n))  # (made anew: the book keeps its rows)
+            passer = np.empty(n, dtype=np.int64)
+            stock, rate, omega, expense = book.stock, book.rate, book.omega, book.expense
+            live = book.live_now(st)[0]
+            own_below = st.structure.own_below
+        else:  # (nothing of the training's is read)
+            out, passer, live, own_below = _NO_ROWS, _NO_INTS, _NO_MASK, _NO_INTS
+            stock = rate = omega = expense = _NO_FLOATS
         settled, written = compiled("settle_round_kernel", self._jit, module="buildout_round")(
-            self.round, contracts.m > 0, contracts.start, contracts.end, s_op, b_op,
-            contracts.buyer, contracts.seller, contracts.quantity, contracts.price,
-            contracts.indexed, contracts.premium, contracts.take_or_pay, contracts.prepayment,
-            contracts.prepaid, contracts.credit, contracts.last_price, buildout.capital_ops(st),
-            c.flow if contracts.m else _NO_ROWS, c.price, c.revenue, c.input_cost, c.capex,
-            c.gross_profit, st.cash, trains, own, units, st.structure.own_below, cost,
-            c.quantity, c.unit_input_cost, c.internal_revenue, c.variable_cost, book.stock,
-            book.rate, book.omega, book.expense, book.live_now(st)[0], st.layer_of, out, passer,
+            self.round, has, ints, floats, contracts.indexed, contracts.prepaid,
+            contracts.credit, contracts.last_price, buildout.capital_ops(st),
+            c.flow if has else _NO_ROWS, c.price, c.revenue, c.input_cost, c.capex,
+            c.gross_profit, st.cash, trains, own, units, own_below, cost, c.quantity,
+            c.unit_input_cost, c.internal_revenue, c.variable_cost, stock, rate, omega, expense,
+            live, st.layer_of, out, passer,
         )  # fmt: skip
         if contracts.m:
             contracts.last = settled
         if not trains:
             return None
         # (TrainingBook.settle's bookkeeping, on the kernel's rows)
+        book = self.training
         spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost = out[:5]
         book.stock = out[5]
         book.written_down = written
@@ -1309,8 +1322,9 @@ class StackModel(mesa.Model):
         # fin.finance_step's kernel: one call (buildout_round.pay_and_finance_kernel)
         spec = st.finance
         trained = self._trained
-        block = np.empty((8, st.n_firms))
-        failing = compiled("pay_and_finance_kernel", self._jit, module="buildout_round")(
+        block = np.empty((10, st.n_firms))  # (made anew: the history keeps its rows)
+        kernel = compiled("pay_and_finance_kernel", self._jit, module="buildout_round")
+        failing, financing, interest = kernel(
             st.cash, st.firm_of, _NO_FLOATS if trained is None else trained["spend"],
             buildout.capital_ops(st) if st.has_capital_goods else _NO_MASK,
             payout.depreciation, self.ledger.writedown, flows.clearing.capex, st.debt,
@@ -1323,7 +1337,7 @@ class StackModel(mesa.Model):
         st.last_revenue = block[7]
         out, book = block[:5], block[5]
         payout.firm_value = block[6]  # (less interest: the same numbers where none is paid)
-        self._financed = out
+        self._financed = (block, financing, interest)
         if not failing:
             return out
         failing = np.flatnonzero(out[4]).tolist()
@@ -1338,6 +1352,7 @@ class StackModel(mesa.Model):
             self.contracts.terminate(f, self.round)
             reason = fin.failure_reason(st, f, cash, debt, limit, float(out[2, f]), sales, names)
             self._log("failure", names[f], reason)
+        block[8] = st.debt  # (the debt recorded: a failed firm's is written off)
         st.rebuild()
         self._structure_changed()
         return out
@@ -1510,7 +1525,7 @@ class StackModel(mesa.Model):
                             flows.capacity, clearing.internal_revenue, settled.layers,
                             flows.market_size, jit=self._jit)  # fmt: skip
         if self._financing:
-            self.history.append_finance(st, self._financed)
+            self.history.append_finance(*self._financed)
         firm_margin = settled.firm_margin.tolist()
         self.memory.remember(st, flows, settled, firm_margin)
         values = payout.firm_value.tolist()

@@ -22,7 +22,7 @@ from stackgame.environment.buildout import (
     install_age_kernel,
     round_cash_kernel,
 )
-from stackgame.environment.contracts import backlog_kernel
+from stackgame.environment.contracts import TERM_FLOATS, TERM_INTS, backlog_kernel
 from stackgame.environment.contracts import settle_round_kernel as contract_settle
 from stackgame.environment.finance import finance_step_kernel, funds_kernel
 from stackgame.environment.training import (
@@ -169,19 +169,22 @@ def test_invest_kernels_are_backlog_funds_sold_pipeline_orders_and_training(
     # activity, and the default rule's entries (each carries its firm's target and
     # rounds built ahead)
     terms = np.array(
-        [w["c_start"], w["c_end"], w["c_seller"], w["c_indexed"], w["c_s_op"], w["c_b_op"]],
+        [w["c_start"], w["c_end"], w["c_s_op"], w["c_b_op"], w["c_buyer"], w["c_seller"]],
         dtype=np.int64,
+    )  # (rows as contracts.TERM_INTS, TERM_FLOATS)
+    amounts = np.array(
+        [w["c_quantity"], w["c_price"], w["c_premium"], w["c_take_or_pay"], w["c_prepayment"]]
     )
-    amounts = np.array([w["c_quantity"], w["c_price"], w["c_premium"]])
     structure = np.array([w["firm_of"], w["layer_of"], w["active"]], dtype=np.int64)
     firm = w["firm_of"][ops]
     entries = np.array([ops, lead, w["layer_of"][ops], firm, ahead[firm]], dtype=np.int64)
     values = np.array([a, target[firm]])
     invest_args = (
-        r, terms, amounts, w["c_last_price"], w["price"], financing, w["cash"], w["debt"],
-        w["appetite"], w["raises_equity"], w["last_revenue"], w["acquired"],
-        w["failed_round"], structure, w["capital"], ltv, floor, multiple, entries, values,
-        w["capacity"], w["pipeline"], used, w["rate"], layer_price, infra, growth,
+        r, terms, amounts, w["c_indexed"], w["c_last_price"], w["price"], financing,
+        w["cash"], w["debt"], w["appetite"], w["raises_equity"], w["last_revenue"],
+        w["acquired"], w["failed_round"], structure, w["capital"], ltv, floor, multiple,
+        entries, values, w["capacity"], w["pipeline"], used, w["rate"], layer_price, infra,
+        growth,
     )  # fmt: skip
     for kernel in _fused("invest_and_train_kernel"):
         per_op, per_firm = kernel(
@@ -232,17 +235,23 @@ def test_pay_and_finance_kernel_is_round_cash_then_finance_step(seed: int) -> No
         w["revenue"] * 0.1, w["raises_equity"], w["value"], w["revenue"], w["firm_of"],
         w["active"], w["capital"], w["capital_op"], capex, backlog, *terms, want_out,
     )  # fmt: skip
+    # (what History.append_finance summed: net financing and interest over firms)
+    want_financing = float((want_out[1] + want_out[2] - want_out[3]).sum())
+    want_interest = float(want_out[0].sum())
     for kernel in _fused("pay_and_finance_kernel"):
         got = _copies(state)
-        out = np.empty((8, N_FIRMS))
-        failing = kernel(
+        out = np.empty((10, N_FIRMS))
+        failing, financing, interest = kernel(
             got["cash"], w["firm_of"], spend, w["capital_op"], depreciation, writedown, capex,
             got["debt"], got["appetite"], w["acquired"], w["failed_round"], w["revenue"] * 0.1,
             w["raises_equity"], w["value"], w["revenue"], w["active"], w["capital"], backlog,
             *terms, out,
         )  # fmt: skip
         assert failing == want_failing
-        _same(out, want_out)
+        _same(out[:8], want_out)
+        _same(out[8], want["debt"])
+        _same(out[9], want_out[1] + want_out[2] - want_out[3])
+        assert (financing, interest) == (want_financing, want_interest)
         for k in state:
             _same(got[k], want[k])
 
@@ -273,7 +282,7 @@ def test_install_round_kernel_is_received_units_then_install_and_age(seed: int) 
         units = kernel(
             ops, lead, a, w["active"], w["flow"], self_supply, capex, got["pipeline"],
             got["capital"], got["capacity"], w["rate"], depreciation, writedown, charge,
-            coefficient, w["layer_of"],
+            coefficient[w["layer_of"]],
         )  # fmt: skip
         _same(units, want_units)
         for k in state:
@@ -366,14 +375,15 @@ def test_settle_round_kernel_is_the_contracts_then_the_training(
         )  # fmt: skip
         want_out[10] = own + np.add.reduce(units, axis=1)
 
+    # the terms as ContractBook.packed lays them out (rows TERM_INTS, TERM_FLOATS)
+    ints = np.array([w["c_" + k] for k in TERM_INTS], dtype=np.int64)
+    floats = np.array([w["c_" + k] for k in TERM_FLOATS])
     for kernel in _fused("settle_round_kernel"):
         got = _copies(money)
         out = np.empty((11, N_OPS))
         passer = np.empty(N_OPS, dtype=np.int64)
         settled, written = kernel(
-            r, contracts, w["c_start"], w["c_end"], w["c_s_op"], w["c_b_op"], w["c_buyer"],
-            w["c_seller"], w["c_quantity"], w["c_price"], w["c_indexed"], w["c_premium"],
-            w["c_take_or_pay"], w["c_prepayment"], got["prepaid"], got["credit"],
+            r, contracts, ints, floats, w["c_indexed"], got["prepaid"], got["credit"],
             got["last_price"], w["capital_op"], w["flow"], w["price"], got["revenue"],
             got["input_cost"], got["capex"], got["gross"], got["cash"], training, own, units,
             own_below, cost, got["quantity"], got["unit_input_cost"], got["internal_revenue"],

@@ -198,6 +198,31 @@ def test_terminate_ends_a_firms_contracts_and_logs_it() -> None:
     assert len(entries) == 1 and "lta with maker ends after round 0" in entries[0].text
 
 
+def test_packed_terms_are_the_books_terms_and_follow_an_edit() -> None:
+    """``ContractBook.packed``: rows ``TERM_INTS`` and ``TERM_FLOATS`` of the book's terms.
+
+    One fixed-price contract (maker, firm and operation 0, sells to buyer, firm and
+    operation 1, from round 0 for 4 rounds): ``[0, 4, 0, 1, 1, 0]`` and ``[7.5, 2.0, 0,
+    0.5, 3.0]``; terminated after round 0 its end becomes 1 at the next look.
+    """
+    model = StackModel(
+        from_dict(
+            chain({"quantity": Q, "price": 2.0, "duration": 4, "take_or_pay": 0.5,
+                   "prepayment": 3.0})
+        ),
+        0,
+    )  # fmt: skip
+    book, st = model.contracts, model.state
+    ints, floats = book.packed(st)
+    assert contracts_module.TERM_INTS == ("start", "end", "s_op", "b_op", "buyer", "seller")
+    assert ints.tolist() == [[0], [4], [MAKER], [BUYER], [BUYER], [MAKER]]
+    assert floats.tolist() == [[Q], [2.0], [0.0], [0.5], [3.0]]
+    assert book.packed(st)[0] is ints  # (kept while nothing changes)
+    book.terminate(BUYER, 0)
+    assert book.packed(st)[0][1].tolist() == [1]
+    model.release()
+
+
 def test_no_contracts_clears_exactly_as_before() -> None:
     raw = chain()
     del raw["contracts"]
