@@ -21,7 +21,7 @@ the finance section's interest rate (:func:`price_basis`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from stackgame.environment.jit import compiled, jitable
@@ -38,11 +38,17 @@ jitable(investment_units)  # (the strategies' rule, compiled into the kernel tha
 
 def capital_ops(state: StackState) -> np.ndarray:
     """Mask of the operations in capital-goods layers (kept until the structure changes)."""
+    hit = state._derived.get("capital_ops")  # (kept: read without a builder a call)
+    if hit is not None and hit[0] == state.version:
+        return cast(np.ndarray, hit[1])
     return state.derived("capital_ops", lambda: state.capital_goods[state.layer_of])
 
 
 def capital_share(state: StackState) -> np.ndarray:
     """1.0 for the operations in capital-goods layers, 0.0 elsewhere (as floats)."""
+    hit = state._derived.get("capital_share")
+    if hit is not None and hit[0] == state.version:
+        return cast(np.ndarray, hit[1])
     return state.derived("capital_share", lambda: capital_ops(state) * 1.0)
 
 
@@ -74,6 +80,9 @@ def infrastructure(state: StackState) -> np.ndarray | None:
     st = state
     if not st.has_capital_goods:
         return None
+    hit = st._derived.get("infrastructure")
+    if hit is not None and hit[0] == st.version:
+        return cast("np.ndarray | None", hit[1])
 
     def build() -> np.ndarray | None:
         if not st.infrastructure_cost.any():
@@ -309,6 +318,9 @@ def round_cash_kernel(
 
 def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_capital_ops` as arrays: operations, lead times, ``a_l`` (kept as it is)."""
+    hit = state._derived.get("capital_arrays")
+    if hit is not None and hit[0] == state.version:
+        return cast("tuple[np.ndarray, np.ndarray, np.ndarray]", hit[1])
 
     def build() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ops = _capital_ops(state)

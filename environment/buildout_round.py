@@ -39,15 +39,9 @@ from stackgame.environment.training import (
 @jitable
 def invest_kernel(
     round_: int,
-    c_start: np.ndarray,
-    c_end: np.ndarray,
-    c_quantity: np.ndarray,
-    c_seller: np.ndarray,
-    c_price: np.ndarray,
+    c_terms: np.ndarray,
+    c_amounts: np.ndarray,
     c_indexed: np.ndarray,
-    c_premium: np.ndarray,
-    c_s_op: np.ndarray,
-    c_b_op: np.ndarray,
     c_last_price: np.ndarray,
     market_price: np.ndarray,
     financing: bool,
@@ -58,19 +52,13 @@ def invest_kernel(
     last_revenue: np.ndarray,
     acquired: np.ndarray,
     failed_round: np.ndarray,
-    firm_of: np.ndarray,
-    active: np.ndarray,
+    structure: np.ndarray,
     capital: np.ndarray,
     loan_to_value: float,
     min_cash: float,
     equity_multiple: float,
-    ops: np.ndarray,
-    lead: np.ndarray,
-    coefficient: np.ndarray,
-    layer: np.ndarray,
-    firm: np.ndarray,
-    target: np.ndarray,
-    ahead: np.ndarray,
+    plan: np.ndarray,
+    plan_values: np.ndarray,
     capacity: np.ndarray,
     pipeline: np.ndarray,
     used: np.ndarray,
@@ -78,63 +66,65 @@ def invest_kernel(
     layer_price: np.ndarray,
     infrastructure_cost: np.ndarray,
     growth: float,
-    training: bool,
-    ask: np.ndarray,
-    layer_of: np.ndarray,
-    stock: np.ndarray,
-    training_rate: np.ndarray,
-    ratio: np.ndarray,
-    revenue: np.ndarray,
-    appetite_drop: float,
-    paid_units: np.ndarray,
-    paid_spend: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The round's capital-goods orders by the default rule, with what they read.
+
+    The per-structure data come packed, so that the call passes few arrays (a compiled
+    call pays for each array it unboxes): the contracts' terms as the settlement takes
+    them, ``c_terms`` (integers: start, end, the seller's operation ``s_op`` and the
+    buyer's ``b_op`` on the structure now, buyer, seller) and ``c_amounts`` (quantity,
+    price, premium, ...: :meth:`ContractBook.packed
+    <stackgame.environment.contracts.ContractBook.packed>`), with ``c_indexed``; the
+    operations' ``structure`` (``[3, n_ops]``
+    integers: firm, layer, active (0/1)); the default rule's entries ``plan`` (``[5, n]``
+    integers: operation, its layer's lead time, its layer, its firm, the firm's rounds
+    built ahead) and ``plan_values`` (``[2, n]``: ``a_l``, the firm's target
+    utilisation, 0 where its firm is not asked by the default rule this round). Per
+    firm, the target and the rounds built ahead are laid out from the entries (every
+    entry of a firm carries the firm's) for :func:`default_orders_kernel`.
 
     In this order (each as its own step computes it):
 
     1. With ``financing``: each firm's contract backlog as seller, counted from
        ``round_`` and from the round after (:func:`backlog_kernel` on the contracts'
-       terms ``c_*``, indexed prices at last round's ``market_price``), then what it can
+       terms, indexed prices at last round's ``market_price``), then what it can
        invest (:func:`funds_kernel`, on the backlog from ``round_``); without, the funds
        are ``inf`` and the backlog is not computed (zeros).
     2. Per operation, the units its contracts in force in ``round_`` sell forward
        (:meth:`ContractBook.sold_forward
        <stackgame.environment.contracts.ContractBook.sold_forward>`: a contract is in
-       force from ``c_start`` to before ``c_end`` where its seller's operation
-       ``c_s_op`` and its buyer's ``c_b_op`` are both ``>= 0``), and the units in each
+       force from its start to before its end where its seller's operation ``s_op``
+       and its buyer's ``b_op`` are both ``>= 0``), and the units in each
        operation's ``pipeline`` (``pipeline.sum(axis=1)``, added as numpy adds:
        :func:`row_sums`).
-    3. The default investment rule (:func:`default_orders_kernel`) for the entries
-       ``ops`` (their lead times, ``a_l``, layers, firms) whose firm's ``target`` is
-       positive; the mean price of the layer below is ``layer_price[k - 1]`` (last
-       round's, zeros before the first round), 0 for the bottom layer.
-    4. With ``training`` (a round after the first, when the labs' decisions are known:
-       ``ask`` as :meth:`StackModel.train
-       <stackgame.environment.model.StackModel.train>` sets it): the training orders of
-       the default rule, their prices and the funds training reads
-       (:func:`~stackgame.environment.training.training_orders_kernel`, on the funds of
-       step 1 and, per layer, the mean price of the layer below last round,
-       ``layer_price[k - 1]``, the top layer's for the bottom one as a list's ``[-1]``).
+    3. The default investment rule (:func:`default_orders_kernel`) for the entries of
+       ``plan`` whose firm's target is positive; the mean price of the layer below is
+       ``layer_price[k - 1]`` (last round's, zeros before the first round), 0 for the
+       bottom layer.
 
     Returns
     -------
-    ``[5, n_ops]`` (orders ``I a_l``, pipeline units, units sold forward, training
-    orders, the training's prices a unit) and ``[4, n_firms]`` (funds, backlog from
-    ``round_``, backlog from ``round_ + 1``, the funds training reads); the training's
-    rows zeros without ``training``.
+    ``[5, n_ops]`` (orders ``I a_l``, pipeline units, units sold forward, and two rows of
+    zeros: :func:`invest_and_train_kernel` fills them) and ``[4, n_firms]`` (funds,
+    backlog from ``round_``, backlog from ``round_ + 1``, zeros).
     """
     n_ops = capacity.shape[0]
     n_firms = cash.shape[0]
+    # (the rows as contracts.TERM_INTS and TERM_FLOATS)
+    c_start, c_end, c_s_op, c_b_op, c_seller = (
+        c_terms[0], c_terms[1], c_terms[2], c_terms[3], c_terms[5],
+    )  # fmt: skip
+    c_quantity = c_amounts[0]
     per_firm = np.zeros((4, n_firms))
     if financing:
         owed = backlog_kernel(
-            round_, c_start, c_end, c_quantity, c_seller, c_price, c_indexed, c_premium,
-            c_s_op, c_last_price, market_price, n_firms,
+            round_, c_start, c_end, c_quantity, c_seller, c_amounts[1], c_indexed,
+            c_amounts[2], c_s_op, c_last_price, market_price, n_firms,
         )  # fmt: skip
         funds = funds_kernel(
             cash, debt, appetite, raises_equity, last_revenue, acquired, failed_round,
-            firm_of, active, capital, owed[0], loan_to_value, min_cash, equity_multiple,
+            structure[0], structure[2], capital, owed[0], loan_to_value, min_cash,
+            equity_multiple,
         )  # fmt: skip
         for f in range(n_firms):
             per_firm[0, f] = funds[f]
@@ -156,23 +146,98 @@ def invest_kernel(
     below = np.zeros(n_layers)
     for k in range(1, n_layers):
         below[k] = layer_price[k - 1]
+    target = np.zeros(n_firms)
+    ahead = np.zeros(n_firms, dtype=np.int64)
+    firm = plan[3]
+    for j in range(plan.shape[1]):
+        target[firm[j]] = plan_values[1, j]
+        ahead[firm[j]] = plan[4, j]
     default_orders_kernel(
-        ops, lead, coefficient, layer, firm, target, ahead, capacity, per_op[1], used, rate,
-        sold, below, infrastructure_cost, per_firm[0], growth, per_op[0],
+        plan[0], plan[1], plan_values[0], plan[2], firm, target, ahead, capacity, per_op[1],
+        used, rate, sold, below, infrastructure_cost, per_firm[0], growth, per_op[0],
     )  # fmt: skip
-    if training:
-        fallback = np.empty(n_layers)
-        for k in range(n_layers):
-            fallback[k] = layer_price[k - 1]  # (k = 0: the top layer's, as a list's [-1])
-        price, funds_t = training_orders_kernel(
-            ask, firm_of, layer_of, stock, training_rate, ratio, revenue, per_firm[0],
-            financing, appetite, last_revenue, raises_equity, appetite_drop, equity_multiple,
-            paid_units, paid_spend, fallback, per_op[3],
-        )  # fmt: skip
-        for o in range(n_ops):
-            per_op[4, o] = price[o]
-        for f in range(n_firms):
-            per_firm[3, f] = funds_t[f]
+    return per_op, per_firm
+
+
+@jitable
+def invest_and_train_kernel(
+    round_: int,
+    c_terms: np.ndarray,
+    c_amounts: np.ndarray,
+    c_indexed: np.ndarray,
+    c_last_price: np.ndarray,
+    market_price: np.ndarray,
+    financing: bool,
+    cash: np.ndarray,
+    debt: np.ndarray,
+    appetite: np.ndarray,
+    raises_equity: np.ndarray,
+    last_revenue: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    structure: np.ndarray,
+    capital: np.ndarray,
+    loan_to_value: float,
+    min_cash: float,
+    equity_multiple: float,
+    plan: np.ndarray,
+    plan_values: np.ndarray,
+    capacity: np.ndarray,
+    pipeline: np.ndarray,
+    used: np.ndarray,
+    rate: np.ndarray,
+    layer_price: np.ndarray,
+    infrastructure_cost: np.ndarray,
+    growth: float,
+    training: bool,
+    ask: np.ndarray,
+    stock: np.ndarray,
+    training_rate: np.ndarray,
+    ratio: np.ndarray,
+    revenue: np.ndarray,
+    appetite_drop: float,
+    paid_units: np.ndarray,
+    paid_spend: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`invest_kernel`, then the default rule's training orders: one call.
+
+    :func:`invest_kernel` (the same arguments first); then with ``training`` (a round
+    after the first, when the labs' decisions are known: ``ask`` as
+    :meth:`StackModel.train <stackgame.environment.model.StackModel.train>` sets it)
+    the training orders of the default rule, their prices and the funds training reads
+    (:func:`~stackgame.environment.training.training_orders_kernel`, on the funds of
+    its step 1 and, per layer, the mean price of the layer below last round,
+    ``layer_price[k - 1]``, the top layer's for the bottom one as a list's ``[-1]``).
+    A stack where no lab trains calls :func:`invest_kernel` alone (fewer arrays to
+    pass); one where some do calls this one every round (one kernel to load a run).
+
+    Returns
+    -------
+    :func:`invest_kernel`'s ``[5, n_ops]`` with rows 3 and 4 the training orders and
+    their prices a unit, and its ``[4, n_firms]`` with row 3 the funds training reads
+    (zeros without ``training``).
+    """
+    per_op, per_firm = invest_kernel(
+        round_, c_terms, c_amounts, c_indexed, c_last_price, market_price, financing, cash, debt,
+        appetite, raises_equity, last_revenue, acquired, failed_round, structure, capital,
+        loan_to_value, min_cash, equity_multiple, plan, plan_values, capacity, pipeline,
+        used, rate, layer_price, infrastructure_cost, growth,
+    )  # fmt: skip
+    if not training:
+        return per_op, per_firm
+    n_layers = infrastructure_cost.shape[0]
+    fallback = np.empty(n_layers)
+    for k in range(n_layers):
+        fallback[k] = layer_price[k - 1]  # (k = 0: the top layer's, as a list's [-1])
+    price, funds_t = training_orders_kernel(
+        ask, structure[0], structure[1], stock, training_rate, ratio, revenue, per_firm[0],
+        financing, appetite, last_revenue, raises_equity, appetite_drop, equity_multiple,
+        paid_units, paid_spend, fallback, per_op[3],
+    )  # fmt: skip
+    for o in range(per_op.shape[1]):
+        per_op[4, o] = price[o]
+    for f in range(per_firm.shape[1]):
+        per_firm[3, f] = funds_t[f]
     return per_op, per_firm
 
 

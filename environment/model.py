@@ -416,6 +416,114 @@ def _observation_field(
     return ReadOnlyDict({layer: values[o] for layer, o in pairs})
 
 
+class _InvestPlan:
+    """Who the investment stage asks and how, for one structure and one set of strategies.
+
+    ``firm_ids``: the firms concerned (an active capital-goods operation, or an operation
+    that trains), with ``strategies`` the strategy object of each as built (``None``: not
+    in the observations) and its class in ``kinds`` (``checks``: the three by firm, with
+    its agent); ``asked``: the firms whose strategy
+    has its own investment rule, with their capital-goods entries
+    (:func:`~stackgame.environment.buildout.capital_ops_by_firm`); ``defaults``: whether
+    any firm invests by the default rule; ``entries`` and ``values``: the default rule's
+    entries packed for :func:`~stackgame.environment.buildout_round.invest_kernel`
+    (operation, lead time, layer, firm, rounds built ahead; ``a_l``, target utilisation,
+    0 where the firm is not asked by the default rule); ``ask`` and ``own_rule``: how
+    each operation's training is decided (:meth:`StackModel._training_asked`),
+    ``trains`` whether any is asked; ``no_price``: zeros per layer (the layers' prices
+    before the first round); ``structure``: each operation's firm, layer and activity
+    (0/1), as ``[3, n_ops]`` integers (they change only with the structure version).
+    Read only: a new plan replaces it.
+    """
+
+    __slots__ = (
+        "asked", "ask", "checks", "defaults", "entries", "firm_ids", "kinds", "no_price",
+        "own_rule", "strategies", "structure", "trains", "values", "version", "work",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.firm_ids: list[int] = []
+        self.strategies: list[Strategy | None] = []
+        self.kinds: list[type] = []
+        self.checks: list[tuple[FirmAgent, Strategy | None, type]] = []
+        self.asked: list[tuple[int, list[tuple[str, int, int, float, int]]]] = []
+        self.defaults = False
+        self.entries: np.ndarray = np.zeros((5, 0), dtype=np.int64)
+        self.values: np.ndarray = np.zeros((2, 0))
+        self.work = 0.0
+        self.ask = _NO_INTS
+        self.own_rule: list[int] = []
+        self.trains = False
+        self.no_price = _NO_FLOATS
+        self.structure: np.ndarray = np.zeros((3, 0), dtype=np.int64)
+
+    def holds(self, version: int, observations: Mapping[int, Any]) -> bool:
+        """Whether the plan still fits: same structure, strategy objects and classes, firms."""
+        if version != self.version:
+            return False
+        for agent, s, kind in self.checks:
+            now = agent.strategy if agent.index in observations else None
+            if now is not s or now.__class__ is not kind:
+                return False
+        return True
+
+    @classmethod
+    def build(cls, model: StackModel, observations: Mapping[int, Any]) -> _InvestPlan:
+        """The plan of ``model``'s state now, asking each firm concerned through its agent."""
+        st = model.state
+        firms = model.firms
+        plan = cls()
+        plan.version = st.version
+        plan.no_price = np.zeros(st.n_layers)
+        plan.structure = np.array([st.firm_of, st.layer_of, st.active], dtype=np.int64)
+        concerned: set[int] = set()
+        target = [0.0] * st.n_firms  # per firm asked by the default rule: u* (0: not so)
+        ahead = [0] * st.n_firms
+        if st.has_capital_goods:
+            for i, ops in buildout.capital_ops_by_firm(st, model.layer_names):
+                concerned.add(i)
+                if i not in observations:
+                    continue
+                rule = firms[i].default_investment()
+                if rule is None:
+                    plan.asked.append((i, ops))
+                else:
+                    target[i], ahead[i] = rule
+                    plan.defaults = True
+            ops_a, lead, a, layer, firm = buildout.invest_arrays(st)
+            n = ops_a.shape[0]
+            firm_l = firm.tolist()
+            plan.entries = np.array(
+                [ops_a, lead, layer, firm, [ahead[f] for f in firm_l]], dtype=np.int64
+            ).reshape(5, n)
+            plan.values = np.array([a, [target[f] for f in firm_l]], dtype=float).reshape(2, n)
+            plan.work = float(n)
+        book = model.training
+        if book.enabled:
+            ask = [0] * st.n_ops
+            firm_of = st.firm_of.tolist()
+            for o in book.live_now(st)[1]:
+                f = firm_of[o]
+                concerned.add(f)
+                if f in observations:
+                    if firms[f].trains_by_default():
+                        ask[o] = 1
+                    else:
+                        ask[o] = 2
+                        plan.own_rule.append(o)
+            plan.ask = np.array(ask, dtype=np.int64)
+            plan.trains = bool(plan.own_rule) or bool(plan.ask.any())
+        plan.firm_ids = sorted(concerned)
+        plan.strategies = [firms[i].strategy if i in observations else None for i in plan.firm_ids]
+        plan.kinds = [type(s) for s in plan.strategies]
+        plan.checks = [
+            (firms[i], s, kind)
+            for i, s, kind in zip(plan.firm_ids, plan.strategies, plan.kinds, strict=True)
+        ]
+        return plan
+
+
 class collector_paused:  # noqa: N801 (used as a function: ``with collector_paused():``)
     """Hold Python's cyclic garbage collector for the block; restore it after.
 
@@ -571,6 +679,8 @@ class StackModel(mesa.Model):
         # orders, prices, funds, the operations whose strategy is asked)
         self._training_orders: tuple[int, np.ndarray, np.ndarray, np.ndarray, list[int]] | None
         self._training_orders = None
+        # who the investment and the training orders ask, and how (StackModel._invest_plan)
+        self._plan: _InvestPlan | None = None
         self.last_round: RoundFlows | None = None
         self._financing = bool(self.state.finance.enabled)  # (no event changes it)
         # the last round's financing: its rows (pay_and_finance_kernel's), net financing
@@ -741,28 +851,15 @@ class StackModel(mesa.Model):
         strategy invests by the default rule (:meth:`FirmAgent.default_investment`) is not
         asked one by one: the rule runs for all of them in one kernel
         (:func:`~stackgame.environment.buildout.default_orders_kernel`), with the same
-        numbers the strategy would give.
+        numbers the strategy would give. Who is asked how is kept while the structure and
+        the firms' strategies stay (:meth:`_invest_plan`).
         """
         st = self.state
         if not st.has_capital_goods:
             return None
-        firms = self.firms
-        n_firms = st.n_firms
-        target = [0.0] * n_firms  # per firm asked by the default rule: u* (0: not so)
-        ahead = [0] * n_firms
-        asked = []  # the firms whose strategy has its own rule
-        defaults = False
-        for i, ops in buildout.capital_ops_by_firm(st, self.layer_names):
-            obs = observations.get(i)
-            if obs is None:
-                continue
-            rule = firms[i].default_investment()
-            if rule is None:
-                asked.append((i, ops, obs))
-            else:
-                target[i], ahead[i] = rule
-                defaults = True
-        if not asked and not defaults:
+        plan = self._invest_plan(observations)
+        asked = plan.asked
+        if not asked and not plan.defaults:
             return np.zeros(st.n_ops)
         memory = self.memory
         # output last round (before the first, the installed capacity: no history yet)
@@ -772,44 +869,44 @@ class StackModel(mesa.Model):
         layer_price = settled.layer_price if memory.view and settled is not None else None
         growth = float(st.demand_growth + st.expected_growth_premium)  # what builders expect
         # the backlog, the funds, the units sold forward and in the pipelines, the default
-        # rule's orders: one call (buildout_round.invest_kernel)
+        # rule's orders (and after the first round the training's): one call
+        # (buildout_round.invest_kernel, invest_and_train_kernel)
         contracts = self.contracts
-        s_op, b_op = contracts.operations(st)
+        terms, amounts = contracts.packed(st)
         fs = st.finance
-        ops, lead, a, layer, firm = buildout.invest_arrays(st)
         # after the first round, the default training orders too (train reads them)
         book = self.training
-        ask: np.ndarray = _NO_INTS
-        own_rule: list[int] = []
-        training = layer_price is not None and book.enabled
-        if training:
-            ask, own_rule = self._training_asked(observations)
-            training = bool(own_rule) or bool(ask.any())
-        paid = book.rows[-1] if training and book.rows else None
-        per_op, per_firm = compiled(
-            "invest_kernel", self._jit, module="buildout_round", work=ops.shape[0]
-        )(
-            self.round, contracts.start, contracts.end, contracts.quantity, contracts.seller,
-            contracts.price, contracts.indexed, contracts.premium, s_op, b_op,
-            contracts.last_price, memory.price, self._financing, st.cash, st.debt,
-            st.appetite, st.raises_equity, st.last_revenue, st.acquired, st.failed_round,
-            st.firm_of, st.active, st.capital, fs.loan_to_value, fs.min_cash,
-            fs.equity_multiple, ops, lead, a, layer, firm, np.array(target),
-            np.array(ahead, dtype=np.int64), st.capacity, st.pipeline, used,
-            st.depreciation_rate,
-            np.zeros(st.n_layers) if layer_price is None else layer_price,
-            st.infrastructure_cost, growth, training, ask, st.layer_of, book.stock, book.rate,
-            book.ratio, settled.payout.firm_revenue if training else _NO_FLOATS,
-            fs.appetite_drop, _NO_FLOATS if paid is None else paid["units"],
-            _NO_FLOATS if paid is None else paid["spend"],
+        training = layer_price is not None and book.enabled and plan.trains
+        before = (
+            self.round, terms, amounts, contracts.indexed, contracts.last_price, memory.price,
+            self._financing,
+            st.cash, st.debt, st.appetite, st.raises_equity, st.last_revenue, st.acquired,
+            st.failed_round, plan.structure, st.capital, fs.loan_to_value, fs.min_cash,
+            fs.equity_multiple, plan.entries, plan.values, st.capacity, st.pipeline, used,
+            st.depreciation_rate, plan.no_price if layer_price is None else layer_price,
+            st.infrastructure_cost, growth,
         )  # fmt: skip
+        if book.enabled:  # (one kernel a run: with training from the second round)
+            paid = book.rows[-1] if training and book.rows else None
+            per_op, per_firm = compiled(
+                "invest_and_train_kernel", self._jit, module="buildout_round", work=plan.work
+            )(
+                *before, training, plan.ask if training else _NO_INTS, book.stock, book.rate,
+                book.ratio, settled.payout.firm_revenue if training else _NO_FLOATS,
+                fs.appetite_drop, _NO_FLOATS if paid is None else paid["units"],
+                _NO_FLOATS if paid is None else paid["spend"],
+            )  # fmt: skip
+        else:
+            per_op, per_firm = compiled(
+                "invest_kernel", self._jit, module="buildout_round", work=plan.work
+            )(*before)
         orders = per_op[0]
         funds = per_firm[0]
         if self._financing:  # (finance reads the backlog from the next round)
             contracts.keep_backlog(self.round, st, memory.price, per_firm[2])
         self._funds_of = (self.round, funds)
         self._training_orders = (
-            (self.round, per_op[3], per_op[4], per_firm[3], own_rule) if training else None
+            (self.round, per_op[3], per_op[4], per_firm[3], plan.own_rule) if training else None
         )
         if not asked:
             return orders
@@ -820,19 +917,35 @@ class StackModel(mesa.Model):
         below = [0.0] * st.n_layers  # the mean price of the layer below, 0 for the bottom
         if layer_price is not None:
             below[1:] = layer_price[:-1].tolist()
-        for i, ops_i, obs in asked:
+        for i, ops_i in asked:
             positions = {}
             for layer_name, o, n_lead, a_l, k in ops_i:
                 positions[layer_name] = CapitalPosition(
                     capacity[o], pipe_l[o], used_l[o] if o < n_used else 0.0, rate[o], n_lead,
                     sold_l[o], a_l * below[k] + infra[k], cash_l[i], growth,
                 )  # fmt: skip
-            chosen = firms[i].invest(obs, positions)
+            chosen = self.firms[i].invest(observations[i], positions)
             for layer_name, o, _, a_l, _ in ops_i:
                 units = float(chosen.get(layer_name, 0.0))
                 if units > 0.0:  # (not nan)
                     orders[o] = units * a_l
         return orders
+
+    def _invest_plan(self, observations: dict[int, Observation]) -> _InvestPlan:
+        """Who the investment and the training orders ask, and how (kept, read only).
+
+        Rebuilt when the structure changes (``state.version``) or a firm concerned (one
+        with an active capital-goods operation, or one that trains) has another strategy
+        object or comes into or out of the observations (:meth:`_InvestPlan.holds`):
+        the default rules' parameters are the strategy's (class constants,
+        :meth:`FirmAgent.default_investment`), so the same object gives the same rule.
+        """
+        st = self.state
+        plan = self._plan
+        if plan is not None and plan.holds(st.version, observations):
+            return plan
+        plan = self._plan = _InvestPlan.build(self, observations)
+        return plan
 
     # 2c. train -----------------------------------------------------------------------------
     def train(
@@ -851,17 +964,21 @@ class StackModel(mesa.Model):
         the clearing's inputs ``prepared``, :meth:`_prepare`) and its funds. Negative or
         non-finite answers buy nothing.
         """
+        kept = self._training_orders  # (the default rule's, computed with the investment)
+        if kept is not None and kept[0] == self.round and not kept[4]:
+            return kept[1]  # (kept only where some lab trains; none to ask one by one)
         st = self.state
         book = self.training
         if not book.live_now(st)[1]:
             return np.zeros(st.n_ops)
-        settled = self.ledger.settlement
-        revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
-        kept = self._training_orders  # (the default rule's, computed with the investment)
         if kept is not None and kept[0] == self.round:
             _, orders, price, funds, own_rule = kept
         else:
             orders, price, funds, own_rule = self._default_training(observations, prepared)
+        if not own_rule:  # (every lab trains by the default rule: nothing to ask)
+            return orders
+        settled = self.ledger.settlement
+        revenue = settled.payout.firm_revenue if settled is not None else _NO_FLOATS
         firm_of = st.firm_of.tolist()
         for o in own_rule:
             f = firm_of[o]
@@ -879,21 +996,11 @@ class StackModel(mesa.Model):
         """Per operation, how its training is decided; the operations asked one by one.
 
         1: the default rule, 2: its strategy's own (in the list), 0: not asked (it does
-        not train, or its firm is not in business).
+        not train, or its firm is not in business). Kept with the investment's plan
+        (:meth:`_invest_plan`): read only.
         """
-        ask = [0] * self.state.n_ops
-        own_rule = []
-        firm_of = self.state.firm_of.tolist()
-        firms = self.firms
-        for o in self.training.live_now(self.state)[1]:
-            f = firm_of[o]
-            if f in observations:
-                if firms[f].trains_by_default():
-                    ask[o] = 1
-                else:
-                    ask[o] = 2
-                    own_rule.append(o)
-        return np.array(ask, dtype=np.int64), own_rule
+        plan = self._invest_plan(observations)
+        return plan.ask, plan.own_rule
 
     def _default_training(
         self,

@@ -105,7 +105,7 @@ def _world(seed: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("financing", [True, False])
-def test_invest_kernel_is_backlog_funds_sold_pipeline_orders_and_training(
+def test_invest_kernels_are_backlog_funds_sold_pipeline_orders_and_training(
     seed: int, financing: bool
 ) -> None:
     w = _world(seed)
@@ -165,18 +165,50 @@ def test_invest_kernel_is_backlog_funds_sold_pipeline_orders_and_training(
     )  # fmt: skip
     want_firm[3] = t_funds
 
-    for kernel in _fused("invest_kernel"):
+    # the packed arguments: the contracts' terms, the operations' firms, layers and
+    # activity, and the default rule's entries (each carries its firm's target and
+    # rounds built ahead)
+    terms = np.array(
+        [w["c_start"], w["c_end"], w["c_s_op"], w["c_b_op"], w["c_buyer"], w["c_seller"]],
+        dtype=np.int64,
+    )  # (rows as contracts.TERM_INTS, TERM_FLOATS)
+    amounts = np.array(
+        [w["c_quantity"], w["c_price"], w["c_premium"], w["c_take_or_pay"], w["c_prepayment"]]
+    )
+    structure = np.array([w["firm_of"], w["layer_of"], w["active"]], dtype=np.int64)
+    firm = w["firm_of"][ops]
+    entries = np.array([ops, lead, w["layer_of"][ops], firm, ahead[firm]], dtype=np.int64)
+    values = np.array([a, target[firm]])
+    invest_args = (
+        r, terms, amounts, w["c_indexed"], w["c_last_price"], w["price"], financing,
+        w["cash"], w["debt"], w["appetite"], w["raises_equity"], w["last_revenue"],
+        w["acquired"], w["failed_round"], structure, w["capital"], ltv, floor, multiple,
+        entries, values, w["capacity"], w["pipeline"], used, w["rate"], layer_price, infra,
+        growth,
+    )  # fmt: skip
+    for kernel in _fused("invest_and_train_kernel"):
         per_op, per_firm = kernel(
-            r, w["c_start"], w["c_end"], w["c_quantity"], w["c_seller"], w["c_price"],
-            w["c_indexed"], w["c_premium"], w["c_s_op"], w["c_b_op"], w["c_last_price"],
-            w["price"], financing, w["cash"], w["debt"], w["appetite"], w["raises_equity"],
-            w["last_revenue"], w["acquired"], w["failed_round"], w["firm_of"], w["active"],
-            w["capital"], ltv, floor, multiple, ops, lead, a, w["layer_of"][ops],
-            w["firm_of"][ops], target, ahead, w["capacity"], w["pipeline"], used, w["rate"],
-            layer_price, infra, growth, True, ask, w["layer_of"], w["stock"], t_rate, ratio,
-            w["revenue"], drop, paid_units, paid_spend,
+            *invest_args, True, ask, w["stock"], t_rate, ratio, w["revenue"], drop, paid_units,
+            paid_spend,
         )  # fmt: skip
         for got, want in zip(per_op, (orders, pipe, sold_forward, t_orders, t_price), strict=True):
+            _same(got, want)
+        _same(per_firm, want_firm)
+    # without training: the first three steps alone, the training's rows zeros
+    zeros = np.zeros(N_OPS)
+    want_firm[3] = 0.0
+    none = np.zeros(0)
+    for kernel in _fused("invest_and_train_kernel"):
+        per_op, per_firm = kernel(
+            *invest_args, False, np.zeros(0, dtype=np.int64), w["stock"], t_rate, ratio, none,
+            drop, none, none,
+        )  # fmt: skip
+        for got, want in zip(per_op, (orders, pipe, sold_forward, zeros, zeros), strict=True):
+            _same(got, want)
+        _same(per_firm, want_firm)
+    for kernel in _fused("invest_kernel"):
+        per_op, per_firm = kernel(*invest_args)
+        for got, want in zip(per_op, (orders, pipe, sold_forward, zeros, zeros), strict=True):
             _same(got, want)
         _same(per_firm, want_firm)
 

@@ -25,6 +25,7 @@ from stackgame.strategies.base import (
     default_investment,
     default_training,
 )
+from stackgame.strategies.fixed import AlwaysRestrain
 
 
 def _kernels(name: str, module: str) -> list[object]:
@@ -205,3 +206,103 @@ def test_a_run_is_the_same_when_every_firm_is_asked() -> None:
     assert fast.training.stock.tobytes() == slow.training.stock.tobytes()
     fast.release()
     slow.release()
+
+
+class _FixedOrder(AlwaysRestrain):
+    """Test-only: orders 3 units of capacity in every capital-goods layer, and says when."""
+
+    name = "test_fixed_order"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+
+    def invest(
+        self, observation: Observation, positions: Mapping[str, CapitalPosition]
+    ) -> Mapping[str, float]:
+        """3 units in each layer offered."""
+        self.asked.append(observation.round)
+        return dict.fromkeys(positions, 3.0)
+
+
+class _RunsCold(AlwaysRestrain):
+    """Test-only: the default rule with another target utilisation and horizon."""
+
+    name = "test_runs_cold"
+    target_utilisation = 0.5
+    builds_ahead = 3
+
+
+def _capital_op(model: StackModel, firm: str) -> tuple[int, int, float]:
+    """``firm``'s index, its capital-goods operation and the layer's ``a_l``."""
+    st = model.state
+    i = st.firm_index[firm]
+    for j, ops in enumerate(st.firm_of.tolist()):
+        if ops == i and st.active[j] and st.capital_goods[st.layer_of[j]]:
+            return i, j, float(st.input_coefficient[st.layer_of[j]])
+    raise AssertionError(firm)
+
+
+def test_a_strategy_swapped_mid_run_is_asked_by_its_new_rule() -> None:
+    # the investment stage keeps who it asks and how (StackModel._invest_plan) while the
+    # structure and the strategy objects stay; a strategy set mid-run must be asked by
+    # its own rule from the next round on, and a default rule read from the new object
+    model = StackModel("ai-stack-2026", 5, rounds=12)
+    for _ in range(4):
+        model.step()
+    i, o, a = _capital_op(model, "coreweave")
+    before = model.invest(model.observe())
+    # an own rule: asked through the agent every round, its answer ordered (3 a_l units)
+    fixed = _FixedOrder()
+    model.firms[i].set_strategy(fixed)
+    orders = model.invest(model.observe())
+    assert fixed.asked == [model.round]
+    assert orders[o] == 3.0 * a
+    model.step()
+    model.step()
+    assert fixed.asked == [4, 4, 5]
+    # back to a default rule with other parameters: the kernel's numbers are the ones
+    # the strategy gives when asked through its agent
+    model.firms[i].set_strategy(_RunsCold())
+    obs = model.observe()
+    cold = model.invest(obs)
+    assert cold[o] != before[o] and cold[o] != orders[o]
+    model.firms[i].strategy.__class__ = type(
+        "AskedRunsCold", (_RunsCold,), {"invest": _AskedDefault.invest}
+    )
+    assert model.firms[i].default_investment() is None  # (now asked one by one)
+    assert model.invest(obs).tobytes() == cold.tobytes()
+    model.release()
+
+
+def test_a_structure_change_rebuilds_the_investment_plan() -> None:
+    # a merger moves capital-goods operations between firms (a new structure version):
+    # the plan is rebuilt, each entry carries its new owner's rule, and the orders are
+    # the ones a plan built from nothing gives
+    model = StackModel("ai-stack-2026", 5, rounds=12)
+    for _ in range(3):
+        model.step()
+    model.invest(model.observe())
+    plan = model._plan
+    assert plan is not None and plan.version == model.state.version
+    st = model.state
+    buyer, target = st.firm_index["aws"], st.firm_index["coreweave"]
+    kept = model.invest(model.observe())
+    assert model._plan is plan  # (nothing changed: kept)
+    st.merge_firm(buyer, target, model.round)
+    obs = model.observe()
+    orders = model.invest(obs)
+    rebuilt = model._plan
+    assert rebuilt is not plan and rebuilt.version == st.version
+    entries, values = rebuilt.entries, rebuilt.values
+    assert target not in entries[3].tolist()
+    for j in range(entries.shape[1]):
+        o, f = int(entries[0, j]), int(entries[3, j])
+        assert st.firm_of[o] == f and st.active[o]
+        strategy = model.firms[f].strategy
+        assert values[1, j] == strategy.target_utilisation
+        assert entries[4, j] == strategy.builds_ahead
+    model._plan = None
+    assert model.invest(obs).tobytes() == orders.tobytes()
+    assert orders.tobytes() != kept.tobytes()
+    model.release()
