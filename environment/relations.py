@@ -80,6 +80,8 @@ class Relations:
             tuple[dict[str, Any], tuple[str, ...], list[int], tuple[tuple[str, int], ...]]
         ] = []
         self.markup_floor = np.zeros(state.n_ops)
+        # the distinct counterpart lists end to end, for the vote (see _flat_votes)
+        self._cp_flat: tuple[Any, ...] | None = None
         self.rebuild(state)
 
     def rebuild(self, state: StackState) -> None:
@@ -307,6 +309,8 @@ class Relations:
             n_seen = self._cp_sizes
             if self._cp_matrix is not None:
                 n_extract = (self._cp_matrix @ np.array(last, dtype=np.int64)).tolist()
+            elif self._cp_long:  # a large stack: every list summed in one numpy pass
+                return self._flat_votes(last)
             else:
                 n_extract = self._group_votes(last)
         else:
@@ -317,6 +321,37 @@ class Relations:
             extract if n and 2 * e >= n else restrain
             for n, e in zip(n_seen, n_extract, strict=True)
         ]
+
+    def _flat_votes(self, last: list[int]) -> list[Posture]:
+        """:meth:`counterpart_votes` when every firm has a history, by one numpy pass.
+
+        The distinct lists laid end to end (once per structure, kept with the lists they
+        were made from), each summed by ``np.add.reduceat`` over the gathered 0/1 votes:
+        integers, so the same counts as a sum per list (at 1,000 firms of the all-pairs
+        stack, about a hundred lists of hundreds of firms: one gather, not one per list).
+        """
+        flat = self._cp_flat
+        if flat is None or flat[0] is not self._cp_groups:
+            groups = self._cp_groups
+            n = len(self._cp_index)
+            sizes = np.array([len(g) for g in groups], dtype=np.intp)
+            starts = np.zeros(len(groups), dtype=np.intp)
+            np.cumsum(sizes[:-1], out=starts[1:])
+            # one slot past the firms holds a 0 vote: an empty list's start points at it
+            members = np.array([j for g in groups for j in g] + [n], dtype=np.intp)
+            flat = self._cp_flat = (
+                groups, members, starts, sizes == 0,
+                np.array(self._cp_group_of, dtype=np.intp),
+                np.array(self._cp_sizes, dtype=np.int64),
+            )  # fmt: skip
+        _, members, starts, empty, group_of, n_seen = flat
+        votes = np.array([*last, 0], dtype=np.int64)
+        per_group = np.add.reduceat(votes[members], starts)
+        per_group[empty] = 0  # (reduceat gives the element at an empty run's start)
+        n_extract = per_group[group_of]
+        extracts = ((n_seen > 0) & (2 * n_extract >= n_seen)).tolist()
+        pick = (Posture.RESTRAIN, Posture.EXTRACT)
+        return [pick[x] for x in extracts]
 
     def _group_votes(self, last: list[int]) -> list[int]:
         """Per firm, how many of its counterparts extracted: each distinct list summed once.
