@@ -350,6 +350,11 @@ def _observation_fields(
     return {name: _observation_field(name, template, shared, *rest) for name in _FIELD_NAMES}
 
 
+def _deferred(known: Any, build: Callable[..., Any], *args: Any) -> Observation:
+    """``Observation.deferred(build, *args)``, called as ``Observation.lazy_over`` is."""
+    return Observation.deferred(build, *args)
+
+
 _HISTORY_FIELDS = {
     "own_postures": 0, "own_payoffs": 1, "own_margins": 2, "own_markups": 3,
     "counterpart_history": 4,
@@ -663,19 +668,22 @@ class StackModel(mesa.Model):
                 backlog = self.contracts.backlog(st, memory.price).tolist()
         # each field made when the strategy first reads it (lazy), or all at once (the
         # general path, Observation.deferred: the tests compare the two)
+        # (lazy: the firm's own structural fields, rel.known, read without a call)
         make, build = (
-            (Observation.lazy, _observation_field)
+            (Observation.lazy_over, _observation_field)
             if self._lazy_observations
-            else (Observation.deferred, _observation_fields)
+            else (_deferred, _observation_fields)
         )
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds
-        for f, (template, suppliers, ops, pairs) in zip(firms, rel.observed, strict=True):
+        for f, (template, suppliers, ops, pairs), known in zip(
+            firms, rel.observed, rel.known, strict=True
+        ):
             if not f.active:
                 continue
             reads = f.strategy.reads_lock_in
             obs[f.index] = make(
-                build, template, shared, f.history, f.memory_depth, suppliers,
+                known, build, template, shared, f.history, f.memory_depth, suppliers,
                 capped, ops, pairs, util, price, unit, seen, need, lock if reads else None,
                 float(backlog[f.index]) if reads and backlog is not None else 0.0,
             )  # fmt: skip

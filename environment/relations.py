@@ -56,6 +56,9 @@ class Relations:
         version moves.
     pairs
         Per firm, ``(layer name, operation)`` for each active operation.
+    known
+        Per firm, the fields of its template that are its own (all but the defaults):
+        what its observation reads without a call (``Observation.lazy_over``).
     observed
         Per firm, what ``observe`` reads of it at once: ``(template, suppliers, ops,
         pairs)``.
@@ -75,6 +78,7 @@ class Relations:
         self.rivals: list[tuple[str, ...]] = []
         self.suppliers_by_layer: list[ReadOnlyDict] = []
         self.templates: list[dict[str, Any]] = []
+        self.known: list[dict[str, Any]] = []
         self.pairs: list[tuple[tuple[str, int], ...]] = []
         self.observed: list[
             tuple[dict[str, Any], tuple[str, ...], list[int], tuple[tuple[str, int], ...]]
@@ -268,14 +272,24 @@ class Relations:
         pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
         for o, firm in enumerate(st.firm_of.tolist()):
             pending[firm].add(layer_of[o])
+        # Relations.integrable's test, from lists (one numpy read per array, not per firm)
+        allowed = [
+            bool(st.allow_integration) and bool(can) and not bool(acq)
+            for can, acq in zip(st.can_integrate.tolist(), st.acquired.tolist(), strict=True)
+        ]
+        n_layers = st.n_layers
         self.templates = []
+        self.known = []
         self.pairs = []
         self.observed = []
         for i, name in enumerate(self.firm_names):
             ops = self.ops[i]
             lnames = tuple([names[layer_of[o]] for o in ops])
-            template = {
-                **OBSERVATION_DEFAULTS,
+            integrable: tuple[str, ...] = ()
+            if allowed[i]:
+                out = {layer_of[o] + d for o in ops for d in (-1, 1)} - pending[i]
+                integrable = tuple([names[k] for k in sorted(out) if 0 <= k < n_layers])
+            known = {
                 "firm": name,
                 "layers": lnames,
                 "counterparts": self.counterparts[i],
@@ -284,15 +298,17 @@ class Relations:
                 "customers": self.customers[i],
                 "rivals": self.rivals[i],
                 "markup_grid": st.markup_grid,
-                "integrable": self.integrable(st, i, {layer_of[o] for o in ops}, pending[i]),
+                "integrable": integrable,
                 "integrated": tuple([names[layer_of[o]] for o in ops if integrated_at[o] >= 0]),
                 "horizon": self.horizon,
                 "markup_bounds": ReadOnlyDict(
                     {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops}
                 ),
             }
+            template = {**OBSERVATION_DEFAULTS, **known}
             pairs = tuple(zip(lnames, ops, strict=True))
             self.templates.append(template)
+            self.known.append(known)
             self.pairs.append(pairs)
             self.observed.append((template, self.suppliers[i], ops, pairs))
         self.markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)

@@ -330,7 +330,12 @@ class QLearning(Strategy):
             q[:] = reward / (1 - self.gamma)
             self.initialised = True
         # (Python floats: the same IEEE operations as on numpy's scalars, cheaper)
-        target = reward + self.gamma * float(q[next_state].max())
+        row = q[next_state].tolist()
+        best = max(row)  # (numpy's max but with a NaN, which the row's sum then shows)
+        total = sum(row)
+        if total != total:
+            best = float(q[next_state].max())
+        target = reward + self.gamma * best
         old = q.item(state, arm)
         q[state, arm] = old + self.alpha * (target - old)
 
