@@ -513,7 +513,11 @@ class HistoryMap(Mapping[str, HistoryView]):
         if values.dtype != np.float64:
             return _NO_MEAN
         taken = index[has[index]]
-        return values[taken].mean() if taken.shape[0] else None
+        if not taken.shape[0]:
+            return None
+        # ndarray.mean's float64 sum over the count, without its Python wrapper (the
+        # same reduction and division, so the same bits)
+        return np.add.reduce(values[taken]) / taken.shape[0]
 
     def get(self, name: str, default: Any = None) -> Any:
         """The view of ``name``'s history, or ``default`` (one lookup, no exception)."""
