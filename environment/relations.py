@@ -354,7 +354,11 @@ class Relations:
             starts = np.zeros(len(groups), dtype=np.intp)
             np.cumsum(sizes[:-1], out=starts[1:])
             # one slot past the firms holds a 0 vote: an empty list's start points at it
-            members = np.array([j for g in groups for j in g] + [n], dtype=np.intp)
+            long = self._cp_long  # (the long lists' index arrays, made already)
+            members = np.concatenate(
+                [long[g] if g in long else np.array(c, dtype=np.intp) for g, c in enumerate(groups)]
+                + [np.array([n], dtype=np.intp)]
+            )
             flat = self._cp_flat = (
                 groups, members, starts, sizes == 0,
                 np.array(self._cp_group_of, dtype=np.intp),

@@ -361,7 +361,9 @@ class LatestEntries:
         if known is not None and known[0] is names:
             return known[1]
         missing = len(self._pos)
-        index = np.array([self._pos.get(c, missing) for c in names], dtype=np.intp)
+        index = np.fromiter(
+            map(self._pos.get, names, itertools.repeat(missing)), dtype=np.intp, count=len(names)
+        )
         self._index[id(names)] = (names, index)
         return index
 
