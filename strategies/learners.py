@@ -12,11 +12,10 @@ draw comes from the injected ``self.rng``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
-
-import math
 
 import numpy as np
 from stackgame.strategies.base import (
@@ -90,8 +89,11 @@ def nearest_arm(grid: Sequence[float], mean: Any) -> int:
     if last[0] is grid and last[1] is mean:
         return int(last[2])
     m = float(mean) if type(mean) in _FLOATS else math.nan
-    if type(grid) is tuple and grid and math.isfinite(m) and all(
-        type(g) is float and math.isfinite(g) for g in grid
+    if (
+        type(grid) is tuple
+        and grid
+        and math.isfinite(m)
+        and all(type(g) is float and math.isfinite(g) for g in grid)
     ):
         # numpy's argmin in Python floats: the same IEEE subtractions of finite numbers,
         # and the first of ties (min keeps the first of equals)
