@@ -52,6 +52,13 @@ rounds/s at 1,000 firms, ratio 0.63/0.67 -> 0.67/0.69 (the clearing 6.1 -> 4.3 m
 (~4 ms of clearing, ~0.9 of settlement shares, ~0.4 of cumulative payments: fewer
 passes cost the same, see ``docs/DECISIONS.md``) and per-firm Python (~7 ms at 1,000
 firms: decide, record, observe), which lowers the ratio when cut.
+Fifth pass (branch ``firms14b``: the q-learners' field reads, counterpart means and
+update, the counterpart vote by one ``np.add.reduceat``, cheaper first-round layout;
+main then branch alternating, twice, one session): all-pairs 79.8/76.9 -> 82.8/86.1
+rounds/s at 1,000 firms (1,114/1,088 -> 1,227/1,189 at 100), ratio 0.72/0.71 ->
+0.67/0.72 (per-firm cuts speed 100 firms as much); 4 sellers per buyer 132/127 ->
+147/140, ratio 1.14/1.13 -> 1.14/1.12. 100 rounds/s at 1,000 firms is still not met:
+per-firm Python is ~5.5 ms of an ~11-12 ms round (q-learners ~12 us each).
 """
 
 from __future__ import annotations
