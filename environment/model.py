@@ -342,8 +342,9 @@ def _observation_fields(
     :func:`_observation_field`, which the engine's lazy observations call on a field's
     first read (the fields are written once, there). ``rest``: ``history`` (the firm's
     lists, :attr:`FirmAgent.history`), ``depth`` (its strategy's memory depth, ``None``:
-    unbounded), ``suppliers``, ``capped``, ``ops``, ``pairs``, ``util``, ``price``,
-    ``unit``, ``seen``, ``need``, ``lock`` (per operation the hike memory and the
+    unbounded), ``suppliers``, ``ops``, ``pairs``, ``market`` (the round's ``(capped,
+    util, price, unit, seen, need)``, one tuple shared by every firm: fewer arguments
+    per call), ``lock`` (per operation the hike memory and the
     customers' gravity; ``None``: lock-in off, not shown) and ``backlog`` (the firm's
     contract backlog as seller). A test runs the two and compares every observation.
     """
@@ -361,6 +362,8 @@ _HISTORY_FIELDS = {
 }  # fmt: skip
 """The observation fields that view one of the firm's five history lists (its index)."""
 _SEEN_FIELDS = {"utilisation": 0, "own_prices": 1, "own_unit_cost": 2, "input_need": 3}
+_MARKET_SLOT = (1, 2, 3, 5)
+"""Where each of :data:`_SEEN_FIELDS`' lists sits in the round's ``market`` tuple."""
 """The fields per operation of the firm shown once there is market data (list index)."""
 _FIELD_NAMES = ("round", "firm", *OBSERVATION_DEFAULTS)
 """Every field of :class:`~stackgame.strategies.base.Observation`."""
@@ -377,14 +380,9 @@ def _observation_field(
     history: tuple[list[Any], ...],
     depth: int | None,
     suppliers: tuple[str, ...],
-    capped: list[bool] | None,
     ops: list[int],
     pairs: tuple[tuple[str, int], ...],
-    util: list[float],
-    price: list[float],
-    unit: list[float],
-    seen: bool,
-    need: list[float],
+    market: tuple[list[bool] | None, list[float], list[float], list[float], bool, list[float]],
     lock: tuple[list[float], list[float]] | None = None,
     backlog: float = 0.0,
 ) -> Any:
@@ -406,14 +404,15 @@ def _observation_field(
     if name == "supplier_margins":
         return shared.supplier_margins(suppliers)
     if name == "under_investigation":
+        capped = market[0]
         return capped is not None and any([capped[o] for o in ops])
     if name == "contract_backlog":
         return backlog
-    if not seen:
+    if not market[4]:  # (seen: market data shown from round 1)
         return template[name]
     k = _SEEN_FIELDS.get(name)
     if k is not None:
-        values = (util, price, unit, need)[k]
+        values = market[_MARKET_SLOT[k]]
         return ReadOnlyDict({layer: values[o] for layer, o in pairs})
     if lock is None:
         return template[name]
@@ -674,6 +673,7 @@ class StackModel(mesa.Model):
             if self._lazy_observations
             else (_deferred, _observation_fields)
         )
+        market = (capped, util, price, unit, seen, need)
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds
         for f, (template, suppliers, ops, pairs), known in zip(
@@ -681,11 +681,16 @@ class StackModel(mesa.Model):
         ):
             if not f.active:
                 continue
-            reads = f.strategy.reads_lock_in
+            if not f.strategy.reads_lock_in:  # (lock-in and backlog: the defaults)
+                obs[f.index] = make(
+                    known, build, template, shared, f.history, f.memory_depth, suppliers,
+                    ops, pairs, market,
+                )  # fmt: skip
+                continue
             obs[f.index] = make(
                 known, build, template, shared, f.history, f.memory_depth, suppliers,
-                capped, ops, pairs, util, price, unit, seen, need, lock if reads else None,
-                float(backlog[f.index]) if reads and backlog is not None else 0.0,
+                ops, pairs, market, lock,
+                float(backlog[f.index]) if backlog is not None else 0.0,
             )  # fmt: skip
         return obs
 
