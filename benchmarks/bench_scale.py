@@ -53,12 +53,12 @@ rounds/s at 1,000 firms, ratio 0.63/0.67 -> 0.67/0.69 (the clearing 6.1 -> 4.3 m
 passes cost the same, see ``docs/DECISIONS.md``) and per-firm Python (~7 ms at 1,000
 firms: decide, record, observe), which lowers the ratio when cut.
 Fifth pass (branch ``firms14b``: the q-learners' field reads, counterpart means and
-update, the counterpart vote by one ``np.add.reduceat``, cheaper first-round layout;
-main then branch alternating, twice, one session): all-pairs 79.8/76.9 -> 82.8/86.1
-rounds/s at 1,000 firms (1,114/1,088 -> 1,227/1,189 at 100), ratio 0.72/0.71 ->
-0.67/0.72 (per-firm cuts speed 100 firms as much); 4 sellers per buyer 132/127 ->
-147/140, ratio 1.14/1.13 -> 1.14/1.12. 100 rounds/s at 1,000 firms is still not met:
-per-firm Python is ~5.5 ms of an ~11-12 ms round (q-learners ~12 us each).
+update, the counterpart vote by one ``np.add.reduceat``, fewer arguments per lazy field,
+cheaper first-round layout; main then branch alternating, twice, one session): all-pairs
+82.4/78.5 -> 86.8/85.2 rounds/s at 1,000 firms (1,125/1,144 -> 1,268/1,266 at 100),
+ratio 0.73/0.69 -> 0.68/0.67 (per-firm cuts speed 100 firms more); 4 sellers per buyer
+134/129 -> 145/147, ratio 1.15/1.10 -> 1.11/1.12. 100 rounds/s at 1,000 firms is still
+not met: per-firm Python is ~5 ms of an ~11-12 ms round (q-learners ~12 us each).
 """
 
 from __future__ import annotations
