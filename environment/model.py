@@ -362,8 +362,6 @@ _HISTORY_FIELDS = {
 }  # fmt: skip
 """The observation fields that view one of the firm's five history lists (its index)."""
 _SEEN_FIELDS = {"utilisation": 0, "own_prices": 1, "own_unit_cost": 2, "input_need": 3}
-_MARKET_SLOT = (1, 2, 3, 5)
-"""Where each of :data:`_SEEN_FIELDS`' lists sits in the round's ``market`` tuple."""
 """The fields per operation of the firm shown once there is market data (list index)."""
 _FIELD_NAMES = ("round", "firm", *OBSERVATION_DEFAULTS)
 """Every field of :class:`~stackgame.strategies.base.Observation`."""
@@ -412,7 +410,8 @@ def _observation_field(
         return template[name]
     k = _SEEN_FIELDS.get(name)
     if k is not None:
-        values = market[_MARKET_SLOT[k]]
+        _, util, price, unit, _, need = market
+        values = (util, price, unit, need)[k]
         return ReadOnlyDict({layer: values[o] for layer, o in pairs})
     if lock is None:
         return template[name]
