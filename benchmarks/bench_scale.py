@@ -52,6 +52,13 @@ rounds/s at 1,000 firms, ratio 0.63/0.67 -> 0.67/0.69 (the clearing 6.1 -> 4.3 m
 (~4 ms of clearing, ~0.9 of settlement shares, ~0.4 of cumulative payments: fewer
 passes cost the same, see ``docs/DECISIONS.md``) and per-firm Python (~7 ms at 1,000
 firms: decide, record, observe), which lowers the ratio when cut.
+Fifth pass (branch ``firms14b``: the q-learners' field reads, counterpart means and
+update, the counterpart vote by one ``np.add.reduceat``, fewer arguments per lazy field,
+cheaper first-round layout; main then branch alternating, twice, one session): all-pairs
+82.4/78.5 -> 86.8/85.2 rounds/s at 1,000 firms (1,125/1,144 -> 1,268/1,266 at 100),
+ratio 0.73/0.69 -> 0.68/0.67 (per-firm cuts speed 100 firms more); 4 sellers per buyer
+134/129 -> 145/147, ratio 1.15/1.10 -> 1.11/1.12. 100 rounds/s at 1,000 firms is still
+not met: per-firm Python is ~5 ms of an ~11-12 ms round (q-learners ~12 us each).
 """
 
 from __future__ import annotations

@@ -342,12 +342,18 @@ def _observation_fields(
     :func:`_observation_field`, which the engine's lazy observations call on a field's
     first read (the fields are written once, there). ``rest``: ``history`` (the firm's
     lists, :attr:`FirmAgent.history`), ``depth`` (its strategy's memory depth, ``None``:
-    unbounded), ``suppliers``, ``capped``, ``ops``, ``pairs``, ``util``, ``price``,
-    ``unit``, ``seen``, ``need``, ``lock`` (per operation the hike memory and the
+    unbounded), ``suppliers``, ``ops``, ``pairs``, ``market`` (the round's ``(capped,
+    util, price, unit, seen, need)``, one tuple shared by every firm: fewer arguments
+    per call), ``lock`` (per operation the hike memory and the
     customers' gravity; ``None``: lock-in off, not shown) and ``backlog`` (the firm's
     contract backlog as seller). A test runs the two and compares every observation.
     """
     return {name: _observation_field(name, template, shared, *rest) for name in _FIELD_NAMES}
+
+
+def _deferred(known: Any, build: Callable[..., Any], *args: Any) -> Observation:
+    """``Observation.deferred(build, *args)``, called as ``Observation.lazy_over`` is."""
+    return Observation.deferred(build, *args)
 
 
 _HISTORY_FIELDS = {
@@ -372,14 +378,9 @@ def _observation_field(
     history: tuple[list[Any], ...],
     depth: int | None,
     suppliers: tuple[str, ...],
-    capped: list[bool] | None,
     ops: list[int],
     pairs: tuple[tuple[str, int], ...],
-    util: list[float],
-    price: list[float],
-    unit: list[float],
-    seen: bool,
-    need: list[float],
+    market: tuple[list[bool] | None, list[float], list[float], list[float], bool, list[float]],
     lock: tuple[list[float], list[float]] | None = None,
     backlog: float = 0.0,
 ) -> Any:
@@ -401,13 +402,15 @@ def _observation_field(
     if name == "supplier_margins":
         return shared.supplier_margins(suppliers)
     if name == "under_investigation":
+        capped = market[0]
         return capped is not None and any([capped[o] for o in ops])
     if name == "contract_backlog":
         return backlog
-    if not seen:
+    if not market[4]:  # (seen: market data shown from round 1)
         return template[name]
     k = _SEEN_FIELDS.get(name)
     if k is not None:
+        _, util, price, unit, _, need = market
         values = (util, price, unit, need)[k]
         return ReadOnlyDict({layer: values[o] for layer, o in pairs})
     if lock is None:
@@ -773,21 +776,30 @@ class StackModel(mesa.Model):
                 backlog = self.contracts.backlog(st, memory.price).tolist()
         # each field made when the strategy first reads it (lazy), or all at once (the
         # general path, Observation.deferred: the tests compare the two)
+        # (lazy: the firm's own structural fields, rel.known, read without a call)
         make, build = (
-            (Observation.lazy, _observation_field)
+            (Observation.lazy_over, _observation_field)
             if self._lazy_observations
-            else (Observation.deferred, _observation_fields)
+            else (_deferred, _observation_fields)
         )
+        market = (capped, util, price, unit, seen, need)
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds
-        for f, (template, suppliers, ops, pairs) in zip(firms, rel.observed, strict=True):
+        for f, (template, suppliers, ops, pairs), known in zip(
+            firms, rel.observed, rel.known, strict=True
+        ):
             if not f.active:
                 continue
-            reads = f.strategy.reads_lock_in
+            if not f.strategy.reads_lock_in:  # (lock-in and backlog: the defaults)
+                obs[f.index] = make(
+                    known, build, template, shared, f.history, f.memory_depth, suppliers,
+                    ops, pairs, market,
+                )  # fmt: skip
+                continue
             obs[f.index] = make(
-                build, template, shared, f.history, f.memory_depth, suppliers,
-                capped, ops, pairs, util, price, unit, seen, need, lock if reads else None,
-                float(backlog[f.index]) if reads and backlog is not None else 0.0,
+                known, build, template, shared, f.history, f.memory_depth, suppliers,
+                ops, pairs, market, lock,
+                float(backlog[f.index]) if backlog is not None else 0.0,
             )  # fmt: skip
         return obs
 

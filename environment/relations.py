@@ -56,6 +56,9 @@ class Relations:
         version moves.
     pairs
         Per firm, ``(layer name, operation)`` for each active operation.
+    known
+        Per firm, the fields of its template that are its own (all but the defaults):
+        what its observation reads without a call (``Observation.lazy_over``).
     observed
         Per firm, what ``observe`` reads of it at once: ``(template, suppliers, ops,
         pairs)``.
@@ -75,11 +78,14 @@ class Relations:
         self.rivals: list[tuple[str, ...]] = []
         self.suppliers_by_layer: list[ReadOnlyDict] = []
         self.templates: list[dict[str, Any]] = []
+        self.known: list[dict[str, Any]] = []
         self.pairs: list[tuple[tuple[str, int], ...]] = []
         self.observed: list[
             tuple[dict[str, Any], tuple[str, ...], list[int], tuple[tuple[str, int], ...]]
         ] = []
         self.markup_floor = np.zeros(state.n_ops)
+        # the distinct counterpart lists end to end, for the vote (see _flat_votes)
+        self._cp_flat: tuple[Any, ...] | None = None
         self.rebuild(state)
 
     def rebuild(self, state: StackState) -> None:
@@ -266,14 +272,24 @@ class Relations:
         pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
         for o, firm in enumerate(st.firm_of.tolist()):
             pending[firm].add(layer_of[o])
+        # Relations.integrable's test, from lists (one numpy read per array, not per firm)
+        allowed = [
+            bool(st.allow_integration) and bool(can) and not bool(acq)
+            for can, acq in zip(st.can_integrate.tolist(), st.acquired.tolist(), strict=True)
+        ]
+        n_layers = st.n_layers
         self.templates = []
+        self.known = []
         self.pairs = []
         self.observed = []
         for i, name in enumerate(self.firm_names):
             ops = self.ops[i]
             lnames = tuple([names[layer_of[o]] for o in ops])
-            template = {
-                **OBSERVATION_DEFAULTS,
+            integrable: tuple[str, ...] = ()
+            if allowed[i]:
+                out = {layer_of[o] + d for o in ops for d in (-1, 1)} - pending[i]
+                integrable = tuple([names[k] for k in sorted(out) if 0 <= k < n_layers])
+            known = {
                 "firm": name,
                 "layers": lnames,
                 "counterparts": self.counterparts[i],
@@ -282,15 +298,17 @@ class Relations:
                 "customers": self.customers[i],
                 "rivals": self.rivals[i],
                 "markup_grid": st.markup_grid,
-                "integrable": self.integrable(st, i, {layer_of[o] for o in ops}, pending[i]),
+                "integrable": integrable,
                 "integrated": tuple([names[layer_of[o]] for o in ops if integrated_at[o] >= 0]),
                 "horizon": self.horizon,
                 "markup_bounds": ReadOnlyDict(
                     {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops}
                 ),
             }
+            template = {**OBSERVATION_DEFAULTS, **known}
             pairs = tuple(zip(lnames, ops, strict=True))
             self.templates.append(template)
+            self.known.append(known)
             self.pairs.append(pairs)
             self.observed.append((template, self.suppliers[i], ops, pairs))
         self.markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
@@ -307,6 +325,8 @@ class Relations:
             n_seen = self._cp_sizes
             if self._cp_matrix is not None:
                 n_extract = (self._cp_matrix @ np.array(last, dtype=np.int64)).tolist()
+            elif self._cp_long:  # a large stack: every list summed in one numpy pass
+                return self._flat_votes(last)
             else:
                 n_extract = self._group_votes(last)
         else:
@@ -317,6 +337,41 @@ class Relations:
             extract if n and 2 * e >= n else restrain
             for n, e in zip(n_seen, n_extract, strict=True)
         ]
+
+    def _flat_votes(self, last: list[int]) -> list[Posture]:
+        """:meth:`counterpart_votes` when every firm has a history, by one numpy pass.
+
+        The distinct lists laid end to end (once per structure, kept with the lists they
+        were made from), each summed by ``np.add.reduceat`` over the gathered 0/1 votes:
+        integers, so the same counts as a sum per list (at 1,000 firms of the all-pairs
+        stack, about a hundred lists of hundreds of firms: one gather, not one per list).
+        """
+        flat = self._cp_flat
+        if flat is None or flat[0] is not self._cp_groups:
+            groups = self._cp_groups
+            n = len(self._cp_index)
+            sizes = np.array([len(g) for g in groups], dtype=np.intp)
+            starts = np.zeros(len(groups), dtype=np.intp)
+            np.cumsum(sizes[:-1], out=starts[1:])
+            # one slot past the firms holds a 0 vote: an empty list's start points at it
+            long = self._cp_long  # (the long lists' index arrays, made already)
+            members = np.concatenate(
+                [long[g] if g in long else np.array(c, dtype=np.intp) for g, c in enumerate(groups)]
+                + [np.array([n], dtype=np.intp)]
+            )
+            flat = self._cp_flat = (
+                groups, members, starts, sizes == 0,
+                np.array(self._cp_group_of, dtype=np.intp),
+                np.array(self._cp_sizes, dtype=np.int64),
+            )  # fmt: skip
+        _, members, starts, empty, group_of, n_seen = flat
+        votes = np.array([*last, 0], dtype=np.int64)
+        per_group = np.add.reduceat(votes[members], starts)
+        per_group[empty] = 0  # (reduceat gives the element at an empty run's start)
+        n_extract = per_group[group_of]
+        extracts = ((n_seen > 0) & (2 * n_extract >= n_seen)).tolist()
+        pick = (Posture.RESTRAIN, Posture.EXTRACT)
+        return [pick[x] for x in extracts]
 
     def _group_votes(self, last: list[int]) -> list[int]:
         """Per firm, how many of its counterparts extracted: each distinct list summed once.

@@ -361,7 +361,9 @@ class LatestEntries:
         if known is not None and known[0] is names:
             return known[1]
         missing = len(self._pos)
-        index = np.array([self._pos.get(c, missing) for c in names], dtype=np.intp)
+        index = np.fromiter(
+            map(self._pos.get, names, itertools.repeat(missing)), dtype=np.intp, count=len(names)
+        )
         self._index[id(names)] = (names, index)
         return index
 
@@ -374,12 +376,18 @@ class LatestEntries:
         """
         lists = list(self._histories.values())
         lengths = list(map(len, lists))
-        # a view ends at min(len, stop); in the engine's round every list ends at ``stop``
-        values: list[Any] = [
-            (v[-1] if n <= stop else v[stop - 1]) if n else 0.0
-            for v, n in zip(lists, lengths, strict=True)
-        ]
-        has = np.array([*lengths, 0], dtype=np.intp) > 0
+        if lengths and 0 < min(lengths) and max(lengths) <= stop:
+            # the engine's round: every list has entries, none past ``stop`` (C loops)
+            values: list[Any] = list(map(operator.itemgetter(-1), lists))
+            has = np.ones(len(lists) + 1, dtype=bool)
+            has[-1] = False
+        else:
+            # a view ends at min(len, stop)
+            values = [
+                (v[-1] if n <= stop else v[stop - 1]) if n else 0.0
+                for v, n in zip(lists, lengths, strict=True)
+            ]
+            has = np.array([*lengths, 0], dtype=np.intp) > 0
         floats = set(map(type, values)) <= _FLOAT_TYPES
         out = np.array(values + [0.0], dtype=np.float64 if floats else object)
         return out, has
@@ -476,13 +484,15 @@ class HistoryMap(Mapping[str, HistoryView]):
         known = self._means.get(id(names))
         if known is not None and known[0] is names:
             return known[1]
-        mean = self._equal.get(names, _NO_MEAN)  # (an equal tuple seen already: its mean)
+        # from the latest entries first: the same mean as an equal tuple's (the same
+        # positions), without hashing a tuple of hundreds of names twice a round
+        mean = self._latest_mean(names) if self._latest is not None else _NO_MEAN
         if mean is _NO_MEAN:
-            mean = self._latest_mean(names) if self._latest is not None else _NO_MEAN
-        if mean is _NO_MEAN:
-            last = self.last_of(names)
-            mean = np.mean(last) if last else None
-        self._equal[names] = mean
+            mean = self._equal.get(names, _NO_MEAN)  # (an equal tuple seen already)
+            if mean is _NO_MEAN:
+                last = self.last_of(names)
+                mean = np.mean(last) if last else None
+            self._equal[names] = mean
         self._means[id(names)] = (names, mean)
         return mean
 
@@ -505,7 +515,11 @@ class HistoryMap(Mapping[str, HistoryView]):
         if values.dtype != np.float64:
             return _NO_MEAN
         taken = index[has[index]]
-        return values[taken].mean() if taken.shape[0] else None
+        if not taken.shape[0]:
+            return None
+        # ndarray.mean's float64 sum over the count, without its Python wrapper (the
+        # same reduction and division, so the same bits)
+        return np.add.reduce(values[taken]) / taken.shape[0]
 
     def get(self, name: str, default: Any = None) -> Any:
         """The view of ``name``'s history, or ``default`` (one lookup, no exception)."""
@@ -922,7 +936,22 @@ class Observation:
         change (the observation may be read rounds later).
         """
         obs = object.__new__(cls)
-        object.__setattr__(obs, "__dict__", {_LAZY: (field, args)})
+        object.__setattr__(obs, "__dict__", {_LAZY: (field, args, EMPTY)})
+        return obs
+
+    @classmethod
+    def lazy_over(
+        cls, known: Mapping[str, Any], field: Callable[..., Any], *args: Any
+    ) -> Observation:
+        """:meth:`lazy`, with the fields in ``known`` read from it rather than made.
+
+        ``known[name]`` must be what ``field(name, *args)`` gives (the engine hands each
+        firm's fields that change only with the structure: its layers, counterparts,
+        grid), and ``known`` must not change later: a read of one of them is then one
+        look-up, not a call.
+        """
+        obs = object.__new__(cls)
+        object.__setattr__(obs, "__dict__", {_LAZY: (field, args, known)})
         return obs
 
 
@@ -944,10 +973,10 @@ def _complete(obs: Observation) -> None:
     d = obs.__dict__
     lazy = d.pop(_LAZY, None)
     if lazy is not None:
-        field, args = lazy
+        field, args, known = lazy
         for name in _FIELD_NAMES:
             if name not in d:
-                d[name] = field(name, *args)
+                d[name] = known[name] if name in known else field(name, *args)
     elif _PENDING in d:
         _ = obs.round
 
@@ -990,8 +1019,9 @@ class _Field:
             d = obj.__dict__
             lazy = d.get(_LAZY)
             if lazy is not None:  # (Observation.lazy: this field alone, kept)
-                field, args = lazy
-                value = d[self.name] = field(self.name, *args)
+                field, args, known = lazy
+                name = self.name
+                value = d[name] = known[name] if name in known else field(name, *args)
                 if len(d) > _N_FIELDS:  # every field made: the maker is done
                     del d[_LAZY]
                 return value

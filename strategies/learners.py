@@ -12,6 +12,7 @@ draw comes from the injected ``self.rng``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -74,6 +75,9 @@ _NEAREST: list[Any] = [None, None, 0]
 """The last :func:`nearest_arm` asked: grid, mean (the objects) and the answer."""
 
 
+_FLOATS = (float, np.float64)
+
+
 def nearest_arm(grid: Sequence[float], mean: Any) -> int:
     """The grid point nearest ``mean``: ``argmin |grid - mean|``, the first of ties.
 
@@ -84,7 +88,19 @@ def nearest_arm(grid: Sequence[float], mean: Any) -> int:
     last = _NEAREST
     if last[0] is grid and last[1] is mean:
         return int(last[2])
-    arm = int(np.argmin(np.abs(np.asarray(grid) - mean)))
+    m = float(mean) if type(mean) in _FLOATS else math.nan
+    if (
+        type(grid) is tuple
+        and grid
+        and math.isfinite(m)
+        and all(type(g) is float and math.isfinite(g) for g in grid)
+    ):
+        # numpy's argmin in Python floats: the same IEEE subtractions of finite numbers,
+        # and the first of ties (min keeps the first of equals)
+        distance = [abs(g - m) for g in grid]
+        arm = min(range(len(distance)), key=distance.__getitem__)
+    else:
+        arm = int(np.argmin(np.abs(np.asarray(grid) - mean)))
     if type(grid) is tuple:  # (an immutable grid only: a list could change in between)
         last[0], last[1], last[2] = grid, mean, arm
     return arm
@@ -330,7 +346,12 @@ class QLearning(Strategy):
             q[:] = reward / (1 - self.gamma)
             self.initialised = True
         # (Python floats: the same IEEE operations as on numpy's scalars, cheaper)
-        target = reward + self.gamma * float(q[next_state].max())
+        row = q[next_state].tolist()
+        best = max(row)  # (numpy's max but with a NaN, which the row's sum then shows)
+        total = sum(row)
+        if total != total:
+            best = float(q[next_state].max())
+        target = reward + self.gamma * best
         old = q.item(state, arm)
         q[state, arm] = old + self.alpha * (target - old)
 

@@ -410,8 +410,10 @@ def test_a_model_decides_compiled_or_numpy_once_when_built(monkeypatch) -> None:
 
 def test_an_observation_nobody_reads_is_never_assembled(monkeypatch) -> None:
     # always_restrain never looks at its observation; the engine makes each field of it
-    # only when read (Observation.lazy), so none of that firm's
+    # only when read (Observation.lazy_over; its structural fields from the firm's
+    # known fields, the others made by _observation_field), so none of that firm's
     from stackgame.environment import model as model_module
+    from stackgame.strategies.base import Observation
 
     built: list[str] = []
     real = model_module._observation_field
@@ -420,13 +422,24 @@ def test_an_observation_nobody_reads_is_never_assembled(monkeypatch) -> None:
         built.append(template["firm"])
         return real(name, template, *args)  # type: ignore[arg-type]
 
+    made: list[tuple[str, Observation]] = []
+    real_lazy = Observation.lazy_over
+
+    def keeping(known: dict, *args: object) -> Observation:
+        obs = real_lazy(known, *args)
+        made.append((known["firm"], obs))
+        return obs
+
     monkeypatch.setattr(model_module, "_observation_field", counting)
+    monkeypatch.setattr(Observation, "lazy_over", staticmethod(keeping))
     model = StackModel("ai-stack-2026", 0, rounds=3)
     model.run()
     idle = {f.name for f in model.firms if f.strategy.name == "always_restrain"}
     busy = {f.name for f in model.firms} - idle
     assert idle and busy
-    assert set(built) == busy  # every other firm's strategy read its observation
+    read = {firm for firm, obs in made if set(vars(obs)) != {"_lazy"}}  # a field was made
+    assert read == busy  # every other firm's strategy read its observation
+    assert set(built) <= busy  # nothing made for the idle firms
     model.release()
 
 

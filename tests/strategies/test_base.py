@@ -83,6 +83,19 @@ def test_a_lazy_observation_makes_each_field_once_on_its_first_read():
         obs.round = 4  # type: ignore[misc]
 
 
+def test_a_lazy_observation_over_known_fields_reads_them_without_a_call():
+    FIELD_CALLS.clear()
+    known = {"firm": "nvidia", "layers": ("chips",)}  # what one_field gives for them
+    obs = Observation.lazy_over(known, one_field, 3, "nvidia")
+    assert obs.layers == ("chips",) and obs.firm == "nvidia"
+    assert FIELD_CALLS == []  # read from known: no field made
+    assert obs.round == 3 and FIELD_CALLS == ["round"]  # the others made as by lazy
+    plain = Observation(round=3, firm="nvidia", layers=("chips",))
+    assert obs == plain  # comparing made the rest, not the known ones
+    assert len(FIELD_CALLS) == len(dataclasses.fields(Observation)) - 2
+    assert pickle.loads(pickle.dumps(Observation.lazy_over(known, one_field, 3, "nvidia"))) == plain
+
+
 def test_a_lazy_observation_compares_prints_replaces_copies_and_pickles_whole():
     plain = Observation(round=1, firm="amd", layers=("chips",))
     assert Observation.lazy(one_field, 1, "amd") == plain
