@@ -80,6 +80,36 @@ def test_without_release_mesa_keeps_every_model(small: Scenario) -> None:
     assert len(mesa.Agent._ids) == before
 
 
+def test_a_released_model_is_freed_without_the_cyclic_collector() -> None:
+    """release() breaks the cycles through the model; its results stay readable.
+
+    With the collector off, the model must go the moment the last reference does: before
+    release() its agents (``agent.model``) and Mesa's step wrapper held it in cycles that
+    only a collector pass freed.
+    """
+    import weakref
+
+    model = StackModel("ai-stack-2026", 0, rounds=3).run()
+    cash = [f.cash for f in model.firms]
+    layers = [f.layers for f in model.firms]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        model.release()
+        # the run's results and each firm's state, through its agent, still read
+        assert [f.cash for f in model.firms] == cash
+        assert [f.layers for f in model.firms] == layers
+        assert model.summary()["rounds"] == 3
+        model.release()  # (twice is harmless)
+        gone = weakref.ref(model)
+        firm = weakref.ref(model.firms[0])
+        del model
+        assert gone() is None and firm() is None
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def test_memory_stays_flat_over_300_runs(small: Scenario) -> None:
     counts = {}
     before = len(mesa.Agent._ids)  # models other tests left alive in this process
