@@ -423,10 +423,9 @@ def _observation_field(
 class _InvestPlan:
     """Who the investment stage asks and how, for one structure and one set of strategies.
 
-    ``firm_ids``: the firms concerned (an active capital-goods operation, or an operation
-    that trains), with ``strategies`` the strategy object of each as built (``None``: not
-    in the observations) and its class in ``kinds`` (``checks``: the three by firm, with
-    its agent); ``asked``: the firms whose strategy
+    ``checks``: per firm concerned (an active capital-goods operation, or an operation
+    that trains), its agent, its strategy object as built (``None``: not in the
+    observations) and that object's class; ``asked``: the firms whose strategy
     has its own investment rule, with their capital-goods entries
     (:func:`~stackgame.environment.buildout.capital_ops_by_firm`); ``defaults``: whether
     any firm invests by the default rule; ``entries`` and ``values``: the default rule's
@@ -441,15 +440,12 @@ class _InvestPlan:
     """
 
     __slots__ = (
-        "asked", "ask", "checks", "defaults", "entries", "firm_ids", "kinds", "no_price",
-        "own_rule", "strategies", "structure", "trains", "values", "version", "work",
+        "asked", "ask", "checks", "defaults", "entries", "no_price", "own_rule",
+        "structure", "trains", "values", "version", "work",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.version = -1
-        self.firm_ids: list[int] = []
-        self.strategies: list[Strategy | None] = []
-        self.kinds: list[type] = []
         self.checks: list[tuple[FirmAgent, Strategy | None, type]] = []
         self.asked: list[tuple[int, list[tuple[str, int, int, float, int]]]] = []
         self.defaults = False
@@ -518,13 +514,9 @@ class _InvestPlan:
                         plan.own_rule.append(o)
             plan.ask = np.array(ask, dtype=np.int64)
             plan.trains = bool(plan.own_rule) or bool(plan.ask.any())
-        plan.firm_ids = sorted(concerned)
-        plan.strategies = [firms[i].strategy if i in observations else None for i in plan.firm_ids]
-        plan.kinds = [type(s) for s in plan.strategies]
-        plan.checks = [
-            (firms[i], s, kind)
-            for i, s, kind in zip(plan.firm_ids, plan.strategies, plan.kinds, strict=True)
-        ]
+        for i in sorted(concerned):
+            s = firms[i].strategy if i in observations else None
+            plan.checks.append((firms[i], s, type(s)))
         return plan
 
 
