@@ -351,8 +351,8 @@ class ContractBook:
         # the contracts' operations and terms as lists, for (structure version, edits)
         self._edits = 0
         self._terms: _Terms | None = None
-        # the last resolution: (round, structure version, edits) and what it gives
-        self._resolved: tuple[tuple[int, int, int], _Resolved] | None = None
+        # the last resolution, which holds over the span below
+        self._resolved: _Resolved | None = None
         # where it holds: (first round, round after the last, structure version, edits)
         self._span = _NO_SPAN
         # the backlog counted from the round after the last asked, with the prices it read
@@ -464,7 +464,7 @@ class ContractBook:
             and span[2] == st.version
             and span[3] == self._edits
         ):
-            return last[1]  # (asked again this round, or no contract started or ended since)
+            return last  # (asked again this round, or no contract started or ended since)
         t = self._terms_now(st)
         # (in force or not changes only where a contract starts or ends: the same between
         # two bounds)
@@ -474,19 +474,16 @@ class ContractBook:
             bounds[i - 1] if i > 0 else -_FAR, bounds[i] if i < len(bounds) else _FAR,
             st.version, self._edits,
         )  # fmt: skip
-        key = (i, st.version, self._edits)
-        if last is not None and last[0] == key:
-            return last[1]
         b_ops = [
             b if s >= 0 and b >= 0 and t.start[c] <= round_ < t.end[c] else -1
             for c, (b, s) in enumerate(zip(t.b_ops, t.s_ops, strict=True))
         ]
         s_ops = [s if b >= 0 else -1 for b, s in zip(b_ops, t.s_ops, strict=True)]
-        if last is not None and last[1].live == b_ops and last[1].s_live == s_ops:
-            got = last[1]  # (in force as in the last round resolved)
+        if last is not None and last.live == b_ops and last.s_live == s_ops:
+            got = last  # (in force as in the last round resolved)
         else:
             got = _Resolved(b_ops, s_ops)
-        self._resolved = (key, got)
+        self._resolved = got
         return got
 
     def in_force(self, round_: int, state: StackState) -> np.ndarray | None:
