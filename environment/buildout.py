@@ -21,7 +21,7 @@ the finance section's interest rate (:func:`price_basis`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 from stackgame.environment.jit import compiled, jitable
@@ -38,18 +38,20 @@ jitable(investment_units)  # (the strategies' rule, compiled into the kernel tha
 
 def capital_ops(state: StackState) -> np.ndarray:
     """Mask of the operations in capital-goods layers (kept until the structure changes)."""
-    hit = state._derived.get("capital_ops")  # (kept: read without a builder a call)
-    if hit is not None and hit[0] == state.version:
-        return cast(np.ndarray, hit[1])
-    return state.derived("capital_ops", lambda: state.capital_goods[state.layer_of])
+    return state.derived("capital_ops", _capital_mask, state)
+
+
+def _capital_mask(state: StackState) -> np.ndarray:
+    return state.capital_goods[state.layer_of]
 
 
 def capital_share(state: StackState) -> np.ndarray:
     """1.0 for the operations in capital-goods layers, 0.0 elsewhere (as floats)."""
-    hit = state._derived.get("capital_share")
-    if hit is not None and hit[0] == state.version:
-        return cast(np.ndarray, hit[1])
-    return state.derived("capital_share", lambda: capital_ops(state) * 1.0)
+    return state.derived("capital_share", _capital_floats, state)
+
+
+def _capital_floats(state: StackState) -> np.ndarray:
+    return capital_ops(state) * 1.0
 
 
 def capital_ops_by_firm(
@@ -77,19 +79,15 @@ def infrastructure(state: StackState) -> np.ndarray | None:
     ``phi_l`` (``LayerSpec.infrastructure_cost``) in a capital-goods layer, 0 elsewhere;
     kept until the structure changes (or a setting: every one moves ``state.version``).
     """
-    st = state
-    if not st.has_capital_goods:
+    if not state.has_capital_goods:
         return None
-    hit = st._derived.get("infrastructure")
-    if hit is not None and hit[0] == st.version:
-        return cast("np.ndarray | None", hit[1])
+    return state.derived("infrastructure", _infrastructure, state)
 
-    def build() -> np.ndarray | None:
-        if not st.infrastructure_cost.any():
-            return None
-        return np.where(capital_ops(st), st.infrastructure_cost[st.layer_of], 0.0)
 
-    return st.derived("infrastructure", build)
+def _infrastructure(st: StackState) -> np.ndarray | None:
+    if not st.infrastructure_cost.any():
+        return None
+    return np.where(capital_ops(st), st.infrastructure_cost[st.layer_of], 0.0)
 
 
 def price_basis(state: StackState) -> np.ndarray | None:
@@ -318,19 +316,16 @@ def round_cash_kernel(
 
 def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_capital_ops` as arrays: operations, lead times, ``a_l`` (kept as it is)."""
-    hit = state._derived.get("capital_arrays")
-    if hit is not None and hit[0] == state.version:
-        return cast("tuple[np.ndarray, np.ndarray, np.ndarray]", hit[1])
+    return state.derived("capital_arrays", _lay_out_ops, state)
 
-    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ops = _capital_ops(state)
-        return (
-            np.array([o for o, _, _, _ in ops], dtype=np.int64),
-            np.array([lead for _, lead, _, _ in ops], dtype=np.int64),
-            np.array([a for _, _, a, _ in ops], dtype=float),
-        )
 
-    return state.derived("capital_arrays", build)
+def _lay_out_ops(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ops = _capital_ops(state)
+    return (
+        np.array([o for o, _, _, _ in ops], dtype=np.int64),
+        np.array([lead for _, lead, _, _ in ops], dtype=np.int64),
+        np.array([a for _, _, a, _ in ops], dtype=float),
+    )
 
 
 def invest_arrays(

@@ -204,17 +204,19 @@ class StackState:
         hit = np.flatnonzero((self.firm_of == firm) & (self.layer_of == layer) & self.active)
         return int(hit[0]) if hit.size else -1
 
-    def derived(self, name: str, build: Callable[[], T]) -> T:
-        """The value ``build()`` gives, built once per structure version under ``name``.
+    def derived(self, name: str, build: Callable[..., T], *args: Any) -> T:
+        """The value ``build(*args)`` gives, built once per structure version under ``name``.
 
         Every change of the operations' firms, layers or activity ends in :meth:`rebuild`
         (a fire sale's, once the round's failures are done), which moves ``version``; so
-        read derived values only where the structure is settled.
+        read derived values only where the structure is settled. A reader on the round's
+        path passes a module-level ``build`` and its ``args`` rather than a closure made
+        at each read.
         """
         hit = self._derived.get(name)
         if hit is not None and hit[0] == self.version:
             return cast(T, hit[1])
-        value = build()
+        value = build(*args)
         self._derived[name] = (self.version, value)
         return value
 
