@@ -72,6 +72,12 @@ _NO_INTS = np.zeros(0, dtype=np.int64)
 """An empty integer array: a kernel's argument for "not used" (read only)."""
 _NO_INT_ROWS = np.zeros((0, 0), dtype=np.int64)
 """An empty integer matrix: no contract's terms (read only)."""
+_NO_PLAN = np.zeros((5, 0), dtype=np.int64)
+"""No default-rule entry: an investment plan's ``entries`` before it is built (read only)."""
+_NO_PLAN_VALUES = np.zeros((2, 0))
+"""No default-rule entry's values: a plan's ``values`` before it is built (read only)."""
+_NO_STRUCTURE = np.zeros((3, 0), dtype=np.int64)
+"""No operation: a plan's ``structure`` before it is built (read only)."""
 _NO_CONTRACTS = np.zeros((3, 0))
 """No contract in force: the clearing's ``contracts`` then (never written).
 
@@ -449,14 +455,14 @@ class _InvestPlan:
         self.checks: list[tuple[FirmAgent, Strategy | None, type]] = []
         self.asked: list[tuple[int, list[tuple[str, int, int, float, int]]]] = []
         self.defaults = False
-        self.entries: np.ndarray = np.zeros((5, 0), dtype=np.int64)
-        self.values: np.ndarray = np.zeros((2, 0))
+        self.entries: np.ndarray = _NO_PLAN
+        self.values: np.ndarray = _NO_PLAN_VALUES
         self.work = 0.0
         self.ask = _NO_INTS
         self.own_rule: list[int] = []
         self.trains = False
         self.no_price = _NO_FLOATS
-        self.structure: np.ndarray = np.zeros((3, 0), dtype=np.int64)
+        self.structure: np.ndarray = _NO_STRUCTURE
 
     def holds(self, version: int, observations: Mapping[int, Any]) -> bool:
         """Whether the plan still fits: same structure, strategy objects and classes, firms."""
@@ -1340,12 +1346,13 @@ class StackModel(mesa.Model):
             block,
         )  # fmt: skip
         st.last_revenue = block[7]
-        out, book = block[:5], block[5]
+        out = block[:5]
         payout.firm_value = block[6]  # (less interest: the same numbers where none is paid)
         self._financed = (block, financing, interest)
         if not failing:
             return out
         failing = np.flatnonzero(out[4]).tolist()
+        book = block[5]
         names = [f.name for f in self.firms]
         for f in failing:  # (all of them out of business before any sale: no failing buyer)
             st.failed_round[f] = self.round
