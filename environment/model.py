@@ -1359,7 +1359,7 @@ class StackModel(mesa.Model):
         for f in failing:
             cash, debt = float(st.cash[f]), float(st.debt[f])
             limit = st.finance.loan_to_value * float(book[f] + owed[f])
-            sales = fin.fail(st, f, self.round)
+            sales = fin.fail(st, f, self.round, self._jit)
             self.firms[f].active = False
             self.contracts.terminate(f, self.round)
             reason = fin.failure_reason(st, f, cash, debt, limit, float(out[2, f]), sales, names)
