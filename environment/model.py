@@ -500,10 +500,11 @@ class _InvestPlan:
             ops_a, lead, a, layer, firm = buildout.invest_arrays(st)
             n = ops_a.shape[0]
             firm_l = firm.tolist()
-            plan.entries = np.array(
-                [ops_a, lead, layer, firm, [ahead[f] for f in firm_l]], dtype=np.int64
-            ).reshape(5, n)
-            plan.values = np.array([a, [target[f] for f in firm_l]], dtype=float).reshape(2, n)
+            entries = plan.entries = np.empty((5, n), dtype=np.int64)  # (row by row: no
+            entries[0], entries[1], entries[2], entries[3] = ops_a, lead, layer, firm  # list
+            entries[4] = [ahead[f] for f in firm_l]  # of arrays for numpy to read through)
+            values = plan.values = np.empty((2, n))
+            values[0], values[1] = a, [target[f] for f in firm_l]
             plan.work = float(n)
         book = model.training
         if book.enabled:
