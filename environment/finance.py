@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from stackgame.environment.jit import compiled, jitable
+from stackgame.environment.round_kernel import _pairwise_sum
 from stackgame.environment.state import StackState
 
 FLOWS = ("interest", "borrowed", "equity", "repaid")
@@ -278,7 +279,102 @@ class Sale:
     buyers: dict[int, float]
 
 
-def fire_sale(state: StackState, firm: int) -> list[Sale]:
+@jitable
+def fire_sale_kernel(
+    firm: int,
+    discount: float,
+    firm_of: np.ndarray,
+    layer_of: np.ndarray,
+    active: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    capacity: np.ndarray,
+    pipeline: np.ndarray,
+    capital: np.ndarray,
+    cash: np.ndarray,
+    fixed_cost: np.ndarray,
+    capacity_growth: np.ndarray,
+    pending_capacity: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fire_sale`'s arithmetic on the state's arrays, changed in place.
+
+    ``firm``'s active operations in index order; for each, the buyers are the active
+    operations of its layer whose firm is another one still in business (neither
+    ``acquired`` nor failed, ``failed_round < 0``), in index order, as at the start of
+    the sale. A buyer's share is its capacity over the buyers' total (summed as numpy
+    sums: :func:`~stackgame.environment.round_kernel._pairwise_sum`); it adds that
+    share of the operation's capacity and of each of its pipeline's entries, and of
+    ``discount`` times its book to its capital, and its firm pays the same from cash,
+    buyer by buyer. With no buyer, or a total of zero, the capacity is scrapped. The
+    operation then has no capacity, capital, pipeline, fixed cost or growth left, and is
+    inactive.
+
+    Returns
+    -------
+    ``[4, m]`` per operation sold (its index, capacity and book before the sale, and
+    the price paid: 0 when scrapped), ``[m, n_ops]`` each buyer's share and ``[m,
+    n_ops]`` whether it bought (a buyer of capacity zero takes a share of zero).
+    """
+    n = firm_of.shape[0]
+    may_buy = np.zeros(n, dtype=np.bool_)
+    m = 0
+    for j in range(n):
+        f = firm_of[j]
+        may_buy[j] = active[j] and f != firm and not acquired[f] and failed_round[f] < 0
+        if f == firm and active[j]:
+            m += 1
+    own = np.empty(m, dtype=np.int64)
+    i = 0
+    for j in range(n):
+        if firm_of[j] == firm and active[j]:
+            own[i] = j
+            i += 1
+    sold = np.zeros((4, m))
+    shares = np.zeros((m, n))
+    bought = np.zeros((m, n), dtype=np.bool_)
+    buyers = np.empty(n, dtype=np.int64)
+    weight = np.empty(n)
+    for i in range(m):
+        o = own[i]
+        k = layer_of[o]
+        size = capacity[o]
+        book = capital[o]
+        sold[0, i] = o
+        sold[1, i] = size
+        sold[2, i] = book
+        count = 0
+        for j in range(n):
+            if layer_of[j] == k and may_buy[j]:
+                buyers[count] = j
+                weight[count] = capacity[j]
+                count += 1
+        total = _pairwise_sum(weight, 0, count)
+        if count > 0 and total > 0.0:
+            price = discount * book
+            sold[3, i] = price
+            for q in range(count):
+                j = buyers[q]
+                share = weight[q] / total
+                shares[i, j] = share
+                bought[i, j] = True
+                capacity[j] += share * size
+                for c in range(pipeline.shape[1]):
+                    pipeline[j, c] += share * pipeline[o, c]
+                paid = share * price
+                capital[j] += paid
+                cash[firm_of[j]] -= paid
+        capacity[o] = 0.0
+        capital[o] = 0.0
+        fixed_cost[o] = 0.0  # (an inactive operation is still settled: nothing to pay)
+        capacity_growth[o] = 0.0
+        pending_capacity[o] = 0.0
+        for c in range(pipeline.shape[1]):
+            pipeline[o, c] = 0.0
+        active[o] = False
+    return sold, shares, bought
+
+
+def fire_sale(state: StackState, firm: int, jit: bool | None = None) -> list[Sale]:
     """Sell ``firm``'s operations to the active operations of each of their layers.
 
     Each buyer operation ``j`` takes a share ``K_j / sum K`` (pro rata to its capacity) of
@@ -287,46 +383,29 @@ def fire_sale(state: StackState, firm: int) -> list[Sale]:
     its book value in cash and adds what it paid to its own book capital. With no buyer
     in the layer the capacity is scrapped. The failed operations become inactive, with no
     capacity, capital, pipeline, fixed cost or growth left; the caller rebuilds the
-    structure.
+    structure. The arithmetic runs in one call (:func:`fire_sale_kernel`).
     """
     st = state
-    discount = st.finance.fire_sale_discount
-    # the operations that may buy: active, of another firm still in business (each
-    # failed operation's buyers are those of its layer)
-    may_buy = st.active & (st.firm_of != firm) & alive(st)[st.firm_of]
-    cash = st.cash
+    kernel = compiled("fire_sale_kernel", jit, module="finance", work=st.n_ops / 4)
+    sold, shares, bought = kernel(
+        firm, float(st.finance.fire_sale_discount), st.firm_of, st.layer_of, st.active,
+        st.acquired, st.failed_round, st.capacity, st.pipeline, st.capital, st.cash,
+        st.fixed_cost, st.capacity_growth, st.pending_capacity,
+    )  # fmt: skip
+    layer_of = st.layer_of.tolist()
+    firm_of = st.firm_of.tolist()
     sales = []
-    for o in np.flatnonzero((st.firm_of == firm) & st.active).tolist():
-        k = int(st.layer_of[o])
-        capacity = float(st.capacity[o])
-        book = float(st.capital[o])
-        buyers = np.flatnonzero((st.layer_of == k) & may_buy)
-        weight = st.capacity[buyers]
-        total = float(weight.sum())
-        if buyers.size and total > 0.0:
-            share = weight / total
-            price = discount * book
-            paid = share * price
-            st.capacity[buyers] += share * capacity
-            st.pipeline[buyers] += share[:, None] * st.pipeline[o]
-            st.capital[buyers] += paid
-            firms = st.firm_of[buyers].tolist()
-            # (each buyer's firm pays in turn, as np.subtract.at subtracts: the same bits)
-            for j, p in zip(firms, paid.tolist(), strict=True):
-                cash[j] -= p
-            by_firm: dict[int, float] = {}
-            for j, s in zip(firms, share.tolist(), strict=True):
-                by_firm[j] = by_firm.get(j, 0.0) + s
-            sales.append(Sale(k, capacity, book, price, by_firm))
-        else:
-            sales.append(Sale(k, capacity, book, 0.0, {}))
-        st.capacity[o] = 0.0
-        st.capital[o] = 0.0
-        st.fixed_cost[o] = 0.0  # (an inactive operation is still settled: nothing to pay)
-        st.capacity_growth[o] = 0.0
-        st.pending_capacity[o] = 0.0
-        st.pipeline[o] = 0.0
-        st.active[o] = False
+    for i, (o, size, book, price) in enumerate(sold.T.tolist()):
+        k = layer_of[int(o)]
+        if not bought[i].any():
+            sales.append(Sale(k, size, book, 0.0, {}))
+            continue
+        by_firm: dict[int, float] = {}
+        row = shares[i].tolist()
+        for j in np.flatnonzero(bought[i]).tolist():
+            f = firm_of[j]
+            by_firm[f] = by_firm.get(f, 0.0) + row[j]
+        sales.append(Sale(k, size, book, price, by_firm))
     return sales
 
 
@@ -369,7 +448,7 @@ def divest(state: StackState, op: int, fraction: float) -> Sale:
     return Sale(k, capacity, book, book, by_firm)
 
 
-def fail(state: StackState, firm: int, round_: int) -> list[Sale]:
+def fail(state: StackState, firm: int, round_: int, jit: bool | None = None) -> list[Sale]:
     """``firm`` fails in ``round_``: its capacity is sold, its debt written off.
 
     The capacity goes in a :func:`fire_sale`; its cash (negative: what it could not pay)
@@ -379,7 +458,7 @@ def fail(state: StackState, firm: int, round_: int) -> list[Sale]:
     """
     st = state
     st.failed_round[firm] = round_
-    sales = fire_sale(st, firm)
+    sales = fire_sale(st, firm, jit)
     st.debt[firm] = 0.0
     st.cash[firm] = 0.0
     st.stakes[firm] = 0.0

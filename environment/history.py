@@ -37,6 +37,8 @@ OP_COLUMNS = (
 FIRM_COLUMNS = ("profit", "value", "stake_income", "cash", "revenue", "gross_profit")
 ROUND_COLUMNS = ("final_spend", "infrastructure", "lost_demand", "outside_share", "market_size")
 FINANCE_COLUMNS = ("interest", "borrowed", "equity", "repaid", "debt")
+_FINANCE_ROW = dict(zip(FINANCE_COLUMNS, (0, 1, 2, 3, 8), strict=True))
+"""Each of ``FINANCE_COLUMNS``' row in the round's financing block (pay_and_finance_kernel's)."""
 
 
 class History:
@@ -66,7 +68,10 @@ class History:
         self.firm_rows: list[dict[str, np.ndarray]] = []
         self.round_rows: list[dict[str, float]] = []
         self.layer_rows: list[dict[str, np.ndarray]] = []
-        self.finance_rows: list[dict[str, np.ndarray]] = []
+        # each round's financing block as pay_and_finance_kernel filled it; laid out as
+        # finance_rows when read (_finance_laid_out of them so far)
+        self._finance_blocks: list[np.ndarray] = []
+        self._finance_rows: list[dict[str, np.ndarray]] = []
         self.op_firm: list[np.ndarray] = []
         self.op_layer: list[np.ndarray] = []
         self.cum_layer_profit = np.zeros(self.n_layers)
@@ -218,22 +223,27 @@ class History:
         The round's row gains the totals ``financing`` (borrowed + equity - repaid,
         summed over firms) and ``interest``.
         """
-        self.finance_rows.append(
-            {
-                "interest": rows[0],
-                "borrowed": rows[1],
-                "equity": rows[2],
-                "repaid": rows[3],
-                "debt": rows[8],
-            }
-        )
+        self._finance_blocks.append(rows)  # (laid out as finance_rows when read)
         last = self.round_rows[-1]
         last["financing"] = float(financing)
         last["interest"] = float(interest)
 
+    @property
+    def finance_rows(self) -> list[dict[str, np.ndarray]]:
+        """Per round, per-firm financing: ``FINANCE_COLUMNS``, views of the round's block.
+
+        Laid out when read, from the blocks :meth:`append_finance` kept (the round pays
+        one append, not five views and a dict); the same list, grown, at each read.
+        """
+        rows = self._finance_rows
+        for block in self._finance_blocks[len(rows) :]:
+            rows.append({column: block[k] for column, k in _FINANCE_ROW.items()})
+        return rows
+
     def finance_matrix(self, column: str) -> np.ndarray:
         """``[rounds, n_firms]`` array of one financing column (no rows: finance off)."""
-        return np.array([r[column] for r in self.finance_rows])
+        k = _FINANCE_ROW[column]
+        return np.array([block[k] for block in self._finance_blocks])
 
     # -- matrices ------------------------------------------------------------------------------
     def ops_matrix(self, column: str) -> np.ndarray:

@@ -72,6 +72,12 @@ _NO_INTS = np.zeros(0, dtype=np.int64)
 """An empty integer array: a kernel's argument for "not used" (read only)."""
 _NO_INT_ROWS = np.zeros((0, 0), dtype=np.int64)
 """An empty integer matrix: no contract's terms (read only)."""
+_NO_PLAN = np.zeros((5, 0), dtype=np.int64)
+"""No default-rule entry: an investment plan's ``entries`` before it is built (read only)."""
+_NO_PLAN_VALUES = np.zeros((2, 0))
+"""No default-rule entry's values: a plan's ``values`` before it is built (read only)."""
+_NO_STRUCTURE = np.zeros((3, 0), dtype=np.int64)
+"""No operation: a plan's ``structure`` before it is built (read only)."""
 _NO_CONTRACTS = np.zeros((3, 0))
 """No contract in force: the clearing's ``contracts`` then (never written).
 
@@ -449,14 +455,14 @@ class _InvestPlan:
         self.checks: list[tuple[FirmAgent, Strategy | None, type]] = []
         self.asked: list[tuple[int, list[tuple[str, int, int, float, int]]]] = []
         self.defaults = False
-        self.entries: np.ndarray = np.zeros((5, 0), dtype=np.int64)
-        self.values: np.ndarray = np.zeros((2, 0))
+        self.entries: np.ndarray = _NO_PLAN
+        self.values: np.ndarray = _NO_PLAN_VALUES
         self.work = 0.0
         self.ask = _NO_INTS
         self.own_rule: list[int] = []
         self.trains = False
         self.no_price = _NO_FLOATS
-        self.structure: np.ndarray = np.zeros((3, 0), dtype=np.int64)
+        self.structure: np.ndarray = _NO_STRUCTURE
 
     def holds(self, version: int, observations: Mapping[int, Any]) -> bool:
         """Whether the plan still fits: same structure, strategy objects and classes, firms."""
@@ -494,10 +500,11 @@ class _InvestPlan:
             ops_a, lead, a, layer, firm = buildout.invest_arrays(st)
             n = ops_a.shape[0]
             firm_l = firm.tolist()
-            plan.entries = np.array(
-                [ops_a, lead, layer, firm, [ahead[f] for f in firm_l]], dtype=np.int64
-            ).reshape(5, n)
-            plan.values = np.array([a, [target[f] for f in firm_l]], dtype=float).reshape(2, n)
+            entries = plan.entries = np.empty((5, n), dtype=np.int64)  # (row by row: no
+            entries[0], entries[1], entries[2], entries[3] = ops_a, lead, layer, firm  # list
+            entries[4] = [ahead[f] for f in firm_l]  # of arrays for numpy to read through)
+            values = plan.values = np.empty((2, n))
+            values[0], values[1] = a, [target[f] for f in firm_l]
             plan.work = float(n)
         book = model.training
         if book.enabled:
@@ -1340,19 +1347,20 @@ class StackModel(mesa.Model):
             block,
         )  # fmt: skip
         st.last_revenue = block[7]
-        out, book = block[:5], block[5]
+        out = block[:5]
         payout.firm_value = block[6]  # (less interest: the same numbers where none is paid)
         self._financed = (block, financing, interest)
         if not failing:
             return out
         failing = np.flatnonzero(out[4]).tolist()
+        book = block[5]
         names = [f.name for f in self.firms]
         for f in failing:  # (all of them out of business before any sale: no failing buyer)
             st.failed_round[f] = self.round
         for f in failing:
             cash, debt = float(st.cash[f]), float(st.debt[f])
             limit = st.finance.loan_to_value * float(book[f] + owed[f])
-            sales = fin.fail(st, f, self.round)
+            sales = fin.fail(st, f, self.round, self._jit)
             self.firms[f].active = False
             self.contracts.terminate(f, self.round)
             reason = fin.failure_reason(st, f, cash, debt, limit, float(out[2, f]), sales, names)

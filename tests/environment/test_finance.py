@@ -127,6 +127,26 @@ def test_a_fire_sale_conserves_capacity_and_pays_the_discount_pro_rata():
     assert fin.available_funds(st)[fab] == 0.0
 
 
+def test_the_compiled_fire_sale_equals_the_plain_one_bit_for_bit():
+    # fab fails: its chips capacity, pipeline and book go to fab2 and fab3 pro rata to
+    # their capacity (300 and 1/3 here, so shares that do not round evenly); the same
+    # state through the plain and the compiled kernel gives the same bits and sales
+    pytest.importorskip("numba")
+    states = []
+    for use_jit in (False, True):
+        st = _three_fabs()
+        fab = st.firm_index["fab"]
+        st.pipeline[:] = np.arange(st.pipeline.size, dtype=float).reshape(st.pipeline.shape) / 7
+        st.capacity[st.op(st.firm_index["fab3"], 0)] = 1.0 / 3.0
+        sales = fin.fail(st, fab, 2, jit=use_jit)
+        states.append((st, sales))
+    (a, sales_a), (b, sales_b) = states
+    assert sales_a == sales_b and sales_a[0].buyers and sales_a[0].price == 25.0
+    for name in ("capacity", "pipeline", "capital", "cash", "fixed_cost", "capacity_growth",
+                 "pending_capacity", "active", "failed_round"):  # fmt: skip
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+
+
 def test_with_no_buyer_in_the_layer_the_capacity_is_scrapped():
     st = _three_fabs()
     app = st.firm_index["appco"]
