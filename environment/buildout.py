@@ -45,6 +45,15 @@ def _capital_mask(state: StackState) -> np.ndarray:
     return state.capital_goods[state.layer_of]
 
 
+def capital_index(state: StackState) -> np.ndarray:
+    """:func:`capital_ops` as the operations' indices (kept until the structure changes)."""
+    return state.derived("capital_index", _capital_index, state)
+
+
+def _capital_index(state: StackState) -> np.ndarray:
+    return np.flatnonzero(capital_ops(state))
+
+
 def capital_share(state: StackState) -> np.ndarray:
     """1.0 for the operations in capital-goods layers, 0.0 elsewhere (as floats)."""
     return state.derived("capital_share", _capital_floats, state)
@@ -363,35 +372,30 @@ def install_and_age(
     infrastructure bought with the units received (15.2) is set on ``clearing``.
     """
     st = state
-    ops, lead, a, per_unit, phi = _install_arrays(st)
+    plan, per_unit, phi = st.derived("capital_install_arrays", _lay_out_install, st)
     # (the units received and installed, and their capacity: one call,
     # buildout_round.install_round_kernel)
-    flow = clearing.flow
-    units = compiled("install_round_kernel", jit, module="buildout_round", work=ops.shape[0] / 2)(
-        ops, lead, a, st.active, flow, clearing.self_supply, clearing.capex, st.pipeline,
+    units = compiled("install_round_kernel", jit, module="buildout_round", work=plan.shape[1] / 2)(
+        plan, st.active, clearing.flow, clearing.self_supply, clearing.capex, st.pipeline,
         st.capital, st.capacity, st.depreciation_rate, depreciation,
         _NONE if writedown is None else writedown, _NONE if charge is None else charge,
         per_unit,
     )  # fmt: skip
-    if phi is not None and phi.shape[0] == flow.shape[0]:  # the data center around them
+    if phi is not None and phi.shape[0] == units.shape[0]:  # the data center around them
         clearing.infrastructure = float(phi @ units)
 
 
-def _install_arrays(
-    state: StackState,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """What :func:`install_and_age` reads of the structure, kept per structure version.
+def _lay_out_install(st: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """What :func:`install_and_age` reads of the structure (kept per structure version).
 
-    :func:`_op_arrays`, each operation's ``a_l`` (its layer's input coefficient: the
-    units of the layer below in a unit of its capacity) and :func:`infrastructure`.
+    :func:`_op_arrays`' operations and lead times as one ``[2, k]`` array, each
+    operation's ``a_l`` (its layer's input coefficient: the units of the layer below in a
+    unit of its capacity; that of an operation of :func:`_op_arrays` is its ``a_l``
+    there) and :func:`infrastructure`.
     """
-    st = state
-
-    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        ops, lead, a = _op_arrays(st)
-        return ops, lead, a, st.input_coefficient[st.layer_of], infrastructure(st)
-
-    return st.derived("capital_install_arrays", build)
+    ops, lead, _ = _op_arrays(st)
+    plan = np.array([ops, lead], dtype=np.int64).reshape(2, ops.shape[0])
+    return plan, st.input_coefficient[st.layer_of], infrastructure(st)
 
 
 _NONE = np.zeros(0)
