@@ -48,12 +48,14 @@ class _Terms:
     ``price`` the fixed prices (0 where indexed), ``indexed`` each indexed contract with
     ``1 + premium``; ``bounds`` the rounds where a contract starts or ends. ``ints`` and
     ``floats``: the terms the settlement reads, packed as the fused settlement takes
-    them (:data:`TERM_INTS`, :data:`TERM_FLOATS`; set by :meth:`ContractBook._terms_now`).
+    them (:data:`TERM_INTS`, :data:`TERM_FLOATS`; set by :meth:`ContractBook._terms_now`);
+    ``settle`` those two with the book's state arrays and the capital-goods mask
+    (:meth:`ContractBook.settle_args`).
     """
 
     __slots__ = (
         "b_op", "b_ops", "bounds", "end", "floats", "indexed", "ints", "price", "quantity",
-        "s_op", "s_ops", "seller", "start", "version",
+        "s_op", "s_ops", "seller", "settle", "start", "version",
     )  # fmt: skip
 
     def __init__(
@@ -82,6 +84,7 @@ class _Terms:
         self.b_op = np.array(b_ops, dtype=np.int64)
         self.ints = np.zeros((len(TERM_INTS), 0), dtype=np.int64)
         self.floats = np.zeros((len(TERM_FLOATS), 0))
+        self.settle: tuple[np.ndarray, ...] = ()
 
 
 TERM_INTS = ("start", "end", "s_op", "b_op", "buyer", "seller")
@@ -430,8 +433,27 @@ class ContractBook:
             [self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment],
             dtype=float,
         ).reshape(len(TERM_FLOATS), self.m)
+        terms.settle = (
+            terms.ints, terms.floats, self.indexed, self.prepaid, self.credit, self.last_price,
+            capital_ops(st),
+        )  # fmt: skip
         self._terms = terms
         return terms
+
+    def settle_args(self, state: StackState) -> tuple[np.ndarray, ...]:
+        """What the round's settlement reads of the book and the structure, in one tuple.
+
+        :meth:`packed`'s two arrays, the contracts' state (``indexed``, ``prepaid``,
+        ``credit``, ``last_price``: the same arrays, changed in place by the settlement)
+        and the capital-goods mask (:func:`~stackgame.environment.buildout.capital_ops`),
+        in the order of :func:`~stackgame.environment.buildout_round.settle_contracts_round_kernel`'s
+        arguments after the round; kept as :meth:`packed` is (every edit that replaces a
+        state array drops it).
+        """
+        terms = self._terms
+        if terms is not None and terms.version == state.version:
+            return terms.settle
+        return self._terms_now(state).settle
 
     def packed(self, state: StackState) -> tuple[np.ndarray, np.ndarray]:
         """The terms the settlement reads, as ``[6, m]`` integers and ``[5, m]`` floats.

@@ -1239,12 +1239,10 @@ class StackModel(mesa.Model):
         contracts = self.contracts
         contracts.next_round = self.round + 1
         if training is None:  # (the contracts alone, called only with some: half the arrays)
-            ints, floats = contracts.packed(st)
             contracts.last = compiled(
                 "settle_contracts_round_kernel", self._jit, module="buildout_round"
             )(
-                self.round, ints, floats, contracts.indexed, contracts.prepaid, contracts.credit,
-                contracts.last_price, buildout.capital_ops(st), c.flow, c.price, c.revenue,
+                self.round, *contracts.settle_args(st), c.flow, c.price, c.revenue,
                 c.input_cost, c.capex, c.gross_profit, st.cash,
             )  # fmt: skip
             return None
