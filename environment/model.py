@@ -1231,8 +1231,11 @@ class StackModel(mesa.Model):
 
         :func:`~stackgame.environment.buildout_round.settle_round_kernel`: the contracts
         in force on the clearing's money and the firms' cash, then the training's
-        payments, the sellers' side and the model stocks. Returns the training's row
-        (``None`` without training), logs the models written down.
+        payments, the sellers' side and the model stocks; without training (called then
+        only with contracts) its contracts' part alone,
+        :func:`~stackgame.environment.buildout_round.settle_contracts_round_kernel`.
+        Returns the training's row (``None`` without training), logs the models written
+        down.
         """
         st = self.state
         c = clearing
