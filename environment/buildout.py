@@ -45,6 +45,47 @@ def _capital_mask(state: StackState) -> np.ndarray:
     return state.capital_goods[state.layer_of]
 
 
+class _Layout:
+    """The capital-goods operations laid out once per structure version (:func:`_layout`).
+
+    ``index``: every operation of a capital-goods layer; ``ops``: the active ones, with
+    their layers' install lead times ``lead`` (integers), ``a`` (``a_l``), ``layer`` and
+    ``firm``; ``plan``: ``ops`` and ``lead`` as one ``[2, k]`` array; ``listed``: the
+    same as ``(op, lead, a_l, layer)`` tuples of Python numbers; ``per_unit``: every
+    operation's ``a_l``; ``phi``: :func:`infrastructure`'s array (``None``: none).
+    """
+
+    __slots__ = ("a", "firm", "index", "lead", "layer", "listed", "ops", "per_unit", "phi", "plan")
+
+    def __init__(self, st: StackState) -> None:
+        mask = capital_ops(st)
+        self.index = np.flatnonzero(mask)
+        ops = self.index[st.active[self.index]]  # (as np.flatnonzero(mask & active))
+        layer = st.layer_of[ops]
+        self.ops = ops
+        self.layer = layer
+        self.firm = st.firm_of[ops]
+        self.lead = st.install_lead_time[layer]
+        self.a = st.input_coefficient[layer]
+        self.plan = np.array([ops, self.lead], dtype=np.int64).reshape(2, ops.shape[0])
+        self.listed = list(
+            zip(ops.tolist(), self.lead.tolist(), self.a.tolist(), layer.tolist(), strict=True)
+        )
+        self.per_unit = st.input_coefficient[st.layer_of]
+        cost = st.infrastructure_cost
+        self.phi = np.where(mask, cost[st.layer_of], 0.0) if cost.any() else None
+
+
+def _layout(state: StackState) -> _Layout:
+    """:class:`_Layout` of the state now (kept until the structure changes)."""
+    return state.derived("capital_layout", _Layout, state)
+
+
+def capital_index(state: StackState) -> np.ndarray:
+    """:func:`capital_ops` as the operations' indices (kept until the structure changes)."""
+    return _layout(state).index
+
+
 def capital_share(state: StackState) -> np.ndarray:
     """1.0 for the operations in capital-goods layers, 0.0 elsewhere (as floats)."""
     return state.derived("capital_share", _capital_floats, state)
@@ -81,13 +122,7 @@ def infrastructure(state: StackState) -> np.ndarray | None:
     """
     if not state.has_capital_goods:
         return None
-    return state.derived("infrastructure", _infrastructure, state)
-
-
-def _infrastructure(st: StackState) -> np.ndarray | None:
-    if not st.infrastructure_cost.any():
-        return None
-    return np.where(capital_ops(st), st.infrastructure_cost[st.layer_of], 0.0)
+    return _layout(state).phi
 
 
 def price_basis(state: StackState) -> np.ndarray | None:
@@ -112,20 +147,8 @@ def price_basis(state: StackState) -> np.ndarray | None:
 
 
 def _capital_ops(state: StackState) -> list[tuple[int, int, float, int]]:
-    """Active capital-goods operations: (op, lead time, a_l, layer), by firm then layer."""
-    st = state
-
-    def build() -> list[tuple[int, int, float, int]]:
-        layer_of = st.layer_of.tolist()
-        lead = st.install_lead_time.tolist()
-        a = st.input_coefficient.tolist()
-        out = []
-        for o in np.flatnonzero(capital_ops(st) & st.active).tolist():
-            k = layer_of[o]
-            out.append((o, int(lead[k]), float(a[k]), k))
-        return out
-
-    return st.derived("capital_ops_list", build)
+    """Active capital-goods operations: (op, lead time, a_l, layer), in the operations' order."""
+    return _layout(state).listed
 
 
 @jitable
@@ -316,28 +339,16 @@ def round_cash_kernel(
 
 def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_capital_ops` as arrays: operations, lead times, ``a_l`` (kept as it is)."""
-    return state.derived("capital_arrays", _lay_out_ops, state)
-
-
-def _lay_out_ops(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ops = _capital_ops(state)
-    return (
-        np.array([o for o, _, _, _ in ops], dtype=np.int64),
-        np.array([lead for _, lead, _, _ in ops], dtype=np.int64),
-        np.array([a for _, _, a, _ in ops], dtype=float),
-    )
+    lay = _layout(state)
+    return lay.ops, lay.lead, lay.a
 
 
 def invest_arrays(
     state: StackState,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_op_arrays` with each operation's layer and firm (:func:`default_orders_kernel`)."""
-
-    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        ops, lead, a = _op_arrays(state)
-        return ops, lead, a, state.layer_of[ops], state.firm_of[ops]
-
-    return state.derived("capital_invest_arrays", build)
+    lay = _layout(state)
+    return lay.ops, lay.lead, lay.a, lay.layer, lay.firm
 
 
 def install_and_age(
@@ -363,35 +374,18 @@ def install_and_age(
     infrastructure bought with the units received (15.2) is set on ``clearing``.
     """
     st = state
-    ops, lead, a, per_unit, phi = _install_arrays(st)
+    lay = _layout(st)  # (what it reads of the structure: kept per structure version)
+    plan, per_unit, phi = lay.plan, lay.per_unit, lay.phi
     # (the units received and installed, and their capacity: one call,
     # buildout_round.install_round_kernel)
-    flow = clearing.flow
-    units = compiled("install_round_kernel", jit, module="buildout_round", work=ops.shape[0] / 2)(
-        ops, lead, a, st.active, flow, clearing.self_supply, clearing.capex, st.pipeline,
+    units = compiled("install_round_kernel", jit, module="buildout_round", work=plan.shape[1] / 2)(
+        plan, st.active, clearing.flow, clearing.self_supply, clearing.capex, st.pipeline,
         st.capital, st.capacity, st.depreciation_rate, depreciation,
         _NONE if writedown is None else writedown, _NONE if charge is None else charge,
         per_unit,
     )  # fmt: skip
-    if phi is not None and phi.shape[0] == flow.shape[0]:  # the data center around them
+    if phi is not None and phi.shape[0] == units.shape[0]:  # the data center around them
         clearing.infrastructure = float(phi @ units)
-
-
-def _install_arrays(
-    state: StackState,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """What :func:`install_and_age` reads of the structure, kept per structure version.
-
-    :func:`_op_arrays`, each operation's ``a_l`` (its layer's input coefficient: the
-    units of the layer below in a unit of its capacity) and :func:`infrastructure`.
-    """
-    st = state
-
-    def build() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-        ops, lead, a = _op_arrays(st)
-        return ops, lead, a, st.input_coefficient[st.layer_of], infrastructure(st)
-
-    return st.derived("capital_install_arrays", build)
 
 
 _NONE = np.zeros(0)

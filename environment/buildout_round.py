@@ -346,6 +346,63 @@ def prepare_training_round_kernel(
 
 
 @jitable
+def settle_contracts_round_kernel(
+    round_: int,
+    c_ints: np.ndarray,
+    c_floats: np.ndarray,
+    c_indexed: np.ndarray,
+    c_prepaid: np.ndarray,
+    c_credit: np.ndarray,
+    c_last_price: np.ndarray,
+    capital_op: np.ndarray,
+    flow: np.ndarray,
+    price: np.ndarray,
+    revenue: np.ndarray,
+    input_cost: np.ndarray,
+    capex: np.ndarray,
+    gross: np.ndarray,
+    cash: np.ndarray,
+) -> np.ndarray:
+    """The round's contracts settled after the clearing: :func:`settle_round_kernel`'s first part.
+
+    The contracts' terms packed as :meth:`ContractBook.packed
+    <stackgame.environment.contracts.ContractBook.packed>` gives them (``c_ints``: rows
+    first round, round after the last, seller's and buyer's operations, buyer, seller;
+    ``c_floats``: quantity, fixed price, premium, take-or-pay share, prepayment), and
+    their state (``c_indexed``, ``c_prepaid``, ``c_credit``, ``c_last_price``, the last
+    three changed in place). Each contract in force in ``round_`` (from its first round
+    to before the round after its last, its seller's and buyer's operations both
+    ``>= 0``: :meth:`ContractBook.resolve
+    <stackgame.environment.contracts.ContractBook.resolve>`) is settled by
+    :func:`~stackgame.environment.contracts.settle_round_kernel` on the clearing's
+    arrays (in place). A round without training calls this kernel alone (half the
+    arrays of :func:`settle_round_kernel` to pass).
+
+    Returns
+    -------
+    The contracts' settlement, ``[4, m]``.
+    """
+    m = c_ints.shape[1]
+    c_start = c_ints[0]
+    c_end = c_ints[1]
+    c_s_op = c_ints[2]
+    c_b_op = c_ints[3]
+    b_op = np.empty(m, dtype=np.int64)
+    s_op = np.empty(m, dtype=np.int64)
+    for c in range(m):
+        b = c_b_op[c]
+        s = c_s_op[c]
+        live = s >= 0 and b >= 0 and c_start[c] <= round_ < c_end[c]
+        b_op[c] = b if live else -1
+        s_op[c] = s if live else -1
+    return contract_settle_kernel(
+        round_, b_op, s_op, c_ints[4], c_ints[5], c_floats[0], c_floats[1], c_indexed,
+        c_floats[2], c_floats[3], c_end, c_floats[4], c_prepaid, c_credit, capital_op, flow,
+        price, revenue, input_cost, capex, gross, cash, c_last_price,
+    )  # fmt: skip
+
+
+@jitable
 def settle_round_kernel(
     round_: int,
     contracts: bool,
@@ -383,17 +440,8 @@ def settle_round_kernel(
 ) -> tuple[np.ndarray, bool]:
     """The round's contracts, then its training, settled after the clearing: one call.
 
-    With ``contracts``: the contracts' terms packed as
-    :meth:`ContractBook.packed <stackgame.environment.contracts.ContractBook.packed>`
-    gives them (``c_ints``: rows first round, round after the last, seller's and
-    buyer's operations, buyer, seller; ``c_floats``: quantity, fixed price, premium,
-    take-or-pay share, prepayment), and their state (``c_indexed``, ``c_prepaid``,
-    ``c_credit``, ``c_last_price``, the last three changed in place). Each contract in
-    force in ``round_`` (from its first round to before the round after its last, its
-    seller's and buyer's operations both ``>= 0``: :meth:`ContractBook.resolve
-    <stackgame.environment.contracts.ContractBook.resolve>`) is settled by
-    :func:`~stackgame.environment.contracts.settle_round_kernel` on the clearing's
-    arrays (in place). Then with ``training``:
+    With ``contracts``: :func:`settle_contracts_round_kernel` on the contracts' terms
+    and state (``c_*``) and the clearing's arrays (in place). Then with ``training``:
     :func:`~stackgame.environment.training.settle_training_kernel` on those arrays,
     filling ``out`` (``[11, n]``: its ten rows, and the units each operation trained on,
     ``own + units.sum(axis=1)`` as numpy adds) and ``passer``.
@@ -403,25 +451,11 @@ def settle_round_kernel(
     The contracts' settlement (``[4, m]``, empty without ``contracts``) and whether a
     model was written down.
     """
-    m = c_ints.shape[1]
     settled = np.zeros((4, 0))
     if contracts:
-        c_start = c_ints[0]
-        c_end = c_ints[1]
-        c_s_op = c_ints[2]
-        c_b_op = c_ints[3]
-        b_op = np.empty(m, dtype=np.int64)
-        s_op = np.empty(m, dtype=np.int64)
-        for c in range(m):
-            b = c_b_op[c]
-            s = c_s_op[c]
-            live = s >= 0 and b >= 0 and c_start[c] <= round_ < c_end[c]
-            b_op[c] = b if live else -1
-            s_op[c] = s if live else -1
-        settled = contract_settle_kernel(
-            round_, b_op, s_op, c_ints[4], c_ints[5], c_floats[0], c_floats[1], c_indexed,
-            c_floats[2], c_floats[3], c_end, c_floats[4], c_prepaid, c_credit, capital_op,
-            flow, price, revenue, input_cost, capex, gross, cash, c_last_price,
+        settled = settle_contracts_round_kernel(
+            round_, c_ints, c_floats, c_indexed, c_prepaid, c_credit, c_last_price, capital_op,
+            flow, price, revenue, input_cost, capex, gross, cash,
         )  # fmt: skip
     written = False
     if training:
@@ -438,9 +472,7 @@ def settle_round_kernel(
 
 @jitable
 def install_round_kernel(
-    ops: np.ndarray,
-    lead: np.ndarray,
-    coefficient: np.ndarray,
+    plan: np.ndarray,
     active: np.ndarray,
     flow: np.ndarray,
     self_supply: np.ndarray,
@@ -456,20 +488,28 @@ def install_round_kernel(
 ) -> np.ndarray:
     """:func:`~stackgame.environment.buildout.install_and_age`'s arithmetic in one call.
 
-    The units each operation received from its sellers (``flow.sum(axis=1)`` as numpy
-    adds: :func:`row_sums`) and its own operation below, then
+    ``plan``: ``[2, k]`` integers, the active capital-goods operations and their layers'
+    install lead times; ``per_unit`` each operation's ``a_l`` (its layer's input
+    coefficient, laid out per operation once per structure version), so that an
+    operation of ``plan`` has its ``a_l`` at ``per_unit[o]``. The units each operation
+    received from its sellers (``flow.sum(axis=1)`` as numpy adds: :func:`row_sums`)
+    and its own operation below, then
     :func:`~stackgame.environment.buildout.install_age_kernel`. Returns the units of
     capacity received, ``(received + self_supply) / a_l`` per operation (what the
-    infrastructure is bought for, 15.2), ``per_unit`` each operation's ``a_l`` (its
-    layer's input coefficient, laid out per operation once per structure version).
+    infrastructure is bought for, 15.2).
     """
+    ops = plan[0]
+    k = ops.shape[0]
+    coefficient = np.empty(k)
+    for j in range(k):
+        coefficient[j] = per_unit[ops[j]]
     received = row_sums(flow)
     n = received.shape[0]
     units = np.empty(n)
     for o in range(n):
         units[o] = (received[o] + self_supply[o]) / per_unit[o]
     install_age_kernel(
-        ops, lead, coefficient, active, received, self_supply, capex, pipeline, capital,
+        ops, plan[1], coefficient, active, received, self_supply, capex, pipeline, capital,
         capacity, rate, depreciation, writedown, charge,
     )  # fmt: skip
     return units

@@ -48,12 +48,14 @@ class _Terms:
     ``price`` the fixed prices (0 where indexed), ``indexed`` each indexed contract with
     ``1 + premium``; ``bounds`` the rounds where a contract starts or ends. ``ints`` and
     ``floats``: the terms the settlement reads, packed as the fused settlement takes
-    them (:data:`TERM_INTS`, :data:`TERM_FLOATS`; set by :meth:`ContractBook._terms_now`).
+    them (:data:`TERM_INTS`, :data:`TERM_FLOATS`; set by :meth:`ContractBook._terms_now`);
+    ``settle`` those two with the book's state arrays and the capital-goods mask
+    (:meth:`ContractBook.settle_args`).
     """
 
     __slots__ = (
         "b_op", "b_ops", "bounds", "end", "floats", "indexed", "ints", "price", "quantity",
-        "s_op", "s_ops", "seller", "start", "version",
+        "s_op", "s_ops", "seller", "settle", "start", "version",
     )  # fmt: skip
 
     def __init__(
@@ -67,6 +69,8 @@ class _Terms:
         b_ops: list[int],
         price: list[float],
         indexed: list[tuple[int, float]],
+        ints: NDArray[np.int64],
+        floats: FloatArray,
     ) -> None:
         self.version = version
         self.start = start
@@ -78,10 +82,11 @@ class _Terms:
         self.price = price
         self.indexed = indexed
         self.bounds = sorted({*start, *end})
-        self.s_op = np.array(s_ops, dtype=np.int64)
-        self.b_op = np.array(b_ops, dtype=np.int64)
-        self.ints = np.zeros((len(TERM_INTS), 0), dtype=np.int64)
-        self.floats = np.zeros((len(TERM_FLOATS), 0))
+        self.ints = ints
+        self.floats = floats
+        self.s_op = ints[2]  # (rows of ints: TERM_INTS)
+        self.b_op = ints[3]
+        self.settle: tuple[np.ndarray, ...] = ()
 
 
 TERM_INTS = ("start", "end", "s_op", "b_op", "buyer", "seller")
@@ -415,23 +420,43 @@ class ContractBook:
         s_ops = [index.get((seller[c], k), -1) for c, k in enumerate(layer)]
         b_ops = [index.get((buyer[c], k + 1), -1) if k < top else -1 for c, k in enumerate(layer)]
         premium = self.premium.tolist()
+        # (the packed terms change only with an edit or the structure, which drop them: one
+        # copy per edit or structure version, and the round's settlement passes two arrays
+        # for eleven)
+        m = self.m
+        ints = np.array(
+            [self.start, self.end, s_ops, b_ops, self.buyer, self.seller], dtype=np.int64
+        ).reshape(len(TERM_INTS), m)
+        floats = np.array(
+            [self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment],
+            dtype=float,
+        ).reshape(len(TERM_FLOATS), m)
         terms = _Terms(
             st.version, self.start.tolist(), self.end.tolist(), self.quantity.tolist(),
             seller, s_ops, b_ops, self.price.tolist(),
-            [(c, 1.0 + premium[c]) for c in np.flatnonzero(self.indexed).tolist()],
+            [(c, 1.0 + premium[c]) for c in np.flatnonzero(self.indexed).tolist()], ints, floats,
         )  # fmt: skip
-        # (the terms change only with an edit, which drops these: one copy per edit or
-        # structure version, and the round's settlement passes two arrays for eleven)
-        terms.ints = np.array(
-            [self.start, self.end, terms.s_op, terms.b_op, self.buyer, self.seller],
-            dtype=np.int64,
-        ).reshape(len(TERM_INTS), self.m)
-        terms.floats = np.array(
-            [self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment],
-            dtype=float,
-        ).reshape(len(TERM_FLOATS), self.m)
+        terms.settle = (
+            terms.ints, terms.floats, self.indexed, self.prepaid, self.credit, self.last_price,
+            capital_ops(st),
+        )  # fmt: skip
         self._terms = terms
         return terms
+
+    def settle_args(self, state: StackState) -> tuple[np.ndarray, ...]:
+        """What the round's settlement reads of the book and the structure, in one tuple.
+
+        :meth:`packed`'s two arrays, the contracts' state (``indexed``, ``prepaid``,
+        ``credit``, ``last_price``: the same arrays, changed in place by the settlement)
+        and the capital-goods mask (:func:`~stackgame.environment.buildout.capital_ops`),
+        in the order of the arguments after the round of
+        :func:`~stackgame.environment.buildout_round.settle_contracts_round_kernel`; kept
+        as :meth:`packed` is (every edit that replaces a state array drops it).
+        """
+        terms = self._terms
+        if terms is not None and terms.version == state.version:
+            return terms.settle
+        return self._terms_now(state).settle
 
     def packed(self, state: StackState) -> tuple[np.ndarray, np.ndarray]:
         """The terms the settlement reads, as ``[6, m]`` integers and ``[5, m]`` floats.

@@ -1238,41 +1238,41 @@ class StackModel(mesa.Model):
 
         :func:`~stackgame.environment.buildout_round.settle_round_kernel`: the contracts
         in force on the clearing's money and the firms' cash, then the training's
-        payments, the sellers' side and the model stocks. Returns the training's row
-        (``None`` without training), logs the models written down.
+        payments, the sellers' side and the model stocks; without training (called then
+        only with contracts) its contracts' part alone,
+        :func:`~stackgame.environment.buildout_round.settle_contracts_round_kernel`.
+        Returns the training's row (``None`` without training), logs the models written
+        down.
         """
         st = self.state
         c = clearing
         contracts = self.contracts
         contracts.next_round = self.round + 1
+        if training is None:  # (the contracts alone, called only with some: half the arrays)
+            contracts.last = compiled(
+                "settle_contracts_round_kernel", self._jit, module="buildout_round"
+            )(
+                self.round, *contracts.settle_args(st), c.flow, c.price, c.revenue,
+                c.input_cost, c.capex, c.gross_profit, st.cash,
+            )  # fmt: skip
+            return None
         has = contracts.m > 0
         ints, floats = contracts.packed(st) if has else (_NO_INT_ROWS, _NO_ROWS)
-        trains = training is not None
-        if trains:
-            book = self.training
-            n = st.n_ops
-            out = np.empty((11, n))  # (made anew: the book keeps its rows)
-            passer = np.empty(n, dtype=np.int64)
-            stock, rate, omega, expense = book.stock, book.rate, book.omega, book.expense
-            live = book.live_now(st)[0]
-            own_below = st.structure.own_below
-        else:  # (nothing of the training's is read)
-            out, passer, live, own_below = _NO_ROWS, _NO_INTS, _NO_MASK, _NO_INTS
-            stock = rate = omega = expense = _NO_FLOATS
+        book = self.training
+        n = st.n_ops
+        out = np.empty((11, n))  # (made anew: the book keeps its rows)
+        passer = np.empty(n, dtype=np.int64)
         settled, written = compiled("settle_round_kernel", self._jit, module="buildout_round")(
             self.round, has, ints, floats, contracts.indexed, contracts.prepaid,
             contracts.credit, contracts.last_price, buildout.capital_ops(st),
             c.flow if has else _NO_ROWS, c.price, c.revenue, c.input_cost, c.capex,
-            c.gross_profit, st.cash, trains, own, units, own_below, cost, c.quantity,
-            c.unit_input_cost, c.internal_revenue, c.variable_cost, stock, rate, omega, expense,
-            live, st.layer_of, out, passer,
+            c.gross_profit, st.cash, True, own, units, st.structure.own_below, cost,
+            c.quantity, c.unit_input_cost, c.internal_revenue, c.variable_cost, book.stock,
+            book.rate, book.omega, book.expense, book.live_now(st)[0], st.layer_of, out, passer,
         )  # fmt: skip
-        if contracts.m:
+        if has:
             contracts.last = settled
-        if not trains:
-            return None
         # (TrainingBook.settle's bookkeeping, on the kernel's rows)
-        book = self.training
         spend, c.revenue, c.internal_revenue, c.quantity, c.variable_cost = out[:5]
         book.stock = out[5]
         book.written_down = written
@@ -1400,7 +1400,7 @@ class StackModel(mesa.Model):
         if np.count_nonzero(st.capacity_growth):  # (adding zeros would change nothing)
             grow = st.capacity_growth * st.capacity
             if st.has_capital_goods:  # (capital-goods layers grow by investment only)
-                grow = np.where(buildout.capital_ops(st), 0.0, grow)
+                grow[buildout.capital_index(st)] = 0.0
             spent = grow * st.build_cost[st.layer_of]
             st.cash -= np.bincount(st.firm_of, weights=spent, minlength=st.n_firms)
             st.capital += spent

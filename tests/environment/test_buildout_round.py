@@ -262,8 +262,8 @@ def test_install_round_kernel_is_received_units_then_install_and_age(seed: int) 
     rng = np.random.default_rng(300 + seed)
     ops = np.flatnonzero(w["capital_op"])
     lead = rng.integers(1, 3, ops.shape[0])
-    a = rng.uniform(0.5, 2.0, ops.shape[0])
     coefficient = rng.uniform(0.5, 2.0, N_LAYERS)
+    a = coefficient[w["layer_of"]][ops]  # (each operation's a_l: its layer's coefficient)
     self_supply = rng.uniform(0.0, 1.0, N_OPS) * (rng.random(N_OPS) < 0.3)
     capex = rng.uniform(0.0, 4.0, N_OPS)
     depreciation = rng.uniform(0.0, 2.0, N_OPS)
@@ -280,9 +280,9 @@ def test_install_round_kernel_is_received_units_then_install_and_age(seed: int) 
     for kernel in _fused("install_round_kernel"):
         got = _copies(state)
         units = kernel(
-            ops, lead, a, w["active"], w["flow"], self_supply, capex, got["pipeline"],
-            got["capital"], got["capacity"], w["rate"], depreciation, writedown, charge,
-            coefficient[w["layer_of"]],
+            np.array([ops, lead], dtype=np.int64), w["active"], w["flow"], self_supply, capex,
+            got["pipeline"], got["capital"], got["capacity"], w["rate"], depreciation,
+            writedown, charge, coefficient[w["layer_of"]],
         )  # fmt: skip
         _same(units, want_units)
         for k in state:
@@ -397,6 +397,17 @@ def test_settle_round_kernel_is_the_contracts_then_the_training(
             _same(passer, want_passer)
         for k in money:
             _same(got[k], want[k])
+    if contracts and not training:  # (a round without training calls the first part alone)
+        for kernel in _fused("settle_contracts_round_kernel"):
+            got = _copies(money)
+            settled = kernel(
+                r, ints, floats, w["c_indexed"], got["prepaid"], got["credit"],
+                got["last_price"], w["capital_op"], w["flow"], w["price"], got["revenue"],
+                got["input_cost"], got["capex"], got["gross"], got["cash"],
+            )  # fmt: skip
+            _same(settled, want_settled)
+            for k in money:
+                _same(got[k], want[k])
 
 
 def _recorded(model: Any) -> list[bytes]:
