@@ -59,6 +59,16 @@ cheaper first-round layout; main then branch alternating, twice, one session): a
 ratio 0.73/0.69 -> 0.68/0.67 (per-firm cuts speed 100 firms more); 4 sellers per buyer
 134/129 -> 145/147, ratio 1.15/1.10 -> 1.11/1.12. 100 rounds/s at 1,000 firms is still
 not met: per-firm Python is ~5 ms of an ~11-12 ms round (q-learners ~12 us each).
+Sixth pass (branch ``pairs14c``: the settlement's row sums by numpy's pairwise plan laid
+out once per call, the cumulative payments added in the settlement's pass, a copied
+buyer's clearing weights read where they are held, two buyers on the same sellers side by
+side in the clearing's split, fill, expected price and feasibility; see
+``docs/DECISIONS.md``; main then branch alternating, twice, one session, the machine
+loaded: main 59-71 rounds/s at 1,000 firms where the fifth pass measured 85-87): all pairs
+66.6/70.7 -> 74.8/77.6 rounds/s at 1,000 firms (1,031/1,068 -> 1,095/1,075 at 100), ratio
+0.646/0.662 -> 0.683/0.721; 4 sellers per buyer 120.8/120.1 -> 126.4/127.2, ratio
+1.12/1.08 -> 1.07/1.15; by stage at 1,000 firms clear 4,987 -> 4,325, pay out 1,554 ->
+1,449 (now with the cumulative payments), record 2,161 -> 1,568 us a round.
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ class History:
         self._cum: np.ndarray = np.zeros((state.n_ops, state.n_ops))
         self._pairs: np.ndarray | None = None
         self._pair_cum: np.ndarray = np.zeros(0)
+        self._added: object | None = None  # (the flows whose payments are in: payments_into)
         self._assignment_version = -1
         self._assignment: tuple[np.ndarray, np.ndarray] = (state.firm_of, state.layer_of)
 
@@ -160,6 +161,33 @@ class History:
         )
         self.layer_rows.append(layers)
         self.cum_layer_profit += layers["operating_profit"]
+        if self._added is not None and self._added is clearing.flows:
+            self._added = None  # (the settlement added this round's payments: payments_into)
+            return
+        self._added = None
+        cum = self.payments_into(clearing, pending=False)
+        if cum is not None:
+            flows = clearing.flows
+            compiled("add_pair_values", jit, work=flows.values.shape[0] / 4)(
+                cum, flows.pairs[1], flows.values, clearing.price
+            )
+            return
+        m = clearing.flows.n if type(clearing) is Clearing else clearing.flow.shape[0]
+        self._write_back()
+        if m == self._cum.shape[0]:
+            np.add(self._cum, clearing.payments, out=self._cum)
+        else:
+            self._cum[:m, :m] += clearing.payments
+
+    def payments_into(self, clearing: Clearing, pending: bool = True) -> np.ndarray | None:
+        """The cumulative payments at ``clearing``'s pairs, for its payments to be added to.
+
+        ``None`` when they are not held per pair (a clearing built by hand: :meth:`append`
+        adds its dense payments). With ``pending`` the caller adds this round's payments
+        (``flow x price`` per pair, :func:`~stackgame.environment.round_kernel.add_pair_values`'
+        roundings: the settlement does, in its pass over the pairs) before :meth:`append`
+        records ``clearing``, which then adds none.
+        """
         engine = type(clearing) is Clearing  # (its payments are flow x price, per pair)
         m = clearing.flows.n if engine else clearing.flow.shape[0]
         if self._cum.shape[0] < m:
@@ -168,26 +196,20 @@ class History:
             k = self._cum.shape[0]
             grown[:k, :k] = self._cum
             self._cum = grown
-        if engine and clearing.price.dtype == np.float64:  # (the pairs that could trade only)
-            flows = clearing.flows
-            pairs = flows.pairs
-            if pairs is not self._pairs and not (
-                self._pairs is not None
-                and pairs.shape == self._pairs.shape
-                and np.array_equal(pairs, self._pairs)
-            ):
-                self._write_back()
-                self._pair_cum = self._cum[pairs[0], pairs[1]]
-            self._pairs = pairs
-            compiled("add_pair_values", jit, work=flows.values.shape[0] / 4)(
-                self._pair_cum, pairs[1], flows.values, clearing.price
-            )
-        else:
+        if not (engine and clearing.price.dtype == np.float64):
+            return None
+        pairs = clearing.flows.pairs  # (the pairs that could trade only)
+        if pairs is not self._pairs and not (
+            self._pairs is not None
+            and pairs.shape == self._pairs.shape
+            and np.array_equal(pairs, self._pairs)
+        ):
             self._write_back()
-            if m == self._cum.shape[0]:
-                np.add(self._cum, clearing.payments, out=self._cum)
-            else:
-                self._cum[:m, :m] += clearing.payments
+            self._pair_cum = self._cum[pairs[0], pairs[1]]
+        self._pairs = pairs
+        if pending:
+            self._added = clearing.flows
+        return self._pair_cum
 
     def _lay_out(self) -> None:
         """Write the entries held per pair into the dense base (still held per pair)."""

@@ -58,6 +58,7 @@ class Ledger:
         jit: bool | None,
         training: dict[str, np.ndarray] | None = None,
         buildout_cash: bool = True,
+        payments: np.ndarray | None = None,
     ) -> Settlement:
         """Margins, depreciation, stakes and cash (:func:`payouts.settle`); cash moves.
 
@@ -69,6 +70,9 @@ class Ledger:
         paid, the wear given back) to the caller, which moves it next (the round's
         financing runs it first, in the same call:
         :func:`~stackgame.environment.buildout_round.pay_and_finance_kernel`).
+        ``payments``: the cumulative payments at the clearing's pairs
+        (:meth:`History.payments_into <stackgame.environment.history.History.payments_into>`),
+        to which the settlement adds the round's, or ``None``.
         """
         st = state
         c = flows.clearing
@@ -82,6 +86,7 @@ class Ledger:
             st.stakes if st.stakes_held else None,
             flows.markup, st.restrain_markup, st.active, c.unit_input_cost, c.flows, jit=jit,
             wear_in_gross=capital_share(st) if st.has_capital_goods else None,
+            payments=None if payments is None else (payments, c.price),
         )  # fmt: skip
         # a write-down is a non-cash charge: it cuts profit and book capital, not cash
         st.cash += settled.payout.firm_value + settled.firm_writedown

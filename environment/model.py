@@ -1292,10 +1292,13 @@ class StackModel(mesa.Model):
         The same pass derives what regulate_and_shock and record read (per-layer sums,
         quantity shares, margins on external sales, postures, inputs per unit).
         """
-        # (with financing, the buildout's cash moves in the financing's call: finance)
+        # (with financing, the buildout's cash moves in the financing's call: finance);
+        # the round's payments join the history's cumulative ones in the settlement's
+        # pass over the pairs (History.payments_into: record then adds none)
         return self.ledger.pay_out(
-            self.state, flows, self._jit, self._trained, buildout_cash=not self._financing
-        )
+            self.state, flows, self._jit, self._trained, buildout_cash=not self._financing,
+            payments=self.history.payments_into(flows.clearing),
+        )  # fmt: skip
 
     def _log_writedowns(self, row: dict[str, np.ndarray]) -> None:
         """One log line per model written down by a rival's release (kind ``training``)."""

@@ -31,6 +31,8 @@ from stackgame.environment.jit import compiled
 from stackgame.environment.market import PairMatrix, constant
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+_NO_FLOATS = np.zeros(0)
 
 
 @dataclass
@@ -124,6 +126,7 @@ def settle(
     flow: FloatArray | PairMatrix,
     jit: bool | None = None,
     wear_in_gross: FloatArray | None = None,
+    payments: tuple[FloatArray, FloatArray] | None = None,
 ) -> Settlement:
     """The round's :class:`Settlement`: margins, profits, per-layer sums, postures, mix.
 
@@ -156,18 +159,27 @@ def settle(
     wear_in_gross
         Per operation, 1 where the wear of its capital goods is its cost of revenue (a
         capital-goods layer, ``docs/MODEL.md`` 15.4), else 0 (default: 0 everywhere).
+    payments
+        ``(cum, price)``: cumulative payments per pair of ``flow`` (a :class:`PairMatrix`)
+        and the sellers' prices; each pair's ``flow x price`` is added to ``cum`` in place,
+        in the pass that takes the purchase shares (``History.payments_into``).
     """
     if not isinstance(flow, PairMatrix):  # (row-major: each buyer's sellers ascending)
+        if payments is not None:
+            raise ValueError("payments: held per pair of a PairMatrix of flows only")
         dense = np.asarray(flow, dtype=np.float64)
         nz = np.array(np.nonzero(dense), dtype=np.int64).reshape(2, -1)
         flow = PairMatrix(nz, dense[nz[0], nz[1]], dense.shape[0])
+    starts, sellers = pair_layout(flow.pairs)
     kernel = compiled("settle_kernel", jit, work=layer_of.shape[0] / 4)
     per_op, posture, per_firm, lay, mix = kernel(
         layer_of, firm_of, n_layers, n_firms, revenue, input_cost, variable_cost,
         internal_revenue, quantity, capacity, capital, depreciation_rate, fixed_cost,
-        writedown, fines, markup, restrain_markup, active, unit_input_cost, flow.pairs,
+        writedown, fines, markup, restrain_markup, active, unit_input_cost, starts, sellers,
         flow.values, flow.n,
         constant(layer_of.shape[0], 0.0) if wear_in_gross is None else wear_in_gross,
+        _NO_FLOATS if payments is None else payments[0],
+        _NO_FLOATS if payments is None else payments[1],
     )  # fmt: skip
     gross, depreciation, operating, utilisation, op_margin, unit_input, share = per_op
     firm_profit, firm_revenue, firm_gross, firm_writedown, firm_margin = per_firm
@@ -188,6 +200,31 @@ def settle(
         payout, layers, share, op_margin, posture, unit_input, firm_writedown, firm_margin,
         lay[7], lay[8], lay[9], lay[10], lay[11], PairMatrix(flow.pairs, mix, flow.n),
     )  # fmt: skip
+
+
+_LAYOUT: list[tuple[IntArray, IntArray, NDArray[np.int32]]] = []
+"""The last pairs laid out by :func:`pair_layout`, with their layout (one entry)."""
+
+
+def pair_layout(pairs: IntArray) -> tuple[IntArray, NDArray[np.int32]]:
+    """Where each buyer's run of ``pairs`` starts (and the end), and the sellers in 32 bits.
+
+    ``pairs`` (``[2, m]``: buyer, seller; each buyer's pairs together) is the clearing's
+    pair list, the same array from round to round while the structure stands, so the
+    layout of the last one is kept: the settlement then reads 4 bytes a pair for the
+    seller and none for the buyer (195,000 pairs at 1,000 firms of the all-pairs stack).
+    """
+    last = _LAYOUT[0] if _LAYOUT else None  # (read once: another thread may replace it)
+    if last is not None and last[0] is pairs:
+        return last[1], last[2]
+    buyers = pairs[0]
+    m = buyers.shape[0]
+    starts = np.concatenate(
+        ([0], np.flatnonzero(buyers[1:] != buyers[:-1]) + 1, [m] if m else [])
+    ).astype(np.int64)
+    sellers = pairs[1].astype(np.int32)
+    _LAYOUT[:] = [(pairs, starts, sellers)]  # (held: an id is not reused while it lives)
+    return starts, sellers
 
 
 def _with_stakes(

@@ -172,33 +172,117 @@ def _pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @jitable
-def _block_sum_pairs(
-    pos: np.ndarray, vals: np.ndarray, pa: int, pb: int, lo: int, n: int, r: np.ndarray
-) -> float:
-    """:func:`_block_sum` of a row that is zero but at ``pos[pa:pb]`` (ascending, in ``lo:lo + n``).
+def _sum_plan(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pairwise summation numpy makes of a length-``n`` row, laid out once for all rows.
 
-    The same additions in the same order, less those of exact zeros (``x + 0.0 == x`` for
-    the non-negative sums it is used on), so the same bits. ``r``: 8 floats of scratch.
+    :func:`_pairwise_sum` splits ``0:n`` the same way whatever the entries: into halves
+    (the first rounded down to a multiple of eight) until a segment has at most 128
+    terms (a leaf, summed by :func:`_block_sum`), then adds the halves' sums, left first.
+    Returns the leaves, left to right (``[2, k]``: start and length; each start a
+    multiple of eight), and those additions as a postfix program over the leaves' sums
+    (``c >= 0``: push leaf ``c``'s sum; ``-1``: replace the last two sums by their sum).
     """
-    if n < 8:
-        res = 0.0
-        for t in range(pa, pb):
-            res += vals[t]
-        return res
-    if pb - pa == n:  # every entry of the segment held (ascending, distinct): the plain sum
-        return _block_sum(vals, pa, n)
-    for k in range(8):
-        r[k] = 0.0
-    body = lo + n - (n % 8)
+    most = n // 64 + 2  # (a leaf above 128 terms' halving has at least 64)
+    leaves = np.empty((2, most), dtype=np.int64)
+    prog = np.empty(2 * most, dtype=np.int64)
+    if n <= 128:
+        leaves[0, 0] = 0
+        leaves[1, 0] = n
+        prog[0] = 0
+        return leaves[:, :1], prog[:1]
+    task_lo = np.empty(192, dtype=np.int64)
+    task_n = np.empty(192, dtype=np.int64)
+    tasks = 1
+    task_lo[0] = 0
+    task_n[0] = n
+    k = 0
+    c = 0
+    while tasks > 0:  # (the walk of _pairwise_sum: left half, right half, then add)
+        tasks -= 1
+        t_lo = task_lo[tasks]
+        t_n = task_n[tasks]
+        if t_n < 0:
+            prog[c] = -1
+            c += 1
+        elif t_n <= 128:
+            leaves[0, k] = t_lo
+            leaves[1, k] = t_n
+            prog[c] = k
+            k += 1
+            c += 1
+        else:
+            half = t_n // 2
+            half -= half % 8
+            task_n[tasks] = -1
+            task_lo[tasks + 1] = t_lo + half
+            task_n[tasks + 1] = t_n - half
+            task_lo[tasks + 2] = t_lo
+            task_n[tasks + 2] = half
+            tasks += 3
+    return leaves[:, :k], prog[:c]
+
+
+@jitable
+def _planned_sum_pairs(
+    pos: np.ndarray,
+    vals: np.ndarray,
+    pa: int,
+    pb: int,
+    leaves: np.ndarray,
+    prog: np.ndarray,
+    part: np.ndarray,
+    r: np.ndarray,
+) -> float:
+    """The pairwise sum of a row that is zero but at ``pos[pa:pb]``, by :func:`_sum_plan`.
+
+    ``pos`` ascending (column indices), ``vals`` the entries there. Each leaf of eight
+    terms or more adds its entries into eight running sums by column modulo eight (the
+    leaf starts at a multiple of eight), combines them as :func:`_block_sum` does, then
+    adds the entries of its tail (the last ``length % 8`` columns) one by one; a shorter
+    leaf adds its entries in order; a leaf without entries sums to zero. The additions of
+    exact zeros that the dense row would make are left out (``x + 0.0 == x`` for every
+    ``x`` these running sums can hold: they start at ``+0.0``, so none is ``-0.0``), so
+    the result is ``row.sum()`` bit for bit at the cost of the entries and the leaves.
+    ``part`` (a float per leaf, twice: the leaves' sums then the program's stack) and
+    ``r`` (8 floats) are scratch.
+    """
+    k = leaves.shape[1]
     t = pa
-    while t < pb and pos[t] < body:
-        r[(pos[t] - lo) % 8] += vals[t]
-        t += 1
-    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-    while t < pb:
-        res += vals[t]
-        t += 1
-    return res
+    for c in range(k):
+        lo = leaves[0, c]
+        size = leaves[1, c]
+        end = lo + size
+        if t >= pb or pos[t] >= end:
+            part[c] = 0.0
+            continue
+        if size < 8:
+            res = 0.0
+            while t < pb and pos[t] < end:
+                res += vals[t]
+                t += 1
+            part[c] = res
+            continue
+        for q in range(8):
+            r[q] = 0.0
+        body = end - size % 8
+        while t < pb and pos[t] < body:
+            r[(pos[t] - lo) & 7] += vals[t]
+            t += 1
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while t < pb and pos[t] < end:
+            res += vals[t]
+            t += 1
+        part[c] = res
+    top = k  # (the program's stack, above the leaves' sums)
+    for c in range(prog.shape[0]):
+        x = prog[c]
+        if x >= 0:
+            part[top] = part[x]
+            top += 1
+        else:
+            top -= 1
+            part[top - 1] = part[top - 1] + part[top]
+    return float(part[k])
 
 
 @jitable
@@ -207,87 +291,15 @@ def pairwise_sum_pairs(pos: np.ndarray, vals: np.ndarray, pa: int, pb: int, n: i
 
     ``pos`` ascending (column indices), ``vals`` the entries there: numpy's pairwise
     summation of the dense row (the same halves, the same eight-way blocks), visiting only
-    the segments that hold an entry (an empty one sums to an exact zero), so bit for bit
-    ``row.sum()`` (``tests/environment/test_round_kernel.py``) at the cost of the entries
-    and a few segments. (:func:`_pairwise_pairs_into` with its scratch made here.)
+    the entries and the leaves (:func:`_sum_plan`, :func:`_planned_sum_pairs`), so bit for
+    bit ``row.sum()`` (``tests/environment/test_round_kernel.py``).
     """
-    return _pairwise_pairs_into(
-        pos, vals, pa, pb, n, np.empty((4, 192), dtype=np.int64), np.empty(104)
-    )
-
-
-@jitable
-def _first_at_least(pos: np.ndarray, a: int, b: int, x: int) -> int:
-    """The first ``t`` in ``a:b`` with ``pos[t] >= x`` (``b`` if none); ``pos`` ascending."""
-    while a < b:
-        mid = (a + b) // 2
-        if pos[mid] < x:
-            a = mid + 1
-        else:
-            b = mid
-    return a
-
-
-@jitable
-def _pairwise_pairs_into(
-    pos: np.ndarray,
-    vals: np.ndarray,
-    pa: int,
-    pb: int,
-    n: int,
-    task: np.ndarray,
-    scratch: np.ndarray,
-) -> float:
-    """:func:`pairwise_sum_pairs` with its scratch given (made once for many rows).
-
-    ``task``: ``[4, 192]`` integers; ``scratch``: 104 floats.
-    """
-    r = scratch[96:104]
     if pb <= pa:
         return 0.0
-    if n <= 128:
-        return _block_sum_pairs(pos, vals, pa, pb, 0, n, r)
-    task_lo = task[0]
-    task_n = task[1]
-    task_a = task[2]
-    task_b = task[3]
-    partial = scratch[:96]
-    tasks = 1
-    sums = 0
-    task_lo[0] = 0
-    task_n[0] = n
-    task_a[0] = pa
-    task_b[0] = pb
-    while tasks > 0:
-        tasks -= 1
-        t_lo = task_lo[tasks]
-        t_n = task_n[tasks]
-        a = task_a[tasks]
-        b = task_b[tasks]
-        if t_n < 0:  # both halves summed: add them, left first
-            sums -= 1
-            partial[sums - 1] = partial[sums - 1] + partial[sums]
-        elif b <= a:
-            partial[sums] = 0.0
-            sums += 1
-        elif t_n <= 128:
-            partial[sums] = _block_sum_pairs(pos, vals, a, b, t_lo, t_n, r)
-            sums += 1
-        else:
-            half = t_n // 2
-            half -= half % 8
-            mid = _first_at_least(pos, a, b, t_lo + half)
-            task_n[tasks] = -1  # then add, after the right half, after the left half
-            task_lo[tasks + 1] = t_lo + half
-            task_n[tasks + 1] = t_n - half
-            task_a[tasks + 1] = mid
-            task_b[tasks + 1] = b
-            task_lo[tasks + 2] = t_lo
-            task_n[tasks + 2] = half
-            task_a[tasks + 2] = a
-            task_b[tasks + 2] = mid
-            tasks += 3
-    return partial[0]
+    leaves, prog = _sum_plan(n)
+    return _planned_sum_pairs(
+        pos, vals, pa, pb, leaves, prog, np.empty(2 * leaves.shape[1] + 1), np.empty(8)
+    )
 
 
 @jitable
@@ -366,16 +378,23 @@ def settle_kernel(
     restrain_markup: np.ndarray,
     active: np.ndarray,
     unit_input_cost: np.ndarray,
-    pairs: np.ndarray,
+    starts: np.ndarray,
+    sellers: np.ndarray,
     flow: np.ndarray,
     flow_n: int,
     wear_in_gross: np.ndarray,
+    cum: np.ndarray,
+    price: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
     """Per-operation, per-firm and per-layer results, postures and purchase shares.
 
-    ``pairs`` (``[2, m]``: buyer, seller) and ``flow`` (``[m]``) are the market flows per
-    buyer-seller pair of an ``[flow_n, flow_n]`` matrix (each buyer's pairs together,
-    sellers ascending; zero elsewhere); the purchase shares come back per pair.
+    ``flow`` (``[m]``) are the market flows per buyer-seller pair of an ``[flow_n, flow_n]``
+    matrix (zero elsewhere), each buyer's pairs together: the pairs ``starts[b]:starts[b +
+    1]`` are one buyer's, ``sellers`` their sellers (ascending within a buyer's run; 32-bit,
+    :func:`~stackgame.environment.payouts.pair_layout`); the purchase shares come back per
+    pair.
+    ``cum`` (per pair, or empty: not asked) gains each pair's payment ``flow x price`` of
+    its seller (:func:`add_pair_values`, in the same pass over the pairs).
 
     ``wear_in_gross`` (1 in a capital-goods layer, else 0): the share of the wear
     ``K_i delta_i`` counted in gross profit, as the capital goods' cost of revenue (a flow
@@ -456,23 +475,28 @@ def settle_kernel(
         if firm_revenue[f] > _EPS:
             firm_margin[f] = firm_profit[f] / firm_revenue[f]
     # purchase shares: each buyer's flows over its row sum of the dense flow matrix,
-    # summed as numpy sums that row (pairwise_sum_pairs); a pair that did not trade keeps
-    # the zero (0 / bought is that zero)
+    # summed as numpy sums that row (pairwise_sum_pairs: its plan made once for all rows);
+    # a pair that did not trade keeps the zero (0 / bought is that zero). Every share is
+    # written in the pass (no zeroed array first: the passes over the pairs are bound by
+    # the bytes they move)
     m = flow.shape[0]
-    mix = np.zeros(m)
-    task = np.empty((4, 192 if flow_n > 128 else 0), dtype=np.int64)  # (halves above 128)
-    scratch = np.empty(104)
-    p = 0
-    while p < m:
-        b = pairs[0, p]
-        q = p
-        while q < m and pairs[0, q] == b:
-            q += 1
-        d = _pairwise_pairs_into(pairs[1], flow, p, q, flow_n, task, scratch)
+    mix = np.empty(m)
+    leaves, prog = _sum_plan(flow_n)
+    part = np.empty(2 * leaves.shape[1] + 1)
+    r = np.empty(8)
+    add = cum.shape[0] == m and m > 0
+    for b in range(starts.shape[0] - 1):
+        p = starts[b]
+        q = starts[b + 1]
+        d = _planned_sum_pairs(sellers, flow, p, q, leaves, prog, part, r)
         if d > _EPS:
             for t in range(p, q):
                 x = flow[t]
-                if x != 0.0:
-                    mix[t] = x / d
-        p = q
+                mix[t] = x / d if x != 0.0 else 0.0
+        else:
+            for t in range(p, q):
+                mix[t] = 0.0
+        if add:  # (add_pair_values on the row just read)
+            for t in range(p, q):
+                cum[t] += flow[t] * price[sellers[t]]
     return per_op, posture, per_firm, lay, mix

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from stackgame.environment.payouts import pair_layout
 from stackgame.environment.round_kernel import (
     _maximum,
     _minimum,
@@ -114,13 +115,16 @@ def _settle(**changes: object) -> tuple[np.ndarray, ...]:
         "unit_input_cost": np.array([0.0, 9.0, 9.0]),
         "flow": np.array([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [1.0, 0.0, 0.0]]),
         "wear_in_gross": np.zeros(3),
+        "cum": np.zeros(0),
+        "price": np.zeros(0),
     }
     args.update(changes)
     # the kernel takes the flows per pair that traded (each buyer's sellers ascending) and
     # gives the purchase shares per pair: laid out here as the matrices they stand for
     flow = np.asarray(args.pop("flow"))
     pairs = np.array(np.nonzero(flow), dtype=np.int64).reshape(2, -1)
-    args.update(pairs=pairs, flow=flow[pairs[0], pairs[1]], flow_n=flow.shape[0])
+    starts, sellers = pair_layout(pairs)
+    args.update(starts=starts, sellers=sellers, flow=flow[pairs[0], pairs[1]], flow_n=flow.shape[0])
     *rest, mix = settle_kernel(**args)  # type: ignore[arg-type]
     dense = np.zeros(flow.shape)
     dense[pairs[0], pairs[1]] = mix
@@ -248,6 +252,60 @@ def test_add_pair_values_adds_flow_times_price_per_pair(jit: bool) -> None:
     cum = np.array([1.0, 4.0])
     kernel(cum, np.array([1, 2]), np.array([2.0, 1.0]), np.array([4.0, 3.0, 0.5]))
     np.testing.assert_array_equal(cum, [7.0, 4.5])
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_settlement_adds_each_pairs_payment_with_the_purchase_shares(jit: bool) -> None:
+    # by hand: buyer 1 bought 2 units and buyer 2 1 unit of seller 0 at 4.0 (8 and 4
+    # dollars), on top of 1.0 and 0.5 paid before: 9.0 and 4.5; each bought only from
+    # seller 0, so both purchase shares are 1; without ``cum`` nothing is added
+    if jit:
+        pytest.importorskip("numba")
+    from stackgame.environment.jit import compiled
+
+    kernel = compiled("settle_kernel", jit)
+    n = 3
+    zeros = np.zeros(n)
+    starts, sellers = pair_layout(np.array([[1, 2], [0, 0]], dtype=np.int64))
+    flow = np.array([2.0, 1.0])
+    price = np.array([4.0, 3.0, 0.5])
+    for cum, want in ((np.array([1.0, 0.5]), [9.0, 4.5]), (np.zeros(0), [])):
+        out = kernel(
+            np.array([0, 1, 1]), np.array([0, 0, 1]), 2, 2, zeros, zeros, zeros, zeros,
+            zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros, zeros,
+            np.ones(n, dtype=np.bool_), zeros, starts, sellers, flow, n, zeros, cum, price,
+        )  # fmt: skip
+        np.testing.assert_array_equal(out[-1], [1.0, 1.0])
+        np.testing.assert_array_equal(cum, want)
+
+
+def test_purchase_shares_divide_by_numpys_row_sums_on_rows_of_many_leaves() -> None:
+    # the shares' row sums follow numpy's pairwise plan over the dense row (made once per
+    # settlement, _sum_plan): rows of one leaf, of several, with short tails and empty
+    # leaves, sparse and dense, give flow / row.sum() bit for bit, plain and compiled
+    pytest.importorskip("numba")
+    from stackgame.environment.jit import compiled
+
+    plain, fast = compiled("settle_kernel", False), compiled("settle_kernel", True)
+    rng = np.random.default_rng(5)
+    for n in (5, 8, 127, 129, 300, 1095, 2051):
+        for density in (0.02, 0.4, 1.0):
+            shape = (min(n, 9), n)  # (buyers 0..8 of the n operations)
+            dense = rng.random(shape) * rng.choice([1e-9, 1.0, 1e9], size=shape)
+            dense[rng.random(shape) >= density] = 0.0
+            dense[shape[0] // 2] = 0.0  # (a buyer that bought nothing)
+            pairs = np.array(np.nonzero(dense), dtype=np.int64).reshape(2, -1)
+            starts, sellers = pair_layout(pairs)
+            flow = dense[pairs[0], pairs[1]]
+            want = flow / dense.sum(axis=1)[pairs[0]]
+            z = np.zeros(n)
+            for kernel in (plain, fast):
+                mix = kernel(
+                    np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64), 1, 1, z, z, z,
+                    z, z, z, z, z, z, z, z, z, z, np.ones(n, dtype=np.bool_), z, starts,
+                    sellers, flow, n, z, np.zeros(0), z,
+                )[-1]  # fmt: skip
+                assert np.array_equal(mix.view(np.int64), want.view(np.int64)), (n, density)
 
 
 def test_pairwise_sum_pairs_of_a_contiguous_run_in_a_long_row() -> None:
