@@ -71,8 +71,10 @@ def grid_median(grid: tuple[float, ...]) -> float:
     return float(np.median(grid))
 
 
-_NEAREST: list[Any] = [None, None, 0]
-"""The last :func:`nearest_arm` asked: grid, mean (the objects) and the answer."""
+_NEAREST: dict[int, tuple[Any, Any, int]] = {}
+"""The answers :func:`nearest_arm` gave lately, by the mean's identity: (grid, mean, arm)."""
+_NEAREST_KEPT = 64
+"""How many answers are kept at most (then all are dropped: nothing accumulates)."""
 
 
 _FLOATS = (float, np.float64)
@@ -81,13 +83,14 @@ _FLOATS = (float, np.float64)
 def nearest_arm(grid: Sequence[float], mean: Any) -> int:
     """The grid point nearest ``mean``: ``argmin |grid - mean|``, the first of ties.
 
-    The last answer is kept for the same grid and mean objects: the learners that share
-    their counterparts read one mean object a round (``HistoryMap.mean_of_last``) and
-    one grid tuple, and ask in turn. (One entry: nothing accumulates over runs.)
+    The answer is kept for the same grid and mean objects (a few dozen at most, held so
+    that their identities stay theirs): the learners that share their counterparts read
+    one mean object a round (``HistoryMap.mean_of_last``) and one grid tuple, and the
+    learners of different layers ask in turn, so one kept answer would rarely be hit.
     """
-    last = _NEAREST
-    if last[0] is grid and last[1] is mean:
-        return int(last[2])
+    known = _NEAREST.get(id(mean))
+    if known is not None and known[0] is grid and known[1] is mean:
+        return known[2]
     m = float(mean) if type(mean) in _FLOATS else math.nan
     if (
         type(grid) is tuple
@@ -102,7 +105,9 @@ def nearest_arm(grid: Sequence[float], mean: Any) -> int:
     else:
         arm = int(np.argmin(np.abs(np.asarray(grid) - mean)))
     if type(grid) is tuple:  # (an immutable grid only: a list could change in between)
-        last[0], last[1], last[2] = grid, mean, arm
+        if len(_NEAREST) >= _NEAREST_KEPT:
+            _NEAREST.clear()
+        _NEAREST[id(mean)] = (grid, mean, arm)
     return arm
 
 
