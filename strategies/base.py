@@ -270,13 +270,16 @@ class HistoryView(Sequence[Any]):
         return self._stop > self._start
 
     def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
+        if type(index) is int:  # (the common read, ``view[-1]``, first)
+            i = index
+        elif isinstance(index, slice):
             span = range(self._start, self._stop)[index]
             if span.step == 1:
                 return tuple(self._items[span.start : span.stop])
             return tuple([self._items[i] for i in span])
+        else:
+            i = operator.index(index)
         n = self._stop - self._start
-        i = index if type(index) is int else operator.index(index)
         if i < 0:
             i += n
         if not 0 <= i < n:
