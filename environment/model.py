@@ -1721,7 +1721,9 @@ class StackModel(mesa.Model):
             h.layer_rows[-1]["hhi"] if settled is not None else None,
             self.state.cash.tolist(),
         )
-        named = [f.index for f in self.firms if self.state.named[f.index]]
+        # the named firms' indices, ascending (firm i is ``self.firms[i]``): one numpy
+        # pass, not a numpy item read per firm (~0.3 ms a round at 1,000 firms)
+        named = np.flatnonzero(self.state.named).tolist()
         return partial(_reporter_values, snapshot, self.state.n_layers, named)
 
     def _agent_rows(self) -> Callable[[], list[tuple[Any, ...]]]:
