@@ -761,12 +761,10 @@ class StackModel(mesa.Model):
         capped = (st.cap_until > self.round).tolist()
         if not any(capped):
             capped = None
-        # the lock-in state, for the strategies that read it (Strategy.reads_lock_in)
+        # the lock-in state, for the strategies that read it (Strategy.reads_lock_in):
+        # made for the first active firm whose strategy does, below (none: not made)
         lock = backlog = None
-        if any([f.active and f.strategy.reads_lock_in for f in firms]):
-            lock = self._lock_in_seen() if seen else None
-            if self.contracts.m:
-                backlog = self.contracts.backlog(st, memory.price).tolist()
+        lock_made = False
         # each field made when the strategy first reads it (lazy), or all at once (the
         # general path, Observation.deferred: the tests compare the two)
         # (lazy: the firm's own structural fields, rel.known, read without a call)
@@ -789,6 +787,11 @@ class StackModel(mesa.Model):
                     ops, pairs, market,
                 )  # fmt: skip
                 continue
+            if not lock_made:
+                lock = self._lock_in_seen() if seen else None
+                if self.contracts.m:
+                    backlog = self.contracts.backlog(st, memory.price).tolist()
+                lock_made = True
             obs[f.index] = make(
                 known, build, template, shared, f.history, f.memory_depth, suppliers,
                 ops, pairs, market, lock,
@@ -1576,9 +1579,11 @@ class StackModel(mesa.Model):
     def integrate(self, actions: Mapping[int, Action]) -> None:
         """Carry out integration moves: build (capex, lead time), buy, take a stake."""
         st = self.state
-        for i in sorted(actions):
+        stay = Move.STAY
+        # (the firms that move, in index order: most stay, and are not looked at twice)
+        for i in sorted([i for i, a in actions.items() if a.integration.move is not stay]):
             move = actions[i].integration
-            if move.move is Move.STAY or not self.firms[i].active:
+            if not self.firms[i].active:
                 continue
             name = self.firms[i].name
             if not (st.allow_integration and st.can_integrate[i]):
