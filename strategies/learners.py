@@ -290,10 +290,6 @@ class QLearning(Strategy):
         self.initialised = False
         self.state: int | None = None
         self.arm: int | None = None
-        # each arm's action, kept while the observation's layers and grid are the same
-        # objects (the engine hands a firm one layers tuple and one grid tuple)
-        self._actions: dict[int, Action] = {}
-        self._action_key: tuple[Any, Any] = (None, None)
 
     def decide(self, observation: Observation) -> Action:
         """Update Q with last round's payoff, then act epsilon-greedily."""
@@ -314,21 +310,8 @@ class QLearning(Strategy):
         return self._action(observation, grid, arm)
 
     def _action(self, observation: Observation, grid: Any, arm: int) -> Action:
-        """:func:`arm_action`, made once per arm while the layers and grid stay the same.
-
-        Actions are not changed once made (:class:`Action` is frozen; the engine reads its
-        mappings), so a learner hands back the same one whenever it pulls the same arm:
-        no per-round dictionaries.
-        """
-        layers = observation.layers
-        key = self._action_key
-        if key[0] is not layers or key[1] is not grid or type(grid) is not tuple:
-            self._actions = {}
-            self._action_key = (layers, grid)
-        action = self._actions.get(arm)
-        if action is None:
-            action = self._actions[arm] = arm_action(observation, arm)
-        return action
+        """:func:`arm_action`, made once per arm, layers and grid (:func:`kept_arm_action`)."""
+        return kept_arm_action(observation, observation.layers, grid, arm)
 
     def _initialise(self, observation: Observation, k: int) -> None:
         self.q = np.zeros((k * k + 1, k))
@@ -359,6 +342,37 @@ class QLearning(Strategy):
         target = reward + self.gamma * best
         old = q.item(state, arm)
         q[state, arm] = old + self.alpha * (target - old)
+
+
+_ARM_ACTIONS: dict[tuple[int, int, int], tuple[Any, Any, Action]] = {}
+"""The actions :func:`kept_arm_action` made, by the layers' and grid's identities and arm."""
+_ARM_ACTIONS_KEPT = 256
+"""How many are kept at most (then all are dropped: nothing accumulates over runs)."""
+
+
+def kept_arm_action(observation: Observation, layers: Any, grid: Any, arm: int) -> Action:
+    """:func:`arm_action`, the same object for the same layers and grid objects and arm.
+
+    ``layers`` and ``grid`` are ``observation.layers`` and ``observation.markup_grid``,
+    all that :func:`arm_action` reads of it. Actions are not changed once made
+    (:class:`Action` is frozen; the engine reads its mappings), so the learners hand back
+    one action per arm, layers and grid, shared by every learner that pulls it (the
+    engine hands the firms of a layer one layers tuple and one grid tuple): no
+    dictionaries made per round, nor per learner (at 1,000 firms the learners' first
+    pulls made about a thousand actions a run). Kept (with the tuples, whose identities
+    then stay theirs) only for tuples: a list could change in between.
+    """
+    if type(grid) is not tuple or type(layers) is not tuple:
+        return arm_action(observation, arm)
+    key = (id(layers), id(grid), arm)
+    kept = _ARM_ACTIONS.get(key)
+    if kept is not None and kept[0] is layers and kept[1] is grid:
+        return kept[2]
+    action = arm_action(observation, arm)
+    if len(_ARM_ACTIONS) >= _ARM_ACTIONS_KEPT:
+        _ARM_ACTIONS.clear()
+    _ARM_ACTIONS[key] = (layers, grid, action)
+    return action
 
 
 _EXPLORATION: list[Any] = [None, None, 0.0]
