@@ -50,8 +50,9 @@ class FirmAgent(mesa.Agent):
     """A firm in the stack.
 
     The engine reads and writes each firm through its agent: it asks :meth:`decide` for
-    the round's action, appends the round's outcome with :meth:`remember`, and skips a
-    firm that is no longer :attr:`active`.
+    the round's action, appends the round's outcome to its :attr:`history` (what
+    :meth:`remember` appends: ``StackModel.record`` does it in its pass over the firms,
+    the counterparts' vote last), and skips a firm that is no longer :attr:`active`.
 
     Attributes
     ----------
@@ -68,7 +69,7 @@ class FirmAgent(mesa.Agent):
         False once acquired by another firm: the engine then neither asks it to decide
         nor records its outcome (set by the engine when the acquisition happens).
     history
-        The firm's per-round lists, appended once a round by :meth:`remember`: its
+        The firm's per-round lists, appended once a round (as by :meth:`remember`): its
         headline postures, payoffs (value captured), operating margins, mean markups, and
         its counterparts' majority posture. Read them through the properties below.
     """

@@ -82,6 +82,7 @@ class History:
         self._pairs: np.ndarray | None = None
         self._pair_cum: np.ndarray = np.zeros(0)
         self._added: object | None = None  # (the flows whose payments are in: payments_into)
+        self._cum_zero = True  # (nothing written into the base yet, nor handed out)
         self._assignment_version = -1
         self._assignment: tuple[np.ndarray, np.ndarray] = (state.firm_of, state.layer_of)
 
@@ -174,6 +175,7 @@ class History:
             return
         m = clearing.flows.n if type(clearing) is Clearing else clearing.flow.shape[0]
         self._write_back()
+        self._cum_zero = False
         if m == self._cum.shape[0]:
             np.add(self._cum, clearing.payments, out=self._cum)
         else:
@@ -205,7 +207,11 @@ class History:
             and np.array_equal(pairs, self._pairs)
         ):
             self._write_back()
-            self._pair_cum = self._cum[pairs[0], pairs[1]]
+            # (a base still all zeros gives zeros: no gather from 8 MB untouched at
+            # 1,000 firms, ~1.5 ms in the first round)
+            self._pair_cum = (
+                np.zeros(pairs.shape[1]) if self._cum_zero else self._cum[pairs[0], pairs[1]]
+            )
         self._pairs = pairs
         if pending:
             self._added = clearing.flows
@@ -215,6 +221,7 @@ class History:
         """Write the entries held per pair into the dense base (still held per pair)."""
         if self._pairs is not None:
             self._cum[self._pairs[0], self._pairs[1]] = self._pair_cum
+            self._cum_zero = False
 
     def _write_back(self) -> None:
         """Write the entries held per pair into the dense base, and hold none."""
@@ -232,6 +239,7 @@ class History:
         Read-only: it is the history's own array.
         """
         self._lay_out()
+        self._cum_zero = False  # (handed out: read-only, but assume nothing)
         return self._cum
 
     def append_finance(self, rows: np.ndarray, financing: float, interest: float) -> None:

@@ -35,6 +35,8 @@ _CACHE_SIZE = 64
 """How many are kept at most (the oldest goes first)."""
 _KEPT: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 """What :meth:`Relations.rebuild` computed, by what it computed it from."""
+_DEFAULTS: dict[str, Any] = dict(OBSERVATION_DEFAULTS)
+"""A template's defaults as a plain dictionary (each template starts as a copy)."""
 
 
 class Relations:
@@ -267,6 +269,7 @@ class Relations:
         names = st.layer_names
         layer_of = st.layer_of.tolist()
         integrated_at = st.integrated_at.tolist()
+        any_integrated = max(integrated_at, default=-1) >= 0
         restrain = st.restrain_markup.tolist()
         extract = st.extract_markup.tolist()
         pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
@@ -278,17 +281,33 @@ class Relations:
             for can, acq in zip(st.can_integrate.tolist(), st.acquired.tolist(), strict=True)
         ]
         n_layers = st.n_layers
-        self.templates = []
-        self.known = []
-        self.pairs = []
-        self.observed = []
+        grid = st.markup_grid
+        horizon = self.horizon
+        defaults = _DEFAULTS
+        self.templates = templates = []
+        self.known = knowns = []
+        self.pairs = all_pairs = []
+        self.observed = observed = []
+        # the layers' names and the integrable layers, made once per call for the firms
+        # whose operations are in the same layers (and that may integrate as far)
+        shapes: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for i, name in enumerate(self.firm_names):
             ops = self.ops[i]
-            lnames = tuple([names[layer_of[o]] for o in ops])
-            integrable: tuple[str, ...] = ()
-            if allowed[i]:
-                out = {layer_of[o] + d for o in ops for d in (-1, 1)} - pending[i]
-                integrable = tuple([names[k] for k in sorted(out) if 0 <= k < n_layers])
+            at = tuple([layer_of[o] for o in ops])
+            mine = pending[i]
+            key = (at, allowed[i] and frozenset(mine))
+            shape = shapes.get(key)
+            if shape is None:
+                lnames = tuple([names[k] for k in at])
+                integrable: tuple[str, ...] = ()
+                if allowed[i]:
+                    out = {k + d for k in at for d in (-1, 1)} - mine
+                    integrable = tuple([names[k] for k in sorted(out) if 0 <= k < n_layers])
+                shape = shapes[key] = (lnames, integrable)
+            lnames, integrable = shape
+            markup_bounds = ReadOnlyDict(
+                {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops}
+            )
             known = {
                 "firm": name,
                 "layers": lnames,
@@ -297,20 +316,21 @@ class Relations:
                 "suppliers_by_layer": self.suppliers_by_layer[i],
                 "customers": self.customers[i],
                 "rivals": self.rivals[i],
-                "markup_grid": st.markup_grid,
+                "markup_grid": grid,
                 "integrable": integrable,
-                "integrated": tuple([names[layer_of[o]] for o in ops if integrated_at[o] >= 0]),
-                "horizon": self.horizon,
-                "markup_bounds": ReadOnlyDict(
-                    {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops}
-                ),
+                "integrated": tuple([names[layer_of[o]] for o in ops if integrated_at[o] >= 0])
+                if any_integrated
+                else (),
+                "horizon": horizon,
+                "markup_bounds": markup_bounds,
             }
-            template = {**OBSERVATION_DEFAULTS, **known}
+            template = defaults.copy()
+            template.update(known)
             pairs = tuple(zip(lnames, ops, strict=True))
-            self.templates.append(template)
-            self.known.append(known)
-            self.pairs.append(pairs)
-            self.observed.append((template, self.suppliers[i], ops, pairs))
+            templates.append(template)
+            knowns.append(known)
+            all_pairs.append(pairs)
+            observed.append((template, self.suppliers[i], ops, pairs))
         self.markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
         self.views_version = st.version
 

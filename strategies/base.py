@@ -270,13 +270,16 @@ class HistoryView(Sequence[Any]):
         return self._stop > self._start
 
     def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
+        if type(index) is int:  # (the common read, ``view[-1]``, first)
+            i = index
+        elif isinstance(index, slice):
             span = range(self._start, self._stop)[index]
             if span.step == 1:
                 return tuple(self._items[span.start : span.stop])
             return tuple([self._items[i] for i in span])
+        else:
+            i = operator.index(index)
         n = self._stop - self._start
-        i = index if type(index) is int else operator.index(index)
         if i < 0:
             i += n
         if not 0 <= i < n:
@@ -324,6 +327,18 @@ class HistoryView(Sequence[Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (list(self),))
+
+
+def _last_entry(history: Sequence[Any]) -> Any:
+    """``history[-1] if history else None``; a :class:`HistoryView` read in place.
+
+    What tit-for-tat and its kin read every round: a view's last entry without its
+    ``__bool__`` and ``__getitem__`` calls (the same entry, ``None`` when it shows none).
+    """
+    if type(history) is HistoryView:
+        stop = history._stop
+        return history._items[stop - 1] if stop > history._start else None
+    return history[-1] if history else None
 
 
 _NO_MEAN = object()
@@ -892,12 +907,12 @@ class Observation:
     @property
     def last_counterpart(self) -> Posture | None:
         """The counterparts' aggregate posture last round, ``None`` in round 0."""
-        return self.counterpart_history[-1] if self.counterpart_history else None
+        return _last_entry(self.counterpart_history)
 
     @property
     def last_own(self) -> Posture | None:
         """The firm's own posture last round, ``None`` in round 0."""
-        return self.own_postures[-1] if self.own_postures else None
+        return _last_entry(self.own_postures)
 
     def replace(self, **changes: Any) -> Observation:
         """A copy with some fields changed (for tests and scripted rivals)."""

@@ -20,7 +20,7 @@ class AlwaysRestrain(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Restrain in every layer."""
-        return Action.uniform(Posture.RESTRAIN)
+        return _RESTRAIN_ALL
 
 
 @register
@@ -36,7 +36,7 @@ class AlwaysExtract(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Extract in every layer."""
-        return Action.uniform(Posture.EXTRACT)
+        return _EXTRACT_ALL
 
 
 @register
@@ -53,7 +53,7 @@ class Cooperator(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Restrain (cooperate) in every layer."""
-        return Action.uniform(Posture.RESTRAIN)
+        return _RESTRAIN_ALL
 
 
 @register
@@ -69,7 +69,7 @@ class Defector(Strategy):
 
     def decide(self, observation: Observation) -> Action:
         """Extract (defect) in every layer."""
-        return Action.uniform(Posture.EXTRACT)
+        return _EXTRACT_ALL
 
 
 @register
@@ -123,6 +123,8 @@ class Random(Strategy):
         return [Posture.RESTRAIN if r else Posture.EXTRACT for r in restrain]
 
 
-# the shared uniform actions, looked up once (a tournament calls Random.decide every turn)
+# the shared uniform actions (Action.uniform's), looked up once: the fixed strategies and
+# Random hand them back every round (a tournament calls decide every turn, a large stack
+# every round for hundreds of firms)
 _RESTRAIN_ALL = Action.uniform(Posture.RESTRAIN)
 _EXTRACT_ALL = Action.uniform(Posture.EXTRACT)

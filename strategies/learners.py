@@ -71,8 +71,10 @@ def grid_median(grid: tuple[float, ...]) -> float:
     return float(np.median(grid))
 
 
-_NEAREST: list[Any] = [None, None, 0]
-"""The last :func:`nearest_arm` asked: grid, mean (the objects) and the answer."""
+_NEAREST: dict[int, tuple[Any, Any, int]] = {}
+"""The answers :func:`nearest_arm` gave lately, by the mean's identity: (grid, mean, arm)."""
+_NEAREST_KEPT = 64
+"""How many answers are kept at most (then all are dropped: nothing accumulates)."""
 
 
 _FLOATS = (float, np.float64)
@@ -81,13 +83,14 @@ _FLOATS = (float, np.float64)
 def nearest_arm(grid: Sequence[float], mean: Any) -> int:
     """The grid point nearest ``mean``: ``argmin |grid - mean|``, the first of ties.
 
-    The last answer is kept for the same grid and mean objects: the learners that share
-    their counterparts read one mean object a round (``HistoryMap.mean_of_last``) and
-    one grid tuple, and ask in turn. (One entry: nothing accumulates over runs.)
+    The answer is kept for the same grid and mean objects (a few dozen at most, held so
+    that their identities stay theirs): the learners that share their counterparts read
+    one mean object a round (``HistoryMap.mean_of_last``) and one grid tuple, and the
+    learners of different layers ask in turn, so one kept answer would rarely be hit.
     """
-    last = _NEAREST
-    if last[0] is grid and last[1] is mean:
-        return int(last[2])
+    known = _NEAREST.get(id(mean))
+    if known is not None and known[0] is grid and known[1] is mean:
+        return known[2]
     m = float(mean) if type(mean) in _FLOATS else math.nan
     if (
         type(grid) is tuple
@@ -102,7 +105,9 @@ def nearest_arm(grid: Sequence[float], mean: Any) -> int:
     else:
         arm = int(np.argmin(np.abs(np.asarray(grid) - mean)))
     if type(grid) is tuple:  # (an immutable grid only: a list could change in between)
-        last[0], last[1], last[2] = grid, mean, arm
+        if len(_NEAREST) >= _NEAREST_KEPT:
+            _NEAREST.clear()
+        _NEAREST[id(mean)] = (grid, mean, arm)
     return arm
 
 
@@ -285,10 +290,6 @@ class QLearning(Strategy):
         self.initialised = False
         self.state: int | None = None
         self.arm: int | None = None
-        # each arm's action, kept while the observation's layers and grid are the same
-        # objects (the engine hands a firm one layers tuple and one grid tuple)
-        self._actions: dict[int, Action] = {}
-        self._action_key: tuple[Any, Any] = (None, None)
 
     def decide(self, observation: Observation) -> Action:
         """Update Q with last round's payoff, then act epsilon-greedily."""
@@ -309,21 +310,8 @@ class QLearning(Strategy):
         return self._action(observation, grid, arm)
 
     def _action(self, observation: Observation, grid: Any, arm: int) -> Action:
-        """:func:`arm_action`, made once per arm while the layers and grid stay the same.
-
-        Actions are not changed once made (:class:`Action` is frozen; the engine reads its
-        mappings), so a learner hands back the same one whenever it pulls the same arm:
-        no per-round dictionaries.
-        """
-        layers = observation.layers
-        key = self._action_key
-        if key[0] is not layers or key[1] is not grid or type(grid) is not tuple:
-            self._actions = {}
-            self._action_key = (layers, grid)
-        action = self._actions.get(arm)
-        if action is None:
-            action = self._actions[arm] = arm_action(observation, arm)
-        return action
+        """:func:`arm_action`, made once per arm, layers and grid (:func:`kept_arm_action`)."""
+        return kept_arm_action(observation, observation.layers, grid, arm)
 
     def _initialise(self, observation: Observation, k: int) -> None:
         self.q = np.zeros((k * k + 1, k))
@@ -354,6 +342,37 @@ class QLearning(Strategy):
         target = reward + self.gamma * best
         old = q.item(state, arm)
         q[state, arm] = old + self.alpha * (target - old)
+
+
+_ARM_ACTIONS: dict[tuple[int, int, int], tuple[Any, Any, Action]] = {}
+"""The actions :func:`kept_arm_action` made, by the layers' and grid's identities and arm."""
+_ARM_ACTIONS_KEPT = 256
+"""How many are kept at most (then all are dropped: nothing accumulates over runs)."""
+
+
+def kept_arm_action(observation: Observation, layers: Any, grid: Any, arm: int) -> Action:
+    """:func:`arm_action`, the same object for the same layers and grid objects and arm.
+
+    ``layers`` and ``grid`` are ``observation.layers`` and ``observation.markup_grid``,
+    all that :func:`arm_action` reads of it. Actions are not changed once made
+    (:class:`Action` is frozen; the engine reads its mappings), so the learners hand back
+    one action per arm, layers and grid, shared by every learner that pulls it (the
+    engine hands the firms of a layer one layers tuple and one grid tuple): no
+    dictionaries made per round, nor per learner (at 1,000 firms the learners' first
+    pulls made about a thousand actions a run). Kept (with the tuples, whose identities
+    then stay theirs) only for tuples: a list could change in between.
+    """
+    if type(grid) is not tuple or type(layers) is not tuple:
+        return arm_action(observation, arm)
+    key = (id(layers), id(grid), arm)
+    kept = _ARM_ACTIONS.get(key)
+    if kept is not None and kept[0] is layers and kept[1] is grid:
+        return kept[2]
+    action = arm_action(observation, arm)
+    if len(_ARM_ACTIONS) >= _ARM_ACTIONS_KEPT:
+        _ARM_ACTIONS.clear()
+    _ARM_ACTIONS[key] = (layers, grid, action)
+    return action
 
 
 _EXPLORATION: list[Any] = [None, None, 0.0]
