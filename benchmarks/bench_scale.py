@@ -69,14 +69,14 @@ loaded: main 59-71 rounds/s at 1,000 firms where the fifth pass measured 85-87):
 0.646/0.662 -> 0.683/0.721; 4 sellers per buyer 120.8/120.1 -> 126.4/127.2, ratio
 1.12/1.08 -> 1.07/1.15; by stage at 1,000 firms clear 4,987 -> 4,325, pay out 1,554 ->
 1,449 (now with the cumulative payments), record 2,161 -> 1,568 us a round.
-Sixth pass, beside it (branch ``firms14c``: each firm's outcome appended in the record's one pass over
-the firms, the DataCollector's named firms by one numpy call, the learners' actions per arm
-shared and their nearest grid points kept per mean, cheaper view reads, integration and
-lock-in looked at only where used, a first round without the 8 MB gather of zero payments;
-main then branch alternating, twice, one session, a loaded machine): all-pairs 79.4/72.2
--> 85.8/76.8 rounds/s at 1,000 firms (1,179/1,147 -> 1,238/1,171 at 100), ratio
-0.673/0.629 -> 0.693/0.656; 4 sellers per buyer 134.7/128.4 -> 152.0/145.2, ratio
-1.12/1.07 -> 1.18/1.20. By stage at 1,000 firms (median of five 24-round runs): step
+Sixth pass, beside it (branch ``firms14c``: each firm's outcome appended in the record's
+one pass over the firms, the DataCollector's named firms by one numpy call, the learners'
+actions per arm shared and their nearest grid points kept per mean, cheaper view reads,
+integration and lock-in looked at only where used, a first round without the 8 MB gather
+of zero payments; main then branch alternating, twice, one session, a loaded machine):
+all-pairs 79.4/72.2 -> 85.8/76.8 rounds/s at 1,000 firms (1,179/1,147 -> 1,238/1,171 at
+100), ratio 0.673/0.629 -> 0.693/0.656; 4 sellers per buyer 134.7/128.4 -> 152.0/145.2,
+ratio 1.12/1.07 -> 1.18/1.20. By stage at 1,000 firms (median of five 24-round runs): step
 13.3/13.3 -> 12.3/11.9 ms, the first round 28.1/27.5 -> 24.5/22.5 ms. Neither all-pairs
 target is met: what is left of per-firm Python (~4.5 ms) is one lazy observation, one
 agent call and five list appends per firm and the learners' reads (~11 us each).
