@@ -180,9 +180,11 @@ class Structure:
         """
         if self._csr is None:
             kernel = compiled("pair_rows_kernel", module="market_kernel", work=self._pairs / 8)
-            self._csr = kernel(
+            rows, cols, pairs, lock, rep = kernel(
                 self._order, self._bounds_arr, _flags(self.allowed), _f64(self.lock_in)
             )
+            self._csr = (rows, cols, pairs, lock)
+            self._rep = rep  # (repeat_rows, made in the same pass)
         return self._csr
 
     def repeat_rows(self) -> NDArray[np.bool_]:

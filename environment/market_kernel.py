@@ -199,7 +199,7 @@ def block_pairs(
 @jitable
 def pair_rows_kernel(
     order: np.ndarray, bounds: np.ndarray, allowed: np.ndarray, lock: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every layer's permitted pairs as compressed rows (``Structure.pair_rows``).
 
     ``allowed`` and ``lock`` ``[n, n]`` in the caller's coordinates, ``order`` sorted
@@ -207,7 +207,9 @@ def pair_rows_kernel(
     Returns ``rows`` (``n + 1``: the buyer at sorted position ``i`` has pairs
     ``rows[i]:rows[i + 1]``, none in layer 0), ``cols`` (each pair's seller local to the
     layer below, ascending within a row; 32-bit: every pass over the pairs reads them),
-    ``pairs`` (``[2, m]``: buyer and seller, caller's indices) and each pair's ``lock``.
+    ``pairs`` (``[2, m]``: buyer and seller, caller's indices), each pair's ``lock``, and
+    :func:`repeat_rows` of them, each row compared with the one before as it is written
+    (not in a pass of its own over the pairs).
     """
     n = order.shape[0]
     rows = np.zeros(n + 1, dtype=np.int64)
@@ -223,6 +225,7 @@ def pair_rows_kernel(
     cols = np.empty(count, dtype=np.int32)  # (half the bytes a pass over the pairs reads)
     pairs = np.empty((2, count), dtype=np.int64)
     lockp = np.empty(count)
+    rep = np.zeros(n, dtype=np.bool_)
     p = 0
     for k in range(1, bounds.shape[0] - 1):
         slo = bounds[k - 1]
@@ -236,7 +239,17 @@ def pair_rows_kernel(
                     pairs[1, p] = os_
                     lockp[p] = lock[ob, os_]
                     p += 1
-    return rows, cols, pairs, lockp
+            # repeat_rows's test, on the row just written and the one before
+            a = rows[i]
+            d = a - rows[i - 1]
+            if i > bounds[k] and p - a == d:
+                same = True
+                for q in range(a, p):
+                    if cols[q] != cols[q - d] or not lockp[q] == lockp[q - d]:
+                        same = False
+                        break
+                rep[i] = same
+    return rows, cols, pairs, lockp, rep
 
 
 @jitable

@@ -37,6 +37,8 @@ _KEPT: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 """What :meth:`Relations.rebuild` computed, by what it computed it from."""
 _DEFAULTS: dict[str, Any] = dict(OBSERVATION_DEFAULTS)
 """A template's defaults as a plain dictionary (each template starts as a copy)."""
+_Observed = tuple[dict[str, Any], tuple[str, ...], list[int], tuple[tuple[str, int], ...]]
+"""What ``observe`` reads of a firm on the general path (:attr:`Relations.observed`)."""
 
 
 class Relations:
@@ -54,16 +56,18 @@ class Relations:
     templates
         Per firm, the fields of its observation that change only with the structure (its
         layers, counterparts, integrable layers, markup bounds, the horizon), from
-        ``OBSERVATION_DEFAULTS`` up. Refreshed by :meth:`refresh_views` when the state's
-        version moves.
+        ``OBSERVATION_DEFAULTS`` up: ``OBSERVATION_DEFAULTS`` updated by its ``known``,
+        made on first read after :meth:`refresh_views` (the lazy observations read
+        ``known`` and the defaults, never a template: ``observe`` builds none).
     pairs
         Per firm, ``(layer name, operation)`` for each active operation.
     known
         Per firm, the fields of its template that are its own (all but the defaults):
-        what its observation reads without a call (``Observation.lazy_over``).
+        what its observation reads without a call (``Observation.lazy_over``). Refreshed
+        by :meth:`refresh_views` when the state's version moves.
     observed
-        Per firm, what ``observe`` reads of it at once: ``(template, suppliers, ops,
-        pairs)``.
+        Per firm, ``(template, suppliers, ops, pairs)``: what ``observe`` reads of it at
+        once on the general (deferred) path, made on first read like ``templates``.
     markup_floor
         Per operation, the lowest markup allowed (-0.95 where the layer allows negative
         markups, else 0).
@@ -79,12 +83,11 @@ class Relations:
         self.customers: list[tuple[str, ...]] = []
         self.rivals: list[tuple[str, ...]] = []
         self.suppliers_by_layer: list[ReadOnlyDict] = []
-        self.templates: list[dict[str, Any]] = []
+        self._templates: list[dict[str, Any]] | None = None
         self.known: list[dict[str, Any]] = []
         self.pairs: list[tuple[tuple[str, int], ...]] = []
-        self.observed: list[
-            tuple[dict[str, Any], tuple[str, ...], list[int], tuple[tuple[str, int], ...]]
-        ] = []
+        self._observed: list[_Observed] | None = None
+        self._observed_from: tuple[list[tuple[str, ...]], list[list[int]]] = ([], [])
         self.markup_floor = np.zeros(state.n_ops)
         # the distinct counterpart lists end to end, for the vote (see _flat_votes)
         self._cp_flat: tuple[Any, ...] | None = None
@@ -258,10 +261,11 @@ class Relations:
         return tuple([st.layer_names[k] for k in sorted(out) if 0 <= k < st.n_layers])
 
     def refresh_views(self, state: StackState) -> None:
-        """Rebuild each firm's observation template when the state's version moved.
+        """Rebuild each firm's known fields when the state's version moved.
 
-        The template holds the field defaults and the fields that change only with the
-        structure or with settings an event may change (markups, integration).
+        They hold the fields that change only with the structure or with settings an event
+        may change (markups, integration); the templates (defaults and known fields in one
+        dictionary) are made from them when first read (:attr:`templates`).
         """
         st = state
         if self.views_version == st.version:
@@ -270,8 +274,17 @@ class Relations:
         layer_of = st.layer_of.tolist()
         integrated_at = st.integrated_at.tolist()
         any_integrated = max(integrated_at, default=-1) >= 0
-        restrain = st.restrain_markup.tolist()
-        extract = st.extract_markup.tolist()
+        # per operation, its layer's name, its (layer, operation) pair and its markup
+        # bounds' entry, made once here (the firms' tuples pick them, not rebuild them)
+        op_layer = [names[k] for k in layer_of]
+        op_pair = list(zip(op_layer, range(len(layer_of)), strict=True))
+        op_bound = list(
+            zip(
+                op_layer,
+                zip(st.restrain_markup.tolist(), st.extract_markup.tolist(), strict=True),
+                strict=True,
+            )
+        )
         pending: list[set[int]] = [set() for _ in range(st.n_firms)]  # all ops, any state
         for o, firm in enumerate(st.firm_of.tolist()):
             pending[firm].add(layer_of[o])
@@ -283,17 +296,25 @@ class Relations:
         n_layers = st.n_layers
         grid = st.markup_grid
         horizon = self.horizon
-        defaults = _DEFAULTS
-        self.templates = templates = []
+        self._templates = None
+        self._observed = None
+        self._observed_from = (self.suppliers, self.ops)  # (as they are now)
         self.known = knowns = []
         self.pairs = all_pairs = []
-        self.observed = observed = []
         # the layers' names and the integrable layers, made once per call for the firms
         # whose operations are in the same layers (and that may integrate as far)
         shapes: dict[Any, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         for i, name in enumerate(self.firm_names):
             ops = self.ops[i]
-            at = tuple([layer_of[o] for o in ops])
+            if len(ops) == 1:  # the common case: one operation
+                o = ops[0]
+                at: tuple[int, ...] = (layer_of[o],)
+                pairs: tuple[tuple[str, int], ...] = (op_pair[o],)
+                markup_bounds = ReadOnlyDict((op_bound[o],))
+            else:
+                at = tuple([layer_of[o] for o in ops])
+                pairs = tuple([op_pair[o] for o in ops])
+                markup_bounds = ReadOnlyDict([op_bound[o] for o in ops])
             mine = pending[i]
             key = (at, allowed[i] and frozenset(mine))
             shape = shapes.get(key)
@@ -305,34 +326,42 @@ class Relations:
                     integrable = tuple([names[k] for k in sorted(out) if 0 <= k < n_layers])
                 shape = shapes[key] = (lnames, integrable)
             lnames, integrable = shape
-            markup_bounds = ReadOnlyDict(
-                {names[layer_of[o]]: (restrain[o], extract[o]) for o in ops}
+            knowns.append(
+                {
+                    "firm": name,
+                    "layers": lnames,
+                    "counterparts": self.counterparts[i],
+                    "suppliers": self.suppliers[i],
+                    "suppliers_by_layer": self.suppliers_by_layer[i],
+                    "customers": self.customers[i],
+                    "rivals": self.rivals[i],
+                    "markup_grid": grid,
+                    "integrable": integrable,
+                    "integrated": tuple([op_layer[o] for o in ops if integrated_at[o] >= 0])
+                    if any_integrated
+                    else (),
+                    "horizon": horizon,
+                    "markup_bounds": markup_bounds,
+                }
             )
-            known = {
-                "firm": name,
-                "layers": lnames,
-                "counterparts": self.counterparts[i],
-                "suppliers": self.suppliers[i],
-                "suppliers_by_layer": self.suppliers_by_layer[i],
-                "customers": self.customers[i],
-                "rivals": self.rivals[i],
-                "markup_grid": grid,
-                "integrable": integrable,
-                "integrated": tuple([names[layer_of[o]] for o in ops if integrated_at[o] >= 0])
-                if any_integrated
-                else (),
-                "horizon": horizon,
-                "markup_bounds": markup_bounds,
-            }
-            template = defaults.copy()
-            template.update(known)
-            pairs = tuple(zip(lnames, ops, strict=True))
-            templates.append(template)
-            knowns.append(known)
             all_pairs.append(pairs)
-            observed.append((template, self.suppliers[i], ops, pairs))
         self.markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
         self.views_version = st.version
+
+    @property
+    def templates(self) -> list[dict[str, Any]]:
+        """Per firm, ``OBSERVATION_DEFAULTS`` updated by its known fields (see the class)."""
+        if self._templates is None:
+            self._templates = [{**_DEFAULTS, **known} for known in self.known]
+        return self._templates
+
+    @property
+    def observed(self) -> list[_Observed]:
+        """Per firm, ``(template, suppliers, ops, pairs)`` (see the class)."""
+        if self._observed is None:
+            suppliers, ops = self._observed_from
+            self._observed = list(zip(self.templates, suppliers, ops, self.pairs, strict=True))
+        return self._observed
 
     def counterpart_votes(self, last: list[int]) -> list[Posture]:
         """Each firm's counterparts' majority posture this round (ties extract).

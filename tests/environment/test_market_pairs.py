@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from stackgame.environment import market
+from stackgame.environment import market, market_kernel
 
 from tests.environment.test_market_kernel import _assert_same, _kernel_and_plain
 
@@ -35,6 +35,33 @@ def test_pair_rows_list_the_permitted_pairs_row_by_row() -> None:
     s.allowed[3, 2] = False
     s.pairs_changed()
     assert s.pair_rows()[1].tolist() == [0, 1, 0, 1]
+
+
+def test_repeat_rows_made_with_the_pairs_match_the_kernel_of_their_own() -> None:
+    # the example above: buyer 3 (three sellers) then buyer 4 (two: not a repeat); a
+    # third buyer 5 (firm 5) with buyer 4's sellers 0 and 1 only (its relations exclusive)
+    # and no switching costs repeats buyer 4's row: repeats [F, F, F, F, F, T]
+    s = market.build_structure(
+        np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 3, 2, 5]), 2, np.ones(2),
+        np.ones(2), relations=[(3, 1, 0.5, False), (5, 0, 0.0, True), (5, 1, 0.0, True)],
+    )  # fmt: skip
+    assert s.pair_rows()[0].tolist() == [0, 0, 0, 0, 3, 5, 7]
+    assert s.repeat_rows().tolist() == [False] * 5 + [True]
+    s.lock_in[5, 1] = 0.25  # a different switching cost at one pair: no longer a repeat
+    s.pairs_changed()
+    assert s.repeat_rows().tolist() == [False] * 6
+    # random stacks: the repeats made in pair_rows' pass are the separate kernel's
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        n = int(rng.integers(2, 12))
+        layer_of = np.sort(rng.integers(0, 3, n))
+        s = market.build_structure(layer_of, np.arange(n), 3, np.ones(3), np.ones(3))
+        s.allowed &= rng.random((n, n)) < rng.choice([0.5, 1.0])
+        s.lock_in[:] = np.where(rng.random((n, n)) < 0.1, 1.0, 0.0)
+        s.pairs_changed()
+        rows, cols, _, lock = s.pair_rows()
+        expected = market_kernel.repeat_rows(s._bounds_arr, rows, cols, lock)
+        np.testing.assert_array_equal(s.repeat_rows(), expected)
 
 
 @pytest.mark.parametrize("contract", [0.0, 3.0])
