@@ -89,9 +89,9 @@ ms (``refresh_views`` 3.8/3.7 -> 2.4/2.5 ms, ``pair_rows`` and repeats 2.3/2.3 -
 ms), round 1 12.3/12.3 -> 11.7/12.4 ms; ``python -m benchmarks scale`` twice each,
 alternating: 100.8/105.4 -> 100.7/103.8 rounds/s at 1,000 firms, ratio 0.725/0.752 ->
 0.733/0.750 (the ~0.1 ms a round saved on average is below the run-to-run noise of one
-24-round run). Left of round 0's ~7 ms over a steady round: the known fields (~2 ms), the pair
-layout (~1.8 ms), the DataCollector's first collect (Mesa's check of ~1,000 reporters),
-the settlement's first pass.
+24-round run). Left of round 0's ~7 ms over a steady round: the known fields (~2 ms),
+the pair layout (~1.8 ms), the DataCollector's first collect (Mesa's check of ~1,000
+reporters), the settlement's first pass.
 """
 
 from __future__ import annotations
