@@ -81,14 +81,17 @@ ratio 1.12/1.07 -> 1.18/1.20. By stage at 1,000 firms (median of five 24-round r
 target is met: what is left of per-firm Python (~4.5 ms) is one lazy observation, one
 agent call and five list appends per firm and the learners' reads (~11 us each).
 Seventh pass (branch ``first14``: the first round; no observation templates made for the
-lazy observations, which read a firm's own fields from ``Relations.known`` and only
-defaults from a template, and the pair layout's repeated rows found in its fill pass; main
-then branch alternating, one session, step CPU time per round, median of 15 runs):
-round 0 at 1,000 firms 18.6/18.7 -> 16.7/15.9 ms (``refresh_views`` ~4.0 -> ~2.2 ms,
-``pair_rows`` with the repeats ~2.4 -> ~2.0 ms), round 1 12.5/12.6 -> 12.3/11.5 ms;
-``python -m benchmarks scale`` three times each, alternating: 111.2/105.8/99.7 ->
-109.7/104.2/99.6 rounds/s at 1,000 firms, ratio 0.792/0.774/0.726 -> 0.771/0.738/0.725
-(the ~0.1 ms a round saved is below the run-to-run noise of one 24-round run).
+lazy observations, which read a firm's own fields before they make one and only defaults
+of a template (its known fields, reading any other field as its default, serve as one),
+and the pair layout's repeated rows found in its fill pass; main then branch alternating,
+one session, CPU time, median of 15 runs): round 0 at 1,000 firms 18.0/18.3 -> 16.1/17.3
+ms (``refresh_views`` 3.8/3.7 -> 2.4/2.5 ms, ``pair_rows`` and repeats 2.3/2.3 -> 1.9/1.7
+ms), round 1 12.3/12.3 -> 11.7/12.4 ms; ``python -m benchmarks scale`` twice each,
+alternating: 100.8/105.4 -> 100.7/103.8 rounds/s at 1,000 firms, ratio 0.725/0.752 ->
+0.733/0.750 (the ~0.1 ms a round saved on average is below the run-to-run noise of one
+24-round run). Left of round 0's ~7 ms over a steady round: the known fields (~2 ms),
+the pair layout (~1.8 ms), the DataCollector's first collect (Mesa's check of ~1,000
+reporters), the settlement's first pass.
 """
 
 from __future__ import annotations

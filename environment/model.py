@@ -373,9 +373,6 @@ _SEEN_FIELDS = {"utilisation": 0, "own_prices": 1, "own_unit_cost": 2, "input_ne
 """The fields per operation of the firm shown once there is market data (list index)."""
 _FIELD_NAMES = ("round", "firm", *OBSERVATION_DEFAULTS)
 """Every field of :class:`~stackgame.strategies.base.Observation`."""
-_TEMPLATE_DEFAULTS: dict[str, Any] = dict(OBSERVATION_DEFAULTS)
-"""What a lazy observation's template gives: the defaults (its own fields are read from
-``Relations.known`` first, :meth:`Observation.lazy_over`)."""
 _DYNAMIC_FIELDS = frozenset(
     [*_HISTORY_FIELDS, *_SEEN_FIELDS, "supplier_margins", "under_investigation",
      "hike_memory", "customer_gravity", "contract_backlog"]
@@ -788,9 +785,10 @@ class StackModel(mesa.Model):
         obs: dict[int, Observation] = {}
         # every argument below is replaced, never changed, by later rounds; a lazy
         # observation reads its known fields from rel.known before it makes a field, so
-        # what it reads of a template is a default (no template is made for it)
+        # what it reads of a template is a default: its known fields serve as one
+        # (Relations.KnownFields; no template is made for it)
         observed = (
-            zip([_TEMPLATE_DEFAULTS] * len(firms), rel.suppliers, rel.ops, rel.pairs, strict=True)
+            zip(rel.known, rel.suppliers, rel.ops, rel.pairs, strict=True)
             if self._lazy_observations
             else rel.observed
         )

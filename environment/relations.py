@@ -37,6 +37,22 @@ _KEPT: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 """What :meth:`Relations.rebuild` computed, by what it computed it from."""
 _DEFAULTS: dict[str, Any] = dict(OBSERVATION_DEFAULTS)
 """A template's defaults as a plain dictionary (each template starts as a copy)."""
+
+
+class KnownFields(dict[str, Any]):
+    """A firm's own observation fields (:attr:`Relations.known`); any other reads as its default.
+
+    So it serves as the firm's template where only those two are read: a lazy observation
+    reads its own fields from it before it makes a field, and what it then reads of a
+    template is a default (``StackModel.observe`` hands it as the template there).
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, name: str) -> Any:
+        return _DEFAULTS[name]
+
+
 _Observed = tuple[dict[str, Any], tuple[str, ...], list[int], tuple[tuple[str, int], ...]]
 """What ``observe`` reads of a firm on the general path (:attr:`Relations.observed`)."""
 
@@ -58,13 +74,14 @@ class Relations:
         layers, counterparts, integrable layers, markup bounds, the horizon), from
         ``OBSERVATION_DEFAULTS`` up: ``OBSERVATION_DEFAULTS`` updated by its ``known``,
         made on first read after :meth:`refresh_views` (the lazy observations read
-        ``known`` and the defaults, never a template: ``observe`` builds none).
+        ``known`` and the defaults, never a template: ``observe`` builds none for them).
     pairs
         Per firm, ``(layer name, operation)`` for each active operation.
     known
         Per firm, the fields of its template that are its own (all but the defaults):
-        what its observation reads without a call (``Observation.lazy_over``). Refreshed
-        by :meth:`refresh_views` when the state's version moves.
+        what its observation reads without a call (``Observation.lazy_over``), any other
+        field read as its default (:class:`KnownFields`). Refreshed by
+        :meth:`refresh_views` when the state's version moves.
     observed
         Per firm, ``(template, suppliers, ops, pairs)``: what ``observe`` reads of it at
         once on the general (deferred) path, made on first read like ``templates``.
@@ -84,7 +101,7 @@ class Relations:
         self.rivals: list[tuple[str, ...]] = []
         self.suppliers_by_layer: list[ReadOnlyDict] = []
         self._templates: list[dict[str, Any]] | None = None
-        self.known: list[dict[str, Any]] = []
+        self.known: list[KnownFields] = []
         self.pairs: list[tuple[tuple[str, int], ...]] = []
         self._observed: list[_Observed] | None = None
         self._observed_from: tuple[list[tuple[str, ...]], list[list[int]]] = ([], [])
@@ -327,22 +344,22 @@ class Relations:
                 shape = shapes[key] = (lnames, integrable)
             lnames, integrable = shape
             knowns.append(
-                {
-                    "firm": name,
-                    "layers": lnames,
-                    "counterparts": self.counterparts[i],
-                    "suppliers": self.suppliers[i],
-                    "suppliers_by_layer": self.suppliers_by_layer[i],
-                    "customers": self.customers[i],
-                    "rivals": self.rivals[i],
-                    "markup_grid": grid,
-                    "integrable": integrable,
-                    "integrated": tuple([op_layer[o] for o in ops if integrated_at[o] >= 0])
+                KnownFields(
+                    firm=name,
+                    layers=lnames,
+                    counterparts=self.counterparts[i],
+                    suppliers=self.suppliers[i],
+                    suppliers_by_layer=self.suppliers_by_layer[i],
+                    customers=self.customers[i],
+                    rivals=self.rivals[i],
+                    markup_grid=grid,
+                    integrable=integrable,
+                    integrated=tuple([op_layer[o] for o in ops if integrated_at[o] >= 0])
                     if any_integrated
                     else (),
-                    "horizon": horizon,
-                    "markup_bounds": markup_bounds,
-                }
+                    horizon=horizon,
+                    markup_bounds=markup_bounds,
+                )
             )
             all_pairs.append(pairs)
         self.markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
