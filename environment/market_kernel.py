@@ -197,6 +197,15 @@ def block_pairs(
 
 
 @jitable
+def _row_repeats(cols: np.ndarray, lockp: np.ndarray, a: int, b: int, d: int) -> bool:
+    """Whether pairs ``a..b`` repeat the ``d`` pairs before them: same sellers, equal costs."""
+    for p in range(a, b):
+        if cols[p] != cols[p - d] or not lockp[p] == lockp[p - d]:
+            return False
+    return True
+
+
+@jitable
 def pair_rows_kernel(
     order: np.ndarray, bounds: np.ndarray, allowed: np.ndarray, lock: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -243,12 +252,7 @@ def pair_rows_kernel(
             a = rows[i]
             d = a - rows[i - 1]
             if i > bounds[k] and p - a == d:
-                same = True
-                for q in range(a, p):
-                    if cols[q] != cols[q - d] or not lockp[q] == lockp[q - d]:
-                        same = False
-                        break
-                rep[i] = same
+                rep[i] = _row_repeats(cols, lockp, a, p, d)
     return rows, cols, pairs, lockp, rep
 
 
@@ -273,12 +277,7 @@ def repeat_rows(
             d = a - rows[i - 1]
             if b - a != d:
                 continue
-            same = True
-            for p in range(a, b):
-                if cols[p] != cols[p - d] or not lockp[p] == lockp[p - d]:
-                    same = False
-                    break
-            rep[i] = same
+            rep[i] = _row_repeats(cols, lockp, a, b, d)
     return rep
 
 
