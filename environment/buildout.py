@@ -337,16 +337,13 @@ def round_cash_kernel(
         capital_cash_kernel(cash, firm_of, capital_op, depreciation, writedown, capex)
 
 
-def _op_arrays(state: StackState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_capital_ops` as arrays: operations, lead times, ``a_l`` (kept as it is)."""
-    lay = _layout(state)
-    return lay.ops, lay.lead, lay.a
-
-
 def invest_arrays(
     state: StackState,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_op_arrays` with each operation's layer and firm (:func:`default_orders_kernel`)."""
+    """:func:`_capital_ops` as arrays: operation, lead time, ``a_l``, layer, firm (kept).
+
+    What :func:`default_orders_kernel` reads of the active capital-goods operations.
+    """
     lay = _layout(state)
     return lay.ops, lay.lead, lay.a, lay.layer, lay.firm
 

@@ -68,8 +68,8 @@ class History:
         self.firm_rows: list[dict[str, np.ndarray]] = []
         self.round_rows: list[dict[str, float]] = []
         self.layer_rows: list[dict[str, np.ndarray]] = []
-        # each round's financing block as pay_and_finance_kernel filled it; laid out as
-        # finance_rows when read (_finance_laid_out of them so far)
+        # each round's financing block as pay_and_finance_kernel filled it, and the rows
+        # laid out from them so far (finance_rows lays out the rest when read)
         self._finance_blocks: list[np.ndarray] = []
         self._finance_rows: list[dict[str, np.ndarray]] = []
         self.op_firm: list[np.ndarray] = []
