@@ -35,6 +35,9 @@ _CACHE_SIZE = 64
 """How many are kept at most (the oldest goes first)."""
 _KEPT: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 """What :meth:`Relations.rebuild` computed, by what it computed it from."""
+_VIEWS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+"""What :meth:`Relations.refresh_views` made, by everything it made it from (at most
+:data:`_CACHE_SIZE`, the oldest goes first)."""
 _DEFAULTS: dict[str, Any] = dict(OBSERVATION_DEFAULTS)
 """A template's defaults as a plain dictionary (each template starts as a copy)."""
 
@@ -108,6 +111,8 @@ class Relations:
         self.markup_floor = np.zeros(state.n_ops)
         # the distinct counterpart lists end to end, for the vote (see _flat_votes)
         self._cp_flat: tuple[Any, ...] | None = None
+        # what the lists were computed from (Relations.rebuild's key; None: not kept)
+        self._key: tuple[Any, ...] | None = None
         self.rebuild(state)
 
     def rebuild(self, state: StackState) -> None:
@@ -126,8 +131,10 @@ class Relations:
             kept = _KEPT.get(key)
             if kept is not None:
                 self._assign(*kept)
+                self._key = key
                 return
         self._compute(st)
+        self._key = key
         if key is not None:
             if len(_KEPT) >= _CACHE_SIZE:
                 _KEPT.pop(next(iter(_KEPT)))  # (the oldest)
@@ -287,6 +294,48 @@ class Relations:
         st = state
         if self.views_version == st.version:
             return
+        # the same inputs make the same views: a small stack's are kept across models (the
+        # runs of a batch or a benchmark meet the same structures again and again: a
+        # firm's failure, an integration move); every array read below is in the key, and
+        # the lists the views pick from are keyed by what they were computed from
+        key = None
+        if self._key is not None:
+            key = (self._key, st.markup_grid, self.horizon, bool(st.allow_integration)) + tuple(
+                (a.dtype.str, a.tobytes())
+                for a in (
+                    st.firm_of, st.layer_of, st.integrated_at, st.restrain_markup,
+                    st.extract_markup, st.can_integrate, st.acquired, st.allow_negative_markup,
+                )
+            )  # fmt: skip
+            kept = _VIEWS.get(key)
+            if kept is not None:
+                self._views_from(*kept)
+                self.views_version = st.version
+                return
+        self._make_views(st)
+        if key is not None:
+            if len(_VIEWS) >= _CACHE_SIZE:
+                _VIEWS.pop(next(iter(_VIEWS)))  # (the oldest)
+            _VIEWS[key] = (tuple(self.known), tuple(self.pairs), self.markup_floor.copy())
+        self.views_version = st.version
+
+    def _views_from(
+        self,
+        known: tuple[KnownFields, ...],
+        pairs: tuple[tuple[tuple[str, int], ...], ...],
+        markup_floor: np.ndarray,
+    ) -> None:
+        """Take what :meth:`_make_views` made for the same inputs (never changed after)."""
+        self._templates = None
+        self._observed = None
+        self._observed_from = (self.suppliers, self.ops)  # (as they are now)
+        self.known = list(known)
+        self.pairs = list(pairs)
+        self.markup_floor = markup_floor.copy()
+
+    def _make_views(self, state: StackState) -> None:
+        """:meth:`refresh_views`, made."""
+        st = state
         names = st.layer_names
         layer_of = st.layer_of.tolist()
         integrated_at = st.integrated_at.tolist()
@@ -363,7 +412,6 @@ class Relations:
             )
             all_pairs.append(pairs)
         self.markup_floor = np.where(st.allow_negative_markup[st.layer_of], -0.95, 0.0)
-        self.views_version = st.version
 
     @property
     def templates(self) -> list[dict[str, Any]]:

@@ -99,3 +99,58 @@ def test_kept_relations_equal_computed_ones_and_are_copies() -> None:
     state.rebuild()
     fourth = Relations(state, state.firm_names, 5)
     assert 0 not in fourth.ops[int(state.firm_of[0])]
+
+
+def _views(rel: Relations) -> tuple[object, ...]:
+    return (
+        [dict(k) for k in rel.known],
+        [tuple(p) for p in rel.pairs],
+        rel.markup_floor.tolist(),
+    )
+
+
+def test_kept_views_equal_made_ones_and_a_changed_input_is_made() -> None:
+    scenario = from_dict(tiny(allow_integration=True), "tiny")
+    state = StackState(scenario)
+    rel_module._KEPT.clear()
+    rel_module._VIEWS.clear()
+    first = Relations(state, state.firm_names, 5)
+    first.refresh_views(state)
+    assert len(rel_module._VIEWS) == 1
+    made = _views(first)
+    kept = Relations(state, state.firm_names, 5)
+    kept.refresh_views(state)  # (served from what the first one made)
+    assert len(rel_module._VIEWS) == 1
+    assert _views(kept) == made
+    assert kept.known is not first.known and kept.pairs is not first.pairs
+    assert not np.shares_memory(kept.markup_floor, first.markup_floor)
+    kept.known.append(kept.known[0])  # a change of its lists stays in its own relations
+    kept.markup_floor[:] = 7.0
+    again = Relations(state, state.firm_names, 5)
+    again.refresh_views(state)
+    assert _views(again) == made
+    # every input of a view moves the key: each change below is made, not served, and
+    # gives what a computation from nothing gives
+    changes = [
+        lambda s: s.restrain_markup.__setitem__(1, 0.33),
+        lambda s: s.extract_markup.__setitem__(2, 1.7),
+        lambda s: s.integrated_at.__setitem__(2, 3),
+        lambda s: s.can_integrate.__setitem__(2, False),
+        lambda s: setattr(s, "allow_integration", False),
+        lambda s: s.allow_negative_markup.__setitem__(1, True),
+    ]
+    for change in changes:
+        change(state)
+        state.version += 1
+        served = Relations(state, state.firm_names, 5)
+        served.refresh_views(state)
+        rel_module._VIEWS.clear()
+        fresh = Relations(state, state.firm_names, 5)
+        fresh.refresh_views(state)
+        assert _views(served) == _views(fresh)
+    # a structure change (an operation closed) rebuilds the lists, and views follow them
+    state.active[0] = False
+    state.rebuild()
+    closed = Relations(state, state.firm_names, 5)
+    closed.refresh_views(state)
+    assert closed.known[0]["layers"] == ()
