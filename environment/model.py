@@ -483,12 +483,14 @@ class _InvestPlan:
         plan = cls()
         plan.version = st.version
         plan.no_price = np.zeros(st.n_layers)
-        plan.structure = np.array([st.firm_of, st.layer_of, st.active], dtype=np.int64)
         concerned: set[int] = set()
         target = [0.0] * st.n_firms  # per firm asked by the default rule: u* (0: not so)
         ahead = [0] * st.n_firms
         if st.has_capital_goods:
-            for i, ops in buildout.capital_ops_by_firm(st, model.layer_names):
+            # (what it reads of the structure: kept, across models for a small stack)
+            capital = buildout.capital_plan(st, model.layer_names)
+            plan.structure = capital.structure
+            for i, ops in capital.by_firm:
                 concerned.add(i)
                 if i not in observations:
                     continue
@@ -498,15 +500,10 @@ class _InvestPlan:
                 else:
                     target[i], ahead[i] = rule
                     plan.defaults = True
-            ops_a, lead, a, layer, firm = buildout.invest_arrays(st)
-            n = ops_a.shape[0]
-            firm_l = firm.tolist()
-            entries = plan.entries = np.empty((5, n), dtype=np.int64)  # (row by row: no
-            entries[0], entries[1], entries[2], entries[3] = ops_a, lead, layer, firm  # list
-            entries[4] = [ahead[f] for f in firm_l]  # of arrays for numpy to read through)
-            values = plan.values = np.empty((2, n))
-            values[0], values[1] = a, [target[f] for f in firm_l]
-            plan.work = float(n)
+            plan.entries, plan.values = capital.rule_arrays(target, ahead)
+            plan.work = float(plan.entries.shape[1])
+        else:
+            plan.structure = np.array([st.firm_of, st.layer_of, st.active], dtype=np.int64)
         book = model.training
         if book.enabled:
             ask = [0] * st.n_ops
