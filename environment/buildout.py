@@ -179,18 +179,33 @@ def capital_plan(state: StackState, layer_names: list[str]) -> CapitalPlan:
     return state.derived("capital_plan", _capital_plan, state, layer_names)
 
 
+def structure_key(state: StackState) -> tuple[Any, ...]:
+    """The operations' firms, layers and activity as a key (kept per structure version).
+
+    What the caches across models that read the structure (:func:`capital_plan`, the
+    contract book's terms) key on, made once per version: its parts' hashes are then
+    computed once too (``bytes`` keeps its hash).
+    """
+    return state.derived("structure_key", _structure_key, state)
+
+
+def _structure_key(state: StackState) -> tuple[Any, ...]:
+    # (written out: a generator over the arrays costs more than the values it keys)
+    firm_of, layer_of, active = state.firm_of, state.layer_of, state.active
+    return (
+        state.n_layers, firm_of.dtype.char, firm_of.tobytes(), layer_of.dtype.char,
+        layer_of.tobytes(), active.dtype.char, active.tobytes(),
+    )  # fmt: skip
+
+
 def _capital_plan(state: StackState, layer_names: list[str]) -> CapitalPlan:
     st = state
     key = None
     if st.n_ops <= _PLAN_OPS:
-        # (written out: a generator over the arrays costs more than the build it spares)
-        firm_of, layer_of, active = st.firm_of, st.layer_of, st.active
         goods, lead, coefficient = st.capital_goods, st.install_lead_time, st.input_coefficient
         key = (
-            tuple(layer_names), firm_of.dtype.char, firm_of.tobytes(), layer_of.dtype.char,
-            layer_of.tobytes(), active.dtype.char, active.tobytes(), goods.dtype.char,
-            goods.tobytes(), lead.dtype.char, lead.tobytes(), coefficient.dtype.char,
-            coefficient.tobytes(),
+            structure_key(st), tuple(layer_names), goods.dtype.char, goods.tobytes(),
+            lead.dtype.char, lead.tobytes(), coefficient.dtype.char, coefficient.tobytes(),
         )  # fmt: skip
         kept = _PLANS.get(key)
         if kept is not None:

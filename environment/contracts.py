@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from stackgame.environment.buildout import capital_ops
+from stackgame.environment.buildout import capital_ops, structure_key
 from stackgame.environment.jit import compiled, jitable
 from stackgame.environment.scenario import ContractSpec, Scenario
 from stackgame.environment.state import StackState
@@ -438,7 +438,6 @@ class ContractBook:
         key = kept = None
         if st.n_ops <= _TERMS_OPS and self.m <= _TERMS_CONTRACTS:
             # (written out: a generator over the arrays costs more than the lists)
-            firm_of, layer_of, active = st.firm_of, st.layer_of, st.active
             start, end, buyer, seller, layer = (
                 self.start, self.end, self.buyer, self.seller, self.layer,
             )  # fmt: skip
@@ -447,14 +446,12 @@ class ContractBook:
                 self.indexed,
             )  # fmt: skip
             key = (
-                st.n_layers, firm_of.dtype.char, firm_of.tobytes(), layer_of.dtype.char,
-                layer_of.tobytes(), active.dtype.char, active.tobytes(), start.dtype.char,
-                start.tobytes(), end.dtype.char, end.tobytes(), buyer.dtype.char,
-                buyer.tobytes(), seller.dtype.char, seller.tobytes(), layer.dtype.char,
-                layer.tobytes(), quantity.dtype.char, quantity.tobytes(), price.dtype.char,
-                price.tobytes(), premium.dtype.char, premium.tobytes(), take.dtype.char,
-                take.tobytes(), prepay.dtype.char, prepay.tobytes(), indexed.dtype.char,
-                indexed.tobytes(),
+                structure_key(st), start.dtype.char, start.tobytes(), end.dtype.char,
+                end.tobytes(), buyer.dtype.char, buyer.tobytes(), seller.dtype.char,
+                seller.tobytes(), layer.dtype.char, layer.tobytes(), quantity.dtype.char,
+                quantity.tobytes(), price.dtype.char, price.tobytes(), premium.dtype.char,
+                premium.tobytes(), take.dtype.char, take.tobytes(), prepay.dtype.char,
+                prepay.tobytes(), indexed.dtype.char, indexed.tobytes(),
             )  # fmt: skip
             kept = _TERMS.get(key)
         if kept is None:
