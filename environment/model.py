@@ -442,12 +442,13 @@ class _InvestPlan:
     each operation's training is decided (:meth:`StackModel._training_asked`),
     ``trains`` whether any is asked; ``no_price``: zeros per layer (the layers' prices
     before the first round); ``structure``: each operation's firm, layer and activity
-    (0/1), as ``[3, n_ops]`` integers (they change only with the structure version).
-    Read only: a new plan replaces it.
+    (0/1), as ``[3, n_ops]`` integers (they change only with the structure version);
+    ``capital``: the :class:`~stackgame.environment.buildout.CapitalPlan` it read
+    (``None``: no capital goods). Read only: a new plan replaces it.
     """
 
     __slots__ = (
-        "asked", "ask", "checks", "defaults", "entries", "no_price", "own_rule",
+        "asked", "ask", "capital", "checks", "defaults", "entries", "no_price", "own_rule",
         "structure", "trains", "values", "version", "work",
     )  # fmt: skip
 
@@ -464,16 +465,51 @@ class _InvestPlan:
         self.trains = False
         self.no_price = _NO_FLOATS
         self.structure: np.ndarray = _NO_STRUCTURE
+        self.capital: buildout.CapitalPlan | None = None  # (what it read of the structure)
 
     def holds(self, version: int, observations: Mapping[int, Any]) -> bool:
         """Whether the plan still fits: same structure, strategy objects and classes, firms."""
         if version != self.version:
             return False
+        return self._same_firms(observations)
+
+    def _same_firms(self, observations: Mapping[int, Any]) -> bool:
+        """Whether each firm concerned has the same strategy object and class, and is seen."""
         for agent, s, kind in self.checks:
             now = agent.strategy if agent.index in observations else None
             if now is not s or now.__class__ is not kind:
                 return False
         return True
+
+    def moved(
+        self, capital: buildout.CapitalPlan, version: int, observations: Mapping[int, Any]
+    ) -> _InvestPlan | None:
+        """The plan moved to structure ``version``, where only the structure array changed.
+
+        A plan without training, whose capital-goods entries are those of ``capital``
+        (the new structure's: the same firms, operations, lead times, layers and ``a_l``,
+        bit for bit) and whose firms concerned keep their strategies (as :meth:`holds`),
+        is what :meth:`build` would make there but for ``structure``: a failure outside
+        the capital-goods layers (a foundry's, whose capacity goes to a rival) leaves
+        them so. ``None`` otherwise (build it).
+        """
+        old = self.capital
+        if old is None or self.ask is not _NO_INTS:  # (no capital goods, or training)
+            return None
+        if old is not capital and (
+            old.by_firm != capital.by_firm or old.a.tobytes() != capital.a.tobytes()
+        ):
+            return None
+        if not self._same_firms(observations):
+            return None
+        plan = _InvestPlan()
+        plan.version = version
+        plan.structure = capital.structure
+        plan.capital = capital
+        plan.checks, plan.asked, plan.defaults = self.checks, self.asked, self.defaults
+        plan.entries, plan.values, plan.work = self.entries, self.values, self.work
+        plan.no_price = self.no_price
+        return plan
 
     @classmethod
     def build(cls, model: StackModel, observations: Mapping[int, Any]) -> _InvestPlan:
@@ -490,6 +526,7 @@ class _InvestPlan:
             # (what it reads of the structure: kept, across models for a small stack)
             capital = buildout.capital_plan(st, model.layer_names)
             plan.structure = capital.structure
+            plan.capital = capital
             for i, ops in capital.by_firm:
                 concerned.add(i)
                 if i not in observations:
@@ -960,11 +997,20 @@ class StackModel(mesa.Model):
         object or comes into or out of the observations (:meth:`_InvestPlan.holds`):
         the default rules' parameters are the strategy's (class constants,
         :meth:`FirmAgent.default_investment`), so the same object gives the same rule.
+        A structure change that leaves the capital-goods entries as they were (and no
+        training) moves the plan to the new structure instead (:meth:`_InvestPlan.moved`).
         """
         st = self.state
         plan = self._plan
         if plan is not None and plan.holds(st.version, observations):
             return plan
+        if plan is not None and st.has_capital_goods and not self.training.enabled:
+            # (the structure changed outside the capital-goods entries: the same plan on it)
+            capital = buildout.capital_plan(st, self.layer_names)
+            moved = plan.moved(capital, st.version, observations)
+            if moved is not None:
+                self._plan = moved
+                return moved
         plan = self._plan = _InvestPlan.build(self, observations)
         return plan
 

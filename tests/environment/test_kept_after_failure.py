@@ -13,11 +13,13 @@ and that a changed input is not served from what was kept.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 from stackgame.environment import buildout, market, payouts
 from stackgame.environment import contracts as contracts_module
 from stackgame.environment.market import PairMatrix, build_structure
-from stackgame.environment.model import StackModel
+from stackgame.environment.model import StackModel, _InvestPlan
 from stackgame.environment.scenario import apply_overrides, from_dict, resolve
 
 from benchmarks.bench_core import training_off
@@ -212,3 +214,55 @@ def test_runs_past_a_failure_with_kept_values_equal_runs_without() -> None:
     cold = _run(scenario, 1)
     assert warm == cold
     assert b"failure" in warm[-1]
+
+
+def _plan_fields(plan: object) -> list[object]:
+    """What the investment stage reads of an ``_InvestPlan`` (arrays as bytes)."""
+    out: list[object] = []
+    for name in ("entries", "values", "structure", "no_price", "ask"):
+        a = getattr(plan, name)
+        out += [a.dtype.str, a.shape, a.tobytes()]
+    out += [
+        [(agent.index, id(s), kind) for agent, s, kind in plan.checks],  # type: ignore[attr-defined]
+        plan.asked,  # type: ignore[attr-defined]
+        plan.defaults,  # type: ignore[attr-defined]
+        plan.work,  # type: ignore[attr-defined]
+        plan.own_rule,  # type: ignore[attr-defined]
+        plan.trains,  # type: ignore[attr-defined]
+    ]
+    return out
+
+
+def test_a_plan_moved_to_a_new_structure_is_the_plan_built_there() -> None:
+    scenario = _bench_stack()
+    model = StackModel(scenario, 0, rounds=4)
+    try:
+        st = model.state
+        observations = model.observe()
+        first = model._invest_plan(observations)
+        capital_ops = set(first.capital.rows[0].tolist())
+        # an operation outside the capital-goods layers closes: the plan moves
+        o = next(o for o in range(st.n_ops) if o not in capital_ops and st.active[o])
+        st.active[o] = False
+        st.rebuild()
+        moved = model._invest_plan(observations)
+        assert moved is not first and moved.version == st.version
+        assert moved.entries is first.entries  # (moved, not built)
+        built = _InvestPlan.build(model, observations)
+        assert _plan_fields(moved) == _plan_fields(built)
+        assert moved.structure[2, o] == 0
+        # a capital-goods operation closes: built again
+        c = int(first.capital.rows[0, 0])
+        st.active[c] = False
+        st.rebuild()
+        again = model._invest_plan(observations)
+        assert again.entries is not first.entries
+        assert _plan_fields(again) == _plan_fields(_InvestPlan.build(model, observations))
+        # a firm concerned has another strategy object: built again, not moved
+        st.rebuild()
+        f = again.checks[0][0]
+        f.strategy = copy.copy(f.strategy)
+        third = model._invest_plan(observations)
+        assert third.checks[0][1] is f.strategy
+    finally:
+        model.release()
