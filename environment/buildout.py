@@ -21,7 +21,7 @@ the finance section's interest rate (:func:`price_basis`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from stackgame.environment.jit import compiled, jitable
@@ -100,18 +100,122 @@ def capital_ops_by_firm(
 ) -> list[tuple[int, list[tuple[str, int, int, float, int]]]]:
     """Per firm with active capital-goods operations: (layer, op, lead time, a_l, k) each.
 
-    Kept on the state until its structure changes (``state.version``).
+    Kept on the state until its structure changes (``state.version``), and across
+    models as :func:`capital_plan` is. Read only.
+    """
+    return capital_plan(state, layer_names).by_firm
+
+
+class CapitalPlan:
+    """What the investment's plan reads of the structure (:func:`capital_plan`; read only).
+
+    ``by_firm``: :func:`capital_ops_by_firm`'s list; ``rows``: the active capital-goods
+    operations, their layers' lead times, their layers and firms as ``[4, n]`` integers
+    (:func:`invest_arrays`' in that order); ``a``: their ``a_l``; ``firms``: their firms as
+    a list; ``structure``: each operation's firm, layer and activity (0/1) as ``[3,
+    n_ops]`` integers; ``rules``: the default rule's entries and values per the firms'
+    rules (:meth:`rule_arrays`).
     """
 
-    def build() -> list[tuple[int, list[tuple[str, int, int, float, int]]]]:
+    __slots__ = ("a", "by_firm", "firms", "rows", "rules", "structure")
+
+    def __init__(self, state: StackState, layer_names: list[str]) -> None:
         by_firm: dict[int, list[tuple[str, int, int, float, int]]] = {}
         firm_of = state.firm_of.tolist()
         for o, lead, a, k in _capital_ops(state):
             entry = (layer_names[k], o, lead, a, k)
             by_firm.setdefault(firm_of[o], []).append(entry)
-        return sorted(by_firm.items())
+        self.by_firm = sorted(by_firm.items())
+        lay = _layout(state)
+        n = lay.ops.shape[0]
+        rows = self.rows = np.empty((4, n), dtype=np.int64)
+        rows[0], rows[1], rows[2], rows[3] = lay.ops, lay.lead, lay.layer, lay.firm
+        self.a = lay.a
+        self.firms = lay.firm.tolist()
+        self.structure = np.array([state.firm_of, state.layer_of, state.active], dtype=np.int64)
+        self.rules: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
 
-    return state.derived("capital_ops_by_firm", build)
+    def rule_arrays(self, target: list[float], ahead: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The default rule's ``[5, n]`` entries and ``[2, n]`` values (kept; read only).
+
+        Entries: :attr:`rows` and each operation's firm's rounds built ahead
+        (``ahead[f]``); values: ``a_l`` and the firm's target utilisation
+        (``target[f]``, 0 where the firm is not asked by the default rule).
+        """
+        key = (tuple(target), tuple(ahead))
+        kept = self.rules.get(key)
+        if kept is not None:
+            return kept
+        n = self.rows.shape[1]
+        firms = self.firms
+        entries = np.empty((5, n), dtype=np.int64)  # (row by row: no list of arrays for
+        entries[:4] = self.rows  # numpy to read through)
+        entries[4] = [ahead[f] for f in firms]
+        values = np.empty((2, n))
+        values[0], values[1] = self.a, [target[f] for f in firms]
+        if len(self.rules) < _RULES_KEPT:
+            self.rules[key] = (entries, values)
+        return entries, values
+
+
+_PLAN_OPS = 128
+"""Structures of at most this many operations share their :class:`CapitalPlan` across
+models (:func:`capital_plan`)."""
+_PLAN_SIZE = 64
+"""How many are kept at most (the oldest goes first)."""
+_RULES_KEPT = 16
+"""How many firms' rules a :class:`CapitalPlan` keeps arrays for."""
+_PLANS: dict[tuple[Any, ...], CapitalPlan] = {}
+"""The :class:`CapitalPlan` of each structure met, by everything it is made from."""
+
+
+def capital_plan(state: StackState, layer_names: list[str]) -> CapitalPlan:
+    """The :class:`CapitalPlan` of the state now (kept until the structure changes).
+
+    A small stack's is kept across models too (:data:`_PLANS`, by every array and name it
+    is made from): the runs of a batch or a benchmark meet the same structures again
+    and again (a failure's fire sale, an integration move).
+    """
+    return state.derived("capital_plan", _capital_plan, state, layer_names)
+
+
+def structure_key(state: StackState) -> tuple[Any, ...]:
+    """The operations' firms, layers and activity as a key (kept per structure version).
+
+    What the caches across models that read the structure (:func:`capital_plan`, the
+    contract book's terms) key on, made once per version: its parts' hashes are then
+    computed once too (``bytes`` keeps its hash).
+    """
+    return state.derived("structure_key", _structure_key, state)
+
+
+def _structure_key(state: StackState) -> tuple[Any, ...]:
+    # (written out: a generator over the arrays costs more than the values it keys)
+    firm_of, layer_of, active = state.firm_of, state.layer_of, state.active
+    return (
+        state.n_layers, firm_of.dtype.char, firm_of.tobytes(), layer_of.dtype.char,
+        layer_of.tobytes(), active.dtype.char, active.tobytes(),
+    )  # fmt: skip
+
+
+def _capital_plan(state: StackState, layer_names: list[str]) -> CapitalPlan:
+    st = state
+    key = None
+    if st.n_ops <= _PLAN_OPS:
+        goods, lead, coefficient = st.capital_goods, st.install_lead_time, st.input_coefficient
+        key = (
+            structure_key(st), tuple(layer_names), goods.dtype.char, goods.tobytes(),
+            lead.dtype.char, lead.tobytes(), coefficient.dtype.char, coefficient.tobytes(),
+        )  # fmt: skip
+        kept = _PLANS.get(key)
+        if kept is not None:
+            return kept
+    plan = CapitalPlan(st, layer_names)
+    if key is not None:
+        if len(_PLANS) >= _PLAN_SIZE:
+            _PLANS.pop(next(iter(_PLANS)), None)  # (the oldest)
+        _PLANS[key] = plan
+    return plan
 
 
 def infrastructure(state: StackState) -> np.ndarray | None:

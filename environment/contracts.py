@@ -22,11 +22,11 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from stackgame.environment.buildout import capital_ops
+from stackgame.environment.buildout import capital_ops, structure_key
 from stackgame.environment.jit import compiled, jitable
 from stackgame.environment.scenario import ContractSpec, Scenario
 from stackgame.environment.state import StackState
@@ -50,12 +50,15 @@ class _Terms:
     ``floats``: the terms the settlement reads, packed as the fused settlement takes
     them (:data:`TERM_INTS`, :data:`TERM_FLOATS`; set by :meth:`ContractBook._terms_now`);
     ``settle`` those two with the book's state arrays and the capital-goods mask
-    (:meth:`ContractBook.settle_args`).
+    (:meth:`ContractBook.settle_args`). ``resolved``: the contracts in force between two
+    of the ``bounds`` (by the index of the later one, as :meth:`ContractBook._resolve`
+    finds it), each a function of these terms alone, so shared with every book that
+    shares them (:data:`_TERMS`).
     """
 
     __slots__ = (
         "b_op", "b_ops", "bounds", "end", "floats", "indexed", "ints", "price", "quantity",
-        "s_op", "s_ops", "seller", "settle", "start", "version",
+        "resolved", "s_op", "s_ops", "seller", "settle", "start", "version",
     )  # fmt: skip
 
     def __init__(
@@ -71,6 +74,7 @@ class _Terms:
         indexed: list[tuple[int, float]],
         ints: NDArray[np.int64],
         floats: FloatArray,
+        resolved: dict[int, _Resolved],
     ) -> None:
         self.version = version
         self.start = start
@@ -87,6 +91,7 @@ class _Terms:
         self.s_op = ints[2]  # (rows of ints: TERM_INTS)
         self.b_op = ints[3]
         self.settle: tuple[np.ndarray, ...] = ()
+        self.resolved = resolved
 
 
 TERM_INTS = ("start", "end", "s_op", "b_op", "buyer", "seller")
@@ -96,6 +101,20 @@ after the last, seller's and buyer's operations on the structure now, buyer and 
 TERM_FLOATS = ("quantity", "price", "premium", "take_or_pay", "prepayment")
 """Rows of the contracts' fixed numeric terms, likewise."""
 
+
+_TERMS_OPS = 128
+"""Terms on structures of at most this many operations are kept across books
+(:meth:`ContractBook._terms_now`)."""
+_TERMS_CONTRACTS = 256
+"""... of books of at most this many contracts."""
+_TERMS_SIZE = 64
+"""How many are kept at most (the oldest goes first)."""
+_TERMS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+""":class:`_Terms`' arguments after the version, by everything they are made from (shared,
+read only)."""
+
+_RESOLVED_KEPT = 64
+"""How many resolutions a book's terms keep (:attr:`_Terms.resolved`)."""
 
 _FAR = 1 << 62
 """A round beyond any run's (the open ends of a resolution's span)."""
@@ -412,6 +431,46 @@ class ContractBook:
         terms = self._terms
         if terms is not None and terms.version == st.version:
             return terms
+        # the same structure and terms give the same lists and arrays: a small book is kept
+        # across books and models (a batch or a benchmark meets the same failure's
+        # terminations and structure again and again); what is kept is never changed in
+        # place (the settlement's state arrays are the book's own, added below)
+        key = kept = None
+        if st.n_ops <= _TERMS_OPS and self.m <= _TERMS_CONTRACTS:
+            # (written out: a generator over the arrays costs more than the lists)
+            start, end, buyer, seller, layer = (
+                self.start, self.end, self.buyer, self.seller, self.layer,
+            )  # fmt: skip
+            quantity, price, premium, take, prepay, indexed = (
+                self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment,
+                self.indexed,
+            )  # fmt: skip
+            key = (
+                structure_key(st), start.dtype.char, start.tobytes(), end.dtype.char,
+                end.tobytes(), buyer.dtype.char, buyer.tobytes(), seller.dtype.char,
+                seller.tobytes(), layer.dtype.char, layer.tobytes(), quantity.dtype.char,
+                quantity.tobytes(), price.dtype.char, price.tobytes(), premium.dtype.char,
+                premium.tobytes(), take.dtype.char, take.tobytes(), prepay.dtype.char,
+                prepay.tobytes(), indexed.dtype.char, indexed.tobytes(),
+            )  # fmt: skip
+            kept = _TERMS.get(key)
+        if kept is None:
+            kept = self._lists(st)
+            if key is not None:
+                if len(_TERMS) >= _TERMS_SIZE:
+                    _TERMS.pop(next(iter(_TERMS)), None)  # (the oldest)
+                _TERMS[key] = kept
+        terms = _Terms(st.version, *kept)
+        terms.settle = (
+            terms.ints, terms.floats, self.indexed, self.prepaid, self.credit, self.last_price,
+            capital_ops(st),
+        )  # fmt: skip
+        self._terms = terms
+        return terms
+
+    def _lists(self, state: StackState) -> tuple[Any, ...]:
+        """:class:`_Terms`' arguments after the version, on the structure now (fresh)."""
+        st = state
         index = st.op_index()
         top = st.n_layers - 1
         seller = self.seller.tolist()
@@ -431,17 +490,12 @@ class ContractBook:
             [self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment],
             dtype=float,
         ).reshape(len(TERM_FLOATS), m)
-        terms = _Terms(
-            st.version, self.start.tolist(), self.end.tolist(), self.quantity.tolist(),
-            seller, s_ops, b_ops, self.price.tolist(),
+        return (
+            self.start.tolist(), self.end.tolist(), self.quantity.tolist(), seller, s_ops,
+            b_ops, self.price.tolist(),
             [(c, 1.0 + premium[c]) for c in np.flatnonzero(self.indexed).tolist()], ints, floats,
+            {},
         )  # fmt: skip
-        terms.settle = (
-            terms.ints, terms.floats, self.indexed, self.prepaid, self.credit, self.last_price,
-            capital_ops(st),
-        )  # fmt: skip
-        self._terms = terms
-        return terms
 
     def settle_args(self, state: StackState) -> tuple[np.ndarray, ...]:
         """What the round's settlement reads of the book and the structure, in one tuple.
@@ -499,15 +553,21 @@ class ContractBook:
             bounds[i - 1] if i > 0 else -_FAR, bounds[i] if i < len(bounds) else _FAR,
             st.version, self._edits,
         )  # fmt: skip
-        b_ops = [
-            b if s >= 0 and b >= 0 and t.start[c] <= round_ < t.end[c] else -1
-            for c, (b, s) in enumerate(zip(t.b_ops, t.s_ops, strict=True))
-        ]
-        s_ops = [s if b >= 0 else -1 for b, s in zip(b_ops, t.s_ops, strict=True)]
-        if last is not None and last.live == b_ops and last.s_live == s_ops:
-            got = last  # (in force as in the last round resolved)
-        else:
-            got = _Resolved(b_ops, s_ops)
+        # (the same terms between the same bounds: the same resolution, kept with the
+        # terms, which books on the same structure with the same contracts share)
+        got = t.resolved.get(i)
+        if got is None:
+            b_ops = [
+                b if s >= 0 and b >= 0 and t.start[c] <= round_ < t.end[c] else -1
+                for c, (b, s) in enumerate(zip(t.b_ops, t.s_ops, strict=True))
+            ]
+            s_ops = [s if b >= 0 else -1 for b, s in zip(b_ops, t.s_ops, strict=True)]
+            if last is not None and last.live == b_ops and last.s_live == s_ops:
+                got = last  # (in force as in the last round resolved)
+            else:
+                got = _Resolved(b_ops, s_ops)
+            if len(t.resolved) < _RESOLVED_KEPT:
+                t.resolved[i] = got
         self._resolved = got
         return got
 

@@ -55,6 +55,14 @@ MAX_ATTEMPTS = 3
 """Most clearings per call: the first plus two self-consistency corrections."""
 
 
+_PAIR_ROWS_OPS = 128
+"""Structures of at most this many operations keep their pair rows across models."""
+_PAIR_ROWS_SIZE = 64
+"""How many are kept at most (the oldest goes first)."""
+_PAIR_ROWS: dict[tuple[Any, ...], tuple[tuple[Any, ...], NDArray[np.bool_]]] = {}
+""":meth:`Structure.pair_rows`' arrays and repeats, by the kernel's inputs (shared, read only)."""
+
+
 @dataclass
 class Structure:
     """Who can sell to whom: fixed between integration moves.
@@ -165,7 +173,7 @@ class Structure:
         self._csr = None
         self._rep = None
 
-    def pair_rows(self) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+    def pair_rows(self, jit: bool | None = None) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
         """The permitted buyer-seller pairs, held per buyer (compressed rows), made once.
 
         Returns ``rows``, ``cols``, ``pairs`` and ``lock``: in the kernels' sorted
@@ -177,14 +185,36 @@ class Structure:
         (``lock_in`` at the pair). At 1,000 firms of the benchmark's stack with four
         suppliers per buyer these are about 4,000 pairs where the dense blocks hold
         180,000 (``docs/MODEL.md`` 5.1).
+
+        What a structure of at most :data:`_PAIR_ROWS_OPS` operations gives is kept across
+        structures and models (:data:`_PAIR_ROWS`, by everything the kernel reads): the
+        runs of a batch or a benchmark meet the same structures again and again (a
+        failure's fire sale, an integration move), and the arrays are never changed in
+        place (:meth:`pairs_changed` drops them), so the same ones are shared. ``jit`` as
+        in :func:`~stackgame.environment.jit.compiled`.
         """
         if self._csr is None:
-            kernel = compiled("pair_rows_kernel", module="market_kernel", work=self._pairs / 8)
-            rows, cols, pairs, lock, rep = kernel(
-                self._order, self._bounds_arr, _flags(self.allowed), _f64(self.lock_in)
-            )
-            self._csr = (rows, cols, pairs, lock)
-            self._rep = rep  # (repeat_rows, made in the same pass)
+            allowed, lock_in = _flags(self.allowed), _f64(self.lock_in)
+            key = kept = None
+            if self._order.shape[0] <= _PAIR_ROWS_OPS:
+                key = (
+                    self._order.tobytes(), self._bounds_arr.tobytes(), allowed.shape,
+                    allowed.tobytes(), lock_in.shape, lock_in.tobytes(),
+                )  # fmt: skip
+                kept = _PAIR_ROWS.get(key)
+            if kept is None:
+                kernel = compiled(
+                    "pair_rows_kernel", jit, module="market_kernel", work=self._pairs / 8
+                )
+                rows, cols, pairs, lock, rep = kernel(
+                    self._order, self._bounds_arr, allowed, lock_in
+                )
+                kept = ((rows, cols, pairs, lock), rep)  # (repeat_rows: the same pass's)
+                if key is not None:
+                    if len(_PAIR_ROWS) >= _PAIR_ROWS_SIZE:
+                        _PAIR_ROWS.pop(next(iter(_PAIR_ROWS)), None)  # (the oldest)
+                    _PAIR_ROWS[key] = kept
+            self._csr, self._rep = kept
         return self._csr
 
     def repeat_rows(self) -> NDArray[np.bool_]:
@@ -552,11 +582,55 @@ def _pair_mix(structure: Structure, supplier_mix: FloatArray | PairMatrix | None
     if isinstance(supplier_mix, PairMatrix):
         if supplier_mix.pairs is pairs:
             return supplier_mix.values
+        moved = _moved_pairs(supplier_mix, pairs, structure.n_ops)
+        if moved is not None:  # (the dense matrix's entries at the pairs, without it)
+            found, at = moved
+            return _f64(np.where(found, np.asarray(supplier_mix.values)[at], 0.0))
         supplier_mix = supplier_mix.dense(structure.n_ops)
     n = structure.n_ops
     if _shape(supplier_mix) != (n, n):
         raise ValueError(f"supplier_mix: expected shape {(n, n)} (got {_shape(supplier_mix)})")
     return _f64(np.asarray(supplier_mix)[pairs[0], pairs[1]])
+
+
+_MOVED_PAIRS = 4096
+"""Pair lists of at most this many pairs are mapped onto each other (:func:`_moved_pairs`)."""
+_MOVED_SIZE = 16
+"""How many mappings are kept at most (the oldest goes first)."""
+_MOVED: dict[tuple[int, int, int], tuple[IntArray, IntArray, NDArray[np.bool_], IntArray]] = {}
+""":func:`_moved_pairs`' mappings, by the two pair lists' ids and ``n`` (the lists held)."""
+
+
+def _moved_pairs(
+    mix: PairMatrix, pairs: IntArray, n: int
+) -> tuple[NDArray[np.bool_], IntArray] | None:
+    """Where each of ``pairs`` is in ``mix``'s pairs: ``(found, at)`` (``None``: not mapped).
+
+    ``mix.values[at]`` where ``found``, else 0, is ``mix.dense(n)`` read at ``pairs``, bit
+    for bit (a pair listed twice in ``mix``: its last entry, as the dense matrix keeps),
+    without laying out the ``[n, n]`` matrix: the first round after the structure changed
+    (a failure's fire sale, an integration move) reads last round's purchase shares so.
+    Made for small pair lists only (``None`` otherwise, or where ``dense(n)`` would not be
+    ``[n, n]``), and kept by the two lists, which are never changed in place and are
+    shared across models (:meth:`Structure.pair_rows`): a batch or a benchmark meets the
+    same two again and again.
+    """
+    old = mix.pairs
+    if mix.n > n or not 0 < old.shape[1] <= _MOVED_PAIRS or pairs.shape[1] > _MOVED_PAIRS:
+        return None
+    key = (id(old), id(pairs), n)
+    kept = _MOVED.get(key)
+    if kept is not None and kept[0] is old and kept[1] is pairs:
+        return kept[2], kept[3]
+    where = {b * n + s: p for p, (b, s) in enumerate(zip(*old.tolist(), strict=True))}
+    at_list = [where.get(b * n + s, -1) for b, s in zip(*pairs.tolist(), strict=True)]
+    at = np.array(at_list, dtype=np.int64)
+    found = at >= 0
+    at[~found] = 0  # (read, then replaced by 0)
+    if len(_MOVED) >= _MOVED_SIZE:
+        _MOVED.pop(next(iter(_MOVED)), None)  # (the oldest)
+    _MOVED[key] = (old, pairs, found, at)  # (held: an id is not reused while it lives)
+    return found, at
 
 
 def _contract_pairs(structure: Structure, contracts: FloatArray | None) -> IntArray:
@@ -877,7 +951,7 @@ def clear(
     ):  # fmt: skip
         if opt is not None and _shape(opt) != (n,):
             raise ValueError(f"{name}: expected {n} values, one per operation (got {_shape(opt)})")
-    rows, cols, pairs, lock = structure.pair_rows()
+    rows, cols, pairs, lock = structure.pair_rows(jit)
     kernel = _kernel("clear_kernel", jit, work=n + cols.shape[0])
     per_op, fp, added, lost, spend, outside, attempts = kernel(
         structure._order,

@@ -442,12 +442,13 @@ class _InvestPlan:
     each operation's training is decided (:meth:`StackModel._training_asked`),
     ``trains`` whether any is asked; ``no_price``: zeros per layer (the layers' prices
     before the first round); ``structure``: each operation's firm, layer and activity
-    (0/1), as ``[3, n_ops]`` integers (they change only with the structure version).
-    Read only: a new plan replaces it.
+    (0/1), as ``[3, n_ops]`` integers (they change only with the structure version);
+    ``capital``: the :class:`~stackgame.environment.buildout.CapitalPlan` it read
+    (``None``: no capital goods). Read only: a new plan replaces it.
     """
 
     __slots__ = (
-        "asked", "ask", "checks", "defaults", "entries", "no_price", "own_rule",
+        "asked", "ask", "capital", "checks", "defaults", "entries", "no_price", "own_rule",
         "structure", "trains", "values", "version", "work",
     )  # fmt: skip
 
@@ -464,16 +465,51 @@ class _InvestPlan:
         self.trains = False
         self.no_price = _NO_FLOATS
         self.structure: np.ndarray = _NO_STRUCTURE
+        self.capital: buildout.CapitalPlan | None = None  # (what it read of the structure)
 
     def holds(self, version: int, observations: Mapping[int, Any]) -> bool:
         """Whether the plan still fits: same structure, strategy objects and classes, firms."""
         if version != self.version:
             return False
+        return self._same_firms(observations)
+
+    def _same_firms(self, observations: Mapping[int, Any]) -> bool:
+        """Whether each firm concerned has the same strategy object and class, and is seen."""
         for agent, s, kind in self.checks:
             now = agent.strategy if agent.index in observations else None
             if now is not s or now.__class__ is not kind:
                 return False
         return True
+
+    def moved(
+        self, capital: buildout.CapitalPlan, version: int, observations: Mapping[int, Any]
+    ) -> _InvestPlan | None:
+        """The plan moved to structure ``version``, where only the structure array changed.
+
+        A plan without training, whose capital-goods entries are those of ``capital``
+        (the new structure's: the same firms, operations, lead times, layers and ``a_l``,
+        bit for bit) and whose firms concerned keep their strategies (as :meth:`holds`),
+        is what :meth:`build` would make there but for ``structure``: a failure outside
+        the capital-goods layers (a foundry's, whose capacity goes to a rival) leaves
+        them so. ``None`` otherwise (build it).
+        """
+        old = self.capital
+        if old is None or self.ask is not _NO_INTS:  # (no capital goods, or training)
+            return None
+        if old is not capital and (
+            old.by_firm != capital.by_firm or old.a.tobytes() != capital.a.tobytes()
+        ):
+            return None
+        if not self._same_firms(observations):
+            return None
+        plan = _InvestPlan()
+        plan.version = version
+        plan.structure = capital.structure
+        plan.capital = capital
+        plan.checks, plan.asked, plan.defaults = self.checks, self.asked, self.defaults
+        plan.entries, plan.values, plan.work = self.entries, self.values, self.work
+        plan.no_price = self.no_price
+        return plan
 
     @classmethod
     def build(cls, model: StackModel, observations: Mapping[int, Any]) -> _InvestPlan:
@@ -483,12 +519,15 @@ class _InvestPlan:
         plan = cls()
         plan.version = st.version
         plan.no_price = np.zeros(st.n_layers)
-        plan.structure = np.array([st.firm_of, st.layer_of, st.active], dtype=np.int64)
         concerned: set[int] = set()
         target = [0.0] * st.n_firms  # per firm asked by the default rule: u* (0: not so)
         ahead = [0] * st.n_firms
         if st.has_capital_goods:
-            for i, ops in buildout.capital_ops_by_firm(st, model.layer_names):
+            # (what it reads of the structure: kept, across models for a small stack)
+            capital = buildout.capital_plan(st, model.layer_names)
+            plan.structure = capital.structure
+            plan.capital = capital
+            for i, ops in capital.by_firm:
                 concerned.add(i)
                 if i not in observations:
                     continue
@@ -498,15 +537,10 @@ class _InvestPlan:
                 else:
                     target[i], ahead[i] = rule
                     plan.defaults = True
-            ops_a, lead, a, layer, firm = buildout.invest_arrays(st)
-            n = ops_a.shape[0]
-            firm_l = firm.tolist()
-            entries = plan.entries = np.empty((5, n), dtype=np.int64)  # (row by row: no
-            entries[0], entries[1], entries[2], entries[3] = ops_a, lead, layer, firm  # list
-            entries[4] = [ahead[f] for f in firm_l]  # of arrays for numpy to read through)
-            values = plan.values = np.empty((2, n))
-            values[0], values[1] = a, [target[f] for f in firm_l]
-            plan.work = float(n)
+            plan.entries, plan.values = capital.rule_arrays(target, ahead)
+            plan.work = float(plan.entries.shape[1])
+        else:
+            plan.structure = np.array([st.firm_of, st.layer_of, st.active], dtype=np.int64)
         book = model.training
         if book.enabled:
             ask = [0] * st.n_ops
@@ -963,11 +997,20 @@ class StackModel(mesa.Model):
         object or comes into or out of the observations (:meth:`_InvestPlan.holds`):
         the default rules' parameters are the strategy's (class constants,
         :meth:`FirmAgent.default_investment`), so the same object gives the same rule.
+        A structure change that leaves the capital-goods entries as they were (and no
+        training) moves the plan to the new structure instead (:meth:`_InvestPlan.moved`).
         """
         st = self.state
         plan = self._plan
         if plan is not None and plan.holds(st.version, observations):
             return plan
+        if plan is not None and st.has_capital_goods and not self.training.enabled:
+            # (the structure changed outside the capital-goods entries: the same plan on it)
+            capital = buildout.capital_plan(st, self.layer_names)
+            moved = plan.moved(capital, st.version, observations)
+            if moved is not None:
+                self._plan = moved
+                return moved
         plan = self._plan = _InvestPlan.build(self, observations)
         return plan
 

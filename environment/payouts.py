@@ -202,8 +202,12 @@ def settle(
     )  # fmt: skip
 
 
+_LAYOUTS = 8
+"""How many laid-out pair lists :func:`pair_layout` keeps (the most recent)."""
+_SMALL_LAYOUT = 4096
+"""Pair lists of at most this many pairs are kept besides the last (:func:`pair_layout`)."""
 _LAYOUT: list[tuple[IntArray, IntArray, NDArray[np.int32]]] = []
-"""The last pairs laid out by :func:`pair_layout`, with their layout (one entry)."""
+"""The last pairs laid out by :func:`pair_layout`, with their layout (newest first)."""
 
 
 def pair_layout(pairs: IntArray) -> tuple[IntArray, NDArray[np.int32]]:
@@ -211,19 +215,27 @@ def pair_layout(pairs: IntArray) -> tuple[IntArray, NDArray[np.int32]]:
 
     ``pairs`` (``[2, m]``: buyer, seller; each buyer's pairs together) is the clearing's
     pair list, the same array from round to round while the structure stands, so the
-    layout of the last one is kept: the settlement then reads 4 bytes a pair for the
+    layout of the last ones is kept: the settlement then reads 4 bytes a pair for the
     seller and none for the buyer (195,000 pairs at 1,000 firms of the all-pairs stack).
+    A few are kept, not one: the pair lists of small structures are shared across models
+    (:meth:`~stackgame.environment.market.Structure.pair_rows`), so the runs of a batch
+    or a benchmark meet the same few lists again (before and after a failure). The pair
+    lists are never changed in place, so the same array gives the same layout.
     """
-    last = _LAYOUT[0] if _LAYOUT else None  # (read once: another thread may replace it)
-    if last is not None and last[0] is pairs:
-        return last[1], last[2]
+    kept = list(_LAYOUT)  # (a copy: another thread may replace the entries)
+    for last in kept:
+        if last[0] is pairs:
+            return last[1], last[2]
     buyers = pairs[0]
     m = buyers.shape[0]
     starts = np.concatenate(
         ([0], np.flatnonzero(buyers[1:] != buyers[:-1]) + 1, [m] if m else [])
     ).astype(np.int64)
     sellers = pairs[1].astype(np.int32)
-    _LAYOUT[:] = [(pairs, starts, sellers)]  # (held: an id is not reused while it lives)
+    # (held: an id is not reused while it lives; of the older ones only small lists, whose
+    # layouts cost little memory)
+    older = [e for e in kept if e[0].shape[1] <= _SMALL_LAYOUT][: _LAYOUTS - 1]
+    _LAYOUT[:] = [(pairs, starts, sellers), *older]
     return starts, sellers
 
 
