@@ -392,20 +392,24 @@ def fire_sale(state: StackState, firm: int, jit: bool | None = None) -> list[Sal
         st.acquired, st.failed_round, st.capacity, st.pipeline, st.capital, st.cash,
         st.fixed_cost, st.capacity_growth, st.pending_capacity,
     )  # fmt: skip
-    layer_of = st.layer_of.tolist()
+    sales: list[Sale] = []
+    if not sold.shape[1]:
+        return sales
+    layer_of = st.layer_of
     firm_of = st.firm_of.tolist()
-    sales = []
-    for i, (o, size, book, price) in enumerate(sold.T.tolist()):
-        k = layer_of[int(o)]
-        if not bought[i].any():
-            sales.append(Sale(k, size, book, 0.0, {}))
-            continue
+    # (each sold operation's row of shares and of buyers as lists: a pass over a few
+    # dozen operations in Python costs less than four array calls a row)
+    for (o, size, book, price), row, took in zip(
+        sold.T.tolist(), shares.tolist(), bought.tolist(), strict=True
+    ):
+        k = int(layer_of[int(o)])
         by_firm: dict[int, float] = {}
-        row = shares[i].tolist()
-        for j in np.flatnonzero(bought[i]).tolist():
-            f = firm_of[j]
-            by_firm[f] = by_firm.get(f, 0.0) + row[j]
-        sales.append(Sale(k, size, book, price, by_firm))
+        for j, b in enumerate(took):  # (the buyers in index order)
+            if b:
+                f = firm_of[j]
+                by_firm[f] = by_firm.get(f, 0.0) + row[j]
+        # (no buyer, or none with capacity: scrapped)
+        sales.append(Sale(k, size, book, price if by_firm else 0.0, by_firm))
     return sales
 
 
