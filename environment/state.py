@@ -268,12 +268,14 @@ class StackState:
                 cap.tobytes(), on.dtype, on.tobytes(),
             )  # fmt: skip
             kept = _STRUCTURES.get(key)
-            if kept is not None:  # (the arrays as build_structure would take them)
+            if kept is not None:  # (the arrays as build_structure would take them; the
+                # ones fixed with the assignment shared: nothing changes them in place)
                 structure = kept[0].copy_for(
                     np.asarray(self.layer_of, dtype=np.int64),
                     np.asarray(self.firm_of, dtype=np.int64),
                     np.asarray(self.input_coefficient, dtype=float),
                     np.asarray(self.choice_mu, dtype=float),
+                    share_fixed=True,
                 )
                 return self._rebuilt(structure, dict(kept[1]))
         rel: list[tuple[int, int, float, bool]] = []
