@@ -63,7 +63,9 @@ class Structure:
     place until the first clearing; after that, call :meth:`pairs_changed` after changing
     them (the clearing reads them per permitted pair, :meth:`pair_rows`, kept from the
     first call). The layer and firm assignment may not change (build a new structure
-    after an integration move).
+    after an integration move); ``by_layer``, ``own_below`` and the kernels' sorted view
+    are never changed in place (a kept structure shares them with every state that meets
+    it again: :meth:`copy_for`).
 
     Attributes
     ----------

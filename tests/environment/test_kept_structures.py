@@ -3,7 +3,8 @@
 ``StackState.rebuild`` and ``Relations.rebuild`` keep what they computed for a small
 stack and hand out copies when the same inputs come again (the runs of a batch meet the
 same integration moves); a kept value must equal a fresh computation, and changing one
-state's copy in place must change nothing else.
+state's copy in place must change nothing else. (A kept structure's arrays fixed with the
+assignment, which nothing changes in place, are shared by the states that keep it.)
 """
 
 from __future__ import annotations
@@ -211,3 +212,15 @@ def test_the_capital_goods_layout_is_renewed_from_the_parts_that_still_hold() ->
     fourth = buildout._layout(st)
     _same_layout(fourth, buildout._Layout(st))
     assert fourth.ops.size == 0 and fourth.index is first.index
+
+
+def test_the_states_that_keep_a_structure_share_only_its_fixed_arrays() -> None:
+    scenario = from_dict(tiny(), "tiny")
+    computed = _fresh(StackState(scenario))
+    one, two = StackState(scenario), StackState(scenario)
+    for name in ("own_below", "_order", "_bounds_arr", "_own_sorted"):
+        assert getattr(one.structure, name) is getattr(two.structure, name), name
+        assert not np.shares_memory(getattr(one.structure, name), getattr(computed.structure, name))
+    assert all(a is b for a, b in zip(one.structure.by_layer, two.structure.by_layer, strict=True))
+    for name in ("lock_in", "allowed"):  # (may be changed in place: each state's own)
+        assert not np.shares_memory(getattr(one.structure, name), getattr(two.structure, name))
