@@ -53,32 +53,86 @@ class _Layout:
     ``firm``; ``plan``: ``ops`` and ``lead`` as one ``[2, k]`` array; ``listed``: the
     same as ``(op, lead, a_l, layer)`` tuples of Python numbers; ``per_unit``: every
     operation's ``a_l``; ``phi``: :func:`infrastructure`'s array (``None``: none).
+    ``frame``, ``on`` and ``coefficients``: what it was built from (the arrays' bytes),
+    for the next version's layout (:meth:`__init__`).
     """
 
-    __slots__ = ("a", "firm", "index", "lead", "layer", "listed", "ops", "per_unit", "phi", "plan")
+    __slots__ = (
+        "a", "coefficients", "firm", "frame", "index", "lead", "layer", "listed", "on", "ops",
+        "per_unit", "phi", "plan",
+    )  # fmt: skip
+    a: np.ndarray
+    coefficients: tuple[object, ...]
+    firm: np.ndarray
+    frame: tuple[object, ...]
+    index: np.ndarray
+    lead: np.ndarray
+    layer: np.ndarray
+    listed: list[tuple[int, int, float, int]]
+    on: bytes
+    ops: np.ndarray
+    per_unit: np.ndarray
+    phi: np.ndarray | None
+    plan: np.ndarray
 
-    def __init__(self, st: StackState) -> None:
-        mask = capital_ops(st)
-        self.index = np.flatnonzero(mask)
-        ops = self.index[st.active[self.index]]  # (as np.flatnonzero(mask & active))
-        layer = st.layer_of[ops]
-        self.ops = ops
-        self.layer = layer
-        self.firm = st.firm_of[ops]
-        self.lead = st.install_lead_time[layer]
-        self.a = st.input_coefficient[layer]
-        self.plan = np.array([ops, self.lead], dtype=np.int64).reshape(2, ops.shape[0])
+    def __init__(self, st: StackState, last: _Layout | None = None) -> None:
+        """The layout of ``st`` now, keeping the parts of ``last`` made from the same inputs.
+
+        ``last``: the layout of an earlier structure version, or ``None``. A part is kept
+        (shared as it is: a layout is only read) where everything it is made from is as
+        ``last`` found it, so it holds the numbers it would be made with now: a failure
+        elsewhere in the stack changes no part, a cost decline of the coefficients
+        (in place) changes ``a``, ``listed`` and ``per_unit`` only.
+        """
+        lay, firm, goods = st.layer_of, st.firm_of, st.capital_goods
+        lead_time, cost, coef = st.install_lead_time, st.infrastructure_cost, st.input_coefficient
+        # everything the layout reads but the activity and the coefficients
+        self.frame = frame = (
+            lay.dtype, lay.tobytes(), firm.dtype, firm.tobytes(), goods.dtype, goods.tobytes(),
+            lead_time.dtype, lead_time.tobytes(), cost.dtype, cost.tobytes(),
+        )  # fmt: skip
+        self.coefficients = coefficients = (coef.dtype, coef.tobytes())
+        kept = last if last is not None and last.frame == frame else None
+        if kept is not None:  # (the same capital-goods operations and costs)
+            index = self.index = kept.index
+            self.phi = kept.phi
+        else:
+            mask = capital_ops(st)
+            index = self.index = np.flatnonzero(mask)
+            self.phi = np.where(mask, cost[lay], 0.0) if cost.any() else None
+        on = st.active[index]
+        self.on = on.tobytes()
+        same_ops = kept is not None and kept.on == self.on
+        if kept is not None and same_ops:  # (and the same of them active)
+            ops, layer, lead = self.ops, self.layer, self.lead = kept.ops, kept.layer, kept.lead
+            self.firm, self.plan = kept.firm, kept.plan
+        else:
+            ops = self.ops = index[on]  # (as np.flatnonzero(mask & active))
+            layer = self.layer = lay[ops]
+            lead = self.lead = lead_time[layer]
+            self.firm = firm[ops]
+            self.plan = np.array([ops, lead], dtype=np.int64).reshape(2, ops.shape[0])
+        if kept is not None and kept.coefficients == coefficients:
+            self.per_unit = kept.per_unit
+            if same_ops:
+                self.a, self.listed = kept.a, kept.listed
+                return
+        else:
+            self.per_unit = coef[lay]
+        self.a = coef[layer]
         self.listed = list(
-            zip(ops.tolist(), self.lead.tolist(), self.a.tolist(), layer.tolist(), strict=True)
+            zip(ops.tolist(), lead.tolist(), self.a.tolist(), layer.tolist(), strict=True)
         )
-        self.per_unit = st.input_coefficient[st.layer_of]
-        cost = st.infrastructure_cost
-        self.phi = np.where(mask, cost[st.layer_of], 0.0) if cost.any() else None
+
+
+def _renew_layout(last: _Layout, state: StackState) -> _Layout:
+    """:class:`_Layout` of the state now, from ``last``, an earlier version's."""
+    return _Layout(state, last)
 
 
 def _layout(state: StackState) -> _Layout:
     """:class:`_Layout` of the state now (kept until the structure changes)."""
-    return state.derived("capital_layout", _Layout, state)
+    return state.derived("capital_layout", _Layout, state, renew=_renew_layout)
 
 
 def capital_index(state: StackState) -> np.ndarray:

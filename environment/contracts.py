@@ -862,8 +862,19 @@ class ContractBook:
         Logged; returns the contracts ended.
         """
         ended: list[int] = []
-        mine = (self.buyer == firm) | (self.seller == firm)
-        for c in np.flatnonzero(mine & (self.end > round_ + 1)).tolist():
+        # the contracts concerned, ascending (as np.flatnonzero of the masks; a book holds
+        # a few contracts, which a pass over lists finds faster than five array calls)
+        last = round_ + 1
+        concerned = [
+            c
+            for c, (b, s, e) in enumerate(
+                zip(self.buyer.tolist(), self.seller.tolist(), self.end.tolist(), strict=True)
+            )
+            if (b == firm or s == firm) and e > last
+        ]
+        if not concerned:
+            return ended  # (nothing ends: what was derived from the terms still holds)
+        for c in concerned:
             self.end[c] = max(min(int(self.end[c]), round_ + 1), int(self.start[c]))
             lapsed = float(self.credit[c])
             self.credit[c] = 0.0

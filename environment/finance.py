@@ -392,20 +392,24 @@ def fire_sale(state: StackState, firm: int, jit: bool | None = None) -> list[Sal
         st.acquired, st.failed_round, st.capacity, st.pipeline, st.capital, st.cash,
         st.fixed_cost, st.capacity_growth, st.pending_capacity,
     )  # fmt: skip
-    layer_of = st.layer_of.tolist()
+    sales: list[Sale] = []
+    if not sold.shape[1]:
+        return sales
+    layer_of = st.layer_of
     firm_of = st.firm_of.tolist()
-    sales = []
-    for i, (o, size, book, price) in enumerate(sold.T.tolist()):
-        k = layer_of[int(o)]
-        if not bought[i].any():
-            sales.append(Sale(k, size, book, 0.0, {}))
-            continue
+    # (each sold operation's row of shares and of buyers as lists: a pass over a few
+    # dozen operations in Python costs less than four array calls a row)
+    for (o, size, book, price), row, took in zip(
+        sold.T.tolist(), shares.tolist(), bought.tolist(), strict=True
+    ):
+        k = int(layer_of[int(o)])
         by_firm: dict[int, float] = {}
-        row = shares[i].tolist()
-        for j in np.flatnonzero(bought[i]).tolist():
-            f = firm_of[j]
-            by_firm[f] = by_firm.get(f, 0.0) + row[j]
-        sales.append(Sale(k, size, book, price, by_firm))
+        for j, b in enumerate(took):  # (the buyers in index order)
+            if b:
+                f = firm_of[j]
+                by_firm[f] = by_firm.get(f, 0.0) + row[j]
+        # (no buyer, or none with capacity: scrapped)
+        sales.append(Sale(k, size, book, price if by_firm else 0.0, by_firm))
     return sales
 
 
@@ -448,21 +452,95 @@ def divest(state: StackState, op: int, fraction: float) -> Sale:
     return Sale(k, capacity, book, book, by_firm)
 
 
+@jitable
+def fail_kernel(
+    firm: int,
+    round_: int,
+    discount: float,
+    firm_of: np.ndarray,
+    layer_of: np.ndarray,
+    active: np.ndarray,
+    acquired: np.ndarray,
+    failed_round: np.ndarray,
+    capacity: np.ndarray,
+    pipeline: np.ndarray,
+    capital: np.ndarray,
+    cash: np.ndarray,
+    fixed_cost: np.ndarray,
+    capacity_growth: np.ndarray,
+    pending_capacity: np.ndarray,
+    debt: np.ndarray,
+    stakes: np.ndarray,
+) -> np.ndarray:
+    """:func:`fail`'s arithmetic on the state's arrays, changed in place, in one call.
+
+    ``firm`` fails in ``round_`` (``failed_round``); its operations are sold
+    (:func:`fire_sale_kernel`); its debt and cash are cleared, and its stakes, held and
+    given (``stakes``, ``[n_firms, n_firms]``).
+
+    Returns
+    -------
+    ``[m, 5 + 2 n_ops]``, a row per operation sold: its index, layer, capacity and book
+    before the sale and the price paid (0 when scrapped), then each operation's share as
+    a buyer and whether it bought (1.0 or 0.0), as :func:`fire_sale_kernel` gives them.
+    """
+    failed_round[firm] = round_
+    sold, shares, bought = fire_sale_kernel(
+        firm, discount, firm_of, layer_of, active, acquired, failed_round, capacity, pipeline,
+        capital, cash, fixed_cost, capacity_growth, pending_capacity,
+    )  # fmt: skip
+    debt[firm] = 0.0
+    cash[firm] = 0.0
+    for g in range(stakes.shape[0]):
+        stakes[firm, g] = 0.0
+    for g in range(stakes.shape[0]):
+        stakes[g, firm] = 0.0
+    m = sold.shape[1]
+    n = firm_of.shape[0]
+    out = np.zeros((m, 5 + 2 * n))
+    for i in range(m):
+        out[i, 0] = sold[0, i]
+        out[i, 1] = layer_of[int(sold[0, i])]
+        out[i, 2] = sold[1, i]
+        out[i, 3] = sold[2, i]
+        out[i, 4] = sold[3, i]
+        for j in range(n):
+            out[i, 5 + j] = shares[i, j]
+            if bought[i, j]:
+                out[i, 5 + n + j] = 1.0
+    return out
+
+
 def fail(state: StackState, firm: int, round_: int, jit: bool | None = None) -> list[Sale]:
     """``firm`` fails in ``round_``: its capacity is sold, its debt written off.
 
     The capacity goes in a :func:`fire_sale`; its cash (negative: what it could not pay)
-    and its stakes, held and given, are cleared.
+    and its stakes, held and given, are cleared. The arithmetic runs in one call
+    (:func:`fail_kernel`).
 
     Returns the sales; the caller rebuilds the structure and logs the failure.
     """
     st = state
-    st.failed_round[firm] = round_
-    sales = fire_sale(st, firm, jit)
-    st.debt[firm] = 0.0
-    st.cash[firm] = 0.0
-    st.stakes[firm] = 0.0
-    st.stakes[:, firm] = 0.0
+    kernel = compiled("fail_kernel", jit, module="finance", work=st.n_ops / 4)
+    rows = kernel(
+        firm, round_, float(st.finance.fire_sale_discount), st.firm_of, st.layer_of,
+        st.active, st.acquired, st.failed_round, st.capacity, st.pipeline, st.capital,
+        st.cash, st.fixed_cost, st.capacity_growth, st.pending_capacity, st.debt, st.stakes,
+    ).tolist()  # fmt: skip
+    sales: list[Sale] = []
+    if not rows:
+        return sales
+    n = st.n_ops
+    firm_of = st.firm_of.tolist()
+    for row in rows:
+        by_firm: dict[int, float] = {}
+        took = row[5 + n :]
+        for j, b in enumerate(took):  # (the buyers in index order, as fire_sale)
+            if b:
+                f = firm_of[j]
+                by_firm[f] = by_firm.get(f, 0.0) + row[5 + j]
+        # (no buyer, or none with capacity: scrapped)
+        sales.append(Sale(int(row[1]), row[2], row[3], row[4] if by_firm else 0.0, by_firm))
     return sales
 
 

@@ -71,7 +71,9 @@ class Structure:
     place until the first clearing; after that, call :meth:`pairs_changed` after changing
     them (the clearing reads them per permitted pair, :meth:`pair_rows`, kept from the
     first call). The layer and firm assignment may not change (build a new structure
-    after an integration move).
+    after an integration move); ``by_layer``, ``own_below`` and the kernels' sorted view
+    are never changed in place (a kept structure shares them with every state that meets
+    it again: :meth:`copy_for`).
 
     Attributes
     ----------
@@ -141,27 +143,41 @@ class Structure:
         firm_of: IntArray,
         input_coefficient: FloatArray,
         choice_mu: FloatArray,
+        share_fixed: bool = False,
     ) -> Structure:
         """A copy on another state's arrays, which must hold the values this one was built on.
 
         ``layer_of``, ``firm_of``, ``input_coefficient`` and ``choice_mu`` are taken as
-        they are (as :func:`build_structure` takes them); every other array is copied, so
-        that changing the copy in place leaves this one as it is.
+        they are (as :func:`build_structure` takes them); ``lock_in`` and ``allowed``
+        (which may be changed in place) are copied, so that changing the copy in place
+        leaves this one as it is. The arrays fixed with the layer and firm assignment
+        (``by_layer``, ``own_below`` and the kernels' sorted view), which nothing changes
+        in place, are copied too, or with ``share_fixed`` shared as they are: a kept
+        structure hands them to each state that meets it again (a copy costs more than
+        the rest of a kept rebuild).
         """
+        if share_fixed:
+            by_layer = list(self.by_layer)
+            own_below, order = self.own_below, self._order
+            bounds, own_sorted = self._bounds_arr, self._own_sorted
+        else:
+            by_layer = [ops.copy() for ops in self.by_layer]
+            own_below, order = self.own_below.copy(), self._order.copy()
+            bounds, own_sorted = self._bounds_arr.copy(), self._own_sorted.copy()
         out = object.__new__(Structure)
         out.__dict__.update(
             layer_of=layer_of,
             firm_of=firm_of,
-            by_layer=[ops.copy() for ops in self.by_layer],
-            own_below=self.own_below.copy(),
+            by_layer=by_layer,
+            own_below=own_below,
             input_coefficient=input_coefficient,
             choice_mu=choice_mu,
             lock_in=self.lock_in.copy(),
             allowed=self.allowed.copy(),
-            _order=self._order.copy(),
+            _order=order,
             _bounds=list(self._bounds),
-            _bounds_arr=self._bounds_arr.copy(),
-            _own_sorted=self._own_sorted.copy(),
+            _bounds_arr=bounds,
+            _own_sorted=own_sorted,
             _pairs=self._pairs,
             _csr=self._csr,  # (never changed in place: pairs_changed drops it)
             _rep=self._rep,

@@ -1412,7 +1412,7 @@ class StackModel(mesa.Model):
             return out
         failing = np.flatnonzero(out[4]).tolist()
         book = block[5]
-        names = [f.name for f in self.firms]
+        names = st.firm_names  # (the agents' names, in their order)
         for f in failing:  # (all of them out of business before any sale: no failing buyer)
             st.failed_round[f] = self.round
         for f in failing:

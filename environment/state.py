@@ -38,8 +38,9 @@ _STRUCTURE_CACHE_OPS = 128
 """Structures of at most this many operations are kept (:meth:`StackState.rebuild`)."""
 _STRUCTURE_CACHE_SIZE = 64
 """How many structures are kept at most (the oldest goes first)."""
-_STRUCTURES: dict[tuple[Any, ...], Structure] = {}
-"""Structures built so far, by everything they are built from (copies, never handed out)."""
+_STRUCTURES: dict[tuple[Any, ...], tuple[Structure, dict[tuple[int, int], int]]] = {}
+"""Structures built so far, with their :meth:`StackState.op_index`, by everything they are
+built from (copies, never handed out)."""
 
 _OP_FIELDS = (
     "capacity",
@@ -204,19 +205,27 @@ class StackState:
         hit = np.flatnonzero((self.firm_of == firm) & (self.layer_of == layer) & self.active)
         return int(hit[0]) if hit.size else -1
 
-    def derived(self, name: str, build: Callable[..., T], *args: Any) -> T:
+    def derived(
+        self,
+        name: str,
+        build: Callable[..., T],
+        *args: Any,
+        renew: Callable[..., T] | None = None,
+    ) -> T:
         """The value ``build(*args)`` gives, built once per structure version under ``name``.
 
         Every change of the operations' firms, layers or activity ends in :meth:`rebuild`
         (a fire sale's, once the round's failures are done), which moves ``version``; so
         read derived values only where the structure is settled. A reader on the round's
         path passes a module-level ``build`` and its ``args`` rather than a closure made
-        at each read.
+        at each read. ``renew(value, *args)``, where given, makes the same value as
+        ``build(*args)`` from ``value``, the one built on an earlier version (keeping what
+        a change elsewhere in the structure left as it was).
         """
         hit = self._derived.get(name)
         if hit is not None and hit[0] == self.version:
             return cast(T, hit[1])
-        value = build(*args)
+        value = build(*args) if hit is None or renew is None else renew(hit[1], *args)
         self._derived[name] = (self.version, value)
         return value
 
@@ -243,6 +252,32 @@ class StackState:
 
     def rebuild(self) -> Structure:
         """Recompute who may sell to whom after operations or relations change."""
+        # the same inputs build the same structure: a small one is kept across states (the
+        # runs of a batch or a benchmark meet the same integration moves and failures
+        # again and again), keyed on the inputs as they are (the relations between firms,
+        # the arrays' bytes), so that a structure kept is found without a pass over the
+        # operations or the relations
+        key = None
+        if self.n_ops <= _STRUCTURE_CACHE_OPS:
+            # (written out: a generator and the dtypes' names cost a few microseconds)
+            lay, firm, coef = self.layer_of, self.firm_of, self.input_coefficient
+            mu, cap, on = self.choice_mu, self.captive, self.active
+            key = (
+                self.n_layers, tuple(self.relations), lay.dtype, lay.tobytes(), firm.dtype,
+                firm.tobytes(), coef.dtype, coef.tobytes(), mu.dtype, mu.tobytes(), cap.dtype,
+                cap.tobytes(), on.dtype, on.tobytes(),
+            )  # fmt: skip
+            kept = _STRUCTURES.get(key)
+            if kept is not None:  # (the arrays as build_structure would take them; the
+                # ones fixed with the assignment shared: nothing changes them in place)
+                structure = kept[0].copy_for(
+                    np.asarray(self.layer_of, dtype=np.int64),
+                    np.asarray(self.firm_of, dtype=np.int64),
+                    np.asarray(self.input_coefficient, dtype=float),
+                    np.asarray(self.choice_mu, dtype=float),
+                    share_fixed=True,
+                )
+                return self._rebuilt(structure, dict(kept[1]))
         rel: list[tuple[int, int, float, bool]] = []
         # (firm, layer) -> first active operation, as op() finds it
         first: dict[tuple[int, int], int] = {}
@@ -256,43 +291,28 @@ class StackState:
             s = first.get((seller, layer), -1)
             if b >= 0 and s >= 0:
                 rel.append((b, s, cost, excl))
-        # the same inputs build the same structure: a small one is kept across states (the
-        # runs of a batch or a benchmark meet the same integration moves again and again)
-        key = hit = None
-        if self.n_ops <= _STRUCTURE_CACHE_OPS:
-            key = (self.n_layers, tuple(rel)) + tuple(
-                (a.dtype.str, a.tobytes())
-                for a in (
-                    self.layer_of, self.firm_of, self.input_coefficient, self.choice_mu,
-                    self.captive, self.active,
-                )
+        structure = build_structure(
+            self.layer_of,
+            self.firm_of,
+            self.n_layers,
+            self.input_coefficient,
+            self.choice_mu,
+            rel,
+        )
+        structure.allowed[:, self.captive | ~self.active] = False
+        structure.allowed[~self.active, :] = False
+        if key is not None:
+            if len(_STRUCTURES) >= _STRUCTURE_CACHE_SIZE:
+                _STRUCTURES.pop(next(iter(_STRUCTURES)))  # (the oldest)
+            kept_structure = structure.copy_for(
+                structure.layer_of.copy(), structure.firm_of.copy(),
+                structure.input_coefficient.copy(), structure.choice_mu.copy(),
             )  # fmt: skip
-            hit = _STRUCTURES.get(key)
-            if hit is not None:  # (the arrays as build_structure would take them)
-                structure = hit.copy_for(
-                    np.asarray(self.layer_of, dtype=np.int64),
-                    np.asarray(self.firm_of, dtype=np.int64),
-                    np.asarray(self.input_coefficient, dtype=float),
-                    np.asarray(self.choice_mu, dtype=float),
-                )
-        if hit is None:
-            structure = build_structure(
-                self.layer_of,
-                self.firm_of,
-                self.n_layers,
-                self.input_coefficient,
-                self.choice_mu,
-                rel,
-            )
-            structure.allowed[:, self.captive | ~self.active] = False
-            structure.allowed[~self.active, :] = False
-            if key is not None:
-                if len(_STRUCTURES) >= _STRUCTURE_CACHE_SIZE:
-                    _STRUCTURES.pop(next(iter(_STRUCTURES)))  # (the oldest)
-                _STRUCTURES[key] = structure.copy_for(
-                    structure.layer_of.copy(), structure.firm_of.copy(),
-                    structure.input_coefficient.copy(), structure.choice_mu.copy(),
-                )  # fmt: skip
+            _STRUCTURES[key] = (kept_structure, dict(first))
+        return self._rebuilt(structure, first)
+
+    def _rebuilt(self, structure: Structure, first: dict[tuple[int, int], int]) -> Structure:
+        """Take ``structure`` (the state's own) and ``first`` (:meth:`op_index`, its own)."""
         self.structure = structure
         self.version = getattr(self, "version", 0) + 1
         self._derived["op_index"] = (self.version, first)
@@ -657,6 +677,14 @@ class MarketMemory:
 
     def grow(self, n_ops: int) -> None:
         """Extend the per-operation arrays to operations added since (zeros)."""
+        if (
+            min(
+                self.input_need.shape[0], self.utilisation.shape[0], self.unit_cost.shape[0],
+                self.price.shape[0], self.quantity.shape[0],
+            )
+            >= n_ops
+        ):  # fmt: skip
+            return  # (none added: a failure, a purchase)
         for name in ("input_need", "utilisation", "unit_cost", "price", "quantity"):
             arr = getattr(self, name)
             if arr.shape[0] < n_ops:

@@ -147,6 +147,39 @@ def test_the_compiled_fire_sale_equals_the_plain_one_bit_for_bit():
         assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
 
 
+def test_the_compiled_failure_equals_the_plain_one_and_the_fire_sale_alone():
+    # fin.fail in one call (fail_kernel): the same bits compiled and plain, stakes held and
+    # given and debt cleared, and the same sales and arrays as the fire sale then the
+    # clearing written out
+    pytest.importorskip("numba")
+    states = []
+    for how in ("plain", "compiled", "fire_sale"):
+        st = _three_fabs()
+        fab, fab2, fab3 = (st.firm_index[n] for n in ("fab", "fab2", "fab3"))
+        st.pipeline[:] = np.arange(st.pipeline.size, dtype=float).reshape(st.pipeline.shape) / 7
+        st.capacity[st.op(fab3, 0)] = 1.0 / 3.0
+        st.stakes[fab, fab2], st.stakes[fab2, fab], st.stakes[fab2, fab3] = 0.2, 0.1, 0.3
+        st.debt[:] = np.arange(st.n_firms) + 0.5
+        if how == "fire_sale":
+            st.failed_round[fab] = 2
+            sales = fin.fire_sale(st, fab, jit=False)
+            st.debt[fab] = st.cash[fab] = 0.0
+            st.stakes[fab] = 0.0
+            st.stakes[:, fab] = 0.0
+        else:
+            sales = fin.fail(st, fab, 2, jit=how == "compiled")
+        states.append((st, sales))
+    (a, sales_a) = states[0]
+    assert sales_a[0].buyers and sales_a[0].price == 25.0 and sales_a[0].layer == 0
+    assert not a.stakes[fab].any() and not a.stakes[:, fab].any() and a.debt[fab] == 0.0
+    assert a.stakes[fab2, fab3] == 0.3 and a.debt[fab2] == 1.5
+    for b, sales_b in states[1:]:
+        assert sales_b == sales_a
+        for name in ("capacity", "pipeline", "capital", "cash", "fixed_cost", "capacity_growth",
+                     "pending_capacity", "active", "failed_round", "debt", "stakes"):  # fmt: skip
+            assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+
+
 def test_with_no_buyer_in_the_layer_the_capacity_is_scrapped():
     st = _three_fabs()
     app = st.firm_index["appco"]

@@ -3,12 +3,14 @@
 ``StackState.rebuild`` and ``Relations.rebuild`` keep what they computed for a small
 stack and hand out copies when the same inputs come again (the runs of a batch meet the
 same integration moves); a kept value must equal a fresh computation, and changing one
-state's copy in place must change nothing else.
+state's copy in place must change nothing else. (A kept structure's arrays fixed with the
+assignment, which nothing changes in place, are shared by the states that keep it.)
 """
 
 from __future__ import annotations
 
 import numpy as np
+from stackgame.environment import buildout
 from stackgame.environment import relations as rel_module
 from stackgame.environment import state as state_module
 from stackgame.environment.market import build_structure
@@ -154,3 +156,71 @@ def test_kept_views_equal_made_ones_and_a_changed_input_is_made() -> None:
     closed = Relations(state, state.firm_names, 5)
     closed.refresh_views(state)
     assert closed.known[0]["layers"] == ()
+
+
+def test_a_kept_structure_follows_the_relations_and_hands_out_its_own_op_index() -> None:
+    scenario = from_dict(tiny(), "tiny")
+    computed = _fresh(StackState(scenario))
+    kept = StackState(scenario)
+    assert kept.op_index() == computed.op_index()
+    kept.op_index()[(0, 0)] = 99  # (a change in place stays in its own state)
+    assert StackState(scenario).op_index() == computed.op_index()
+    # a relation added on the same operations (a stake's) is a different structure
+    fab, cloudco = kept.firm_index["fab"], kept.firm_index["cloudco"]
+    kept.relations.append((cloudco, fab, 0, 0.5, True))
+    kept.rebuild()
+    expected = build_structure(
+        kept.layer_of, kept.firm_of, kept.n_layers, kept.input_coefficient, kept.choice_mu,
+        [(kept.op(cloudco, 1), kept.op(fab, 0), 0.5, True)],
+    )  # fmt: skip
+    assert np.array_equal(kept.structure.lock_in, expected.lock_in)
+    assert np.array_equal(kept.structure.allowed, expected.allowed)
+    assert not np.array_equal(kept.structure.allowed, computed.structure.allowed)
+
+
+def _same_layout(a: buildout._Layout, b: buildout._Layout) -> None:
+    for name in ("index", "ops", "layer", "firm", "lead", "a", "plan", "per_unit", "phi"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            assert x.dtype == y.dtype and np.array_equal(x, y), name
+    assert a.listed == b.listed
+
+
+def test_the_capital_goods_layout_is_renewed_from_the_parts_that_still_hold() -> None:
+    raw = tiny()
+    raw["layers"][1].update({"capital_goods": True, "input_coefficient": 2.0})
+    raw["layers"][1]["infrastructure_cost"] = 0.5
+    st = StackState(from_dict(raw, "tiny"))
+    first = buildout._layout(st)
+    _same_layout(first, buildout._Layout(st))
+    # a failure elsewhere in the stack (a chip maker closed): the layout is kept whole
+    st.active[st.op(st.firm_index["fab2"], 0)] = False
+    st.rebuild()
+    second = buildout._layout(st)
+    _same_layout(second, buildout._Layout(st))
+    assert second.plan is first.plan and second.listed is first.listed
+    # a cost decline of the coefficients, in place: a_l made anew, a stale one would differ
+    st.input_coefficient[1] *= 0.5
+    st.rebuild()
+    third = buildout._layout(st)
+    _same_layout(third, buildout._Layout(st))
+    assert third.a.tolist() == [1.0] and third.plan is first.plan
+    # the capital-goods operation closed: its operations made anew
+    st.active[st.op(st.firm_index["cloudco"], 1)] = False
+    st.rebuild()
+    fourth = buildout._layout(st)
+    _same_layout(fourth, buildout._Layout(st))
+    assert fourth.ops.size == 0 and fourth.index is first.index
+
+
+def test_the_states_that_keep_a_structure_share_only_its_fixed_arrays() -> None:
+    scenario = from_dict(tiny(), "tiny")
+    computed = _fresh(StackState(scenario))
+    one, two = StackState(scenario), StackState(scenario)
+    for name in ("own_below", "_order", "_bounds_arr", "_own_sorted"):
+        assert getattr(one.structure, name) is getattr(two.structure, name), name
+        assert not np.shares_memory(getattr(one.structure, name), getattr(computed.structure, name))
+    assert all(a is b for a, b in zip(one.structure.by_layer, two.structure.by_layer, strict=True))
+    for name in ("lock_in", "allowed"):  # (may be changed in place: each state's own)
+        assert not np.shares_memory(getattr(one.structure, name), getattr(two.structure, name))
