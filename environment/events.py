@@ -122,6 +122,11 @@ def advance_declines(state: StackState, declines: list[Decline]) -> None:
             else:
                 state.input_coefficient[d.layer] *= d.per_round
             state.structure.input_coefficient = state.input_coefficient
+            goods = state.capital_goods
+            if goods[d.layer] if d.layer is not None else goods.any():
+                # a_l of a capital-goods layer: what is kept per structure version reads
+                # it (the capital-goods layout, the investment plan), so the version moves
+                state.version += 1
         else:
             mask = (
                 np.ones(state.n_ops, dtype=bool) if d.layer is None else state.layer_of == d.layer

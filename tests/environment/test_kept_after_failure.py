@@ -266,3 +266,31 @@ def test_a_plan_moved_to_a_new_structure_is_the_plan_built_there() -> None:
         assert third.checks[0][1] is f.strategy
     finally:
         model.release()
+
+
+def test_a_decline_of_a_capital_goods_layers_coefficient_renews_what_is_kept() -> None:
+    """A cost decline of ``a_l`` in a capital-goods layer moves the structure's version.
+
+    The capital-goods layout (``a``, ``per_unit``, the kernel's rows) and the investment
+    plan are kept per version; the decline changes the coefficients in place, so
+    without a new version they would keep the old ``a_l`` (a decline elsewhere, as
+    ``ai-stack-2026``'s of the models layer, moves nothing).
+    """
+    from stackgame.environment.events import Decline, advance_declines
+    from stackgame.environment.state import StackState
+
+    st = StackState(resolve("ai-stack-2026"))
+    cloud = st.layer_names.index("cloud")
+    models = st.layer_names.index("models")
+    assert st.capital_goods[cloud] and not st.capital_goods[models]
+    before = buildout._layout(st)
+    version = st.version
+    advance_declines(st, [Decline(models, 0.5, 3, "input_coefficient")])
+    assert st.version == version  # (not a capital-goods layer: nothing kept reads it)
+    advance_declines(st, [Decline(cloud, 0.5, 3, "input_coefficient")])
+    assert st.version > version
+    after = buildout._layout(st)
+    assert after is not before
+    np.testing.assert_array_equal(after.a, st.input_coefficient[after.layer])
+    np.testing.assert_array_equal(after.per_unit, st.input_coefficient[st.layer_of])
+    assert [x[2] for x in after.listed] == after.a.tolist()
