@@ -124,10 +124,13 @@ class Relations:
         st = state
         key = None
         if st.n_ops <= _CACHE_OPS:
-            key = (tuple(self.firm_names), tuple(st.layer_names)) + tuple(
-                (a.dtype.str, a.tobytes())
-                for a in (st.firm_of, st.layer_of, st.active, st.acquired)
-            )
+            # (written out: a generator and the dtypes' names cost a few microseconds, in
+            # a firm's failure's round, where this code runs cold)
+            firm, lay, on, acq = st.firm_of, st.layer_of, st.active, st.acquired
+            key = (
+                tuple(self.firm_names), tuple(st.layer_names), firm.dtype, firm.tobytes(),
+                lay.dtype, lay.tobytes(), on.dtype, on.tobytes(), acq.dtype, acq.tobytes(),
+            )  # fmt: skip
             kept = _KEPT.get(key)
             if kept is not None:
                 self._assign(*kept)
@@ -161,7 +164,7 @@ class Relations:
         cp_matrix: np.ndarray | None,
     ) -> None:
         """Take what :meth:`_compute` gave for the same structure (lists and arrays copied)."""
-        self.ops = [list(g) for g in ops]
+        self.ops = list(map(list, ops))
         self.counterparts = list(counterparts)  # (tuples and read-only dicts: shared)
         self.suppliers = list(suppliers)
         self.customers = list(customers)
