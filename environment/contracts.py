@@ -75,7 +75,13 @@ class _Terms:
         ints: NDArray[np.int64],
         floats: FloatArray,
         resolved: dict[int, _Resolved],
+        bounds: list[int],
+        s_op: NDArray[np.int64],
+        b_op: NDArray[np.int64],
     ) -> None:
+        # (everything after the version is made once, by ContractBook._lists, and shared
+        # by the books with the same terms on the same structure: a book's first read on a
+        # new structure version only lays it out here)
         self.version = version
         self.start = start
         self.end = end
@@ -85,11 +91,11 @@ class _Terms:
         self.b_ops = b_ops
         self.price = price
         self.indexed = indexed
-        self.bounds = sorted({*start, *end})
+        self.bounds = bounds
         self.ints = ints
         self.floats = floats
-        self.s_op = ints[2]  # (rows of ints: TERM_INTS)
-        self.b_op = ints[3]
+        self.s_op = s_op
+        self.b_op = b_op
         self.settle: tuple[np.ndarray, ...] = ()
         self.resolved = resolved
 
@@ -490,11 +496,11 @@ class ContractBook:
             [self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment],
             dtype=float,
         ).reshape(len(TERM_FLOATS), m)
+        start, end = self.start.tolist(), self.end.tolist()
         return (
-            self.start.tolist(), self.end.tolist(), self.quantity.tolist(), seller, s_ops,
-            b_ops, self.price.tolist(),
+            start, end, self.quantity.tolist(), seller, s_ops, b_ops, self.price.tolist(),
             [(c, 1.0 + premium[c]) for c in np.flatnonzero(self.indexed).tolist()], ints, floats,
-            {},
+            {}, sorted({*start, *end}), ints[2], ints[3],  # (rows of ints: TERM_INTS)
         )  # fmt: skip
 
     def settle_args(self, state: StackState) -> tuple[np.ndarray, ...]:
