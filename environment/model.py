@@ -430,9 +430,7 @@ def _observation_field(
 _SAME_ENTRIES_SIZE = 16
 """How many comparisons of two capital plans :func:`_same_entries` keeps (the oldest goes
 first)."""
-_SAME_ENTRIES: dict[
-    tuple[int, int], tuple[buildout.CapitalPlan, buildout.CapitalPlan, bool]
-] = {}
+_SAME_ENTRIES: dict[tuple[int, int], tuple[buildout.CapitalPlan, buildout.CapitalPlan, bool]] = {}
 """:func:`_same_entries`' answers, by the two plans' ids (the plans held)."""
 
 
@@ -570,7 +568,7 @@ class _InvestPlan:
         capital: buildout.CapitalPlan,
         layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> _InvestPlan:
-        """This plan on structure ``version``: its entries and firms, the given structure."""
+        """The plan on structure ``version``: its entries and firms, the given structure."""
         plan = _InvestPlan()
         plan.version = version
         plan.structure = structure
