@@ -427,6 +427,33 @@ def _observation_field(
     return ReadOnlyDict({layer: values[o] for layer, o in pairs})
 
 
+_SAME_ENTRIES_SIZE = 16
+"""How many comparisons of two capital plans :func:`_same_entries` keeps (the oldest goes
+first)."""
+_SAME_ENTRIES: dict[tuple[int, int], tuple[buildout.CapitalPlan, buildout.CapitalPlan, bool]] = {}
+""":func:`_same_entries`' answers, by the two plans' ids (the plans held)."""
+
+
+def _same_entries(old: buildout.CapitalPlan, new: buildout.CapitalPlan) -> bool:
+    """Whether two capital plans have the same entries: firms, operations, lead times, ``a_l``.
+
+    ``by_firm`` equal and ``a`` equal bit for bit. The plans are read only and a small
+    stack's are shared across models (:func:`~stackgame.environment.buildout.capital_plan`):
+    the runs of a batch or a benchmark compare the same two (the structures before and
+    after the same failure) again and again, so the answer is kept by the pair (held:
+    an id is not reused while its object lives).
+    """
+    key = (id(old), id(new))
+    kept = _SAME_ENTRIES.get(key)
+    if kept is not None and kept[0] is old and kept[1] is new:
+        return kept[2]
+    same = old.by_firm == new.by_firm and old.a.tobytes() == new.a.tobytes()
+    if len(_SAME_ENTRIES) >= _SAME_ENTRIES_SIZE:
+        _SAME_ENTRIES.pop(next(iter(_SAME_ENTRIES)), None)  # (the oldest)
+    _SAME_ENTRIES[key] = (old, new, same)
+    return same
+
+
 class _InvestPlan:
     """Who the investment stage asks and how, for one structure and one set of strategies.
 
@@ -444,12 +471,16 @@ class _InvestPlan:
     before the first round); ``structure``: each operation's firm, layer and activity
     (0/1), as ``[3, n_ops]`` integers (they change only with the structure version);
     ``capital``: the :class:`~stackgame.environment.buildout.CapitalPlan` it read
-    (``None``: no capital goods). Read only: a new plan replaces it.
+    (``None``: no capital goods; a plan carried over by :meth:`carried` keeps the one it
+    came from, whose entries it holds, but whose ``structure`` is an earlier version's:
+    the plan's own is read); ``layout``: the capital-goods layout's ``ops``, ``firm``
+    and ``a`` on the version it was made on (:meth:`carried`). Read only: a new plan
+    replaces it.
     """
 
     __slots__ = (
-        "asked", "ask", "capital", "checks", "defaults", "entries", "no_price", "own_rule",
-        "structure", "trains", "values", "version", "work",
+        "asked", "ask", "capital", "checks", "defaults", "entries", "layout", "no_price",
+        "own_rule", "structure", "trains", "values", "version", "work",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -466,6 +497,8 @@ class _InvestPlan:
         self.no_price = _NO_FLOATS
         self.structure: np.ndarray = _NO_STRUCTURE
         self.capital: buildout.CapitalPlan | None = None  # (what it read of the structure)
+        # the capital-goods layout of the version it was made on (its ops, firms and a_l)
+        self.layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def holds(self, version: int, observations: Mapping[int, Any]) -> bool:
         """Whether the plan still fits: same structure, strategy objects and classes, firms."""
@@ -496,16 +529,51 @@ class _InvestPlan:
         old = self.capital
         if old is None or self.ask is not _NO_INTS:  # (no capital goods, or training)
             return None
-        if old is not capital and (
-            old.by_firm != capital.by_firm or old.a.tobytes() != capital.a.tobytes()
-        ):
+        if old is not capital and not _same_entries(old, capital):
             return None
         if not self._same_firms(observations):
             return None
+        return self._carry(version, capital.structure, capital, None)
+
+    def carried(self, state: StackState, observations: Mapping[int, Any]) -> _InvestPlan | None:
+        """:meth:`moved` found on the capital-goods layout, without the new capital plan.
+
+        The layout of the state's version (:func:`~stackgame.environment.buildout._layout`,
+        renewed from the last version's: its ``ops`` and ``firm`` are the same objects
+        where the capital-goods operations, their firms, layers and lead times are as
+        they were) with the same ``ops``, ``firm`` and ``a`` (bit for bit) as the plan's
+        holds the same entries as :meth:`moved`'s ``capital`` would: the plan is carried
+        over with the state's structure array, as :class:`~stackgame.environment.
+        buildout.CapitalPlan` makes it (the capital plan, a key of every array it is
+        made from, costs more: nothing else reads it). ``None`` otherwise (the caller
+        tries :meth:`moved`).
+        """
+        kept = self.layout
+        if kept is None or self.capital is None or self.ask is not _NO_INTS:
+            return None
+        lay = buildout._layout(state)
+        if lay.ops is not kept[0] or lay.firm is not kept[1]:
+            return None
+        if lay.a is not kept[2] and lay.a.tobytes() != kept[2].tobytes():
+            return None
+        if not self._same_firms(observations):
+            return None
+        structure = np.array([state.firm_of, state.layer_of, state.active], dtype=np.int64)
+        return self._carry(state.version, structure, self.capital, (lay.ops, lay.firm, lay.a))
+
+    def _carry(
+        self,
+        version: int,
+        structure: np.ndarray,
+        capital: buildout.CapitalPlan,
+        layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    ) -> _InvestPlan:
+        """The plan on structure ``version``: its entries and firms, the given structure."""
         plan = _InvestPlan()
         plan.version = version
-        plan.structure = capital.structure
+        plan.structure = structure
         plan.capital = capital
+        plan.layout = layout
         plan.checks, plan.asked, plan.defaults = self.checks, self.asked, self.defaults
         plan.entries, plan.values, plan.work = self.entries, self.values, self.work
         plan.no_price = self.no_price
@@ -527,6 +595,8 @@ class _InvestPlan:
             capital = buildout.capital_plan(st, model.layer_names)
             plan.structure = capital.structure
             plan.capital = capital
+            lay = buildout._layout(st)  # (the same entries as capital's: the same version)
+            plan.layout = (lay.ops, lay.firm, lay.a)
             for i, ops in capital.by_firm:
                 concerned.add(i)
                 if i not in observations:
@@ -998,7 +1068,9 @@ class StackModel(mesa.Model):
         the default rules' parameters are the strategy's (class constants,
         :meth:`FirmAgent.default_investment`), so the same object gives the same rule.
         A structure change that leaves the capital-goods entries as they were (and no
-        training) moves the plan to the new structure instead (:meth:`_InvestPlan.moved`).
+        training) moves the plan to the new structure instead: found on the capital-goods
+        layout where it can be (:meth:`_InvestPlan.carried`), else on the new capital plan
+        (:meth:`_InvestPlan.moved`).
         """
         st = self.state
         plan = self._plan
@@ -1006,9 +1078,15 @@ class StackModel(mesa.Model):
             return plan
         if plan is not None and st.has_capital_goods and not self.training.enabled:
             # (the structure changed outside the capital-goods entries: the same plan on it)
+            carried = plan.carried(st, observations)
+            if carried is not None:
+                self._plan = carried
+                return carried
             capital = buildout.capital_plan(st, self.layer_names)
             moved = plan.moved(capital, st.version, observations)
             if moved is not None:
+                lay = buildout._layout(st)  # (for the next change: carried)
+                moved.layout = (lay.ops, lay.firm, lay.a)
                 self._plan = moved
                 return moved
         plan = self._plan = _InvestPlan.build(self, observations)

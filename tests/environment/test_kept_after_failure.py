@@ -294,3 +294,96 @@ def test_a_decline_of_a_capital_goods_layers_coefficient_renews_what_is_kept() -
     np.testing.assert_array_equal(after.a, st.input_coefficient[after.layer])
     np.testing.assert_array_equal(after.per_unit, st.input_coefficient[st.layer_of])
     assert [x[2] for x in after.listed] == after.a.tolist()
+
+
+def test_plans_compared_once_give_the_answer_of_a_fresh_comparison() -> None:
+    """``model._same_entries`` keeps its answer by the two plans: never a stale one.
+
+    A decline of a capital-goods layer's ``a_l`` makes a plan whose entries differ in
+    ``a`` only: compared with the one before, not the same (kept or not), and the
+    investment plan is built again there, with the new ``a_l``; a structure change
+    outside the capital-goods layers gives a plan with the same entries.
+    """
+    from stackgame.environment import model as model_module
+    from stackgame.environment.events import Decline, advance_declines
+
+    scenario = _bench_stack()
+    model = StackModel(scenario, 0, rounds=4)
+    try:
+        st = model.state
+        observations = model.observe()
+        first = model._invest_plan(observations)
+        old = first.capital
+        capital_ops = set(old.rows[0].tolist())
+        o = next(o for o in range(st.n_ops) if o not in capital_ops and st.active[o])
+        st.active[o] = False
+        st.rebuild()
+        same = buildout.capital_plan(st, model.layer_names)
+        assert same is not old
+        for _ in range(2):  # (made, then kept)
+            assert model_module._same_entries(old, same)
+        st.active[o] = True
+        st.rebuild()
+        cloud = st.layer_names.index("cloud")
+        advance_declines(st, [Decline(cloud, 0.5, 3, "input_coefficient")])
+        declined = buildout.capital_plan(st, model.layer_names)
+        assert declined.by_firm != old.by_firm or declined.a.tobytes() != old.a.tobytes()
+        for _ in range(2):
+            assert not model_module._same_entries(old, declined)
+        plan = model._invest_plan(observations)
+        assert plan.entries is not first.entries
+        np.testing.assert_array_equal(plan.values[0], declined.a)
+        assert _plan_fields(plan) == _plan_fields(_InvestPlan.build(model, observations))
+    finally:
+        model.release()
+
+
+def test_terms_renewed_on_a_new_structure_only_where_nothing_they_read_changed() -> None:
+    """A book's terms carried to a new structure version equal terms made there afresh.
+
+    Renewed (the same arguments, no key built) after a change that leaves every
+    contract's operations as they were; made again after one that moves a seller's
+    operation, or after an edit of the contracts (a termination), whatever the structure.
+    """
+    scenario = _bench_stack()
+    model = StackModel(scenario, 0, rounds=4)
+    try:
+        st, book = model.state, model.contracts
+        assert book.m > 0
+        first = book._terms_now(st)
+        used = set(first.s_ops) | set(first.b_ops)
+        o = next(o for o in range(st.n_ops) if o not in used and st.active[o])
+        st.active[o] = False  # an operation no contract reads closes
+        st.rebuild()
+        renewed = book._terms_now(st)
+        assert renewed is not first and renewed.version == st.version
+        assert renewed.args is first.args  # (renewed, not made)
+
+        def fields(t: contracts_module._Terms) -> list[object]:
+            return [t.ints.tolist(), t.floats.tolist(), t.bounds, t.s_ops, t.b_ops, t.indexed]
+
+        def made() -> list[object]:
+            _forget()
+            book._terms = book._last_terms = None
+            return fields(book._terms_now(st))
+
+        assert fields(renewed) == made()
+        # a contract's seller's operation closes: made again, the seller's operation gone
+        before = book._terms_now(st)
+        s = next(s for s in before.s_ops if s >= 0)
+        st.active[s] = False
+        st.rebuild()
+        moved = book._terms_now(st)
+        assert moved.args is not before.args and s not in moved.s_ops
+        assert fields(moved) == made()
+        # an edit (a termination), then a change elsewhere: made again with the new end
+        before = book._terms_now(st)
+        firm = int(book.buyer[0])
+        book.terminate(firm, 0)
+        st.active[o] = True
+        st.rebuild()
+        edited = book._terms_now(st)
+        assert edited.args is not before.args
+        assert fields(edited) == made()
+    finally:
+        model.release()
