@@ -14,6 +14,7 @@ and that a changed input is not served from what was kept.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 from stackgame.environment import buildout, market, payouts
@@ -233,16 +234,22 @@ def _plan_fields(plan: object) -> list[object]:
     return out
 
 
+def _first_plan(model: StackModel) -> tuple[Any, dict[int, Any], _InvestPlan, int]:
+    """The state, the first observations and plan, and an active op outside capital goods."""
+    st = model.state
+    observations = model.observe()
+    first = model._invest_plan(observations)
+    capital_ops = set(first.capital.rows[0].tolist())
+    o = next(o for o in range(st.n_ops) if o not in capital_ops and st.active[o])
+    return st, observations, first, o
+
+
 def test_a_plan_moved_to_a_new_structure_is_the_plan_built_there() -> None:
     scenario = _bench_stack()
     model = StackModel(scenario, 0, rounds=4)
     try:
-        st = model.state
-        observations = model.observe()
-        first = model._invest_plan(observations)
-        capital_ops = set(first.capital.rows[0].tolist())
+        st, observations, first, o = _first_plan(model)
         # an operation outside the capital-goods layers closes: the plan moves
-        o = next(o for o in range(st.n_ops) if o not in capital_ops and st.active[o])
         st.active[o] = False
         st.rebuild()
         moved = model._invest_plan(observations)
@@ -310,12 +317,8 @@ def test_plans_compared_once_give_the_answer_of_a_fresh_comparison() -> None:
     scenario = _bench_stack()
     model = StackModel(scenario, 0, rounds=4)
     try:
-        st = model.state
-        observations = model.observe()
-        first = model._invest_plan(observations)
+        st, observations, first, o = _first_plan(model)
         old = first.capital
-        capital_ops = set(old.rows[0].tolist())
-        o = next(o for o in range(st.n_ops) if o not in capital_ops and st.active[o])
         st.active[o] = False
         st.rebuild()
         same = buildout.capital_plan(st, model.layer_names)
