@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from stackgame.environment.jit import compiled, jitable
+from stackgame.environment.kept import bytes_key, keep
 from stackgame.strategies.default_rules import investment_units
 
 if TYPE_CHECKING:
@@ -87,11 +88,8 @@ class _Layout:
         lay, firm, goods = st.layer_of, st.firm_of, st.capital_goods
         lead_time, cost, coef = st.install_lead_time, st.infrastructure_cost, st.input_coefficient
         # everything the layout reads but the activity and the coefficients
-        self.frame = frame = (
-            lay.dtype, lay.tobytes(), firm.dtype, firm.tobytes(), goods.dtype, goods.tobytes(),
-            lead_time.dtype, lead_time.tobytes(), cost.dtype, cost.tobytes(),
-        )  # fmt: skip
-        self.coefficients = coefficients = (coef.dtype, coef.tobytes())
+        self.frame = frame = bytes_key(lay, firm, goods, lead_time, cost)
+        self.coefficients = coefficients = bytes_key(coef)
         kept = last if last is not None and last.frame == frame else None
         if kept is not None:  # (the same capital-goods operations and costs)
             index = self.index = kept.index
@@ -244,31 +242,22 @@ def structure_key(state: StackState) -> tuple[Any, ...]:
 
 
 def _structure_key(state: StackState) -> tuple[Any, ...]:
-    # (written out: a generator over the arrays costs more than the values it keys)
-    firm_of, layer_of, active = state.firm_of, state.layer_of, state.active
-    return (
-        state.n_layers, firm_of.dtype.char, firm_of.tobytes(), layer_of.dtype.char,
-        layer_of.tobytes(), active.dtype.char, active.tobytes(),
-    )  # fmt: skip
+    return (state.n_layers,) + bytes_key(state.firm_of, state.layer_of, state.active)
 
 
 def _capital_plan(state: StackState, layer_names: list[str]) -> CapitalPlan:
     st = state
     key = None
     if st.n_ops <= _PLAN_OPS:
-        goods, lead, coefficient = st.capital_goods, st.install_lead_time, st.input_coefficient
-        key = (
-            structure_key(st), tuple(layer_names), goods.dtype.char, goods.tobytes(),
-            lead.dtype.char, lead.tobytes(), coefficient.dtype.char, coefficient.tobytes(),
-        )  # fmt: skip
+        key = (structure_key(st), tuple(layer_names)) + bytes_key(
+            st.capital_goods, st.install_lead_time, st.input_coefficient
+        )
         kept = _PLANS.get(key)
         if kept is not None:
             return kept
     plan = CapitalPlan(st, layer_names)
     if key is not None:
-        if len(_PLANS) >= _PLAN_SIZE:
-            _PLANS.pop(next(iter(_PLANS)), None)  # (the oldest)
-        _PLANS[key] = plan
+        keep(_PLANS, key, plan, _PLAN_SIZE)
     return plan
 
 

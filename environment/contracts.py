@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from stackgame.environment.buildout import capital_ops, structure_key
 from stackgame.environment.jit import compiled, jitable
+from stackgame.environment.kept import bytes_key, keep
 from stackgame.environment.scenario import ContractSpec, Scenario
 from stackgame.environment.state import StackState
 
@@ -461,29 +462,15 @@ class ContractBook:
         # place (the settlement's state arrays are the book's own, added below)
         key = kept = None
         if st.n_ops <= _TERMS_OPS and self.m <= _TERMS_CONTRACTS:
-            # (written out: a generator over the arrays costs more than the lists)
-            start, end, buyer, seller, layer = (
-                self.start, self.end, self.buyer, self.seller, self.layer,
-            )  # fmt: skip
-            quantity, price, premium, take, prepay, indexed = (
-                self.quantity, self.price, self.premium, self.take_or_pay, self.prepayment,
-                self.indexed,
-            )  # fmt: skip
-            key = (
-                structure_key(st), start.dtype.char, start.tobytes(), end.dtype.char,
-                end.tobytes(), buyer.dtype.char, buyer.tobytes(), seller.dtype.char,
-                seller.tobytes(), layer.dtype.char, layer.tobytes(), quantity.dtype.char,
-                quantity.tobytes(), price.dtype.char, price.tobytes(), premium.dtype.char,
-                premium.tobytes(), take.dtype.char, take.tobytes(), prepay.dtype.char,
-                prepay.tobytes(), indexed.dtype.char, indexed.tobytes(),
+            key = (structure_key(st),) + bytes_key(
+                self.start, self.end, self.buyer, self.seller, self.layer, self.quantity,
+                self.price, self.premium, self.take_or_pay, self.prepayment, self.indexed,
             )  # fmt: skip
             kept = _TERMS.get(key)
         if kept is None:
             kept = self._lists(st)
             if key is not None:
-                if len(_TERMS) >= _TERMS_SIZE:
-                    _TERMS.pop(next(iter(_TERMS)), None)  # (the oldest)
-                _TERMS[key] = kept
+                keep(_TERMS, key, kept, _TERMS_SIZE)
         return self._made(st, kept)
 
     def _made(self, state: StackState, args: tuple[Any, ...]) -> _Terms:

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from stackgame.environment.jit import compiled, plain
+from stackgame.environment.kept import bytes_key, keep
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -213,10 +214,9 @@ class Structure:
             allowed, lock_in = _flags(self.allowed), _f64(self.lock_in)
             key = kept = None
             if self._order.shape[0] <= _PAIR_ROWS_OPS:
-                key = (
-                    self._order.tobytes(), self._bounds_arr.tobytes(), allowed.shape,
-                    allowed.tobytes(), lock_in.shape, lock_in.tobytes(),
-                )  # fmt: skip
+                key = (allowed.shape, lock_in.shape) + bytes_key(
+                    self._order, self._bounds_arr, allowed, lock_in
+                )
                 kept = _PAIR_ROWS.get(key)
             if kept is None:
                 kernel = compiled(
@@ -227,9 +227,7 @@ class Structure:
                 )
                 kept = ((rows, cols, pairs, lock), rep)  # (repeat_rows: the same pass's)
                 if key is not None:
-                    if len(_PAIR_ROWS) >= _PAIR_ROWS_SIZE:
-                        _PAIR_ROWS.pop(next(iter(_PAIR_ROWS)), None)  # (the oldest)
-                    _PAIR_ROWS[key] = kept
+                    keep(_PAIR_ROWS, key, kept, _PAIR_ROWS_SIZE)
             self._csr, self._rep = kept
         return self._csr
 
@@ -643,9 +641,8 @@ def _moved_pairs(
     at = np.array(at_list, dtype=np.int64)
     found = at >= 0
     at[~found] = 0  # (read, then replaced by 0)
-    if len(_MOVED) >= _MOVED_SIZE:
-        _MOVED.pop(next(iter(_MOVED)), None)  # (the oldest)
-    _MOVED[key] = (old, pairs, found, at)  # (held: an id is not reused while it lives)
+    # (the arrays held: an id is not reused while it lives)
+    keep(_MOVED, key, (old, pairs, found, at), _MOVED_SIZE)
     return found, at
 
 

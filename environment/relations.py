@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from stackgame.environment.kept import bytes_key, keep
 from stackgame.environment.state import StackState
 from stackgame.strategies.base import OBSERVATION_DEFAULTS, Posture, ReadOnlyDict
 
@@ -124,13 +125,9 @@ class Relations:
         st = state
         key = None
         if st.n_ops <= _CACHE_OPS:
-            # (written out: a generator and the dtypes' names cost a few microseconds, in
-            # a firm's failure's round, where this code runs cold)
-            firm, lay, on, acq = st.firm_of, st.layer_of, st.active, st.acquired
-            key = (
-                tuple(self.firm_names), tuple(st.layer_names), firm.dtype, firm.tobytes(),
-                lay.dtype, lay.tobytes(), on.dtype, on.tobytes(), acq.dtype, acq.tobytes(),
-            )  # fmt: skip
+            key = (tuple(self.firm_names), tuple(st.layer_names)) + bytes_key(
+                st.firm_of, st.layer_of, st.active, st.acquired
+            )
             kept = _KEPT.get(key)
             if kept is not None:
                 self._assign(*kept)
@@ -139,14 +136,13 @@ class Relations:
         self._compute(st)
         self._key = key
         if key is not None:
-            if len(_KEPT) >= _CACHE_SIZE:
-                _KEPT.pop(next(iter(_KEPT)))  # (the oldest)
-            _KEPT[key] = (
+            kept = (
                 [list(g) for g in self.ops], self.counterparts, self.suppliers, self.customers,
                 self.rivals, self.suppliers_by_layer, self._cp_index, self._cp_sizes,
                 self._cp_group_of, self._cp_groups, self._cp_long,
                 None if self._cp_matrix is None else self._cp_matrix.copy(),
             )  # fmt: skip
+            keep(_KEPT, key, kept, _CACHE_SIZE)
 
     def _assign(
         self,
@@ -303,12 +299,9 @@ class Relations:
         # the lists the views pick from are keyed by what they were computed from
         key = None
         if self._key is not None:
-            key = (self._key, st.markup_grid, self.horizon, bool(st.allow_integration)) + tuple(
-                (a.dtype.str, a.tobytes())
-                for a in (
-                    st.firm_of, st.layer_of, st.integrated_at, st.restrain_markup,
-                    st.extract_markup, st.can_integrate, st.acquired, st.allow_negative_markup,
-                )
+            key = (self._key, st.markup_grid, self.horizon, bool(st.allow_integration)) + bytes_key(
+                st.firm_of, st.layer_of, st.integrated_at, st.restrain_markup,
+                st.extract_markup, st.can_integrate, st.acquired, st.allow_negative_markup,
             )  # fmt: skip
             kept = _VIEWS.get(key)
             if kept is not None:
@@ -317,9 +310,8 @@ class Relations:
                 return
         self._make_views(st)
         if key is not None:
-            if len(_VIEWS) >= _CACHE_SIZE:
-                _VIEWS.pop(next(iter(_VIEWS)))  # (the oldest)
-            _VIEWS[key] = (tuple(self.known), tuple(self.pairs), self.markup_floor.copy())
+            kept_views = (tuple(self.known), tuple(self.pairs), self.markup_floor.copy())
+            keep(_VIEWS, key, kept_views, _CACHE_SIZE)
         self.views_version = st.version
 
     def _views_from(

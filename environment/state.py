@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import numpy as np
 from stackgame.environment import lock_in as dynamic_lock
 from stackgame.environment.jit import compiled
+from stackgame.environment.kept import bytes_key, keep
 from stackgame.environment.market import (
     Clearing,
     Demand,
@@ -262,14 +263,9 @@ class StackState:
         # operations or the relations
         key = None
         if self.n_ops <= _STRUCTURE_CACHE_OPS:
-            # (written out: a generator and the dtypes' names cost a few microseconds)
             lay, firm, coef = self.layer_of, self.firm_of, self.input_coefficient
             mu, cap, on = self.choice_mu, self.captive, self.active
-            key = (
-                self.n_layers, tuple(self.relations), lay.dtype, lay.tobytes(), firm.dtype,
-                firm.tobytes(), coef.dtype, coef.tobytes(), mu.dtype, mu.tobytes(), cap.dtype,
-                cap.tobytes(), on.dtype, on.tobytes(),
-            )  # fmt: skip
+            key = (self.n_layers, tuple(self.relations)) + bytes_key(lay, firm, coef, mu, cap, on)
             kept = _STRUCTURES.get(key)
             if kept is not None:  # (the arrays as build_structure would take them, that
                 # is as they are when their dtypes are its: np.asarray would return them;
@@ -306,13 +302,11 @@ class StackState:
         structure.allowed[:, self.captive | ~self.active] = False
         structure.allowed[~self.active, :] = False
         if key is not None:
-            if len(_STRUCTURES) >= _STRUCTURE_CACHE_SIZE:
-                _STRUCTURES.pop(next(iter(_STRUCTURES)))  # (the oldest)
             kept_structure = structure.copy_for(
                 structure.layer_of.copy(), structure.firm_of.copy(),
                 structure.input_coefficient.copy(), structure.choice_mu.copy(),
             )  # fmt: skip
-            _STRUCTURES[key] = (kept_structure, dict(first))
+            keep(_STRUCTURES, key, (kept_structure, dict(first)), _STRUCTURE_CACHE_SIZE)
         return self._rebuilt(structure, first)
 
     def _rebuilt(self, structure: Structure, first: dict[tuple[int, int], int]) -> Structure:
@@ -681,14 +675,6 @@ class MarketMemory:
 
     def grow(self, n_ops: int) -> None:
         """Extend the per-operation arrays to operations added since (zeros)."""
-        if (
-            min(
-                self.input_need.shape[0], self.utilisation.shape[0], self.unit_cost.shape[0],
-                self.price.shape[0], self.quantity.shape[0],
-            )
-            >= n_ops
-        ):  # fmt: skip
-            return  # (none added: a failure, a purchase)
         for name in ("input_need", "utilisation", "unit_cost", "price", "quantity"):
             arr = getattr(self, name)
             if arr.shape[0] < n_ops:

@@ -224,3 +224,17 @@ def test_the_states_that_keep_a_structure_share_only_its_fixed_arrays() -> None:
     assert all(a is b for a, b in zip(one.structure.by_layer, two.structure.by_layer, strict=True))
     for name in ("lock_in", "allowed"):  # (may be changed in place: each state's own)
         assert not np.shares_memory(getattr(one.structure, name), getattr(two.structure, name))
+
+
+def test_a_bytes_key_tells_dtypes_apart_and_keep_drops_the_oldest() -> None:
+    from stackgame.environment.kept import bytes_key, keep
+
+    zeros_int = np.zeros(2, dtype=np.int64)
+    zeros_float = np.zeros(2)  # (the same 16 bytes)
+    assert zeros_int.tobytes() == zeros_float.tobytes()
+    assert bytes_key(zeros_int) != bytes_key(zeros_float)
+    assert bytes_key(zeros_int, zeros_float) == bytes_key(zeros_int.copy(), zeros_float.copy())
+    cache: dict[str, int] = {}
+    for i, k in enumerate("abc"):
+        keep(cache, k, i, 2)
+    assert cache == {"b": 1, "c": 2}
