@@ -392,6 +392,14 @@ def fire_sale(state: StackState, firm: int, jit: bool | None = None) -> list[Sal
         st.acquired, st.failed_round, st.capacity, st.pipeline, st.capital, st.cash,
         st.fixed_cost, st.capacity_growth, st.pending_capacity,
     )  # fmt: skip
+    return _sales(st, sold, shares, bought)
+
+
+def _sales(
+    state: StackState, sold: np.ndarray, shares: np.ndarray, bought: np.ndarray
+) -> list[Sale]:
+    """The :class:`Sale` of each operation sold, from :func:`fire_sale_kernel`'s arrays."""
+    st = state
     sales: list[Sale] = []
     if not sold.shape[1]:
         return sales
@@ -471,18 +479,15 @@ def fail_kernel(
     pending_capacity: np.ndarray,
     debt: np.ndarray,
     stakes: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`fail`'s arithmetic on the state's arrays, changed in place, in one call.
 
     ``firm`` fails in ``round_`` (``failed_round``); its operations are sold
     (:func:`fire_sale_kernel`); its debt and cash are cleared, and its stakes, held and
     given (``stakes``, ``[n_firms, n_firms]``).
 
-    Returns
-    -------
-    ``[m, 5 + 2 n_ops]``, a row per operation sold: its index, layer, capacity and book
-    before the sale and the price paid (0 when scrapped), then each operation's share as
-    a buyer and whether it bought (1.0 or 0.0), as :func:`fire_sale_kernel` gives them.
+    Returns :func:`fire_sale_kernel`'s arrays (the caller reads them as :func:`fire_sale`
+    does).
     """
     failed_round[firm] = round_
     sold, shares, bought = fire_sale_kernel(
@@ -495,20 +500,7 @@ def fail_kernel(
         stakes[firm, g] = 0.0
     for g in range(stakes.shape[0]):
         stakes[g, firm] = 0.0
-    m = sold.shape[1]
-    n = firm_of.shape[0]
-    out = np.zeros((m, 5 + 2 * n))
-    for i in range(m):
-        out[i, 0] = sold[0, i]
-        out[i, 1] = layer_of[int(sold[0, i])]
-        out[i, 2] = sold[1, i]
-        out[i, 3] = sold[2, i]
-        out[i, 4] = sold[3, i]
-        for j in range(n):
-            out[i, 5 + j] = shares[i, j]
-            if bought[i, j]:
-                out[i, 5 + n + j] = 1.0
-    return out
+    return sold, shares, bought
 
 
 def fail(state: StackState, firm: int, round_: int, jit: bool | None = None) -> list[Sale]:
@@ -522,26 +514,12 @@ def fail(state: StackState, firm: int, round_: int, jit: bool | None = None) -> 
     """
     st = state
     kernel = compiled("fail_kernel", jit, module="finance", work=st.n_ops / 4)
-    rows = kernel(
+    sold, shares, bought = kernel(
         firm, round_, float(st.finance.fire_sale_discount), st.firm_of, st.layer_of,
         st.active, st.acquired, st.failed_round, st.capacity, st.pipeline, st.capital,
         st.cash, st.fixed_cost, st.capacity_growth, st.pending_capacity, st.debt, st.stakes,
-    ).tolist()  # fmt: skip
-    sales: list[Sale] = []
-    if not rows:
-        return sales
-    n = st.n_ops
-    firm_of = st.firm_of.tolist()
-    for row in rows:
-        by_firm: dict[int, float] = {}
-        took = row[5 + n :]
-        for j, b in enumerate(took):  # (the buyers in index order, as fire_sale)
-            if b:
-                f = firm_of[j]
-                by_firm[f] = by_firm.get(f, 0.0) + row[5 + j]
-        # (no buyer, or none with capacity: scrapped)
-        sales.append(Sale(int(row[1]), row[2], row[3], row[4] if by_firm else 0.0, by_firm))
-    return sales
+    )  # fmt: skip
+    return _sales(st, sold, shares, bought)
 
 
 def failure_reason(
