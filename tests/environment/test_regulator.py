@@ -21,7 +21,7 @@ from stackgame.environment.regulator import (
     probability_at,
     rule_array,
 )
-from stackgame.environment.scenario import RegulatorSpec, ScenarioError, from_dict
+from stackgame.environment.scenario import RegulatorSpec, ScenarioError, from_dict, resolve
 from stackgame.environment.state import StackState
 from stackgame.strategies.base import Action, Posture
 
@@ -129,10 +129,11 @@ AI_STACK_RULE = {
     "share_width": 0.05, "margin_width": 0.025, "downstream_weight": 0.25,
     "downstream_threshold": 0.35,
 }  # fmt: skip
+"""The hand-set ``ai-stack-2026-articles`` rule's widths and downstream terms."""
 
 
 def test_the_hazard_by_hand() -> None:
-    """``P = b sigma L((s - s*)/w_s) L((m - m* + k_d (d - d*))/w_m)`` at ai-stack-2026's rule.
+    """``P = b sigma L((s - s*)/w_s) L((m - m* + k_d (d - d*))/w_m)`` at the articles' rule.
 
     b = 0.2, sigma = 0.5, s* = 0.5, w_s = 0.05, m* = 0.775, w_m = 0.025, k_d = 0.25,
     d* = 0.35; L(x) = 1 / (1 + exp(-x)), L(0) = 1/2, L(1) = 0.7310585786,
@@ -149,6 +150,29 @@ def test_the_hazard_by_hand() -> None:
     assert probability_at(0.5, 0.775, 0.35, rule) == pytest.approx(0.025, abs=1e-12)
     assert probability_at(0.5, 0.775, 0.45, rule) == pytest.approx(0.0365529289, abs=1e-10)
     assert probability_at(1.0, 1.0, 1.0, _rule(0.0, 0.2, 0.5, 0.775, **AI_STACK_RULE)) == 0.0
+
+
+def test_the_hazard_by_hand_at_the_shipped_rule() -> None:
+    """The same rule at the fitted ``ai-stack-2026``'s fields, read from the scenario.
+
+    b = 0.2, sigma = 0.5, s* = 0.5, w_s = 0.05, m* = 0.70, w_m = 0.025, k_d = 0.25,
+    d* = 0.35; L(2) = 0.8807970780, L(0.6) = 0.6456563062, L(-5.8) = 0.0030184163:
+
+    * s = 0.6, m = 0.79, d = 0.05: 0.1 L(2) L(0.6) = 0.0568692188 (Nvidia extracting on
+      the fitted default: operating margin about 79%, the labs losing money so the layers
+      above it earn about 5%, 30 points under d*, worth 7.5 points of own margin)
+    * s = 0.6, m = 0.63, d = 0.05: 0.1 L(2) L(-5.8) = 0.0002658612 (Nvidia restraining)
+    * s = 0.6, m = 0.79, d = 0.35: the labs earning "significant profits" (000): 0.1 L(2)
+      L(3.6) = 0.0857370524
+    """
+    reg = resolve("ai-stack-2026").regulator
+    rule = rule_array(reg)
+    assert (reg.stance, reg.base_rate, reg.margin_threshold, reg.downstream_threshold) == (
+        0.5, 0.2, 0.70, 0.35,
+    )  # fmt: skip
+    assert probability_at(0.6, 0.79, 0.05, rule) == pytest.approx(0.0568692188, abs=1e-10)
+    assert probability_at(0.6, 0.63, 0.05, rule) == pytest.approx(0.0002658612, abs=1e-10)
+    assert probability_at(0.6, 0.79, 0.35, rule) == pytest.approx(0.0857370524, abs=1e-10)
 
 
 def test_the_downstream_margin_is_the_layers_above_by_revenue() -> None:
@@ -463,6 +487,34 @@ def test_stance_one_investigates_an_extracting_nvidia_stance_zero_never() -> Non
         counts[stance] = n
     assert counts[0.0] == 0
     assert counts[1.0] >= 24
+
+
+def test_the_shipped_calibration_gives_an_extracting_nvidia_the_documented_chance() -> None:
+    # MODEL.md 12's calibration on the fitted ai-stack-2026 (the default), 40 seeds, 12
+    # rounds (three years), Nvidia's strategy forced, common random numbers. Recorded:
+    # the closed-form chance of an investigation 0.34 (always extract, stance 0.5), 0.51
+    # (stance 1), 0.003 (always restrain); 0 at stance 0. The bands are wide enough for a
+    # change of engine that moves the margins a point, and fail if a refit drifts the
+    # calibration as the fit did with the hand-set file's threshold (0.14 in 24 rounds).
+    def chance(strategy: str, stance: float) -> float:
+        return float(
+            np.mean(
+                [
+                    simulate(
+                        "ai-stack-2026", rounds=12, seed=seed,
+                        strategies={"nvidia": strategy},
+                        overrides={"regulator.stance": stance},
+                    ).summary["regulator"]["investigation_probability"]["nvidia"]
+                    for seed in range(40)
+                ]
+            )
+        )  # fmt: skip
+
+    extract = chance("always_extract", 0.5)
+    assert 0.25 <= extract <= 0.45
+    assert 0.40 <= chance("always_extract", 1.0) <= 0.65
+    assert chance("always_restrain", 0.5) <= 0.02
+    assert chance("always_extract", 0.0) == 0.0
 
 
 def test_downstream_margin_gives_the_cumsum_rule_floats() -> None:
