@@ -331,10 +331,14 @@ class History:
 
     # -- reporters (cheap: read the last row or the running sums) ---------------------------------
     def layer_value_share(self, layer: str) -> float:
-        """Cumulative share of stack operating profit captured by ``layer`` so far."""
-        total = float(self.cum_layer_profit.sum())
+        """Cumulative share of stack operating profit captured by ``layer`` so far.
+
+        Over the size of the total when the stack has lost money so far (the summary's
+        rule: each share keeps the sign of its profit).
+        """
+        total = abs(float(self.cum_layer_profit.sum()))
         k = self.layer_names.index(layer)
-        return float(self.cum_layer_profit[k] / total) if abs(total) > 1e-12 else 0.0
+        return float(self.cum_layer_profit[k] / total) if total > 1e-12 else 0.0
 
     def layer_margin(self, layer: str, kind: str) -> float:
         """Last round's gross or operating margin of ``layer`` (on its external revenue)."""

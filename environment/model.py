@@ -266,8 +266,8 @@ def _agent_values(
 def _reporter_values(snapshot: tuple[Any, ...], n: int, named: list[int]) -> list[Any]:
     """One DataCollector row from a snapshot (see ``StackModel._reporter_row``)."""
     round_, cum, margins, hhi, cash = snapshot
-    total = exact_sum(cum)  # float(cum.sum()), bit for bit
-    share = [c / total for c in cum] if abs(total) > 1e-12 else [0.0] * n
+    total = abs(exact_sum(cum))  # float(cum.sum()), bit for bit; a loss: of its size
+    share = [c / total for c in cum] if total > 1e-12 else [0.0] * n
     if margins is not None:  # the round's layer margins, computed once
         gross = margins[0].tolist()
         oper = margins[1].tolist()

@@ -4,7 +4,10 @@ Definitions (all cumulative over the rounds run, dollars):
 
 * ``value_share`` of a layer: its operating profit over the stack's operating profit; of
   a firm: its value (operating profit after equity stakes) over the same total. Both
-  sum to 1.
+  sum to 1. When the stack as a whole loses money (a total below 0, as in a deep bust)
+  the shares are over the size of the loss, ``|total|``, so that each keeps the sign of
+  its profit and the largest share is still the largest profit; they then sum to -1
+  (a share of a negative total would flip every sign and crown the largest loser).
 * ``spend_share`` of a layer or a firm: its value added (revenue less inputs bought) over
   spending, final spend plus investment (capital goods bought by capital-goods layers,
   ``docs/MODEL.md`` 15); the shares telescope to 1 because each layer's inputs are the
@@ -149,7 +152,7 @@ def value_shares(model: StackModel) -> dict[str, dict[str, float]]:
     if len(h) == 0:
         raise ValueError("the model has not run a round yet")
     loper = h.layers_matrix("operating_profit").sum(axis=0)
-    total = float(loper.sum())
+    total = abs(float(loper.sum()))  # (a loss-making stack: shares of the loss's size)
     fvalue = h.firms_matrix("value").sum(axis=0)
     return {
         "layer": {name: _r(_ratio(loper[k], total)) for k, name in enumerate(model.layer_names)},
@@ -648,6 +651,10 @@ def verdict(summary: dict[str, Any]) -> str:
     by_name = {r["name"]: r for r in layer_rows}
     top = leaders({r["name"]: r["value_share"] for r in layer_rows})
     parts = []
+    of_profit = "of the stack's profit"
+    if summary.get("stack_profit", 0.0) < 0:  # shares of the loss's size (module docstring)
+        parts.append("The stack as a whole lost money over the run.")
+        of_profit = "of the size of the stack's loss"
     if len(layer_rows) == 1:
         only = layer_rows[0]
         parts.append(
@@ -657,8 +664,8 @@ def verdict(summary: dict[str, Any]) -> str:
     elif len(top) == 1:
         lead_layer = by_name[top[0]]
         parts.append(
-            f"The {lead_layer['name']} layer captures {lead_layer['value_share']:.0%} of the "
-            f"stack's profit at a {lead_layer['operating_margin']:.0%} operating margin."
+            f"The {lead_layer['name']} layer captures {lead_layer['value_share']:.0%} "
+            f"{of_profit} at a {lead_layer['operating_margin']:.0%} operating margin."
         )
     else:
         share = by_name[top[0]]["value_share"]

@@ -215,3 +215,31 @@ def test_value_shares_are_the_summary_rows_shares(
     assert got == expected
     assert list(got["firm"]) == list(expected["firm"])  # (and in the summary's order)
     model.release()
+
+
+def test_a_loss_making_stack_keeps_each_shares_sign_and_says_so() -> None:
+    """Shares of a negative total are over its size: signs kept, the largest profit first.
+
+    The cloud carries a fixed cost of 200 a round, more than the stack earns: the stack
+    loses money, so ``value_share = profit / |total|`` (summing to -1), and the verdict
+    says the stack lost money before naming the layer that earned the most. A share over
+    the signed total would have made the cloud, the largest loser, the "winner".
+    """
+    raw = tiny()
+    firm(raw, "cloudco")["ops"]["cloud"]["fixed_cost"] = 200.0
+    model = run_model(raw)
+    s = summarize(model)
+    total = s["stack_profit"]
+    assert total < 0
+    shares = {r["name"]: r["value_share"] for r in s["layers"]}
+    profit = model.history.layers_matrix("operating_profit").sum(axis=0)
+    for k, name in enumerate(model.layer_names):
+        assert shares[name] == pytest.approx(profit[k] / abs(total), abs=1e-9)
+    assert sum(shares.values()) == pytest.approx(-1.0, abs=1e-6)
+    assert shares["cloud"] < 0 < max(shares.values())
+    assert max(shares, key=shares.__getitem__) == model.layer_names[int(np.argmax(profit))]
+    # the Mesa reporters' running share follows the same rule
+    assert model.history.layer_value_share("cloud") == pytest.approx(shares["cloud"], abs=1e-9)
+    text = s["verdict"]
+    assert text.startswith("The stack as a whole lost money over the run.")
+    assert "of the size of the stack's loss" in text
