@@ -29,6 +29,7 @@ from stackgame.environment import regulator as reg_rule
 from stackgame.environment.contracts import ContractBook
 from stackgame.environment.history import History
 from stackgame.environment.jit import compiled, jit_enabled
+from stackgame.environment.kept import keep
 from stackgame.environment.ledger import Ledger, check_finite
 from stackgame.environment.market import Clearing, clear, resolve_prices
 from stackgame.environment.payouts import Payout, Settlement
@@ -448,9 +449,7 @@ def _same_entries(old: buildout.CapitalPlan, new: buildout.CapitalPlan) -> bool:
     if kept is not None and kept[0] is old and kept[1] is new:
         return kept[2]
     same = old.by_firm == new.by_firm and old.a.tobytes() == new.a.tobytes()
-    if len(_SAME_ENTRIES) >= _SAME_ENTRIES_SIZE:
-        _SAME_ENTRIES.pop(next(iter(_SAME_ENTRIES)), None)  # (the oldest)
-    _SAME_ENTRIES[key] = (old, new, same)
+    keep(_SAME_ENTRIES, key, (old, new, same), _SAME_ENTRIES_SIZE)
     return same
 
 

@@ -39,9 +39,6 @@ _STRUCTURE_CACHE_OPS = 128
 """Structures of at most this many operations are kept (:meth:`StackState.rebuild`)."""
 _STRUCTURE_CACHE_SIZE = 64
 """How many structures are kept at most (the oldest goes first)."""
-_INT64 = np.dtype(np.int64)
-_FLOAT64 = np.dtype(float)
-"""The dtypes :func:`~stackgame.environment.market.build_structure` takes its arrays as."""
 _STRUCTURES: dict[tuple[Any, ...], tuple[Structure, dict[tuple[int, int], int]]] = {}
 """Structures built so far, with their :meth:`StackState.op_index`, by everything they are
 built from (copies, never handed out)."""
@@ -267,14 +264,14 @@ class StackState:
             mu, cap, on = self.choice_mu, self.captive, self.active
             key = (self.n_layers, tuple(self.relations)) + bytes_key(lay, firm, coef, mu, cap, on)
             kept = _STRUCTURES.get(key)
-            if kept is not None:  # (the arrays as build_structure would take them, that
-                # is as they are when their dtypes are its: np.asarray would return them;
-                # the ones fixed with the assignment shared: nothing changes them in place)
+            if kept is not None:  # (the arrays as build_structure takes them: as they are
+                # where their dtypes are its; the ones fixed with the assignment shared:
+                # nothing changes them in place)
                 structure = kept[0].copy_for(
-                    lay if lay.dtype == _INT64 else np.asarray(lay, dtype=np.int64),
-                    firm if firm.dtype == _INT64 else np.asarray(firm, dtype=np.int64),
-                    coef if coef.dtype == _FLOAT64 else np.asarray(coef, dtype=float),
-                    mu if mu.dtype == _FLOAT64 else np.asarray(mu, dtype=float),
+                    np.asarray(lay, dtype=np.int64),
+                    np.asarray(firm, dtype=np.int64),
+                    np.asarray(coef, dtype=float),
+                    np.asarray(mu, dtype=float),
                     share_fixed=True,
                 )
                 return self._rebuilt(structure, dict(kept[1]))
